@@ -1,0 +1,1 @@
+//! Raw command-line arguments (clap types only). Resolution into settings lives in `config`.

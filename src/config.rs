@@ -1,0 +1,1 @@
+//! Resolved, validated settings.

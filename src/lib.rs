@@ -1,0 +1,17 @@
+//! imvault: a backup data mover for iManage Work document libraries.
+//!
+//! Module edges are kept as if they were crates:
+//! - [`imanage`]: everything that speaks the iManage Work API (auth, client, models, walker).
+//! - [`sim`]: a faithful simulator of that API, for tests, benchmarks and the demo.
+//! - [`repo`]: the content-addressed repository (packs, index, snapshots) over object storage.
+//! - [`catalog`]: the local SQLite catalog, a rebuildable cache of the repository.
+//! - [`jobs`]: backup and restore engines; they join `imanage` and `repo` through traits.
+//! - [`config`]: resolved, validated settings; [`cli`]: raw command-line arguments.
+//!
+//! `imanage` and `repo` never import each other.
+
+pub mod cli;
+pub mod config;
+pub mod imanage;
+pub mod secret;
+pub mod sim;
