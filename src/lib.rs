@@ -11,7 +11,9 @@
 //! `imanage` and `repo` never import each other.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod logging;
 pub mod imanage;
 pub mod secret;
 pub mod sim;

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `imvault` binary: parse arguments, set up logging, run one command, print errors once.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use imvault::cli::{Cli, Command};
+use imvault::commands::{self, Exit};
+use imvault::config::LogFormat;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.log_format.unwrap_or(if std::io::stderr().is_terminal() { LogFormat::Text } else { LogFormat::Json });
+    let level = match cli.verbose {
+        0 => "warn,imvault=info",
+        1 => "info",
+        2 => "debug,hyper=info,h2=info,rustls=info",
+        _ => "trace",
+    };
+    if let Err(e) = imvault::logging::init(format, level) {
+        eprintln!("imvault: {e}");
+        return Exit::Failure.into();
+    }
+    match run(cli) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("imvault: error: {e:#}");
+            Exit::Failure.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let config = cli.config.as_deref();
+    match &cli.command {
+        Command::Config { command } => commands::config::run(config, command),
+    }
+}

@@ -1,0 +1,45 @@
+//! One module per command: the binary edge, where `anyhow` is allowed. Each `run` returns the
+//! process exit status; errors carry their context and are printed once by `main`.
+
+pub mod config;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::config::{CONFIG_ENV, DEFAULT_CONFIG_PATH, Env, Settings};
+
+/// Documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Success = 0,
+    /// Done, but with warnings (skipped items, problems found by verify).
+    Warnings = 1,
+    /// Nothing or not all of it was done: see the error.
+    Failure = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// The configuration file to read: `--config`, `$IMVAULT_CONFIG` (clap reads it) or the default.
+pub fn config_path(cli_path: Option<&Path>) -> PathBuf {
+    cli_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// Loads and validates the settings; the error says which file and how to fix it.
+pub fn load_settings(cli_path: Option<&Path>) -> anyhow::Result<Settings> {
+    let path = config_path(cli_path);
+    if cli_path.is_none() && !path.exists() {
+        anyhow::bail!(
+            "no configuration file at {} (pass --config FILE or set {CONFIG_ENV}; see config/imvault.example.toml, or try `imvault demo`)",
+            path.display()
+        );
+    }
+    Settings::load(&path, &Env::from_process()).with_context(|| format!("loading configuration {}", path.display()))
+}

@@ -1,1 +1,0 @@
-//! Resolved, validated settings.

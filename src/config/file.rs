@@ -1,0 +1,168 @@
+//! The TOML configuration file as written by the operator (`config/imvault.example.toml`).
+//!
+//! Every table denies unknown keys and every value is typed, so a typo or a wrong type is
+//! rejected by the parser with the file's line and column and the key's name.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub imanage: Option<ImanageFile>,
+    #[serde(default)]
+    pub repository: RepositoryFile,
+    #[serde(default)]
+    pub catalog: CatalogFile,
+    #[serde(default)]
+    pub schedule: ScheduleFile,
+    #[serde(default)]
+    pub api: ApiFile,
+    #[serde(default)]
+    pub logging: LoggingFile,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImanageFile {
+    /// Tenant base URL, e.g. `https://cloudimanage.com`.
+    pub url: url::Url,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub username: String,
+    pub auth_key: Option<Secret>,
+    pub auth_key_file: Option<PathBuf>,
+    #[serde(default = "default_rps")]
+    pub requests_per_second: NonZeroU32,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: NonZeroUsize,
+    #[serde(default = "default_libraries")]
+    pub libraries: Vec<String>,
+    #[serde(default)]
+    pub exclude_libraries: Vec<String>,
+}
+
+pub fn default_rps() -> NonZeroU32 {
+    NonZeroU32::new(20).expect("20 is not zero")
+}
+pub fn default_concurrency() -> NonZeroUsize {
+    NonZeroUsize::new(8).expect("8 is not zero")
+}
+fn default_libraries() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryFile {
+    /// `file:///path` (default) or `s3://bucket/prefix`.
+    #[serde(default = "default_repo_url")]
+    pub url: url::Url,
+    pub endpoint: Option<url::Url>,
+    pub region: Option<String>,
+    #[serde(default)]
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub secret_access_key_file: Option<PathBuf>,
+    /// zstd level for new blobs (1–19).
+    pub compression_level: Option<i32>,
+    /// Target pack size in MiB.
+    pub pack_size_mib: Option<NonZeroU32>,
+}
+
+impl Default for RepositoryFile {
+    fn default() -> Self {
+        Self {
+            url: default_repo_url(),
+            endpoint: None,
+            region: None,
+            allow_http: false,
+            access_key_id: None,
+            secret_access_key: None,
+            secret_access_key_file: None,
+            compression_level: None,
+            pack_size_mib: None,
+        }
+    }
+}
+
+fn default_repo_url() -> url::Url {
+    url::Url::parse("file:///var/lib/imvault/repo").expect("constant URL parses")
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    #[serde(default = "default_catalog_path")]
+    pub path: PathBuf,
+}
+impl Default for CatalogFile {
+    fn default() -> Self {
+        Self { path: default_catalog_path() }
+    }
+}
+fn default_catalog_path() -> PathBuf {
+    PathBuf::from("/var/lib/imvault/catalog.db")
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    /// Cron expression with seconds: `sec min hour day-of-month month day-of-week`.
+    #[serde(default = "default_backup_cron")]
+    pub backup: String,
+    /// IANA time zone name the cron expression is read in.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+impl Default for ScheduleFile {
+    fn default() -> Self {
+        Self { backup: default_backup_cron(), timezone: default_timezone() }
+    }
+}
+fn default_backup_cron() -> String {
+    "0 0 1 * * *".to_string()
+}
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    #[serde(default = "default_listen")]
+    pub listen: std::net::SocketAddr,
+    pub token_file: Option<PathBuf>,
+}
+impl Default for ApiFile {
+    fn default() -> Self {
+        Self { listen: default_listen(), token_file: None }
+    }
+}
+fn default_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 7300))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line (for the daemon and journald).
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingFile {
+    pub format: Option<LogFormat>,
+    /// A tracing filter such as `info` or `imvault=debug`.
+    pub level: Option<String>,
+}
