@@ -13,7 +13,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod logging;
 pub mod imanage;
+pub mod logging;
 pub mod secret;
 pub mod sim;
