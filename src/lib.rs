@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod imanage;
+pub mod jobs;
 pub mod logging;
 pub mod secret;
 pub mod sim;

@@ -1,0 +1,135 @@
+//! One backup of a library at a time on this host: an exclusive lock file per library.
+//!
+//! The lock is an OS file lock (`flock`), so it dies with its process: a lock left by a killed
+//! backup is stale by construction and the next run takes it. The file holds the owner's pid and
+//! start time, only to tell the operator who holds a live lock.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "a backup of library {library} is already running on this host ({holder}); lock file {path}"
+    )]
+    Busy {
+        library: String,
+        holder: String,
+        path: PathBuf,
+    },
+    #[error("cannot use lock file {path} for library {library}")]
+    Io {
+        library: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Held while a library is being backed up; released on drop (or when the process dies).
+#[derive(Debug)]
+pub struct LibraryLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl LibraryLock {
+    /// Takes the lock of `library` under `dir`, or says who holds it.
+    pub fn acquire(dir: &Path, library: &str) -> Result<Self, LockError> {
+        let path = dir.join(format!("{}.lock", sanitize(library)));
+        let io = |source| LockError::Io {
+            library: library.to_string(),
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = if holder.trim().is_empty() {
+                    "holder unknown".to_string()
+                } else {
+                    holder.trim().to_string()
+                };
+                return Err(LockError::Busy {
+                    library: library.to_string(),
+                    holder,
+                    path,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        write!(
+            file,
+            "pid {} since {}",
+            std::process::id(),
+            chrono::Utc::now().to_rfc3339()
+        )
+        .map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(Self { _file: file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn sanitize(library: &str) -> String {
+    library
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_then_admitted_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LibraryLock::acquire(dir.path(), "ACTIVE").unwrap();
+        let err = LibraryLock::acquire(dir.path(), "ACTIVE").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("already running") && msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        // Another library is independent.
+        let _other = LibraryLock::acquire(dir.path(), "ARCHIVE").unwrap();
+        drop(first);
+        LibraryLock::acquire(dir.path(), "ACTIVE").expect("released lock can be taken again");
+    }
+
+    #[test]
+    fn stale_lock_file_without_a_live_holder_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file left behind by a killed process: present, but nobody holds the OS lock.
+        std::fs::write(dir.path().join("ACTIVE.lock"), "pid 999999 since yesterday").unwrap();
+        let lock = LibraryLock::acquire(dir.path(), "ACTIVE").unwrap();
+        let text = std::fs::read_to_string(lock.path()).unwrap();
+        assert!(
+            text.starts_with(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+    }
+}

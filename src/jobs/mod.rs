@@ -1,0 +1,29 @@
+//! The engines that join the iManage side (`imanage/`) and the storage side (`repo/`,
+//! `catalog/`): backup and restore, with their locks and progress reporting.
+
+pub mod lock;
+pub mod progress;
+
+use serde::{Deserialize, Serialize};
+
+/// How a job ended (or where it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Completed,
+    /// Finished, but some items were skipped; the snapshot lists them with reasons.
+    CompletedWithWarnings,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::CompletedWithWarnings | Self::Failed | Self::Cancelled
+        )
+    }
+}
