@@ -13,5 +13,6 @@
 pub mod cli;
 pub mod config;
 pub mod imanage;
+pub mod repo;
 pub mod secret;
 pub mod sim;
