@@ -16,5 +16,6 @@ pub mod config;
 pub mod imanage;
 pub mod jobs;
 pub mod logging;
+pub mod repo;
 pub mod secret;
 pub mod sim;

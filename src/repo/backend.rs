@@ -1,0 +1,236 @@
+//! Storage backends: one `Arc<dyn ObjectStore>`, the object key layout, and the few write and
+//! read helpers every other repo module uses.
+//!
+//! - `file:///path` (the default): a local directory, fsync on (file and parent directory).
+//! - `s3://bucket/prefix`: `AmazonS3Builder::from_env()` (the usual `AWS_*` variables), then the
+//!   endpoint, region, `allow_http` and credentials of [`BackendConfig`] override them.
+//! - `memory://`: in-memory, for tests.
+//!
+//! Objects that must never be overwritten are written with `PutMode::Create`; because their names
+//! are content hashes, `AlreadyExists` means the same bytes are already there (a retried or
+//! concurrent write), which is success.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::repo::error::{RepoError, Result};
+use crate::repo::id::{IndexId, PackId, SnapshotId};
+use crate::secret::Secret;
+
+/// Where the repository lives. Credentials are optional: S3 falls back to `AWS_*` variables.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `file:///abs/path`, `s3://bucket[/prefix]` or `memory://`. A bare path means `file://`.
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+}
+
+impl BackendConfig {
+    pub fn local(path: impl AsRef<std::path::Path>) -> Self {
+        Self {
+            url: format!("file://{}", path.as_ref().display()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Builds the object store that `cfg` describes. Local directories are created if missing.
+pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
+    let bad = |reason: &str| RepoError::BackendConfig {
+        url: cfg.url.clone(),
+        reason: reason.to_string(),
+    };
+    let url = cfg.url.trim();
+    if url == "memory://" || url == "memory:" {
+        return Ok(Arc::new(InMemory::new()));
+    }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((b, p)) => (b, p.trim_matches('/')),
+            None => (rest, ""),
+        };
+        if bucket.is_empty() {
+            return Err(bad(
+                "the S3 URL names no bucket (expected s3://bucket/prefix)",
+            ));
+        }
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(e) = &cfg.endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(r) = &cfg.region {
+            b = b.with_region(r);
+        }
+        if cfg.allow_http {
+            b = b.with_allow_http(true);
+        }
+        if let Some(k) = &cfg.access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(s) = &cfg.secret_access_key {
+            b = b.with_secret_access_key(s.expose());
+        }
+        if let Some(t) = &cfg.session_token {
+            b = b.with_token(t.expose());
+        }
+        let s3 = b.build().map_err(|source| RepoError::BackendBuild {
+            url: cfg.url.clone(),
+            source,
+        })?;
+        return Ok(if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        });
+    }
+    let path = match url.strip_prefix("file://") {
+        Some(p) => p,
+        None if url.contains("://") => {
+            return Err(bad("unknown scheme (use file://, s3:// or memory://)"));
+        }
+        None => url,
+    };
+    if path.is_empty() {
+        return Err(bad("empty path"));
+    }
+    std::fs::create_dir_all(path).map_err(|e| bad(&format!("cannot create directory: {e}")))?;
+    let fs = LocalFileSystem::new_with_prefix(path)
+        .map_err(|source| RepoError::BackendBuild {
+            url: cfg.url.clone(),
+            source,
+        })?
+        .with_fsync(true);
+    Ok(Arc::new(fs))
+}
+
+/// Object key layout (see docs/FORMAT.md, "Layout").
+pub mod keys {
+    use super::*;
+
+    pub const CONFIG: &str = "config";
+    pub const PACKS: &str = "packs";
+    pub const INDEX: &str = "index";
+    pub const SNAPSHOTS: &str = "snapshots";
+    pub const CHECKPOINTS: &str = "checkpoints";
+
+    pub fn config() -> Path {
+        Path::from(CONFIG)
+    }
+    /// `packs/<first 2 hex>/<64 hex>`
+    pub fn pack(id: &PackId) -> Path {
+        let h = id.to_hex();
+        Path::from_iter([PACKS, &h[..2], &h])
+    }
+    pub fn index(id: &IndexId) -> Path {
+        Path::from_iter([INDEX, &id.to_hex()])
+    }
+    pub fn snapshot(id: &SnapshotId) -> Path {
+        Path::from_iter([SNAPSHOTS, &id.to_hex()])
+    }
+    /// `checkpoints/<library>/<name>`; the library string is one (escaped) path segment.
+    pub fn checkpoint(library: &str, name: &str) -> Path {
+        Path::from_iter([CHECKPOINTS, library, name])
+    }
+    pub fn checkpoints_of(library: &str) -> Path {
+        Path::from_iter([CHECKPOINTS, library])
+    }
+}
+
+/// Writes `bytes` under `key` unless an object already exists there.
+/// `AlreadyExists` is success: use only for content-addressed names.
+pub async fn put_content_addressed(
+    store: &dyn ObjectStore,
+    key: &Path,
+    bytes: Bytes,
+) -> Result<()> {
+    match store
+        .put_opts(key, PutPayload::from(bytes), PutMode::Create.into())
+        .await
+    {
+        Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+        Err(source) => Err(RepoError::Put {
+            key: key.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Writes `bytes` under `key`; fails with the backend's `AlreadyExists` if the key is taken.
+pub async fn put_create(store: &dyn ObjectStore, key: &Path, bytes: Bytes) -> Result<()> {
+    store
+        .put_opts(key, PutPayload::from(bytes), PutMode::Create.into())
+        .await
+        .map(|_| ())
+        .map_err(|source| map_get_err(key, source, true))
+}
+
+fn map_get_err(key: &Path, source: object_store::Error, put: bool) -> RepoError {
+    let key = key.to_string();
+    match source {
+        e @ object_store::Error::NotFound { .. } if !put => RepoError::Missing { key, source: e },
+        source if put => RepoError::Put { key, source },
+        source => RepoError::Get { key, source },
+    }
+}
+
+/// Reads a whole object.
+pub async fn get(store: &dyn ObjectStore, key: &Path) -> Result<Bytes> {
+    let r = store
+        .get(key)
+        .await
+        .map_err(|e| map_get_err(key, e, false))?;
+    r.bytes().await.map_err(|e| map_get_err(key, e, false))
+}
+
+/// Reads `len` bytes at `offset` of an object.
+pub async fn get_range(
+    store: &dyn ObjectStore,
+    key: &Path,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    let b = store
+        .get_range(key, offset..offset + len)
+        .await
+        .map_err(|e| map_get_err(key, e, false))?;
+    if b.len() as u64 != len {
+        return Err(RepoError::Corrupt {
+            key: key.to_string(),
+            reason: format!(
+                "range {offset}+{len} returned {} bytes (object truncated?)",
+                b.len()
+            ),
+        });
+    }
+    Ok(b)
+}
+
+/// Lists every object under `prefix` (recursively).
+pub async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+    store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|source| RepoError::List {
+            prefix: prefix.to_string(),
+            source,
+        })
+}

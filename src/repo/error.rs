@@ -1,0 +1,143 @@
+//! The repository's one error type.
+//!
+//! Rules: every variant names the object (key, blob, pack, snapshot) and the action that failed,
+//! and chains its cause as `#[source]`. No variant carries a credential: backend configuration
+//! errors name the URL only.
+
+use crate::repo::id::{BlobId, PackId, SnapshotId};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    #[error("backend configuration for `{url}` is invalid: {reason}")]
+    BackendConfig { url: String, reason: String },
+
+    #[error("opening backend `{url}` failed")]
+    BackendBuild {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("writing object `{key}` failed")]
+    Put {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("reading object `{key}` failed")]
+    Get {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("object `{key}` does not exist")]
+    Missing {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("listing objects under `{prefix}` failed")]
+    List {
+        prefix: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error(
+        "a repository already exists here (object `{key}` is present); refusing to overwrite it"
+    )]
+    AlreadyInitialized { key: String },
+
+    #[error("no repository here: object `{key}` is missing")]
+    NotARepository {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error(
+        "repository format version {found} in `{key}` is not supported by this release (it reads versions {supported})"
+    )]
+    UnsupportedFormat {
+        key: String,
+        found: u32,
+        supported: String,
+    },
+
+    #[error("object `{key}` is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+
+    #[error("decoding object `{key}` failed")]
+    Decode {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("encoding {what} failed")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error(
+        "blob {blob} read from pack {pack} does not match its id (got {actual}): data is corrupt"
+    )]
+    BlobMismatch {
+        blob: BlobId,
+        pack: PackId,
+        actual: BlobId,
+    },
+
+    #[error("decompressing blob {blob} from pack {pack} failed")]
+    Decompress {
+        blob: BlobId,
+        pack: PackId,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("compressing blob {blob} failed")]
+    Compress {
+        blob: BlobId,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("blob {blob} is not in the index")]
+    BlobNotFound { blob: BlobId },
+
+    #[error("snapshot {id} does not exist")]
+    SnapshotNotFound { id: SnapshotId },
+
+    #[error("reading the content input failed")]
+    Input {
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("metadata record {index} of stream `{stream}` is invalid")]
+    Record {
+        stream: String,
+        index: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("background task `{task}` failed")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    #[error("the backup session already failed earlier ({reason}); nothing more can be written")]
+    SessionFailed { reason: String },
+}
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;

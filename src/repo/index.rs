@@ -1,0 +1,359 @@
+//! The index: blob id → (pack, offset, stored length, raw length).
+//!
+//! Index objects are `"IMVIDX01" || zstd(body)` (layout in docs/FORMAT.md, "Index format"),
+//! named by the BLAKE3 of their bytes. [`write_index`] takes only [`PackReceipt`]s, so an
+//! index never names a pack the backend has not accepted; it returns an [`IndexWritten`] token
+//! that the snapshot writer requires.
+//!
+//! In memory, loaded entries live in one sorted `Vec` of 52-byte records (binary search),
+//! plus a small hash map for blobs indexed by this process since the load.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use serde::Serialize;
+
+use crate::repo::backend::{self, keys};
+use crate::repo::blob::{BlobKind, Compression};
+use crate::repo::error::{RepoError, Result};
+use crate::repo::id::{BlobId, IndexId, PackId};
+use crate::repo::pack::{PackEntry, PackReceipt};
+
+pub const INDEX_MAGIC: &[u8; 8] = b"IMVIDX01";
+/// blob id (32) + kind (1) + compression (1) + offset (4) + stored_len (4) + raw_len (4)
+const ENTRY_LEN: usize = 46;
+
+/// Where one blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BlobLocation {
+    pub pack: PackId,
+    pub kind: BlobKind,
+    pub compression: Compression,
+    pub offset: u32,
+    pub stored_len: u32,
+    pub raw_len: u32,
+}
+
+/// Compact in-memory record (52 bytes with padding).
+#[derive(Clone, Copy)]
+struct Slot {
+    id: [u8; 32],
+    pack: u32,
+    offset: u32,
+    stored_len: u32,
+    raw_len: u32,
+    kind: u8,
+    compression: u8,
+}
+
+#[derive(Default)]
+struct Inner {
+    packs: Vec<PackId>,
+    pack_pos: HashMap<PackId, u32>,
+    sorted: Vec<Slot>,
+    added: HashMap<BlobId, Slot>,
+}
+
+impl Inner {
+    fn pack_no(&mut self, id: PackId) -> u32 {
+        if let Some(n) = self.pack_pos.get(&id) {
+            return *n;
+        }
+        let n = self.packs.len() as u32;
+        self.packs.push(id);
+        self.pack_pos.insert(id, n);
+        n
+    }
+    fn slot(&self, id: &BlobId) -> Option<Slot> {
+        if let Ok(i) = self.sorted.binary_search_by(|s| s.id.cmp(&id.0)) {
+            return Some(self.sorted[i]);
+        }
+        self.added.get(id).copied()
+    }
+    fn location(&self, s: &Slot) -> BlobLocation {
+        BlobLocation {
+            pack: self.packs[s.pack as usize],
+            kind: BlobKind::from_u8(s.kind).unwrap_or(BlobKind::Data),
+            compression: Compression::from_u8(s.compression).unwrap_or(Compression::None),
+            offset: s.offset,
+            stored_len: s.stored_len,
+            raw_len: s.raw_len,
+        }
+    }
+}
+
+fn slot_of(pack: u32, e: &PackEntry) -> Slot {
+    Slot {
+        id: e.id.0,
+        pack,
+        offset: e.offset,
+        stored_len: e.stored_len,
+        raw_len: e.raw_len,
+        kind: e.kind as u8,
+        compression: e.compression as u8,
+    }
+}
+
+/// Index totals, for `stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IndexTotals {
+    pub blobs: u64,
+    pub data_blobs: u64,
+    pub meta_blobs: u64,
+    pub packs: u64,
+    /// Sum of uncompressed blob lengths (unique content).
+    pub raw_bytes: u64,
+    /// Sum of stored (possibly compressed) blob lengths.
+    pub stored_bytes: u64,
+}
+
+/// The in-memory index, shared by readers and writers of one repository handle.
+#[derive(Default)]
+pub struct Index {
+    inner: RwLock<Inner>,
+}
+
+impl Index {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.read().slot(id).is_some()
+    }
+
+    pub fn get(&self, id: &BlobId) -> Option<BlobLocation> {
+        let g = self.read();
+        g.slot(id).map(|s| g.location(&s))
+    }
+
+    pub fn len(&self) -> usize {
+        let g = self.read();
+        g.sorted.len() + g.added.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate heap bytes held by the index.
+    pub fn memory_bytes(&self) -> usize {
+        let g = self.read();
+        g.sorted.capacity() * std::mem::size_of::<Slot>()
+            + g.packs.capacity() * 32
+            + g.pack_pos.capacity() * (32 + 4 + 8)
+            + g.added.capacity() * (32 + std::mem::size_of::<Slot>() + 8)
+    }
+
+    /// Records the blobs of durable, indexed packs (after [`write_index`]).
+    pub fn add_written(&self, written: &IndexWritten, receipts: &[PackReceipt]) {
+        debug_assert_eq!(written.packs as usize, receipts.len());
+        let mut g = self.write();
+        for r in receipts {
+            let n = g.pack_no(r.id());
+            for e in r.entries() {
+                if g.slot(&e.id).is_none() {
+                    g.added.insert(e.id, slot_of(n, e));
+                }
+            }
+        }
+    }
+
+    pub fn totals(&self) -> IndexTotals {
+        let g = self.read();
+        let mut t = IndexTotals {
+            packs: g.packs.len() as u64,
+            ..Default::default()
+        };
+        for s in g.sorted.iter().chain(g.added.values()) {
+            t.blobs += 1;
+            if s.kind == BlobKind::Meta as u8 {
+                t.meta_blobs += 1;
+            } else {
+                t.data_blobs += 1;
+            }
+            t.raw_bytes += s.raw_len as u64;
+            t.stored_bytes += s.stored_len as u64;
+        }
+        t
+    }
+
+    /// Loads every `index/` object (several GETs in flight), verifying each against its name.
+    pub async fn load(store: &Arc<dyn ObjectStore>) -> Result<Index> {
+        let prefix = object_store::path::Path::from(keys::INDEX);
+        let metas = backend::list(store.as_ref(), &prefix).await?;
+        let mut inner = Inner::default();
+        let mut files = futures::stream::iter(metas.into_iter().map(|m| {
+            let store = store.clone();
+            async move {
+                let key = m.location.to_string();
+                let name = m.location.filename().unwrap_or_default().to_string();
+                let id: IndexId = name.parse().map_err(|_| RepoError::Corrupt {
+                    key: key.clone(),
+                    reason: "index object name is not a 64-hex id".into(),
+                })?;
+                let bytes = backend::get(store.as_ref(), &m.location).await?;
+                tokio::task::spawn_blocking(move || decode_index(&id, &bytes))
+                    .await
+                    .map_err(|source| RepoError::Task {
+                        task: "decode index",
+                        source,
+                    })?
+            }
+        }))
+        .buffer_unordered(8);
+        while let Some(file) = files.try_next().await? {
+            for (pack, entries) in file.packs {
+                let n = inner.pack_no(pack);
+                inner.sorted.extend(entries.iter().map(|e| slot_of(n, e)));
+            }
+        }
+        inner.sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        inner.sorted.dedup_by(|a, b| a.id == b.id);
+        inner.sorted.shrink_to_fit();
+        Ok(Index {
+            inner: RwLock::new(inner),
+        })
+    }
+}
+
+/// Proof that an index object naming a set of receipts is durable.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexWritten {
+    pub id: Option<IndexId>,
+    pub packs: u64,
+    pub blobs: u64,
+}
+
+/// A decoded index object.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexFile {
+    pub id: IndexId,
+    pub packs: Vec<(PackId, Vec<PackEntry>)>,
+}
+
+/// Encodes an index object from receipts (CPU-bound).
+pub fn encode_index(receipts: &[PackReceipt]) -> Result<Bytes> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(receipts.len() as u32).to_le_bytes());
+    for r in receipts {
+        body.extend_from_slice(r.id().as_bytes());
+        body.extend_from_slice(&(r.entries().len() as u32).to_le_bytes());
+        for e in r.entries() {
+            body.extend_from_slice(e.id.as_bytes());
+            body.push(e.kind as u8);
+            body.push(e.compression as u8);
+            body.extend_from_slice(&e.offset.to_le_bytes());
+            body.extend_from_slice(&e.stored_len.to_le_bytes());
+            body.extend_from_slice(&e.raw_len.to_le_bytes());
+        }
+    }
+    let z = zstd::bulk::compress(&body, 3).map_err(|source| RepoError::Compress {
+        blob: BlobId::of(&body),
+        source,
+    })?;
+    let mut out = Vec::with_capacity(8 + z.len());
+    out.extend_from_slice(INDEX_MAGIC);
+    out.extend_from_slice(&z);
+    Ok(Bytes::from(out))
+}
+
+/// Decodes an index object, checking it against its name.
+pub fn decode_index(id: &IndexId, bytes: &[u8]) -> Result<IndexFile> {
+    let key = keys::index(id).to_string();
+    let corrupt = |reason: String| RepoError::Corrupt {
+        key: key.clone(),
+        reason,
+    };
+    let actual = IndexId::of(bytes);
+    if actual != *id {
+        return Err(corrupt(format!("content hash is {actual}, not the name")));
+    }
+    if bytes.len() < 8 || &bytes[..8] != INDEX_MAGIC {
+        return Err(corrupt("index magic is missing".into()));
+    }
+    let body = zstd::stream::decode_all(&bytes[8..]).map_err(|e| corrupt(format!("zstd: {e}")))?;
+    let mut pos = 0usize;
+    let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
+        let s = body
+            .get(*pos..*pos + n)
+            .ok_or_else(|| corrupt(format!("body ends early at byte {pos}")))?;
+        *pos += n;
+        Ok(s)
+    };
+    let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let npacks = u32_of(take(&mut pos, 4)?) as usize;
+    let mut packs = Vec::with_capacity(npacks.min(1 << 20));
+    for _ in 0..npacks {
+        let mut pid = [0u8; 32];
+        pid.copy_from_slice(take(&mut pos, 32)?);
+        let n = u32_of(take(&mut pos, 4)?) as usize;
+        let mut entries = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let e = take(&mut pos, ENTRY_LEN)?;
+            let mut bid = [0u8; 32];
+            bid.copy_from_slice(&e[..32]);
+            entries.push(PackEntry {
+                id: BlobId(bid),
+                kind: BlobKind::from_u8(e[32])
+                    .ok_or_else(|| corrupt(format!("unknown blob kind {}", e[32])))?,
+                compression: Compression::from_u8(e[33])
+                    .ok_or_else(|| corrupt(format!("unknown compression {}", e[33])))?,
+                offset: u32_of(&e[34..38]),
+                stored_len: u32_of(&e[38..42]),
+                raw_len: u32_of(&e[42..46]),
+            });
+        }
+        packs.push((PackId(pid), entries));
+    }
+    if pos != body.len() {
+        return Err(corrupt(format!("{} trailing bytes", body.len() - pos)));
+    }
+    Ok(IndexFile { id: *id, packs })
+}
+
+/// Writes one index object for `receipts` (none written when empty) and returns the token.
+#[tracing::instrument(level = "debug", skip_all, fields(packs = receipts.len()))]
+pub async fn write_index(
+    store: &Arc<dyn ObjectStore>,
+    receipts: &[PackReceipt],
+) -> Result<IndexWritten> {
+    let blobs = receipts.iter().map(|r| r.entries().len() as u64).sum();
+    if receipts.is_empty() {
+        return Ok(IndexWritten {
+            id: None,
+            packs: 0,
+            blobs: 0,
+        });
+    }
+    let owned = receipts.to_vec();
+    let bytes = tokio::task::spawn_blocking(move || encode_index(&owned))
+        .await
+        .map_err(|source| RepoError::Task {
+            task: "encode index",
+            source,
+        })??;
+    let id = IndexId::of(&bytes);
+    backend::put_content_addressed(store.as_ref(), &keys::index(&id), bytes).await?;
+    tracing::debug!(index = %id.short(), blobs, "index stored");
+    Ok(IndexWritten {
+        id: Some(id),
+        packs: receipts.len() as u64,
+        blobs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_is_compact() {
+        assert!(std::mem::size_of::<Slot>() <= 52);
+    }
+}

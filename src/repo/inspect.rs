@@ -1,0 +1,128 @@
+//! `stats` and the `cat` debug dumps, as printable / serializable values.
+
+use object_store::path::Path;
+use serde::Serialize;
+
+use crate::repo::backend::{self, keys};
+use crate::repo::config::RepoConfig;
+use crate::repo::error::Result;
+use crate::repo::id::{BlobId, IndexId, PackId, SnapshotId};
+use crate::repo::index::{self, BlobLocation, IndexFile, IndexTotals};
+use crate::repo::pack::{self, PackEntry};
+use crate::repo::repository::{Indexed, Repository};
+use crate::repo::snapshot::Snapshot;
+
+/// Repository totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoStats {
+    pub snapshots: u64,
+    /// Bytes of content the snapshots describe (sum over snapshots of their backup input).
+    pub logical_bytes: u64,
+    /// Uncompressed bytes of unique blobs.
+    pub unique_bytes: u64,
+    /// Bytes of unique blobs as stored (after compression).
+    pub stored_blob_bytes: u64,
+    /// Bytes of all pack objects (headers and unindexed packs included).
+    pub pack_bytes: u64,
+    pub pack_objects: u64,
+    pub index: IndexTotals,
+    /// logical / unique.
+    pub dedup_ratio: f64,
+    /// unique / stored.
+    pub compression_ratio: f64,
+    /// logical / pack bytes.
+    pub total_ratio: f64,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl Repository<Indexed> {
+    pub async fn stats(&self) -> Result<RepoStats> {
+        let snaps = self.list_snapshots(None).await?;
+        let packs = backend::list(self.store().as_ref(), &Path::from(keys::PACKS)).await?;
+        let totals = self.index().totals();
+        let logical: u64 = snaps.iter().map(|s| s.manifest.session.logical_bytes).sum();
+        let pack_bytes: u64 = packs.iter().map(|m| m.size).sum();
+        Ok(RepoStats {
+            snapshots: snaps.len() as u64,
+            logical_bytes: logical,
+            unique_bytes: totals.raw_bytes,
+            stored_blob_bytes: totals.stored_bytes,
+            pack_bytes,
+            pack_objects: packs.len() as u64,
+            index: totals,
+            dedup_ratio: ratio(logical, totals.raw_bytes),
+            compression_ratio: ratio(totals.raw_bytes, totals.stored_bytes),
+            total_ratio: ratio(logical, pack_bytes),
+        })
+    }
+
+    /// `cat blob ID`: the verified plaintext and where it lives.
+    pub async fn cat_blob(&self, id: &BlobId) -> Result<(BlobLocation, bytes::Bytes)> {
+        let loc = self
+            .index()
+            .get(id)
+            .ok_or(crate::repo::error::RepoError::BlobNotFound { blob: *id })?;
+        Ok((loc, self.read_blob(id).await?))
+    }
+}
+
+/// `cat pack ID`: the pack header as read from the object (no index needed).
+#[derive(Debug, Clone, Serialize)]
+pub struct PackDump {
+    pub id: PackId,
+    pub blobs: Vec<PackEntry>,
+}
+
+impl<S> Repository<S> {
+    pub fn cat_config(&self) -> RepoConfig {
+        self.config().clone()
+    }
+
+    pub async fn cat_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        self.load_snapshot(id).await
+    }
+
+    pub async fn cat_pack(&self, id: &PackId) -> Result<PackDump> {
+        let blobs = pack::read_header(self.store().as_ref(), id).await?;
+        Ok(PackDump { id: *id, blobs })
+    }
+
+    /// Reads a whole pack, checks it against its name and its header, and returns the header.
+    pub async fn verify_pack(&self, id: &PackId) -> Result<PackDump> {
+        let bytes = backend::get(self.store().as_ref(), &keys::pack(id)).await?;
+        let id2 = *id;
+        let blobs = tokio::task::spawn_blocking(move || pack::parse_pack(&id2, &bytes))
+            .await
+            .map_err(|source| crate::repo::error::RepoError::Task {
+                task: "verify pack",
+                source,
+            })??;
+        Ok(PackDump { id: *id, blobs })
+    }
+
+    pub async fn cat_index(&self, id: &IndexId) -> Result<IndexFile> {
+        let bytes = backend::get(self.store().as_ref(), &keys::index(id)).await?;
+        index::decode_index(id, &bytes)
+    }
+
+    /// Ids of every index object.
+    pub async fn list_index_ids(&self) -> Result<Vec<IndexId>> {
+        list_ids(self, keys::INDEX).await
+    }
+
+    /// Ids of every pack object.
+    pub async fn list_pack_ids(&self) -> Result<Vec<PackId>> {
+        list_ids(self, keys::PACKS).await
+    }
+}
+
+async fn list_ids<S, T: std::str::FromStr>(repo: &Repository<S>, prefix: &str) -> Result<Vec<T>> {
+    let metas = backend::list(repo.store().as_ref(), &Path::from(prefix)).await?;
+    Ok(metas
+        .iter()
+        .filter_map(|m| m.location.filename().and_then(|n| n.parse().ok()))
+        .collect())
+}

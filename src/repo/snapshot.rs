@@ -1,0 +1,249 @@
+//! Snapshot manifests (`snapshots/<blake3>`), written last, and checkpoint records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use crate::repo::backend::{self, keys};
+use crate::repo::config::{FORMAT_VERSION, SUPPORTED_VERSIONS};
+use crate::repo::error::{RepoError, Result};
+use crate::repo::id::{BlobId, SnapshotId};
+use crate::repo::index::IndexWritten;
+
+/// A reference to content stored as blobs (one document version, for instance).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContentRef {
+    /// Total bytes of the content.
+    pub size: u64,
+    /// Blobs in order; their concatenation is the content.
+    pub blobs: Vec<BlobId>,
+}
+
+/// A reference to a metadata stream: JSON records grouped into blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MetaRef {
+    pub records: u64,
+    /// Uncompressed bytes of all records (JSON lines).
+    pub bytes: u64,
+    pub blobs: Vec<BlobId>,
+}
+
+/// What one backup session added, recorded in its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionStats {
+    /// Bytes of content passed to `add_content` (before dedup).
+    pub logical_bytes: u64,
+    pub content_items: u64,
+    pub blobs_seen: u64,
+    pub blobs_new: u64,
+    /// Uncompressed bytes of new blobs.
+    pub new_raw_bytes: u64,
+    /// Stored bytes of new blobs.
+    pub new_stored_bytes: u64,
+    pub packs_written: u64,
+    pub pack_bytes_written: u64,
+}
+
+/// What the caller supplies when finishing a session.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotDraft {
+    pub library: String,
+    /// Point in time this snapshot stands for; defaults to the session start.
+    pub time: Option<DateTime<Utc>>,
+    pub host: Option<String>,
+    pub parent: Option<SnapshotId>,
+    pub counts: BTreeMap<String, u64>,
+    pub streams: BTreeMap<String, MetaRef>,
+    pub summary: serde_json::Value,
+}
+
+/// The stored manifest (the id is the BLAKE3 of its bytes, so it is not inside).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    pub format_version: u32,
+    pub time: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub library: String,
+    pub host: String,
+    pub tool_version: String,
+    pub parent: Option<SnapshotId>,
+    pub counts: BTreeMap<String, u64>,
+    pub streams: BTreeMap<String, MetaRef>,
+    pub session: SessionStats,
+    pub summary: serde_json::Value,
+}
+
+/// A loaded snapshot: its id and manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    #[serde(flatten)]
+    pub manifest: SnapshotManifest,
+}
+
+impl SnapshotManifest {
+    pub fn from_draft(draft: SnapshotDraft, started: DateTime<Utc>, session: SessionStats) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            time: draft.time.unwrap_or(started),
+            finished: Utc::now(),
+            library: draft.library,
+            host: draft.host.unwrap_or_else(default_host),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            parent: draft.parent,
+            counts: draft.counts,
+            streams: draft.streams,
+            session,
+            summary: draft.summary,
+        }
+    }
+}
+
+fn default_host() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Writes a manifest. The `IndexWritten` token proves the index of this session's packs is
+/// durable; the manifest is the last object of a backup.
+pub async fn write_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    _index_durable: &IndexWritten,
+    manifest: &SnapshotManifest,
+) -> Result<SnapshotId> {
+    let bytes = serde_json::to_vec_pretty(manifest).map_err(|source| RepoError::Encode {
+        what: format!("snapshot manifest of library {}", manifest.library),
+        source,
+    })?;
+    let id = SnapshotId::of(&bytes);
+    backend::put_content_addressed(store.as_ref(), &keys::snapshot(&id), Bytes::from(bytes))
+        .await?;
+    tracing::info!(snapshot = %id.short(), library = %manifest.library, "snapshot stored");
+    Ok(id)
+}
+
+/// Decodes a manifest, checking it against its name and refusing unknown format versions.
+pub fn decode_snapshot(id: &SnapshotId, bytes: &[u8]) -> Result<Snapshot> {
+    let key = keys::snapshot(id).to_string();
+    let actual = SnapshotId::of(bytes);
+    if actual != *id {
+        return Err(RepoError::Corrupt {
+            key,
+            reason: format!("content hash is {actual}, not the name"),
+        });
+    }
+    #[derive(Deserialize)]
+    struct V {
+        format_version: u32,
+    }
+    let v: V = serde_json::from_slice(bytes).map_err(|source| RepoError::Decode {
+        key: key.clone(),
+        source,
+    })?;
+    if !SUPPORTED_VERSIONS.contains(&v.format_version) {
+        return Err(RepoError::UnsupportedFormat {
+            key,
+            found: v.format_version,
+            supported: format!("{SUPPORTED_VERSIONS:?}"),
+        });
+    }
+    let manifest =
+        serde_json::from_slice(bytes).map_err(|source| RepoError::Decode { key, source })?;
+    Ok(Snapshot { id: *id, manifest })
+}
+
+pub async fn load_snapshot(store: &Arc<dyn ObjectStore>, id: &SnapshotId) -> Result<Snapshot> {
+    let bytes = match backend::get(store.as_ref(), &keys::snapshot(id)).await {
+        Err(RepoError::Missing { .. }) => return Err(RepoError::SnapshotNotFound { id: *id }),
+        r => r?,
+    };
+    decode_snapshot(id, &bytes)
+}
+
+/// Every snapshot (optionally of one library), oldest first.
+pub async fn list_snapshots(
+    store: &Arc<dyn ObjectStore>,
+    library: Option<&str>,
+) -> Result<Vec<Snapshot>> {
+    let metas = backend::list(store.as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
+    let mut out: Vec<Snapshot> = futures::stream::iter(metas.into_iter().map(|m| {
+        let store = store.clone();
+        async move {
+            let name = m.location.filename().unwrap_or_default().to_string();
+            let id: SnapshotId = name.parse().map_err(|_| RepoError::Corrupt {
+                key: m.location.to_string(),
+                reason: "snapshot object name is not a 64-hex id".into(),
+            })?;
+            load_snapshot(&store, &id).await
+        }
+    }))
+    .buffer_unordered(16)
+    .try_collect()
+    .await?;
+    if let Some(lib) = library {
+        out.retain(|s| s.manifest.library == lib);
+    }
+    out.sort_by(|a, b| a.manifest.time.cmp(&b.manifest.time).then(a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// A small resume record written by a checkpoint (not a snapshot; `snapshots` never lists it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    pub library: String,
+    pub time: DateTime<Utc>,
+    pub record: serde_json::Value,
+}
+
+pub async fn write_checkpoint_record(
+    store: &Arc<dyn ObjectStore>,
+    _index_durable: &IndexWritten,
+    rec: &CheckpointRecord,
+) -> Result<Path> {
+    let bytes = serde_json::to_vec(rec).map_err(|source| RepoError::Encode {
+        what: format!("checkpoint record of library {}", rec.library),
+        source,
+    })?;
+    let name = format!(
+        "{}-{}",
+        rec.time.format("%Y%m%dT%H%M%S%.9fZ"),
+        &blake3::hash(&bytes).to_hex()[..16]
+    );
+    let key = keys::checkpoint(&rec.library, &name);
+    backend::put_content_addressed(store.as_ref(), &key, Bytes::from(bytes)).await?;
+    Ok(key)
+}
+
+/// Checkpoint records of one library, oldest first.
+pub async fn list_checkpoints(
+    store: &Arc<dyn ObjectStore>,
+    library: &str,
+) -> Result<Vec<CheckpointRecord>> {
+    let metas = backend::list(store.as_ref(), &keys::checkpoints_of(library)).await?;
+    let mut out = Vec::with_capacity(metas.len());
+    for m in metas {
+        let bytes = backend::get(store.as_ref(), &m.location).await?;
+        let rec: CheckpointRecord =
+            serde_json::from_slice(&bytes).map_err(|source| RepoError::Decode {
+                key: m.location.to_string(),
+                source,
+            })?;
+        out.push(rec);
+    }
+    out.sort_by_key(|r| r.time);
+    Ok(out)
+}
