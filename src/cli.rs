@@ -36,11 +36,29 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create the repository named in the configuration (refuses an existing one)
+    Init,
+    /// List snapshots, oldest first
+    Snapshots(SnapshotsArgs),
+    /// Show repository sizes: logical, unique, stored; dedup and compression ratios
+    Stats(JsonFlag),
+    /// Print one repository object, for debugging
+    Cat(CatArgs),
     /// Inspect the configuration
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+impl Command {
+    /// Jobs that run for a while log their progress at info level by default.
+    pub fn is_long_running(&self) -> bool {
+        !matches!(
+            self,
+            Self::Config { .. } | Self::Init | Self::Snapshots(_) | Self::Stats(_) | Self::Cat(_)
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,4 +74,61 @@ pub struct JsonFlag {
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    /// The sync crawl when the account is a system account, else the tree walk
+    #[default]
+    Auto,
+    /// Paged listings, folder by folder
+    Tree,
+    /// The bulk sync crawl endpoints (system accounts)
+    Crawl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Back up only this library (repeatable); default: every configured library
+    #[arg(long = "library", short = 'l', value_name = "LIB")]
+    pub library: Vec<String>,
+    /// Download every version again instead of only new or changed ones
+    #[arg(long)]
+    pub full: bool,
+    /// How to enumerate a library
+    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+    pub strategy: StrategyArg,
+    /// Make progress durable (packs, index, resume record) this often, in seconds
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub checkpoint_secs: u64,
+    /// Print a JSON summary on stdout instead of progress bars and a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotsArgs {
+    /// Only this library
+    #[arg(long, short = 'l', value_name = "LIB")]
+    pub library: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatKind {
+    Config,
+    Snapshot,
+    Index,
+    Pack,
+    Blob,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CatArgs {
+    /// What to print
+    #[arg(value_enum)]
+    pub kind: CatKind,
+    /// The object's id (a unique prefix of a snapshot id is enough); not for `config`
+    pub id: Option<String>,
 }

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
             LogFormat::Json
         });
     let level = match cli.verbose {
-        0 => "warn,imvault=info",
+        0 if cli.command.is_long_running() => "warn,imvault=info",
+        0 => "warn",
         1 => "info",
         2 => "debug,hyper=info,h2=info,rustls=info",
         _ => "trace",
@@ -41,5 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     let config = cli.config.as_deref();
     match &cli.command {
         Command::Config { command } => commands::config::run(config, command),
+        Command::Init => commands::init::run(config),
+        Command::Snapshots(args) => commands::snapshots::run(config, args),
+        Command::Stats(args) => commands::stats::run(config, args),
+        Command::Cat(args) => commands::cat::run(config, args),
     }
 }

@@ -20,9 +20,29 @@ pub fn run(config: Option<&Path>, command: &ConfigCommand) -> anyhow::Result<Exi
             if *json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                println!("{}", toml::to_string_pretty(&value)?);
+                println!("{}", toml::to_string_pretty(&without_nulls(value))?);
             }
         }
     }
     Ok(Exit::Success)
+}
+
+/// TOML has no null: unset values are left out of the dump.
+fn without_nulls(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .filter(|v| !v.is_null())
+                .map(without_nulls)
+                .collect(),
+        ),
+        other => other,
+    }
 }

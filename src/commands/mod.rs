@@ -1,7 +1,12 @@
 //! One module per command: the binary edge, where `anyhow` is allowed. Each `run` returns the
 //! process exit status; errors carry their context and are printed once by `main`.
 
+pub mod cat;
 pub mod config;
+pub mod context;
+pub mod init;
+pub mod snapshots;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,0 +1,27 @@
+//! `imvault init`: create the repository; never touches an existing one.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::context::{backend_config, init_options, runtime};
+use super::{Exit, load_settings};
+use crate::repo::{Repository, open_backend};
+
+pub fn run(config: Option<&Path>) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    let r = &settings.repository;
+    runtime()?.block_on(async {
+        let store = open_backend(&backend_config(r))
+            .with_context(|| format!("opening repository {}", r.url))?;
+        let repo = Repository::init(store, init_options(r))
+            .await
+            .with_context(|| format!("creating repository {}", r.url))?;
+        let c = repo.config();
+        println!(
+            "created repository {} (format {}, id {})",
+            r.url, c.format_version, c.id
+        );
+        Ok(Exit::Success)
+    })
+}

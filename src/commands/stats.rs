@@ -1,0 +1,36 @@
+//! `imvault stats`: how much the repository holds and how well it dedups and compresses.
+
+use std::path::Path;
+
+use super::context::{open_indexed, runtime};
+use super::{Exit, load_settings};
+use crate::cli::JsonFlag;
+
+pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    runtime()?.block_on(async {
+        let repo = open_indexed(&settings.repository).await?;
+        let s = repo.stats().await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            return Ok(Exit::Success);
+        }
+        let mb = |b: u64| b as f64 / 1e6;
+        println!("snapshots          {}", s.snapshots);
+        println!(
+            "logical bytes      {:.1} MB (content read by backups)",
+            mb(s.logical_bytes)
+        );
+        println!("unique bytes       {:.1} MB", mb(s.unique_bytes));
+        println!("stored blob bytes  {:.1} MB", mb(s.stored_blob_bytes));
+        println!(
+            "pack objects       {} ({:.1} MB)",
+            s.pack_objects,
+            mb(s.pack_bytes)
+        );
+        println!("dedup ratio        {:.2}x", s.dedup_ratio);
+        println!("compression ratio  {:.2}x", s.compression_ratio);
+        println!("total ratio        {:.2}x", s.total_ratio);
+        Ok(Exit::Success)
+    })
+}
