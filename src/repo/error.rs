@@ -60,6 +60,15 @@ pub enum RepoError {
     },
 
     #[error(
+        "object `{key}` is missing and the storage location cannot be listed (missing bucket, wrong endpoint or credentials?)"
+    )]
+    Unreachable {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error(
         "repository format version {found} in `{key}` is not supported by this release (it reads versions {supported})"
     )]
     UnsupportedFormat {

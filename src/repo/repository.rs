@@ -84,6 +84,10 @@ impl Repository<Opened> {
         let key = keys::config();
         let bytes = match backend::get(store.as_ref(), &key).await {
             Err(RepoError::Missing { key, source }) => {
+                // Tell a missing bucket (or wrong endpoint) from an empty location.
+                if let Err(e) = store.list_with_delimiter(None).await {
+                    return Err(RepoError::Unreachable { key, source: e });
+                }
                 return Err(RepoError::NotARepository { key, source });
             }
             r => r?,

@@ -1,0 +1,142 @@
+//! One conformance suite for every repository backend: memory, local directory and S3.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use imvault::repo::backend::{self, keys};
+use imvault::repo::*;
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+use crate::support_s3::s3_backend;
+
+/// What the repository needs from a backend.
+pub async fn backend_conformance(store: Arc<dyn ObjectStore>) {
+    let s = store.as_ref();
+    let pid = PackId::of(b"pack bytes");
+    let key = keys::pack(&pid);
+    assert_eq!(
+        key.to_string(),
+        format!("packs/{}/{}", &pid.to_hex()[..2], pid.to_hex())
+    );
+
+    // Content-addressed create: a second PUT of the same name is success and changes nothing.
+    backend::put_content_addressed(s, &key, Bytes::from_static(b"pack bytes"))
+        .await
+        .unwrap();
+    backend::put_content_addressed(s, &key, Bytes::from_static(b"other"))
+        .await
+        .unwrap();
+    assert_eq!(
+        backend::get(s, &key).await.unwrap(),
+        Bytes::from_static(b"pack bytes")
+    );
+
+    // Plain create refuses an existing object.
+    let err = backend::put_create(s, &key, Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RepoError::Put {
+                source: object_store::Error::AlreadyExists { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&key.to_string()));
+
+    // Ranged reads, exact length.
+    assert_eq!(
+        backend::get_range(s, &key, 5, 5).await.unwrap(),
+        Bytes::from_static(b"bytes")
+    );
+    assert_eq!(
+        backend::get_range(s, &key, 0, 0).await.unwrap(),
+        Bytes::new()
+    );
+
+    // Missing objects are named.
+    let missing = Path::from("index/0000");
+    let err = backend::get(s, &missing).await.unwrap_err();
+    assert!(matches!(err, RepoError::Missing { .. }), "{err:?}");
+    assert!(err.to_string().contains("index/0000"), "{err}");
+
+    // Recursive listing under a prefix.
+    let sid = SnapshotId::of(b"snap");
+    backend::put_content_addressed(s, &keys::snapshot(&sid), Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let packs = backend::list(s, &Path::from(keys::PACKS)).await.unwrap();
+    assert_eq!(packs.len(), 1);
+    assert_eq!(packs[0].location, key);
+    assert_eq!(packs[0].size, 10);
+    let snaps = backend::list(s, &Path::from(keys::SNAPSHOTS))
+        .await
+        .unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert!(
+        backend::list(s, &Path::from(keys::INDEX))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Checkpoint keys keep an odd library name in one segment.
+    let ck = keys::checkpoint("LIB/1 x", "n");
+    assert_eq!(ck.parts().count(), 3);
+}
+
+#[tokio::test]
+async fn conformance_memory() {
+    let store = open_backend(&BackendConfig {
+        url: "memory://".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    backend_conformance(store).await;
+}
+
+#[tokio::test]
+async fn conformance_local_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).unwrap();
+    backend_conformance(store).await;
+    assert!(dir.path().join("repo/packs").is_dir());
+}
+
+#[tokio::test]
+async fn conformance_s3() {
+    let Some(cfg) = s3_backend("conf").await else {
+        return;
+    };
+    backend_conformance(open_backend(&cfg).unwrap()).await;
+}
+
+#[test]
+fn bad_backend_urls_are_named() {
+    let err = open_backend(&BackendConfig {
+        url: "ftp://host/x".into(),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("ftp://host/x"), "{err}");
+    let err = open_backend(&BackendConfig {
+        url: "s3:///prefix".into(),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("no bucket"), "{err}");
+}
+
+#[test]
+fn backend_config_debug_hides_secrets() {
+    let mut cfg = crate::support_s3::s3_config("http://127.0.0.1:1", "b", "p");
+    cfg.secret_access_key = Some(imvault::secret::Secret::new("s3cr3t-value"));
+    cfg.session_token = Some(imvault::secret::Secret::new("t0ken-value"));
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("s3cr3t") && !dbg.contains("t0ken"), "{dbg}");
+    assert!(dbg.contains("***"));
+}

@@ -1,0 +1,276 @@
+//! Test helpers for the repository: a failure-injecting, put-recording `ObjectStore` wrapper,
+//! document-like corpora, and a consistency check of a whole repository.
+
+#![allow(dead_code)]
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use imvault::repo::*;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+};
+
+/// Wraps a store; records every successful PUT key in order and fails PUTs on a plan.
+#[derive(Debug)]
+pub struct FaultyStore {
+    inner: Arc<dyn ObjectStore>,
+    /// PUTs whose key starts with one of these prefixes fail.
+    fail_prefixes: Mutex<Vec<String>>,
+    /// PUTs of packs fail once this many packs have been stored.
+    fail_packs_after: Mutex<Option<usize>>,
+    packs_put: AtomicUsize,
+    pub puts: Mutex<Vec<String>>,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            fail_prefixes: Mutex::new(Vec::new()),
+            fail_packs_after: Mutex::new(None),
+            packs_put: AtomicUsize::new(0),
+            puts: Mutex::new(Vec::new()),
+        })
+    }
+    pub fn fail_puts_under(&self, prefix: &str) {
+        self.fail_prefixes.lock().unwrap().push(prefix.to_string());
+    }
+    pub fn fail_packs_after(&self, n: usize) {
+        *self.fail_packs_after.lock().unwrap() = Some(n);
+    }
+    pub fn heal(&self) {
+        self.fail_prefixes.lock().unwrap().clear();
+        *self.fail_packs_after.lock().unwrap() = None;
+    }
+    pub fn put_log(&self) -> Vec<String> {
+        self.puts.lock().unwrap().clone()
+    }
+    pub fn packs_put(&self) -> usize {
+        self.packs_put.load(Ordering::SeqCst)
+    }
+    fn injected(location: &Path) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "faulty",
+            source: format!("injected failure writing {location}").into(),
+        }
+    }
+}
+
+impl fmt::Display for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Faulty({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FaultyStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let key = location.to_string();
+        if self
+            .fail_prefixes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| key.starts_with(p.as_str()))
+        {
+            return Err(Self::injected(location));
+        }
+        if key.starts_with("packs/") {
+            if let Some(n) = *self.fail_packs_after.lock().unwrap()
+                && self.packs_put.load(Ordering::SeqCst) >= n
+            {
+                return Err(Self::injected(location));
+            }
+        }
+        let r = self.inner.put_opts(location, payload, opts).await?;
+        if key.starts_with("packs/") {
+            self.packs_put.fetch_add(1, Ordering::SeqCst);
+        }
+        self.puts.lock().unwrap().push(key);
+        Ok(r)
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: RenameOptions,
+    ) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+/// Small chunker and pack sizes so tests exercise many chunks and packs.
+pub fn small_init() -> InitOptions {
+    InitOptions {
+        chunker: ChunkerParams {
+            min_size: 4 * 1024,
+            avg_size: 16 * 1024,
+            max_size: 64 * 1024,
+        },
+        pack_size: 256 * 1024,
+        zstd_level: 3,
+    }
+}
+
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut v = vec![0u8; n];
+    rng.fill(&mut v);
+    v
+}
+
+/// Compressible, text-like bytes ("document-like").
+pub fn text_bytes(n: usize, seed: u64) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "the",
+        "matter",
+        "agreement",
+        "party",
+        "shall",
+        "clause",
+        "court",
+        "hereby",
+        "client",
+        "counsel",
+        "pursuant",
+        "to",
+        "section",
+        "of",
+        "and",
+        "in",
+        "witness",
+        "whereof",
+        "notice",
+        "lease",
+        "term",
+        "payment",
+        "liability",
+        "indemnify",
+        "schedule",
+    ];
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut s = String::with_capacity(n + 16);
+    while s.len() < n {
+        s.push_str(WORDS[rng.usize(..WORDS.len())]);
+        s.push(if rng.u8(..) < 20 { '\n' } else { ' ' });
+    }
+    s.truncate(n);
+    s.into_bytes()
+}
+
+/// Reads a content item back completely.
+pub async fn read_all(repo: &Repository<Indexed>, c: &ContentRef) -> Result<Vec<u8>, RepoError> {
+    let parts: Vec<Bytes> = repo.read_content(c).try_collect().await?;
+    Ok(parts.concat())
+}
+
+/// Record type the tests store in a metadata stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TestVersion {
+    pub doc: String,
+    pub version: u32,
+    pub content: ContentRef,
+}
+
+/// Every snapshot's streams and content blobs are indexed, and every indexed pack exists:
+/// "no snapshot points to missing data". Opens the repository afresh from `store`.
+pub async fn assert_consistent(store: Arc<dyn ObjectStore>) -> Repository<Indexed> {
+    let opened = Repository::open(store).await.expect("open");
+    let snaps = opened.list_snapshots(None).await.expect("list snapshots");
+    let repo = opened.load_index().await.expect("load index");
+    let packs: std::collections::HashSet<PackId> =
+        repo.list_pack_ids().await.unwrap().into_iter().collect();
+    for idx in repo.list_index_ids().await.unwrap() {
+        let file = repo.cat_index(&idx).await.unwrap();
+        for (p, _) in &file.packs {
+            assert!(packs.contains(p), "index {idx} names missing pack {p}");
+        }
+    }
+    for s in &snaps {
+        for (name, m) in &s.manifest.streams {
+            for b in &m.blobs {
+                assert!(
+                    repo.index().contains(b),
+                    "snapshot {} stream {name} blob {b} missing",
+                    s.id
+                );
+            }
+            if name == "versions" {
+                let recs: Vec<TestVersion> =
+                    repo.read_meta_stream(name, m).try_collect().await.unwrap();
+                for r in recs {
+                    for b in &r.content.blobs {
+                        assert!(
+                            repo.index().contains(b),
+                            "snapshot {} content blob {b} missing",
+                            s.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+    repo
+}

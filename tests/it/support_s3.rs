@@ -1,0 +1,138 @@
+//! A real S3 server for tests.
+//!
+//! - `IMVAULT_TEST_S3_ENDPOINT` set: use that server (it must accept unsigned bucket creation,
+//!   as moto does).
+//! - else `moto_server` on PATH: start it once per test process on a free 127.0.0.1 port; it
+//!   dies with the test process (a shell watchdog kills it when our stdin pipe closes).
+//! - else: skip with a loud message, unless `CI=true`, where a missing server is a failure.
+//!
+//! Each test gets its own bucket with a unique name. Credentials `testing`/`testing`,
+//! region `us-east-1`, `allow_http`.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use imvault::repo::BackendConfig;
+use imvault::secret::Secret;
+
+struct Server {
+    endpoint: String,
+    _child: Option<Child>,
+    _watchdog: Option<Mutex<ChildStdin>>,
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+fn free_port() -> std::io::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn start() -> Result<Server, String> {
+    if let Ok(ep) = std::env::var("IMVAULT_TEST_S3_ENDPOINT")
+        && !ep.is_empty()
+    {
+        return Ok(Server {
+            endpoint: ep.trim_end_matches('/').to_string(),
+            _child: None,
+            _watchdog: None,
+        });
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("moto_server").is_file()))
+        .unwrap_or(false);
+    if !on_path {
+        return Err("moto_server is not on PATH and IMVAULT_TEST_S3_ENDPOINT is not set".into());
+    }
+    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let script =
+        r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & p=$!; read _; kill $p; wait $p"#;
+    let mut child = Command::new("sh")
+        .args(["-c", script, "sh", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start moto_server: {e}"))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or("no stdin pipe to the moto watchdog")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Readiness wait for an external process (not a timing assertion).
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!(
+                "moto_server did not listen on 127.0.0.1:{port} within 60 s"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _child: Some(child),
+        _watchdog: Some(Mutex::new(stdin)),
+    })
+}
+
+fn unique_bucket() -> String {
+    format!("imvault-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A fresh, empty bucket on the test S3 server, or `None` (after a loud message) when there is
+/// no server and `CI` is not `true`. Panics under `CI=true` when no server is available.
+pub async fn s3_backend(prefix: &str) -> Option<BackendConfig> {
+    let server = SERVER.get_or_init(start);
+    let server = match server {
+        Ok(s) => s,
+        Err(reason) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("S3 tests need a server under CI=true: {reason}");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPING S3 TEST: {reason} (install with `pip install 'moto[server]'`) !!!\n"
+            );
+            return None;
+        }
+    };
+    let bucket = unique_bucket();
+    let resp = reqwest::Client::new()
+        .put(format!("{}/{bucket}", server.endpoint))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating bucket {bucket} on {}: {e}", server.endpoint));
+    assert!(
+        resp.status().is_success(),
+        "creating bucket {bucket}: HTTP {}",
+        resp.status()
+    );
+    Some(s3_config(&server.endpoint, &bucket, prefix))
+}
+
+/// Backend config for `bucket` on the test server's endpoint (the bucket may not exist).
+pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> BackendConfig {
+    BackendConfig {
+        url: format!("s3://{bucket}/{prefix}"),
+        endpoint: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        allow_http: true,
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some(Secret::new("testing")),
+        session_token: None,
+    }
+}
+
+/// The endpoint of the running test server, if any.
+pub fn s3_endpoint() -> Option<String> {
+    SERVER
+        .get()
+        .and_then(|s| s.as_ref().ok())
+        .map(|s| s.endpoint.clone())
+}
