@@ -1,0 +1,371 @@
+//! The sync crawl fast path (contract §8), for `system` accounts.
+//!
+//! Order of the crawls, chosen so that joins stay small:
+//! 1. container trustees → a map container → entries (containers are few);
+//! 2. workspaces, then folders → `Container` items, ACL = object's `default_security` + entries;
+//! 3. documents (every version) → `Version` items; remembers per document number its latest
+//!    version's `default_security` (a compact map, like the tree walk's set of numbers);
+//! 4. document parents → `Filing` items;
+//! 5. document trustees (rows grouped by document) → `DocumentAcl` items; documents without
+//!    trustee rows get an ACL with no entries at the end.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Sink, Stopped, WalkItem};
+use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
+use crate::imanage::client::Client;
+use crate::imanage::error::ImanageError;
+use crate::imanage::model::{
+    AccessLevel, Acl, AclEntry, ContainerId, DefaultSecurity, DocumentId, Filing, LibraryId,
+    TrusteeType,
+};
+use crate::imanage::paging::{CrawlKind, Listing, PageState};
+
+pub(super) enum CrawlEnd {
+    /// The very first crawl call was refused (403): the account cannot crawl.
+    RefusedAtStart(ImanageError),
+    Stopped(Stopped),
+}
+
+impl From<Stopped> for CrawlEnd {
+    fn from(s: Stopped) -> Self {
+        Self::Stopped(s)
+    }
+}
+
+#[derive(Deserialize)]
+struct TrusteeRow {
+    #[serde(alias = "document_id")]
+    container_id: Option<Value>,
+    id: String,
+    #[serde(rename = "type")]
+    trustee_type: TrusteeType,
+    access_level: AccessLevel,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ParentRow {
+    document_number: Value,
+    parent_id: ContainerId,
+}
+
+/// A number from `453`, `"453"`, `"LIB!453"` or `"LIB!453.2"`.
+fn number_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let tail = s.rsplit_once('!').map_or(s.as_str(), |(_, t)| t);
+            let num = tail.split_once('.').map_or(tail, |(n, _)| n);
+            num.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+struct Crawler<'a> {
+    client: &'a Client,
+    library: &'a LibraryId,
+    sink: &'a Sink,
+}
+
+impl Crawler<'_> {
+    fn listing(&self, kind: CrawlKind) -> Listing {
+        Listing::Crawl {
+            library: self.library.clone(),
+            kind,
+            edit_date_from: None,
+        }
+    }
+
+    /// The next rows of one crawl; `None` once it is done or failed (the error was yielded).
+    async fn page(
+        &self,
+        listing: &Listing,
+        state: &mut PageState,
+        first: bool,
+    ) -> Result<Option<Vec<Value>>, CrawlEnd> {
+        if state.is_done() {
+            return Ok(None);
+        }
+        let at_start = state.delivered() == 0;
+        match self.client.next_page(listing, state).await {
+            Ok(rows) => Ok(Some(rows)),
+            Err(e) if first && at_start && e.is_access_denied() => Err(CrawlEnd::RefusedAtStart(e)),
+            Err(e) => {
+                self.sink.error(e).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn container_acls(&self) -> Result<HashMap<u64, Vec<AclEntry>>, CrawlEnd> {
+        let mut map: HashMap<u64, Vec<AclEntry>> = HashMap::new();
+        let sink = self.sink;
+        let listing = self.listing(CrawlKind::ContainerTrustees);
+        let mut state = PageState::default();
+        while let Some(rows) = self.page(&listing, &mut state, true).await? {
+            for row in rows {
+                match serde_json::from_value::<TrusteeRow>(row) {
+                    Ok(r) => {
+                        if let Some(n) = r.container_id.as_ref().and_then(number_of) {
+                            map.entry(n).or_default().push(entry(r));
+                        }
+                    }
+                    Err(e) => {
+                        sink.error(decode("reading a container trustee row", e))
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    async fn containers(
+        &self,
+        kind: CrawlKind,
+        acls: &mut HashMap<u64, Vec<AclEntry>>,
+    ) -> Result<(), CrawlEnd> {
+        let action = format!("crawling the containers of library {}", self.library);
+        let listing = self.listing(kind);
+        let mut state = PageState::default();
+        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+            for row in rows {
+                let c = match to_container(row, &action) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.sink.error(e).await?;
+                        continue;
+                    }
+                };
+                let entries = acls.remove(&c.id.number).unwrap_or_default();
+                let acl = match c.default_security {
+                    Some(default_security) => Acl {
+                        default_security,
+                        entries,
+                    },
+                    None => {
+                        let target = SecurityTarget::container(c.kind, c.id.clone());
+                        match self.client.security(&target).await {
+                            Ok(acl) => acl,
+                            Err(e) => {
+                                self.sink.error(e).await?;
+                                continue;
+                            }
+                        }
+                    }
+                };
+                self.sink
+                    .item(WalkItem::Container { container: c, acl })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn versions(
+        &self,
+        docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
+    ) -> Result<(), CrawlEnd> {
+        let action = format!("crawling the documents of library {}", self.library);
+        let listing = self.listing(CrawlKind::Documents);
+        let mut state = PageState::default();
+        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+            for row in rows {
+                let v = match to_version(row, &action) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.sink.error(e).await?;
+                        continue;
+                    }
+                };
+                let slot = docs.entry(v.id.document.number).or_insert((0, None));
+                if v.id.version >= slot.0 {
+                    *slot = (v.id.version, v.default_security);
+                }
+                self.sink.item(WalkItem::Version { version: v }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn filings(&self) -> Result<(), CrawlEnd> {
+        let listing = self.listing(CrawlKind::DocumentParents);
+        let mut state = PageState::default();
+        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+            for row in rows {
+                match serde_json::from_value::<ParentRow>(row) {
+                    Ok(r) => match number_of(&r.document_number) {
+                        Some(number) => {
+                            let document = DocumentId {
+                                library: self.library.clone(),
+                                number,
+                            };
+                            self.sink
+                                .item(WalkItem::Filing(Filing {
+                                    document,
+                                    parent: r.parent_id,
+                                }))
+                                .await?
+                        }
+                        None => {
+                            self.sink
+                                .item(WalkItem::Warning {
+                                    what: "a document parent row".into(),
+                                    detail: format!(
+                                        "unreadable document_number {}",
+                                        r.document_number
+                                    ),
+                                })
+                                .await?
+                        }
+                    },
+                    Err(e) => {
+                        self.sink
+                            .error(decode("reading a document parent row", e))
+                            .await?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn emit_document_acl(
+        &self,
+        number: u64,
+        entries: Vec<AclEntry>,
+        docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
+    ) -> Result<(), Stopped> {
+        let document = DocumentId {
+            library: self.library.clone(),
+            number,
+        };
+        let Some((_, sec)) = docs.remove(&number) else {
+            return self
+                .sink
+                .item(WalkItem::Warning {
+                    what: format!("trustee rows of document {document}"),
+                    detail: "the document was not in the documents crawl, or its trustee rows \
+                             were not grouped by document; these rows were not applied"
+                        .into(),
+                })
+                .await;
+        };
+        let acl = match sec {
+            Some(default_security) => Acl {
+                default_security,
+                entries,
+            },
+            None => match self
+                .client
+                .security(&SecurityTarget::Document(document.clone()))
+                .await
+            {
+                Ok(acl) => acl,
+                Err(e) => return self.sink.error(e).await,
+            },
+        };
+        self.sink
+            .item(WalkItem::DocumentAcl { document, acl })
+            .await
+    }
+
+    async fn document_acls(
+        &self,
+        docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
+    ) -> Result<(), CrawlEnd> {
+        let mut current: Option<(u64, Vec<AclEntry>)> = None;
+        let listing = self.listing(CrawlKind::DocumentTrustees);
+        let mut state = PageState::default();
+        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+            for row in rows {
+                let r = match serde_json::from_value::<TrusteeRow>(row) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.sink
+                            .error(decode("reading a document trustee row", e))
+                            .await?;
+                        continue;
+                    }
+                };
+                let Some(n) = r.container_id.as_ref().and_then(number_of) else {
+                    continue;
+                };
+                match &mut current {
+                    Some((cur, entries)) if *cur == n => entries.push(entry(r)),
+                    _ => {
+                        if let Some((prev, entries)) = current.take() {
+                            self.emit_document_acl(prev, entries, docs).await?;
+                        }
+                        current = Some((n, vec![entry(r)]));
+                    }
+                }
+            }
+        }
+        if let Some((prev, entries)) = current.take() {
+            self.emit_document_acl(prev, entries, docs).await?;
+        }
+        // Documents with no trustee rows: their ACL is their default security alone.
+        let mut rest: Vec<u64> = docs.keys().copied().collect();
+        rest.sort_unstable();
+        for n in rest {
+            self.emit_document_acl(n, vec![], docs).await?;
+        }
+        Ok(())
+    }
+}
+
+fn entry(r: TrusteeRow) -> AclEntry {
+    AclEntry {
+        id: r.id,
+        trustee_type: r.trustee_type,
+        name: r.name,
+        access_level: r.access_level,
+    }
+}
+
+fn decode(action: &str, e: serde_json::Error) -> ImanageError {
+    ImanageError::Decode {
+        action: action.to_string(),
+        source: e,
+    }
+}
+
+pub(super) async fn run(client: &Client, library: &LibraryId, sink: &Sink) -> Result<(), CrawlEnd> {
+    let c = Crawler {
+        client,
+        library,
+        sink,
+    };
+    let mut acls = c.container_acls().await?;
+    c.containers(CrawlKind::Workspaces, &mut acls).await?;
+    c.containers(CrawlKind::Folders, &mut acls).await?;
+    drop(acls);
+    let mut docs = HashMap::new();
+    c.versions(&mut docs).await?;
+    c.filings().await?;
+    c.document_acls(&mut docs).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_come_in_every_shape() {
+        assert_eq!(number_of(&json!(453)), Some(453));
+        assert_eq!(number_of(&json!("453")), Some(453));
+        assert_eq!(number_of(&json!("ACTIVE!453")), Some(453));
+        assert_eq!(number_of(&json!("ACTIVE!453.2")), Some(453));
+        assert_eq!(number_of(&json!("ACTIVE!x")), None);
+        assert_eq!(number_of(&json!(null)), None);
+    }
+}
