@@ -36,6 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Back up every configured library now (incremental unless --full)
+    Backup(BackupArgs),
     /// Create the repository named in the configuration (refuses an existing one)
     Init,
     /// List snapshots, oldest first

@@ -2,10 +2,45 @@
 
 use anyhow::Context as _;
 
-use crate::config::RepositorySettings;
+use crate::config::{ImanageSettings, RepositorySettings, Settings};
+use crate::imanage::{Client, ClientSettings};
 use crate::repo::{
     BackendConfig, Indexed, InitOptions, Opened, Repository, SessionOptions, open_backend,
 };
+
+pub fn client_settings(im: &ImanageSettings) -> ClientSettings {
+    let mut cs = ClientSettings::new(
+        im.url.clone(),
+        im.client_id.clone(),
+        im.client_secret.clone(),
+        im.username.clone(),
+        im.auth_key.clone(),
+    );
+    cs.requests_per_second = im.requests_per_second.get();
+    cs.concurrency = im.concurrency.get();
+    cs
+}
+
+pub fn imanage(settings: &Settings) -> anyhow::Result<&ImanageSettings> {
+    settings.imanage.as_ref().with_context(|| {
+        format!(
+            "the configuration{} has no [imanage] table: it is needed to reach the tenant",
+            settings
+                .source
+                .as_ref()
+                .map(|p| format!(" {}", p.display()))
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// Signs in and runs discovery; the error explains sign-in failures to the operator.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Client> {
+    let im = imanage(settings)?;
+    Client::connect(client_settings(im))
+        .await
+        .with_context(|| format!("signing in to {} as {}", im.url, im.username))
+}
 
 pub fn backend_config(r: &RepositorySettings) -> BackendConfig {
     BackendConfig {

@@ -1,6 +1,7 @@
 //! One module per command: the binary edge, where `anyhow` is allowed. Each `run` returns the
 //! process exit status; errors carry their context and are printed once by `main`.
 
+pub mod backup;
 pub mod cat;
 pub mod config;
 pub mod context;

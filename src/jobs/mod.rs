@@ -1,8 +1,10 @@
 //! The engines that join the iManage side (`imanage/`) and the storage side (`repo/`,
 //! `catalog/`): backup and restore, with their locks and progress reporting.
 
+pub mod backup;
 pub mod lock;
 pub mod progress;
+pub mod records;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,181 @@
+//! `imvault backup`: back up every configured library (or the named ones) now.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{connect, imanage, open_indexed, runtime, session_options};
+use super::{Exit, load_settings};
+use crate::cli::BackupArgs;
+use crate::config::Settings;
+use crate::imanage::Client;
+use crate::imanage::model::LibraryId;
+use crate::jobs::JobState;
+use crate::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use crate::jobs::progress::Display;
+
+pub fn run(config: Option<&Path>, args: &BackupArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    runtime()?.block_on(run_async(&settings, args))
+}
+
+/// Selects the libraries to back up: the configured filter, narrowed to `--library` if given.
+pub fn select_libraries(
+    client: &Client,
+    settings: &Settings,
+    wanted: &[String],
+) -> anyhow::Result<Vec<LibraryId>> {
+    let filter = &imanage(settings)?.libraries;
+    let available: Vec<&LibraryId> = client.libraries().iter().map(|l| &l.id).collect();
+    for w in wanted {
+        if !available.iter().any(|a| a.as_str().eq_ignore_ascii_case(w)) {
+            anyhow::bail!(
+                "library {w:?} is not among the libraries this account can see ({})",
+                available
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(available
+        .into_iter()
+        .filter(|l| filter.matches(l.as_str()))
+        .filter(|l| wanted.is_empty() || wanted.iter().any(|w| l.as_str().eq_ignore_ascii_case(w)))
+        .cloned()
+        .collect())
+}
+
+pub fn lock_dir(settings: &Settings) -> std::path::PathBuf {
+    settings
+        .catalog_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("locks")
+}
+
+async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let client = connect(settings).await?;
+    let repo = open_indexed(&settings.repository).await?;
+    let libraries = select_libraries(&client, settings, &args.library)?;
+    if libraries.is_empty() {
+        anyhow::bail!(
+            "no library to back up: the configured libraries/exclude_libraries select none of this account's libraries"
+        );
+    }
+    let opts = BackupOptions {
+        libraries: args.library.clone(),
+        full: args.full,
+        strategy: args.strategy.into(),
+        checkpoint_every: Duration::from_secs(args.checkpoint_secs.max(1)),
+        download_concurrency: imanage(settings)?.concurrency.get(),
+        ..BackupOptions::default()
+    };
+    let env = BackupEnv {
+        client: client.clone(),
+        repo,
+        lock_dir: lock_dir(settings),
+        display: Display::auto(args.json),
+        session: session_options(&settings.repository),
+    };
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if shutdown_signal().await.is_ok() {
+            tracing::warn!("interrupted: finishing in-flight downloads and writing a checkpoint");
+            on_signal.cancel();
+        }
+    });
+    let outcomes = backup::run(&env, &libraries, &opts, cancel).await;
+    let _ = client.revoke().await;
+    let state = backup::overall_state(&outcomes);
+    print_outcomes(&outcomes, &client, started.elapsed(), args.json)?;
+    Ok(exit_for(state))
+}
+
+pub fn exit_for(state: JobState) -> Exit {
+    match state {
+        JobState::Completed => Exit::Success,
+        JobState::CompletedWithWarnings => Exit::Warnings,
+        _ => Exit::Failure,
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for ctrl-c"),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+fn print_outcomes(
+    outcomes: &[LibraryOutcome],
+    client: &Client,
+    elapsed: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let stats = client.stats();
+    if json {
+        let read: u64 = outcomes.iter().map(|o| o.counters.bytes_read).sum();
+        let stored: u64 = outcomes.iter().map(|o| o.session.new_stored_bytes).sum();
+        let summary = serde_json::json!({
+            "state": backup::overall_state(outcomes),
+            "seconds": elapsed.as_secs_f64(),
+            "bytes_read": read,
+            "bytes_stored": stored,
+            "dedup_ratio": if stored > 0 { read as f64 / stored as f64 } else { 0.0 },
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "throttled": stats.throttled,
+            "libraries": outcomes,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    for o in outcomes {
+        let c = &o.counters;
+        let snap = o.snapshot.map(|s| s.short()).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<12} {:<24} snapshot {snap}  {} versions ({} unchanged, {} downloaded, {} skipped), {} gone; read {:.1} MB, stored {:.1} MB new; {:.1} s",
+            o.library,
+            format!("{:?}", o.state).to_lowercase(),
+            c.versions,
+            c.versions_unchanged,
+            c.versions_downloaded,
+            c.skipped,
+            o.versions_gone,
+            c.bytes_read as f64 / 1e6,
+            o.session.new_stored_bytes as f64 / 1e6,
+            o.seconds
+        );
+        if let Some(e) = &o.error {
+            println!("{:<12} error: {e}", "");
+        }
+    }
+    println!(
+        "{} libraries in {:.1} s; {} requests, {} retries, {} throttled (429)",
+        outcomes.len(),
+        elapsed.as_secs_f64(),
+        stats.requests,
+        stats.retries,
+        stats.throttled
+    );
+    Ok(())
+}
+
+impl From<crate::cli::StrategyArg> for crate::imanage::walk::WalkStrategy {
+    fn from(s: crate::cli::StrategyArg) -> Self {
+        match s {
+            crate::cli::StrategyArg::Auto => Self::Auto,
+            crate::cli::StrategyArg::Tree => Self::Tree,
+            crate::cli::StrategyArg::Crawl => Self::Crawl,
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! The backup of one library: walk it, download what is new or changed, write the snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::fetch::{FetchError, fetch_version, source_worth_retrying};
+use super::prior::PriorVersions;
+use super::records_writer::{Record, ResumeRecord, write_records};
+use super::{BackupEnv, BackupError, BackupOptions, LibraryOutcome};
+use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId};
+use crate::imanage::walk::{WalkItem, WalkOptions, resolve_strategy, walk};
+use crate::jobs::JobState;
+use crate::jobs::lock::LibraryLock;
+use crate::jobs::progress::{self, Counters};
+use crate::jobs::records::{
+    ContainerRecord, DocumentAclRecord, STREAM_RESUME, STREAM_VERSIONS, SkippedRecord,
+    VersionRecord,
+};
+use crate::repo::{Snapshot, SnapshotDraft};
+
+/// What the walk saw, for the snapshot's counts.
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<String, u64>,
+    logical_bytes: u64,
+    seen_in_parent: u64,
+    warnings: u64,
+}
+
+impl Tally {
+    fn bump(&mut self, key: &str) {
+        *self.counts.entry(key.to_string()).or_default() += 1;
+    }
+}
+
+#[tracing::instrument(name = "backup", skip_all, fields(library = %library))]
+pub async fn backup_library(
+    env: &BackupEnv,
+    library: &LibraryId,
+    opts: &BackupOptions,
+    cancel: CancellationToken,
+) -> Result<LibraryOutcome, BackupError> {
+    let started = Instant::now();
+    let lib = library.as_str();
+    let _lock = LibraryLock::acquire(&env.lock_dir, lib)?;
+    let repo = &env.repo;
+    let repo_err = |action: &'static str| {
+        move |source| BackupError::Repo {
+            library: lib.to_string(),
+            action,
+            source,
+        }
+    };
+
+    let parent: Option<Snapshot> = repo
+        .latest_snapshot(lib, None)
+        .await
+        .map_err(repo_err("finding the last snapshot"))?;
+    let mut prior = PriorVersions::default();
+    if let Some(p) = parent.as_ref().filter(|_| !opts.full) {
+        if let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS) {
+            let mut records =
+                std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
+            while let Some(rec) = records.next().await {
+                let rec = rec.map_err(repo_err("reading the last snapshot's versions"))?;
+                if let Ok(v) = rec.version() {
+                    prior.insert(&v, rec.content);
+                }
+            }
+        }
+    }
+    let parent_versions = prior.len() as u64;
+    let resumed = load_resume_deltas(env, lib, parent.as_ref(), &mut prior).await?;
+    if resumed > 0 {
+        info!(
+            library = lib,
+            versions = resumed,
+            "resuming an interrupted backup: these versions are not downloaded again"
+        );
+    }
+
+    let counters = Arc::new(Counters::default());
+    let stop_progress = CancellationToken::new();
+    let client_for_stats = env.client.clone();
+    let reporter = tokio::spawn(progress::report(
+        lib.to_string(),
+        counters.clone(),
+        parent
+            .as_ref()
+            .and_then(|p| p.manifest.counts.get("versions").copied()),
+        Arc::new(move || {
+            let s = client_for_stats.stats();
+            (s.requests, s.throttled)
+        }),
+        env.display.clone(),
+        opts.log_every,
+        stop_progress.clone(),
+    ));
+
+    let session = repo.backup_session(env.session.clone());
+    let run_started = session.started();
+    let (tx, rx) = mpsc::channel::<Record>(1024);
+    let resume = ResumeRecord {
+        parent: parent.as_ref().map(|p| p.id),
+        run_started,
+        deltas: Vec::new(),
+    };
+    let writer = write_records(&session, lib, resume, rx);
+    let strategy = resolve_strategy(&env.client, opts.strategy);
+    let producer = produce(
+        env,
+        library,
+        opts,
+        &session,
+        &prior,
+        &counters,
+        tx,
+        cancel.clone(),
+    );
+    let (written, produced) = tokio::join!(writer, producer);
+    stop_progress.cancel();
+    let _ = reporter.await;
+
+    let written = written.map_err(repo_err("writing the snapshot's metadata"))?;
+    let mut tally = produced?;
+    let c = counters.snapshot();
+
+    if cancel.is_cancelled() {
+        // Everything downloaded so far is durable through the last checkpoint; no snapshot.
+        warn!(
+            library = lib,
+            "backup cancelled; the next run resumes from the last checkpoint"
+        );
+        return Ok(LibraryOutcome {
+            library: lib.to_string(),
+            state: JobState::Cancelled,
+            snapshot: None,
+            parent: parent.map(|p| p.id),
+            counters: c,
+            versions_gone: 0,
+            resumed_versions: resumed,
+            session: session.stats(),
+            seconds: started.elapsed().as_secs_f64(),
+            error: None,
+        });
+    }
+
+    let versions_gone = parent_versions.saturating_sub(tally.seen_in_parent);
+    let state = if c.skipped > 0 || tally.warnings > 0 {
+        JobState::CompletedWithWarnings
+    } else {
+        JobState::Completed
+    };
+    tally
+        .counts
+        .insert("versions_downloaded".into(), c.versions_downloaded);
+    tally
+        .counts
+        .insert("versions_unchanged".into(), c.versions_unchanged);
+    tally.counts.insert("versions_gone".into(), versions_gone);
+    tally.counts.insert("skipped".into(), c.skipped);
+    tally.counts.insert("bytes".into(), tally.logical_bytes);
+    tally.counts.insert("bytes_read".into(), c.bytes_read);
+    let stats = env.client.stats();
+    let draft = SnapshotDraft {
+        library: lib.to_string(),
+        time: Some(run_started),
+        host: None,
+        parent: parent.as_ref().map(|p| p.id),
+        counts: tally.counts,
+        streams: written.streams,
+        summary: serde_json::json!({
+            "state": state,
+            "full": opts.full,
+            "strategy": format!("{strategy:?}").to_lowercase(),
+            "requests": stats.requests,
+            "throttled": stats.throttled,
+            "resumed_versions": resumed,
+            "checkpoints": written.checkpoints,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    };
+    let session_stats = session.stats();
+    let snapshot = session
+        .finish(draft)
+        .await
+        .map_err(repo_err("writing the snapshot"))?;
+    info!(library = lib, snapshot = %snapshot, versions = c.versions, downloaded = c.versions_downloaded, "snapshot written");
+    Ok(LibraryOutcome {
+        library: lib.to_string(),
+        state,
+        snapshot: Some(snapshot),
+        parent: parent.map(|p| p.id),
+        counters: c,
+        versions_gone,
+        resumed_versions: resumed,
+        session: session_stats,
+        seconds: started.elapsed().as_secs_f64(),
+        error: None,
+    })
+}
+
+/// Versions stored by interrupted runs since the last snapshot: trusted only when every blob
+/// they name is in the index (a checkpoint writes its index before its record).
+async fn load_resume_deltas(
+    env: &BackupEnv,
+    lib: &str,
+    parent: Option<&Snapshot>,
+    prior: &mut PriorVersions,
+) -> Result<u64, BackupError> {
+    let repo_err = |action: &'static str| {
+        move |source| BackupError::Repo {
+            library: lib.to_string(),
+            action,
+            source,
+        }
+    };
+    let records = env
+        .repo
+        .checkpoints(lib)
+        .await
+        .map_err(repo_err("listing checkpoints"))?;
+    let mut n = 0;
+    for rec in records {
+        if parent.is_some_and(|p| rec.time <= p.manifest.time) {
+            continue;
+        }
+        let Ok(resume) = serde_json::from_value::<ResumeRecord>(rec.record) else {
+            warn!(
+                library = lib,
+                "ignoring a checkpoint record this version cannot read"
+            );
+            continue;
+        };
+        for delta in resume.deltas {
+            let mut records = std::pin::pin!(
+                env.repo
+                    .read_meta_stream::<VersionRecord>(STREAM_RESUME, &delta)
+            );
+            while let Some(r) = records.next().await {
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        warn!(library = lib, error = %e, "ignoring an unreadable resume delta");
+                        break;
+                    }
+                };
+                if !r.content.blobs.iter().all(|b| env.repo.index().contains(b)) {
+                    continue;
+                }
+                if let Ok(v) = r.version() {
+                    prior.insert(&v, r.content);
+                    n += 1;
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn produce(
+    env: &BackupEnv,
+    library: &LibraryId,
+    opts: &BackupOptions,
+    session: &crate::repo::BackupSession,
+    prior: &PriorVersions,
+    counters: &Counters,
+    tx: mpsc::Sender<Record>,
+    cancel: CancellationToken,
+) -> Result<Tally, BackupError> {
+    let lib = library.as_str();
+    let send = |r: Record| {
+        let tx = tx.clone();
+        async move {
+            tx.send(r).await.map_err(|_| BackupError::WriterGone {
+                library: lib.to_string(),
+            })
+        }
+    };
+    let mut tally = Tally::default();
+    let mut items = walk(&env.client, library, opts.strategy, WalkOptions::default());
+    let mut inflight = FuturesUnordered::new();
+    let mut retry_later: Vec<DocumentVersion> = Vec::new();
+    let mut walk_done = false;
+    let mut ticker = tokio::time::interval(opts.checkpoint_every);
+    ticker.tick().await;
+    let max_inflight = opts.download_concurrency.max(1);
+    let start_fetch = |v: DocumentVersion| async move {
+        let r = fetch_version(&env.client, session, &v, counters).await;
+        (v, r)
+    };
+
+    loop {
+        if walk_done && inflight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled(), if !walk_done => {
+                walk_done = true;
+                retry_later.clear();
+            }
+            Some((v, result)) = inflight.next(), if !inflight.is_empty() => {
+                match result {
+                    Ok(content) => {
+                        Counters::add(&counters.versions_downloaded, 1);
+                        Counters::add(&counters.versions, 1);
+                        send(Record::Version { record: Box::new(VersionRecord::new(v, content)), downloaded: true }).await?;
+                    }
+                    Err(FetchError::Repo(source)) => {
+                        return Err(BackupError::Repo { library: lib.to_string(), action: "storing downloaded content", source });
+                    }
+                    Err(FetchError::Source(e)) if source_worth_retrying(&e) => {
+                        Counters::add(&counters.retried, 1);
+                        warn!(library = lib, version = %v.id, error = %e, "download failed; will retry later in the run");
+                        retry_later.push(v);
+                    }
+                    Err(FetchError::Source(e)) => {
+                        skip(&send, counters, v.id.to_string(), "download", &e).await?;
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                checkpoint(&send, lib).await?;
+            }
+            item = items.next(), if !walk_done && inflight.len() < max_inflight => {
+                let Some(item) = item else {
+                    walk_done = true;
+                    continue;
+                };
+                let item = item.map_err(|source| BackupError::Walk { library: lib.to_string(), source })?;
+                match item {
+                    WalkItem::Container { container, acl } => {
+                        tally.bump(match container.kind {
+                            ContainerKind::Workspace => "workspaces",
+                            ContainerKind::Folder => "folders",
+                            ContainerKind::Tab => "tabs",
+                            ContainerKind::SearchFolder => "search_folders",
+                        });
+                        Counters::add(&counters.containers, 1);
+                        send(Record::Container(Box::new(ContainerRecord::new(container, Some(acl))))).await?;
+                    }
+                    WalkItem::Version { version } => {
+                        tally.bump(match version.kind {
+                            DocumentKind::Document => "document_versions",
+                            DocumentKind::Email => "email_versions",
+                        });
+                        tally.bump("versions");
+                        tally.logical_bytes += version.size;
+                        if prior.contains(version.id.document.number, version.id.version) {
+                            tally.seen_in_parent += 1;
+                        }
+                        if let Some(content) = prior.unchanged(&version) {
+                            let content = content.clone();
+                            Counters::add(&counters.versions_unchanged, 1);
+                            Counters::add(&counters.versions, 1);
+                            send(Record::Version { record: Box::new(VersionRecord::new(version, content)), downloaded: false }).await?;
+                        } else {
+                            inflight.push(start_fetch(version));
+                        }
+                    }
+                    WalkItem::Filing(f) => {
+                        tally.bump("filings");
+                        send(Record::Filing(f)).await?;
+                    }
+                    WalkItem::DocumentAcl { document, acl } => {
+                        tally.bump("document_acls");
+                        send(Record::DocumentAcl(Box::new(DocumentAclRecord { document, acl }))).await?;
+                    }
+                    WalkItem::AccessDenied { what, detail } => {
+                        tally.warnings += 1;
+                        warn!(library = lib, object = %what, "access denied: {detail}");
+                        Counters::add(&counters.skipped, 1);
+                        send(Record::Skipped(SkippedRecord { object: what, action: "read".into(), reason: format!("access denied: {detail}") })).await?;
+                    }
+                    WalkItem::Warning { what, detail } => {
+                        tally.warnings += 1;
+                        warn!(library = lib, object = %what, "{detail}");
+                        Counters::add(&counters.skipped, 1);
+                        send(Record::Skipped(SkippedRecord { object: what, action: "read".into(), reason: detail })).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    // Second pass for versions that failed transiently: once more, then skip with the reason.
+    if !retry_later.is_empty() && !cancel.is_cancelled() {
+        info!(
+            library = lib,
+            versions = retry_later.len(),
+            "retrying failed downloads"
+        );
+        let mut retries = futures::stream::iter(retry_later.into_iter().map(start_fetch))
+            .buffer_unordered(max_inflight);
+        while let Some((v, result)) = retries.next().await {
+            match result {
+                Ok(content) => {
+                    Counters::add(&counters.versions_downloaded, 1);
+                    Counters::add(&counters.versions, 1);
+                    send(Record::Version {
+                        record: Box::new(VersionRecord::new(v, content)),
+                        downloaded: true,
+                    })
+                    .await?;
+                }
+                Err(FetchError::Repo(source)) => {
+                    return Err(BackupError::Repo {
+                        library: lib.to_string(),
+                        action: "storing downloaded content",
+                        source,
+                    });
+                }
+                Err(FetchError::Source(e)) => {
+                    skip(&send, counters, v.id.to_string(), "download", &e).await?
+                }
+            }
+        }
+    }
+    if cancel.is_cancelled() {
+        checkpoint(&send, lib).await?;
+    }
+    Ok(tally)
+}
+
+async fn skip<F, Fut>(
+    send: &F,
+    counters: &Counters,
+    object: String,
+    action: &str,
+    e: &dyn std::error::Error,
+) -> Result<(), BackupError>
+where
+    F: Fn(Record) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BackupError>>,
+{
+    let reason = crate::repo::error_chain(e);
+    warn!(object = %object, action, reason = %reason, "skipped");
+    Counters::add(&counters.skipped, 1);
+    send(Record::Skipped(SkippedRecord {
+        object,
+        action: action.to_string(),
+        reason,
+    }))
+    .await
+}
+
+async fn checkpoint<F, Fut>(send: &F, lib: &str) -> Result<(), BackupError>
+where
+    F: Fn(Record) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BackupError>>,
+{
+    let (reply, done) = oneshot::channel();
+    send(Record::Checkpoint(reply)).await?;
+    match done.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(BackupError::Repo {
+            library: lib.to_string(),
+            action: "writing a checkpoint",
+            source,
+        }),
+        Err(_) => Err(BackupError::WriterGone {
+            library: lib.to_string(),
+        }),
+    }
+}

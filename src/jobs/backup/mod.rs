@@ -1,0 +1,164 @@
+//! `imvault backup`: full and incremental backups of every configured library, each library its
+//! own snapshot. Plan (find the last snapshot and resume records), then execute (walk, download
+//! what is new or changed, write packs → index → snapshot).
+
+mod fetch;
+mod library;
+pub mod prior;
+mod records_writer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+pub use library::backup_library;
+pub use records_writer::ResumeRecord;
+
+use crate::imanage::walk::WalkStrategy;
+use crate::imanage::{Client, ImanageError};
+use crate::jobs::JobState;
+use crate::jobs::lock::LockError;
+use crate::jobs::progress::{CountersSnapshot, Display};
+use crate::repo::{Indexed, RepoError, Repository, SessionOptions, SessionStats, SnapshotId};
+
+/// What to back up and how. Serves the CLI flags, the config file and the daemon's job requests.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Libraries to back up (ids); empty means every library the configuration selects.
+    pub libraries: Vec<String>,
+    /// Download every version again instead of only new or changed ones.
+    pub full: bool,
+    pub strategy: WalkStrategy,
+    /// How often a running backup makes its progress durable (packs, index, resume record).
+    pub checkpoint_every: Duration,
+    /// Downloads in flight per library.
+    pub download_concurrency: usize,
+    /// How often a progress line is logged.
+    pub log_every: Duration,
+    /// Libraries backed up at the same time.
+    pub parallel_libraries: usize,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            libraries: Vec::new(),
+            full: false,
+            strategy: WalkStrategy::Auto,
+            checkpoint_every: Duration::from_secs(60),
+            download_concurrency: 8,
+            log_every: Duration::from_secs(30),
+            parallel_libraries: 2,
+        }
+    }
+}
+
+/// What a backup needs around it.
+pub struct BackupEnv {
+    pub client: Client,
+    pub repo: Repository<Indexed>,
+    /// Where per-library lock files live (next to the catalog).
+    pub lock_dir: PathBuf,
+    pub display: Display,
+    pub session: SessionOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error("repository failed while {action} for library {library}")]
+    Repo {
+        library: String,
+        action: &'static str,
+        #[source]
+        source: RepoError,
+    },
+    #[error("walking library {library} failed")]
+    Walk {
+        library: String,
+        #[source]
+        source: ImanageError,
+    },
+    #[error("the metadata writer of library {library} stopped early")]
+    WriterGone { library: String },
+}
+
+/// How one library's backup ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryOutcome {
+    pub library: String,
+    pub state: JobState,
+    pub snapshot: Option<SnapshotId>,
+    pub parent: Option<SnapshotId>,
+    pub counters: CountersSnapshot,
+    /// Versions in the parent snapshot that the library no longer has (deleted meanwhile).
+    pub versions_gone: u64,
+    /// Versions an interrupted earlier run had stored, not downloaded again.
+    pub resumed_versions: u64,
+    pub session: SessionStats,
+    pub seconds: f64,
+    /// Why the library failed, with the whole cause chain.
+    pub error: Option<String>,
+}
+
+impl LibraryOutcome {
+    fn failed(library: &str, error: &BackupError) -> Self {
+        Self {
+            library: library.to_string(),
+            state: JobState::Failed,
+            snapshot: None,
+            parent: None,
+            counters: CountersSnapshot::default(),
+            versions_gone: 0,
+            resumed_versions: 0,
+            session: SessionStats::default(),
+            seconds: 0.0,
+            error: Some(crate::repo::error_chain(error)),
+        }
+    }
+}
+
+/// Backs up `libraries` (already filtered by the caller), a few at a time. One library failing
+/// does not stop the others; each outcome says how it ended.
+pub async fn run(
+    env: &BackupEnv,
+    libraries: &[crate::imanage::model::LibraryId],
+    opts: &BackupOptions,
+    cancel: CancellationToken,
+) -> Vec<LibraryOutcome> {
+    futures::stream::iter(libraries.iter().map(|lib| {
+        let cancel = cancel.clone();
+        async move {
+            match backup_library(env, lib, opts, cancel).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(library = %lib, error = %crate::repo::error_chain(&e), "backup failed");
+                    LibraryOutcome::failed(lib.as_str(), &e)
+                }
+            }
+        }
+    }))
+    .buffered(opts.parallel_libraries.max(1))
+    .collect()
+    .await
+}
+
+/// The overall state of a run over several libraries.
+pub fn overall_state(outcomes: &[LibraryOutcome]) -> JobState {
+    if outcomes.iter().any(|o| o.state == JobState::Failed) {
+        JobState::Failed
+    } else if outcomes.iter().any(|o| o.state == JobState::Cancelled) {
+        JobState::Cancelled
+    } else if outcomes
+        .iter()
+        .any(|o| o.state == JobState::CompletedWithWarnings)
+    {
+        JobState::CompletedWithWarnings
+    } else {
+        JobState::Completed
+    }
+}
