@@ -36,6 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign in, list libraries and count what each holds (walks without downloading)
+    Check(CheckArgs),
     /// Back up every configured library now (incremental unless --full)
     Backup(BackupArgs),
     /// Create the repository named in the configuration (refuses an existing one)
@@ -133,4 +135,16 @@ pub struct CatArgs {
     pub kind: CatKind,
     /// The object's id (a unique prefix of a snapshot id is enough); not for `config`
     pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Only this library (repeatable)
+    #[arg(long = "library", short = 'l', value_name = "LIB")]
+    pub library: Vec<String>,
+    /// How to enumerate a library
+    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+    pub strategy: StrategyArg,
+    #[arg(long)]
+    pub json: bool,
 }

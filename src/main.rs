@@ -43,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Config { command } => commands::config::run(config, command),
         Command::Init => commands::init::run(config),
+        Command::Check(args) => commands::check::run(config, args),
         Command::Backup(args) => commands::backup::run(config, args),
         Command::Snapshots(args) => commands::snapshots::run(config, args),
         Command::Stats(args) => commands::stats::run(config, args),

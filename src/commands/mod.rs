@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod cat;
+pub mod check;
 pub mod config;
 pub mod context;
 pub mod init;
