@@ -103,8 +103,8 @@ pub struct BackupArgs {
     #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
     pub strategy: StrategyArg,
     /// Make progress durable (packs, index, resume record) this often, in seconds
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub checkpoint_secs: u64,
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub checkpoint_secs: f64,
     /// Print a JSON summary on stdout instead of progress bars and a table
     #[arg(long)]
     pub json: bool,

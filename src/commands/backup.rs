@@ -71,7 +71,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
         libraries: args.library.clone(),
         full: args.full,
         strategy: args.strategy.into(),
-        checkpoint_every: Duration::from_secs(args.checkpoint_secs.max(1)),
+        checkpoint_every: Duration::from_secs_f64(args.checkpoint_secs.clamp(0.05, 86_400.0)),
         download_concurrency: imanage(settings)?.concurrency.get(),
         ..BackupOptions::default()
     };
