@@ -6,3 +6,4 @@ mod repo_crash;
 mod repo_roundtrip;
 mod repo_support;
 mod support_s3;
+mod sim;
