@@ -36,6 +36,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job on the embedded default: simulator + local repository, full and incremental backup
+    Demo(DemoArgs),
+    /// Run the iManage simulator (for tests, benchmarks and trying imvault out)
+    Sim(crate::sim::SimOptions),
     /// Sign in, list libraries and count what each holds (walks without downloading)
     Check(CheckArgs),
     /// Back up every configured library now (incremental unless --full)
@@ -147,4 +151,17 @@ pub struct CheckArgs {
     pub strategy: StrategyArg,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Work directory for the demo's repository, catalog and config (cleared if a previous demo made it)
+    #[arg(long, default_value = "imvault-demo")]
+    pub dir: PathBuf,
+    /// Simulator corpus size: tiny, small, medium, large or a number of versions
+    #[arg(long, default_value = "small")]
+    pub scale: String,
+    /// Simulator seed
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

@@ -6,6 +6,7 @@ pub mod cat;
 pub mod check;
 pub mod config;
 pub mod context;
+pub mod demo;
 pub mod init;
 pub mod snapshots;
 pub mod stats;

@@ -1,9 +1,12 @@
 //! One integration-test binary (one link step): each module is one area of imvault.
 //! Add `mod <area>;` here for each new tests/it/<area>.rs.
+mod backup;
+mod backup_resume;
 mod cli;
 mod repo_backend;
 mod repo_crash;
 mod repo_roundtrip;
 mod repo_support;
-mod support_s3;
 mod sim;
+mod support_env;
+mod support_s3;

@@ -1,0 +1,239 @@
+//! `imvault demo`: the main job on the embedded default. Starts the simulator in-process, backs
+//! up every library into a local repository, changes the corpus, backs up again (incremental),
+//! and shows what an operator would look at.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::Exit;
+use super::context::{client_settings, runtime, session_options};
+use crate::cli::DemoArgs;
+use crate::config::{Env, Settings};
+use crate::imanage::Client;
+use crate::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use crate::jobs::progress::Display;
+use crate::repo::{Repository, open_backend};
+use crate::sim::{self, MutateRequest, Scale, SimOptions};
+
+/// Marks a directory as made by `imvault demo`, so a rerun may clear it and nothing else.
+const MARKER: &str = ".imvault-demo";
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
+    runtime()?.block_on(run_async(args))
+}
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let is_ours = dir.join(MARKER).exists();
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        if !is_ours && !empty {
+            anyhow::bail!(
+                "{} exists and was not made by `imvault demo`; choose another --dir",
+                dir.display()
+            );
+        }
+        if is_ours {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("clearing the previous demo in {}", dir.display()))?;
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join(MARKER), "made by imvault demo; safe to delete\n")
+        .with_context(|| format!("writing into {}", dir.display()))?;
+    Ok(())
+}
+
+fn demo_config(dir: &Path, sim_url: &str) -> String {
+    format!(
+        r#"# Written by `imvault demo`: a configuration pointing at the in-process simulator.
+[imanage]
+url = "{sim_url}"
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+username = "{username}"
+auth_key = "{auth_key}"
+requests_per_second = 200
+concurrency = 8
+libraries = ["*"]
+
+[repository]
+url = "file://{repo}"
+
+[catalog]
+path = "{catalog}"
+"#,
+        client_id = sim::credentials::CLIENT_ID,
+        client_secret = sim::credentials::CLIENT_SECRET,
+        username = sim::credentials::USERNAME,
+        auth_key = sim::credentials::AUTH_KEY,
+        repo = dir.join("repo").display(),
+        catalog = dir.join("catalog.db").display(),
+    )
+}
+
+async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let dir: PathBuf = std::path::absolute(&args.dir)
+        .with_context(|| format!("resolving {}", args.dir.display()))?;
+    prepare_dir(&dir)?;
+    let scale: Scale = args.scale.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let (addr, handle) = sim::Server::start(SimOptions {
+        seed: args.seed,
+        scale,
+        ..SimOptions::default()
+    })
+    .context("starting the simulator")?;
+    let sim_url = format!("http://{addr}");
+    println!("== imvault demo in {}", dir.display());
+    println!(
+        "simulator (seed {}, scale {scale}) listening on {sim_url}",
+        args.seed
+    );
+
+    let config_path = dir.join("imvault.toml");
+    let config_text = demo_config(&dir, &sim_url);
+    std::fs::write(&config_path, &config_text)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    let settings = Settings::from_toml(&config_text, &config_path, &Env::default())?;
+    println!(
+        "configuration written to {} (use it with --config)",
+        config_path.display()
+    );
+
+    let store = open_backend(&super::context::backend_config(&settings.repository))?;
+    Repository::init(
+        store.clone(),
+        super::context::init_options(&settings.repository),
+    )
+    .await
+    .context("creating the demo repository")?;
+    println!("repository created at {}", dir.join("repo").display());
+
+    let im = settings
+        .imanage
+        .as_ref()
+        .context("demo config has [imanage]")?;
+    let client = Client::connect(client_settings(im))
+        .await
+        .context("signing in to the simulator")?;
+    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
+    println!(
+        "signed in as {} (user_type {:?}); libraries: {}",
+        client.user().id,
+        client.user().user_type,
+        libraries
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let opts = BackupOptions {
+        checkpoint_every: std::time::Duration::from_secs(30),
+        ..BackupOptions::default()
+    };
+    let backup_once = |label: &'static str| {
+        let client = client.clone();
+        let settings = &settings;
+        let libraries = &libraries;
+        let opts = &opts;
+        let store = store.clone();
+        async move {
+            let repo = Repository::open(store).await?.load_index().await?;
+            let env = BackupEnv {
+                client,
+                repo,
+                lock_dir: dir_of(&settings.catalog_path).join("locks"),
+                display: Display::auto(false),
+                session: session_options(&settings.repository),
+            };
+            let t = Instant::now();
+            let outcomes = backup::run(&env, libraries, opts, CancellationToken::new()).await;
+            println!("\n-- {label} backup ({:.1} s)", t.elapsed().as_secs_f64());
+            print_outcomes(&outcomes);
+            anyhow::Ok(outcomes)
+        }
+    };
+
+    let full = backup_once("full").await?;
+    let mutation = MutateRequest {
+        new_versions: 25,
+        profile_edits: 10,
+        acl_edits: 5,
+        deletes: 3,
+        new_documents: 5,
+        library: None,
+    };
+    let report = handle.mutate(&mutation);
+    println!(
+        "\n-- users work in iManage: {}",
+        serde_json::to_string(&report)?
+    );
+    let incr = backup_once("incremental").await?;
+
+    let repo = Repository::open(store.clone()).await?.load_index().await?;
+    println!("\n-- snapshots");
+    super::snapshots::print_table(&repo.list_snapshots(None).await?);
+    let stats = repo.stats().await?;
+    let read_full: u64 = full.iter().map(|o| o.counters.bytes_read).sum();
+    let read_incr: u64 = incr.iter().map(|o| o.counters.bytes_read).sum();
+    let dl_incr: u64 = incr.iter().map(|o| o.counters.versions_downloaded).sum();
+    let unchanged: u64 = incr.iter().map(|o| o.counters.versions_unchanged).sum();
+    let _ = client.revoke().await;
+    handle.shutdown();
+
+    let failed = full
+        .iter()
+        .chain(&incr)
+        .any(|o| o.state == crate::jobs::JobState::Failed);
+    println!("\n== summary");
+    println!(
+        "full backup read {:.1} MB; the incremental downloaded only {dl_incr} changed versions ({:.1} MB) and reused {unchanged}",
+        read_full as f64 / 1e6,
+        read_incr as f64 / 1e6
+    );
+    println!(
+        "repository: {:.1} MB of packs for {:.1} MB of unique content (dedup {:.2}x, compression {:.2}x)",
+        stats.pack_bytes as f64 / 1e6,
+        stats.unique_bytes as f64 / 1e6,
+        stats.dedup_ratio,
+        stats.compression_ratio
+    );
+    println!("try: imvault --config {} snapshots", config_path.display());
+    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(if failed { Exit::Failure } else { Exit::Success })
+}
+
+fn dir_of(p: &Path) -> PathBuf {
+    p.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn print_outcomes(outcomes: &[LibraryOutcome]) {
+    for o in outcomes {
+        let c = &o.counters;
+        println!(
+            "{:<10} {:<24} {} versions: {} downloaded, {} unchanged, {} skipped, {} gone; read {:.1} MB, stored {:.1} MB new; snapshot {}",
+            o.library,
+            format!("{:?}", o.state).to_lowercase(),
+            c.versions,
+            c.versions_downloaded,
+            c.versions_unchanged,
+            c.skipped,
+            o.versions_gone,
+            c.bytes_read as f64 / 1e6,
+            o.session.new_stored_bytes as f64 / 1e6,
+            o.snapshot.map(|s| s.short()).unwrap_or_else(|| "-".into()),
+        );
+        if let Some(e) = &o.error {
+            println!("{:<10} error: {e}", "");
+        }
+    }
+}

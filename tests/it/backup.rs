@@ -1,0 +1,238 @@
+//! The backup job against the simulator: full, incremental, faults, deletions, resume after kill.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+use imvault::imanage::model::VersionId;
+use imvault::jobs::JobState;
+use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
+use imvault::repo::{Indexed, Repository, Snapshot};
+use imvault::sim::{MutateRequest, Scale, SimOptions};
+
+use crate::support_env::TestEnv;
+
+/// Every version of a snapshot, with its content read back (verified by the repository).
+async fn versions_of(repo: &Repository<Indexed>, snap: &Snapshot) -> BTreeMap<VersionId, Vec<u8>> {
+    let meta = snap
+        .manifest
+        .streams
+        .get(STREAM_VERSIONS)
+        .expect("versions stream");
+    let mut records = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
+    let mut out = BTreeMap::new();
+    while let Some(r) = records.next().await {
+        let r = r.expect("record");
+        let v = r.version().expect("profile parses");
+        let mut bytes = Vec::with_capacity(v.size as usize);
+        let mut content = repo.read_content(&r.content);
+        while let Some(chunk) = content.next().await {
+            bytes.extend_from_slice(&chunk.expect("verified chunk"));
+        }
+        assert_eq!(bytes.len() as u64, v.size, "{} size", v.id);
+        assert!(
+            out.insert(v.id.clone(), bytes).is_none(),
+            "{} stored twice",
+            v.id
+        );
+    }
+    out
+}
+
+async fn latest(env: &TestEnv, library: &str) -> Snapshot {
+    env.repo()
+        .await
+        .latest_snapshot(library, None)
+        .await
+        .unwrap()
+        .expect("a snapshot")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_backup_stores_every_version_byte_for_byte() {
+    let env = TestEnv::tiny(11).await;
+    let outcomes = env.backup(&BackupOptions::default()).await;
+    assert!(!outcomes.is_empty());
+    let repo = env.repo().await;
+    for o in &outcomes {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+        let snap = latest(&env, &o.library).await;
+        assert_eq!(Some(snap.id), o.snapshot);
+        let versions = versions_of(&repo, &snap).await;
+        assert_eq!(versions.len() as u64, o.counters.versions);
+        assert_eq!(
+            snap.manifest.counts.get("versions").copied(),
+            Some(o.counters.versions)
+        );
+        for (id, bytes) in &versions {
+            let original = env
+                .sim
+                .version_bytes(id)
+                .expect("simulator knows the version");
+            assert!(
+                original == *bytes,
+                "{id}: restored bytes differ from the simulator's"
+            );
+        }
+    }
+    let total: u64 = outcomes.iter().map(|o| o.counters.versions).sum();
+    assert!(
+        total >= 50,
+        "tiny corpus has about 100 versions, got {total}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_library_downloads_nothing_and_changes_download_only_themselves() {
+    let env = TestEnv::tiny(12).await;
+    let first = env.backup(&BackupOptions::default()).await;
+    let before = env.sim.stats();
+    let second = env.backup(&BackupOptions::default()).await;
+    let after = env.sim.stats();
+    for o in &second {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+        assert_eq!(
+            o.counters.versions_downloaded, 0,
+            "{}: nothing changed",
+            o.library
+        );
+        assert_eq!(o.counters.bytes_read, 0);
+        assert_eq!(o.versions_gone, 0);
+    }
+    let downloads = |s: &imvault::sim::SimStats| {
+        s.requests
+            .iter()
+            .filter(|(k, _)| k.contains("download"))
+            .map(|(_, v)| *v)
+            .sum::<u64>()
+    };
+    assert_eq!(
+        downloads(&after),
+        downloads(&before),
+        "a no-change incremental sends no download request"
+    );
+    let v1: u64 = first.iter().map(|o| o.counters.versions).sum();
+    let v2: u64 = second.iter().map(|o| o.counters.versions_unchanged).sum();
+    assert_eq!(v1, v2);
+
+    let report = env.sim.mutate(&MutateRequest {
+        new_versions: 4,
+        profile_edits: 3,
+        deletes: 2,
+        new_documents: 2,
+        ..Default::default()
+    });
+    let third = env.backup(&BackupOptions::default()).await;
+    let downloaded: u64 = third.iter().map(|o| o.counters.versions_downloaded).sum();
+    // Distinct versions that are new or changed, minus those of documents deleted afterwards.
+    let changed: BTreeSet<&String> = report
+        .new_versions
+        .iter()
+        .chain(&report.profile_edits)
+        .chain(&report.new_documents)
+        .collect();
+    let expected = changed
+        .iter()
+        .filter(|v| {
+            !report
+                .deletes
+                .iter()
+                .any(|d| v.starts_with(&format!("{d}.")))
+        })
+        .count() as u64;
+    assert_eq!(
+        downloaded, expected,
+        "exactly the new and changed versions are downloaded: {report:?}"
+    );
+    let gone: u64 = third.iter().map(|o| o.versions_gone).sum();
+    assert!(
+        gone >= report.deletes.len() as u64,
+        "deleted documents are recorded as gone ({gone}): {report:?}"
+    );
+
+    // The deleted documents are still in the older snapshot, with their bytes.
+    let repo = env.repo().await;
+    for doc in &report.deletes {
+        let lib = doc.split('!').next().unwrap();
+        let snaps = repo.list_snapshots(Some(lib)).await.unwrap();
+        let older = &snaps[snaps.len() - 2];
+        let newest = &snaps[snaps.len() - 1];
+        let in_old = versions_of(&repo, older).await;
+        let in_new = versions_of(&repo, newest).await;
+        let prefix = format!("{doc}.");
+        assert!(
+            in_old.keys().any(|k| k.to_string().starts_with(&prefix)),
+            "{doc} is in the snapshot before the delete"
+        );
+        assert!(
+            !in_new.keys().any(|k| k.to_string().starts_with(&prefix)),
+            "{doc} is absent after the delete"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_truncated_downloads_lose_nothing() {
+    let clean = TestEnv::tiny(13).await;
+    let reference = clean.backup(&BackupOptions::default()).await;
+    let faulty = TestEnv::new(SimOptions {
+        seed: 13,
+        scale: Scale::Tiny,
+        fault_rate: 0.05,
+        ..SimOptions::default()
+    })
+    .await;
+    let outcomes = faulty.backup(&BackupOptions::default()).await;
+    assert!(
+        faulty.sim.stats().faults_5xx + faulty.sim.stats().truncated_downloads > 0,
+        "faults were injected"
+    );
+    let repo_clean = clean.repo().await;
+    let repo_faulty = faulty.repo().await;
+    for (a, b) in reference.iter().zip(&outcomes) {
+        assert_eq!(a.library, b.library);
+        assert_ne!(b.state, JobState::Failed, "{b:?}");
+        let va = versions_of(&repo_clean, &latest(&clean, &a.library).await).await;
+        let vb = versions_of(&repo_faulty, &latest(&faulty, &b.library).await).await;
+        let skipped = b.counters.skipped;
+        assert_eq!(
+            skipped, 0,
+            "with retries no version is lost at a 5% fault rate: {b:?}"
+        );
+        assert_eq!(
+            va.keys().collect::<BTreeSet<_>>(),
+            vb.keys().collect::<BTreeSet<_>>()
+        );
+        assert!(va == vb, "same bytes with and without faults");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_flag_downloads_everything_again_but_stores_no_new_content() {
+    let env = TestEnv::tiny(14).await;
+    env.backup(&BackupOptions::default()).await;
+    let before = env.repo().await.stats().await.unwrap();
+    let again = env
+        .backup(&BackupOptions {
+            full: true,
+            ..BackupOptions::default()
+        })
+        .await;
+    let after = env.repo().await.stats().await.unwrap();
+    let mut meta_bytes = 0;
+    for o in &again {
+        assert_eq!(o.state, JobState::Completed);
+        assert_eq!(
+            o.counters.versions_downloaded, o.counters.versions,
+            "--full downloads every version"
+        );
+        assert!(o.counters.bytes_read > 0);
+        let snap = latest(&env, &o.library).await;
+        meta_bytes += snap.manifest.streams.values().map(|m| m.bytes).sum::<u64>();
+    }
+    let grown = after.unique_bytes - before.unique_bytes;
+    assert!(
+        grown <= meta_bytes,
+        "only metadata may be new: unique bytes grew by {grown}, metadata is {meta_bytes}"
+    );
+}

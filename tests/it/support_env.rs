@@ -1,0 +1,101 @@
+//! A whole imvault environment for a test: a seeded simulator on 127.0.0.1, a local repository
+//! and catalog in a temp dir, and the settings/config file that point at them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use imvault::config::{Env, Settings};
+use imvault::imanage::Client;
+use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use imvault::jobs::progress::Display;
+use imvault::repo::{
+    BackendConfig, Indexed, InitOptions, Repository, SessionOptions, open_backend,
+};
+use imvault::sim::{self, Scale, SimHandle, SimOptions};
+use object_store::ObjectStore;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    #[allow(dead_code)]
+    pub addr: std::net::SocketAddr,
+    pub sim: SimHandle,
+    pub settings: Settings,
+    pub config_path: PathBuf,
+    pub store: Arc<dyn ObjectStore>,
+}
+
+pub fn config_text(dir: &Path, addr: std::net::SocketAddr) -> String {
+    format!(
+        "[imanage]\nurl = \"http://{addr}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nusername = \"{}\"\nauth_key = \"{}\"\nrequests_per_second = 500\nconcurrency = 8\n\n[repository]\nurl = \"file://{}\"\n\n[catalog]\npath = \"{}\"\n",
+        sim::credentials::CLIENT_ID,
+        sim::credentials::CLIENT_SECRET,
+        sim::credentials::USERNAME,
+        sim::credentials::AUTH_KEY,
+        dir.join("repo").display(),
+        dir.join("state/catalog.db").display(),
+    )
+}
+
+impl TestEnv {
+    pub async fn new(opts: SimOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (addr, sim) = sim::Server::start(opts).expect("simulator starts");
+        let text = config_text(dir.path(), addr);
+        let config_path = dir.path().join("imvault.toml");
+        std::fs::write(&config_path, &text).expect("write config");
+        let settings =
+            Settings::from_toml(&text, &config_path, &Env::default()).expect("config parses");
+        let store =
+            open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("local store");
+        Repository::init(store.clone(), InitOptions::default())
+            .await
+            .expect("init repo");
+        Self {
+            dir,
+            addr,
+            sim,
+            settings,
+            config_path,
+            store,
+        }
+    }
+
+    pub async fn tiny(seed: u64) -> Self {
+        Self::new(SimOptions {
+            seed,
+            scale: Scale::Tiny,
+            ..SimOptions::default()
+        })
+        .await
+    }
+
+    pub async fn client(&self) -> Client {
+        let im = self.settings.imanage.as_ref().expect("imanage settings");
+        Client::connect(imvault::commands::context::client_settings(im))
+            .await
+            .expect("sign in to the simulator")
+    }
+
+    pub async fn repo(&self) -> Repository<Indexed> {
+        Repository::open(self.store.clone())
+            .await
+            .expect("open repo")
+            .load_index()
+            .await
+            .expect("load index")
+    }
+
+    pub async fn backup(&self, opts: &BackupOptions) -> Vec<LibraryOutcome> {
+        let client = self.client().await;
+        let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
+        let env = BackupEnv {
+            client,
+            repo: self.repo().await,
+            lock_dir: self.dir.path().join("state/locks"),
+            display: Display::Logs,
+            session: SessionOptions::default(),
+        };
+        backup::run(&env, &libraries, opts, CancellationToken::new()).await
+    }
+}
