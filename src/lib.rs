@@ -10,10 +10,11 @@
 //!
 //! `imanage` and `repo` never import each other.
 
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod logging;
 pub mod imanage;
+pub mod logging;
 pub mod secret;
 pub mod sim;
