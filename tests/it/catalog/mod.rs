@@ -1,0 +1,9 @@
+//! Catalog tests: loading, as-of queries, find, history, restore planning, rebuild, schema,
+//! job queue and a scale figure.
+
+mod fixture;
+mod jobs;
+mod load;
+mod queries;
+mod rebuild;
+mod scale;
