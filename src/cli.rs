@@ -8,10 +8,21 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "imvault", version, about = "Backup data mover for iManage Work document libraries", propagate_version = true)]
+#[command(
+    name = "imvault",
+    version,
+    about = "Backup data mover for iManage Work document libraries",
+    propagate_version = true
+)]
 pub struct Cli {
     /// Configuration file [default: /etc/imvault/imvault.toml]
-    #[arg(long, short = 'c', global = true, env = "IMVAULT_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "IMVAULT_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Log format on stderr (text on a terminal, json for journald)
     #[arg(long, global = true, value_enum)]

@@ -11,7 +11,13 @@ use imvault::config::LogFormat;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let format = cli.log_format.unwrap_or(if std::io::stderr().is_terminal() { LogFormat::Text } else { LogFormat::Json });
+    let format = cli
+        .log_format
+        .unwrap_or(if std::io::stderr().is_terminal() {
+            LogFormat::Text
+        } else {
+            LogFormat::Json
+        });
     let level = match cli.verbose {
         0 => "warn,imvault=info",
         1 => "info",

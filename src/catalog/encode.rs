@@ -1,7 +1,7 @@
 //! Conversions between typed rows and SQL values: canonical JSON, state hashes, times, ids.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::CatalogError;
 use super::types::SnapshotId;
@@ -10,40 +10,53 @@ use crate::imanage::model::{Acl, ContainerId, ContainerKind, DocumentKind, Libra
 /// JSON text with object keys sorted at every level, so equal values give equal text whatever
 /// order the API chose.
 pub(crate) fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(256);
     write_canonical(v, &mut out);
-    out
+    // Only valid UTF-8 (JSON text) was written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                if let Some(x) = m.get(k) {
-                    write_canonical(x, out);
-                }
-            }
-            out.push('}');
+/// [`canonical_json`] of an object, without cloning it into a `Value`.
+pub(crate) fn canonical_map(m: &Map<String, Value>) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_map(m, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_scalar<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Serializing strings, numbers, booleans and null into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+fn write_map(m: &Map<String, Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (k, x)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
+        write_scalar(k.as_str(), out);
+        out.push(b':');
+        write_canonical(x, out);
+    }
+    out.push(b'}');
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => write_map(m, out),
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(x, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => write_scalar(other, out),
     }
 }
 

@@ -90,14 +90,10 @@ impl Catalog {
         drop(rows_iter);
         hits.into_iter()
             .map(|(version, ranges)| {
-                let mut snapshots = Vec::new();
-                for (first, last) in ranges {
-                    snapshots.extend(self.snapshots_in_range(
-                        &version.id.document.library,
-                        first,
-                        last,
-                    )?);
-                }
+                let snapshots = ranges
+                    .into_iter()
+                    .map(|(first, last)| self.span(&version.id.document.library, first, last))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(FindHit { version, snapshots })
             })
             .collect()

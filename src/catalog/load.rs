@@ -4,10 +4,9 @@
 //! previous snapshot, then either an extension of its range (same state) or an insert.
 
 use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
-use serde_json::Value;
 
 use super::Catalog;
-use super::encode::{self, StateHasher, U64, canonical_json, get_u64};
+use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
 use super::error::{CatalogError, SqlContext};
 use super::types::{
     ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotRow, VersionRow,
@@ -208,7 +207,7 @@ impl SnapshotLoad<'_> {
         let object = || format!("container {}", c.id);
         self.check_library(&c.id.library, &object)?;
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
-        let profile = canonical_json(&Value::Object(c.profile.clone()));
+        let profile = canonical_map(&c.profile);
         let acl = c
             .acl
             .as_ref()
@@ -268,7 +267,7 @@ impl SnapshotLoad<'_> {
         let object = || format!("version {}", v.id);
         self.check_library(&v.id.document.library, &object)?;
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
-        let profile = canonical_json(&Value::Object(v.profile.clone()));
+        let profile = canonical_map(&v.profile);
         let content = canonical_json(&v.content);
         let kind = encode::document_kind_str(v.kind);
         let state = StateHasher::new("version")

@@ -49,7 +49,7 @@ pub use schema::SCHEMA_VERSION;
 pub use types::{
     ChangeCounts, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts, Listing, LoadReport,
     PlannedDocument, RestorePlanRows, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
-    SnapshotRow, VersionHistory, VersionRow,
+    SnapshotRow, SnapshotSpan, VersionHistory, VersionRow,
 };
 
 /// An open catalog database.

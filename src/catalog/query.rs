@@ -9,7 +9,7 @@ use super::error::{CatalogError, SqlContext};
 use super::rows::{self, CONTAINER_COLS, SNAPSHOT_COLS, VERSION_COLS};
 use super::types::{
     ContainerRow, DocumentEntry, Listing, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
-    VersionHistory, VersionRow,
+    SnapshotSpan, VersionHistory, VersionRow,
 };
 use crate::imanage::model::{Acl, ContainerId, DocumentId, LibraryId, VersionId};
 
@@ -113,6 +113,44 @@ impl Catalog {
                 || format!("finding the snapshot of library {library} at {time}"),
             )?
             .pop())
+    }
+
+    /// The span of `library`'s snapshots with ordinals `first..=last`.
+    pub(crate) fn span(
+        &self,
+        library: &LibraryId,
+        first: u64,
+        last: u64,
+    ) -> Result<SnapshotSpan, CatalogError> {
+        let one = |seq: u64| -> Result<SnapshotRef, CatalogError> {
+            let raw: Option<(String, i64)> = self
+                .conn
+                .prepare_cached("SELECT id, time_ns FROM snapshots WHERE library = ?1 AND seq = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![library.as_str(), U64(seq)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                })
+                .ctx(|| format!("looking up snapshot number {seq} of library {library}"))?;
+            let (id, ns) = raw.ok_or_else(|| {
+                encode::corrupt(
+                    format!("snapshot number {seq} of library {library}"),
+                    "an item refers to it but it is missing",
+                )
+            })?;
+            rows::snapshot_ref(id, seq, ns)
+        };
+        Ok(SnapshotSpan {
+            library: library.clone(),
+            first: one(first)?,
+            last: one(last)?,
+        })
+    }
+
+    /// Every snapshot of a span, in order.
+    pub fn snapshots_in_span(&self, span: &SnapshotSpan) -> Result<Vec<SnapshotRef>, CatalogError> {
+        self.snapshots_in_range(&span.library, span.first.seq, span.last.seq)
     }
 
     /// Snapshots of `library` with ordinals in `first..=last`, in order.
@@ -386,7 +424,7 @@ impl Catalog {
             .map(|(raw, first, last)| {
                 Ok(VersionHistory {
                     version: rows::version(raw)?,
-                    snapshots: self.snapshots_in_range(&id.library, first, last)?,
+                    snapshots: self.span(&id.library, first, last)?,
                 })
             })
             .collect()

@@ -97,6 +97,27 @@ pub struct SnapshotRef {
     pub time: DateTime<Utc>,
 }
 
+/// A run of consecutive snapshots of one library: ordinals `first.seq..=last.seq`, all
+/// present (ordinals are dense). Spans keep answers small when an item lives for years of
+/// nightly snapshots; [`Catalog::snapshots_in_span`](super::Catalog::snapshots_in_span) lists
+/// them one by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSpan {
+    pub library: LibraryId,
+    pub first: SnapshotRef,
+    pub last: SnapshotRef,
+}
+
+impl SnapshotSpan {
+    /// How many snapshots the span holds.
+    pub fn count(&self) -> u64 {
+        self.last.seq.saturating_sub(self.first.seq) + 1
+    }
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first.seq..=self.last.seq).contains(&seq)
+    }
+}
+
 /// One workspace, folder, tab or search folder in one snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRow {
@@ -250,7 +271,7 @@ pub struct Listing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionHistory {
     pub version: VersionRow,
-    pub snapshots: Vec<SnapshotRef>,
+    pub snapshots: SnapshotSpan,
 }
 
 /// Filters of `find`; all given filters must match.
@@ -276,8 +297,15 @@ pub struct FindQuery {
 pub struct FindHit {
     /// The newest matching state.
     pub version: VersionRow,
-    /// In time order.
-    pub snapshots: Vec<SnapshotRef>,
+    /// Runs of snapshots holding a matching state, in time order.
+    pub snapshots: Vec<SnapshotSpan>,
+}
+
+impl FindHit {
+    /// How many snapshots hold a matching state.
+    pub fn snapshot_count(&self) -> u64 {
+        self.snapshots.iter().map(SnapshotSpan::count).sum()
+    }
 }
 
 /// One document in a restore plan.

@@ -10,7 +10,10 @@ pub fn run(config: Option<&Path>, command: &ConfigCommand) -> anyhow::Result<Exi
     let settings = load_settings(config)?;
     match command {
         ConfigCommand::Check => {
-            eprintln!("configuration {} is valid", super::config_path(config).display());
+            eprintln!(
+                "configuration {} is valid",
+                super::config_path(config).display()
+            );
         }
         ConfigCommand::Show(JsonFlag { json }) => {
             let value = settings.redacted_json();

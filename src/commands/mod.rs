@@ -29,7 +29,9 @@ impl From<Exit> for ExitCode {
 
 /// The configuration file to read: `--config`, `$IMVAULT_CONFIG` (clap reads it) or the default.
 pub fn config_path(cli_path: Option<&Path>) -> PathBuf {
-    cli_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    cli_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
 }
 
 /// Loads and validates the settings; the error says which file and how to fix it.
@@ -41,5 +43,6 @@ pub fn load_settings(cli_path: Option<&Path>) -> anyhow::Result<Settings> {
             path.display()
         );
     }
-    Settings::load(&path, &Env::from_process()).with_context(|| format!("loading configuration {}", path.display()))
+    Settings::load(&path, &Env::from_process())
+        .with_context(|| format!("loading configuration {}", path.display()))
 }

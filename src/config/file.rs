@@ -104,7 +104,9 @@ pub struct CatalogFile {
 }
 impl Default for CatalogFile {
     fn default() -> Self {
-        Self { path: default_catalog_path() }
+        Self {
+            path: default_catalog_path(),
+        }
     }
 }
 fn default_catalog_path() -> PathBuf {
@@ -123,7 +125,10 @@ pub struct ScheduleFile {
 }
 impl Default for ScheduleFile {
     fn default() -> Self {
-        Self { backup: default_backup_cron(), timezone: default_timezone() }
+        Self {
+            backup: default_backup_cron(),
+            timezone: default_timezone(),
+        }
     }
 }
 fn default_backup_cron() -> String {
@@ -142,7 +147,10 @@ pub struct ApiFile {
 }
 impl Default for ApiFile {
     fn default() -> Self {
-        Self { listen: default_listen(), token_file: None }
+        Self {
+            listen: default_listen(),
+            token_file: None,
+        }
     }
 }
 fn default_listen() -> std::net::SocketAddr {

@@ -32,7 +32,11 @@ pub enum ConfigError {
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration file {path}: {key}: {message}")]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
     #[error("cannot read {what} from {file} (set by {key} in {path})")]
     SecretFile {
         path: PathBuf,
@@ -90,16 +94,27 @@ pub struct LibraryFilter {
 }
 
 impl LibraryFilter {
-    pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, (String, globset::Error)> {
+    pub fn new(
+        include: Vec<String>,
+        exclude: Vec<String>,
+    ) -> Result<Self, (String, globset::Error)> {
         let build = |pats: &[String]| -> Result<globset::GlobSet, (String, globset::Error)> {
             let mut b = globset::GlobSetBuilder::new();
             for p in pats {
-                let g = globset::GlobBuilder::new(p).case_insensitive(true).build().map_err(|e| (p.clone(), e))?;
+                let g = globset::GlobBuilder::new(p)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| (p.clone(), e))?;
                 b.add(g);
             }
             b.build().map_err(|e| (pats.join(","), e))
         };
-        Ok(Self { include_set: build(&include)?, exclude_set: build(&exclude)?, include, exclude })
+        Ok(Self {
+            include_set: build(&include)?,
+            exclude_set: build(&exclude)?,
+            include,
+            exclude,
+        })
     }
 
     /// Every library.
@@ -142,27 +157,41 @@ pub struct Settings {
 impl Settings {
     /// Reads, parses and resolves the configuration file at `path`.
     pub fn load(path: &Path, env: &Env) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_toml(&text, path, env)
     }
 
     /// Parses and resolves configuration text; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path, env: &Env) -> Result<Self, ConfigError> {
-        let file: FileConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: describe_toml_error(text, &e) })?;
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: describe_toml_error(text, &e),
+        })?;
         Self::resolve(file, Some(path), env)
     }
 
     /// Turns a parsed file into settings: secrets resolved, values checked.
     pub fn resolve(file: FileConfig, path: Option<&Path>, env: &Env) -> Result<Self, ConfigError> {
-        let shown = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<built-in>"));
-        let invalid = |key: &str, message: String| ConfigError::Invalid { path: shown.clone(), key: key.to_string(), message };
+        let shown = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("<built-in>"));
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            key: key.to_string(),
+            message,
+        };
 
         let imanage = match file.imanage {
             None => None,
             Some(im) => {
                 if !matches!(im.url.scheme(), "https" | "http") {
-                    return Err(invalid("imanage.url", format!("must be an http(s) URL, got {:?}", im.url.as_str())));
+                    return Err(invalid(
+                        "imanage.url",
+                        format!("must be an http(s) URL, got {:?}", im.url.as_str()),
+                    ));
                 }
                 if im.client_id.trim().is_empty() {
                     return Err(invalid("imanage.client_id", "must not be empty".into()));
@@ -201,10 +230,14 @@ impl Settings {
                     ));
                 };
                 if im.libraries.is_empty() {
-                    return Err(invalid("imanage.libraries", "must name at least one library or glob (\"*\" for all)".into()));
+                    return Err(invalid(
+                        "imanage.libraries",
+                        "must name at least one library or glob (\"*\" for all)".into(),
+                    ));
                 }
-                let libraries = LibraryFilter::new(im.libraries, im.exclude_libraries)
-                    .map_err(|(pat, e)| invalid("imanage.libraries", format!("bad glob {pat:?}: {e}")))?;
+                let libraries = LibraryFilter::new(im.libraries, im.exclude_libraries).map_err(
+                    |(pat, e)| invalid("imanage.libraries", format!("bad glob {pat:?}: {e}")),
+                )?;
                 Some(ImanageSettings {
                     url: im.url,
                     client_id: im.client_id,
@@ -220,15 +253,24 @@ impl Settings {
 
         let r = file.repository;
         if !matches!(r.url.scheme(), "file" | "s3" | "memory") {
-            return Err(invalid("repository.url", format!("scheme must be file:// or s3://, got {:?}", r.url.as_str())));
+            return Err(invalid(
+                "repository.url",
+                format!("scheme must be file:// or s3://, got {:?}", r.url.as_str()),
+            ));
         }
         if r.url.scheme() == "s3" && r.url.host_str().unwrap_or("").is_empty() {
-            return Err(invalid("repository.url", "s3:// URL needs a bucket: s3://bucket/prefix".into()));
+            return Err(invalid(
+                "repository.url",
+                "s3:// URL needs a bucket: s3://bucket/prefix".into(),
+            ));
         }
         if let Some(level) = r.compression_level
             && !(1..=19).contains(&level)
         {
-            return Err(invalid("repository.compression_level", format!("must be 1 to 19, got {level}")));
+            return Err(invalid(
+                "repository.compression_level",
+                format!("must be 1 to 19, got {level}"),
+            ));
         }
         let secret_access_key = resolve_secret(
             &shown,
@@ -256,7 +298,10 @@ impl Settings {
         if file.schedule.backup.split_whitespace().count() != 6 {
             return Err(invalid(
                 "schedule.backup",
-                format!("expected 6 fields (sec min hour day month weekday), got {:?}", file.schedule.backup),
+                format!(
+                    "expected 6 fields (sec min hour day month weekday), got {:?}",
+                    file.schedule.backup
+                ),
             ));
         }
 
@@ -297,7 +342,10 @@ fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secr
         (Some(_), Some(_)) => Err(ConfigError::Invalid {
             path: path.to_path_buf(),
             key: s.key.to_string(),
-            message: format!("give either {0} or {0}_file, not both", s.key.rsplit('.').next().unwrap_or(s.key)),
+            message: format!(
+                "give either {0} or {0}_file, not both",
+                s.key.rsplit('.').next().unwrap_or(s.key)
+            ),
         }),
         (Some(v), None) => Ok(Some(v)),
         (None, Some(f)) => {
@@ -305,13 +353,14 @@ fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secr
                 (Some(dir), true) => dir.join(&f),
                 _ => f.clone(),
             };
-            let text = std::fs::read_to_string(&full).map_err(|source| ConfigError::SecretFile {
-                path: path.to_path_buf(),
-                key: s.key,
-                what: s.what,
-                file: full.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&full).map_err(|source| ConfigError::SecretFile {
+                    path: path.to_path_buf(),
+                    key: s.key,
+                    what: s.what,
+                    file: full.clone(),
+                    source,
+                })?;
             let value = text.trim_end_matches(['\n', '\r']).to_string();
             if value.is_empty() {
                 return Err(ConfigError::Invalid {
@@ -337,7 +386,10 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
-            let col = before.rfind('\n').map(|i| span.start - i).unwrap_or(span.start + 1);
+            let col = before
+                .rfind('\n')
+                .map(|i| span.start - i)
+                .unwrap_or(span.start + 1);
             let src_line = text.lines().nth(line - 1).unwrap_or("").trim();
             format!("line {line}, column {col}: {msg} (at `{src_line}`)")
         }

@@ -32,7 +32,10 @@ fn good_config_resolves_with_defaults() {
     assert_eq!(im.client_secret.expose(), "s3cr3t-client");
     assert!(im.libraries.matches("ACTIVE"));
     assert!(im.libraries.matches("archive"));
-    assert!(!im.libraries.matches("scratch"), "exclude globs are case-insensitive");
+    assert!(
+        !im.libraries.matches("scratch"),
+        "exclude globs are case-insensitive"
+    );
     assert_eq!(s.repository.url.scheme(), "s3");
     assert_eq!(s.api.listen.port(), 7400);
     assert_eq!(s.catalog_path, PathBuf::from("/var/lib/imvault/catalog.db"));
@@ -49,7 +52,10 @@ fn unknown_key_names_line_and_key() {
 
 #[test]
 fn wrong_type_names_line_and_key() {
-    let text = GOOD.replace("libraries = [\"*\"]", "libraries = [\"*\"]\nconcurrency = \"eight\"");
+    let text = GOOD.replace(
+        "libraries = [\"*\"]",
+        "libraries = [\"*\"]\nconcurrency = \"eight\"",
+    );
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("line 9"), "{err}");
     assert!(err.contains("concurrency"), "{err}");
@@ -57,7 +63,10 @@ fn wrong_type_names_line_and_key() {
 
 #[test]
 fn zero_rate_is_rejected_with_its_line() {
-    let text = GOOD.replace("libraries = [\"*\"]", "requests_per_second = 0\nlibraries = [\"*\"]");
+    let text = GOOD.replace(
+        "libraries = [\"*\"]",
+        "requests_per_second = 0\nlibraries = [\"*\"]",
+    );
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("line 8"), "{err}");
     assert!(err.contains("nonzero"), "{err}");
@@ -82,30 +91,62 @@ fn secrets_from_files_env_and_credentials_directory() {
     std::fs::write(dir.path().join("client_secret"), "from-file\n").unwrap();
     std::fs::write(dir.path().join("auth_key"), "key-from-file").unwrap();
     let text = GOOD
-        .replace("client_secret = \"s3cr3t-client\"", "client_secret_file = \"client_secret\"")
-        .replace("auth_key = \"auth-key-value\"", &format!("auth_key_file = \"{}\"", dir.path().join("auth_key").display()));
-    let env = Env { credentials_directory: Some(dir.path().to_path_buf()), ..Env::default() };
+        .replace(
+            "client_secret = \"s3cr3t-client\"",
+            "client_secret_file = \"client_secret\"",
+        )
+        .replace(
+            "auth_key = \"auth-key-value\"",
+            &format!(
+                "auth_key_file = \"{}\"",
+                dir.path().join("auth_key").display()
+            ),
+        );
+    let env = Env {
+        credentials_directory: Some(dir.path().to_path_buf()),
+        ..Env::default()
+    };
     let s = Settings::from_toml(&text, Path::new("t.toml"), &env).unwrap();
     let im = s.imanage.unwrap();
-    assert_eq!(im.client_secret.expose(), "from-file", "relative file read from CREDENTIALS_DIRECTORY, newline trimmed");
+    assert_eq!(
+        im.client_secret.expose(),
+        "from-file",
+        "relative file read from CREDENTIALS_DIRECTORY, newline trimmed"
+    );
     assert_eq!(im.auth_key.expose(), "key-from-file");
 
-    let env = Env { auth_key: Some("from-env".into()), ..Env::default() };
+    let env = Env {
+        auth_key: Some("from-env".into()),
+        ..Env::default()
+    };
     let s = Settings::from_toml(GOOD, Path::new("t.toml"), &env).unwrap();
-    assert_eq!(s.imanage.unwrap().auth_key.expose(), "from-env", "environment wins over the file");
+    assert_eq!(
+        s.imanage.unwrap().auth_key.expose(),
+        "from-env",
+        "environment wins over the file"
+    );
 }
 
 #[test]
 fn missing_secret_file_names_the_file_and_key() {
-    let text = GOOD.replace("auth_key = \"auth-key-value\"", "auth_key_file = \"/nonexistent/imvault/auth_key\"");
+    let text = GOOD.replace(
+        "auth_key = \"auth-key-value\"",
+        "auth_key_file = \"/nonexistent/imvault/auth_key\"",
+    );
     let err = parse(&text).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("/nonexistent/imvault/auth_key") && msg.contains("imanage.auth_key"), "{msg}");
+    assert!(
+        msg.contains("/nonexistent/imvault/auth_key") && msg.contains("imanage.auth_key"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn both_inline_and_file_is_ambiguous() {
-    let text = GOOD.replace("auth_key = \"auth-key-value\"", "auth_key = \"a\"\nauth_key_file = \"/x\"");
+    let text = GOOD.replace(
+        "auth_key = \"auth-key-value\"",
+        "auth_key = \"a\"\nauth_key_file = \"/x\"",
+    );
     let msg = parse(&text).unwrap_err().to_string();
     assert!(msg.contains("not both"), "{msg}");
 }
@@ -114,23 +155,34 @@ fn both_inline_and_file_is_ambiguous() {
 fn redacted_dump_never_shows_secrets() {
     let s = parse(GOOD).unwrap();
     let dump = serde_json::to_string(&s.redacted_json()).unwrap();
-    assert!(!dump.contains("s3cr3t-client") && !dump.contains("auth-key-value"), "{dump}");
+    assert!(
+        !dump.contains("s3cr3t-client") && !dump.contains("auth-key-value"),
+        "{dump}"
+    );
     assert!(dump.contains("***"));
     assert!(!format!("{s:?}").contains("s3cr3t-client"));
 }
 
 #[test]
 fn bad_repository_scheme_and_schedule() {
-    let msg = parse(&GOOD.replace("s3://bucket/prefix", "ftp://x/y")).unwrap_err().to_string();
+    let msg = parse(&GOOD.replace("s3://bucket/prefix", "ftp://x/y"))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("repository.url"), "{msg}");
-    let msg = parse(&format!("{GOOD}\n[schedule]\nbackup = \"0 1 * * *\"\n")).unwrap_err().to_string();
+    let msg = parse(&format!("{GOOD}\n[schedule]\nbackup = \"0 1 * * *\"\n"))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("schedule.backup"), "{msg}");
 }
 
 #[test]
 fn shipped_example_config_is_valid() {
     let text = include_str!("../../config/imvault.example.toml");
-    let env = Env { client_secret: Some("x".into()), auth_key: Some("y".into()), ..Env::default() };
+    let env = Env {
+        client_secret: Some("x".into()),
+        auth_key: Some("y".into()),
+        ..Env::default()
+    };
     let s = Settings::from_toml(text, Path::new("config/imvault.example.toml"), &env).unwrap();
     assert_eq!(s.repository.url.as_str(), "file:///var/lib/imvault/repo");
     assert_eq!(s.api.listen.port(), 7300);

@@ -29,8 +29,18 @@ fn ls(cat: &Catalog, s: &str, parent: Option<u64>) -> Listing {
         .expect("listing")
 }
 
-fn refs(snaps: &[imvault::catalog::SnapshotRef]) -> Vec<&str> {
-    snaps.iter().map(|s| s.id.as_str()).collect()
+/// The snapshot ids of a span, expanded.
+fn refs(cat: &Catalog, span: &imvault::catalog::SnapshotSpan) -> Vec<&'static str> {
+    let all = cat.snapshots_in_span(span).expect("expand span");
+    assert_eq!(all.len() as u64, span.count());
+    all.into_iter()
+        .map(|s| match s.id.as_str() {
+            "s1" => "s1",
+            "s2" => "s2",
+            "s3" => "s3",
+            other => panic!("unexpected snapshot {other}"),
+        })
+        .collect()
 }
 
 #[test]
@@ -181,7 +191,7 @@ fn document_versions_lists_every_state_with_its_snapshots() {
     let h = cat.document_versions(&did(100)).expect("history");
     let got: Vec<_> = h
         .iter()
-        .map(|x| (x.version.id.version, refs(&x.snapshots)))
+        .map(|x| (x.version.id.version, refs(&cat, &x.snapshots)))
         .collect();
     assert_eq!(
         got,
@@ -194,7 +204,7 @@ fn document_versions_lists_every_state_with_its_snapshots() {
     let h = cat.document_versions(&did(101)).expect("history");
     let got: Vec<_> = h
         .iter()
-        .map(|x| (x.version.name.as_str(), refs(&x.snapshots)))
+        .map(|x| (x.version.name.as_str(), refs(&cat, &x.snapshots)))
         .collect();
     assert_eq!(
         got,
@@ -204,7 +214,7 @@ fn document_versions_lists_every_state_with_its_snapshots() {
         ]
     );
     let h = cat.document_versions(&did(103)).expect("history");
-    let got: Vec<_> = h.iter().map(|x| refs(&x.snapshots)).collect();
+    let got: Vec<_> = h.iter().map(|x| refs(&cat, &x.snapshots)).collect();
     assert_eq!(got, [vec!["s1"], vec!["s3"]]);
     assert!(
         cat.document_versions(&did(999))
@@ -221,10 +231,14 @@ fn find_filters_and_reports_snapshots() {
             .expect("find")
             .into_iter()
             .map(|h| {
-                (
-                    h.version.id.to_string(),
-                    h.snapshots.iter().map(|s| s.id.to_string()).collect(),
-                )
+                let ids: Vec<String> = h
+                    .snapshots
+                    .iter()
+                    .flat_map(|s| refs(&cat, s))
+                    .map(String::from)
+                    .collect();
+                assert_eq!(ids.len() as u64, h.snapshot_count());
+                (h.version.id.to_string(), ids)
             })
             .collect()
     };
