@@ -35,6 +35,7 @@ mod plan;
 mod query;
 mod rebuild;
 mod rows;
+mod scan;
 pub mod schema;
 mod types;
 
@@ -45,6 +46,7 @@ use rusqlite::Connection;
 pub use error::CatalogError;
 pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
 pub use load::SnapshotLoad;
+pub use scan::ScanError;
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     ChangeCounts, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts, Listing, LoadReport,

@@ -384,3 +384,56 @@ fn subtree_plans_a_restore_as_of_a_snapshot() {
 
     assert!(cat.subtree(&sid("s1"), &cid(77)).expect("plan").is_none());
 }
+
+#[test]
+fn scans_stream_a_whole_snapshot() {
+    let (cat, _, _) = loaded();
+    assert_eq!(cat.libraries().expect("libraries"), [lib()]);
+    let mut seen = Vec::new();
+    let n = cat
+        .for_each_version(&sid("s2"), |v| {
+            seen.push((v.id.to_string(), v.name));
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .expect("scan");
+    assert_eq!(n, 5);
+    let ids: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "ACTIVE!100.1",
+            "ACTIVE!100.2",
+            "ACTIVE!100.3",
+            "ACTIVE!101.1",
+            "ACTIVE!102.1"
+        ]
+    );
+    assert_eq!(seen[3].1, "Final agreement");
+
+    let mut names = Vec::new();
+    cat.for_each_container(&sid("s1"), |c| {
+        names.push(c.name);
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .expect("scan");
+    assert_eq!(
+        names,
+        [
+            "Acme v Beta",
+            "Documents",
+            "Contracts",
+            "Recent",
+            "Gamma",
+            "Drafts"
+        ]
+    );
+
+    let err = cat
+        .for_each_version(&sid("s1"), |_| Err(std::io::Error::other("disk full")))
+        .expect_err("caller error propagates");
+    assert!(
+        matches!(err, imvault::catalog::ScanError::Caller { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("s1"), "{err}");
+}
