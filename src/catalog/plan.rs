@@ -119,10 +119,10 @@ fn parents_first(root: ContainerRow, below: Vec<ContainerRow>) -> Vec<ContainerR
     let mut out = Vec::new();
     let mut queue = VecDeque::from([root]);
     while let Some(c) = queue.pop_front() {
-        if c.kind != ContainerKind::SearchFolder {
-            if let Some(children) = kids.remove(&c.id.number) {
-                queue.extend(children);
-            }
+        if c.kind != ContainerKind::SearchFolder
+            && let Some(children) = kids.remove(&c.id.number)
+        {
+            queue.extend(children);
         }
         out.push(c);
     }

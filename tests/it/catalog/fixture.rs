@@ -102,6 +102,7 @@ impl SnapData {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn container(
     n: u64,
     wstype: &str,
@@ -127,6 +128,7 @@ pub fn container(
     ContainerRow::from_container(&c, acl)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn version(
     doc: u64,
     ver: u32,

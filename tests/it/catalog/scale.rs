@@ -40,7 +40,7 @@ fn load_100k_versions_figure() {
         let start = Instant::now();
         let mut load = cat.begin_snapshot(snap(id, d)).expect("begin");
         for (i, v) in versions.iter().enumerate() {
-            if changed_every > 0 && i as u64 % changed_every == 0 {
+            if changed_every > 0 && (i as u64).is_multiple_of(changed_every) {
                 let mut v = v.clone();
                 v.edit_profile_date = Some("2026-11-02T00:00:00Z".into());
                 load.add_version(&v).expect("add");
