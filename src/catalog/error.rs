@@ -94,6 +94,12 @@ pub enum CatalogError {
         from: JobState,
         to: JobState,
     },
+    #[error("the catalog worker thread running {action} stopped abnormally")]
+    Worker {
+        action: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("rebuilding the catalog failed while reading snapshot {snapshot} from the repository")]
     RebuildSource {
         snapshot: SnapshotId,

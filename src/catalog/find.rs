@@ -31,7 +31,7 @@ impl Catalog {
             arg(
                 &mut sql,
                 " AND (lower(v.name) GLOB ?# OR lower(v.name || '.' || v.extension) GLOB ?#)",
-                Box::new(n.to_lowercase()),
+                Box::new(n.to_ascii_lowercase()),
             );
         }
         if let Some(a) = &q.author {

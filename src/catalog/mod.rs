@@ -21,7 +21,8 @@
 //!
 //! ## Threads
 //! rusqlite is synchronous: async callers run catalog calls inside `spawn_blocking`.
-//! [`Catalog`] is `Send` (not `Sync`); share it as `Arc<Mutex<Catalog>>`.
+//! [`Catalog`] is `Send` (not `Sync`); [`SharedCatalog`] wraps it in a mutex and runs each
+//! call on the blocking pool.
 //!
 //! Profiles are stored as canonical JSON (keys sorted): same values, not the API's key order.
 
@@ -37,6 +38,7 @@ mod rebuild;
 mod rows;
 mod scan;
 pub mod schema;
+mod shared;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,7 @@ pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
 pub use load::SnapshotLoad;
 pub use scan::ScanError;
 pub use schema::SCHEMA_VERSION;
+pub use shared::SharedCatalog;
 pub use types::{
     ChangeCounts, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts, Listing, LoadReport,
     PlannedDocument, RestorePlanRows, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,

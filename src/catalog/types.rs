@@ -278,7 +278,8 @@ pub struct VersionHistory {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindQuery {
     pub library: Option<LibraryId>,
-    /// Shell glob (`*`, `?`, `[..]`), case-insensitive, against the name or `name.extension`.
+    /// Shell glob (`*`, `?`, `[..]`) against the name or `name.extension`; ASCII letters
+    /// match case-insensitively, other letters exactly.
     pub name: Option<String>,
     /// Case-insensitive, exact.
     pub author: Option<String>,

@@ -124,3 +124,42 @@ fn state_machine_allows_exactly_the_documented_transitions() {
         }
     }
 }
+
+#[tokio::test]
+async fn shared_catalog_runs_calls_off_the_async_threads() {
+    use imvault::catalog::SharedCatalog;
+    let shared = SharedCatalog::new(Catalog::open_in_memory().expect("catalog"));
+    let job = shared
+        .run("enqueue", |c| {
+            c.insert_job(&NewJob {
+                kind: JobKind::Verify,
+                params: json!({}),
+            })
+        })
+        .await
+        .expect("enqueue");
+    let other = shared.clone();
+    let claimed = tokio::spawn(async move { other.run("claim", |c| c.claim_next_job()).await })
+        .await
+        .expect("task")
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(claimed.id, job.id);
+
+    let err = shared
+        .run("a panicking call", |_| -> Result<(), CatalogError> {
+            panic!("boom")
+        })
+        .await
+        .expect_err("panic reported");
+    assert!(matches!(err, CatalogError::Worker { .. }), "{err:?}");
+    assert!(err.to_string().contains("a panicking call"), "{err}");
+    // Still usable after the panic.
+    let state = shared
+        .run("read", move |c| c.job(job.id))
+        .await
+        .expect("read")
+        .expect("present")
+        .state;
+    assert_eq!(state, JobState::Running);
+}

@@ -123,3 +123,17 @@ fn open_reports_an_unusable_path() {
     assert!(matches!(err, CatalogError::CreateDir { .. }), "{err:?}");
     assert!(err.to_string().contains("file"), "{err}");
 }
+
+#[test]
+fn open_refuses_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("catalog.sqlite");
+    std::fs::write(&path, vec![b'x'; 4096]).expect("write");
+    let err = Catalog::open(&path).expect_err("garbage refused");
+    assert!(err.to_string().contains("catalog.sqlite"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        vec![b'x'; 4096],
+        "file left untouched"
+    );
+}
