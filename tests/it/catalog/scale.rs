@@ -8,6 +8,18 @@ use serde_json::json;
 
 const VERSIONS: u64 = 100_000;
 
+/// CPU seconds (user + system) this thread has used, from /proc (Linux); `None` elsewhere.
+/// Reported next to wall time because the test machine is shared.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 #[test]
 fn load_100k_versions_figure() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -38,6 +50,7 @@ fn load_100k_versions_figure() {
     };
     let mut load_one = |id: &str, d: u32, changed_every: u64| {
         let start = Instant::now();
+        let cpu_start = thread_cpu_seconds();
         let mut load = cat.begin_snapshot(snap(id, d)).expect("begin");
         for (i, v) in versions.iter().enumerate() {
             if changed_every > 0 && (i as u64).is_multiple_of(changed_every) {
@@ -50,8 +63,16 @@ fn load_100k_versions_figure() {
         }
         let report = load.commit().expect("commit");
         let secs = start.elapsed().as_secs_f64();
+        let cpu = match (cpu_start, thread_cpu_seconds()) {
+            (Some(a), Some(b)) if b > a => format!(
+                ", {:.2} CPU s = {:.0} versions per CPU second",
+                b - a,
+                VERSIONS as f64 / (b - a)
+            ),
+            _ => String::new(),
+        };
         eprintln!(
-            "catalog load {id}: {VERSIONS} versions in {secs:.2}s = {:.0} versions/s \
+            "catalog load {id}: {VERSIONS} versions in {secs:.2}s wall = {:.0} versions/s{cpu} \
              (added {}, unchanged {}, changed {})",
             VERSIONS as f64 / secs,
             report.versions.added,
