@@ -4,6 +4,7 @@
 mod fixture;
 mod jobs;
 mod load;
+mod model;
 mod queries;
 mod rebuild;
 mod scale;
