@@ -325,6 +325,17 @@ impl Catalog {
         self.job(id)
     }
 
+    /// Forget finished jobs (terminal states) that finished before `before`. Returns how many.
+    pub fn purge_jobs(&mut self, before: DateTime<Utc>) -> Result<usize, CatalogError> {
+        self.conn
+            .execute(
+                "DELETE FROM jobs WHERE finished_ns IS NOT NULL AND finished_ns < ?1 \
+                 AND state NOT IN ('queued', 'running')",
+                [time_to_ns_clamped(&before)],
+            )
+            .ctx(|| format!("purging jobs finished before {before}"))
+    }
+
     /// At daemon start: jobs left `running` by a previous process go back to `queued`.
     /// Returns how many.
     pub fn requeue_interrupted_jobs(&mut self) -> Result<usize, CatalogError> {

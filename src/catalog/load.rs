@@ -205,7 +205,12 @@ impl SnapshotLoad<'_> {
     /// Add a workspace, folder, tab or search folder (with its ACL, if read).
     pub fn add_container(&mut self, c: &ContainerRow) -> Result<(), CatalogError> {
         let object = || format!("container {}", c.id);
-        self.check_library(&c.id.library, &object)?;
+        for id in std::iter::once(&c.id)
+            .chain(&c.parent_id)
+            .chain(&c.workspace_id)
+        {
+            self.check_library(&id.library, &object)?;
+        }
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
         let profile = canonical_map(&c.profile);
         let acl = c

@@ -91,6 +91,32 @@ fn job_lifecycle_and_refused_transitions() {
         .expect("list");
     assert_eq!(warned.len(), 1);
 
+    // Purging keeps unfinished jobs and those finished after the cut-off.
+    let c = cat
+        .insert_job(&NewJob {
+            kind: JobKind::Prune,
+            params: json!({}),
+        })
+        .expect("insert");
+    assert_eq!(
+        cat.purge_jobs(done.finished_at.expect("finished"))
+            .expect("purge"),
+        0
+    );
+    let future = chrono::Utc::now() + chrono::Duration::days(1);
+    assert_eq!(
+        cat.purge_jobs(future).expect("purge"),
+        2,
+        "a and b are finished"
+    );
+    let left: Vec<_> = cat
+        .list_jobs(&JobFilter::default())
+        .expect("list")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, [c.id]);
+
     let ghost = imvault::catalog::JobId::new_random();
     assert!(matches!(
         cat.set_job_state(ghost, JobState::Running, None),
