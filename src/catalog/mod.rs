@@ -47,6 +47,7 @@ use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 
 pub use error::CatalogError;
+pub use find::DEFAULT_FIND_LIMIT;
 pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
 pub use load::SnapshotLoad;
 pub use scan::ScanError;
