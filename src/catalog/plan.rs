@@ -105,6 +105,49 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// The rows a restore of one document as of `snapshot` needs: its versions (profiles and
+    /// content references), every folder it is filed in and its ACL. `None` when the document
+    /// has no version in the snapshot.
+    pub fn document_plan(
+        &self,
+        snapshot: &SnapshotId,
+        id: &DocumentId,
+    ) -> Result<Option<PlannedDocument>, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        if sc.library != id.library {
+            return Ok(None);
+        }
+        let versions = self.versions_at(&sc, id.number)?;
+        if versions.is_empty() {
+            return Ok(None);
+        }
+        let folders: Vec<u64> = self
+            .conn
+            .prepare_cached(
+                "SELECT folder FROM filings WHERE library = ?1 AND document = ?2 \
+                 AND first_seq <= ?3 AND last_seq >= ?3 ORDER BY folder",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![sc.library.as_str(), U64(id.number), U64(sc.seq)],
+                    |r| get_u64(r, 0),
+                )?
+                .collect()
+            })
+            .ctx(|| format!("reading the filings of document {id} in snapshot {snapshot}"))?;
+        Ok(Some(PlannedDocument {
+            id: id.clone(),
+            versions,
+            filings: folders
+                .into_iter()
+                .map(|f| container_id(&sc.library, f))
+                .collect(),
+            acl: self.document_acl_at(&sc, id.number)?,
+        }))
+    }
+}
+
 /// Breadth-first order from the root; siblings by name, then id.
 fn parents_first(root: ContainerRow, below: Vec<ContainerRow>) -> Vec<ContainerRow> {
     let mut kids: HashMap<u64, Vec<ContainerRow>> = HashMap::new();

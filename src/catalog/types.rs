@@ -315,7 +315,8 @@ pub struct PlannedDocument {
     pub id: DocumentId,
     /// Ordered by version number.
     pub versions: Vec<VersionRow>,
-    /// Folders inside the planned subtree where the document is filed.
+    /// Where the document is filed: inside the planned subtree for `subtree`, everywhere for
+    /// `document_plan`.
     pub filings: Vec<ContainerId>,
     pub acl: Option<Acl>,
 }

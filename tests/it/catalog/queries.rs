@@ -437,3 +437,33 @@ fn scans_stream_a_whole_snapshot() {
     );
     assert!(err.to_string().contains("s1"), "{err}");
 }
+
+#[test]
+fn document_plan_has_every_filing_versions_and_acl() {
+    let (cat, _, _) = loaded();
+    let plan = cat
+        .document_plan(&sid("s1"), &did(101))
+        .expect("plan")
+        .expect("present");
+    let filings: Vec<u64> = plan.filings.iter().map(|f| f.number).collect();
+    assert_eq!(filings, [3, 6], "filed in two folders of two workspaces");
+    assert_eq!(plan.versions.len(), 1);
+    assert_eq!(plan.versions[0].content["blob"], "b3-101-1");
+    assert_eq!(plan.acl, Some(acl_x().normalized()));
+    assert!(
+        cat.document_plan(&sid("s3"), &did(101))
+            .expect("plan")
+            .is_none()
+    );
+    let d100 = cat
+        .document_plan(&sid("s2"), &did(100))
+        .expect("plan")
+        .expect("present");
+    assert_eq!(
+        d100.versions
+            .iter()
+            .map(|v| v.id.version)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}
