@@ -25,6 +25,35 @@
 //! call on the blocking pool.
 //!
 //! Profiles are stored as canonical JSON (keys sorted): same values, not the API's key order.
+//!
+//! ## Example
+//! ```
+//! use imvault::catalog::{Catalog, SnapshotId, SnapshotRow, VersionRow};
+//! use imvault::imanage::model::DocumentVersion;
+//! use serde_json::json;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut cat = Catalog::open_in_memory()?;
+//! let snap = SnapshotRow {
+//!     id: SnapshotId::new("9f2c1a")?,
+//!     library: "ACTIVE".parse()?,
+//!     time: "2026-11-03T02:00:00Z".parse()?,
+//!     parent: None,
+//!     host: "backup1".into(),
+//!     tool_version: "0.1.0".into(),
+//!     summary: json!({}),
+//! };
+//! let v = DocumentVersion::from_json(json!({"id": "ACTIVE!453.2", "name": "Lease", "size": 10}))?;
+//! let mut load = cat.begin_snapshot(snap.clone())?;
+//! load.add_version(&VersionRow::from_version(&v, json!({"blob": "b3..."})))?;
+//! let report = load.commit()?;
+//! assert_eq!(report.versions.added, 1);
+//!
+//! let found = cat.version_in(&snap.id, &"ACTIVE!453.2".parse()?)?;
+//! assert_eq!(found.map(|v| v.name).as_deref(), Some("Lease"));
+//! # Ok(())
+//! # }
+//! ```
 
 mod dump;
 mod encode;
