@@ -16,6 +16,7 @@ impl Catalog {
     /// version. Each hit carries its newest matching state and every snapshot holding a
     /// matching state. Client and matter match when the version's workspace (`workspace_id` of
     /// its profile) carried those codes in any snapshot the version state was in.
+    #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
     pub fn find(&self, q: &FindQuery) -> Result<Vec<FindHit>, CatalogError> {
         let mut sql =
             format!("SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v WHERE 1");

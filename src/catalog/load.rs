@@ -43,6 +43,7 @@ enum Step {
 impl Catalog {
     /// Start loading a snapshot. Refuses a snapshot already present, and one that is not newer
     /// (by time, then id) than the newest snapshot of its library.
+    #[tracing::instrument(name = "catalog_begin_snapshot", skip_all, fields(snapshot = %snap.id, library = %snap.library))]
     pub fn begin_snapshot(&mut self, snap: SnapshotRow) -> Result<SnapshotLoad<'_>, CatalogError> {
         let action = || format!("starting to load snapshot {}", snap.id);
         let time_ns = encode::time_to_ns(&snap.id, &snap.time)?;

@@ -27,6 +27,7 @@ impl Catalog {
     /// (root first, parents before children) with their ACLs, and every document filed in
     /// them with all its versions (profiles and content references), its filings inside the
     /// subtree and its ACL. Returns `Ok(None)` when `root` is not in the snapshot.
+    #[tracing::instrument(name = "catalog_subtree", skip(self), fields(snapshot = %snapshot, root = %root))]
     pub fn subtree(
         &self,
         snapshot: &SnapshotId,

@@ -54,6 +54,7 @@ impl Catalog {
     /// commits on its own; until the last one did, [`Catalog::needs_rebuild`] says so.
     ///
     /// Also the way to apply a prune: rebuild from the snapshots that remain.
+    #[tracing::instrument(name = "catalog_rebuild", skip_all, fields(path = %self.path.display(), snapshots = snapshots.len()))]
     pub fn rebuild<E, F>(
         &mut self,
         mut snapshots: Vec<SnapshotRow>,
