@@ -10,6 +10,7 @@
 //!
 //! `imanage` and `repo` never import each other.
 
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -10,3 +10,4 @@ mod repo_support;
 mod sim;
 mod support_env;
 mod support_s3;
+mod catalog;

@@ -1,0 +1,102 @@
+//! `find`: search versions across all snapshots.
+
+use rusqlite::ToSql;
+
+use super::Catalog;
+use super::encode::{get_u64, time_to_ns_clamped};
+use super::error::{CatalogError, SqlContext};
+use super::rows::{self, VERSION_COLS};
+use super::types::{FindHit, FindQuery};
+
+/// Hits returned when the query sets no limit.
+pub const DEFAULT_FIND_LIMIT: usize = 1000;
+
+impl Catalog {
+    /// Versions matching every filter of `q`, in any snapshot, ordered by library, document and
+    /// version. Each hit carries its newest matching state and every snapshot holding a
+    /// matching state. Client and matter match when the version's workspace (`workspace_id` of
+    /// its profile) carried those codes in any snapshot the version state was in.
+    #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
+    pub fn find(&self, q: &FindQuery) -> Result<Vec<FindHit>, CatalogError> {
+        let mut sql =
+            format!("SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v WHERE 1");
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql>| {
+            args.push(v);
+            sql.push_str(&clause.replace("?#", &format!("?{}", args.len())));
+        };
+        if let Some(l) = &q.library {
+            arg(&mut sql, " AND v.library = ?#", Box::new(l.to_string()));
+        }
+        if let Some(n) = &q.name {
+            arg(
+                &mut sql,
+                " AND (lower(v.name) GLOB ?# OR lower(v.name || '.' || v.extension) GLOB ?#)",
+                Box::new(n.to_ascii_lowercase()),
+            );
+        }
+        if let Some(a) = &q.author {
+            arg(&mut sql, " AND v.author = ?#", Box::new(a.to_lowercase()));
+        }
+        if let Some(t) = &q.modified_after {
+            arg(
+                &mut sql,
+                " AND v.edit_ns > ?#",
+                Box::new(time_to_ns_clamped(t)),
+            );
+        }
+        if q.client.is_some() || q.matter.is_some() {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM containers w WHERE w.library = v.library \
+                 AND w.number = v.workspace AND w.first_seq <= v.last_seq \
+                 AND w.last_seq >= v.first_seq",
+            );
+            if let Some(c) = &q.client {
+                arg(&mut sql, " AND w.client = ?#", Box::new(c.to_lowercase()));
+            }
+            if let Some(m) = &q.matter {
+                arg(&mut sql, " AND w.matter = ?#", Box::new(m.to_lowercase()));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ORDER BY v.library, v.document, v.version, v.first_seq");
+        let limit = q.limit.unwrap_or(DEFAULT_FIND_LIMIT);
+        let action = || format!("searching versions with {q:?}");
+
+        let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+        let mut stmt = self.conn.prepare(&sql).ctx(action)?;
+        let mut rows_iter = stmt
+            .query_map(params.as_slice(), |r| {
+                Ok((rows::raw_version(r, 0)?, get_u64(r, 11)?, get_u64(r, 12)?))
+            })
+            .ctx(action)?;
+        // (hit, ranges of its matching states)
+        let mut hits: Vec<(crate::catalog::VersionRow, Vec<(u64, u64)>)> = Vec::new();
+        for row in &mut rows_iter {
+            let (raw, first, last) = row.ctx(action)?;
+            let v = rows::version(raw)?;
+            match hits.last_mut() {
+                Some((h, ranges)) if h.id == v.id => {
+                    *h = v;
+                    ranges.push((first, last));
+                }
+                _ => {
+                    if hits.len() == limit {
+                        break;
+                    }
+                    hits.push((v, vec![(first, last)]));
+                }
+            }
+        }
+        drop(rows_iter);
+        hits.into_iter()
+            .map(|(version, ranges)| {
+                let snapshots = ranges
+                    .into_iter()
+                    .map(|(first, last)| self.span(&version.id.document.library, first, last))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(FindHit { version, snapshots })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,483 @@
+//! Loading one snapshot: `Catalog::begin_snapshot` → `add_*` → `commit`.
+//!
+//! Each `add_*` is one indexed look-up of the item's row that was valid in the library's
+//! previous snapshot, then either an extension of its range (same state) or an insert.
+
+use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
+
+use super::Catalog;
+use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
+use super::error::{CatalogError, SqlContext};
+use super::types::{
+    ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotRow, VersionRow,
+};
+use crate::imanage::model::{Acl, DocumentId, Filing, LibraryId};
+
+/// A snapshot being loaded, inside one transaction. Dropping it without [`commit`] leaves
+/// the catalog untouched.
+///
+/// [`commit`]: SnapshotLoad::commit
+pub struct SnapshotLoad<'c> {
+    tx: Transaction<'c>,
+    snap: SnapshotRow,
+    seq: u64,
+    prev: u64,
+    prev_counts: ItemCounts,
+    containers: ChangeCounts,
+    versions: ChangeCounts,
+    filings: ChangeCounts,
+    document_acls: ChangeCounts,
+    skipped: u64,
+}
+
+/// Result of looking up an item's previous row.
+enum Step {
+    /// Extended: same state as in the previous snapshot.
+    Unchanged,
+    /// Already added to this snapshot with the same state.
+    Duplicate,
+    /// Insert a new row; `changed` when a row with another state existed before.
+    Insert { changed: bool },
+}
+
+impl Catalog {
+    /// Start loading a snapshot. Refuses a snapshot already present, and one that is not newer
+    /// (by time, then id) than the newest snapshot of its library.
+    #[tracing::instrument(name = "catalog_begin_snapshot", skip_all, fields(snapshot = %snap.id, library = %snap.library))]
+    pub fn begin_snapshot(&mut self, snap: SnapshotRow) -> Result<SnapshotLoad<'_>, CatalogError> {
+        let action = || format!("starting to load snapshot {}", snap.id);
+        let time_ns = encode::time_to_ns(&snap.id, &snap.time)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(action)?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM snapshots WHERE id = ?1",
+                [snap.id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(action)?;
+        if exists.is_some() {
+            return Err(CatalogError::SnapshotExists {
+                snapshot: snap.id.clone(),
+            });
+        }
+        let newest = tx
+            .query_row(
+                "SELECT id, time_ns, seq, n_containers, n_versions, n_filings, n_doc_acls, \
+                 n_skipped FROM snapshots WHERE library = ?1 ORDER BY seq DESC LIMIT 1",
+                [snap.library.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        get_u64(r, 2)?,
+                        ItemCounts {
+                            containers: get_u64(r, 3)?,
+                            versions: get_u64(r, 4)?,
+                            filings: get_u64(r, 5)?,
+                            document_acls: get_u64(r, 6)?,
+                            skipped: get_u64(r, 7)?,
+                        },
+                    ))
+                },
+            )
+            .optional()
+            .ctx(action)?;
+        let (prev, prev_counts) = match newest {
+            None => (0, ItemCounts::default()),
+            Some((id, ns, seq, counts)) => {
+                if (time_ns, snap.id.as_str()) <= (ns, id.as_str()) {
+                    return Err(CatalogError::OutOfOrder {
+                        snapshot: snap.id.clone(),
+                        library: snap.library.to_string(),
+                        time: snap.time.to_rfc3339(),
+                        newest: encode::snapshot_id(id)?,
+                        newest_time: encode::ns_to_time(ns).to_rfc3339(),
+                    });
+                }
+                (seq, counts)
+            }
+        };
+        let seq = prev + 1;
+        let summary = canonical_json(&snap.summary);
+        tx.execute(
+            "INSERT INTO snapshots (id, library, seq, time_ns, parent, host, tool_version, \
+             summary, n_containers, n_versions, n_filings, n_doc_acls, n_skipped) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0, 0, 0)",
+            params![
+                snap.id.as_str(),
+                snap.library.as_str(),
+                U64(seq),
+                time_ns,
+                snap.parent.as_ref().map(|p| p.as_str()),
+                snap.host,
+                snap.tool_version,
+                summary,
+            ],
+        )
+        .ctx(action)?;
+        tracing::debug!(snapshot = %snap.id, library = %snap.library, seq, "loading snapshot");
+        Ok(SnapshotLoad {
+            tx,
+            snap,
+            seq,
+            prev,
+            prev_counts,
+            containers: ChangeCounts::default(),
+            versions: ChangeCounts::default(),
+            filings: ChangeCounts::default(),
+            document_acls: ChangeCounts::default(),
+            skipped: 0,
+        })
+    }
+}
+
+impl SnapshotLoad<'_> {
+    /// The ordinal this snapshot gets in its library.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn snapshot(&self) -> &SnapshotRow {
+        &self.snap
+    }
+
+    fn check_library(
+        &self,
+        lib: &LibraryId,
+        object: &dyn Fn() -> String,
+    ) -> Result<(), CatalogError> {
+        if lib != &self.snap.library {
+            return Err(CatalogError::WrongLibrary {
+                object: object(),
+                snapshot: self.snap.id.clone(),
+                library: self.snap.library.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Find the item's newest row valid in the previous or this snapshot and decide.
+    /// `lookup` selects `rid, last_seq, state` with the key in `?1..` and `prev` last.
+    fn step(
+        &self,
+        lookup: &str,
+        extend: &str,
+        key: &[&dyn ToSql],
+        state: Option<&[u8; 16]>,
+        object: &dyn Fn() -> String,
+    ) -> Result<Step, CatalogError> {
+        let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
+        let mut params: Vec<&dyn ToSql> = key.to_vec();
+        let prev = U64(self.prev);
+        params.push(&prev);
+        let mut stmt = self.tx.prepare_cached(lookup).ctx(action)?;
+        let found: Option<(i64, u64, Option<Vec<u8>>)> = stmt
+            .query_row(params.as_slice(), |r| {
+                Ok((r.get(0)?, get_u64(r, 1)?, r.get(2)?))
+            })
+            .optional()
+            .ctx(action)?;
+        let Some((rid, last_seq, old_state)) = found else {
+            return Ok(Step::Insert { changed: false });
+        };
+        let same = old_state.as_deref() == state.map(|s| &s[..]);
+        if last_seq == self.seq {
+            return if same {
+                Ok(Step::Duplicate)
+            } else {
+                Err(CatalogError::ConflictingDuplicate {
+                    object: object(),
+                    snapshot: self.snap.id.clone(),
+                })
+            };
+        }
+        if !same {
+            return Ok(Step::Insert { changed: true });
+        }
+        let mut up = self.tx.prepare_cached(extend).ctx(action)?;
+        up.execute(params![U64(self.seq), rid]).ctx(action)?;
+        Ok(Step::Unchanged)
+    }
+
+    /// Add a workspace, folder, tab or search folder (with its ACL, if read).
+    pub fn add_container(&mut self, c: &ContainerRow) -> Result<(), CatalogError> {
+        let object = || format!("container {}", c.id);
+        for id in std::iter::once(&c.id)
+            .chain(&c.parent_id)
+            .chain(&c.workspace_id)
+        {
+            self.check_library(&id.library, &object)?;
+        }
+        let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
+        let profile = canonical_map(&c.profile);
+        let acl = c
+            .acl
+            .as_ref()
+            .map(encode::acl_json)
+            .transpose()
+            .ctx(action)?;
+        let kind = encode::container_kind_str(c.kind);
+        let parent = c.parent_id.as_ref().map(|p| p.number);
+        let workspace = c.workspace_id.as_ref().map(|p| p.number);
+        let state = StateHasher::new("container")
+            .field(kind.as_bytes())
+            .field(c.name.as_bytes())
+            .opt(parent.map(|p| p.to_string()).as_deref())
+            .opt(workspace.map(|p| p.to_string()).as_deref())
+            .field(profile.as_bytes())
+            .opt(acl.as_deref())
+            .finish();
+        let step = self.step(
+            "SELECT rid, last_seq, state FROM containers WHERE library = ?1 AND number = ?2 \
+             AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
+            "UPDATE containers SET last_seq = ?1 WHERE rid = ?2",
+            &[&c.id.library.as_str(), &U64(c.id.number)],
+            Some(&state),
+            &object,
+        )?;
+        if let Step::Insert { .. } = step {
+            let mut ins = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO containers (library, number, first_seq, last_seq, state, kind, \
+                     name, parent, workspace, client, matter, profile, acl) \
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .ctx(action)?;
+            ins.execute(params![
+                c.id.library.as_str(),
+                U64(c.id.number),
+                U64(self.seq),
+                &state[..],
+                kind,
+                c.name,
+                parent.map(U64),
+                workspace.map(U64),
+                c.client().map(str::to_lowercase),
+                c.matter().map(str::to_lowercase),
+                profile,
+                acl,
+            ])
+            .ctx(action)?;
+        }
+        count(&mut self.containers, step);
+        Ok(())
+    }
+
+    /// Add one document or e-mail version, with its opaque content reference.
+    pub fn add_version(&mut self, v: &VersionRow) -> Result<(), CatalogError> {
+        let object = || format!("version {}", v.id);
+        self.check_library(&v.id.document.library, &object)?;
+        let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
+        let profile = canonical_map(&v.profile);
+        let content = canonical_json(&v.content);
+        let kind = encode::document_kind_str(v.kind);
+        let state = StateHasher::new("version")
+            .field(kind.as_bytes())
+            .field(v.name.as_bytes())
+            .opt(v.extension.as_deref())
+            .field(&v.size.to_le_bytes())
+            .opt(v.edit_date.as_deref())
+            .opt(v.edit_profile_date.as_deref())
+            .field(profile.as_bytes())
+            .field(content.as_bytes())
+            .finish();
+        let doc = &v.id.document;
+        let step = self.step(
+            "SELECT rid, last_seq, state FROM versions WHERE library = ?1 AND document = ?2 \
+             AND version = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
+            "UPDATE versions SET last_seq = ?1 WHERE rid = ?2",
+            &[&doc.library.as_str(), &U64(doc.number), &v.id.version],
+            Some(&state),
+            &object,
+        )?;
+        if let Step::Insert { .. } = step {
+            let mut ins = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO versions (library, document, version, first_seq, last_seq, \
+                     state, kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
+                     author, workspace, profile, content) VALUES \
+                     (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .ctx(action)?;
+            ins.execute(params![
+                doc.library.as_str(),
+                U64(doc.number),
+                v.id.version,
+                U64(self.seq),
+                &state[..],
+                kind,
+                v.name,
+                v.extension,
+                U64(v.size),
+                v.edit_date,
+                encode::api_date_ns(v.edit_date.as_deref()),
+                v.edit_profile_date,
+                v.author().map(str::to_lowercase),
+                v.workspace_id().map(|w| U64(w.number)),
+                profile,
+                content,
+            ])
+            .ctx(action)?;
+        }
+        count(&mut self.versions, step);
+        Ok(())
+    }
+
+    /// Record that a document is filed in a folder (or workspace, or tab).
+    pub fn add_filing(&mut self, f: &Filing) -> Result<(), CatalogError> {
+        let object = || format!("filing of document {} in {}", f.document, f.parent);
+        self.check_library(&f.document.library, &object)?;
+        self.check_library(&f.parent.library, &object)?;
+        let step = self.step(
+            "SELECT rid, last_seq, NULL FROM filings WHERE library = ?1 AND document = ?2 \
+             AND folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
+            "UPDATE filings SET last_seq = ?1 WHERE rid = ?2",
+            &[
+                &f.document.library.as_str(),
+                &U64(f.document.number),
+                &U64(f.parent.number),
+            ],
+            None,
+            &object,
+        )?;
+        if let Step::Insert { .. } = step {
+            let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
+            let mut ins = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO filings (library, document, folder, first_seq, last_seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                )
+                .ctx(action)?;
+            ins.execute(params![
+                f.document.library.as_str(),
+                U64(f.document.number),
+                U64(f.parent.number),
+                U64(self.seq)
+            ])
+            .ctx(action)?;
+        }
+        count(&mut self.filings, step);
+        Ok(())
+    }
+
+    /// Record the ACL of a document (shared by all its versions).
+    pub fn add_document_acl(&mut self, doc: &DocumentId, acl: &Acl) -> Result<(), CatalogError> {
+        let object = || format!("ACL of document {doc}");
+        self.check_library(&doc.library, &object)?;
+        let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
+        let json = encode::acl_json(acl).ctx(action)?;
+        let state = StateHasher::new("acl").field(json.as_bytes()).finish();
+        let step = self.step(
+            "SELECT rid, last_seq, state FROM document_acls WHERE library = ?1 AND document = ?2 \
+             AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
+            "UPDATE document_acls SET last_seq = ?1 WHERE rid = ?2",
+            &[&doc.library.as_str(), &U64(doc.number)],
+            Some(&state),
+            &object,
+        )?;
+        if let Step::Insert { .. } = step {
+            let mut ins = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO document_acls (library, document, first_seq, last_seq, state, \
+                     acl) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+                )
+                .ctx(action)?;
+            ins.execute(params![
+                doc.library.as_str(),
+                U64(doc.number),
+                U64(self.seq),
+                &state[..],
+                json
+            ])
+            .ctx(action)?;
+        }
+        count(&mut self.document_acls, step);
+        Ok(())
+    }
+
+    /// Record an item the backup could not take.
+    pub fn add_skipped(&mut self, s: &SkippedRow) -> Result<(), CatalogError> {
+        let action = || {
+            format!(
+                "adding skipped item {} to snapshot {}",
+                s.object, self.snap.id
+            )
+        };
+        let mut ins = self
+            .tx
+            .prepare_cached("INSERT INTO skipped (snapshot, object, reason) VALUES (?1, ?2, ?3)")
+            .ctx(action)?;
+        ins.execute(params![self.snap.id.as_str(), s.object, s.reason])
+            .ctx(action)?;
+        self.skipped += 1;
+        Ok(())
+    }
+
+    /// Finish: store the counts and commit the transaction.
+    pub fn commit(mut self) -> Result<LoadReport, CatalogError> {
+        let prev = self.prev_counts;
+        close(&mut self.containers, prev.containers);
+        close(&mut self.versions, prev.versions);
+        close(&mut self.filings, prev.filings);
+        close(&mut self.document_acls, prev.document_acls);
+        let action = || format!("committing snapshot {}", self.snap.id);
+        self.tx
+            .execute(
+                "UPDATE snapshots SET n_containers = ?1, n_versions = ?2, n_filings = ?3, \
+                 n_doc_acls = ?4, n_skipped = ?5 WHERE id = ?6",
+                params![
+                    U64(self.containers.present()),
+                    U64(self.versions.present()),
+                    U64(self.filings.present()),
+                    U64(self.document_acls.present()),
+                    U64(self.skipped),
+                    self.snap.id.as_str(),
+                ],
+            )
+            .ctx(action)?;
+        let report = LoadReport {
+            snapshot: self.snap.id.clone(),
+            library: self.snap.library.clone(),
+            seq: self.seq,
+            containers: self.containers,
+            versions: self.versions,
+            filings: self.filings,
+            document_acls: self.document_acls,
+            skipped: self.skipped,
+        };
+        self.tx.commit().ctx(action)?;
+        tracing::info!(
+            snapshot = %report.snapshot,
+            library = %report.library,
+            seq = report.seq,
+            versions = report.versions.present(),
+            versions_added = report.versions.added,
+            versions_changed = report.versions.changed,
+            versions_removed = report.versions.removed,
+            "snapshot catalogued"
+        );
+        Ok(report)
+    }
+}
+
+fn count(c: &mut ChangeCounts, step: Step) {
+    match step {
+        Step::Unchanged => c.unchanged += 1,
+        Step::Duplicate => c.duplicates += 1,
+        Step::Insert { changed: true } => c.changed += 1,
+        Step::Insert { changed: false } => c.added += 1,
+    }
+}
+
+/// Items of the previous snapshot neither extended nor replaced were removed.
+fn close(c: &mut ChangeCounts, previous: u64) {
+    c.removed = previous.saturating_sub(c.unchanged + c.changed);
+}

@@ -1,0 +1,174 @@
+//! Restore planning: everything under a workspace or folder as of one snapshot.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use rusqlite::params;
+
+use super::Catalog;
+use super::encode::{U64, container_id, get_u64};
+use super::error::{CatalogError, SqlContext};
+use super::rows::{self, CONTAINER_COLS};
+use super::types::{ContainerRow, PlannedDocument, RestorePlanRows, SnapshotId};
+use crate::imanage::model::{ContainerId, ContainerKind, DocumentId};
+
+/// The containers under `root` (included) as of the scope, found by a recursive query that
+/// does not descend into search folders and cannot loop on a damaged parent chain.
+const SUBTREE: &str = "WITH RECURSIVE sub(number) AS ( \
+        SELECT ?2 \
+        UNION \
+        SELECT c.number FROM containers c JOIN sub ON c.parent = sub.number \
+        JOIN containers p ON p.library = ?1 AND p.number = sub.number \
+          AND p.first_seq <= ?3 AND p.last_seq >= ?3 AND p.kind != 'search_folder' \
+        WHERE c.library = ?1 AND c.first_seq <= ?3 AND c.last_seq >= ?3 \
+    )";
+
+impl Catalog {
+    /// The rows a restore of `root` as of `snapshot` needs: the containers of the subtree
+    /// (root first, parents before children) with their ACLs, and every document filed in
+    /// them with all its versions (profiles and content references), its filings inside the
+    /// subtree and its ACL. Returns `Ok(None)` when `root` is not in the snapshot.
+    #[tracing::instrument(name = "catalog_subtree", skip(self), fields(snapshot = %snapshot, root = %root))]
+    pub fn subtree(
+        &self,
+        snapshot: &SnapshotId,
+        root: &ContainerId,
+    ) -> Result<Option<RestorePlanRows>, CatalogError> {
+        let Some(root_row) = self.container_in(snapshot, root)? else {
+            return Ok(None);
+        };
+        let sc = self.scope(snapshot)?;
+        let action = || format!("planning the restore of {root} from snapshot {snapshot}");
+        let lib = sc.library.as_str();
+
+        let sql = format!(
+            "{SUBTREE} SELECT {CONTAINER_COLS} FROM containers c JOIN sub ON c.number = sub.number \
+             WHERE c.library = ?1 AND c.first_seq <= ?3 AND c.last_seq >= ?3 AND c.number != ?2"
+        );
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![lib, U64(root.number), U64(sc.seq)], |r| {
+                    rows::raw_container(r, 0)
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(action)?;
+        let below = raws
+            .into_iter()
+            .map(rows::container)
+            .collect::<Result<Vec<_>, _>>()?;
+        let containers = parents_first(root_row, below);
+
+        let sql = format!(
+            "{SUBTREE} SELECT f.document, f.folder FROM filings f JOIN sub ON f.folder = sub.number \
+             WHERE f.library = ?1 AND f.first_seq <= ?3 AND f.last_seq >= ?3 \
+             ORDER BY f.document, f.folder"
+        );
+        let filings: Vec<(u64, u64)> = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![lib, U64(root.number), U64(sc.seq)], |r| {
+                    Ok((get_u64(r, 0)?, get_u64(r, 1)?))
+                })?
+                .collect()
+            })
+            .ctx(action)?;
+        let mut by_doc: BTreeMap<u64, Vec<ContainerId>> = BTreeMap::new();
+        for (doc, folder) in filings {
+            by_doc
+                .entry(doc)
+                .or_default()
+                .push(container_id(&sc.library, folder));
+        }
+        let mut documents = Vec::with_capacity(by_doc.len());
+        for (doc, filings) in by_doc {
+            let versions = self.versions_at(&sc, doc)?;
+            if versions.is_empty() {
+                continue;
+            }
+            documents.push(PlannedDocument {
+                id: DocumentId {
+                    library: sc.library.clone(),
+                    number: doc,
+                },
+                versions,
+                filings,
+                acl: self.document_acl_at(&sc, doc)?,
+            });
+        }
+        Ok(Some(RestorePlanRows {
+            snapshot: snapshot.clone(),
+            containers,
+            documents,
+        }))
+    }
+}
+
+impl Catalog {
+    /// The rows a restore of one document as of `snapshot` needs: its versions (profiles and
+    /// content references), every folder it is filed in and its ACL. `None` when the document
+    /// has no version in the snapshot.
+    pub fn document_plan(
+        &self,
+        snapshot: &SnapshotId,
+        id: &DocumentId,
+    ) -> Result<Option<PlannedDocument>, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        if sc.library != id.library {
+            return Ok(None);
+        }
+        let versions = self.versions_at(&sc, id.number)?;
+        if versions.is_empty() {
+            return Ok(None);
+        }
+        let folders: Vec<u64> = self
+            .conn
+            .prepare_cached(
+                "SELECT folder FROM filings WHERE library = ?1 AND document = ?2 \
+                 AND first_seq <= ?3 AND last_seq >= ?3 ORDER BY folder",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![sc.library.as_str(), U64(id.number), U64(sc.seq)],
+                    |r| get_u64(r, 0),
+                )?
+                .collect()
+            })
+            .ctx(|| format!("reading the filings of document {id} in snapshot {snapshot}"))?;
+        Ok(Some(PlannedDocument {
+            id: id.clone(),
+            versions,
+            filings: folders
+                .into_iter()
+                .map(|f| container_id(&sc.library, f))
+                .collect(),
+            acl: self.document_acl_at(&sc, id.number)?,
+        }))
+    }
+}
+
+/// Breadth-first order from the root; siblings by name, then id.
+fn parents_first(root: ContainerRow, below: Vec<ContainerRow>) -> Vec<ContainerRow> {
+    let mut kids: HashMap<u64, Vec<ContainerRow>> = HashMap::new();
+    for c in below {
+        if let Some(p) = &c.parent_id {
+            kids.entry(p.number).or_default().push(c);
+        }
+    }
+    for v in kids.values_mut() {
+        v.sort_by(|a, b| (&a.name, a.id.number).cmp(&(&b.name, b.id.number)));
+    }
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([root]);
+    while let Some(c) = queue.pop_front() {
+        if c.kind != ContainerKind::SearchFolder
+            && let Some(children) = kids.remove(&c.id.number)
+        {
+            queue.extend(children);
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,463 @@
+//! Read-side queries: snapshots, `ls` listings, single objects and version histories.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::Catalog;
+use super::encode::{self, U64, get_u64, time_to_ns_clamped};
+use super::error::{CatalogError, SqlContext};
+use super::rows::{self, CONTAINER_COLS, SNAPSHOT_COLS, VERSION_COLS};
+use super::types::{
+    ContainerRow, DocumentEntry, Listing, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
+    SnapshotSpan, VersionHistory, VersionRow,
+};
+use crate::imanage::model::{Acl, ContainerId, DocumentId, LibraryId, VersionId};
+
+/// A snapshot's library and ordinal: what "as of" queries need.
+pub(crate) struct Scope {
+    pub(crate) library: LibraryId,
+    pub(crate) seq: u64,
+}
+
+impl Catalog {
+    pub(crate) fn scope(&self, snapshot: &SnapshotId) -> Result<Scope, CatalogError> {
+        let found: Option<(String, u64)> = self
+            .conn
+            .prepare_cached("SELECT library, seq FROM snapshots WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([snapshot.as_str()], |r| Ok((r.get(0)?, get_u64(r, 1)?)))
+                    .optional()
+            })
+            .ctx(|| format!("looking up snapshot {snapshot}"))?;
+        let (lib, seq) = found.ok_or_else(|| CatalogError::UnknownSnapshot {
+            snapshot: snapshot.clone(),
+        })?;
+        Ok(Scope {
+            library: encode::library(&lib)?,
+            seq,
+        })
+    }
+
+    fn snapshot_query(
+        &self,
+        filter: &str,
+        params: &[&dyn rusqlite::ToSql],
+        action: impl Fn() -> String,
+    ) -> Result<Vec<SnapshotInfo>, CatalogError> {
+        let sql = format!("SELECT {SNAPSHOT_COLS} FROM snapshots s {filter}");
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params, rows::raw_snapshot)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(&action)?;
+        raws.into_iter().map(rows::snapshot_info).collect()
+    }
+
+    /// Whether the snapshot is catalogued.
+    pub fn has_snapshot(&self, id: &SnapshotId) -> Result<bool, CatalogError> {
+        Ok(self.snapshot(id)?.is_some())
+    }
+
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<Option<SnapshotInfo>, CatalogError> {
+        Ok(self
+            .snapshot_query("WHERE s.id = ?1", &[&id.as_str()], || {
+                format!("reading snapshot {id}")
+            })?
+            .pop())
+    }
+
+    /// All snapshots (of one library, or of all), by library then time.
+    pub fn snapshots(
+        &self,
+        library: Option<&LibraryId>,
+    ) -> Result<Vec<SnapshotInfo>, CatalogError> {
+        match library {
+            Some(l) => self.snapshot_query(
+                "WHERE s.library = ?1 ORDER BY s.seq",
+                &[&l.as_str()],
+                || format!("listing the snapshots of library {l}"),
+            ),
+            None => self.snapshot_query("ORDER BY s.library, s.seq", &[], || {
+                "listing all snapshots".to_string()
+            }),
+        }
+    }
+
+    /// The newest snapshot of a library.
+    pub fn latest_snapshot(
+        &self,
+        library: &LibraryId,
+    ) -> Result<Option<SnapshotInfo>, CatalogError> {
+        Ok(self
+            .snapshot_query(
+                "WHERE s.library = ?1 ORDER BY s.seq DESC LIMIT 1",
+                &[&library.as_str()],
+                || format!("finding the newest snapshot of library {library}"),
+            )?
+            .pop())
+    }
+
+    /// The newest snapshot of a library taken at or before `time` (`--at TIME`).
+    pub fn snapshot_at(
+        &self,
+        library: &LibraryId,
+        time: DateTime<Utc>,
+    ) -> Result<Option<SnapshotInfo>, CatalogError> {
+        Ok(self
+            .snapshot_query(
+                "WHERE s.library = ?1 AND s.time_ns <= ?2 ORDER BY s.seq DESC LIMIT 1",
+                &[&library.as_str(), &time_to_ns_clamped(&time)],
+                || format!("finding the snapshot of library {library} at {time}"),
+            )?
+            .pop())
+    }
+
+    /// The span of `library`'s snapshots with ordinals `first..=last`.
+    pub(crate) fn span(
+        &self,
+        library: &LibraryId,
+        first: u64,
+        last: u64,
+    ) -> Result<SnapshotSpan, CatalogError> {
+        let one = |seq: u64| -> Result<SnapshotRef, CatalogError> {
+            let raw: Option<(String, i64)> = self
+                .conn
+                .prepare_cached("SELECT id, time_ns FROM snapshots WHERE library = ?1 AND seq = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![library.as_str(), U64(seq)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                })
+                .ctx(|| format!("looking up snapshot number {seq} of library {library}"))?;
+            let (id, ns) = raw.ok_or_else(|| {
+                encode::corrupt(
+                    format!("snapshot number {seq} of library {library}"),
+                    "an item refers to it but it is missing",
+                )
+            })?;
+            rows::snapshot_ref(id, seq, ns)
+        };
+        Ok(SnapshotSpan {
+            library: library.clone(),
+            first: one(first)?,
+            last: one(last)?,
+        })
+    }
+
+    /// Every snapshot of a span, in order.
+    pub fn snapshots_in_span(&self, span: &SnapshotSpan) -> Result<Vec<SnapshotRef>, CatalogError> {
+        self.snapshots_in_range(&span.library, span.first.seq, span.last.seq)
+    }
+
+    /// Snapshots of `library` with ordinals in `first..=last`, in order.
+    pub(crate) fn snapshots_in_range(
+        &self,
+        library: &LibraryId,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<SnapshotRef>, CatalogError> {
+        let raws: Vec<(String, u64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, seq, time_ns FROM snapshots WHERE library = ?1 AND seq >= ?2 \
+                 AND seq <= ?3 ORDER BY seq",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![library.as_str(), U64(first), U64(last)], |r| {
+                    Ok((r.get(0)?, get_u64(r, 1)?, r.get(2)?))
+                })?
+                .collect()
+            })
+            .ctx(|| format!("listing snapshots {first}..={last} of library {library}"))?;
+        raws.into_iter()
+            .map(|(id, seq, ns)| rows::snapshot_ref(id, seq, ns))
+            .collect()
+    }
+
+    /// What `ls` shows: the containers directly under `parent` (the library's top level when
+    /// `None`) and the documents filed there, with all their versions, as of `snapshot`.
+    pub fn children(
+        &self,
+        snapshot: &SnapshotId,
+        parent: Option<&ContainerId>,
+    ) -> Result<Listing, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
+        let action = || format!("listing {place} in snapshot {snapshot}");
+        let sql = format!(
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = ?1 AND c.parent IS ?2 \
+             AND c.first_seq <= ?3 AND c.last_seq >= ?3 ORDER BY c.name, c.number"
+        );
+        let parent_no = parent.map(|p| p.number);
+        let parent_sql = parent_no.map(U64);
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![sc.library.as_str(), parent_sql, U64(sc.seq)], |r| {
+                    rows::raw_container(r, 0)
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(action)?;
+        let containers = raws
+            .into_iter()
+            .map(rows::container)
+            .collect::<Result<Vec<_>, _>>()?;
+        let documents = match parent_no {
+            None => Vec::new(),
+            Some(folder) => {
+                let sql = format!(
+                    "SELECT {VERSION_COLS} FROM filings f JOIN versions v \
+                     ON v.library = f.library AND v.document = f.document \
+                     AND v.first_seq <= ?3 AND v.last_seq >= ?3 \
+                     WHERE f.library = ?1 AND f.folder = ?2 AND f.first_seq <= ?3 \
+                     AND f.last_seq >= ?3 ORDER BY v.document, v.version"
+                );
+                let raws = self
+                    .conn
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.query_map(
+                            params![sc.library.as_str(), U64(folder), U64(sc.seq)],
+                            |r| rows::raw_version(r, 0),
+                        )?
+                        .collect::<Result<Vec<_>, _>>()
+                    })
+                    .ctx(action)?;
+                group_documents(
+                    raws.into_iter()
+                        .map(rows::version)
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            }
+        };
+        Ok(Listing {
+            containers,
+            documents,
+        })
+    }
+
+    /// One container as of a snapshot.
+    pub fn container_in(
+        &self,
+        snapshot: &SnapshotId,
+        id: &ContainerId,
+    ) -> Result<Option<ContainerRow>, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        if sc.library != id.library {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = ?1 AND c.number = ?2 \
+             AND c.first_seq <= ?3 AND c.last_seq >= ?3"
+        );
+        let raw = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(
+                    params![sc.library.as_str(), U64(id.number), U64(sc.seq)],
+                    |r| rows::raw_container(r, 0),
+                )
+                .optional()
+            })
+            .ctx(|| format!("reading container {id} in snapshot {snapshot}"))?;
+        raw.map(rows::container).transpose()
+    }
+
+    /// The container at a `/`-separated path of names from the library's top level
+    /// (`Acme/Contracts/Drafts`), as of a snapshot. Among same-named siblings the lowest id
+    /// wins. An empty path names no container and gives `None`.
+    pub fn resolve_path(
+        &self,
+        snapshot: &SnapshotId,
+        path: &str,
+    ) -> Result<Option<ContainerRow>, CatalogError> {
+        let mut current: Option<ContainerRow> = None;
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            let listing = self.children(snapshot, current.as_ref().map(|c| &c.id))?;
+            let next = listing
+                .containers
+                .into_iter()
+                .filter(|c| c.name == segment)
+                .min_by_key(|c| c.id.number);
+            match next {
+                Some(c) => current = Some(c),
+                None => return Ok(None),
+            }
+        }
+        Ok(current)
+    }
+
+    /// One version as of a snapshot.
+    pub fn version_in(
+        &self,
+        snapshot: &SnapshotId,
+        id: &VersionId,
+    ) -> Result<Option<VersionRow>, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        if sc.library != id.document.library {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = ?1 AND v.document = ?2 \
+             AND v.version = ?3 AND v.first_seq <= ?4 AND v.last_seq >= ?4"
+        );
+        let raw = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        sc.library.as_str(),
+                        U64(id.document.number),
+                        id.version,
+                        U64(sc.seq)
+                    ],
+                    |r| rows::raw_version(r, 0),
+                )
+                .optional()
+            })
+            .ctx(|| format!("reading version {id} in snapshot {snapshot}"))?;
+        raw.map(rows::version).transpose()
+    }
+
+    /// All versions of a document present in a snapshot.
+    pub fn document_in(
+        &self,
+        snapshot: &SnapshotId,
+        id: &DocumentId,
+    ) -> Result<Option<DocumentEntry>, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        if sc.library != id.library {
+            return Ok(None);
+        }
+        let versions = self.versions_at(&sc, id.number)?;
+        Ok((!versions.is_empty()).then(|| DocumentEntry {
+            id: id.clone(),
+            versions,
+        }))
+    }
+
+    pub(crate) fn versions_at(
+        &self,
+        sc: &Scope,
+        document: u64,
+    ) -> Result<Vec<VersionRow>, CatalogError> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = ?1 AND v.document = ?2 \
+             AND v.first_seq <= ?3 AND v.last_seq >= ?3 ORDER BY v.version"
+        );
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(
+                    params![sc.library.as_str(), U64(document), U64(sc.seq)],
+                    |r| rows::raw_version(r, 0),
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(|| format!("reading the versions of document {}!{document}", sc.library))?;
+        raws.into_iter().map(rows::version).collect()
+    }
+
+    /// The ACL of a document as of a snapshot, if it was read.
+    pub fn document_acl_in(
+        &self,
+        snapshot: &SnapshotId,
+        id: &DocumentId,
+    ) -> Result<Option<Acl>, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        if sc.library != id.library {
+            return Ok(None);
+        }
+        self.document_acl_at(&sc, id.number)
+    }
+
+    pub(crate) fn document_acl_at(
+        &self,
+        sc: &Scope,
+        document: u64,
+    ) -> Result<Option<Acl>, CatalogError> {
+        let what = format!("document {}!{document}", sc.library);
+        let json: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT acl FROM document_acls WHERE library = ?1 AND document = ?2 \
+                 AND first_seq <= ?3 AND last_seq >= ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![sc.library.as_str(), U64(document), U64(sc.seq)],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .ctx(|| format!("reading the ACL of {what}"))?;
+        json.map(|j| encode::parse_acl(&what, &j)).transpose()
+    }
+
+    /// Every backed-up state of every version of a document, across all snapshots: ordered by
+    /// version, then time; each with the snapshots holding exactly that state.
+    pub fn document_versions(&self, id: &DocumentId) -> Result<Vec<VersionHistory>, CatalogError> {
+        let sql = format!(
+            "SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v \
+             WHERE v.library = ?1 AND v.document = ?2 ORDER BY v.version, v.first_seq"
+        );
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![id.library.as_str(), U64(id.number)], |r| {
+                    Ok((rows::raw_version(r, 0)?, get_u64(r, 11)?, get_u64(r, 12)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(|| format!("reading the version history of document {id}"))?;
+        raws.into_iter()
+            .map(|(raw, first, last)| {
+                Ok(VersionHistory {
+                    version: rows::version(raw)?,
+                    snapshots: self.span(&id.library, first, last)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The items a snapshot's backup skipped, in the order they were recorded.
+    pub fn skipped(&self, snapshot: &SnapshotId) -> Result<Vec<SkippedRow>, CatalogError> {
+        self.conn
+            .prepare_cached("SELECT object, reason FROM skipped WHERE snapshot = ?1 ORDER BY rowid")
+            .and_then(|mut s| {
+                s.query_map([snapshot.as_str()], |r| {
+                    Ok(SkippedRow {
+                        object: r.get(0)?,
+                        reason: r.get(1)?,
+                    })
+                })?
+                .collect()
+            })
+            .ctx(|| format!("listing the skipped items of snapshot {snapshot}"))
+    }
+}
+
+/// Group versions (ordered by document, then version) into documents.
+pub(crate) fn group_documents(versions: Vec<VersionRow>) -> Vec<DocumentEntry> {
+    let mut out: Vec<DocumentEntry> = Vec::new();
+    for v in versions {
+        match out.last_mut() {
+            Some(d) if d.id == v.id.document => d.versions.push(v),
+            _ => out.push(DocumentEntry {
+                id: v.id.document.clone(),
+                versions: vec![v],
+            }),
+        }
+    }
+    out
+}

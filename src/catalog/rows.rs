@@ -1,0 +1,176 @@
+//! Reading typed rows back from SQL rows.
+
+use rusqlite::Row;
+
+use super::encode::{self, container_id, get_opt_u64, get_u64};
+use super::error::CatalogError;
+use super::types::{ContainerRow, ItemCounts, SnapshotInfo, SnapshotRef, SnapshotRow, VersionRow};
+use crate::imanage::model::{DocumentId, VersionId};
+
+/// Columns read by [`container`], in order.
+pub(crate) const CONTAINER_COLS: &str =
+    "c.library, c.number, c.kind, c.name, c.parent, c.workspace, c.profile, c.acl";
+
+/// Columns read by [`version`], in order.
+pub(crate) const VERSION_COLS: &str = "v.library, v.document, v.version, v.kind, v.name, \
+     v.extension, v.size, v.edit_date, v.edit_profile_date, v.profile, v.content";
+
+/// Columns read by [`snapshot_info`], in order.
+pub(crate) const SNAPSHOT_COLS: &str = "s.id, s.library, s.seq, s.time_ns, s.parent, s.host, \
+     s.tool_version, s.summary, s.n_containers, s.n_versions, s.n_filings, s.n_doc_acls, \
+     s.n_skipped";
+
+/// Raw column values, read inside the rusqlite callback; typed afterwards.
+pub(crate) type RawContainer = (
+    String,
+    u64,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    String,
+    Option<String>,
+);
+
+pub(crate) fn raw_container(r: &Row<'_>, at: usize) -> rusqlite::Result<RawContainer> {
+    Ok((
+        r.get(at)?,
+        get_u64(r, at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        get_opt_u64(r, at + 4)?,
+        get_opt_u64(r, at + 5)?,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+    ))
+}
+
+pub(crate) fn container(raw: RawContainer) -> Result<ContainerRow, CatalogError> {
+    let (lib, number, kind, name, parent, workspace, profile, acl) = raw;
+    let library = encode::library(&lib)?;
+    let id = container_id(&library, number);
+    let what = format!("container {id}");
+    Ok(ContainerRow {
+        kind: encode::container_kind(&kind)?,
+        name,
+        parent_id: parent.map(|n| container_id(&library, n)),
+        workspace_id: workspace.map(|n| container_id(&library, n)),
+        profile: encode::parse_object(&what, &profile)?,
+        acl: acl.map(|a| encode::parse_acl(&what, &a)).transpose()?,
+        id,
+    })
+}
+
+pub(crate) struct RawVersion {
+    library: String,
+    document: u64,
+    version: u32,
+    kind: String,
+    name: String,
+    extension: Option<String>,
+    size: u64,
+    edit_date: Option<String>,
+    edit_profile_date: Option<String>,
+    profile: String,
+    content: String,
+}
+
+pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion> {
+    Ok(RawVersion {
+        library: r.get(at)?,
+        document: get_u64(r, at + 1)?,
+        version: r.get(at + 2)?,
+        kind: r.get(at + 3)?,
+        name: r.get(at + 4)?,
+        extension: r.get(at + 5)?,
+        size: get_u64(r, at + 6)?,
+        edit_date: r.get(at + 7)?,
+        edit_profile_date: r.get(at + 8)?,
+        profile: r.get(at + 9)?,
+        content: r.get(at + 10)?,
+    })
+}
+
+pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
+    let id = VersionId {
+        document: DocumentId {
+            library: encode::library(&raw.library)?,
+            number: raw.document,
+        },
+        version: raw.version,
+    };
+    let what = format!("version {id}");
+    Ok(VersionRow {
+        kind: encode::document_kind(&raw.kind)?,
+        name: raw.name,
+        extension: raw.extension,
+        size: raw.size,
+        edit_date: raw.edit_date,
+        edit_profile_date: raw.edit_profile_date,
+        profile: encode::parse_object(&what, &raw.profile)?,
+        content: encode::parse_value(&format!("the content reference of {what}"), &raw.content)?,
+        id,
+    })
+}
+
+pub(crate) struct RawSnapshot {
+    id: String,
+    library: String,
+    seq: u64,
+    time_ns: i64,
+    parent: Option<String>,
+    host: String,
+    tool_version: String,
+    summary: String,
+    counts: ItemCounts,
+}
+
+pub(crate) fn raw_snapshot(r: &Row<'_>) -> rusqlite::Result<RawSnapshot> {
+    Ok(RawSnapshot {
+        id: r.get(0)?,
+        library: r.get(1)?,
+        seq: get_u64(r, 2)?,
+        time_ns: r.get(3)?,
+        parent: r.get(4)?,
+        host: r.get(5)?,
+        tool_version: r.get(6)?,
+        summary: r.get(7)?,
+        counts: ItemCounts {
+            containers: get_u64(r, 8)?,
+            versions: get_u64(r, 9)?,
+            filings: get_u64(r, 10)?,
+            document_acls: get_u64(r, 11)?,
+            skipped: get_u64(r, 12)?,
+        },
+    })
+}
+
+pub(crate) fn snapshot_info(raw: RawSnapshot) -> Result<SnapshotInfo, CatalogError> {
+    let id = encode::snapshot_id(raw.id)?;
+    let what = format!("the summary of snapshot {id}");
+    Ok(SnapshotInfo {
+        row: SnapshotRow {
+            library: encode::library(&raw.library)?,
+            time: encode::ns_to_time(raw.time_ns),
+            parent: raw.parent.map(encode::snapshot_id).transpose()?,
+            host: raw.host,
+            tool_version: raw.tool_version,
+            summary: encode::parse_value(&what, &raw.summary)?,
+            id,
+        },
+        seq: raw.seq,
+        counts: raw.counts,
+    })
+}
+
+pub(crate) fn snapshot_ref(
+    id: String,
+    seq: u64,
+    time_ns: i64,
+) -> Result<SnapshotRef, CatalogError> {
+    Ok(SnapshotRef {
+        id: encode::snapshot_id(id)?,
+        seq,
+        time: encode::ns_to_time(time_ns),
+    })
+}

@@ -1,0 +1,171 @@
+//! The catalog's SQL schema and its forward migrations, versioned by `PRAGMA user_version`.
+//!
+//! Layout: every item state is stored once with the range of snapshots it is valid in, per
+//! library: `first_seq..=last_seq` over the library's snapshot ordinals (`snapshots.seq`).
+//! "As of snapshot S" is `first_seq <= S.seq AND last_seq >= S.seq`. An unchanged item only
+//! extends `last_seq`; a changed one keeps its old row and gets a new one; a deleted one is
+//! simply not extended. `state` is a 16-byte BLAKE3 prefix of the row's canonical contents.
+//!
+//! Migrations only go forward: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+//! A database with a newer version than `MIGRATIONS.len()` is refused.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::error::CatalogError;
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE snapshots (
+    id           TEXT PRIMARY KEY,
+    library      TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    time_ns      INTEGER NOT NULL,
+    parent       TEXT,
+    host         TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    summary      TEXT NOT NULL,
+    n_containers INTEGER NOT NULL,
+    n_versions   INTEGER NOT NULL,
+    n_filings    INTEGER NOT NULL,
+    n_doc_acls   INTEGER NOT NULL,
+    n_skipped    INTEGER NOT NULL,
+    UNIQUE (library, seq)
+) STRICT;
+CREATE INDEX snapshots_time ON snapshots (library, time_ns);
+
+CREATE TABLE containers (
+    rid       INTEGER PRIMARY KEY,
+    library   TEXT NOT NULL,
+    number    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    state     BLOB NOT NULL,
+    kind      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    parent    INTEGER,
+    workspace INTEGER,
+    client    TEXT,
+    matter    TEXT,
+    profile   TEXT NOT NULL,
+    acl       TEXT
+) STRICT;
+CREATE UNIQUE INDEX containers_key ON containers (library, number, last_seq);
+CREATE INDEX containers_parent ON containers (library, parent);
+
+CREATE TABLE versions (
+    rid               INTEGER PRIMARY KEY,
+    library           TEXT NOT NULL,
+    document          INTEGER NOT NULL,
+    version           INTEGER NOT NULL,
+    first_seq         INTEGER NOT NULL,
+    last_seq          INTEGER NOT NULL,
+    state             BLOB NOT NULL,
+    kind              TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    extension         TEXT,
+    size              INTEGER NOT NULL,
+    edit_date         TEXT,
+    edit_ns           INTEGER,
+    edit_profile_date TEXT,
+    author            TEXT,
+    workspace         INTEGER,
+    profile           TEXT NOT NULL,
+    content           TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX versions_key ON versions (library, document, version, last_seq);
+
+CREATE TABLE filings (
+    rid       INTEGER PRIMARY KEY,
+    library   TEXT NOT NULL,
+    document  INTEGER NOT NULL,
+    folder    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX filings_key ON filings (library, document, folder, last_seq);
+CREATE INDEX filings_folder ON filings (library, folder);
+
+CREATE TABLE document_acls (
+    rid       INTEGER PRIMARY KEY,
+    library   TEXT NOT NULL,
+    document  INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    state     BLOB NOT NULL,
+    acl       TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX document_acls_key ON document_acls (library, document, last_seq);
+
+CREATE TABLE skipped (
+    snapshot TEXT NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    object   TEXT NOT NULL,
+    reason   TEXT NOT NULL
+) STRICT;
+CREATE INDEX skipped_snapshot ON skipped (snapshot);
+
+CREATE TABLE jobs (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('queued', 'running', 'completed',
+                    'completed_with_warnings', 'failed', 'cancelled')),
+    created_ns  INTEGER NOT NULL,
+    started_ns  INTEGER,
+    finished_ns INTEGER,
+    updated_ns  INTEGER NOT NULL,
+    progress    TEXT,
+    last_error  TEXT
+) STRICT;
+CREATE INDEX jobs_state ON jobs (state, created_ns);
+"#;
+
+/// `MIGRATIONS[i]` migrates schema version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the database to [`SCHEMA_VERSION`], refusing a newer one.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), CatalogError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|source| CatalogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if found < 0 {
+        return Err(CatalogError::Corrupt {
+            what: format!("the schema version of {}", path.display()),
+            problem: format!("negative user_version {found}"),
+        });
+    }
+    if found > SCHEMA_VERSION {
+        return Err(CatalogError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for from in found..SCHEMA_VERSION {
+        let err = |source| CatalogError::Migrate {
+            path: path.to_path_buf(),
+            from,
+            source,
+        };
+        let tx = conn.transaction().map_err(err)?;
+        let Some(sql) = usize::try_from(from).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            continue;
+        };
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", from + 1)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}

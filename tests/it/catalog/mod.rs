@@ -1,0 +1,10 @@
+//! Catalog tests: loading, as-of queries, find, history, restore planning, rebuild, schema,
+//! job queue and a scale figure.
+
+mod fixture;
+mod jobs;
+mod load;
+mod model;
+mod queries;
+mod rebuild;
+mod scale;

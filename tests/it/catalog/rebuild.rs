@@ -1,0 +1,139 @@
+//! Rebuild from the snapshots alone gives the same catalog; schema version handling.
+
+use std::collections::HashMap;
+
+use super::fixture::*;
+use imvault::catalog::{Catalog, CatalogError, SCHEMA_VERSION, SnapshotId};
+
+#[test]
+fn rebuild_in_another_order_gives_the_same_dump() {
+    let (mut cat, snaps, _) = loaded();
+    let original = cat.canonical_dump().expect("dump");
+    assert!(
+        original
+            .lines()
+            .filter(|l| l.starts_with("versions "))
+            .count()
+            >= 7
+    );
+    assert!(original.contains("\"Final agreement\""));
+
+    let by_id: HashMap<SnapshotId, SnapData> = snaps
+        .iter()
+        .map(|s| (s.row.id.clone(), s.clone()))
+        .collect();
+    // Given newest first: the rebuild must sort them.
+    let rows = vec![
+        snaps[2].row.clone(),
+        snaps[0].row.clone(),
+        snaps[1].row.clone(),
+    ];
+
+    let mut fresh = Catalog::open_in_memory().expect("catalog");
+    let reports = fresh
+        .rebuild(rows.clone(), |load| by_id[&load.snapshot().id].fill(load))
+        .expect("rebuild");
+    let order: Vec<&str> = reports.iter().map(|r| r.snapshot.as_str()).collect();
+    assert_eq!(order, ["s1", "s2", "s3"]);
+    assert_eq!(fresh.canonical_dump().expect("dump"), original);
+    assert!(!fresh.needs_rebuild().expect("flag"));
+
+    // Rebuilding in place (clear first) also gives the same answers.
+    cat.rebuild(rows, |load| by_id[&load.snapshot().id].fill(load))
+        .expect("rebuild in place");
+    assert_eq!(cat.canonical_dump().expect("dump"), original);
+}
+
+#[test]
+fn failed_rebuild_is_flagged_until_a_rebuild_completes() {
+    let (mut cat, snaps, _) = loaded();
+    let rows: Vec<_> = snaps.iter().map(|s| s.row.clone()).collect();
+    let err = cat
+        .rebuild(rows.clone(), |load| {
+            if load.snapshot().id.as_str() == "s2" {
+                Err(std::io::Error::other("pack 7f3a missing"))
+            } else {
+                Ok(())
+            }
+        })
+        .expect_err("source failure");
+    assert!(matches!(err, CatalogError::RebuildSource { .. }), "{err:?}");
+    assert!(err.to_string().contains("s2"), "{err}");
+    assert!(cat.needs_rebuild().expect("flag"));
+    assert!(cat.has_snapshot(&sid("s1")).expect("query"));
+    assert!(!cat.has_snapshot(&sid("s2")).expect("query"));
+
+    let by_id: HashMap<_, _> = snaps
+        .iter()
+        .map(|s| (s.row.id.clone(), s.clone()))
+        .collect();
+    cat.rebuild(rows, |load| by_id[&load.snapshot().id].fill(load))
+        .expect("rebuild");
+    assert!(!cat.needs_rebuild().expect("flag"));
+    cat.clear().expect("clear");
+    assert_eq!(cat.canonical_dump().expect("dump"), "");
+}
+
+#[test]
+fn file_catalog_persists_uses_wal_and_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/dir/catalog.sqlite");
+    let dump = {
+        let mut cat = Catalog::open(&path).expect("open creates directories");
+        assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
+        for s in three_snapshots() {
+            s.load_into(&mut cat);
+        }
+        cat.canonical_dump().expect("dump")
+    };
+    {
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("journal mode");
+        assert_eq!(mode.to_lowercase(), "wal");
+    }
+    let cat = Catalog::open(&path).expect("reopen");
+    assert_eq!(cat.canonical_dump().expect("dump"), dump);
+    drop(cat);
+
+    {
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 98)
+            .expect("set version");
+    }
+    let err = Catalog::open(&path).expect_err("newer schema refused");
+    assert!(
+        matches!(err, CatalogError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 98),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&(SCHEMA_VERSION + 98).to_string()) && msg.contains("catalog.sqlite"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn open_reports_an_unusable_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").expect("write");
+    let err = Catalog::open(blocker.join("catalog.sqlite")).expect_err("parent is a file");
+    assert!(matches!(err, CatalogError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("file"), "{err}");
+}
+
+#[test]
+fn open_refuses_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("catalog.sqlite");
+    std::fs::write(&path, vec![b'x'; 4096]).expect("write");
+    let err = Catalog::open(&path).expect_err("garbage refused");
+    assert!(err.to_string().contains("catalog.sqlite"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        vec![b'x'; 4096],
+        "file left untouched"
+    );
+}
