@@ -52,6 +52,11 @@ pub enum Command {
     Stats(JsonFlag),
     /// Print one repository object, for debugging
     Cat(CatArgs),
+    /// Maintain the local catalog (a cache of the repository)
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Inspect the configuration
     Config {
         #[command(subcommand)]
@@ -67,6 +72,14 @@ impl Command {
             Self::Config { .. } | Self::Init | Self::Snapshots(_) | Self::Stats(_) | Self::Cat(_)
         )
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Load the snapshots the catalog lacks (rebuilds when it cannot catch up)
+    Sync,
+    /// Empty the catalog and load every snapshot of the repository again
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]

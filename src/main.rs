@@ -53,5 +53,6 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Snapshots(args) => commands::snapshots::run(config, args),
         Command::Stats(args) => commands::stats::run(config, args),
         Command::Cat(args) => commands::cat::run(config, args),
+        Command::Catalog { command } => commands::catalog::run(config, command),
     }
 }

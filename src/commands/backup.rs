@@ -81,6 +81,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
         lock_dir: lock_dir(settings),
         display: Display::auto(args.json),
         session: session_options(&settings.repository),
+        catalog: Some(settings.catalog_path.clone()),
     };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();

@@ -152,6 +152,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
                 lock_dir: dir_of(&settings.catalog_path).join("locks"),
                 display: Display::auto(false),
                 session: session_options(&settings.repository),
+                catalog: Some(settings.catalog_path.clone()),
             };
             let t = Instant::now();
             let outcomes = backup::run(&env, libraries, opts, CancellationToken::new()).await;

@@ -2,6 +2,7 @@
 //! `catalog/`): backup and restore, with their locks and progress reporting.
 
 pub mod backup;
+pub mod catalog_sync;
 pub mod lock;
 pub mod progress;
 pub mod records;

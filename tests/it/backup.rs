@@ -236,3 +236,53 @@ async fn full_flag_downloads_everything_again_but_stores_no_new_content() {
         "only metadata may be new: unique bytes grew by {grown}, metadata is {meta_bytes}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
+    let env = TestEnv::tiny(15).await;
+    env.backup(&BackupOptions::default()).await;
+    env.sim.mutate(&MutateRequest {
+        new_versions: 3,
+        profile_edits: 2,
+        acl_edits: 2,
+        deletes: 1,
+        new_documents: 1,
+        ..Default::default()
+    });
+    env.backup(&BackupOptions::default()).await;
+    let path = env.dir.path().join("state/catalog.db");
+    let dump = |p: &std::path::Path| {
+        imvault::catalog::Catalog::open(p)
+            .unwrap()
+            .canonical_dump()
+            .unwrap()
+    };
+    let original = dump(&path);
+    let snaps = env.repo().await.list_snapshots(None).await.unwrap();
+    let cat = imvault::catalog::Catalog::open(&path).unwrap();
+    assert_eq!(
+        cat.snapshots(None).unwrap().len(),
+        snaps.len(),
+        "every snapshot was catalogued by its backup"
+    );
+    drop(cat);
+
+    // Lose the catalog entirely, then rebuild it from the repository alone.
+    std::fs::remove_file(&path).unwrap();
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let _ = std::fs::remove_file(path.with_extension("db-shm"));
+    let report = imvault::jobs::catalog_sync::sync_all(&env.repo().await, &path)
+        .await
+        .unwrap();
+    assert_eq!(report.loaded as usize, snaps.len());
+    assert_eq!(
+        dump(&path),
+        original,
+        "rebuilt catalog gives the same answers"
+    );
+    let again = imvault::jobs::catalog_sync::rebuild(&env.repo().await, &path)
+        .await
+        .unwrap();
+    assert!(again.rebuilt);
+    assert_eq!(dump(&path), original);
+}

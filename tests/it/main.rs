@@ -2,6 +2,7 @@
 //! Add `mod <area>;` here for each new tests/it/<area>.rs.
 mod backup;
 mod backup_resume;
+mod catalog;
 mod cli;
 mod repo_backend;
 mod repo_crash;
@@ -10,4 +11,3 @@ mod repo_support;
 mod sim;
 mod support_env;
 mod support_s3;
-mod catalog;

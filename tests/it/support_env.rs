@@ -95,6 +95,7 @@ impl TestEnv {
             lock_dir: self.dir.path().join("state/locks"),
             display: Display::Logs,
             session: SessionOptions::default(),
+            catalog: Some(self.dir.path().join("state/catalog.db")),
         };
         backup::run(&env, &libraries, opts, CancellationToken::new()).await
     }

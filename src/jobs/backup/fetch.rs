@@ -26,8 +26,36 @@ pub fn source_worth_retrying(e: &ImanageError) -> bool {
     !matches!(e.retry(), RetryClass::Never)
 }
 
-/// Streams `version`'s content into `session`; counts bytes as they arrive.
+/// Attempts per version before it is put aside for the retry pass at the end of the run. The
+/// client already retries failed requests; this covers bodies that break mid-stream (truncated
+/// downloads), which only the caller can start again.
+const ATTEMPTS: u32 = 3;
+
+/// Streams `version`'s content into `session`, starting again when the body breaks mid-way.
 pub async fn fetch_version(
+    client: &Client,
+    session: &BackupSession,
+    version: &DocumentVersion,
+    counters: &Counters,
+) -> Result<ContentRef, FetchError> {
+    let mut attempt = 1;
+    loop {
+        match fetch_once(client, session, version, counters).await {
+            Err(FetchError::Source(e)) if attempt < ATTEMPTS && source_worth_retrying(&e) => {
+                tracing::debug!(version = %version.id, attempt, error = %e, "download broke; starting it again");
+                Counters::add(&counters.retried, 1);
+                let backoff =
+                    std::time::Duration::from_millis(100 * (1 << attempt) + fastrand::u64(0..100));
+                tokio::time::sleep(backoff).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One download attempt streamed into `session`; counts bytes as they arrive.
+async fn fetch_once(
     client: &Client,
     session: &BackupSession,
     version: &DocumentVersion,

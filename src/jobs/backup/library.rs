@@ -193,6 +193,9 @@ pub async fn backup_library(
         .await
         .map_err(repo_err("writing the snapshot"))?;
     info!(library = lib, snapshot = %snapshot, versions = c.versions, downloaded = c.versions_downloaded, "snapshot written");
+    if let Some(path) = &env.catalog {
+        update_catalog(env, path, &snapshot).await;
+    }
     Ok(LibraryOutcome {
         library: lib.to_string(),
         state,
@@ -470,5 +473,27 @@ where
         Err(_) => Err(BackupError::WriterGone {
             library: lib.to_string(),
         }),
+    }
+}
+
+/// The catalog is a cache of the repository: a failure here leaves the backup good and is fixed
+/// by the next sync or `imvault catalog rebuild`.
+async fn update_catalog(env: &BackupEnv, path: &std::path::Path, id: &crate::repo::SnapshotId) {
+    let result = async {
+        let snap = env.repo.load_snapshot(id).await.map_err(|source| {
+            crate::jobs::catalog_sync::SyncError::Repo {
+                snapshot: id.to_string(),
+                source,
+            }
+        })?;
+        crate::jobs::catalog_sync::sync_snapshot(&env.repo, path, &snap).await
+    }
+    .await;
+    match result {
+        Ok(Some(report)) => info!(snapshot = %id, versions = ?report.versions, "catalog updated"),
+        Ok(None) => {}
+        Err(e) => {
+            warn!(snapshot = %id, error = %crate::repo::error_chain(&e), "catalog not updated; run `imvault catalog rebuild`")
+        }
     }
 }

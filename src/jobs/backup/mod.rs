@@ -64,6 +64,8 @@ pub struct BackupEnv {
     pub lock_dir: PathBuf,
     pub display: Display,
     pub session: SessionOptions,
+    /// The catalog to update after each snapshot (a cache: failures there only warn).
+    pub catalog: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
