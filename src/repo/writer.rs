@@ -182,7 +182,7 @@ impl BackupSession {
                     reason: reason.clone(),
                 });
             }
-            if !st.claimed.insert(id) || self.index.contains(&id) {
+            if self.index.contains(&id) || !st.claimed.insert(id) {
                 return Ok(false);
             }
             let p = &mut st.packers[kind_slot(kind)];

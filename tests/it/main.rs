@@ -2,6 +2,7 @@
 //! Add `mod <area>;` here for each new tests/it/<area>.rs.
 mod repo_backend;
 mod repo_crash;
+mod repo_props;
 mod repo_roundtrip;
 mod repo_support;
 mod support_s3;
