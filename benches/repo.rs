@@ -209,7 +209,89 @@ fn read_verify(c: &mut Criterion) {
     g.finish();
 }
 
+/// Loads an index of 1 M blobs (10 index objects written from the FORMAT.md layout) and
+/// prints the resident bytes per blob.
+fn index_load(c: &mut Criterion) {
+    let rt = rt();
+    let n_objects = 10u32;
+    let packs_per_object = 400u32;
+    let blobs_per_pack = 250u32;
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    rt.block_on(async {
+        Repository::init(store.clone(), InitOptions::default())
+            .await
+            .expect("init");
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..n_objects {
+            let mut body = Vec::new();
+            body.extend_from_slice(&packs_per_object.to_le_bytes());
+            for _ in 0..packs_per_object {
+                let mut pid = [0u8; 32];
+                rng.fill(&mut pid);
+                body.extend_from_slice(&pid);
+                body.extend_from_slice(&blobs_per_pack.to_le_bytes());
+                for j in 0..blobs_per_pack {
+                    let mut bid = [0u8; 32];
+                    rng.fill(&mut bid);
+                    body.extend_from_slice(&bid);
+                    body.extend_from_slice(&[0, 1]);
+                    body.extend_from_slice(&(j * 60_000).to_le_bytes());
+                    body.extend_from_slice(&60_000u32.to_le_bytes());
+                    body.extend_from_slice(&100_000u32.to_le_bytes());
+                }
+            }
+            let mut obj = b"IMVIDX01".to_vec();
+            obj.extend_from_slice(&zstd::bulk::compress(&body, 3).expect("zstd"));
+            let id = IndexId::of(&obj);
+            backend::put_content_addressed(
+                store.as_ref(),
+                &backend::keys::index(&id),
+                Bytes::from(obj),
+            )
+            .await
+            .expect("put");
+        }
+        let repo = Repository::open(store.clone())
+            .await
+            .expect("open")
+            .load_index()
+            .await
+            .expect("load");
+        let n = repo.index().len();
+        eprintln!(
+            "index of {n} blobs: {} bytes resident, {:.1} bytes per blob",
+            repo.index().memory_bytes(),
+            repo.index().memory_bytes() as f64 / n as f64
+        );
+    });
+    let mut g = c.benchmark_group("index_load");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(
+        (n_objects * packs_per_object * blobs_per_pack) as u64,
+    ));
+    g.bench_function("load_1M_blobs_from_memory", |b| {
+        b.to_async(&rt).iter(|| async {
+            Repository::open(store.clone())
+                .await
+                .expect("open")
+                .load_index()
+                .await
+                .expect("load")
+                .index()
+                .len()
+        })
+    });
+    g.finish();
+}
+
 use futures::StreamExt;
 
-criterion_group!(benches, chunk_hash, compress, pack_write, read_verify);
+criterion_group!(
+    benches,
+    chunk_hash,
+    compress,
+    pack_write,
+    read_verify,
+    index_load
+);
 criterion_main!(benches);

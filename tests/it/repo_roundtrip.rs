@@ -365,3 +365,40 @@ async fn meta_stream_is_chunked_and_dedups() {
 }
 
 use futures::StreamExt;
+
+/// The backup job spawns adders on the runtime: the session is shareable and its futures Send.
+#[tokio::test]
+async fn session_is_shareable_across_spawned_tasks() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let repo = Repository::init(store.clone(), small_init())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    let session = Arc::new(repo.backup_session(SessionOptions::default()));
+    let mut tasks = Vec::new();
+    for i in 0..4u64 {
+        let s = session.clone();
+        tasks.push(tokio::spawn(async move {
+            let data = random_bytes(300_000, i);
+            let c = s.add_bytes(Bytes::from(data.clone())).await.unwrap();
+            (data, c)
+        }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    let session = Arc::try_unwrap(session).ok().expect("no other owner left");
+    session
+        .finish(SnapshotDraft {
+            library: "L".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (data, c) in got {
+        assert_eq!(read_all(&repo, &c).await.unwrap(), data);
+    }
+}
