@@ -255,10 +255,19 @@ impl BackupSession {
         let max = self.config.chunker.max_size as usize;
         let mut chunker = Some(Chunker::new(self.config.chunker));
         let mut out = ContentRef::default();
-        let mut pending = FuturesUnordered::new();
+        let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
         let mut seen = 0u64;
         loop {
-            let item = input.next().await;
+            // Keep compressing and packing the pending chunks while the input is awaited.
+            let item = loop {
+                tokio::select! {
+                    biased;
+                    Some(r) = pending.next(), if !pending.is_empty() => {
+                        let _new: bool = r?;
+                    }
+                    item = input.next() => break item,
+                }
+            };
             let eof = item.is_none();
             let mut pieces: Vec<Bytes> = Vec::new();
             if let Some(r) = item {
