@@ -69,6 +69,44 @@ impl Repository<Indexed> {
     }
 }
 
+/// What [`Repository::rebuild_index`] added.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RebuildReport {
+    pub packs_scanned: u64,
+    pub packs_added: u64,
+    pub blobs_added: u64,
+    pub index: Option<IndexId>,
+}
+
+impl Repository<Indexed> {
+    /// Writes one new index object for every pack that no index names, from the pack headers.
+    /// Nothing is deleted or overwritten; a corrupt pack header stops with an error naming it.
+    pub async fn rebuild_index(&self) -> Result<RebuildReport> {
+        let ids = self.list_pack_ids().await?;
+        let known: std::collections::HashSet<PackId> = {
+            let mut s = std::collections::HashSet::new();
+            for i in self.list_index_ids().await? {
+                s.extend(self.cat_index(&i).await?.packs.into_iter().map(|(p, _)| p));
+            }
+            s
+        };
+        let mut receipts = Vec::new();
+        for id in &ids {
+            if !known.contains(id) {
+                receipts.push(pack::receipt_from_store(self.store().as_ref(), id).await?);
+            }
+        }
+        let written = index::write_index(self.store(), &receipts).await?;
+        self.index().add_written(&written, &receipts);
+        Ok(RebuildReport {
+            packs_scanned: ids.len() as u64,
+            packs_added: written.packs,
+            blobs_added: written.blobs,
+            index: written.id,
+        })
+    }
+}
+
 /// `cat pack ID`: the pack header as read from the object (no index needed).
 #[derive(Debug, Clone, Serialize)]
 pub struct PackDump {

@@ -41,7 +41,7 @@ pub use config::{ChunkerParams, FORMAT_VERSION, InitOptions, RepoConfig};
 pub use error::RepoError;
 pub use id::{BlobId, IndexId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, IndexWritten};
-pub use inspect::{PackDump, RepoStats};
+pub use inspect::{PackDump, RebuildReport, RepoStats};
 pub use meta::MetaStreamWriter;
 pub use pack::{PackEntry, PackReceipt};
 pub use repository::{Indexed, Opened, Repository};

@@ -121,6 +121,19 @@ pub async fn upload(store: &Arc<dyn ObjectStore>, pack: SealedPack) -> Result<Pa
     })
 }
 
+/// A receipt for a pack already in the store, from its stored header (used to rebuild the
+/// index from packs alone): the object exists, so the pack is durable.
+pub async fn receipt_from_store(store: &dyn ObjectStore, id: &PackId) -> Result<PackReceipt> {
+    let entries = read_header(store, id).await?;
+    let size = entries.iter().map(|e| e.stored_len as u64).sum::<u64>()
+        + (HEADER_FIXED + entries.len() * HEADER_ENTRY_LEN + 4) as u64;
+    Ok(PackReceipt {
+        id: *id,
+        size,
+        entries,
+    })
+}
+
 pub fn encode_header(entries: &[PackEntry]) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_FIXED + entries.len() * HEADER_ENTRY_LEN);
     h.extend_from_slice(PACK_MAGIC);

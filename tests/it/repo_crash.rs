@@ -358,7 +358,7 @@ async fn truncated_pack_is_detected() {
 }
 
 #[tokio::test]
-async fn missing_index_gives_clear_error() {
+async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
     let (dir, store, _d, id) = local_repo_with_data().await;
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let repo = Repository::open(store.clone())
@@ -371,6 +371,20 @@ async fn missing_index_gives_clear_error() {
     let err = read_everything(&repo, &id).await.unwrap_err();
     assert!(matches!(err, RepoError::BlobNotFound { .. }), "{err}");
     assert!(err.to_string().contains("not in the index"));
+    // The packs describe themselves: the index is rebuilt from their headers alone.
+    let report = repo.rebuild_index().await.unwrap();
+    assert!(
+        report.packs_added >= 2 && report.packs_added == report.packs_scanned,
+        "{report:?}"
+    );
+    let repo = Repository::open(store)
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    assert_eq!(read_everything(&repo, &id).await.unwrap(), _d);
+    assert_eq!(repo.rebuild_index().await.unwrap().packs_added, 0);
 }
 
 #[tokio::test]
