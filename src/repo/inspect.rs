@@ -34,6 +34,28 @@ pub struct RepoStats {
     pub total_ratio: f64,
 }
 
+impl std::fmt::Display for RepoStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "snapshots:          {}", self.snapshots)?;
+        writeln!(f, "logical bytes:      {}", self.logical_bytes)?;
+        writeln!(f, "unique bytes:       {}", self.unique_bytes)?;
+        writeln!(f, "stored blob bytes:  {}", self.stored_blob_bytes)?;
+        writeln!(
+            f,
+            "pack bytes:         {} in {} packs",
+            self.pack_bytes, self.pack_objects
+        )?;
+        writeln!(
+            f,
+            "blobs:              {} ({} data, {} meta)",
+            self.index.blobs, self.index.data_blobs, self.index.meta_blobs
+        )?;
+        writeln!(f, "dedup ratio:        {:.2}", self.dedup_ratio)?;
+        writeln!(f, "compression ratio:  {:.2}", self.compression_ratio)?;
+        write!(f, "total ratio:        {:.2}", self.total_ratio)
+    }
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }

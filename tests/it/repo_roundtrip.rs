@@ -170,6 +170,16 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
     assert!(st.compression_ratio > 1.5, "{st:?}");
     assert!(st.pack_bytes >= st.stored_blob_bytes);
     assert_eq!(st.unique_bytes, stats1.new_raw_bytes);
+    let printed = st.to_string();
+    assert!(
+        printed.contains("dedup ratio") && printed.contains(&st.pack_objects.to_string()),
+        "{printed}"
+    );
+    let line = s.to_string();
+    assert!(
+        line.starts_with(&s.id.short()) && line.contains("ACTIVE") && line.contains("versions=7"),
+        "{line}"
+    );
 
     // A second backup of the same data stores no new blob and points at its parent.
     let session = repo2.backup_session(SessionOptions::default());
