@@ -213,7 +213,7 @@ impl Index {
                 inner.sorted.extend(entries.iter().map(|e| slot_of(n, e)));
             }
         }
-        inner.sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        inner.sorted.sort_unstable_by_key(|s| s.id);
         inner.sorted.dedup_by(|a, b| a.id == b.id);
         inner.sorted.shrink_to_fit();
         Ok(Index {

@@ -231,7 +231,7 @@ pub async fn read_header(store: &dyn ObjectStore, id: &PackId) -> Result<Vec<Pac
         )));
     }
     let header = backend::get_range(store, &key, meta.size - 4 - hlen, hlen).await?;
-    decode_header(&key.to_string(), &header, meta.size)
+    decode_header(key.as_ref(), &header, meta.size)
 }
 
 /// Splits a complete pack's bytes into its header entries, checking the pack against its name.

@@ -92,7 +92,7 @@ impl Repository<Opened> {
             }
             r => r?,
         };
-        let config = RepoConfig::decode(&key.to_string(), &bytes)?;
+        let config = RepoConfig::decode(key.as_ref(), &bytes)?;
         Ok(Self {
             store,
             config,

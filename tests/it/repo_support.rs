@@ -89,12 +89,11 @@ impl ObjectStore for FaultyStore {
         {
             return Err(Self::injected(location));
         }
-        if key.starts_with("packs/") {
-            if let Some(n) = *self.fail_packs_after.lock().unwrap()
-                && self.packs_put.load(Ordering::SeqCst) >= n
-            {
-                return Err(Self::injected(location));
-            }
+        if key.starts_with("packs/")
+            && let Some(n) = *self.fail_packs_after.lock().unwrap()
+            && self.packs_put.load(Ordering::SeqCst) >= n
+        {
+            return Err(Self::injected(location));
         }
         let r = self.inner.put_opts(location, payload, opts).await?;
         if key.starts_with("packs/") {
