@@ -22,6 +22,7 @@
 
 pub mod backend;
 pub mod blob;
+pub mod cache;
 pub mod chunker;
 pub mod config;
 pub mod error;

@@ -305,6 +305,13 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         let mut bad = orig.clone();
         bad[10] ^= 0x40;
         std::fs::write(&f, &bad).unwrap();
+        // A fresh handle: its cache of verified blobs is empty.
+        let repo = Repository::open(store.clone())
+            .await
+            .unwrap()
+            .load_index()
+            .await
+            .unwrap();
         let err = read_everything(&repo, &id).await.unwrap_err();
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
         let msg = imvault::repo::error_chain(&err);

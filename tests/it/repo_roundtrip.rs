@@ -412,3 +412,51 @@ async fn session_is_shareable_across_spawned_tasks() {
         assert_eq!(read_all(&repo, &c).await.unwrap(), data);
     }
 }
+
+/// Reading versions that share blobs reads each shared blob from the store once (cache of
+/// verified blobs); with the cache off, every read goes to the store.
+#[tokio::test]
+async fn shared_blobs_are_read_once_with_cache() {
+    let faulty = FaultyStore::new(Arc::new(object_store::memory::InMemory::new()));
+    let store: Arc<dyn ObjectStore> = faulty.clone();
+    let repo = Repository::init(store.clone(), small_init())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    let session = repo.backup_session(SessionOptions::default());
+    let v1 = text_bytes(400_000, 8);
+    let mut v2 = v1.clone();
+    v2.extend_from_slice(b"appended page");
+    let c1 = session.add_bytes(Bytes::from(v1.clone())).await.unwrap();
+    let c2 = session.add_bytes(Bytes::from(v2.clone())).await.unwrap();
+    session
+        .finish(SnapshotDraft {
+            library: "L".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let repo = Repository::open(store.clone())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    let before = faulty.gets();
+    assert_eq!(read_all(&repo, &c1).await.unwrap(), v1);
+    let after_v1 = faulty.gets();
+    assert_eq!(read_all(&repo, &c2).await.unwrap(), v2);
+    let after_v2 = faulty.gets();
+    assert!(after_v1 > before);
+    assert!(
+        after_v2 - after_v1 <= 2,
+        "v2 re-read shared blobs: {} GETs",
+        after_v2 - after_v1
+    );
+    let uncached = repo.with_blob_cache(0);
+    let g0 = faulty.gets();
+    assert_eq!(read_all(&uncached, &c2).await.unwrap(), v2);
+    assert!(faulty.gets() - g0 >= after_v1 - before);
+}
