@@ -11,6 +11,12 @@
 //! 5. `checkpoint` seals the open packs, awaits every upload, writes an index of the receipts
 //!    (`IndexWritten`), and may store a resume record; `finish` does the same and then writes
 //!    the snapshot manifest, which needs the `IndexWritten` token.
+//!
+//! Memory is bounded whatever the input size: at most `uploads_in_flight` sealed packs plus
+//! one open pack per blob kind (each about `pack_size`), and per concurrent `add_content`
+//! call the chunker buffer (under 2 × `max_size`) plus `chunks_in_flight` chunks being
+//! compressed. The only state that grows with the session is the set of blob ids appended
+//! since the last checkpoint (32 bytes each).
 
 use std::collections::HashSet;
 use std::io;
