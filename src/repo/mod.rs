@@ -23,6 +23,7 @@
 pub mod backend;
 pub mod blob;
 pub mod cache;
+pub mod check;
 pub mod chunker;
 pub mod config;
 pub mod error;
@@ -38,6 +39,7 @@ pub mod writer;
 
 pub use backend::{BackendConfig, open_backend};
 pub use blob::{BlobKind, Compression};
+pub use check::CheckReport;
 pub use config::{ChunkerParams, FORMAT_VERSION, InitOptions, RepoConfig};
 pub use error::RepoError;
 pub use id::{BlobId, IndexId, PackId, ParseIdError, SnapshotId};

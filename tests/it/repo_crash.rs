@@ -327,6 +327,11 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
             "{msg}"
         );
         let pid: PackId = name.parse().unwrap();
+        let report = repo.check(true).await.unwrap();
+        assert!(
+            !report.is_ok() && report.problems.iter().any(|p| p.contains(&name)),
+            "{report:?}"
+        );
         let verr = repo.verify_pack(&pid).await.unwrap_err();
         assert!(verr.to_string().contains(&name), "{verr}");
         // Nothing is repaired: the damaged bytes are still there.
@@ -335,6 +340,12 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         caught += 1;
     }
     assert!(caught >= 2);
+    let report = repo.check(true).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert!(
+        report.packs_read >= 2 && report.blobs_referenced >= 4,
+        "{report:?}"
+    );
     assert_eq!(read_everything(&repo, &id).await.unwrap(), d);
 }
 
@@ -377,6 +388,14 @@ async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
     assert!(repo.index().is_empty());
     let err = read_everything(&repo, &id).await.unwrap_err();
     assert!(matches!(err, RepoError::BlobNotFound { .. }), "{err}");
+    let report = repo.check(false).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("snapshots/{id}"))),
+        "{report:?}"
+    );
     assert!(err.to_string().contains("not in the index"));
     // The packs describe themselves: the index is rebuilt from their headers alone.
     let report = repo.rebuild_index().await.unwrap();

@@ -255,6 +255,13 @@ pub async fn assert_consistent(store: Arc<dyn ObjectStore>) -> Repository<Indexe
             assert!(packs.contains(p), "index {idx} names missing pack {p}");
         }
     }
+    let report = repo.check(true).await.expect("check");
+    assert!(
+        report.is_ok(),
+        "check found problems: {:?}",
+        report.problems
+    );
+    assert_eq!(report.snapshots, snaps.len() as u64);
     for s in &snaps {
         for (name, m) in &s.manifest.streams {
             for b in &m.blobs {
