@@ -43,7 +43,8 @@ use crate::repo::snapshot::{
 };
 
 /// Tuning of one backup session; defaults come from the repository config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionOptions {
     /// zstd level for new blobs (`None`: the repository default; `Some(0)`: no compression).
     pub zstd_level: Option<i32>,
