@@ -106,6 +106,18 @@ impl PackReceipt {
     }
 }
 
+#[cfg(test)]
+impl PackReceipt {
+    /// Unit tests of the index only: a receipt without a store.
+    pub(crate) fn for_test(id: PackId, entries: Vec<PackEntry>) -> Self {
+        Self {
+            id,
+            size: 0,
+            entries,
+        }
+    }
+}
+
 /// Stores a sealed pack (`PutMode::Create`; an existing pack of the same name is the same
 /// bytes) and returns its receipt.
 #[tracing::instrument(level = "debug", skip_all, fields(pack = %pack.id.short(), size = pack.bytes.len(), blobs = pack.entries.len()))]
