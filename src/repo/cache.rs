@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use crate::repo::id::BlobId;
 
-/// Default capacity: 64 MiB.
-pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Default capacity: 32 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Default)]
 struct Inner {

@@ -18,7 +18,7 @@ use crate::repo::snapshot::ContentRef;
 /// Ranged GETs of one content item in flight at once.
 pub const READS_IN_FLIGHT: usize = 4;
 /// Adjacent blobs of one pack are fetched with one GET up to this many bytes.
-pub const COALESCE_LIMIT: u64 = 8 * 1024 * 1024;
+pub const COALESCE_LIMIT: u64 = 2 * 1024 * 1024;
 
 fn locate(index: &Index, id: &BlobId) -> Result<BlobLocation> {
     index.get(id).ok_or(RepoError::BlobNotFound { blob: *id })
