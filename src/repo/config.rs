@@ -62,7 +62,8 @@ pub struct RepoConfig {
 }
 
 /// Options for `Repository::init`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct InitOptions {
     pub chunker: ChunkerParams,
     pub pack_size: u64,

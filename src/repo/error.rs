@@ -118,7 +118,9 @@ pub enum RepoError {
         source: std::io::Error,
     },
 
-    #[error("blob {blob} is not in the index")]
+    #[error(
+        "blob {blob} is not in the index (an index object may be missing: `rebuild_index` restores it from the pack headers)"
+    )]
     BlobNotFound { blob: BlobId },
 
     #[error("snapshot {id} does not exist")]

@@ -162,6 +162,15 @@ impl Index {
                 }
             }
         }
+        // Keep memory per blob small in long sessions: fold the hash map into the sorted array
+        // once it is large (amortized: it must reach 1/8 of the array first).
+        if g.added.len() >= 65_536.max(g.sorted.len() / 8) {
+            let g = &mut *g;
+            g.sorted.extend(g.added.drain().map(|(_, s)| s));
+            g.sorted.sort_unstable_by_key(|s| s.id);
+            g.sorted.dedup_by(|a, b| a.id == b.id);
+            g.added.shrink_to_fit();
+        }
     }
 
     pub fn totals(&self) -> IndexTotals {
@@ -213,7 +222,7 @@ impl Index {
                 inner.sorted.extend(entries.iter().map(|e| slot_of(n, e)));
             }
         }
-        inner.sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        inner.sorted.sort_unstable_by_key(|s| s.id);
         inner.sorted.dedup_by(|a, b| a.id == b.id);
         inner.sorted.shrink_to_fit();
         Ok(Index {
@@ -355,5 +364,39 @@ mod tests {
     #[test]
     fn slot_is_compact() {
         assert!(std::mem::size_of::<Slot>() <= 52);
+    }
+
+    #[test]
+    fn session_additions_fold_into_the_sorted_array() {
+        let index = Index::default();
+        let mut all = Vec::new();
+        for p in 0..100u32 {
+            let entries: Vec<PackEntry> = (0..1000u32)
+                .map(|i| PackEntry {
+                    id: BlobId::of(&(p * 1000 + i).to_le_bytes()),
+                    kind: BlobKind::Data,
+                    compression: Compression::None,
+                    offset: i * 10,
+                    stored_len: 10,
+                    raw_len: 10,
+                })
+                .collect();
+            all.extend(entries.iter().map(|e| e.id));
+            let r = PackReceipt::for_test(PackId::of(&p.to_le_bytes()), entries);
+            let w = IndexWritten {
+                id: None,
+                packs: 1,
+                blobs: 1000,
+            };
+            index.add_written(&w, &[r]);
+        }
+        assert_eq!(index.len(), 100_000);
+        assert!(index.read().added.len() < 65_536, "folded");
+        for (i, id) in all.iter().enumerate().step_by(997) {
+            let loc = index.get(id).unwrap();
+            assert_eq!(loc.offset, (i as u32 % 1000) * 10);
+            assert_eq!(loc.pack, PackId::of(&(i as u32 / 1000).to_le_bytes()));
+        }
+        assert!(index.memory_bytes() / index.len() < 120);
     }
 }

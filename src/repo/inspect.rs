@@ -34,6 +34,28 @@ pub struct RepoStats {
     pub total_ratio: f64,
 }
 
+impl std::fmt::Display for RepoStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "snapshots:          {}", self.snapshots)?;
+        writeln!(f, "logical bytes:      {}", self.logical_bytes)?;
+        writeln!(f, "unique bytes:       {}", self.unique_bytes)?;
+        writeln!(f, "stored blob bytes:  {}", self.stored_blob_bytes)?;
+        writeln!(
+            f,
+            "pack bytes:         {} in {} packs",
+            self.pack_bytes, self.pack_objects
+        )?;
+        writeln!(
+            f,
+            "blobs:              {} ({} data, {} meta)",
+            self.index.blobs, self.index.data_blobs, self.index.meta_blobs
+        )?;
+        writeln!(f, "dedup ratio:        {:.2}", self.dedup_ratio)?;
+        writeln!(f, "compression ratio:  {:.2}", self.compression_ratio)?;
+        write!(f, "total ratio:        {:.2}", self.total_ratio)
+    }
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -66,6 +88,44 @@ impl Repository<Indexed> {
             .get(id)
             .ok_or(crate::repo::error::RepoError::BlobNotFound { blob: *id })?;
         Ok((loc, self.read_blob(id).await?))
+    }
+}
+
+/// What [`Repository::rebuild_index`] added.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RebuildReport {
+    pub packs_scanned: u64,
+    pub packs_added: u64,
+    pub blobs_added: u64,
+    pub index: Option<IndexId>,
+}
+
+impl Repository<Indexed> {
+    /// Writes one new index object for every pack that no index names, from the pack headers.
+    /// Nothing is deleted or overwritten; a corrupt pack header stops with an error naming it.
+    pub async fn rebuild_index(&self) -> Result<RebuildReport> {
+        let ids = self.list_pack_ids().await?;
+        let known: std::collections::HashSet<PackId> = {
+            let mut s = std::collections::HashSet::new();
+            for i in self.list_index_ids().await? {
+                s.extend(self.cat_index(&i).await?.packs.into_iter().map(|(p, _)| p));
+            }
+            s
+        };
+        let mut receipts = Vec::new();
+        for id in &ids {
+            if !known.contains(id) {
+                receipts.push(pack::receipt_from_store(self.store().as_ref(), id).await?);
+            }
+        }
+        let written = index::write_index(self.store(), &receipts).await?;
+        self.index().add_written(&written, &receipts);
+        Ok(RebuildReport {
+            packs_scanned: ids.len() as u64,
+            packs_added: written.packs,
+            blobs_added: written.blobs,
+            index: written.id,
+        })
     }
 }
 

@@ -64,7 +64,7 @@ impl<'a> MetaStreamWriter<'a> {
         self.out.records += 1;
         let len = self.buf.len();
         let cut = len >= META_MAX
-            || (len >= META_MIN && cut_hash(&self.buf[start..]) % META_CUT_MODULUS == 0);
+            || (len >= META_MIN && cut_hash(&self.buf[start..]).is_multiple_of(META_CUT_MODULUS));
         if cut {
             self.flush().await?;
         }

@@ -22,6 +22,8 @@
 
 pub mod backend;
 pub mod blob;
+pub mod cache;
+pub mod check;
 pub mod chunker;
 pub mod config;
 pub mod error;
@@ -37,11 +39,12 @@ pub mod writer;
 
 pub use backend::{BackendConfig, open_backend};
 pub use blob::{BlobKind, Compression};
+pub use check::CheckReport;
 pub use config::{ChunkerParams, FORMAT_VERSION, InitOptions, RepoConfig};
 pub use error::RepoError;
 pub use id::{BlobId, IndexId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, IndexWritten};
-pub use inspect::{PackDump, RepoStats};
+pub use inspect::{PackDump, RebuildReport, RepoStats};
 pub use meta::MetaStreamWriter;
 pub use pack::{PackEntry, PackReceipt};
 pub use repository::{Indexed, Opened, Repository};

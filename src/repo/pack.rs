@@ -106,6 +106,18 @@ impl PackReceipt {
     }
 }
 
+#[cfg(test)]
+impl PackReceipt {
+    /// Unit tests of the index only: a receipt without a store.
+    pub(crate) fn for_test(id: PackId, entries: Vec<PackEntry>) -> Self {
+        Self {
+            id,
+            size: 0,
+            entries,
+        }
+    }
+}
+
 /// Stores a sealed pack (`PutMode::Create`; an existing pack of the same name is the same
 /// bytes) and returns its receipt.
 #[tracing::instrument(level = "debug", skip_all, fields(pack = %pack.id.short(), size = pack.bytes.len(), blobs = pack.entries.len()))]
@@ -118,6 +130,19 @@ pub async fn upload(store: &Arc<dyn ObjectStore>, pack: SealedPack) -> Result<Pa
         id: pack.id,
         size,
         entries: pack.entries,
+    })
+}
+
+/// A receipt for a pack already in the store, from its stored header (used to rebuild the
+/// index from packs alone): the object exists, so the pack is durable.
+pub async fn receipt_from_store(store: &dyn ObjectStore, id: &PackId) -> Result<PackReceipt> {
+    let entries = read_header(store, id).await?;
+    let size = entries.iter().map(|e| e.stored_len as u64).sum::<u64>()
+        + (HEADER_FIXED + entries.len() * HEADER_ENTRY_LEN + 4) as u64;
+    Ok(PackReceipt {
+        id: *id,
+        size,
+        entries,
     })
 }
 
@@ -218,7 +243,7 @@ pub async fn read_header(store: &dyn ObjectStore, id: &PackId) -> Result<Vec<Pac
         )));
     }
     let header = backend::get_range(store, &key, meta.size - 4 - hlen, hlen).await?;
-    decode_header(&key.to_string(), &header, meta.size)
+    decode_header(key.as_ref(), &header, meta.size)
 }
 
 /// Splits a complete pack's bytes into its header entries, checking the pack against its name.

@@ -9,6 +9,7 @@ use object_store::ObjectStore;
 
 use crate::repo::backend::{self, keys};
 use crate::repo::blob;
+use crate::repo::cache::BlobCache;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::BlobId;
 use crate::repo::index::{BlobLocation, Index};
@@ -17,7 +18,7 @@ use crate::repo::snapshot::ContentRef;
 /// Ranged GETs of one content item in flight at once.
 pub const READS_IN_FLIGHT: usize = 4;
 /// Adjacent blobs of one pack are fetched with one GET up to this many bytes.
-pub const COALESCE_LIMIT: u64 = 8 * 1024 * 1024;
+pub const COALESCE_LIMIT: u64 = 2 * 1024 * 1024;
 
 fn locate(index: &Index, id: &BlobId) -> Result<BlobLocation> {
     index.get(id).ok_or(RepoError::BlobNotFound { blob: *id })
@@ -53,11 +54,20 @@ struct Group {
     blobs: Vec<(BlobId, BlobLocation)>,
 }
 
-fn plan(index: &Index, blobs: &[BlobId]) -> Result<Vec<Group>> {
-    let mut groups: Vec<Group> = Vec::new();
+enum Part {
+    Cached(Bytes),
+    Fetch(Group),
+}
+
+fn plan(index: &Index, cache: &BlobCache, blobs: &[BlobId]) -> Result<Vec<Part>> {
+    let mut groups: Vec<Part> = Vec::new();
     for id in blobs {
+        if let Some(b) = cache.get(id) {
+            groups.push(Part::Cached(b));
+            continue;
+        }
         let loc = locate(index, id)?;
-        if let Some(g) = groups.last_mut()
+        if let Some(Part::Fetch(g)) = groups.last_mut()
             && g.loc0.pack == loc.pack
             && g.loc0.offset as u64 + g.len == loc.offset as u64
             && g.len + loc.stored_len as u64 <= COALESCE_LIMIT
@@ -66,30 +76,36 @@ fn plan(index: &Index, blobs: &[BlobId]) -> Result<Vec<Group>> {
             g.blobs.push((*id, loc));
             continue;
         }
-        groups.push(Group {
+        groups.push(Part::Fetch(Group {
             loc0: loc,
             len: loc.stored_len as u64,
             blobs: vec![(*id, loc)],
-        });
+        }));
     }
     Ok(groups)
 }
 
 /// The content's bytes in order, blob by blob, each verified. Several ranged GETs are in
-/// flight; adjacent blobs of one pack share a GET.
+/// flight; adjacent blobs of one pack share a GET; blobs found in `cache` are not read again.
 pub fn read_content(
     store: Arc<dyn ObjectStore>,
     index: Arc<Index>,
+    cache: Arc<BlobCache>,
     content: &ContentRef,
 ) -> BoxStream<'static, Result<Bytes>> {
-    let groups = match plan(&index, &content.blobs) {
+    let groups = match plan(&index, &cache, &content.blobs) {
         Ok(g) => g,
         Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
     };
     futures::stream::iter(groups)
-        .map(move |g| {
+        .map(move |part| {
             let store = store.clone();
+            let cache = cache.clone();
             async move {
+                let g = match part {
+                    Part::Cached(b) => return Ok(vec![b]),
+                    Part::Fetch(g) => g,
+                };
                 let bytes = backend::get_range(
                     store.as_ref(),
                     &keys::pack(&g.loc0.pack),
@@ -110,7 +126,10 @@ pub fn read_content(
                     parts
                         .into_iter()
                         .map(|(id, loc, stored)| {
-                            blob::decode(id, loc.pack, loc.compression, loc.raw_len, stored)
+                            let b =
+                                blob::decode(id, loc.pack, loc.compression, loc.raw_len, stored)?;
+                            cache.insert_verified(id, b.clone());
+                            Ok(b)
                         })
                         .collect::<Result<Vec<Bytes>>>()
                 })

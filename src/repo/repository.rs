@@ -11,6 +11,7 @@ use object_store::ObjectStore;
 use serde::de::DeserializeOwned;
 
 use crate::repo::backend::{self, keys};
+use crate::repo::cache::{BlobCache, DEFAULT_CACHE_BYTES};
 use crate::repo::config::{InitOptions, RepoConfig};
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, SnapshotId};
@@ -28,6 +29,7 @@ pub struct Opened;
 #[derive(Clone)]
 pub struct Indexed {
     index: Arc<Index>,
+    cache: Arc<BlobCache>,
 }
 
 #[derive(Clone)]
@@ -92,7 +94,7 @@ impl Repository<Opened> {
             }
             r => r?,
         };
-        let config = RepoConfig::decode(&key.to_string(), &bytes)?;
+        let config = RepoConfig::decode(key.as_ref(), &bytes)?;
         Ok(Self {
             store,
             config,
@@ -114,6 +116,7 @@ impl Repository<Opened> {
             config: self.config,
             state: Indexed {
                 index: Arc::new(index),
+                cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
             },
         })
     }
@@ -160,6 +163,12 @@ impl Repository<Indexed> {
         &self.state.index
     }
 
+    /// Replaces the cache of verified blobs used by `read_content` (`0` disables it).
+    pub fn with_blob_cache(mut self, bytes: usize) -> Self {
+        self.state.cache = Arc::new(BlobCache::new(bytes));
+        self
+    }
+
     /// Starts a backup session writing into this repository.
     pub fn backup_session(&self, opts: SessionOptions) -> BackupSession {
         BackupSession::new(
@@ -177,7 +186,12 @@ impl Repository<Indexed> {
 
     /// A content item's bytes, in order, every blob verified.
     pub fn read_content(&self, content: &ContentRef) -> BoxStream<'static, Result<Bytes>> {
-        reader::read_content(self.store.clone(), self.state.index.clone(), content)
+        reader::read_content(
+            self.store.clone(),
+            self.state.index.clone(),
+            self.state.cache.clone(),
+            content,
+        )
     }
 
     /// The records of a metadata stream, in order.

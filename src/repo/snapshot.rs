@@ -88,6 +88,25 @@ pub struct Snapshot {
     pub manifest: SnapshotManifest,
 }
 
+impl std::fmt::Display for Snapshot {
+    /// One line for `imvault snapshots`: short id, time, library, host, counts, logical size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.manifest;
+        write!(
+            f,
+            "{}  {}  {}  {}",
+            self.id.short(),
+            m.time.format("%Y-%m-%d %H:%M:%S"),
+            m.library,
+            m.host
+        )?;
+        for (k, v) in &m.counts {
+            write!(f, "  {k}={v}")?;
+        }
+        write!(f, "  logical={}B", m.session.logical_bytes)
+    }
+}
+
 impl SnapshotManifest {
     pub fn from_draft(draft: SnapshotDraft, started: DateTime<Utc>, session: SessionStats) -> Self {
         Self {

@@ -11,6 +11,12 @@
 //! 5. `checkpoint` seals the open packs, awaits every upload, writes an index of the receipts
 //!    (`IndexWritten`), and may store a resume record; `finish` does the same and then writes
 //!    the snapshot manifest, which needs the `IndexWritten` token.
+//!
+//! Memory is bounded whatever the input size: at most `uploads_in_flight` sealed packs plus
+//! one open pack per blob kind (each about `pack_size`), and per concurrent `add_content`
+//! call the chunker buffer (under 2 × `max_size`) plus `chunks_in_flight` chunks being
+//! compressed. The only state that grows with the session is the set of blob ids appended
+//! since the last checkpoint (32 bytes each).
 
 use std::collections::HashSet;
 use std::io;
@@ -37,7 +43,8 @@ use crate::repo::snapshot::{
 };
 
 /// Tuning of one backup session; defaults come from the repository config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionOptions {
     /// zstd level for new blobs (`None`: the repository default; `Some(0)`: no compression).
     pub zstd_level: Option<i32>,
@@ -182,7 +189,7 @@ impl BackupSession {
                     reason: reason.clone(),
                 });
             }
-            if !st.claimed.insert(id) || self.index.contains(&id) {
+            if self.index.contains(&id) || !st.claimed.insert(id) {
                 return Ok(false);
             }
             let p = &mut st.packers[kind_slot(kind)];
@@ -255,10 +262,19 @@ impl BackupSession {
         let max = self.config.chunker.max_size as usize;
         let mut chunker = Some(Chunker::new(self.config.chunker));
         let mut out = ContentRef::default();
-        let mut pending = FuturesUnordered::new();
+        let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
         let mut seen = 0u64;
         loop {
-            let item = input.next().await;
+            // Keep compressing and packing the pending chunks while the input is awaited.
+            let item = loop {
+                tokio::select! {
+                    biased;
+                    Some(r) = pending.next(), if !pending.is_empty() => {
+                        let _new: bool = r?;
+                    }
+                    item = input.next() => break item,
+                }
+            };
             let eof = item.is_none();
             let mut pieces: Vec<Bytes> = Vec::new();
             if let Some(r) = item {

@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod repo_backend;
 mod repo_crash;
+mod repo_props;
 mod repo_roundtrip;
 mod repo_support;
 mod sim;

@@ -305,6 +305,13 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         let mut bad = orig.clone();
         bad[10] ^= 0x40;
         std::fs::write(&f, &bad).unwrap();
+        // A fresh handle: its cache of verified blobs is empty.
+        let repo = Repository::open(store.clone())
+            .await
+            .unwrap()
+            .load_index()
+            .await
+            .unwrap();
         let err = read_everything(&repo, &id).await.unwrap_err();
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
         let msg = imvault::repo::error_chain(&err);
@@ -320,6 +327,11 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
             "{msg}"
         );
         let pid: PackId = name.parse().unwrap();
+        let report = repo.check(true).await.unwrap();
+        assert!(
+            !report.is_ok() && report.problems.iter().any(|p| p.contains(&name)),
+            "{report:?}"
+        );
         let verr = repo.verify_pack(&pid).await.unwrap_err();
         assert!(verr.to_string().contains(&name), "{verr}");
         // Nothing is repaired: the damaged bytes are still there.
@@ -328,6 +340,12 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         caught += 1;
     }
     assert!(caught >= 2);
+    let report = repo.check(true).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert!(
+        report.packs_read >= 2 && report.blobs_referenced >= 4,
+        "{report:?}"
+    );
     assert_eq!(read_everything(&repo, &id).await.unwrap(), d);
 }
 
@@ -358,7 +376,7 @@ async fn truncated_pack_is_detected() {
 }
 
 #[tokio::test]
-async fn missing_index_gives_clear_error() {
+async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
     let (dir, store, _d, id) = local_repo_with_data().await;
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let repo = Repository::open(store.clone())
@@ -370,7 +388,29 @@ async fn missing_index_gives_clear_error() {
     assert!(repo.index().is_empty());
     let err = read_everything(&repo, &id).await.unwrap_err();
     assert!(matches!(err, RepoError::BlobNotFound { .. }), "{err}");
+    let report = repo.check(false).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("snapshots/{id}"))),
+        "{report:?}"
+    );
     assert!(err.to_string().contains("not in the index"));
+    // The packs describe themselves: the index is rebuilt from their headers alone.
+    let report = repo.rebuild_index().await.unwrap();
+    assert!(
+        report.packs_added >= 2 && report.packs_added == report.packs_scanned,
+        "{report:?}"
+    );
+    let repo = Repository::open(store)
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    assert_eq!(read_everything(&repo, &id).await.unwrap(), _d);
+    assert_eq!(repo.rebuild_index().await.unwrap().packs_added, 0);
 }
 
 #[tokio::test]

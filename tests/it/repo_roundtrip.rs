@@ -170,6 +170,16 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
     assert!(st.compression_ratio > 1.5, "{st:?}");
     assert!(st.pack_bytes >= st.stored_blob_bytes);
     assert_eq!(st.unique_bytes, stats1.new_raw_bytes);
+    let printed = st.to_string();
+    assert!(
+        printed.contains("dedup ratio") && printed.contains(&st.pack_objects.to_string()),
+        "{printed}"
+    );
+    let line = s.to_string();
+    assert!(
+        line.starts_with(&s.id.short()) && line.contains("ACTIVE") && line.contains("versions=7"),
+        "{line}"
+    );
 
     // A second backup of the same data stores no new blob and points at its parent.
     let session = repo2.backup_session(SessionOptions::default());
@@ -365,3 +375,150 @@ async fn meta_stream_is_chunked_and_dedups() {
 }
 
 use futures::StreamExt;
+
+/// The backup job spawns adders on the runtime: the session is shareable and its futures Send.
+#[tokio::test]
+async fn session_is_shareable_across_spawned_tasks() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let repo = Repository::init(store.clone(), small_init())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    let session = Arc::new(repo.backup_session(SessionOptions::default()));
+    let mut tasks = Vec::new();
+    for i in 0..4u64 {
+        let s = session.clone();
+        tasks.push(tokio::spawn(async move {
+            let data = random_bytes(300_000, i);
+            let c = s.add_bytes(Bytes::from(data.clone())).await.unwrap();
+            (data, c)
+        }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    let session = Arc::try_unwrap(session).ok().expect("no other owner left");
+    session
+        .finish(SnapshotDraft {
+            library: "L".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (data, c) in got {
+        assert_eq!(read_all(&repo, &c).await.unwrap(), data);
+    }
+}
+
+/// Reading versions that share blobs reads each shared blob from the store once (cache of
+/// verified blobs); with the cache off, every read goes to the store.
+#[tokio::test]
+async fn shared_blobs_are_read_once_with_cache() {
+    let faulty = FaultyStore::new(Arc::new(object_store::memory::InMemory::new()));
+    let store: Arc<dyn ObjectStore> = faulty.clone();
+    let repo = Repository::init(store.clone(), small_init())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    let session = repo.backup_session(SessionOptions::default());
+    let v1 = random_bytes(1_200_000, 8); // spans several 256 KiB packs
+    let mut v2 = v1.clone();
+    v2.extend_from_slice(b"appended page");
+    let c1 = session.add_bytes(Bytes::from(v1.clone())).await.unwrap();
+    let c2 = session.add_bytes(Bytes::from(v2.clone())).await.unwrap();
+    session
+        .finish(SnapshotDraft {
+            library: "L".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let repo = Repository::open(store.clone())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
+    let before = faulty.gets();
+    assert_eq!(read_all(&repo, &c1).await.unwrap(), v1);
+    let after_v1 = faulty.gets();
+    assert_eq!(read_all(&repo, &c2).await.unwrap(), v2);
+    let after_v2 = faulty.gets();
+    assert!(after_v1 > before);
+    assert!(
+        after_v2 - after_v1 <= 2,
+        "v2 re-read shared blobs: {} GETs",
+        after_v2 - after_v1
+    );
+    let uncached = repo.with_blob_cache(0);
+    let g0 = faulty.gets();
+    assert_eq!(read_all(&uncached, &c2).await.unwrap(), v2);
+    let uncached_gets = faulty.gets() - g0;
+    assert!(uncached_gets >= 4, "{uncached_gets}");
+    assert!(uncached_gets > after_v2 - after_v1);
+}
+
+/// Two writers (two libraries, overlapping content) on one repository at once, no lock:
+/// both snapshots are complete and readable.
+#[tokio::test]
+async fn concurrent_writers_of_two_libraries_coexist() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    Repository::init(store.clone(), small_init()).await.unwrap();
+    let shared = text_bytes(300_000, 1);
+    let run = |lib: &'static str, seed: u64| {
+        let store = store.clone();
+        let shared = shared.clone();
+        async move {
+            let repo = Repository::open(store)
+                .await
+                .unwrap()
+                .load_index()
+                .await
+                .unwrap();
+            let s = repo.backup_session(SessionOptions::default());
+            let own = random_bytes(400_000, seed);
+            let mut w = MetaStreamWriter::new(&s, "versions");
+            for (i, d) in [shared, own].into_iter().enumerate() {
+                let c = s.add_bytes(Bytes::from(d)).await.unwrap();
+                w.push(&TestVersion {
+                    doc: format!("{lib}-{i}"),
+                    version: 1,
+                    content: c,
+                })
+                .await
+                .unwrap();
+            }
+            let mut draft = SnapshotDraft {
+                library: lib.into(),
+                ..Default::default()
+            };
+            draft
+                .streams
+                .insert("versions".into(), w.finish().await.unwrap());
+            s.finish(draft).await.unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(run("A", 10), run("B", 20));
+    let repo = assert_consistent(store).await;
+    assert_eq!(repo.list_snapshots(Some("A")).await.unwrap()[0].id, a);
+    assert_eq!(repo.list_snapshots(Some("B")).await.unwrap()[0].id, b);
+    for id in [a, b] {
+        let s = repo.load_snapshot(&id).await.unwrap();
+        let recs: Vec<TestVersion> = repo
+            .read_meta_stream("versions", &s.manifest.streams["versions"])
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(read_all(&repo, &recs[0].content).await.unwrap(), shared);
+        assert_eq!(recs[1].content.size, 400_000);
+        assert_eq!(
+            read_all(&repo, &recs[1].content).await.unwrap().len(),
+            400_000
+        );
+    }
+}

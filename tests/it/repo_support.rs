@@ -28,6 +28,7 @@ pub struct FaultyStore {
     /// PUTs of packs fail once this many packs have been stored.
     fail_packs_after: Mutex<Option<usize>>,
     packs_put: AtomicUsize,
+    gets: AtomicUsize,
     pub puts: Mutex<Vec<String>>,
 }
 
@@ -38,6 +39,7 @@ impl FaultyStore {
             fail_prefixes: Mutex::new(Vec::new()),
             fail_packs_after: Mutex::new(None),
             packs_put: AtomicUsize::new(0),
+            gets: AtomicUsize::new(0),
             puts: Mutex::new(Vec::new()),
         })
     }
@@ -53,6 +55,10 @@ impl FaultyStore {
     }
     pub fn put_log(&self) -> Vec<String> {
         self.puts.lock().unwrap().clone()
+    }
+    /// GET requests served (whole or ranged).
+    pub fn gets(&self) -> usize {
+        self.gets.load(Ordering::SeqCst)
     }
     pub fn packs_put(&self) -> usize {
         self.packs_put.load(Ordering::SeqCst)
@@ -89,12 +95,11 @@ impl ObjectStore for FaultyStore {
         {
             return Err(Self::injected(location));
         }
-        if key.starts_with("packs/") {
-            if let Some(n) = *self.fail_packs_after.lock().unwrap()
-                && self.packs_put.load(Ordering::SeqCst) >= n
-            {
-                return Err(Self::injected(location));
-            }
+        if key.starts_with("packs/")
+            && let Some(n) = *self.fail_packs_after.lock().unwrap()
+            && self.packs_put.load(Ordering::SeqCst) >= n
+        {
+            return Err(Self::injected(location));
         }
         let r = self.inner.put_opts(location, payload, opts).await?;
         if key.starts_with("packs/") {
@@ -115,6 +120,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get_opts(location, options).await
     }
     async fn get_ranges(
@@ -122,6 +128,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get_ranges(location, ranges).await
     }
     fn delete_stream(
@@ -248,6 +255,13 @@ pub async fn assert_consistent(store: Arc<dyn ObjectStore>) -> Repository<Indexe
             assert!(packs.contains(p), "index {idx} names missing pack {p}");
         }
     }
+    let report = repo.check(true).await.expect("check");
+    assert!(
+        report.is_ok(),
+        "check found problems: {:?}",
+        report.problems
+    );
+    assert_eq!(report.snapshots, snaps.len() as u64);
     for s in &snaps {
         for (name, m) in &s.manifest.streams {
             for b in &m.blobs {
