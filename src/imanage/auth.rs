@@ -126,11 +126,10 @@ impl Auth {
             base: settings.retry_base,
             cap: settings.retry_cap,
         };
-        let this_http = http.clone();
         let answer = grant(&http, &settings, &counters, &policy, Grant::Password).await?;
         info!(username = %settings.username, "signed in to iManage");
         Ok(Self {
-            http: this_http,
+            http,
             state: Mutex::new(state_from(answer, 1)),
             settings,
             counters,
@@ -141,8 +140,12 @@ impl Auth {
     /// The current access token, refreshed first when it is about to expire.
     pub async fn token(&self) -> Result<Token, ImanageError> {
         let mut st = self.state.lock().await;
-        let margin = self.settings.refresh_margin.min(st.lifetime / 10);
-        if Instant::now() + margin >= st.expires_at {
+        if needs_refresh(
+            Instant::now(),
+            st.expires_at,
+            st.lifetime,
+            self.settings.refresh_margin,
+        ) {
             self.renew(&mut st).await?;
         }
         Ok(Token {
@@ -227,6 +230,11 @@ impl Auth {
         info!("access token revoked");
         Ok(())
     }
+}
+
+/// Refresh when less than `margin` (at most a tenth of the token's life) is left.
+fn needs_refresh(now: Instant, expires_at: Instant, lifetime: Duration, margin: Duration) -> bool {
+    now + margin.min(lifetime / 10) >= expires_at
 }
 
 fn state_from(answer: TokenAnswer, generation: u64) -> TokenState {
@@ -345,6 +353,48 @@ async fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_happens_shortly_before_expiry() {
+        let t0 = Instant::now();
+        let life = Duration::from_secs(1800);
+        let exp = t0 + life;
+        let margin = Duration::from_secs(60);
+        assert!(!needs_refresh(t0, exp, life, margin));
+        assert!(!needs_refresh(
+            t0 + Duration::from_secs(1739),
+            exp,
+            life,
+            margin
+        ));
+        assert!(needs_refresh(
+            t0 + Duration::from_secs(1740),
+            exp,
+            life,
+            margin
+        ));
+        assert!(needs_refresh(
+            t0 + Duration::from_secs(4000),
+            exp,
+            life,
+            margin
+        ));
+        // A short-lived token refreshes at 90% of its life, not at once.
+        let life = Duration::from_secs(20);
+        let exp = t0 + life;
+        assert!(!needs_refresh(
+            t0 + Duration::from_secs(17),
+            exp,
+            life,
+            margin
+        ));
+        assert!(needs_refresh(
+            t0 + Duration::from_secs(18),
+            exp,
+            life,
+            margin
+        ));
+    }
 
     #[test]
     fn locked_is_told_apart_from_a_wrong_key() {
