@@ -1,2 +1,421 @@
 //! A faithful simulator of the iManage Work API (contract in ../shared/imanage-api.md), used by
 //! tests, benchmarks and the demo.
+//!
+//! - [`corpus`]: the lazy, seeded base corpus (nothing materialised; memory flat at any scale).
+//! - [`content`]: deterministic file bytes from (seed, version id), streamed in chunks.
+//! - [`state`]: the overlay of writes and mutations; [`view`] merges it with the corpus.
+//! - [`auth`], [`limits`], [`cursor`], [`stats`]: sign-in, 429s/faults/latency, paging, counters.
+//! - [`routes`]: the axum handlers, one module per area of the contract.
+//!
+//! In-process use: `let (addr, sim) = sim::Server::start(SimOptions::default())?;`.
+//! See docs/SIMULATOR.md for the corpus shape, scales, faults and test hooks.
+
+pub mod auth;
+pub mod content;
+pub mod corpus;
+pub mod cursor;
+pub mod error;
+pub mod hash;
+pub mod limits;
+pub mod mutate;
+pub mod names;
+pub mod render;
+pub mod routes;
+pub mod state;
+pub mod stats;
+pub mod view;
+pub mod writes;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::imanage::model::VersionId;
+
+pub use error::{ApiError, SimError};
+pub use mutate::{MutateReport, MutateRequest};
+pub use stats::SimStats;
+
+use corpus::{Corpus, LibLayout};
+use state::{LibOverlay, Overlay};
+use view::Ctx;
+
+/// The credentials the simulator accepts.
+pub mod credentials {
+    pub const CLIENT_ID: &str = "imvault-sim";
+    pub const CLIENT_SECRET: &str = "sim-client-secret";
+    pub const USERNAME: &str = "svc-backup@sim.example";
+    pub const AUTH_KEY: &str = "sim-auth-key";
+    pub const CUSTOMER_ID: u64 = 1234;
+    /// The `user.id` discovery reports for the service account.
+    pub const USER_ID: &str = "SVC_BACKUP";
+}
+
+/// How big the corpus is, in document versions (over all libraries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// ≈100 versions.
+    Tiny,
+    /// ≈2,000 versions.
+    Small,
+    /// ≈20,000 versions (~1–2 GB of content).
+    Medium,
+    /// ≥1,000,000 versions, generated lazily.
+    Large,
+    /// About this many versions.
+    Versions(u64),
+}
+
+impl Scale {
+    pub fn target_versions(self) -> u64 {
+        match self {
+            Self::Tiny => 100,
+            Self::Small => 2_000,
+            Self::Medium => 20_000,
+            Self::Large => 1_050_000,
+            Self::Versions(n) => n.max(1),
+        }
+    }
+}
+
+impl FromStr for Scale {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "tiny" => Self::Tiny,
+            "small" => Self::Small,
+            "medium" => Self::Medium,
+            "large" => Self::Large,
+            n => Self::Versions(n.parse().map_err(|_| {
+                format!("scale {n:?} is not tiny, small, medium, large or a number of versions")
+            })?),
+        })
+    }
+}
+
+impl fmt::Display for Scale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tiny => f.write_str("tiny"),
+            Self::Small => f.write_str("small"),
+            Self::Medium => f.write_str("medium"),
+            Self::Large => f.write_str("large"),
+            Self::Versions(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `user_type` the service account reports; `regular` also closes the §8 crawl endpoints (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimUserType {
+    System,
+    Regular,
+}
+
+/// Options of `imvault sim` and of [`Server::start`]. `Default` equals the CLI defaults.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SimOptions {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Seed of the corpus and of the fault plan.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// tiny | small | medium | large | a number of versions.
+    #[arg(long, default_value_t = Scale::Small)]
+    pub scale: Scale,
+    /// Number of libraries (the last one is hidden when there are several).
+    #[arg(long, default_value_t = 3)]
+    pub libraries: u32,
+    /// Requests per second before 429 (off when absent).
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+    /// Concurrent requests before 429 (off when absent).
+    #[arg(long)]
+    pub max_concurrent: Option<usize>,
+    /// Probability of a 502/503/504 or a truncated download per API call.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Added latency per API call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Access token lifetime, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub token_ttl: u64,
+    /// Refresh token lifetime, in seconds.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    pub refresh_ttl: u64,
+    /// Paging cursor lifetime, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub cursor_ttl: u64,
+    /// `user_type` of the service account.
+    #[arg(long, value_enum, default_value_t = SimUserType::System)]
+    pub user_type: SimUserType,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: 1,
+            scale: Scale::Small,
+            libraries: 3,
+            rate_limit: None,
+            max_concurrent: None,
+            fault_rate: 0.0,
+            latency_ms: 0,
+            token_ttl: 1800,
+            refresh_ttl: 7 * 24 * 3600,
+            cursor_ttl: 3600,
+            user_type: SimUserType::System,
+        }
+    }
+}
+
+/// The simulator's whole state, shared by every handler.
+#[derive(Debug)]
+pub struct Sim {
+    pub opts: SimOptions,
+    pub corpus: Corpus,
+    pub overlay: Overlay,
+    pub auth: auth::Auth,
+    pub cursors: cursor::Cursors,
+    pub limits: limits::Limits,
+    pub stats: Arc<stats::Stats>,
+}
+
+impl Sim {
+    pub fn new(opts: SimOptions) -> Result<Self, SimError> {
+        if !(0.0..=1.0).contains(&opts.fault_rate) {
+            return Err(SimError::InvalidOption {
+                option: "fault-rate",
+                problem: format!("{} is not a probability between 0 and 1", opts.fault_rate),
+            });
+        }
+        if opts.libraries == 0 || opts.libraries > 64 {
+            return Err(SimError::InvalidOption {
+                option: "libraries",
+                problem: format!("{} is not between 1 and 64", opts.libraries),
+            });
+        }
+        if opts.token_ttl == 0 {
+            return Err(SimError::InvalidOption {
+                option: "token-ttl",
+                problem: "must be at least 1 second".into(),
+            });
+        }
+        let corpus = Corpus::new(opts.seed, opts.scale, opts.libraries);
+        let stats = Arc::new(stats::Stats::default());
+        Ok(Self {
+            overlay: Overlay::new(&corpus),
+            corpus,
+            auth: auth::Auth::new(
+                Duration::from_secs(opts.token_ttl),
+                Duration::from_secs(opts.refresh_ttl.max(1)),
+            ),
+            cursors: cursor::Cursors::new(Duration::from_secs(opts.cursor_ttl)),
+            limits: limits::Limits::new(
+                opts.rate_limit,
+                opts.max_concurrent,
+                opts.fault_rate,
+                Duration::from_millis(opts.latency_ms),
+                opts.seed,
+                stats.clone(),
+            ),
+            stats,
+            opts,
+        })
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.opts.seed
+    }
+
+    pub fn lib_index(&self, alias: &str) -> Option<usize> {
+        self.corpus.libs.iter().position(|l| l.alias == alias)
+    }
+
+    /// Run `f` over a read view of one library.
+    pub fn read<R>(&self, lib: usize, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+        let layout = &self.corpus.libs[lib];
+        let guard = self.overlay.libs[lib]
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&Ctx {
+            seed: self.seed(),
+            lib: layout,
+            ov: &guard,
+        })
+    }
+
+    /// Run `f` with the write lock of one library's overlay.
+    pub fn write<R>(&self, lib: usize, f: impl FnOnce(&LibLayout, &mut LibOverlay) -> R) -> R {
+        let layout = &self.corpus.libs[lib];
+        let mut guard = self.overlay.libs[lib]
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        f(layout, &mut guard)
+    }
+
+    /// The bytes of any version the simulator serves (generated or uploaded), or `None` if it
+    /// does not exist.
+    pub fn version_bytes(&self, v: &VersionId) -> Option<Vec<u8>> {
+        let lib = self.lib_index(v.document.library.as_str())?;
+        self.read(lib, |ctx| {
+            let d = ctx.doc(v.document.number)?;
+            if !d.has_version(v.version) {
+                return None;
+            }
+            match d.ov.and_then(|o| o.added.get(&v.version)) {
+                Some(state::AddedVersion {
+                    content: state::VersionContent::Stored(b),
+                    ..
+                }) => Some(b.to_vec()),
+                _ => Some(content::ContentSpec::for_version(self.seed(), v).to_vec()),
+            }
+        })
+    }
+}
+
+/// Starts simulators.
+pub struct Server;
+
+impl Server {
+    /// Bind `opts.listen` and serve on the current tokio runtime. Must be called from inside a
+    /// tokio runtime.
+    pub fn start(opts: SimOptions) -> Result<(SocketAddr, SimHandle), SimError> {
+        let listen = opts.listen;
+        let sim = Arc::new(Sim::new(opts)?);
+        let std_listener =
+            std::net::TcpListener::bind(listen).map_err(|source| SimError::Bind {
+                addr: listen,
+                source,
+            })?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|source| SimError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let listener =
+            tokio::net::TcpListener::from_std(std_listener).map_err(|source| SimError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(SimError::LocalAddr)?;
+        let stop = CancellationToken::new();
+        let app = routes::router(sim.clone());
+        let shutdown = stop.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+                .map_err(SimError::Serve)
+        });
+        tracing::info!(%addr, seed = sim.seed(), scale = %sim.opts.scale, "simulator listening");
+        Ok((
+            addr,
+            SimHandle {
+                sim,
+                stop,
+                task: Some(task),
+            },
+        ))
+    }
+}
+
+/// Control of a running simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct SimHandle {
+    sim: Arc<Sim>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<Result<(), SimError>>>,
+}
+
+impl SimHandle {
+    /// Apply a batch of changes (as `POST /sim/mutate`).
+    pub fn mutate(&self, req: &MutateRequest) -> MutateReport {
+        mutate::apply(&self.sim, req)
+    }
+    pub fn stats(&self) -> SimStats {
+        self.sim.stats.snapshot()
+    }
+    /// Every paging cursor issued so far answers `NRC_INVALID_CURSOR` from now on.
+    pub fn expire_cursors(&self) {
+        self.sim.cursors.expire_all();
+    }
+    /// Every access and refresh token issued so far answers 401 / `invalid_grant` from now on.
+    pub fn expire_tokens(&self) {
+        self.sim.auth.expire_all();
+    }
+    /// Clear the sign-in lockout (what an administrator does).
+    pub fn unlock_account(&self) {
+        self.sim.auth.unlock();
+    }
+    pub fn set_fault_rate(&self, p: f64) {
+        self.sim.limits.set_fault_rate(p);
+    }
+    /// The bytes of a version (generated or uploaded), as a download would return them.
+    pub fn version_bytes(&self, v: &VersionId) -> Option<Vec<u8>> {
+        self.sim.version_bytes(v)
+    }
+    /// The shared state, for tests that inspect the corpus directly.
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+    /// Stop accepting connections; in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+    /// Stop and wait until the server task has ended.
+    pub async fn stopped(mut self) -> Result<(), SimError> {
+        self.stop.cancel();
+        match self.task.take() {
+            Some(t) => t.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// `imvault sim`: serve until ctrl-c, printing the address and the credentials to use.
+pub async fn run(opts: SimOptions) -> Result<(), SimError> {
+    let (addr, handle) = Server::start(opts)?;
+    let libs: Vec<String> = handle
+        .sim
+        .corpus
+        .libs
+        .iter()
+        .map(|l| {
+            format!(
+                "{}{} ({} workspaces)",
+                l.alias,
+                if l.hidden { " [hidden]" } else { "" },
+                l.n_ws
+            )
+        })
+        .collect();
+    println!("imvault simulator listening on http://{addr}");
+    println!("  customer id:   {}", credentials::CUSTOMER_ID);
+    println!("  client id:     {}", credentials::CLIENT_ID);
+    println!("  client secret: {}", credentials::CLIENT_SECRET);
+    println!("  username:      {}", credentials::USERNAME);
+    println!("  auth key:      {}", credentials::AUTH_KEY);
+    println!("  libraries:     {}", libs.join(", "));
+    println!(
+        "  test hooks:    POST /sim/mutate, GET /sim/stats, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
+    );
+    println!("Press ctrl-c to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    handle.stopped().await
+}

@@ -1,0 +1,270 @@
+//! Sign-in (§1): password and refresh grants, self-validating signed tokens with a TTL,
+//! revocation, and the account lockout (5 failures: 15 minutes; 10: until unlocked).
+//!
+//! Tokens are checked without any shared table on the hot path: a token carries its issue
+//! time, lifetime and generation, signed with a per-start key.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::credentials;
+
+/// The OAuth error body of §1: `{"error":…,"error_description":…}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+fn oauth(error: &'static str, d: impl Into<String>) -> OAuthError {
+    OAuthError {
+        error,
+        error_description: d.into(),
+    }
+}
+
+/// A successful token answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// The fields of a token request (form or query).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Lockout {
+    failures: u32,
+    locked_until: Option<Instant>,
+    locked_for_good: bool,
+}
+
+const LOCK_AFTER: u32 = 5;
+const LOCK_FOR_GOOD_AFTER: u32 = 10;
+const LOCK_TIME: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug)]
+pub struct Auth {
+    key: [u8; 32],
+    start: Instant,
+    token_ttl: Duration,
+    refresh_ttl: Duration,
+    generation: AtomicU64,
+    nonce: AtomicU64,
+    revoked: RwLock<HashSet<String>>,
+    any_revoked: AtomicBool,
+    lock: Mutex<Lockout>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Access,
+    Refresh,
+}
+
+impl Auth {
+    pub fn new(token_ttl: Duration, refresh_ttl: Duration) -> Self {
+        let mut key = [0u8; 32];
+        for b in key.iter_mut() {
+            *b = fastrand::u8(..);
+        }
+        Self {
+            key,
+            start: Instant::now(),
+            token_ttl,
+            refresh_ttl,
+            generation: AtomicU64::new(0),
+            nonce: AtomicU64::new(fastrand::u64(..)),
+            revoked: RwLock::new(HashSet::new()),
+            any_revoked: AtomicBool::new(false),
+            lock: Mutex::new(Lockout::default()),
+        }
+    }
+
+    fn mac(&self, body: &str) -> String {
+        hex::encode(&blake3::keyed_hash(&self.key, body.as_bytes()).as_bytes()[..12])
+    }
+
+    fn issue(&self, kind: Kind) -> String {
+        let k = if kind == Kind::Access { "a" } else { "r" };
+        let ttl = if kind == Kind::Access {
+            self.token_ttl
+        } else {
+            self.refresh_ttl
+        };
+        let issued = self.start.elapsed().as_millis() as u64;
+        let generation = self.generation.load(Ordering::Relaxed);
+        let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
+        let body = format!(
+            "sim{k}.{issued:x}.{:x}.{generation:x}.{nonce:x}",
+            ttl.as_millis()
+        );
+        let mac = self.mac(&body);
+        format!("{body}.{mac}")
+    }
+
+    fn valid(&self, token: &str, kind: Kind) -> bool {
+        let Some((body, mac)) = token.rsplit_once('.') else {
+            return false;
+        };
+        if self.mac(body) != mac {
+            return false;
+        }
+        let mut parts = body.split('.');
+        let k = parts.next();
+        let nums: Vec<u64> = parts
+            .filter_map(|p| u64::from_str_radix(p, 16).ok())
+            .collect();
+        let want = if kind == Kind::Access { "sima" } else { "simr" };
+        let (Some(k), [issued, ttl, generation, _nonce]) = (k, nums.as_slice()) else {
+            return false;
+        };
+        if k != want || *generation < self.generation.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = self.start.elapsed().as_millis() as u64;
+        if now.saturating_sub(*issued) >= *ttl {
+            return false;
+        }
+        if self.any_revoked.load(Ordering::Relaxed)
+            && self
+                .revoked
+                .read()
+                .map(|r| r.contains(token))
+                .unwrap_or(true)
+        {
+            return false;
+        }
+        true
+    }
+
+    /// Is this `X-Auth-Token` good for an API call?
+    pub fn check_access(&self, token: &str) -> bool {
+        self.valid(token, Kind::Access)
+    }
+
+    fn tokens(&self, scope: Option<String>) -> TokenResponse {
+        TokenResponse {
+            access_token: self.issue(Kind::Access),
+            token_type: "bearer",
+            expires_in: self.token_ttl.as_secs(),
+            refresh_token: self.issue(Kind::Refresh),
+            scope: scope.unwrap_or_else(|| "admin".to_string()),
+        }
+    }
+
+    /// `POST /auth/oauth2/token`.
+    pub fn token(&self, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+        if req.client_id.as_deref() != Some(credentials::CLIENT_ID)
+            || req.client_secret.as_deref() != Some(credentials::CLIENT_SECRET)
+        {
+            return Err(oauth(
+                "invalid_client",
+                "Client authentication failed: unknown client id or wrong client secret",
+            ));
+        }
+        match req.grant_type.as_deref() {
+            Some("password") => self.password(req),
+            Some("refresh_token") => {
+                let ok = req
+                    .refresh_token
+                    .as_deref()
+                    .is_some_and(|t| self.valid(t, Kind::Refresh));
+                if ok {
+                    Ok(self.tokens(req.scope))
+                } else {
+                    Err(oauth(
+                        "invalid_grant",
+                        "The refresh token is invalid, expired or revoked",
+                    ))
+                }
+            }
+            Some(other) => Err(oauth(
+                "unsupported_grant_type",
+                format!("grant_type {other:?} is not supported"),
+            )),
+            None => Err(oauth("invalid_request", "grant_type is required")),
+        }
+    }
+
+    fn password(&self, req: TokenRequest) -> Result<TokenResponse, OAuthError> {
+        if req.username.as_deref() != Some(credentials::USERNAME) {
+            return Err(oauth("invalid_grant", "Invalid username or auth key"));
+        }
+        let now = Instant::now();
+        let mut lock = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if lock.locked_for_good {
+            return Err(oauth(
+                "invalid_grant",
+                "The account is locked after 10 failed sign-ins; an administrator must unlock it",
+            ));
+        }
+        if let Some(until) = lock.locked_until {
+            if now < until {
+                return Err(oauth(
+                    "invalid_grant",
+                    "The account is locked for 15 minutes after 5 failed sign-ins",
+                ));
+            }
+            lock.locked_until = None;
+        }
+        if req.password.as_deref() != Some(credentials::AUTH_KEY) {
+            lock.failures += 1;
+            if lock.failures >= LOCK_FOR_GOOD_AFTER {
+                lock.locked_for_good = true;
+                return Err(oauth(
+                    "invalid_grant",
+                    "Invalid auth key; the account is now locked after 10 failed sign-ins until an administrator unlocks it",
+                ));
+            }
+            if lock.failures == LOCK_AFTER {
+                lock.locked_until = Some(now + LOCK_TIME);
+                return Err(oauth(
+                    "invalid_grant",
+                    "Invalid auth key; the account is now locked for 15 minutes after 5 failed sign-ins",
+                ));
+            }
+            return Err(oauth("invalid_grant", "Invalid username or auth key"));
+        }
+        lock.failures = 0;
+        drop(lock);
+        Ok(self.tokens(req.scope))
+    }
+
+    /// `POST /auth/oauth2/revoke-token`.
+    pub fn revoke(&self, token: &str) {
+        if let Ok(mut r) = self.revoked.write() {
+            r.insert(token.to_string());
+        }
+        self.any_revoked.store(true, Ordering::Relaxed);
+    }
+
+    /// Every access and refresh token issued so far stops working.
+    pub fn expire_all(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What an administrator does in Control Center: clear the lockout.
+    pub fn unlock(&self) {
+        let mut lock = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        *lock = Lockout::default();
+    }
+}

@@ -1,0 +1,44 @@
+//! Test-only hooks under `/sim/` (no auth): mutate, stats, expire cursors/tokens, unlock.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+
+use super::AppState;
+use crate::sim::error::ApiError;
+use crate::sim::mutate::{self, MutateReport, MutateRequest};
+use crate::sim::stats::SimStats;
+
+pub async fn mutate(
+    State(sim): State<AppState>,
+    b: Result<Json<MutateRequest>, JsonRejection>,
+) -> Result<Json<MutateReport>, ApiError> {
+    let Json(req) =
+        b.map_err(|e| ApiError::InvalidParam(format!("mutate body: {}", e.body_text())))?;
+    if let Some(l) = &req.library
+        && sim.lib_index(l).is_none()
+    {
+        return Err(ApiError::NoRecord(format!("library {l}")));
+    }
+    Ok(Json(mutate::apply(&sim, &req)))
+}
+
+pub async fn stats(State(sim): State<AppState>) -> Json<SimStats> {
+    Json(sim.stats.snapshot())
+}
+
+pub async fn expire_cursors(State(sim): State<AppState>) -> StatusCode {
+    sim.cursors.expire_all();
+    StatusCode::NO_CONTENT
+}
+
+pub async fn expire_tokens(State(sim): State<AppState>) -> StatusCode {
+    sim.auth.expire_all();
+    StatusCode::NO_CONTENT
+}
+
+pub async fn unlock(State(sim): State<AppState>) -> StatusCode {
+    sim.auth.unlock();
+    StatusCode::NO_CONTENT
+}
