@@ -1,0 +1,207 @@
+//! Shared helpers for the iManage client and walker tests: a simulator on 127.0.0.1:0, client
+//! settings with the simulator's credentials, and a normalised view of a walk's items.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use futures::StreamExt;
+use imvault::imanage::model::{Acl, ContainerKind, LibraryId};
+use imvault::imanage::walk::{WalkItem, WalkOptions, WalkStrategy, walk};
+use imvault::imanage::{Client, ClientSettings};
+use imvault::secret::Secret;
+use imvault::sim::{Server, SimHandle, SimOptions, credentials};
+
+pub struct SimEnv {
+    pub addr: SocketAddr,
+    pub handle: SimHandle,
+}
+
+pub fn start_sim(opts: SimOptions) -> SimEnv {
+    let (addr, handle) = Server::start(opts).expect("simulator starts on 127.0.0.1:0");
+    SimEnv { addr, handle }
+}
+
+pub fn tiny() -> SimOptions {
+    SimOptions {
+        scale: "tiny".parse().expect("scale"),
+        ..SimOptions::default()
+    }
+}
+
+/// Settings for the simulator, generous limits, short backoff (tests stay quick).
+pub fn settings(addr: SocketAddr) -> ClientSettings {
+    let mut s = ClientSettings::new(
+        url::Url::parse(&format!("http://{addr}")).expect("url"),
+        credentials::CLIENT_ID,
+        Secret::new(credentials::CLIENT_SECRET),
+        credentials::USERNAME,
+        Secret::new(credentials::AUTH_KEY),
+    );
+    s.requests_per_second = 2000;
+    s.concurrency = 8;
+    s.retry_base = std::time::Duration::from_millis(5);
+    s.retry_cap = std::time::Duration::from_millis(200);
+    s.max_retries = 12;
+    s
+}
+
+pub async fn connect(addr: SocketAddr) -> Client {
+    Client::connect(settings(addr))
+        .await
+        .expect("sign-in to the simulator")
+}
+
+/// Every item of one library's walk; `Err` items are returned separately.
+pub async fn collect(
+    client: &Client,
+    library: &LibraryId,
+    strategy: WalkStrategy,
+) -> (Vec<WalkItem>, Vec<String>) {
+    let mut items = vec![];
+    let mut errors = vec![];
+    let mut s = std::pin::pin!(walk(client, library, strategy, WalkOptions::default()));
+    while let Some(item) = s.next().await {
+        match item {
+            Ok(i) => items.push(i),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (items, errors)
+}
+
+/// An ACL without display names (the crawl's trustee rows carry none), sorted.
+pub fn bare(acl: &Acl) -> Acl {
+    let mut acl = acl.clone().normalized();
+    for e in &mut acl.entries {
+        e.name = None;
+    }
+    acl
+}
+
+/// What a walk found, keyed so that two walks can be compared item for item.
+#[derive(Debug, Default, PartialEq)]
+pub struct Summary {
+    /// id → (kind, name, parent, ACL)
+    pub containers: BTreeMap<String, (ContainerKind, String, Option<String>, Acl)>,
+    /// version id → (size, edit_date, edit_profile_date); duplicates counted separately.
+    pub versions: BTreeMap<String, (u64, Option<String>, Option<String>)>,
+    pub duplicate_versions: usize,
+    pub filings: BTreeSet<(String, String)>,
+    pub duplicate_filings: usize,
+    pub document_acls: BTreeMap<String, Acl>,
+    pub duplicate_document_acls: usize,
+    pub access_denied: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn summarize(items: &[WalkItem]) -> Summary {
+    let mut s = Summary::default();
+    for item in items {
+        match item {
+            WalkItem::Container { container, acl } => {
+                s.containers.insert(
+                    container.id.to_string(),
+                    (
+                        container.kind,
+                        container.name.clone(),
+                        container.parent_id.as_ref().map(ToString::to_string),
+                        bare(acl),
+                    ),
+                );
+            }
+            WalkItem::Version { version } => {
+                let prev = s.versions.insert(
+                    version.id.to_string(),
+                    (
+                        version.size,
+                        version.edit_date.clone(),
+                        version.edit_profile_date.clone(),
+                    ),
+                );
+                s.duplicate_versions += usize::from(prev.is_some());
+            }
+            WalkItem::Filing(f) => {
+                let fresh = s
+                    .filings
+                    .insert((f.document.to_string(), f.parent.to_string()));
+                s.duplicate_filings += usize::from(!fresh);
+            }
+            WalkItem::DocumentAcl { document, acl } => {
+                let prev = s.document_acls.insert(document.to_string(), bare(acl));
+                s.duplicate_document_acls += usize::from(prev.is_some());
+            }
+            WalkItem::AccessDenied { what, .. } => s.access_denied.push(what.clone()),
+            WalkItem::Warning { what, detail } => s.warnings.push(format!("{what}: {detail}")),
+        }
+    }
+    s
+}
+
+fn diff_maps<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
+    what: &str,
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    out: &mut Vec<String>,
+) {
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push(format!("{what} {k:?} only on the left")),
+            Some(w) if w != v => out.push(format!("{what} {k:?}: {v:?} != {w:?}")),
+            _ => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) {
+            out.push(format!("{what} {k:?} only on the right"));
+        }
+    }
+}
+
+/// Assert two summaries are equal, printing at most a few differences.
+pub fn assert_same(a: &Summary, b: &Summary, context: &str) {
+    let mut out = vec![];
+    diff_maps("container", &a.containers, &b.containers, &mut out);
+    diff_maps("version", &a.versions, &b.versions, &mut out);
+    diff_maps("document ACL", &a.document_acls, &b.document_acls, &mut out);
+    for f in a.filings.symmetric_difference(&b.filings) {
+        out.push(format!("filing {f:?} on one side only"));
+    }
+    for (what, x, y) in [
+        (
+            "duplicate versions",
+            a.duplicate_versions,
+            b.duplicate_versions,
+        ),
+        (
+            "duplicate filings",
+            a.duplicate_filings,
+            b.duplicate_filings,
+        ),
+        (
+            "duplicate ACLs",
+            a.duplicate_document_acls,
+            b.duplicate_document_acls,
+        ),
+    ] {
+        if x != y {
+            out.push(format!("{what}: {x} != {y}"));
+        }
+    }
+    if a.access_denied != b.access_denied {
+        out.push(format!(
+            "access denied: {:?} != {:?}",
+            a.access_denied, b.access_denied
+        ));
+    }
+    if a.warnings != b.warnings {
+        out.push(format!("warnings: {:?} != {:?}", a.warnings, b.warnings));
+    }
+    assert!(
+        out.is_empty(),
+        "{context}: {} differences, first ones:\n{}",
+        out.len(),
+        out.iter().take(12).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
