@@ -49,6 +49,8 @@ pub enum Listing {
     WorkspaceChildren(ContainerId),
     /// `GET L/folders/{id}/children`.
     FolderChildren(ContainerId),
+    /// `GET L/trash-bin/documents`.
+    TrashBin(LibraryId),
     /// `POST L/sync/…` with an optional `edit_date_from`.
     Crawl {
         library: LibraryId,
@@ -63,6 +65,7 @@ impl Listing {
             Self::Workspaces(l) => format!("listing the workspaces of library {l}"),
             Self::WorkspaceChildren(c) => format!("listing the children of workspace {c}"),
             Self::FolderChildren(c) => format!("listing the children of folder {c}"),
+            Self::TrashBin(l) => format!("listing the trash bin of library {l}"),
             Self::Crawl { library, kind, .. } => {
                 format!("crawling {} of library {library}", kind.path())
             }
@@ -168,6 +171,10 @@ impl Client {
             }
             Listing::FolderChildren(c) => {
                 let path = format!("{}/folders/{c}/children", self.lib_path(&c.library));
+                paged_call(path, listing, cursor, s.page_size)
+            }
+            Listing::TrashBin(l) => {
+                let path = format!("{}/trash-bin/documents", self.lib_path(l));
                 paged_call(path, listing, cursor, s.page_size)
             }
         };

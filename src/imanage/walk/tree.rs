@@ -127,7 +127,7 @@ async fn run_task(ctx: Arc<Ctx>, task: Task) -> Result<Vec<Task>, Stopped> {
 
 fn library_of(listing: &Listing) -> String {
     match listing {
-        Listing::Workspaces(l) => l.to_string(),
+        Listing::Workspaces(l) | Listing::TrashBin(l) => l.to_string(),
         Listing::WorkspaceChildren(c) | Listing::FolderChildren(c) => c.library.to_string(),
         Listing::Crawl { library, .. } => library.to_string(),
     }
