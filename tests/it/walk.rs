@@ -227,3 +227,27 @@ async fn check_counts_what_the_walk_finds() {
         .expect_err("unknown library");
     assert!(wrong.to_string().contains("NOPE"), "{wrong}");
 }
+
+/// Figures for the report: `imvault check` on the `medium` corpus with both strategies.
+/// Run with `cargo test --test it -- --ignored --nocapture check_figures_on_medium`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test: prints figures"]
+async fn check_figures_on_medium() {
+    let env = start_sim(SimOptions {
+        scale: "medium".parse().expect("scale"),
+        ..SimOptions::default()
+    });
+    let client = connect(env.addr).await;
+    for strategy in [WalkStrategy::Crawl, WalkStrategy::Tree] {
+        let report = check(&client, &[], strategy).await.expect("check");
+        assert!(report.is_clean(), "{report}");
+        let items: u64 = report.libraries.iter().map(|l| l.items()).sum();
+        println!("=== {strategy:?} ===\n{report}");
+        println!(
+            "{strategy:?}: {items} items, {} requests, {:.2} s, {:.4} requests per item",
+            report.requests,
+            report.seconds,
+            report.requests as f64 / items.max(1) as f64
+        );
+    }
+}
