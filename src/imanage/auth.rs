@@ -43,6 +43,8 @@ struct TokenState {
     lifetime: Duration,
     /// Bumped each time the access token changes, so concurrent 401s refresh only once.
     generation: u64,
+    /// Set by `revoke`: no call may sign in again behind the operator's back.
+    revoked: bool,
 }
 
 /// The access token to send, with the generation it belongs to.
@@ -140,6 +142,11 @@ impl Auth {
     /// The current access token, refreshed first when it is about to expire.
     pub async fn token(&self) -> Result<Token, ImanageError> {
         let mut st = self.state.lock().await;
+        if st.revoked {
+            return Err(ImanageError::SignedOut {
+                action: "an iManage call".into(),
+            });
+        }
         if needs_refresh(
             Instant::now(),
             st.expires_at,
@@ -157,6 +164,11 @@ impl Auth {
     /// A call with the token of `generation` got 401: renew it, unless another call already did.
     pub async fn reauth(&self, generation: u64) -> Result<(), ImanageError> {
         let mut st = self.state.lock().await;
+        if st.revoked {
+            return Err(ImanageError::SignedOut {
+                action: "renewing the token".into(),
+            });
+        }
         if st.generation != generation {
             return Ok(());
         }
@@ -202,9 +214,14 @@ impl Auth {
         Ok(())
     }
 
-    /// Revoke the access token (shutdown). Errors are reported, the token is forgotten anyway.
+    /// Revoke the access token (shutdown). Errors are reported; the client refuses further calls
+    /// either way.
     pub async fn revoke(&self) -> Result<(), ImanageError> {
-        let st = self.state.lock().await;
+        let mut st = self.state.lock().await;
+        if st.revoked {
+            return Ok(());
+        }
+        st.revoked = true;
         let url = self.settings.url("/auth/oauth2/revoke-token")?;
         Counters::bump(&self.counters.requests);
         let action = "revoking the access token".to_string();
@@ -245,6 +262,7 @@ fn state_from(answer: TokenAnswer, generation: u64) -> TokenState {
         expires_at: Instant::now() + lifetime,
         lifetime,
         generation,
+        revoked: false,
     }
 }
 
@@ -288,12 +306,16 @@ async fn grant(
                     action: action.clone(),
                     source: e.without_url(),
                 })?;
-                return serde_json::from_slice::<TokenAnswer>(&body).map_err(|e| {
+                let answer = serde_json::from_slice::<TokenAnswer>(&body).map_err(|e| {
                     ImanageError::Decode {
                         action: action.clone(),
                         source: e,
                     }
-                });
+                })?;
+                if grant_type == "password" {
+                    Counters::bump(&counters.sign_ins);
+                }
+                return Ok(answer);
             }
             Ok(resp) => {
                 let status = resp.status().as_u16();

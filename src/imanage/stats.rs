@@ -17,8 +17,10 @@ pub struct ClientStats {
     pub server_errors: u64,
     /// Connection errors, timeouts, truncated bodies.
     pub transport_errors: u64,
-    /// Token refreshes (proactive or after a 401) and sign-ins after the first.
+    /// Token renewals (proactive or after a 401).
     pub reauths: u64,
+    /// Successful password grants (the first sign-in, and any after a refused refresh token).
+    pub sign_ins: u64,
     /// Content bytes received by downloads.
     pub bytes_downloaded: u64,
     /// The adapted request rate (requests per second) at the time of the snapshot.
@@ -35,6 +37,7 @@ pub(crate) struct Counters {
     pub server_errors: AtomicU64,
     pub transport_errors: AtomicU64,
     pub reauths: AtomicU64,
+    pub sign_ins: AtomicU64,
     pub bytes_downloaded: AtomicU64,
 }
 
@@ -56,6 +59,7 @@ impl Counters {
             server_errors: get(&self.server_errors),
             transport_errors: get(&self.transport_errors),
             reauths: get(&self.reauths),
+            sign_ins: get(&self.sign_ins),
             bytes_downloaded: get(&self.bytes_downloaded),
             current_rate,
             max_rate,

@@ -92,14 +92,62 @@ async fn expired_token_is_renewed_once_and_the_call_repeated() {
     let stats = client.stats();
     assert_eq!(stats.reauths, 1, "one renewal for the whole walk");
     assert!(env.handle.stats().unauthorized >= 1, "the sim answered 401");
-    // The refresh token was expired too, so the renewal signed in again: 2 sign-ins in all.
+    // The refresh token was expired too, so the renewal signed in again with the auth key.
+    assert_eq!(stats.sign_ins, 2);
     assert_eq!(env.handle.stats().sign_ins, 2);
     client.revoke().await.expect("revoke");
+    let requests = env.handle.stats().total_requests;
     let err = client
-        .document_versions(&"X!1".parse().expect("id"))
+        .document_versions(&format!("{lib}!1").parse().expect("id"))
         .await
         .expect_err("after revoke");
-    assert!(err.status().is_some(), "{err}");
+    assert!(matches!(err, ImanageError::SignedOut { .. }), "{err:?}");
+    assert_eq!(
+        env.handle.stats().total_requests,
+        requests,
+        "a signed-out client sends nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_tokens_are_refreshed_before_they_expire() {
+    let env = start_sim(SimOptions {
+        token_ttl: 1,
+        ..tiny()
+    });
+    let client = connect(env.addr).await;
+    let lib = client.libraries()[0].id.clone();
+    let (want, _) = collect(&client, &lib, WalkStrategy::Crawl).await;
+    // Keep working (no sleeping) until well past two token lifetimes.
+    let start = std::time::Instant::now();
+    let mut walks = 0;
+    while start.elapsed() < std::time::Duration::from_millis(2500) {
+        let (got, errors) = collect(&client, &lib, WalkStrategy::Crawl).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_same(
+            &summarize(&got),
+            &summarize(&want),
+            "walk across token renewals",
+        );
+        walks += 1;
+    }
+    assert!(walks > 1);
+    let stats = client.stats();
+    assert!(stats.reauths >= 2, "renewed at least twice: {stats:?}");
+    assert_eq!(
+        stats.sign_ins, 1,
+        "renewals used the refresh token, never the auth key again"
+    );
+    assert_eq!(
+        env.handle.stats().sign_ins,
+        1 + stats.reauths,
+        "every renewal was one successful grant"
+    );
+    assert_eq!(
+        env.handle.stats().unauthorized,
+        0,
+        "renewed before expiry, no 401"
+    );
 }
 
 async fn all_rows(client: &Client, listing: &Listing) -> Vec<String> {
