@@ -205,3 +205,65 @@ pub fn assert_same(a: &Summary, b: &Summary, context: &str) {
         out.iter().take(12).cloned().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// A minimal tenant that lists two libraries and answers 403 `NRC_ACCESS_DENIED` on everything
+/// in `DENIED` (a library whose assignment has not yet applied). The simulator has no such
+/// switch, so this one case uses a stand-in server built on the same contract.
+pub async fn start_denied_library_tenant() -> SocketAddr {
+    use axum::Json;
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use serde_json::json;
+
+    let app = axum::Router::new()
+        .route(
+            "/auth/oauth2/token",
+            post(|| async {
+                Json(
+                    json!({"access_token":"t0k3n-denied-test","token_type":"bearer",
+                    "expires_in":1800,"refresh_token":"r3fresh","scope":"admin"}),
+                )
+            }),
+        )
+        .route(
+            "/api",
+            get(|| async {
+                Json(
+                    json!({"data":{"user":{"id":"SVC","customer_id":1,"user_type":"regular"},
+                    "versions":[],"work":{"libraries":[{"alias":"OPEN"},{"alias":"DENIED"}]}}}),
+                )
+            }),
+        )
+        .route(
+            "/work/api/v2/customers/1/libraries",
+            get(|| async {
+                Json(
+                    json!({"data":[{"id":"OPEN","type":"worksite","is_hidden":false},
+                    {"id":"DENIED","type":"worksite","is_hidden":false}]}),
+                )
+            }),
+        )
+        .route(
+            "/work/api/v2/customers/1/libraries/{lib}/workspaces",
+            get(|Path(lib): Path<String>| async move {
+                if lib == "DENIED" {
+                    (
+                        StatusCode::FORBIDDEN,
+                        Json(json!({"error":{"code":"NRC_ACCESS_DENIED",
+                            "code_message":"Access denied","transaction":"x"}})),
+                    )
+                } else {
+                    (StatusCode::OK, Json(json!({"data":{"results":[]}})))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}

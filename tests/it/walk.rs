@@ -190,9 +190,15 @@ async fn crawl_refused_is_reported_as_an_access_problem_not_a_crash() {
 async fn check_counts_what_the_walk_finds() {
     let env = start_sim(tiny());
     let client = connect(env.addr).await;
+    let before = env.handle.stats().total_requests;
     let report = check(&client, &[], WalkStrategy::Auto)
         .await
         .expect("check runs");
+    assert_eq!(
+        report.requests,
+        env.handle.stats().total_requests - before,
+        "the report counts exactly the requests the tenant saw"
+    );
     assert_eq!(report.libraries.len(), client.libraries().len());
     assert!(report.is_clean(), "{report}");
     for (lib_report, lib) in report.libraries.iter().zip(client.libraries()) {
@@ -250,4 +256,26 @@ async fn check_figures_on_medium() {
             report.requests as f64 / items.max(1) as f64
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_library_is_reported_as_an_access_problem() {
+    let addr = crate::support_imanage::start_denied_library_tenant().await;
+    let client = connect(addr).await;
+    assert_eq!(client.libraries().len(), 2);
+    let denied = "DENIED".parse().expect("id");
+    let (items, errors) = collect(&client, &denied, WalkStrategy::Auto).await;
+    assert!(errors.is_empty(), "a 403 is not an error item: {errors:?}");
+    let s = summarize(&items);
+    assert_eq!(s.access_denied, vec!["library DENIED".to_string()]);
+    let report = check(&client, &[], WalkStrategy::Auto)
+        .await
+        .expect("check goes on past the denied library");
+    assert_eq!(report.libraries.len(), 2);
+    assert!(report.libraries[0].access_denied.is_empty());
+    assert_eq!(report.libraries[1].access_denied, vec!["library DENIED"]);
+    let text = report.to_string();
+    assert!(text.contains("access denied: library DENIED"), "{text}");
+    assert!(text.contains("up to 8 hours"), "{text}");
+    assert_eq!(client.stats().retries, 0, "a 403 is never retried");
 }
