@@ -12,6 +12,7 @@ use tracing::warn;
 use super::client::{Call, Client};
 use super::error::ImanageError;
 use super::model::{ContainerId, LibraryId};
+use super::stats::Counters;
 
 /// How many times one listing may restart after expired cursors before giving up.
 const MAX_RESTARTS: u32 = 5;
@@ -213,6 +214,7 @@ impl Client {
                         && state.restarts < MAX_RESTARTS =>
                 {
                     state.restarts += 1;
+                    Counters::bump(&self.inner.counters.listing_restarts);
                     warn!(
                         listing = %listing.describe(),
                         delivered = state.delivered,

@@ -21,6 +21,8 @@ pub struct ClientStats {
     pub reauths: u64,
     /// Successful password grants (the first sign-in, and any after a refused refresh token).
     pub sign_ins: u64,
+    /// Listings restarted after an expired cursor.
+    pub listing_restarts: u64,
     /// Content bytes received by downloads.
     pub bytes_downloaded: u64,
     /// The adapted request rate (requests per second) at the time of the snapshot.
@@ -38,6 +40,7 @@ pub(crate) struct Counters {
     pub transport_errors: AtomicU64,
     pub reauths: AtomicU64,
     pub sign_ins: AtomicU64,
+    pub listing_restarts: AtomicU64,
     pub bytes_downloaded: AtomicU64,
 }
 
@@ -60,6 +63,7 @@ impl Counters {
             transport_errors: get(&self.transport_errors),
             reauths: get(&self.reauths),
             sign_ins: get(&self.sign_ins),
+            listing_restarts: get(&self.listing_restarts),
             bytes_downloaded: get(&self.bytes_downloaded),
             current_rate,
             max_rate,

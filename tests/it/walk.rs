@@ -279,3 +279,45 @@ async fn forbidden_library_is_reported_as_an_access_problem() {
     assert!(text.contains("up to 8 hours"), "{text}");
     assert_eq!(client.stats().retries, 0, "a 403 is never retried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_survive_cursors_expiring_midway() {
+    use futures::StreamExt;
+    use imvault::imanage::Client;
+    use imvault::imanage::walk::{WalkOptions, walk};
+
+    let env = start_sim(tiny());
+    let reference = connect(env.addr).await;
+    let lib = reference.libraries()[0].id.clone();
+    let mut s = crate::support_imanage::settings(env.addr);
+    s.page_size = 2;
+    s.crawl_page_size = 5;
+    let client = Client::connect(s).await.expect("connect");
+    for strategy in [WalkStrategy::Tree, WalkStrategy::Crawl] {
+        let (want, _) = collect(&reference, &lib, strategy).await;
+        let mut items = vec![];
+        let restarts = client.stats().listing_restarts;
+        // A one-item channel keeps the walker from running ahead of the expiries.
+        let options = WalkOptions {
+            concurrency: 2,
+            channel_capacity: 1,
+        };
+        let mut stream = std::pin::pin!(walk(&client, &lib, strategy, options));
+        while let Some(item) = stream.next().await {
+            items.push(item.expect("no error item"));
+            if items.len() % 40 == 0 {
+                env.handle.expire_cursors();
+            }
+        }
+        assert!(items.len() > 80, "{strategy:?}: several expiries happened");
+        assert!(
+            client.stats().listing_restarts > restarts,
+            "{strategy:?}: listings restarted"
+        );
+        assert_same(
+            &summarize(&items),
+            &summarize(&want),
+            &format!("{strategy:?} with cursors expiring"),
+        );
+    }
+}
