@@ -150,6 +150,9 @@ pub struct SimOptions {
     /// Refresh token lifetime, in seconds.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     pub refresh_ttl: u64,
+    /// How long 5 failed sign-ins lock the account, in seconds (10 lock it for good).
+    #[arg(long, default_value_t = 900)]
+    pub lockout_secs: u64,
     /// Paging cursor lifetime, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub cursor_ttl: u64,
@@ -171,6 +174,7 @@ impl Default for SimOptions {
             latency_ms: 0,
             token_ttl: 1800,
             refresh_ttl: 7 * 24 * 3600,
+            lockout_secs: 900,
             cursor_ttl: 3600,
             user_type: SimUserType::System,
         }
@@ -217,6 +221,7 @@ impl Sim {
             auth: auth::Auth::new(
                 Duration::from_secs(opts.token_ttl),
                 Duration::from_secs(opts.refresh_ttl.max(1)),
+                Duration::from_secs(opts.lockout_secs),
             ),
             cursors: cursor::Cursors::new(Duration::from_secs(opts.cursor_ttl)),
             limits: limits::Limits::new(
@@ -349,7 +354,8 @@ impl SimHandle {
     pub fn expire_cursors(&self) {
         self.sim.cursors.expire_all();
     }
-    /// Every access and refresh token issued so far answers 401 / `invalid_grant` from now on.
+    /// Every access token issued so far answers 401 from now on, as if its TTL had passed;
+    /// refresh tokens keep working.
     pub fn expire_tokens(&self) {
         self.sim.auth.expire_all();
     }
