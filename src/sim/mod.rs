@@ -77,7 +77,7 @@ impl Scale {
             Self::Tiny => 100,
             Self::Small => 2_000,
             Self::Medium => 20_000,
-            Self::Large => 1_050_000,
+            Self::Large => 1_100_000,
             Self::Versions(n) => n.max(1),
         }
     }
@@ -424,4 +424,61 @@ pub async fn run(opts: SimOptions) -> Result<(), SimError> {
     println!("Press ctrl-c to stop.");
     let _ = tokio::signal::ctrl_c().await;
     handle.stopped().await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimOptions,
+    }
+
+    #[test]
+    fn cli_defaults_equal_default_and_flags_parse() {
+        let cli = Cli::try_parse_from(["sim"]).unwrap();
+        let d = SimOptions::default();
+        assert_eq!(format!("{:?}", cli.sim), format!("{d:?}"));
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--listen",
+            "127.0.0.1:8080",
+            "--scale",
+            "12345",
+            "--rate-limit",
+            "50",
+            "--fault-rate",
+            "0.1",
+            "--user-type",
+            "regular",
+        ])
+        .unwrap();
+        assert_eq!(cli.sim.scale, Scale::Versions(12345));
+        assert_eq!(cli.sim.rate_limit, Some(50.0));
+        assert_eq!(cli.sim.user_type, SimUserType::Regular);
+        assert!(Cli::try_parse_from(["sim", "--scale", "huge"]).is_err());
+        for s in ["tiny", "small", "medium", "large"] {
+            assert_eq!(s.parse::<Scale>().unwrap().to_string(), s);
+        }
+        assert!(Scale::Large.target_versions() >= 1_000_000);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let bad = SimOptions {
+            fault_rate: 1.5,
+            ..SimOptions::default()
+        };
+        assert!(matches!(
+            Sim::new(bad),
+            Err(SimError::InvalidOption {
+                option: "fault-rate",
+                ..
+            })
+        ));
+    }
 }

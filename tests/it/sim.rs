@@ -310,6 +310,30 @@ async fn mutate_changes_what_listings_return() {
         assert!(changed.contains(v), "{v} missing from the changed rows");
     }
     assert!(changed.len() <= 6 + 2, "{changed:?}");
+    // The same over HTTP, in another library.
+    let r = env
+        .http
+        .post(format!("{}/sim/mutate", env.base))
+        .json(&json!({"new_versions": 1, "library": "ARCHIVE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rep: Value = r.json().await.unwrap();
+    let v = rep["new_versions"][0].as_str().unwrap();
+    assert!(v.starts_with("ARCHIVE!"), "{v}");
+    let p = env
+        .get_json(&env.lib("ARCHIVE", &format!("/documents/{v}")))
+        .await;
+    assert_eq!(p["data"]["id"], v);
+    let r = env
+        .http
+        .post(format!("{}/sim/mutate", env.base))
+        .json(&json!({"new_versions": 1, "library": "NOPE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     // Downloads of mutated versions match the content function.
     let vid: VersionId = report.new_versions[0].parse().unwrap();
     let r = env
@@ -1055,4 +1079,62 @@ async fn writes_then_reads_back() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|n| n.parse().unwrap_or(0)))
+        })
+        .unwrap_or(0)
+}
+
+/// Measurement, not a gate: crawls every version of every library at `SIM_SCALE` (default
+/// `large`) through HTTP and prints rows, time and the process's peak RSS, which must not grow
+/// with the corpus. Run: `SIM_SCALE=large cargo test --release --test it sim_crawl_figures -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn sim_crawl_figures() {
+    let scale: Scale = std::env::var("SIM_SCALE")
+        .unwrap_or_else(|_| "large".into())
+        .parse()
+        .unwrap();
+    let before = vm_hwm_kib();
+    let env = start(opts(scale)).await;
+    let started = std::time::Instant::now();
+    let mut rows = 0u64;
+    let mut bytes = 0u64;
+    for lib in ["ACTIVE", "ARCHIVE", "RESTRICTED"] {
+        let mut body = json!({"limit": 1000});
+        loop {
+            let r = env
+                .post_json(&env.lib(lib, "/sync/documents/crawl"), &body)
+                .await;
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            let page = v["data"].as_array().unwrap();
+            rows += page.len() as u64;
+            bytes += page
+                .iter()
+                .map(|d| d["size"].as_u64().unwrap())
+                .sum::<u64>();
+            match v["cursor"].as_str() {
+                Some(c) => body["cursor"] = json!(c),
+                None => break,
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let after = vm_hwm_kib();
+    eprintln!(
+        "scale {scale}: {rows} versions ({:.1} GB of content) crawled in {secs:.1} s ({:.0} rows/s); VmHWM {} MiB before start, {} MiB after the crawl",
+        bytes as f64 / 1e9,
+        rows as f64 / secs,
+        before / 1024,
+        after / 1024
+    );
+    assert!(rows > 0);
 }
