@@ -59,7 +59,6 @@ struct Lockout {
 
 const LOCK_AFTER: u32 = 5;
 const LOCK_FOR_GOOD_AFTER: u32 = 10;
-const LOCK_TIME: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
 pub struct Auth {
@@ -67,6 +66,7 @@ pub struct Auth {
     start: Instant,
     token_ttl: Duration,
     refresh_ttl: Duration,
+    lock_time: Duration,
     generation: AtomicU64,
     nonce: AtomicU64,
     revoked: RwLock<HashSet<String>>,
@@ -81,7 +81,7 @@ enum Kind {
 }
 
 impl Auth {
-    pub fn new(token_ttl: Duration, refresh_ttl: Duration) -> Self {
+    pub fn new(token_ttl: Duration, refresh_ttl: Duration, lock_time: Duration) -> Self {
         let mut key = [0u8; 32];
         for b in key.iter_mut() {
             *b = fastrand::u8(..);
@@ -91,6 +91,7 @@ impl Auth {
             start: Instant::now(),
             token_ttl,
             refresh_ttl,
+            lock_time,
             generation: AtomicU64::new(0),
             nonce: AtomicU64::new(fastrand::u64(..)),
             revoked: RwLock::new(HashSet::new()),
@@ -137,7 +138,10 @@ impl Auth {
         let (Some(k), [issued, ttl, generation, _nonce]) = (k, nums.as_slice()) else {
             return false;
         };
-        if k != want || *generation < self.generation.load(Ordering::Relaxed) {
+        // `expire_all` ends access tokens only: refresh tokens live on, as after a real expiry.
+        if k != want
+            || (kind == Kind::Access && *generation < self.generation.load(Ordering::Relaxed))
+        {
             return false;
         }
         let now = self.start.elapsed().as_millis() as u64;
@@ -221,7 +225,10 @@ impl Auth {
             if now < until {
                 return Err(oauth(
                     "invalid_grant",
-                    "The account is locked for 15 minutes after 5 failed sign-ins",
+                    format!(
+                        "The account is locked for {} after 5 failed sign-ins",
+                        self.lock_text()
+                    ),
                 ));
             }
             lock.locked_until = None;
@@ -236,10 +243,13 @@ impl Auth {
                 ));
             }
             if lock.failures == LOCK_AFTER {
-                lock.locked_until = Some(now + LOCK_TIME);
+                lock.locked_until = Some(now + self.lock_time);
                 return Err(oauth(
                     "invalid_grant",
-                    "Invalid auth key; the account is now locked for 15 minutes after 5 failed sign-ins",
+                    format!(
+                        "Invalid auth key; the account is now locked for {} after 5 failed sign-ins",
+                        self.lock_text()
+                    ),
                 ));
             }
             return Err(oauth("invalid_grant", "Invalid username or auth key"));
@@ -247,6 +257,15 @@ impl Auth {
         lock.failures = 0;
         drop(lock);
         Ok(self.tokens(req.scope))
+    }
+
+    fn lock_text(&self) -> String {
+        let s = self.lock_time.as_secs();
+        if s % 60 == 0 && s > 0 {
+            format!("{} minutes", s / 60)
+        } else {
+            format!("{s} seconds")
+        }
     }
 
     /// `POST /auth/oauth2/revoke-token`.
@@ -257,7 +276,7 @@ impl Auth {
         self.any_revoked.store(true, Ordering::Relaxed);
     }
 
-    /// Every access and refresh token issued so far stops working.
+    /// Every access token issued so far stops working (refresh tokens still do).
     pub fn expire_all(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }

@@ -142,7 +142,13 @@ fn stream_body(source: Source, send: u64, fail_at_end: bool) -> Body {
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let item = rx.recv().await?;
+        if item.is_err() {
+            // Let the head and the partial body reach the client before the connection drops,
+            // so the usual symptom is a short body rather than no answer at all.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Some((item, rx))
     });
     Body::from_stream(stream)
 }
