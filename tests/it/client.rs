@@ -441,3 +441,24 @@ async fn secrets_never_reach_logs_or_errors() {
         "no auth header in logs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_refresh_token_leads_to_one_sign_in_never_a_loop() {
+    let (addr, log) = crate::support_imanage::start_refresh_refusing_tenant(true).await;
+    let client = connect(addr).await;
+    assert_eq!(client.libraries().len(), 1);
+    let l = log.lock().expect("log").clone();
+    assert_eq!((l.api_401, l.refresh, l.password), (1, 1, 2), "{l:?}");
+    assert_eq!(client.stats().sign_ins, 2);
+    assert_eq!(client.stats().reauths, 1);
+
+    // If that sign-in fails too, the error names the account and nothing is tried again.
+    let (addr, log) = crate::support_imanage::start_refresh_refusing_tenant(false).await;
+    let err = Client::connect(settings(addr))
+        .await
+        .expect_err("second sign-in refused");
+    assert!(matches!(err, ImanageError::InvalidGrant { .. }), "{err:?}");
+    assert!(err.to_string().contains(credentials::USERNAME), "{err}");
+    let l = log.lock().expect("log").clone();
+    assert_eq!((l.api_401, l.refresh, l.password), (1, 1, 2), "{l:?}");
+}

@@ -267,3 +267,105 @@ pub async fn start_denied_library_tenant() -> SocketAddr {
     });
     addr
 }
+
+/// What the stand-in token endpoint saw.
+#[derive(Debug, Default, Clone)]
+pub struct GrantLog {
+    pub password: u32,
+    pub refresh: u32,
+    pub api_401: u32,
+}
+
+/// A stand-in tenant whose first access token is already dead (401) and whose refresh token is
+/// refused (`invalid_grant`), so the client must sign in again with the auth key, once.
+/// `second_sign_in_ok = false` makes that second password grant fail too.
+pub async fn start_refresh_refusing_tenant(
+    second_sign_in_ok: bool,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<GrantLog>>) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    use axum::{Form, Json};
+    use serde_json::json;
+
+    let log = Arc::new(Mutex::new(GrantLog::default()));
+    let token = {
+        let log = log.clone();
+        move |Form(f): Form<HashMap<String, String>>| {
+            let log = log.clone();
+            async move {
+                let mut l = log.lock().expect("log");
+                let refused = (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error":"invalid_grant",
+                        "error_description":"The refresh token has expired"})),
+                );
+                match f.get("grant_type").map(String::as_str) {
+                    Some("refresh_token") => {
+                        l.refresh += 1;
+                        refused
+                    }
+                    _ => {
+                        l.password += 1;
+                        if l.password > 1 && !second_sign_in_ok {
+                            return (
+                                StatusCode::BAD_REQUEST,
+                                Json(json!({"error":"invalid_grant",
+                                    "error_description":"Invalid username or auth key"})),
+                            );
+                        }
+                        let t = format!("tok{}", l.password);
+                        (
+                            StatusCode::OK,
+                            Json(json!({"access_token": t, "token_type":"bearer",
+                                "expires_in":1800, "refresh_token":"r1"})),
+                        )
+                    }
+                }
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/auth/oauth2/token", post(token))
+        .route(
+            "/api",
+            get(|| async {
+                Json(json!({"data":{"user":{"id":"SVC","customer_id":1,"user_type":"system"}}}))
+            }),
+        )
+        .route(
+            "/work/api/v2/customers/1/libraries",
+            get(
+                |State(log): State<Arc<Mutex<GrantLog>>>, h: HeaderMap| async move {
+                    let tok = h
+                        .get("x-auth-token")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    if tok == "tok1" && log.lock().expect("log").api_401 == 0 {
+                        log.lock().expect("log").api_401 += 1;
+                        return (StatusCode::UNAUTHORIZED, Json(json!({})));
+                    }
+                    if tok.starts_with("tok") {
+                        (
+                            StatusCode::OK,
+                            Json(json!({"data":[{"id":"ONE","is_hidden":false}]})),
+                        )
+                    } else {
+                        (StatusCode::UNAUTHORIZED, Json(json!({})))
+                    }
+                },
+            ),
+        )
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, log)
+}
