@@ -267,4 +267,33 @@ mod tests {
         let p = waiter.await.expect("waiter task");
         drop(p);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// In any window, the bucket lets through at most `rate × window + 1` requests.
+        #[test]
+        fn bucket_never_exceeds_its_rate(rate in 1u32..200, n in 2usize..120) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            let starts = rt.block_on(async {
+                let lim = Limiter::new(rate, 16);
+                let mut starts = Vec::with_capacity(n);
+                for _ in 0..n {
+                    drop(lim.acquire().await);
+                    starts.push(Instant::now());
+                }
+                starts
+            });
+            let period = 1.0 / f64::from(rate);
+            for (i, w) in starts.windows(2).enumerate() {
+                let gap = w[1].duration_since(w[0]).as_secs_f64();
+                proptest::prop_assert!(gap + 1e-6 >= period, "gap {gap} < {period} at {i}");
+            }
+            let total = starts[n - 1].duration_since(starts[0]).as_secs_f64();
+            proptest::prop_assert!(total + 1e-6 >= period * (n - 1) as f64);
+        }
+    }
 }
