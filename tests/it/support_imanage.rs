@@ -209,7 +209,7 @@ pub fn assert_same(a: &Summary, b: &Summary, context: &str) {
 /// A minimal tenant that lists two libraries and answers 403 `NRC_ACCESS_DENIED` on everything
 /// in `DENIED` (a library whose assignment has not yet applied). The simulator has no such
 /// switch, so this one case uses a stand-in server built on the same contract.
-pub async fn start_denied_library_tenant() -> SocketAddr {
+pub async fn start_denied_library_tenant(user_type: &'static str) -> SocketAddr {
     use axum::Json;
     use axum::extract::Path;
     use axum::http::StatusCode;
@@ -228,9 +228,9 @@ pub async fn start_denied_library_tenant() -> SocketAddr {
         )
         .route(
             "/api",
-            get(|| async {
+            get(move || async move {
                 Json(
-                    json!({"data":{"user":{"id":"SVC","customer_id":1,"user_type":"regular"},
+                    json!({"data":{"user":{"id":"SVC","customer_id":1,"user_type":user_type},
                     "versions":[],"work":{"libraries":[{"alias":"OPEN"},{"alias":"DENIED"}]}}}),
                 )
             }),
@@ -254,8 +254,32 @@ pub async fn start_denied_library_tenant() -> SocketAddr {
                             "code_message":"Access denied","transaction":"x"}})),
                     )
                 } else {
-                    (StatusCode::OK, Json(json!({"data":{"results":[]}})))
+                    (
+                        StatusCode::OK,
+                        Json(
+                            json!({"data":{"results":[{"id":"OPEN!7","wstype":"workspace",
+                            "name":"Matter","default_security":"public"}]}}),
+                        ),
+                    )
                 }
+            }),
+        )
+        .route(
+            "/work/api/v2/customers/1/libraries/OPEN/workspaces/{id}/children",
+            get(|| async { Json(json!({"data":[]})) }),
+        )
+        .route(
+            "/work/api/v2/customers/1/libraries/OPEN/workspaces/{id}/security",
+            get(|| async { Json(json!({"data":[],"default_security":"public"})) }),
+        )
+        .route(
+            "/work/api/v2/customers/1/libraries/{lib}/sync/{*rest}",
+            post(|| async {
+                (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({"error":{"code":"NRC_ACCESS_DENIED",
+                        "code_message":"Sync API not enabled","transaction":"y"}})),
+                )
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -260,7 +260,7 @@ async fn check_figures_on_medium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_library_is_reported_as_an_access_problem() {
-    let addr = crate::support_imanage::start_denied_library_tenant().await;
+    let addr = crate::support_imanage::start_denied_library_tenant("regular").await;
     let client = connect(addr).await;
     assert_eq!(client.libraries().len(), 2);
     let denied = "DENIED".parse().expect("id");
@@ -320,4 +320,28 @@ async fn walks_survive_cursors_expiring_midway() {
             &format!("{strategy:?} with cursors expiring"),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_falls_back_to_the_tree_walk_when_the_crawl_is_refused() {
+    let addr = crate::support_imanage::start_denied_library_tenant("system").await;
+    let client = connect(addr).await;
+    assert_eq!(
+        resolve_strategy(&client, WalkStrategy::Auto),
+        WalkStrategy::Crawl
+    );
+    let open = "OPEN".parse().expect("id");
+    let (items, errors) = collect(&client, &open, WalkStrategy::Auto).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let s = summarize(&items);
+    assert!(s.access_denied.is_empty(), "{:?}", s.access_denied);
+    assert_eq!(
+        s.containers.keys().collect::<Vec<_>>(),
+        vec!["OPEN!7"],
+        "the tree walk found the workspace"
+    );
+    // Forced, the refused crawl is an access problem, not a crash.
+    let (items, errors) = collect(&client, &open, WalkStrategy::Crawl).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(summarize(&items).access_denied.len(), 1);
 }
