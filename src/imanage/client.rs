@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{debug, warn};
@@ -290,16 +290,9 @@ async fn list_libraries(inner: &Inner) -> Result<Vec<Library>, ImanageError> {
 async fn send_once(
     inner: &Inner,
     call: &Call,
-    token: &str,
+    url: url::Url,
+    token: HeaderValue,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let url = match inner.settings.url(&call.path) {
-        Ok(u) => u,
-        Err(_) => {
-            // Paths are built by this module from typed ids; a failure here is a bad base_url,
-            // which validate() already refused. Fall back to the base URL so reqwest reports it.
-            inner.settings.base_url.clone()
-        }
-    };
     let mut req = inner
         .http
         .request(call.method.clone(), url)
@@ -315,9 +308,21 @@ async fn send_once(
     req.send().await
 }
 
+/// `X-Auth-Token` marked sensitive, so no HTTP-layer debug output can show it.
+fn auth_header(token: &crate::secret::Secret, call: &Call) -> Result<HeaderValue, ImanageError> {
+    let mut v = HeaderValue::from_str(token.expose()).map_err(|_| ImanageError::Protocol {
+        action: call.action.clone(),
+        problem: "the token endpoint issued an access token that is not a valid header value"
+            .into(),
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// The retry loop. Returns a success answer with its limiter place, which the caller keeps while
 /// it reads the body (so a streaming download counts against the concurrency limit).
 async fn execute(inner: &Inner, call: &Call) -> Result<(reqwest::Response, Permit), ImanageError> {
+    let url = inner.settings.url(&call.path)?;
     let mut retries = 0u32;
     let mut reauthed = false;
     loop {
@@ -325,7 +330,8 @@ async fn execute(inner: &Inner, call: &Call) -> Result<(reqwest::Response, Permi
         let token = inner.auth.token().await?;
         Counters::bump(&inner.counters.requests);
         debug!(method = %call.method, path = %call.path, attempt = retries + 1, "iManage call");
-        let err = match send_once(inner, call, token.value.expose()).await {
+        let err = match send_once(inner, call, url.clone(), auth_header(&token.value, call)?).await
+        {
             Ok(resp) if resp.status().is_success() => {
                 inner.limiter.on_success();
                 return Ok((resp, permit));
@@ -379,7 +385,7 @@ async fn execute(inner: &Inner, call: &Call) -> Result<(reqwest::Response, Permi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderValue, RETRY_AFTER};
+    use reqwest::header::RETRY_AFTER;
 
     #[test]
     fn retry_after_reads_seconds() {
