@@ -345,3 +345,31 @@ async fn auto_falls_back_to_the_tree_walk_when_the_crawl_is_refused() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(summarize(&items).access_denied.len(), 1);
 }
+
+/// Figures with a tenant-like latency (25 ms per call) and a polite client (50 requests per
+/// second, 8 in flight), on the `small` corpus.
+/// Run with `cargo test --test it -- --ignored --nocapture check_figures_with_latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test: prints figures"]
+async fn check_figures_with_latency() {
+    let env = start_sim(SimOptions {
+        latency_ms: 25,
+        ..SimOptions::default()
+    });
+    let mut s = crate::support_imanage::settings(env.addr);
+    s.requests_per_second = 50;
+    s.concurrency = 8;
+    let client = imvault::imanage::Client::connect(s).await.expect("connect");
+    for strategy in [WalkStrategy::Crawl, WalkStrategy::Tree] {
+        let report = check(&client, &[], strategy).await.expect("check");
+        assert!(report.is_clean(), "{report}");
+        let items: u64 = report.libraries.iter().map(|l| l.items()).sum();
+        println!("=== {strategy:?} ===\n{report}");
+        println!(
+            "{strategy:?}: {items} items, {} requests, {:.2} s, {:.4} requests per item",
+            report.requests,
+            report.seconds,
+            report.requests as f64 / items.max(1) as f64
+        );
+    }
+}
