@@ -23,6 +23,7 @@ pub mod render;
 pub mod routes;
 pub mod state;
 pub mod stats;
+pub mod summary;
 pub mod view;
 pub mod writes;
 
@@ -40,6 +41,7 @@ use crate::imanage::model::VersionId;
 pub use error::{ApiError, SimError};
 pub use mutate::{MutateReport, MutateRequest};
 pub use stats::SimStats;
+pub use summary::LibrarySummary;
 
 use corpus::{Corpus, LibLayout};
 use state::{LibOverlay, Overlay};
@@ -369,6 +371,19 @@ impl SimHandle {
     /// The bytes of a version (generated or uploaded), as a download would return them.
     pub fn version_bytes(&self, v: &VersionId) -> Option<Vec<u8>> {
         self.sim.version_bytes(v)
+    }
+    /// Every library alias, in discovery order (the hidden one last).
+    pub fn libraries(&self) -> Vec<String> {
+        self.sim
+            .corpus
+            .libs
+            .iter()
+            .map(|l| l.alias.clone())
+            .collect()
+    }
+    /// What a library holds now (walks it: O(library); fine up to `medium`).
+    pub fn library_summary(&self, alias: &str) -> Option<LibrarySummary> {
+        Some(summary::summarize(&self.sim, self.sim.lib_index(alias)?))
     }
     /// The shared state, for tests that inspect the corpus directly.
     pub fn sim(&self) -> &Arc<Sim> {

@@ -206,6 +206,15 @@ async fn walk_and_crawl_agree_and_downloads_match_the_content_function() {
     }
     // The crawl returns every version of the same documents.
     let rows = env.crawl("ACTIVE", "documents/crawl", 7, json!({})).await;
+    let summary = env.sim.library_summary("ACTIVE").unwrap();
+    assert_eq!(summary.versions, rows.len() as u64);
+    assert_eq!(summary.documents, docs_walked.len() as u64);
+    assert_eq!(
+        summary.bytes,
+        rows.iter()
+            .map(|r| r["size"].as_u64().unwrap())
+            .sum::<u64>()
+    );
     let crawled: BTreeSet<u64> = rows
         .iter()
         .map(|r| r["document_number"].as_u64().unwrap())
@@ -213,6 +222,8 @@ async fn walk_and_crawl_agree_and_downloads_match_the_content_function() {
     assert_eq!(crawled, docs_walked);
     let crawled_folders = env.crawl("ACTIVE", "folders/crawl", 5, json!({})).await;
     assert_eq!(crawled_folders.len(), folders.len());
+    assert_eq!(summary.containers, folders.len() as u64);
+    assert_eq!(summary.workspaces, workspaces.len() as u64);
     let ids: BTreeSet<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), rows.len(), "a crawl must not repeat rows");
     // Versions endpoint agrees with the crawl for a document, and downloads are exact.
@@ -1137,4 +1148,52 @@ async fn sim_crawl_figures() {
         after / 1024
     );
     assert!(rows > 0);
+}
+
+/// Measurement, not a gate: downloads every version of the `ARCHIVE` library at `SIM_SCALE`
+/// (default `medium`) with 8 concurrent streams and prints the throughput and peak RSS.
+/// Run: `cargo test --test it sim_download_figures -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn sim_download_figures() {
+    use futures::StreamExt;
+    let scale: Scale = std::env::var("SIM_SCALE")
+        .unwrap_or_else(|_| "medium".into())
+        .parse()
+        .unwrap();
+    let env = start(opts(scale)).await;
+    for lib in env.sim.libraries() {
+        eprintln!("{:?}", env.sim.library_summary(&lib).unwrap());
+    }
+    let rows = env
+        .crawl("ARCHIVE", "documents/crawl", 1000, json!({}))
+        .await;
+    let started = std::time::Instant::now();
+    let env = &env;
+    let total: u64 = futures::stream::iter(rows.iter())
+        .map(|row| async move {
+            let id = row["id"].as_str().unwrap();
+            let r = env
+                .get(&env.lib("ARCHIVE", &format!("/documents/{id}/download")))
+                .await;
+            assert_eq!(r.status(), 200);
+            let mut n = 0u64;
+            let mut body = r.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                n += chunk.unwrap().len() as u64;
+            }
+            assert_eq!(n, row["size"].as_u64().unwrap(), "{id}");
+            n
+        })
+        .buffer_unordered(8)
+        .fold(0u64, |a, n| async move { a + n })
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "scale {scale}: downloaded {} versions, {:.2} GB in {secs:.1} s ({:.0} MB/s); VmHWM {} MiB",
+        rows.len(),
+        total as f64 / 1e9,
+        total as f64 / 1e6 / secs,
+        vm_hwm_kib() / 1024
+    );
 }
