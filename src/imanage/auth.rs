@@ -320,7 +320,7 @@ async fn grant(
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = super::client::retry_after(resp.headers());
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = super::client::read_capped(resp, 64 * 1024).await;
                 if let Ok(oauth) = serde_json::from_slice::<OAuthError>(&body) {
                     let failure = classify(&oauth);
                     return Err(sign_in_error(

@@ -108,11 +108,26 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
+/// Error bodies are small JSON objects; never read more than this of one.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// At most `cap` bytes of a body (what arrived before a failure, if the body breaks off).
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(c)) => out.extend_from_slice(&c[..c.len().min(cap - out.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
 /// Build the error for a non-success answer; reads (a bounded amount of) the body.
 async fn error_from(action: &str, resp: reqwest::Response) -> ImanageError {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_capped(resp, MAX_ERROR_BODY).await;
     let detail = serde_json::from_slice::<ErrorBody>(&body)
         .ok()
         .map(|b| b.error);
