@@ -220,9 +220,11 @@ impl Client {
     }
 
     pub fn stats(&self) -> ClientStats {
-        self.inner
-            .counters
-            .snapshot(self.inner.limiter.rate(), self.inner.limiter.max_rate())
+        let lim = &self.inner.limiter;
+        self.inner.counters.snapshot(
+            (lim.rate(), lim.max_rate()),
+            (lim.concurrency(), self.inner.settings.concurrency.max(1)),
+        )
     }
 
     /// Revoke the access token; call on shutdown.

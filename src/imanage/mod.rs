@@ -29,6 +29,7 @@ pub mod retry;
 pub mod settings;
 pub mod stats;
 pub mod walk;
+mod window;
 
 pub use client::Client;
 pub use error::{ImanageError, RetryClass, SignInFailure};

@@ -29,6 +29,10 @@ pub struct ClientStats {
     pub current_rate: f64,
     /// The configured ceiling of that rate.
     pub max_rate: f64,
+    /// The adapted number of requests allowed in flight.
+    pub current_concurrency: usize,
+    /// The configured ceiling of that number.
+    pub max_concurrency: usize,
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +57,11 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self, current_rate: f64, max_rate: f64) -> ClientStats {
+    pub fn snapshot(
+        &self,
+        (current_rate, max_rate): (f64, f64),
+        (current_concurrency, max_concurrency): (usize, usize),
+    ) -> ClientStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ClientStats {
             requests: get(&self.requests),
@@ -67,6 +75,8 @@ impl Counters {
             bytes_downloaded: get(&self.bytes_downloaded),
             current_rate,
             max_rate,
+            current_concurrency,
+            max_concurrency,
         }
     }
 }
