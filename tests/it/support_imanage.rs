@@ -12,6 +12,7 @@ use imvault::imanage::walk::{WalkItem, WalkOptions, WalkStrategy, walk};
 use imvault::imanage::{Client, ClientSettings};
 use imvault::secret::Secret;
 use imvault::sim::{Server, SimHandle, SimOptions, credentials};
+use serde_json::Value;
 
 pub struct SimEnv {
     pub addr: SocketAddr,
@@ -83,10 +84,11 @@ pub fn bare(acl: &Acl) -> Acl {
 /// What a walk found, keyed so that two walks can be compared item for item.
 #[derive(Debug, Default, PartialEq)]
 pub struct Summary {
-    /// id → (kind, name, parent, ACL)
-    pub containers: BTreeMap<String, (ContainerKind, String, Option<String>, Acl)>,
-    /// version id → (size, edit_date, edit_profile_date); duplicates counted separately.
-    pub versions: BTreeMap<String, (u64, Option<String>, Option<String>)>,
+    /// id → (kind, name, parent, ACL, whole profile JSON)
+    pub containers: BTreeMap<String, (ContainerKind, String, Option<String>, Acl, Value)>,
+    /// version id → (size, edit_date, edit_profile_date, whole profile JSON); duplicates
+    /// counted separately.
+    pub versions: BTreeMap<String, (u64, Option<String>, Option<String>, Value)>,
     pub duplicate_versions: usize,
     pub filings: BTreeSet<(String, String)>,
     pub duplicate_filings: usize,
@@ -108,6 +110,7 @@ pub fn summarize(items: &[WalkItem]) -> Summary {
                         container.name.clone(),
                         container.parent_id.as_ref().map(ToString::to_string),
                         bare(acl),
+                        Value::Object(container.raw.clone()),
                     ),
                 );
             }
@@ -118,6 +121,7 @@ pub fn summarize(items: &[WalkItem]) -> Summary {
                         version.size,
                         version.edit_date.clone(),
                         version.edit_profile_date.clone(),
+                        Value::Object(version.raw.clone()),
                     ),
                 );
                 s.duplicate_versions += usize::from(prev.is_some());
