@@ -1,4 +1,4 @@
-//! Request plumbing: every call goes through [`Client::execute`], which takes a place from the
+//! Request plumbing: every call goes through `Client::execute`, which takes a place from the
 //! limiter, sends `X-Auth-Token`, turns error answers into [`ImanageError`], and retries by
 //! [`ImanageError::retry`] alone: 401 → refresh once and repeat; 429 → slow down and wait out
 //! `Retry-After`; 502/503/504 and connection errors → backoff with jitter; anything else fails.
