@@ -663,29 +663,32 @@ async fn rate_and_concurrency_limits_answer_429_with_retry_after() {
 async fn faults_give_transient_errors_and_truncated_downloads() {
     let env = start(opts(Scale::Tiny)).await;
     let rows = env.crawl("ACTIVE", "documents/crawl", 100, json!({})).await;
-    let big = rows
+    let mut by_size: Vec<&Value> = rows.iter().collect();
+    by_size.sort_by_key(|r| std::cmp::Reverse(r["size"].as_u64().unwrap()));
+    let two: Vec<String> = by_size[..2]
         .iter()
-        .max_by_key(|r| r["size"].as_u64().unwrap())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let big = two[0].clone();
     env.sim.set_fault_rate(1.0);
-    let (mut transient, mut truncated) = (0, 0);
+    let (mut transient, mut truncated, mut whole) = (0, 0, 0);
     // No connection reuse: a truncated download drops its connection, as a real one would.
     let fresh = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    for _ in 0..40 {
+    let mut last_cut: Option<String> = None;
+    for i in 0..60 {
+        let id = &two[i % 2];
         let sent = fresh
-            .get(env.lib("ACTIVE", &format!("/documents/{big}/download")))
+            .get(env.lib("ACTIVE", &format!("/documents/{id}/download")))
             .header("X-Auth-Token", &env.token)
             .send()
             .await;
         let Ok(r) = sent else {
             // The connection dropped before the head arrived: also a truncated download.
             truncated += 1;
+            last_cut = Some(id.clone());
             continue;
         };
         match r.status().as_u16() {
@@ -696,10 +699,22 @@ async fn faults_give_transient_errors_and_truncated_downloads() {
                     .parse()
                     .unwrap();
                 match r.bytes().await {
-                    Ok(b) => assert!(b.len() < promised, "a fault download must be short"),
-                    Err(_) => {}
+                    Ok(b) if b.len() == promised => {
+                        // A truncation draw never cuts the same download twice in a row.
+                        assert_eq!(last_cut.as_ref(), Some(id), "only a repeat is spared");
+                        assert_eq!(b.to_vec(), content::version_bytes(1, &id.parse().unwrap()));
+                        whole += 1;
+                    }
+                    Ok(b) => {
+                        assert!(b.len() < promised);
+                        truncated += 1;
+                        last_cut = Some(id.clone());
+                    }
+                    Err(_) => {
+                        truncated += 1;
+                        last_cut = Some(id.clone());
+                    }
                 }
-                truncated += 1;
             }
             s @ (502 | 503 | 504) => {
                 let b: Value = r.json().await.unwrap();
@@ -709,6 +724,7 @@ async fn faults_give_transient_errors_and_truncated_downloads() {
             s => panic!("unexpected status {s}"),
         }
     }
+    let _ = whole;
     assert!(transient > 0 && truncated > 0, "{transient} {truncated}");
     let st = env.sim.stats();
     assert_eq!(st.faults_5xx, transient);
