@@ -5,6 +5,7 @@
 //! time, lifetime and generation, signed with a per-start key.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
@@ -28,8 +29,8 @@ fn oauth(error: &'static str, d: impl Into<String>) -> OAuthError {
     }
 }
 
-/// A successful token answer.
-#[derive(Debug, Clone, Serialize)]
+/// A successful token answer. `Debug` redacts the tokens.
+#[derive(Clone, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -38,8 +39,8 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// The fields of a token request (form or query).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// The fields of a token request (form or query). `Debug` redacts the secrets.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct TokenRequest {
     pub grant_type: Option<String>,
     pub username: Option<String>,
@@ -60,7 +61,7 @@ struct Lockout {
 const LOCK_AFTER: u32 = 5;
 const LOCK_FOR_GOOD_AFTER: u32 = 10;
 
-#[derive(Debug)]
+/// Sign-in state. `Debug` shows settings only, never the signing key or any token.
 pub struct Auth {
     key: [u8; 32],
     start: Instant,
@@ -72,6 +73,43 @@ pub struct Auth {
     revoked: RwLock<HashSet<String>>,
     any_revoked: AtomicBool,
     lock: Mutex<Lockout>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"***")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"***")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "***");
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redact(&self.client_secret))
+            .field("refresh_token", &redact(&self.refresh_token))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("token_ttl", &self.token_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("lock_time", &self.lock_time)
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -285,5 +323,44 @@ impl Auth {
     pub fn unlock(&self) {
         let mut lock = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         *lock = Lockout::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets_or_tokens() {
+        let auth = Auth::new(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            Duration::from_secs(900),
+        );
+        let req = TokenRequest {
+            grant_type: Some("password".into()),
+            username: Some(credentials::USERNAME.into()),
+            password: Some(credentials::AUTH_KEY.into()),
+            client_id: Some(credentials::CLIENT_ID.into()),
+            client_secret: Some(credentials::CLIENT_SECRET.into()),
+            ..Default::default()
+        };
+        let shown = format!("{req:?}");
+        assert!(
+            !shown.contains(credentials::AUTH_KEY) && !shown.contains(credentials::CLIENT_SECRET)
+        );
+        let t = auth.token(req).unwrap();
+        assert!(auth.check_access(&t.access_token));
+        assert!(
+            !auth.check_access(&t.refresh_token),
+            "a refresh token is no access token"
+        );
+        auth.revoke(&t.access_token);
+        assert!(!auth.check_access(&t.access_token));
+        let shown = format!("{t:?} {auth:?}");
+        assert!(
+            !shown.contains(&t.access_token) && !shown.contains(&t.refresh_token),
+            "{shown}"
+        );
     }
 }

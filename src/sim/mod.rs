@@ -409,7 +409,7 @@ impl Drop for SimHandle {
     }
 }
 
-/// `imvault sim`: serve until ctrl-c, printing the address and the credentials to use.
+/// `imvault sim`: serve until ctrl-c or SIGTERM, printing the address and the credentials to use.
 pub async fn run(opts: SimOptions) -> Result<(), SimError> {
     let (addr, handle) = Server::start(opts)?;
     let libs: Vec<String> = handle
@@ -437,8 +437,24 @@ pub async fn run(opts: SimOptions) -> Result<(), SimError> {
         "  test hooks:    POST /sim/mutate, GET /sim/stats, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
     );
     println!("Press ctrl-c to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_stop_signal().await;
     handle.stopped().await
+}
+
+/// ctrl-c, or SIGTERM where there is one (systemd, `kill`).
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

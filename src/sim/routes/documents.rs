@@ -83,7 +83,12 @@ pub async fn download(
         Source::Generated(s) => s.len(),
     };
     // A truncated download sends about half of what Content-Length promises, then fails.
-    let cut = truncate.map(|_| len / 2);
+    let cut = truncate
+        .filter(|_| {
+            sim.limits
+                .may_truncate(&format!("{lib}!{n}.{}", v.unwrap_or(0)))
+        })
+        .map(|_| len / 2);
     if cut.is_some() {
         sim.stats.truncated.fetch_add(1, Ordering::Relaxed);
     }
