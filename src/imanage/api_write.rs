@@ -20,7 +20,7 @@ use super::model::{
     AccessLevel, Acl, Container, ContainerId, DefaultSecurity, DocumentId, DocumentVersion,
     LibraryId, TrusteeType, VersionId,
 };
-use super::paging::parse_page;
+use super::paging::{Listing, PageState};
 
 type OpenFn = dyn Fn() -> BoxStream<'static, Result<Bytes, std::io::Error>> + Send + Sync;
 
@@ -291,14 +291,22 @@ impl Client {
         self.json(&call).await.map(|_| ())
     }
 
-    /// Documents in the trash bin (`GET L/trash-bin/documents`), as raw profiles.
-    pub async fn trash_bin(&self, library: &LibraryId) -> Result<Vec<Value>, ImanageError> {
+    /// Documents in the trash bin (`GET L/trash-bin/documents`, every page), latest version of
+    /// each; `raw` keeps fields such as `deleted_date`.
+    pub async fn trash_bin(
+        &self,
+        library: &LibraryId,
+    ) -> Result<Vec<DocumentVersion>, ImanageError> {
+        let listing = Listing::TrashBin(library.clone());
         let action = format!("listing the trash bin of library {library}");
-        let call = Call::get(
-            format!("{}/trash-bin/documents", self.lib_path(library)),
-            action.clone(),
-        );
-        Ok(parse_page(self.json(&call).await?, &action)?.0)
+        let mut state = PageState::default();
+        let mut out = vec![];
+        while !state.is_done() {
+            for row in self.next_page(&listing, &mut state).await? {
+                out.push(to_version(row, &action)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Bring a document back from the trash bin.

@@ -43,6 +43,8 @@ struct TokenState {
     lifetime: Duration,
     /// Bumped each time the access token changes, so concurrent 401s refresh only once.
     generation: u64,
+    /// Set by `revoke`: no call may sign in again behind the operator's back.
+    revoked: bool,
 }
 
 /// The access token to send, with the generation it belongs to.
@@ -126,11 +128,10 @@ impl Auth {
             base: settings.retry_base,
             cap: settings.retry_cap,
         };
-        let this_http = http.clone();
         let answer = grant(&http, &settings, &counters, &policy, Grant::Password).await?;
         info!(username = %settings.username, "signed in to iManage");
         Ok(Self {
-            http: this_http,
+            http,
             state: Mutex::new(state_from(answer, 1)),
             settings,
             counters,
@@ -141,8 +142,17 @@ impl Auth {
     /// The current access token, refreshed first when it is about to expire.
     pub async fn token(&self) -> Result<Token, ImanageError> {
         let mut st = self.state.lock().await;
-        let margin = self.settings.refresh_margin.min(st.lifetime / 10);
-        if Instant::now() + margin >= st.expires_at {
+        if st.revoked {
+            return Err(ImanageError::SignedOut {
+                action: "an iManage call".into(),
+            });
+        }
+        if needs_refresh(
+            Instant::now(),
+            st.expires_at,
+            st.lifetime,
+            self.settings.refresh_margin,
+        ) {
             self.renew(&mut st).await?;
         }
         Ok(Token {
@@ -154,6 +164,11 @@ impl Auth {
     /// A call with the token of `generation` got 401: renew it, unless another call already did.
     pub async fn reauth(&self, generation: u64) -> Result<(), ImanageError> {
         let mut st = self.state.lock().await;
+        if st.revoked {
+            return Err(ImanageError::SignedOut {
+                action: "renewing the token".into(),
+            });
+        }
         if st.generation != generation {
             return Ok(());
         }
@@ -199,9 +214,14 @@ impl Auth {
         Ok(())
     }
 
-    /// Revoke the access token (shutdown). Errors are reported, the token is forgotten anyway.
+    /// Revoke the access token (shutdown). Errors are reported; the client refuses further calls
+    /// either way.
     pub async fn revoke(&self) -> Result<(), ImanageError> {
-        let st = self.state.lock().await;
+        let mut st = self.state.lock().await;
+        if st.revoked {
+            return Ok(());
+        }
+        st.revoked = true;
         let url = self.settings.url("/auth/oauth2/revoke-token")?;
         Counters::bump(&self.counters.requests);
         let action = "revoking the access token".to_string();
@@ -229,6 +249,11 @@ impl Auth {
     }
 }
 
+/// Refresh when less than `margin` (at most a tenth of the token's life) is left.
+fn needs_refresh(now: Instant, expires_at: Instant, lifetime: Duration, margin: Duration) -> bool {
+    now + margin.min(lifetime / 10) >= expires_at
+}
+
 fn state_from(answer: TokenAnswer, generation: u64) -> TokenState {
     let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(1800).max(1));
     TokenState {
@@ -237,6 +262,7 @@ fn state_from(answer: TokenAnswer, generation: u64) -> TokenState {
         expires_at: Instant::now() + lifetime,
         lifetime,
         generation,
+        revoked: false,
     }
 }
 
@@ -280,17 +306,21 @@ async fn grant(
                     action: action.clone(),
                     source: e.without_url(),
                 })?;
-                return serde_json::from_slice::<TokenAnswer>(&body).map_err(|e| {
+                let answer = serde_json::from_slice::<TokenAnswer>(&body).map_err(|e| {
                     ImanageError::Decode {
                         action: action.clone(),
                         source: e,
                     }
-                });
+                })?;
+                if grant_type == "password" {
+                    Counters::bump(&counters.sign_ins);
+                }
+                return Ok(answer);
             }
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = super::client::retry_after(resp.headers());
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = super::client::read_capped(resp, 64 * 1024).await;
                 if let Ok(oauth) = serde_json::from_slice::<OAuthError>(&body) {
                     let failure = classify(&oauth);
                     return Err(sign_in_error(
@@ -345,6 +375,48 @@ async fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_happens_shortly_before_expiry() {
+        let t0 = Instant::now();
+        let life = Duration::from_secs(1800);
+        let exp = t0 + life;
+        let margin = Duration::from_secs(60);
+        assert!(!needs_refresh(t0, exp, life, margin));
+        assert!(!needs_refresh(
+            t0 + Duration::from_secs(1739),
+            exp,
+            life,
+            margin
+        ));
+        assert!(needs_refresh(
+            t0 + Duration::from_secs(1740),
+            exp,
+            life,
+            margin
+        ));
+        assert!(needs_refresh(
+            t0 + Duration::from_secs(4000),
+            exp,
+            life,
+            margin
+        ));
+        // A short-lived token refreshes at 90% of its life, not at once.
+        let life = Duration::from_secs(20);
+        let exp = t0 + life;
+        assert!(!needs_refresh(
+            t0 + Duration::from_secs(17),
+            exp,
+            life,
+            margin
+        ));
+        assert!(needs_refresh(
+            t0 + Duration::from_secs(18),
+            exp,
+            life,
+            margin
+        ));
+    }
 
     #[test]
     fn locked_is_told_apart_from_a_wrong_key() {

@@ -1,4 +1,4 @@
-//! Request plumbing: every call goes through [`Client::execute`], which takes a place from the
+//! Request plumbing: every call goes through `Client::execute`, which takes a place from the
 //! limiter, sends `X-Auth-Token`, turns error answers into [`ImanageError`], and retries by
 //! [`ImanageError::retry`] alone: 401 → refresh once and repeat; 429 → slow down and wait out
 //! `Retry-After`; 502/503/504 and connection errors → backoff with jitter; anything else fails.
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{debug, warn};
@@ -108,11 +108,26 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
+/// Error bodies are small JSON objects; never read more than this of one.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// At most `cap` bytes of a body (what arrived before a failure, if the body breaks off).
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(c)) => out.extend_from_slice(&c[..c.len().min(cap - out.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
 /// Build the error for a non-success answer; reads (a bounded amount of) the body.
 async fn error_from(action: &str, resp: reqwest::Response) -> ImanageError {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_capped(resp, MAX_ERROR_BODY).await;
     let detail = serde_json::from_slice::<ErrorBody>(&body)
         .ok()
         .map(|b| b.error);
@@ -205,9 +220,11 @@ impl Client {
     }
 
     pub fn stats(&self) -> ClientStats {
-        self.inner
-            .counters
-            .snapshot(self.inner.limiter.rate(), self.inner.limiter.max_rate())
+        let lim = &self.inner.limiter;
+        self.inner.counters.snapshot(
+            (lim.rate(), lim.max_rate()),
+            (lim.concurrency(), self.inner.settings.concurrency.max(1)),
+        )
     }
 
     /// Revoke the access token; call on shutdown.
@@ -290,16 +307,9 @@ async fn list_libraries(inner: &Inner) -> Result<Vec<Library>, ImanageError> {
 async fn send_once(
     inner: &Inner,
     call: &Call,
-    token: &str,
+    url: url::Url,
+    token: HeaderValue,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let url = match inner.settings.url(&call.path) {
-        Ok(u) => u,
-        Err(_) => {
-            // Paths are built by this module from typed ids; a failure here is a bad base_url,
-            // which validate() already refused. Fall back to the base URL so reqwest reports it.
-            inner.settings.base_url.clone()
-        }
-    };
     let mut req = inner
         .http
         .request(call.method.clone(), url)
@@ -315,9 +325,21 @@ async fn send_once(
     req.send().await
 }
 
+/// `X-Auth-Token` marked sensitive, so no HTTP-layer debug output can show it.
+fn auth_header(token: &crate::secret::Secret, call: &Call) -> Result<HeaderValue, ImanageError> {
+    let mut v = HeaderValue::from_str(token.expose()).map_err(|_| ImanageError::Protocol {
+        action: call.action.clone(),
+        problem: "the token endpoint issued an access token that is not a valid header value"
+            .into(),
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// The retry loop. Returns a success answer with its limiter place, which the caller keeps while
 /// it reads the body (so a streaming download counts against the concurrency limit).
 async fn execute(inner: &Inner, call: &Call) -> Result<(reqwest::Response, Permit), ImanageError> {
+    let url = inner.settings.url(&call.path)?;
     let mut retries = 0u32;
     let mut reauthed = false;
     loop {
@@ -325,7 +347,8 @@ async fn execute(inner: &Inner, call: &Call) -> Result<(reqwest::Response, Permi
         let token = inner.auth.token().await?;
         Counters::bump(&inner.counters.requests);
         debug!(method = %call.method, path = %call.path, attempt = retries + 1, "iManage call");
-        let err = match send_once(inner, call, token.value.expose()).await {
+        let err = match send_once(inner, call, url.clone(), auth_header(&token.value, call)?).await
+        {
             Ok(resp) if resp.status().is_success() => {
                 inner.limiter.on_success();
                 return Ok((resp, permit));
@@ -379,7 +402,7 @@ async fn execute(inner: &Inner, call: &Call) -> Result<(reqwest::Response, Permi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderValue, RETRY_AFTER};
+    use reqwest::header::RETRY_AFTER;
 
     #[test]
     fn retry_after_reads_seconds() {

@@ -139,8 +139,8 @@ pub enum ImanageError {
         source: Box<ImanageError>,
     },
 
-    #[error("{action} failed: the walk's consumer went away")]
-    Cancelled { action: String },
+    #[error("{action} refused: the client signed out (its token was revoked)")]
+    SignedOut { action: String },
 }
 
 impl ImanageError {

@@ -215,9 +215,26 @@ impl fmt::Display for CheckReport {
             "signed in as {} (customer {}, user type {:?})",
             self.user, self.customer_id, self.user_type
         )?;
+        let names: Vec<String> = self
+            .libraries
+            .iter()
+            .map(|l| {
+                if l.hidden {
+                    format!("{} (hidden)", l.library)
+                } else {
+                    l.library.to_string()
+                }
+            })
+            .collect();
+        let w = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(7);
         writeln!(
             f,
-            "{:<12} {:>8} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9}",
+            "{:<w$} {:>8} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>10} {:>11} {:>9} {:>8} {:>9}",
             "library",
             "strategy",
             "workspaces",
@@ -232,15 +249,10 @@ impl fmt::Display for CheckReport {
             "seconds",
             "req/item"
         )?;
-        for l in &self.libraries {
-            let name = if l.hidden {
-                format!("{} (hidden)", l.library)
-            } else {
-                l.library.to_string()
-            };
+        for (l, name) in self.libraries.iter().zip(&names) {
             writeln!(
                 f,
-                "{:<12} {:>8} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>10} {:>11} {:>9} {:>8.2} {:>9.3}",
+                "{:<w$} {:>8} {:>10} {:>8} {:>7} {:>7} {:>10} {:>8} {:>10} {:>11} {:>9} {:>8.2} {:>9.3}",
                 name,
                 format!("{:?}", l.strategy).to_lowercase(),
                 l.workspaces,

@@ -1,11 +1,12 @@
-//! Politeness towards the tenant: a `governor` token bucket at the current rate, a semaphore of
-//! `concurrency` requests in flight, and AIMD adaptation of the rate.
+//! Politeness towards the tenant: a `governor` token bucket at the current rate, a window of at
+//! most `concurrency` requests in flight, and AIMD adaptation of both.
 //!
 //! - A 429 lowers the rate multiplicatively (halves it, at most once per second so a burst of
-//!   429s from requests already in flight counts once) and pauses every caller until the
+//!   429s from requests already in flight counts once), halves the concurrency window too (a
+//!   429 for too many requests in flight looks the same), and pauses every caller until the
 //!   server's `Retry-After` has passed.
-//! - Successes raise it again additively (5% of the setting per second's worth of successes),
-//!   never above the configured `requests_per_second`.
+//! - Successes raise them again additively (the rate by 5% of the setting per second's worth
+//!   of successes, the window by one per window's worth), never above the settings.
 //!
 //! The bucket runs on tokio's clock, so tests can drive it with `tokio::time::pause()`.
 
@@ -18,8 +19,9 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::window::{Window, WindowPermit};
 
 /// A `governor` clock that reads tokio's (pausable) time.
 #[derive(Debug, Clone)]
@@ -67,14 +69,14 @@ struct State {
 /// Holds a place in the concurrency limit; dropped when the request (and its body) is done.
 #[derive(Debug)]
 pub struct Permit {
-    _permit: OwnedSemaphorePermit,
+    _permit: WindowPermit,
 }
 
 pub struct Limiter {
     max_rate: f64,
     step: f64,
     clock: TokioClock,
-    semaphore: Arc<Semaphore>,
+    window: Arc<Window>,
     state: Mutex<State>,
 }
 
@@ -83,7 +85,7 @@ impl std::fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("max_rate", &self.max_rate)
             .field("rate", &self.rate())
-            .field("available", &self.semaphore.available_permits())
+            .field("concurrency", &self.window.width())
             .finish()
     }
 }
@@ -104,7 +106,7 @@ impl Limiter {
         Self {
             max_rate,
             step: (max_rate * 0.05).max(1.0),
-            semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
+            window: Window::new(concurrency),
             state: Mutex::new(State {
                 rate: max_rate,
                 bucket: bucket_for(max_rate, &clock),
@@ -121,6 +123,11 @@ impl Limiter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The current (adapted) number of requests allowed in flight.
+    pub fn concurrency(&self) -> usize {
+        self.window.width()
+    }
+
     /// The current (adapted) rate in requests per second.
     pub fn rate(&self) -> f64 {
         self.lock().rate
@@ -132,14 +139,7 @@ impl Limiter {
 
     /// Wait for a place in the concurrency limit, any `Retry-After` pause, and a token.
     pub async fn acquire(&self) -> Permit {
-        // The semaphore is owned here and never closed, so acquiring cannot fail.
-        #[allow(clippy::expect_used)]
-        let permit = self
-            .semaphore
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the limiter's semaphore is never closed");
+        let permit = self.window.acquire().await;
         loop {
             let (bucket, pause) = {
                 let s = self.lock();
@@ -163,6 +163,7 @@ impl Limiter {
 
     /// A request succeeded: raise the rate additively, at most to the setting.
     pub fn on_success(&self) {
+        self.window.on_success();
         let mut s = self.lock();
         if s.rate >= self.max_rate {
             return;
@@ -190,6 +191,7 @@ impl Limiter {
         {
             s.last_decrease = Some(now);
             s.rate = (s.rate / 2.0).max(MIN_RATE);
+            self.window.narrow();
             self.rebuild(&mut s);
         }
     }
@@ -266,5 +268,34 @@ mod tests {
         drop(held);
         let p = waiter.await.expect("waiter task");
         drop(p);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// In any window, the bucket lets through at most `rate × window + 1` requests.
+        #[test]
+        fn bucket_never_exceeds_its_rate(rate in 1u32..200, n in 2usize..120) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            let starts = rt.block_on(async {
+                let lim = Limiter::new(rate, 16);
+                let mut starts = Vec::with_capacity(n);
+                for _ in 0..n {
+                    drop(lim.acquire().await);
+                    starts.push(Instant::now());
+                }
+                starts
+            });
+            let period = 1.0 / f64::from(rate);
+            for (i, w) in starts.windows(2).enumerate() {
+                let gap = w[1].duration_since(w[0]).as_secs_f64();
+                proptest::prop_assert!(gap + 1e-6 >= period, "gap {gap} < {period} at {i}");
+            }
+            let total = starts[n - 1].duration_since(starts[0]).as_secs_f64();
+            proptest::prop_assert!(total + 1e-6 >= period * (n - 1) as f64);
+        }
     }
 }

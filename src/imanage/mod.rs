@@ -1,6 +1,19 @@
 //! Everything that speaks the iManage Work API: sign-in, the HTTP client, typed models and the
 //! library walker. Nothing here knows about the repository.
 //!
+//! - [`Client::connect`] signs in (password grant, once: credential failures are never retried),
+//!   runs discovery and lists the libraries. Tokens are renewed before expiry and once after a
+//!   401; [`Client::revoke`] signs out, after which every call fails with `SignedOut`.
+//! - Every call goes through one retry loop that reads only [`ImanageError::retry`]: 429 waits
+//!   out `Retry-After` and narrows the rate and the concurrency window (AIMD, never above the
+//!   settings); 502/503/504 and connection errors back off with jitter, bounded by
+//!   `max_retries`; 400/403/404 fail at once.
+//! - [`Client::download`] streams content, checked against the profile's `size`; a truncated
+//!   body is an `Err` item with retry class `Backoff`: the caller discards the partial bytes and
+//!   calls `download` again.
+//! - [`walk::walk`] yields every container, version, filing and ACL of a library as a bounded
+//!   stream; [`inventory::check`] counts them for `imvault check`.
+//!
 //! ```no_run
 //! # async fn demo(settings: imvault::imanage::ClientSettings) -> Result<(), imvault::imanage::ImanageError> {
 //! use futures::StreamExt;
@@ -29,6 +42,7 @@ pub mod retry;
 pub mod settings;
 pub mod stats;
 pub mod walk;
+mod window;
 
 pub use client::Client;
 pub use error::{ImanageError, RetryClass, SignInFailure};

@@ -12,6 +12,7 @@ use tracing::warn;
 use super::client::{Call, Client};
 use super::error::ImanageError;
 use super::model::{ContainerId, LibraryId};
+use super::stats::Counters;
 
 /// How many times one listing may restart after expired cursors before giving up.
 const MAX_RESTARTS: u32 = 5;
@@ -49,6 +50,8 @@ pub enum Listing {
     WorkspaceChildren(ContainerId),
     /// `GET L/folders/{id}/children`.
     FolderChildren(ContainerId),
+    /// `GET L/trash-bin/documents`.
+    TrashBin(LibraryId),
     /// `POST L/sync/…` with an optional `edit_date_from`.
     Crawl {
         library: LibraryId,
@@ -63,6 +66,7 @@ impl Listing {
             Self::Workspaces(l) => format!("listing the workspaces of library {l}"),
             Self::WorkspaceChildren(c) => format!("listing the children of workspace {c}"),
             Self::FolderChildren(c) => format!("listing the children of folder {c}"),
+            Self::TrashBin(l) => format!("listing the trash bin of library {l}"),
             Self::Crawl { library, kind, .. } => {
                 format!("crawling {} of library {library}", kind.path())
             }
@@ -139,9 +143,9 @@ impl Client {
         &self,
         listing: &Listing,
         cursor: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>, u32), ImanageError> {
+    ) -> Result<(Vec<Value>, Option<String>), ImanageError> {
         let s = &self.inner.settings;
-        let (call, limit) = match listing {
+        let call = match listing {
             Listing::Crawl {
                 library,
                 kind,
@@ -156,27 +160,28 @@ impl Client {
                     body["edit_date_from"] = json!(from);
                 }
                 let path = format!("{}/{}", self.lib_path(library), kind.path());
-                (
-                    Call::get(path, listing.describe()).with_json(Method::POST, body),
-                    limit,
-                )
+                Call::get(path, listing.describe()).with_json(Method::POST, body)
             }
             Listing::Workspaces(l) => {
                 let path = format!("{}/workspaces", self.lib_path(l));
-                (paged_call(path, listing, cursor, s.page_size), s.page_size)
+                paged_call(path, listing, cursor, s.page_size)
             }
             Listing::WorkspaceChildren(c) => {
                 let path = format!("{}/workspaces/{c}/children", self.lib_path(&c.library));
-                (paged_call(path, listing, cursor, s.page_size), s.page_size)
+                paged_call(path, listing, cursor, s.page_size)
             }
             Listing::FolderChildren(c) => {
                 let path = format!("{}/folders/{c}/children", self.lib_path(&c.library));
-                (paged_call(path, listing, cursor, s.page_size), s.page_size)
+                paged_call(path, listing, cursor, s.page_size)
+            }
+            Listing::TrashBin(l) => {
+                let path = format!("{}/trash-bin/documents", self.lib_path(l));
+                paged_call(path, listing, cursor, s.page_size)
             }
         };
         let v = self.json(&call).await?;
         let (rows, next) = parse_page(v, &call.action)?;
-        Ok((rows, next, limit))
+        Ok((rows, next))
     }
 
     /// The next rows of `listing`; an empty vector with `state.is_done()` means the end.
@@ -187,10 +192,11 @@ impl Client {
     ) -> Result<Vec<Value>, ImanageError> {
         while !state.done {
             match self.raw_page(listing, state.cursor.as_deref()).await {
-                Ok((mut rows, next, limit)) => {
-                    let short = (rows.len() as u64) < u64::from(limit);
-                    let is_crawl = matches!(listing, Listing::Crawl { .. });
-                    state.done = next.is_none() || (is_crawl && short);
+                Ok((mut rows, next)) => {
+                    // Only a missing cursor ends a listing. A short crawl page with a cursor is
+                    // followed anyway (one cheap request): a server that packs whole objects per
+                    // page may answer short before the end.
+                    state.done = next.is_none();
                     state.cursor = next;
                     if state.skip > 0 {
                         let n = state.skip.min(rows.len() as u64);
@@ -208,6 +214,7 @@ impl Client {
                         && state.restarts < MAX_RESTARTS =>
                 {
                     state.restarts += 1;
+                    Counters::bump(&self.inner.counters.listing_restarts);
                     warn!(
                         listing = %listing.describe(),
                         delivered = state.delivered,

@@ -17,14 +17,22 @@ pub struct ClientStats {
     pub server_errors: u64,
     /// Connection errors, timeouts, truncated bodies.
     pub transport_errors: u64,
-    /// Token refreshes (proactive or after a 401) and sign-ins after the first.
+    /// Token renewals (proactive or after a 401).
     pub reauths: u64,
+    /// Successful password grants (the first sign-in, and any after a refused refresh token).
+    pub sign_ins: u64,
+    /// Listings restarted after an expired cursor.
+    pub listing_restarts: u64,
     /// Content bytes received by downloads.
     pub bytes_downloaded: u64,
     /// The adapted request rate (requests per second) at the time of the snapshot.
     pub current_rate: f64,
     /// The configured ceiling of that rate.
     pub max_rate: f64,
+    /// The adapted number of requests allowed in flight.
+    pub current_concurrency: usize,
+    /// The configured ceiling of that number.
+    pub max_concurrency: usize,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +43,8 @@ pub(crate) struct Counters {
     pub server_errors: AtomicU64,
     pub transport_errors: AtomicU64,
     pub reauths: AtomicU64,
+    pub sign_ins: AtomicU64,
+    pub listing_restarts: AtomicU64,
     pub bytes_downloaded: AtomicU64,
 }
 
@@ -47,7 +57,11 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self, current_rate: f64, max_rate: f64) -> ClientStats {
+    pub fn snapshot(
+        &self,
+        (current_rate, max_rate): (f64, f64),
+        (current_concurrency, max_concurrency): (usize, usize),
+    ) -> ClientStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ClientStats {
             requests: get(&self.requests),
@@ -56,9 +70,13 @@ impl Counters {
             server_errors: get(&self.server_errors),
             transport_errors: get(&self.transport_errors),
             reauths: get(&self.reauths),
+            sign_ins: get(&self.sign_ins),
+            listing_restarts: get(&self.listing_restarts),
             bytes_downloaded: get(&self.bytes_downloaded),
             current_rate,
             max_rate,
+            current_concurrency,
+            max_concurrency,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! time, lifetime and generation, signed with a per-start key.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
@@ -28,8 +29,8 @@ fn oauth(error: &'static str, d: impl Into<String>) -> OAuthError {
     }
 }
 
-/// A successful token answer.
-#[derive(Debug, Clone, Serialize)]
+/// A successful token answer. `Debug` redacts the tokens.
+#[derive(Clone, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -38,8 +39,8 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// The fields of a token request (form or query).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// The fields of a token request (form or query). `Debug` redacts the secrets.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct TokenRequest {
     pub grant_type: Option<String>,
     pub username: Option<String>,
@@ -59,19 +60,56 @@ struct Lockout {
 
 const LOCK_AFTER: u32 = 5;
 const LOCK_FOR_GOOD_AFTER: u32 = 10;
-const LOCK_TIME: Duration = Duration::from_secs(15 * 60);
 
-#[derive(Debug)]
+/// Sign-in state. `Debug` shows settings only, never the signing key or any token.
 pub struct Auth {
     key: [u8; 32],
     start: Instant,
     token_ttl: Duration,
     refresh_ttl: Duration,
+    lock_time: Duration,
     generation: AtomicU64,
     nonce: AtomicU64,
     revoked: RwLock<HashSet<String>>,
     any_revoked: AtomicBool,
     lock: Mutex<Lockout>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"***")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"***")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "***");
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redact(&self.client_secret))
+            .field("refresh_token", &redact(&self.refresh_token))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("token_ttl", &self.token_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("lock_time", &self.lock_time)
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -81,7 +119,7 @@ enum Kind {
 }
 
 impl Auth {
-    pub fn new(token_ttl: Duration, refresh_ttl: Duration) -> Self {
+    pub fn new(token_ttl: Duration, refresh_ttl: Duration, lock_time: Duration) -> Self {
         let mut key = [0u8; 32];
         for b in key.iter_mut() {
             *b = fastrand::u8(..);
@@ -91,6 +129,7 @@ impl Auth {
             start: Instant::now(),
             token_ttl,
             refresh_ttl,
+            lock_time,
             generation: AtomicU64::new(0),
             nonce: AtomicU64::new(fastrand::u64(..)),
             revoked: RwLock::new(HashSet::new()),
@@ -137,7 +176,10 @@ impl Auth {
         let (Some(k), [issued, ttl, generation, _nonce]) = (k, nums.as_slice()) else {
             return false;
         };
-        if k != want || *generation < self.generation.load(Ordering::Relaxed) {
+        // `expire_all` ends access tokens only: refresh tokens live on, as after a real expiry.
+        if k != want
+            || (kind == Kind::Access && *generation < self.generation.load(Ordering::Relaxed))
+        {
             return false;
         }
         let now = self.start.elapsed().as_millis() as u64;
@@ -221,7 +263,10 @@ impl Auth {
             if now < until {
                 return Err(oauth(
                     "invalid_grant",
-                    "The account is locked for 15 minutes after 5 failed sign-ins",
+                    format!(
+                        "The account is locked for {} after 5 failed sign-ins",
+                        self.lock_text()
+                    ),
                 ));
             }
             lock.locked_until = None;
@@ -236,10 +281,13 @@ impl Auth {
                 ));
             }
             if lock.failures == LOCK_AFTER {
-                lock.locked_until = Some(now + LOCK_TIME);
+                lock.locked_until = Some(now + self.lock_time);
                 return Err(oauth(
                     "invalid_grant",
-                    "Invalid auth key; the account is now locked for 15 minutes after 5 failed sign-ins",
+                    format!(
+                        "Invalid auth key; the account is now locked for {} after 5 failed sign-ins",
+                        self.lock_text()
+                    ),
                 ));
             }
             return Err(oauth("invalid_grant", "Invalid username or auth key"));
@@ -247,6 +295,15 @@ impl Auth {
         lock.failures = 0;
         drop(lock);
         Ok(self.tokens(req.scope))
+    }
+
+    fn lock_text(&self) -> String {
+        let s = self.lock_time.as_secs();
+        if s % 60 == 0 && s > 0 {
+            format!("{} minutes", s / 60)
+        } else {
+            format!("{s} seconds")
+        }
     }
 
     /// `POST /auth/oauth2/revoke-token`.
@@ -257,7 +314,7 @@ impl Auth {
         self.any_revoked.store(true, Ordering::Relaxed);
     }
 
-    /// Every access and refresh token issued so far stops working.
+    /// Every access token issued so far stops working (refresh tokens still do).
     pub fn expire_all(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
@@ -266,5 +323,44 @@ impl Auth {
     pub fn unlock(&self) {
         let mut lock = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         *lock = Lockout::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets_or_tokens() {
+        let auth = Auth::new(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            Duration::from_secs(900),
+        );
+        let req = TokenRequest {
+            grant_type: Some("password".into()),
+            username: Some(credentials::USERNAME.into()),
+            password: Some(credentials::AUTH_KEY.into()),
+            client_id: Some(credentials::CLIENT_ID.into()),
+            client_secret: Some(credentials::CLIENT_SECRET.into()),
+            ..Default::default()
+        };
+        let shown = format!("{req:?}");
+        assert!(
+            !shown.contains(credentials::AUTH_KEY) && !shown.contains(credentials::CLIENT_SECRET)
+        );
+        let t = auth.token(req).unwrap();
+        assert!(auth.check_access(&t.access_token));
+        assert!(
+            !auth.check_access(&t.refresh_token),
+            "a refresh token is no access token"
+        );
+        auth.revoke(&t.access_token);
+        assert!(!auth.check_access(&t.access_token));
+        let shown = format!("{t:?} {auth:?}");
+        assert!(
+            !shown.contains(&t.access_token) && !shown.contains(&t.refresh_token),
+            "{shown}"
+        );
     }
 }

@@ -138,9 +138,9 @@ pub struct Corpus {
 fn cap_for(target: u64) -> u64 {
     match target {
         0..500 => 4,
-        500..5_000 => 12,
-        5_000..50_000 => 30,
-        _ => 60,
+        500..5_000 => 8,
+        5_000..50_000 => 12,
+        _ => 24,
     }
 }
 
@@ -168,7 +168,7 @@ impl Corpus {
                     new_base: 0,
                 };
                 // Measure a sample of workspaces, then size the library to its target.
-                let sample = 16u64;
+                let sample = 64u64;
                 lay.n_ws = sample;
                 lay.doc_base = 1_000_000;
                 let per_ws: u64 = (0..sample)
@@ -455,6 +455,22 @@ pub fn base_acl(seed: u64, lib: &LibLayout, object: u64, number: u64) -> BaseAcl
 mod tests {
     use super::*;
 
+    /// Slow in a debug build: `cargo test --lib large_has -- --ignored`.
+    #[test]
+    #[ignore]
+    fn large_has_a_million_versions() {
+        for seed in [1, 2] {
+            let c = Corpus::new(seed, Scale::Large, 3);
+            let n: u64 = c
+                .libs
+                .iter()
+                .flat_map(|l| (0..l.n_ws).map(move |w| count_ws_versions(seed, l, w)))
+                .sum();
+            eprintln!("seed {seed}: {n} versions");
+            assert!(n >= 1_000_000, "{n}");
+        }
+    }
+
     #[test]
     fn layout_hits_target_roughly() {
         let c = Corpus::new(1, Scale::Small, 3);
@@ -466,6 +482,13 @@ mod tests {
         }
         assert!((1400..2800).contains(&total), "{total}");
         assert!(c.libs[2].hidden && !c.libs[0].hidden);
+        let tiny = Corpus::new(1, Scale::Tiny, 3);
+        let n: u64 = tiny
+            .libs
+            .iter()
+            .flat_map(|l| (0..l.n_ws).map(move |w| count_ws_versions(1, l, w)))
+            .sum();
+        assert!((50..200).contains(&n), "{n}");
         assert!(
             c.libs
                 .iter()

@@ -11,13 +11,22 @@ use super::error::ApiError;
 /// Where a paged walk resumes: (object, position inside the object).
 pub type Pos = (u64, u64);
 
-#[derive(Debug)]
+/// Issues and checks cursors. `Debug` hides the signing key.
 pub struct Cursors {
     key: [u8; 32],
     ttl: Duration,
     start: Instant,
     /// Cursors issued before this generation are expired (`expire_cursors`).
     generation: AtomicU64,
+}
+
+impl std::fmt::Debug for Cursors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursors")
+            .field("ttl", &self.ttl)
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Cursors {

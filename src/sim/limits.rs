@@ -64,6 +64,8 @@ pub struct Limits {
     latency: Duration,
     seed: u64,
     counter: AtomicU64,
+    /// Hash of the object whose download was truncated last (0: none).
+    last_truncated: AtomicU64,
     stats: Arc<Stats>,
 }
 
@@ -90,6 +92,7 @@ impl Limits {
             latency,
             seed,
             counter: AtomicU64::new(0),
+            last_truncated: AtomicU64::new(0),
             stats,
         }
     }
@@ -135,6 +138,13 @@ impl Limits {
         };
         self.stats.peak.fetch_max(now_in, Ordering::Relaxed);
         Ok((guard, remaining))
+    }
+
+    /// A truncation is transient: the download of `object` may be cut short unless it was the
+    /// very last one cut, so a single retry of a truncated download can succeed.
+    pub fn may_truncate(&self, object: &str) -> bool {
+        let key = hash::str64(object) | 1;
+        self.last_truncated.swap(key, Ordering::Relaxed) != key
     }
 
     /// A seeded draw for this request: a 5xx, a truncated download, or nothing.

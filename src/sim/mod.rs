@@ -23,6 +23,7 @@ pub mod render;
 pub mod routes;
 pub mod state;
 pub mod stats;
+pub mod summary;
 pub mod view;
 pub mod writes;
 
@@ -40,6 +41,7 @@ use crate::imanage::model::VersionId;
 pub use error::{ApiError, SimError};
 pub use mutate::{MutateReport, MutateRequest};
 pub use stats::SimStats;
+pub use summary::LibrarySummary;
 
 use corpus::{Corpus, LibLayout};
 use state::{LibOverlay, Overlay};
@@ -77,7 +79,7 @@ impl Scale {
             Self::Tiny => 100,
             Self::Small => 2_000,
             Self::Medium => 20_000,
-            Self::Large => 1_050_000,
+            Self::Large => 1_100_000,
             Self::Versions(n) => n.max(1),
         }
     }
@@ -150,6 +152,9 @@ pub struct SimOptions {
     /// Refresh token lifetime, in seconds.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     pub refresh_ttl: u64,
+    /// How long 5 failed sign-ins lock the account, in seconds (10 lock it for good).
+    #[arg(long, default_value_t = 900)]
+    pub lockout_secs: u64,
     /// Paging cursor lifetime, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub cursor_ttl: u64,
@@ -171,6 +176,7 @@ impl Default for SimOptions {
             latency_ms: 0,
             token_ttl: 1800,
             refresh_ttl: 7 * 24 * 3600,
+            lockout_secs: 900,
             cursor_ttl: 3600,
             user_type: SimUserType::System,
         }
@@ -217,6 +223,7 @@ impl Sim {
             auth: auth::Auth::new(
                 Duration::from_secs(opts.token_ttl),
                 Duration::from_secs(opts.refresh_ttl.max(1)),
+                Duration::from_secs(opts.lockout_secs),
             ),
             cursors: cursor::Cursors::new(Duration::from_secs(opts.cursor_ttl)),
             limits: limits::Limits::new(
@@ -349,7 +356,8 @@ impl SimHandle {
     pub fn expire_cursors(&self) {
         self.sim.cursors.expire_all();
     }
-    /// Every access and refresh token issued so far answers 401 / `invalid_grant` from now on.
+    /// Every access token issued so far answers 401 from now on, as if its TTL had passed;
+    /// refresh tokens keep working.
     pub fn expire_tokens(&self) {
         self.sim.auth.expire_all();
     }
@@ -363,6 +371,19 @@ impl SimHandle {
     /// The bytes of a version (generated or uploaded), as a download would return them.
     pub fn version_bytes(&self, v: &VersionId) -> Option<Vec<u8>> {
         self.sim.version_bytes(v)
+    }
+    /// Every library alias, in discovery order (the hidden one last).
+    pub fn libraries(&self) -> Vec<String> {
+        self.sim
+            .corpus
+            .libs
+            .iter()
+            .map(|l| l.alias.clone())
+            .collect()
+    }
+    /// What a library holds now (walks it: O(library); fine up to `medium`).
+    pub fn library_summary(&self, alias: &str) -> Option<LibrarySummary> {
+        Some(summary::summarize(&self.sim, self.sim.lib_index(alias)?))
     }
     /// The shared state, for tests that inspect the corpus directly.
     pub fn sim(&self) -> &Arc<Sim> {
@@ -388,7 +409,7 @@ impl Drop for SimHandle {
     }
 }
 
-/// `imvault sim`: serve until ctrl-c, printing the address and the credentials to use.
+/// `imvault sim`: serve until ctrl-c or SIGTERM, printing the address and the credentials to use.
 pub async fn run(opts: SimOptions) -> Result<(), SimError> {
     let (addr, handle) = Server::start(opts)?;
     let libs: Vec<String> = handle
@@ -416,6 +437,79 @@ pub async fn run(opts: SimOptions) -> Result<(), SimError> {
         "  test hooks:    POST /sim/mutate, GET /sim/stats, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
     );
     println!("Press ctrl-c to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_stop_signal().await;
     handle.stopped().await
+}
+
+/// ctrl-c, or SIGTERM where there is one (systemd, `kill`).
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimOptions,
+    }
+
+    #[test]
+    fn cli_defaults_equal_default_and_flags_parse() {
+        let cli = Cli::try_parse_from(["sim"]).unwrap();
+        let d = SimOptions::default();
+        assert_eq!(format!("{:?}", cli.sim), format!("{d:?}"));
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--listen",
+            "127.0.0.1:8080",
+            "--scale",
+            "12345",
+            "--rate-limit",
+            "50",
+            "--fault-rate",
+            "0.1",
+            "--user-type",
+            "regular",
+        ])
+        .unwrap();
+        assert_eq!(cli.sim.scale, Scale::Versions(12345));
+        assert_eq!(cli.sim.rate_limit, Some(50.0));
+        assert_eq!(cli.sim.user_type, SimUserType::Regular);
+        assert!(Cli::try_parse_from(["sim", "--scale", "huge"]).is_err());
+        for s in ["tiny", "small", "medium", "large"] {
+            assert_eq!(s.parse::<Scale>().unwrap().to_string(), s);
+        }
+        assert!(Scale::Large.target_versions() >= 1_000_000);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let bad = SimOptions {
+            fault_rate: 1.5,
+            ..SimOptions::default()
+        };
+        assert!(matches!(
+            Sim::new(bad),
+            Err(SimError::InvalidOption {
+                option: "fault-rate",
+                ..
+            })
+        ));
+    }
 }

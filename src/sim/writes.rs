@@ -242,9 +242,11 @@ const SERVER_FIELDS: &[&str] = &[
     "create_date",
 ];
 
+/// Profile fields kept per version. `default_security` is not among them: it belongs to the
+/// document's ACL, which every version's profile reflects.
 fn stored_fields(p: &Map<String, Value>) -> Map<String, Value> {
     p.iter()
-        .filter(|(k, _)| !SERVER_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| !SERVER_FIELDS.contains(&k.as_str()) && k.as_str() != "default_security")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -385,6 +387,19 @@ pub fn patch_version(
             code: "required",
         });
     }
+    let security = match fields.get("default_security") {
+        None | Some(Value::Null) => None,
+        Some(val) => {
+            let ds: DefaultSecurity = serde_json::from_value(val.clone())
+                .map_err(|_| ApiError::InvalidParam(format!("default_security {val}")))?;
+            if ds == DefaultSecurity::Inherit {
+                return Err(ApiError::InvalidParam(
+                    "default_security \"inherit\" is for containers only".into(),
+                ));
+            }
+            Some(ds)
+        }
+    };
     let seed = sim.seed();
     sim.write(li, |lib, ov| {
         let ctx = Ctx { seed, lib, ov };
@@ -398,6 +413,11 @@ pub fn patch_version(
                 "document version {}!{n}.{v}",
                 lib.alias
             )));
+        }
+        if let Some(ds) = security {
+            let mut acl = ctx.doc_acl(n);
+            acl.default_security = ds;
+            ov.docs.entry(n).or_default().acl = Some(acl);
         }
         let patch = ov
             .docs

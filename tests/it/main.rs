@@ -12,3 +12,6 @@ mod repo_support;
 mod sim;
 mod support_env;
 mod support_s3;
+mod client;
+mod support_imanage;
+mod walk;

@@ -27,7 +27,10 @@ enum Task {
         parent: Option<ContainerId>,
         top: bool,
     },
-    /// A container found in a listing: read its ACL, yield it, then list its children.
+    /// A container found in a listing: read its ACL, yield it, then list its children. Every folder
+    /// and tab is listed even when its `has_documents`/`has_subfolders` flags say it is empty: the
+    /// flags do not always count documents filed there from elsewhere, and a skipped listing
+    /// would lose filings.
     Container(Value),
     /// A document seen for the first time: yield its versions and ACL.
     Document(DocumentId),
@@ -124,7 +127,7 @@ async fn run_task(ctx: Arc<Ctx>, task: Task) -> Result<Vec<Task>, Stopped> {
 
 fn library_of(listing: &Listing) -> String {
     match listing {
-        Listing::Workspaces(l) => l.to_string(),
+        Listing::Workspaces(l) | Listing::TrashBin(l) => l.to_string(),
         Listing::WorkspaceChildren(c) | Listing::FolderChildren(c) => c.library.to_string(),
         Listing::Crawl { library, .. } => library.to_string(),
     }
@@ -166,10 +169,6 @@ async fn document_row(
     Ok(first.then_some(Task::Document(doc)))
 }
 
-fn flag(c: &Container, key: &str) -> Option<bool> {
-    c.raw.get(key).and_then(Value::as_bool)
-}
-
 async fn container(ctx: &Ctx, row: Value) -> Result<Vec<Task>, Stopped> {
     let c = match Container::from_json(row) {
         Ok(c) => c,
@@ -186,9 +185,6 @@ async fn container(ctx: &Ctx, row: Value) -> Result<Vec<Task>, Stopped> {
     let target = SecurityTarget::container(c.kind, c.id.clone());
     let id = c.id.clone();
     let kind = c.kind;
-    let empty = kind != ContainerKind::Workspace
-        && flag(&c, "has_subfolders") == Some(false)
-        && flag(&c, "has_documents") == Some(false);
     match ctx.client.security(&target).await {
         Ok(acl) => {
             ctx.sink
@@ -199,7 +195,6 @@ async fn container(ctx: &Ctx, row: Value) -> Result<Vec<Task>, Stopped> {
     }
     let listing = match kind {
         ContainerKind::SearchFolder => return Ok(vec![]),
-        _ if empty => return Ok(vec![]),
         ContainerKind::Workspace => Listing::WorkspaceChildren(id.clone()),
         ContainerKind::Folder | ContainerKind::Tab => Listing::FolderChildren(id.clone()),
     };

@@ -83,7 +83,12 @@ pub async fn download(
         Source::Generated(s) => s.len(),
     };
     // A truncated download sends about half of what Content-Length promises, then fails.
-    let cut = truncate.map(|_| len / 2);
+    let cut = truncate
+        .filter(|_| {
+            sim.limits
+                .may_truncate(&format!("{lib}!{n}.{}", v.unwrap_or(0)))
+        })
+        .map(|_| len / 2);
     if cut.is_some() {
         sim.stats.truncated.fetch_add(1, Ordering::Relaxed);
     }
@@ -142,7 +147,13 @@ fn stream_body(source: Source, send: u64, fail_at_end: bool) -> Body {
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let item = rx.recv().await?;
+        if item.is_err() {
+            // Let the head and the partial body reach the client before the connection drops,
+            // so the usual symptom is a short body rather than no answer at all.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Some((item, rx))
     });
     Body::from_stream(stream)
 }

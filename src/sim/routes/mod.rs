@@ -157,6 +157,7 @@ async fn api_guard(State(sim): State<AppState>, req: Request, next: Next) -> Res
         return ApiError::Unauthorized.into_response();
     }
     let download = key.ends_with("/download");
+    tracing::trace!(endpoint = %key, "simulated API call");
     match sim.limits.draw_fault(download) {
         Fault::Status(s) => {
             sim.stats
