@@ -58,7 +58,7 @@ client_id = "{client_id}"
 client_secret = "{client_secret}"
 username = "{username}"
 auth_key = "{auth_key}"
-requests_per_second = 200
+requests_per_second = 2000
 concurrency = 8
 libraries = ["*"]
 
