@@ -39,6 +39,10 @@ impl ContainerRecord {
     pub fn container(&self) -> Result<Container, ShapeError> {
         Container::from_json(Value::Object(self.profile.clone()))
     }
+    /// Like [`Self::container`], without copying the profile.
+    pub fn into_parts(self) -> (Result<Container, ShapeError>, Option<Acl>) {
+        (Container::from_json(Value::Object(self.profile)), self.acl)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +61,10 @@ impl VersionRecord {
     }
     pub fn version(&self) -> Result<DocumentVersion, ShapeError> {
         DocumentVersion::from_json(Value::Object(self.profile.clone()))
+    }
+    /// Like [`Self::version`], without copying the profile.
+    pub fn into_parts(self) -> (Result<DocumentVersion, ShapeError>, ContentRef) {
+        (DocumentVersion::from_json(Value::Object(self.profile)), self.content)
     }
 }
 

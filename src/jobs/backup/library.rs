@@ -70,8 +70,8 @@ pub async fn backup_library(
                 std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
             while let Some(rec) = records.next().await {
                 let rec = rec.map_err(repo_err("reading the last snapshot's versions"))?;
-                if let Ok(v) = rec.version() {
-                    prior.insert(&v, rec.content);
+                if let (Ok(v), content) = rec.into_parts() {
+                    prior.insert(&v, content);
                 }
             }
         }
@@ -258,8 +258,8 @@ async fn load_resume_deltas(
                 if !r.content.blobs.iter().all(|b| env.repo.index().contains(b)) {
                     continue;
                 }
-                if let Ok(v) = r.version() {
-                    prior.insert(&v, r.content);
+                if let (Ok(v), content) = r.into_parts() {
+                    prior.insert(&v, content);
                     n += 1;
                 }
             }

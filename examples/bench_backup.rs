@@ -1,0 +1,208 @@
+//! Backup benchmark against the in-process simulator (issue 5's figures). Not a test: it prints
+//! figures. Run with a release build:
+//!
+//! ```sh
+//! cargo run --release --example bench_backup -- [--scale medium] [--seed 1]
+//!     [--rate-limit-scale small] [--rate-limit 100] [--fault-scale small] [--fault-rate 0.05]
+//! ```
+//!
+//! Phases: full backup, no-change incremental, 1% change incremental (on `--scale`), then a full
+//! backup under the simulator's rate limit (share of the limit used) and one under faults
+//! (versions lost compared with the simulator's truth).
+
+use std::time::{Duration, Instant};
+
+use imvault::imanage::{Client, ClientSettings};
+use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use imvault::jobs::progress::Display;
+use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
+use imvault::secret::Secret;
+use imvault::sim::{self, MutateRequest, Scale, SimHandle, SimOptions};
+use tokio_util::sync::CancellationToken;
+
+struct Args {
+    scale: Scale,
+    seed: u64,
+    rate_limit_scale: Scale,
+    rate_limit: f64,
+    fault_scale: Scale,
+    fault_rate: f64,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        scale: Scale::Medium,
+        seed: 1,
+        rate_limit_scale: Scale::Small,
+        rate_limit: 100.0,
+        fault_scale: Scale::Small,
+        fault_rate: 0.05,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i + 1 < argv.len() {
+        let v = &argv[i + 1];
+        match argv[i].as_str() {
+            "--scale" => a.scale = v.parse().expect("scale"),
+            "--seed" => a.seed = v.parse().expect("seed"),
+            "--rate-limit-scale" => a.rate_limit_scale = v.parse().expect("scale"),
+            "--rate-limit" => a.rate_limit = v.parse().expect("rate"),
+            "--fault-scale" => a.fault_scale = v.parse().expect("scale"),
+            "--fault-rate" => a.fault_rate = v.parse().expect("rate"),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    sim: SimHandle,
+    client: Client,
+    env_store: std::sync::Arc<dyn object_store::ObjectStore>,
+    lock_dir: std::path::PathBuf,
+}
+
+async fn setup(opts: SimOptions, rps: u32) -> Bench {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (addr, sim) = sim::Server::start(opts).expect("simulator");
+    let mut cs = ClientSettings::new(
+        format!("http://{addr}").parse().expect("url"),
+        sim::credentials::CLIENT_ID,
+        Secret::new(sim::credentials::CLIENT_SECRET),
+        sim::credentials::USERNAME,
+        Secret::new(sim::credentials::AUTH_KEY),
+    );
+    cs.requests_per_second = rps;
+    cs.concurrency = 8;
+    let client = Client::connect(cs).await.expect("sign in");
+    let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("store");
+    Repository::init(store.clone(), InitOptions::default()).await.expect("init");
+    let lock_dir = dir.path().join("locks");
+    Bench { _dir: dir, sim, client, env_store: store, lock_dir }
+}
+
+struct Phase {
+    seconds: f64,
+    requests: u64,
+    throttled: u64,
+    outcomes: Vec<LibraryOutcome>,
+}
+
+async fn run_backup(b: &Bench, full: bool) -> Phase {
+    let repo = Repository::open(b.env_store.clone()).await.expect("open").load_index().await.expect("index");
+    let env = BackupEnv {
+        client: b.client.clone(),
+        repo,
+        lock_dir: b.lock_dir.clone(),
+        display: Display::Logs,
+        session: SessionOptions::default(),
+        catalog: None,
+    };
+    let libraries: Vec<_> = b.client.libraries().iter().map(|l| l.id.clone()).collect();
+    let before = b.sim.stats();
+    let t = Instant::now();
+    let opts = BackupOptions { full, log_every: Duration::from_secs(3600), ..BackupOptions::default() };
+    let outcomes = backup::run(&env, &libraries, &opts, CancellationToken::new()).await;
+    let seconds = t.elapsed().as_secs_f64();
+    let after = b.sim.stats();
+    for o in &outcomes {
+        assert!(o.error.is_none(), "{}: {:?}", o.library, o.error);
+    }
+    Phase {
+        seconds,
+        requests: after.total_requests - before.total_requests,
+        throttled: after.rate_limited - before.rate_limited,
+        outcomes,
+    }
+}
+
+fn sum(p: &Phase, f: impl Fn(&LibraryOutcome) -> u64) -> u64 {
+    p.outcomes.iter().map(f).sum()
+}
+
+fn report(label: &str, p: &Phase) {
+    let versions = sum(p, |o| o.counters.versions);
+    let downloaded = sum(p, |o| o.counters.versions_downloaded);
+    let read = sum(p, |o| o.counters.bytes_read);
+    let stored = sum(p, |o| o.session.new_stored_bytes);
+    println!(
+        "{label:<28} {:>7.2} s  {versions:>7} versions  {downloaded:>7} downloaded  {:>8.1} MB read  {:>8.1} MB stored  {:>7.1} MB/s  {:>7} requests  {:.3} req/version  {} x429",
+        p.seconds,
+        read as f64 / 1e6,
+        stored as f64 / 1e6,
+        read as f64 / 1e6 / p.seconds.max(1e-9),
+        p.requests,
+        p.requests as f64 / versions.max(1) as f64,
+        p.throttled,
+    );
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let a = parse_args();
+    println!("== backup benchmark (simulator in-process, local repository), seed {}", a.seed);
+
+    let b = setup(SimOptions { seed: a.seed, scale: a.scale, ..SimOptions::default() }, 100_000).await;
+    let full = run_backup(&b, false).await;
+    report(&format!("full ({})", a.scale), &full);
+    let nochange = run_backup(&b, false).await;
+    report("no-change incremental", &nochange);
+    let versions = sum(&full, |o| o.counters.versions);
+    let docs_estimate = versions as f64 / 2.0;
+    println!(
+        "  no-change: {:.2} requests per 50 versions, {:.2}% of full time",
+        nochange.requests as f64 * 50.0 / versions as f64,
+        100.0 * nochange.seconds / full.seconds
+    );
+    let _ = docs_estimate;
+    let one_percent = (versions / 100).max(1) as u32;
+    b.sim.mutate(&MutateRequest { new_versions: one_percent, library: None, ..Default::default() });
+    let changed = run_backup(&b, false).await;
+    report("1% change incremental", &changed);
+    println!("  1% change: {:.2}% of full time", 100.0 * changed.seconds / full.seconds);
+    println!("  peak RSS so far (simulator + backup in one process): {:.0} MB", peak_rss_mb());
+    drop(b);
+
+    let limit = a.rate_limit;
+    let b = setup(
+        SimOptions { seed: a.seed, scale: a.rate_limit_scale, rate_limit: Some(limit), ..SimOptions::default() },
+        limit as u32,
+    )
+    .await;
+    let limited = run_backup(&b, false).await;
+    report(&format!("full ({}) at {limit} rps", a.rate_limit_scale), &limited);
+    println!(
+        "  share of the rate limit used: {:.1}% ({:.1} of {limit} requests/s), {} x429",
+        100.0 * limited.requests as f64 / limited.seconds / limit,
+        limited.requests as f64 / limited.seconds,
+        limited.throttled
+    );
+    drop(b);
+
+    let b = setup(SimOptions { seed: a.seed, scale: a.fault_scale, fault_rate: a.fault_rate, ..SimOptions::default() }, 100_000).await;
+    let faulty = run_backup(&b, false).await;
+    report(&format!("full ({}) at {} faults", a.fault_scale, a.fault_rate), &faulty);
+    let stats = b.sim.stats();
+    let expected = {
+        let clean = setup(SimOptions { seed: a.seed, scale: a.fault_scale, ..SimOptions::default() }, 100_000).await;
+        sum(&run_backup(&clean, false).await, |o| o.counters.versions)
+    };
+    let got = sum(&faulty, |o| o.counters.versions);
+    println!(
+        "  faults injected: {} 5xx, {} truncated downloads; versions stored {got} of {expected}: {} lost, {} skipped",
+        stats.faults_5xx,
+        stats.truncated_downloads,
+        expected.saturating_sub(got),
+        sum(&faulty, |o| o.counters.skipped)
+    );
+}
