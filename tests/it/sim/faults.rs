@@ -121,7 +121,7 @@ async fn faults_give_transient_errors_and_truncated_downloads() {
                     }
                 }
             }
-            s @ (502 | 503 | 504) => {
+            s @ 502..=504 => {
                 let b: Value = r.json().await.unwrap();
                 assert_eq!(b["error"]["code"], "NRC_SERVICE_UNAVAILABLE", "{s}");
                 transient += 1;
