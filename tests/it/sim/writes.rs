@@ -149,6 +149,8 @@ async fn writes_then_reads_back() {
     assert_eq!(d["size"], 300_000);
     assert_eq!(d["name"], "Vertrag – Entwurf");
     assert_eq!(d["unknown_field"]["kept"], true);
+    assert_eq!(d["custom1"], "C99999", "the new workspace's client code");
+    assert_eq!(d["custom2"], "M99999.001");
     let doc_no = d["document_number"].as_u64().unwrap();
     let doc_id = format!("ACTIVE!{doc_no}");
     let dl = env
