@@ -299,7 +299,7 @@ impl Auth {
 
     fn lock_text(&self) -> String {
         let s = self.lock_time.as_secs();
-        if s % 60 == 0 && s > 0 {
+        if s.is_multiple_of(60) && s > 0 {
             format!("{} minutes", s / 60)
         } else {
             format!("{s} seconds")

@@ -104,7 +104,7 @@ impl FileTraits {
         if unit(x(5)) < 0.06 {
             let t = below(x(6), TEMPLATES);
             let tx = |k: u64| h(seed, &[tag::CONTENT, u64::MAX, t, k]);
-            let extension = if t % 3 == 0 { "pdf" } else { "docx" };
+            let extension = if t.is_multiple_of(3) { "pdf" } else { "docx" };
             return Self {
                 email,
                 extension,

@@ -247,13 +247,25 @@ fn custom_fields(ctx: &Ctx<'_>, d: &DocView<'_>, m: &mut Map<String, Value>) {
         .container_slot(d.workspace)
         .map(|(w, _)| super::corpus::BaseWorkspace::new(ctx.seed, ctx.lib, w));
     let h = |k| d.base.as_ref().map(|b| b.hash(k)).unwrap_or(d.number ^ k);
+    // A document in a workspace created later carries that workspace's client/matter codes.
+    let new_ws = ctx
+        .ov
+        .containers
+        .get(&d.workspace)
+        .and_then(|c| c.new.as_ref())
+        .map(|nc| &nc.profile);
+    let code = |k: &str, base: Option<&String>| match (base, new_ws) {
+        (Some(b), _) => json!(b),
+        (None, Some(p)) => p.get(k).cloned().unwrap_or(Value::Null),
+        (None, None) => Value::Null,
+    };
     m.insert(
         "custom1".into(),
-        json!(ws.as_ref().map(|w| w.client_code.clone())),
+        code("custom1", ws.as_ref().map(|w| &w.client_code)),
     );
     m.insert(
         "custom2".into(),
-        json!(ws.as_ref().map(|w| w.matter_code.clone())),
+        code("custom2", ws.as_ref().map(|w| &w.matter_code)),
     );
     m.insert(
         "custom3".into(),

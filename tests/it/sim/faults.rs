@@ -121,7 +121,7 @@ async fn faults_give_transient_errors_and_truncated_downloads() {
                     }
                 }
             }
-            s @ (502 | 503 | 504) => {
+            s @ 502..=504 => {
                 let b: Value = r.json().await.unwrap();
                 assert_eq!(b["error"]["code"], "NRC_SERVICE_UNAVAILABLE", "{s}");
                 transient += 1;
@@ -144,4 +144,29 @@ async fn faults_give_transient_errors_and_truncated_downloads() {
         r.bytes().await.unwrap().to_vec(),
         content::version_bytes(1, &vid)
     );
+}
+
+#[tokio::test]
+async fn fault_rate_sets_the_share_of_5xx_answers() {
+    let env = start(SimOptions {
+        fault_rate: 0.2,
+        ..opts(Scale::Tiny)
+    })
+    .await;
+    let url = format!("{}/api", env.base);
+    let mut faults = 0;
+    for _ in 0..300 {
+        match env.get(&url).await.status().as_u16() {
+            200 => {}
+            502..=504 => faults += 1,
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    // 300 seeded draws at p = 0.2: about 60.
+    assert!((35..=85).contains(&faults), "{faults} faults in 300 calls");
+    assert_eq!(env.sim.stats().faults_5xx, faults);
+    env.sim.set_fault_rate(0.0);
+    for _ in 0..20 {
+        assert_eq!(env.get(&url).await.status(), 200);
+    }
 }

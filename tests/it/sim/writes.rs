@@ -149,6 +149,8 @@ async fn writes_then_reads_back() {
     assert_eq!(d["size"], 300_000);
     assert_eq!(d["name"], "Vertrag – Entwurf");
     assert_eq!(d["unknown_field"]["kept"], true);
+    assert_eq!(d["custom1"], "C99999", "the new workspace's client code");
+    assert_eq!(d["custom2"], "M99999.001");
     let doc_no = d["document_number"].as_u64().unwrap();
     let doc_id = format!("ACTIVE!{doc_no}");
     let dl = env
@@ -307,5 +309,98 @@ async fn writes_then_reads_back() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn crawl_since_a_time_returns_only_what_changed_since() {
+    let env = start(opts(Scale::Small)).await;
+    let since = json!({"edit_date_from": "2026-01-01T00:00:00Z"});
+    for what in ["workspaces/crawl", "folders/crawl", "documents/crawl"] {
+        assert!(
+            env.crawl("ACTIVE", what, 100, since.clone())
+                .await
+                .is_empty(),
+            "{what}"
+        );
+    }
+    let ws: Value = env
+        .post_json(
+            &env.lib("ACTIVE", "/workspaces"),
+            &json!({"name": "New matter"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ws_id = ws["data"]["id"].as_str().unwrap();
+    let f: Value = env
+        .post_json(
+            &env.lib("ACTIVE", &format!("/workspaces/{ws_id}/folders")),
+            &json!({"name": "Correspondence"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let report = env.sim.mutate(&MutateRequest {
+        acl_edits: 4,
+        ..Default::default()
+    });
+    let wss = env
+        .crawl("ACTIVE", "workspaces/crawl", 100, since.clone())
+        .await;
+    assert_eq!(wss.len(), 1);
+    assert_eq!(wss[0]["id"], ws_id);
+    let folders = env
+        .crawl("ACTIVE", "folders/crawl", 100, since.clone())
+        .await;
+    assert_eq!(folders.len(), 1);
+    assert_eq!(folders[0]["id"], f["data"]["id"]);
+    // ACL edits move no date, but show in the bulk security searches.
+    assert!(
+        env.crawl("ACTIVE", "documents/crawl", 100, since)
+            .await
+            .is_empty()
+    );
+    let doc_rows = env
+        .crawl(
+            "ACTIVE",
+            "documents/security/allowed-trustees/search",
+            1000,
+            json!({}),
+        )
+        .await;
+    let cont_rows = env
+        .crawl(
+            "ACTIVE",
+            "containers/security/allowed-trustees/search",
+            1000,
+            json!({}),
+        )
+        .await;
+    for id in &report.acl_edits {
+        let n = |rows: &[Value], key: &str| rows.iter().filter(|r| r[key] == id.as_str()).count();
+        let number: u64 = id.split('!').nth(1).unwrap().parse().unwrap();
+        let is_container = env.sim.sim().corpus.libs[0]
+            .container_slot(number)
+            .is_some();
+        let kind = if is_container { "folders" } else { "documents" };
+        let sec = env
+            .get_json(&env.lib("ACTIVE", &format!("/{kind}/{id}/security")))
+            .await;
+        let expected = if kind == "folders" {
+            n(&cont_rows, "container_id")
+        } else {
+            n(&doc_rows, "document_id")
+        };
+        assert_eq!(sec["data"].as_array().unwrap().len(), expected, "{id}");
+    }
+    let r = env
+        .post_json(
+            &env.lib("ACTIVE", "/sync/documents/crawl"),
+            &json!({"limit": 10, "edit_date_from": "last tuesday"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
 }
