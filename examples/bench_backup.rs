@@ -78,9 +78,17 @@ async fn setup(opts: SimOptions, rps: u32) -> Bench {
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");
     let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("store");
-    Repository::init(store.clone(), InitOptions::default()).await.expect("init");
+    Repository::init(store.clone(), InitOptions::default())
+        .await
+        .expect("init");
     let lock_dir = dir.path().join("locks");
-    Bench { _dir: dir, sim, client, env_store: store, lock_dir }
+    Bench {
+        _dir: dir,
+        sim,
+        client,
+        env_store: store,
+        lock_dir,
+    }
 }
 
 struct Phase {
@@ -91,7 +99,12 @@ struct Phase {
 }
 
 async fn run_backup(b: &Bench, full: bool) -> Phase {
-    let repo = Repository::open(b.env_store.clone()).await.expect("open").load_index().await.expect("index");
+    let repo = Repository::open(b.env_store.clone())
+        .await
+        .expect("open")
+        .load_index()
+        .await
+        .expect("index");
     let env = BackupEnv {
         client: b.client.clone(),
         repo,
@@ -103,7 +116,11 @@ async fn run_backup(b: &Bench, full: bool) -> Phase {
     let libraries: Vec<_> = b.client.libraries().iter().map(|l| l.id.clone()).collect();
     let before = b.sim.stats();
     let t = Instant::now();
-    let opts = BackupOptions { full, log_every: Duration::from_secs(3600), ..BackupOptions::default() };
+    let opts = BackupOptions {
+        full,
+        log_every: Duration::from_secs(3600),
+        ..BackupOptions::default()
+    };
     let outcomes = backup::run(&env, &libraries, &opts, CancellationToken::new()).await;
     let seconds = t.elapsed().as_secs_f64();
     let after = b.sim.stats();
@@ -142,7 +159,11 @@ fn report(label: &str, p: &Phase) {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -150,9 +171,20 @@ fn peak_rss_mb() -> f64 {
 #[tokio::main]
 async fn main() {
     let a = parse_args();
-    println!("== backup benchmark (simulator in-process, local repository), seed {}", a.seed);
+    println!(
+        "== backup benchmark (simulator in-process, local repository), seed {}",
+        a.seed
+    );
 
-    let b = setup(SimOptions { seed: a.seed, scale: a.scale, ..SimOptions::default() }, 100_000).await;
+    let b = setup(
+        SimOptions {
+            seed: a.seed,
+            scale: a.scale,
+            ..SimOptions::default()
+        },
+        100_000,
+    )
+    .await;
     let full = run_backup(&b, false).await;
     report(&format!("full ({})", a.scale), &full);
     let nochange = run_backup(&b, false).await;
@@ -166,21 +198,39 @@ async fn main() {
     );
     let _ = docs_estimate;
     let one_percent = (versions / 100).max(1) as u32;
-    b.sim.mutate(&MutateRequest { new_versions: one_percent, library: None, ..Default::default() });
+    b.sim.mutate(&MutateRequest {
+        new_versions: one_percent,
+        library: None,
+        ..Default::default()
+    });
     let changed = run_backup(&b, false).await;
     report("1% change incremental", &changed);
-    println!("  1% change: {:.2}% of full time", 100.0 * changed.seconds / full.seconds);
-    println!("  peak RSS so far (simulator + backup in one process): {:.0} MB", peak_rss_mb());
+    println!(
+        "  1% change: {:.2}% of full time",
+        100.0 * changed.seconds / full.seconds
+    );
+    println!(
+        "  peak RSS so far (simulator + backup in one process): {:.0} MB",
+        peak_rss_mb()
+    );
     drop(b);
 
     let limit = a.rate_limit;
     let b = setup(
-        SimOptions { seed: a.seed, scale: a.rate_limit_scale, rate_limit: Some(limit), ..SimOptions::default() },
+        SimOptions {
+            seed: a.seed,
+            scale: a.rate_limit_scale,
+            rate_limit: Some(limit),
+            ..SimOptions::default()
+        },
         limit as u32,
     )
     .await;
     let limited = run_backup(&b, false).await;
-    report(&format!("full ({}) at {limit} rps", a.rate_limit_scale), &limited);
+    report(
+        &format!("full ({}) at {limit} rps", a.rate_limit_scale),
+        &limited,
+    );
     println!(
         "  share of the rate limit used: {:.1}% ({:.1} of {limit} requests/s), {} x429",
         100.0 * limited.requests as f64 / limited.seconds / limit,
@@ -189,12 +239,32 @@ async fn main() {
     );
     drop(b);
 
-    let b = setup(SimOptions { seed: a.seed, scale: a.fault_scale, fault_rate: a.fault_rate, ..SimOptions::default() }, 100_000).await;
+    let b = setup(
+        SimOptions {
+            seed: a.seed,
+            scale: a.fault_scale,
+            fault_rate: a.fault_rate,
+            ..SimOptions::default()
+        },
+        100_000,
+    )
+    .await;
     let faulty = run_backup(&b, false).await;
-    report(&format!("full ({}) at {} faults", a.fault_scale, a.fault_rate), &faulty);
+    report(
+        &format!("full ({}) at {} faults", a.fault_scale, a.fault_rate),
+        &faulty,
+    );
     let stats = b.sim.stats();
     let expected = {
-        let clean = setup(SimOptions { seed: a.seed, scale: a.fault_scale, ..SimOptions::default() }, 100_000).await;
+        let clean = setup(
+            SimOptions {
+                seed: a.seed,
+                scale: a.fault_scale,
+                ..SimOptions::default()
+            },
+            100_000,
+        )
+        .await;
         sum(&run_backup(&clean, false).await, |o| o.counters.versions)
     };
     let got = sum(&faulty, |o| o.counters.versions);

@@ -20,7 +20,9 @@ fn main() -> ExitCode {
         });
     let level = match cli.verbose {
         // On a terminal, long jobs show progress bars; info lines would scroll through them.
-        0 if cli.command.is_long_running() && !std::io::stderr().is_terminal() => "warn,imvault=info",
+        0 if cli.command.is_long_running() && !std::io::stderr().is_terminal() => {
+            "warn,imvault=info"
+        }
         0 => "warn",
         1 => "info",
         2 => "debug,hyper=info,h2=info,rustls=info",

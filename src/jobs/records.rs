@@ -64,7 +64,10 @@ impl VersionRecord {
     }
     /// Like [`Self::version`], without copying the profile.
     pub fn into_parts(self) -> (Result<DocumentVersion, ShapeError>, ContentRef) {
-        (DocumentVersion::from_json(Value::Object(self.profile)), self.content)
+        (
+            DocumentVersion::from_json(Value::Object(self.profile)),
+            self.content,
+        )
     }
 }
 
