@@ -21,6 +21,10 @@ pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {
             "logical bytes      {:.1} MB (content read by backups)",
             mb(s.logical_bytes)
         );
+        println!(
+            "protected bytes    {:.1} MB (all versions of all snapshots)",
+            mb(s.protected_bytes)
+        );
         println!("unique bytes       {:.1} MB", mb(s.unique_bytes));
         println!("stored blob bytes  {:.1} MB", mb(s.stored_blob_bytes));
         println!(
@@ -31,6 +35,10 @@ pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {
         println!("dedup ratio        {:.2}x", s.dedup_ratio);
         println!("compression ratio  {:.2}x", s.compression_ratio);
         println!("total ratio        {:.2}x", s.total_ratio);
+        println!(
+            "protected ratio    {:.2}x (protected bytes / pack bytes)",
+            s.protected_ratio
+        );
         Ok(Exit::Success)
     })
 }

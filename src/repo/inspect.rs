@@ -16,8 +16,13 @@ use crate::repo::snapshot::Snapshot;
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoStats {
     pub snapshots: u64,
-    /// Bytes of content the snapshots describe (sum over snapshots of their backup input).
+    /// Bytes of content the backups read into the repository (sum over snapshots of their
+    /// sessions' input: downloads, not versions reused from a parent).
     pub logical_bytes: u64,
+    /// Bytes the snapshots protect: the sum over snapshots of the manifest count `bytes` (the
+    /// logical size of every version each snapshot describes), what a restore of them all
+    /// would write.
+    pub protected_bytes: u64,
     /// Uncompressed bytes of unique blobs.
     pub unique_bytes: u64,
     /// Bytes of unique blobs as stored (after compression).
@@ -32,12 +37,15 @@ pub struct RepoStats {
     pub compression_ratio: f64,
     /// logical / pack bytes.
     pub total_ratio: f64,
+    /// protected / pack bytes: what incremental snapshots plus dedup and compression save.
+    pub protected_ratio: f64,
 }
 
 impl std::fmt::Display for RepoStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "snapshots:          {}", self.snapshots)?;
         writeln!(f, "logical bytes:      {}", self.logical_bytes)?;
+        writeln!(f, "protected bytes:    {}", self.protected_bytes)?;
         writeln!(f, "unique bytes:       {}", self.unique_bytes)?;
         writeln!(f, "stored blob bytes:  {}", self.stored_blob_bytes)?;
         writeln!(
@@ -66,6 +74,10 @@ impl Repository<Indexed> {
         let packs = backend::list(self.store().as_ref(), &Path::from(keys::PACKS)).await?;
         let totals = self.index().totals();
         let logical: u64 = snaps.iter().map(|s| s.manifest.session.logical_bytes).sum();
+        let protected: u64 = snaps
+            .iter()
+            .filter_map(|s| s.manifest.counts.get("bytes"))
+            .sum();
         let pack_bytes: u64 = packs.iter().map(|m| m.size).sum();
         Ok(RepoStats {
             snapshots: snaps.len() as u64,
@@ -78,6 +90,8 @@ impl Repository<Indexed> {
             dedup_ratio: ratio(logical, totals.raw_bytes),
             compression_ratio: ratio(totals.raw_bytes, totals.stored_bytes),
             total_ratio: ratio(logical, pack_bytes),
+            protected_bytes: protected,
+            protected_ratio: ratio(protected, pack_bytes),
         })
     }
 

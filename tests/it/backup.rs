@@ -231,6 +231,12 @@ async fn full_flag_downloads_everything_again_but_stores_no_new_content() {
         meta_bytes += snap.manifest.streams.values().map(|m| m.bytes).sum::<u64>();
     }
     let grown = after.unique_bytes - before.unique_bytes;
+    let sizes: u64 = again.iter().map(|o| o.counters.bytes_read).sum();
+    assert_eq!(
+        after.protected_bytes,
+        before.protected_bytes + sizes,
+        "each snapshot protects the full size of its versions"
+    );
     assert!(
         grown <= meta_bytes,
         "only metadata may be new: unique bytes grew by {grown}, metadata is {meta_bytes}"
@@ -334,5 +340,8 @@ async fn full_and_incremental_backup_to_s3_read_back_byte_for_byte() {
             checked += 1;
         }
     }
-    assert!(checked >= 50, "tiny corpus read back from S3: {checked} versions");
+    assert!(
+        checked >= 50,
+        "tiny corpus read back from S3: {checked} versions"
+    );
 }
