@@ -9,7 +9,23 @@ use imvault::cli::{Cli, Command};
 use imvault::commands::{self, Exit};
 use imvault::config::LogFormat;
 
+/// glibc raises its mmap threshold each time a large mmapped block is freed, after which the
+/// backup's multi-megabyte download and pack buffers come from per-thread heap arenas and are
+/// not given back: a 60,000-version backup grew from 150 to 330 MB RSS. A fixed 1 MiB threshold
+/// keeps such buffers in mmap, returned on free (peak 130 MB for the same backup). An operator's
+/// `MALLOC_MMAP_THRESHOLD_` still wins.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets a malloc tunable; called before any thread is started.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let format = cli
         .log_format
