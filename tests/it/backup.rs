@@ -345,3 +345,42 @@ async fn full_and_incremental_backup_to_s3_read_back_byte_for_byte() {
         "tiny corpus read back from S3: {checked} versions"
     );
 }
+
+/// Checkpoints written during a run that completed are finished work: the next run (here a
+/// `--full` one, which must download everything) does not "resume" from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_of_a_completed_run_are_not_resumed() {
+    let env = TestEnv::tiny(18).await;
+    let first = env
+        .backup(&BackupOptions {
+            checkpoint_every: std::time::Duration::from_millis(5),
+            download_concurrency: 1,
+            ..BackupOptions::default()
+        })
+        .await;
+    let repo = env.repo().await;
+    let mut checkpoints = 0;
+    for o in &first {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+        checkpoints += repo.checkpoints(&o.library).await.unwrap().len();
+    }
+    assert!(
+        checkpoints > 0,
+        "the first run wrote checkpoints (every 5 ms, one download at a time)"
+    );
+    for (full, what) in [(false, "incremental"), (true, "--full")] {
+        let next = env
+            .backup(&BackupOptions {
+                full,
+                ..BackupOptions::default()
+            })
+            .await;
+        for o in &next {
+            assert_eq!(o.state, JobState::Completed, "{o:?}");
+            assert_eq!(o.resumed_versions, 0, "{what} after a completed run: {o:?}");
+            if full {
+                assert_eq!(o.counters.versions_downloaded, o.counters.versions, "{o:?}");
+            }
+        }
+    }
+}

@@ -242,6 +242,11 @@ async fn load_resume_deltas(
             );
             continue;
         };
+        // Checkpoints of the run that wrote the parent snapshot (its time is the run's start),
+        // or of older runs, are finished work, not something to resume.
+        if parent.is_some_and(|p| resume.run_started <= p.manifest.time) {
+            continue;
+        }
         for delta in resume.deltas {
             let mut records = std::pin::pin!(
                 env.repo
