@@ -66,7 +66,8 @@ impl Api {
             Ok(r) => r,
             Err(e) if e.is_connect() => return Ok(Err(Down(format!("{}: {e}", self.base)))),
             Err(e) => {
-                return Err(e).with_context(|| format!("calling the daemon at {}{path}", self.base));
+                return Err(e)
+                    .with_context(|| format!("calling the daemon at {}{path}", self.base));
             }
         };
         let status = resp.status();
