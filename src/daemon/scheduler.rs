@@ -174,7 +174,8 @@ pub async fn run(state: std::sync::Arc<super::DaemonState>) {
                 .to_std()
                 .unwrap_or_default()
                 .min(std::time::Duration::from_secs(30)),
-            Ok(None) => std::time::Duration::from_secs(5),
+            // Not signed in yet (no library list) or no schedule: look again soon.
+            Ok(None) => std::time::Duration::from_secs(1),
             Err(e) => {
                 tracing::error!(error = %crate::repo::error_chain(&e), "scheduler: cannot read or write the job queue");
                 std::time::Duration::from_secs(5)

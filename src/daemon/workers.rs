@@ -86,6 +86,16 @@ async fn worker(state: Arc<DaemonState>) {
         if state.shutdown.is_cancelled() {
             return;
         }
+        // Jobs need the tenant (backups, restores into iManage): they stay queued until the
+        // daemon is signed in (sign-in wakes the workers).
+        if state.client().is_none() {
+            tokio::select! {
+                _ = state.queue.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = state.shutdown.cancelled() => return,
+            }
+            continue;
+        }
         match state.queue.claim().await {
             Ok(Some(job)) => run_job(&state, job).await,
             Ok(None) => {

@@ -171,9 +171,9 @@ async fn scheduled_backups_fire_and_never_overlap() {
 async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     let env = TestEnv::new(SimOptions {
         seed: 72,
-        scale: Scale::Versions(300),
+        scale: Scale::Versions(500),
         libraries: 1,
-        latency_ms: 15,
+        latency_ms: 25,
         ..SimOptions::default()
     })
     .await;
@@ -295,20 +295,6 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The operator CLI sees it through the API.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
-        .arg("--config")
-        .arg(&config)
-        .args(["jobs", "show", &id, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown["id"], id.as_str());
 
     // Cancel: the running job stops at a checkpoint and ends `cancelled`.
     let (s, b) = daemon.post(&format!("/v1/jobs/{id}/cancel"), "").await;
@@ -330,6 +316,21 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
         0,
         "a cancelled backup leaves no snapshot"
     );
+    // The operator CLI sees it through the API.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+        .arg("--config")
+        .arg(&config)
+        .args(["jobs", "show", &id, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["state"], "cancelled");
 
     // A restore posted over HTTP is validated, queued, and (without the restore engine in
     // this build) fails cleanly with the reason.

@@ -31,9 +31,9 @@ async fn wait_downloads(env: &TestEnv, daemon: &Daemon, at_least: u64) {
 async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     let env = TestEnv::new(SimOptions {
         seed: 73,
-        scale: Scale::Versions(300),
+        scale: Scale::Versions(400),
         libraries: 1,
-        latency_ms: 15,
+        latency_ms: 20,
         ..SimOptions::default()
     })
     .await;
@@ -129,6 +129,21 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     );
     assert!(rec.last_error.unwrap().contains("daemon stopping"));
     drop(cat);
+    // With the daemon down, `imvault jobs` reads the catalog.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+        .arg("--config")
+        .arg(&config)
+        .args(["jobs", "list", "--state", "queued", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not reachable"));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], id2.as_str(), "{listed}");
     // And the next start finishes it.
     let daemon = Daemon::start(&env, &config, port).await;
     let done = daemon
