@@ -32,7 +32,7 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     let env = TestEnv::new(SimOptions {
         seed: 73,
         scale: Scale::Versions(400),
-        libraries: 1,
+        libraries: 2,
         latency_ms: 20,
         ..SimOptions::default()
     })
@@ -40,13 +40,31 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     let port = free_port();
     let config = write_config(&env, port, NEVER, TOKEN);
     let mut daemon = Daemon::start(&env, &config, port).await;
-    let (s, job) = daemon.post("/v1/backups", "{}").await;
+    let libs = env.sim.libraries();
+    let (s, job) = daemon
+        .post(
+            "/v1/backups",
+            &format!(r#"{{"libraries": ["{}"]}}"#, libs[0]),
+        )
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
 
     // kill -9 once the backup has downloaded a good part (progress, not wall-clock).
     let start = downloads(&env.sim.stats());
     wait_downloads(&env, &daemon, start + 60).await;
+    // ...and once a checkpoint written after that point is durable.
+    let checkpoints = || walk_files(&env.dir.path().join("repo/checkpoints"));
+    let before = checkpoints();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while checkpoints() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     daemon.child.kill().unwrap();
     daemon.child.wait().unwrap();
     let served_before = downloads(&env.sim.stats());
@@ -109,7 +127,12 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
 
     // SIGTERM mid-backup: drain to a checkpoint, exit 0, the job is back in the queue.
     let mut daemon = daemon;
-    let (s, job) = daemon.post("/v1/backups", r#"{"full": true}"#).await;
+    let (s, job) = daemon
+        .post(
+            "/v1/backups",
+            &format!(r#"{{"libraries": ["{}"]}}"#, libs[1]),
+        )
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     let id2 = job["id"].as_str().unwrap().to_string();
     daemon
@@ -125,7 +148,8 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     assert_eq!(
         rec.state,
         JobState::Queued,
-        "a drained job is requeued, not lost"
+        "a drained job is requeued, not lost: {rec:?}\n{}",
+        daemon.logs()
     );
     assert!(rec.last_error.unwrap().contains("daemon stopping"));
     drop(cat);
@@ -150,4 +174,16 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
         .wait_job(&id2, "finished", |j| j["finished_at"].is_string())
         .await;
     assert_eq!(done["state"], "completed", "{done}");
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(Result::ok)
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk_files(&p) } else { 1 }
+        })
+        .sum()
 }
