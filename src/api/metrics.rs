@@ -242,11 +242,13 @@ mod tests {
 
     #[test]
     fn renders_every_family_with_escaped_labels() {
-        let mut process = MetricsInner::default();
-        process.bytes_read = 10;
         let m = crate::daemon::Metrics::default();
         m.job_finished(JobKind::Backup, 12.5, 0, 0);
-        process.durations = m.snapshot().durations;
+        let process = MetricsInner {
+            bytes_read: 10,
+            durations: m.snapshot().durations,
+            ..MetricsInner::default()
+        };
         let text = render(&Figures {
             jobs: vec![(JobKind::Backup, JobState::Completed, 3)],
             process,

@@ -379,14 +379,18 @@ mod tests {
 
     #[test]
     fn bad_expressions_and_zones_name_their_key() {
-        let mut file = ScheduleFile::default();
-        file.timezone = "Mars/Olympus".into();
+        let file = ScheduleFile {
+            timezone: "Mars/Olympus".into(),
+            ..ScheduleFile::default()
+        };
         assert_eq!(validate(&file).unwrap_err().0, "schedule.timezone");
         let mut file = ScheduleFile::default();
         file.libraries.insert("X".into(), "0 0 25 * * *".into());
         assert_eq!(validate(&file).unwrap_err().0, "schedule.libraries.X");
-        let mut file = ScheduleFile::default();
-        file.backup = "0 0 1 * *".into();
+        let file = ScheduleFile {
+            backup: "0 0 1 * *".into(),
+            ..ScheduleFile::default()
+        };
         assert_eq!(validate(&file).unwrap_err().0, "schedule.backup");
     }
 }

@@ -59,33 +59,33 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
         };
         let name = series.split('{').next().unwrap();
         assert!(valid_name(name), "{at}");
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                let inner = labels
-                    .strip_prefix('{')
-                    .and_then(|l| l.strip_suffix('}'))
-                    .expect(&at);
-                let mut rest = inner;
-                while !rest.is_empty() {
-                    let (lname, after) = rest.split_once("=\"").expect(&at);
-                    assert!(valid_name(lname), "{at}");
-                    // Find the closing quote, skipping escaped characters.
-                    let mut end = None;
-                    let mut esc = false;
-                    for (i, c) in after.char_indices() {
-                        match (esc, c) {
-                            (true, _) => esc = false,
-                            (false, '\\') => esc = true,
-                            (false, '"') => {
-                                end = Some(i);
-                                break;
-                            }
-                            _ => {}
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .expect(&at);
+            let mut rest = inner;
+            while !rest.is_empty() {
+                let (lname, after) = rest.split_once("=\"").expect(&at);
+                assert!(valid_name(lname), "{at}");
+                // Find the closing quote, skipping escaped characters.
+                let mut end = None;
+                let mut esc = false;
+                for (i, c) in after.char_indices() {
+                    match (esc, c) {
+                        (true, _) => esc = false,
+                        (false, '\\') => esc = true,
+                        (false, '"') => {
+                            end = Some(i);
+                            break;
                         }
+                        _ => {}
                     }
-                    let end = end.expect(&at);
-                    rest = after[end + 1..].trim_start_matches(',');
                 }
+                let end = end.expect(&at);
+                rest = after[end + 1..].trim_start_matches(',');
             }
         }
         let family = ["_bucket", "_sum", "_count"]

@@ -92,7 +92,7 @@ pub async fn snapshots(
         .catalog()
         .run("listing snapshots", move |c| c.snapshots(library.as_ref()))
         .await
-        .map_err(|e| crate::daemon::queue::QueueError::Catalog(e))?;
+        .map_err(crate::daemon::queue::QueueError::Catalog)?;
     let snaps: Vec<Value> = snaps
         .into_iter()
         .map(|s| {
