@@ -115,7 +115,41 @@ async fn scheduled_backups_fire_and_never_overlap() {
     let env = TestEnv::tiny(71).await;
     let port = free_port();
     let config = write_config(&env, port, "* * * * * *", TOKEN);
-    let daemon = Daemon::start(&env, &config, port).await;
+    // A stand-in for systemd's notify socket, with a watchdog.
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let (tx, notes) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(n) => {
+                    if tx
+                        .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return,
+            }
+        }
+    });
+    let mut daemon = Daemon::start_with(
+        &env,
+        &config,
+        port,
+        &[
+            ("NOTIFY_SOCKET", sock_path.display().to_string()),
+            ("WATCHDOG_USEC", "400000".to_string()),
+        ],
+    )
+    .await;
     // Every second a slot; wait for two scheduled backups to complete.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let jobs = loop {
@@ -165,6 +199,20 @@ async fn scheduled_backups_fire_and_never_overlap() {
         assert!(l["last_snapshot"]["id"].is_string(), "{l}");
         assert!(l["next_scheduled_run"].is_string(), "{l}");
     }
+
+    // systemd heard READY with a status, watchdog pings, and STOPPING on SIGTERM.
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(60)).await;
+    assert!(status.success(), "{status}\n{}", daemon.logs());
+    let got: Vec<String> = notes.try_iter().collect();
+    let all = got.join("\n");
+    assert!(all.contains("READY=1"), "{got:?}");
+    assert!(all.contains("STATUS=serving the API"), "{got:?}");
+    assert!(all.contains("STOPPING=1"), "{got:?}");
+    assert!(
+        got.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2,
+        "watchdog pings: {got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,6 +402,17 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
             .contains("restore engine not available"),
         "{failed}"
     );
+    // `imvault jobs watch` follows a job to its end; its exit code says how it ended.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+        .arg("--config")
+        .arg(&config)
+        .args(["jobs", "watch", &rid])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a failed job exits 2");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("restore failed"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore engine not available"));
 
     // Filters and paging.
     let (_, f) = daemon.get("/v1/jobs?kind=backup&state=cancelled").await;

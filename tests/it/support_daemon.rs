@@ -50,6 +50,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `imvault serve` and waits until `/readyz` says ready.
     pub async fn start(env: &TestEnv, config: &std::path::Path, port: u16) -> Self {
+        Self::start_with(env, config, port, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables.
+    pub async fn start_with(
+        env: &TestEnv,
+        config: &std::path::Path,
+        port: u16,
+        vars: &[(&str, String)],
+    ) -> Self {
         let n = std::fs::read_dir(env.dir.path()).unwrap().count();
         let log = env.dir.path().join(format!("daemon-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_imvault"))
@@ -57,6 +67,7 @@ impl Daemon {
             .arg(config)
             .arg("serve")
             .env("IMVAULT_LOG", "imvault=info")
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
