@@ -172,7 +172,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
     let counts = state.queue.counts().await;
     let snaps = state
         .queue
-        .catalog()
+        .reader()
         .run("listing snapshots", |c| c.snapshots(None))
         .await;
     let (jobs, snaps) = match (counts, snaps) {

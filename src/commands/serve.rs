@@ -31,7 +31,12 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
         .await
         .context("opening the catalog")?
         .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
-    let queue = Queue::new(SharedCatalog::new(catalog));
+    let reader_path = settings.catalog_path.clone();
+    let reader = tokio::task::spawn_blocking(move || Catalog::open(&reader_path))
+        .await
+        .context("opening the catalog")?
+        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let queue = Queue::with_reader(SharedCatalog::new(catalog), SharedCatalog::new(reader));
     let requeued = queue
         .requeue_interrupted()
         .await

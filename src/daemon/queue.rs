@@ -39,19 +39,34 @@ pub enum CancelOutcome {
 #[derive(Clone, Debug)]
 pub struct Queue {
     catalog: SharedCatalog,
+    /// A second connection for reads (API listings, metrics): with WAL, reads never wait for
+    /// a write in progress (e.g. a backup loading its snapshot into the catalog).
+    reader: SharedCatalog,
     wake: Arc<Notify>,
 }
 
 impl Queue {
+    /// One connection for everything (in-memory catalogs, tests).
     pub fn new(catalog: SharedCatalog) -> Self {
+        Self::with_reader(catalog.clone(), catalog)
+    }
+
+    pub fn with_reader(catalog: SharedCatalog, reader: SharedCatalog) -> Self {
         Self {
             catalog,
+            reader,
             wake: Arc::new(Notify::new()),
         }
     }
 
+    /// The connection that writes.
     pub fn catalog(&self) -> &SharedCatalog {
         &self.catalog
+    }
+
+    /// The connection for reads.
+    pub fn reader(&self) -> &SharedCatalog {
+        &self.reader
     }
 
     /// Wakes idle workers (a job was queued).
@@ -112,7 +127,7 @@ impl Queue {
     }
 
     pub async fn get(&self, id: JobId) -> Result<JobRecord, QueueError> {
-        self.catalog
+        self.reader
             .run("reading a job", move |cat| cat.job(id))
             .await?
             .ok_or(QueueError::NotFound { id })
@@ -120,14 +135,14 @@ impl Queue {
 
     pub async fn list(&self, filter: JobFilter) -> Result<Vec<JobRecord>, QueueError> {
         Ok(self
-            .catalog
+            .reader
             .run("listing jobs", move |cat| cat.list_jobs(&filter))
             .await?)
     }
 
     pub async fn counts(&self) -> Result<Vec<(JobKind, JobState, u64)>, QueueError> {
         Ok(self
-            .catalog
+            .reader
             .run("counting jobs", |cat| cat.job_counts())
             .await?)
     }

@@ -23,7 +23,7 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let catalog = match state
         .queue
-        .catalog()
+        .reader()
         .run("checking the catalog", |c| c.schema_version())
         .await
     {
@@ -89,7 +89,7 @@ pub async fn snapshots(
         .transpose()?;
     let snaps = state
         .queue
-        .catalog()
+        .reader()
         .run("listing snapshots", move |c| c.snapshots(library.as_ref()))
         .await
         .map_err(crate::daemon::queue::QueueError::Catalog)?;
@@ -117,7 +117,7 @@ pub async fn libraries(State(state): State<AppState>) -> Result<Json<Value>, Api
     let mut names: Vec<String> = state.libraries();
     let latest = state
         .queue
-        .catalog()
+        .reader()
         .run("listing snapshots", |c| c.snapshots(None))
         .await
         .map_err(crate::daemon::queue::QueueError::Catalog)?;
