@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{connect, runtime};
+use super::context::runtime;
 use super::{Exit, config_path, load_settings};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::config::Settings;
@@ -59,10 +59,11 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
         metrics: Metrics::default(),
         started_at: chrono::Utc::now(),
         next_runs: Mutex::new(HashMap::new()),
+        sign_in_task: Mutex::new(None),
     });
     tracing::info!(listen = %listen, workers, requeued = requeued.len(), "imvault daemon starting");
 
-    let sign_in = tokio::spawn(sign_in_loop(state.clone()));
+    daemon::spawn_sign_in(&state);
     let sched = tokio::spawn(scheduler::run(state.clone()));
     let pool = tokio::spawn(daemon::workers::run_pool(state.clone(), workers));
     let watchdog = tokio::spawn(notify::watchdog(state.shutdown.clone()));
@@ -109,7 +110,6 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
             "drain timeout: jobs still running are requeued when the daemon starts again"
         );
     }
-    sign_in.abort();
     sched.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let _ = watchdog.await;
@@ -123,38 +123,4 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
     } else {
         Exit::Failure
     })
-}
-
-/// Signs in, retrying with backoff until it works (the tenant may be down at boot).
-async fn sign_in_loop(state: Arc<DaemonState>) {
-    let mut wait = Duration::from_secs(2);
-    loop {
-        let settings = state.settings();
-        match connect(&settings).await {
-            Ok(client) => {
-                tracing::info!(libraries = client.libraries().len(), "signed in to iManage");
-                *state.client.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
-                *state
-                    .sign_in_error
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
-                state.queue.notify();
-                return;
-            }
-            Err(e) => {
-                let msg = format!("{e:#}");
-                tracing::error!(error = %msg, retry_in_s = wait.as_secs(), "cannot sign in to iManage");
-                *state
-                    .sign_in_error
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(msg);
-                notify::status("not signed in to iManage; retrying");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = state.shutdown.cancelled() => return,
-        }
-        wait = (wait * 2).min(Duration::from_secs(60));
-    }
 }

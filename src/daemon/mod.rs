@@ -48,6 +48,88 @@ pub struct DaemonState {
     pub started_at: DateTime<Utc>,
     /// When each library's next scheduled backup is due (for `GET /v1/libraries`).
     pub next_runs: Mutex<HashMap<String, Option<DateTime<Utc>>>>,
+    /// The running sign-in task, if any (replaced when a reload changes `[imanage]`).
+    pub sign_in_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Starts (or restarts) signing in to iManage in the background, retrying with backoff until
+/// it works (the tenant may be down at boot). Jobs stay queued until then.
+pub fn spawn_sign_in(state: &Arc<DaemonState>) {
+    let task = tokio::spawn(sign_in_loop(state.clone()));
+    if let Some(old) = state
+        .sign_in_task
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(task)
+    {
+        old.abort();
+    }
+}
+
+async fn sign_in_loop(state: Arc<DaemonState>) {
+    let mut wait = std::time::Duration::from_secs(2);
+    loop {
+        let settings = state.settings();
+        let result = match settings.imanage.as_ref() {
+            None => Err("the configuration has no [imanage] table".to_string()),
+            Some(im) => Client::connect(crate::commands::context::client_settings(im))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "signing in to {} as {}: {}",
+                        im.url,
+                        im.username,
+                        crate::repo::error_chain(&e)
+                    )
+                }),
+        };
+        match result {
+            Ok(client) => {
+                tracing::info!(libraries = client.libraries().len(), "signed in to iManage");
+                *state.client.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
+                *state
+                    .sign_in_error
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+                state.queue.notify();
+                notify::status("signed in; serving");
+                return;
+            }
+            Err(msg) => {
+                tracing::error!(error = %msg, retry_in_s = wait.as_secs(), "cannot sign in to iManage");
+                *state
+                    .sign_in_error
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                notify::status("not signed in to iManage; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(60));
+    }
+}
+
+/// Whether two `[imanage]` settings sign in the same way (tenant, account, secrets, limits).
+pub fn same_sign_in(
+    a: Option<&crate::config::ImanageSettings>,
+    b: Option<&crate::config::ImanageSettings>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.url == b.url
+                && a.client_id == b.client_id
+                && a.username == b.username
+                && a.client_secret == b.client_secret
+                && a.auth_key == b.auth_key
+                && a.requests_per_second == b.requests_per_second
+                && a.concurrency == b.concurrency
+        }
+        _ => false,
+    }
 }
 
 impl DaemonState {

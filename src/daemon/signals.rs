@@ -19,7 +19,7 @@ pub enum ReloadError {
 /// Re-reads the configuration file and the API token. A bad file or token is rejected and the
 /// running settings are kept. Settings that need a restart (listen address, catalog path,
 /// workers) are reported, not applied.
-pub fn reload(state: &DaemonState, path: &Path) -> Result<(), ReloadError> {
+pub fn reload(state: &Arc<DaemonState>, path: &Path) -> Result<(), ReloadError> {
     let new = Settings::load(path, &Env::from_process()).map_err(ReloadError::Config)?;
     let token = super::read_api_token(&new).map_err(ReloadError::Token)?;
     let old = state.settings();
@@ -31,8 +31,15 @@ pub fn reload(state: &DaemonState, path: &Path) -> Result<(), ReloadError> {
             "api.listen, catalog.path and daemon.workers take effect at the next restart"
         );
     }
+    let sign_in_again = !super::same_sign_in(old.imanage.as_ref(), new.imanage.as_ref());
     *state.api_token.write().unwrap_or_else(|p| p.into_inner()) = token;
     state.settings.send_replace(Arc::new(new));
+    if sign_in_again {
+        // Running jobs keep the client they started with; new ones wait for the new sign-in.
+        tracing::info!("[imanage] changed: signing in again");
+        *state.client.write().unwrap_or_else(|p| p.into_inner()) = None;
+        super::spawn_sign_in(state);
+    }
     tracing::info!(config = %path.display(), "configuration reloaded");
     Ok(())
 }

@@ -466,7 +466,11 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     let (s, _) = daemon.get("/v1/jobs").await;
     assert_eq!(s, StatusCode::OK, "still serving with the old settings");
     let new_token = "rotated-token-0123456789abcdef";
-    std::fs::write(&config, &good).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("requests_per_second = 500", "requests_per_second = 400"),
+    )
+    .unwrap();
     std::fs::write(env.dir.path().join("api_token"), new_token).unwrap();
     daemon.signal("HUP");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -486,6 +490,14 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     }
     let (s, _) = daemon.get("/v1/jobs").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "the old token stops working");
+    // A changed [imanage] signs in again; the daemon gets ready again.
+    assert!(
+        daemon.logs().contains("signing in again"),
+        "{}",
+        daemon.logs()
+    );
+    daemon.token = new_token.to_string();
+    daemon.wait_ready().await;
 
     // Logs are JSON lines and never carry a secret.
     let logs = daemon.logs();
