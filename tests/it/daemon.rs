@@ -216,6 +216,60 @@ async fn scheduled_backups_fire_and_never_overlap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nights_missed_while_down_run_once_at_boot() {
+    let env = TestEnv::tiny(75).await;
+    let port = free_port();
+    let config = write_config(&env, port, "0 0 1 * * *", TOKEN);
+    // The scheduler last looked three days ago: three nightly slots were missed.
+    let three_days_ago = chrono::Utc::now() - chrono::Duration::days(3);
+    {
+        let mut cat =
+            imvault::catalog::Catalog::open(env.dir.path().join("state/catalog.db")).unwrap();
+        for lib in env.sim.libraries() {
+            cat.set_daemon_value(
+                &format!("schedule.last.{}", lib.to_ascii_lowercase()),
+                &three_days_ago.to_rfc3339(),
+            )
+            .unwrap();
+        }
+    }
+    let daemon = Daemon::start(&env, &config, port).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, body) = daemon.get("/v1/jobs?kind=backup").await;
+        if let Some(j) = body["jobs"].as_array().unwrap().first() {
+            break j.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no catch-up backup:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["params"]["trigger"], "schedule");
+    let id = job["id"].as_str().unwrap();
+    let done = daemon
+        .wait_job(id, "finished", |j| j["finished_at"].is_string())
+        .await;
+    assert_eq!(done["state"], "completed", "{done}");
+    // Once, not once per missed night: still a single backup job, the next run is tomorrow.
+    let (_, body) = daemon.get("/v1/jobs?kind=backup").await;
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 1, "{body}");
+    assert!(
+        daemon.logs().contains("missed scheduled backups"),
+        "{}",
+        daemon.logs()
+    );
+    let (_, libs) = daemon.get("/v1/libraries").await;
+    for l in libs["libraries"].as_array().unwrap() {
+        let next: chrono::DateTime<chrono::Utc> =
+            l["next_scheduled_run"].as_str().unwrap().parse().unwrap();
+        assert!(next > chrono::Utc::now(), "{l}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     let env = TestEnv::new(SimOptions {
         seed: 72,
