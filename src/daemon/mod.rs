@@ -328,3 +328,23 @@ impl DaemonLock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_daemon_per_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = dir.path().join("state/catalog.db");
+        let first = DaemonLock::acquire(&catalog).unwrap();
+        match DaemonLock::acquire(&catalog) {
+            Err(DaemonError::AlreadyRunning { path }) => {
+                assert_eq!(path, dir.path().join("state/daemon.lock"))
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        DaemonLock::acquire(&catalog).unwrap();
+    }
+}
