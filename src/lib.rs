@@ -10,10 +10,12 @@
 //!
 //! `imanage` and `repo` never import each other.
 
+pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod imanage;
 pub mod jobs;
 pub mod logging;

@@ -73,5 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Stats(args) => commands::stats::run(config, args),
         Command::Cat(args) => commands::cat::run(config, args),
         Command::Catalog { command } => commands::catalog::run(config, command),
+        Command::Serve => commands::serve::run(config),
+        Command::Jobs { command } => commands::jobs::run(config, command),
     }
 }

@@ -137,6 +137,11 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     pub kind: Option<JobKind>,
     pub limit: Option<usize>,
+    /// Jobs that name this library (case-insensitive) in their parameters (`libraries` or
+    /// `library`) or in their progress (`libraries` keys).
+    pub library: Option<String>,
+    /// Skip this many jobs first (paging, with `limit`).
+    pub offset: Option<usize>,
 }
 
 const JOB_COLS: &str = "id, kind, params, state, created_ns, started_ns, finished_ns, \
@@ -228,18 +233,29 @@ impl Catalog {
         let limit = filter
             .limit
             .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let offset = filter
+            .offset
+            .map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
         let raws = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {JOB_COLS} FROM jobs WHERE (?1 IS NULL OR state = ?1) \
-                 AND (?2 IS NULL OR kind = ?2) ORDER BY created_ns DESC, id LIMIT ?3"
+                 AND (?2 IS NULL OR kind = ?2) AND (?4 IS NULL \
+                 OR EXISTS (SELECT 1 FROM json_each(params, '$.libraries') \
+                     WHERE value = ?4 COLLATE NOCASE) \
+                 OR json_extract(params, '$.library') = ?4 COLLATE NOCASE \
+                 OR EXISTS (SELECT 1 FROM json_each(progress, '$.libraries') \
+                     WHERE key = ?4 COLLATE NOCASE)) \
+                 ORDER BY created_ns DESC, id LIMIT ?3 OFFSET ?5"
             ))
             .and_then(|mut s| {
                 s.query_map(
                     params![
                         filter.state.map(JobState::as_str),
                         filter.kind.map(JobKind::as_str),
-                        limit
+                        limit,
+                        filter.library.as_deref(),
+                        offset
                     ],
                     raw_job,
                 )?
@@ -345,5 +361,44 @@ impl Catalog {
                 [now_ns()],
             )
             .ctx(|| "requeueing interrupted jobs".to_string())
+    }
+
+    /// How many jobs are in each (kind, state), for metrics.
+    pub fn job_counts(&self) -> Result<Vec<(JobKind, JobState, u64)>, CatalogError> {
+        let raws: Vec<(String, String, i64)> = self
+            .conn
+            .prepare_cached("SELECT kind, state, count(*) FROM jobs GROUP BY kind, state")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(|| "counting jobs by state".to_string())?;
+        raws.into_iter()
+            .map(|(k, s, n)| Ok((k.parse()?, s.parse()?, u64::try_from(n).unwrap_or(0))))
+            .collect()
+    }
+
+    /// A value the daemon keeps across restarts (e.g. the scheduler's last slot per library),
+    /// in the catalog's `meta` table under `daemon.<key>`.
+    pub fn daemon_value(&self, key: &str) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("daemon.{key}")],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(|| format!("reading daemon state {key}"))
+    }
+
+    /// Set (or replace) a value read back by [`Catalog::daemon_value`].
+    pub fn set_daemon_value(&mut self, key: &str, value: &str) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![format!("daemon.{key}"), value],
+            )
+            .ctx(|| format!("recording daemon state {key}"))
+            .map(|_| ())
     }
 }

@@ -9,6 +9,8 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod init;
+pub mod jobs;
+pub mod serve;
 pub mod snapshots;
 pub mod stats;
 

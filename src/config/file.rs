@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub api: ApiFile,
     #[serde(default)]
     pub logging: LoggingFile,
+    #[serde(default)]
+    pub daemon: DaemonFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -122,12 +124,16 @@ pub struct ScheduleFile {
     /// IANA time zone name the cron expression is read in.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// Per-library schedules (library id → cron expression, or `"off"`), replacing `backup`.
+    #[serde(default)]
+    pub libraries: std::collections::BTreeMap<String, String>,
 }
 impl Default for ScheduleFile {
     fn default() -> Self {
         Self {
             backup: default_backup_cron(),
             timezone: default_timezone(),
+            libraries: Default::default(),
         }
     }
 }
@@ -173,4 +179,44 @@ pub struct LoggingFile {
     pub format: Option<LogFormat>,
     /// A tracing filter such as `info` or `imvault=debug`.
     pub level: Option<String>,
+}
+
+/// `imvault serve`: how the daemon runs its jobs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonFile {
+    /// Jobs run at the same time.
+    #[serde(default = "default_workers")]
+    pub workers: NonZeroUsize,
+    /// On SIGTERM, how long running jobs get to reach a checkpoint before the daemon exits.
+    #[serde(default = "default_drain_secs")]
+    pub drain_timeout_secs: u64,
+    /// How often a running backup makes its progress durable (packs, index, resume record).
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: f64,
+    /// How often a running job's progress counters are written to its job record.
+    #[serde(default = "default_progress_secs")]
+    pub progress_secs: f64,
+}
+impl Default for DaemonFile {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            drain_timeout_secs: default_drain_secs(),
+            checkpoint_secs: default_checkpoint_secs(),
+            progress_secs: default_progress_secs(),
+        }
+    }
+}
+fn default_workers() -> NonZeroUsize {
+    NonZeroUsize::new(2).expect("2 is not zero")
+}
+fn default_drain_secs() -> u64 {
+    90
+}
+fn default_checkpoint_secs() -> f64 {
+    60.0
+}
+fn default_progress_secs() -> f64 {
+    2.0
 }

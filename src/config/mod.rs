@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use file::{ApiFile, DaemonFile, ScheduleFile};
 pub use file::{FileConfig, LogFormat};
 
 use crate::secret::Secret;
@@ -152,6 +153,7 @@ pub struct Settings {
     pub api: file::ApiFile,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub daemon: file::DaemonFile,
 }
 
 impl Settings {
@@ -305,6 +307,23 @@ impl Settings {
             ));
         }
 
+        // The daemon's schedules: every cron expression and the time zone must parse.
+        if let Err((key, message)) = crate::daemon::scheduler::validate(&file.schedule) {
+            return Err(invalid(&key, message));
+        }
+        if !(0.05..=86_400.0).contains(&file.daemon.checkpoint_secs) {
+            return Err(invalid(
+                "daemon.checkpoint_secs",
+                format!("must be 0.05 to 86400, got {}", file.daemon.checkpoint_secs),
+            ));
+        }
+        if !(0.05..=3_600.0).contains(&file.daemon.progress_secs) {
+            return Err(invalid(
+                "daemon.progress_secs",
+                format!("must be 0.05 to 3600, got {}", file.daemon.progress_secs),
+            ));
+        }
+
         Ok(Self {
             source: path.map(Path::to_path_buf),
             imanage,
@@ -314,6 +333,7 @@ impl Settings {
             api: file.api,
             log_format: file.logging.format,
             log_level: file.logging.level,
+            daemon: file.daemon,
         })
     }
 

@@ -51,6 +51,30 @@ impl Counters {
     }
 }
 
+/// Where a running job's per-library [`Counters`] can be read while it runs (the daemon's
+/// `GET /v1/jobs/{id}`): the engine registers each library's counters when it starts it.
+#[derive(Debug, Clone, Default)]
+pub struct LiveCounters(Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<Counters>>>>);
+
+impl LiveCounters {
+    pub fn register(&self, library: &str, counters: Arc<Counters>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(library.to_string(), counters);
+    }
+
+    /// The counters of every library started so far.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, CountersSnapshot> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.snapshot()))
+            .collect()
+    }
+}
+
 /// Requests made and 429s received so far, read from the API client.
 pub type RequestStats = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
 

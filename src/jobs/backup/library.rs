@@ -87,6 +87,9 @@ pub async fn backup_library(
     }
 
     let counters = Arc::new(Counters::default());
+    if let Some(live) = &opts.live {
+        live.register(lib, counters.clone());
+    }
     let stop_progress = CancellationToken::new();
     let client_for_stats = env.client.clone();
     let reporter = tokio::spawn(progress::report(
@@ -444,7 +447,7 @@ async fn skip<F, Fut>(
     counters: &Counters,
     object: String,
     action: &str,
-    e: &dyn std::error::Error,
+    e: &(dyn std::error::Error + Send + Sync),
 ) -> Result<(), BackupError>
 where
     F: Fn(Record) -> Fut,

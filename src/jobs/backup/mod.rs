@@ -21,7 +21,7 @@ use crate::imanage::walk::WalkStrategy;
 use crate::imanage::{Client, ImanageError};
 use crate::jobs::JobState;
 use crate::jobs::lock::LockError;
-use crate::jobs::progress::{CountersSnapshot, Display};
+use crate::jobs::progress::{CountersSnapshot, Display, LiveCounters};
 use crate::repo::{Indexed, RepoError, Repository, SessionOptions, SessionStats, SnapshotId};
 
 /// What to back up and how. Serves the CLI flags, the config file and the daemon's job requests.
@@ -40,6 +40,8 @@ pub struct BackupOptions {
     pub log_every: Duration,
     /// Libraries backed up at the same time.
     pub parallel_libraries: usize,
+    /// Where each library's counters are published while it runs (the daemon's live view).
+    pub live: Option<LiveCounters>,
 }
 
 impl Default for BackupOptions {
@@ -52,6 +54,7 @@ impl Default for BackupOptions {
             download_concurrency: 8,
             log_every: Duration::from_secs(30),
             parallel_libraries: 2,
+            live: None,
         }
     }
 }
@@ -132,9 +135,11 @@ pub async fn run(
     opts: &BackupOptions,
     cancel: CancellationToken,
 ) -> Vec<LibraryOutcome> {
-    futures::stream::iter(libraries.iter().map(|lib| {
+    // Owned ids (not `.iter()`): keeps the future provably `Send`, so the daemon can spawn it.
+    futures::stream::iter(libraries.iter().cloned().map(|lib| {
         let cancel = cancel.clone();
         async move {
+            let lib = &lib;
             match backup_library(env, lib, opts, cancel).await {
                 Ok(o) => o,
                 Err(e) => {

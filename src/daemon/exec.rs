@@ -1,0 +1,152 @@
+//! Running one job: the single dispatch from a [`JobSpec`] to the engine that does the work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::spec::{BackupParams, JobSpec};
+use super::workers::RunningJob;
+use crate::catalog::JobState;
+use crate::commands::context::{backend_config, session_options};
+use crate::config::Settings;
+use crate::imanage::Client;
+use crate::imanage::model::LibraryId;
+use crate::jobs::backup::{self, BackupEnv, BackupOptions};
+use crate::jobs::progress::Display;
+use crate::repo::{Repository, open_backend};
+
+/// What a job runs with: the settings and the signed-in client as they were when it started.
+pub struct ExecContext {
+    pub settings: Arc<Settings>,
+    pub client: Option<Client>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct ExecOutcome {
+    pub state: JobState,
+    /// Why it failed (the whole cause chain), or the warnings it ended with.
+    pub error: Option<String>,
+    /// The engine's summary, stored in the job's progress under `result`.
+    pub result: Value,
+    pub bytes_read: u64,
+    pub bytes_stored: u64,
+}
+
+impl ExecOutcome {
+    fn failed(error: String) -> Self {
+        Self {
+            state: JobState::Failed,
+            error: Some(error),
+            result: Value::Null,
+            bytes_read: 0,
+            bytes_stored: 0,
+        }
+    }
+}
+
+/// The message of jobs whose engine is not part of this build yet.
+pub const RESTORE_UNAVAILABLE: &str = "restore engine not available in this build";
+pub const VERIFY_UNAVAILABLE: &str = "verify engine not available in this build";
+
+/// Runs `spec` to its end (or until `running` is stopped).
+pub async fn execute(ctx: &ExecContext, spec: &JobSpec, running: &RunningJob) -> ExecOutcome {
+    match spec {
+        JobSpec::Backup(p) => run_backup(ctx, p, running).await,
+        // LEAD: wire the restore engine (issue 6) here: build its request from `_r`, pass
+        // `running.cancel` and `running.live`, map its outcome like `run_backup` does.
+        JobSpec::Restore(_r) => ExecOutcome::failed(RESTORE_UNAVAILABLE.to_string()),
+        // LEAD: wire the verify engine (issue 8) here, same shape.
+        JobSpec::Verify(_v) => ExecOutcome::failed(VERIFY_UNAVAILABLE.to_string()),
+    }
+}
+
+async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -> ExecOutcome {
+    let settings = &ctx.settings;
+    let Some(client) = ctx.client.clone() else {
+        return ExecOutcome::failed(
+            "not signed in to iManage (see /readyz and the daemon log for the sign-in error)"
+                .into(),
+        );
+    };
+    let Some(im) = settings.imanage.as_ref() else {
+        return ExecOutcome::failed(
+            "the configuration has no [imanage] table: it is needed to reach the tenant".into(),
+        );
+    };
+    let mut libraries = Vec::new();
+    for l in &p.libraries {
+        match l.parse::<LibraryId>() {
+            Ok(id) => libraries.push(id),
+            Err(e) => return ExecOutcome::failed(format!("invalid library id {l:?}: {e}")),
+        }
+    }
+    let r = &settings.repository;
+    let repo = async {
+        let store = open_backend(&backend_config(r))?;
+        Repository::open(store).await?.load_index().await
+    }
+    .await;
+    let repo = match repo {
+        Ok(repo) => repo,
+        Err(e) => {
+            return ExecOutcome::failed(format!(
+                "opening repository {}: {}",
+                r.url,
+                crate::repo::error_chain(&e)
+            ));
+        }
+    };
+    let opts = BackupOptions {
+        libraries: p.libraries.clone(),
+        full: p.full,
+        checkpoint_every: Duration::from_secs_f64(settings.daemon.checkpoint_secs),
+        download_concurrency: im.concurrency.get(),
+        live: Some(running.live.clone()),
+        ..BackupOptions::default()
+    };
+    let env = BackupEnv {
+        client,
+        repo,
+        lock_dir: crate::commands::backup::lock_dir(settings),
+        display: Display::Logs,
+        session: session_options(r),
+        catalog: Some(settings.catalog_path.clone()),
+    };
+    let outcomes = backup::run(&env, &libraries, &opts, running.cancel.clone()).await;
+    let state = match backup::overall_state(&outcomes) {
+        crate::jobs::JobState::Completed => JobState::Completed,
+        crate::jobs::JobState::CompletedWithWarnings => JobState::CompletedWithWarnings,
+        crate::jobs::JobState::Cancelled => JobState::Cancelled,
+        _ => JobState::Failed,
+    };
+    let errors: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.library)))
+        .collect();
+    let warnings: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.state == crate::jobs::JobState::CompletedWithWarnings)
+        .map(|o| {
+            format!(
+                "{}: {} items skipped (listed in the snapshot)",
+                o.library, o.counters.skipped
+            )
+        })
+        .collect();
+    let error = if !errors.is_empty() {
+        Some(errors.join("; "))
+    } else if !warnings.is_empty() {
+        Some(warnings.join("; "))
+    } else {
+        None
+    };
+    ExecOutcome {
+        state,
+        error,
+        bytes_read: outcomes.iter().map(|o| o.counters.bytes_read).sum(),
+        bytes_stored: outcomes.iter().map(|o| o.session.new_stored_bytes).sum(),
+        result: json!({ "libraries": outcomes }),
+    }
+}

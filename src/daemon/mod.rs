@@ -1,0 +1,350 @@
+//! `imvault serve`: the long-running agent. A scheduler queues nightly backups, a bounded pool
+//! of workers runs queued jobs from the persistent queue (the catalog's `jobs` table), the HTTP
+//! API ([`crate::api`]) lets operators see and steer them, and systemd hears about readiness,
+//! status and liveness.
+//!
+//! Shutdown fans out from one [`CancellationToken`]: the API stops accepting, the scheduler
+//! stops, workers take no new job and stop their running jobs at a checkpoint; a job stopped
+//! that way goes back to `queued` and resumes at the next start.
+
+pub mod exec;
+pub mod notify;
+pub mod queue;
+pub mod scheduler;
+pub mod signals;
+pub mod spec;
+pub mod workers;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{JobId, JobKind};
+use crate::config::Settings;
+use crate::imanage::Client;
+use crate::secret::Secret;
+
+pub use queue::Queue;
+pub use workers::RunningJob;
+
+/// Everything the daemon's tasks share.
+pub struct DaemonState {
+    pub queue: Queue,
+    /// The current settings (replaced on SIGHUP).
+    pub settings: watch::Sender<Arc<Settings>>,
+    /// The signed-in iManage client, once sign-in succeeded.
+    pub client: RwLock<Option<Client>>,
+    /// Why the last sign-in failed, for `/readyz`.
+    pub sign_in_error: RwLock<Option<String>>,
+    /// The API's bearer token (re-read on SIGHUP).
+    pub api_token: RwLock<Secret>,
+    pub running: Mutex<HashMap<JobId, Arc<RunningJob>>>,
+    pub shutdown: CancellationToken,
+    pub metrics: Metrics,
+    pub started_at: DateTime<Utc>,
+    /// When each library's next scheduled backup is due (for `GET /v1/libraries`).
+    pub next_runs: Mutex<HashMap<String, Option<DateTime<Utc>>>>,
+    /// The running sign-in task, if any (replaced when a reload changes `[imanage]`).
+    pub sign_in_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Starts (or restarts) signing in to iManage in the background, retrying with backoff until
+/// it works (the tenant may be down at boot). Jobs stay queued until then.
+pub fn spawn_sign_in(state: &Arc<DaemonState>) {
+    let task = tokio::spawn(sign_in_loop(state.clone()));
+    if let Some(old) = state
+        .sign_in_task
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(task)
+    {
+        old.abort();
+    }
+}
+
+async fn sign_in_loop(state: Arc<DaemonState>) {
+    let mut wait = std::time::Duration::from_secs(2);
+    loop {
+        let settings = state.settings();
+        let result = match settings.imanage.as_ref() {
+            None => Err("the configuration has no [imanage] table".to_string()),
+            Some(im) => Client::connect(crate::commands::context::client_settings(im))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "signing in to {} as {}: {}",
+                        im.url,
+                        im.username,
+                        crate::repo::error_chain(&e)
+                    )
+                }),
+        };
+        match result {
+            Ok(client) => {
+                tracing::info!(libraries = client.libraries().len(), "signed in to iManage");
+                *state.client.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
+                *state
+                    .sign_in_error
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+                state.queue.notify();
+                notify::status("signed in; serving");
+                return;
+            }
+            Err(msg) => {
+                tracing::error!(error = %msg, retry_in_s = wait.as_secs(), "cannot sign in to iManage");
+                *state
+                    .sign_in_error
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                notify::status("not signed in to iManage; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(60));
+    }
+}
+
+/// Whether two `[imanage]` settings sign in the same way (tenant, account, secrets, limits).
+pub fn same_sign_in(
+    a: Option<&crate::config::ImanageSettings>,
+    b: Option<&crate::config::ImanageSettings>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.url == b.url
+                && a.client_id == b.client_id
+                && a.username == b.username
+                && a.client_secret == b.client_secret
+                && a.auth_key == b.auth_key
+                && a.requests_per_second == b.requests_per_second
+                && a.concurrency == b.concurrency
+        }
+        _ => false,
+    }
+}
+
+impl DaemonState {
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.borrow().clone()
+    }
+
+    pub fn client(&self) -> Option<Client> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn running_job(&self, id: JobId) -> Option<Arc<RunningJob>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    pub fn set_next_run(&self, library: &str, next: Option<DateTime<Utc>>) {
+        self.next_runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(library.to_string(), next);
+    }
+
+    pub fn next_run(&self, library: &str) -> Option<DateTime<Utc>> {
+        self.next_runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(library)
+            .copied()
+            .flatten()
+    }
+
+    /// The libraries the configuration selects among those the account can see (empty when
+    /// not signed in).
+    pub fn libraries(&self) -> Vec<String> {
+        let settings = self.settings();
+        let Some(client) = self.client() else {
+            return Vec::new();
+        };
+        client
+            .libraries()
+            .iter()
+            .map(|l| l.id.as_str().to_string())
+            .filter(|l| {
+                settings
+                    .imanage
+                    .as_ref()
+                    .is_none_or(|im| im.libraries.matches(l))
+            })
+            .collect()
+    }
+}
+
+/// In-process figures for `/metrics` (job counts and per-library success times come from the
+/// catalog, so they survive restarts).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<MetricsInner>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MetricsInner {
+    pub bytes_read: u64,
+    pub bytes_stored: u64,
+    /// Finished jobs' durations by kind: (bucket counts, sum of seconds, count).
+    pub durations: HashMap<JobKind, Histogram>,
+}
+
+/// Upper bounds (seconds) of the job-duration histogram buckets.
+pub const DURATION_BUCKETS: &[f64] = &[
+    1.0,
+    10.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4.0 * 3600.0,
+    12.0 * 3600.0,
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    pub buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Metrics {
+    pub fn job_finished(&self, kind: JobKind, seconds: f64, bytes_read: u64, bytes_stored: u64) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        m.bytes_read += bytes_read;
+        m.bytes_stored += bytes_stored;
+        let h = m.durations.entry(kind).or_default();
+        if h.buckets.is_empty() {
+            h.buckets = vec![0; DURATION_BUCKETS.len()];
+        }
+        for (i, le) in DURATION_BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                h.buckets[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    pub fn snapshot(&self) -> MetricsInner {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("the API needs a bearer token: set token_file in [api] of {config}")]
+    NoToken { config: String },
+    #[error("cannot read the API token from {path} (set by api.token_file)")]
+    TokenRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the API token in {path} is too short ({len} characters; at least 16, e.g. `head -c 32 /dev/urandom | base64`)"
+    )]
+    TokenShort { path: PathBuf, len: usize },
+    #[error("another imvault daemon already runs with this catalog (lock file {path})")]
+    AlreadyRunning { path: PathBuf },
+    #[error("cannot use the daemon lock file {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads the API token named by `[api] token_file` (relative paths from systemd's
+/// `$CREDENTIALS_DIRECTORY`, like every other secret file).
+pub fn read_api_token(settings: &Settings) -> Result<Secret, DaemonError> {
+    let Some(file) = &settings.api.token_file else {
+        return Err(DaemonError::NoToken {
+            config: settings
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the configuration".into()),
+        });
+    };
+    let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if file.is_relative() => Path::new(&dir).join(file),
+        _ => file.clone(),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| DaemonError::TokenRead {
+        path: path.clone(),
+        source,
+    })?;
+    let token = text.trim().to_string();
+    if token.len() < 16 {
+        return Err(DaemonError::TokenShort {
+            path,
+            len: token.len(),
+        });
+    }
+    Ok(Secret::new(token))
+}
+
+/// One daemon per catalog: an exclusive `flock` next to it, released when the process dies.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: std::fs::File,
+}
+
+impl DaemonLock {
+    pub fn acquire(catalog_path: &Path) -> Result<Self, DaemonError> {
+        let dir = catalog_path.parent().unwrap_or(Path::new("."));
+        let path = dir.join("daemon.lock");
+        let io = |source| DaemonError::Lock {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning { path }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_daemon_per_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = dir.path().join("state/catalog.db");
+        let first = DaemonLock::acquire(&catalog).unwrap();
+        match DaemonLock::acquire(&catalog) {
+            Err(DaemonError::AlreadyRunning { path }) => {
+                assert_eq!(path, dir.path().join("state/daemon.lock"))
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        DaemonLock::acquire(&catalog).unwrap();
+    }
+}

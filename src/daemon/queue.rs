@@ -1,0 +1,315 @@
+//! The persistent job queue: the catalog's `jobs` table seen through the daemon's rules —
+//! one backup per library queued or running at a time, interrupted jobs requeued at start,
+//! cancelling a queued job at once and a running one through its worker.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::spec::{JobSpec, SpecError};
+use crate::catalog::{
+    CatalogError, JobFilter, JobId, JobKind, JobRecord, JobState, NewJob, SharedCatalog,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("library {library} already has a backup queued or running (job {job})")]
+    Busy { library: String, job: JobId },
+    #[error("no job {id}")]
+    NotFound { id: JobId },
+    #[error("job {id} already ended ({state})")]
+    Finished { id: JobId, state: JobState },
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+}
+
+/// What `cancel` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// The job was queued and is now cancelled.
+    Cancelled(JobRecord),
+    /// The job is running: its worker has to stop it.
+    Running(JobRecord),
+}
+
+/// A handle on the queue; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    catalog: SharedCatalog,
+    /// A second connection for reads (API listings, metrics): with WAL, reads never wait for
+    /// a write in progress (e.g. a backup loading its snapshot into the catalog).
+    reader: SharedCatalog,
+    wake: Arc<Notify>,
+}
+
+impl Queue {
+    /// One connection for everything (in-memory catalogs, tests).
+    pub fn new(catalog: SharedCatalog) -> Self {
+        Self::with_reader(catalog.clone(), catalog)
+    }
+
+    pub fn with_reader(catalog: SharedCatalog, reader: SharedCatalog) -> Self {
+        Self {
+            catalog,
+            reader,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The connection that writes.
+    pub fn catalog(&self) -> &SharedCatalog {
+        &self.catalog
+    }
+
+    /// The connection for reads.
+    pub fn reader(&self) -> &SharedCatalog {
+        &self.reader
+    }
+
+    /// Wakes idle workers (a job was queued).
+    pub fn notify(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Resolves when [`Queue::notify`] is called.
+    pub async fn notified(&self) {
+        self.wake.notified().await
+    }
+
+    /// Queues a job. A backup is refused with [`QueueError::Busy`] when one of its libraries
+    /// already has a backup queued or running (checked and inserted under one lock).
+    pub async fn enqueue(&self, spec: &JobSpec) -> Result<JobRecord, QueueError> {
+        let spec = spec.clone();
+        let rec = self
+            .catalog
+            .run("enqueueing a job", move |cat| {
+                if let JobSpec::Backup(p) = &spec {
+                    for lib in &p.libraries {
+                        if let Some(job) = active_backup(cat, lib)? {
+                            return Ok(Err(QueueError::Busy {
+                                library: lib.clone(),
+                                job,
+                            }));
+                        }
+                    }
+                }
+                cat.insert_job(&NewJob {
+                    kind: spec.kind(),
+                    params: spec.params(),
+                })
+                .map(Ok)
+            })
+            .await??;
+        self.notify();
+        Ok(rec)
+    }
+
+    /// The queued or running backup job of `library`, if any.
+    pub async fn active_backup(&self, library: &str) -> Result<Option<JobId>, QueueError> {
+        let lib = library.to_string();
+        Ok(self
+            .catalog
+            .run("looking for a running backup", move |cat| {
+                active_backup(cat, &lib)
+            })
+            .await?)
+    }
+
+    /// Takes the oldest queued job and marks it running.
+    pub async fn claim(&self) -> Result<Option<JobRecord>, QueueError> {
+        Ok(self
+            .catalog
+            .run("claiming a job", |cat| cat.claim_next_job())
+            .await?)
+    }
+
+    pub async fn get(&self, id: JobId) -> Result<JobRecord, QueueError> {
+        self.reader
+            .run("reading a job", move |cat| cat.job(id))
+            .await?
+            .ok_or(QueueError::NotFound { id })
+    }
+
+    pub async fn list(&self, filter: JobFilter) -> Result<Vec<JobRecord>, QueueError> {
+        Ok(self
+            .reader
+            .run("listing jobs", move |cat| cat.list_jobs(&filter))
+            .await?)
+    }
+
+    pub async fn counts(&self) -> Result<Vec<(JobKind, JobState, u64)>, QueueError> {
+        Ok(self
+            .reader
+            .run("counting jobs", |cat| cat.job_counts())
+            .await?)
+    }
+
+    pub async fn set_state(
+        &self,
+        id: JobId,
+        to: JobState,
+        error: Option<String>,
+    ) -> Result<JobRecord, QueueError> {
+        Ok(self
+            .catalog
+            .run("changing a job's state", move |cat| {
+                cat.set_job_state(id, to, error.as_deref())
+            })
+            .await?)
+    }
+
+    pub async fn set_progress(&self, id: JobId, progress: Value) -> Result<(), QueueError> {
+        Ok(self
+            .catalog
+            .run("recording job progress", move |cat| {
+                cat.update_job_progress(id, &progress)
+            })
+            .await?)
+    }
+
+    /// Cancels a queued job now; a running one is reported for its worker to stop.
+    pub async fn cancel(&self, id: JobId) -> Result<CancelOutcome, QueueError> {
+        self.catalog
+            .run("cancelling a job", move |cat| {
+                let job = cat.job(id)?;
+                let Some(job) = job else {
+                    return Ok(Err(QueueError::NotFound { id }));
+                };
+                Ok(match job.state {
+                    JobState::Queued => Ok(CancelOutcome::Cancelled(cat.set_job_state(
+                        id,
+                        JobState::Cancelled,
+                        Some("cancelled by the operator before it started"),
+                    )?)),
+                    JobState::Running => Ok(CancelOutcome::Running(job)),
+                    state => Err(QueueError::Finished { id, state }),
+                })
+            })
+            .await?
+    }
+
+    /// At daemon start: every job a previous daemon left `running` goes back to `queued`, with
+    /// a note in its last error; a backup resumes from its last checkpoint. Returns their ids.
+    pub async fn requeue_interrupted(&self) -> Result<Vec<JobId>, QueueError> {
+        Ok(self
+            .catalog
+            .run("requeueing interrupted jobs", |cat| {
+                let running = cat.list_jobs(&JobFilter {
+                    state: Some(JobState::Running),
+                    ..JobFilter::default()
+                })?;
+                let note = format!(
+                    "interrupted: the daemon stopped while this job ran; requeued at {}",
+                    chrono::Utc::now().to_rfc3339()
+                );
+                let mut ids = Vec::new();
+                for job in running {
+                    cat.set_job_state(job.id, JobState::Queued, Some(&note))?;
+                    tracing::warn!(job = %job.id, kind = %job.kind, "requeued a job interrupted by a daemon stop");
+                    ids.push(job.id);
+                }
+                Ok(ids)
+            })
+            .await?)
+    }
+}
+
+fn active_backup(
+    cat: &crate::catalog::Catalog,
+    library: &str,
+) -> Result<Option<JobId>, CatalogError> {
+    for state in [JobState::Running, JobState::Queued] {
+        let jobs = cat.list_jobs(&JobFilter {
+            state: Some(state),
+            kind: Some(JobKind::Backup),
+            library: Some(library.to_string()),
+            ..JobFilter::default()
+        })?;
+        if let Some(j) = jobs.first() {
+            return Ok(Some(j.id));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::daemon::spec::{BackupParams, Trigger};
+
+    fn backup(libs: &[&str]) -> JobSpec {
+        JobSpec::Backup(BackupParams {
+            libraries: libs.iter().map(|s| s.to_string()).collect(),
+            full: false,
+            trigger: Trigger::Api,
+            slot: None,
+        })
+    }
+
+    fn queue() -> Queue {
+        Queue::new(SharedCatalog::new(Catalog::open_in_memory().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn a_library_never_has_two_backups_queued_or_running() {
+        let q = queue();
+        let a = q.enqueue(&backup(&["ACTIVE"])).await.unwrap();
+        match q.enqueue(&backup(&["OTHER", "active"])).await {
+            Err(QueueError::Busy { library, job }) => {
+                assert_eq!(library, "active");
+                assert_eq!(job, a.id);
+            }
+            other => panic!("{other:?}"),
+        }
+        q.enqueue(&backup(&["OTHER"])).await.unwrap();
+        let claimed = q.claim().await.unwrap().unwrap();
+        assert_eq!(claimed.id, a.id);
+        assert!(
+            q.enqueue(&backup(&["ACTIVE"])).await.is_err(),
+            "running counts too"
+        );
+        q.set_state(a.id, JobState::Completed, None).await.unwrap();
+        q.enqueue(&backup(&["ACTIVE"])).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_and_requeue() {
+        let q = queue();
+        let a = q.enqueue(&backup(&["A"])).await.unwrap();
+        let b = q.enqueue(&backup(&["B"])).await.unwrap();
+        assert_eq!(q.claim().await.unwrap().unwrap().id, a.id);
+        assert!(matches!(
+            q.cancel(a.id).await.unwrap(),
+            CancelOutcome::Running(_)
+        ));
+        match q.cancel(b.id).await.unwrap() {
+            CancelOutcome::Cancelled(j) => assert_eq!(j.state, JobState::Cancelled),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            q.cancel(b.id).await,
+            Err(QueueError::Finished { .. })
+        ));
+        assert!(matches!(
+            q.cancel(JobId::new_random()).await,
+            Err(QueueError::NotFound { .. })
+        ));
+        assert_eq!(q.requeue_interrupted().await.unwrap(), vec![a.id]);
+        let a = q.get(a.id).await.unwrap();
+        assert_eq!(a.state, JobState::Queued);
+        assert!(a.last_error.unwrap().contains("interrupted"));
+        let by_lib = q
+            .list(JobFilter {
+                library: Some("b".into()),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_lib.len(), 1);
+        assert_eq!(by_lib[0].id, b.id);
+    }
+}

@@ -1,0 +1,69 @@
+//! Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::DaemonState;
+use crate::config::{ConfigError, Env, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("reloading the configuration: the new file is rejected, the old settings stay")]
+    Config(#[source] ConfigError),
+    #[error("reloading the configuration: the new API token is rejected, the old one stays")]
+    Token(#[source] super::DaemonError),
+}
+
+/// Re-reads the configuration file and the API token. A bad file or token is rejected and the
+/// running settings are kept. Settings that need a restart (listen address, catalog path,
+/// workers) are reported, not applied.
+pub fn reload(state: &Arc<DaemonState>, path: &Path) -> Result<(), ReloadError> {
+    let new = Settings::load(path, &Env::from_process()).map_err(ReloadError::Config)?;
+    let token = super::read_api_token(&new).map_err(ReloadError::Token)?;
+    let old = state.settings();
+    if new.api.listen != old.api.listen
+        || new.catalog_path != old.catalog_path
+        || new.daemon.workers != old.daemon.workers
+    {
+        tracing::warn!(
+            "api.listen, catalog.path and daemon.workers take effect at the next restart"
+        );
+    }
+    let sign_in_again = !super::same_sign_in(old.imanage.as_ref(), new.imanage.as_ref());
+    *state.api_token.write().unwrap_or_else(|p| p.into_inner()) = token;
+    state.settings.send_replace(Arc::new(new));
+    if sign_in_again {
+        // Running jobs keep the client they started with; new ones wait for the new sign-in.
+        tracing::info!("[imanage] changed: signing in again");
+        *state.client.write().unwrap_or_else(|p| p.into_inner()) = None;
+        super::spawn_sign_in(state);
+    }
+    tracing::info!(config = %path.display(), "configuration reloaded");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; SIGHUPs meanwhile reload the configuration.
+pub async fn wait_for_stop(state: Arc<DaemonState>, config: &Path) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); return Ok(()) }
+            _ = int.recv() => { tracing::info!("SIGINT: draining"); return Ok(()) }
+            _ = hup.recv() => {
+                super::notify::status("reloading the configuration");
+                match reload(&state, config) {
+                    Ok(()) => super::notify::status("configuration reloaded; serving"),
+                    Err(e) => {
+                        tracing::error!(error = %crate::repo::error_chain(&e), "SIGHUP");
+                        super::notify::status("configuration reload rejected; serving with the previous one");
+                    }
+                }
+            }
+            _ = state.shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
