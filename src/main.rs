@@ -57,5 +57,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Stats(args) => commands::stats::run(config, args),
         Command::Cat(args) => commands::cat::run(config, args),
         Command::Catalog { command } => commands::catalog::run(config, command),
+        Command::Verify(args) => commands::verify::run(config, args),
+        Command::Forget(args) => commands::forget::run(config, args),
+        Command::Prune(args) => commands::prune::run(config, args),
+        Command::Repair { command } => commands::repair::run(config, command),
     }
 }

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub api: ApiFile,
     #[serde(default)]
     pub logging: LoggingFile,
+    #[serde(default)]
+    pub retention: RetentionFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -173,4 +175,41 @@ pub struct LoggingFile {
     pub format: Option<LogFormat>,
     /// A tracing filter such as `info` or `imvault=debug`.
     pub level: Option<String>,
+}
+
+/// `[retention]`: the keep policy `imvault forget` applies when no `--keep-*` flag is given,
+/// and `[retention.libraries.<LIB>]` tables replacing it for one library.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    #[serde(default)]
+    pub keep_last: u32,
+    #[serde(default)]
+    pub keep_daily: u32,
+    #[serde(default)]
+    pub keep_weekly: u32,
+    #[serde(default)]
+    pub keep_monthly: u32,
+    #[serde(default)]
+    pub keep_yearly: u32,
+    /// A duration such as `30d`, `2w`, `1y6m`.
+    pub keep_within: Option<crate::repo::retention::KeepWithin>,
+    #[serde(default)]
+    pub libraries: std::collections::BTreeMap<String, crate::repo::retention::KeepPolicy>,
+}
+
+impl RetentionFile {
+    pub fn policies(&self) -> crate::repo::retention::RetentionPolicies {
+        crate::repo::retention::RetentionPolicies {
+            default: crate::repo::retention::KeepPolicy {
+                keep_last: self.keep_last,
+                keep_daily: self.keep_daily,
+                keep_weekly: self.keep_weekly,
+                keep_monthly: self.keep_monthly,
+                keep_yearly: self.keep_yearly,
+                keep_within: self.keep_within,
+            },
+            libraries: self.libraries.clone(),
+        }
+    }
 }

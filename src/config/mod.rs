@@ -152,6 +152,8 @@ pub struct Settings {
     pub api: file::ApiFile,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    /// `[retention]`: what `imvault forget` keeps when no `--keep-*` flag is given.
+    pub retention: crate::repo::retention::RetentionPolicies,
 }
 
 impl Settings {
@@ -314,6 +316,7 @@ impl Settings {
             api: file.api,
             log_format: file.logging.format,
             log_level: file.logging.level,
+            retention: file.retention.policies(),
         })
     }
 
