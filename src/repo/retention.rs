@@ -377,4 +377,140 @@ mod tests {
             "1y2m3d4h"
         );
     }
+
+    /// Table-driven: each rule, on one fixed set of snapshots and a fixed clock.
+    #[test]
+    fn each_rule_keeps_exactly_the_right_snapshots() {
+        // ISO weeks: 2025-12-29 (Mon) starts 2026-W01; 2026-01-05 W02; 01-19 W04; 02-02 W06.
+        let times = [
+            ("s0", "2024-06-15T12:00:00"),
+            ("s1", "2025-12-30T10:00:00"),
+            ("s2", "2026-01-01T09:00:00"),
+            ("s3", "2026-01-01T21:00:00"),
+            ("s4", "2026-01-05T08:00:00"),
+            ("s5", "2026-01-20T08:00:00"),
+            ("s6", "2026-02-02T08:00:00"),
+            ("s7", "2026-02-03T08:00:00"),
+            ("s8", "2026-02-03T20:00:00"),
+        ];
+        let now = t("2026-02-04T12:00:00");
+        let snaps: Vec<Candidate> = times
+            .iter()
+            .map(|(n, at)| Candidate {
+                id: SnapshotId::of(n.as_bytes()),
+                library: "ACTIVE".into(),
+                time: t(at),
+            })
+            .collect();
+        let p = |f: fn(&mut KeepPolicy)| {
+            let mut k = KeepPolicy::default();
+            f(&mut k);
+            k
+        };
+        let table: Vec<(&str, KeepPolicy, &[&str])> = vec![
+            ("last 3", p(|k| k.keep_last = 3), &["s6", "s7", "s8"]),
+            ("daily 3", p(|k| k.keep_daily = 3), &["s5", "s6", "s8"]),
+            ("weekly 2", p(|k| k.keep_weekly = 2), &["s5", "s8"]),
+            ("weekly 4", p(|k| k.keep_weekly = 4), &["s3", "s4", "s5", "s8"]),
+            ("monthly 2", p(|k| k.keep_monthly = 2), &["s5", "s8"]),
+            ("monthly 3", p(|k| k.keep_monthly = 3), &["s1", "s5", "s8"]),
+            ("yearly 3", p(|k| k.keep_yearly = 3), &["s0", "s1", "s8"]),
+            ("yearly 9", p(|k| k.keep_yearly = 9), &["s0", "s1", "s8"]),
+            (
+                "within 2d",
+                p(|k| k.keep_within = Some("2d".parse().unwrap())),
+                &["s7", "s8"],
+            ),
+            (
+                "within 1m",
+                p(|k| k.keep_within = Some("1m".parse().unwrap())),
+                &["s4", "s5", "s6", "s7", "s8"],
+            ),
+            (
+                "within 1h keeps only the newest",
+                p(|k| k.keep_within = Some("1h".parse().unwrap())),
+                &["s8"],
+            ),
+            (
+                "daily 1 + yearly 2",
+                p(|k| {
+                    k.keep_daily = 1;
+                    k.keep_yearly = 2
+                }),
+                &["s1", "s8"],
+            ),
+            (
+                "daily 2 + weekly 3",
+                p(|k| {
+                    k.keep_daily = 2;
+                    k.keep_weekly = 3
+                }),
+                &["s4", "s5", "s6", "s8"],
+            ),
+        ];
+        for (name, policy, want) in table {
+            let got: Vec<&str> = apply(&policy, &snaps, now)
+                .iter()
+                .zip(&times)
+                .filter(|(d, _)| d.keep)
+                .map(|(_, (n, _))| *n)
+                .collect();
+            assert_eq!(got, want, "policy {name} ({policy})");
+        }
+        // Reasons name every rule that keeps a snapshot.
+        let d = apply(
+            &p(|k| {
+                k.keep_daily = 1;
+                k.keep_last = 1
+            }),
+            &snaps,
+            now,
+        );
+        assert_eq!(
+            d[8].reasons,
+            vec![KeepReason::Newest, KeepReason::Last, KeepReason::Daily]
+        );
+        assert!(d[..8].iter().all(|x| !x.keep && x.reasons.is_empty()));
+    }
+
+    #[test]
+    fn libraries_are_independent_and_policies_per_library() {
+        let mk = |n: &str, lib: &str, at: &str| Candidate {
+            id: SnapshotId::of(n.as_bytes()),
+            library: lib.into(),
+            time: t(at),
+        };
+        let snaps = vec![
+            mk("a1", "ACTIVE", "2026-01-01T01:00:00"),
+            mk("b1", "ARCHIVE", "2026-01-02T01:00:00"),
+            mk("a2", "ACTIVE", "2026-01-03T01:00:00"),
+            mk("b2", "ARCHIVE", "2026-01-04T01:00:00"),
+            mk("a3", "ACTIVE", "2026-01-05T01:00:00"),
+        ];
+        let now = t("2026-01-06T00:00:00");
+        let keep = |d: Vec<Decision>| d.iter().map(|d| d.keep).collect::<Vec<_>>();
+        let last1 = KeepPolicy {
+            keep_last: 1,
+            ..KeepPolicy::default()
+        };
+        assert_eq!(
+            keep(apply(&last1, &snaps, now)),
+            vec![false, false, false, true, true]
+        );
+        let mut pol = RetentionPolicies {
+            default: last1,
+            ..Default::default()
+        };
+        pol.libraries.insert(
+            "archive".into(),
+            KeepPolicy {
+                keep_last: 2,
+                ..KeepPolicy::default()
+            },
+        );
+        assert_eq!(
+            keep(apply_per_library(|l| pol.policy_for(l), &snaps, now)),
+            vec![false, true, false, true, true]
+        );
+    }
 }
