@@ -411,7 +411,11 @@ mod tests {
             ("last 3", p(|k| k.keep_last = 3), &["s6", "s7", "s8"]),
             ("daily 3", p(|k| k.keep_daily = 3), &["s5", "s6", "s8"]),
             ("weekly 2", p(|k| k.keep_weekly = 2), &["s5", "s8"]),
-            ("weekly 4", p(|k| k.keep_weekly = 4), &["s3", "s4", "s5", "s8"]),
+            (
+                "weekly 4",
+                p(|k| k.keep_weekly = 4),
+                &["s3", "s4", "s5", "s8"],
+            ),
             ("monthly 2", p(|k| k.keep_monthly = 2), &["s5", "s8"]),
             ("monthly 3", p(|k| k.keep_monthly = 3), &["s1", "s5", "s8"]),
             ("yearly 3", p(|k| k.keep_yearly = 3), &["s0", "s1", "s8"]),
