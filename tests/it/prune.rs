@@ -180,6 +180,7 @@ async fn forget_then_prune_shrinks_the_repository_and_keeps_the_rest_restorable(
 
     // Phase 2 (grace over): the marked packs go; the repository shrinks.
     let p2 = prune(&env.store, &grace0()).await;
+    eprintln!("phase 1: {p1:?}\nphase 2: {p2:?}");
     assert!(p2.packs_deleted > 0, "{p2:?}");
     let size2 = pack_bytes(&env.store).await;
     assert!(size2 < size0, "stored bytes shrink: {size0} -> {size2}");
@@ -246,6 +247,7 @@ async fn a_backup_running_across_a_prune_stays_restorable() {
     // Grace over: the marked packs s3 needs are recovered or their blobs are live elsewhere;
     // nothing any snapshot needs is deleted.
     let p2 = prune(&store, &grace0()).await;
+    eprintln!("{p1:?}\n{p2:?}");
     assert!(p2.packs_recovered + p2.packs_deleted > 0, "{p2:?}");
     let v = verify_all(&store).await;
     assert!(v.is_ok(), "{:?}", v.problems);
@@ -338,6 +340,7 @@ async fn a_prune_killed_at_any_step_leaves_a_valid_repository() {
         "the prune was interrupted at several steps ({aborted})"
     );
     let last = finished.expect("a prune finishes once it has fewer steps than allowed");
+    eprintln!("{aborted} kills, then: {last}");
     let r = prune(&env.store, &grace0()).await;
     assert_eq!(
         (r.packs_marked, r.packs_deleted),
