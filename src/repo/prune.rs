@@ -40,6 +40,10 @@ use crate::repo::repository::{Indexed, Repository};
 use crate::repo::snapshot::CheckpointRecord;
 use crate::repo::verify::{self, Problem, References};
 
+/// Packs no index names are left alone until they are at least this old, whatever the grace
+/// period: a running backup's newest packs are indexed only at its next checkpoint.
+pub const UNINDEXED_MIN_AGE_HOURS: i64 = 1;
+
 /// How to prune.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -286,12 +290,10 @@ impl Repository<Indexed> {
                 to_mark.push(*p);
                 continue;
             }
-            let used_bytes: u64 = used.iter().map(|e| e.stored_len as u64).sum();
             let unused = size.saturating_sub(verify::expected_pack_size(&used));
             if used.len() < entries.len()
                 && unused as f64 * 100.0 >= opts.min_unused_percent * size as f64
             {
-                let _ = used_bytes;
                 candidates.push((
                     Repack {
                         pack: *p,
@@ -302,9 +304,11 @@ impl Repository<Indexed> {
                 ));
             }
         }
-        // Unindexed packs (left by crashed backups) once they are older than the grace period.
+        // Unindexed packs (left by crashed backups) once they are older than the grace period
+        // and than an hour: a running backup's newest packs are not indexed yet.
+        let unindexed_age = grace.max(chrono::Duration::hours(UNINDEXED_MIN_AGE_HOURS));
         for (p, t) in &listing.modified {
-            if !indexed.contains_key(p) && !marks.is_marked(p) && *t <= now - grace {
+            if !indexed.contains_key(p) && !marks.is_marked(p) && *t <= now - unindexed_age {
                 to_mark.push(*p);
             }
         }

@@ -379,6 +379,9 @@ impl References {
     }
 }
 
+/// What one index object names: each pack with its blob entries.
+pub type IndexPacks = Vec<(PackId, Vec<PackEntry>)>;
+
 /// The pack and index objects as listed now.
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
@@ -387,7 +390,7 @@ pub(crate) struct Listing {
     /// When each pack object was last written.
     pub modified: HashMap<PackId, chrono::DateTime<chrono::Utc>>,
     /// Every readable index object and what it names.
-    pub indexes: Vec<(IndexId, Vec<(PackId, Vec<PackEntry>)>)>,
+    pub indexes: Vec<(IndexId, IndexPacks)>,
     pub problems: Vec<Problem>,
 }
 
