@@ -399,3 +399,99 @@ async fn verify_and_prune_round_trip_on_s3() {
     assert!(v.is_ok(), "{:?}", v.problems);
     assert_eq!(contents_of(&fresh(&store).await, &s2).await, b);
 }
+
+/// `imvault forget` without --keep-* flags applies the `[retention]` table (with per-library
+/// overrides); a bad duration in it is rejected with the key; no policy at all is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_cli_applies_the_retention_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let store = open_backend(&BackendConfig::local(&root)).unwrap();
+    Repository::init(store.clone(), small_init()).await.unwrap();
+    let repo = fresh(&store).await;
+    let t = |s: &str| Some(format!("{s}Z").parse().unwrap());
+    let mut ids = Vec::new();
+    for (lib, at) in [
+        ("ACTIVE", "2026-01-01T01:00:00"),
+        ("ACTIVE", "2026-01-01T13:00:00"),
+        ("ACTIVE", "2026-01-02T01:00:00"),
+        ("ACTIVE", "2026-01-03T01:00:00"),
+        ("ARCHIVE", "2026-01-01T01:00:00"),
+        ("ARCHIVE", "2026-01-02T01:00:00"),
+    ] {
+        ids.push(snapshot_of(&repo, lib, &[text_bytes(5000, ids.len() as u64)], t(at)).await);
+    }
+    let config = repo_only_config(dir.path(), &root);
+    let base = std::fs::read_to_string(&config).unwrap();
+
+    let (code, _, err) = imvault(&config, &["forget"], &[]);
+    assert_eq!(code, 2, "no policy: refused");
+    assert!(err.contains("no retention rule"), "{err}");
+
+    std::fs::write(
+        &config,
+        format!("{base}\n[retention]\nkeep_within = \"3x\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = imvault(&config, &["forget"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("keep_within") || err.contains("3x"), "{err}");
+
+    std::fs::write(
+        &config,
+        format!(
+            "{base}\n[retention]\nkeep_daily = 2\n\n[retention.libraries.ARCHIVE]\nkeep_last = 1\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = imvault(&config, &["forget", "--dry-run", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (r["kept"].as_u64(), r["forgotten"].as_u64()),
+        (Some(3), Some(3)),
+        "{r}"
+    );
+    assert_eq!(
+        fresh(&store)
+            .await
+            .list_snapshots(None)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+    let (code, out, err) = imvault(&config, &["forget"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 kept, 3 forgotten"), "{out}");
+    let left: Vec<SnapshotId> = fresh(&store)
+        .await
+        .list_snapshots(None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    // ACTIVE: the newest of Jan 3 and of Jan 2; ARCHIVE: the newest one.
+    let mut want = vec![ids[2], ids[3], ids[5]];
+    want.sort();
+    let mut got = left.clone();
+    got.sort();
+    assert_eq!(got, want);
+    // Command-line flags win over the table.
+    let (code, out, _) = imvault(
+        &config,
+        &[
+            "forget",
+            "--keep-last",
+            "1",
+            "--library",
+            "ACTIVE",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["forgotten"].as_u64(), Some(1), "{r}");
+}
