@@ -187,8 +187,13 @@ impl Repository<Indexed> {
             ..PruneReport::default()
         };
 
-        // What exists.
+        // What exists: snapshots first, then index objects and packs, then the in-memory index
+        // (a snapshot is written after everything it needs, so a backup finishing meanwhile
+        // is either fully seen or not at all).
+        let snaps = self.list_snapshots(None).await?;
         let listing = verify::list_packs_and_indexes(&store).await?;
+        let this = Repository::open(store.clone()).await?.load_index().await?;
+        let this = &this;
         if !listing.problems.is_empty() {
             return Err(PruneError::Unsafe {
                 problems: listing.problems,
@@ -197,13 +202,12 @@ impl Repository<Indexed> {
         let exists = listing.pack_set();
         r.packs = listing.packs.len() as u64;
         r.pack_bytes = listing.packs.values().sum();
-        let snaps = self.list_snapshots(None).await?;
         r.snapshots = snaps.len() as u64;
 
         // What is needed: every snapshot, and the resume records of unfinished backups.
         let mut refs = References::default();
         for s in &snaps {
-            refs.add_snapshot(self, &exists, s).await;
+            refs.add_snapshot(this, &exists, s).await;
         }
         if !refs.problems.is_empty() {
             return Err(PruneError::Unsafe {
@@ -240,7 +244,7 @@ impl Repository<Indexed> {
             let (mut content, mut meta) = (Vec::new(), Vec::new());
             verify::find_refs(&rec.record, &mut content, &mut meta);
             let owner = m.location.to_string();
-            refs.add_meta_stream(self, &exists, &owner, "resume", &meta)
+            refs.add_meta_stream(this, &exists, &owner, "resume", &meta)
                 .await;
             refs.blobs.extend(content);
         }

@@ -403,7 +403,9 @@ impl Listing {
 /// Lists packs and reads every index object; bad names and unreadable index objects are
 /// problems, not errors. Listing failures are errors.
 pub(crate) async fn list_packs_and_indexes(store: &Arc<dyn ObjectStore>) -> Result<Listing> {
+    // Index objects before packs: every pack a listed index names was stored before it.
     let mut l = Listing::default();
+    let metas = backend::list(store.as_ref(), &Path::from(keys::INDEX)).await?;
     for m in backend::list(store.as_ref(), &Path::from(keys::PACKS)).await? {
         match m.location.filename().and_then(|n| n.parse::<PackId>().ok()) {
             Some(id) => {
@@ -417,7 +419,6 @@ pub(crate) async fn list_packs_and_indexes(store: &Arc<dyn ObjectStore>) -> Resu
             }),
         }
     }
-    let metas = backend::list(store.as_ref(), &Path::from(keys::INDEX)).await?;
     let mut reads = futures::stream::iter(metas.into_iter().map(|m| {
         let store = store.clone();
         async move {
@@ -628,7 +629,16 @@ impl Repository<Indexed> {
     ) -> Result<VerifyReport> {
         let started = std::time::Instant::now();
         let mut r = VerifyReport::default();
+        // Snapshots first, then index objects and packs, then the in-memory index: everything
+        // a listed snapshot needs was stored before it, so a backup finishing meanwhile does
+        // not look like damage.
+        let snap_metas = backend::list(self.store().as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
         let listing = list_packs_and_indexes(self.store()).await?;
+        let fresh = Repository::open(self.store().clone())
+            .await?
+            .load_index()
+            .await?;
+        let this = &fresh;
         r.problems.extend(listing.problems.iter().cloned());
         r.packs = listing.packs.len() as u64;
         r.pack_bytes = listing.packs.values().sum();
@@ -669,7 +679,6 @@ impl Repository<Indexed> {
 
         // Snapshots → index.
         let mut refs = References::default();
-        let snap_metas = backend::list(self.store().as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
         for m in snap_metas {
             let Some(id) = m
                 .location
@@ -683,7 +692,7 @@ impl Repository<Indexed> {
                 });
                 continue;
             };
-            let snap = match self.load_snapshot(&id).await {
+            let snap = match this.load_snapshot(&id).await {
                 Ok(s) => s,
                 Err(e) => {
                     r.problems.push(Problem {
@@ -702,7 +711,7 @@ impl Repository<Indexed> {
                 continue;
             }
             r.snapshots += 1;
-            refs.add_snapshot(self, &packs, &snap).await;
+            refs.add_snapshot(this, &packs, &snap).await;
             progress.snapshots_done.fetch_add(1, Ordering::Relaxed);
         }
         r.blobs_referenced = refs.blobs.len() as u64;
@@ -715,7 +724,7 @@ impl Repository<Indexed> {
                 Some(_) => {
                     let mut used = HashSet::new();
                     for b in &refs.blobs {
-                        if let Some(loc) = self.index().get(b) {
+                        if let Some(loc) = this.index().get(b) {
                             used.insert(loc.pack);
                         }
                     }
