@@ -8,6 +8,11 @@
 //! between (new versions, new documents, deletions), then measures `verify --read-data`
 //! (MB/s of packs downloaded and checked) and `prune` after forgetting half the snapshots
 //! (grace 0: marking, repacking and deleting in one run).
+//!
+//! Measured 2026-11-29 (2 shared cores, load ≈ 6.6 from other builds; local store; medium,
+//! 6 backups of 3 libraries = 18 snapshots, 88 packs, 1273 MB): `verify --read-data` 168 MB/s
+//! (7.6 s, 22 228 blobs), structure only 1.7 s; prune after forgetting 9 of 18 snapshots
+//! 3.8 s (3 packs marked, 22 repacked 332 → 279 MB, 25 deleted, 1273 → 1216 MB).
 
 use std::time::Instant;
 
