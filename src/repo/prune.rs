@@ -393,6 +393,20 @@ impl Repository<Indexed> {
             let w = index::write_index(&store, &receipts).await?;
             steps.step("index of repacked packs written");
             tracing::info!(packs = w.packs, blobs = w.blobs, "repacked blobs indexed");
+            // A new pack can have the very bytes (and so the id) of a pack already stored, e.g.
+            // one an interrupted prune wrote: it now holds needed blobs and must stay live.
+            let produced: HashSet<PackId> = receipts.iter().map(|x| x.id()).collect();
+            let before = new_marks.len();
+            new_marks.retain(|p, _| !produced.contains(p));
+            expired.retain(|p| !produced.contains(p));
+            if new_marks.len() != before {
+                r.packs_marked = r
+                    .packs_marked
+                    .saturating_sub((before - new_marks.len()) as u64);
+                r.packs_deleted = expired.len() as u64;
+                r.bytes_deleted = expired.iter().map(|p| listing.packs[p]).sum();
+                r.packs_waiting = (new_marks.len() - expired.len()) as u64;
+            }
         }
         // Marks first, so an interrupted prune leaves the packs marked (deletion needs marks).
         let mut marks_written = false;

@@ -301,9 +301,34 @@ async fn a_backup_job_during_prune_stays_restorable() {
     assert_same_contents(&env, &before).await;
 }
 
-/// kill -9 at every step of a prune (the binary aborts itself after N writes or deletes, see
-/// `commands/prune.rs`): after each, the repository verifies and every remaining snapshot reads
-/// back byte for byte; a final prune finishes the work.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Prunes (grace 0) until a run has nothing left to do; returns how many runs that took.
+async fn prune_until_done(store: &Arc<dyn ObjectStore>) -> usize {
+    for runs in 1..=4 {
+        let r = prune(store, &grace0()).await;
+        if (r.packs_marked, r.packs_repacked, r.packs_deleted) == (0, 0, 0) {
+            return runs;
+        }
+    }
+    panic!("prune does not settle");
+}
+
+/// kill -9 at every step of one prune (the binary aborts itself after N writes or deletes, see
+/// `commands/prune.rs`), each time from the same starting repository: after each kill the
+/// repository verifies and every remaining snapshot reads back byte for byte; a later prune
+/// finishes the work and the repository settles.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prune_killed_at_any_step_leaves_a_valid_repository() {
     let env = env_with_history(33, 120).await;
@@ -314,37 +339,46 @@ async fn a_prune_killed_at_any_step_leaves_a_valid_repository() {
     }
     let before = backup_contents(&fresh(&env.store).await).await;
     let size0 = pack_bytes(&env.store).await;
+    let root = env.dir.path().join("repo");
+    let pristine = env.dir.path().join("pristine");
+    copy_dir(&root, &pristine);
     let mut aborted = 0;
-    let mut finished = None;
-    for n in 1..80u64 {
+    let mut completed = None;
+    for n in 1..200u64 {
+        std::fs::remove_dir_all(&root).unwrap();
+        copy_dir(&pristine, &root);
         let (code, out, err) = imvault(
             &env.config_path,
             &["prune", "--grace", "0", "--json"],
             &[("IMVAULT_TEST_PRUNE_ABORT_AFTER", &n.to_string())],
         );
-        let v = verify_all(&env.store).await;
-        assert!(v.is_ok(), "after a kill at step {n}: {:?}", v.problems);
-        assert_same_contents(&env, &before).await;
         if code == 0 {
-            finished = Some(serde_json::from_str::<serde_json::Value>(&out).unwrap());
+            completed = Some(serde_json::from_str::<serde_json::Value>(&out).unwrap());
             break;
         }
         assert_eq!(code, -1, "killed by a signal at step {n}: {out}\n{err}");
         assert!(err.contains("aborting on purpose"), "step {n}: {err}");
         aborted += 1;
+        let v = verify_all(&env.store).await;
+        assert!(v.is_ok(), "after a kill at step {n}: {:?}", v.problems);
+        assert_same_contents(&env, &before).await;
+        // The next prune finishes the work.
+        let runs = prune_until_done(&env.store).await;
+        assert!(runs <= 3, "step {n}: {runs} runs to settle");
+        let v = verify_all(&env.store).await;
+        assert!(
+            v.is_ok(),
+            "after recovering from step {n}: {:?}",
+            v.problems
+        );
+        assert_same_contents(&env, &before).await;
+        assert!(pack_bytes(&env.store).await < size0, "step {n}");
     }
-    assert!(
-        aborted >= 3,
-        "the prune was interrupted at several steps ({aborted})"
-    );
-    let last = finished.expect("a prune finishes once it has fewer steps than allowed");
-    eprintln!("{aborted} kills, then: {last}");
-    let r = prune(&env.store, &grace0()).await;
-    assert_eq!(
-        (r.packs_marked, r.packs_deleted),
-        (0, 0),
-        "{last} then {r:?}"
-    );
+    let done = completed.expect("a prune finishes once it has fewer steps than allowed");
+    eprintln!("{aborted} kills, then: {done}");
+    assert!(aborted >= 5, "the prune has several steps ({aborted})");
+    assert!(done["packs_deleted"].as_u64().unwrap() > 0, "{done}");
+    assert_eq!(prune_until_done(&env.store).await, 1);
     assert!(pack_bytes(&env.store).await < size0);
 }
 
