@@ -75,5 +75,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Catalog { command } => commands::catalog::run(config, command),
         Command::Serve => commands::serve::run(config),
         Command::Jobs { command } => commands::jobs::run(config, command),
+        Command::Verify(args) => commands::verify::run(config, args),
+        Command::Forget(args) => commands::forget::run(config, args),
+        Command::Prune(args) => commands::prune::run(config, args),
+        Command::Repair { command } => commands::repair::run(config, command),
     }
 }

@@ -8,11 +8,15 @@ pub mod check;
 pub mod config;
 pub mod context;
 pub mod demo;
+pub mod forget;
 pub mod init;
 pub mod jobs;
+pub mod prune;
+pub mod repair;
 pub mod serve;
 pub mod snapshots;
 pub mod stats;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

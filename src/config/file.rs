@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub logging: LoggingFile,
     #[serde(default)]
     pub daemon: DaemonFile,
+    #[serde(default)]
+    pub retention: RetentionFile,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -219,4 +221,41 @@ fn default_checkpoint_secs() -> f64 {
 }
 fn default_progress_secs() -> f64 {
     2.0
+}
+
+/// `[retention]`: the keep policy `imvault forget` applies when no `--keep-*` flag is given,
+/// and `[retention.libraries.<LIB>]` tables replacing it for one library.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    #[serde(default)]
+    pub keep_last: u32,
+    #[serde(default)]
+    pub keep_daily: u32,
+    #[serde(default)]
+    pub keep_weekly: u32,
+    #[serde(default)]
+    pub keep_monthly: u32,
+    #[serde(default)]
+    pub keep_yearly: u32,
+    /// A duration such as `30d`, `2w`, `1y6m`.
+    pub keep_within: Option<crate::repo::retention::KeepWithin>,
+    #[serde(default)]
+    pub libraries: std::collections::BTreeMap<String, crate::repo::retention::KeepPolicy>,
+}
+
+impl RetentionFile {
+    pub fn policies(&self) -> crate::repo::retention::RetentionPolicies {
+        crate::repo::retention::RetentionPolicies {
+            default: crate::repo::retention::KeepPolicy {
+                keep_last: self.keep_last,
+                keep_daily: self.keep_daily,
+                keep_weekly: self.keep_weekly,
+                keep_monthly: self.keep_monthly,
+                keep_yearly: self.keep_yearly,
+                keep_within: self.keep_within,
+            },
+            libraries: self.libraries.clone(),
+        }
+    }
 }

@@ -154,6 +154,8 @@ pub struct Settings {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub daemon: file::DaemonFile,
+    /// `[retention]`: what `imvault forget` keeps when no `--keep-*` flag is given.
+    pub retention: crate::repo::retention::RetentionPolicies,
 }
 
 impl Settings {
@@ -334,6 +336,7 @@ impl Settings {
             log_format: file.logging.format,
             log_level: file.logging.level,
             daemon: file.daemon,
+            retention: file.retention.policies(),
         })
     }
 

@@ -3,9 +3,13 @@
 
 pub mod backup;
 pub mod catalog_sync;
+pub mod forget;
 pub mod lock;
+pub mod maintenance;
 pub mod progress;
+pub mod prune;
 pub mod records;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 

@@ -55,6 +55,9 @@ struct Inner {
     pack_pos: HashMap<PackId, u32>,
     sorted: Vec<Slot>,
     added: HashMap<BlobId, Slot>,
+    /// Packs a prune has marked for deletion (by pack number): readable, but not used for
+    /// deduplication (docs/FORMAT.md, "Prune marks").
+    marked: std::collections::HashSet<u32>,
 }
 
 impl Inner {
@@ -69,9 +72,20 @@ impl Inner {
     }
     fn slot(&self, id: &BlobId) -> Option<Slot> {
         if let Ok(i) = self.sorted.binary_search_by(|s| s.id.cmp(&id.0)) {
-            return Some(self.sorted[i]);
+            let s = self.sorted[i];
+            // A copy written since the load beats one in a pack marked for deletion.
+            if self.marked.contains(&s.pack)
+                && let Some(a) = self.added.get(id)
+            {
+                return Some(*a);
+            }
+            return Some(s);
         }
         self.added.get(id).copied()
+    }
+    fn is_live(&self, id: &BlobId) -> bool {
+        self.slot(id)
+            .is_some_and(|s| !self.marked.contains(&s.pack))
     }
     fn location(&self, s: &Slot) -> BlobLocation {
         BlobLocation {
@@ -128,6 +142,17 @@ impl Index {
         self.read().slot(id).is_some()
     }
 
+    /// Whether a writer may deduplicate against this blob: it is indexed in a pack that no
+    /// prune has marked for deletion.
+    pub fn contains_live(&self, id: &BlobId) -> bool {
+        self.read().is_live(id)
+    }
+
+    /// Number of packs marked for deletion when the index was loaded.
+    pub fn marked_packs(&self) -> usize {
+        self.read().marked.len()
+    }
+
     pub fn get(&self, id: &BlobId) -> Option<BlobLocation> {
         let g = self.read();
         g.slot(id).map(|s| g.location(&s))
@@ -157,7 +182,7 @@ impl Index {
         for r in receipts {
             let n = g.pack_no(r.id());
             for e in r.entries() {
-                if g.slot(&e.id).is_none() {
+                if !g.is_live(&e.id) {
                     g.added.insert(e.id, slot_of(n, e));
                 }
             }
@@ -167,7 +192,9 @@ impl Index {
         if g.added.len() >= 65_536.max(g.sorted.len() / 8) {
             let g = &mut *g;
             g.sorted.extend(g.added.drain().map(|(_, s)| s));
-            g.sorted.sort_unstable_by_key(|s| s.id);
+            let marked = &g.marked;
+            g.sorted
+                .sort_unstable_by_key(|s| (s.id, marked.contains(&s.pack)));
             g.sorted.dedup_by(|a, b| a.id == b.id);
             g.added.shrink_to_fit();
         }
@@ -195,6 +222,7 @@ impl Index {
     /// Loads every `index/` object (several GETs in flight), verifying each against its name.
     pub async fn load(store: &Arc<dyn ObjectStore>) -> Result<Index> {
         let prefix = object_store::path::Path::from(keys::INDEX);
+        let marks = crate::repo::marks::load(store).await?;
         let metas = backend::list(store.as_ref(), &prefix).await?;
         let mut inner = Inner::default();
         let mut files = futures::stream::iter(metas.into_iter().map(|m| {
@@ -222,7 +250,17 @@ impl Index {
                 inner.sorted.extend(entries.iter().map(|e| slot_of(n, e)));
             }
         }
-        inner.sorted.sort_unstable_by_key(|s| s.id);
+        for p in marks.marks.keys() {
+            if let Some(n) = inner.pack_pos.get(p) {
+                inner.marked.insert(*n);
+            }
+        }
+        // Of several copies of a blob, keep one in an unmarked pack when there is one.
+        let marked = std::mem::take(&mut inner.marked);
+        inner
+            .sorted
+            .sort_unstable_by_key(|s| (s.id, marked.contains(&s.pack)));
+        inner.marked = marked;
         inner.sorted.dedup_by(|a, b| a.id == b.id);
         inner.sorted.shrink_to_fit();
         Ok(Index {

@@ -30,11 +30,15 @@ pub mod error;
 pub mod id;
 pub mod index;
 pub mod inspect;
+pub mod marks;
 pub mod meta;
 pub mod pack;
+pub mod prune;
 pub mod reader;
 pub mod repository;
+pub mod retention;
 pub mod snapshot;
+pub mod verify;
 pub mod writer;
 
 pub use backend::{BackendConfig, open_backend};

@@ -106,6 +106,15 @@ impl PackReceipt {
     }
 }
 
+impl PackReceipt {
+    /// A receipt for a pack that an index object already names and that a listing of the
+    /// store just showed (used by prune to rewrite index objects without re-reading headers).
+    pub(crate) fn from_indexed(id: PackId, entries: Vec<PackEntry>) -> Self {
+        let size = crate::repo::verify::expected_pack_size(&entries);
+        Self { id, size, entries }
+    }
+}
+
 #[cfg(test)]
 impl PackReceipt {
     /// Unit tests of the index only: a receipt without a store.

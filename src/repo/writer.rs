@@ -170,7 +170,7 @@ impl BackupSession {
     }
 
     fn is_known(&self, id: &BlobId) -> bool {
-        self.index.contains(id) || self.lock().claimed.contains(id)
+        self.index.contains_live(id) || self.lock().claimed.contains(id)
     }
 
     /// Stores one blob unless it is already known. Returns whether it was new.
@@ -189,7 +189,7 @@ impl BackupSession {
                     reason: reason.clone(),
                 });
             }
-            if self.index.contains(&id) || !st.claimed.insert(id) {
+            if self.index.contains_live(&id) || !st.claimed.insert(id) {
                 return Ok(false);
             }
             let p = &mut st.packers[kind_slot(kind)];

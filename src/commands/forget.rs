@@ -1,0 +1,82 @@
+//! `imvault forget --keep-… [--library L] [--dry-run]`.
+
+use std::path::Path;
+
+use super::context::{open_indexed, runtime};
+use super::verify::maintenance_env;
+use super::{Exit, load_settings};
+use crate::cli::ForgetArgs;
+use crate::jobs::forget::{self, ForgetRequest};
+use crate::repo::retention::KeepPolicy;
+
+/// The policy the flags give, or `None` when no `--keep-*` flag is given.
+pub fn policy_from_args(args: &ForgetArgs) -> Option<KeepPolicy> {
+    let any = args.keep_last.is_some()
+        || args.keep_daily.is_some()
+        || args.keep_weekly.is_some()
+        || args.keep_monthly.is_some()
+        || args.keep_yearly.is_some()
+        || args.keep_within.is_some();
+    any.then(|| KeepPolicy {
+        keep_last: args.keep_last.unwrap_or(0),
+        keep_daily: args.keep_daily.unwrap_or(0),
+        keep_weekly: args.keep_weekly.unwrap_or(0),
+        keep_monthly: args.keep_monthly.unwrap_or(0),
+        keep_yearly: args.keep_yearly.unwrap_or(0),
+        keep_within: args.keep_within,
+    })
+}
+
+pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    runtime()?.block_on(async {
+        let repo = open_indexed(&settings.repository).await?;
+        let env = maintenance_env(&settings, repo, args.json);
+        let req = ForgetRequest {
+            policy: policy_from_args(args),
+            library: args.library.clone(),
+            dry_run: args.dry_run,
+        };
+        let r = forget::run(&env, &req, &settings.retention, chrono::Utc::now()).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            return Ok(Exit::Success);
+        }
+        for d in &r.decisions {
+            let why: Vec<String> = d
+                .reasons
+                .iter()
+                .map(|x| format!("{x:?}").to_lowercase())
+                .collect();
+            println!(
+                "{}  {}  {:<12} {}",
+                d.id.short(),
+                d.time.format("%Y-%m-%d %H:%M:%S"),
+                d.library,
+                if d.keep {
+                    format!("keep ({})", why.join(", "))
+                } else if r.dry_run {
+                    "would forget".into()
+                } else {
+                    "forgotten".into()
+                }
+            );
+        }
+        println!(
+            "{} kept, {} {}{}",
+            r.kept,
+            r.forgotten,
+            if r.dry_run {
+                "would be forgotten (dry run)"
+            } else {
+                "forgotten"
+            },
+            if r.forgotten > 0 && !r.dry_run {
+                "; run `imvault prune` to free their data"
+            } else {
+                ""
+            }
+        );
+        Ok(Exit::Success)
+    })
+}

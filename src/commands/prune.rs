@@ -1,0 +1,92 @@
+//! `imvault prune [--dry-run] [--max-repack PERCENT] [--grace DURATION]`.
+//!
+//! Test hook (debug builds only): `IMVAULT_TEST_PRUNE_ABORT_AFTER=N` aborts the process (as a
+//! kill -9 would) after N of prune's writes or deletes, to test crash safety.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::context::{open_indexed, runtime};
+use super::verify::maintenance_env;
+use super::{Exit, load_settings};
+use crate::cli::PruneArgs;
+use crate::jobs::prune::{self, PruneRequest};
+use crate::repo::prune::PruneOptions;
+use crate::repo::retention::KeepWithin;
+
+/// `0`, or a duration such as `24h`, `2d`, in seconds.
+pub fn parse_grace(s: &str) -> anyhow::Result<u64> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    let w: KeepWithin = s.parse()?;
+    let now = chrono::Utc::now();
+    Ok((now - w.cutoff(now)).num_seconds().max(0) as u64)
+}
+
+pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    if !(0.0..=100.0).contains(&args.max_repack) {
+        anyhow::bail!(
+            "--max-repack {} is out of range (0 to 100)",
+            args.max_repack
+        );
+    }
+    let grace_secs = parse_grace(&args.grace).context("reading --grace")?;
+    runtime()?.block_on(async {
+        let repo = open_indexed(&settings.repository).await?;
+        let env = maintenance_env(&settings, repo, args.json);
+        #[allow(unused_mut)]
+        let mut options = PruneOptions {
+            dry_run: args.dry_run,
+            max_repack_percent: args.max_repack,
+            grace_secs,
+            ..PruneOptions::default()
+        };
+        #[cfg(debug_assertions)]
+        {
+            options.abort_after_steps = std::env::var("IMVAULT_TEST_PRUNE_ABORT_AFTER")
+                .ok()
+                .and_then(|v| v.parse().ok());
+        }
+        let r = prune::run(&env, &PruneRequest { options }, chrono::Utc::now())
+            .await
+            .map_err(|e| anyhow::Error::new(e).context(format!("pruning {}", settings.repository.url)))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            return Ok(Exit::Success);
+        }
+        let mb = |b: u64| b as f64 / 1e6;
+        let would = if r.dry_run { "would be " } else { "" };
+        println!(
+            "{} snapshots, {} packs ({:.1} MB), {} blobs in use",
+            r.snapshots,
+            r.packs,
+            mb(r.pack_bytes),
+            r.blobs_referenced
+        );
+        println!(
+            "{} packs {would}marked unused ({:.1} MB); {} partly used packs {would}repacked ({:.1} MB) into {} new packs ({:.1} MB)",
+            r.packs_marked,
+            mb(r.bytes_marked),
+            r.packs_repacked,
+            mb(r.bytes_repacked),
+            r.new_packs,
+            mb(r.new_pack_bytes)
+        );
+        println!(
+            "{} marked packs {would}deleted ({:.1} MB), {} recovered, {} waiting for the grace period; {} stale checkpoint records {would}removed; {:.1} s",
+            r.packs_deleted,
+            mb(r.bytes_deleted),
+            r.packs_recovered,
+            r.packs_waiting,
+            r.checkpoints_removed,
+            r.seconds
+        );
+        if let Some(d) = &r.deferred {
+            println!("deletion deferred: {d}");
+        }
+        Ok(Exit::Success)
+    })
+}

@@ -1,0 +1,31 @@
+//! `imvault repair index`: write index objects for packs that no index names, from the pack
+//! headers (after index objects were lost). Additive: nothing is deleted or overwritten.
+
+use std::path::Path;
+
+use super::context::{open_indexed, runtime};
+use super::{Exit, load_settings};
+use crate::cli::RepairCommand;
+
+pub fn run(config: Option<&Path>, command: &RepairCommand) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    match command {
+        RepairCommand::Index => runtime()?.block_on(async {
+            let repo = open_indexed(&settings.repository).await?;
+            let r = repo.rebuild_index().await.map_err(|e| {
+                anyhow::Error::new(e).context(format!(
+                    "rebuilding the index of {}",
+                    settings.repository.url
+                ))
+            })?;
+            println!(
+                "{} packs scanned, {} packs with {} blobs added to the index{}",
+                r.packs_scanned,
+                r.packs_added,
+                r.blobs_added,
+                r.index.map(|i| format!(" (index/{i})")).unwrap_or_default()
+            );
+            Ok(Exit::Success)
+        }),
+    }
+}

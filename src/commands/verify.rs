@@ -1,0 +1,77 @@
+//! `imvault verify [--read-data[=PERCENT]] [--library L] [--json]`.
+
+use std::path::Path;
+
+use super::context::{open_indexed, runtime};
+use super::{Exit, load_settings};
+use crate::cli::VerifyArgs;
+use crate::config::Settings;
+use crate::jobs::maintenance::MaintenanceEnv;
+use crate::jobs::progress::Display;
+use crate::jobs::verify::{self, VerifyRequest};
+use crate::repo::{Indexed, Repository};
+
+/// The environment of a maintenance job run from the command line.
+pub fn maintenance_env(
+    settings: &Settings,
+    repo: Repository<Indexed>,
+    json: bool,
+) -> MaintenanceEnv {
+    MaintenanceEnv {
+        repo,
+        state_dir: settings
+            .catalog_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        catalog: Some(settings.catalog_path.clone()),
+        display: Display::auto(json),
+    }
+}
+
+pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    runtime()?.block_on(async {
+        let repo = open_indexed(&settings.repository).await?;
+        let env = maintenance_env(&settings, repo, args.json);
+        let req = VerifyRequest {
+            read_data_percent: args.read_data,
+            library: args.library.clone(),
+        };
+        let r = verify::run(&env, &req)
+            .await
+            .map_err(|e| anyhow::Error::new(e).context(format!("verifying {}", settings.repository.url)))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            for p in &r.problems {
+                println!("problem: {p}");
+            }
+            println!(
+                "{} snapshots, {} index objects, {} packs ({:.1} MB, {} not indexed), {} blobs referenced",
+                r.snapshots,
+                r.index_objects,
+                r.packs,
+                r.pack_bytes as f64 / 1e6,
+                r.unindexed_packs,
+                r.blobs_referenced
+            );
+            if r.packs_read > 0 {
+                println!(
+                    "read {} packs, {} blobs, {:.1} MB in {:.1} s ({:.1} MB/s)",
+                    r.packs_read,
+                    r.blobs_read,
+                    r.bytes_read as f64 / 1e6,
+                    r.seconds,
+                    r.bytes_read as f64 / 1e6 / r.seconds.max(0.001)
+                );
+            }
+            if r.is_ok() {
+                println!("no problems found");
+            } else {
+                println!("{} problems found", r.problems.len());
+            }
+        }
+        Ok(if r.is_ok() { Exit::Success } else { Exit::Warnings })
+    })
+}

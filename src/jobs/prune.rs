@@ -1,0 +1,91 @@
+//! The prune job: [`run`] removes data no snapshot needs (see `repo::prune` for the two-phase
+//! scheme that keeps running backups safe). One prune at a time on this host: an OS file lock
+//! `prune.lock` in the state directory (released by the kernel if the process dies). Prunes of
+//! one repository from several hosts at once are not supported.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::maintenance::{MaintenanceEnv, report};
+use crate::repo::prune::{PruneError, PruneOptions, PruneProgress, PruneReport};
+
+/// A prune job's parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PruneRequest {
+    pub options: PruneOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneJobError {
+    #[error("another prune is running on this host (lock file {path})")]
+    Busy { path: PathBuf },
+    #[error("cannot use lock file {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pruning the repository failed")]
+    Prune(#[source] PruneError),
+}
+
+fn lock(dir: &Path) -> Result<File, PruneJobError> {
+    let path = dir.join("locks").join("prune.lock");
+    let io = |source| PruneJobError::Lock {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(PruneJobError::Busy { path }),
+        Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+/// Runs one prune at time `now`.
+#[tracing::instrument(name = "prune", skip_all, fields(dry_run = req.options.dry_run))]
+pub async fn run(
+    env: &MaintenanceEnv,
+    req: &PruneRequest,
+    now: DateTime<Utc>,
+) -> Result<PruneReport, PruneJobError> {
+    let _lock = lock(&env.state_dir)?;
+    let progress = Arc::new(PruneProgress::default());
+    let stop = CancellationToken::new();
+    let p = progress.clone();
+    let reporter = tokio::spawn(report(
+        "prune",
+        Arc::new(move || {
+            (
+                p.packs_repacked.load(Ordering::Relaxed) + p.packs_deleted.load(Ordering::Relaxed),
+                0,
+                0,
+            )
+        }),
+        env.display.clone(),
+        stop.clone(),
+    ));
+    let result = env.repo.prune(&req.options, now, &progress).await;
+    stop.cancel();
+    let _ = reporter.await;
+    let rep = result.map_err(PruneJobError::Prune)?;
+    for w in &rep.warnings {
+        tracing::warn!(object = %w.object, "{}", w.detail);
+    }
+    Ok(rep)
+}

@@ -1,0 +1,819 @@
+//! `verify`: is every reference in the repository backed by durable, intact data?
+//!
+//! Structure (always): every object under `packs/`, `index/` and `snapshots/` is named by an
+//! id; every index object decodes and matches its name; every pack an index names exists and
+//! has exactly the size its index entries describe (an index entry whose pack is missing is an
+//! *orphaned* entry); every blob a snapshot references (metadata blobs and content blobs found
+//! in its records) is indexed, in a pack that exists.
+//!
+//! Data (`ReadData::All` or a rotating `ReadData::Subset`): each selected pack is downloaded
+//! whole and checked against its name (BLAKE3 of the pack), its header is checked against the
+//! index entries, and every blob is decompressed and checked against its BLAKE3 id.
+//!
+//! Problems are collected, each naming the object it concerns; nothing is modified. Packs that
+//! no index names are not problems (an interrupted backup leaves them; `prune` removes them).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use crate::repo::backend::{self, keys};
+use crate::repo::blob;
+use crate::repo::error::{RepoError, Result};
+use crate::repo::id::{BlobId, IndexId, PackId, SnapshotId};
+use crate::repo::index::Index;
+use crate::repo::pack::{self, HEADER_ENTRY_LEN, PACK_MAGIC, PackEntry};
+use crate::repo::repository::{Indexed, Repository};
+use crate::repo::snapshot::Snapshot;
+
+/// Bytes of a pack that are not blobs: magic, count, trailer.
+const PACK_FIXED: u64 = (PACK_MAGIC.len() + 4 + 4) as u64;
+
+/// The size a pack holding `entries` has.
+pub fn expected_pack_size(entries: &[PackEntry]) -> u64 {
+    entries.iter().map(|e| e.stored_len as u64).sum::<u64>()
+        + PACK_FIXED
+        + (entries.len() * HEADER_ENTRY_LEN) as u64
+}
+
+/// How much pack data to download and check.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum ReadData {
+    /// Structure only.
+    #[default]
+    None,
+    /// Every pack.
+    All,
+    /// `percent` of the packs (at least one), taken in pack-id order after `after`, wrapping
+    /// round: passing each run's [`VerifyReport::next_cursor`] to the next covers every pack in
+    /// `ceil(100 / percent)` runs.
+    Subset {
+        percent: f64,
+        #[serde(default)]
+        after: Option<PackId>,
+    },
+}
+
+/// What to verify.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VerifyOptions {
+    pub read_data: ReadData,
+    /// Only the snapshots of this library (and, when reading data, only the packs they use).
+    pub library: Option<String>,
+    /// Packs downloaded at once (0: 4).
+    pub packs_in_flight: usize,
+}
+
+/// Live counters of a running verify, for progress display.
+#[derive(Debug, Default)]
+pub struct VerifyProgress {
+    pub snapshots_done: AtomicU64,
+    pub packs_to_read: AtomicU64,
+    pub packs_read: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+/// The kind of a problem, for machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// An object whose name is not an id of its kind.
+    BadName,
+    /// An index object that cannot be read, does not match its name or does not decode.
+    CorruptIndex,
+    /// An index names a pack that does not exist (its entries are orphaned).
+    MissingPack,
+    /// A pack's size differs from what its index entries describe.
+    PackSize,
+    /// A pack's bytes do not match its name, or its header is unreadable.
+    CorruptPack,
+    /// A pack's header differs from the index entries for it.
+    HeaderMismatch,
+    /// A blob does not decompress or does not match its BLAKE3 id.
+    CorruptBlob,
+    /// A snapshot manifest that cannot be read, does not match its name or does not decode.
+    CorruptSnapshot,
+    /// A snapshot references blobs that no index names.
+    NotIndexed,
+    /// A snapshot references blobs indexed in a pack that does not exist.
+    BlobInMissingPack,
+    /// A metadata blob of a snapshot cannot be read or parsed.
+    UnreadableMetadata,
+    /// Downloading a pack failed.
+    ReadFailed,
+}
+
+/// One thing that is wrong, and the object it concerns (a repository key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    /// The object, e.g. `packs/ab/ab12…`, `index/…`, `snapshots/…`.
+    pub object: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.object, self.detail)
+    }
+}
+
+/// What `verify` looked at and what it found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub snapshots: u64,
+    pub index_objects: u64,
+    pub packs: u64,
+    /// Packs no index names (left by interrupted backups; not a problem).
+    pub unindexed_packs: u64,
+    /// Bytes of all pack objects.
+    pub pack_bytes: u64,
+    /// Distinct blobs the verified snapshots reference (metadata and content).
+    pub blobs_referenced: u64,
+    pub packs_read: u64,
+    pub bytes_read: u64,
+    pub blobs_read: u64,
+    pub seconds: f64,
+    /// Where the next `ReadData::Subset` run should continue.
+    pub next_cursor: Option<PackId>,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Finds content references (`{"size": n, "blobs": [hex, …]}`) and metadata references
+/// (`{"records": n, "bytes": n, "blobs": [hex, …]}`) anywhere in a JSON value.
+pub(crate) fn find_refs(v: &serde_json::Value, content: &mut Vec<BlobId>, meta: &mut Vec<BlobId>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(a)) = m.get("blobs") {
+                let ids = a.iter().filter_map(|b| b.as_str()?.parse::<BlobId>().ok());
+                if matches!(m.get("records"), Some(Value::Number(_))) {
+                    meta.extend(ids);
+                } else if matches!(m.get("size"), Some(Value::Number(_))) {
+                    content.extend(ids);
+                }
+            }
+            for x in m.values() {
+                find_refs(x, content, meta);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| find_refs(x, content, meta)),
+        _ => {}
+    }
+}
+
+/// The content blobs referenced by the records of one metadata blob (JSON lines).
+fn content_refs_of_meta_blob(raw: &[u8]) -> std::result::Result<Vec<BlobId>, String> {
+    let mut out = Vec::new();
+    let mut meta = Vec::new();
+    for (n, line) in raw.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(line).map_err(|e| format!("record {n}: {e}"))?;
+        find_refs(&v, &mut out, &mut meta);
+    }
+    // Metadata streams nested in records (resume deltas) are not followed here.
+    Ok(out)
+}
+
+/// What one metadata blob references, computed once however many snapshots share it.
+#[derive(Debug, Clone, Default)]
+struct MetaBlobRefs {
+    content: Vec<BlobId>,
+    error: Option<String>,
+}
+
+/// The blobs a set of snapshots (or other roots) reference, and what is wrong with them.
+#[derive(Debug, Default)]
+pub struct References {
+    /// Every referenced blob: metadata and content.
+    pub blobs: HashSet<BlobId>,
+    pub problems: Vec<Problem>,
+    scanned: HashMap<BlobId, Arc<MetaBlobRefs>>,
+}
+
+/// Where a referenced blob is bad, for [`References`].
+enum Missing {
+    NotIndexed,
+    InMissingPack(PackId),
+}
+
+fn locate_problem(index: &Index, packs: &HashSet<PackId>, b: &BlobId) -> Option<Missing> {
+    match index.get(b) {
+        None => Some(Missing::NotIndexed),
+        Some(loc) if !packs.contains(&loc.pack) => Some(Missing::InMissingPack(loc.pack)),
+        Some(_) => None,
+    }
+}
+
+impl References {
+    /// Adds one stream (or any list of metadata blobs) of the object `owner`, reading each
+    /// metadata blob not seen before, and records problems under `owner`.
+    pub(crate) async fn add_meta_stream(
+        &mut self,
+        repo: &Repository<Indexed>,
+        packs: &HashSet<PackId>,
+        owner: &str,
+        stream: &str,
+        meta_blobs: &[BlobId],
+    ) {
+        let index = repo.index();
+        let mut not_indexed = 0u64;
+        let mut in_missing = 0u64;
+        let mut first: Option<String> = None;
+        let mut readable = Vec::new();
+        for b in meta_blobs {
+            self.blobs.insert(*b);
+            match locate_problem(index, packs, b) {
+                Some(Missing::NotIndexed) => {
+                    not_indexed += 1;
+                    first.get_or_insert_with(|| format!("blob {b}"));
+                }
+                Some(Missing::InMissingPack(p)) => {
+                    in_missing += 1;
+                    first.get_or_insert_with(|| format!("blob {b} in {}", keys::pack(&p)));
+                }
+                None => readable.push(*b),
+            }
+        }
+        let unseen: Vec<BlobId> = {
+            let mut s = HashSet::new();
+            readable
+                .iter()
+                .filter(|b| !self.scanned.contains_key(b) && s.insert(**b))
+                .copied()
+                .collect()
+        };
+        let mut reads = std::pin::pin!(
+            futures::stream::iter(unseen.into_iter().map(|id| {
+                let repo = repo.clone();
+                async move {
+                    let refs = match repo.read_blob(&id).await {
+                        Ok(raw) => tokio::task::spawn_blocking(move || {
+                            match content_refs_of_meta_blob(&raw) {
+                                Ok(content) => MetaBlobRefs {
+                                    content,
+                                    error: None,
+                                },
+                                Err(e) => MetaBlobRefs {
+                                    content: Vec::new(),
+                                    error: Some(e),
+                                },
+                            }
+                        })
+                        .await
+                        .unwrap_or_else(|e| MetaBlobRefs {
+                            content: Vec::new(),
+                            error: Some(format!("parsing task failed: {e}")),
+                        }),
+                        Err(e) => MetaBlobRefs {
+                            content: Vec::new(),
+                            error: Some(crate::repo::error_chain(&e)),
+                        },
+                    };
+                    (id, refs)
+                }
+            }))
+            .buffered(4)
+        );
+        while let Some((id, refs)) = reads.next().await {
+            self.scanned.insert(id, Arc::new(refs));
+        }
+        let mut c_not_indexed = 0u64;
+        let mut c_missing = 0u64;
+        let mut c_first: Option<String> = None;
+        for b in &readable {
+            let Some(refs) = self.scanned.get(b).cloned() else {
+                continue;
+            };
+            if let Some(e) = &refs.error {
+                self.problems.push(Problem {
+                    kind: ProblemKind::UnreadableMetadata,
+                    object: owner.to_string(),
+                    detail: format!("stream `{stream}`, metadata blob {b}: {e}"),
+                });
+            }
+            for c in &refs.content {
+                self.blobs.insert(*c);
+                match locate_problem(index, packs, c) {
+                    Some(Missing::NotIndexed) => {
+                        c_not_indexed += 1;
+                        c_first.get_or_insert_with(|| format!("blob {c}"));
+                    }
+                    Some(Missing::InMissingPack(p)) => {
+                        c_missing += 1;
+                        c_first.get_or_insert_with(|| format!("blob {c} in {}", keys::pack(&p)));
+                    }
+                    None => {}
+                }
+            }
+        }
+        let mut report = |kind, n: u64, what: &str, first: &Option<String>| {
+            if n > 0 {
+                self.problems.push(Problem {
+                    kind,
+                    object: owner.to_string(),
+                    detail: format!(
+                        "stream `{stream}`: {n} {what} (first: {})",
+                        first.as_deref().unwrap_or("?")
+                    ),
+                });
+            }
+        };
+        if not_indexed > 0 || in_missing > 0 {
+            report(
+                ProblemKind::NotIndexed,
+                not_indexed,
+                "metadata blobs not indexed",
+                &first,
+            );
+            report(
+                ProblemKind::BlobInMissingPack,
+                in_missing,
+                "metadata blobs in missing packs",
+                &first,
+            );
+        }
+        report(
+            ProblemKind::NotIndexed,
+            c_not_indexed,
+            "content blobs not indexed",
+            &c_first,
+        );
+        report(
+            ProblemKind::BlobInMissingPack,
+            c_missing,
+            "content blobs in missing packs",
+            &c_first,
+        );
+    }
+
+    /// Adds every stream of a snapshot.
+    pub(crate) async fn add_snapshot(
+        &mut self,
+        repo: &Repository<Indexed>,
+        packs: &HashSet<PackId>,
+        snap: &Snapshot,
+    ) {
+        let owner = keys::snapshot(&snap.id).to_string();
+        for (name, meta) in &snap.manifest.streams {
+            self.add_meta_stream(repo, packs, &owner, name, &meta.blobs)
+                .await;
+        }
+    }
+}
+
+/// What one index object names: each pack with its blob entries.
+pub type IndexPacks = Vec<(PackId, Vec<PackEntry>)>;
+
+/// The pack and index objects as listed now.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Every pack object and its size.
+    pub packs: BTreeMap<PackId, u64>,
+    /// When each pack object was last written.
+    pub modified: HashMap<PackId, chrono::DateTime<chrono::Utc>>,
+    /// Every readable index object and what it names.
+    pub indexes: Vec<(IndexId, IndexPacks)>,
+    pub problems: Vec<Problem>,
+}
+
+impl Listing {
+    pub fn pack_set(&self) -> HashSet<PackId> {
+        self.packs.keys().copied().collect()
+    }
+}
+
+/// Lists packs and reads every index object; bad names and unreadable index objects are
+/// problems, not errors. Listing failures are errors.
+pub(crate) async fn list_packs_and_indexes(store: &Arc<dyn ObjectStore>) -> Result<Listing> {
+    // Index objects before packs: every pack a listed index names was stored before it.
+    let mut l = Listing::default();
+    let metas = backend::list(store.as_ref(), &Path::from(keys::INDEX)).await?;
+    for m in backend::list(store.as_ref(), &Path::from(keys::PACKS)).await? {
+        match m.location.filename().and_then(|n| n.parse::<PackId>().ok()) {
+            Some(id) => {
+                l.packs.insert(id, m.size);
+                l.modified.insert(id, m.last_modified);
+            }
+            None => l.problems.push(Problem {
+                kind: ProblemKind::BadName,
+                object: m.location.to_string(),
+                detail: "object under packs/ is not named by a pack id".into(),
+            }),
+        }
+    }
+    let mut reads = futures::stream::iter(metas.into_iter().map(|m| {
+        let store = store.clone();
+        async move {
+            let Some(id) = m
+                .location
+                .filename()
+                .and_then(|n| n.parse::<IndexId>().ok())
+            else {
+                return Err(Problem {
+                    kind: ProblemKind::BadName,
+                    object: m.location.to_string(),
+                    detail: "object under index/ is not named by an index id".into(),
+                });
+            };
+            let decoded = match backend::get(store.as_ref(), &m.location).await {
+                Ok(bytes) => tokio::task::spawn_blocking(move || {
+                    crate::repo::index::decode_index(&id, &bytes)
+                })
+                .await
+                .map_err(|source| RepoError::Task {
+                    task: "decode index",
+                    source,
+                })
+                .and_then(|r| r),
+                Err(e) => Err(e),
+            };
+            decoded.map(|f| (id, f.packs)).map_err(|e| Problem {
+                kind: ProblemKind::CorruptIndex,
+                object: m.location.to_string(),
+                detail: crate::repo::error_chain(&e),
+            })
+        }
+    }))
+    .buffer_unordered(8);
+    while let Some(r) = reads.next().await {
+        match r {
+            Ok(x) => l.indexes.push(x),
+            Err(p) => l.problems.push(p),
+        }
+    }
+    l.indexes.sort_by_key(|(id, _)| *id);
+    Ok(l)
+}
+
+/// Picks the packs of a rotating subset (see [`ReadData::Subset`]); `sorted` is in id order.
+pub fn rotating_subset(
+    sorted: &[PackId],
+    percent: f64,
+    after: Option<PackId>,
+) -> (Vec<PackId>, Option<PackId>) {
+    if sorted.is_empty() {
+        return (Vec::new(), after);
+    }
+    let pct = if percent.is_finite() {
+        percent.clamp(0.0, 100.0)
+    } else {
+        100.0
+    };
+    let n = ((sorted.len() as f64 * pct / 100.0).ceil() as usize).clamp(1, sorted.len());
+    let start = match after {
+        Some(a) => sorted.partition_point(|p| *p <= a) % sorted.len(),
+        None => 0,
+    };
+    let picked: Vec<PackId> = (0..n).map(|i| sorted[(start + i) % sorted.len()]).collect();
+    let next = picked.last().copied();
+    (picked, next)
+}
+
+/// Result of reading one pack.
+pub(crate) struct PackRead {
+    pub bytes: u64,
+    pub blobs: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks a whole pack's bytes: its name, its header against `indexed`, and every blob.
+/// CPU-bound: call from a blocking thread.
+pub(crate) fn check_pack_bytes(
+    id: &PackId,
+    bytes: &Bytes,
+    indexed: Option<&[PackEntry]>,
+) -> PackRead {
+    let key = keys::pack(id).to_string();
+    let mut problems = Vec::new();
+    let mut blobs = 0u64;
+    let actual = PackId::of(bytes);
+    if actual != *id {
+        problems.push(Problem {
+            kind: ProblemKind::CorruptPack,
+            object: key.clone(),
+            detail: format!("content hash is {actual}, not the name: the pack is damaged"),
+        });
+    }
+    let header = (|| {
+        let len = bytes.len();
+        if len < PACK_FIXED as usize {
+            return Err(format!("pack is only {len} bytes"));
+        }
+        let mut t = [0u8; 4];
+        t.copy_from_slice(&bytes[len - 4..]);
+        let hlen = u32::from_le_bytes(t) as usize;
+        if hlen + 4 > len {
+            return Err(format!("header length {hlen} exceeds pack size {len}"));
+        }
+        pack::decode_header(&key, &bytes[len - 4 - hlen..len - 4], len as u64)
+            .map_err(|e| crate::repo::error_chain(&e))
+    })();
+    let entries = match header {
+        Ok(h) => h,
+        Err(e) => {
+            problems.push(Problem {
+                kind: ProblemKind::CorruptPack,
+                object: key.clone(),
+                detail: format!("header unreadable: {e}"),
+            });
+            // Fall back on the index's view to check the blobs one by one.
+            match indexed {
+                Some(i) => i.to_vec(),
+                None => {
+                    return PackRead {
+                        bytes: bytes.len() as u64,
+                        blobs,
+                        problems,
+                    };
+                }
+            }
+        }
+    };
+    if let Some(i) = indexed
+        && i != entries.as_slice()
+    {
+        problems.push(Problem {
+            kind: ProblemKind::HeaderMismatch,
+            object: key.clone(),
+            detail: "the pack header differs from the index entries for it".into(),
+        });
+    }
+    for e in &entries {
+        let start = e.offset as usize;
+        let end = start + e.stored_len as usize;
+        let Some(stored) = (end <= bytes.len()).then(|| bytes.slice(start..end)) else {
+            problems.push(Problem {
+                kind: ProblemKind::CorruptBlob,
+                object: key.clone(),
+                detail: format!("blob {} lies beyond the end of the pack", e.id),
+            });
+            continue;
+        };
+        blobs += 1;
+        if let Err(err) = blob::decode(e.id, *id, e.compression, e.raw_len, stored) {
+            problems.push(Problem {
+                kind: ProblemKind::CorruptBlob,
+                object: key.clone(),
+                detail: crate::repo::error_chain(&err),
+            });
+        }
+    }
+    PackRead {
+        bytes: bytes.len() as u64,
+        blobs,
+        problems,
+    }
+}
+
+async fn read_and_check_pack(
+    store: Arc<dyn ObjectStore>,
+    id: PackId,
+    indexed: Option<Vec<PackEntry>>,
+) -> PackRead {
+    let key = keys::pack(&id);
+    let bytes = match backend::get(store.as_ref(), &key).await {
+        Ok(b) => b,
+        Err(e) => {
+            return PackRead {
+                bytes: 0,
+                blobs: 0,
+                problems: vec![Problem {
+                    kind: ProblemKind::ReadFailed,
+                    object: key.to_string(),
+                    detail: crate::repo::error_chain(&e),
+                }],
+            };
+        }
+    };
+    match tokio::task::spawn_blocking(move || check_pack_bytes(&id, &bytes, indexed.as_deref()))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => PackRead {
+            bytes: 0,
+            blobs: 0,
+            problems: vec![Problem {
+                kind: ProblemKind::ReadFailed,
+                object: key.to_string(),
+                detail: format!("checking task failed: {e}"),
+            }],
+        },
+    }
+}
+
+impl Repository<Indexed> {
+    /// Verifies the repository (see the module docs). `progress` is updated as work is done.
+    #[tracing::instrument(skip_all, fields(library = opts.library.as_deref().unwrap_or("*")))]
+    pub async fn verify(
+        &self,
+        opts: &VerifyOptions,
+        progress: &VerifyProgress,
+    ) -> Result<VerifyReport> {
+        let started = std::time::Instant::now();
+        let mut r = VerifyReport::default();
+        // Snapshots first, then index objects and packs, then the in-memory index: everything
+        // a listed snapshot needs was stored before it, so a backup finishing meanwhile does
+        // not look like damage.
+        let snap_metas = backend::list(self.store().as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
+        let listing = list_packs_and_indexes(self.store()).await?;
+        let fresh = Repository::open(self.store().clone())
+            .await?
+            .load_index()
+            .await?;
+        let this = &fresh;
+        r.problems.extend(listing.problems.iter().cloned());
+        r.packs = listing.packs.len() as u64;
+        r.pack_bytes = listing.packs.values().sum();
+        r.index_objects = listing.indexes.len() as u64;
+        let packs = listing.pack_set();
+
+        // Index → packs: every named pack exists, with the size its entries describe.
+        let mut indexed: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+        for (iid, file) in &listing.indexes {
+            for (p, entries) in file {
+                match listing.packs.get(p) {
+                    None => r.problems.push(Problem {
+                        kind: ProblemKind::MissingPack,
+                        object: keys::index(iid).to_string(),
+                        detail: format!(
+                            "names missing pack {} ({} orphaned blob entries)",
+                            keys::pack(p),
+                            entries.len()
+                        ),
+                    }),
+                    Some(size) => {
+                        let want = expected_pack_size(entries);
+                        if *size != want {
+                            r.problems.push(Problem {
+                                kind: ProblemKind::PackSize,
+                                object: keys::pack(p).to_string(),
+                                detail: format!(
+                                    "pack is {size} bytes but index/{iid} describes {want} (truncated or replaced?)"
+                                ),
+                            });
+                        }
+                    }
+                }
+                indexed.entry(*p).or_insert_with(|| entries.clone());
+            }
+        }
+        r.unindexed_packs = packs.iter().filter(|p| !indexed.contains_key(p)).count() as u64;
+
+        // Snapshots → index.
+        let mut refs = References::default();
+        for m in snap_metas {
+            let Some(id) = m
+                .location
+                .filename()
+                .and_then(|n| n.parse::<SnapshotId>().ok())
+            else {
+                r.problems.push(Problem {
+                    kind: ProblemKind::BadName,
+                    object: m.location.to_string(),
+                    detail: "object under snapshots/ is not named by a snapshot id".into(),
+                });
+                continue;
+            };
+            let snap = match this.load_snapshot(&id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    r.problems.push(Problem {
+                        kind: ProblemKind::CorruptSnapshot,
+                        object: m.location.to_string(),
+                        detail: crate::repo::error_chain(&e),
+                    });
+                    continue;
+                }
+            };
+            if opts
+                .library
+                .as_deref()
+                .is_some_and(|l| !snap.manifest.library.eq_ignore_ascii_case(l))
+            {
+                continue;
+            }
+            r.snapshots += 1;
+            refs.add_snapshot(this, &packs, &snap).await;
+            progress.snapshots_done.fetch_add(1, Ordering::Relaxed);
+        }
+        r.blobs_referenced = refs.blobs.len() as u64;
+        r.problems.append(&mut refs.problems);
+
+        // Data.
+        let candidates: Vec<PackId> = {
+            let mut v: Vec<PackId> = match &opts.library {
+                None => indexed.keys().copied().collect(),
+                Some(_) => {
+                    let mut used = HashSet::new();
+                    for b in &refs.blobs {
+                        if let Some(loc) = this.index().get(b) {
+                            used.insert(loc.pack);
+                        }
+                    }
+                    used.into_iter().collect()
+                }
+            };
+            v.retain(|p| packs.contains(p));
+            v.sort();
+            v
+        };
+        drop(refs);
+        let selected = match opts.read_data {
+            ReadData::None => Vec::new(),
+            ReadData::All => candidates,
+            ReadData::Subset { percent, after } => {
+                let (picked, next) = rotating_subset(&candidates, percent, after);
+                r.next_cursor = next;
+                picked
+            }
+        };
+        progress
+            .packs_to_read
+            .store(selected.len() as u64, Ordering::Relaxed);
+        let in_flight = if opts.packs_in_flight == 0 {
+            4
+        } else {
+            opts.packs_in_flight
+        };
+        let mut reads = futures::stream::iter(
+            selected
+                .into_iter()
+                .map(|p| read_and_check_pack(self.store().clone(), p, indexed.get(&p).cloned())),
+        )
+        .buffer_unordered(in_flight);
+        while let Some(pr) = reads.next().await {
+            r.packs_read += 1;
+            r.bytes_read += pr.bytes;
+            r.blobs_read += pr.blobs;
+            r.problems.extend(pr.problems);
+            progress.packs_read.fetch_add(1, Ordering::Relaxed);
+            progress.bytes_read.fetch_add(pr.bytes, Ordering::Relaxed);
+        }
+        r.seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            snapshots = r.snapshots,
+            packs = r.packs,
+            packs_read = r.packs_read,
+            problems = r.problems.len(),
+            "verify finished"
+        );
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotating_subsets_cover_every_pack() {
+        let mut ids: Vec<PackId> = (0..37u32).map(|i| PackId::of(&i.to_le_bytes())).collect();
+        ids.sort();
+        let mut seen = HashSet::new();
+        let mut cursor = None;
+        for _ in 0..10 {
+            let (picked, next) = rotating_subset(&ids, 10.0, cursor);
+            assert_eq!(picked.len(), 4, "ceil(37 × 10 %)");
+            seen.extend(picked);
+            cursor = next;
+        }
+        assert_eq!(seen.len(), ids.len(), "ten runs of 10 % cover all packs");
+        let (all, _) = rotating_subset(&ids, 100.0, cursor);
+        assert_eq!(all.len(), ids.len());
+        let (one, _) = rotating_subset(&ids, 0.0, None);
+        assert_eq!(one.len(), 1, "at least one pack");
+    }
+
+    #[test]
+    fn refs_are_found_in_records() {
+        let a = BlobId::of(b"a");
+        let m = BlobId::of(b"m");
+        let v = serde_json::json!({
+            "profile": {"id": "X!1.1"},
+            "content": {"size": 3, "blobs": [a.to_string()]},
+            "deltas": [{"records": 1, "bytes": 10, "blobs": [m.to_string()]}],
+        });
+        let (mut c, mut mm) = (Vec::new(), Vec::new());
+        find_refs(&v, &mut c, &mut mm);
+        assert_eq!(c, vec![a]);
+        assert_eq!(mm, vec![m]);
+    }
+}
