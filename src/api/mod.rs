@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
         .route("/backups", post(routes::requests::backup))
         .route("/restores", post(routes::requests::restore))
+        .route("/verifications", post(routes::requests::verify))
         .route("/snapshots", get(routes::info::snapshots))
         .route("/libraries", get(routes::info::libraries))
         .route("/openapi.json", get(openapi::serve))

@@ -11,6 +11,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/v1/jobs/{id}/cancel", "post"),
     ("/v1/backups", "post"),
     ("/v1/restores", "post"),
+    ("/v1/verifications", "post"),
     ("/v1/snapshots", "get"),
     ("/v1/libraries", "get"),
     ("/v1/openapi.json", "get"),
@@ -85,6 +86,10 @@ pub fn document() -> Value {
                 "summary": "Queue a restore (the options of imvault restore)",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RestoreRequest" } } } },
                 "responses": { "202": ok("Queued", job_ref()), "400": err("Bad JSON or an invalid field (named in the message)"), "401": err("Missing or wrong bearer token") } } },
+            "/v1/verifications": { "post": {
+                "summary": "Queue a repository verify (the options of imvault verify); problems found fail the job and are listed in its result",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/VerifyRequest" } } } },
+                "responses": { "202": ok("Queued", job_ref()), "400": err("Bad JSON or an invalid field (named in the message)"), "401": err("Missing or wrong bearer token") } } },
             "/v1/snapshots": { "get": {
                 "summary": "Catalogued snapshots by library, oldest first",
                 "parameters": [ { "name": "library", "in": "query", "schema": { "type": "string" } } ],
@@ -122,6 +127,9 @@ pub fn document() -> Value {
                 "BackupRequest": { "type": "object", "additionalProperties": false, "properties": {
                     "libraries": { "type": "array", "items": { "type": "string" }, "description": "default: every configured library" },
                     "full": { "type": "boolean", "default": false } } },
+                "VerifyRequest": { "type": "object", "additionalProperties": false, "properties": {
+                    "read_data_percent": { "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 100, "description": "Download and check this share of the packs (rotating below 100); absent: structure only" },
+                    "library": { "type": ["string", "null"], "description": "Only the snapshots of this library" } } },
                 "RestoreRequest": { "type": "object", "additionalProperties": false, "required": ["library", "items", "target"], "properties": {
                     "library": { "type": "string" },
                     "snapshot": { "type": "string", "description": "id or unique prefix (at least 4 hex digits)" },

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::spec::{BackupParams, JobSpec};
+use super::spec::{BackupParams, JobSpec, VerifyRequest};
 use super::workers::RunningJob;
 use crate::catalog::JobState;
 use crate::commands::context::{backend_config, session_options};
@@ -13,7 +13,9 @@ use crate::config::Settings;
 use crate::imanage::Client;
 use crate::imanage::model::LibraryId;
 use crate::jobs::backup::{self, BackupEnv, BackupOptions};
+use crate::jobs::maintenance::MaintenanceEnv;
 use crate::jobs::progress::Display;
+use crate::jobs::verify;
 use crate::repo::{Repository, open_backend};
 
 /// What a job runs with: the settings and the signed-in client as they were when it started.
@@ -48,7 +50,6 @@ impl ExecOutcome {
 
 /// The message of jobs whose engine is not part of this build yet.
 pub const RESTORE_UNAVAILABLE: &str = "restore engine not available in this build";
-pub const VERIFY_UNAVAILABLE: &str = "verify engine not available in this build";
 
 /// Runs `spec` to its end (or until `running` is stopped).
 pub async fn execute(ctx: &ExecContext, spec: &JobSpec, running: &RunningJob) -> ExecOutcome {
@@ -57,8 +58,7 @@ pub async fn execute(ctx: &ExecContext, spec: &JobSpec, running: &RunningJob) ->
         // LEAD: wire the restore engine (issue 6) here: build its request from `_r`, pass
         // `running.cancel` and `running.live`, map its outcome like `run_backup` does.
         JobSpec::Restore(_r) => ExecOutcome::failed(RESTORE_UNAVAILABLE.to_string()),
-        // LEAD: wire the verify engine (issue 8) here, same shape.
-        JobSpec::Verify(_v) => ExecOutcome::failed(VERIFY_UNAVAILABLE.to_string()),
+        JobSpec::Verify(v) => run_verify(ctx, v).await,
     }
 }
 
@@ -148,5 +148,71 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         bytes_read: outcomes.iter().map(|o| o.counters.bytes_read).sum(),
         bytes_stored: outcomes.iter().map(|o| o.session.new_stored_bytes).sum(),
         result: json!({ "libraries": outcomes }),
+    }
+}
+
+/// A verify job: problems found make it `failed`, naming the first few objects concerned;
+/// the whole report is its result.
+async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
+    let settings = &ctx.settings;
+    let r = &settings.repository;
+    let repo = async {
+        let store = open_backend(&backend_config(r))?;
+        Repository::open(store).await?.load_index().await
+    }
+    .await;
+    let repo = match repo {
+        Ok(repo) => repo,
+        Err(e) => {
+            return ExecOutcome::failed(format!(
+                "opening repository {}: {}",
+                r.url,
+                crate::repo::error_chain(&e)
+            ));
+        }
+    };
+    let env = MaintenanceEnv {
+        repo,
+        state_dir: settings
+            .catalog_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+        catalog: Some(settings.catalog_path.clone()),
+        display: Display::Logs,
+    };
+    match verify::run(&env, req).await {
+        Err(e) => ExecOutcome::failed(crate::repo::error_chain(&e)),
+        Ok(report) => {
+            let error = (!report.is_ok()).then(|| {
+                let first: Vec<String> = report
+                    .problems
+                    .iter()
+                    .take(5)
+                    .map(|p| p.to_string())
+                    .collect();
+                format!(
+                    "{} problem(s) found: {}{}",
+                    report.problems.len(),
+                    first.join("; "),
+                    if report.problems.len() > 5 {
+                        "; …"
+                    } else {
+                        ""
+                    }
+                )
+            });
+            ExecOutcome {
+                state: if report.is_ok() {
+                    JobState::Completed
+                } else {
+                    JobState::Failed
+                },
+                error,
+                bytes_read: report.bytes_read,
+                bytes_stored: 0,
+                result: serde_json::to_value(&report).unwrap_or(Value::Null),
+            }
+        }
     }
 }

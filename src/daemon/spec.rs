@@ -77,19 +77,11 @@ pub struct RestoreRequest {
     pub overwrite: bool,
 }
 
-/// A verify job (issue 8) — placeholder parameters, wired by the lead.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
-    #[serde(default)]
-    pub libraries: Vec<String>,
-    /// Read and check every blob (slow), not only the index and snapshots.
-    #[serde(default)]
-    pub read_data: bool,
-}
+/// `POST /v1/verifications` and verify jobs: the engine's own request (`imvault verify`'s flags).
+pub use crate::jobs::verify::VerifyRequest;
 
 /// A job the daemon can run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JobSpec {
     Backup(BackupParams),
     Restore(RestoreRequest),
@@ -159,7 +151,7 @@ impl JobSpec {
         match self {
             Self::Backup(p) => p.libraries.clone(),
             Self::Restore(r) => vec![r.library.clone()],
-            Self::Verify(v) => v.libraries.clone(),
+            Self::Verify(v) => v.library.iter().cloned().collect(),
         }
     }
 }

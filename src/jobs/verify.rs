@@ -15,7 +15,7 @@ use crate::repo::verify::{ReadData, VerifyOptions, VerifyProgress, VerifyReport}
 use crate::repo::{PackId, RepoError};
 
 /// A verify job's parameters (CLI flags, daemon job requests).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VerifyRequest {
     /// Download and check this share of the packs (percent, 0 < p <= 100); `None`: structure

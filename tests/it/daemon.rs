@@ -644,3 +644,75 @@ async fn restore_posted_over_http_writes_the_right_bytes() {
     }
     assert!(found, "no restored file has the bytes of {}", version.id);
 }
+
+/// `POST /v1/verifications` runs the verify engine as a daemon job: a sound repository
+/// completes; after one flipped byte in a pack, a read-data verify fails and names the pack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_posted_over_http_passes_then_names_a_corrupt_pack() {
+    let env = TestEnv::tiny(75).await;
+    let port = free_port();
+    let config = write_config(&env, port, NEVER, TOKEN);
+    let daemon = Daemon::start(&env, &config, port).await;
+    let (s, job) = daemon.post("/v1/backups", "{}").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let done = daemon
+        .wait_job(&id, "finished", |j| j["finished_at"].is_string())
+        .await;
+    assert_eq!(done["state"], "completed", "{done}");
+
+    let (s, bad) = daemon
+        .post("/v1/verifications", r#"{"read_data_percent": 150}"#)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    let (s, bad) = daemon.post("/v1/verifications", r#"{"readdata": 1}"#).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(bad.to_string().contains("readdata"), "{bad}");
+
+    let (s, job) = daemon
+        .post("/v1/verifications", r#"{"read_data_percent": 100}"#)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], "verify", "{job}");
+    let vid = job["id"].as_str().unwrap().to_string();
+    let done = daemon
+        .wait_job(&vid, "finished", |j| j["finished_at"].is_string())
+        .await;
+    assert_eq!(done["state"], "completed", "{done}");
+
+    // Flip one byte in the middle of the largest pack.
+    let mut packs = Vec::new();
+    let mut stack = vec![env.dir.path().join("repo/packs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                packs.push((std::fs::metadata(&p).unwrap().len(), p));
+            }
+        }
+    }
+    let (len, pack) = packs.into_iter().max().expect("a pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[len as usize / 2] ^= 0x01;
+    std::fs::write(&pack, bytes).unwrap();
+    let name = pack.file_name().unwrap().to_string_lossy().to_string();
+
+    let (s, job) = daemon
+        .post("/v1/verifications", r#"{"read_data_percent": 100}"#)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let vid = job["id"].as_str().unwrap().to_string();
+    let done = daemon
+        .wait_job(&vid, "finished", |j| j["finished_at"].is_string())
+        .await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(
+        done["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&name[..16]),
+        "the failure names the corrupt pack {name}: {done}"
+    );
+}

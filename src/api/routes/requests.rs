@@ -1,4 +1,4 @@
-//! `POST /v1/backups` and `POST /v1/restores`: validate, then queue.
+//! `POST /v1/backups`, `POST /v1/restores` and `POST /v1/verifications`: validate, then queue.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::jobs::view;
 use crate::api::{ApiError, ApiJson, AppState};
-use crate::daemon::spec::{BackupParams, BackupRequest, JobSpec, RestoreRequest, Trigger};
+use crate::daemon::spec::{
+    BackupParams, BackupRequest, JobSpec, RestoreRequest, Trigger, VerifyRequest,
+};
 
 /// The libraries a request names, checked against those the configuration selects (case as the
 /// tenant spells it); none named means all of them.
@@ -75,5 +77,21 @@ pub async fn restore(
     }
     let job = state.queue.enqueue(&JobSpec::Restore(req)).await?;
     tracing::info!(job = %job.id, "restore queued through the API");
+    Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if let Some(p) = req.read_data_percent
+        && !(p > 0.0 && p <= 100.0)
+    {
+        return Err(ApiError::bad_request(format!(
+            "read_data_percent: {p} is out of range (0 < percent <= 100)"
+        )));
+    }
+    let job = state.queue.enqueue(&JobSpec::Verify(req)).await?;
+    tracing::info!(job = %job.id, "verify queued through the API");
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
 }
