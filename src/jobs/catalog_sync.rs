@@ -24,7 +24,7 @@ pub enum SyncError {
     Repo {
         snapshot: String,
         #[source]
-        source: RepoError,
+        source: Box<RepoError>,
     },
     #[error("snapshot {snapshot} holds a malformed record in stream {stream}: {problem}")]
     Record {
@@ -95,7 +95,7 @@ async fn read_rows(
     let sid = snap.id.to_string();
     let repo_err = |source| SyncError::Repo {
         snapshot: sid.clone(),
-        source,
+        source: Box::new(source),
     };
     let bad = |stream: &'static str, problem: String| SyncError::Record {
         snapshot: sid.clone(),
@@ -192,7 +192,7 @@ pub async fn sync_all(
         .await
         .map_err(|source| SyncError::Repo {
             snapshot: "(list)".into(),
-            source,
+            source: Box::new(source),
         })?;
     let path = catalog_path.to_path_buf();
     let ids: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = snaps
@@ -262,7 +262,7 @@ pub async fn rebuild(
         .await
         .map_err(|source| SyncError::Repo {
             snapshot: "(list)".into(),
-            source,
+            source: Box::new(source),
         })?;
     snaps.sort_by(|a, b| {
         (&a.manifest.library, a.manifest.time, a.id).cmp(&(

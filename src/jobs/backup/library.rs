@@ -64,8 +64,10 @@ pub async fn backup_library(
         .await
         .map_err(repo_err("finding the last snapshot"))?;
     let mut prior = PriorVersions::default();
-    if let Some(p) = parent.as_ref().filter(|_| !opts.full) {
-        if let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS) {
+    if let Some(p) = parent.as_ref().filter(|_| !opts.full)
+        && let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS)
+    {
+        {
             let mut records =
                 std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
             while let Some(rec) = records.next().await {
@@ -491,7 +493,7 @@ async fn update_catalog(env: &BackupEnv, path: &std::path::Path, id: &crate::rep
         let snap = env.repo.load_snapshot(id).await.map_err(|source| {
             crate::jobs::catalog_sync::SyncError::Repo {
                 snapshot: id.to_string(),
-                source,
+                source: Box::new(source),
             }
         })?;
         crate::jobs::catalog_sync::sync_snapshot(&env.repo, path, &snap).await
