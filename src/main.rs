@@ -57,5 +57,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Stats(args) => commands::stats::run(config, args),
         Command::Cat(args) => commands::cat::run(config, args),
         Command::Catalog { command } => commands::catalog::run(config, command),
+        Command::Restore(args) => commands::restore::run(config, args),
+        Command::Ls(args) => commands::ls::run(config, args),
+        Command::Find(args) => commands::find::run(config, args),
+        Command::Versions(args) => commands::versions::run(config, args),
     }
 }

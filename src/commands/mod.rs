@@ -8,9 +8,13 @@ pub mod check;
 pub mod config;
 pub mod context;
 pub mod demo;
+pub mod find;
 pub mod init;
+pub mod ls;
+pub mod restore;
 pub mod snapshots;
 pub mod stats;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
