@@ -205,6 +205,7 @@ pub enum IntoArg {
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["document", "folder", "workspace", "library"])))]
 #[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "into", "into_folder"])))]
+#[command(disable_version_flag = true)]
 pub struct RestoreArgs {
     /// A document (all its versions, or --version)
     #[arg(long, value_name = "LIB!N")]

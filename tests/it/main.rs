@@ -15,3 +15,7 @@ mod support_env;
 mod support_imanage;
 mod support_s3;
 mod walk;
+mod restore;
+mod restore_browse;
+mod restore_imanage;
+mod restore_support;
