@@ -32,9 +32,7 @@ async fn export_version_one_as_of_before_the_mutation() {
     let doc: DocumentId = hits
         .iter()
         .map(|h| h.version.id.clone())
-        .find(|v| {
-            v.version == 2 && hits.iter().any(|h| h.version.id == v.document.version(1))
-        })
+        .find(|v| v.version == 2 && hits.iter().any(|h| h.version.id == v.document.version(1)))
         .expect("a document with versions 1 and 2")
         .document;
     let v1: VersionId = doc.version(1);
@@ -57,14 +55,20 @@ async fn export_version_one_as_of_before_the_mutation() {
         ..Default::default()
     });
     client
-        .patch_document(&v1, &serde_json::json!({"comment": "edited later", "custom3": "XX"}))
+        .patch_document(
+            &v1,
+            &serde_json::json!({"comment": "edited later", "custom3": "XX"}),
+        )
         .await
         .unwrap();
     client
         .create_version(
             &doc,
             &serde_json::json!({"doc_profile": {"name": "overwritten", "comment": "v3"}}),
-            &imvault::imanage::api_write::Upload::from_bytes("x.txt", bytes::Bytes::from_static(b"new")),
+            &imvault::imanage::api_write::Upload::from_bytes(
+                "x.txt",
+                bytes::Bytes::from_static(b"new"),
+            ),
         )
         .await
         .unwrap();
@@ -72,7 +76,11 @@ async fn export_version_one_as_of_before_the_mutation() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     backup(&env).await;
     let cat = catalog(&env);
-    assert_ne!(latest(&cat).row.id, first.row.id, "a second snapshot exists");
+    assert_ne!(
+        latest(&cat).row.id,
+        first.row.id,
+        "a second snapshot exists"
+    );
 
     let out_dir = env.dir.path().join("export");
     let out = cli(
@@ -90,7 +98,12 @@ async fn export_version_one_as_of_before_the_mutation() {
             "--json",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json_of(&out);
     assert_eq!(report["snapshot"], first.row.id.as_str(), "{report}");
     assert_eq!(report["versions"], 1);
@@ -103,7 +116,10 @@ async fn export_version_one_as_of_before_the_mutation() {
         name.contains(&format!("(doc {} v 1)", doc.number)),
         "{name}"
     );
-    assert!(std::fs::read(&path).unwrap() == original, "restored bytes differ");
+    assert!(
+        std::fs::read(&path).unwrap() == original,
+        "restored bytes differ"
+    );
 
     // The sidecar holds the profile exactly as served before the mutation, filings and ACL.
     let sidecar_name = imvault::restore::names::sidecar_file(&profile_before.name, doc.number);
@@ -115,8 +131,7 @@ async fn export_version_one_as_of_before_the_mutation() {
         sidecar["versions"][0]["profile"],
         serde_json::Value::Object(profile_before.raw.clone())
     );
-    let acl: imvault::imanage::model::Acl =
-        serde_json::from_value(sidecar["acl"].clone()).unwrap();
+    let acl: imvault::imanage::model::Acl = serde_json::from_value(sidecar["acl"].clone()).unwrap();
     assert_eq!(acl.normalized(), acl_before.normalized());
     assert!(!sidecar["filings"].as_array().unwrap().is_empty());
 
@@ -204,7 +219,9 @@ async fn corrupt_blob_fails_its_versions_and_the_rest_is_restored() {
     assert_eq!(report.versions as usize, total - expected_failed.len());
     let files = files_under(&out_dir);
     assert!(
-        !files.iter().any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        !files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
         "a temporary file was left: {files:?}"
     );
     for d in &plan.documents {
@@ -215,11 +232,19 @@ async fn corrupt_blob_fails_its_versions_and_the_rest_is_restored() {
                 .filter(|f| f.file_name().unwrap().to_string_lossy().contains(&marker))
                 .collect();
             if expected_failed.contains(&v.id.to_string()) {
-                assert!(found.is_empty(), "{} was written despite its corrupt blob", v.id);
+                assert!(
+                    found.is_empty(),
+                    "{} was written despite its corrupt blob",
+                    v.id
+                );
             } else {
                 assert_eq!(found.len(), 1, "{} written once: {found:?}", v.id);
                 let got = std::fs::read(out_dir.join(found[0])).unwrap();
-                assert!(got == env.sim.version_bytes(&v.id).unwrap(), "{} bytes", v.id);
+                assert!(
+                    got == env.sim.version_bytes(&v.id).unwrap(),
+                    "{} bytes",
+                    v.id
+                );
             }
         }
     }
@@ -245,9 +270,22 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
     let out_dir = env.dir.path().join("dry");
     let out = cli(
         &env,
-        &["restore", "--folder", &root, "--to", out_dir.to_str().unwrap(), "--dry-run", "--json"],
+        &[
+            "restore",
+            "--folder",
+            &root,
+            "--to",
+            out_dir.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = json_of(&out);
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["versions"], total as u64);
@@ -255,8 +293,23 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
 
     // A real export, then the same again: refused as non-empty, and with --merge every file is
     // reported as existing and left alone.
-    let out = cli(&env, &["restore", "--folder", &root, "--to", out_dir.to_str().unwrap(), "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--folder",
+            &root,
+            "--to",
+            out_dir.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json_of(&out)["versions"], total as u64);
     let some_file = files_under(&out_dir)
         .into_iter()
@@ -265,7 +318,16 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
     std::fs::write(out_dir.join(&some_file), b"operator's own edit").unwrap();
     let before = files_under(&out_dir);
 
-    let out = cli(&env, &["restore", "--folder", &root, "--to", out_dir.to_str().unwrap()]);
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--folder",
+            &root,
+            "--to",
+            out_dir.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not empty"),
@@ -274,9 +336,22 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
     );
     let out = cli(
         &env,
-        &["restore", "--folder", &root, "--to", out_dir.to_str().unwrap(), "--merge", "--json"],
+        &[
+            "restore",
+            "--folder",
+            &root,
+            "--to",
+            out_dir.to_str().unwrap(),
+            "--merge",
+            "--json",
+        ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = json_of(&out);
     assert_eq!(r["versions"], 0);
     assert_eq!(r["unchanged"], total as u64);
@@ -289,5 +364,9 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
     let after = files_under(&out_dir);
     let added: Vec<_> = after.iter().filter(|f| !before.contains(f)).collect();
     assert_eq!(added.len(), 2, "{added:?}");
-    assert!(added.iter().all(|f| f.to_string_lossy().starts_with("imvault-restore-")));
+    assert!(
+        added
+            .iter()
+            .all(|f| f.to_string_lossy().starts_with("imvault-restore-"))
+    );
 }

@@ -26,7 +26,12 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     let new_v: VersionId = report.new_versions[0].parse().unwrap();
     let doc = new_v.document.clone();
     let out = cli(&env, &["versions", &doc.to_string(), "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json_of(&out);
     let rows = v["versions"].as_array().unwrap();
     let row_of = |id: &VersionId| {
@@ -39,7 +44,13 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     assert_eq!(newest["snapshots"]["last"]["id"], second.row.id.as_str());
     let earliest = rows
         .iter()
-        .map(|r| r["version"]["id"].as_str().unwrap().parse::<VersionId>().unwrap())
+        .map(|r| {
+            r["version"]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<VersionId>()
+                .unwrap()
+        })
         .min()
         .unwrap();
     let older = row_of(&earliest);
@@ -50,8 +61,23 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
 
     // ls: the top level as of before the mutation lists the workspaces; a folder lists its
     // documents with versions; the deleted document is gone from the newest snapshot only.
-    let out = cli(&env, &["ls", "--library", LIB, "--at", &between.to_rfc3339(), "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &env,
+        &[
+            "ls",
+            "--library",
+            LIB,
+            "--at",
+            &between.to_rfc3339(),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json_of(&out);
     assert_eq!(v["snapshot"]["id"], first.row.id.as_str());
     let top = v["listing"]["containers"].as_array().unwrap();
@@ -64,7 +90,12 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     let folder = plan.filings[0].to_string();
     let listed = |snapshot: &str| -> bool {
         let out = cli(&env, &["ls", "--snapshot", snapshot, &folder, "--json"]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         json_of(&out)["listing"]["documents"]
             .as_array()
             .unwrap()
@@ -73,7 +104,10 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     };
     assert!(listed(&first.row.id.as_str()[..12]));
     assert!(!listed(second.row.id.as_str()));
-    let text = cli(&env, &["ls", "--snapshot", &first.row.id.as_str()[..12], &folder]);
+    let text = cli(
+        &env,
+        &["ls", "--snapshot", &first.row.id.as_str()[..12], &folder],
+    );
     assert!(String::from_utf8_lossy(&text.stdout).contains(&gone.to_string()));
     // A path of names resolves like the id.
     let ws = all_containers(&cat, &first)
@@ -81,14 +115,32 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         .find(|c| c.kind == ContainerKind::Workspace)
         .unwrap();
     let out = cli(&env, &["ls", "--library", LIB, &ws.name, "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(json_of(&out)["place"].as_str().unwrap().contains(&ws.id.to_string()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        json_of(&out)["place"]
+            .as_str()
+            .unwrap()
+            .contains(&ws.id.to_string())
+    );
 
     // find: by name glob across snapshots, and by the workspace's client code.
     let name = plan.versions[0].name.clone();
-    let glob = format!("{}*", &name[..name.char_indices().nth(4).map_or(name.len(), |(i, _)| i)]);
+    let glob = format!(
+        "{}*",
+        &name[..name.char_indices().nth(4).map_or(name.len(), |(i, _)| i)]
+    );
     let out = cli(&env, &["find", "--library", LIB, "--name", &glob, "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hits = json_of(&out);
     let hit = hits
         .as_array()
@@ -102,9 +154,16 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     let hits = json_of(&out);
     assert!(!hits.as_array().unwrap().is_empty());
     for h in hits.as_array().unwrap() {
-        let w: imvault::imanage::model::ContainerId =
-            h["version"]["profile"]["workspace_id"].as_str().unwrap().parse().unwrap();
-        let row = cat.container_in(&first.row.id, &w).unwrap().or_else(|| cat.container_in(&second.row.id, &w).unwrap()).unwrap();
+        let w: imvault::imanage::model::ContainerId = h["version"]["profile"]["workspace_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let row = cat
+            .container_in(&first.row.id, &w)
+            .unwrap()
+            .or_else(|| cat.container_in(&second.row.id, &w).unwrap())
+            .unwrap();
         assert_eq!(row.client(), Some(client_code.as_str()));
     }
 }

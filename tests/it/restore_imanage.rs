@@ -16,7 +16,11 @@ use imvault::sim::{MutateRequest, SimStats};
 use crate::restore_support::*;
 
 /// Live children of a workspace or folder: containers and documents (latest version each).
-async fn children(client: &Client, c: &ContainerId, workspace: bool) -> (Vec<Container>, Vec<DocumentVersion>) {
+async fn children(
+    client: &Client,
+    c: &ContainerId,
+    workspace: bool,
+) -> (Vec<Container>, Vec<DocumentVersion>) {
     let listing = if workspace {
         Listing::WorkspaceChildren(c.clone())
     } else {
@@ -45,7 +49,22 @@ fn acl_key(a: &Acl) -> Acl {
     a
 }
 
-const PROFILE_KEYS: &[&str] = &["name", "extension", "author", "operator", "class", "subclass", "custom1", "custom2", "custom3", "file_create_date", "file_edit_date", "subject", "from", "to"];
+const PROFILE_KEYS: &[&str] = &[
+    "name",
+    "extension",
+    "author",
+    "operator",
+    "class",
+    "subclass",
+    "custom1",
+    "custom2",
+    "custom3",
+    "file_create_date",
+    "file_edit_date",
+    "subject",
+    "from",
+    "to",
+];
 
 /// Checks that `doc` (as in the snapshot) was recreated as `live`: every version in order with
 /// the same bytes, the restorable profile fields, the restore comment and (with `acl`) the ACL.
@@ -58,11 +77,22 @@ async fn assert_document_restored(
     acl: bool,
 ) {
     let versions = client.document_versions(live.document_id()).await.unwrap();
-    assert_eq!(versions.len(), doc.versions.len(), "versions of {} (now {})", doc.id, live.id);
+    assert_eq!(
+        versions.len(),
+        doc.versions.len(),
+        "versions of {} (now {})",
+        doc.id,
+        live.id
+    );
     for (old, new) in doc.versions.iter().zip(&versions) {
         let want = env.sim.version_bytes(&old.id).unwrap();
         let got = env.sim.version_bytes(&new.id).unwrap();
-        assert!(got == want, "{} restored as {}: bytes differ", old.id, new.id);
+        assert!(
+            got == want,
+            "{} restored as {}: bytes differ",
+            old.id,
+            new.id
+        );
         for k in PROFILE_KEYS {
             assert_eq!(
                 old.profile.get(*k).filter(|v| !v.is_null()),
@@ -84,9 +114,17 @@ async fn assert_document_restored(
         .await
         .unwrap();
     if acl {
-        assert_eq!(acl_key(&now), acl_key(doc.acl.as_ref().unwrap()), "ACL of {}", doc.id);
+        assert_eq!(
+            acl_key(&now),
+            acl_key(doc.acl.as_ref().unwrap()),
+            "ACL of {}",
+            doc.id
+        );
     } else {
-        assert!(now.entries.is_empty(), "--acl inherit gave trustees: {now:?}");
+        assert!(
+            now.entries.is_empty(),
+            "--acl inherit gave trustees: {now:?}"
+        );
     }
 }
 
@@ -121,7 +159,10 @@ async fn deleted_folder_comes_back_into_its_original_place() {
         )
         .await
         .unwrap();
-    let deleted = env.sim.delete_folder(&root.id.to_string()).expect("folder deleted");
+    let deleted = env
+        .sim
+        .delete_folder(&root.id.to_string())
+        .expect("folder deleted");
     assert!(deleted.documents.len() >= 2);
     assert!(client.folder(&root.id).await.unwrap_err().is_not_found());
 
@@ -137,23 +178,51 @@ async fn deleted_folder_comes_back_into_its_original_place() {
     .await
     .unwrap();
     assert_eq!(report.state, JobState::Completed, "{report:#?}");
-    let live_containers = plan.containers.iter().filter(|c| c.kind != ContainerKind::SearchFolder).count();
-    assert!(report.containers_created as usize >= live_containers, "{report:#?}");
+    let live_containers = plan
+        .containers
+        .iter()
+        .filter(|c| c.kind != ContainerKind::SearchFolder)
+        .count();
+    assert!(
+        report.containers_created as usize >= live_containers,
+        "{report:#?}"
+    );
     assert_eq!(
         report.versions as usize,
-        plan.documents.iter().map(|d| d.versions.len()).sum::<usize>()
+        plan.documents
+            .iter()
+            .map(|d| d.versions.len())
+            .sum::<usize>()
     );
 
     // Walk the snapshot's subtree and the live tree side by side, matching by name.
     let mut kids: BTreeMap<ContainerId, Vec<&ContainerRow>> = BTreeMap::new();
     for c in &plan.containers[1..] {
-        kids.entry(c.parent_id.clone().unwrap()).or_default().push(c);
+        kids.entry(c.parent_id.clone().unwrap())
+            .or_default()
+            .push(c);
     }
     let mut docs_in: BTreeMap<ContainerId, Vec<&PlannedDocument>> = BTreeMap::new();
     for d in &plan.documents {
         docs_in.entry(d.filings[0].clone()).or_default().push(d);
     }
-    let (top, _) = children(&client, &parent, parent_row.kind == ContainerKind::Workspace).await;
+    // Where each document went, from the report.
+    let moved: BTreeMap<imvault::imanage::model::DocumentId, imvault::imanage::model::DocumentId> =
+        report
+            .items
+            .iter()
+            .map(|i| {
+                let from: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+                let to: imvault::imanage::model::VersionId = i.restored_as.parse().unwrap();
+                (from.document, to.document)
+            })
+            .collect();
+    let (top, _) = children(
+        &client,
+        &parent,
+        parent_row.kind == ContainerKind::Workspace,
+    )
+    .await;
     let new_root = top
         .iter()
         .find(|c| c.name == root.name && c.id != root.id)
@@ -162,26 +231,45 @@ async fn deleted_folder_comes_back_into_its_original_place() {
     let mut checked_docs = 0;
     while let Some((old, new)) = pending.pop() {
         assert_eq!(new.kind, old.kind, "{} kind", old.id);
-        assert_eq!(new.raw.get("description"), old.profile.get("description"), "{}", old.id);
+        assert_eq!(
+            new.raw.get("description"),
+            old.profile.get("description"),
+            "{}",
+            old.id
+        );
         let new_acl = client
             .security(&SecurityTarget::container(new.kind, new.id.clone()))
             .await
             .unwrap();
-        assert_eq!(acl_key(&new_acl), acl_key(old.acl.as_ref().unwrap()), "ACL of {}", old.id);
+        assert_eq!(
+            acl_key(&new_acl),
+            acl_key(old.acl.as_ref().unwrap()),
+            "ACL of {} now {}",
+            old.id,
+            new.id
+        );
         let (live_kids, live_docs) = children(&client, &new.id, false).await;
-        for k in kids.get(&old.id).into_iter().flatten() {
-            let n = live_kids
+        // Same-named siblings were recreated in id order, so their new ids keep that order.
+        let old_kids = kids.get(&old.id).cloned().unwrap_or_default();
+        for k in &old_kids {
+            let twins_before = old_kids
                 .iter()
-                .find(|c| c.name == k.name)
+                .filter(|o| o.name == k.name && o.id < k.id)
+                .count();
+            let mut same: Vec<&Container> = live_kids.iter().filter(|c| c.name == k.name).collect();
+            same.sort_by_key(|c| c.id.number);
+            let n = same
+                .get(twins_before)
                 .unwrap_or_else(|| panic!("{} ({}) is back under {}", k.name, k.id, new.id));
-            pending.push(((*k).clone(), n.clone()));
+            pending.push(((*k).clone(), (*n).clone()));
         }
         for d in docs_in.get(&old.id).into_iter().flatten() {
-            let latest = d.versions.last().unwrap();
+            let new_doc = &moved[&d.id];
             let live = live_docs
                 .iter()
-                .find(|l| l.name == latest.name)
-                .unwrap_or_else(|| panic!("{} is back in {}", d.id, new.id));
+                .find(|l| l.document_id() == new_doc)
+                .unwrap_or_else(|| panic!("{} is back in {} as {new_doc}", d.id, new.id));
+            assert_eq!(live.name, d.versions.last().unwrap().name);
             assert_document_restored(&env, &client, d, live, snap.row.time, true).await;
             checked_docs += 1;
         }
@@ -250,11 +338,21 @@ async fn restore_into_another_folder_and_as_a_new_version() {
     assert_eq!(report.versions, 1, "{report:#?}");
     let after = client.document_versions(&doc.id).await.unwrap();
     assert_eq!(after.len(), before.len() + 1);
-    assert_eq!(&after[..before.len()], &before[..], "existing versions untouched");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "existing versions untouched"
+    );
     let new = after.last().unwrap();
     assert!(new.id.version > before.last().unwrap().id.version);
-    assert!(env.sim.version_bytes(&new.id).unwrap() == env.sim.version_bytes(&doc.id.version(1)).unwrap());
-    assert_eq!(new.raw["comment"], restored_comment(&doc.id.version(1).to_string(), snap.row.time));
+    assert!(
+        env.sim.version_bytes(&new.id).unwrap()
+            == env.sim.version_bytes(&doc.id.version(1)).unwrap()
+    );
+    assert_eq!(
+        new.raw["comment"],
+        restored_comment(&doc.id.version(1).to_string(), snap.row.time)
+    );
 
     // Without --version, unchanged versions are not uploaded again.
     let report = run_restore(
@@ -298,16 +396,36 @@ async fn dry_run_into_original_makes_no_write() {
     let before = writes(&env.sim.stats());
     let out = cli(
         &env,
-        &["restore", "--folder", &root.id.to_string(), "--into", "original", "--dry-run", "--json"],
+        &[
+            "restore",
+            "--folder",
+            &root.id.to_string(),
+            "--into",
+            "original",
+            "--dry-run",
+            "--json",
+        ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = json_of(&out);
     assert_eq!(r["dry_run"], true);
     assert_eq!(
         r["versions"].as_u64().unwrap() as usize,
-        plan.documents.iter().map(|d| d.versions.len()).sum::<usize>()
+        plan.documents
+            .iter()
+            .map(|d| d.versions.len())
+            .sum::<usize>()
     );
     assert!(r["containers_created"].as_u64().unwrap() >= 1, "{r}");
-    assert_eq!(writes(&env.sim.stats()), before, "a dry run wrote to iManage");
+    assert_eq!(
+        writes(&env.sim.stats()),
+        before,
+        "a dry run wrote to iManage"
+    );
     assert_eq!(env.sim.library_summary(LIB).unwrap(), summary);
 }

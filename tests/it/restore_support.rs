@@ -19,7 +19,10 @@ pub const LIB: &str = "ACTIVE";
 
 /// A tiny simulator, backed up once (every library completed).
 pub async fn backed_up(seed: u64) -> TestEnv {
-    let _ = tracing_subscriber::fmt().with_env_filter("imvault=warn").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("imvault=warn")
+        .with_test_writer()
+        .try_init();
     let env = TestEnv::tiny(seed).await;
     backup(&env).await;
     env
@@ -60,7 +63,11 @@ pub fn all_containers(cat: &Catalog, snap: &SnapshotInfo) -> Vec<ContainerRow> {
 
 /// A folder whose subtree holds at least one sub-folder and `min_docs` documents, the smallest
 /// such (by versions) to keep tests quick.
-pub fn folder_with_subfolders(cat: &Catalog, snap: &SnapshotInfo, min_docs: usize) -> RestorePlanRows {
+pub fn folder_with_subfolders(
+    cat: &Catalog,
+    snap: &SnapshotInfo,
+    min_docs: usize,
+) -> RestorePlanRows {
     all_containers(cat, snap)
         .into_iter()
         .filter(|c| matches!(c.kind, ContainerKind::Folder | ContainerKind::Tab))
