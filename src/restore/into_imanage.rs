@@ -136,7 +136,7 @@ impl ImanageTarget {
                     .await
                     .map_err(|source| RestoreError::Imanage {
                         action: format!("reading the target folder {f}"),
-                        source,
+                        source: Box::new(source),
                     })?;
                 if !matches!(c.kind, ContainerKind::Folder | ContainerKind::Tab) {
                     return Err(RestoreError::InvalidRequest(format!(

@@ -82,10 +82,10 @@ pub enum RestoreError {
     Catalog {
         action: String,
         #[source]
-        source: CatalogError,
+        source: Box<CatalogError>,
     },
     #[error("bringing the catalog up to date before the restore")]
-    Sync(#[from] SyncError),
+    Sync(#[source] Box<SyncError>),
     #[error("library {library} has no snapshot{}", at.map(|t| format!(" taken at or before {t}")).unwrap_or_default())]
     NoSnapshot {
         library: String,
@@ -116,7 +116,7 @@ pub enum RestoreError {
     Imanage {
         action: String,
         #[source]
-        source: ImanageError,
+        source: Box<ImanageError>,
     },
     #[error("the restore was cancelled")]
     Cancelled,
@@ -138,7 +138,9 @@ pub async fn run(
     let started = Instant::now();
     let valid = req.validate()?;
     if ctx.sync_catalog {
-        crate::jobs::catalog_sync::sync_all(&ctx.repo, &ctx.catalog_path).await?;
+        crate::jobs::catalog_sync::sync_all(&ctx.repo, &ctx.catalog_path)
+            .await
+            .map_err(|e| RestoreError::Sync(Box::new(e)))?;
     }
     let planner = plan::Planner::open(&ctx.catalog_path).await?;
     let snapshot = planner.resolve_snapshot(&valid).await?;

@@ -45,7 +45,10 @@ pub struct Planner {
 }
 
 fn cat_err(action: String) -> impl FnOnce(CatalogError) -> RestoreError {
-    move |source| RestoreError::Catalog { action, source }
+    move |source| RestoreError::Catalog {
+        action,
+        source: Box::new(source),
+    }
 }
 
 /// The containers above `first` (its parent, grandparent, ...), top first.
@@ -221,7 +224,12 @@ pub fn pick_snapshot(
     at: Option<chrono::DateTime<chrono::Utc>>,
     prefix: Option<&str>,
 ) -> Result<SnapshotInfo, RestoreError> {
-    let ce = |action: String| move |source| RestoreError::Catalog { action, source };
+    let ce = |action: String| {
+        move |source| RestoreError::Catalog {
+            action,
+            source: Box::new(source),
+        }
+    };
     if let Some(p) = prefix {
         let p = p.to_ascii_lowercase();
         let hits: Vec<SnapshotInfo> = cat
