@@ -25,8 +25,14 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let (mut scale, mut seed, mut library, mut s3, mut conc, mut keep) =
-        (Scale::Medium, 1u64, "ACTIVE".to_string(), None::<String>, 8usize, None::<String>);
+    let (mut scale, mut seed, mut library, mut s3, mut conc, mut keep) = (
+        Scale::Medium,
+        1u64,
+        "ACTIVE".to_string(),
+        None::<String>,
+        8usize,
+        None::<String>,
+    );
     for w in argv.chunks(2) {
         let v = w.get(1).cloned().unwrap_or_default();
         match w[0].as_str() {

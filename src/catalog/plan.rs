@@ -60,21 +60,31 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()?;
         let containers = parents_first(root_row, below);
 
-        let sql = format!(
-            "{SUBTREE} SELECT f.document, f.folder FROM filings f JOIN sub ON f.folder = sub.number \
-             WHERE f.library = ?1 AND f.first_seq <= ?3 AND f.last_seq >= ?3 \
-             ORDER BY f.document, f.folder"
-        );
-        let filings: Vec<(u64, u64)> = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.query_map(params![lib, U64(root.number), U64(sc.seq)], |r| {
-                    Ok((get_u64(r, 0)?, get_u64(r, 1)?))
-                })?
-                .collect()
-            })
-            .ctx(action)?;
+        // One indexed look-up per container of the subtree: joining the recursive CTE with
+        // `filings` let SQLite pick a plan that took minutes on a few hundred containers.
+        let mut filings: Vec<(u64, u64)> = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT document, folder FROM filings WHERE library = ?1 AND folder = ?2 \
+                     AND first_seq <= ?3 AND last_seq >= ?3",
+                )
+                .ctx(action)?;
+            for c in containers
+                .iter()
+                .filter(|c| c.kind != ContainerKind::SearchFolder)
+            {
+                let rows = stmt
+                    .query_map(params![lib, U64(c.id.number), U64(sc.seq)], |r| {
+                        Ok((get_u64(r, 0)?, get_u64(r, 1)?))
+                    })
+                    .and_then(|m| m.collect::<Result<Vec<_>, _>>())
+                    .ctx(action)?;
+                filings.extend(rows);
+            }
+        }
+        filings.sort_unstable();
         let mut by_doc: BTreeMap<u64, Vec<ContainerId>> = BTreeMap::new();
         for (doc, folder) in filings {
             by_doc

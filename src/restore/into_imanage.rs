@@ -242,7 +242,14 @@ impl ImanageTarget {
                 error: "a folder needs a parent workspace or folder, and none is known".into(),
             });
         }
-        if self.dry_run || (parent_id.is_none() && !workspace) {
+        if !self.dry_run && parent_id.is_none() && !workspace {
+            return Err(ItemFailure {
+                object: c.id.to_string(),
+                action: "recreating it".into(),
+                error: "its parent was not restored".into(),
+            });
+        }
+        if self.dry_run {
             return Ok(ContainerOutcome {
                 place: Place::Container {
                     id: None,

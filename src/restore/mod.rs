@@ -224,13 +224,24 @@ async fn restore_unit(
     cancel: &CancellationToken,
 ) -> Result<(), RestoreError> {
     let mut places = std::collections::HashMap::new();
+    let mut failed = std::collections::HashSet::new();
     let root = target.root_place(&unit.ancestors).await?;
     for c in &unit.containers {
-        let parent = c
-            .parent_id
-            .as_ref()
-            .and_then(|p| places.get(p))
-            .unwrap_or(&root);
+        let parent = match &c.parent_id {
+            Some(p) if failed.contains(p) => {
+                // Its parent could not be put in place: it cannot be either.
+                failed.insert(c.id.clone());
+                Counters::add(&progress.skipped, 1);
+                report.add_failure(report::ItemFailure {
+                    object: c.id.to_string(),
+                    action: "restoring it".into(),
+                    error: format!("its parent {p} could not be restored"),
+                });
+                continue;
+            }
+            Some(p) => places.get(p).unwrap_or(&root),
+            None => &root,
+        };
         match target.container(c, parent).await {
             Ok(out) => {
                 Counters::add(&progress.containers, 1);
@@ -243,24 +254,37 @@ async fn restore_unit(
             Err(f) => {
                 Counters::add(&progress.skipped, 1);
                 report.add_failure(f);
-                // Its subtree lands under the nearest restored parent instead of being lost.
+                failed.insert(c.id.clone());
             }
         }
     }
     let mut docs = unit.documents;
     src.order_by_pack(&mut docs);
     let jobs = docs.into_iter().map(|doc| {
-        let place = doc
-            .filings
-            .iter()
-            .find_map(|f| places.get(f))
-            .unwrap_or(&root)
-            .clone();
+        let place = match doc.filings.iter().find_map(|f| places.get(f)) {
+            Some(p) => Some(p.clone()),
+            // Filed only in folders that could not be restored: it fails with them.
+            None if doc.filings.iter().any(|f| failed.contains(f)) => None,
+            None => Some(root.clone()),
+        };
         async move {
             if cancel.is_cancelled() {
                 return None;
             }
-            Some(target.document(&doc, &place, src, progress).await)
+            Some(match place {
+                Some(place) => target.document(&doc, &place, src, progress).await,
+                None => {
+                    Counters::add(&progress.skipped, 1);
+                    report::DocumentOutcome {
+                        failures: vec![report::ItemFailure {
+                            object: doc.id.to_string(),
+                            action: "restoring it".into(),
+                            error: "the folder it is filed in could not be restored".into(),
+                        }],
+                        ..Default::default()
+                    }
+                }
+            })
         }
     });
     let mut outcomes = futures::stream::iter(jobs).buffer_unordered(ctx.concurrency.max(1));

@@ -73,7 +73,6 @@ async fn export_version_one_as_of_before_the_mutation() {
         .await
         .unwrap();
     client.delete_document(&doc).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     backup(&env).await;
     let cat = catalog(&env);
     assert_ne!(
@@ -368,5 +367,62 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
         added
             .iter()
             .all(|f| f.to_string_lossy().starts_with("imvault-restore-"))
+    );
+}
+
+/// `--library`: every version of every filed document of the snapshot is exported, one unit per
+/// workspace, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_export_holds_every_version() {
+    let env = backed_up(64).await;
+    let cat = catalog(&env);
+    let lib: imvault::imanage::model::LibraryId = "ARCHIVE".parse().unwrap();
+    let snap = cat.latest_snapshot(&lib).unwrap().unwrap();
+    let mut expected = BTreeSet::new();
+    for ws in cat.children(&snap.row.id, None).unwrap().containers {
+        for d in cat
+            .subtree(&snap.row.id, &ws.id)
+            .unwrap()
+            .unwrap()
+            .documents
+        {
+            for v in d.versions {
+                expected.insert(v.id.to_string());
+            }
+        }
+    }
+    assert!(expected.len() >= 5);
+    let out_dir = env.dir.path().join("lib");
+    let report = run_restore(
+        &env,
+        &RestoreRequest {
+            library: Some(lib.clone()),
+            to: Some(out_dir.clone()),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    let restored: BTreeSet<String> = report.items.iter().map(|i| i.version.clone()).collect();
+    assert_eq!(restored, expected);
+    for i in &report.items {
+        let v: VersionId = i.version.parse().unwrap();
+        assert!(
+            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            "{v}"
+        );
+    }
+    let top: BTreeSet<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        top.len(),
+        cat.children(&snap.row.id, None).unwrap().containers.len(),
+        "one directory per workspace: {top:?}"
     );
 }

@@ -16,7 +16,6 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         deletes: 2,
         ..Default::default()
     });
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     backup(&env).await;
     let cat = catalog(&env);
     let second = latest(&cat);
