@@ -80,6 +80,14 @@ pub enum Command {
         #[command(subcommand)]
         command: RepairCommand,
     },
+    /// Restore a version, document, folder, workspace or library as of a point in time
+    Restore(RestoreArgs),
+    /// Browse a snapshot: workspaces, folders, documents with their versions
+    Ls(LsArgs),
+    /// Search every catalogued snapshot for documents
+    Find(FindArgs),
+    /// Every backed-up version of a document, with the snapshots holding it
+    Versions(VersionsArgs),
 }
 
 impl Command {
@@ -298,4 +306,119 @@ pub struct PruneArgs {
 pub enum RepairCommand {
     /// Write index objects for packs no index names, from their headers (after index loss)
     Index,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AclArg {
+    /// Re-apply the ACL the items had in the snapshot
+    #[default]
+    Keep,
+    /// Leave the target's security as it is
+    Inherit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IntoArg {
+    /// Where the items were: new versions of existing documents, missing ones recreated
+    Original,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["document", "folder", "workspace", "library"])))]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["to", "into", "into_folder"])))]
+#[command(disable_version_flag = true)]
+pub struct RestoreArgs {
+    /// A document (all its versions, or --version)
+    #[arg(long, value_name = "LIB!N")]
+    pub document: Option<String>,
+    /// Only this version of --document
+    #[arg(long, requires = "document", value_name = "V")]
+    pub version: Option<u32>,
+    /// A folder or tab with everything under it
+    #[arg(long, value_name = "LIB!N")]
+    pub folder: Option<String>,
+    /// A workspace with everything under it
+    #[arg(long, value_name = "LIB!N")]
+    pub workspace: Option<String>,
+    /// A whole library
+    #[arg(long, short = 'l', value_name = "LIB")]
+    pub library: Option<String>,
+    /// As of this time: RFC 3339 or YYYY-MM-DD[ HH:MM] (local time); default: the newest snapshot
+    #[arg(long, conflicts_with = "snapshot", value_name = "TIME")]
+    pub at: Option<String>,
+    /// From this snapshot (id or unique prefix)
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// Export into this directory (must be empty unless --merge)
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// With --to: add to a non-empty directory (existing files are never overwritten)
+    #[arg(long, requires = "to")]
+    pub merge: bool,
+    /// Back into iManage where the items were
+    #[arg(long, value_enum)]
+    pub into: Option<IntoArg>,
+    /// Into iManage, as new documents under this folder
+    #[arg(long, value_name = "LIB!N")]
+    pub into_folder: Option<String>,
+    /// ACLs of restored items
+    #[arg(long, value_enum, default_value_t = AclArg::Keep)]
+    pub acl: AclArg,
+    /// Show what would be restored; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a JSON summary on stdout instead of progress bars and a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LsArgs {
+    /// The library (needed when the catalog holds several and PATH is not an id)
+    #[arg(long, short = 'l', value_name = "LIB")]
+    pub library: Option<String>,
+    /// As of this time: RFC 3339 or YYYY-MM-DD[ HH:MM] (local time)
+    #[arg(long, conflicts_with = "snapshot", value_name = "TIME")]
+    pub at: Option<String>,
+    /// This snapshot (id or unique prefix)
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// A container or document id (LIB!N), or a /-separated path of names; default: the top level
+    pub path: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FindArgs {
+    #[arg(long, short = 'l', value_name = "LIB")]
+    pub library: Option<String>,
+    /// Shell glob against the name or name.extension (case-insensitive for ASCII)
+    #[arg(long, value_name = "GLOB")]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The workspace's client code (custom1)
+    #[arg(long)]
+    pub client: Option<String>,
+    /// The workspace's matter code (custom2)
+    #[arg(long)]
+    pub matter: Option<String>,
+    /// Edited after this time: RFC 3339 or YYYY-MM-DD[ HH:MM] (local time)
+    #[arg(long, value_name = "TIME")]
+    pub modified_after: Option<String>,
+    /// At most this many versions
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VersionsArgs {
+    /// The document (LIB!N)
+    #[arg(value_name = "DOC-ID")]
+    pub document: String,
+    #[arg(long)]
+    pub json: bool,
 }

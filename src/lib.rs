@@ -20,5 +20,6 @@ pub mod imanage;
 pub mod jobs;
 pub mod logging;
 pub mod repo;
+pub mod restore;
 pub mod secret;
 pub mod sim;

@@ -158,7 +158,17 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), CatalogE
             from,
             source,
         };
-        let tx = conn.transaction().map_err(err)?;
+        // IMMEDIATE: two processes opening a new catalog at once must not both migrate it;
+        // the second waits for the first, then sees the version it wrote.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let now: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        if now > from {
+            continue;
+        }
         let Some(sql) = usize::try_from(from).ok().and_then(|i| MIGRATIONS.get(i)) else {
             continue;
         };

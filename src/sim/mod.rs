@@ -14,6 +14,7 @@ pub mod auth;
 pub mod content;
 pub mod corpus;
 pub mod cursor;
+pub mod delete;
 pub mod error;
 pub mod hash;
 pub mod limits;
@@ -348,6 +349,11 @@ impl SimHandle {
     /// Apply a batch of changes (as `POST /sim/mutate`).
     pub fn mutate(&self, req: &MutateRequest) -> MutateReport {
         mutate::apply(&self.sim, req)
+    }
+    /// Delete a folder or tab (`LIB!N`) and everything under it (test hook; see
+    /// [`delete`]). `None` when it is not a live folder or tab.
+    pub fn delete_folder(&self, folder: &str) -> Option<delete::DeleteFolderReport> {
+        delete::delete_folder(&self.sim, folder)
     }
     pub fn stats(&self) -> SimStats {
         self.sim.stats.snapshot()

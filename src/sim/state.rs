@@ -116,6 +116,8 @@ pub struct LibOverlay {
     pub next_number: u64,
     /// How many `mutate` operations have run (seeds the next choice).
     pub mutations: u64,
+    /// Folders deleted by the `delete_folder` test hook (with every folder under them).
+    pub deleted_containers: std::collections::BTreeSet<u64>,
 }
 
 impl LibOverlay {

@@ -115,6 +115,9 @@ impl<'a> Ctx<'a> {
             let tree = self.tree(w);
             return self.base_container(&tree, j);
         }
+        if self.ov.deleted_containers.contains(&n) {
+            return None;
+        }
         let nc = self.ov.containers.get(&n)?.new.as_ref()?;
         let acl = self.container_acl(n);
         Some(ContainerView {
@@ -139,6 +142,9 @@ impl<'a> Ctx<'a> {
         let w = tree.w;
         let lib = self.lib;
         let n = lib.container_number(w, j);
+        if self.ov.deleted_containers.contains(&n) {
+            return None;
+        }
         let ws_n = lib.ws_number(w);
         let ws = BaseWorkspace::new(self.seed, lib, w);
         let (create, edit) = container_dates(self.seed, lib, n);

@@ -42,3 +42,14 @@ pub async fn unlock(State(sim): State<AppState>) -> StatusCode {
     sim.auth.unlock();
     StatusCode::NO_CONTENT
 }
+
+pub async fn delete_folder(
+    State(sim): State<AppState>,
+    b: Result<Json<crate::sim::delete::DeleteFolderRequest>, JsonRejection>,
+) -> Result<Json<crate::sim::delete::DeleteFolderReport>, ApiError> {
+    let Json(req) =
+        b.map_err(|e| ApiError::InvalidParam(format!("delete-folder body: {}", e.body_text())))?;
+    crate::sim::delete::delete_folder(&sim, &req.folder)
+        .map(Json)
+        .ok_or_else(|| ApiError::NoRecord(format!("folder {}", req.folder)))
+}

@@ -106,6 +106,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/expire-cursors", post(hooks::expire_cursors))
         .route("/sim/expire-tokens", post(hooks::expire_tokens))
         .route("/sim/unlock", post(hooks::unlock))
+        .route("/sim/delete-folder", post(hooks::delete_folder))
         .route_layer(middleware::from_fn_with_state(sim.clone(), count_only));
     api.merge(open)
         // Uploads carry whole files (the corpus has files over 20 MB).

@@ -1,0 +1,66 @@
+//! `imvault find`: search every catalogued snapshot for documents.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::{Exit, load_settings};
+use crate::catalog::{Catalog, FindQuery};
+use crate::cli::FindArgs;
+use crate::restore::when::parse_time;
+
+pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    let q = FindQuery {
+        library: args
+            .library
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("reading --library")?,
+        name: args.name.clone(),
+        author: args.author.clone(),
+        client: args.client.clone(),
+        matter: args.matter.clone(),
+        modified_after: args
+            .modified_after
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .context("reading --modified-after")?,
+        limit: Some(args.limit),
+    };
+    let cat = Catalog::open(&settings.catalog_path)
+        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let hits = cat.find(&q).context("searching the catalog")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(Exit::Success);
+    }
+    for h in &hits {
+        let v = &h.version;
+        let spans: Vec<String> = h
+            .snapshots
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}..{} ({})",
+                    s.first.time.format("%Y-%m-%d %H:%M"),
+                    s.last.time.format("%Y-%m-%d %H:%M"),
+                    s.count()
+                )
+            })
+            .collect();
+        println!(
+            "{:<18} {:>12}  {:<12} {:<40} in {} snapshot(s): {}",
+            v.id.to_string(),
+            v.size,
+            v.author().unwrap_or("-"),
+            super::ls::display_name(v),
+            h.snapshot_count(),
+            spans.join(", ")
+        );
+    }
+    println!("{} version(s) found", hits.len());
+    Ok(Exit::Success)
+}

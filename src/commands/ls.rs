@@ -1,0 +1,221 @@
+//! `imvault ls`: browse a snapshot as workspaces, folders and documents with their versions.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use super::{Exit, load_settings};
+use crate::catalog::{Catalog, DocumentEntry, Listing, SnapshotInfo, VersionRow};
+use crate::cli::LsArgs;
+use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
+use crate::restore::plan::pick_snapshot;
+use crate::restore::when::parse_time;
+
+/// `name.ext` of a version.
+pub fn display_name(v: &VersionRow) -> String {
+    match v.extension.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => format!("{}.{e}", v.name),
+        None => v.name.clone(),
+    }
+}
+
+enum Target {
+    Top,
+    Container(ContainerId),
+    Document(DocumentId),
+    Path(String),
+}
+
+pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    let cat = Catalog::open(&settings.catalog_path)
+        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let target = match args.path.as_deref() {
+        None | Some("") | Some("/") => Target::Top,
+        Some(p) => {
+            if let Ok(c) = p.parse::<ContainerId>() {
+                // Containers and documents share the LIB!N form: the catalog tells them apart.
+                Target::Container(c)
+            } else if let Ok(d) = p.parse::<DocumentId>() {
+                Target::Document(d)
+            } else {
+                Target::Path(p.to_string())
+            }
+        }
+    };
+    let library: LibraryId = match (&target, &args.library) {
+        (Target::Container(c), _) => c.library.clone(),
+        (Target::Document(d), _) => d.library.clone(),
+        (_, Some(l)) => l.parse().context("reading --library")?,
+        (_, None) => {
+            let mut libs: Vec<LibraryId> = cat
+                .snapshots(None)
+                .context("listing snapshots")?
+                .into_iter()
+                .map(|s| s.row.library)
+                .collect();
+            libs.dedup();
+            match libs.len() {
+                1 => libs.remove(0),
+                0 => anyhow::bail!(
+                    "the catalog {} holds no snapshot (run a backup, or `imvault catalog sync`)",
+                    settings.catalog_path.display()
+                ),
+                _ => {
+                    return list_libraries(&cat, args.json);
+                }
+            }
+        }
+    };
+    let at = args
+        .at
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .context("reading --at")?;
+    let snap = pick_snapshot(&cat, &library, at, args.snapshot.as_deref())?;
+    let sid = &snap.row.id;
+    let (place, listing, document) = match &target {
+        Target::Top => (
+            "top level".to_string(),
+            Some(cat.children(sid, None)?),
+            None,
+        ),
+        Target::Container(c) => {
+            if cat.container_in(sid, c)?.is_some() {
+                (c.to_string(), Some(cat.children(sid, Some(c))?), None)
+            } else {
+                let d = DocumentId {
+                    library: c.library.clone(),
+                    number: c.number,
+                };
+                let doc = cat.document_in(sid, &d)?.with_context(|| {
+                    format!("{c} is neither a container nor a document in snapshot {sid}")
+                })?;
+                (d.to_string(), None, Some(doc))
+            }
+        }
+        Target::Document(d) => {
+            let doc = cat
+                .document_in(sid, d)?
+                .with_context(|| format!("document {d} is not in snapshot {sid}"))?;
+            (d.to_string(), None, Some(doc))
+        }
+        Target::Path(p) => {
+            let c = cat
+                .resolve_path(sid, p)?
+                .with_context(|| format!("no container at path {p:?} in snapshot {sid}"))?;
+            (
+                format!("{p} ({})", c.id),
+                Some(cat.children(sid, Some(&c.id))?),
+                None,
+            )
+        }
+    };
+    if args.json {
+        let v = json!({
+            "snapshot": {"id": sid, "library": snap.row.library, "time": snap.row.time},
+            "place": place,
+            "listing": listing,
+            "document": document,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(Exit::Success);
+    }
+    print_header(&snap, &place);
+    if let Some(l) = &listing {
+        print_listing(l);
+    }
+    if let Some(d) = &document {
+        print_document(d);
+    }
+    Ok(Exit::Success)
+}
+
+fn list_libraries(cat: &Catalog, json: bool) -> anyhow::Result<Exit> {
+    let snaps = cat.snapshots(None)?;
+    let mut latest: Vec<&SnapshotInfo> = Vec::new();
+    for s in &snaps {
+        match latest.last_mut() {
+            Some(l) if l.row.library == s.row.library => *l = s,
+            _ => latest.push(s),
+        }
+    }
+    if json {
+        let v: Vec<_> = latest
+            .iter()
+            .map(|s| json!({"library": s.row.library, "latest_snapshot": s.row.id, "time": s.row.time}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"libraries": v}))?
+        );
+    } else {
+        println!("libraries in the catalog (pick one with --library):");
+        for s in latest {
+            println!(
+                "  {:<14} newest snapshot {} ({})",
+                s.row.library.to_string(),
+                s.row.id.as_str().get(..12).unwrap_or(s.row.id.as_str()),
+                s.row.time.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn print_header(snap: &SnapshotInfo, place: &str) {
+    println!(
+        "{} in snapshot {} of {} ({})",
+        place,
+        snap.row
+            .id
+            .as_str()
+            .get(..12)
+            .unwrap_or(snap.row.id.as_str()),
+        snap.row.library,
+        snap.row.time.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+}
+
+fn print_listing(l: &Listing) {
+    for c in &l.containers {
+        println!(
+            "  {:<14} {:<14} {}",
+            format!(
+                "[{}]",
+                serde_json::to_value(c.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            c.id.to_string(),
+            c.name
+        );
+    }
+    for d in &l.documents {
+        print_document(d);
+    }
+}
+
+fn print_document(d: &DocumentEntry) {
+    let Some(latest) = d.versions.last() else {
+        return;
+    };
+    println!(
+        "  {:<14} {:<14} {}",
+        "[document]",
+        d.id.to_string(),
+        display_name(latest)
+    );
+    for v in &d.versions {
+        println!(
+            "      v{:<4} {:>12} B  edited {}  by {}",
+            v.id.version,
+            v.size,
+            v.edit_date.as_deref().unwrap_or("-"),
+            v.author().unwrap_or("-")
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! `imvault versions DOC-ID`: every backed-up version of a document across time.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::{Exit, load_settings};
+use crate::catalog::{Catalog, VersionHistory};
+use crate::cli::VersionsArgs;
+use crate::imanage::model::DocumentId;
+
+pub fn run(config: Option<&Path>, args: &VersionsArgs) -> anyhow::Result<Exit> {
+    let settings = load_settings(config)?;
+    let id: DocumentId = args.document.parse().context("reading DOC-ID")?;
+    let cat = Catalog::open(&settings.catalog_path)
+        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let history = cat
+        .document_versions(&id)
+        .with_context(|| format!("reading the history of {id}"))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"document": id, "versions": history})
+            )?
+        );
+        return Ok(Exit::Success);
+    }
+    if history.is_empty() {
+        println!("no backed-up version of {id} in the catalog (try `imvault catalog sync`)");
+        return Ok(Exit::Success);
+    }
+    print_history(&history);
+    Ok(Exit::Success)
+}
+
+fn print_history(history: &[VersionHistory]) {
+    println!(
+        "{:<18} {:>12}  {:<20}  {:<12} {:<40} snapshots",
+        "version", "bytes", "edited", "author", "name"
+    );
+    for h in history {
+        let v = &h.version;
+        let s = &h.snapshots;
+        println!(
+            "{:<18} {:>12}  {:<20}  {:<12} {:<40} {} ({} .. {}, {} snapshot{})",
+            v.id.to_string(),
+            v.size,
+            v.edit_date.as_deref().unwrap_or("-"),
+            v.author().unwrap_or("-"),
+            super::ls::display_name(v),
+            s.first.id.as_str().get(..12).unwrap_or(s.first.id.as_str()),
+            s.first.time.format("%Y-%m-%d %H:%M"),
+            s.last.time.format("%Y-%m-%d %H:%M"),
+            s.count(),
+            if s.count() == 1 { "" } else { "s" }
+        );
+    }
+}

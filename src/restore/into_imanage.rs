@@ -1,0 +1,599 @@
+//! The iManage targets: `--into original` (back where the items were) and `--into-folder`
+//! (as new documents and folders under another folder). Nothing is ever overwritten: an
+//! existing document gets a new version; a document, folder or workspace that is gone is
+//! created again (containers first, with their names, profiles and default security; then the
+//! document with its versions in order). Every restored version's comment says where it came
+//! from: "Restored from <versionId> as of <snapshot time>".
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::RestoreError;
+use super::report::{DocumentOutcome, ItemFailure, RestoreReport, RestoredVersion};
+use super::request::{AclMode, Destination, Selection, ValidRequest};
+use super::source::Source;
+use super::target::{ContainerOutcome, Place, Target};
+use crate::catalog::{ContainerRow, PlannedDocument, SnapshotInfo, VersionRow};
+use crate::imanage::api_read::SecurityTarget;
+use crate::imanage::api_write::{FolderParent, SecurityChange, Upload};
+use crate::imanage::model::{
+    Acl, ContainerId, ContainerKind, DefaultSecurity, DocumentId, TrusteeType,
+};
+use crate::imanage::{Client, ImanageError};
+use crate::jobs::progress::Counters;
+use crate::repo::error_chain;
+
+/// Profile fields a restore sends back (contract §7 `doc_profile`, plus the e-mail fields).
+/// Everything the server owns (ids, numbers, sizes, dates it stamps) stays out.
+pub const RESTORED_PROFILE_FIELDS: &[&str] = &[
+    "name",
+    "extension",
+    "author",
+    "operator",
+    "class",
+    "subclass",
+    "file_create_date",
+    "file_edit_date",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "sent_date",
+    "received_date",
+    "has_attachment",
+    "conversation_id",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Original,
+    Folder(ContainerId),
+}
+
+pub struct ImanageTarget {
+    client: Client,
+    mode: Mode,
+    acl: AclMode,
+    dry_run: bool,
+    snapshot_time: DateTime<Utc>,
+    library: crate::imanage::model::LibraryId,
+    /// `--document D --version V`: upload that version even if the document has it unchanged.
+    explicit_version: bool,
+}
+
+/// The comment every restored version carries.
+pub fn restored_comment(version: &str, snapshot_time: DateTime<Utc>) -> String {
+    format!(
+        "Restored from {version} as of {}",
+        snapshot_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+fn fail(object: impl ToString, action: impl Into<String>, e: &ImanageError) -> ItemFailure {
+    ItemFailure {
+        object: object.to_string(),
+        action: action.into(),
+        error: error_chain(e),
+    }
+}
+
+fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// The `profile` part of an upload: the version's profile (restorable fields), the comment,
+/// and with `acl` the document's default security and trustees.
+pub fn upload_profile(v: &VersionRow, comment: &str, acl: Option<&Acl>) -> Value {
+    let mut doc = Map::new();
+    for (k, val) in &v.profile {
+        let custom = k
+            .strip_prefix("custom")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=30).contains(&n));
+        if (custom || RESTORED_PROFILE_FIELDS.contains(&k.as_str())) && !val.is_null() {
+            doc.insert(k.clone(), val.clone());
+        }
+    }
+    doc.insert("comment".into(), json!(comment));
+    let mut part = json!({});
+    if let Some(acl) = acl {
+        doc.insert("default_security".into(), json!(acl.default_security));
+        let of = |t: TrusteeType| -> Vec<Value> {
+            acl.entries
+                .iter()
+                .filter(|e| e.trustee_type == t)
+                .map(|e| json!({"id": e.id, "access_level": e.access_level}))
+                .collect()
+        };
+        part["user_trustees"] = json!(of(TrusteeType::User));
+        part["group_trustees"] = json!(of(TrusteeType::Group));
+    }
+    part["doc_profile"] = Value::Object(doc);
+    part
+}
+
+fn file_name(v: &VersionRow) -> String {
+    match v.extension.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => format!("{}.{e}", v.name),
+        None => v.name.clone(),
+    }
+}
+
+impl ImanageTarget {
+    pub async fn prepare(
+        client: Client,
+        req: &ValidRequest,
+        snapshot: &SnapshotInfo,
+    ) -> Result<Self, RestoreError> {
+        let mode = match &req.destination {
+            Destination::Folder(f) => {
+                let c = client
+                    .folder(f)
+                    .await
+                    .map_err(|source| RestoreError::Imanage {
+                        action: format!("reading the target folder {f}"),
+                        source: Box::new(source),
+                    })?;
+                if !matches!(c.kind, ContainerKind::Folder | ContainerKind::Tab) {
+                    return Err(RestoreError::InvalidRequest(format!(
+                        "the target {f} is a {:?}, not a folder or tab that can hold documents",
+                        c.kind
+                    )));
+                }
+                Mode::Folder(f.clone())
+            }
+            _ => Mode::Original,
+        };
+        Ok(Self {
+            client,
+            mode,
+            acl: req.acl,
+            dry_run: req.dry_run,
+            snapshot_time: snapshot.row.time,
+            library: snapshot.row.library.clone(),
+            explicit_version: matches!(
+                req.selection,
+                Selection::Document {
+                    version: Some(_),
+                    ..
+                }
+            ),
+        })
+    }
+
+    fn keep_acl(&self) -> bool {
+        self.acl == AclMode::Keep
+    }
+
+    /// Makes `target`'s ACL equal to `want` (one read, and a write only if they differ).
+    async fn apply_acl(
+        &self,
+        object: &str,
+        target: SecurityTarget,
+        want: &Acl,
+    ) -> Result<bool, ItemFailure> {
+        let current = self
+            .client
+            .security(&target)
+            .await
+            .map_err(|e| fail(object, format!("reading the security of {target}"), &e))?;
+        if current.clone().normalized() == want.clone().normalized() {
+            return Ok(false);
+        }
+        if self.dry_run {
+            return Ok(true);
+        }
+        let change = SecurityChange::to_match(&current, want);
+        self.client
+            .set_security(&target, &change)
+            .await
+            .map_err(|e| {
+                fail(
+                    object,
+                    format!("re-applying the snapshot's ACL to {target}"),
+                    &e,
+                )
+            })?;
+        Ok(true)
+    }
+
+    /// Whether the container still exists in iManage.
+    async fn exists(&self, c: &ContainerRow) -> Result<bool, ItemFailure> {
+        let r = match c.kind {
+            ContainerKind::Workspace => self.client.workspace(&c.id).await.map(|_| ()),
+            _ => self.client.folder(&c.id).await.map(|_| ()),
+        };
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(fail(&c.id, "checking whether it still exists", &e)),
+        }
+    }
+
+    /// Creates `c` under `parent` (as a folder when `as_folder`, e.g. a workspace restored into
+    /// another folder), with its ACL when keeping ACLs.
+    async fn create(
+        &self,
+        c: &ContainerRow,
+        parent: &Place,
+        as_folder: bool,
+    ) -> Result<ContainerOutcome, ItemFailure> {
+        let inner_profile = c.profile.get("profile").cloned().unwrap_or(json!({}));
+        let description = str_of(&c.profile, "description").unwrap_or("");
+        let snap_security = c.acl.as_ref().map(|a| a.default_security).or_else(|| {
+            c.profile
+                .get("default_security")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+        });
+        let workspace = c.kind == ContainerKind::Workspace && !as_folder;
+        let (parent_id, parent_is_ws) = match parent {
+            Place::Container { id, workspace } => (id.clone(), *workspace),
+            Place::Top => (None, false),
+            Place::Dir(_) => (None, false),
+        };
+        if !workspace && parent_id.is_none() && matches!(parent, Place::Top) {
+            return Err(ItemFailure {
+                object: c.id.to_string(),
+                action: "recreating it".into(),
+                error: "a folder needs a parent workspace or folder, and none is known".into(),
+            });
+        }
+        if !self.dry_run && parent_id.is_none() && !workspace {
+            return Err(ItemFailure {
+                object: c.id.to_string(),
+                action: "recreating it".into(),
+                error: "its parent was not restored".into(),
+            });
+        }
+        if self.dry_run {
+            return Ok(ContainerOutcome {
+                place: Place::Container {
+                    id: None,
+                    workspace,
+                },
+                created: true,
+            });
+        }
+        let created = if workspace {
+            let ds = match snap_security {
+                Some(DefaultSecurity::Inherit) | None => DefaultSecurity::Private,
+                Some(d) => d,
+            };
+            let mut body = json!({
+                "name": c.name,
+                "description": description,
+                "default_security": ds,
+                "profile": inner_profile,
+            });
+            if let Some(o) = str_of(&c.profile, "owner") {
+                body["owner"] = json!(o);
+            }
+            self.client
+                .create_workspace(&self.library, &body)
+                .await
+                .map_err(|e| fail(&c.id, "recreating the workspace", &e))?
+        } else {
+            let pid = parent_id.clone().expect("checked above");
+            let folder_type = match c.kind {
+                ContainerKind::Tab if parent_is_ws => "tab",
+                ContainerKind::SearchFolder => "search",
+                _ => "regular",
+            };
+            let ds = if self.keep_acl() {
+                snap_security.unwrap_or(DefaultSecurity::Inherit)
+            } else {
+                DefaultSecurity::Inherit
+            };
+            let body = json!({
+                "name": c.name,
+                "description": description,
+                "default_security": ds,
+                "folder_type": folder_type,
+                "profile": inner_profile,
+            });
+            let fp = if parent_is_ws {
+                FolderParent::Workspace(pid)
+            } else {
+                FolderParent::Folder(pid)
+            };
+            self.client.create_folder(&fp, &body).await.map_err(|e| {
+                fail(
+                    &c.id,
+                    format!("recreating the {:?} {:?}", c.kind, c.name),
+                    &e,
+                )
+            })?
+        };
+        if self.keep_acl()
+            && let Some(acl) = &c.acl
+        {
+            let mut want = acl.clone();
+            if workspace && want.default_security == DefaultSecurity::Inherit {
+                want.default_security = DefaultSecurity::Private;
+            }
+            self.apply_acl(
+                &created.id.to_string(),
+                SecurityTarget::container(created.kind, created.id.clone()),
+                &want,
+            )
+            .await?;
+        }
+        tracing::info!(from = %c.id, to = %created.id, "container recreated");
+        Ok(ContainerOutcome {
+            place: Place::Container {
+                id: Some(created.id),
+                workspace,
+            },
+            created: true,
+        })
+    }
+
+    /// Finds `c` where it was, or creates it again under `parent`. With `reapply`, an existing
+    /// container gets the snapshot's ACL back.
+    async fn ensure(
+        &self,
+        c: &ContainerRow,
+        parent: &Place,
+        reapply: bool,
+    ) -> Result<ContainerOutcome, ItemFailure> {
+        if self.exists(c).await? {
+            if reapply && let Some(acl) = &c.acl {
+                self.apply_acl(
+                    &c.id.to_string(),
+                    SecurityTarget::container(c.kind, c.id.clone()),
+                    acl,
+                )
+                .await?;
+            }
+            return Ok(ContainerOutcome {
+                place: Place::Container {
+                    id: Some(c.id.clone()),
+                    workspace: c.kind == ContainerKind::Workspace,
+                },
+                created: false,
+            });
+        }
+        self.create(c, parent, false).await
+    }
+
+    async fn upload_version(
+        &self,
+        v: &VersionRow,
+        source: &Source,
+        into: UploadInto<'_>,
+        acl: Option<&Acl>,
+    ) -> Result<RestoredVersion, ItemFailure> {
+        let comment = restored_comment(&v.id.to_string(), self.snapshot_time);
+        if self.dry_run {
+            return Ok(RestoredVersion {
+                version: v.id.to_string(),
+                size: v.size,
+                restored_as: match into {
+                    UploadInto::NewVersionOf(d) => format!("new version of {d}"),
+                    UploadInto::NewDocumentIn(Some(f)) => format!("new document in {f}"),
+                    UploadInto::NewDocumentIn(None) => "new document".into(),
+                },
+            });
+        }
+        let bytes = source.read_all(v).await?;
+        let upload = Upload::from_bytes(file_name(v), bytes);
+        let profile = upload_profile(v, &comment, acl);
+        let created = match into {
+            UploadInto::NewVersionOf(d) => {
+                self.client
+                    .create_version(d, &profile, &upload)
+                    .await
+                    .map_err(|e| fail(&v.id, format!("uploading it as a new version of {d}"), &e))?
+            }
+            UploadInto::NewDocumentIn(Some(f)) => self
+                .client
+                .create_document(f, &profile, &upload)
+                .await
+                .map_err(|e| fail(&v.id, format!("uploading it as a new document in {f}"), &e))?,
+            UploadInto::NewDocumentIn(None) => {
+                return Err(ItemFailure {
+                    object: v.id.to_string(),
+                    action: "uploading it as a new document".into(),
+                    error: "no folder to put it in".into(),
+                });
+            }
+        };
+        Ok(RestoredVersion {
+            version: v.id.to_string(),
+            size: v.size,
+            restored_as: created.id.to_string(),
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum UploadInto<'a> {
+    NewVersionOf(&'a DocumentId),
+    NewDocumentIn(Option<&'a ContainerId>),
+}
+
+#[async_trait]
+impl Target for ImanageTarget {
+    fn describe(&self) -> String {
+        match &self.mode {
+            Mode::Original => "original place in iManage".into(),
+            Mode::Folder(f) => format!("folder {f} in iManage"),
+        }
+    }
+
+    async fn root_place(&self, ancestors: &[ContainerRow]) -> Result<Place, RestoreError> {
+        match &self.mode {
+            Mode::Folder(f) => Ok(Place::Container {
+                id: Some(f.clone()),
+                workspace: false,
+            }),
+            Mode::Original => {
+                let mut place = Place::Top;
+                for a in ancestors {
+                    // Parents of what is restored: found as they are, or recreated if gone.
+                    place = self
+                        .ensure(a, &place, false)
+                        .await
+                        .map_err(|f| {
+                            RestoreError::InvalidRequest(format!(
+                                "the parents of what is restored cannot be put back: {}: {}: {}",
+                                f.object, f.action, f.error
+                            ))
+                        })?
+                        .place;
+                }
+                Ok(place)
+            }
+        }
+    }
+
+    async fn container(
+        &self,
+        c: &ContainerRow,
+        parent: &Place,
+    ) -> Result<ContainerOutcome, ItemFailure> {
+        let span = tracing::info_span!("container", id = %c.id);
+        let _g = span.enter();
+        match &self.mode {
+            Mode::Original => self.ensure(c, parent, self.keep_acl()).await,
+            Mode::Folder(_) => self.create(c, parent, true).await,
+        }
+    }
+
+    async fn document(
+        &self,
+        doc: &PlannedDocument,
+        place: &Place,
+        source: &Source,
+        progress: &Arc<Counters>,
+    ) -> DocumentOutcome {
+        let mut out = DocumentOutcome::default();
+        let folder = match place {
+            Place::Container {
+                id,
+                workspace: false,
+            } => id.clone(),
+            _ => None,
+        };
+        let acl = if self.keep_acl() {
+            doc.acl.as_ref()
+        } else {
+            None
+        };
+        let record = |out: &mut DocumentOutcome, r: Result<RestoredVersion, ItemFailure>| match r {
+            Ok(rv) => {
+                Counters::add(&progress.versions, 1);
+                Counters::add(&progress.bytes_read, rv.size);
+                out.restored.push(rv);
+                true
+            }
+            Err(f) => {
+                Counters::add(&progress.skipped, 1);
+                out.failures.push(f);
+                false
+            }
+        };
+        // Into original: does the document still exist?
+        let live = if self.mode == Mode::Original {
+            match self.client.document_versions(&doc.id).await {
+                Ok(v) => Some(v),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => {
+                    Counters::add(&progress.skipped, 1);
+                    out.failures.push(fail(
+                        &doc.id,
+                        "checking whether the document still exists",
+                        &e,
+                    ));
+                    return out;
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(live) = live {
+            for v in &doc.versions {
+                let same = live
+                    .iter()
+                    .any(|l| l.id == v.id && l.size == v.size && l.edit_date == v.edit_date);
+                if same && !self.explicit_version {
+                    out.unchanged += 1;
+                    continue;
+                }
+                let r = self
+                    .upload_version(v, source, UploadInto::NewVersionOf(&doc.id), None)
+                    .await;
+                record(&mut out, r);
+            }
+            if let Some(acl) = acl
+                && let Err(f) = self
+                    .apply_acl(
+                        &doc.id.to_string(),
+                        SecurityTarget::Document(doc.id.clone()),
+                        acl,
+                    )
+                    .await
+            {
+                out.failures.push(f);
+            }
+            return out;
+        }
+        // Gone (or into another folder): a new document, then its later versions in order.
+        if folder.is_none() && !self.dry_run {
+            Counters::add(&progress.skipped, 1);
+            out.failures.push(ItemFailure {
+                object: doc.id.to_string(),
+                action: "recreating the document".into(),
+                error: "the folder it belongs in could not be put back".into(),
+            });
+            return out;
+        }
+        let mut new_doc: Option<DocumentId> = None;
+        for v in &doc.versions {
+            let r = match &new_doc {
+                None => {
+                    self.upload_version(v, source, UploadInto::NewDocumentIn(folder.as_ref()), acl)
+                        .await
+                }
+                Some(d) => {
+                    self.upload_version(v, source, UploadInto::NewVersionOf(d), None)
+                        .await
+                }
+            };
+            if let Ok(rv) = &r
+                && new_doc.is_none()
+                && !self.dry_run
+            {
+                new_doc = rv
+                    .restored_as
+                    .parse::<crate::imanage::model::VersionId>()
+                    .ok()
+                    .map(|id| id.document);
+            }
+            let ok = record(&mut out, r);
+            if !ok && new_doc.is_none() && !self.dry_run {
+                // The first version failed: later ones become the first of the new document.
+                continue;
+            }
+        }
+        if let Some(d) = &new_doc {
+            tracing::info!(from = %doc.id, to = %d, "document recreated");
+            if doc.filings.len() > 1 {
+                out.notes.push(format!(
+                    "{} was filed in {} folders; recreated as {d} in one of them (filing in further folders is not part of the API)",
+                    doc.id,
+                    doc.filings.len()
+                ));
+            }
+        }
+        out
+    }
+
+    async fn finish(&self, _report: &RestoreReport) -> Result<(), RestoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! Restore: point-in-time restore of a version, a document, a folder, a workspace or a whole
+//! library, to a directory (export), back into its original place in iManage, or into another
+//! folder.
+//!
+//! The flow: [`plan`] resolves the request against the catalog (which snapshot, which
+//! containers and documents, in parents-first order) into [`plan::Unit`]s; [`source`] reads
+//! every version's bytes from the repository, each blob verified against its BLAKE3 id; a
+//! [`target::Target`] (the directory export in [`export`], iManage in [`into_imanage`]) puts
+//! them in place; [`report`] sums up. A version that cannot be read (a corrupt or missing
+//! blob) fails that item with an error naming the document and version, and the restore goes
+//! on with the rest.
+//!
+//! Entry point for the CLI and the daemon: [`run`] with a [`RestoreRequest`] (plain serde,
+//! `deny_unknown_fields`, mirroring the `imvault restore` flags), returning a
+//! [`RestoreReport`]. Both are stable: fields may be added, never renamed or removed.
+
+pub mod export;
+pub mod into_imanage;
+pub mod names;
+pub mod plan;
+pub mod report;
+pub mod request;
+pub mod source;
+pub mod target;
+pub mod when;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+pub use report::{ItemFailure, RestoreReport};
+pub use request::{AclMode, Destination, IntoPlace, RestoreRequest, Selection, ValidRequest};
+
+use crate::catalog::CatalogError;
+use crate::imanage::{Client, ImanageError};
+use crate::jobs::catalog_sync::SyncError;
+use crate::jobs::progress::{self, Counters, Display};
+use crate::repo::{Indexed, Repository};
+
+/// Documents restored at the same time.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// What a restore needs around it.
+pub struct RestoreContext {
+    pub repo: Repository<Indexed>,
+    /// The local catalog (a cache of the repository) used to plan.
+    pub catalog_path: PathBuf,
+    /// The signed-in client; required for `--into original` and `--into-folder`.
+    pub client: Option<Client>,
+    pub display: Display,
+    /// Load snapshots the catalog lacks before planning.
+    pub sync_catalog: bool,
+    /// Documents restored at the same time.
+    pub concurrency: usize,
+    /// How often a progress line is logged.
+    pub log_every: Duration,
+}
+
+impl RestoreContext {
+    pub fn new(repo: Repository<Indexed>, catalog_path: PathBuf, client: Option<Client>) -> Self {
+        Self {
+            repo,
+            catalog_path,
+            client,
+            display: Display::Logs,
+            sync_catalog: true,
+            concurrency: DEFAULT_CONCURRENCY,
+            log_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a restore could not run at all (single items failing are in the report instead).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("invalid restore request: {0}")]
+    InvalidRequest(String),
+    #[error("{action}")]
+    Catalog {
+        action: String,
+        #[source]
+        source: Box<CatalogError>,
+    },
+    #[error("bringing the catalog up to date before the restore")]
+    Sync(#[source] Box<SyncError>),
+    #[error("library {library} has no snapshot{}", at.map(|t| format!(" taken at or before {t}")).unwrap_or_default())]
+    NoSnapshot {
+        library: String,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    #[error("no snapshot {id} in the catalog{}", .library.as_ref().map(|l| format!(" for library {l}")).unwrap_or_default())]
+    UnknownSnapshot { id: String, library: Option<String> },
+    #[error("snapshot prefix {prefix} is ambiguous: {count} snapshots start with it")]
+    AmbiguousSnapshot { prefix: String, count: usize },
+    #[error("{what} is not in snapshot {snapshot} (taken {time})")]
+    NotInSnapshot {
+        what: String,
+        snapshot: String,
+        time: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("restoring into iManage needs a signed-in client")]
+    NeedsClient,
+    #[error("export target {path}: {problem}")]
+    TargetDir { path: PathBuf, problem: String },
+    #[error("{action} at {path}")]
+    Io {
+        action: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{action}")]
+    Imanage {
+        action: String,
+        #[source]
+        source: Box<ImanageError>,
+    },
+    #[error("the restore was cancelled")]
+    Cancelled,
+    #[error("a restore worker stopped: {0}")]
+    Task(String),
+}
+
+/// Runs one restore: plan from the catalog, then restore unit after unit (a unit is a subtree
+/// with its documents; a library restore has one per workspace, so memory follows the largest
+/// workspace, not the library). `progress` is updated as items finish (containers, versions,
+/// bytes, failures in `skipped`); the daemon can read it while the job runs.
+#[tracing::instrument(name = "restore", skip_all, fields(what = %req.describe()))]
+pub async fn run(
+    ctx: &RestoreContext,
+    req: &RestoreRequest,
+    progress: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<RestoreReport, RestoreError> {
+    let started = Instant::now();
+    let valid = req.validate()?;
+    if ctx.sync_catalog {
+        crate::jobs::catalog_sync::sync_all(&ctx.repo, &ctx.catalog_path)
+            .await
+            .map_err(|e| RestoreError::Sync(Box::new(e)))?;
+    }
+    let planner = plan::Planner::open(&ctx.catalog_path).await?;
+    let snapshot = planner.resolve_snapshot(&valid).await?;
+    tracing::info!(snapshot = %snapshot.row.id, time = %snapshot.row.time, "restoring as of snapshot");
+    let target: Arc<dyn target::Target> = match &valid.destination {
+        Destination::Directory { path, merge } => Arc::new(
+            export::ExportTarget::prepare(path.clone(), *merge, valid.dry_run, &snapshot).await?,
+        ),
+        Destination::Original | Destination::Folder(_) => {
+            let client = ctx.client.clone().ok_or(RestoreError::NeedsClient)?;
+            Arc::new(into_imanage::ImanageTarget::prepare(client, &valid, &snapshot).await?)
+        }
+    };
+    let mut report = RestoreReport::new(&valid, &snapshot, target.describe());
+    let stop = CancellationToken::new();
+    let reporter = tokio::spawn(progress::report(
+        "restore".to_string(),
+        progress.clone(),
+        None,
+        match &ctx.client {
+            Some(c) => {
+                let c = c.clone();
+                Arc::new(move || {
+                    let s = c.stats();
+                    (s.requests, s.throttled)
+                })
+            }
+            None => Arc::new(|| (0, 0)),
+        },
+        ctx.display.clone(),
+        ctx.log_every,
+        stop.clone(),
+    ));
+    let src = source::Source::new(ctx.repo.clone());
+    let units = planner.units(&valid, &snapshot).await?;
+    let mut result = Ok(());
+    for unit_ref in units {
+        if cancel.is_cancelled() {
+            result = Err(RestoreError::Cancelled);
+            break;
+        }
+        let unit = planner.load_unit(&valid, &snapshot, unit_ref).await?;
+        if let Err(e) = restore_unit(
+            ctx,
+            target.as_ref(),
+            &src,
+            unit,
+            &progress,
+            &mut report,
+            &cancel,
+        )
+        .await
+        {
+            result = Err(e);
+            break;
+        }
+    }
+    stop.cancel();
+    let _ = reporter.await;
+    result?;
+    report.finish(started.elapsed());
+    target.finish(&report).await?;
+    tracing::info!(
+        state = ?report.state,
+        versions = report.versions,
+        bytes = report.bytes,
+        failed = report.failed,
+        seconds = report.seconds,
+        "restore finished"
+    );
+    Ok(report)
+}
+
+async fn restore_unit(
+    ctx: &RestoreContext,
+    target: &dyn target::Target,
+    src: &source::Source,
+    unit: plan::Unit,
+    progress: &Arc<Counters>,
+    report: &mut RestoreReport,
+    cancel: &CancellationToken,
+) -> Result<(), RestoreError> {
+    let mut places = std::collections::HashMap::new();
+    let mut failed = std::collections::HashSet::new();
+    let root = target.root_place(&unit.ancestors).await?;
+    for c in &unit.containers {
+        let parent = match &c.parent_id {
+            Some(p) if failed.contains(p) => {
+                // Its parent could not be put in place: it cannot be either.
+                failed.insert(c.id.clone());
+                Counters::add(&progress.skipped, 1);
+                report.add_failure(report::ItemFailure {
+                    object: c.id.to_string(),
+                    action: "restoring it".into(),
+                    error: format!("its parent {p} could not be restored"),
+                });
+                continue;
+            }
+            Some(p) => places.get(p).unwrap_or(&root),
+            None => &root,
+        };
+        match target.container(c, parent).await {
+            Ok(out) => {
+                Counters::add(&progress.containers, 1);
+                report.containers += 1;
+                if out.created {
+                    report.containers_created += 1;
+                }
+                places.insert(c.id.clone(), out.place);
+            }
+            Err(f) => {
+                Counters::add(&progress.skipped, 1);
+                report.add_failure(f);
+                failed.insert(c.id.clone());
+            }
+        }
+    }
+    let mut docs = unit.documents;
+    src.order_by_pack(&mut docs);
+    let jobs = docs.into_iter().map(|doc| {
+        let place = match doc.filings.iter().find_map(|f| places.get(f)) {
+            Some(p) => Some(p.clone()),
+            // Filed only in folders that could not be restored: it fails with them.
+            None if doc.filings.iter().any(|f| failed.contains(f)) => None,
+            None => Some(root.clone()),
+        };
+        async move {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            Some(match place {
+                Some(place) => target.document(&doc, &place, src, progress).await,
+                None => {
+                    Counters::add(&progress.skipped, 1);
+                    report::DocumentOutcome {
+                        failures: vec![report::ItemFailure {
+                            object: doc.id.to_string(),
+                            action: "restoring it".into(),
+                            error: "the folder it is filed in could not be restored".into(),
+                        }],
+                        ..Default::default()
+                    }
+                }
+            })
+        }
+    });
+    let mut outcomes = futures::stream::iter(jobs).buffer_unordered(ctx.concurrency.max(1));
+    while let Some(out) = outcomes.next().await {
+        match out {
+            Some(o) => report.add_document(o),
+            None => return Err(RestoreError::Cancelled),
+        }
+    }
+    Ok(())
+}

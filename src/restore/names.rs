@@ -1,0 +1,105 @@
+//! File and directory names for an export: readable, portable, never escaping their directory.
+//! iManage names can hold `/`, `:`, `*`, `<>`, quotes, trailing spaces, reserved device names
+//! (`CON`) and hundreds of characters; none of that may break the tree.
+
+/// Bytes a name component may take before its suffix (`" (doc N v V).ext"` and the temp-file
+/// prefix still fit in the usual 255-byte limit).
+pub const MAX_NAME_BYTES: usize = 150;
+
+const RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// One path component made from an iManage name; `fallback` when nothing usable is left.
+pub fn component(name: &str, fallback: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = s.trim_matches(|c: char| c == ' ' || c == '.').to_string();
+    s = trimmed;
+    if s.len() > MAX_NAME_BYTES {
+        let mut end = MAX_NAME_BYTES;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s = s.trim_end_matches([' ', '.']).to_string();
+    }
+    if s.is_empty() {
+        return fallback.to_string();
+    }
+    let stem = s
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    if RESERVED.contains(&stem.as_str()) {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// A file extension: ASCII letters and digits only, at most 16.
+pub fn extension(ext: Option<&str>) -> Option<String> {
+    let e: String = ext?
+        .trim_start_matches('.')
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(16)
+        .collect();
+    (!e.is_empty()).then_some(e)
+}
+
+/// `name (doc N v V).ext`: the file of one version.
+pub fn version_file(name: &str, number: u64, version: u32, ext: Option<&str>) -> String {
+    let base = component(name, "untitled");
+    match extension(ext) {
+        Some(e) => format!("{base} (doc {number} v {version}).{e}"),
+        None => format!("{base} (doc {number} v {version})"),
+    }
+}
+
+/// `name (doc N).imvault.json`: the sidecar of one document.
+pub fn sidecar_file(name: &str, number: u64) -> String {
+    format!(
+        "{} (doc {number}).imvault.json",
+        component(name, "untitled")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awkward_names_become_safe_components() {
+        assert_eq!(component("Q1/Q2 review", "x"), "Q1_Q2 review");
+        assert_eq!(component("Invoices: paid", "x"), "Invoices_ paid");
+        assert_eq!(component("trailing ", "x"), "trailing");
+        assert_eq!(component("..", "x"), "x");
+        assert_eq!(component("", "x"), "x");
+        assert_eq!(component("CON", "x"), "_CON");
+        assert_eq!(component("con.txt", "x"), "_con.txt");
+        assert_eq!(component("a\u{0}b\nc", "x"), "a_b_c");
+        assert_eq!(component("株式会社 山田製作所", "x"), "株式会社 山田製作所");
+        let long = "é".repeat(200);
+        let c = component(&long, "x");
+        assert!(
+            c.len() <= MAX_NAME_BYTES && c.chars().all(|ch| ch == 'é'),
+            "{c}"
+        );
+        assert_eq!(
+            version_file("Lease \"final\" <v2>", 453, 2, Some("docx")),
+            "Lease _final_ _v2_ (doc 453 v 2).docx"
+        );
+        assert_eq!(version_file("x", 1, 1, Some("../..")), "x (doc 1 v 1)");
+        assert_eq!(sidecar_file("x/y", 7), "x_y (doc 7).imvault.json");
+    }
+}

@@ -1,0 +1,259 @@
+//! Planning a restore from the catalog: which snapshot, then the units to restore. A unit is one
+//! subtree (containers parents first, the documents filed in them with every version, filings
+//! and ACLs) or one document; it also carries the ancestors of its root, so a target can
+//! rebuild the path (export) or the missing parents (iManage).
+
+use std::path::Path;
+
+use super::RestoreError;
+use super::request::{Selection, ValidRequest};
+use crate::catalog::{
+    Catalog, CatalogError, ContainerRow, PlannedDocument, SharedCatalog, SnapshotInfo,
+};
+use crate::imanage::model::{ContainerId, DocumentId};
+
+/// One piece of a restore, before its rows are loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitRef {
+    Document {
+        id: DocumentId,
+        version: Option<u32>,
+    },
+    Subtree(ContainerId),
+}
+
+/// One piece of a restore with its rows.
+#[derive(Debug, Clone, Default)]
+pub struct Unit {
+    /// Containers above the restored ones, top first. For a document: the folder it is filed
+    /// in (first filing) and that folder's ancestors.
+    pub ancestors: Vec<ContainerRow>,
+    /// The restored containers, parents before children (empty for a document).
+    pub containers: Vec<ContainerRow>,
+    /// The restored documents with the versions to restore, in version order.
+    pub documents: Vec<PlannedDocument>,
+}
+
+impl Unit {
+    pub fn versions(&self) -> usize {
+        self.documents.iter().map(|d| d.versions.len()).sum()
+    }
+}
+
+pub struct Planner {
+    cat: SharedCatalog,
+}
+
+fn cat_err(action: String) -> impl FnOnce(CatalogError) -> RestoreError {
+    move |source| RestoreError::Catalog {
+        action,
+        source: Box::new(source),
+    }
+}
+
+/// The containers above `first` (its parent, grandparent, ...), top first.
+fn ancestors_of(
+    cat: &Catalog,
+    snap: &crate::catalog::SnapshotId,
+    first: Option<&ContainerId>,
+) -> Result<Vec<ContainerRow>, CatalogError> {
+    let mut out = Vec::new();
+    let mut next = first.cloned();
+    while let Some(id) = next {
+        if out.len() > 64 {
+            break; // a damaged parent chain must not loop
+        }
+        match cat.container_in(snap, &id)? {
+            Some(c) => {
+                next = c.parent_id.clone();
+                out.push(c);
+            }
+            None => break,
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+impl Planner {
+    pub async fn open(path: &Path) -> Result<Self, RestoreError> {
+        let p = path.to_path_buf();
+        let cat = tokio::task::spawn_blocking(move || Catalog::open(&p))
+            .await
+            .map_err(|e| RestoreError::Task(e.to_string()))?
+            .map_err(cat_err(format!("opening the catalog {}", path.display())))?;
+        Ok(Self {
+            cat: SharedCatalog::new(cat),
+        })
+    }
+
+    /// The snapshot the request means: `snapshot` (id or unique prefix), else the newest taken
+    /// at or before `at`, else the newest, of the selection's library.
+    pub async fn resolve_snapshot(&self, req: &ValidRequest) -> Result<SnapshotInfo, RestoreError> {
+        let library = req.selection.library().clone();
+        let (prefix, at, lib) = (req.snapshot.clone(), req.at, library.clone());
+        self.cat
+            .run("finding the snapshot", move |cat| {
+                Ok(pick_snapshot(cat, &lib, at, prefix.as_deref()))
+            })
+            .await
+            .map_err(cat_err(format!(
+                "finding the snapshot of library {library}"
+            )))?
+    }
+
+    /// The units of a restore, in order.
+    pub async fn units(
+        &self,
+        req: &ValidRequest,
+        snap: &SnapshotInfo,
+    ) -> Result<Vec<UnitRef>, RestoreError> {
+        Ok(match &req.selection {
+            Selection::Document { id, version } => vec![UnitRef::Document {
+                id: id.clone(),
+                version: *version,
+            }],
+            Selection::Folder(c) | Selection::Workspace(c) => vec![UnitRef::Subtree(c.clone())],
+            Selection::Library(_) => {
+                let sid = snap.row.id.clone();
+                let top = self
+                    .cat
+                    .run("listing the top level", move |cat| cat.children(&sid, None))
+                    .await
+                    .map_err(cat_err(format!(
+                        "listing the workspaces of snapshot {}",
+                        snap.row.id
+                    )))?;
+                top.containers
+                    .into_iter()
+                    .map(|c| UnitRef::Subtree(c.id))
+                    .collect()
+            }
+        })
+    }
+
+    /// Loads the rows of one unit.
+    pub async fn load_unit(
+        &self,
+        req: &ValidRequest,
+        snap: &SnapshotInfo,
+        unit: UnitRef,
+    ) -> Result<Unit, RestoreError> {
+        let sid = snap.row.id.clone();
+        let not_in = |what: String| RestoreError::NotInSnapshot {
+            what,
+            snapshot: snap.row.id.to_string(),
+            time: snap.row.time,
+        };
+        let kind_check = req.selection.clone();
+        match unit {
+            UnitRef::Document { id, version } => {
+                let did = id.clone();
+                let found = self
+                    .cat
+                    .run("planning a document restore", move |cat| {
+                        let Some(doc) = cat.document_plan(&sid, &did)? else {
+                            return Ok(None);
+                        };
+                        let ancestors = ancestors_of(cat, &sid, doc.filings.first())?;
+                        Ok(Some((doc, ancestors)))
+                    })
+                    .await
+                    .map_err(cat_err(format!("planning the restore of document {id}")))?;
+                let Some((mut doc, ancestors)) = found else {
+                    return Err(not_in(format!("document {id}")));
+                };
+                if let Some(v) = version {
+                    doc.versions.retain(|r| r.id.version == v);
+                    if doc.versions.is_empty() {
+                        return Err(not_in(format!("version {}", id.version(v))));
+                    }
+                }
+                Ok(Unit {
+                    ancestors,
+                    containers: Vec::new(),
+                    documents: vec![doc],
+                })
+            }
+            UnitRef::Subtree(root) => {
+                let rid = root.clone();
+                let found = self
+                    .cat
+                    .run("planning a subtree restore", move |cat| {
+                        let Some(rows) = cat.subtree(&sid, &rid)? else {
+                            return Ok(None);
+                        };
+                        let parent = rows.containers.first().and_then(|c| c.parent_id.clone());
+                        let ancestors = ancestors_of(cat, &sid, parent.as_ref())?;
+                        Ok(Some((rows, ancestors)))
+                    })
+                    .await
+                    .map_err(cat_err(format!("planning the restore of {root}")))?;
+                let Some((rows, ancestors)) = found else {
+                    return Err(not_in(format!("container {root}")));
+                };
+                if let Some(r) = rows.containers.first() {
+                    use crate::imanage::model::ContainerKind as K;
+                    let ok = match &kind_check {
+                        Selection::Workspace(_) => r.kind == K::Workspace,
+                        Selection::Folder(_) => matches!(r.kind, K::Folder | K::Tab),
+                        _ => true,
+                    };
+                    if !ok {
+                        return Err(RestoreError::InvalidRequest(format!(
+                            "{root} is a {:?} in snapshot {}, not what the request names",
+                            r.kind, snap.row.id
+                        )));
+                    }
+                }
+                Ok(Unit {
+                    ancestors,
+                    containers: rows.containers,
+                    documents: rows.documents,
+                })
+            }
+        }
+    }
+}
+
+/// The snapshot of `library` named by `prefix` (an id or a unique prefix), else the newest taken
+/// at or before `at`, else the newest.
+pub fn pick_snapshot(
+    cat: &Catalog,
+    library: &crate::imanage::model::LibraryId,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    prefix: Option<&str>,
+) -> Result<SnapshotInfo, RestoreError> {
+    let ce = |action: String| {
+        move |source| RestoreError::Catalog {
+            action,
+            source: Box::new(source),
+        }
+    };
+    if let Some(p) = prefix {
+        let p = p.to_ascii_lowercase();
+        let hits: Vec<SnapshotInfo> = cat
+            .snapshots(Some(library))
+            .map_err(ce(format!("listing the snapshots of library {library}")))?
+            .into_iter()
+            .filter(|s| s.row.id.as_str().starts_with(&p))
+            .collect();
+        return match hits.len() {
+            1 => Ok(hits.into_iter().next().expect("one")),
+            0 => Err(RestoreError::UnknownSnapshot {
+                id: p,
+                library: Some(library.to_string()),
+            }),
+            count => Err(RestoreError::AmbiguousSnapshot { prefix: p, count }),
+        };
+    }
+    let found = match at {
+        Some(t) => cat.snapshot_at(library, t),
+        None => cat.latest_snapshot(library),
+    }
+    .map_err(ce(format!("finding the snapshot of library {library}")))?;
+    found.ok_or_else(|| RestoreError::NoSnapshot {
+        library: library.to_string(),
+        at,
+    })
+}

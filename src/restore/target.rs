@@ -1,0 +1,66 @@
+//! The trait the restore engine talks to: a directory export or iManage.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::RestoreError;
+use super::report::{DocumentOutcome, ItemFailure, RestoreReport};
+use super::source::Source;
+use crate::catalog::{ContainerRow, PlannedDocument};
+use crate::imanage::model::ContainerId;
+use crate::jobs::progress::Counters;
+
+/// Where children of a restored container go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A directory of an export.
+    Dir(PathBuf),
+    /// A container in iManage: its id (`None`: one a dry run would have created) and whether
+    /// it is a workspace (folders are created differently in workspaces and in folders).
+    Container {
+        id: Option<ContainerId>,
+        workspace: bool,
+    },
+    /// The top level of a library in iManage (where workspaces go).
+    Top,
+}
+
+/// A container put in place.
+#[derive(Debug, Clone)]
+pub struct ContainerOutcome {
+    pub place: Place,
+    /// Made by this restore (a directory, or a workspace/folder created in iManage).
+    pub created: bool,
+}
+
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// One line for the report (`directory /srv/x`, `original place`, `folder ACTIVE!9`).
+    fn describe(&self) -> String;
+
+    /// The place of the restored root's parent, given the root's ancestors in the snapshot (top
+    /// first; for a document restore they end with the folder it was filed in).
+    async fn root_place(&self, ancestors: &[ContainerRow]) -> Result<Place, RestoreError>;
+
+    /// Puts one container in place under `parent`.
+    async fn container(
+        &self,
+        c: &ContainerRow,
+        parent: &Place,
+    ) -> Result<ContainerOutcome, ItemFailure>;
+
+    /// Restores one document's planned versions (in order) into `place`. Failures of single
+    /// versions are part of the outcome; the engine goes on with the other documents.
+    async fn document(
+        &self,
+        doc: &PlannedDocument,
+        place: &Place,
+        source: &Source,
+        progress: &Arc<Counters>,
+    ) -> DocumentOutcome;
+
+    /// Called once after every unit (e.g. the export writes its manifest).
+    async fn finish(&self, report: &RestoreReport) -> Result<(), RestoreError>;
+}
