@@ -130,15 +130,22 @@ pub fn document() -> Value {
                 "VerifyRequest": { "type": "object", "additionalProperties": false, "properties": {
                     "read_data_percent": { "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 100, "description": "Download and check this share of the packs (rotating below 100); absent: structure only" },
                     "library": { "type": ["string", "null"], "description": "Only the snapshots of this library" } } },
-                "RestoreRequest": { "type": "object", "additionalProperties": false, "required": ["library", "items", "target"], "properties": {
+                "RestoreRequest": { "type": "object", "additionalProperties": false,
+                    "description": "Exactly one of document, folder, workspace, library; at most one of at, snapshot (neither: the newest snapshot); exactly one of to, into, into_folder.",
+                    "properties": {
+                    "document": { "type": "string", "description": "LIB!N: all its versions, or only `version`" },
+                    "version": { "type": "integer", "minimum": 1 },
+                    "folder": { "type": "string", "description": "LIB!N: a folder or tab with everything under it" },
+                    "workspace": { "type": "string", "description": "LIB!N" },
                     "library": { "type": "string" },
-                    "snapshot": { "type": "string", "description": "id or unique prefix (at least 4 hex digits)" },
                     "at": { "type": "string", "format": "date-time", "description": "newest snapshot at or before this time" },
-                    "items": { "type": "array", "minItems": 1, "items": { "type": "string" } },
-                    "target": { "oneOf": [
-                        { "type": "object", "additionalProperties": false, "required": ["kind", "path"], "properties": { "kind": { "const": "local" }, "path": { "type": "string" } } },
-                        { "type": "object", "additionalProperties": false, "required": ["kind"], "properties": { "kind": { "const": "imanage" }, "folder": { "type": "string" } } } ] },
-                    "overwrite": { "type": "boolean", "default": false } } }
+                    "snapshot": { "type": "string", "description": "id or unique prefix" },
+                    "to": { "type": "string", "description": "export into this absolute directory on the daemon's host" },
+                    "merge": { "type": "boolean", "default": false, "description": "with to: allow a non-empty directory (never overwrites)" },
+                    "into": { "const": "original", "description": "back into iManage where the items were" },
+                    "into_folder": { "type": "string", "description": "LIB!N: as new documents under this folder" },
+                    "acl": { "enum": ["keep", "inherit"], "default": "keep" },
+                    "dry_run": { "type": "boolean", "default": false } } }
             }
         }
     })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::spec::{BackupParams, JobSpec, VerifyRequest};
+use super::spec::{BackupParams, JobSpec, RestoreRequest, VerifyRequest, validate_restore};
 use super::workers::RunningJob;
 use crate::catalog::JobState;
 use crate::commands::context::{backend_config, session_options};
@@ -14,9 +14,10 @@ use crate::imanage::Client;
 use crate::imanage::model::LibraryId;
 use crate::jobs::backup::{self, BackupEnv, BackupOptions};
 use crate::jobs::maintenance::MaintenanceEnv;
-use crate::jobs::progress::Display;
+use crate::jobs::progress::{Counters, Display};
 use crate::jobs::verify;
 use crate::repo::{Repository, open_backend};
+use crate::restore::{self, RestoreContext};
 
 /// What a job runs with: the settings and the signed-in client as they were when it started.
 pub struct ExecContext {
@@ -48,16 +49,11 @@ impl ExecOutcome {
     }
 }
 
-/// The message of jobs whose engine is not part of this build yet.
-pub const RESTORE_UNAVAILABLE: &str = "restore engine not available in this build";
-
 /// Runs `spec` to its end (or until `running` is stopped).
 pub async fn execute(ctx: &ExecContext, spec: &JobSpec, running: &RunningJob) -> ExecOutcome {
     match spec {
         JobSpec::Backup(p) => run_backup(ctx, p, running).await,
-        // LEAD: wire the restore engine (issue 6) here: build its request from `_r`, pass
-        // `running.cancel` and `running.live`, map its outcome like `run_backup` does.
-        JobSpec::Restore(_r) => ExecOutcome::failed(RESTORE_UNAVAILABLE.to_string()),
+        JobSpec::Restore(r) => run_restore(ctx, r, running).await,
         JobSpec::Verify(v) => run_verify(ctx, v).await,
     }
 }
@@ -210,6 +206,94 @@ async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
                 },
                 error,
                 bytes_read: report.bytes_read,
+                bytes_stored: 0,
+                result: serde_json::to_value(&report).unwrap_or(Value::Null),
+            }
+        }
+    }
+}
+
+/// A restore job: the engine's report is the result; failed items make it
+/// `completed_with_warnings` (the rest was restored), an error that stops the whole restore
+/// makes it `failed`, a cancel `cancelled`.
+async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJob) -> ExecOutcome {
+    let settings = &ctx.settings;
+    let valid = match validate_restore(req) {
+        Ok(v) => v,
+        Err(e) => return ExecOutcome::failed(e.to_string()),
+    };
+    let into_imanage = req.to.is_none();
+    if into_imanage && ctx.client.is_none() {
+        return ExecOutcome::failed(
+            "restoring into iManage needs the daemon to be signed in (see /readyz)".into(),
+        );
+    }
+    let r = &settings.repository;
+    let repo = async {
+        let store = open_backend(&backend_config(r))?;
+        Repository::open(store).await?.load_index().await
+    }
+    .await;
+    let repo = match repo {
+        Ok(repo) => repo,
+        Err(e) => {
+            return ExecOutcome::failed(format!(
+                "opening repository {}: {}",
+                r.url,
+                crate::repo::error_chain(&e)
+            ));
+        }
+    };
+    let mut rctx = RestoreContext::new(
+        repo,
+        settings.catalog_path.clone(),
+        if into_imanage {
+            ctx.client.clone()
+        } else {
+            None
+        },
+    );
+    rctx.display = Display::Logs;
+    if let Some(im) = &settings.imanage {
+        rctx.concurrency = im.concurrency.get().clamp(1, 16);
+    }
+    let counters = Arc::new(Counters::default());
+    running
+        .live
+        .register(valid.selection.library().as_str(), counters.clone());
+    match restore::run(&rctx, req, counters, running.cancel.clone()).await {
+        Err(restore::RestoreError::Cancelled) => ExecOutcome {
+            state: JobState::Cancelled,
+            error: Some("the restore was cancelled".into()),
+            result: Value::Null,
+            bytes_read: 0,
+            bytes_stored: 0,
+        },
+        Err(e) => ExecOutcome::failed(crate::repo::error_chain(&e)),
+        Ok(report) => {
+            let state = match report.state {
+                crate::jobs::JobState::Completed => JobState::Completed,
+                crate::jobs::JobState::CompletedWithWarnings => JobState::CompletedWithWarnings,
+                crate::jobs::JobState::Cancelled => JobState::Cancelled,
+                _ => JobState::Failed,
+            };
+            let error = (report.failed > 0).then(|| {
+                let first: Vec<String> = report
+                    .failures
+                    .iter()
+                    .take(5)
+                    .map(|f| format!("{}: {}: {}", f.object, f.action, f.error))
+                    .collect();
+                format!(
+                    "{} item(s) failed (the rest was restored): {}",
+                    report.failed,
+                    first.join("; ")
+                )
+            });
+            ExecOutcome {
+                state,
+                error,
+                bytes_read: report.bytes,
                 bytes_stored: 0,
                 result: serde_json::to_value(&report).unwrap_or(Value::Null),
             }

@@ -41,41 +41,9 @@ pub struct BackupParams {
     pub slot: Option<DateTime<Utc>>,
 }
 
-/// Where restored content goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RestoreTarget {
-    /// Files under a local directory of the daemon's host.
-    Local { path: std::path::PathBuf },
-    /// Back into iManage: the original place, or the folder given.
-    Imanage {
-        #[serde(default)]
-        folder: Option<String>,
-    },
-}
-
-/// `POST /v1/restores`: the options of `imvault restore`.
-///
-/// Placeholder until the restore engine (issue 6) lands: the lead replaces this struct with the
-/// engine's own request type; the queue stores it as JSON either way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreRequest {
-    /// The library to restore from.
-    pub library: String,
-    /// A snapshot id (or unique prefix); default: the newest at `at`, else the newest.
-    #[serde(default)]
-    pub snapshot: Option<String>,
-    /// Point in time: the newest snapshot taken at or before it.
-    #[serde(default)]
-    pub at: Option<DateTime<Utc>>,
-    /// What to restore: document, version (`LIB!123.2`) or container ids; at least one.
-    pub items: Vec<String>,
-    pub target: RestoreTarget,
-    /// Replace files or documents that already exist at the target.
-    #[serde(default)]
-    pub overwrite: bool,
-}
+/// `POST /v1/restores` and restore jobs: the engine's own request (`imvault restore`'s flags),
+/// e.g. `{"document": "ACTIVE!1042", "version": 1, "at": "2026-11-03T00:00:00Z", "to": "/srv/r1"}`.
+pub use crate::restore::RestoreRequest;
 
 /// `POST /v1/verifications` and verify jobs: the engine's own request (`imvault verify`'s flags).
 pub use crate::jobs::verify::VerifyRequest;
@@ -150,54 +118,33 @@ impl JobSpec {
     pub fn libraries(&self) -> Vec<String> {
         match self {
             Self::Backup(p) => p.libraries.clone(),
-            Self::Restore(r) => vec![r.library.clone()],
+            Self::Restore(r) => validate_restore(r)
+                .map(|v| vec![v.selection.library().to_string()])
+                .unwrap_or_default(),
             Self::Verify(v) => v.library.iter().cloned().collect(),
         }
     }
 }
 
-impl RestoreRequest {
-    /// Checks what serde cannot; the error names the field.
-    pub fn validate(&self) -> Result<(), SpecError> {
-        let invalid = |field, message: &str| {
-            Err(SpecError::Invalid {
-                field,
-                message: message.to_string(),
-            })
-        };
-        if self.library.trim().is_empty() {
-            return invalid("library", "must not be empty");
-        }
-        if self.snapshot.is_some() && self.at.is_some() {
-            return invalid("at", "give either snapshot or at, not both");
-        }
-        if let Some(s) = &self.snapshot
-            && (s.len() < 4 || !s.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            return invalid(
-                "snapshot",
-                "must be a snapshot id or a prefix of at least 4 hex digits",
-            );
-        }
-        if self.items.is_empty() {
-            return invalid("items", "name at least one document, version or folder");
-        }
-        if let Some(bad) = self.items.iter().find(|i| i.trim().is_empty()) {
-            return Err(SpecError::Invalid {
-                field: "items",
-                message: format!("empty item id {bad:?}"),
-            });
-        }
-        if let RestoreTarget::Local { path } = &self.target
-            && !path.is_absolute()
-        {
-            return invalid(
-                "target.path",
-                "must be an absolute path on the daemon's host",
-            );
-        }
-        Ok(())
+/// Checks a restore request the way the engine will, plus what only matters to a daemon: an
+/// export directory must be an absolute path on the daemon's host.
+pub fn validate_restore(r: &RestoreRequest) -> Result<crate::restore::ValidRequest, SpecError> {
+    let valid = r.validate().map_err(|e| SpecError::Invalid {
+        field: "request",
+        message: e.to_string(),
+    })?;
+    if let Some(to) = &r.to
+        && !to.is_absolute()
+    {
+        return Err(SpecError::Invalid {
+            field: "to",
+            message: format!(
+                "{} must be an absolute path on the daemon's host",
+                to.display()
+            ),
+        });
     }
+    Ok(valid)
 }
 
 #[cfg(test)]
@@ -212,8 +159,7 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown field `ful`"), "{e}");
         let e = serde_json::from_value::<RestoreRequest>(json!({
-            "library": "ACTIVE", "items": ["ACTIVE!1.1"],
-            "target": {"kind": "local", "path": "/tmp/x", "mode": 1}
+            "document": "ACTIVE!1", "to": "/tmp/x", "mode": 1
         }))
         .unwrap_err()
         .to_string();
@@ -222,44 +168,26 @@ mod tests {
 
     #[test]
     fn restore_requests_are_checked() {
-        let ok = RestoreRequest {
-            library: "ACTIVE".into(),
-            snapshot: None,
-            at: None,
-            items: vec!["ACTIVE!12.1".into()],
-            target: RestoreTarget::Local {
-                path: "/srv/restore".into(),
-            },
-            overwrite: false,
-        };
-        ok.validate().unwrap();
-        let field = |r: RestoreRequest| match r.validate() {
-            Err(SpecError::Invalid { field, .. }) => field,
+        let ok: RestoreRequest =
+            serde_json::from_value(json!({"document": "ACTIVE!12", "version": 1, "to": "/srv/r"}))
+                .unwrap();
+        let v = validate_restore(&ok).unwrap();
+        assert_eq!(v.selection.library().to_string(), "ACTIVE");
+        assert_eq!(JobSpec::Restore(ok.clone()).libraries(), vec!["ACTIVE"]);
+        let field = |r: RestoreRequest| match validate_restore(&r) {
+            Err(SpecError::Invalid { field, message }) => format!("{field}: {message}"),
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            field(RestoreRequest {
-                items: vec![],
-                ..ok.clone()
-            }),
-            "items"
-        );
-        assert_eq!(
-            field(RestoreRequest {
-                target: RestoreTarget::Local {
-                    path: "relative".into()
-                },
-                ..ok.clone()
-            }),
-            "target.path"
-        );
-        assert_eq!(
-            field(RestoreRequest {
-                snapshot: Some("zz".into()),
-                ..ok.clone()
-            }),
-            "snapshot"
-        );
+        let relative = RestoreRequest {
+            to: Some("relative/dir".into()),
+            ..ok.clone()
+        };
+        assert!(field(relative).starts_with("to: relative/dir"));
+        let nothing = RestoreRequest {
+            document: None,
+            ..ok.clone()
+        };
+        assert!(field(nothing).starts_with("request: "));
     }
 
     #[test]

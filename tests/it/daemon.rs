@@ -325,13 +325,18 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
         ("/v1/backups", r#"{"libraries": "#, "EOF"),
         (
             "/v1/restores",
-            r#"{"library": "X", "items": [], "target": {"kind": "local", "path": "/tmp/r"}}"#,
-            "items",
+            r#"{"document": "ACTIVE!1", "to": "/tmp/r", "target": "tape"}"#,
+            "target",
         ),
         (
             "/v1/restores",
-            r#"{"library": "X", "items": ["a"], "target": {"kind": "tape"}}"#,
-            "target",
+            r#"{"document": "ACTIVE!1", "folder": "ACTIVE!2", "to": "/tmp/r"}"#,
+            "exactly one",
+        ),
+        (
+            "/v1/restores",
+            r#"{"document": "ACTIVE!1", "to": "relative/dir"}"#,
+            "absolute",
         ),
     ] {
         let (s, b) = daemon.post(path, body).await;
@@ -434,12 +439,12 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     assert_eq!(shown["id"], id.as_str());
     assert_eq!(shown["state"], "cancelled");
 
-    // A restore posted over HTTP is validated, queued, and (without the restore engine in
-    // this build) fails cleanly with the reason.
+    // A restore posted over HTTP is validated and queued; here the library has no snapshot
+    // yet (its one backup was cancelled), so it fails with the engine's reason.
     let (s, r) = daemon
         .post(
             "/v1/restores",
-            &format!(r#"{{"library": "{lib}", "items": ["{lib}!1.1"], "target": {{"kind": "local", "path": "/tmp/imvault-restore-test"}}}}"#),
+            &format!(r#"{{"document": "{lib}!999999", "to": "/tmp/imvault-restore-test"}}"#),
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
@@ -448,12 +453,10 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     let failed = daemon
         .wait_job(&rid, "ended", |j| j["finished_at"].is_string())
         .await;
-    assert_eq!(failed["state"], "failed");
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let reason = failed["last_error"].as_str().unwrap().to_string();
     assert!(
-        failed["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("restore engine not available"),
+        reason.contains(lib.as_str()) && reason.contains("snapshot"),
         "{failed}"
     );
     // `imvault jobs watch` follows a job to its end; its exit code says how it ended.
@@ -466,7 +469,7 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     assert_eq!(out.status.code(), Some(2), "a failed job exits 2");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("restore failed"), "{text}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("restore engine not available"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&reason));
 
     // Filters and paging.
     let (_, f) = daemon.get("/v1/jobs?kind=backup&state=cancelled").await;
@@ -586,7 +589,6 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
 /// and find its exact bytes there. Needs the restore engine (issue 6) wired into
 /// `daemon::exec`; until then the job fails with "restore engine not available".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs restore engine (issue 6)"]
 async fn restore_posted_over_http_writes_the_right_bytes() {
     let env = TestEnv::tiny(74).await;
     let port = free_port();
@@ -619,9 +621,9 @@ async fn restore_posted_over_http_writes_the_right_bytes() {
     let want = env.sim.version_bytes(&version.id).unwrap();
     let target = env.dir.path().join("restored");
     let body = serde_json::json!({
-        "library": snap.manifest.library,
-        "items": [version.id.to_string()],
-        "target": {"kind": "local", "path": target},
+        "document": version.id.document.to_string(),
+        "version": version.id.version,
+        "to": target,
     });
     let (s, r) = daemon.post("/v1/restores", &body.to_string()).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::jobs::view;
 use crate::api::{ApiError, ApiJson, AppState};
 use crate::daemon::spec::{
-    BackupParams, BackupRequest, JobSpec, RestoreRequest, Trigger, VerifyRequest,
+    BackupParams, BackupRequest, JobSpec, RestoreRequest, Trigger, VerifyRequest, validate_restore,
 };
 
 /// The libraries a request names, checked against those the configuration selects (case as the
@@ -67,13 +67,11 @@ pub async fn restore(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    req.validate()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut req = req;
+    let valid = validate_restore(&req).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if state.client().is_some() {
-        req.library = resolve_libraries(&state, std::slice::from_ref(&req.library))
-            .map_err(|e| ApiError::bad_request(e.message.replacen("libraries", "library", 1)))?
-            .remove(0);
+        let lib = valid.selection.library().to_string();
+        resolve_libraries(&state, std::slice::from_ref(&lib))
+            .map_err(|e| ApiError::bad_request(e.message.replacen("libraries", "library", 1)))?;
     }
     let job = state.queue.enqueue(&JobSpec::Restore(req)).await?;
     tracing::info!(job = %job.id, "restore queued through the API");
