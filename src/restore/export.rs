@@ -545,6 +545,10 @@ impl Target for ExportTarget {
         self.make_dir(c, p).await
     }
 
+    fn reads_ahead(&self) -> bool {
+        !self.dry_run
+    }
+
     async fn document(
         &self,
         doc: &PlannedDocument,

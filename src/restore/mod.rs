@@ -281,14 +281,18 @@ async fn restore_unit(
     // Batches in pack order. Each reads its blobs ahead (its own task), then the target writes
     // it; BATCHES_IN_FLIGHT of them run at once, so one batch's sync overlaps the next one's
     // reading and writing, and memory stays at about BATCHES_IN_FLIGHT × BATCH_BYTES.
+    let read_ahead = target.reads_ahead();
     let mut batches = futures::stream::iter(source::batches(placed, ctx.batch_bytes, |(d, _)| d))
         .map(|batch| {
             let refs: Vec<&PlannedDocument> = batch.iter().map(|(d, _)| d).collect();
-            let handle = src.prefetch(&refs);
+            let handle = read_ahead.then(|| src.prefetch(&refs));
             async move {
-                let pre = handle
-                    .await
-                    .map_err(|e| RestoreError::Task(format!("reading ahead: {e}")))?;
+                let pre = match handle {
+                    Some(h) => h
+                        .await
+                        .map_err(|e| RestoreError::Task(format!("reading ahead: {e}")))?,
+                    None => source::Prefetched::default(),
+                };
                 if cancel.is_cancelled() {
                     return Err(RestoreError::Cancelled);
                 }
@@ -319,7 +323,8 @@ async fn restore_unit(
                 Ok(outcomes)
             }
         })
-        .buffered(BATCHES_IN_FLIGHT);
+        // A target that reads version by version (iManage uploads) keeps its own concurrency.
+        .buffered(if read_ahead { BATCHES_IN_FLIGHT } else { 1 });
     while let Some(outcomes) = batches.next().await {
         for o in outcomes? {
             report.add_document(o);

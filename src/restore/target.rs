@@ -62,7 +62,14 @@ pub trait Target: Send + Sync {
     ) -> DocumentOutcome;
 
     /// Called once after every unit (e.g. the export writes its manifest).
-    /// Restores a batch of documents whose blobs `source` holds read ahead. The default runs
+    /// Whether the blobs of each batch should be read ahead before [`Target::documents`] (the
+    /// export writes every version it is given; a dry run or an upload that may skip versions
+    /// reads only what it uses, version by version).
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
+    /// Restores a batch of documents whose blobs `source` may hold read ahead. The default runs
     /// [`Target::document`] for `concurrency` of them at a time; a target may instead write
     /// the batch as a whole (the export syncs it once). Outcomes in any order.
     async fn documents(
