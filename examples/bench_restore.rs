@@ -36,7 +36,10 @@
 //!
 //! restic 0.14 on the same tree, same target disk, interleaved with the runs above: 10.08 /
 //! 5.61 / 3.29 s (restic does not fsync). Run by run imvault/restic = 3.2× / 1.4× / 1.2×
-//! (best against best 1.2×). The ext4 figures swing with the file system: creating an inode on
+//! (best against best 1.2×). A second interleaved pair at load <1: imvault 3.79 / 2.68 s,
+//! restic 3.27 / 3.37 s (0.86× / 1.26×): the 1.5× goal is not reached reliably on this disk.
+//! Skipping the syncs altogether (a throwaway build) was not faster (4.31 / 8.90 s): the page
+//! cache write-back throttles either way. The ext4 figures swing with the file system: creating an inode on
 //! this journal-less ext4 scans recently deleted inodes (`recently_deleted` was ~30 % of the
 //! restore's CPU in `perf record -e cpu-clock`, worse right after an `rm -rf` of a previous
 //! export), which both tools pay per file. On tmpfs the restore is CPU-bound on both cores,
