@@ -4,9 +4,13 @@
 //! `imvault-container.json` per directory (the container's profile and ACL), and a manifest
 //! `imvault-restore.json` plus `imvault-restore-items.jsonl` (one line per version) at the top.
 //!
-//! Files are written to a temporary name in the same directory, synced, then hard-linked to
-//! their final name (which fails if that name exists: nothing is ever overwritten) and the
-//! temporary name removed; a crash never leaves a partial file under a final name.
+//! Files are written to a temporary name in the same directory, made durable, then hard-linked
+//! to their final name (which fails if that name exists: nothing is ever overwritten) and the
+//! temporary name removed; a crash never leaves a partial file under a final name. Documents
+//! are written in batches (see [`super::source::batches`]): every file of a batch goes to its
+//! temporary name, one `syncfs(2)` makes them all durable, then they get their final names;
+//! sidecars follow the same way (container sidecars ride with the next batch). The manifest is
+//! written last, after a final sync, so a manifest means every name it counts is durable.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -16,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 
 use super::RestoreError;
 use super::names;
@@ -45,6 +49,8 @@ pub struct ExportTarget {
     /// Directory names taken in this run: (parent, name) → container number.
     claimed: Mutex<HashMap<(PathBuf, String), u64>>,
     items: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
+    /// Files written under a temporary name, placed after the next sync: (temporary, final).
+    pending: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 fn io_err(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError {
@@ -72,6 +78,153 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// A temporary name next to `path` (hidden, random suffix).
+fn temp_name(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(
+        ".{}.imvault-tmp-{:08x}",
+        file_name.chars().take(60).collect::<String>(),
+        fastrand::u32(..)
+    ))
+}
+
+/// Writes `parts` to a new file `tmp` (not synced: [`sync_fs`] does that for a whole batch).
+fn write_temp(
+    tmp: &Path,
+    parts: &[bytes::Bytes],
+    mtime: Option<std::time::SystemTime>,
+) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    for p in parts {
+        f.write_all(p)?;
+    }
+    if let Some(m) = mtime {
+        let _ = f.set_modified(m);
+    }
+    Ok(())
+}
+
+/// Writes the versions of a batch read ahead to their temporary files, syncs the file system
+/// once, then places every written file (and the queued `pending` ones) under its final name.
+fn write_batch(
+    base: &Path,
+    mut jobs: Vec<VersionJob>,
+    pending: Vec<(PathBuf, PathBuf)>,
+) -> Vec<VersionJob> {
+    let failed = |j: &VersionJob, error: String| {
+        let _ = std::fs::remove_file(&j.tmp);
+        VersionData::Failed(ItemFailure {
+            object: j.version.id.to_string(),
+            action: format!("writing {}", j.path.display()),
+            error,
+        })
+    };
+    for j in &mut jobs {
+        match &j.data {
+            VersionData::Memory(parts) => {
+                j.data = match write_temp(&j.tmp, parts, j.mtime) {
+                    Ok(()) => VersionData::Streamed,
+                    Err(e) => failed(j, e.to_string()),
+                };
+            }
+            VersionData::Streamed => {
+                if let Some(m) = j.mtime
+                    && let Ok(f) = std::fs::File::options().write(true).open(&j.tmp)
+                {
+                    let _ = f.set_modified(m);
+                }
+            }
+            _ => {}
+        }
+    }
+    let synced = sync_fs(base);
+    for j in &mut jobs {
+        if !matches!(j.data, VersionData::Streamed) {
+            continue;
+        }
+        j.data = match &synced {
+            Ok(()) => match place(&j.tmp, &j.path) {
+                Ok(b) => VersionData::Placed(b),
+                Err(e) => failed(j, e.to_string()),
+            },
+            Err(e) => failed(j, format!("syncing the file system: {e}")),
+        };
+    }
+    match synced {
+        Ok(()) => place_pending(pending),
+        Err(e) => {
+            for (tmp, path) in pending {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(path = %path.display(), error = %e, "could not sync a sidecar; not placed");
+            }
+        }
+    }
+    jobs
+}
+
+/// Makes everything written so far to the file system holding `dir` durable: `syncfs(2)` on
+/// Linux (one call for a whole batch instead of an fsync per file), `sync(2)` elsewhere.
+fn sync_fs(dir: &Path) -> std::io::Result<()> {
+    let d = std::fs::File::open(dir)?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: `d` is an open descriptor for the duration of the call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        d.sync_all()?;
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    Ok(())
+}
+
+/// Gives the durable temporary file `tmp` its final name `path` (a hard link, which fails if
+/// `path` exists: nothing is overwritten), then removes `tmp`. `Ok(false)` if `path` exists.
+fn place(tmp: &Path, path: &Path) -> std::io::Result<bool> {
+    let r = match std::fs::hard_link(tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        // File systems without hard links: rename after checking (not atomic there).
+        Err(_) if !path.exists() => std::fs::rename(tmp, path).map(|()| true),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(tmp);
+    r
+}
+
+/// One version of a batch on its way to its final name.
+struct VersionJob {
+    doc: usize,
+    version: VersionRow,
+    file: String,
+    path: PathBuf,
+    tmp: PathBuf,
+    mtime: Option<std::time::SystemTime>,
+    data: VersionData,
+}
+
+enum VersionData {
+    /// Verified blobs in order, read ahead.
+    Memory(Vec<bytes::Bytes>),
+    /// Already streamed (verified) into the temporary file.
+    Streamed,
+    /// Placed under its final name (`false`: the name existed, nothing written).
+    Placed(bool),
+    Failed(ItemFailure),
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
@@ -149,6 +302,7 @@ impl ExportTarget {
             items_path,
             claimed: Mutex::new(HashMap::new()),
             items: Mutex::new(items),
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -207,12 +361,16 @@ impl ExportTarget {
                 names::component(&c.name, "search folder"),
                 c.id.number
             ));
-            if !self.dry_run {
-                let bytes = pretty(&sidecar);
-                tokio::task::spawn_blocking(move || write_new(&file, &bytes))
-                    .await
-                    .map_err(|e| fail("writing a search folder definition", e.to_string()))?
-                    .map_err(|e| fail("writing a search folder definition", e.to_string()))?;
+            if !self.dry_run && !file.exists() {
+                let (tmp, bytes) = (temp_name(&file), pretty(&sidecar));
+                let t = tmp.clone();
+                tokio::task::spawn_blocking(move || {
+                    write_temp(&t, &[bytes::Bytes::from(bytes)], None)
+                })
+                .await
+                .map_err(|e| fail("writing a search folder definition", e.to_string()))?
+                .map_err(|e| fail("writing a search folder definition", e.to_string()))?;
+                self.queue(tmp, file);
             }
             return Ok(ContainerOutcome {
                 place: Place::Dir(parent.to_path_buf()),
@@ -228,14 +386,26 @@ impl ExportTarget {
         }
         let d = dir.clone();
         let bytes = pretty(&sidecar);
-        let created = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+        let final_name = d.join(CONTAINER_SIDECAR);
+        let tmp = temp_name(&final_name);
+        let (f, t) = (final_name.clone(), tmp.clone());
+        let created = tokio::task::spawn_blocking(move || -> std::io::Result<(bool, bool)> {
             let existed = d.is_dir();
             std::fs::create_dir_all(&d)?;
-            write_new(&d.join(CONTAINER_SIDECAR), &bytes)?;
-            Ok(!existed)
+            if f.exists() {
+                return Ok((!existed, false)); // never overwritten (a merge)
+            }
+            write_temp(&t, &[bytes::Bytes::from(bytes)], None)?;
+            Ok((!existed, true))
         })
         .await
         .map_err(|e| fail("creating its directory", e.to_string()))?
+        .map(|(created, queued)| {
+            if queued {
+                self.queue(tmp, final_name);
+            }
+            created
+        })
         .map_err(|e| {
             fail(
                 &format!("creating directory {}", dir.display()),
@@ -248,36 +418,28 @@ impl ExportTarget {
         })
     }
 
-    /// Writes one version to `path` through a temporary file; `Ok(false)` if `path` exists.
-    async fn write_version(
+    /// Streams one version (too large to be read ahead) into the new file `tmp`, checking
+    /// every chunk and the total size; not synced. `tmp` is removed on failure.
+    async fn stream_to_temp(
         &self,
         v: &VersionRow,
         path: &Path,
+        tmp: &Path,
         source: &Source,
-    ) -> Result<bool, ItemFailure> {
+    ) -> Result<(), ItemFailure> {
         let fail = |action: &str, e: String| ItemFailure {
             object: v.id.to_string(),
             action: action.to_string(),
             error: e,
         };
         let (content, mut chunks) = source.stream(v)?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let file_name = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(
-            ".{}.imvault-tmp-{:08x}",
-            file_name.chars().take(60).collect::<String>(),
-            fastrand::u32(..)
-        ));
         let write_action = format!("writing {}", path.display());
-        let mut f = tokio::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp)
-            .await
+            .open(tmp)
             .map_err(|e| fail(&write_action, e.to_string()))?;
+        let mut f = Some(std::io::BufWriter::with_capacity(1 << 20, f));
         let mut check = SizeCheck::new(v, &content);
         let result: Result<(), ItemFailure> = async {
             while let Some(chunk) = chunks.next().await {
@@ -287,51 +449,58 @@ impl ExportTarget {
                     error: e,
                 })?;
                 check.add(chunk.len())?;
-                f.write_all(&chunk)
-                    .await
-                    .map_err(|e| fail(&write_action, e.to_string()))?;
+                let mut w = f.take().expect("writer");
+                let (w, r) = tokio::task::spawn_blocking(move || {
+                    let r = w.write_all(&chunk);
+                    (w, r)
+                })
+                .await
+                .map_err(|e| fail(&write_action, e.to_string()))?;
+                f = Some(w);
+                r.map_err(|e| fail(&write_action, e.to_string()))?;
             }
             check.finish()?;
-            f.flush()
-                .await
-                .map_err(|e| fail(&write_action, e.to_string()))?;
-            f.sync_data()
-                .await
-                .map_err(|e| fail(&write_action, e.to_string()))?;
+            if let Some(mut w) = f.take() {
+                tokio::task::spawn_blocking(move || w.flush())
+                    .await
+                    .map_err(|e| fail(&write_action, e.to_string()))?
+                    .map_err(|e| fail(&write_action, e.to_string()))?;
+            }
             Ok(())
         }
         .await;
-        drop(f);
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
+        if result.is_err() {
+            drop(f);
+            let _ = std::fs::remove_file(tmp);
         }
-        let mtime = v
-            .edit_date
-            .as_deref()
-            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
-            .map(std::time::SystemTime::from);
-        let (t, p) = (tmp.clone(), path.to_path_buf());
-        let placed = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-            if let Some(m) = mtime
-                && let Ok(f) = std::fs::File::options().write(true).open(&t)
-            {
-                let _ = f.set_modified(m);
+        result
+    }
+
+    /// Queues the written temporary file `tmp` to be placed under `path` after the next
+    /// [`sync_fs`] (container sidecars, search folder definitions).
+    fn queue(&self, tmp: PathBuf, path: PathBuf) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((tmp, path));
+    }
+
+    /// The queued files, to be placed after the next sync.
+    fn take_pending(&self) -> Vec<(PathBuf, PathBuf)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Places queued files (after a sync); a failure is logged, the name is left free.
+fn place_pending(pending: Vec<(PathBuf, PathBuf)>) {
+    for (tmp, path) in pending {
+        match place(&tmp, &path) {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!(path = %path.display(), "exists, not overwritten"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not place a sidecar")
             }
-            let r = match std::fs::hard_link(&t, &p) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                // File systems without hard links: rename after checking (not atomic there).
-                Err(_) if !p.exists() => std::fs::rename(&t, &p).map(|()| true),
-                Err(e) => Err(e),
-            };
-            let _ = std::fs::remove_file(&t);
-            r
-        })
-        .await
-        .map_err(|e| fail(&write_action, e.to_string()))?
-        .map_err(|e| fail(&write_action, e.to_string()))?;
-        Ok(placed)
+        }
     }
 }
 
@@ -376,6 +545,10 @@ impl Target for ExportTarget {
         self.make_dir(c, p).await
     }
 
+    fn reads_ahead(&self) -> bool {
+        !self.dry_run
+    }
+
     async fn document(
         &self,
         doc: &PlannedDocument,
@@ -383,42 +556,112 @@ impl Target for ExportTarget {
         source: &Source,
         progress: &Arc<Counters>,
     ) -> DocumentOutcome {
-        let mut out = DocumentOutcome::default();
-        let dir = match place {
-            Place::Dir(d) => d.clone(),
-            _ => self.base.clone(),
-        };
-        let Some(latest) = doc.versions.last() else {
-            return out;
-        };
-        let span = tracing::info_span!("document", id = %doc.id);
-        let _g = span.enter();
-        let mut listed = Vec::new();
-        for v in &doc.versions {
-            let file = names::version_file(
-                &latest.name,
-                doc.id.number,
-                v.id.version,
-                v.extension.as_deref(),
-            );
-            let path = dir.join(&file);
-            let status: Result<&str, ItemFailure> = if self.dry_run {
-                Ok(if path.exists() { "exists" } else { "restored" })
-            } else {
-                match self.write_version(v, &path, source).await {
-                    Ok(true) => Ok("restored"),
-                    Ok(false) => Ok("exists"),
-                    Err(f) => Err(f),
+        self.documents(&[(doc, place.clone())], source, progress, 1)
+            .await
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Writes a batch as a whole: every version to a temporary file (from the blobs read
+    /// ahead, on a blocking thread; a version too large to be read ahead is streamed), one
+    /// `syncfs` for the batch, then each file gets its final name; then the sidecars the same
+    /// way. A final name only ever appears for a file whose bytes are durable.
+    async fn documents(
+        &self,
+        docs: &[(&PlannedDocument, Place)],
+        source: &Source,
+        progress: &Arc<Counters>,
+        _concurrency: usize,
+    ) -> Vec<DocumentOutcome> {
+        let mut outs: Vec<DocumentOutcome> =
+            docs.iter().map(|_| DocumentOutcome::default()).collect();
+        let mut jobs = Vec::new();
+        for (i, (doc, place)) in docs.iter().enumerate() {
+            let dir = match place {
+                Place::Dir(d) => d.clone(),
+                _ => self.base.clone(),
+            };
+            let Some(latest) = doc.versions.last() else {
+                continue;
+            };
+            for v in &doc.versions {
+                let file = names::version_file(
+                    &latest.name,
+                    doc.id.number,
+                    v.id.version,
+                    v.extension.as_deref(),
+                );
+                let path = dir.join(&file);
+                let tmp = temp_name(&path);
+                let data = if self.dry_run {
+                    VersionData::Placed(!path.exists())
+                } else {
+                    match source.in_memory(v) {
+                        Some(Ok((_, blobs))) => VersionData::Memory(blobs),
+                        Some(Err(f)) => VersionData::Failed(f),
+                        None => match self
+                            .stream_to_temp(v, &path, &tmp, source)
+                            .instrument(tracing::info_span!("document", id = %doc.id))
+                            .await
+                        {
+                            Ok(()) => VersionData::Streamed,
+                            Err(f) => VersionData::Failed(f),
+                        },
+                    }
+                };
+                let mtime = v
+                    .edit_date
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                    .map(std::time::SystemTime::from);
+                jobs.push(VersionJob {
+                    doc: i,
+                    version: v.clone(),
+                    file,
+                    path,
+                    tmp,
+                    mtime,
+                    data,
+                });
+            }
+        }
+        if !self.dry_run {
+            let pending = self.take_pending();
+            let base = self.base.clone();
+            let span =
+                tracing::debug_span!("write batch", documents = docs.len(), versions = jobs.len());
+            jobs = match tokio::task::spawn_blocking(move || {
+                span.in_scope(|| write_batch(&base, jobs, pending))
+            })
+            .await
+            {
+                Ok(j) => j,
+                Err(e) => {
+                    return docs
+                        .iter()
+                        .map(|(d, _)| DocumentOutcome {
+                            failures: vec![ItemFailure {
+                                object: d.id.to_string(),
+                                action: "writing its files".into(),
+                                error: e.to_string(),
+                            }],
+                            ..Default::default()
+                        })
+                        .collect();
                 }
             };
+        }
+        let mut listed: Vec<Vec<Value>> = docs.iter().map(|_| Vec::new()).collect();
+        for j in jobs {
+            let (out, v, path) = (&mut outs[j.doc], &j.version, &j.path);
             let rel = path
                 .strip_prefix(&self.base)
-                .unwrap_or(&path)
+                .unwrap_or(path)
                 .to_string_lossy()
                 .into_owned();
             let mut line = json!({"version": v.id, "path": rel, "size": v.size});
-            match status {
-                Ok("restored") => {
+            match j.data {
+                VersionData::Placed(true) => {
                     Counters::add(&progress.versions, 1);
                     Counters::add(&progress.bytes_read, v.size);
                     out.restored.push(RestoredVersion {
@@ -428,7 +671,7 @@ impl Target for ExportTarget {
                     });
                     line["status"] = json!("restored");
                 }
-                Ok(_) => {
+                VersionData::Placed(false) => {
                     out.unchanged += 1;
                     out.notes.push(format!(
                         "{}: {} exists, not overwritten",
@@ -437,22 +680,38 @@ impl Target for ExportTarget {
                     ));
                     line["status"] = json!("exists");
                 }
-                Err(f) => {
+                VersionData::Failed(f) => {
                     Counters::add(&progress.skipped, 1);
                     line["status"] = json!("failed");
                     line["error"] = json!(format!("{}: {}", f.action, f.error));
                     out.failures.push(f);
                 }
+                VersionData::Memory(_) | VersionData::Streamed => {
+                    // Only in a dry run (nothing is written then).
+                    line["status"] = json!("restored");
+                }
             }
             self.item_line(&line);
-            let mut entry = json!({"version": v.id.version, "file": file, "profile": v.profile});
+            let mut entry = json!({"version": v.id.version, "file": j.file, "profile": v.profile});
             entry["status"] = line["status"].clone();
             if let Some(e) = line.get("error") {
                 entry["error"] = e.clone();
             }
-            listed.push(entry);
+            listed[j.doc].push(entry);
         }
-        if !self.dry_run {
+        if self.dry_run {
+            return outs;
+        }
+        // The sidecars (they record each version's status), through a second sync.
+        let mut sidecars = Vec::new();
+        for (i, ((doc, place), listed)) in docs.iter().zip(listed).enumerate() {
+            let Some(latest) = doc.versions.last() else {
+                continue;
+            };
+            let dir = match place {
+                Place::Dir(d) => d.clone(),
+                _ => self.base.clone(),
+            };
             let sidecar = json!({
                 "imvault_export": EXPORT_FORMAT,
                 "document": doc.id,
@@ -464,34 +723,86 @@ impl Target for ExportTarget {
                 "acl": doc.acl,
             });
             let path = dir.join(names::sidecar_file(&latest.name, doc.id.number));
-            let bytes = pretty(&sidecar);
-            let p = path.clone();
-            match tokio::task::spawn_blocking(move || write_new(&p, &bytes)).await {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => out.notes.push(format!(
-                    "{}: sidecar {} exists, not overwritten",
-                    doc.id,
-                    path.display()
-                )),
-                Ok(Err(e)) => out.failures.push(ItemFailure {
-                    object: doc.id.to_string(),
-                    action: format!("writing {}", path.display()),
-                    error: e.to_string(),
-                }),
-                Err(e) => out.failures.push(ItemFailure {
-                    object: doc.id.to_string(),
-                    action: format!("writing {}", path.display()),
-                    error: e.to_string(),
-                }),
+            let tmp = temp_name(&path);
+            sidecars.push((i, path, tmp, bytes::Bytes::from(pretty(&sidecar))));
+        }
+        let base = self.base.clone();
+        let placed = tokio::task::spawn_blocking(move || {
+            let mut res: Vec<(usize, PathBuf, std::io::Result<bool>)> = Vec::new();
+            let mut written = Vec::new();
+            for (i, path, tmp, bytes) in sidecars {
+                match write_temp(&tmp, &[bytes], None) {
+                    Ok(()) => written.push((i, path, tmp)),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        res.push((i, path, Err(e)));
+                    }
+                }
+            }
+            let synced = sync_fs(&base);
+            for (i, path, tmp) in written {
+                let r = match &synced {
+                    Ok(()) => place(&tmp, &path),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        Err(std::io::Error::new(
+                            e.kind(),
+                            format!("syncing the file system: {e}"),
+                        ))
+                    }
+                };
+                res.push((i, path, r));
+            }
+            res
+        })
+        .await;
+        match placed {
+            Ok(res) => {
+                for (i, path, r) in res {
+                    let doc = docs[i].0;
+                    match r {
+                        Ok(true) => {}
+                        Ok(false) => outs[i].notes.push(format!(
+                            "{}: sidecar {} exists, not overwritten",
+                            doc.id,
+                            path.display()
+                        )),
+                        Err(e) => outs[i].failures.push(ItemFailure {
+                            object: doc.id.to_string(),
+                            action: format!("writing {}", path.display()),
+                            error: e.to_string(),
+                        }),
+                    }
+                }
+            }
+            Err(e) => {
+                for (i, (doc, _)) in docs.iter().enumerate() {
+                    outs[i].failures.push(ItemFailure {
+                        object: doc.id.to_string(),
+                        action: "writing its sidecar".into(),
+                        error: e.to_string(),
+                    });
+                }
             }
         }
-        out
+        outs
     }
 
     async fn finish(&self, report: &RestoreReport) -> Result<(), RestoreError> {
         if self.dry_run {
             return Ok(());
         }
+        // Sidecars still queued (containers without documents after them) get their names,
+        // and every name placed since the last batch becomes durable, before the manifest.
+        let (pending, base) = (self.take_pending(), self.base.clone());
+        tokio::task::spawn_blocking(move || {
+            sync_fs(&base)?;
+            place_pending(pending);
+            sync_fs(&base)
+        })
+        .await
+        .map_err(|e| RestoreError::Task(e.to_string()))?
+        .map_err(io_err("syncing the export", &self.base))?;
         if let Some(mut w) = self.items.lock().unwrap_or_else(|p| p.into_inner()).take() {
             w.flush()
                 .and_then(|()| w.get_ref().sync_data())

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 pub use report::{ItemFailure, RestoreReport};
 pub use request::{AclMode, Destination, IntoPlace, RestoreRequest, Selection, ValidRequest};
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, PlannedDocument};
 use crate::imanage::{Client, ImanageError};
 use crate::jobs::catalog_sync::SyncError;
 use crate::jobs::progress::{self, Counters, Display};
@@ -42,6 +42,8 @@ use crate::repo::{Indexed, Repository};
 
 /// Documents restored at the same time.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Batches of documents (see [`source::batches`]) read ahead and written at the same time.
+pub const BATCHES_IN_FLIGHT: usize = 3;
 
 /// What a restore needs around it.
 pub struct RestoreContext {
@@ -57,6 +59,9 @@ pub struct RestoreContext {
     pub concurrency: usize,
     /// How often a progress line is logged.
     pub log_every: Duration,
+    /// Documents are restored in batches of about this many bytes of content (read ahead
+    /// together, and synced once by the export).
+    pub batch_bytes: u64,
 }
 
 impl RestoreContext {
@@ -69,6 +74,7 @@ impl RestoreContext {
             sync_catalog: true,
             concurrency: DEFAULT_CONCURRENCY,
             log_every: Duration::from_secs(30),
+            batch_bytes: source::BATCH_BYTES,
         }
     }
 }
@@ -260,38 +266,68 @@ async fn restore_unit(
     }
     let mut docs = unit.documents;
     src.order_by_pack(&mut docs);
-    let jobs = docs.into_iter().map(|doc| {
-        let place = match doc.filings.iter().find_map(|f| places.get(f)) {
-            Some(p) => Some(p.clone()),
-            // Filed only in folders that could not be restored: it fails with them.
-            None if doc.filings.iter().any(|f| failed.contains(f)) => None,
-            None => Some(root.clone()),
-        };
-        async move {
-            if cancel.is_cancelled() {
-                return None;
-            }
-            Some(match place {
-                Some(place) => target.document(&doc, &place, src, progress).await,
-                None => {
-                    Counters::add(&progress.skipped, 1);
-                    report::DocumentOutcome {
-                        failures: vec![report::ItemFailure {
-                            object: doc.id.to_string(),
-                            action: "restoring it".into(),
-                            error: "the folder it is filed in could not be restored".into(),
-                        }],
-                        ..Default::default()
+    let placed: Vec<(PlannedDocument, Option<target::Place>)> = docs
+        .into_iter()
+        .map(|doc| {
+            let place = match doc.filings.iter().find_map(|f| places.get(f)) {
+                Some(p) => Some(p.clone()),
+                // Filed only in folders that could not be restored: it fails with them.
+                None if doc.filings.iter().any(|f| failed.contains(f)) => None,
+                None => Some(root.clone()),
+            };
+            (doc, place)
+        })
+        .collect();
+    // Batches in pack order. Each reads its blobs ahead (its own task), then the target writes
+    // it; BATCHES_IN_FLIGHT of them run at once, so one batch's sync overlaps the next one's
+    // reading and writing, and memory stays at about BATCHES_IN_FLIGHT × BATCH_BYTES.
+    let read_ahead = target.reads_ahead();
+    let mut batches = futures::stream::iter(source::batches(placed, ctx.batch_bytes, |(d, _)| d))
+        .map(|batch| {
+            let refs: Vec<&PlannedDocument> = batch.iter().map(|(d, _)| d).collect();
+            let handle = read_ahead.then(|| src.prefetch(&refs));
+            async move {
+                let pre = match handle {
+                    Some(h) => h
+                        .await
+                        .map_err(|e| RestoreError::Task(format!("reading ahead: {e}")))?,
+                    None => source::Prefetched::default(),
+                };
+                if cancel.is_cancelled() {
+                    return Err(RestoreError::Cancelled);
+                }
+                let bsrc = src.with_prefetched(Arc::new(pre));
+                let mut outcomes = Vec::with_capacity(batch.len());
+                let mut ready = Vec::with_capacity(batch.len());
+                for (doc, place) in &batch {
+                    match place {
+                        Some(p) => ready.push((doc, p.clone())),
+                        None => {
+                            Counters::add(&progress.skipped, 1);
+                            outcomes.push(report::DocumentOutcome {
+                                failures: vec![report::ItemFailure {
+                                    object: doc.id.to_string(),
+                                    action: "restoring it".into(),
+                                    error: "the folder it is filed in could not be restored".into(),
+                                }],
+                                ..Default::default()
+                            });
+                        }
                     }
                 }
-            })
-        }
-    });
-    let mut outcomes = futures::stream::iter(jobs).buffer_unordered(ctx.concurrency.max(1));
-    while let Some(out) = outcomes.next().await {
-        match out {
-            Some(o) => report.add_document(o),
-            None => return Err(RestoreError::Cancelled),
+                outcomes.extend(
+                    target
+                        .documents(&ready, &bsrc, progress, ctx.concurrency)
+                        .await,
+                );
+                Ok(outcomes)
+            }
+        })
+        // A target that reads version by version (iManage uploads) keeps its own concurrency.
+        .buffered(if read_ahead { BATCHES_IN_FLIGHT } else { 1 });
+    while let Some(outcomes) = batches.next().await {
+        for o in outcomes? {
+            report.add_document(o);
         }
     }
     Ok(())

@@ -62,5 +62,41 @@ pub trait Target: Send + Sync {
     ) -> DocumentOutcome;
 
     /// Called once after every unit (e.g. the export writes its manifest).
+    /// Whether the blobs of each batch should be read ahead before [`Target::documents`] (the
+    /// export writes every version it is given; a dry run or an upload that may skip versions
+    /// reads only what it uses, version by version).
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
+    /// Restores a batch of documents whose blobs `source` may hold read ahead. The default runs
+    /// [`Target::document`] for `concurrency` of them at a time; a target may instead write
+    /// the batch as a whole (the export syncs it once). Outcomes in any order.
+    async fn documents(
+        &self,
+        docs: &[(&PlannedDocument, Place)],
+        source: &Source,
+        progress: &Arc<Counters>,
+        concurrency: usize,
+    ) -> Vec<DocumentOutcome> {
+        use futures::StreamExt;
+        let mut out = Vec::with_capacity(docs.len());
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut next = docs.iter();
+        loop {
+            while running.len() < concurrency.max(1) {
+                match next.next() {
+                    Some((d, p)) => running.push(self.document(d, p, source, progress)),
+                    None => break,
+                }
+            }
+            match running.next().await {
+                Some(o) => out.push(o),
+                None => break,
+            }
+        }
+        out
+    }
+
     async fn finish(&self, report: &RestoreReport) -> Result<(), RestoreError>;
 }

@@ -14,6 +14,7 @@ mod repo_props;
 mod repo_roundtrip;
 mod repo_support;
 mod restore;
+mod restore_batches;
 mod restore_browse;
 mod restore_imanage;
 mod restore_support;

@@ -1,0 +1,183 @@
+//! The restore read and write path (restore throughput): blobs read ahead per batch of
+//! documents in coalesced ranged reads across many packs, several batches in flight, each batch
+//! made durable with one sync before its files get their final names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use imvault::catalog::VersionRow;
+use imvault::jobs::JobState;
+use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
+use imvault::jobs::progress::{Counters, Display};
+use imvault::repo::{ContentRef, SessionOptions};
+use imvault::restore::export::{ITEMS, MANIFEST};
+use imvault::restore::{self, RestoreContext, RestoreRequest};
+use tokio_util::sync::CancellationToken;
+
+use crate::restore_support::*;
+use crate::support_env::TestEnv;
+
+fn content(v: &VersionRow) -> ContentRef {
+    serde_json::from_value(v.content.clone()).unwrap()
+}
+
+/// A library export from a repository of many small packs, cut into many small batches: every
+/// version comes back byte for byte; then with one content pack gone, exactly the versions with
+/// a blob in it fail (naming the pack), every other version is still restored, and no temporary
+/// file is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_versions() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("imvault=warn")
+        .with_test_writer()
+        .try_init();
+    let env = TestEnv::tiny(71).await;
+    let client = env.client().await;
+    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
+    let benv = BackupEnv {
+        client,
+        repo: env.repo().await,
+        lock_dir: env.dir.path().join("state/locks"),
+        display: Display::Logs,
+        session: SessionOptions {
+            pack_size: Some(48 * 1024),
+            ..SessionOptions::default()
+        },
+        catalog: Some(env.dir.path().join("state/catalog.db")),
+    };
+    for o in backup::run(
+        &benv,
+        &libraries,
+        &BackupOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+    }
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let mut versions: Vec<VersionRow> = Vec::new();
+    for ws in cat.children(&snap.row.id, None).unwrap().containers {
+        for d in cat
+            .subtree(&snap.row.id, &ws.id)
+            .unwrap()
+            .unwrap()
+            .documents
+        {
+            versions.extend(d.versions);
+        }
+    }
+    let repo = env.repo().await;
+    // Which versions use which content pack.
+    let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for v in &versions {
+        for b in content(v).blobs {
+            let loc = repo.index().get(&b).expect("indexed blob");
+            users
+                .entry(loc.pack.to_hex())
+                .or_default()
+                .insert(v.id.to_string());
+        }
+    }
+    assert!(
+        users.len() >= 4,
+        "the content spans several packs: {}",
+        users.len()
+    );
+    let total_bytes: u64 = versions.iter().map(|v| v.size).sum();
+    let all: BTreeSet<String> = versions.iter().map(|v| v.id.to_string()).collect();
+
+    let restore_to = |dir: std::path::PathBuf| {
+        let env = &env;
+        async move {
+            let mut ctx = RestoreContext::new(
+                env.repo().await,
+                env.dir.path().join("state/catalog.db"),
+                None,
+            );
+            // Many batches (several in flight at once), each a few documents.
+            ctx.batch_bytes = (total_bytes / 12).max(1);
+            restore::run(
+                &ctx,
+                &RestoreRequest {
+                    library: Some(library()),
+                    to: Some(dir),
+                    ..Default::default()
+                },
+                Arc::new(Counters::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("the restore runs to the end")
+        }
+    };
+
+    // 1. Everything, byte for byte.
+    let out1 = env.dir.path().join("export1");
+    let report = restore_to(out1.clone()).await;
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    let restored: BTreeSet<String> = report.items.iter().map(|i| i.version.clone()).collect();
+    assert_eq!(restored, all);
+    for i in &report.items {
+        let v: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+        assert!(
+            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            "{v} differs"
+        );
+    }
+    assert!(out1.join(MANIFEST).is_file());
+
+    // 2. A content pack used by some versions but not all is lost.
+    let (victim, expected_failed) = users
+        .iter()
+        .filter(|(_, u)| u.len() < all.len())
+        .max_by_key(|(_, u)| u.len())
+        .map(|(p, u)| (p.clone(), u.clone()))
+        .expect("a pack not used by every version");
+    std::fs::remove_file(
+        env.dir
+            .path()
+            .join("repo/packs")
+            .join(&victim[..2])
+            .join(&victim),
+    )
+    .unwrap();
+    let out2 = env.dir.path().join("export2");
+    let report = restore_to(out2.clone()).await;
+    assert_eq!(report.state, JobState::CompletedWithWarnings);
+    let failed: BTreeSet<String> = report.failures.iter().map(|f| f.object.clone()).collect();
+    assert_eq!(failed, expected_failed, "{:#?}", report.failures);
+    for f in &report.failures {
+        assert!(f.error.contains(&victim), "the error names the pack: {f:?}");
+    }
+    assert_eq!(report.versions as usize, all.len() - expected_failed.len());
+    for i in &report.items {
+        let v: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+        assert!(!expected_failed.contains(&i.version));
+        assert!(
+            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            "{v} differs"
+        );
+    }
+    let files = files_under(&out2);
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        "a temporary file was left: {files:?}"
+    );
+    for v in &expected_failed {
+        let v: imvault::imanage::model::VersionId = v.parse().unwrap();
+        let marker = format!("(doc {} v {})", v.document.number, v.version);
+        assert!(
+            !files.iter().any(|f| f.to_string_lossy().contains(&marker)),
+            "{v} was written despite its lost pack"
+        );
+    }
+    let items = std::fs::read_to_string(out2.join(ITEMS)).unwrap();
+    assert_eq!(
+        items.lines().filter(|l| l.contains("\"failed\"")).count(),
+        expected_failed.len()
+    );
+}
