@@ -6,6 +6,7 @@
 //! from: "Restored from <versionId> as of <snapshot time>".
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -457,11 +458,14 @@ impl Target for ImanageTarget {
         parent: &Place,
     ) -> Result<ContainerOutcome, ItemFailure> {
         let span = tracing::info_span!("container", id = %c.id);
-        let _g = span.enter();
-        match &self.mode {
-            Mode::Original => self.ensure(c, parent, self.keep_acl()).await,
-            Mode::Folder(_) => self.create(c, parent, true).await,
+        async {
+            match &self.mode {
+                Mode::Original => self.ensure(c, parent, self.keep_acl()).await,
+                Mode::Folder(_) => self.create(c, parent, true).await,
+            }
         }
+        .instrument(span)
+        .await
     }
 
     async fn document(
