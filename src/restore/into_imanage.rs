@@ -6,11 +6,11 @@
 //! from: "Restored from <versionId> as of <snapshot time>".
 
 use std::sync::Arc;
-use tracing::Instrument as _;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
 
 use super::RestoreError;
 use super::report::{DocumentOutcome, ItemFailure, RestoreReport, RestoredVersion};
