@@ -17,16 +17,7 @@ pub fn maintenance_env(
     repo: Repository<Indexed>,
     json: bool,
 ) -> MaintenanceEnv {
-    MaintenanceEnv {
-        repo,
-        state_dir: settings
-            .catalog_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .to_path_buf(),
-        catalog: Some(settings.catalog_path.clone()),
-        display: Display::auto(json),
-    }
+    MaintenanceEnv::new(settings, repo, Display::auto(json))
 }
 
 pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {

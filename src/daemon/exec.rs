@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::spec::{BackupParams, JobSpec, RestoreRequest, VerifyRequest, validate_restore};
 use super::workers::RunningJob;
 use crate::catalog::JobState;
-use crate::commands::context::{backend_config, session_options};
+use crate::commands::context::{open_indexed, session_options};
 use crate::config::Settings;
 use crate::imanage::Client;
 use crate::imanage::model::LibraryId;
@@ -16,7 +16,6 @@ use crate::jobs::backup::{self, BackupEnv, BackupOptions};
 use crate::jobs::maintenance::MaintenanceEnv;
 use crate::jobs::progress::{Counters, Display};
 use crate::jobs::verify;
-use crate::repo::{Repository, open_backend};
 use crate::restore::{self, RestoreContext};
 
 /// What a job runs with: the settings and the signed-in client as they were when it started.
@@ -78,21 +77,9 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
             Err(e) => return ExecOutcome::failed(format!("invalid library id {l:?}: {e}")),
         }
     }
-    let r = &settings.repository;
-    let repo = async {
-        let store = open_backend(&backend_config(r))?;
-        Repository::open(store).await?.load_index().await
-    }
-    .await;
-    let repo = match repo {
+    let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
-        Err(e) => {
-            return ExecOutcome::failed(format!(
-                "opening repository {}: {}",
-                r.url,
-                crate::repo::error_chain(&e)
-            ));
-        }
+        Err(e) => return ExecOutcome::failed(format!("{e:#}")),
     };
     let opts = BackupOptions {
         libraries: p.libraries.clone(),
@@ -107,7 +94,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         repo,
         lock_dir: crate::commands::backup::lock_dir(settings),
         display: Display::Logs,
-        session: session_options(r),
+        session: session_options(&settings.repository),
         catalog: Some(settings.catalog_path.clone()),
     };
     let outcomes = backup::run(&env, &libraries, &opts, running.cancel.clone()).await;
@@ -151,32 +138,11 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
 /// the whole report is its result.
 async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
     let settings = &ctx.settings;
-    let r = &settings.repository;
-    let repo = async {
-        let store = open_backend(&backend_config(r))?;
-        Repository::open(store).await?.load_index().await
-    }
-    .await;
-    let repo = match repo {
+    let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
-        Err(e) => {
-            return ExecOutcome::failed(format!(
-                "opening repository {}: {}",
-                r.url,
-                crate::repo::error_chain(&e)
-            ));
-        }
+        Err(e) => return ExecOutcome::failed(format!("{e:#}")),
     };
-    let env = MaintenanceEnv {
-        repo,
-        state_dir: settings
-            .catalog_path
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .to_path_buf(),
-        catalog: Some(settings.catalog_path.clone()),
-        display: Display::Logs,
-    };
+    let env = MaintenanceEnv::new(settings, repo, Display::Logs);
     match verify::run(&env, req).await {
         Err(e) => ExecOutcome::failed(crate::repo::error_chain(&e)),
         Ok(report) => {
@@ -228,21 +194,9 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
             "restoring into iManage needs the daemon to be signed in (see /readyz)".into(),
         );
     }
-    let r = &settings.repository;
-    let repo = async {
-        let store = open_backend(&backend_config(r))?;
-        Repository::open(store).await?.load_index().await
-    }
-    .await;
-    let repo = match repo {
+    let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
-        Err(e) => {
-            return ExecOutcome::failed(format!(
-                "opening repository {}: {}",
-                r.url,
-                crate::repo::error_chain(&e)
-            ));
-        }
+        Err(e) => return ExecOutcome::failed(format!("{e:#}")),
     };
     let mut rctx = RestoreContext::new(
         repo,
