@@ -12,11 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use imvault::imanage::{Client, ClientSettings};
+use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
 use imvault::jobs::progress::Display;
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
-use imvault::secret::Secret;
 use imvault::sim::{self, MutateRequest, Scale, SimHandle, SimOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -67,13 +66,7 @@ struct Bench {
 async fn setup(opts: SimOptions, rps: u32) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
     let (addr, sim) = sim::Server::start(opts).expect("simulator");
-    let mut cs = ClientSettings::new(
-        format!("http://{addr}").parse().expect("url"),
-        sim::credentials::CLIENT_ID,
-        Secret::new(sim::credentials::CLIENT_SECRET),
-        sim::credentials::USERNAME,
-        Secret::new(sim::credentials::AUTH_KEY),
-    );
+    let mut cs = sim::credentials::client_settings(addr);
     cs.requests_per_second = rps;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

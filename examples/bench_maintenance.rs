@@ -18,13 +18,12 @@
 
 use std::time::Instant;
 
-use imvault::imanage::{Client, ClientSettings};
+use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
 use imvault::jobs::progress::Display;
 use imvault::repo::prune::{PruneOptions, PruneProgress};
 use imvault::repo::verify::{ReadData, VerifyOptions, VerifyProgress};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
-use imvault::secret::Secret;
 use imvault::sim::{self, MutateRequest, Scale, SimOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -49,13 +48,7 @@ async fn main() {
         ..SimOptions::default()
     })
     .expect("simulator");
-    let mut cs = ClientSettings::new(
-        format!("http://{addr}").parse().expect("url"),
-        sim::credentials::CLIENT_ID,
-        Secret::new(sim::credentials::CLIENT_SECRET),
-        sim::credentials::USERNAME,
-        Secret::new(sim::credentials::AUTH_KEY),
-    );
+    let mut cs = sim::credentials::client_settings(addr);
     cs.requests_per_second = 100_000;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

@@ -48,7 +48,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imvault::imanage::{Client, ClientSettings};
+use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
 use imvault::jobs::progress::{Counters, Display};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
@@ -91,13 +91,7 @@ async fn main() {
         ..SimOptions::default()
     })
     .expect("simulator");
-    let mut cs = ClientSettings::new(
-        format!("http://{addr}").parse().expect("url"),
-        sim::credentials::CLIENT_ID,
-        Secret::new(sim::credentials::CLIENT_SECRET),
-        sim::credentials::USERNAME,
-        Secret::new(sim::credentials::AUTH_KEY),
-    );
+    let mut cs = sim::credentials::client_settings(addr);
     cs.requests_per_second = 5000;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

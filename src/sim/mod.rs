@@ -57,6 +57,19 @@ pub mod credentials {
     pub const CUSTOMER_ID: u64 = 1234;
     /// The `user.id` discovery reports for the service account.
     pub const USER_ID: &str = "SVC_BACKUP";
+
+    /// Client settings that sign in to a simulator listening on `addr` (benchmarks, examples).
+    pub fn client_settings(addr: std::net::SocketAddr) -> crate::imanage::ClientSettings {
+        crate::imanage::ClientSettings::new(
+            format!("http://{addr}")
+                .parse()
+                .expect("a socket address makes a valid URL"),
+            CLIENT_ID,
+            crate::secret::Secret::new(CLIENT_SECRET),
+            USERNAME,
+            crate::secret::Secret::new(AUTH_KEY),
+        )
+    }
 }
 
 /// How big the corpus is, in document versions (over all libraries).
