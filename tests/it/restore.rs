@@ -97,12 +97,7 @@ async fn export_version_one_as_of_before_the_mutation() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let report = json_of(&out);
     assert_eq!(report["snapshot"], first.row.id.as_str(), "{report}");
     assert_eq!(report["versions"], 1);
@@ -279,12 +274,7 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let r = json_of(&out);
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["versions"], total as u64);
@@ -303,12 +293,7 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(json_of(&out)["versions"], total as u64);
     let some_file = files_under(&out_dir)
         .into_iter()
@@ -345,12 +330,7 @@ async fn dry_run_writes_nothing_and_existing_files_are_never_overwritten() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let r = json_of(&out);
     assert_eq!(r["versions"], 0);
     assert_eq!(r["unchanged"], total as u64);

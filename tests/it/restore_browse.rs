@@ -25,12 +25,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     let new_v: VersionId = report.new_versions[0].parse().unwrap();
     let doc = new_v.document.clone();
     let out = cli(&env, &["versions", &doc.to_string(), "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let v = json_of(&out);
     let rows = v["versions"].as_array().unwrap();
     let row_of = |id: &VersionId| {
@@ -71,12 +66,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let v = json_of(&out);
     assert_eq!(v["snapshot"]["id"], first.row.id.as_str());
     let top = v["listing"]["containers"].as_array().unwrap();
@@ -89,12 +79,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     let folder = plan.filings[0].to_string();
     let listed = |snapshot: &str| -> bool {
         let out = cli(&env, &["ls", "--snapshot", snapshot, &folder, "--json"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 0);
         json_of(&out)["listing"]["documents"]
             .as_array()
             .unwrap()
@@ -114,12 +99,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         .find(|c| c.kind == ContainerKind::Workspace)
         .unwrap();
     let out = cli(&env, &["ls", "--library", LIB, &ws.name, "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(
         json_of(&out)["place"]
             .as_str()
@@ -134,12 +114,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         &name[..name.char_indices().nth(4).map_or(name.len(), |(i, _)| i)]
     );
     let out = cli(&env, &["find", "--library", LIB, "--name", &glob, "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let hits = json_of(&out);
     let hit = hits
         .as_array()

@@ -406,12 +406,7 @@ async fn dry_run_into_original_makes_no_write() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let r = json_of(&out);
     assert_eq!(r["dry_run"], true);
     assert_eq!(

@@ -114,6 +114,16 @@ pub fn cli(env: &TestEnv, args: &[&str]) -> Output {
         .expect("run imvault")
 }
 
+/// Asserts the binary's exit code, showing its stderr when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn json_of(out: &Output) -> serde_json::Value {
     assert!(
         out.status.code().is_some(),
