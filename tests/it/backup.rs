@@ -1,43 +1,13 @@
 //! The backup job against the simulator: full, incremental, faults, deletions, resume after kill.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use futures::StreamExt;
-use imvault::imanage::model::VersionId;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::BackupOptions;
-use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
-use imvault::repo::{Indexed, Repository, Snapshot};
+use imvault::repo::Snapshot;
 use imvault::sim::{MutateRequest, Scale, SimOptions};
 
-use crate::support_env::TestEnv;
-
-/// Every version of a snapshot, with its content read back (verified by the repository).
-async fn versions_of(repo: &Repository<Indexed>, snap: &Snapshot) -> BTreeMap<VersionId, Vec<u8>> {
-    let meta = snap
-        .manifest
-        .streams
-        .get(STREAM_VERSIONS)
-        .expect("versions stream");
-    let mut records = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
-    let mut out = BTreeMap::new();
-    while let Some(r) = records.next().await {
-        let r = r.expect("record");
-        let v = r.version().expect("profile parses");
-        let mut bytes = Vec::with_capacity(v.size as usize);
-        let mut content = repo.read_content(&r.content);
-        while let Some(chunk) = content.next().await {
-            bytes.extend_from_slice(&chunk.expect("verified chunk"));
-        }
-        assert_eq!(bytes.len() as u64, v.size, "{} size", v.id);
-        assert!(
-            out.insert(v.id.clone(), bytes).is_none(),
-            "{} stored twice",
-            v.id
-        );
-    }
-    out
-}
+use crate::support_env::{TestEnv, versions_of};
 
 async fn latest(env: &TestEnv, library: &str) -> Snapshot {
     env.repo()

@@ -3,7 +3,6 @@
 //! with the simulator's truth. Kill points are chosen by progress (downloads the simulator has
 //! served), not by wall-clock time.
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use futures::StreamExt;
 use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
 use imvault::sim::{Scale, SimOptions, SimStats};
 
-use crate::support_env::TestEnv;
+use crate::support_env::{TestEnv, versions_of};
 
 fn downloads(s: &SimStats) -> u64 {
     s.requests
@@ -128,23 +127,12 @@ async fn killed_backups_resume_and_end_identical_to_the_source() {
     assert_eq!(assert_repository_valid(&env).await, 1);
     let repo = env.repo().await;
     let snap = repo.list_snapshots(None).await.unwrap().pop().unwrap();
-    let meta = snap.manifest.streams.get(STREAM_VERSIONS).unwrap();
-    let mut recs = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
-    let mut seen = BTreeMap::new();
-    while let Some(r) = recs.next().await {
-        let r = r.unwrap();
-        let v = r.version().unwrap();
-        let mut bytes = Vec::new();
-        let mut content = repo.read_content(&r.content);
-        while let Some(c) = content.next().await {
-            bytes.extend_from_slice(&c.unwrap());
-        }
+    let versions = versions_of(&repo, &snap).await;
+    for (id, bytes) in &versions {
         assert!(
-            env.sim.version_bytes(&v.id).unwrap() == bytes,
-            "{} differs from the source",
-            v.id
+            env.sim.version_bytes(id).unwrap() == *bytes,
+            "{id} differs from the source"
         );
-        seen.insert(v.id, ());
     }
-    assert_eq!(seen.len() as u64, total);
+    assert_eq!(versions.len() as u64, total);
 }

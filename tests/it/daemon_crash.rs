@@ -4,16 +4,14 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use imvault::catalog::{Catalog, JobState};
-use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
 use imvault::sim::{Scale, SimOptions};
 use reqwest::StatusCode;
 
 use crate::support_daemon::{
     Daemon, NEVER, TOKEN, downloads, free_port, progress_total, write_config,
 };
-use crate::support_env::TestEnv;
+use crate::support_env::{TestEnv, versions_of};
 
 async fn wait_downloads(env: &TestEnv, daemon: &Daemon, at_least: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -105,25 +103,11 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     let repo = env.repo().await;
     let snaps = repo.list_snapshots(None).await.unwrap();
     assert_eq!(snaps.len(), 1);
-    let meta = snaps[0].manifest.streams.get(STREAM_VERSIONS).unwrap();
-    let mut recs = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
-    let mut n = 0;
-    while let Some(r) = recs.next().await {
-        let r = r.unwrap();
-        let v = r.version().unwrap();
-        let mut bytes = Vec::new();
-        let mut content = repo.read_content(&r.content);
-        while let Some(c) = content.next().await {
-            bytes.extend_from_slice(&c.unwrap());
-        }
-        assert!(
-            env.sim.version_bytes(&v.id).unwrap() == bytes,
-            "{} differs",
-            v.id
-        );
-        n += 1;
+    let versions = versions_of(&repo, &snaps[0]).await;
+    for (id, bytes) in &versions {
+        assert!(env.sim.version_bytes(id).unwrap() == *bytes, "{id} differs");
     }
-    assert_eq!(n, total);
+    assert_eq!(versions.len() as u64, total);
 
     // SIGTERM mid-backup: drain to a checkpoint, exit 0, the job is back in the queue.
     let mut daemon = daemon;

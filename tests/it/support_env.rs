@@ -1,15 +1,19 @@
 //! A whole imvault environment for a test: a seeded simulator on 127.0.0.1, a local repository
 //! and catalog in a temp dir, and the settings/config file that point at them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use imvault::config::{Env, Settings};
 use imvault::imanage::Client;
+use imvault::imanage::model::VersionId;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
 use imvault::jobs::progress::Display;
+use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
 use imvault::repo::{
-    BackendConfig, Indexed, InitOptions, Repository, SessionOptions, open_backend,
+    BackendConfig, Indexed, InitOptions, Repository, SessionOptions, Snapshot, open_backend,
 };
 use imvault::sim::{self, Scale, SimHandle, SimOptions};
 use object_store::ObjectStore;
@@ -99,4 +103,34 @@ impl TestEnv {
         };
         backup::run(&env, &libraries, opts, CancellationToken::new()).await
     }
+}
+
+/// Every version of a snapshot, with its content read back (verified by the repository).
+pub async fn versions_of(
+    repo: &Repository<Indexed>,
+    snap: &Snapshot,
+) -> BTreeMap<VersionId, Vec<u8>> {
+    let meta = snap
+        .manifest
+        .streams
+        .get(STREAM_VERSIONS)
+        .expect("versions stream");
+    let mut records = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
+    let mut out = BTreeMap::new();
+    while let Some(r) = records.next().await {
+        let r = r.expect("record");
+        let v = r.version().expect("profile parses");
+        let mut bytes = Vec::with_capacity(v.size as usize);
+        let mut content = repo.read_content(&r.content);
+        while let Some(chunk) = content.next().await {
+            bytes.extend_from_slice(&chunk.expect("verified chunk"));
+        }
+        assert_eq!(bytes.len() as u64, v.size, "{} size", v.id);
+        assert!(
+            out.insert(v.id.clone(), bytes).is_none(),
+            "{} stored twice",
+            v.id
+        );
+    }
+    out
 }
