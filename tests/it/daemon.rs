@@ -586,20 +586,14 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
 }
 
 /// Restore over HTTP, end to end: back up, post a restore of one version to a local directory,
-/// and find its exact bytes there. Needs the restore engine (issue 6) wired into
-/// `daemon::exec`; until then the job fails with "restore engine not available".
+/// and find its exact bytes there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_posted_over_http_writes_the_right_bytes() {
     let env = TestEnv::tiny(74).await;
     let port = free_port();
     let config = write_config(&env, port, NEVER, TOKEN);
     let daemon = Daemon::start(&env, &config, port).await;
-    let (s, job) = daemon.post("/v1/backups", "{}").await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
-    let id = job["id"].as_str().unwrap().to_string();
-    let done = daemon
-        .wait_job(&id, "finished", |j| j["finished_at"].is_string())
-        .await;
+    let done = daemon.run_job("/v1/backups", "{}").await;
     assert_eq!(done["state"], "completed", "{done}");
 
     // Pick one version of the newest snapshot.
@@ -625,12 +619,7 @@ async fn restore_posted_over_http_writes_the_right_bytes() {
         "version": version.id.version,
         "to": target,
     });
-    let (s, r) = daemon.post("/v1/restores", &body.to_string()).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    let rid = r["id"].as_str().unwrap().to_string();
-    let done = daemon
-        .wait_job(&rid, "finished", |j| j["finished_at"].is_string())
-        .await;
+    let done = daemon.run_job("/v1/restores", &body.to_string()).await;
     assert_eq!(done["state"], "completed", "{done}");
     let mut found = false;
     let mut stack = vec![target];
@@ -655,12 +644,7 @@ async fn verify_posted_over_http_passes_then_names_a_corrupt_pack() {
     let port = free_port();
     let config = write_config(&env, port, NEVER, TOKEN);
     let daemon = Daemon::start(&env, &config, port).await;
-    let (s, job) = daemon.post("/v1/backups", "{}").await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
-    let id = job["id"].as_str().unwrap().to_string();
-    let done = daemon
-        .wait_job(&id, "finished", |j| j["finished_at"].is_string())
-        .await;
+    let done = daemon.run_job("/v1/backups", "{}").await;
     assert_eq!(done["state"], "completed", "{done}");
 
     let (s, bad) = daemon
@@ -671,15 +655,10 @@ async fn verify_posted_over_http_passes_then_names_a_corrupt_pack() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
     assert!(bad.to_string().contains("readdata"), "{bad}");
 
-    let (s, job) = daemon
-        .post("/v1/verifications", r#"{"read_data_percent": 100}"#)
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
-    assert_eq!(job["kind"], "verify", "{job}");
-    let vid = job["id"].as_str().unwrap().to_string();
     let done = daemon
-        .wait_job(&vid, "finished", |j| j["finished_at"].is_string())
+        .run_job("/v1/verifications", r#"{"read_data_percent": 100}"#)
         .await;
+    assert_eq!(done["kind"], "verify", "{done}");
     assert_eq!(done["state"], "completed", "{done}");
 
     // Flip one byte in the middle of the largest pack.
@@ -701,13 +680,8 @@ async fn verify_posted_over_http_passes_then_names_a_corrupt_pack() {
     std::fs::write(&pack, bytes).unwrap();
     let name = pack.file_name().unwrap().to_string_lossy().to_string();
 
-    let (s, job) = daemon
-        .post("/v1/verifications", r#"{"read_data_percent": 100}"#)
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
-    let vid = job["id"].as_str().unwrap().to_string();
     let done = daemon
-        .wait_job(&vid, "finished", |j| j["finished_at"].is_string())
+        .run_job("/v1/verifications", r#"{"read_data_percent": 100}"#)
         .await;
     assert_eq!(done["state"], "failed", "{done}");
     assert!(

@@ -140,6 +140,16 @@ impl Daemon {
             .await
     }
 
+    /// Posts a job request, asserts it is accepted (202), and waits until the job has finished;
+    /// returns the finished job.
+    pub async fn run_job(&self, path: &str, body: &str) -> Value {
+        let (status, job) = self.post(path, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path} {body}: {job}");
+        let id = job["id"].as_str().expect("a job id").to_string();
+        self.wait_job(&id, "finished", |j| j["finished_at"].is_string())
+            .await
+    }
+
     /// Polls a job until `done(job)` holds; panics with the daemon log at the deadline.
     pub async fn wait_job(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(90);
