@@ -15,6 +15,7 @@
 //! [`RestoreReport`]. Both are stable: fields may be added, never renamed or removed.
 
 pub mod export;
+mod files;
 pub mod into_imanage;
 pub mod names;
 pub mod plan;

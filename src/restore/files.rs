@@ -1,0 +1,104 @@
+//! Durable, never-overwriting file writes for the export target: temporary names next to the
+//! final ones, one file-system sync for a whole batch, then a hard link to the final name (which
+//! fails if the name exists). A crash never leaves a partial file under a final name.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` only if nothing is there (create_new); `Ok(false)` if it exists.
+pub(super) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(mut f) => {
+            f.write_all(bytes)?;
+            f.sync_data()?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A temporary name next to `path` (hidden, random suffix).
+pub(super) fn temp_name(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(
+        ".{}.imvault-tmp-{:08x}",
+        file_name.chars().take(60).collect::<String>(),
+        fastrand::u32(..)
+    ))
+}
+
+/// Writes `parts` to a new file `tmp` (not synced: [`sync_fs`] does that for a whole batch).
+pub(super) fn write_temp(
+    tmp: &Path,
+    parts: &[bytes::Bytes],
+    mtime: Option<std::time::SystemTime>,
+) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    for p in parts {
+        f.write_all(p)?;
+    }
+    if let Some(m) = mtime {
+        let _ = f.set_modified(m);
+    }
+    Ok(())
+}
+
+/// Makes everything written so far to the file system holding `dir` durable: `syncfs(2)` on
+/// Linux (one call for a whole batch instead of an fsync per file), `sync(2)` elsewhere.
+pub(super) fn sync_fs(dir: &Path) -> std::io::Result<()> {
+    let d = std::fs::File::open(dir)?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: `d` is an open descriptor for the duration of the call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        d.sync_all()?;
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    Ok(())
+}
+
+/// Gives the durable temporary file `tmp` its final name `path` (a hard link, which fails if
+/// `path` exists: nothing is overwritten), then removes `tmp`. `Ok(false)` if `path` exists.
+pub(super) fn place(tmp: &Path, path: &Path) -> std::io::Result<bool> {
+    let r = match std::fs::hard_link(tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        // File systems without hard links: rename after checking (not atomic there).
+        Err(_) if !path.exists() => std::fs::rename(tmp, path).map(|()| true),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(tmp);
+    r
+}
+
+/// Places queued files (after a sync); a failure is logged, the name is left free.
+pub(super) fn place_pending(pending: Vec<(PathBuf, PathBuf)>) {
+    for (tmp, path) in pending {
+        match place(&tmp, &path) {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!(path = %path.display(), "exists, not overwritten"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not place a sidecar")
+            }
+        }
+    }
+}
