@@ -35,6 +35,7 @@ pub mod meta;
 pub mod pack;
 pub mod prune;
 pub mod reader;
+pub mod references;
 pub mod repository;
 pub mod retention;
 pub mod snapshot;

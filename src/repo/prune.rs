@@ -36,9 +36,10 @@ use crate::repo::id::{BlobId, IndexId, PackId};
 use crate::repo::index;
 use crate::repo::marks::{self, MarkSet};
 use crate::repo::pack::{self, PackEntry, PackReceipt, PackWriter};
+use crate::repo::references::{References, find_refs};
 use crate::repo::repository::{Indexed, Repository};
 use crate::repo::snapshot::CheckpointRecord;
-use crate::repo::verify::{self, Problem, References};
+use crate::repo::verify::{self, Problem};
 
 /// Packs no index names are left alone until they are at least this old, whatever the grace
 /// period: a running backup's newest packs are indexed only at its next checkpoint.
@@ -242,7 +243,7 @@ impl Repository<Indexed> {
                 active.push((rec.library.clone(), rec.time));
             }
             let (mut content, mut meta) = (Vec::new(), Vec::new());
-            verify::find_refs(&rec.record, &mut content, &mut meta);
+            find_refs(&rec.record, &mut content, &mut meta);
             let owner = m.location.to_string();
             refs.add_meta_stream(this, &exists, &owner, "resume", &meta)
                 .await;
