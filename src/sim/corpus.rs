@@ -457,7 +457,7 @@ mod tests {
 
     /// Slow in a debug build: `cargo test --lib large_has -- --ignored`.
     #[test]
-    #[ignore]
+    #[ignore = "slow in a debug build (generates 1M versions): run with --ignored"]
     fn large_has_a_million_versions() {
         for seed in [1, 2] {
             let c = Corpus::new(seed, Scale::Large, 3);

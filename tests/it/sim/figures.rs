@@ -6,7 +6,7 @@ use super::*;
 /// `large`) through HTTP and prints rows, time and the process's peak RSS, which must not grow
 /// with the corpus. Run: `SIM_SCALE=large cargo test --release --test it sim_crawl_figures -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "measurement, not a test: prints figures"]
 async fn sim_crawl_figures() {
     let scale: Scale = std::env::var("SIM_SCALE")
         .unwrap_or_else(|_| "large".into())
@@ -53,7 +53,7 @@ async fn sim_crawl_figures() {
 /// (default `medium`) with 8 concurrent streams and prints the throughput and peak RSS.
 /// Run: `cargo test --test it sim_download_figures -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "measurement, not a test: prints figures"]
 async fn sim_download_figures() {
     use futures::StreamExt;
     let scale: Scale = std::env::var("SIM_SCALE")
