@@ -2,6 +2,9 @@
 //!
 //! Each `add_*` is one indexed look-up of the item's row that was valid in the library's
 //! previous snapshot, then either an extension of its range (same state) or an insert.
+//! When a whole kind of rows is known to be unchanged (the snapshot's metadata stream is the
+//! previous snapshot's, byte for byte), [`SnapshotLoad::carry_over`] extends them all with one
+//! statement instead.
 
 use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
@@ -9,9 +12,10 @@ use super::Catalog;
 use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
 use super::error::{CatalogError, SqlContext};
 use super::types::{
-    ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotRow, VersionRow,
+    ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotId, SnapshotRow,
+    VersionRow,
 };
-use crate::imanage::model::{Acl, DocumentId, Filing, LibraryId};
+use crate::imanage::model::{Acl, ContainerId, DocumentId, Filing, LibraryId, VersionId};
 
 /// A snapshot being loaded, inside one transaction. Dropping it without [`commit`] leaves
 /// the catalog untouched.
@@ -22,6 +26,11 @@ pub struct SnapshotLoad<'c> {
     snap: SnapshotRow,
     seq: u64,
     prev: u64,
+    prev_id: Option<SnapshotId>,
+    /// Kinds of rows that `add_*` or `carry_over` touched already.
+    touched: [bool; 4],
+    /// Kinds of rows carried over: `add_*` of those only records differences.
+    carried: [bool; 4],
     prev_counts: ItemCounts,
     containers: ChangeCounts,
     versions: ChangeCounts,
@@ -30,12 +39,49 @@ pub struct SnapshotLoad<'c> {
     skipped: u64,
 }
 
+/// The kinds of range rows a snapshot is made of (one metadata stream each).
+/// Identifies one range row of a kind (what `add_*` of that kind would add).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKey {
+    Container(ContainerId),
+    Version(VersionId),
+    Filing(Filing),
+    DocumentAcl(DocumentId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    Containers,
+    Versions,
+    Filings,
+    DocumentAcls,
+}
+
+impl RowKind {
+    fn table(self) -> &'static str {
+        match self {
+            RowKind::Containers => "containers",
+            RowKind::Versions => "versions",
+            RowKind::Filings => "filings",
+            RowKind::DocumentAcls => "document_acls",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Result of looking up an item's previous row.
 enum Step {
     /// Extended: same state as in the previous snapshot.
     Unchanged,
     /// Already added to this snapshot with the same state.
     Duplicate,
+    /// Carried over with the same state: counted as unchanged already.
+    Carried,
+    /// Carried over, but with another state: the carried row was ended, insert a new one.
+    Replace,
     /// Insert a new row; `changed` when a row with another state existed before.
     Insert { changed: bool },
 }
@@ -86,8 +132,8 @@ impl Catalog {
             )
             .optional()
             .ctx(action)?;
-        let (prev, prev_counts) = match newest {
-            None => (0, ItemCounts::default()),
+        let (prev, prev_counts, prev_id) = match newest {
+            None => (0, ItemCounts::default(), None),
             Some((id, ns, seq, counts)) => {
                 if (time_ns, snap.id.as_str()) <= (ns, id.as_str()) {
                     return Err(CatalogError::OutOfOrder {
@@ -98,7 +144,7 @@ impl Catalog {
                         newest_time: encode::ns_to_time(ns).to_rfc3339(),
                     });
                 }
-                (seq, counts)
+                (seq, counts, Some(encode::snapshot_id(id)?))
             }
         };
         let seq = prev + 1;
@@ -125,6 +171,9 @@ impl Catalog {
             snap,
             seq,
             prev,
+            prev_id,
+            touched: [false; 4],
+            carried: [false; 4],
             prev_counts,
             containers: ChangeCounts::default(),
             versions: ChangeCounts::default(),
@@ -143,6 +192,97 @@ impl SnapshotLoad<'_> {
 
     pub fn snapshot(&self) -> &SnapshotRow {
         &self.snap
+    }
+
+    /// The library's newest snapshot in the catalog before this one: the rows this load extends.
+    pub fn previous(&self) -> Option<&SnapshotId> {
+        self.prev_id.as_ref()
+    }
+
+    /// Every `kind` row valid in the [previous](Self::previous) snapshot is valid in this one,
+    /// unchanged (its metadata stream is the previous snapshot's, byte for byte): extend them
+    /// all with one statement. Only before any `add_*` of that kind; returns the rows extended.
+    pub fn carry_over(&mut self, kind: RowKind) -> Result<u64, CatalogError> {
+        let table = kind.table();
+        let action = || {
+            format!(
+                "carrying the unchanged {table} of the previous snapshot over to snapshot {}",
+                self.snap.id
+            )
+        };
+        if std::mem::replace(&mut self.touched[kind.index()], true) {
+            return Err(CatalogError::Corrupt {
+                what: action(),
+                problem: format!("{table} were already added to this snapshot"),
+            });
+        }
+        if self.prev == 0 {
+            return Ok(0);
+        }
+        self.carried[kind.index()] = true;
+        let n = self
+            .tx
+            .execute(
+                &format!("UPDATE {table} SET last_seq = ?1 WHERE library = ?2 AND last_seq = ?3"),
+                params![U64(self.seq), self.snap.library.as_str(), U64(self.prev)],
+            )
+            .ctx(action)? as u64;
+        self.counts(kind).unchanged += n;
+        Ok(n)
+    }
+
+    fn counts(&mut self, kind: RowKind) -> &mut ChangeCounts {
+        match kind {
+            RowKind::Containers => &mut self.containers,
+            RowKind::Versions => &mut self.versions,
+            RowKind::Filings => &mut self.filings,
+            RowKind::DocumentAcls => &mut self.document_acls,
+        }
+    }
+
+    /// After [`carry_over`](Self::carry_over): the item `key` is not in this snapshot after all
+    /// (removed since the previous one). Ends its carried row at the previous snapshot; returns
+    /// false when no carried row was left to end (e.g. it was replaced by a changed state).
+    pub fn drop_carried(&mut self, key: &RowKey) -> Result<bool, CatalogError> {
+        let action = || format!("removing {key:?} from snapshot {}", self.snap.id);
+        let (seq, prev) = (U64(self.seq), U64(self.prev));
+        let tail = "AND last_seq = ?2 AND first_seq <= ?1";
+        let (kind, n) = match key {
+            RowKey::Container(id) => (
+                RowKind::Containers,
+                self.tx.execute(
+                    &format!("UPDATE containers SET last_seq = ?1 WHERE library = ?3 AND number = ?4 {tail}"),
+                    params![prev, seq, id.library.as_str(), U64(id.number)],
+                ),
+            ),
+            RowKey::Version(id) => (
+                RowKind::Versions,
+                self.tx.execute(
+                    &format!("UPDATE versions SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND version = ?5 {tail}"),
+                    params![prev, seq, id.document.library.as_str(), U64(id.document.number), id.version],
+                ),
+            ),
+            RowKey::Filing(f) => (
+                RowKind::Filings,
+                self.tx.execute(
+                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND folder = ?5 {tail}"),
+                    params![prev, seq, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
+                ),
+            ),
+            RowKey::DocumentAcl(doc) => (
+                RowKind::DocumentAcls,
+                self.tx.execute(
+                    &format!("UPDATE document_acls SET last_seq = ?1 WHERE library = ?3 AND document = ?4 {tail}"),
+                    params![prev, seq, doc.library.as_str(), U64(doc.number)],
+                ),
+            ),
+        };
+        let n = n.ctx(action)?;
+        if n > 0 {
+            let c = self.counts(kind);
+            c.unchanged = c.unchanged.saturating_sub(n as u64);
+        }
+        Ok(n > 0)
     }
 
     fn check_library(
@@ -164,6 +304,7 @@ impl SnapshotLoad<'_> {
     /// `lookup` selects `rid, last_seq, state` with the key in `?1..` and `prev` last.
     fn step(
         &self,
+        kind: RowKind,
         lookup: &str,
         extend: &str,
         key: &[&dyn ToSql],
@@ -175,16 +316,27 @@ impl SnapshotLoad<'_> {
         let prev = U64(self.prev);
         params.push(&prev);
         let mut stmt = self.tx.prepare_cached(lookup).ctx(action)?;
-        let found: Option<(i64, u64, Option<Vec<u8>>)> = stmt
+        let found: Option<(i64, u64, Option<Vec<u8>>, u64)> = stmt
             .query_row(params.as_slice(), |r| {
-                Ok((r.get(0)?, get_u64(r, 1)?, r.get(2)?))
+                Ok((r.get(0)?, get_u64(r, 1)?, r.get(2)?, get_u64(r, 3)?))
             })
             .optional()
             .ctx(action)?;
-        let Some((rid, last_seq, old_state)) = found else {
+        drop(stmt);
+        let Some((rid, last_seq, old_state, first_seq)) = found else {
             return Ok(Step::Insert { changed: false });
         };
         let same = old_state.as_deref() == state.map(|s| &s[..]);
+        if last_seq == self.seq && first_seq <= self.prev && self.carried[kind.index()] {
+            // Carried over from the previous snapshot: same state is nothing to do; another
+            // state ends the carried row at the previous snapshot and opens a new one.
+            if same {
+                return Ok(Step::Carried);
+            }
+            let mut close = self.tx.prepare_cached(extend).ctx(action)?;
+            close.execute(params![U64(self.prev), rid]).ctx(action)?;
+            return Ok(Step::Replace);
+        }
         if last_seq == self.seq {
             return if same {
                 Ok(Step::Duplicate)
@@ -205,6 +357,7 @@ impl SnapshotLoad<'_> {
 
     /// Add a workspace, folder, tab or search folder (with its ACL, if read).
     pub fn add_container(&mut self, c: &ContainerRow) -> Result<(), CatalogError> {
+        self.touched[RowKind::Containers.index()] = true;
         let object = || format!("container {}", c.id);
         for id in std::iter::once(&c.id)
             .chain(&c.parent_id)
@@ -232,14 +385,15 @@ impl SnapshotLoad<'_> {
             .opt(acl.as_deref())
             .finish();
         let step = self.step(
-            "SELECT rid, last_seq, state FROM containers WHERE library = ?1 AND number = ?2 \
-             AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
+            RowKind::Containers,
+            "SELECT rid, last_seq, state, first_seq FROM containers WHERE library = ?1 \
+             AND number = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE containers SET last_seq = ?1 WHERE rid = ?2",
             &[&c.id.library.as_str(), &U64(c.id.number)],
             Some(&state),
             &object,
         )?;
-        if let Step::Insert { .. } = step {
+        if matches!(step, Step::Insert { .. } | Step::Replace) {
             let mut ins = self
                 .tx
                 .prepare_cached(
@@ -270,6 +424,7 @@ impl SnapshotLoad<'_> {
 
     /// Add one document or e-mail version, with its opaque content reference.
     pub fn add_version(&mut self, v: &VersionRow) -> Result<(), CatalogError> {
+        self.touched[RowKind::Versions.index()] = true;
         let object = || format!("version {}", v.id);
         self.check_library(&v.id.document.library, &object)?;
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
@@ -288,14 +443,15 @@ impl SnapshotLoad<'_> {
             .finish();
         let doc = &v.id.document;
         let step = self.step(
-            "SELECT rid, last_seq, state FROM versions WHERE library = ?1 AND document = ?2 \
-             AND version = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
+            RowKind::Versions,
+            "SELECT rid, last_seq, state, first_seq FROM versions WHERE library = ?1 \
+             AND document = ?2 AND version = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE versions SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number), &v.id.version],
             Some(&state),
             &object,
         )?;
-        if let Step::Insert { .. } = step {
+        if matches!(step, Step::Insert { .. } | Step::Replace) {
             let mut ins = self
                 .tx
                 .prepare_cached(
@@ -331,12 +487,14 @@ impl SnapshotLoad<'_> {
 
     /// Record that a document is filed in a folder (or workspace, or tab).
     pub fn add_filing(&mut self, f: &Filing) -> Result<(), CatalogError> {
+        self.touched[RowKind::Filings.index()] = true;
         let object = || format!("filing of document {} in {}", f.document, f.parent);
         self.check_library(&f.document.library, &object)?;
         self.check_library(&f.parent.library, &object)?;
         let step = self.step(
-            "SELECT rid, last_seq, NULL FROM filings WHERE library = ?1 AND document = ?2 \
-             AND folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
+            RowKind::Filings,
+            "SELECT rid, last_seq, NULL, first_seq FROM filings WHERE library = ?1 \
+             AND document = ?2 AND folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE filings SET last_seq = ?1 WHERE rid = ?2",
             &[
                 &f.document.library.as_str(),
@@ -346,7 +504,7 @@ impl SnapshotLoad<'_> {
             None,
             &object,
         )?;
-        if let Step::Insert { .. } = step {
+        if matches!(step, Step::Insert { .. } | Step::Replace) {
             let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
             let mut ins = self
                 .tx
@@ -369,20 +527,22 @@ impl SnapshotLoad<'_> {
 
     /// Record the ACL of a document (shared by all its versions).
     pub fn add_document_acl(&mut self, doc: &DocumentId, acl: &Acl) -> Result<(), CatalogError> {
+        self.touched[RowKind::DocumentAcls.index()] = true;
         let object = || format!("ACL of document {doc}");
         self.check_library(&doc.library, &object)?;
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
         let json = encode::acl_json(acl).ctx(action)?;
         let state = StateHasher::new("acl").field(json.as_bytes()).finish();
         let step = self.step(
-            "SELECT rid, last_seq, state FROM document_acls WHERE library = ?1 AND document = ?2 \
-             AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
+            RowKind::DocumentAcls,
+            "SELECT rid, last_seq, state, first_seq FROM document_acls WHERE library = ?1 \
+             AND document = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE document_acls SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number)],
             Some(&state),
             &object,
         )?;
-        if let Step::Insert { .. } = step {
+        if matches!(step, Step::Insert { .. } | Step::Replace) {
             let mut ins = self
                 .tx
                 .prepare_cached(
@@ -472,6 +632,11 @@ fn count(c: &mut ChangeCounts, step: Step) {
     match step {
         Step::Unchanged => c.unchanged += 1,
         Step::Duplicate => c.duplicates += 1,
+        Step::Carried => {}
+        Step::Replace => {
+            c.unchanged = c.unchanged.saturating_sub(1);
+            c.changed += 1;
+        }
         Step::Insert { changed: true } => c.changed += 1,
         Step::Insert { changed: false } => c.added += 1,
     }

@@ -78,7 +78,7 @@ use rusqlite::config::DbConfig;
 pub use error::CatalogError;
 pub use find::DEFAULT_FIND_LIMIT;
 pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
-pub use load::SnapshotLoad;
+pub use load::{RowKey, RowKind, SnapshotLoad};
 pub use scan::ScanError;
 pub use schema::SCHEMA_VERSION;
 pub use shared::SharedCatalog;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::Stream;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use object_store::ObjectStore;
 use serde::de::DeserializeOwned;
 
@@ -192,6 +192,21 @@ impl Repository<Indexed> {
             self.state.cache.clone(),
             content,
         )
+    }
+
+    /// The blobs of a metadata stream, in order, verified: each holds whole JSON lines
+    /// (for readers that look at records before, or instead of, parsing them).
+    pub fn read_meta_blobs(
+        &self,
+        meta: &MetaRef,
+    ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        reader::read_blobs(
+            self.store.clone(),
+            self.state.index.clone(),
+            meta.blobs.clone(),
+            2,
+        )
+        .map(|r| r.map(|(_, bytes)| bytes))
     }
 
     /// The records of a metadata stream, in order.

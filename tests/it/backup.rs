@@ -226,6 +226,16 @@ async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
         ..Default::default()
     });
     env.backup(&BackupOptions::default()).await;
+    // Nothing changed: every stream is its parent's (the catalog carries the rows over).
+    env.backup(&BackupOptions::default()).await;
+    env.sim.mutate(&MutateRequest {
+        new_versions: 2,
+        profile_edits: 3,
+        acl_edits: 3,
+        deletes: 2,
+        ..Default::default()
+    });
+    env.backup(&BackupOptions::default()).await;
     let path = env.dir.path().join("state/catalog.db");
     let dump = |p: &std::path::Path| {
         imvault::catalog::Catalog::open(p)
@@ -261,6 +271,13 @@ async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
         .unwrap();
     assert!(again.rebuilt);
     assert_eq!(dump(&path), original);
+    // Backups and rebuilds load each snapshot as its differences from the parent; reading
+    // every record of every snapshot instead must give the same catalog.
+    let whole = imvault::jobs::catalog_sync::rebuild_reading_everything(&env.repo().await, &path)
+        .await
+        .unwrap();
+    assert_eq!(whole.loaded as usize, snaps.len());
+    assert_eq!(dump(&path), original, "differences and whole loads agree");
 }
 
 /// The same job against a real S3 server (moto): a full backup and an incremental after a
@@ -353,4 +370,32 @@ async fn checkpoints_of_a_completed_run_are_not_resumed() {
             }
         }
     }
+}
+
+/// A snapshot whose metadata cannot be read is not catalogued at all (before, the rows read up
+/// to the error were committed as if the snapshot held only those).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_cannot_be_read_leaves_the_catalog_without_it() {
+    let env = TestEnv::tiny(16).await;
+    env.backup(&BackupOptions::default()).await;
+    let path = env.dir.path().join("state/catalog.db");
+    let repo = env.repo().await;
+    // Corrupt one byte in the middle of every pack: every blob read fails verification.
+    for pack in crate::support_maint::pack_files(&env.dir.path().join("repo")) {
+        let mut bytes = std::fs::read(&pack).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x5a;
+        std::fs::write(&pack, bytes).unwrap();
+    }
+    let err = imvault::jobs::catalog_sync::rebuild(&repo, &path)
+        .await
+        .expect_err("the rebuild cannot read the snapshots");
+    let msg = imvault::repo::error_chain(&err);
+    assert!(msg.contains("reading snapshot"), "{msg}");
+    let cat = imvault::catalog::Catalog::open(&path).unwrap();
+    assert_eq!(
+        cat.snapshots(None).unwrap().len(),
+        0,
+        "no partially read snapshot is catalogued"
+    );
 }

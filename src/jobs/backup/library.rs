@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::fetch::{FetchError, fetch_version, source_worth_retrying};
-use super::prior::PriorVersions;
+use super::prior::{PriorRecord, PriorVersions};
 use super::records_writer::{Record, ResumeRecord, write_records};
 use super::{BackupEnv, BackupError, BackupOptions, LibraryOutcome};
 use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId};
@@ -69,11 +69,11 @@ pub async fn backup_library(
     {
         {
             let mut records =
-                std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
+                std::pin::pin!(repo.read_meta_stream::<PriorRecord>(STREAM_VERSIONS, meta));
             while let Some(rec) = records.next().await {
                 let rec = rec.map_err(repo_err("reading the last snapshot's versions"))?;
-                if let (Ok(v), content) = rec.into_parts() {
-                    prior.insert(&v, content);
+                if let Some(key) = rec.change_key() {
+                    prior.insert_key(&key, rec.into_content());
                 }
             }
         }

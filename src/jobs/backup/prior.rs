@@ -8,8 +8,61 @@
 
 use std::collections::HashMap;
 
-use crate::imanage::model::{ChangeKey, DocumentVersion};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::imanage::model::{ChangeKey, DocumentVersion, VersionId};
 use crate::repo::ContentRef;
+
+/// A stored version record (`jobs::records::VersionRecord`) read for its change key and content
+/// only: the rest of the profile is skipped, not built into a map (the last snapshot's versions
+/// stream is read at the start of every incremental run).
+#[derive(Debug, Deserialize)]
+pub struct PriorRecord {
+    profile: KeyFields,
+    content: ContentRef,
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyFields {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    size: Option<Value>,
+    #[serde(default)]
+    edit_date: Option<Value>,
+    #[serde(default)]
+    edit_profile_date: Option<Value>,
+}
+
+impl PriorRecord {
+    /// The change key as [`DocumentVersion::from_json`] reads it; `None` where that would fail.
+    pub fn change_key(&self) -> Option<ChangeKey> {
+        let text = |v: &Option<Value>| match v {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let id: VersionId = match &self.profile.id {
+            Some(Value::String(s)) => s.parse().ok()?,
+            _ => return None,
+        };
+        let size = match &self.profile.size {
+            Some(Value::Number(n)) => n.as_u64()?,
+            None | Some(Value::Null) => 0,
+            Some(_) => return None,
+        };
+        Some(ChangeKey {
+            id,
+            size,
+            edit_date: text(&self.profile.edit_date),
+            edit_profile_date: text(&self.profile.edit_profile_date),
+        })
+    }
+
+    pub fn into_content(self) -> ContentRef {
+        self.content
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct PriorVersions {
@@ -42,6 +95,12 @@ impl PriorVersions {
         let key = (version.id.document.number, version.id.version);
         self.map
             .insert(key, (fingerprint(&version.change_key()), content));
+    }
+
+    /// Records that the version with change key `key` is stored as `content`.
+    pub fn insert_key(&mut self, key: &ChangeKey, content: ContentRef) {
+        let at = (key.id.document.number, key.id.version);
+        self.map.insert(at, (fingerprint(key), content));
     }
 
     /// The stored content of `version` if it is unchanged since it was stored.
@@ -105,5 +164,41 @@ mod tests {
         }
         assert!(prior.contains(1, 1));
         assert!(!prior.contains(1, 2));
+    }
+
+    #[test]
+    fn a_prior_record_reads_the_same_change_key_as_the_whole_profile() {
+        use crate::jobs::records::VersionRecord;
+        let content = ContentRef {
+            size: 10,
+            blobs: vec![BlobId::of(b"seven")],
+        };
+        let profiles = [
+            serde_json::json!({"id": "A!7.2", "size": 10, "edit_date": "2026-01-01T00:00:00Z",
+                "edit_profile_date": "2026-01-03T00:00:00Z", "name": "x",
+                "custom1": {"nested": [1, 2]}, "default_security": "inherit"}),
+            serde_json::json!({"id": "A!8.1", "name": "no dates, no size"}),
+            serde_json::json!({"id": "A!9.1", "size": null, "edit_date": 5}),
+        ];
+        for p in profiles {
+            let v = DocumentVersion::from_json(p).unwrap();
+            let line = serde_json::to_vec(&VersionRecord::new(v.clone(), content.clone())).unwrap();
+            let prior: PriorRecord = serde_json::from_slice(&line).unwrap();
+            assert_eq!(prior.change_key(), Some(v.change_key()));
+            assert_eq!(prior.into_content(), content);
+        }
+        for bad in [
+            serde_json::json!({"profile": {"id": 5}, "content": {"size": 0, "blobs": []}}),
+            serde_json::json!({"profile": {"id": "A!1.1", "size": -1}, "content": {"size": 0, "blobs": []}}),
+            serde_json::json!({"profile": {"id": "A!1.1", "size": "7"}, "content": {"size": 0, "blobs": []}}),
+        ] {
+            let prior: PriorRecord = serde_json::from_value(bad.clone()).unwrap();
+            assert_eq!(prior.change_key(), None, "{bad}");
+            let full: VersionRecord = serde_json::from_value(bad).unwrap();
+            assert!(
+                full.version().is_err(),
+                "the whole profile fails the same way"
+            );
+        }
     }
 }

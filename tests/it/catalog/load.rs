@@ -149,3 +149,109 @@ fn duplicates_are_ignored_and_conflicts_refused() {
     assert_eq!((report.versions.added, report.versions.duplicates), (1, 1));
     assert_eq!((report.filings.added, report.filings.duplicates), (1, 1));
 }
+
+/// Loads `now` as the differences from `before` (what the catalog sync does when the catalog
+/// holds the parent): carry every kind over, add only items that are not identical to one of
+/// `before` (plus `readd`, identical ones given again as if their stored bytes differed), and
+/// drop the keys of `before` that `now` lacks.
+fn load_as_differences(
+    cat: &mut Catalog,
+    before: &SnapData,
+    now: &SnapData,
+    readd: usize,
+) -> imvault::catalog::LoadReport {
+    use imvault::catalog::{RowKey, RowKind};
+    let mut load = cat.begin_snapshot(now.row.clone()).expect("begin");
+    assert_eq!(load.previous(), Some(&before.row.id));
+    for kind in [
+        RowKind::Containers,
+        RowKind::Versions,
+        RowKind::Filings,
+        RowKind::DocumentAcls,
+    ] {
+        load.carry_over(kind).expect("carry over");
+    }
+    let mut readd = readd;
+    for c in &now.containers {
+        if !before.containers.contains(c) || std::mem::take(&mut readd) > 0 {
+            load.add_container(c).expect("container");
+        }
+    }
+    for v in &now.versions {
+        if !before.versions.contains(v) {
+            load.add_version(v).expect("version");
+        }
+    }
+    for f in &now.filings {
+        if !before.filings.contains(f) {
+            load.add_filing(f).expect("filing");
+        }
+    }
+    for (d, a) in &now.acls {
+        if !before.acls.contains(&(d.clone(), a.clone())) {
+            load.add_document_acl(d, a).expect("acl");
+        }
+    }
+    // Items of `before` not given again identically: gone (their carried row ends) or
+    // replaced by the add above (nothing left to end).
+    let mut drop = |key: RowKey, gone: bool| {
+        let dropped = load.drop_carried(&key).expect("drop");
+        assert_eq!(dropped, gone, "{key:?}: gone {gone}");
+    };
+    for c in before
+        .containers
+        .iter()
+        .filter(|c| !now.containers.contains(c))
+    {
+        let gone = !now.containers.iter().any(|n| n.id == c.id);
+        drop(RowKey::Container(c.id.clone()), gone);
+    }
+    for v in before.versions.iter().filter(|v| !now.versions.contains(v)) {
+        let gone = !now.versions.iter().any(|n| n.id == v.id);
+        drop(RowKey::Version(v.id.clone()), gone);
+    }
+    for f in before.filings.iter().filter(|f| !now.filings.contains(f)) {
+        drop(RowKey::Filing(f.clone()), true);
+    }
+    for (d, _) in before.acls.iter().filter(|x| !now.acls.contains(x)) {
+        let gone = !now.acls.iter().any(|(n, _)| n == d);
+        drop(RowKey::DocumentAcl(d.clone()), gone);
+    }
+    for s in &now.skipped {
+        load.add_skipped(s).expect("skipped");
+    }
+    load.commit().expect("commit")
+}
+
+#[test]
+fn loading_only_the_differences_gives_the_same_catalog_as_loading_everything() {
+    let (reference, snaps, reports) = loaded();
+    let mut cat = Catalog::open_in_memory().expect("catalog");
+    let first = snaps[0].load_into(&mut cat);
+    assert_eq!(first, reports[0]);
+    for (i, readd) in [(1, 0), (2, 2)] {
+        let report = load_as_differences(&mut cat, &snaps[i - 1], &snaps[i], readd);
+        assert_eq!(report, reports[i], "report of snapshot {}", i + 1);
+    }
+    assert_eq!(
+        cat.canonical_dump().expect("dump"),
+        reference.canonical_dump().expect("dump")
+    );
+}
+
+#[test]
+fn carry_over_is_refused_after_rows_of_its_kind_were_added() {
+    use imvault::catalog::RowKind;
+    let (mut cat, _, _) = loaded();
+    let mut next = three_snapshots()[2].clone();
+    next.row.id = sid("s4");
+    next.row.parent = Some(sid("s3"));
+    next.row.time = day(4);
+    let mut load = cat.begin_snapshot(next.row.clone()).expect("begin");
+    load.add_version(&next.versions[0]).expect("version");
+    let err = load
+        .carry_over(RowKind::Versions)
+        .expect_err("versions were added already");
+    assert!(err.to_string().contains("versions"), "{err}");
+    assert_eq!(load.carry_over(RowKind::Filings).expect("filings"), 3);
+}

@@ -3,19 +3,19 @@
 //! cache that can always be recreated from it.
 //!
 //! The catalog is synchronous SQLite: one blocking thread loads a snapshot while an async task
-//! reads the snapshot's metadata streams and hands rows over a bounded channel.
+//! reads the snapshot's metadata streams and hands rows over a bounded channel ([`streams`]:
+//! only the differences from the parent snapshot when the catalog holds the parent).
 
-use futures::StreamExt;
+mod streams;
+
 use tokio::sync::mpsc;
 
 use crate::catalog::{
-    self, Catalog, ContainerRow, LoadReport, SkippedRow, SnapshotLoad, SnapshotRow, VersionRow,
+    self, Catalog, ContainerRow, LoadReport, RowKey, RowKind, SkippedRow, SnapshotLoad,
+    SnapshotRow, VersionRow,
 };
 use crate::imanage::model::{LibraryId, ParseError};
-use crate::jobs::records::{
-    ContainerRecord, DocumentAclRecord, FilingRecord, STREAM_CONTAINERS, STREAM_DOCUMENT_ACLS,
-    STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS, SkippedRecord, VersionRecord,
-};
+use crate::jobs::records::{DocumentAclRecord, FilingRecord};
 use crate::repo::{Indexed, RepoError, Repository, Snapshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,12 +45,18 @@ pub enum SyncError {
     Task(String),
 }
 
-enum Row {
+pub(super) enum Row {
+    /// Extend every row of this kind valid in the previous snapshot (the parent's).
+    CarryOver(RowKind),
+    /// After `CarryOver`: this item of the parent is gone (or replaced); end its carried row.
+    Drop(RowKey),
     Container(ContainerRow),
     Version(VersionRow),
     Filing(FilingRecord),
     Acl(DocumentAclRecord),
     Skipped(SkippedRow),
+    /// Every row was sent: the load may commit. Without it (a read failed) nothing is kept.
+    End,
 }
 
 fn snapshot_row(s: &Snapshot) -> Result<SnapshotRow, SyncError> {
@@ -85,68 +91,16 @@ fn snapshot_row(s: &Snapshot) -> Result<SnapshotRow, SyncError> {
     })
 }
 
-/// Reads every stream of `snap` and sends catalog rows, in the order containers, versions,
-/// filings, ACLs, skipped (containers first, so parents exist when children arrive).
-async fn read_rows(
-    repo: &Repository<Indexed>,
-    snap: &Snapshot,
-    tx: mpsc::Sender<Row>,
-) -> Result<(), SyncError> {
-    let sid = snap.id.to_string();
-    let repo_err = |source| SyncError::Repo {
-        snapshot: sid.clone(),
-        source: Box::new(source),
-    };
-    let bad = |stream: &'static str, problem: String| SyncError::Record {
-        snapshot: sid.clone(),
-        stream,
-        problem,
-    };
-    macro_rules! each {
-        ($stream:expr, $ty:ty, |$r:ident| $body:expr) => {
-            if let Some(meta) = snap.manifest.streams.get($stream) {
-                let mut records = std::pin::pin!(repo.read_meta_stream::<$ty>($stream, meta));
-                while let Some($r) = records.next().await {
-                    let $r = $r.map_err(repo_err)?;
-                    let row = $body;
-                    if tx.send(row).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-        };
-    }
-    each!(STREAM_CONTAINERS, ContainerRecord, |r| {
-        let c = r
-            .container()
-            .map_err(|e| bad(STREAM_CONTAINERS, e.to_string()))?;
-        Row::Container(ContainerRow::from_container(&c, r.acl))
-    });
-    each!(STREAM_VERSIONS, VersionRecord, |r| {
-        let v = r
-            .version()
-            .map_err(|e| bad(STREAM_VERSIONS, e.to_string()))?;
-        let content = serde_json::to_value(&r.content).unwrap_or_default();
-        Row::Version(VersionRow::from_version(&v, content))
-    });
-    each!(STREAM_FILINGS, FilingRecord, |r| Row::Filing(r));
-    each!(STREAM_DOCUMENT_ACLS, DocumentAclRecord, |r| Row::Acl(r));
-    each!(STREAM_SKIPPED, SkippedRecord, |r| Row::Skipped(
-        SkippedRow {
-            object: r.object,
-            reason: format!("{}: {}", r.action, r.reason)
-        }
-    ));
-    Ok(())
-}
-
 fn add_row(load: &mut SnapshotLoad<'_>, row: Row) -> Result<(), catalog::CatalogError> {
     match row {
+        Row::CarryOver(kind) => load.carry_over(kind).map(|_| ()),
+        Row::Drop(key) => load.drop_carried(&key).map(|_| ()),
         Row::Container(c) => load.add_container(&c),
         Row::Version(v) => load.add_version(&v),
         Row::Filing(f) => load.add_filing(&f),
         Row::Acl(a) => load.add_document_acl(&a.document, &a.acl),
         Row::Skipped(s) => load.add_skipped(&s),
+        Row::End => Ok(()),
     }
 }
 
@@ -157,8 +111,26 @@ pub async fn sync_snapshot(
     catalog_path: &std::path::Path,
     snap: &Snapshot,
 ) -> Result<Option<LoadReport>, SyncError> {
+    load_snapshot(repo, catalog_path, snap, Diff::FromParent).await
+}
+
+/// Whether a load may use the differences from the parent snapshot (see [`streams`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Diff {
+    FromParent,
+    /// Every record is read and added: the reference the shortcut is checked against.
+    Off,
+}
+
+async fn load_snapshot(
+    repo: &Repository<Indexed>,
+    catalog_path: &std::path::Path,
+    snap: &Snapshot,
+    diff: Diff,
+) -> Result<Option<LoadReport>, SyncError> {
     let row = snapshot_row(snap)?;
     let (tx, mut rx) = mpsc::channel::<Row>(4096);
+    let (prev_tx, prev_rx) = tokio::sync::oneshot::channel();
     let path = catalog_path.to_path_buf();
     let loader = tokio::task::spawn_blocking(
         move || -> Result<Option<LoadReport>, catalog::CatalogError> {
@@ -167,13 +139,31 @@ pub async fn sync_snapshot(
                 return Ok(None);
             }
             let mut load = cat.begin_snapshot(row)?;
+            let _ = prev_tx.send(load.previous().cloned());
             while let Some(r) = rx.blocking_recv() {
+                if let Row::End = r {
+                    return load.commit().map(Some);
+                }
                 add_row(&mut load, r)?;
             }
-            load.commit().map(Some)
+            // The reader stopped early (its error is reported): roll the partial load back.
+            Ok(None)
         },
     );
-    let read = read_rows(repo, snap, tx).await;
+    let read = async {
+        // Dropped without an answer: already catalogued, or the loader failed (reported below).
+        let Ok(previous) = prev_rx.await else {
+            return Ok::<(), SyncError>(());
+        };
+        let previous = previous.filter(|_| diff == Diff::FromParent);
+        if streams::send_rows(repo, snap, previous.as_ref(), &tx).await? {
+            let _ = tx.send(Row::End).await;
+        }
+        Ok(())
+    }
+    .await;
+    // The loader commits on `End`, and rolls back when the channel closes without it.
+    drop(tx);
     let loaded = loader.await.map_err(|e| SyncError::Task(e.to_string()))?;
     // A read error dropped the sender early: report it rather than the partial load.
     read?;
@@ -251,6 +241,23 @@ pub async fn rebuild(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
 ) -> Result<SyncReport, SyncError> {
+    rebuild_as(repo, catalog_path, Diff::FromParent).await
+}
+
+/// Like [`rebuild`], but reads and adds every record of every snapshot instead of the
+/// differences from each parent: slower, the reference the difference loading is tested against.
+pub async fn rebuild_reading_everything(
+    repo: &Repository<Indexed>,
+    catalog_path: &std::path::Path,
+) -> Result<SyncReport, SyncError> {
+    rebuild_as(repo, catalog_path, Diff::Off).await
+}
+
+async fn rebuild_as(
+    repo: &Repository<Indexed>,
+    catalog_path: &std::path::Path,
+    diff: Diff,
+) -> Result<SyncReport, SyncError> {
     let path = catalog_path.to_path_buf();
     tokio::task::spawn_blocking(move || -> Result<(), catalog::CatalogError> {
         Catalog::open(&path)?.clear()
@@ -276,7 +283,7 @@ pub async fn rebuild(
         ..SyncReport::default()
     };
     for s in &snaps {
-        sync_snapshot(repo, catalog_path, s).await?;
+        load_snapshot(repo, catalog_path, s, diff).await?;
         report.loaded += 1;
     }
     Ok(report)
