@@ -101,6 +101,9 @@ async fn setup(opts: SimOptions, rps: u32, catalog: bool) -> Bench {
 
 struct Phase {
     seconds: f64,
+    /// CPU seconds of the whole process (backup and in-process simulator) during the phase:
+    /// steadier than wall time on a shared machine.
+    cpu: f64,
     requests: u64,
     throttled: u64,
     outcomes: Vec<LibraryOutcome>,
@@ -123,6 +126,7 @@ async fn run_backup(b: &Bench, full: bool) -> Phase {
     };
     let libraries: Vec<_> = b.client.libraries().iter().map(|l| l.id.clone()).collect();
     let before = b.sim.stats();
+    let cpu0 = cpu_seconds();
     let t = Instant::now();
     let opts = BackupOptions {
         full,
@@ -131,16 +135,26 @@ async fn run_backup(b: &Bench, full: bool) -> Phase {
     };
     let outcomes = backup::run(&env, &libraries, &opts, CancellationToken::new()).await;
     let seconds = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     let after = b.sim.stats();
     for o in &outcomes {
         assert!(o.error.is_none(), "{}: {:?}", o.library, o.error);
     }
     Phase {
         seconds,
+        cpu,
         requests: after.total_requests - before.total_requests,
         throttled: after.rate_limited - before.rate_limited,
         outcomes,
     }
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 fn sum(p: &Phase, f: impl Fn(&LibraryOutcome) -> u64) -> u64 {
@@ -153,8 +167,9 @@ fn report(label: &str, p: &Phase) {
     let read = sum(p, |o| o.counters.bytes_read);
     let stored = sum(p, |o| o.session.new_stored_bytes);
     println!(
-        "{label:<28} {:>7.2} s  {versions:>7} versions  {downloaded:>7} downloaded  {:>8.1} MB read  {:>8.1} MB stored  {:>7.1} MB/s  {:>7} requests  {:.3} req/version  {} x429",
+        "{label:<28} {:>7.2} s  {:>6.2} cpu-s  {versions:>7} versions  {downloaded:>7} downloaded  {:>8.1} MB read  {:>8.1} MB stored  {:>7.1} MB/s  {:>7} requests  {:.3} req/version  {} x429",
         p.seconds,
+        p.cpu,
         read as f64 / 1e6,
         stored as f64 / 1e6,
         read as f64 / 1e6 / p.seconds.max(1e-9),
@@ -216,9 +231,10 @@ async fn main() {
     let versions = sum(&full, |o| o.counters.versions);
     let docs_estimate = versions as f64 / 2.0;
     println!(
-        "  no-change: {:.2} requests per 50 versions, {:.2}% of full time",
+        "  no-change: {:.2} requests per 50 versions, {:.2}% of full time ({:.2}% of full CPU)",
         nochange.requests as f64 * 50.0 / versions as f64,
-        100.0 * nochange.seconds / full.seconds
+        100.0 * nochange.seconds / full.seconds,
+        100.0 * nochange.cpu / full.cpu
     );
     let _ = docs_estimate;
     let one_percent = (versions / 100).max(1) as u32;
@@ -230,8 +246,9 @@ async fn main() {
     let changed = run_backup(&b, false).await;
     report("1% change incremental", &changed);
     println!(
-        "  1% change: {:.2}% of full time",
-        100.0 * changed.seconds / full.seconds
+        "  1% change: {:.2}% of full time ({:.2}% of full CPU)",
+        100.0 * changed.seconds / full.seconds,
+        100.0 * changed.cpu / full.cpu
     );
     println!(
         "  peak RSS so far (simulator + backup in one process): {:.0} MB",
