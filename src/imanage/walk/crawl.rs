@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::{Sink, Stopped, WalkItem};
 use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
@@ -67,6 +68,42 @@ fn number_of(v: &Value) -> Option<u64> {
     }
 }
 
+/// One crawl's paging, one page requested ahead. Dropping it aborts a request in flight.
+struct Pages {
+    client: Client,
+    listing: Listing,
+    ahead: Option<tokio::task::JoinHandle<PageAnswer>>,
+}
+
+/// The paging state after a request, whether it was the crawl's first, and the rows.
+type PageAnswer = (PageState, bool, Result<Vec<Value>, ImanageError>);
+
+impl Pages {
+    fn request(&mut self, mut state: PageState) {
+        if state.is_done() {
+            return;
+        }
+        let client = self.client.clone();
+        let listing = self.listing.clone();
+        self.ahead = Some(tokio::spawn(
+            async move {
+                let at_start = state.delivered() == 0;
+                let result = client.next_page(&listing, &mut state).await;
+                (state, at_start, result)
+            }
+            .in_current_span(),
+        ));
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            ahead.abort();
+        }
+    }
+}
+
 struct Crawler<'a> {
     client: &'a Client,
     library: &'a LibraryId,
@@ -82,19 +119,33 @@ impl Crawler<'_> {
         }
     }
 
+    /// The pages of one crawl, each requested as soon as the one before it arrives.
+    fn pages(&self, kind: CrawlKind) -> Pages {
+        let mut pages = Pages {
+            client: self.client.clone(),
+            listing: self.listing(kind),
+            ahead: None,
+        };
+        pages.request(PageState::default());
+        pages
+    }
+
     /// The next rows of one crawl; `None` once it is done or failed (the error was yielded).
-    async fn page(
-        &self,
-        listing: &Listing,
-        state: &mut PageState,
-        first: bool,
-    ) -> Result<Option<Vec<Value>>, CrawlEnd> {
-        if state.is_done() {
+    async fn page(&self, pages: &mut Pages, first: bool) -> Result<Option<Vec<Value>>, CrawlEnd> {
+        let Some(ahead) = pages.ahead.take() else {
             return Ok(None);
-        }
-        let at_start = state.delivered() == 0;
-        match self.client.next_page(listing, state).await {
-            Ok(rows) => Ok(Some(rows)),
+        };
+        let (state, at_start, result) = match ahead.await {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Ok(None),
+        };
+        match result {
+            Ok(rows) => {
+                // Ask for the next page now: the server works on it while we handle these rows.
+                pages.request(state);
+                Ok(Some(rows))
+            }
             Err(e) if first && at_start && e.is_access_denied() => Err(CrawlEnd::RefusedAtStart(e)),
             Err(e) => {
                 self.sink.error(e).await?;
@@ -106,9 +157,8 @@ impl Crawler<'_> {
     async fn container_acls(&self) -> Result<HashMap<u64, Vec<AclEntry>>, CrawlEnd> {
         let mut map: HashMap<u64, Vec<AclEntry>> = HashMap::new();
         let sink = self.sink;
-        let listing = self.listing(CrawlKind::ContainerTrustees);
-        let mut state = PageState::default();
-        while let Some(rows) = self.page(&listing, &mut state, true).await? {
+        let mut pages = self.pages(CrawlKind::ContainerTrustees);
+        while let Some(rows) = self.page(&mut pages, true).await? {
             for row in rows {
                 match serde_json::from_value::<TrusteeRow>(row) {
                     Ok(r) => {
@@ -132,9 +182,8 @@ impl Crawler<'_> {
         acls: &mut HashMap<u64, Vec<AclEntry>>,
     ) -> Result<(), CrawlEnd> {
         let action = format!("crawling the containers of library {}", self.library);
-        let listing = self.listing(kind);
-        let mut state = PageState::default();
-        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+        let mut pages = self.pages(kind);
+        while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 let c = match to_container(row, &action) {
                     Ok(c) => c,
@@ -173,9 +222,8 @@ impl Crawler<'_> {
         docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
     ) -> Result<(), CrawlEnd> {
         let action = format!("crawling the documents of library {}", self.library);
-        let listing = self.listing(CrawlKind::Documents);
-        let mut state = PageState::default();
-        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+        let mut pages = self.pages(CrawlKind::Documents);
+        while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 let v = match to_version(row, &action) {
                     Ok(v) => v,
@@ -195,9 +243,8 @@ impl Crawler<'_> {
     }
 
     async fn filings(&self) -> Result<(), CrawlEnd> {
-        let listing = self.listing(CrawlKind::DocumentParents);
-        let mut state = PageState::default();
-        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+        let mut pages = self.pages(CrawlKind::DocumentParents);
+        while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 match serde_json::from_value::<ParentRow>(row) {
                     Ok(r) => match number_of(&r.document_number) {
@@ -281,9 +328,8 @@ impl Crawler<'_> {
         docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
     ) -> Result<(), CrawlEnd> {
         let mut current: Option<(u64, Vec<AclEntry>)> = None;
-        let listing = self.listing(CrawlKind::DocumentTrustees);
-        let mut state = PageState::default();
-        while let Some(rows) = self.page(&listing, &mut state, false).await? {
+        let mut pages = self.pages(CrawlKind::DocumentTrustees);
+        while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 let r = match serde_json::from_value::<TrusteeRow>(row) {
                     Ok(r) => r,
