@@ -43,8 +43,10 @@ command -v restic >/dev/null || { echo "restic not found (apt-get install restic
 [ -w /proc/sys/vm/drop_caches ] || { echo "needs root: cannot write /proc/sys/vm/drop_caches" >&2; exit 2; }
 
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
-cargo build --release --bin imvault --example bench_restore >&2
-IMV=${IMV:-$CARGO_TARGET_DIR/release/imvault}
+if [ -z "${IMV:-}" ]; then
+  cargo build --release --bin imvault >&2
+  IMV=$CARGO_TARGET_DIR/release/imvault
+fi
 export RESTIC_PASSWORD=restore-vs-restic
 PREP=$WORK/prep
 mkdir -p "$WORK"
@@ -52,6 +54,7 @@ mkdir -p "$WORK"
 if [ ! -f "$PREP/ready" ]; then
   rm -rf "$PREP"
   echo "preparing $PREP (imvault backup of medium/ACTIVE, then restic backup of its export)" >&2
+  cargo build --release --example bench_restore >&2
   "$CARGO_TARGET_DIR/release/examples/bench_restore" --keep "$PREP" >&2
   restic init --repo "$PREP/restic_repo" >/dev/null
   (cd "$PREP/restored" && restic --repo "$PREP/restic_repo" backup --compression auto --quiet .)

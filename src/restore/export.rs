@@ -4,12 +4,14 @@
 //! `imvault-container.json` per directory (the container's profile and ACL), and a manifest
 //! `imvault-restore.json` plus `imvault-restore-items.jsonl` (one line per version) at the top.
 //!
-//! Files are written to a temporary name in the same directory, made durable, then hard-linked
-//! to their final name (which fails if that name exists: nothing is ever overwritten) and the
-//! temporary name removed; a crash never leaves a partial file under a final name. Documents
+//! Files are written to a temporary name in the same directory, made durable, then renamed to
+//! their final name with `RENAME_NOREPLACE` (which fails if that name exists: nothing is ever
+//! overwritten; a hard link and removal of the temporary name where the file system lacks
+//! it); a crash never leaves a partial file under a final name. Documents
 //! are written in batches (see [`super::source::batches`]): every file of a batch goes to its
 //! temporary name, one `syncfs(2)` makes them all durable, then they get their final names;
-//! sidecars follow the same way (container sidecars ride with the next batch). The manifest is
+//! the batch's document sidecars (and container sidecars) are written to temporary names too
+//! and get theirs after the next batch's sync: one sync per batch. The manifest is
 //! written last, after a final sync, so a manifest means every name it counts is durable. The
 //! file primitives are in [`super::files`].
 
@@ -468,8 +470,9 @@ impl Target for ExportTarget {
 
     /// Writes a batch as a whole: every version to a temporary file (from the blobs read
     /// ahead, on a blocking thread; a version too large to be read ahead is streamed), one
-    /// `syncfs` for the batch, then each file gets its final name; then the sidecars the same
-    /// way. A final name only ever appears for a file whose bytes are durable.
+    /// `syncfs` for the batch, then each file gets its final name; the sidecars are written to
+    /// temporary names and get theirs after the next sync. A final name only ever appears for
+    /// a file whose bytes are durable.
     async fn documents(
         &self,
         docs: &[(&PlannedDocument, Place)],
@@ -630,42 +633,32 @@ impl Target for ExportTarget {
             let tmp = temp_name(&path);
             sidecars.push((i, path, tmp, bytes::Bytes::from(pretty(&sidecar))));
         }
-        let base = self.base.clone();
-        let placed = tokio::task::spawn_blocking(move || {
-            let mut res: Vec<(usize, PathBuf, std::io::Result<bool>)> = Vec::new();
-            let mut written = Vec::new();
-            for (i, path, tmp, bytes) in sidecars {
-                match write_temp(&tmp, &[bytes], None) {
-                    Ok(()) => written.push((i, path, tmp)),
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&tmp);
-                        res.push((i, path, Err(e)));
+        // Each sidecar goes to a temporary file now and gets its name after the next sync (the
+        // next batch's, or the one before the manifest), like the container sidecars: no second
+        // sync per batch, and a sidecar still only appears once its bytes are durable and after
+        // the files it lists.
+        let written = tokio::task::spawn_blocking(move || {
+            sidecars
+                .into_iter()
+                .map(|(i, path, tmp, bytes)| {
+                    if path.exists() {
+                        return (i, path, tmp, Ok(false)); // never overwritten (a merge)
                     }
-                }
-            }
-            let synced = sync_fs(&base);
-            for (i, path, tmp) in written {
-                let r = match &synced {
-                    Ok(()) => place(&tmp, &path),
-                    Err(e) => {
+                    let r = write_temp(&tmp, &[bytes], None);
+                    if r.is_err() {
                         let _ = std::fs::remove_file(&tmp);
-                        Err(std::io::Error::new(
-                            e.kind(),
-                            format!("syncing the file system: {e}"),
-                        ))
                     }
-                };
-                res.push((i, path, r));
-            }
-            res
+                    (i, path, tmp, r.map(|()| true))
+                })
+                .collect::<Vec<_>>()
         })
         .await;
-        match placed {
+        match written {
             Ok(res) => {
-                for (i, path, r) in res {
+                for (i, path, tmp, r) in res {
                     let doc = docs[i].0;
                     match r {
-                        Ok(true) => {}
+                        Ok(true) => self.queue(tmp, path),
                         Ok(false) => outs[i].notes.push(format!(
                             "{}: sidecar {} exists, not overwritten",
                             doc.id,

@@ -1,6 +1,7 @@
 //! Durable, never-overwriting file writes for the export target: temporary names next to the
-//! final ones, one file-system sync for a whole batch, then a hard link to the final name (which
-//! fails if the name exists). A crash never leaves a partial file under a final name.
+//! final ones, one file-system sync for a whole batch, then a rename to the final name that
+//! fails if the name exists (`RENAME_NOREPLACE`; a hard link where that is not supported). A
+//! crash never leaves a partial file under a final name.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,9 +77,25 @@ pub(super) fn sync_fs(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Gives the durable temporary file `tmp` its final name `path` (a hard link, which fails if
-/// `path` exists: nothing is overwritten), then removes `tmp`. `Ok(false)` if `path` exists.
+/// Gives the durable temporary file `tmp` its final name `path`, never overwriting: on Linux
+/// one `renameat2(RENAME_NOREPLACE)` (fails if `path` exists); where the file system does not
+/// support that, a hard link (which fails if `path` exists) and the removal of `tmp`.
+/// `Ok(false)` if `path` exists; `tmp` is gone either way.
 pub(super) fn place(tmp: &Path, path: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    match rename_noreplace(tmp, path) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(tmp);
+            return Ok(false);
+        }
+        // EINVAL / ENOSYS: not supported here; fall back to a hard link.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {}
+        Err(e) => {
+            let _ = std::fs::remove_file(tmp);
+            return Err(e);
+        }
+    }
     let r = match std::fs::hard_link(tmp, path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -88,6 +105,34 @@ pub(super) fn place(tmp: &Path, path: &Path) -> std::io::Result<bool> {
     };
     let _ = std::fs::remove_file(tmp);
     r
+}
+
+/// `renameat2(tmp, path, RENAME_NOREPLACE)`: one metadata operation, fails with
+/// `AlreadyExists` if `path` exists.
+#[cfg(target_os = "linux")]
+fn rename_noreplace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (from, to) = (c(tmp)?, c(path)?);
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Places queued files (after a sync); a failure is logged, the name is left free.
