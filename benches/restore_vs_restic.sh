@@ -20,7 +20,8 @@
 #     this and reads both repositories cold).
 #     imvault: `imvault restore --library ACTIVE --to DIR` (CLI, release build). restic:
 #     `restic restore latest --target DIR`.
-#  3. Prints per run and as median (min-max): the raw time of the restore command, and the
+#  3. Prints per run (with the 1-minute load average: the machine may be shared) and as
+#     median (min-max): the raw time of the restore command, and the
 #     time until the restored tree is durable = the command followed by `sync` (imvault syncs
 #     before it exits, so its `sync` is short; restic does not sync at all). Ratios are
 #     restic time / imvault time (>1: imvault faster). The last round's two trees are compared
@@ -86,6 +87,7 @@ echo "target: $(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$TARGET") ($TARGET)" >&2
 echo "tree: $FILES files, $BYTES bytes; $RUNS rounds; repositories $([ "$COLD" = 1 ] && echo cold || echo warm)" >&2
 
 now() { date +%s.%N; }
+load() { cut -d' ' -f1 /proc/loadavg; }   # 1-minute load average after the run (2 cores here)
 prepare_run() { # output dir, repository dir
   rm -rf "$1"
   sync
@@ -102,7 +104,7 @@ run_imvault() {
   "$IMV" --config "$PREP/imvault.toml" restore --library ACTIVE --to "$out" > "$WORK/imv.out" 2> "$WORK/imv.err" ||
     { echo "imvault restore failed:" >&2; tail "$WORK/imv.err" >&2; exit 1; }
   t1=$(now); sync; t2=$(now)
-  echo -e "imvault\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)" | tee -a "$RESULTS"
+  echo -e "imvault\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)" | tee -a "$RESULTS"
 }
 run_restic() {
   local out=$TARGET/restic
@@ -112,10 +114,10 @@ run_restic() {
   restic --repo "$PREP/restic_repo" restore latest --target "$out" --quiet > "$WORK/restic.out" 2>&1 ||
     { echo "restic restore failed:" >&2; tail "$WORK/restic.out" >&2; exit 1; }
   t1=$(now); sync; t2=$(now)
-  echo -e "restic\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)" | tee -a "$RESULTS"
+  echo -e "restic\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)" | tee -a "$RESULTS"
 }
 
-echo -e "tool\traw_s\tdurable_s"
+echo -e "tool\traw_s\tdurable_s\tload1"
 for i in $(seq 1 "$RUNS"); do
   if [ $((i % 2)) = 1 ]; then run_imvault; run_restic; else run_restic; run_imvault; fi
 done
