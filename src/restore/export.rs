@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -146,7 +147,31 @@ enum VersionData {
     Failed(ItemFailure),
 }
 
-fn pretty(v: &Value) -> Vec<u8> {
+/// One version as a document sidecar lists it (field order is the file's).
+#[derive(Serialize)]
+struct SidecarVersion {
+    version: u32,
+    file: String,
+    profile: serde_json::Map<String, Value>,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A document sidecar `<name> (doc N).imvault.json` (field order is the file's).
+#[derive(Serialize)]
+struct DocumentSidecar {
+    imvault_export: u32,
+    document: crate::imanage::model::DocumentId,
+    snapshot: crate::catalog::SnapshotId,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+    library: crate::imanage::model::LibraryId,
+    versions: Vec<SidecarVersion>,
+    filings: Vec<crate::imanage::model::ContainerId>,
+    acl: Option<crate::imanage::model::Acl>,
+}
+
+fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
     let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
     b.push(b'\n');
     b
@@ -558,7 +583,7 @@ impl Target for ExportTarget {
                 }
             };
         }
-        let mut listed: Vec<Vec<Value>> = docs.iter().map(|_| Vec::new()).collect();
+        let mut listed: Vec<Vec<SidecarVersion>> = docs.iter().map(|_| Vec::new()).collect();
         for j in jobs {
             let (out, v, path) = (&mut outs[j.doc], &j.version, &j.path);
             let rel = path
@@ -599,17 +624,24 @@ impl Target for ExportTarget {
                 }
             }
             self.item_line(&line);
-            let mut entry = json!({"version": v.id.version, "file": j.file, "profile": v.profile});
-            entry["status"] = line["status"].clone();
-            if let Some(e) = line.get("error") {
-                entry["error"] = e.clone();
-            }
-            listed[j.doc].push(entry);
+            let status = line["status"].as_str().unwrap_or_default().to_string();
+            let error = line
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map(str::to_string);
+            listed[j.doc].push(SidecarVersion {
+                version: j.version.id.version,
+                file: j.file,
+                profile: j.version.profile,
+                status,
+                error,
+            });
         }
         if self.dry_run {
             return outs;
         }
-        // The sidecars (they record each version's status), through a second sync.
+        // The sidecars (they record each version's status); built from owned rows and
+        // serialized on the blocking thread below.
         let mut sidecars = Vec::new();
         for (i, ((doc, place), listed)) in docs.iter().zip(listed).enumerate() {
             let Some(latest) = doc.versions.last() else {
@@ -619,19 +651,19 @@ impl Target for ExportTarget {
                 Place::Dir(d) => d.clone(),
                 _ => self.base.clone(),
             };
-            let sidecar = json!({
-                "imvault_export": EXPORT_FORMAT,
-                "document": doc.id,
-                "snapshot": self.snapshot.row.id,
-                "snapshot_time": self.snapshot.row.time,
-                "library": self.snapshot.row.library,
-                "versions": listed,
-                "filings": doc.filings,
-                "acl": doc.acl,
-            });
+            let sidecar = DocumentSidecar {
+                imvault_export: EXPORT_FORMAT,
+                document: doc.id.clone(),
+                snapshot: self.snapshot.row.id.clone(),
+                snapshot_time: self.snapshot.row.time,
+                library: self.snapshot.row.library.clone(),
+                versions: listed,
+                filings: doc.filings.clone(),
+                acl: doc.acl.clone(),
+            };
             let path = dir.join(names::sidecar_file(&latest.name, doc.id.number));
             let tmp = temp_name(&path);
-            sidecars.push((i, path, tmp, bytes::Bytes::from(pretty(&sidecar))));
+            sidecars.push((i, path, tmp, sidecar));
         }
         // Each sidecar goes to a temporary file now and gets its name after the next sync (the
         // next batch's, or the one before the manifest), like the container sidecars: no second
@@ -640,10 +672,11 @@ impl Target for ExportTarget {
         let written = tokio::task::spawn_blocking(move || {
             sidecars
                 .into_iter()
-                .map(|(i, path, tmp, bytes)| {
+                .map(|(i, path, tmp, sidecar)| {
                     if path.exists() {
                         return (i, path, tmp, Ok(false)); // never overwritten (a merge)
                     }
+                    let bytes = bytes::Bytes::from(pretty(&sidecar));
                     let r = write_temp(&tmp, &[bytes], None);
                     if r.is_err() {
                         let _ = std::fs::remove_file(&tmp);
