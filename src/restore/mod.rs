@@ -291,8 +291,10 @@ async fn restore_units(
         }
         Ok(())
     };
-    futures::future::try_join(producer, consumer).await?;
-    Ok(())
+    // A planning error lets the batches already handed on finish (the producer drops its
+    // sender, the consumer drains); a write-side error (cancel, a worker lost) stops both.
+    let (planned, written) = futures::future::join(producer, consumer).await;
+    written.and(planned)
 }
 
 /// Puts the containers of `unit` in place (parents first) and cuts its documents, in pack
