@@ -4,12 +4,14 @@
 //! `imvault-container.json` per directory (the container's profile and ACL), and a manifest
 //! `imvault-restore.json` plus `imvault-restore-items.jsonl` (one line per version) at the top.
 //!
-//! Files are written to a temporary name in the same directory, made durable, then hard-linked
-//! to their final name (which fails if that name exists: nothing is ever overwritten) and the
-//! temporary name removed; a crash never leaves a partial file under a final name. Documents
+//! Files are written to a temporary name in the same directory, made durable, then renamed to
+//! their final name with `RENAME_NOREPLACE` (which fails if that name exists: nothing is ever
+//! overwritten; a hard link and removal of the temporary name where the file system lacks
+//! it); a crash never leaves a partial file under a final name. Documents
 //! are written in batches (see [`super::source::batches`]): every file of a batch goes to its
 //! temporary name, one `syncfs(2)` makes them all durable, then they get their final names;
-//! sidecars follow the same way (container sidecars ride with the next batch). The manifest is
+//! the batch's document sidecars (and container sidecars) are written to temporary names too
+//! and get theirs after the next batch's sync: one sync per batch. The manifest is
 //! written last, after a final sync, so a manifest means every name it counts is durable. The
 //! file primitives are in [`super::files`].
 
@@ -20,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -144,7 +147,31 @@ enum VersionData {
     Failed(ItemFailure),
 }
 
-fn pretty(v: &Value) -> Vec<u8> {
+/// One version as a document sidecar lists it (field order is the file's).
+#[derive(Serialize)]
+struct SidecarVersion {
+    version: u32,
+    file: String,
+    profile: serde_json::Map<String, Value>,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A document sidecar `<name> (doc N).imvault.json` (field order is the file's).
+#[derive(Serialize)]
+struct DocumentSidecar {
+    imvault_export: u32,
+    document: crate::imanage::model::DocumentId,
+    snapshot: crate::catalog::SnapshotId,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+    library: crate::imanage::model::LibraryId,
+    versions: Vec<SidecarVersion>,
+    filings: Vec<crate::imanage::model::ContainerId>,
+    acl: Option<crate::imanage::model::Acl>,
+}
+
+fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
     let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
     b.push(b'\n');
     b
@@ -468,8 +495,9 @@ impl Target for ExportTarget {
 
     /// Writes a batch as a whole: every version to a temporary file (from the blobs read
     /// ahead, on a blocking thread; a version too large to be read ahead is streamed), one
-    /// `syncfs` for the batch, then each file gets its final name; then the sidecars the same
-    /// way. A final name only ever appears for a file whose bytes are durable.
+    /// `syncfs` for the batch, then each file gets its final name; the sidecars are written to
+    /// temporary names and get theirs after the next sync. A final name only ever appears for
+    /// a file whose bytes are durable.
     async fn documents(
         &self,
         docs: &[(&PlannedDocument, Place)],
@@ -555,7 +583,7 @@ impl Target for ExportTarget {
                 }
             };
         }
-        let mut listed: Vec<Vec<Value>> = docs.iter().map(|_| Vec::new()).collect();
+        let mut listed: Vec<Vec<SidecarVersion>> = docs.iter().map(|_| Vec::new()).collect();
         for j in jobs {
             let (out, v, path) = (&mut outs[j.doc], &j.version, &j.path);
             let rel = path
@@ -596,17 +624,24 @@ impl Target for ExportTarget {
                 }
             }
             self.item_line(&line);
-            let mut entry = json!({"version": v.id.version, "file": j.file, "profile": v.profile});
-            entry["status"] = line["status"].clone();
-            if let Some(e) = line.get("error") {
-                entry["error"] = e.clone();
-            }
-            listed[j.doc].push(entry);
+            let status = line["status"].as_str().unwrap_or_default().to_string();
+            let error = line
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map(str::to_string);
+            listed[j.doc].push(SidecarVersion {
+                version: j.version.id.version,
+                file: j.file,
+                profile: j.version.profile,
+                status,
+                error,
+            });
         }
         if self.dry_run {
             return outs;
         }
-        // The sidecars (they record each version's status), through a second sync.
+        // The sidecars (they record each version's status); built from owned rows and
+        // serialized on the blocking thread below.
         let mut sidecars = Vec::new();
         for (i, ((doc, place), listed)) in docs.iter().zip(listed).enumerate() {
             let Some(latest) = doc.versions.last() else {
@@ -616,56 +651,47 @@ impl Target for ExportTarget {
                 Place::Dir(d) => d.clone(),
                 _ => self.base.clone(),
             };
-            let sidecar = json!({
-                "imvault_export": EXPORT_FORMAT,
-                "document": doc.id,
-                "snapshot": self.snapshot.row.id,
-                "snapshot_time": self.snapshot.row.time,
-                "library": self.snapshot.row.library,
-                "versions": listed,
-                "filings": doc.filings,
-                "acl": doc.acl,
-            });
+            let sidecar = DocumentSidecar {
+                imvault_export: EXPORT_FORMAT,
+                document: doc.id.clone(),
+                snapshot: self.snapshot.row.id.clone(),
+                snapshot_time: self.snapshot.row.time,
+                library: self.snapshot.row.library.clone(),
+                versions: listed,
+                filings: doc.filings.clone(),
+                acl: doc.acl.clone(),
+            };
             let path = dir.join(names::sidecar_file(&latest.name, doc.id.number));
             let tmp = temp_name(&path);
-            sidecars.push((i, path, tmp, bytes::Bytes::from(pretty(&sidecar))));
+            sidecars.push((i, path, tmp, sidecar));
         }
-        let base = self.base.clone();
-        let placed = tokio::task::spawn_blocking(move || {
-            let mut res: Vec<(usize, PathBuf, std::io::Result<bool>)> = Vec::new();
-            let mut written = Vec::new();
-            for (i, path, tmp, bytes) in sidecars {
-                match write_temp(&tmp, &[bytes], None) {
-                    Ok(()) => written.push((i, path, tmp)),
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&tmp);
-                        res.push((i, path, Err(e)));
+        // Each sidecar goes to a temporary file now and gets its name after the next sync (the
+        // next batch's, or the one before the manifest), like the container sidecars: no second
+        // sync per batch, and a sidecar still only appears once its bytes are durable and after
+        // the files it lists.
+        let written = tokio::task::spawn_blocking(move || {
+            sidecars
+                .into_iter()
+                .map(|(i, path, tmp, sidecar)| {
+                    if path.exists() {
+                        return (i, path, tmp, Ok(false)); // never overwritten (a merge)
                     }
-                }
-            }
-            let synced = sync_fs(&base);
-            for (i, path, tmp) in written {
-                let r = match &synced {
-                    Ok(()) => place(&tmp, &path),
-                    Err(e) => {
+                    let bytes = bytes::Bytes::from(pretty(&sidecar));
+                    let r = write_temp(&tmp, &[bytes], None);
+                    if r.is_err() {
                         let _ = std::fs::remove_file(&tmp);
-                        Err(std::io::Error::new(
-                            e.kind(),
-                            format!("syncing the file system: {e}"),
-                        ))
                     }
-                };
-                res.push((i, path, r));
-            }
-            res
+                    (i, path, tmp, r.map(|()| true))
+                })
+                .collect::<Vec<_>>()
         })
         .await;
-        match placed {
+        match written {
             Ok(res) => {
-                for (i, path, r) in res {
+                for (i, path, tmp, r) in res {
                     let doc = docs[i].0;
                     match r {
-                        Ok(true) => {}
+                        Ok(true) => self.queue(tmp, path),
                         Ok(false) => outs[i].notes.push(format!(
                             "{}: sidecar {} exists, not overwritten",
                             doc.id,

@@ -183,28 +183,19 @@ pub async fn run(
     ));
     let src = source::Source::new(ctx.repo.clone());
     let units = planner.units(&valid, &snapshot).await?;
-    let mut result = Ok(());
-    for unit_ref in units {
-        if cancel.is_cancelled() {
-            result = Err(RestoreError::Cancelled);
-            break;
-        }
-        let unit = planner.load_unit(&valid, &snapshot, unit_ref).await?;
-        if let Err(e) = restore_unit(
-            ctx,
-            target.as_ref(),
-            &src,
-            unit,
-            &progress,
-            &mut report,
-            &cancel,
-        )
-        .await
-        {
-            result = Err(e);
-            break;
-        }
-    }
+    let result = restore_units(
+        ctx,
+        &planner,
+        &valid,
+        &snapshot,
+        units,
+        target.as_ref(),
+        &src,
+        &progress,
+        &mut report,
+        &cancel,
+    )
+    .await;
     stop.cancel();
     let _ = reporter.await;
     result?;
@@ -221,15 +212,103 @@ pub async fn run(
     Ok(report)
 }
 
-async fn restore_unit(
+/// A batch of documents (see [`source::batches`]) with where each goes (`None`: the folder it
+/// is filed in could not be restored).
+type Batch = Vec<(PlannedDocument, Option<target::Place>)>;
+
+/// Restores the units one after the other, their batches flowing through one pipeline.
+///
+/// A target that reads ahead (the export): a producer loads each unit, puts its containers in
+/// place and hands its batches on through a bounded channel; the consumer reads
+/// [`BATCHES_IN_FLIGHT`] batches ahead and writes them, so one unit's batches overlap the next
+/// unit's planning and containers, and one batch's sync the next one's reading and writing
+/// (a library restore has one unit per workspace, often a single batch each). Memory: the unit
+/// being planned, the batches in the channel and those in flight. A target that does not read
+/// ahead (iManage) restores unit after unit, batch after batch, as before.
+#[allow(clippy::too_many_arguments)]
+async fn restore_units(
+    ctx: &RestoreContext,
+    planner: &plan::Planner,
+    valid: &ValidRequest,
+    snapshot: &crate::catalog::SnapshotInfo,
+    units: Vec<plan::UnitRef>,
+    target: &dyn target::Target,
+    src: &source::Source,
+    progress: &Arc<Counters>,
+    report: &mut RestoreReport,
+    cancel: &CancellationToken,
+) -> Result<(), RestoreError> {
+    let shared = std::sync::Mutex::new(report);
+    let report = &shared;
+    let add = |o: report::DocumentOutcome| {
+        report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_document(o)
+    };
+    if !target.reads_ahead() {
+        for unit_ref in units {
+            if cancel.is_cancelled() {
+                return Err(RestoreError::Cancelled);
+            }
+            let unit = planner.load_unit(valid, snapshot, unit_ref).await?;
+            for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
+                for o in run_batch(ctx, target, src, batch, None, progress, cancel).await? {
+                    add(o);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Batch>(0);
+    let producer = async move {
+        use futures::SinkExt as _;
+        for unit_ref in units {
+            if cancel.is_cancelled() {
+                return Err(RestoreError::Cancelled);
+            }
+            let unit = planner.load_unit(valid, snapshot, unit_ref).await?;
+            for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
+                if tx.send(batch).await.is_err() {
+                    return Ok(()); // the consumer stopped (it returns why)
+                }
+            }
+        }
+        Ok(())
+    };
+    let consumer = async {
+        let mut batches = rx
+            .map(|batch| {
+                let refs: Vec<&PlannedDocument> = batch.iter().map(|(d, _)| d).collect();
+                let pre = src.prefetch(&refs);
+                run_batch(ctx, target, src, batch, Some(pre), progress, cancel)
+            })
+            .buffered(BATCHES_IN_FLIGHT);
+        while let Some(outcomes) = batches.next().await {
+            for o in outcomes? {
+                add(o);
+            }
+        }
+        Ok(())
+    };
+    // A planning error lets the batches already handed on finish (the producer drops its
+    // sender, the consumer drains); a write-side error (cancel, a worker lost) stops both.
+    let (planned, written) = futures::future::join(producer, consumer).await;
+    written.and(planned)
+}
+
+/// Puts the containers of `unit` in place (parents first) and cuts its documents, in pack
+/// order, into batches with where each document goes.
+async fn prepare_unit(
     ctx: &RestoreContext,
     target: &dyn target::Target,
     src: &source::Source,
     unit: plan::Unit,
     progress: &Arc<Counters>,
-    report: &mut RestoreReport,
-    cancel: &CancellationToken,
-) -> Result<(), RestoreError> {
+    report: &std::sync::Mutex<&mut RestoreReport>,
+) -> Result<Vec<Batch>, RestoreError> {
+    let report =
+        |f: &dyn Fn(&mut RestoreReport)| f(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
     let mut places = std::collections::HashMap::new();
     let mut failed = std::collections::HashSet::new();
     let root = target.root_place(&unit.ancestors).await?;
@@ -239,11 +318,12 @@ async fn restore_unit(
                 // Its parent could not be put in place: it cannot be either.
                 failed.insert(c.id.clone());
                 Counters::add(&progress.skipped, 1);
-                report.add_failure(report::ItemFailure {
+                let f = report::ItemFailure {
                     object: c.id.to_string(),
                     action: "restoring it".into(),
                     error: format!("its parent {p} could not be restored"),
-                });
+                };
+                report(&|r| r.add_failure(f.clone()));
                 continue;
             }
             Some(p) => places.get(p).unwrap_or(&root),
@@ -252,15 +332,17 @@ async fn restore_unit(
         match target.container(c, parent).await {
             Ok(out) => {
                 Counters::add(&progress.containers, 1);
-                report.containers += 1;
-                if out.created {
-                    report.containers_created += 1;
-                }
+                report(&|r| {
+                    r.containers += 1;
+                    if out.created {
+                        r.containers_created += 1;
+                    }
+                });
                 places.insert(c.id.clone(), out.place);
             }
             Err(f) => {
                 Counters::add(&progress.skipped, 1);
-                report.add_failure(f);
+                report(&|r| r.add_failure(f.clone()));
                 failed.insert(c.id.clone());
             }
         }
@@ -279,57 +361,52 @@ async fn restore_unit(
             (doc, place)
         })
         .collect();
-    // Batches in pack order. Each reads its blobs ahead (its own task), then the target writes
-    // it; BATCHES_IN_FLIGHT of them run at once, so one batch's sync overlaps the next one's
-    // reading and writing, and memory stays at about BATCHES_IN_FLIGHT × BATCH_BYTES.
-    let read_ahead = target.reads_ahead();
-    let mut batches = futures::stream::iter(source::batches(placed, ctx.batch_bytes, |(d, _)| d))
-        .map(|batch| {
-            let refs: Vec<&PlannedDocument> = batch.iter().map(|(d, _)| d).collect();
-            let handle = read_ahead.then(|| src.prefetch(&refs));
-            async move {
-                let pre = match handle {
-                    Some(h) => h
-                        .await
-                        .map_err(|e| RestoreError::Task(format!("reading ahead: {e}")))?,
-                    None => source::Prefetched::default(),
-                };
-                if cancel.is_cancelled() {
-                    return Err(RestoreError::Cancelled);
-                }
-                let bsrc = src.with_prefetched(Arc::new(pre));
-                let mut outcomes = Vec::with_capacity(batch.len());
-                let mut ready = Vec::with_capacity(batch.len());
-                for (doc, place) in &batch {
-                    match place {
-                        Some(p) => ready.push((doc, p.clone())),
-                        None => {
-                            Counters::add(&progress.skipped, 1);
-                            outcomes.push(report::DocumentOutcome {
-                                failures: vec![report::ItemFailure {
-                                    object: doc.id.to_string(),
-                                    action: "restoring it".into(),
-                                    error: "the folder it is filed in could not be restored".into(),
-                                }],
-                                ..Default::default()
-                            });
-                        }
-                    }
-                }
-                outcomes.extend(
-                    target
-                        .documents(&ready, &bsrc, progress, ctx.concurrency)
-                        .await,
-                );
-                Ok(outcomes)
+    Ok(source::batches(placed, ctx.batch_bytes, |(d, _)| d))
+}
+
+/// Restores one batch: waits for its blobs read ahead (`pre`, a task started when the batch
+/// entered the pipeline), then the target writes it.
+async fn run_batch(
+    ctx: &RestoreContext,
+    target: &dyn target::Target,
+    src: &source::Source,
+    batch: Batch,
+    pre: Option<tokio::task::JoinHandle<source::Prefetched>>,
+    progress: &Arc<Counters>,
+    cancel: &CancellationToken,
+) -> Result<Vec<report::DocumentOutcome>, RestoreError> {
+    let pre = match pre {
+        Some(h) => h
+            .await
+            .map_err(|e| RestoreError::Task(format!("reading ahead: {e}")))?,
+        None => source::Prefetched::default(),
+    };
+    if cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled);
+    }
+    let bsrc = src.with_prefetched(Arc::new(pre));
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut ready = Vec::with_capacity(batch.len());
+    for (doc, place) in &batch {
+        match place {
+            Some(p) => ready.push((doc, p.clone())),
+            None => {
+                Counters::add(&progress.skipped, 1);
+                outcomes.push(report::DocumentOutcome {
+                    failures: vec![report::ItemFailure {
+                        object: doc.id.to_string(),
+                        action: "restoring it".into(),
+                        error: "the folder it is filed in could not be restored".into(),
+                    }],
+                    ..Default::default()
+                });
             }
-        })
-        // A target that reads version by version (iManage uploads) keeps its own concurrency.
-        .buffered(if read_ahead { BATCHES_IN_FLIGHT } else { 1 });
-    while let Some(outcomes) = batches.next().await {
-        for o in outcomes? {
-            report.add_document(o);
         }
     }
-    Ok(())
+    outcomes.extend(
+        target
+            .documents(&ready, &bsrc, progress, ctx.concurrency)
+            .await,
+    );
+    Ok(outcomes)
 }

@@ -181,3 +181,151 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
         expected_failed.len()
     );
 }
+
+/// A library export of several workspaces (units) whose batches flow through one pipeline:
+/// every version and every document's sidecar (placed after a later batch's sync) is there,
+/// each sidecar lists its versions as restored, every directory has its container sidecar, no
+/// temporary file is left; a merge into the same directory then overwrites no file (neither a
+/// version nor a sidecar) and says the sidecars exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_nothing() {
+    // Big enough for ACTIVE to hold several workspaces (one restore unit each).
+    let env = TestEnv::new(imvault::sim::SimOptions {
+        seed: 72,
+        scale: imvault::sim::Scale::Versions(600),
+        ..imvault::sim::SimOptions::default()
+    })
+    .await;
+    backup(&env).await;
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let workspaces = cat.children(&snap.row.id, None).unwrap().containers;
+    assert!(workspaces.len() >= 2, "several units: {}", workspaces.len());
+    let mut docs = Vec::new();
+    for ws in &workspaces {
+        docs.extend(
+            cat.subtree(&snap.row.id, &ws.id)
+                .unwrap()
+                .unwrap()
+                .documents,
+        );
+    }
+    let total_bytes: u64 = docs
+        .iter()
+        .flat_map(|d| d.versions.iter())
+        .map(|v| v.size)
+        .sum();
+    let total_versions: usize = docs.iter().map(|d| d.versions.len()).sum();
+    let out = env.dir.path().join("export");
+    let restore = |merge: bool| {
+        let (env, out) = (&env, out.clone());
+        async move {
+            let mut ctx = RestoreContext::new(
+                env.repo().await,
+                env.dir.path().join("state/catalog.db"),
+                None,
+            );
+            ctx.batch_bytes = (total_bytes / 20).max(1);
+            restore::run(
+                &ctx,
+                &RestoreRequest {
+                    library: Some(library()),
+                    to: Some(out),
+                    merge,
+                    ..Default::default()
+                },
+                Arc::new(Counters::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("the restore runs to the end")
+        }
+    };
+    let report = restore(false).await;
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    assert_eq!(report.versions as usize, total_versions);
+    let files = files_under(&out);
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        "a temporary file was left: {files:?}"
+    );
+    // Each document's sidecar sits next to its versions and lists them all as restored.
+    let by_version: BTreeMap<String, std::path::PathBuf> = report
+        .items
+        .iter()
+        .map(|i| (i.version.clone(), std::path::PathBuf::from(&i.restored_as)))
+        .collect();
+    assert_eq!(by_version.len(), total_versions, "every item is listed");
+    let mut sidecars = Vec::new();
+    for d in &docs {
+        let latest = d.versions.last().unwrap();
+        let first = &by_version[&d.versions[0].id.to_string()];
+        let sidecar = first
+            .parent()
+            .unwrap()
+            .join(imvault::restore::names::sidecar_file(
+                &latest.name,
+                d.id.number,
+            ));
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&sidecar).unwrap_or_else(|e| panic!("{}: {e}", sidecar.display())),
+        )
+        .unwrap();
+        assert_eq!(json["document"], d.id.to_string());
+        let listed = json["versions"].as_array().unwrap();
+        assert_eq!(listed.len(), d.versions.len());
+        assert!(listed.iter().all(|v| v["status"] == "restored"), "{json:#}");
+        sidecars.push(sidecar);
+    }
+    // Every directory holds its container sidecar.
+    let mut dirs = BTreeSet::new();
+    for f in &files {
+        let mut p = f.parent();
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(d.to_path_buf());
+            p = d.parent();
+        }
+    }
+    for d in &dirs {
+        assert!(
+            out.join(d)
+                .join(imvault::restore::export::CONTAINER_SIDECAR)
+                .is_file(),
+            "{} has no container sidecar",
+            d.display()
+        );
+    }
+
+    // A merge: nothing overwritten, the sidecars reported as existing.
+    std::fs::write(&sidecars[0], b"operator's own sidecar").unwrap();
+    let version_file = by_version.values().next().unwrap().clone();
+    std::fs::write(&version_file, b"operator's own edit").unwrap();
+    let report = restore(true).await;
+    assert_eq!(report.versions, 0, "{report:#?}");
+    assert_eq!(report.unchanged as usize, total_versions);
+    assert_eq!(
+        std::fs::read(&sidecars[0]).unwrap(),
+        b"operator's own sidecar"
+    );
+    assert_eq!(
+        std::fs::read(&version_file).unwrap(),
+        b"operator's own edit"
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("sidecar") && n.contains("exists, not overwritten")),
+        "{:?}",
+        report.notes
+    );
+    let after = files_under(&out);
+    assert!(
+        !after
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        "a temporary file was left: {after:?}"
+    );
+}
