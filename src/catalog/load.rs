@@ -1,10 +1,13 @@
 //! Loading one snapshot: `Catalog::begin_snapshot` → `add_*` → `commit`.
 //!
 //! Each `add_*` is one indexed look-up of the item's row that was valid in the library's
-//! previous snapshot, then either an extension of its range (same state) or an insert.
-//! When a whole kind of rows is known to be unchanged (the snapshot's metadata stream is the
-//! previous snapshot's, byte for byte), [`SnapshotLoad::carry_over`] extends them all with one
-//! statement instead.
+//! previous snapshot: same state, nothing to write (the row is open-ended, see [`OPEN`]);
+//! another state, the old row ends and a new one is inserted. On commit, open rows of the
+//! previous snapshot that were not given again end (removed items). When a whole kind of rows is
+//! known to be unchanged but for a few differences (the catalog sync compares the snapshot's
+//! metadata streams with the parent's), [`SnapshotLoad::carry_over`] keeps them all and only the
+//! differences are given: changed items through `add_*`, removed ones through
+//! [`SnapshotLoad::drop_carried`].
 
 use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
@@ -16,6 +19,12 @@ use super::types::{
     VersionRow,
 };
 use crate::imanage::model::{Acl, ContainerId, DocumentId, Filing, LibraryId, VersionId};
+
+/// `last_seq` of a row still present in the library's newest snapshot: open-ended, so a new
+/// snapshot that keeps the item writes nothing for it. A row ends (gets the ordinal of the last
+/// snapshot holding it) when a later snapshot changes or lacks the item. Catalogs written before
+/// open ends held the newest ordinal instead; the next load opens those rows.
+pub(crate) const OPEN: u64 = i64::MAX as u64;
 
 /// A snapshot being loaded, inside one transaction. Dropping it without [`commit`] leaves
 /// the catalog untouched.
@@ -31,6 +40,9 @@ pub struct SnapshotLoad<'c> {
     touched: [bool; 4],
     /// Kinds of rows carried over: `add_*` of those only records differences.
     carried: [bool; 4],
+    /// Rows of the previous snapshot seen again in this one, per kind (not carried over): the
+    /// open rows left unseen end at the previous snapshot on commit.
+    seen: std::cell::RefCell<[std::collections::HashSet<i64>; 4]>,
     prev_counts: ItemCounts,
     containers: ChangeCounts,
     versions: ChangeCounts,
@@ -174,6 +186,7 @@ impl Catalog {
             prev_id,
             touched: [false; 4],
             carried: [false; 4],
+            seen: Default::default(),
             prev_counts,
             containers: ChangeCounts::default(),
             versions: ChangeCounts::default(),
@@ -194,14 +207,14 @@ impl SnapshotLoad<'_> {
         &self.snap
     }
 
-    /// The library's newest snapshot in the catalog before this one: the rows this load extends.
+    /// The library's newest snapshot in the catalog before this one: the rows this load continues.
     pub fn previous(&self) -> Option<&SnapshotId> {
         self.prev_id.as_ref()
     }
 
-    /// Every `kind` row valid in the [previous](Self::previous) snapshot is valid in this one,
-    /// unchanged (its metadata stream is the previous snapshot's, byte for byte): extend them
-    /// all with one statement. Only before any `add_*` of that kind; returns the rows extended.
+    /// Every `kind` row valid in the [previous](Self::previous) snapshot stays valid in this one
+    /// unless `add_*` gives another state or [`drop_carried`](Self::drop_carried) removes it.
+    /// Only before any `add_*` of that kind; returns the rows carried over.
     pub fn carry_over(&mut self, kind: RowKind) -> Result<u64, CatalogError> {
         let table = kind.table();
         let action = || {
@@ -220,13 +233,19 @@ impl SnapshotLoad<'_> {
             return Ok(0);
         }
         self.carried[kind.index()] = true;
-        let n = self
-            .tx
+        // Open the rows a catalog written before open ends closed at the previous snapshot.
+        self.tx
             .execute(
                 &format!("UPDATE {table} SET last_seq = ?1 WHERE library = ?2 AND last_seq = ?3"),
-                params![U64(self.seq), self.snap.library.as_str(), U64(self.prev)],
+                params![U64(OPEN), self.snap.library.as_str(), U64(self.prev)],
             )
-            .ctx(action)? as u64;
+            .ctx(action)?;
+        let n = match kind {
+            RowKind::Containers => self.prev_counts.containers,
+            RowKind::Versions => self.prev_counts.versions,
+            RowKind::Filings => self.prev_counts.filings,
+            RowKind::DocumentAcls => self.prev_counts.document_acls,
+        };
         self.counts(kind).unchanged += n;
         Ok(n)
     }
@@ -245,35 +264,35 @@ impl SnapshotLoad<'_> {
     /// false when no carried row was left to end (e.g. it was replaced by a changed state).
     pub fn drop_carried(&mut self, key: &RowKey) -> Result<bool, CatalogError> {
         let action = || format!("removing {key:?} from snapshot {}", self.snap.id);
-        let (seq, prev) = (U64(self.seq), U64(self.prev));
+        let (open, prev) = (U64(OPEN), U64(self.prev));
         let tail = "AND last_seq = ?2 AND first_seq <= ?1";
         let (kind, n) = match key {
             RowKey::Container(id) => (
                 RowKind::Containers,
                 self.tx.execute(
                     &format!("UPDATE containers SET last_seq = ?1 WHERE library = ?3 AND number = ?4 {tail}"),
-                    params![prev, seq, id.library.as_str(), U64(id.number)],
+                    params![prev, open, id.library.as_str(), U64(id.number)],
                 ),
             ),
             RowKey::Version(id) => (
                 RowKind::Versions,
                 self.tx.execute(
                     &format!("UPDATE versions SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND version = ?5 {tail}"),
-                    params![prev, seq, id.document.library.as_str(), U64(id.document.number), id.version],
+                    params![prev, open, id.document.library.as_str(), U64(id.document.number), id.version],
                 ),
             ),
             RowKey::Filing(f) => (
                 RowKind::Filings,
                 self.tx.execute(
                     &format!("UPDATE filings SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND folder = ?5 {tail}"),
-                    params![prev, seq, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
+                    params![prev, open, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
                 ),
             ),
             RowKey::DocumentAcl(doc) => (
                 RowKind::DocumentAcls,
                 self.tx.execute(
                     &format!("UPDATE document_acls SET last_seq = ?1 WHERE library = ?3 AND document = ?4 {tail}"),
-                    params![prev, seq, doc.library.as_str(), U64(doc.number)],
+                    params![prev, open, doc.library.as_str(), U64(doc.number)],
                 ),
             ),
         };
@@ -301,12 +320,13 @@ impl SnapshotLoad<'_> {
     }
 
     /// Find the item's newest row valid in the previous or this snapshot and decide.
-    /// `lookup` selects `rid, last_seq, state` with the key in `?1..` and `prev` last.
+    /// `lookup` selects `rid, last_seq, state, first_seq` with the key in `?1..` and `prev`
+    /// last; `set_end` sets `last_seq = ?1` of row `rid = ?2`.
     fn step(
         &self,
         kind: RowKind,
         lookup: &str,
-        extend: &str,
+        set_end: &str,
         key: &[&dyn ToSql],
         state: Option<&[u8; 16]>,
         object: &dyn Fn() -> String,
@@ -327,31 +347,49 @@ impl SnapshotLoad<'_> {
             return Ok(Step::Insert { changed: false });
         };
         let same = old_state.as_deref() == state.map(|s| &s[..]);
-        if last_seq == self.seq && first_seq <= self.prev && self.carried[kind.index()] {
-            // Carried over from the previous snapshot: same state is nothing to do; another
-            // state ends the carried row at the previous snapshot and opens a new one.
+        let duplicate = || {
             if same {
-                return Ok(Step::Carried);
-            }
-            let mut close = self.tx.prepare_cached(extend).ctx(action)?;
-            close.execute(params![U64(self.prev), rid]).ctx(action)?;
-            return Ok(Step::Replace);
-        }
-        if last_seq == self.seq {
-            return if same {
                 Ok(Step::Duplicate)
             } else {
                 Err(CatalogError::ConflictingDuplicate {
                     object: object(),
                     snapshot: self.snap.id.clone(),
                 })
-            };
+            }
+        };
+        if first_seq == self.seq {
+            // Added to this snapshot already.
+            return duplicate();
+        }
+        // A row of the previous snapshot: open, or (older catalogs) ended at the previous one.
+        let open = last_seq == OPEN;
+        let end_at_previous = || -> Result<(), CatalogError> {
+            let mut close = self.tx.prepare_cached(set_end).ctx(action)?;
+            close.execute(params![U64(self.prev), rid]).ctx(action)?;
+            Ok(())
+        };
+        if self.carried[kind.index()] {
+            // Carried over (and opened): same state is nothing to do; another state ends the
+            // carried row at the previous snapshot and opens a new one.
+            if same {
+                return Ok(Step::Carried);
+            }
+            end_at_previous()?;
+            return Ok(Step::Replace);
+        }
+        if !self.seen.borrow_mut()[kind.index()].insert(rid) {
+            return duplicate();
         }
         if !same {
+            if open {
+                end_at_previous()?;
+            }
             return Ok(Step::Insert { changed: true });
         }
-        let mut up = self.tx.prepare_cached(extend).ctx(action)?;
-        up.execute(params![U64(self.seq), rid]).ctx(action)?;
+        if !open {
+            let mut up = self.tx.prepare_cached(set_end).ctx(action)?;
+            up.execute(params![U64(OPEN), rid]).ctx(action)?;
+        }
         Ok(Step::Unchanged)
     }
 
@@ -399,7 +437,7 @@ impl SnapshotLoad<'_> {
                 .prepare_cached(
                     "INSERT INTO containers (library, number, first_seq, last_seq, state, kind, \
                      name, parent, workspace, client, matter, profile, acl) \
-                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     VALUES (?1, ?2, ?3, 9223372036854775807, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -458,7 +496,7 @@ impl SnapshotLoad<'_> {
                     "INSERT INTO versions (library, document, version, first_seq, last_seq, \
                      state, kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
                      author, workspace, profile, content) VALUES \
-                     (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                     (?1, ?2, ?3, ?4, 9223372036854775807, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -510,7 +548,7 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO filings (library, document, folder, first_seq, last_seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                     VALUES (?1, ?2, ?3, ?4, 9223372036854775807)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -547,7 +585,7 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO document_acls (library, document, first_seq, last_seq, state, \
-                     acl) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+                     acl) VALUES (?1, ?2, ?3, 9223372036854775807, ?4, ?5)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -581,8 +619,52 @@ impl SnapshotLoad<'_> {
         Ok(())
     }
 
+    /// Open rows of the previous snapshot that this one did not give again (kinds not carried
+    /// over) end at the previous snapshot: those items were removed.
+    fn end_unseen(&mut self) -> Result<(), CatalogError> {
+        if self.prev == 0 {
+            return Ok(());
+        }
+        for kind in [
+            RowKind::Containers,
+            RowKind::Versions,
+            RowKind::Filings,
+            RowKind::DocumentAcls,
+        ] {
+            if self.carried[kind.index()] {
+                continue;
+            }
+            let table = kind.table();
+            let action = || format!("ending the removed {table} in snapshot {}", self.snap.id);
+            let open: Vec<i64> = self
+                .tx
+                .prepare(&format!(
+                    "SELECT rid FROM {table} WHERE library = ?1 AND last_seq = ?2 \
+                     AND first_seq <= ?3"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![self.snap.library.as_str(), U64(OPEN), U64(self.prev)],
+                        |r| r.get(0),
+                    )?
+                    .collect()
+                })
+                .ctx(action)?;
+            let seen = &self.seen.borrow()[kind.index()];
+            let mut end = self
+                .tx
+                .prepare(&format!("UPDATE {table} SET last_seq = ?1 WHERE rid = ?2"))
+                .ctx(action)?;
+            for rid in open.into_iter().filter(|rid| !seen.contains(rid)) {
+                end.execute(params![U64(self.prev), rid]).ctx(action)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Finish: store the counts and commit the transaction.
     pub fn commit(mut self) -> Result<LoadReport, CatalogError> {
+        self.end_unseen()?;
         let prev = self.prev_counts;
         close(&mut self.containers, prev.containers);
         close(&mut self.versions, prev.versions);
@@ -642,7 +724,7 @@ fn count(c: &mut ChangeCounts, step: Step) {
     }
 }
 
-/// Items of the previous snapshot neither extended nor replaced were removed.
+/// Items of the previous snapshot neither kept nor replaced were removed.
 fn close(c: &mut ChangeCounts, previous: u64) {
     c.removed = previous.saturating_sub(c.unchanged + c.changed);
 }

@@ -141,6 +141,15 @@ impl Catalog {
             })?;
             rows::snapshot_ref(id, seq, ns)
         };
+        // An open end: the item is in the library's newest snapshot.
+        let last = if last == super::load::OPEN {
+            self.conn
+                .prepare_cached("SELECT max(seq) FROM snapshots WHERE library = ?1")
+                .and_then(|mut s| s.query_row([library.as_str()], |r| get_u64(r, 0)))
+                .ctx(|| format!("finding the newest snapshot of library {library}"))?
+        } else {
+            last
+        };
         Ok(SnapshotSpan {
             library: library.clone(),
             first: one(first)?,

@@ -2,9 +2,12 @@
 //!
 //! Layout: every item state is stored once with the range of snapshots it is valid in, per
 //! library: `first_seq..=last_seq` over the library's snapshot ordinals (`snapshots.seq`).
-//! "As of snapshot S" is `first_seq <= S.seq AND last_seq >= S.seq`. An unchanged item only
-//! extends `last_seq`; a changed one keeps its old row and gets a new one; a deleted one is
-//! simply not extended. `state` is a 16-byte BLAKE3 prefix of the row's canonical contents.
+//! "As of snapshot S" is `first_seq <= S.seq AND last_seq >= S.seq`. A row still present in the
+//! library's newest snapshot is open-ended (`last_seq` = `i64::MAX`), so an unchanged item costs
+//! no write; a changed one ends its old row at the previous snapshot and gets a new one; a
+//! deleted one ends its row. (Catalogs written before open ends hold the newest ordinal instead;
+//! the next load opens those rows.) `state` is a 16-byte BLAKE3 prefix of the row's canonical
+//! contents.
 //!
 //! Migrations only go forward: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 //! A database with a newer version than `MIGRATIONS.len()` is refused.

@@ -3,7 +3,7 @@
 //! cache that can always be recreated from it.
 //!
 //! The catalog is synchronous SQLite: one blocking thread loads a snapshot while an async task
-//! reads the snapshot's metadata streams and hands rows over a bounded channel ([`streams`]:
+//! reads the snapshot's metadata streams and hands rows over a bounded channel (`streams`:
 //! only the differences from the parent snapshot when the catalog holds the parent).
 
 mod streams;

@@ -255,3 +255,45 @@ fn carry_over_is_refused_after_rows_of_its_kind_were_added() {
     assert!(err.to_string().contains("versions"), "{err}");
     assert_eq!(load.carry_over(RowKind::Filings).expect("filings"), 3);
 }
+
+/// Catalogs written before rows had open ends (rows of the newest snapshot ended at its
+/// ordinal) are continued correctly by both ways of loading the next snapshot.
+#[test]
+fn a_catalog_without_open_ends_is_continued_as_if_it_had_them() {
+    let (reference, snaps, reports) = loaded();
+    for differences in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("catalog.db");
+        {
+            let mut cat = Catalog::open(&path).expect("catalog");
+            snaps[0].load_into(&mut cat);
+            snaps[1].load_into(&mut cat);
+        }
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        for table in ["containers", "versions", "filings", "document_acls"] {
+            let n = conn
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET last_seq = 2 WHERE last_seq = {}",
+                        i64::MAX
+                    ),
+                    [],
+                )
+                .expect("old-style ends");
+            assert!(n > 0, "{table} had open rows");
+        }
+        drop(conn);
+        let mut cat = Catalog::open(&path).expect("catalog");
+        let report = if differences {
+            load_as_differences(&mut cat, &snaps[1], &snaps[2], 0)
+        } else {
+            snaps[2].load_into(&mut cat)
+        };
+        assert_eq!(report, reports[2], "differences: {differences}");
+        assert_eq!(
+            cat.canonical_dump().expect("dump"),
+            reference.canonical_dump().expect("dump"),
+            "differences: {differences}"
+        );
+    }
+}
