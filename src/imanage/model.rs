@@ -441,13 +441,7 @@ impl DocumentVersion {
             Some("email") => DocumentKind::Email,
             Some(o) => return Err(bad(format!("unknown wstype {o:?}"))),
         };
-        let size = match raw.get("size") {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| bad("size is not a non-negative integer".into()))?,
-            None | Some(Value::Null) => 0,
-            Some(_) => return Err(bad("size is not a number".into())),
-        };
+        let size = size_field(raw.get("size")).map_err(|p| bad(p.into()))?;
         let default_security = match raw.get("default_security") {
             None | Some(Value::Null) => None,
             Some(v) => Some(
@@ -479,6 +473,15 @@ impl DocumentVersion {
     }
 }
 
+/// `size` of a document object: a non-negative integer, or 0 when absent or null.
+fn size_field(v: Option<&Value>) -> Result<u64, &'static str> {
+    match v {
+        Some(Value::Number(n)) => n.as_u64().ok_or("size is not a non-negative integer"),
+        None | Some(Value::Null) => Ok(0),
+        Some(_) => Err("size is not a number"),
+    }
+}
+
 /// `id`, `size`, `edit_date`, `edit_profile_date`: a version is unchanged when all four match.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChangeKey {
@@ -486,6 +489,25 @@ pub struct ChangeKey {
     pub size: u64,
     pub edit_date: Option<String>,
     pub edit_profile_date: Option<String>,
+}
+
+impl ChangeKey {
+    /// The change key from those four fields of a document object, read as
+    /// [`DocumentVersion::from_json`] reads them; `None` where it would refuse the object.
+    pub fn from_fields(
+        id: Option<&Value>,
+        size: Option<&Value>,
+        edit_date: Option<&Value>,
+        edit_profile_date: Option<&Value>,
+    ) -> Option<Self> {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        Some(Self {
+            id: id.and_then(Value::as_str)?.parse().ok()?,
+            size: size_field(size).ok()?,
+            edit_date: text(edit_date),
+            edit_profile_date: text(edit_profile_date),
+        })
+    }
 }
 
 /// One library as listed by `GET P/libraries`.

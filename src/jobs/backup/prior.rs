@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::imanage::model::{ChangeKey, DocumentVersion, VersionId};
+use crate::imanage::model::{ChangeKey, DocumentVersion};
 use crate::repo::ContentRef;
 
 /// A stored version record (`jobs::records::VersionRecord`) read for its change key and content
@@ -38,25 +38,13 @@ struct KeyFields {
 impl PriorRecord {
     /// The change key as [`DocumentVersion::from_json`] reads it; `None` where that would fail.
     pub fn change_key(&self) -> Option<ChangeKey> {
-        let text = |v: &Option<Value>| match v {
-            Some(Value::String(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let id: VersionId = match &self.profile.id {
-            Some(Value::String(s)) => s.parse().ok()?,
-            _ => return None,
-        };
-        let size = match &self.profile.size {
-            Some(Value::Number(n)) => n.as_u64()?,
-            None | Some(Value::Null) => 0,
-            Some(_) => return None,
-        };
-        Some(ChangeKey {
-            id,
-            size,
-            edit_date: text(&self.profile.edit_date),
-            edit_profile_date: text(&self.profile.edit_profile_date),
-        })
+        let p = &self.profile;
+        ChangeKey::from_fields(
+            p.id.as_ref(),
+            p.size.as_ref(),
+            p.edit_date.as_ref(),
+            p.edit_profile_date.as_ref(),
+        )
     }
 
     pub fn into_content(self) -> ContentRef {
