@@ -11,6 +11,10 @@
 
 use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
+mod carry;
+
+pub use carry::{RowKey, RowKind};
+
 use super::Catalog;
 use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
 use super::error::{CatalogError, SqlContext};
@@ -18,7 +22,7 @@ use super::types::{
     ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotId, SnapshotRow,
     VersionRow,
 };
-use crate::imanage::model::{Acl, ContainerId, DocumentId, Filing, LibraryId, VersionId};
+use crate::imanage::model::{Acl, DocumentId, Filing, LibraryId};
 
 /// `last_seq` of a row still present in the library's newest snapshot: open-ended, so a new
 /// snapshot that keeps the item writes nothing for it. A row ends (gets the ordinal of the last
@@ -52,38 +56,6 @@ pub struct SnapshotLoad<'c> {
 }
 
 /// The kinds of range rows a snapshot is made of (one metadata stream each).
-/// Identifies one range row of a kind (what `add_*` of that kind would add).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RowKey {
-    Container(ContainerId),
-    Version(VersionId),
-    Filing(Filing),
-    DocumentAcl(DocumentId),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowKind {
-    Containers,
-    Versions,
-    Filings,
-    DocumentAcls,
-}
-
-impl RowKind {
-    fn table(self) -> &'static str {
-        match self {
-            RowKind::Containers => "containers",
-            RowKind::Versions => "versions",
-            RowKind::Filings => "filings",
-            RowKind::DocumentAcls => "document_acls",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
 /// Result of looking up an item's previous row.
 enum Step {
     /// Extended: same state as in the previous snapshot.
@@ -210,98 +182,6 @@ impl SnapshotLoad<'_> {
     /// The library's newest snapshot in the catalog before this one: the rows this load continues.
     pub fn previous(&self) -> Option<&SnapshotId> {
         self.prev_id.as_ref()
-    }
-
-    /// Every `kind` row valid in the [previous](Self::previous) snapshot stays valid in this one
-    /// unless `add_*` gives another state or [`drop_carried`](Self::drop_carried) removes it.
-    /// Only before any `add_*` of that kind; returns the rows carried over.
-    pub fn carry_over(&mut self, kind: RowKind) -> Result<u64, CatalogError> {
-        let table = kind.table();
-        let action = || {
-            format!(
-                "carrying the unchanged {table} of the previous snapshot over to snapshot {}",
-                self.snap.id
-            )
-        };
-        if std::mem::replace(&mut self.touched[kind.index()], true) {
-            return Err(CatalogError::Corrupt {
-                what: action(),
-                problem: format!("{table} were already added to this snapshot"),
-            });
-        }
-        if self.prev == 0 {
-            return Ok(0);
-        }
-        self.carried[kind.index()] = true;
-        // Open the rows a catalog written before open ends closed at the previous snapshot.
-        self.tx
-            .execute(
-                &format!("UPDATE {table} SET last_seq = ?1 WHERE library = ?2 AND last_seq = ?3"),
-                params![U64(OPEN), self.snap.library.as_str(), U64(self.prev)],
-            )
-            .ctx(action)?;
-        let n = match kind {
-            RowKind::Containers => self.prev_counts.containers,
-            RowKind::Versions => self.prev_counts.versions,
-            RowKind::Filings => self.prev_counts.filings,
-            RowKind::DocumentAcls => self.prev_counts.document_acls,
-        };
-        self.counts(kind).unchanged += n;
-        Ok(n)
-    }
-
-    fn counts(&mut self, kind: RowKind) -> &mut ChangeCounts {
-        match kind {
-            RowKind::Containers => &mut self.containers,
-            RowKind::Versions => &mut self.versions,
-            RowKind::Filings => &mut self.filings,
-            RowKind::DocumentAcls => &mut self.document_acls,
-        }
-    }
-
-    /// After [`carry_over`](Self::carry_over): the item `key` is not in this snapshot after all
-    /// (removed since the previous one). Ends its carried row at the previous snapshot; returns
-    /// false when no carried row was left to end (e.g. it was replaced by a changed state).
-    pub fn drop_carried(&mut self, key: &RowKey) -> Result<bool, CatalogError> {
-        let action = || format!("removing {key:?} from snapshot {}", self.snap.id);
-        let (open, prev) = (U64(OPEN), U64(self.prev));
-        let tail = "AND last_seq = ?2 AND first_seq <= ?1";
-        let (kind, n) = match key {
-            RowKey::Container(id) => (
-                RowKind::Containers,
-                self.tx.execute(
-                    &format!("UPDATE containers SET last_seq = ?1 WHERE library = ?3 AND number = ?4 {tail}"),
-                    params![prev, open, id.library.as_str(), U64(id.number)],
-                ),
-            ),
-            RowKey::Version(id) => (
-                RowKind::Versions,
-                self.tx.execute(
-                    &format!("UPDATE versions SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND version = ?5 {tail}"),
-                    params![prev, open, id.document.library.as_str(), U64(id.document.number), id.version],
-                ),
-            ),
-            RowKey::Filing(f) => (
-                RowKind::Filings,
-                self.tx.execute(
-                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND folder = ?5 {tail}"),
-                    params![prev, open, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
-                ),
-            ),
-            RowKey::DocumentAcl(doc) => (
-                RowKind::DocumentAcls,
-                self.tx.execute(
-                    &format!("UPDATE document_acls SET last_seq = ?1 WHERE library = ?3 AND document = ?4 {tail}"),
-                    params![prev, open, doc.library.as_str(), U64(doc.number)],
-                ),
-            ),
-        };
-        let n = n.ctx(action)?;
-        if n > 0 {
-            let c = self.counts(kind);
-            c.unchanged = c.unchanged.saturating_sub(n as u64);
-        }
-        Ok(n > 0)
     }
 
     fn check_library(
@@ -616,49 +496,6 @@ impl SnapshotLoad<'_> {
         ins.execute(params![self.snap.id.as_str(), s.object, s.reason])
             .ctx(action)?;
         self.skipped += 1;
-        Ok(())
-    }
-
-    /// Open rows of the previous snapshot that this one did not give again (kinds not carried
-    /// over) end at the previous snapshot: those items were removed.
-    fn end_unseen(&mut self) -> Result<(), CatalogError> {
-        if self.prev == 0 {
-            return Ok(());
-        }
-        for kind in [
-            RowKind::Containers,
-            RowKind::Versions,
-            RowKind::Filings,
-            RowKind::DocumentAcls,
-        ] {
-            if self.carried[kind.index()] {
-                continue;
-            }
-            let table = kind.table();
-            let action = || format!("ending the removed {table} in snapshot {}", self.snap.id);
-            let open: Vec<i64> = self
-                .tx
-                .prepare(&format!(
-                    "SELECT rid FROM {table} WHERE library = ?1 AND last_seq = ?2 \
-                     AND first_seq <= ?3"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![self.snap.library.as_str(), U64(OPEN), U64(self.prev)],
-                        |r| r.get(0),
-                    )?
-                    .collect()
-                })
-                .ctx(action)?;
-            let seen = &self.seen.borrow()[kind.index()];
-            let mut end = self
-                .tx
-                .prepare(&format!("UPDATE {table} SET last_seq = ?1 WHERE rid = ?2"))
-                .ctx(action)?;
-            for rid in open.into_iter().filter(|rid| !seen.contains(rid)) {
-                end.execute(params![U64(self.prev), rid]).ctx(action)?;
-            }
-        }
         Ok(())
     }
 

@@ -1,0 +1,181 @@
+//! Loading a snapshot as differences from the previous one: [`SnapshotLoad::carry_over`] keeps
+//! every row of a kind, `add_*` then gives only the changed items and
+//! [`SnapshotLoad::drop_carried`] the removed ones; for kinds not carried over, the open rows
+//! that `add_*` did not give again end on commit ([`SnapshotLoad::end_unseen`]).
+
+use rusqlite::params;
+
+use super::{OPEN, SnapshotLoad};
+use crate::catalog::encode::U64;
+use crate::catalog::error::{CatalogError, SqlContext};
+use crate::catalog::types::ChangeCounts;
+use crate::imanage::model::{ContainerId, DocumentId, Filing, VersionId};
+
+/// Identifies one range row of a kind (what `add_*` of that kind would add).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKey {
+    Container(ContainerId),
+    Version(VersionId),
+    Filing(Filing),
+    DocumentAcl(DocumentId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    Containers,
+    Versions,
+    Filings,
+    DocumentAcls,
+}
+
+impl RowKind {
+    pub(super) fn table(self) -> &'static str {
+        match self {
+            RowKind::Containers => "containers",
+            RowKind::Versions => "versions",
+            RowKind::Filings => "filings",
+            RowKind::DocumentAcls => "document_acls",
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl SnapshotLoad<'_> {
+    /// Every `kind` row valid in the [previous](Self::previous) snapshot stays valid in this one
+    /// unless `add_*` gives another state or [`drop_carried`](Self::drop_carried) removes it.
+    /// Only before any `add_*` of that kind; returns the rows carried over.
+    pub fn carry_over(&mut self, kind: RowKind) -> Result<u64, CatalogError> {
+        let table = kind.table();
+        let action = || {
+            format!(
+                "carrying the unchanged {table} of the previous snapshot over to snapshot {}",
+                self.snap.id
+            )
+        };
+        if std::mem::replace(&mut self.touched[kind.index()], true) {
+            return Err(CatalogError::Corrupt {
+                what: action(),
+                problem: format!("{table} were already added to this snapshot"),
+            });
+        }
+        if self.prev == 0 {
+            return Ok(0);
+        }
+        self.carried[kind.index()] = true;
+        // Open the rows a catalog written before open ends closed at the previous snapshot.
+        self.tx
+            .execute(
+                &format!("UPDATE {table} SET last_seq = ?1 WHERE library = ?2 AND last_seq = ?3"),
+                params![U64(OPEN), self.snap.library.as_str(), U64(self.prev)],
+            )
+            .ctx(action)?;
+        let n = match kind {
+            RowKind::Containers => self.prev_counts.containers,
+            RowKind::Versions => self.prev_counts.versions,
+            RowKind::Filings => self.prev_counts.filings,
+            RowKind::DocumentAcls => self.prev_counts.document_acls,
+        };
+        self.counts(kind).unchanged += n;
+        Ok(n)
+    }
+
+    fn counts(&mut self, kind: RowKind) -> &mut ChangeCounts {
+        match kind {
+            RowKind::Containers => &mut self.containers,
+            RowKind::Versions => &mut self.versions,
+            RowKind::Filings => &mut self.filings,
+            RowKind::DocumentAcls => &mut self.document_acls,
+        }
+    }
+
+    /// After [`carry_over`](Self::carry_over): the item `key` is not in this snapshot after all
+    /// (removed since the previous one). Ends its carried row at the previous snapshot; returns
+    /// false when no carried row was left to end (e.g. it was replaced by a changed state).
+    pub fn drop_carried(&mut self, key: &RowKey) -> Result<bool, CatalogError> {
+        let action = || format!("removing {key:?} from snapshot {}", self.snap.id);
+        let (open, prev) = (U64(OPEN), U64(self.prev));
+        let tail = "AND last_seq = ?2 AND first_seq <= ?1";
+        let (kind, n) = match key {
+            RowKey::Container(id) => (
+                RowKind::Containers,
+                self.tx.execute(
+                    &format!("UPDATE containers SET last_seq = ?1 WHERE library = ?3 AND number = ?4 {tail}"),
+                    params![prev, open, id.library.as_str(), U64(id.number)],
+                ),
+            ),
+            RowKey::Version(id) => (
+                RowKind::Versions,
+                self.tx.execute(
+                    &format!("UPDATE versions SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND version = ?5 {tail}"),
+                    params![prev, open, id.document.library.as_str(), U64(id.document.number), id.version],
+                ),
+            ),
+            RowKey::Filing(f) => (
+                RowKind::Filings,
+                self.tx.execute(
+                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND folder = ?5 {tail}"),
+                    params![prev, open, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
+                ),
+            ),
+            RowKey::DocumentAcl(doc) => (
+                RowKind::DocumentAcls,
+                self.tx.execute(
+                    &format!("UPDATE document_acls SET last_seq = ?1 WHERE library = ?3 AND document = ?4 {tail}"),
+                    params![prev, open, doc.library.as_str(), U64(doc.number)],
+                ),
+            ),
+        };
+        let n = n.ctx(action)?;
+        if n > 0 {
+            let c = self.counts(kind);
+            c.unchanged = c.unchanged.saturating_sub(n as u64);
+        }
+        Ok(n > 0)
+    }
+
+    /// Open rows of the previous snapshot that this one did not give again (kinds not carried
+    /// over) end at the previous snapshot: those items were removed.
+    pub(super) fn end_unseen(&mut self) -> Result<(), CatalogError> {
+        if self.prev == 0 {
+            return Ok(());
+        }
+        for kind in [
+            RowKind::Containers,
+            RowKind::Versions,
+            RowKind::Filings,
+            RowKind::DocumentAcls,
+        ] {
+            if self.carried[kind.index()] {
+                continue;
+            }
+            let table = kind.table();
+            let action = || format!("ending the removed {table} in snapshot {}", self.snap.id);
+            let open: Vec<i64> = self
+                .tx
+                .prepare(&format!(
+                    "SELECT rid FROM {table} WHERE library = ?1 AND last_seq = ?2 \
+                     AND first_seq <= ?3"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![self.snap.library.as_str(), U64(OPEN), U64(self.prev)],
+                        |r| r.get(0),
+                    )?
+                    .collect()
+                })
+                .ctx(action)?;
+            let seen = &self.seen.borrow()[kind.index()];
+            let mut end = self
+                .tx
+                .prepare(&format!("UPDATE {table} SET last_seq = ?1 WHERE rid = ?2"))
+                .ctx(action)?;
+            for rid in open.into_iter().filter(|rid| !seen.contains(rid)) {
+                end.execute(params![U64(self.prev), rid]).ctx(action)?;
+            }
+        }
+        Ok(())
+    }
+}
