@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::RestoreError;
-use super::files::{place, place_pending, sync_fs, temp_name, write_new, write_temp};
+use super::files::{place_pending, sync_fs, temp_name, write_new, write_temp};
 use super::names;
 use super::report::{DocumentOutcome, ItemFailure, RestoreReport, RestoredVersion};
 use super::source::{SizeCheck, Source};
@@ -35,6 +35,10 @@ use super::target::{ContainerOutcome, Place, Target};
 use crate::catalog::{ContainerRow, PlannedDocument, SnapshotInfo, VersionRow};
 use crate::imanage::model::ContainerKind;
 use crate::jobs::progress::Counters;
+
+mod batch;
+
+use batch::{VersionData, VersionJob, write_batch};
 
 /// Name of the manifest at the top of an export.
 pub const MANIFEST: &str = "imvault-restore.json";
@@ -66,85 +70,6 @@ fn io_err(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RestoreEr
         path,
         source,
     }
-}
-
-/// Writes the versions of a batch read ahead to their temporary files, syncs the file system
-/// once, then places every written file (and the queued `pending` ones) under its final name.
-fn write_batch(
-    base: &Path,
-    mut jobs: Vec<VersionJob>,
-    pending: Vec<(PathBuf, PathBuf)>,
-) -> Vec<VersionJob> {
-    let failed = |j: &VersionJob, error: String| {
-        let _ = std::fs::remove_file(&j.tmp);
-        VersionData::Failed(ItemFailure {
-            object: j.version.id.to_string(),
-            action: format!("writing {}", j.path.display()),
-            error,
-        })
-    };
-    for j in &mut jobs {
-        match &j.data {
-            VersionData::Memory(parts) => {
-                j.data = match write_temp(&j.tmp, parts, j.mtime) {
-                    Ok(()) => VersionData::Streamed,
-                    Err(e) => failed(j, e.to_string()),
-                };
-            }
-            VersionData::Streamed => {
-                if let Some(m) = j.mtime
-                    && let Ok(f) = std::fs::File::options().write(true).open(&j.tmp)
-                {
-                    let _ = f.set_modified(m);
-                }
-            }
-            _ => {}
-        }
-    }
-    let synced = sync_fs(base);
-    for j in &mut jobs {
-        if !matches!(j.data, VersionData::Streamed) {
-            continue;
-        }
-        j.data = match &synced {
-            Ok(()) => match place(&j.tmp, &j.path) {
-                Ok(b) => VersionData::Placed(b),
-                Err(e) => failed(j, e.to_string()),
-            },
-            Err(e) => failed(j, format!("syncing the file system: {e}")),
-        };
-    }
-    match synced {
-        Ok(()) => place_pending(pending),
-        Err(e) => {
-            for (tmp, path) in pending {
-                let _ = std::fs::remove_file(&tmp);
-                tracing::warn!(path = %path.display(), error = %e, "could not sync a sidecar; not placed");
-            }
-        }
-    }
-    jobs
-}
-
-/// One version of a batch on its way to its final name.
-struct VersionJob {
-    doc: usize,
-    version: VersionRow,
-    file: String,
-    path: PathBuf,
-    tmp: PathBuf,
-    mtime: Option<std::time::SystemTime>,
-    data: VersionData,
-}
-
-enum VersionData {
-    /// Verified blobs in order, read ahead.
-    Memory(Vec<bytes::Bytes>),
-    /// Already streamed (verified) into the temporary file.
-    Streamed,
-    /// Placed under its final name (`false`: the name existed, nothing written).
-    Placed(bool),
-    Failed(ItemFailure),
 }
 
 /// One version as a document sidecar lists it (field order is the file's).
