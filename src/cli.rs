@@ -148,6 +148,10 @@ pub struct BackupArgs {
     /// Make progress durable (packs, index, resume record) this often, in seconds
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     pub checkpoint_secs: f64,
+    /// List every version this run, not only what changed since the last snapshot (unchanged
+    /// versions are still not downloaded again); see `[backup] full_listing_every_days`
+    #[arg(long)]
+    pub full_listing: bool,
     /// Print a JSON summary on stdout instead of progress bars and a table
     #[arg(long)]
     pub json: bool,

@@ -73,6 +73,12 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
         strategy: args.strategy.into(),
         checkpoint_every: Duration::from_secs_f64(args.checkpoint_secs.clamp(0.05, 86_400.0)),
         download_concurrency: imanage(settings)?.concurrency.get(),
+        full_listing_every: if args.full_listing {
+            None
+        } else {
+            settings.backup.full_listing_every()
+        },
+        change_margin: settings.backup.change_margin(),
         ..BackupOptions::default()
     };
     let env = BackupEnv {

@@ -28,6 +28,47 @@ pub struct FileConfig {
     pub daemon: DaemonFile,
     #[serde(default)]
     pub retention: RetentionFile,
+    #[serde(default)]
+    pub backup: BackupFile,
+}
+
+/// `[backup]`: how incremental backups list a library.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupFile {
+    /// Incremental runs of a crawling (`system`) account list only what changed since the
+    /// last snapshot, and every version at least this often, in days. 0: every run lists
+    /// every version.
+    #[serde(default = "default_full_listing_days")]
+    pub full_listing_every_days: f64,
+    /// Taken off the last snapshot's start time for a changes-only listing, in seconds: the
+    /// largest clock difference expected between this host and the iManage servers.
+    #[serde(default = "default_change_margin_secs")]
+    pub change_margin_secs: u64,
+}
+impl Default for BackupFile {
+    fn default() -> Self {
+        Self {
+            full_listing_every_days: default_full_listing_days(),
+            change_margin_secs: default_change_margin_secs(),
+        }
+    }
+}
+fn default_full_listing_days() -> f64 {
+    7.0
+}
+fn default_change_margin_secs() -> u64 {
+    3_600
+}
+impl BackupFile {
+    /// `BackupOptions::full_listing_every` (`None`: every run lists everything).
+    pub fn full_listing_every(&self) -> Option<std::time::Duration> {
+        (self.full_listing_every_days > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(self.full_listing_every_days * 86_400.0))
+    }
+    pub fn change_margin(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.change_margin_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -156,6 +156,8 @@ pub struct Settings {
     pub daemon: file::DaemonFile,
     /// `[retention]`: what `imvault forget` keeps when no `--keep-*` flag is given.
     pub retention: crate::repo::retention::RetentionPolicies,
+    /// `[backup]`: how incremental backups list a library.
+    pub backup: file::BackupFile,
 }
 
 impl Settings {
@@ -326,6 +328,25 @@ impl Settings {
             ));
         }
 
+        if !(0.0..=366.0).contains(&file.backup.full_listing_every_days) {
+            return Err(invalid(
+                "backup.full_listing_every_days",
+                format!(
+                    "must be 0 (list everything on every run) to 366 days, got {}",
+                    file.backup.full_listing_every_days
+                ),
+            ));
+        }
+        if file.backup.change_margin_secs > 7 * 86_400 {
+            return Err(invalid(
+                "backup.change_margin_secs",
+                format!(
+                    "must be at most 604800 (a week), got {}",
+                    file.backup.change_margin_secs
+                ),
+            ));
+        }
+
         Ok(Self {
             source: path.map(Path::to_path_buf),
             imanage,
@@ -337,6 +358,7 @@ impl Settings {
             log_level: file.logging.level,
             daemon: file.daemon,
             retention: file.retention.policies(),
+            backup: file.backup,
         })
     }
 

@@ -87,6 +87,8 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         checkpoint_every: Duration::from_secs_f64(settings.daemon.checkpoint_secs),
         download_concurrency: im.concurrency.get(),
         live: Some(running.live.clone()),
+        full_listing_every: settings.backup.full_listing_every(),
+        change_margin: settings.backup.change_margin(),
         ..BackupOptions::default()
     };
     let env = BackupEnv {

@@ -167,6 +167,8 @@ pub async fn check(
                 Ok(WalkItem::DocumentAcl { .. }) => r.document_acls += 1,
                 Ok(WalkItem::AccessDenied { what, .. }) => r.access_denied.push(what),
                 Ok(WalkItem::Warning { .. }) => r.warnings += 1,
+                // A full walk (no `changes`) never relists.
+                Ok(WalkItem::Relisted { .. } | WalkItem::ChangesOnly) => {}
                 Err(e) => add_error(&mut r, e.to_string()),
             }
         }

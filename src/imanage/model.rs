@@ -474,7 +474,7 @@ impl DocumentVersion {
 }
 
 /// `size` of a document object: a non-negative integer, or 0 when absent or null.
-fn size_field(v: Option<&Value>) -> Result<u64, &'static str> {
+pub fn size_field(v: Option<&Value>) -> Result<u64, &'static str> {
     match v {
         Some(Value::Number(n)) => n.as_u64().ok_or("size is not a non-negative integer"),
         None | Some(Value::Null) => Ok(0),

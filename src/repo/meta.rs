@@ -60,6 +60,18 @@ impl<'a> MetaStreamWriter<'a> {
             index: self.out.records,
             source,
         })?;
+        self.end_record(start).await
+    }
+
+    /// Appends one record already serialized as a compact JSON line (without its `\n`), e.g.
+    /// copied from an earlier snapshot's stream: the same lines give the same blobs.
+    pub async fn push_raw(&mut self, line: &[u8]) -> Result<()> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(line);
+        self.end_record(start).await
+    }
+
+    async fn end_record(&mut self, start: usize) -> Result<()> {
         self.buf.push(b'\n');
         self.out.records += 1;
         let len = self.buf.len();

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step): each module is one area of imvault.
 //! Add `mod <area>;` here for each new tests/it/<area>.rs.
 mod backup;
+mod backup_changes;
 mod backup_resume;
 mod catalog;
 mod cli;

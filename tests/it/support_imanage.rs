@@ -96,6 +96,9 @@ pub struct Summary {
     pub duplicate_document_acls: usize,
     pub access_denied: Vec<String>,
     pub warnings: Vec<String>,
+    /// Changes-only walks: documents listed one by one, and the closing item.
+    pub relisted: Vec<String>,
+    pub changes_only: usize,
 }
 
 pub fn summarize(items: &[WalkItem]) -> Summary {
@@ -138,6 +141,8 @@ pub fn summarize(items: &[WalkItem]) -> Summary {
             }
             WalkItem::AccessDenied { what, .. } => s.access_denied.push(what.clone()),
             WalkItem::Warning { what, detail } => s.warnings.push(format!("{what}: {detail}")),
+            WalkItem::Relisted { document } => s.relisted.push(document.to_string()),
+            WalkItem::ChangesOnly => s.changes_only += 1,
         }
     }
     s

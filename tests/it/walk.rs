@@ -301,6 +301,7 @@ async fn walks_survive_cursors_expiring_midway() {
         let options = WalkOptions {
             concurrency: 2,
             channel_capacity: 1,
+            changes: None,
         };
         let mut stream = std::pin::pin!(walk(&client, &lib, strategy, options));
         while let Some(item) = stream.next().await {

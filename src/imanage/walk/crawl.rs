@@ -8,20 +8,24 @@
 //! 4. document parents → `Filing` items;
 //! 5. document trustees (rows grouped by document) → `DocumentAcl` items; documents without
 //!    trustee rows get an ACL with no entries at the end.
+//!
+//! A changes-only crawl (see `changes.rs`) asks step 3 for changed versions only, starts its
+//! per-document map from the last snapshot's, and between steps 4 and 5 reads again the
+//! versions the last snapshot skipped and lists the documents the filings disagree on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
+use super::changes::{ChangesSince, KnownDocuments};
 use super::{Sink, Stopped, WalkItem};
 use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
 use crate::imanage::client::Client;
 use crate::imanage::error::ImanageError;
 use crate::imanage::model::{
-    AccessLevel, Acl, AclEntry, ContainerId, DefaultSecurity, DocumentId, Filing, LibraryId,
-    TrusteeType,
+    AccessLevel, Acl, AclEntry, ContainerId, DocumentId, Filing, LibraryId, TrusteeType,
 };
 use crate::imanage::paging::{CrawlKind, Listing, PageState};
 
@@ -104,26 +108,26 @@ impl Drop for Pages {
     }
 }
 
-struct Crawler<'a> {
-    client: &'a Client,
-    library: &'a LibraryId,
-    sink: &'a Sink,
+pub(super) struct Crawler<'a> {
+    pub(super) client: &'a Client,
+    pub(super) library: &'a LibraryId,
+    pub(super) sink: &'a Sink,
 }
 
 impl Crawler<'_> {
-    fn listing(&self, kind: CrawlKind) -> Listing {
-        Listing::Crawl {
-            library: self.library.clone(),
-            kind,
-            edit_date_from: None,
-        }
-    }
-
     /// The pages of one crawl, each requested as soon as the one before it arrives.
     fn pages(&self, kind: CrawlKind) -> Pages {
+        self.pages_since(kind, None)
+    }
+
+    fn pages_since(&self, kind: CrawlKind, edit_date_from: Option<&str>) -> Pages {
         let mut pages = Pages {
             client: self.client.clone(),
-            listing: self.listing(kind),
+            listing: Listing::Crawl {
+                library: self.library.clone(),
+                kind,
+                edit_date_from: edit_date_from.map(str::to_string),
+            },
             ahead: None,
         };
         pages.request(PageState::default());
@@ -217,12 +221,16 @@ impl Crawler<'_> {
         Ok(())
     }
 
+    /// Every version, or (`from`) those edited since then; returns the (number, version) pairs
+    /// yielded when `from` is given (few), else an empty set.
     async fn versions(
         &self,
-        docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
-    ) -> Result<(), CrawlEnd> {
+        docs: &mut KnownDocuments,
+        from: Option<&str>,
+    ) -> Result<HashSet<(u64, u32)>, CrawlEnd> {
         let action = format!("crawling the documents of library {}", self.library);
-        let mut pages = self.pages(CrawlKind::Documents);
+        let mut crawled = HashSet::new();
+        let mut pages = self.pages_since(CrawlKind::Documents, from);
         while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 let v = match to_version(row, &action) {
@@ -232,23 +240,28 @@ impl Crawler<'_> {
                         continue;
                     }
                 };
-                let slot = docs.entry(v.id.document.number).or_insert((0, None));
-                if v.id.version >= slot.0 {
-                    *slot = (v.id.version, v.default_security);
+                docs.note_version(&v);
+                if from.is_some() {
+                    crawled.insert((v.id.document.number, v.id.version));
                 }
                 self.sink.item(WalkItem::Version { version: v }).await?;
             }
         }
-        Ok(())
+        Ok(crawled)
     }
 
-    async fn filings(&self) -> Result<(), CrawlEnd> {
+    /// Every filing; returns the filed document numbers when `collect` is set.
+    async fn filings(&self, collect: bool) -> Result<HashSet<u64>, CrawlEnd> {
+        let mut filed = HashSet::new();
         let mut pages = self.pages(CrawlKind::DocumentParents);
         while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 match serde_json::from_value::<ParentRow>(row) {
                     Ok(r) => match number_of(&r.document_number) {
                         Some(number) => {
+                            if collect {
+                                filed.insert(number);
+                            }
                             let document = DocumentId {
                                 library: self.library.clone(),
                                 number,
@@ -280,20 +293,20 @@ impl Crawler<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(filed)
     }
 
     async fn emit_document_acl(
         &self,
         number: u64,
         entries: Vec<AclEntry>,
-        docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
+        docs: &mut KnownDocuments,
     ) -> Result<(), Stopped> {
         let document = DocumentId {
             library: self.library.clone(),
             number,
         };
-        let Some((_, sec)) = docs.remove(&number) else {
+        let Some(sec) = docs.take(number) else {
             return self
                 .sink
                 .item(WalkItem::Warning {
@@ -323,10 +336,7 @@ impl Crawler<'_> {
             .await
     }
 
-    async fn document_acls(
-        &self,
-        docs: &mut HashMap<u64, (u32, Option<DefaultSecurity>)>,
-    ) -> Result<(), CrawlEnd> {
+    async fn document_acls(&self, docs: &mut KnownDocuments) -> Result<(), CrawlEnd> {
         let mut current: Option<(u64, Vec<AclEntry>)> = None;
         let mut pages = self.pages(CrawlKind::DocumentTrustees);
         while let Some(rows) = self.page(&mut pages, false).await? {
@@ -358,9 +368,7 @@ impl Crawler<'_> {
             self.emit_document_acl(prev, entries, docs).await?;
         }
         // Documents with no trustee rows: their ACL is their default security alone.
-        let mut rest: Vec<u64> = docs.keys().copied().collect();
-        rest.sort_unstable();
-        for n in rest {
+        for n in docs.numbers() {
             self.emit_document_acl(n, vec![], docs).await?;
         }
         Ok(())
@@ -383,7 +391,12 @@ fn decode(action: &str, e: serde_json::Error) -> ImanageError {
     }
 }
 
-pub(super) async fn run(client: &Client, library: &LibraryId, sink: &Sink) -> Result<(), CrawlEnd> {
+pub(super) async fn run(
+    client: &Client,
+    library: &LibraryId,
+    sink: &Sink,
+    changes: Option<ChangesSince>,
+) -> Result<(), CrawlEnd> {
     let c = Crawler {
         client,
         library,
@@ -393,10 +406,26 @@ pub(super) async fn run(client: &Client, library: &LibraryId, sink: &Sink) -> Re
     c.containers(CrawlKind::Workspaces, &mut acls).await?;
     c.containers(CrawlKind::Folders, &mut acls).await?;
     drop(acls);
-    let mut docs = HashMap::new();
-    c.versions(&mut docs).await?;
-    c.filings().await?;
-    c.document_acls(&mut docs).await?;
+    match changes {
+        None => {
+            let mut docs = KnownDocuments::default();
+            c.versions(&mut docs, None).await?;
+            c.filings(false).await?;
+            c.document_acls(&mut docs).await?;
+        }
+        Some(ChangesSince { from, known, retry }) => {
+            let mut docs = known;
+            let crawled = c.versions(&mut docs, Some(&from)).await?;
+            c.retry_skipped(&retry, &crawled, &mut docs).await?;
+            let crawled_docs: HashSet<u64> = crawled.iter().map(|(n, _)| *n).collect();
+            drop(crawled);
+            let filed = c.filings(true).await?;
+            c.relist_strangers(&filed, &crawled_docs, &mut docs).await?;
+            drop(filed);
+            c.document_acls(&mut docs).await?;
+            sink.item(WalkItem::ChangesOnly).await?;
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,11 @@
 //! - [`WalkStrategy::Auto`] picks the crawl when discovery says `user_type` is `system`, and falls
 //!   back to the tree walk if the first crawl call is refused with 403.
 //!
+//! A crawl can also list **changes only** ([`ChangesSince`], incremental backups): the documents
+//! crawl asks for versions edited since a time (the contract's `edit_date_from`), the filings
+//! and ACL searches stay complete, and documents the last snapshot knew but the library no
+//! longer files are read one by one ([`WalkItem::Relisted`]: deleted, or alive but unfiled).
+//!
 //! Both yield the same set of items on the same corpus. Items come through a bounded channel, so
 //! a slow consumer slows the walk instead of growing memory. What the walk keeps grows only with
 //! the number of containers (pending listings) and documents (a compact set of document numbers,
@@ -20,6 +25,7 @@
 //! to 8 hours to apply); objects deleted while the walk ran as [`WalkItem::Warning`]. A failure of
 //! the library's top listing ends the walk after its `Err` item.
 
+mod changes;
 mod crawl;
 mod tree;
 
@@ -36,6 +42,8 @@ use super::client::Client;
 use super::error::ImanageError;
 use super::model::{Acl, Container, DocumentId, DocumentVersion, Filing, LibraryId, UserType};
 
+pub use changes::{ChangesSince, KnownDocuments};
+
 /// How to enumerate a library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -49,13 +57,16 @@ pub enum WalkStrategy {
     Crawl,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WalkOptions {
     /// Listings and per-object reads in flight at once (tree walk). The client's own limiter
     /// still caps requests; this bounds the walker's pending work.
     pub concurrency: usize,
     /// Items buffered between the walker and its consumer.
     pub channel_capacity: usize,
+    /// List only what changed since the last snapshot (crawl only; the tree walk, and a crawl
+    /// that falls back to it, always lists everything).
+    pub changes: Option<ChangesSince>,
 }
 
 impl Default for WalkOptions {
@@ -63,6 +74,7 @@ impl Default for WalkOptions {
         Self {
             concurrency: 8,
             channel_capacity: 256,
+            changes: None,
         }
     }
 }
@@ -84,6 +96,14 @@ pub enum WalkItem {
     AccessDenied { what: String, detail: String },
     /// Something the walk skipped but could go on without (e.g. deleted meanwhile).
     Warning { what: String, detail: String },
+    /// Changes-only walks: the `Version` items this walk yields for `document` are every
+    /// version it has now (none: it was deleted). Versions of it the last snapshot held and
+    /// this walk did not yield are gone.
+    Relisted { document: DocumentId },
+    /// Last item of a changes-only walk that ran to its end as one (a crawl that fell back to
+    /// the tree walk listed everything and never yields it): the last snapshot's versions this
+    /// walk did not yield, of documents not [`WalkItem::Relisted`], are unchanged.
+    ChangesOnly,
 }
 
 /// The strategy `Auto` resolves to for this client.
@@ -100,7 +120,7 @@ pub fn walk(
     client: &Client,
     library: &LibraryId,
     strategy: WalkStrategy,
-    options: WalkOptions,
+    mut options: WalkOptions,
 ) -> WalkStream {
     let (tx, rx) = mpsc::channel(options.channel_capacity.max(1));
     let client = client.clone();
@@ -113,7 +133,8 @@ pub fn walk(
             let result = match resolved {
                 WalkStrategy::Crawl => {
                     let fallback = strategy == WalkStrategy::Auto;
-                    match crawl::run(&client, &library, &sink).await {
+                    let changes = options.changes.take();
+                    match crawl::run(&client, &library, &sink, changes).await {
                         Err(crawl::CrawlEnd::RefusedAtStart(e)) if fallback => {
                             tracing::warn!(error = %e, "crawl refused; falling back to the tree walk");
                             tree::run(&client, &library, &options, &sink).await

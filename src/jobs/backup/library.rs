@@ -10,20 +10,24 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::carry::{self, Carried, Relisted};
 use super::fetch::{FetchError, fetch_version, source_worth_retrying};
+use super::listing::{self, Listing, SUMMARY_FULL_LISTING_AT, SUMMARY_LISTING};
 use super::prior::{PriorRecord, PriorVersions};
 use super::records_writer::{Record, ResumeRecord, write_records};
 use super::{BackupEnv, BackupError, BackupOptions, LibraryOutcome};
-use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId};
-use crate::imanage::walk::{WalkItem, WalkOptions, resolve_strategy, walk};
+use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId, VersionId};
+use crate::imanage::walk::{
+    ChangesSince, KnownDocuments, WalkItem, WalkOptions, resolve_strategy, walk,
+};
 use crate::jobs::JobState;
 use crate::jobs::lock::LibraryLock;
 use crate::jobs::progress::{self, Counters};
 use crate::jobs::records::{
-    ContainerRecord, DocumentAclRecord, STREAM_RESUME, STREAM_VERSIONS, SkippedRecord,
-    VersionRecord,
+    ContainerRecord, DocumentAclRecord, STREAM_RESUME, STREAM_SKIPPED, STREAM_VERSIONS,
+    SkippedRecord, VersionRecord,
 };
-use crate::repo::{Snapshot, SnapshotDraft};
+use crate::repo::{MetaRef, Snapshot, SnapshotDraft};
 
 /// What the walk saw, for the snapshot's counts.
 #[derive(Default)]
@@ -32,12 +36,24 @@ struct Tally {
     logical_bytes: u64,
     seen_in_parent: u64,
     warnings: u64,
+    /// The parent's versions stream is this snapshot's as it is (nothing listed again).
+    reuse_parent_versions: bool,
 }
 
 impl Tally {
     fn bump(&mut self, key: &str) {
-        *self.counts.entry(key.to_string()).or_default() += 1;
+        self.add(key, 1);
     }
+    fn add(&mut self, key: &str, n: u64) {
+        *self.counts.entry(key.to_string()).or_default() += n;
+    }
+}
+
+/// A changes-only run: what the walk needs, and the parent's versions to carry.
+struct ChangesPlan<'a> {
+    walk: ChangesSince,
+    parent_versions: &'a MetaRef,
+    parent_counts: &'a BTreeMap<String, u64>,
 }
 
 #[tracing::instrument(name = "backup", skip_all, fields(library = %library))]
@@ -63,22 +79,63 @@ pub async fn backup_library(
         .latest_snapshot(lib, None)
         .await
         .map_err(repo_err("finding the last snapshot"))?;
+    let strategy = resolve_strategy(&env.client, opts.strategy);
+    let listing = listing::choose(
+        parent.as_ref(),
+        opts.full,
+        strategy,
+        opts.full_listing_every,
+        opts.change_margin,
+        chrono::Utc::now(),
+    );
     let mut prior = PriorVersions::default();
+    let mut known = KnownDocuments::default();
     if let Some(p) = parent.as_ref().filter(|_| !opts.full)
         && let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS)
     {
-        {
-            let mut records =
-                std::pin::pin!(repo.read_meta_stream::<PriorRecord>(STREAM_VERSIONS, meta));
-            while let Some(rec) = records.next().await {
-                let rec = rec.map_err(repo_err("reading the last snapshot's versions"))?;
-                if let Some(key) = rec.change_key() {
-                    prior.insert_key(&key, rec.into_content());
+        let mut records =
+            std::pin::pin!(repo.read_meta_stream::<PriorRecord>(STREAM_VERSIONS, meta));
+        while let Some(rec) = records.next().await {
+            let rec = rec.map_err(repo_err("reading the last snapshot's versions"))?;
+            if let Some(key) = rec.change_key() {
+                if listing.is_changes() {
+                    known.note(
+                        key.id.document.number,
+                        key.id.version,
+                        rec.default_security(),
+                    );
                 }
+                prior.insert_key(&key, rec.into_content());
             }
         }
     }
     let parent_versions = prior.len() as u64;
+    let changes = match (&listing, parent.as_ref()) {
+        (Listing::Changes { .. }, Some(p)) => {
+            let retry = skipped_downloads(env, lib, p).await?;
+            info!(
+                library = lib,
+                since = listing.from_iso().as_deref().unwrap_or(""),
+                documents = known.len(),
+                retry = retry.len(),
+                "listing only what changed since the last snapshot"
+            );
+            Some(ChangesPlan {
+                walk: ChangesSince {
+                    from: listing.from_iso().unwrap_or_default(),
+                    known: std::mem::take(&mut known),
+                    retry,
+                },
+                parent_versions: &p.manifest.streams[STREAM_VERSIONS],
+                parent_counts: &p.manifest.counts,
+            })
+        }
+        (Listing::Full { why }, _) => {
+            info!(library = lib, reason = *why, "listing every version");
+            None
+        }
+        _ => None,
+    };
     let resumed = load_resume_deltas(env, lib, parent.as_ref(), &mut prior).await?;
     if resumed > 0 {
         info!(
@@ -118,13 +175,13 @@ pub async fn backup_library(
         deltas: Vec::new(),
     };
     let writer = write_records(&session, lib, resume, rx);
-    let strategy = resolve_strategy(&env.client, opts.strategy);
     let producer = produce(
         env,
         library,
         opts,
         &session,
         &prior,
+        changes,
         &counters,
         tx,
         cancel.clone(),
@@ -133,8 +190,27 @@ pub async fn backup_library(
     stop_progress.cancel();
     let _ = reporter.await;
 
-    let written = written.map_err(repo_err("writing the snapshot's metadata"))?;
+    let mut written = written.map_err(repo_err("writing the snapshot's metadata"))?;
     let mut tally = produced?;
+    if tally.reuse_parent_versions
+        && let Some(meta) = parent
+            .as_ref()
+            .and_then(|p| p.manifest.streams.get(STREAM_VERSIONS))
+    {
+        // Nothing was listed again: the parent's stream, as it is (its blobs are durable).
+        let own = written
+            .streams
+            .insert(STREAM_VERSIONS.to_string(), meta.clone());
+        if own.is_some_and(|m| m.records > 0) {
+            return Err(BackupError::Carry {
+                library: lib.to_string(),
+                source: carry::CarryError::Record {
+                    index: 0,
+                    problem: "versions were written although none was listed again".into(),
+                },
+            });
+        }
+    }
     let c = counters.snapshot();
 
     if cancel.is_cancelled() {
@@ -151,6 +227,7 @@ pub async fn backup_library(
             counters: c,
             versions_gone: 0,
             resumed_versions: resumed,
+            listing: listing_name(&listing),
             session: session.stats(),
             seconds: started.elapsed().as_secs_f64(),
             error: None,
@@ -174,6 +251,7 @@ pub async fn backup_library(
     tally.counts.insert("bytes".into(), tally.logical_bytes);
     tally.counts.insert("bytes_read".into(), c.bytes_read);
     let stats = env.client.stats();
+    let (listing_kind, full_listing_at) = listing.summary(run_started);
     let draft = SnapshotDraft {
         library: lib.to_string(),
         time: Some(run_started),
@@ -185,6 +263,8 @@ pub async fn backup_library(
             "state": state,
             "full": opts.full,
             "strategy": format!("{strategy:?}").to_lowercase(),
+            SUMMARY_LISTING: listing_kind,
+            SUMMARY_FULL_LISTING_AT: full_listing_at,
             "requests": stats.requests,
             "throttled": stats.throttled,
             "resumed_versions": resumed,
@@ -209,10 +289,45 @@ pub async fn backup_library(
         counters: c,
         versions_gone,
         resumed_versions: resumed,
+        listing: listing_name(&listing),
         session: session_stats,
         seconds: started.elapsed().as_secs_f64(),
         error: None,
     })
+}
+
+fn listing_name(l: &Listing) -> &'static str {
+    if l.is_changes() { "changes" } else { "full" }
+}
+
+/// Versions the parent snapshot skipped because their download failed: a changes-only run
+/// reads them again by id (their dates did not move).
+async fn skipped_downloads(
+    env: &BackupEnv,
+    lib: &str,
+    parent: &Snapshot,
+) -> Result<Vec<VersionId>, BackupError> {
+    let Some(meta) = parent.manifest.streams.get(STREAM_SKIPPED) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut records = std::pin::pin!(
+        env.repo
+            .read_meta_stream::<SkippedRecord>(STREAM_SKIPPED, meta)
+    );
+    while let Some(r) = records.next().await {
+        let r = r.map_err(|source| BackupError::Repo {
+            library: lib.to_string(),
+            action: "reading the last snapshot's skipped items",
+            source,
+        })?;
+        if r.action == "download"
+            && let Ok(id) = r.object.parse::<VersionId>()
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 /// Versions stored by interrupted runs since the last snapshot: trusted only when every blob
@@ -285,6 +400,7 @@ async fn produce(
     opts: &BackupOptions,
     session: &crate::repo::BackupSession,
     prior: &PriorVersions,
+    changes: Option<ChangesPlan<'_>>,
     counters: &Counters,
     tx: mpsc::Sender<Record>,
     cancel: CancellationToken,
@@ -299,7 +415,19 @@ async fn produce(
         }
     };
     let mut tally = Tally::default();
-    let mut items = walk(&env.client, library, opts.strategy, WalkOptions::default());
+    let (walk_changes, carry_from) = match changes {
+        Some(c) => (Some(c.walk), Some((c.parent_versions, c.parent_counts))),
+        None => (None, None),
+    };
+    let listing_changes = walk_changes.is_some();
+    // Changes-only runs: what the walk listed again (the rest comes from the parent).
+    let mut relisted = Relisted::default();
+    let mut changes_listed = false;
+    let walk_options = WalkOptions {
+        changes: walk_changes,
+        ..WalkOptions::default()
+    };
+    let mut items = walk(&env.client, library, opts.strategy, walk_options);
     let mut inflight = FuturesUnordered::new();
     let mut retry_later: Vec<DocumentVersion> = Vec::new();
     let mut walk_done = false;
@@ -368,6 +496,9 @@ async fn produce(
                         });
                         tally.bump("versions");
                         tally.logical_bytes += version.size;
+                        if listing_changes {
+                            relisted.versions.insert((version.id.document.number, version.id.version));
+                        }
                         if prior.contains(version.id.document.number, version.id.version) {
                             tally.seen_in_parent += 1;
                         }
@@ -400,6 +531,10 @@ async fn produce(
                         Counters::add(&counters.skipped, 1);
                         send(Record::Skipped(SkippedRecord { object: what, action: "read".into(), reason: detail })).await?;
                     }
+                    WalkItem::Relisted { document } => {
+                        relisted.documents.insert(document.number);
+                    }
+                    WalkItem::ChangesOnly => changes_listed = true,
                 }
             }
         }
@@ -440,8 +575,46 @@ async fn produce(
     }
     if cancel.is_cancelled() {
         checkpoint(&send, lib).await?;
+        return Ok(tally);
+    }
+    if !changes_listed && carry_from.is_some() {
+        // The crawl fell back to the tree walk: it listed everything, nothing to carry.
+        info!(
+            library = lib,
+            "the walk listed every version after all; nothing carried from the last snapshot"
+        );
+    }
+    if let Some((meta, counts)) = carry_from.filter(|_| changes_listed) {
+        let carried = if relisted.is_empty() {
+            tally.reuse_parent_versions = true;
+            carry::carried_whole(meta, counts)
+        } else {
+            let tx = tx.clone();
+            carry::carry_versions(&env.repo, meta, Arc::new(relisted), move |line| {
+                let tx = tx.clone();
+                async move { tx.send(Record::CarriedVersion(line)).await.is_ok() }
+            })
+            .await
+            .map_err(|source| BackupError::Carry {
+                library: lib.to_string(),
+                source,
+            })?
+        };
+        account_carried(&mut tally, counters, carried);
     }
     Ok(tally)
+}
+
+/// The carried versions count as unchanged versions of this snapshot.
+fn account_carried(tally: &mut Tally, counters: &Counters, c: Carried) {
+    tally.add("versions", c.versions);
+    tally.add("document_versions", c.document_versions);
+    tally.add("email_versions", c.email_versions);
+    tally.add("versions_carried", c.versions);
+    tally.logical_bytes += c.bytes;
+    tally.seen_in_parent += c.versions;
+    Counters::add(&counters.versions_unchanged, c.versions);
+    Counters::add(&counters.versions, c.versions);
 }
 
 async fn skip<F, Fut>(

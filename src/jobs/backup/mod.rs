@@ -2,8 +2,10 @@
 //! own snapshot. Plan (find the last snapshot and resume records), then execute (walk, download
 //! what is new or changed, write packs → index → snapshot).
 
+mod carry;
 mod fetch;
 mod library;
+pub mod listing;
 pub mod prior;
 mod records_writer;
 
@@ -42,7 +44,19 @@ pub struct BackupOptions {
     pub parallel_libraries: usize,
     /// Where each library's counters are published while it runs (the daemon's live view).
     pub live: Option<LiveCounters>,
+    /// Incremental runs of a crawling (`system`) account list only what changed since the
+    /// last snapshot, and everything at least this often; `None` or zero: every run lists
+    /// everything. See [`listing`].
+    pub full_listing_every: Option<Duration>,
+    /// Taken off the last snapshot's start time for a changes-only listing (clock skew
+    /// between this host and the iManage servers).
+    pub change_margin: Duration,
 }
+
+/// Default of [`BackupOptions::full_listing_every`]: a week.
+pub const DEFAULT_FULL_LISTING_EVERY: Duration = Duration::from_secs(7 * 86_400);
+/// Default of [`BackupOptions::change_margin`]: an hour.
+pub const DEFAULT_CHANGE_MARGIN: Duration = Duration::from_secs(3_600);
 
 impl Default for BackupOptions {
     fn default() -> Self {
@@ -55,6 +69,8 @@ impl Default for BackupOptions {
             log_every: Duration::from_secs(30),
             parallel_libraries: 2,
             live: None,
+            full_listing_every: Some(DEFAULT_FULL_LISTING_EVERY),
+            change_margin: DEFAULT_CHANGE_MARGIN,
         }
     }
 }
@@ -90,6 +106,12 @@ pub enum BackupError {
     },
     #[error("the metadata writer of library {library} stopped early")]
     WriterGone { library: String },
+    #[error("carrying the last snapshot's unchanged versions of library {library} failed")]
+    Carry {
+        library: String,
+        #[source]
+        source: carry::CarryError,
+    },
 }
 
 /// How one library's backup ended.
@@ -104,6 +126,8 @@ pub struct LibraryOutcome {
     pub versions_gone: u64,
     /// Versions an interrupted earlier run had stored, not downloaded again.
     pub resumed_versions: u64,
+    /// `full` (every version listed) or `changes` (only what changed since the parent).
+    pub listing: &'static str,
     pub session: SessionStats,
     pub seconds: f64,
     /// Why the library failed, with the whole cause chain.
@@ -120,6 +144,7 @@ impl LibraryOutcome {
             counters: CountersSnapshot::default(),
             versions_gone: 0,
             resumed_versions: 0,
+            listing: "none",
             session: SessionStats::default(),
             seconds: 0.0,
             error: Some(crate::repo::error_chain(error)),

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::imanage::model::{ChangeKey, DocumentVersion};
+use crate::imanage::model::{ChangeKey, DefaultSecurity, DocumentVersion};
 use crate::repo::ContentRef;
 
 /// A stored version record (`jobs::records::VersionRecord`) read for its change key and content
@@ -33,6 +33,8 @@ struct KeyFields {
     edit_date: Option<Value>,
     #[serde(default)]
     edit_profile_date: Option<Value>,
+    #[serde(default)]
+    default_security: Option<Value>,
 }
 
 impl PriorRecord {
@@ -45,6 +47,15 @@ impl PriorRecord {
             p.edit_date.as_ref(),
             p.edit_profile_date.as_ref(),
         )
+    }
+
+    /// The version's `default_security` as [`DocumentVersion::from_json`] reads it (`None`
+    /// when absent or unreadable).
+    pub fn default_security(&self) -> Option<DefaultSecurity> {
+        match &self.profile.default_security {
+            None | Some(Value::Null) => None,
+            Some(v) => serde_json::from_value(v.clone()).ok(),
+        }
     }
 
     pub fn into_content(self) -> ContentRef {
@@ -173,6 +184,7 @@ mod tests {
             let line = serde_json::to_vec(&VersionRecord::new(v.clone(), content.clone())).unwrap();
             let prior: PriorRecord = serde_json::from_slice(&line).unwrap();
             assert_eq!(prior.change_key(), Some(v.change_key()));
+            assert_eq!(prior.default_security(), v.default_security);
             assert_eq!(prior.into_content(), content);
         }
         for bad in [

@@ -20,6 +20,8 @@ pub enum Record {
         record: Box<VersionRecord>,
         downloaded: bool,
     },
+    /// A version record copied as stored from the parent snapshot (a JSON line without `\n`).
+    CarriedVersion(bytes::Bytes),
     Filing(FilingRecord),
     DocumentAcl(Box<DocumentAclRecord>),
     Skipped(SkippedRecord),
@@ -67,6 +69,7 @@ pub async fn write_records(
                     delta_records += 1;
                 }
             }
+            Record::CarriedVersion(line) => versions.push_raw(&line).await?,
             Record::Filing(r) => filings.push(&r).await?,
             Record::DocumentAcl(r) => acls.push(&*r).await?,
             Record::Skipped(r) => skipped.push(&r).await?,

@@ -1,0 +1,179 @@
+//! The changes-only crawl of an incremental backup (contract §5 "Change detection" and §8
+//! `edit_date_from`).
+//!
+//! A full crawl lists every version of every document with its whole profile: most of a nightly
+//! run's work when nothing changed. A changes-only crawl instead
+//! - asks the documents crawl for versions whose `edit_date` or `edit_profile_date` is at or
+//!   after [`ChangesSince::from`] (the last snapshot's start, minus a margin for clock skew);
+//! - reads again, by id, the versions the last snapshot had to skip;
+//! - still lists every filing and every trustee row (ACLs change without touching any date);
+//! - compares the filed documents with the ones the last snapshot knew ([`KnownDocuments`]):
+//!   a known document that is no longer filed anywhere and was not in the crawl, and a filed
+//!   document nobody knows (e.g. restored from the trash bin with its old dates), is listed
+//!   one by one (`GET L/documents/{docId}/versions`) and reported as [`WalkItem::Relisted`];
+//!   a 404 there means the document was deleted.
+//!
+//! What it cannot see: a document's `default_security` changed through the security call alone
+//! (no date moves and the trustee search does not carry it); the backup therefore lists
+//! everything at least every `full_listing_every` (see `jobs::backup`).
+
+use std::collections::{HashMap, HashSet};
+
+use super::crawl::Crawler;
+use super::{Stopped, WalkItem};
+use crate::imanage::model::{DefaultSecurity, DocumentId, DocumentVersion, VersionId};
+
+/// What a changes-only crawl needs from the last snapshot.
+#[derive(Debug, Default)]
+pub struct ChangesSince {
+    /// `edit_date_from` of the documents crawl (ISO 8601, UTC).
+    pub from: String,
+    /// Every document of the last snapshot.
+    pub known: KnownDocuments,
+    /// Versions the last snapshot skipped (a failed download): read again by id.
+    pub retry: Vec<VersionId>,
+}
+
+/// Per document number: its latest version and that version's `default_security` (the
+/// document's ACL takes it). About 40 bytes per document.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KnownDocuments(HashMap<u64, (u32, Option<DefaultSecurity>)>);
+
+impl KnownDocuments {
+    /// Notes one version; the highest version of a document wins.
+    pub fn note(&mut self, number: u64, version: u32, default_security: Option<DefaultSecurity>) {
+        let slot = self.0.entry(number).or_insert((0, None));
+        if version >= slot.0 {
+            *slot = (version, default_security);
+        }
+    }
+
+    pub fn note_version(&mut self, v: &DocumentVersion) {
+        self.note(v.id.document.number, v.id.version, v.default_security);
+    }
+
+    pub fn contains(&self, number: u64) -> bool {
+        self.0.contains_key(&number)
+    }
+
+    /// Takes a document out: its `default_security` if it was there.
+    pub fn take(&mut self, number: u64) -> Option<Option<DefaultSecurity>> {
+        self.0.remove(&number).map(|(_, ds)| ds)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The document numbers, ascending.
+    pub fn numbers(&self) -> Vec<u64> {
+        let mut n: Vec<u64> = self.0.keys().copied().collect();
+        n.sort_unstable();
+        n
+    }
+}
+
+impl Crawler<'_> {
+    /// Versions the last snapshot skipped, read again by id (those the crawl already yielded
+    /// are not read twice). Gone ones (404) are left out: a later relisting decides.
+    pub(super) async fn retry_skipped(
+        &self,
+        retry: &[VersionId],
+        crawled: &HashSet<(u64, u32)>,
+        docs: &mut KnownDocuments,
+    ) -> Result<(), Stopped> {
+        for id in retry {
+            if id.document.library != *self.library
+                || crawled.contains(&(id.document.number, id.version))
+            {
+                continue;
+            }
+            match self.client.document(id).await {
+                Ok(v) => {
+                    docs.note_version(&v);
+                    self.sink.item(WalkItem::Version { version: v }).await?;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => self.sink.error(e).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Documents the filings and the last snapshot disagree on, listed one by one: known but
+    /// not filed (and not in the crawl), or filed but unknown.
+    pub(super) async fn relist_strangers(
+        &self,
+        filed: &HashSet<u64>,
+        crawled_docs: &HashSet<u64>,
+        docs: &mut KnownDocuments,
+    ) -> Result<(), Stopped> {
+        let mut strangers: Vec<u64> = filed
+            .iter()
+            .copied()
+            .filter(|n| !docs.contains(*n))
+            .collect();
+        strangers.extend(
+            docs.numbers()
+                .into_iter()
+                .filter(|n| !filed.contains(n) && !crawled_docs.contains(n)),
+        );
+        strangers.sort_unstable();
+        strangers.dedup();
+        if !strangers.is_empty() {
+            tracing::debug!(
+                documents = strangers.len(),
+                "listing documents the filings and the last snapshot disagree on"
+            );
+        }
+        for number in strangers {
+            let document = DocumentId {
+                library: self.library.clone(),
+                number,
+            };
+            match self.client.document_versions(&document).await {
+                Ok(versions) => {
+                    docs.take(number);
+                    for v in versions {
+                        docs.note_version(&v);
+                        self.sink.item(WalkItem::Version { version: v }).await?;
+                    }
+                }
+                Err(e) if e.is_not_found() => {
+                    docs.take(number);
+                }
+                Err(e) => {
+                    // Unknown state: keep what the last snapshot had rather than drop it.
+                    self.sink.error(e).await?;
+                    continue;
+                }
+            }
+            self.sink.item(WalkItem::Relisted { document }).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_version_gives_the_documents_default_security() {
+        let mut k = KnownDocuments::default();
+        k.note(7, 2, Some(DefaultSecurity::Private));
+        k.note(7, 1, Some(DefaultSecurity::Public));
+        k.note(7, 3, Some(DefaultSecurity::View));
+        k.note(9, 1, None);
+        assert_eq!(k.len(), 2);
+        assert_eq!(k.numbers(), vec![7, 9]);
+        assert_eq!(k.take(7), Some(Some(DefaultSecurity::View)));
+        assert_eq!(k.take(7), None);
+        assert_eq!(k.take(9), Some(None));
+        assert!(k.is_empty());
+    }
+}

@@ -1,0 +1,260 @@
+//! Incremental backups that list only what changed (the crawl's `edit_date_from`, contract §8)
+//! must give the same snapshot as listing every version: compared record for record with a
+//! run that lists everything, after changes, deletes, a document back from the trash bin (old
+//! dates: only the filings show it) and a version the last snapshot had to skip.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use imvault::imanage::model::VersionId;
+use imvault::jobs::JobState;
+use imvault::jobs::backup::{BackupOptions, LibraryOutcome};
+use imvault::jobs::records::{
+    STREAM_CONTAINERS, STREAM_DOCUMENT_ACLS, STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS,
+    SkippedRecord, VersionRecord,
+};
+use imvault::repo::{MetaStreamWriter, SessionOptions, Snapshot, SnapshotDraft};
+use imvault::sim::MutateRequest;
+use serde_json::Value;
+
+use crate::support_env::{TestEnv, versions_of};
+
+fn full_listing() -> BackupOptions {
+    BackupOptions {
+        full_listing_every: None,
+        ..BackupOptions::default()
+    }
+}
+
+fn assert_listing(outcomes: &[LibraryOutcome], listing: &str) {
+    assert!(!outcomes.is_empty());
+    for o in outcomes {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+        assert_eq!(o.listing, listing, "{}", o.library);
+    }
+}
+
+async fn snapshot_of(env: &TestEnv, o: &LibraryOutcome) -> Snapshot {
+    let id = o.snapshot.expect("a snapshot");
+    env.repo().await.load_snapshot(&id).await.unwrap()
+}
+
+/// Every record of one stream, as JSON values in a canonical order.
+async fn records(env: &TestEnv, snap: &Snapshot, stream: &str) -> Vec<Value> {
+    let repo = env.repo().await;
+    let Some(meta) = snap.manifest.streams.get(stream) else {
+        return vec![];
+    };
+    let mut out: Vec<Value> = repo
+        .read_meta_stream::<Value>(stream, meta)
+        .map(|r| r.expect("record"))
+        .collect()
+        .await;
+    out.sort_by_key(|v| v.to_string());
+    out
+}
+
+fn crawl_requests(env: &TestEnv) -> u64 {
+    env.sim
+        .stats()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.contains("sync/documents/crawl"))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+fn downloads(env: &TestEnv) -> u64 {
+    env.sim
+        .stats()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.contains("download"))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() {
+    let env = TestEnv::tiny(21).await;
+    assert_listing(&env.backup(&BackupOptions::default()).await, "full");
+    let report = env.sim.mutate(&MutateRequest {
+        new_versions: 4,
+        profile_edits: 4,
+        acl_edits: 6,
+        deletes: 3,
+        new_documents: 2,
+        ..Default::default()
+    });
+    let second = env.backup(&BackupOptions::default()).await;
+    assert_listing(&second, "changes");
+    let gone: u64 = second.iter().map(|o| o.versions_gone).sum();
+    assert!(
+        gone >= report.deletes.len() as u64,
+        "deleted documents are gone from the snapshot ({gone}): {report:?}"
+    );
+
+    // A deleted document comes back from the trash bin with its old dates: the changes crawl
+    // does not return it; the filings do, and it is listed by itself.
+    let back = &report.deletes[0];
+    let (alias, number) = back.split_once('!').unwrap();
+    let li = env.sim.sim().lib_index(alias).unwrap();
+    imvault::sim::writes::set_trashed(env.sim.sim(), li, number.parse().unwrap(), false).unwrap();
+    env.sim.mutate(&MutateRequest {
+        new_versions: 2,
+        profile_edits: 2,
+        acl_edits: 3,
+        ..Default::default()
+    });
+    let crawls = crawl_requests(&env);
+    let third = env.backup(&BackupOptions::default()).await;
+    assert_listing(&third, "changes");
+    let changes_crawls = crawl_requests(&env) - crawls;
+    let changes: BTreeMap<String, Snapshot> = {
+        let mut m = BTreeMap::new();
+        for o in &third {
+            m.insert(o.library.clone(), snapshot_of(&env, o).await);
+        }
+        m
+    };
+    let repo = env.repo().await;
+    let restored = versions_of(&repo, &changes[alias]).await;
+    let prefix = format!("{back}.");
+    let back_versions: Vec<&VersionId> = restored
+        .keys()
+        .filter(|k| k.to_string().starts_with(&prefix))
+        .collect();
+    assert!(
+        !back_versions.is_empty(),
+        "{back}, back from the trash bin, is in the snapshot again"
+    );
+    for id in back_versions {
+        assert_eq!(Some(&restored[id]), env.sim.version_bytes(id).as_ref());
+    }
+
+    // The reference: the same library state, every version listed.
+    let dl = downloads(&env);
+    let crawls = crawl_requests(&env);
+    let reference = env.backup(&full_listing()).await;
+    assert_listing(&reference, "full");
+    assert_eq!(
+        downloads(&env),
+        dl,
+        "nothing changed since: nothing downloaded"
+    );
+    let full_crawls = crawl_requests(&env) - crawls;
+    assert!(
+        changes_crawls <= full_crawls,
+        "listing changes only never asks for more document pages ({changes_crawls} vs {full_crawls})"
+    );
+    for o in &reference {
+        let full = snapshot_of(&env, o).await;
+        let ours = &changes[&o.library];
+        for stream in [
+            STREAM_CONTAINERS,
+            STREAM_VERSIONS,
+            STREAM_FILINGS,
+            STREAM_DOCUMENT_ACLS,
+            STREAM_SKIPPED,
+        ] {
+            let a = records(&env, ours, stream).await;
+            let b = records(&env, &full, stream).await;
+            assert_eq!(a.len(), b.len(), "{}: {stream} record count", o.library);
+            assert!(
+                a == b,
+                "{}: {stream} differs from a full listing",
+                o.library
+            );
+        }
+        // Most versions were taken from the parent, not listed again.
+        let carried = ours.manifest.counts.get("versions_carried").copied();
+        let all = ours.manifest.counts["versions"];
+        // (The simulator mutates one library; the others are carried whole.)
+        let max = if o.library == alias { all - 1 } else { all };
+        assert!(
+            carried.is_some_and(|c| c > all / 2 && c <= max),
+            "{}: {carried:?} of {all} versions carried from the parent",
+            o.library
+        );
+        assert_eq!(full.manifest.counts.get("versions_carried"), None);
+        for count in ["versions", "document_versions", "email_versions", "bytes"] {
+            assert_eq!(
+                ours.manifest.counts.get(count),
+                full.manifest.counts.get(count),
+                "{}: count {count}",
+                o.library
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_the_last_snapshot_skipped_is_read_again() {
+    let env = TestEnv::tiny(22).await;
+    let first = env.backup(&BackupOptions::default()).await;
+    assert_listing(&first, "full");
+    // Rewrite the newest snapshot of one library as if one version's download had failed:
+    // absent from its versions, present in its skipped items. Its dates do not move, so only
+    // the skipped list can bring it back.
+    let o = &first[0];
+    let parent = snapshot_of(&env, o).await;
+    let repo = env.repo().await;
+    let session = repo.backup_session(SessionOptions::default());
+    let mut versions = MetaStreamWriter::new(&session, STREAM_VERSIONS);
+    let mut skipped = MetaStreamWriter::new(&session, STREAM_SKIPPED);
+    let mut dropped: Option<VersionId> = None;
+    let meta = &parent.manifest.streams[STREAM_VERSIONS];
+    let mut stream = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
+    while let Some(r) = stream.next().await {
+        let r = r.unwrap();
+        let v = r.version().unwrap();
+        if dropped.is_none() && v.id.version > 1 {
+            skipped
+                .push(&SkippedRecord {
+                    object: v.id.to_string(),
+                    action: "download".into(),
+                    reason: "test: the download kept failing".into(),
+                })
+                .await
+                .unwrap();
+            dropped = Some(v.id);
+            continue;
+        }
+        versions.push(&r).await.unwrap();
+    }
+    let dropped = dropped.expect("a document with two versions");
+    let mut streams = parent.manifest.streams.clone();
+    streams.insert(STREAM_VERSIONS.into(), versions.finish().await.unwrap());
+    streams.insert(STREAM_SKIPPED.into(), skipped.finish().await.unwrap());
+    session
+        .finish(SnapshotDraft {
+            library: o.library.clone(),
+            time: Some(parent.manifest.time + chrono::Duration::seconds(1)),
+            host: None,
+            parent: Some(parent.id),
+            counts: parent.manifest.counts.clone(),
+            streams,
+            summary: parent.manifest.summary.clone(),
+        })
+        .await
+        .unwrap();
+
+    let dl = downloads(&env);
+    let second = env.backup(&BackupOptions::default()).await;
+    assert_listing(&second, "changes");
+    assert_eq!(downloads(&env) - dl, 1, "exactly the skipped version");
+    let mine = second.iter().find(|x| x.library == o.library).unwrap();
+    assert_eq!(mine.counters.versions_downloaded, 1);
+    let newest = snapshot_of(&env, mine).await;
+    let stored = versions_of(&env.repo().await, &newest).await;
+    assert_eq!(
+        stored.get(&dropped),
+        env.sim.version_bytes(&dropped).as_ref(),
+        "{dropped} is back, byte for byte"
+    );
+    assert_eq!(
+        newest.manifest.counts.get("versions"),
+        parent.manifest.counts.get("versions"),
+        "every version of the library is in the snapshot again"
+    );
+}
