@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use imvault::imanage::model::VersionId;
 use imvault::jobs::JobState;
+use imvault::jobs::backup::prior::PriorVersions;
 use imvault::jobs::backup::{BackupOptions, LibraryOutcome};
 use imvault::jobs::records::{
     STREAM_CONTAINERS, STREAM_DOCUMENT_ACLS, STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS,
@@ -54,6 +55,27 @@ async fn records(env: &TestEnv, snap: &Snapshot, stream: &str) -> Vec<Value> {
     out
 }
 
+/// The local digest each run leaves for the next one describes exactly the snapshot it wrote.
+async fn assert_digests_match(env: &TestEnv, outcomes: &[LibraryOutcome]) {
+    let dir = env.dir.path().join("state/digests");
+    let repo = env.repo().await;
+    for o in outcomes {
+        let snap = snapshot_of(env, o).await;
+        let digest = imvault::jobs::backup::digest::load(&dir, &o.library, &snap.id)
+            .await
+            .unwrap_or_else(|| panic!("{}: a digest of {}", o.library, snap.id));
+        let read = PriorVersions::read(&repo, &snap.manifest.streams[STREAM_VERSIONS])
+            .await
+            .unwrap();
+        assert_eq!(read.len() as u64, snap.manifest.counts["versions"]);
+        assert!(
+            digest == read,
+            "{}: digest differs from the snapshot",
+            o.library
+        );
+    }
+}
+
 fn crawl_requests(env: &TestEnv) -> u64 {
     env.sim
         .stats()
@@ -88,6 +110,7 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
     });
     let second = env.backup(&BackupOptions::default()).await;
     assert_listing(&second, "changes");
+    assert_digests_match(&env, &second).await;
     let gone: u64 = second.iter().map(|o| o.versions_gone).sum();
     assert!(
         gone >= report.deletes.len() as u64,
@@ -106,8 +129,11 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
         acl_edits: 3,
         ..Default::default()
     });
+    // This run reads the last snapshots themselves, not the local digests of them.
+    std::fs::remove_dir_all(env.dir.path().join("state/digests")).unwrap();
     let crawls = crawl_requests(&env);
     let third = env.backup(&BackupOptions::default()).await;
+    assert_digests_match(&env, &third).await;
     assert_listing(&third, "changes");
     let changes_crawls = crawl_requests(&env) - crawls;
     let changes: BTreeMap<String, Snapshot> = {
@@ -137,6 +163,7 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
     let crawls = crawl_requests(&env);
     let reference = env.backup(&full_listing()).await;
     assert_listing(&reference, "full");
+    assert_digests_match(&env, &reference).await;
     assert_eq!(
         downloads(&env),
         dl,

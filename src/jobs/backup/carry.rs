@@ -30,8 +30,12 @@ impl Relisted {
     }
 
     fn covers(&self, id: &VersionId) -> bool {
-        self.documents.contains(&id.document.number)
-            || self.versions.contains(&(id.document.number, id.version))
+        self.covers_key(id.document.number, id.version)
+    }
+
+    /// Whether the parent's version (document number, version) was listed again.
+    pub fn covers_key(&self, number: u64, version: u32) -> bool {
+        self.documents.contains(&number) || self.versions.contains(&(number, version))
     }
 }
 

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::carry::{self, Carried, Relisted};
+use super::digest;
 use super::fetch::{FetchError, fetch_version, source_worth_retrying};
 use super::listing::{self, Listing, SUMMARY_FULL_LISTING_AT, SUMMARY_LISTING};
-use super::prior::{PriorRecord, PriorVersions};
+use super::prior::PriorVersions;
 use super::records_writer::{Record, ResumeRecord, write_records};
 use super::{BackupEnv, BackupError, BackupOptions, LibraryOutcome};
 use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId, VersionId};
@@ -38,6 +39,10 @@ struct Tally {
     warnings: u64,
     /// The parent's versions stream is this snapshot's as it is (nothing listed again).
     reuse_parent_versions: bool,
+    /// Every version record written, for the next run's prior digest.
+    fresh: PriorVersions,
+    /// A changes-only run that carried the parent's versions: what it listed again.
+    carried_over: Option<Arc<Relisted>>,
 }
 
 impl Tally {
@@ -79,6 +84,10 @@ pub async fn backup_library(
         .latest_snapshot(lib, None)
         .await
         .map_err(repo_err("finding the last snapshot"))?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "last snapshot found"
+    );
     let strategy = resolve_strategy(&env.client, opts.strategy);
     let listing = listing::choose(
         parent.as_ref(),
@@ -88,28 +97,31 @@ pub async fn backup_library(
         opts.change_margin,
         chrono::Utc::now(),
     );
+    let digests = digest_dir(env);
     let mut prior = PriorVersions::default();
-    let mut known = KnownDocuments::default();
-    if let Some(p) = parent.as_ref().filter(|_| !opts.full)
-        && let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS)
-    {
-        let mut records =
-            std::pin::pin!(repo.read_meta_stream::<PriorRecord>(STREAM_VERSIONS, meta));
-        while let Some(rec) = records.next().await {
-            let rec = rec.map_err(repo_err("reading the last snapshot's versions"))?;
-            if let Some(key) = rec.change_key() {
-                if listing.is_changes() {
-                    known.note(
-                        key.id.document.number,
-                        key.id.version,
-                        rec.default_security(),
-                    );
-                }
-                prior.insert_key(&key, rec.into_content());
-            }
+    let mut prior_from = "none";
+    if let Some(p) = parent.as_ref().filter(|_| !opts.full) {
+        if let Some(d) = digest::load(&digests, lib, &p.id).await {
+            prior = d;
+            prior_from = "digest";
+        } else if let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS) {
+            prior = PriorVersions::read(repo, meta)
+                .await
+                .map_err(repo_err("reading the last snapshot's versions"))?;
+            prior_from = "snapshot";
         }
     }
+    let mut known = KnownDocuments::default();
+    if listing.is_changes() {
+        known = prior.known_documents();
+    }
     let parent_versions = prior.len() as u64;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        versions = parent_versions,
+        from = prior_from,
+        "last snapshot's versions read"
+    );
     let changes = match (&listing, parent.as_ref()) {
         (Listing::Changes { .. }, Some(p)) => {
             let retry = skipped_downloads(env, lib, p).await?;
@@ -137,6 +149,10 @@ pub async fn backup_library(
         _ => None,
     };
     let resumed = load_resume_deltas(env, lib, parent.as_ref(), &mut prior).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "checkpoints read"
+    );
     if resumed > 0 {
         info!(
             library = lib,
@@ -277,6 +293,15 @@ pub async fn backup_library(
         .finish(draft)
         .await
         .map_err(repo_err("writing the snapshot"))?;
+    // The next run's prior: this snapshot's versions (a cache; failures only cost speed).
+    let fresh = std::mem::take(&mut tally.fresh);
+    let next = match tally.carried_over.take() {
+        Some(relisted) => prior.next(fresh, Some(&|n, v| relisted.covers_key(n, v))),
+        None => prior.next(fresh, None),
+    };
+    if let Err(e) = digest::save(&digests, lib, &snapshot, next).await {
+        warn!(library = lib, error = %e, dir = %digests.display(), "could not keep the prior digest; the next run reads the snapshot instead");
+    }
     info!(library = lib, snapshot = %snapshot, versions = c.versions, downloaded = c.versions_downloaded, "snapshot written");
     if let Some(path) = &env.catalog {
         update_catalog(env, path, &snapshot).await;
@@ -294,6 +319,11 @@ pub async fn backup_library(
         seconds: started.elapsed().as_secs_f64(),
         error: None,
     })
+}
+
+/// Where the prior digests live: next to the lock files (and the catalog).
+fn digest_dir(env: &BackupEnv) -> std::path::PathBuf {
+    env.lock_dir.with_file_name("digests")
 }
 
 fn listing_name(l: &Listing) -> &'static str {
@@ -384,7 +414,7 @@ async fn load_resume_deltas(
                     continue;
                 }
                 if let (Ok(v), content) = r.into_parts() {
-                    prior.insert(&v, content);
+                    prior.insert_resumed(&v, content);
                     n += 1;
                 }
             }
@@ -452,8 +482,10 @@ async fn produce(
             Some((v, result)) = inflight.next(), if !inflight.is_empty() => {
                 match result {
                     Ok(content) => {
+                        let content: crate::repo::ContentRef = content;
                         Counters::add(&counters.versions_downloaded, 1);
                         Counters::add(&counters.versions, 1);
+                        tally.fresh.insert(&v, content.clone());
                         send(Record::Version { record: Box::new(VersionRecord::new(v, content)), downloaded: true }).await?;
                     }
                     Err(FetchError::Repo(source)) => {
@@ -506,6 +538,7 @@ async fn produce(
                             let content = content.clone();
                             Counters::add(&counters.versions_unchanged, 1);
                             Counters::add(&counters.versions, 1);
+                            tally.fresh.insert(&version, content.clone());
                             send(Record::Version { record: Box::new(VersionRecord::new(version, content)), downloaded: false }).await?;
                         } else {
                             inflight.push(start_fetch(version));
@@ -554,6 +587,7 @@ async fn produce(
                 Ok(content) => {
                     Counters::add(&counters.versions_downloaded, 1);
                     Counters::add(&counters.versions, 1);
+                    tally.fresh.insert(&v, content.clone());
                     send(Record::Version {
                         record: Box::new(VersionRecord::new(v, content)),
                         downloaded: true,
@@ -585,12 +619,14 @@ async fn produce(
         );
     }
     if let Some((meta, counts)) = carry_from.filter(|_| changes_listed) {
+        let relisted = Arc::new(relisted);
+        tally.carried_over = Some(relisted.clone());
         let carried = if relisted.is_empty() {
             tally.reuse_parent_versions = true;
             carry::carried_whole(meta, counts)
         } else {
             let tx = tx.clone();
-            carry::carry_versions(&env.repo, meta, Arc::new(relisted), move |line| {
+            carry::carry_versions(&env.repo, meta, relisted, move |line| {
                 let tx = tx.clone();
                 async move { tx.send(Record::CarriedVersion(line)).await.is_ok() }
             })

@@ -3,6 +3,7 @@
 //! what is new or changed, write packs → index → snapshot).
 
 mod carry;
+pub mod digest;
 mod fetch;
 mod library;
 pub mod listing;
