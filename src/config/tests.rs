@@ -187,3 +187,33 @@ fn shipped_example_config_is_valid() {
     assert_eq!(s.repository.url.as_str(), "file:///var/lib/imvault/repo");
     assert_eq!(s.api.listen.port(), 7300);
 }
+
+#[test]
+fn backup_listing_settings_default_resolve_and_are_checked() {
+    let s = parse(GOOD).unwrap();
+    assert_eq!(
+        s.backup.full_listing_every(),
+        Some(std::time::Duration::from_secs(7 * 86_400))
+    );
+    assert_eq!(
+        s.backup.change_margin(),
+        std::time::Duration::from_secs(3_600)
+    );
+    let s = parse(&format!("{GOOD}\n[backup]\nfull_listing_every_days = 0\n")).unwrap();
+    assert_eq!(
+        s.backup.full_listing_every(),
+        None,
+        "0 lists everything every run"
+    );
+    for bad in [
+        "full_listing_every_days = -1",
+        "full_listing_every_days = 400",
+        "change_margin_secs = 9999999",
+    ] {
+        let msg = parse(&format!("{GOOD}\n[backup]\n{bad}\n"))
+            .unwrap_err()
+            .to_string();
+        let key = bad.split(' ').next().unwrap();
+        assert!(msg.contains(&format!("backup.{key}")), "{bad}: {msg}");
+    }
+}

@@ -85,6 +85,25 @@ impl LibraryLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// [`Self::acquire`], trying again for up to `patience` while the lock is busy. A `flock`
+    /// belongs to the open file, and a process forked by this one (any subprocess, until it
+    /// execs) shares it for a moment: a lock just released can still look held.
+    pub async fn acquire_patiently(
+        dir: &Path,
+        library: &str,
+        patience: std::time::Duration,
+    ) -> Result<Self, LockError> {
+        let until = std::time::Instant::now() + patience;
+        loop {
+            match Self::acquire(dir, library) {
+                Err(LockError::Busy { .. }) if std::time::Instant::now() < until => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 fn sanitize(library: &str) -> String {
@@ -103,6 +122,28 @@ fn sanitize(library: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_patient_taker_gets_a_lock_released_meanwhile_and_is_refused_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = LibraryLock::acquire(dir.path(), "ACTIVE").unwrap();
+        let err = LibraryLock::acquire_patiently(
+            dir.path(),
+            "ACTIVE",
+            std::time::Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, LockError::Busy { .. }), "{err}");
+        let path = dir.path().to_path_buf();
+        let waiter = tokio::spawn(async move {
+            LibraryLock::acquire_patiently(&path, "ACTIVE", std::time::Duration::from_secs(30))
+                .await
+        });
+        tokio::task::yield_now().await;
+        drop(held);
+        waiter.await.unwrap().expect("taken once released");
+    }
 
     #[test]
     fn second_holder_is_refused_then_admitted_after_release() {

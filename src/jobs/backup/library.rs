@@ -70,7 +70,9 @@ pub async fn backup_library(
 ) -> Result<LibraryOutcome, BackupError> {
     let started = Instant::now();
     let lib = library.as_str();
-    let _lock = LibraryLock::acquire(&env.lock_dir, lib)?;
+    let _lock =
+        LibraryLock::acquire_patiently(&env.lock_dir, lib, std::time::Duration::from_secs(1))
+            .await?;
     let repo = &env.repo;
     let repo_err = |action: &'static str| {
         move |source| BackupError::Repo {
