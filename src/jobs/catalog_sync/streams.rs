@@ -24,7 +24,7 @@ use crate::jobs::records::{
     ContainerRecord, DocumentAclRecord, FilingRecord, STREAM_CONTAINERS, STREAM_DOCUMENT_ACLS,
     STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS, SkippedRecord, VersionRecord,
 };
-use crate::repo::{Indexed, MetaRef, RepoError, Repository, Snapshot};
+use crate::repo::{BlobId, Indexed, MetaRef, RepoError, Repository, Snapshot};
 
 /// How one range stream is loaded (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -205,11 +205,19 @@ async fn send_stream<T: DeserializeOwned>(
         problem: format!("record {index}: {problem}"),
     };
     let mut parent_lines = Lines::default();
+    // Blobs both streams hold (a blob id names its bytes) hold the same lines on both sides:
+    // they cancel out and are not read at all; only the differing blobs are compared by line.
+    let new_meta = snap.manifest.streams.get(spec.name);
+    let (old_only, new_only) = match (mode, new_meta) {
+        (Mode::Delta(old), Some(new)) => differing_blobs(old, new),
+        (Mode::Delta(old), None) => (old.clone(), MetaRef::default()),
+        (_, new) => (MetaRef::default(), new.cloned().unwrap_or_default()),
+    };
     match mode {
         Mode::Full => {}
         Mode::Carry => return Ok(tx.send(Row::CarryOver(spec.kind)).await.is_ok()),
-        Mode::Delta(old) => {
-            let mut blobs = std::pin::pin!(repo.read_meta_blobs(old));
+        Mode::Delta(_) => {
+            let mut blobs = std::pin::pin!(repo.read_meta_blobs(&old_only));
             while let Some(blob) = blobs.next().await {
                 let blob = blob.map_err(|source| repo_err(sid, source))?;
                 for line in lines(&blob) {
@@ -222,9 +230,9 @@ async fn send_stream<T: DeserializeOwned>(
         }
     }
     let delta = matches!(mode, Mode::Delta(_));
-    if let Some(meta) = snap.manifest.streams.get(spec.name) {
+    if new_meta.is_some() {
         let mut index = 0u64;
-        let mut blobs = std::pin::pin!(repo.read_meta_blobs(meta));
+        let mut blobs = std::pin::pin!(repo.read_meta_blobs(&new_only));
         while let Some(blob) = blobs.next().await {
             let blob = blob.map_err(|source| repo_err(sid, source))?;
             for line in lines(&blob) {
@@ -240,11 +248,11 @@ async fn send_stream<T: DeserializeOwned>(
         }
     }
     // Lines of the parent left over: items changed (already replaced) or removed since.
-    if let Mode::Delta(old) = mode
+    if let Mode::Delta(_) = mode
         && parent_lines.left > 0
     {
         let mut index = 0u64;
-        let mut blobs = std::pin::pin!(repo.read_meta_blobs(old));
+        let mut blobs = std::pin::pin!(repo.read_meta_blobs(&old_only));
         while let Some(blob) = blobs.next().await {
             let blob = blob.map_err(|source| repo_err(sid, source))?;
             for line in lines(&blob) {
@@ -260,4 +268,55 @@ async fn send_stream<T: DeserializeOwned>(
         }
     }
     Ok(true)
+}
+
+/// The blobs of `old` and of `new` once the blobs they share (counted with multiplicity) are
+/// taken out of both, in stream order.
+fn differing_blobs(old: &MetaRef, new: &MetaRef) -> (MetaRef, MetaRef) {
+    let mut in_new: HashMap<BlobId, usize> = HashMap::new();
+    for b in &new.blobs {
+        *in_new.entry(*b).or_default() += 1;
+    }
+    let mut shared: HashMap<BlobId, usize> = HashMap::new();
+    let mut old_only = MetaRef::default();
+    for b in &old.blobs {
+        match in_new.get_mut(b) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                *shared.entry(*b).or_default() += 1;
+            }
+            _ => old_only.blobs.push(*b),
+        }
+    }
+    let mut new_only = MetaRef::default();
+    for b in &new.blobs {
+        match shared.get_mut(b) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => new_only.blobs.push(*b),
+        }
+    }
+    (old_only, new_only)
+}
+
+#[cfg(test)]
+mod blob_tests {
+    use super::*;
+
+    #[test]
+    fn shared_blobs_cancel_out_with_their_multiplicity() {
+        let b = |i: u8| BlobId::of(&[i]);
+        let old = MetaRef {
+            records: 0,
+            bytes: 0,
+            blobs: vec![b(1), b(2), b(2), b(3)],
+        };
+        let new = MetaRef {
+            records: 0,
+            bytes: 0,
+            blobs: vec![b(2), b(4), b(1), b(1)],
+        };
+        let (o, n) = differing_blobs(&old, &new);
+        assert_eq!(o.blobs, vec![b(2), b(3)]);
+        assert_eq!(n.blobs, vec![b(4), b(1)]);
+    }
 }
