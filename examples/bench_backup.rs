@@ -13,27 +13,26 @@
 //! `imvault backup` does (`--catalog false` leaves it out); `--nochange-runs N` repeats the
 //! no-change incremental and reports the fastest (for profiling).
 //!
-//! Figures (2026-11-30, 2-core machine, load ≈1.5; `medium`, seed 1: 20,709 versions, 1.85 GB):
+//! Figures (2026-11-30, 2-core machine, load 2.5-4 from other work; `medium`, seed 1: 20,709
+//! versions, 1.85 GB):
 //!
-//! | phase | before (2026-11-29) | after |
-//! |---|---|---|
-//! | full backup, catalog updated | 10.8 s | 11.0 s (167 MB/s, 1.003 requests/version) |
-//! | no-change incremental, catalog updated | 2.08–2.19 s (19% of full) | 0.87–1.05 s (7.9%; 7.7% of full CPU) |
-//! | 1% change incremental, catalog updated | 2.92 s (27%) | 1.06 s (9.6%) |
-//! | no-change / 1% change without the catalog | 1.23 / 1.37 s (13% / 15%) | 0.87 / 0.94 s (10% / 11%) |
-//! | full (`small`) at a 100 rps simulator limit | 27.1 s, 89% of the limit | 24.3 s, 99.3%, 0 × 429 |
-//! | full (`small`) at fault rate 0.05 | 0 of 2,395 versions lost | 0 lost (73 5xx, 29 truncated) |
+//! | phase | 2026-11-29 | 2026-11-30 (a.m.) | 2026-11-30 (changes-only listing) |
+//! |---|---|---|---|
+//! | full backup, catalog updated | 10.8 s | 11.0 s (167 MB/s) | 10.4 s (178 MB/s, 1.003 requests/version) |
+//! | no-change incremental | 2.08–2.19 s (19%) | 0.87–1.05 s (7.9%) | **0.15 s (1.4% of full; 1.3% of full CPU)**, 0.11 requests per 50 versions |
+//! | 1% change incremental | 2.92 s (27%) | 1.06 s (9.6%) | **0.36 s (3.5%; 3.0% of full CPU)** |
+//! | full (`small`) at a 100 rps simulator limit | 27.1 s, 89% | 24.3 s, 99.3%, 0 × 429 | 24.3 s, 99.3%, 0 × 429 |
+//! | full (`small`) at fault rate 0.05 | 0 lost | 0 lost | 0 of 2,395 lost (73 5xx, 29 truncated) |
 //!
-//! What changed: the catalog loads a snapshot as its differences from the parent (streams equal
-//! to the parent's carried over, otherwise only differing JSON lines parsed) and its rows of the
-//! newest snapshot are open-ended (an unchanged item writes nothing); the last snapshot's
-//! versions are read for their change keys only; the crawl asks for its next page while
-//! handling the current one; the client's rate bucket holds two tokens at 100 rps.
-//! Where the no-change time goes now (profile before the open ends): the in-process simulator
-//! rendering JSON ≈ 35% of the CPU, the client parsing pages ≈ 15%, the metadata streams written
-//! again ≈ 8%. The ≤2% / ≤5% goals are not reached: most of the remaining time is listing
-//! 20,709 versions (the simulator and the client both handle every row on the same 2 cores),
-//! against a full backup that downloads at 170 MB/s from the same machine.
+//! What changed last: incremental runs of a crawling account list only the versions edited since
+//! the last snapshot (the crawl's `edit_date_from`), read filings and ACL rows in full, relist
+//! the documents the filings and the last snapshot disagree on, and carry the other versions'
+//! records from the parent (the parent's `versions` blobs as they are when nothing was listed
+//! again); the last snapshot's versions come from a local binary digest instead of its stream;
+//! a catalog delta load skips the blobs both streams share. Where a no-change run's time goes
+//! now: the filings and trustee searches and the containers crawl (simulator rendering and
+//! client parsing ~13k + ~25k rows), the containers/filings/ACL streams written again, the
+//! catalog. Under load (full 16-19 s) the same runs measured 0.23-0.40 s and 0.53-0.87 s.
 
 use std::time::{Duration, Instant};
 
