@@ -150,7 +150,7 @@ fn print_outcomes(
         let c = &o.counters;
         let snap = o.snapshot.map(|s| s.short()).unwrap_or_else(|| "-".into());
         println!(
-            "{:<12} {:<24} snapshot {snap}  {} versions ({} unchanged, {} downloaded, {} skipped), {} gone; read {:.1} MB, stored {:.1} MB new; {:.1} s",
+            "{:<12} {:<24} snapshot {snap}  {} versions ({} unchanged, {} downloaded, {} skipped), {} gone; read {:.1} MB, stored {:.1} MB new; listed {}; {:.1} s",
             o.library,
             format!("{:?}", o.state).to_lowercase(),
             c.versions,
@@ -160,6 +160,7 @@ fn print_outcomes(
             o.versions_gone,
             c.bytes_read as f64 / 1e6,
             o.session.new_stored_bytes as f64 / 1e6,
+            o.listing,
             o.seconds
         );
         if let Some(e) = &o.error {

@@ -303,7 +303,7 @@ fn print_outcomes(outcomes: &[LibraryOutcome]) {
     for o in outcomes {
         let c = &o.counters;
         println!(
-            "{:<10} {:<24} {} versions: {} downloaded, {} unchanged, {} skipped, {} gone; read {:.1} MB, stored {:.1} MB new; snapshot {}",
+            "{:<10} {:<24} {} versions: {} downloaded, {} unchanged, {} skipped, {} gone; read {:.1} MB, stored {:.1} MB new; listed {}; snapshot {}",
             o.library,
             format!("{:?}", o.state).to_lowercase(),
             c.versions,
@@ -313,6 +313,7 @@ fn print_outcomes(outcomes: &[LibraryOutcome]) {
             o.versions_gone,
             c.bytes_read as f64 / 1e6,
             o.session.new_stored_bytes as f64 / 1e6,
+            o.listing,
             o.snapshot.map(|s| s.short()).unwrap_or_else(|| "-".into()),
         );
         if let Some(e) = &o.error {
