@@ -13,22 +13,20 @@ use tracing::{info, warn};
 use super::carry::{self, Carried, Relisted};
 use super::digest;
 use super::fetch::{FetchError, fetch_version, source_worth_retrying};
-use super::listing::{self, Listing, SUMMARY_FULL_LISTING_AT, SUMMARY_LISTING};
+use super::listing::{Listing, SUMMARY_FULL_LISTING_AT, SUMMARY_LISTING};
+use super::plan::{self, Plan};
 use super::prior::PriorVersions;
 use super::records_writer::{Record, ResumeRecord, write_records};
 use super::{BackupEnv, BackupError, BackupOptions, LibraryOutcome};
-use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId, VersionId};
-use crate::imanage::walk::{
-    ChangesSince, KnownDocuments, WalkItem, WalkOptions, resolve_strategy, walk,
-};
+use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId};
+use crate::imanage::walk::{ChangesSince, WalkItem, WalkOptions, walk};
 use crate::jobs::JobState;
 use crate::jobs::lock::LibraryLock;
 use crate::jobs::progress::{self, Counters};
 use crate::jobs::records::{
-    ContainerRecord, DocumentAclRecord, STREAM_RESUME, STREAM_SKIPPED, STREAM_VERSIONS,
-    SkippedRecord, VersionRecord,
+    ContainerRecord, DocumentAclRecord, STREAM_VERSIONS, SkippedRecord, VersionRecord,
 };
-use crate::repo::{MetaRef, Snapshot, SnapshotDraft};
+use crate::repo::{MetaRef, SnapshotDraft};
 
 /// What the walk saw, for the snapshot's counts.
 #[derive(Default)]
@@ -82,86 +80,24 @@ pub async fn backup_library(
         }
     };
 
-    let parent: Option<Snapshot> = repo
-        .latest_snapshot(lib, None)
-        .await
-        .map_err(repo_err("finding the last snapshot"))?;
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "last snapshot found"
-    );
-    let strategy = resolve_strategy(&env.client, opts.strategy);
-    let listing = listing::choose(
-        parent.as_ref(),
-        opts.full,
+    let Plan {
+        parent,
         strategy,
-        opts.full_listing_every,
-        opts.change_margin,
-        chrono::Utc::now(),
-    );
-    let digests = digest_dir(env);
-    let mut prior = PriorVersions::default();
-    let mut prior_from = "none";
-    if let Some(p) = parent.as_ref().filter(|_| !opts.full) {
-        if let Some(d) = digest::load(&digests, lib, &p.id).await {
-            prior = d;
-            prior_from = "digest";
-        } else if let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS) {
-            prior = PriorVersions::read(repo, meta)
-                .await
-                .map_err(repo_err("reading the last snapshot's versions"))?;
-            prior_from = "snapshot";
-        }
-    }
-    let mut known = KnownDocuments::default();
-    if listing.is_changes() {
-        known = prior.known_documents();
-    }
-    let parent_versions = prior.len() as u64;
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        versions = parent_versions,
-        from = prior_from,
-        "last snapshot's versions read"
-    );
-    let changes = match (&listing, parent.as_ref()) {
-        (Listing::Changes { .. }, Some(p)) => {
-            let retry = skipped_downloads(env, lib, p).await?;
-            info!(
-                library = lib,
-                since = listing.from_iso().as_deref().unwrap_or(""),
-                documents = known.len(),
-                retry = retry.len(),
-                "listing only what changed since the last snapshot"
-            );
-            Some(ChangesPlan {
-                walk: ChangesSince {
-                    from: listing.from_iso().unwrap_or_default(),
-                    known: std::mem::take(&mut known),
-                    retry,
-                },
-                parent_versions: &p.manifest.streams[STREAM_VERSIONS],
-                parent_counts: &p.manifest.counts,
-            })
-        }
-        (Listing::Full { why }, _) => {
-            info!(library = lib, reason = *why, "listing every version");
-            None
-        }
+        listing,
+        prior,
+        parent_versions,
+        changes,
+        resumed,
+        digests,
+    } = plan::plan(env, library, opts, started).await?;
+    let changes = match (changes, parent.as_ref()) {
+        (Some(walk), Some(p)) => Some(ChangesPlan {
+            walk,
+            parent_versions: &p.manifest.streams[STREAM_VERSIONS],
+            parent_counts: &p.manifest.counts,
+        }),
         _ => None,
     };
-    let resumed = load_resume_deltas(env, lib, parent.as_ref(), &mut prior).await?;
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "checkpoints read"
-    );
-    if resumed > 0 {
-        info!(
-            library = lib,
-            versions = resumed,
-            "resuming an interrupted backup: these versions are not downloaded again"
-        );
-    }
 
     let counters = Arc::new(Counters::default());
     if let Some(live) = &opts.live {
@@ -323,106 +259,8 @@ pub async fn backup_library(
     })
 }
 
-/// Where the prior digests live: next to the lock files (and the catalog).
-fn digest_dir(env: &BackupEnv) -> std::path::PathBuf {
-    env.lock_dir.with_file_name("digests")
-}
-
 fn listing_name(l: &Listing) -> &'static str {
     if l.is_changes() { "changes" } else { "full" }
-}
-
-/// Versions the parent snapshot skipped because their download failed: a changes-only run
-/// reads them again by id (their dates did not move).
-async fn skipped_downloads(
-    env: &BackupEnv,
-    lib: &str,
-    parent: &Snapshot,
-) -> Result<Vec<VersionId>, BackupError> {
-    let Some(meta) = parent.manifest.streams.get(STREAM_SKIPPED) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    let mut records = std::pin::pin!(
-        env.repo
-            .read_meta_stream::<SkippedRecord>(STREAM_SKIPPED, meta)
-    );
-    while let Some(r) = records.next().await {
-        let r = r.map_err(|source| BackupError::Repo {
-            library: lib.to_string(),
-            action: "reading the last snapshot's skipped items",
-            source,
-        })?;
-        if r.action == "download"
-            && let Ok(id) = r.object.parse::<VersionId>()
-        {
-            out.push(id);
-        }
-    }
-    Ok(out)
-}
-
-/// Versions stored by interrupted runs since the last snapshot: trusted only when every blob
-/// they name is in the index (a checkpoint writes its index before its record).
-async fn load_resume_deltas(
-    env: &BackupEnv,
-    lib: &str,
-    parent: Option<&Snapshot>,
-    prior: &mut PriorVersions,
-) -> Result<u64, BackupError> {
-    let repo_err = |action: &'static str| {
-        move |source| BackupError::Repo {
-            library: lib.to_string(),
-            action,
-            source,
-        }
-    };
-    let records = env
-        .repo
-        .checkpoints(lib)
-        .await
-        .map_err(repo_err("listing checkpoints"))?;
-    let mut n = 0;
-    for rec in records {
-        if parent.is_some_and(|p| rec.time <= p.manifest.time) {
-            continue;
-        }
-        let Ok(resume) = serde_json::from_value::<ResumeRecord>(rec.record) else {
-            warn!(
-                library = lib,
-                "ignoring a checkpoint record this version cannot read"
-            );
-            continue;
-        };
-        // Checkpoints of the run that wrote the parent snapshot (its time is the run's start),
-        // or of older runs, are finished work, not something to resume.
-        if parent.is_some_and(|p| resume.run_started <= p.manifest.time) {
-            continue;
-        }
-        for delta in resume.deltas {
-            let mut records = std::pin::pin!(
-                env.repo
-                    .read_meta_stream::<VersionRecord>(STREAM_RESUME, &delta)
-            );
-            while let Some(r) = records.next().await {
-                let r = match r {
-                    Ok(r) => r,
-                    Err(e) => {
-                        warn!(library = lib, error = %e, "ignoring an unreadable resume delta");
-                        break;
-                    }
-                };
-                if !r.content.blobs.iter().all(|b| env.repo.index().contains(b)) {
-                    continue;
-                }
-                if let (Ok(v), content) = r.into_parts() {
-                    prior.insert_resumed(&v, content);
-                    n += 1;
-                }
-            }
-        }
-    }
-    Ok(n)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -7,6 +7,7 @@ pub mod digest;
 mod fetch;
 mod library;
 pub mod listing;
+mod plan;
 pub mod prior;
 mod records_writer;
 
