@@ -1,6 +1,9 @@
 //! `imvault backup`: full and incremental backups of every configured library, each library its
-//! own snapshot. Plan (find the last snapshot and resume records), then execute (walk, download
-//! what is new or changed, write packs → index → snapshot).
+//! own snapshot. Plan (`plan.rs`: the last snapshot, whether to list everything or only changes
+//! (`listing.rs`), what is already stored (`prior.rs`, from the local `digest.rs` or the
+//! snapshot), resume records), then execute (`library.rs`: walk, download what is new or changed
+//! (`fetch.rs`), carry the unchanged versions of a changes-only run (`carry.rs`), write packs →
+//! index → snapshot (`records_writer.rs`)).
 
 mod carry;
 pub mod digest;
