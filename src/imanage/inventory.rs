@@ -168,7 +168,11 @@ pub async fn check(
                 Ok(WalkItem::AccessDenied { what, .. }) => r.access_denied.push(what),
                 Ok(WalkItem::Warning { .. }) => r.warnings += 1,
                 // A full walk (no `changes`) never relists.
-                Ok(WalkItem::Relisted { .. } | WalkItem::ChangesOnly) => {}
+                Ok(
+                    WalkItem::Relisted { .. }
+                    | WalkItem::ChangesOnly { .. }
+                    | WalkItem::ListedEverything,
+                ) => {}
                 Err(e) => add_error(&mut r, e.to_string()),
             }
         }

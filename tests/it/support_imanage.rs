@@ -142,7 +142,7 @@ pub fn summarize(items: &[WalkItem]) -> Summary {
             WalkItem::AccessDenied { what, .. } => s.access_denied.push(what.clone()),
             WalkItem::Warning { what, detail } => s.warnings.push(format!("{what}: {detail}")),
             WalkItem::Relisted { document } => s.relisted.push(document.to_string()),
-            WalkItem::ChangesOnly => s.changes_only += 1,
+            WalkItem::ChangesOnly { .. } | WalkItem::ListedEverything => s.changes_only += 1,
         }
     }
     s

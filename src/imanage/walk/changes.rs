@@ -52,6 +52,11 @@ impl KnownDocuments {
         self.note(v.id.document.number, v.id.version, v.default_security);
     }
 
+    /// The document numbers, as a set.
+    pub fn number_set(&self) -> HashSet<u64> {
+        self.0.keys().copied().collect()
+    }
+
     pub fn contains(&self, number: u64) -> bool {
         self.0.contains_key(&number)
     }
@@ -77,51 +82,82 @@ impl KnownDocuments {
     }
 }
 
+/// Known documents that look unfiled, beyond which they are not read one by one: so many
+/// means the filings search itself went wrong, not that documents were deleted.
+const MAX_RELIST: usize = 1000;
+
 impl Crawler<'_> {
-    /// Versions the last snapshot skipped, read again by id (those the crawl already yielded
-    /// are not read twice). Gone ones (404) are left out: a later relisting decides.
+    /// Versions the last snapshot skipped, read again by id (not those already `seen`). A 404
+    /// leaves them out (gone); another failure is a warning naming the version, so the next
+    /// run tries it again.
     pub(super) async fn retry_skipped(
         &self,
         retry: &[VersionId],
-        crawled: &HashSet<(u64, u32)>,
+        seen: &mut HashSet<(u64, u32)>,
         docs: &mut KnownDocuments,
     ) -> Result<(), Stopped> {
         for id in retry {
             if id.document.library != *self.library
-                || crawled.contains(&(id.document.number, id.version))
+                || seen.contains(&(id.document.number, id.version))
             {
                 continue;
             }
             match self.client.document(id).await {
                 Ok(v) => {
+                    seen.insert((id.document.number, id.version));
                     docs.note_version(&v);
                     self.sink.item(WalkItem::Version { version: v }).await?;
                 }
                 Err(e) if e.is_not_found() => {}
-                Err(e) => self.sink.error(e).await?,
+                Err(e) => self.report(e, Some(id.to_string())).await?,
             }
         }
         Ok(())
     }
 
-    /// Documents the filings and the last snapshot disagree on, listed one by one: known but
-    /// not filed (and not in the crawl), or filed but unknown.
+    /// Documents listed one by one (`GET L/documents/{docId}/versions`), each then reported
+    /// as [`WalkItem::Relisted`]:
+    /// - filed or changed now but unknown to the last snapshot (new, or back from the trash
+    ///   bin with old dates): all their versions, not only the changed ones;
+    /// - known to the last snapshot but neither filed nor changed now: deleted (404), or alive
+    ///   and unfiled.
+    ///
+    /// Versions already `seen` are not yielded twice.
     pub(super) async fn relist_strangers(
         &self,
         filed: &HashSet<u64>,
-        crawled_docs: &HashSet<u64>,
+        parent_docs: &HashSet<u64>,
+        seen: &mut HashSet<(u64, u32)>,
         docs: &mut KnownDocuments,
     ) -> Result<(), Stopped> {
+        let changed: HashSet<u64> = seen.iter().map(|(n, _)| *n).collect();
         let mut strangers: Vec<u64> = filed
             .iter()
+            .chain(&changed)
             .copied()
-            .filter(|n| !docs.contains(*n))
+            .filter(|n| !parent_docs.contains(n))
             .collect();
-        strangers.extend(
-            docs.numbers()
-                .into_iter()
-                .filter(|n| !filed.contains(n) && !crawled_docs.contains(n)),
-        );
+        let mut unfiled: Vec<u64> = parent_docs
+            .iter()
+            .copied()
+            .filter(|n| !filed.contains(n) && !changed.contains(n))
+            .collect();
+        if self.gaps.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            // The filings or the changes may be incomplete: keep what the last snapshot had.
+            unfiled.clear();
+        } else if unfiled.len() > MAX_RELIST.max(parent_docs.len() / 10) {
+            self.gap();
+            self.sink
+                .item(WalkItem::Warning {
+                    what: format!("{} documents of library {}", unfiled.len(), self.library),
+                    detail: "known to the last snapshot but filed nowhere now; too many to read \
+                             one by one: kept as they were, and the next run lists everything"
+                        .into(),
+                })
+                .await?;
+            unfiled.clear();
+        }
+        strangers.append(&mut unfiled);
         strangers.sort_unstable();
         strangers.dedup();
         if !strangers.is_empty() {
@@ -140,7 +176,9 @@ impl Crawler<'_> {
                     docs.take(number);
                     for v in versions {
                         docs.note_version(&v);
-                        self.sink.item(WalkItem::Version { version: v }).await?;
+                        if seen.insert((number, v.id.version)) {
+                            self.sink.item(WalkItem::Version { version: v }).await?;
+                        }
                     }
                 }
                 Err(e) if e.is_not_found() => {
@@ -148,7 +186,7 @@ impl Crawler<'_> {
                 }
                 Err(e) => {
                     // Unknown state: keep what the last snapshot had rather than drop it.
-                    self.sink.error(e).await?;
+                    self.report(e, Some(document.to_string())).await?;
                     continue;
                 }
             }

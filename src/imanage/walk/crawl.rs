@@ -112,9 +112,40 @@ pub(super) struct Crawler<'a> {
     pub(super) client: &'a Client,
     pub(super) library: &'a LibraryId,
     pub(super) sink: &'a Sink,
+    /// While listing changes only: failures become warnings and count as [`Self::gaps`].
+    pub(super) soft: std::sync::atomic::AtomicBool,
+    /// What the changes-only listing may have missed (failed reads, restarted listings).
+    pub(super) gaps: std::sync::atomic::AtomicU32,
 }
 
 impl Crawler<'_> {
+    pub(super) fn gap(&self) {
+        self.gaps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A failed read: while listing changes only, a warning and a gap (the next run lists
+    /// everything); otherwise the walk's usual report.
+    pub(super) async fn report(
+        &self,
+        e: ImanageError,
+        what: Option<String>,
+    ) -> Result<(), Stopped> {
+        if !self.soft.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.sink.error(e).await;
+        }
+        if !e.is_not_found() {
+            self.gap();
+        }
+        self.sink
+            .item(WalkItem::Warning {
+                what: what.unwrap_or_else(|| e.to_string()),
+                detail: format!(
+                    "{e}; the changes-only listing may be incomplete: the next run lists everything"
+                ),
+            })
+            .await
+    }
+
     /// The pages of one crawl, each requested as soon as the one before it arrives.
     fn pages(&self, kind: CrawlKind) -> Pages {
         self.pages_since(kind, None)
@@ -146,13 +177,17 @@ impl Crawler<'_> {
         };
         match result {
             Ok(rows) => {
+                if self.soft.load(std::sync::atomic::Ordering::Relaxed) && state.restarts() > 0 {
+                    // Restarted listings skip rows by count: a filtered one may have shifted.
+                    self.gap();
+                }
                 // Ask for the next page now: the server works on it while we handle these rows.
                 pages.request(state);
                 Ok(Some(rows))
             }
             Err(e) if first && at_start && e.is_access_denied() => Err(CrawlEnd::RefusedAtStart(e)),
             Err(e) => {
-                self.sink.error(e).await?;
+                self.report(e, None).await?;
                 Ok(None)
             }
         }
@@ -236,13 +271,13 @@ impl Crawler<'_> {
                 let v = match to_version(row, &action) {
                     Ok(v) => v,
                     Err(e) => {
-                        self.sink.error(e).await?;
+                        self.report(e, None).await?;
                         continue;
                     }
                 };
                 docs.note_version(&v);
-                if from.is_some() {
-                    crawled.insert((v.id.document.number, v.id.version));
+                if from.is_some() && !crawled.insert((v.id.document.number, v.id.version)) {
+                    continue; // a row repeated by a restarted listing
                 }
                 self.sink.item(WalkItem::Version { version: v }).await?;
             }
@@ -401,6 +436,8 @@ pub(super) async fn run(
         client,
         library,
         sink,
+        soft: std::sync::atomic::AtomicBool::new(false),
+        gaps: std::sync::atomic::AtomicU32::new(0),
     };
     let mut acls = c.container_acls().await?;
     c.containers(CrawlKind::Workspaces, &mut acls).await?;
@@ -414,16 +451,19 @@ pub(super) async fn run(
             c.document_acls(&mut docs).await?;
         }
         Some(ChangesSince { from, known, retry }) => {
+            let parent_docs = known.number_set();
             let mut docs = known;
-            let crawled = c.versions(&mut docs, Some(&from)).await?;
-            c.retry_skipped(&retry, &crawled, &mut docs).await?;
-            let crawled_docs: HashSet<u64> = crawled.iter().map(|(n, _)| *n).collect();
-            drop(crawled);
+            c.soft.store(true, std::sync::atomic::Ordering::Relaxed);
+            let mut seen = c.versions(&mut docs, Some(&from)).await?;
+            c.retry_skipped(&retry, &mut seen, &mut docs).await?;
             let filed = c.filings(true).await?;
-            c.relist_strangers(&filed, &crawled_docs, &mut docs).await?;
-            drop(filed);
+            c.relist_strangers(&filed, &parent_docs, &mut seen, &mut docs)
+                .await?;
+            c.soft.store(false, std::sync::atomic::Ordering::Relaxed);
+            drop((filed, seen, parent_docs));
             c.document_acls(&mut docs).await?;
-            sink.item(WalkItem::ChangesOnly).await?;
+            let complete = c.gaps.load(std::sync::atomic::Ordering::Relaxed) == 0;
+            sink.item(WalkItem::ChangesOnly { complete }).await?;
         }
     }
     Ok(())

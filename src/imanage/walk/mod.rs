@@ -100,10 +100,14 @@ pub enum WalkItem {
     /// version it has now (none: it was deleted). Versions of it the last snapshot held and
     /// this walk did not yield are gone.
     Relisted { document: DocumentId },
-    /// Last item of a changes-only walk that ran to its end as one (a crawl that fell back to
-    /// the tree walk listed everything and never yields it): the last snapshot's versions this
-    /// walk did not yield, of documents not [`WalkItem::Relisted`], are unchanged.
-    ChangesOnly,
+    /// Last item of a changes-only walk that ran to its end as one: the last snapshot's versions
+    /// this walk did not yield, of documents not [`WalkItem::Relisted`], are unchanged. Not
+    /// `complete` when a read failed or a listing restarted (warnings say which): what was
+    /// listed is right, but a change may have been missed.
+    ChangesOnly { complete: bool },
+    /// Last item of a walk given `changes` whose crawl was refused and fell back to the tree
+    /// walk: it listed every version.
+    ListedEverything,
 }
 
 /// The strategy `Auto` resolves to for this client.
@@ -134,10 +138,16 @@ pub fn walk(
                 WalkStrategy::Crawl => {
                     let fallback = strategy == WalkStrategy::Auto;
                     let changes = options.changes.take();
+                    let changes_asked = changes.is_some();
                     match crawl::run(&client, &library, &sink, changes).await {
                         Err(crawl::CrawlEnd::RefusedAtStart(e)) if fallback => {
                             tracing::warn!(error = %e, "crawl refused; falling back to the tree walk");
-                            tree::run(&client, &library, &options, &sink).await
+                            match tree::run(&client, &library, &options, &sink).await {
+                                Ok(()) if changes_asked => {
+                                    sink.item(WalkItem::ListedEverything).await
+                                }
+                                other => other,
+                            }
                         }
                         Err(crawl::CrawlEnd::RefusedAtStart(e)) => sink.error(e).await,
                         Err(crawl::CrawlEnd::Stopped(s)) => Err(s),

@@ -41,6 +41,14 @@ struct Tally {
     fresh: PriorVersions,
     /// A changes-only run that carried the parent's versions: what it listed again.
     carried_over: Option<Arc<Relisted>>,
+    /// How a walk given `changes` said it listed the library.
+    listed: Option<WalkListed>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkListed {
+    Changes { complete: bool },
+    Everything,
 }
 
 impl Tally {
@@ -146,6 +154,12 @@ pub async fn backup_library(
 
     let mut written = written.map_err(repo_err("writing the snapshot's metadata"))?;
     let mut tally = produced?;
+    let listing = match tally.listed {
+        Some(WalkListed::Everything) => Listing::Full {
+            why: "the crawl fell back to the tree walk",
+        },
+        _ => listing,
+    };
     if tally.reuse_parent_versions
         && let Some(meta) = parent
             .as_ref()
@@ -205,7 +219,13 @@ pub async fn backup_library(
     tally.counts.insert("bytes".into(), tally.logical_bytes);
     tally.counts.insert("bytes_read".into(), c.bytes_read);
     let stats = env.client.stats();
-    let (listing_kind, full_listing_at) = listing.summary(run_started);
+    let (listing_kind, full_listing_at) = match tally.listed {
+        // A changes listing that may have missed something: the next run lists everything.
+        Some(WalkListed::Changes { complete: false }) => {
+            (listing.summary(run_started).0, serde_json::Value::Null)
+        }
+        _ => listing.summary(run_started),
+    };
     let draft = SnapshotDraft {
         library: lib.to_string(),
         time: Some(run_started),
@@ -292,7 +312,6 @@ async fn produce(
     let listing_changes = walk_changes.is_some();
     // Changes-only runs: what the walk listed again (the rest comes from the parent).
     let mut relisted = Relisted::default();
-    let mut changes_listed = false;
     let walk_options = WalkOptions {
         changes: walk_changes,
         ..WalkOptions::default()
@@ -407,7 +426,8 @@ async fn produce(
                     WalkItem::Relisted { document } => {
                         relisted.documents.insert(document.number);
                     }
-                    WalkItem::ChangesOnly => changes_listed = true,
+                    WalkItem::ChangesOnly { complete } => tally.listed = Some(WalkListed::Changes { complete }),
+                    WalkItem::ListedEverything => tally.listed = Some(WalkListed::Everything),
                 }
             }
         }
@@ -451,13 +471,32 @@ async fn produce(
         checkpoint(&send, lib).await?;
         return Ok(tally);
     }
-    if !changes_listed && carry_from.is_some() {
-        // The crawl fell back to the tree walk: it listed everything, nothing to carry.
-        info!(
-            library = lib,
-            "the walk listed every version after all; nothing carried from the last snapshot"
-        );
-    }
+    let changes_listed = match (carry_from.is_some(), tally.listed) {
+        (false, _) => false,
+        (true, Some(WalkListed::Changes { complete })) => {
+            if !complete {
+                warn!(
+                    library = lib,
+                    "the changes-only listing is incomplete (see the warnings); the next run lists everything"
+                );
+            }
+            true
+        }
+        (true, Some(WalkListed::Everything)) => {
+            info!(
+                library = lib,
+                "the crawl fell back to the tree walk, which listed every version: nothing carried from the last snapshot"
+            );
+            false
+        }
+        (true, None) => {
+            // Neither marker: the walk stopped early (e.g. the crawl refused with --strategy
+            // crawl). Its snapshot would miss every unchanged version.
+            return Err(BackupError::ChangesWalkEnded {
+                library: lib.to_string(),
+            });
+        }
+    };
     if let Some((meta, counts)) = carry_from.filter(|_| changes_listed) {
         let relisted = Arc::new(relisted);
         tally.carried_over = Some(relisted.clone());

@@ -113,12 +113,17 @@ pub fn choose(
         };
     };
     let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+    let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::zero());
+    if parent.manifest.time - margin > now {
+        return Listing::Full {
+            why: "the last snapshot is dated in the future (was the clock set back?)",
+        };
+    }
     if at > now || now - at >= every {
         return Listing::Full {
             why: "everything is listed again: full_listing_every has passed",
         };
     }
-    let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::zero());
     Listing::Changes {
         from: parent.manifest.time - margin,
         full_listing_at: at,
@@ -201,6 +206,11 @@ mod tests {
         assert!(full(choose(Some(&older), false, c, every, HOUR, now)));
         let future = parent(json("2026-12-10T02:00:00Z"), true);
         assert!(full(choose(Some(&future), false, c, every, HOUR, now)));
+        let past: DateTime<Utc> = "2026-11-20T00:59:59Z".parse().unwrap();
+        assert!(
+            full(choose(Some(&good), false, c, every, HOUR, past)),
+            "a parent newer than now"
+        );
         let unsaid = parent(serde_json::json!({"state": "completed"}), true);
         assert!(full(choose(Some(&unsaid), false, c, every, HOUR, now)));
         let no_versions = parent(json("2026-11-18T02:00:00Z"), false);

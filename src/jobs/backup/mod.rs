@@ -111,6 +111,10 @@ pub enum BackupError {
     },
     #[error("the metadata writer of library {library} stopped early")]
     WriterGone { library: String },
+    #[error(
+        "the changes-only walk of library {library} ended before it said it was done (see the warnings); no snapshot written"
+    )]
+    ChangesWalkEnded { library: String },
     #[error("carrying the last snapshot's unchanged versions of library {library} failed")]
     Carry {
         library: String,

@@ -163,7 +163,9 @@ async fn skipped_downloads(
             action: "reading the last snapshot's skipped items",
             source,
         })?;
-        if r.action == "download"
+        // `download`: the download kept failing; `read`: reading it again failed (a version
+        // id as the object; other `read` items name listings or documents).
+        if (r.action == "download" || r.action == "read")
             && let Ok(id) = r.object.parse::<VersionId>()
         {
             out.push(id);
