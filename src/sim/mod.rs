@@ -475,7 +475,7 @@ pub async fn run(opts: SimOptions) -> Result<(), SimError> {
         );
     }
     println!(
-        "  test hooks:    POST /sim/mutate, GET /sim/stats, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
+        "  test hooks:    POST /sim/mutate, GET /sim/stats, GET /sim/summary, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
     );
     println!("Press ctrl-c to stop.");
     wait_for_stop_signal().await;

@@ -76,6 +76,20 @@ async fn divided_sizes_shrink_and_downloads_match_size_and_hash() {
             );
         }
     }
+    // The summary hook says the same over HTTP, for every library (the hidden one too).
+    let over_http: Vec<imvault::sim::LibrarySummary> = small
+        .http
+        .get(format!("{}/sim/summary", small.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http.len(), 3);
+    for s in &over_http {
+        assert_eq!(Some(s), small.sim.library_summary(&s.library).as_ref());
+    }
     // Versions made by `mutate` are divided too, and agree the same way.
     let report = small.sim.mutate(&MutateRequest {
         new_versions: 3,
