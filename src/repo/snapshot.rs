@@ -22,7 +22,41 @@ pub struct ContentRef {
     /// Total bytes of the content.
     pub size: u64,
     /// Blobs in order; their concatenation is the content.
+    #[serde(deserialize_with = "exact_blobs")]
     pub blobs: Vec<BlobId>,
+}
+
+/// Reads a blob list into a `Vec` of exactly its length. A plain `Vec` grows to room for 4 on
+/// its first element, so a one-blob version (most versions) would hold 128 bytes for 32; an
+/// incremental backup keeps one `ContentRef` per version of the library in memory.
+fn exact_blobs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<BlobId>, D::Error> {
+    struct Exact;
+    impl<'de> serde::de::Visitor<'de> for Exact {
+        type Value = Vec<BlobId>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of blob ids")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<BlobId>, A::Error> {
+            let Some(first) = seq.next_element()? else {
+                return Ok(Vec::new());
+            };
+            let Some(second) = seq.next_element()? else {
+                return Ok(vec![first]);
+            };
+            let mut blobs = vec![first, second];
+            while let Some(b) = seq.next_element()? {
+                blobs.push(b);
+            }
+            blobs.shrink_to_fit();
+            Ok(blobs)
+        }
+    }
+    d.deserialize_seq(Exact)
 }
 
 /// A reference to a metadata stream: JSON records grouped into blobs.
@@ -265,4 +299,25 @@ pub async fn list_checkpoints(
     }
     out.sort_by_key(|r| r.time);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_refs_read_back_equal_and_exactly_sized() {
+        for n in [0usize, 1, 2, 5] {
+            let c = ContentRef {
+                size: 7 * n as u64,
+                blobs: (0..n).map(|i| BlobId::of(&[i as u8])).collect(),
+            };
+            let json = serde_json::to_string(&c).unwrap();
+            let back: ContentRef = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, c);
+            assert_eq!(back.blobs.capacity(), n, "{n} blobs");
+        }
+        assert!(serde_json::from_str::<ContentRef>(r#"{"size":1,"blobs":"x"}"#).is_err());
+        assert!(serde_json::from_str::<ContentRef>(r#"{"size":1,"blobs":["zz"]}"#).is_err());
+    }
 }

@@ -6,6 +6,8 @@
 //! `2..=v` applied, each a short block at a seeded position. Nothing is materialised: any byte
 //! range of any version can be produced on demand, so a 25 MB file costs no 25 MB buffer.
 
+use std::num::NonZeroU64;
+
 use bytes::Bytes;
 
 use super::hash::{self, below, h, tag, unit};
@@ -21,6 +23,32 @@ pub enum ContentKind {
 
 const TEXT_BLOCK: u64 = 4096;
 const TEMPLATES: u64 = 12;
+
+/// What generated content depends on besides the version: the corpus seed, and the factor every
+/// document's size is divided by (`--size-divisor`; 1 = full size, the documented corpus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentParams {
+    pub seed: u64,
+    pub size_divisor: NonZeroU64,
+}
+
+impl ContentParams {
+    pub fn new(seed: u64, size_divisor: NonZeroU64) -> Self {
+        Self { seed, size_divisor }
+    }
+
+    /// Full-size content of `seed` (divisor 1).
+    pub fn full_size(seed: u64) -> Self {
+        Self::new(seed, NonZeroU64::MIN)
+    }
+}
+
+/// A bare seed means full-size content, as before the divisor existed.
+impl From<u64> for ContentParams {
+    fn from(seed: u64) -> Self {
+        Self::full_size(seed)
+    }
+}
 
 /// Properties of a document's file that the content depends on: extension, kind, base size
 /// and shared template. A pure function of (seed, library, document number).
@@ -87,7 +115,16 @@ fn heavy_tailed_size(x: u64, y: u64) -> u64 {
 }
 
 impl FileTraits {
-    pub fn of(seed: u64, library: &str, number: u64) -> Self {
+    /// The traits of document (`library`, `number`). The size divisor is applied here and only
+    /// here: every version's length (reported `size`, downloaded bytes, summaries) derives from
+    /// `base_len`, so they all agree. A divided size is at least 1 byte.
+    pub fn of(content: ContentParams, library: &str, number: u64) -> Self {
+        let mut t = Self::full_size(content.seed, library, number);
+        t.base_len = (t.base_len / content.size_divisor.get()).max(1);
+        t
+    }
+
+    fn full_size(seed: u64, library: &str, number: u64) -> Self {
         let lib = hash::str64(library);
         let x = |k: u64| h(seed, &[tag::DOC, lib, number, k]);
         let email = unit(x(1)) < 0.25;
@@ -188,8 +225,10 @@ pub struct ContentSpec {
 
 impl ContentSpec {
     /// The bytes of `version` of document (`library`, `number`), for any version number.
-    pub fn of(seed: u64, library: &str, number: u64, version: u32) -> Self {
-        let t = FileTraits::of(seed, library, number);
+    /// Later versions insert short blocks of up to `base_len / 40` bytes (at least 16 to 80).
+    pub fn of(content: ContentParams, library: &str, number: u64, version: u32) -> Self {
+        let seed = content.seed;
+        let t = FileTraits::of(content, library, number);
         let lib = hash::str64(library);
         let base_key = match t.template {
             Some(tpl) => h(seed, &[tag::CONTENT, u64::MAX, tpl, 0]),
@@ -255,9 +294,9 @@ impl ContentSpec {
         }
     }
 
-    pub fn for_version(seed: u64, v: &VersionId) -> Self {
+    pub fn for_version(content: ContentParams, v: &VersionId) -> Self {
         Self::of(
-            seed,
+            content,
             v.document.library.as_str(),
             v.document.number,
             v.version,
@@ -318,9 +357,10 @@ impl ContentSpec {
 
 /// The expected bytes of any generated version (base corpus and `mutate`-made versions), without
 /// the HTTP path. Versions uploaded through the write endpoints are kept by the simulator
-/// instead: read them with `SimHandle::version_bytes`.
-pub fn version_bytes(seed: u64, v: &VersionId) -> Vec<u8> {
-    ContentSpec::for_version(seed, v).to_vec()
+/// instead: read them with `SimHandle::version_bytes`. A bare seed means full-size content; pass
+/// [`ContentParams`] for a simulator started with a size divisor.
+pub fn version_bytes(content: impl Into<ContentParams>, v: &VersionId) -> Vec<u8> {
+    ContentSpec::for_version(content.into(), v).to_vec()
 }
 
 #[cfg(test)]
@@ -331,11 +371,11 @@ mod tests {
     fn versions_share_bytes_and_reads_agree() {
         let mut checked = 0;
         for n in 1000..1080u64 {
-            let a = ContentSpec::of(7, "ACTIVE", n, 1);
+            let a = ContentSpec::of(7.into(), "ACTIVE", n, 1);
             if a.len() > 300_000 {
                 continue;
             }
-            let b = ContentSpec::of(7, "ACTIVE", n, 3);
+            let b = ContentSpec::of(7.into(), "ACTIVE", n, 3);
             assert!(b.len() > a.len());
             let (va, vb) = (a.to_vec(), b.to_vec());
             // Most 64-byte blocks of version 1 reappear (shifted) in version 3.
@@ -362,10 +402,52 @@ mod tests {
                 i += 1;
             }
             assert_eq!(joined, vb);
-            assert_eq!(vb, ContentSpec::of(7, "ACTIVE", n, 3).to_vec());
+            assert_eq!(vb, ContentSpec::of(7.into(), "ACTIVE", n, 3).to_vec());
             checked += 1;
         }
         assert!(checked > 40);
+    }
+
+    #[test]
+    fn size_divisor_shrinks_every_size_and_keeps_the_rest() {
+        let full = ContentParams::full_size(3);
+        let tenth = ContentParams::new(3, NonZeroU64::new(10).unwrap());
+        let huge = ContentParams::new(3, NonZeroU64::new(u64::MAX).unwrap());
+        let (mut sum_full, mut sum_tenth) = (0u64, 0u64);
+        for n in 1000..1400u64 {
+            let (a, b) = (
+                FileTraits::of(full, "ACTIVE", n),
+                FileTraits::of(tenth, "ACTIVE", n),
+            );
+            assert_eq!(b.base_len, (a.base_len / 10).max(1), "doc {n}");
+            assert_eq!(FileTraits::of(huge, "ACTIVE", n).base_len, 1, "doc {n}");
+            assert_eq!(
+                (a.email, a.extension, a.kind, a.template),
+                (b.email, b.extension, b.kind, b.template)
+            );
+            for v in 1..=3 {
+                let (sa, sb) = (
+                    ContentSpec::of(full, "ACTIVE", n, v),
+                    ContentSpec::of(tenth, "ACTIVE", n, v),
+                );
+                assert!(sb.len() <= sa.len(), "doc {n} v{v}");
+                // The length the API reports is the length of the bytes served.
+                if sb.len() < 200_000 {
+                    assert_eq!(sb.to_vec().len() as u64, sb.len(), "doc {n} v{v}");
+                }
+                sum_full += sa.len();
+                sum_tenth += sb.len();
+            }
+        }
+        // Later versions' insertions are small, so the total shrinks about tenfold.
+        assert!(
+            sum_tenth * 8 < sum_full && sum_tenth * 12 > sum_full,
+            "{sum_tenth} of {sum_full}"
+        );
+        // A bare seed is full-size content.
+        let v: VersionId = "ACTIVE!1042.2".parse().unwrap();
+        assert_eq!(version_bytes(3, &v), version_bytes(full, &v));
+        assert_ne!(version_bytes(3, &v), version_bytes(tenth, &v));
     }
 
     #[test]

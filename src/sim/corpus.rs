@@ -10,7 +10,7 @@
 //! - objects created later (writes, `mutate`) are numbered from `new_base` upward.
 
 use super::Scale;
-use super::content::FileTraits;
+use super::content::{ContentParams, FileTraits};
 use super::hash::{self, Rng, below, h, pick, tag, unit};
 use super::names;
 use crate::imanage::model::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
@@ -42,6 +42,8 @@ pub struct LibLayout {
     pub cap: u64,
     pub doc_base: u64,
     pub new_base: u64,
+    /// Seed and size divisor of the library's file content.
+    pub content: ContentParams,
 }
 
 impl LibLayout {
@@ -145,7 +147,10 @@ fn cap_for(target: u64) -> u64 {
 }
 
 impl Corpus {
-    pub fn new(seed: u64, scale: Scale, libraries: u32) -> Self {
+    /// The corpus of `content.seed`. The size divisor of `content` changes file sizes only: the
+    /// objects, ids and version counts are those of the full-size corpus.
+    pub fn new(content: ContentParams, scale: Scale, libraries: u32) -> Self {
+        let seed = content.seed;
         let n = libraries.max(1) as usize;
         let weights: Vec<f64> = (0..n).map(|i| 1.0 / (i as f64 + 1.0)).collect();
         let total_w: f64 = weights.iter().sum();
@@ -166,6 +171,7 @@ impl Corpus {
                     cap: cap_for(t),
                     doc_base: 0,
                     new_base: 0,
+                    content,
                 };
                 // Measure a sample of workspaces, then size the library to its target.
                 let sample = 64u64;
@@ -343,7 +349,7 @@ pub struct BaseDoc {
 impl BaseDoc {
     pub fn new(seed: u64, lib: &LibLayout, number: u64, w: u64, slot: u64) -> Self {
         let x = |k: u64| h(seed, &[tag::VERSION, lib.lib_hash, number, k]);
-        let traits = FileTraits::of(seed, &lib.alias, number);
+        let traits = FileTraits::of(lib.content, &lib.alias, number);
         let u = unit(x(1));
         let max_version = if u < 0.55 {
             1
@@ -460,7 +466,7 @@ mod tests {
     #[ignore = "slow in a debug build (generates 1M versions): run with --ignored"]
     fn large_has_a_million_versions() {
         for seed in [1, 2] {
-            let c = Corpus::new(seed, Scale::Large, 3);
+            let c = Corpus::new(seed.into(), Scale::Large, 3);
             let n: u64 = c
                 .libs
                 .iter()
@@ -473,7 +479,7 @@ mod tests {
 
     #[test]
     fn layout_hits_target_roughly() {
-        let c = Corpus::new(1, Scale::Small, 3);
+        let c = Corpus::new(1.into(), Scale::Small, 3);
         let mut total = 0;
         for lib in &c.libs {
             for w in 0..lib.n_ws {
@@ -482,7 +488,7 @@ mod tests {
         }
         assert!((1400..2800).contains(&total), "{total}");
         assert!(c.libs[2].hidden && !c.libs[0].hidden);
-        let tiny = Corpus::new(1, Scale::Tiny, 3);
+        let tiny = Corpus::new(1.into(), Scale::Tiny, 3);
         let n: u64 = tiny
             .libs
             .iter()

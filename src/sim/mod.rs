@@ -30,6 +30,7 @@ pub mod writes;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,6 +176,10 @@ pub struct SimOptions {
     /// `user_type` of the service account.
     #[arg(long, value_enum, default_value_t = SimUserType::System)]
     pub user_type: SimUserType,
+    /// Divide every document's size by this (at least 1 byte each): the same corpus, ids and
+    /// versions with less content, to measure a large library on a small disk.
+    #[arg(long, default_value_t = NonZeroU64::MIN)]
+    pub size_divisor: NonZeroU64,
 }
 
 impl Default for SimOptions {
@@ -193,6 +198,7 @@ impl Default for SimOptions {
             lockout_secs: 900,
             cursor_ttl: 3600,
             user_type: SimUserType::System,
+            size_divisor: NonZeroU64::MIN,
         }
     }
 }
@@ -229,7 +235,11 @@ impl Sim {
                 problem: "must be at least 1 second".into(),
             });
         }
-        let corpus = Corpus::new(opts.seed, opts.scale, opts.libraries);
+        let corpus = Corpus::new(
+            content::ContentParams::new(opts.seed, opts.size_divisor),
+            opts.scale,
+            opts.libraries,
+        );
         let stats = Arc::new(stats::Stats::default());
         Ok(Self {
             overlay: Overlay::new(&corpus),
@@ -297,7 +307,7 @@ impl Sim {
                     content: state::VersionContent::Stored(b),
                     ..
                 }) => Some(b.to_vec()),
-                _ => Some(content::ContentSpec::for_version(self.seed(), v).to_vec()),
+                _ => Some(content::ContentSpec::for_version(ctx.lib.content, v).to_vec()),
             }
         })
     }
@@ -338,7 +348,13 @@ impl Server {
                 .await
                 .map_err(SimError::Serve)
         });
-        tracing::info!(%addr, seed = sim.seed(), scale = %sim.opts.scale, "simulator listening");
+        tracing::info!(
+            %addr,
+            seed = sim.seed(),
+            scale = %sim.opts.scale,
+            size_divisor = sim.opts.size_divisor.get(),
+            "simulator listening"
+        );
         Ok((
             addr,
             SimHandle {
@@ -452,8 +468,14 @@ pub async fn run(opts: SimOptions) -> Result<(), SimError> {
     println!("  username:      {}", credentials::USERNAME);
     println!("  auth key:      {}", credentials::AUTH_KEY);
     println!("  libraries:     {}", libs.join(", "));
+    if handle.sim.opts.size_divisor.get() > 1 {
+        println!(
+            "  size divisor:  {} (every document's content is that many times smaller)",
+            handle.sim.opts.size_divisor
+        );
+    }
     println!(
-        "  test hooks:    POST /sim/mutate, GET /sim/stats, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
+        "  test hooks:    POST /sim/mutate, GET /sim/stats, GET /sim/summary, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
     );
     println!("Press ctrl-c to stop.");
     wait_for_stop_signal().await;
@@ -505,8 +527,13 @@ mod tests {
             "0.1",
             "--user-type",
             "regular",
+            "--size-divisor",
+            "20",
         ])
         .unwrap();
+        assert_eq!(cli.sim.size_divisor.get(), 20);
+        assert_eq!(d.size_divisor.get(), 1);
+        assert!(Cli::try_parse_from(["sim", "--size-divisor", "0"]).is_err());
         assert_eq!(cli.sim.scale, Scale::Versions(12345));
         assert_eq!(cli.sim.rate_limit, Some(50.0));
         assert_eq!(cli.sim.user_type, SimUserType::Regular);

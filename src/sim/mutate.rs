@@ -100,7 +100,7 @@ pub fn apply(sim: &Sim, req: &MutateRequest) -> MutateReport {
                 .and_then(|d| d.latest())
                 .unwrap_or(0);
             let v = latest + 1;
-            let size = ContentSpec::of(seed, &alias, n, v).len();
+            let size = ContentSpec::of(lib.content, &alias, n, v).len();
             let mut profile = Map::new();
             profile.insert("comment".into(), json!(format!("Revision {v}")));
             ov.docs.entry(n).or_default().added.insert(
@@ -189,7 +189,7 @@ pub fn apply(sim: &Sim, req: &MutateRequest) -> MutateReport {
             };
             let folder = lib.container_number(w, j);
             let n = ov.take_number();
-            let traits = FileTraits::of(seed, &alias, n);
+            let traits = FileTraits::of(lib.content, &alias, n);
             let title = pick(rng.next_u64(), names::DOC_TITLES);
             let doc = ov.docs.entry(n).or_default();
             doc.new = Some(NewDoc {
@@ -208,7 +208,7 @@ pub fn apply(sim: &Sim, req: &MutateRequest) -> MutateReport {
                 1,
                 AddedVersion {
                     content: VersionContent::Generated,
-                    size: ContentSpec::of(seed, &alias, n, 1).len(),
+                    size: ContentSpec::of(lib.content, &alias, n, 1).len(),
                     created: t,
                     profile: Map::new(),
                 },

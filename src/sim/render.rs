@@ -157,14 +157,20 @@ pub fn version_json(ctx: &Ctx<'_>, d: &DocView<'_>, v: u32) -> Option<Value> {
         Some(a) => {
             let size = match &a.content {
                 VersionContent::Stored(b) => b.len() as u64,
-                VersionContent::Generated => ContentSpec::of(ctx.seed, alias, d.number, v).len(),
+                VersionContent::Generated => {
+                    ContentSpec::of(ctx.lib.content, alias, d.number, v).len()
+                }
             };
             (size, a.created, a.created)
         }
         None => {
             let b = d.base.as_ref()?;
             let (e, p) = b.version_dates(v);
-            (ContentSpec::of(ctx.seed, alias, d.number, v).len(), e, p)
+            (
+                ContentSpec::of(ctx.lib.content, alias, d.number, v).len(),
+                e,
+                p,
+            )
         }
     };
     m.insert("name".into(), json!(name));

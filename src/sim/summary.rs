@@ -27,7 +27,6 @@ pub struct LibrarySummary {
 }
 
 pub fn summarize(sim: &Sim, li: usize) -> LibrarySummary {
-    let seed = sim.seed();
     sim.read(li, |ctx| {
         let mut s = LibrarySummary {
             library: ctx.lib.alias.clone(),
@@ -52,7 +51,7 @@ pub fn summarize(sim: &Sim, li: usize) -> LibrarySummary {
                 s.versions += 1;
                 s.bytes += match d.ov.and_then(|o| o.added.get(&v)).map(|a| &a.content) {
                     Some(VersionContent::Stored(b)) => b.len() as u64,
-                    _ => ContentSpec::of(seed, &ctx.lib.alias, d.number, v).len(),
+                    _ => ContentSpec::of(ctx.lib.content, &ctx.lib.alias, d.number, v).len(),
                 };
             }
             ControlFlow::Continue(())

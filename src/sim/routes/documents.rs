@@ -69,7 +69,7 @@ pub async fn download(
         let ext = profile["extension"].as_str().unwrap_or("").to_string();
         let source = match d.ov.and_then(|o| o.added.get(&v)).map(|a| &a.content) {
             Some(VersionContent::Stored(b)) => Source::Stored(b.clone()),
-            _ => Source::Generated(ContentSpec::of(sim.seed(), &lib, n, v)),
+            _ => Source::Generated(ContentSpec::of(ctx.lib.content, &lib, n, v)),
         };
         let filename = if ext.is_empty() {
             name

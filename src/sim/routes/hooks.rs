@@ -1,4 +1,4 @@
-//! Test-only hooks under `/sim/` (no auth): mutate, stats, expire cursors/tokens, unlock.
+//! Test-only hooks under `/sim/` (no auth): mutate, stats, summary, expire cursors/tokens, unlock.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,6 +9,7 @@ use super::AppState;
 use crate::sim::error::ApiError;
 use crate::sim::mutate::{self, MutateReport, MutateRequest};
 use crate::sim::stats::SimStats;
+use crate::sim::summary::{self, LibrarySummary};
 
 pub async fn mutate(
     State(sim): State<AppState>,
@@ -26,6 +27,21 @@ pub async fn mutate(
 
 pub async fn stats(State(sim): State<AppState>) -> Json<SimStats> {
     Json(sim.stats.snapshot())
+}
+
+/// What every library holds now (as [`crate::sim::SimHandle::library_summary`]), for a
+/// benchmark in another process to check a backup against. Walks every library (O(corpus):
+/// seconds at `large`), on a blocking thread.
+/// A 500 only if the walk panicked.
+pub async fn summary(State(sim): State<AppState>) -> Result<Json<Vec<LibrarySummary>>, StatusCode> {
+    tokio::task::spawn_blocking(move || {
+        (0..sim.corpus.libs.len())
+            .map(|li| summary::summarize(&sim, li))
+            .collect()
+    })
+    .await
+    .map(Json)
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 pub async fn expire_cursors(State(sim): State<AppState>) -> StatusCode {

@@ -103,6 +103,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/auth/oauth2/revoke-token", post(oauth::revoke))
         .route("/sim/mutate", post(hooks::mutate))
         .route("/sim/stats", get(hooks::stats))
+        .route("/sim/summary", get(hooks::summary))
         .route("/sim/expire-cursors", post(hooks::expire_cursors))
         .route("/sim/expire-tokens", post(hooks::expire_tokens))
         .route("/sim/unlock", post(hooks::unlock))

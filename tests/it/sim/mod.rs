@@ -1,6 +1,7 @@
 //! HTTP-level tests of the iManage simulator, with plain reqwest against `Server::start`.
 
 mod auth;
+mod divisor;
 mod faults;
 mod figures;
 mod reads;
