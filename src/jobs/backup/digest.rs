@@ -50,9 +50,13 @@ pub async fn save(
     let id = *snapshot.as_bytes();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)?;
-        let bytes = encoding::encode(&id, &prior);
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-        tmp.write_all(&bytes)?;
+        {
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+            encoding::write_to(&id, &prior, &mut w)?;
+            w.flush()?;
+        }
+        drop(prior);
         tmp.as_file().sync_all()?;
         tmp.persist(&file).map_err(|e| e.error)?;
         Ok(())

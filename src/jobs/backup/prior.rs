@@ -249,23 +249,44 @@ pub mod encoding {
     /// BLAKE3 hash of everything before it.
     pub fn encode(snapshot: &[u8; 32], p: &PriorVersions) -> Vec<u8> {
         let mut out = Vec::with_capacity(48 + p.map.len() * 72);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(snapshot);
-        out.extend_from_slice(&(p.map.len() as u64).to_le_bytes());
+        write_to(snapshot, p, &mut out).expect("writing to memory");
+        out
+    }
+
+    /// [`encode`] into `w`, a buffer of entries at a time (a digest of a million versions
+    /// never sits in memory twice).
+    pub fn write_to(
+        snapshot: &[u8; 32],
+        p: &PriorVersions,
+        w: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        let mut hasher = blake3::Hasher::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut emit = |buf: &mut Vec<u8>, w: &mut dyn std::io::Write| -> std::io::Result<()> {
+            hasher.update(buf);
+            w.write_all(buf)?;
+            buf.clear();
+            Ok(())
+        };
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(snapshot);
+        buf.extend_from_slice(&(p.map.len() as u64).to_le_bytes());
         for (&(n, v), e) in &p.map {
-            out.extend_from_slice(&n.to_le_bytes());
-            out.extend_from_slice(&v.to_le_bytes());
-            out.extend_from_slice(&e.fingerprint.to_le_bytes());
-            out.push(ds_code(e.default_security));
-            out.extend_from_slice(&e.content.size.to_le_bytes());
-            out.extend_from_slice(&(e.content.blobs.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&n.to_le_bytes());
+            buf.extend_from_slice(&v.to_le_bytes());
+            buf.extend_from_slice(&e.fingerprint.to_le_bytes());
+            buf.push(ds_code(e.default_security));
+            buf.extend_from_slice(&e.content.size.to_le_bytes());
+            buf.extend_from_slice(&(e.content.blobs.len() as u32).to_le_bytes());
             for b in &e.content.blobs {
-                out.extend_from_slice(b.as_bytes());
+                buf.extend_from_slice(b.as_bytes());
+            }
+            if buf.len() >= 60 * 1024 {
+                emit(&mut buf, w)?;
             }
         }
-        let sum = blake3::hash(&out);
-        out.extend_from_slice(sum.as_bytes());
-        out
+        emit(&mut buf, w)?;
+        w.write_all(hasher.finalize().as_bytes())
     }
 
     struct Cursor<'a>(&'a [u8]);
