@@ -10,7 +10,6 @@
 //! used only for the snapshot it names and only when its checksum holds; anything else (no
 //! file, another snapshot, a torn or corrupt file, another host) falls back to the stream.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::prior::{PriorVersions, encoding};
@@ -38,29 +37,57 @@ pub async fn load(dir: &Path, library: &str, snapshot: &SnapshotId) -> Option<Pr
     .flatten()
 }
 
-/// Writes the digest of `snapshot`, replacing the library's previous one atomically.
-pub async fn save(
-    dir: &Path,
-    library: &str,
-    snapshot: &SnapshotId,
-    prior: PriorVersions,
-) -> std::io::Result<()> {
-    let dir = dir.to_path_buf();
-    let file = path(&dir, library);
-    let id = *snapshot.as_bytes();
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-        {
-            let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
-            encoding::write_to(&id, &prior, &mut w)?;
-            w.flush()?;
-        }
-        drop(prior);
-        tmp.as_file().sync_all()?;
-        tmp.persist(&file).map_err(|e| e.error)?;
-        Ok(())
-    })
-    .await
-    .map_err(std::io::Error::other)?
+/// A changes-only run's prior and which of its versions the run listed again (not carried).
+pub type CarriedPrior = (PriorVersions, Box<dyn Fn(u64, u32) -> bool + Send>);
+
+/// The digest of the snapshot a run is writing, streamed to a temporary file as versions are
+/// stored (memory stays flat); it replaces the library's digest only once the snapshot exists.
+/// Dropped unfinished (a cancelled or failed run), the temporary file goes away.
+pub struct NextDigest {
+    w: encoding::Writer<std::io::BufWriter<tempfile::NamedTempFile>>,
+    dir: PathBuf,
+}
+
+impl NextDigest {
+    pub fn start(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        Ok(Self {
+            w: encoding::Writer::new(std::io::BufWriter::with_capacity(256 * 1024, tmp)),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// One version this run stored.
+    pub fn add_version(
+        &mut self,
+        v: &crate::imanage::model::DocumentVersion,
+        content: &crate::repo::ContentRef,
+    ) -> std::io::Result<()> {
+        self.w.add_version(v, content)
+    }
+
+    /// Adds the versions of `prior` a changes-only run carried (those not `covered`), ends the
+    /// digest as the one of `snapshot` and puts it in place (fsync, rename).
+    pub async fn finish(
+        self,
+        library: &str,
+        snapshot: &SnapshotId,
+        carried: Option<CarriedPrior>,
+    ) -> std::io::Result<()> {
+        let file = path(&self.dir, library);
+        let id = *snapshot.as_bytes();
+        let mut w = self.w;
+        tokio::task::spawn_blocking(move || {
+            if let Some((prior, covered)) = carried {
+                w.add_prior(&prior, covered)?;
+            }
+            let tmp = w.finish(&id)?.into_inner().map_err(|e| e.into_error())?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&file).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
 }

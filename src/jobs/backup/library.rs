@@ -37,8 +37,9 @@ struct Tally {
     warnings: u64,
     /// The parent's versions stream is this snapshot's as it is (nothing listed again).
     reuse_parent_versions: bool,
-    /// Every version record written, for the next run's prior digest.
-    fresh: PriorVersions,
+    /// The next run's prior digest: every version record written (`None` when it could not
+    /// be written: a cache, the next run reads the snapshot instead).
+    next_digest: Option<digest::NextDigest>,
     /// A changes-only run that carried the parent's versions: what it listed again.
     carried_over: Option<Arc<Relisted>>,
     /// How a walk given `changes` said it listed the library.
@@ -252,13 +253,15 @@ pub async fn backup_library(
         .await
         .map_err(repo_err("writing the snapshot"))?;
     // The next run's prior: this snapshot's versions (a cache; failures only cost speed).
-    let fresh = std::mem::take(&mut tally.fresh);
-    let next = match tally.carried_over.take() {
-        Some(relisted) => prior.next(fresh, Some(&|n, v| relisted.covers_key(n, v))),
-        None => prior.next(fresh, None),
-    };
-    if let Err(e) = digest::save(&digests, lib, &snapshot, next).await {
-        warn!(library = lib, error = %e, dir = %digests.display(), "could not keep the prior digest; the next run reads the snapshot instead");
+    if let Some(next) = tally.next_digest.take() {
+        let carried = tally.carried_over.take().map(|relisted| {
+            let covered: Box<dyn Fn(u64, u32) -> bool + Send> =
+                Box::new(move |n, v| relisted.covers_key(n, v));
+            (prior, covered)
+        });
+        if let Err(e) = next.finish(lib, &snapshot, carried).await {
+            warn!(library = lib, error = %e, dir = %digests.display(), "could not keep the prior digest; the next run reads the snapshot instead");
+        }
     }
     info!(library = lib, snapshot = %snapshot, versions = c.versions, downloaded = c.versions_downloaded, "snapshot written");
     if let Some(path) = &env.catalog {
@@ -305,6 +308,13 @@ async fn produce(
         }
     };
     let mut tally = Tally::default();
+    let digests = plan::digest_dir(env);
+    match digest::NextDigest::start(&digests) {
+        Ok(d) => tally.next_digest = Some(d),
+        Err(e) => {
+            warn!(library = lib, error = %e, dir = %digests.display(), "cannot write a prior digest; the next run reads the snapshot instead")
+        }
+    }
     let (walk_changes, carry_from) = match changes {
         Some(c) => (Some(c.walk), Some((c.parent_versions, c.parent_counts))),
         None => (None, None),
@@ -344,7 +354,7 @@ async fn produce(
                         let content: crate::repo::ContentRef = content;
                         Counters::add(&counters.versions_downloaded, 1);
                         Counters::add(&counters.versions, 1);
-                        tally.fresh.insert(&v, content.clone());
+                        note_digest(&mut tally, &v, &content);
                         send(Record::Version { record: Box::new(VersionRecord::new(v, content)), downloaded: true }).await?;
                     }
                     Err(FetchError::Repo(source)) => {
@@ -397,7 +407,7 @@ async fn produce(
                             let content = content.clone();
                             Counters::add(&counters.versions_unchanged, 1);
                             Counters::add(&counters.versions, 1);
-                            tally.fresh.insert(&version, content.clone());
+                            note_digest(&mut tally, &version, &content);
                             send(Record::Version { record: Box::new(VersionRecord::new(version, content)), downloaded: false }).await?;
                         } else {
                             inflight.push(start_fetch(version));
@@ -447,7 +457,7 @@ async fn produce(
                 Ok(content) => {
                     Counters::add(&counters.versions_downloaded, 1);
                     Counters::add(&counters.versions, 1);
-                    tally.fresh.insert(&v, content.clone());
+                    note_digest(&mut tally, &v, &content);
                     send(Record::Version {
                         record: Box::new(VersionRecord::new(v, content)),
                         downloaded: true,
@@ -518,6 +528,16 @@ async fn produce(
         account_carried(&mut tally, counters, carried);
     }
     Ok(tally)
+}
+
+/// Adds a stored version to the next run's digest; on a write error, goes on without it.
+fn note_digest(tally: &mut Tally, v: &DocumentVersion, content: &crate::repo::ContentRef) {
+    if let Some(d) = tally.next_digest.as_mut()
+        && let Err(e) = d.add_version(v, content)
+    {
+        warn!(error = %e, "could not write the prior digest; the next run reads the snapshot instead");
+        tally.next_digest = None;
+    }
 }
 
 /// The carried versions count as unchanged versions of this snapshot.

@@ -138,7 +138,7 @@ pub(super) async fn plan(
 }
 
 /// Where the prior digests live: next to the lock files (and the catalog).
-fn digest_dir(env: &BackupEnv) -> std::path::PathBuf {
+pub(super) fn digest_dir(env: &BackupEnv) -> std::path::PathBuf {
     env.lock_dir.with_file_name("digests")
 }
 

@@ -180,28 +180,6 @@ impl PriorVersions {
         }
         k
     }
-
-    /// The snapshot a run writes, as the next run's prior: `fresh` (what this run listed),
-    /// plus, for a changes-only run, the versions carried from this prior (those not
-    /// `covered`). Interrupted runs' versions are dropped.
-    pub fn next(
-        mut self,
-        fresh: PriorVersions,
-        carried: Option<&dyn Fn(u64, u32) -> bool>,
-    ) -> Self {
-        self.resumed.clear();
-        match carried {
-            Some(covered) => {
-                self.map.retain(|&(n, v), _| !covered(n, v));
-                self.map.extend(fresh.map);
-                self
-            }
-            None => Self {
-                map: fresh.map,
-                resumed: HashMap::new(),
-            },
-        }
-    }
 }
 
 fn key_of(v: &DocumentVersion) -> (u64, u32) {
@@ -222,7 +200,7 @@ pub mod encoding {
     use super::*;
     use crate::repo::BlobId;
 
-    const MAGIC: &[u8; 8] = b"IMVPRIO1";
+    const MAGIC: &[u8; 8] = b"IMVPRIO2";
 
     fn ds_code(d: Option<DefaultSecurity>) -> u8 {
         match d {
@@ -245,48 +223,98 @@ pub mod encoding {
         })
     }
 
-    /// `MAGIC`, the snapshot id it describes (32 bytes), the entry count, the entries, and the
-    /// BLAKE3 hash of everything before it.
-    pub fn encode(snapshot: &[u8; 32], p: &PriorVersions) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + p.map.len() * 72);
-        write_to(snapshot, p, &mut out).expect("writing to memory");
-        out
+    /// Writes a digest as its versions come: `MAGIC`, the entries, then the entry count, the
+    /// snapshot id it describes (known only at the end) and the BLAKE3 hash of everything
+    /// before it. Memory: one buffer, whatever the number of versions.
+    pub struct Writer<W: std::io::Write> {
+        w: W,
+        hasher: blake3::Hasher,
+        buf: Vec<u8>,
+        count: u64,
     }
 
-    /// [`encode`] into `w`, a buffer of entries at a time (a digest of a million versions
-    /// never sits in memory twice).
-    pub fn write_to(
-        snapshot: &[u8; 32],
-        p: &PriorVersions,
-        w: &mut impl std::io::Write,
-    ) -> std::io::Result<()> {
-        let mut hasher = blake3::Hasher::new();
-        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-        let mut emit = |buf: &mut Vec<u8>, w: &mut dyn std::io::Write| -> std::io::Result<()> {
-            hasher.update(buf);
-            w.write_all(buf)?;
-            buf.clear();
-            Ok(())
-        };
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(snapshot);
-        buf.extend_from_slice(&(p.map.len() as u64).to_le_bytes());
-        for (&(n, v), e) in &p.map {
-            buf.extend_from_slice(&n.to_le_bytes());
-            buf.extend_from_slice(&v.to_le_bytes());
-            buf.extend_from_slice(&e.fingerprint.to_le_bytes());
-            buf.push(ds_code(e.default_security));
-            buf.extend_from_slice(&e.content.size.to_le_bytes());
-            buf.extend_from_slice(&(e.content.blobs.len() as u32).to_le_bytes());
-            for b in &e.content.blobs {
-                buf.extend_from_slice(b.as_bytes());
-            }
-            if buf.len() >= 60 * 1024 {
-                emit(&mut buf, w)?;
+    impl<W: std::io::Write> Writer<W> {
+        pub fn new(w: W) -> Self {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            buf.extend_from_slice(MAGIC);
+            Self {
+                w,
+                hasher: blake3::Hasher::new(),
+                buf,
+                count: 0,
             }
         }
-        emit(&mut buf, w)?;
-        w.write_all(hasher.finalize().as_bytes())
+
+        fn spill(&mut self) -> std::io::Result<()> {
+            self.hasher.update(&self.buf);
+            self.w.write_all(&self.buf)?;
+            self.buf.clear();
+            Ok(())
+        }
+
+        fn add(&mut self, (n, v): (u64, u32), e: &Entry) -> std::io::Result<()> {
+            let b = &mut self.buf;
+            b.extend_from_slice(&n.to_le_bytes());
+            b.extend_from_slice(&v.to_le_bytes());
+            b.extend_from_slice(&e.fingerprint.to_le_bytes());
+            b.push(ds_code(e.default_security));
+            b.extend_from_slice(&e.content.size.to_le_bytes());
+            b.extend_from_slice(&(e.content.blobs.len() as u32).to_le_bytes());
+            for id in &e.content.blobs {
+                b.extend_from_slice(id.as_bytes());
+            }
+            self.count += 1;
+            if self.buf.len() >= 60 * 1024 {
+                self.spill()?;
+            }
+            Ok(())
+        }
+
+        /// One version as this run stored it.
+        pub fn add_version(
+            &mut self,
+            v: &DocumentVersion,
+            content: &ContentRef,
+        ) -> std::io::Result<()> {
+            let e = Entry {
+                fingerprint: fingerprint(&v.change_key()),
+                default_security: v.default_security,
+                content: content.clone(),
+            };
+            self.add(key_of(v), &e)
+        }
+
+        /// The versions of a prior snapshot not `covered` (interrupted runs' are left out).
+        pub fn add_prior(
+            &mut self,
+            p: &PriorVersions,
+            covered: impl Fn(u64, u32) -> bool,
+        ) -> std::io::Result<()> {
+            for (&k, e) in &p.map {
+                if !covered(k.0, k.1) {
+                    self.add(k, e)?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Ends the digest as the one of `snapshot`.
+        pub fn finish(mut self, snapshot: &[u8; 32]) -> std::io::Result<W> {
+            let count = self.count;
+            self.buf.extend_from_slice(&count.to_le_bytes());
+            self.buf.extend_from_slice(snapshot);
+            self.spill()?;
+            let sum = self.hasher.finalize();
+            self.w.write_all(sum.as_bytes())?;
+            Ok(self.w)
+        }
+    }
+
+    /// The whole digest of `p` as the one of `snapshot`, in memory.
+    pub fn encode(snapshot: &[u8; 32], p: &PriorVersions) -> Vec<u8> {
+        let mut w = Writer::new(Vec::new());
+        w.add_prior(p, |_, _| false).expect("writing to memory");
+        w.finish(snapshot).expect("writing to memory")
     }
 
     struct Cursor<'a>(&'a [u8]);
@@ -314,11 +342,17 @@ pub mod encoding {
         if blake3::hash(body).as_bytes() != sum {
             return None;
         }
-        let mut c = Cursor(body);
-        if c.take(8)? != MAGIC || c.take(32)? != snapshot {
+        let trailer_at = body.len().checked_sub(40)?;
+        let (head, trailer) = body.split_at(trailer_at);
+        let mut t = Cursor(trailer);
+        let n = t.u64()?;
+        if t.take(32)? != snapshot {
             return None;
         }
-        let n = c.u64()?;
+        let mut c = Cursor(head);
+        if c.take(8)? != MAGIC {
+            return None;
+        }
         let mut map = HashMap::with_capacity(n.min(1 << 24) as usize);
         for _ in 0..n {
             let number = c.u64()?;
@@ -468,33 +502,24 @@ mod tests {
     }
 
     #[test]
-    fn the_next_prior_is_what_the_run_listed_plus_what_it_carried() {
+    fn a_streamed_digest_holds_what_the_run_listed_plus_what_it_carried() {
         let p = sample();
-        let mut fresh = PriorVersions::default();
         let v = DocumentVersion::from_json(serde_json::json!({"id": "A!3.1", "size": 1})).unwrap();
-        fresh.insert(
-            &v,
-            ContentRef {
-                size: 1,
-                blobs: vec![],
-            },
-        );
+        let content = ContentRef {
+            size: 1,
+            blobs: vec![],
+        };
         let mut with_resumed = p.clone();
-        with_resumed.insert_resumed(
-            &v,
-            ContentRef {
-                size: 1,
-                blobs: vec![],
-            },
-        );
-        // A changes-only run that listed document 1 again: 2.1 carried, 3.1 fresh.
-        let next = with_resumed.next(fresh.clone(), Some(&|n, _| n == 1));
+        with_resumed.insert_resumed(&v, content.clone());
+        // A changes-only run that listed document 1 again: 2.1 carried, 3.1 listed.
+        let mut w = encoding::Writer::new(Vec::new());
+        w.add_version(&v, &content).unwrap();
+        w.add_prior(&with_resumed, |n, _| n == 1).unwrap();
+        let bytes = w.finish(&[3u8; 32]).unwrap();
+        let next = encoding::decode(&[3u8; 32], &bytes).unwrap();
+        assert_eq!(next.len(), 2);
         assert!(next.contains(2, 1) && next.contains(3, 1));
         assert!(!next.contains(1, 1) && !next.contains(1, 2));
-        assert!(next.resumed.is_empty());
-        // A full listing: only what it listed.
-        let next = p.next(fresh, None);
-        assert_eq!(next.len(), 1);
-        assert!(next.contains(3, 1));
+        assert!(next.unchanged(&v).is_some());
     }
 }
