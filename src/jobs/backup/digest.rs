@@ -25,8 +25,9 @@ pub async fn load(dir: &Path, library: &str, snapshot: &SnapshotId) -> Option<Pr
     let file = path(dir, library);
     let id = *snapshot.as_bytes();
     tokio::task::spawn_blocking(move || {
-        let bytes = std::fs::read(&file).ok()?;
-        let p = encoding::decode(&id, &bytes);
+        let f = std::fs::File::open(&file).ok()?;
+        let len = f.metadata().ok()?.len();
+        let p = encoding::decode_reader(&id, std::io::BufReader::with_capacity(256 * 1024, f), len);
         if p.is_none() {
             tracing::debug!(file = %file.display(), "prior digest is for another snapshot or damaged; reading the snapshot instead");
         }

@@ -335,6 +335,82 @@ pub mod encoding {
         }
     }
 
+    /// Reads through to a BLAKE3 hasher, counting bytes.
+    struct Hashing<R> {
+        r: R,
+        hasher: blake3::Hasher,
+        at: u64,
+    }
+
+    impl<R: std::io::Read> Hashing<R> {
+        fn bytes<const N: usize>(&mut self) -> Option<[u8; N]> {
+            let mut b = [0u8; N];
+            self.r.read_exact(&mut b).ok()?;
+            self.hasher.update(&b);
+            self.at += N as u64;
+            Some(b)
+        }
+    }
+
+    /// [`decode`] from a reader of `len` bytes, without holding the encoding in memory.
+    pub fn decode_reader(
+        snapshot: &[u8; 32],
+        r: impl std::io::Read,
+        len: u64,
+    ) -> Option<PriorVersions> {
+        let entries_end = len.checked_sub(32 + 40)?;
+        let mut h = Hashing {
+            r,
+            hasher: blake3::Hasher::new(),
+            at: 0,
+        };
+        if &h.bytes::<8>()? != MAGIC {
+            return None;
+        }
+        let mut map = HashMap::new();
+        while h.at < entries_end {
+            let number = u64::from_le_bytes(h.bytes::<8>()?);
+            let version = u32::from_le_bytes(h.bytes::<4>()?);
+            let fingerprint = u64::from_le_bytes(h.bytes::<8>()?);
+            let default_security = ds_of(h.bytes::<1>()?[0])?;
+            let size = u64::from_le_bytes(h.bytes::<8>()?);
+            let nblobs = u32::from_le_bytes(h.bytes::<4>()?) as u64;
+            if nblobs * 32 > entries_end.saturating_sub(h.at) {
+                return None;
+            }
+            let mut blobs = Vec::with_capacity(nblobs as usize);
+            for _ in 0..nblobs {
+                blobs.push(BlobId(h.bytes::<32>()?));
+            }
+            map.insert(
+                (number, version),
+                Entry {
+                    fingerprint,
+                    default_security,
+                    content: ContentRef { size, blobs },
+                },
+            );
+        }
+        if h.at != entries_end {
+            return None;
+        }
+        let count = u64::from_le_bytes(h.bytes::<8>()?);
+        if count != map.len() as u64 || &h.bytes::<32>()? != snapshot {
+            return None;
+        }
+        let sum = h.hasher.finalize();
+        let mut stored = [0u8; 32];
+        h.r.read_exact(&mut stored).ok()?;
+        let mut rest = [0u8; 1];
+        if sum.as_bytes() != &stored || h.r.read(&mut rest).ok()? != 0 {
+            return None;
+        }
+        Some(PriorVersions {
+            map,
+            resumed: HashMap::new(),
+        })
+    }
+
     /// The prior of `snapshot`, or `None` when `bytes` is not a whole, intact encoding of it.
     pub fn decode(snapshot: &[u8; 32], bytes: &[u8]) -> Option<PriorVersions> {
         let body_len = bytes.len().checked_sub(32)?;
@@ -496,6 +572,21 @@ mod tests {
             assert_eq!(encoding::decode(&snap, &bad), None, "flipped byte {at}");
         }
         assert_eq!(encoding::decode(&snap, &bytes[..bytes.len() - 1]), None);
+        let read = |b: &[u8]| encoding::decode_reader(&snap, b, b.len() as u64);
+        assert_eq!(read(&bytes), Some(p.clone()));
+        for at in [0, 9, 45, bytes.len() / 2, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x20;
+            assert_eq!(read(&bad), None, "flipped byte {at} (reader)");
+        }
+        assert_eq!(read(&bytes[..bytes.len() - 1]), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(read(&longer), None);
+        assert_eq!(
+            encoding::decode_reader(&[8u8; 32], &bytes[..], bytes.len() as u64),
+            None
+        );
         assert_eq!(encoding::decode(&snap, &[]), None);
         let known = p.known_documents();
         assert_eq!(known.numbers(), vec![1, 2]);
