@@ -81,13 +81,7 @@ pub async fn backup_library(
         LibraryLock::acquire_patiently(&env.lock_dir, lib, std::time::Duration::from_secs(1))
             .await?;
     let repo = &env.repo;
-    let repo_err = |action: &'static str| {
-        move |source| BackupError::Repo {
-            library: lib.to_string(),
-            action,
-            source,
-        }
-    };
+    let repo_err = |action| BackupError::repo(lib, action);
 
     let Plan {
         parent,

@@ -123,6 +123,20 @@ pub enum BackupError {
     },
 }
 
+impl BackupError {
+    /// For `map_err`: the repository failed while doing `action` for `library`.
+    pub(crate) fn repo<'a>(
+        library: &'a str,
+        action: &'static str,
+    ) -> impl Fn(RepoError) -> Self + 'a {
+        move |source| Self::Repo {
+            library: library.to_string(),
+            action,
+            source,
+        }
+    }
+}
+
 /// How one library's backup ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibraryOutcome {

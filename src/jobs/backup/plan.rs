@@ -44,13 +44,7 @@ pub(super) async fn plan(
 ) -> Result<Plan, BackupError> {
     let lib = library.as_str();
     let repo = &env.repo;
-    let repo_err = |action: &'static str| {
-        move |source| BackupError::Repo {
-            library: lib.to_string(),
-            action,
-            source,
-        }
-    };
+    let repo_err = |action| BackupError::repo(lib, action);
     let parent: Option<Snapshot> = repo
         .latest_snapshot(lib, None)
         .await
@@ -158,11 +152,10 @@ async fn skipped_downloads(
             .read_meta_stream::<SkippedRecord>(STREAM_SKIPPED, meta)
     );
     while let Some(r) = records.next().await {
-        let r = r.map_err(|source| BackupError::Repo {
-            library: lib.to_string(),
-            action: "reading the last snapshot's skipped items",
-            source,
-        })?;
+        let r = r.map_err(BackupError::repo(
+            lib,
+            "reading the last snapshot's skipped items",
+        ))?;
         // `download`: the download kept failing; `read`: reading it again failed (a version
         // id as the object; other `read` items name listings or documents).
         if (r.action == "download" || r.action == "read")
@@ -182,13 +175,7 @@ async fn load_resume_deltas(
     parent: Option<&Snapshot>,
     prior: &mut PriorVersions,
 ) -> Result<u64, BackupError> {
-    let repo_err = |action: &'static str| {
-        move |source| BackupError::Repo {
-            library: lib.to_string(),
-            action,
-            source,
-        }
-    };
+    let repo_err = |action| BackupError::repo(lib, action);
     let records = env
         .repo
         .checkpoints(lib)

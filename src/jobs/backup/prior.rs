@@ -317,24 +317,6 @@ pub mod encoding {
         w.finish(snapshot).expect("writing to memory")
     }
 
-    struct Cursor<'a>(&'a [u8]);
-    impl<'a> Cursor<'a> {
-        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-            if self.0.len() < n {
-                return None;
-            }
-            let (a, b) = self.0.split_at(n);
-            self.0 = b;
-            Some(a)
-        }
-        fn u64(&mut self) -> Option<u64> {
-            Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-        }
-        fn u32(&mut self) -> Option<u32> {
-            Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-        }
-    }
-
     /// Reads through to a BLAKE3 hasher, counting bytes.
     struct Hashing<R> {
         r: R,
@@ -413,51 +395,7 @@ pub mod encoding {
 
     /// The prior of `snapshot`, or `None` when `bytes` is not a whole, intact encoding of it.
     pub fn decode(snapshot: &[u8; 32], bytes: &[u8]) -> Option<PriorVersions> {
-        let body_len = bytes.len().checked_sub(32)?;
-        let (body, sum) = bytes.split_at(body_len);
-        if blake3::hash(body).as_bytes() != sum {
-            return None;
-        }
-        let trailer_at = body.len().checked_sub(40)?;
-        let (head, trailer) = body.split_at(trailer_at);
-        let mut t = Cursor(trailer);
-        let n = t.u64()?;
-        if t.take(32)? != snapshot {
-            return None;
-        }
-        let mut c = Cursor(head);
-        if c.take(8)? != MAGIC {
-            return None;
-        }
-        let mut map = HashMap::with_capacity(n.min(1 << 24) as usize);
-        for _ in 0..n {
-            let number = c.u64()?;
-            let version = c.u32()?;
-            let fingerprint = c.u64()?;
-            let default_security = ds_of(c.take(1)?[0])?;
-            let size = c.u64()?;
-            let nblobs = c.u32()? as usize;
-            let mut blobs = Vec::with_capacity(nblobs.min(1 << 16));
-            for _ in 0..nblobs {
-                let raw: [u8; 32] = c.take(32)?.try_into().ok()?;
-                blobs.push(BlobId(raw));
-            }
-            map.insert(
-                (number, version),
-                Entry {
-                    fingerprint,
-                    default_security,
-                    content: ContentRef { size, blobs },
-                },
-            );
-        }
-        if !c.0.is_empty() {
-            return None;
-        }
-        Some(PriorVersions {
-            map,
-            resumed: HashMap::new(),
-        })
+        decode_reader(snapshot, bytes, bytes.len() as u64)
     }
 }
 
