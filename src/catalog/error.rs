@@ -130,3 +130,14 @@ impl<T> SqlContext<T> for Result<T, serde_json::Error> {
         })
     }
 }
+
+impl CatalogError {
+    /// SQLite answered "database is locked" (SQLITE_BUSY) while opening or migrating.
+    pub fn is_busy(&self) -> bool {
+        let source = match self {
+            Self::Open { source, .. } | Self::Migrate { source, .. } => source,
+            _ => return false,
+        };
+        source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+    }
+}

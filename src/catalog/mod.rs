@@ -111,11 +111,22 @@ impl Catalog {
                 source,
             })?;
         }
-        let conn = Connection::open(&path).map_err(|source| CatalogError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        Self::setup(conn, path, true)
+        // Switching a new database to WAL takes an exclusive lock without waiting on the busy
+        // handler: another process (or library backup) opening the same new catalog at that
+        // moment gets "database is locked". Such a failure is retried for a while.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let conn = Connection::open(&path).map_err(|source| CatalogError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            match Self::setup(conn, path.clone(), true) {
+                Err(e) if e.is_busy() && std::time::Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// A private, empty catalog in memory (tests, dry runs).
@@ -175,6 +186,29 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_new_catalog_opened_by_many_at_once_opens_for_all() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("catalog.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        super::Catalog::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Err(e) = h.join().unwrap() {
+                    panic!("round {round}: {}", crate::repo::error_chain(&e));
+                }
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
