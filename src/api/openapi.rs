@@ -103,8 +103,8 @@ pub fn document() -> Value {
                     "401": err("Missing or wrong bearer token") } } },
             "/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": ok("OpenAPI 3.1", json!({ "type": "object" })) } } },
             "/healthz": { "get": { "summary": "The process is up", "security": [], "responses": { "200": ok("Up", json!({ "type": "object" })) } } },
-            "/readyz": { "get": { "summary": "Catalog and repository reachable, signed in to iManage", "security": [],
-                "responses": { "200": ok("Ready", json!({ "type": "object" })), "503": ok("Not ready; checks.*.error says why", json!({ "type": "object" })) } } },
+            "/readyz": { "get": { "summary": "Catalog and repository reachable, signed in to iManage; the checks and their reasons only with the bearer token", "security": [{}, { "bearer": [] }],
+                "responses": { "200": ok("Ready", json!({ "type": "object" })), "503": ok("Not ready; with the token, checks.*.error says why", json!({ "type": "object" })) } } },
             "/metrics": { "get": { "summary": "Prometheus text exposition", "security": [],
                 "responses": { "200": { "description": "Metrics", "content": { "text/plain": { "schema": { "type": "string" } } } } } } }
         },

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod notify;
 pub mod queue;
 pub mod scheduler;
+pub mod sign_in;
 pub mod signals;
 pub mod spec;
 pub mod workers;
@@ -52,64 +53,9 @@ pub struct DaemonState {
     pub sign_in_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-/// Starts (or restarts) signing in to iManage in the background, retrying with backoff until
-/// it works (the tenant may be down at boot). Jobs stay queued until then.
+/// Starts (or restarts) signing in to iManage in the background (see [`sign_in`]).
 pub fn spawn_sign_in(state: &Arc<DaemonState>) {
-    let task = tokio::spawn(sign_in_loop(state.clone()));
-    if let Some(old) = state
-        .sign_in_task
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .replace(task)
-    {
-        old.abort();
-    }
-}
-
-async fn sign_in_loop(state: Arc<DaemonState>) {
-    let mut wait = std::time::Duration::from_secs(2);
-    loop {
-        let settings = state.settings();
-        let result = match settings.imanage.as_ref() {
-            None => Err("the configuration has no [imanage] table".to_string()),
-            Some(im) => Client::connect(crate::commands::context::client_settings(im))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "signing in to {} as {}: {}",
-                        im.url,
-                        im.username,
-                        crate::repo::error_chain(&e)
-                    )
-                }),
-        };
-        match result {
-            Ok(client) => {
-                tracing::info!(libraries = client.libraries().len(), "signed in to iManage");
-                *state.client.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
-                *state
-                    .sign_in_error
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
-                state.queue.notify();
-                notify::status("signed in; serving");
-                return;
-            }
-            Err(msg) => {
-                tracing::error!(error = %msg, retry_in_s = wait.as_secs(), "cannot sign in to iManage");
-                *state
-                    .sign_in_error
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(msg);
-                notify::status("not signed in to iManage; retrying");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = state.shutdown.cancelled() => return,
-        }
-        wait = (wait * 2).min(std::time::Duration::from_secs(60));
-    }
+    sign_in::spawn(state);
 }
 
 /// Whether two `[imanage]` settings sign in the same way (tenant, account, secrets, limits).

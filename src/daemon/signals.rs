@@ -31,12 +31,18 @@ pub fn reload(state: &Arc<DaemonState>, path: &Path) -> Result<(), ReloadError> 
             "api.listen, catalog.path and daemon.workers take effect at the next restart"
         );
     }
-    let sign_in_again = !super::same_sign_in(old.imanage.as_ref(), new.imanage.as_ref());
+    let changed = !super::same_sign_in(old.imanage.as_ref(), new.imanage.as_ref());
     *state.api_token.write().unwrap_or_else(|p| p.into_inner()) = token;
     state.settings.send_replace(Arc::new(new));
-    if sign_in_again {
+    // A refused (or failing) sign-in is tried again on SIGHUP: the operator fixed something.
+    let not_signed_in = state.client().is_none();
+    if changed || not_signed_in {
         // Running jobs keep the client they started with; new ones wait for the new sign-in.
-        tracing::info!("[imanage] changed: signing in again");
+        if changed {
+            tracing::info!("[imanage] changed: signing in again");
+        } else {
+            tracing::info!("not signed in to iManage: signing in again");
+        }
         *state.client.write().unwrap_or_else(|p| p.into_inner()) = None;
         super::spawn_sign_in(state);
     }

@@ -162,6 +162,12 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
             client: state.client(),
         };
         let outcome: ExecOutcome = exec::execute(&ctx, &spec, &running).await;
+        // The tenant refused the account while the job ran: no more sign-ins for a while.
+        if let Some(client) = &ctx.client
+            && let Some(refusal) = client.sign_in_refusal()
+        {
+            super::sign_in::on_refused_later(state, client, &refusal);
+        }
         ticker_stop.cancel();
         let _ = ticker.await;
 

@@ -45,6 +45,10 @@ struct TokenState {
     generation: u64,
     /// Set by `revoke`: no call may sign in again behind the operator's back.
     revoked: bool,
+    /// The credentials were refused (refresh and then password grant): every call, including
+    /// those already waiting for this state, fails at once with this refusal instead of
+    /// trying its own grant (each failed password grant counts towards the lockout).
+    refused: Option<ImanageError>,
 }
 
 /// The access token to send, with the generation it belongs to.
@@ -60,6 +64,8 @@ pub(crate) struct Auth {
     counters: Arc<Counters>,
     policy: RetryPolicy,
     state: Mutex<TokenState>,
+    /// A copy of `TokenState::refused`, readable without waiting for a renewal in progress.
+    refusal: std::sync::Mutex<Option<ImanageError>>,
 }
 
 enum Grant<'a> {
@@ -136,6 +142,7 @@ impl Auth {
             settings,
             counters,
             policy,
+            refusal: std::sync::Mutex::new(None),
         })
     }
 
@@ -146,6 +153,9 @@ impl Auth {
             return Err(ImanageError::SignedOut {
                 action: "an iManage call".into(),
             });
+        }
+        if let Some(e) = st.refused.as_ref().and_then(ImanageError::clone_refusal) {
+            return Err(e);
         }
         if needs_refresh(
             Instant::now(),
@@ -171,6 +181,9 @@ impl Auth {
         }
         if st.generation != generation {
             return Ok(());
+        }
+        if let Some(e) = st.refused.as_ref().and_then(ImanageError::clone_refusal) {
+            return Err(e);
         }
         self.renew(&mut st).await
     }
@@ -202,16 +215,37 @@ impl Auth {
                 Err(e) => return Err(e),
             }
         }
-        let answer = grant(
+        match grant(
             &self.http,
             &self.settings,
             &self.counters,
             &self.policy,
             Grant::Password,
         )
-        .await?;
-        *st = state_from(answer, next_gen);
-        Ok(())
+        .await
+        {
+            Ok(answer) => {
+                *st = state_from(answer, next_gen);
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(kept) = e.clone_refusal() {
+                    warn!(error = %e, "sign-in refused; no call of this client signs in again");
+                    *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = e.clone_refusal();
+                    st.refused = Some(kept);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The refusal that ended this client's sign-in, if its credentials were refused.
+    pub fn refusal(&self) -> Option<ImanageError> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(ImanageError::clone_refusal)
     }
 
     /// Revoke the access token (shutdown). Errors are reported; the client refuses further calls
@@ -263,6 +297,7 @@ fn state_from(answer: TokenAnswer, generation: u64) -> TokenState {
         lifetime,
         generation,
         revoked: false,
+        refused: None,
     }
 }
 

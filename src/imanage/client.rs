@@ -227,6 +227,17 @@ impl Client {
         )
     }
 
+    /// Why this client can no longer sign in (its token renewal was refused), if it can't:
+    /// it makes no further grant, every call fails with this refusal.
+    pub fn sign_in_refusal(&self) -> Option<ImanageError> {
+        self.inner.auth.refusal()
+    }
+
+    /// Whether both handles are the same signed-in client.
+    pub fn same_as(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Revoke the access token; call on shutdown.
     pub async fn revoke(&self) -> Result<(), ImanageError> {
         self.inner.auth.revoke().await

@@ -144,6 +144,41 @@ pub enum ImanageError {
 }
 
 impl ImanageError {
+    /// A copy of a sign-in refusal (the token state keeps it for every later caller); `None`
+    /// for any other error.
+    pub fn clone_refusal(&self) -> Option<Self> {
+        Some(match self {
+            Self::InvalidClient { host, description } => Self::InvalidClient {
+                host: host.clone(),
+                description: description.clone(),
+            },
+            Self::InvalidGrant {
+                username,
+                description,
+            } => Self::InvalidGrant {
+                username: username.clone(),
+                description: description.clone(),
+            },
+            Self::AccountLocked {
+                username,
+                description,
+            } => Self::AccountLocked {
+                username: username.clone(),
+                description: description.clone(),
+            },
+            Self::SignInRefused {
+                username,
+                code,
+                description,
+            } => Self::SignInRefused {
+                username: username.clone(),
+                code: code.clone(),
+                description: description.clone(),
+            },
+            _ => return None,
+        })
+    }
+
     /// The retry class of this error; the retry loop and the limiter read only this.
     pub fn retry(&self) -> RetryClass {
         match self {

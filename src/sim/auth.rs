@@ -69,6 +69,8 @@ pub struct Auth {
     refresh_ttl: Duration,
     lock_time: Duration,
     generation: AtomicU64,
+    /// Tokens of either kind issued before this generation are dead (`end_sessions`).
+    sessions_from: AtomicU64,
     nonce: AtomicU64,
     revoked: RwLock<HashSet<String>>,
     any_revoked: AtomicBool,
@@ -131,6 +133,7 @@ impl Auth {
             refresh_ttl,
             lock_time,
             generation: AtomicU64::new(0),
+            sessions_from: AtomicU64::new(0),
             nonce: AtomicU64::new(fastrand::u64(..)),
             revoked: RwLock::new(HashSet::new()),
             any_revoked: AtomicBool::new(false),
@@ -179,6 +182,7 @@ impl Auth {
         // `expire_all` ends access tokens only: refresh tokens live on, as after a real expiry.
         if k != want
             || (kind == Kind::Access && *generation < self.generation.load(Ordering::Relaxed))
+            || *generation < self.sessions_from.load(Ordering::Relaxed)
         {
             return false;
         }
@@ -317,6 +321,13 @@ impl Auth {
     /// Every access token issued so far stops working (refresh tokens still do).
     pub fn expire_all(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every token issued so far, access and refresh, stops working (what an administrator's
+    /// "end sessions" or an auth key rotation does): the next call must sign in again.
+    pub fn end_sessions(&self) {
+        let next = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        self.sessions_from.store(next, Ordering::Relaxed);
     }
 
     /// What an administrator does in Control Center: clear the lockout.

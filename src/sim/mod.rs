@@ -396,6 +396,10 @@ impl SimHandle {
     pub fn expire_tokens(&self) {
         self.sim.auth.expire_all();
     }
+    /// Every token issued so far, refresh tokens too, answers 401 / `invalid_grant` from now on.
+    pub fn end_sessions(&self) {
+        self.sim.auth.end_sessions();
+    }
     /// Clear the sign-in lockout (what an administrator does).
     pub fn unlock_account(&self) {
         self.sim.auth.unlock();

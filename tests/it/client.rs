@@ -495,3 +495,59 @@ async fn refused_refresh_token_leads_to_one_sign_in_never_a_loop() {
     let l = log.lock().expect("log").clone();
     assert_eq!((l.api_401, l.refresh, l.password), (1, 1, 2), "{l:?}");
 }
+
+/// Issue 18: when the refresh and then the password grant are refused while many calls wait
+/// on the token, the refusal is remembered: one refresh and one password grant in all, and
+/// every waiting call fails at once with the reason (8 waiters each signing in would lock
+/// the account within one token expiry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_renewal_is_shared_by_every_waiting_call() {
+    let env = start_sim(tiny());
+    let client = connect(env.addr).await;
+    let library = client.libraries()[0].id.clone();
+    let base = format!("http://{}", env.addr);
+    // Someone else's failed sign-ins lock the account; then every session ends (the refresh
+    // token too: a renewal needs the password grant).
+    for _ in 0..5 {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/auth/oauth2/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", credentials::USERNAME),
+                ("password", "not-the-key"),
+                ("client_id", credentials::CLIENT_ID),
+                ("client_secret", credentials::CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    env.handle.end_sessions();
+    let before = env.handle.stats().failed_sign_ins;
+    let calls = (1..=8u64).map(|n| {
+        let client = client.clone();
+        let library = library.clone();
+        async move {
+            let id: VersionId = format!("{library}!{n}.1").parse().unwrap();
+            client.document(&id).await
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    for r in &results {
+        let e = r.as_ref().expect_err("the account is locked");
+        assert!(
+            matches!(e, ImanageError::AccountLocked { .. }),
+            "every waiter gets the refusal: {e:?}"
+        );
+    }
+    let grants = env.handle.stats().failed_sign_ins - before;
+    assert_eq!(
+        grants, 2,
+        "one refused refresh and one refused password grant, not one pair per waiting call"
+    );
+    // Later calls fail at once too, without a grant.
+    let id: VersionId = format!("{library}!1.1").parse().unwrap();
+    assert!(client.document(&id).await.is_err());
+    assert_eq!(env.handle.stats().failed_sign_ins - before, 2);
+}

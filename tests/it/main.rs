@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod daemon;
 mod daemon_crash;
+mod daemon_sign_in;
 mod prune;
 mod repo_backend;
 mod repo_crash;

@@ -60,6 +60,18 @@ impl Daemon {
         port: u16,
         vars: &[(&str, String)],
     ) -> Self {
+        let mut d = Self::spawn(env, config, port, vars);
+        d.wait_ready().await;
+        d
+    }
+
+    /// Starts `imvault serve` without waiting for it to get ready.
+    pub fn spawn(
+        env: &TestEnv,
+        config: &std::path::Path,
+        port: u16,
+        vars: &[(&str, String)],
+    ) -> Self {
         let n = std::fs::read_dir(env.dir.path()).unwrap().count();
         let log = env.dir.path().join(format!("daemon-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_imvault"))
@@ -72,15 +84,47 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn imvault serve");
-        let mut d = Self {
+        Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
             token: TOKEN.to_string(),
             log,
             http: reqwest::Client::new(),
-        };
-        d.wait_ready().await;
-        d
+        }
+    }
+
+    /// Polls `GET /readyz` (with the token) until `done(status, body)` holds.
+    pub async fn wait_readyz(
+        &mut self,
+        what: &str,
+        done: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("imvault serve exited early ({status}):\n{}", self.logs());
+            }
+            let answer = self
+                .http
+                .get(format!("{}/readyz", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await;
+            let mut v = Value::Null;
+            if let Ok(r) = answer {
+                let s = r.status();
+                v = r.json().await.unwrap_or(Value::Null);
+                if done(s, &v) {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/readyz never said {what}: {v}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn logs(&self) -> String {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,8 +19,22 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready to work: the catalog answers, the repository opens, the daemon is signed in.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Ready to work: the catalog answers, the repository opens, the daemon is signed in. Without
+/// the API's bearer token the answer says only ready or not (the status code and `ready`):
+/// the reasons name the tenant, the account and the repository.
+pub async fn readyz(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    let detailed = {
+        let token = state.api_token.read().unwrap_or_else(|p| p.into_inner());
+        crate::api::auth::bearer_matches(
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .map(axum::http::HeaderValue::as_bytes),
+            token.expose(),
+        )
+    };
     let catalog = match state
         .queue
         .reader()
@@ -66,6 +80,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if !detailed {
+        return (
+            status,
+            Json(
+                json!({ "ready": status == StatusCode::OK, "details": "send the API bearer token for the checks" }),
+            ),
+        );
+    }
     (status, Json(body))
 }
 
