@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::config::LogFormat;
+use crate::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,12 +26,30 @@ pub struct Cli {
     pub config: Option<PathBuf>,
     /// Log format on stderr (text on a terminal, json for journald)
     #[arg(long, global = true, value_enum)]
-    pub log_format: Option<LogFormat>,
+    pub log_format: Option<LogFormatArg>,
     /// More log output (-v info, -vv debug, -vvv trace); IMVAULT_LOG overrides
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines (default on a terminal).
+    Text,
+    /// One JSON object per line (for the daemon and journald).
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => Self::Text,
+            LogFormatArg::Json => Self::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@
 //! `imanage` and `repo` never import each other.
 
 pub mod api;
+pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod commands;

@@ -1,10 +1,20 @@
 //! Log setup: human-readable lines on a terminal, JSON lines for the daemon and journald.
 //! Logs go to stderr so that `--json` output on stdout stays machine-readable.
 
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::config::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line (for the daemon and journald).
+    Json,
+}
 
 /// Environment variable with a tracing filter (`info`, `imvault=debug,reqwest=warn`, ...).
 pub const LOG_ENV: &str = "IMVAULT_LOG";

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use imvault::cli::{Cli, Command};
 use imvault::commands::{self, Exit};
-use imvault::config::LogFormat;
+use imvault::logging::LogFormat;
 
 /// glibc raises its mmap threshold each time a large mmapped block is freed, after which the
 /// backup's multi-megabyte download and pack buffers come from per-thread heap arenas and are
@@ -27,13 +27,14 @@ fn tune_allocator() {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
-    let format = cli
-        .log_format
-        .unwrap_or(if std::io::stderr().is_terminal() {
-            LogFormat::Text
-        } else {
-            LogFormat::Json
-        });
+    let format =
+        cli.log_format
+            .map(LogFormat::from)
+            .unwrap_or(if std::io::stderr().is_terminal() {
+                LogFormat::Text
+            } else {
+                LogFormat::Json
+            });
     let level = match cli.verbose {
         // On a terminal, long jobs show progress bars; info lines would scroll through them.
         0 if cli.command.is_long_running() && !std::io::stderr().is_terminal() => {
@@ -63,7 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Config { command } => commands::config::run(config, command),
         Command::Init => commands::init::run(config),
         Command::Demo(args) => commands::demo::run(args),
-        Command::Sim(opts) => commands::context::runtime()?
+        Command::Sim(opts) => commands::runtime()?
             .block_on(imvault::sim::run(opts.clone()))
             .map(|()| Exit::Success)
             .map_err(Into::into),

@@ -6,55 +6,21 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{connect, imanage, open_indexed, runtime, session_options};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::client::{connect, imanage_settings, select_libraries};
+use crate::app::env::backup_env;
+use crate::app::repository::open_indexed;
 use crate::cli::BackupArgs;
 use crate::config::Settings;
 use crate::imanage::Client;
-use crate::imanage::model::LibraryId;
 use crate::jobs::JobState;
-use crate::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
 use crate::jobs::progress::Display;
 
 pub fn run(config: Option<&Path>, args: &BackupArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
     runtime()?.block_on(run_async(&settings, args))
-}
-
-/// Selects the libraries to back up: the configured filter, narrowed to `--library` if given.
-pub fn select_libraries(
-    client: &Client,
-    settings: &Settings,
-    wanted: &[String],
-) -> anyhow::Result<Vec<LibraryId>> {
-    let filter = &imanage(settings)?.libraries;
-    let available: Vec<&LibraryId> = client.libraries().iter().map(|l| &l.id).collect();
-    for w in wanted {
-        if !available.iter().any(|a| a.as_str().eq_ignore_ascii_case(w)) {
-            anyhow::bail!(
-                "library {w:?} is not among the libraries this account can see ({})",
-                available
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    Ok(available
-        .into_iter()
-        .filter(|l| filter.matches(l.as_str()))
-        .filter(|l| wanted.is_empty() || wanted.iter().any(|w| l.as_str().eq_ignore_ascii_case(w)))
-        .cloned()
-        .collect())
-}
-
-pub fn lock_dir(settings: &Settings) -> std::path::PathBuf {
-    settings
-        .catalog_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("locks")
 }
 
 async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exit> {
@@ -72,7 +38,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
         full: args.full,
         strategy: args.strategy.into(),
         checkpoint_every: Duration::from_secs_f64(args.checkpoint_secs.clamp(0.05, 86_400.0)),
-        download_concurrency: imanage(settings)?.concurrency.get(),
+        download_concurrency: imanage_settings(settings)?.concurrency.get(),
         full_listing_every: if args.full_listing {
             None
         } else {
@@ -81,14 +47,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
         change_margin: settings.backup.change_margin(),
         ..BackupOptions::default()
     };
-    let env = BackupEnv {
-        client: client.clone(),
-        repo,
-        lock_dir: lock_dir(settings),
-        display: Display::auto(args.json),
-        session: session_options(&settings.repository),
-        catalog: Some(settings.catalog_path.clone()),
-    };
+    let env = backup_env(settings, client.clone(), repo, Display::auto(args.json));
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

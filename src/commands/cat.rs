@@ -5,8 +5,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::context::{open_indexed, open_repo, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::repository::{open_indexed, open_repo};
 use crate::cli::{CatArgs, CatKind};
 use crate::repo::{BlobId, IndexId, Opened, PackId, Repository, SnapshotId};
 

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use super::backup::select_libraries;
-use super::context::{connect, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::client::{connect, select_libraries};
 use crate::cli::CheckArgs;
 use crate::imanage::inventory;
 

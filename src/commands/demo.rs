@@ -9,13 +9,15 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use super::Exit;
-use super::context::{client_settings, runtime, session_options};
+use super::runtime;
+use crate::app::client::sign_in;
+use crate::app::env::backup_env;
+use crate::app::repository::{init_options, open_store};
 use crate::cli::DemoArgs;
 use crate::config::{Env, Settings};
-use crate::imanage::Client;
-use crate::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
 use crate::jobs::progress::Display;
-use crate::repo::{Repository, open_backend};
+use crate::repo::Repository;
 use crate::sim::{self, MutateRequest, Scale, SimOptions};
 
 /// Marks a directory as made by `imvault demo`, so a rerun may clear it and nothing else.
@@ -106,22 +108,17 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         config_path.display()
     );
 
-    let store = open_backend(&super::context::backend_config(&settings.repository))?;
-    Repository::init(
-        store.clone(),
-        super::context::init_options(&settings.repository),
-    )
-    .await
-    .context("creating the demo repository")?;
+    let store = open_store(&settings.repository)?;
+    Repository::init(store.clone(), init_options(&settings.repository))
+        .await
+        .context("creating the demo repository")?;
     println!("repository created at {}", dir.join("repo").display());
 
     let im = settings
         .imanage
         .as_ref()
         .context("demo config has [imanage]")?;
-    let client = Client::connect(client_settings(im))
-        .await
-        .context("signing in to the simulator")?;
+    let client = sign_in(im).await.context("signing in to the simulator")?;
     let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
     println!(
         "signed in as {} (user_type {:?}); libraries: {}",
@@ -146,14 +143,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         let store = store.clone();
         async move {
             let repo = Repository::open(store).await?.load_index().await?;
-            let env = BackupEnv {
-                client,
-                repo,
-                lock_dir: dir_of(&settings.catalog_path).join("locks"),
-                display: Display::auto(false),
-                session: session_options(&settings.repository),
-                catalog: Some(settings.catalog_path.clone()),
-            };
+            let env = backup_env(settings, client, repo, Display::auto(false));
             let t = Instant::now();
             let outcomes = backup::run(&env, libraries, opts, CancellationToken::new()).await;
             println!("\n-- {label} backup ({:.1} s)", t.elapsed().as_secs_f64());
@@ -291,12 +281,6 @@ async fn point_in_time_restore(
         report.items.len(),
         report.failed
     ))
-}
-
-fn dir_of(p: &Path) -> PathBuf {
-    p.parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn print_outcomes(outcomes: &[LibraryOutcome]) {

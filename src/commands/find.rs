@@ -5,9 +5,10 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::{Exit, load_settings};
-use crate::catalog::{Catalog, FindQuery};
+use crate::catalog::FindQuery;
 use crate::cli::FindArgs;
 use crate::restore::when::parse_time;
+use crate::app::state::open_catalog;
 
 pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
@@ -30,8 +31,7 @@ pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
             .context("reading --modified-after")?,
         limit: Some(args.limit),
     };
-    let cat = Catalog::open(&settings.catalog_path)
-        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let cat = open_catalog(&settings)?;
     let hits = cat.find(&q).context("searching the catalog")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use super::context::{open_indexed, runtime};
+use super::runtime;
 use super::verify::maintenance_env;
 use super::{Exit, load_settings};
+use crate::app::repository::open_indexed;
 use crate::cli::ForgetArgs;
 use crate::jobs::forget::{self, ForgetRequest};
 use crate::repo::retention::KeepPolicy;

@@ -4,16 +4,16 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::context::{backend_config, init_options, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
-use crate::repo::{Repository, open_backend};
+use crate::app::repository::{init_options, open_store};
+use crate::repo::Repository;
 
 pub fn run(config: Option<&Path>) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
     let r = &settings.repository;
     runtime()?.block_on(async {
-        let store = open_backend(&backend_config(r))
-            .with_context(|| format!("opening repository {}", r.url))?;
+        let store = open_store(r)?;
         let repo = Repository::init(store, init_options(r))
             .await
             .with_context(|| format!("creating repository {}", r.url))?;

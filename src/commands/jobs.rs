@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use super::context::runtime;
+use super::runtime;
 use super::{Exit, load_settings};
 use crate::catalog::{Catalog, JobFilter, JobId, JobKind, JobRecord, JobState};
 use crate::cli::{JobIdArgs, JobsCommand, JobsListArgs};
@@ -91,8 +91,7 @@ fn open_catalog(settings: &Settings, why: &Down) -> anyhow::Result<Catalog> {
         why.0,
         settings.catalog_path.display()
     );
-    Catalog::open(&settings.catalog_path)
-        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))
+    Ok(crate::app::state::open_catalog(settings)?)
 }
 
 fn parse_id(s: &str) -> anyhow::Result<JobId> {

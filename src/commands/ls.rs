@@ -11,6 +11,7 @@ use crate::cli::LsArgs;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
 use crate::restore::plan::pick_snapshot;
 use crate::restore::when::parse_time;
+use crate::app::state::open_catalog;
 
 /// `name.ext` of a version.
 pub fn display_name(v: &VersionRow) -> String {
@@ -29,8 +30,7 @@ enum Target {
 
 pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
-    let cat = Catalog::open(&settings.catalog_path)
-        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let cat = open_catalog(&settings)?;
     let target = match args.path.as_deref() {
         None | Some("") | Some("/") => Target::Top,
         Some(p) => {

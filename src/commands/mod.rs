@@ -6,7 +6,6 @@ pub mod cat;
 pub mod catalog;
 pub mod check;
 pub mod config;
-pub mod context;
 pub mod demo;
 pub mod find;
 pub mod forget;
@@ -64,4 +63,12 @@ pub fn load_settings(cli_path: Option<&Path>) -> anyhow::Result<Settings> {
     }
     Settings::load(&path, &Env::from_process())
         .with_context(|| format!("loading configuration {}", path.display()))
+}
+
+/// A multi-threaded tokio runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

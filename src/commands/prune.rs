@@ -7,9 +7,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::context::{open_indexed, runtime};
+use super::runtime;
 use super::verify::maintenance_env;
 use super::{Exit, load_settings};
+use crate::app::repository::open_indexed;
 use crate::cli::PruneArgs;
 use crate::jobs::prune::{self, PruneRequest};
 use crate::repo::prune::PruneOptions;

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use super::context::{open_indexed, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::repository::open_indexed;
 use crate::cli::RepairCommand;
 
 pub fn run(config: Option<&Path>, command: &RepairCommand) -> anyhow::Result<Exit> {

@@ -7,11 +7,14 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use super::backup::{exit_for, shutdown_signal};
-use super::context::{connect, open_indexed, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::client::connect;
+use crate::app::env::restore_context;
+use crate::app::repository::open_indexed;
 use crate::cli::{AclArg, IntoArg, RestoreArgs};
 use crate::jobs::progress::{Counters, Display};
-use crate::restore::{self, AclMode, IntoPlace, RestoreContext, RestoreReport, RestoreRequest};
+use crate::restore::{self, AclMode, IntoPlace, RestoreReport, RestoreRequest};
 
 pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
@@ -24,11 +27,7 @@ pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
         } else {
             None
         };
-        let mut ctx = RestoreContext::new(repo, settings.catalog_path.clone(), client.clone());
-        ctx.display = Display::auto(args.json);
-        if let Some(im) = &settings.imanage {
-            ctx.concurrency = im.concurrency.get().clamp(1, 16);
-        }
+        let ctx = restore_context(&settings, repo, client.clone(), Display::auto(args.json));
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         tokio::spawn(async move {

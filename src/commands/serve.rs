@@ -10,9 +10,10 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::runtime;
+use super::runtime;
 use super::{Exit, config_path, load_settings};
-use crate::catalog::{Catalog, SharedCatalog};
+use crate::app::state::open_catalog;
+use crate::catalog::SharedCatalog;
 use crate::config::Settings;
 use crate::daemon::workers::StopReason;
 use crate::daemon::{self, DaemonLock, DaemonState, Metrics, Queue, notify, scheduler, signals};
@@ -26,16 +27,14 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<Exit> {
 async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
     let token = daemon::read_api_token(&settings)?;
     let _lock = DaemonLock::acquire(&settings.catalog_path)?;
-    let catalog_path = settings.catalog_path.clone();
-    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&catalog_path))
-        .await
-        .context("opening the catalog")?
-        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
-    let reader_path = settings.catalog_path.clone();
-    let reader = tokio::task::spawn_blocking(move || Catalog::open(&reader_path))
-        .await
-        .context("opening the catalog")?
-        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let open = |settings: Settings| async move {
+        tokio::task::spawn_blocking(move || open_catalog(&settings))
+            .await
+            .context("opening the catalog")?
+            .map_err(anyhow::Error::from)
+    };
+    let catalog = open(settings.clone()).await?;
+    let reader = open(settings.clone()).await?;
     let queue = Queue::with_reader(SharedCatalog::new(catalog), SharedCatalog::new(reader));
     let requeued = queue
         .requeue_interrupted()

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use super::context::{open_repo, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::repository::open_repo;
 use crate::cli::SnapshotsArgs;
 use crate::repo::Snapshot;
 

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use super::context::{open_indexed, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::repository::open_indexed;
 use crate::cli::JsonFlag;
 
 pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {

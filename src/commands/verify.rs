@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use super::context::{open_indexed, runtime};
+use super::runtime;
 use super::{Exit, load_settings};
+use crate::app::repository::open_indexed;
 use crate::cli::VerifyArgs;
 use crate::config::Settings;
 use crate::jobs::maintenance::MaintenanceEnv;
@@ -17,7 +18,7 @@ pub fn maintenance_env(
     repo: Repository<Indexed>,
     json: bool,
 ) -> MaintenanceEnv {
-    MaintenanceEnv::new(settings, repo, Display::auto(json))
+    crate::app::env::maintenance_env(settings, repo, Display::auto(json))
 }
 
 pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {

@@ -5,15 +5,15 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::{Exit, load_settings};
-use crate::catalog::{Catalog, VersionHistory};
+use crate::catalog::VersionHistory;
 use crate::cli::VersionsArgs;
 use crate::imanage::model::DocumentId;
+use crate::app::state::open_catalog;
 
 pub fn run(config: Option<&Path>, args: &VersionsArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
     let id: DocumentId = args.document.parse().context("reading DOC-ID")?;
-    let cat = Catalog::open(&settings.catalog_path)
-        .with_context(|| format!("opening the catalog {}", settings.catalog_path.display()))?;
+    let cat = open_catalog(&settings)?;
     let history = cat
         .document_versions(&id)
         .with_context(|| format!("reading the history of {id}"))?;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::logging::LogFormat;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -204,16 +205,6 @@ impl Default for ApiFile {
 }
 fn default_listen() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 7300))
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines (default on a terminal).
-    #[default]
-    Text,
-    /// One JSON object per line (for the daemon and journald).
-    Json,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

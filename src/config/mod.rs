@@ -6,14 +6,16 @@
 //! [`Settings`].
 
 mod file;
+pub mod schedule;
 
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use crate::logging::LogFormat;
+pub use file::FileConfig;
 pub use file::{ApiFile, DaemonFile, ScheduleFile};
-pub use file::{FileConfig, LogFormat};
 
 use crate::secret::Secret;
 
@@ -312,7 +314,7 @@ impl Settings {
         }
 
         // The daemon's schedules: every cron expression and the time zone must parse.
-        if let Err((key, message)) = crate::daemon::scheduler::validate(&file.schedule) {
+        if let Err((key, message)) = schedule::validate(&file.schedule) {
             return Err(invalid(&key, message));
         }
         if !(0.05..=86_400.0).contains(&file.daemon.checkpoint_secs) {

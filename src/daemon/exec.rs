@@ -7,16 +7,16 @@ use serde_json::{Value, json};
 
 use super::spec::{BackupParams, JobSpec, RestoreRequest, VerifyRequest, validate_restore};
 use super::workers::RunningJob;
+use crate::app::env::{backup_env, maintenance_env, restore_context};
+use crate::app::repository::open_indexed;
 use crate::catalog::JobState;
-use crate::commands::context::{open_indexed, session_options};
 use crate::config::Settings;
 use crate::imanage::Client;
 use crate::imanage::model::LibraryId;
-use crate::jobs::backup::{self, BackupEnv, BackupOptions};
-use crate::jobs::maintenance::MaintenanceEnv;
+use crate::jobs::backup::{self, BackupOptions};
 use crate::jobs::progress::{Counters, Display};
 use crate::jobs::verify;
-use crate::restore::{self, RestoreContext};
+use crate::restore;
 
 /// What a job runs with: the settings and the signed-in client as they were when it started.
 pub struct ExecContext {
@@ -79,7 +79,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
     }
     let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
-        Err(e) => return ExecOutcome::failed(format!("{e:#}")),
+        Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };
     let opts = BackupOptions {
         libraries: p.libraries.clone(),
@@ -91,14 +91,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         change_margin: settings.backup.change_margin(),
         ..BackupOptions::default()
     };
-    let env = BackupEnv {
-        client,
-        repo,
-        lock_dir: crate::commands::backup::lock_dir(settings),
-        display: Display::Logs,
-        session: session_options(&settings.repository),
-        catalog: Some(settings.catalog_path.clone()),
-    };
+    let env = backup_env(settings, client, repo, Display::Logs);
     let outcomes = backup::run(&env, &libraries, &opts, running.cancel.clone()).await;
     let state = match backup::overall_state(&outcomes) {
         crate::jobs::JobState::Completed => JobState::Completed,
@@ -142,9 +135,9 @@ async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
     let settings = &ctx.settings;
     let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
-        Err(e) => return ExecOutcome::failed(format!("{e:#}")),
+        Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };
-    let env = MaintenanceEnv::new(settings, repo, Display::Logs);
+    let env = maintenance_env(settings, repo, Display::Logs);
     match verify::run(&env, req).await {
         Err(e) => ExecOutcome::failed(crate::repo::error_chain(&e)),
         Ok(report) => {
@@ -198,21 +191,14 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
     }
     let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
-        Err(e) => return ExecOutcome::failed(format!("{e:#}")),
+        Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };
-    let mut rctx = RestoreContext::new(
-        repo,
-        settings.catalog_path.clone(),
-        if into_imanage {
-            ctx.client.clone()
-        } else {
-            None
-        },
-    );
-    rctx.display = Display::Logs;
-    if let Some(im) = &settings.imanage {
-        rctx.concurrency = im.concurrency.get().clamp(1, 16);
-    }
+    let client = if into_imanage {
+        ctx.client.clone()
+    } else {
+        None
+    };
+    let rctx = restore_context(settings, repo, client, Display::Logs);
     let counters = Arc::new(Counters::default());
     running
         .live

@@ -149,7 +149,7 @@ async fn sign_in_loop(state: Arc<DaemonState>, first_wait: Option<Duration>) {
     };
     let what = format!("signing in to {} as {}", im.url, im.username);
     let client = attempts(
-        || Client::connect(crate::commands::context::client_settings(&im)),
+        || Client::connect(crate::app::client::client_settings(&im)),
         |f| {
             let text = if f.refused {
                 refused_text(&what, f.error, f.next_in)

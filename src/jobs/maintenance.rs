@@ -23,26 +23,6 @@ pub struct MaintenanceEnv {
     pub display: Display,
 }
 
-impl MaintenanceEnv {
-    /// The environment for `settings`: local state next to the catalog, the catalog kept in step.
-    pub fn new(
-        settings: &crate::config::Settings,
-        repo: Repository<Indexed>,
-        display: Display,
-    ) -> Self {
-        Self {
-            repo,
-            state_dir: settings
-                .catalog_path
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .to_path_buf(),
-            catalog: Some(settings.catalog_path.clone()),
-            display,
-        }
-    }
-}
-
 /// A progress line or bar: `read()` returns (done, total, bytes) and is polled until `stop`.
 pub async fn report(
     what: &'static str,

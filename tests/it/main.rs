@@ -9,6 +9,7 @@ mod client;
 mod daemon;
 mod daemon_crash;
 mod daemon_sign_in;
+mod layers;
 mod prune;
 mod repo_backend;
 mod repo_crash;

@@ -76,7 +76,7 @@ impl TestEnv {
 
     pub async fn client(&self) -> Client {
         let im = self.settings.imanage.as_ref().expect("imanage settings");
-        Client::connect(imvault::commands::context::client_settings(im))
+        Client::connect(imvault::app::client::client_settings(im))
             .await
             .expect("sign in to the simulator")
     }

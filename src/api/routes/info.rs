@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{ApiError, ApiQuery, AppState};
+use crate::app::repository::backend_config;
 use crate::catalog::{JobFilter, JobKind};
-use crate::commands::context::backend_config;
 use crate::imanage::model::LibraryId;
 use crate::repo::{Repository, open_backend};
 

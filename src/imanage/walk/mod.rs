@@ -45,7 +45,7 @@ use super::model::{Acl, Container, DocumentId, DocumentVersion, Filing, LibraryI
 pub use changes::{ChangesSince, KnownDocuments};
 
 /// How to enumerate a library.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WalkStrategy {
     /// The crawl for `system` accounts, else the tree walk.

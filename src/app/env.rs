@@ -1,0 +1,60 @@
+//! Each engine's environment, made from the settings the same way for the command line and the
+//! daemon.
+
+use crate::config::Settings;
+use crate::imanage::Client;
+use crate::jobs::backup::BackupEnv;
+use crate::jobs::maintenance::MaintenanceEnv;
+use crate::jobs::progress::Display;
+use crate::repo::{Indexed, Repository};
+use crate::restore::RestoreContext;
+
+use super::repository::session_options;
+use super::state::{lock_dir, state_dir};
+
+/// A backup's environment: locks and the catalog next to each other, the configured session.
+pub fn backup_env(
+    settings: &Settings,
+    client: Client,
+    repo: Repository<Indexed>,
+    display: Display,
+) -> BackupEnv {
+    BackupEnv {
+        client,
+        repo,
+        lock_dir: lock_dir(settings),
+        display,
+        session: session_options(&settings.repository),
+        catalog: Some(settings.catalog_path.clone()),
+    }
+}
+
+/// A maintenance job's environment: local state next to the catalog, the catalog kept in step.
+pub fn maintenance_env(
+    settings: &Settings,
+    repo: Repository<Indexed>,
+    display: Display,
+) -> MaintenanceEnv {
+    MaintenanceEnv {
+        repo,
+        state_dir: state_dir(settings),
+        catalog: Some(settings.catalog_path.clone()),
+        display,
+    }
+}
+
+/// A restore's context: planned from the catalog, `client` for restores into iManage, as many
+/// documents at once as the tenant's configured concurrency allows (at most 16).
+pub fn restore_context(
+    settings: &Settings,
+    repo: Repository<Indexed>,
+    client: Option<Client>,
+    display: Display,
+) -> RestoreContext {
+    let mut ctx = RestoreContext::new(repo, settings.catalog_path.clone(), client);
+    ctx.display = display;
+    if let Some(im) = &settings.imanage {
+        ctx.concurrency = im.concurrency.get().clamp(1, 16);
+    }
+    ctx
+}

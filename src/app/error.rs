@@ -1,0 +1,43 @@
+//! Errors of turning settings into live objects.
+
+use std::path::PathBuf;
+
+use crate::catalog::CatalogError;
+use crate::imanage::ImanageError;
+use crate::repo::RepoError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("the configuration{config} has no [imanage] table: it is needed to reach the tenant")]
+    NoImanage {
+        /// ` <path>` of the configuration file, or empty.
+        config: String,
+    },
+    #[error("signing in to {url} as {username}")]
+    SignIn {
+        url: url::Url,
+        username: String,
+        #[source]
+        source: Box<ImanageError>,
+    },
+    #[error("library {wanted:?} is not among the libraries this account can see ({available})")]
+    UnknownLibrary { wanted: String, available: String },
+    #[error("opening repository {url}")]
+    OpenRepository {
+        url: url::Url,
+        #[source]
+        source: Box<RepoError>,
+    },
+    #[error("loading the index of repository {url}")]
+    LoadIndex {
+        url: url::Url,
+        #[source]
+        source: Box<RepoError>,
+    },
+    #[error("opening the catalog {}", path.display())]
+    OpenCatalog {
+        path: PathBuf,
+        #[source]
+        source: Box<CatalogError>,
+    },
+}

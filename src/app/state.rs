@@ -1,0 +1,32 @@
+//! The local state directory: the catalog's directory. It holds the catalog (`catalog.db`),
+//! one lock per library backup (`locks/`), each library's digest of its last snapshot
+//! (`digests/`), the rotating verify cursor, the prune lock and the daemon's lock.
+
+use std::path::{Path, PathBuf};
+
+use super::AppError;
+use crate::catalog::Catalog;
+use crate::config::Settings;
+
+/// The directory of local state: the catalog's directory.
+pub fn state_dir(settings: &Settings) -> PathBuf {
+    settings
+        .catalog_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// Where the per-library backup locks live.
+pub fn lock_dir(settings: &Settings) -> PathBuf {
+    state_dir(settings).join("locks")
+}
+
+/// Opens (creating if need be) the catalog of the settings. Blocking: call it off the async
+/// threads.
+pub fn open_catalog(settings: &Settings) -> Result<Catalog, AppError> {
+    Catalog::open(&settings.catalog_path).map_err(|source| AppError::OpenCatalog {
+        path: settings.catalog_path.clone(),
+        source: Box::new(source),
+    })
+}

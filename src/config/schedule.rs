@@ -1,0 +1,152 @@
+//! The `[schedule]` table resolved: cron expressions (with seconds) read in the configured time
+//! zone, one per library or the default. The daemon's scheduler decides from these when
+//! backups are due.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::ScheduleFile;
+
+/// The value of a per-library schedule that turns scheduled backups off for that library.
+pub const OFF: &str = "off";
+
+/// One cron expression (with seconds) in one time zone.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    cron: cron::Schedule,
+    tz: Tz,
+}
+
+impl CronSchedule {
+    /// Parses `sec min hour day-of-month month day-of-week [year]` read in `tz`.
+    pub fn parse(expr: &str, tz: Tz) -> Result<Self, String> {
+        let fields = expr.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "expected 6 fields (sec min hour day month weekday), got {fields} in {expr:?}"
+            ));
+        }
+        let cron = cron::Schedule::from_str(expr).map_err(|e| format!("{expr:?}: {e}"))?;
+        Ok(Self { cron, tz })
+    }
+
+    /// The first slot strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .after(&t.with_timezone(&self.tz))
+            .next()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
+    pub fn expression(&self) -> &str {
+        self.cron.source()
+    }
+}
+
+/// Every library's schedule: its own entry in `[schedule.libraries]` (or `off`), else `backup`.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    default: CronSchedule,
+    per_library: BTreeMap<String, Option<CronSchedule>>,
+}
+
+impl Schedules {
+    pub fn from_config(s: &ScheduleFile) -> Result<Self, (String, String)> {
+        let tz: Tz = s.timezone.parse().map_err(|_| {
+            (
+                "schedule.timezone".to_string(),
+                format!(
+                    "unknown time zone {:?} (an IANA name such as \"Europe/London\" or \"UTC\")",
+                    s.timezone
+                ),
+            )
+        })?;
+        let default =
+            CronSchedule::parse(&s.backup, tz).map_err(|m| ("schedule.backup".into(), m))?;
+        let mut per_library = BTreeMap::new();
+        for (lib, expr) in &s.libraries {
+            let key = format!("schedule.libraries.{lib}");
+            let sched = if expr.trim().eq_ignore_ascii_case(OFF) {
+                None
+            } else {
+                Some(CronSchedule::parse(expr, tz).map_err(|m| (key, m))?)
+            };
+            per_library.insert(lib.to_ascii_lowercase(), sched);
+        }
+        Ok(Self {
+            default,
+            per_library,
+        })
+    }
+
+    /// The schedule of `library`, or `None` when its scheduled backups are off.
+    pub fn for_library(&self, library: &str) -> Option<&CronSchedule> {
+        match self.per_library.get(&library.to_ascii_lowercase()) {
+            Some(s) => s.as_ref(),
+            None => Some(&self.default),
+        }
+    }
+}
+
+/// Checks a `[schedule]` table; the error names the key.
+pub fn validate(s: &ScheduleFile) -> Result<(), (String, String)> {
+    Schedules::from_config(s).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn time_zone_moves_the_slot() {
+        let london = CronSchedule::parse("0 0 1 * * *", "Europe/London".parse().unwrap()).unwrap();
+        // British Summer Time: 01:00 local is 00:00 UTC.
+        assert_eq!(
+            london.next_after(t("2026-07-01T12:00:00Z")),
+            Some(t("2026-07-02T00:00:00Z"))
+        );
+        assert_eq!(
+            london.next_after(t("2026-12-01T12:00:00Z")),
+            Some(t("2026-12-02T01:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn per_library_schedules_override_and_turn_off() {
+        let mut file = ScheduleFile::default();
+        file.libraries.insert("ARCHIVE".into(), "off".into());
+        file.libraries
+            .insert("Active".into(), "0 30 2 * * *".into());
+        let s = Schedules::from_config(&file).unwrap();
+        assert!(s.for_library("archive").is_none());
+        assert_eq!(
+            s.for_library("ACTIVE").unwrap().expression(),
+            "0 30 2 * * *"
+        );
+        assert_eq!(s.for_library("OTHER").unwrap().expression(), "0 0 1 * * *");
+    }
+
+    #[test]
+    fn bad_expressions_and_zones_name_their_key() {
+        let file = ScheduleFile {
+            timezone: "Mars/Olympus".into(),
+            ..ScheduleFile::default()
+        };
+        assert_eq!(validate(&file).unwrap_err().0, "schedule.timezone");
+        let mut file = ScheduleFile::default();
+        file.libraries.insert("X".into(), "0 0 25 * * *".into());
+        assert_eq!(validate(&file).unwrap_err().0, "schedule.libraries.X");
+        let file = ScheduleFile {
+            backup: "0 0 1 * *".into(),
+            ..ScheduleFile::default()
+        };
+        assert_eq!(validate(&file).unwrap_err().0, "schedule.backup");
+    }
+}
