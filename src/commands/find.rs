@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::{Exit, load_settings};
+use crate::app::state::open_catalog;
 use crate::catalog::FindQuery;
 use crate::cli::FindArgs;
 use crate::restore::when::parse_time;
-use crate::app::state::open_catalog;
 
 pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;

@@ -6,12 +6,12 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::{Exit, load_settings};
+use crate::app::state::open_catalog;
 use crate::catalog::{Catalog, DocumentEntry, Listing, SnapshotInfo, VersionRow};
 use crate::cli::LsArgs;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
 use crate::restore::plan::pick_snapshot;
 use crate::restore::when::parse_time;
-use crate::app::state::open_catalog;
 
 /// `name.ext` of a version.
 pub fn display_name(v: &VersionRow) -> String {

@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::{Exit, load_settings};
+use crate::app::state::open_catalog;
 use crate::catalog::VersionHistory;
 use crate::cli::VersionsArgs;
 use crate::imanage::model::DocumentId;
-use crate::app::state::open_catalog;
 
 pub fn run(config: Option<&Path>, args: &VersionsArgs) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;

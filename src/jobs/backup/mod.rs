@@ -13,6 +13,7 @@ pub mod listing;
 mod plan;
 pub mod prior;
 mod records_writer;
+mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
