@@ -1,26 +1,27 @@
-//! `GET /metrics`: Prometheus text exposition (format 0.0.4). Job counts and the last success
-//! per library come from the catalog (they survive restarts); bytes, requests and durations
-//! are counted by this process.
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4), encoded by the `prometheus`
+//! crate. Job counts and the last success per library come from the catalog (they survive
+//! restarts); bytes, requests and durations are counted by this process.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use prometheus::core::Collector;
+use prometheus::{Encoder as _, GaugeVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::AppState;
 use crate::catalog::{JobKind, JobState};
-use crate::daemon::{DURATION_BUCKETS, MetricsInner};
 
 /// What one scrape shows.
 #[derive(Debug, Default)]
 pub struct Figures {
     pub jobs: Vec<(JobKind, JobState, u64)>,
     pub running: u64,
-    pub process: MetricsInner,
-    /// Bytes read by jobs running now (not yet in `process`).
-    pub live_bytes_read: u64,
+    /// Bytes read from iManage: by finished jobs plus those running now.
+    pub bytes_read: u64,
+    /// New bytes stored by finished jobs.
+    pub bytes_stored: u64,
     pub requests: u64,
     pub throttled: u64,
     pub retries: u64,
@@ -28,146 +29,135 @@ pub struct Figures {
     pub last_success: BTreeMap<String, f64>,
     pub start_time: f64,
     pub signed_in: bool,
+    /// Finished jobs' durations by kind (the daemon's histogram).
+    pub durations: Option<prometheus::HistogramVec>,
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The kinds of job the daemon runs: their counts are shown even when zero.
+const DAEMON_KINDS: [JobKind; 3] = [JobKind::Backup, JobKind::Restore, JobKind::Verify];
+
+fn register(r: &Registry, c: impl Collector + 'static) -> prometheus::Result<()> {
+    r.register(Box::new(c))
 }
 
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+fn int_gauge(r: &Registry, name: &str, help: &str, v: u64) -> prometheus::Result<()> {
+    let g = IntGauge::new(name, help)?;
+    g.set(i64::try_from(v).unwrap_or(i64::MAX));
+    register(r, g)
 }
 
-/// Renders the text format.
-pub fn render(f: &Figures) -> String {
-    let mut o = String::new();
-    head(
-        &mut o,
-        "imvault_jobs",
-        "gauge",
-        "Jobs in the queue by kind and state.",
-    );
-    for kind in [JobKind::Backup, JobKind::Restore, JobKind::Verify] {
+fn int_counter(r: &Registry, name: &str, help: &str, v: u64) -> prometheus::Result<()> {
+    let c = IntCounter::new(name, help)?;
+    c.inc_by(v);
+    register(r, c)
+}
+
+/// The registry of one scrape.
+fn registry(f: &Figures) -> prometheus::Result<Registry> {
+    let r = Registry::new();
+    let jobs = IntGaugeVec::new(
+        Opts::new("imvault_jobs", "Jobs in the queue by kind and state."),
+        &["kind", "state"],
+    )?;
+    for kind in JobKind::ALL {
         for state in JobState::ALL {
             let n = f
                 .jobs
                 .iter()
-                .find(|(k, s, _)| *k == kind && s == state)
+                .find(|(k, s, _)| k == kind && s == state)
                 .map_or(0, |x| x.2);
-            let _ = writeln!(o, "imvault_jobs{{kind=\"{kind}\",state=\"{state}\"}} {n}");
+            if n > 0 || DAEMON_KINDS.contains(kind) {
+                jobs.with_label_values(&[kind.as_str(), state.as_str()])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
     }
-    head(
-        &mut o,
+    register(&r, jobs)?;
+    int_gauge(
+        &r,
         "imvault_jobs_running",
-        "gauge",
         "Jobs this daemon is running now.",
-    );
-    let _ = writeln!(o, "imvault_jobs_running {}", f.running);
-    head(
-        &mut o,
+        f.running,
+    )?;
+    int_counter(
+        &r,
         "imvault_bytes_read_total",
-        "counter",
         "Bytes of document content read from iManage by this process.",
-    );
-    let _ = writeln!(
-        o,
-        "imvault_bytes_read_total {}",
-        f.process.bytes_read + f.live_bytes_read
-    );
-    head(
-        &mut o,
+        f.bytes_read,
+    )?;
+    int_counter(
+        &r,
         "imvault_bytes_stored_total",
-        "counter",
         "New bytes written to the repository (after dedup and compression) by finished jobs.",
-    );
-    let _ = writeln!(o, "imvault_bytes_stored_total {}", f.process.bytes_stored);
-    head(
-        &mut o,
+        f.bytes_stored,
+    )?;
+    int_counter(
+        &r,
         "imvault_imanage_requests_total",
-        "counter",
         "HTTP requests sent to iManage.",
-    );
-    let _ = writeln!(o, "imvault_imanage_requests_total {}", f.requests);
-    head(
-        &mut o,
+        f.requests,
+    )?;
+    int_counter(
+        &r,
         "imvault_imanage_throttled_total",
-        "counter",
         "429 Too Many Requests answers from iManage.",
-    );
-    let _ = writeln!(o, "imvault_imanage_throttled_total {}", f.throttled);
-    head(
-        &mut o,
+        f.throttled,
+    )?;
+    int_counter(
+        &r,
         "imvault_imanage_retries_total",
-        "counter",
         "Requests repeated after a transient failure or a 429.",
-    );
-    let _ = writeln!(o, "imvault_imanage_retries_total {}", f.retries);
-    head(
-        &mut o,
+        f.retries,
+    )?;
+    int_gauge(
+        &r,
         "imvault_imanage_signed_in",
-        "gauge",
         "1 when the daemon is signed in to iManage.",
-    );
-    let _ = writeln!(o, "imvault_imanage_signed_in {}", u8::from(f.signed_in));
-    head(
-        &mut o,
-        "imvault_last_success_timestamp_seconds",
-        "gauge",
-        "Time of the newest snapshot of each library.",
-    );
+        u64::from(f.signed_in),
+    )?;
+    let last = GaugeVec::new(
+        Opts::new(
+            "imvault_last_success_timestamp_seconds",
+            "Time of the newest snapshot of each library.",
+        ),
+        &["library"],
+    )?;
     for (lib, t) in &f.last_success {
-        let _ = writeln!(
-            o,
-            "imvault_last_success_timestamp_seconds{{library=\"{}\"}} {t}",
-            escape(lib)
-        );
+        last.with_label_values(&[lib.as_str()]).set(*t);
     }
-    head(
-        &mut o,
-        "imvault_job_duration_seconds",
-        "histogram",
-        "Durations of jobs finished by this process.",
-    );
-    let mut kinds: Vec<_> = f.process.durations.iter().collect();
-    kinds.sort_by_key(|(k, _)| k.as_str());
-    for (kind, h) in kinds {
-        for (i, le) in DURATION_BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "imvault_job_duration_seconds_bucket{{kind=\"{kind}\",le=\"{le}\"}} {}",
-                h.buckets.get(i).copied().unwrap_or(0)
-            );
-        }
-        let _ = writeln!(
-            o,
-            "imvault_job_duration_seconds_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {}",
-            h.count
-        );
-        let _ = writeln!(
-            o,
-            "imvault_job_duration_seconds_sum{{kind=\"{kind}\"}} {}",
-            h.sum
-        );
-        let _ = writeln!(
-            o,
-            "imvault_job_duration_seconds_count{{kind=\"{kind}\"}} {}",
-            h.count
-        );
+    register(&r, last)?;
+    if let Some(d) = &f.durations {
+        register(&r, d.clone())?;
     }
-    head(
-        &mut o,
+    let start = prometheus::Gauge::new(
         "imvault_start_time_seconds",
-        "gauge",
         "When this daemon started, seconds since the epoch.",
-    );
-    let _ = writeln!(o, "imvault_start_time_seconds {}", f.start_time);
-    o
+    )?;
+    start.set(f.start_time);
+    register(&r, start)?;
+    Ok(r)
 }
 
+/// Renders the text format.
+pub fn render(f: &Figures) -> prometheus::Result<String> {
+    let r = registry(f)?;
+    let mut out = Vec::new();
+    prometheus::TextEncoder::new().encode(&r.gather(), &mut out)?;
+    String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "Jobs by kind and state, bytes read and stored, requests and 429s, last success per library, job durations", content_type = "text/plain", body = String),
+        (status = 500, description = "The catalog could not be read", content_type = "text/plain", body = String)
+    )
+)]
 pub async fn serve(State(state): State<AppState>) -> Response {
     let counts = state.queue.counts().await;
     let snaps = state
@@ -209,7 +199,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         .values()
         .cloned()
         .collect();
-    let live_bytes_read = running
+    let live_bytes_read: u64 = running
         .iter()
         .flat_map(|r| r.live.snapshot().into_values())
         .map(|c| c.bytes_read)
@@ -219,16 +209,24 @@ pub async fn serve(State(state): State<AppState>) -> Response {
     let figures = Figures {
         jobs,
         running: running.len() as u64,
-        process: state.metrics.snapshot(),
-        live_bytes_read,
+        bytes_read: state.metrics.bytes_read() + live_bytes_read,
+        bytes_stored: state.metrics.bytes_stored(),
         requests: stats.as_ref().map_or(0, |s| s.requests),
         throttled: stats.as_ref().map_or(0, |s| s.throttled),
         retries: stats.as_ref().map_or(0, |s| s.retries),
         last_success,
         start_time: state.started_at.timestamp_millis() as f64 / 1000.0,
         signed_in: client.is_some(),
+        durations: Some(state.metrics.durations()),
     };
-    let mut r = render(&figures).into_response();
+    let text = match render(&figures) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the metrics");
+            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        }
+    };
+    let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -244,28 +242,48 @@ mod tests {
     fn renders_every_family_with_escaped_labels() {
         let m = crate::daemon::Metrics::default();
         m.job_finished(JobKind::Backup, 12.5, 0, 0);
-        let process = MetricsInner {
-            bytes_read: 10,
-            durations: m.snapshot().durations,
-            ..MetricsInner::default()
-        };
         let text = render(&Figures {
-            jobs: vec![(JobKind::Backup, JobState::Completed, 3)],
-            process,
-            live_bytes_read: 5,
+            jobs: vec![
+                (JobKind::Backup, JobState::Completed, 3),
+                (JobKind::Prune, JobState::Failed, 1),
+            ],
+            bytes_read: 15,
             last_success: [("A\"B".to_string(), 1.5)].into(),
+            durations: Some(m.durations()),
             ..Figures::default()
-        });
+        })
+        .unwrap();
         assert!(text.contains("imvault_jobs{kind=\"backup\",state=\"completed\"} 3\n"));
         assert!(text.contains("imvault_jobs{kind=\"restore\",state=\"failed\"} 0\n"));
+        assert!(text.contains("imvault_jobs{kind=\"prune\",state=\"failed\"} 1\n"));
+        assert!(
+            !text.contains("kind=\"prune\",state=\"completed\""),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE imvault_bytes_read_total counter\n"));
         assert!(text.contains("imvault_bytes_read_total 15\n"));
         assert!(text.contains("imvault_last_success_timestamp_seconds{library=\"A\\\"B\"} 1.5\n"));
         assert!(
-            text.contains("imvault_job_duration_seconds_bucket{kind=\"backup\",le=\"10\"} 0\n")
+            text.contains("imvault_job_duration_seconds_bucket{kind=\"backup\",le=\"10\"} 0\n"),
+            "{text}"
         );
         assert!(
             text.contains("imvault_job_duration_seconds_bucket{kind=\"backup\",le=\"60\"} 1\n")
         );
+        assert!(
+            text.contains("imvault_job_duration_seconds_bucket{kind=\"backup\",le=\"43200\"} 1\n")
+        );
         assert!(text.contains("imvault_job_duration_seconds_count{kind=\"backup\"} 1\n"));
+        for name in [
+            "imvault_jobs_running",
+            "imvault_bytes_stored_total",
+            "imvault_imanage_requests_total",
+            "imvault_imanage_throttled_total",
+            "imvault_imanage_retries_total",
+            "imvault_imanage_signed_in",
+            "imvault_start_time_seconds",
+        ] {
+            assert!(text.contains(&format!("\n{name} 0\n")), "{name}: {text}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod schema;
 
 use std::sync::Arc;
 
@@ -16,39 +17,67 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::daemon::DaemonState;
 use crate::daemon::queue::QueueError;
 
 pub type AppState = Arc<DaemonState>;
 
+/// Every route with its OpenAPI description, generated from the handlers' `#[utoipa::path]`
+/// attributes and their types (a route cannot exist without being documented): the `/v1`
+/// routes (behind the bearer token) and the ones at the root.
+fn documented() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(routes::jobs::list))
+        .routes(routes!(routes::jobs::show))
+        .routes(routes!(routes::jobs::cancel))
+        .routes(routes!(routes::requests::backup))
+        .routes(routes!(routes::requests::restore))
+        .routes(routes!(routes::requests::verify))
+        .routes(routes!(routes::info::snapshots))
+        .routes(routes!(routes::info::libraries))
+        .routes(routes!(openapi::serve));
+    let root = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(routes::info::healthz))
+        .routes(routes!(routes::info::readyz))
+        .routes(routes!(metrics::serve));
+    (v1, root)
+}
+
+/// The OpenAPI document of [`router`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (v1, root) = documented();
+    root.into_openapi().nest("/v1", v1.into_openapi())
+}
+
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/jobs", get(routes::jobs::list))
-        .route("/jobs/{id}", get(routes::jobs::show))
-        .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
-        .route("/backups", post(routes::requests::backup))
-        .route("/restores", post(routes::requests::restore))
-        .route("/verifications", post(routes::requests::verify))
-        .route("/snapshots", get(routes::info::snapshots))
-        .route("/libraries", get(routes::info::libraries))
-        .route("/openapi.json", get(openapi::serve))
+    let (v1, root) = documented();
+    let (v1, _) = v1.split_for_parts();
+    let v1 = v1
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,
         ));
-    Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(routes::info::healthz))
-        .route("/readyz", get(routes::info::readyz))
-        .route("/metrics", get(metrics::serve))
-        .with_state(state)
+    let (root, _) = root.split_for_parts();
+    root.nest("/v1", v1).with_state(state)
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, naming the field or object concerned.
+    pub error: String,
+    /// More about it, e.g. `job`: the job a 409 conflicts with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 /// An error answer: a status and a JSON body `{"error": "..."}` (plus details when useful).
@@ -74,10 +103,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
-        if let Some(d) = self.details {
-            body["details"] = d;
-        }
+        let body = ErrorBody {
+            error: self.message,
+            details: self.details,
+        };
         (self.status, Json(body)).into_response()
     }
 }

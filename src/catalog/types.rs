@@ -71,7 +71,7 @@ pub struct SnapshotRow {
 }
 
 /// How many distinct items a catalogued snapshot holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemCounts {
     pub containers: u64,
     pub versions: u64,

@@ -18,6 +18,7 @@ pub mod workers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -137,17 +138,12 @@ impl DaemonState {
 
 /// In-process figures for `/metrics` (job counts and per-library success times come from the
 /// catalog, so they survive restarts).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<MetricsInner>,
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct MetricsInner {
-    pub bytes_read: u64,
-    pub bytes_stored: u64,
-    /// Finished jobs' durations by kind: (bucket counts, sum of seconds, count).
-    pub durations: HashMap<JobKind, Histogram>,
+    bytes_read: AtomicU64,
+    bytes_stored: AtomicU64,
+    /// Finished jobs' durations by kind.
+    durations: prometheus::HistogramVec,
 }
 
 /// Upper bounds (seconds) of the job-duration histogram buckets.
@@ -162,33 +158,44 @@ pub const DURATION_BUCKETS: &[f64] = &[
     12.0 * 3600.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-pub struct Histogram {
-    pub buckets: Vec<u64>,
-    pub sum: f64,
-    pub count: u64,
+impl Default for Metrics {
+    fn default() -> Self {
+        let opts = prometheus::HistogramOpts::new(
+            "imvault_job_duration_seconds",
+            "Durations of jobs finished by this process.",
+        )
+        .buckets(DURATION_BUCKETS.to_vec());
+        Self {
+            bytes_read: AtomicU64::new(0),
+            bytes_stored: AtomicU64::new(0),
+            durations: prometheus::HistogramVec::new(opts, &["kind"])
+                .expect("a valid histogram definition"),
+        }
+    }
 }
 
 impl Metrics {
     pub fn job_finished(&self, kind: JobKind, seconds: f64, bytes_read: u64, bytes_stored: u64) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        m.bytes_read += bytes_read;
-        m.bytes_stored += bytes_stored;
-        let h = m.durations.entry(kind).or_default();
-        if h.buckets.is_empty() {
-            h.buckets = vec![0; DURATION_BUCKETS.len()];
-        }
-        for (i, le) in DURATION_BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                h.buckets[i] += 1;
-            }
-        }
-        h.sum += seconds;
-        h.count += 1;
+        self.bytes_read.fetch_add(bytes_read, Ordering::Relaxed);
+        self.bytes_stored.fetch_add(bytes_stored, Ordering::Relaxed);
+        self.durations
+            .with_label_values(&[kind.as_str()])
+            .observe(seconds);
     }
 
-    pub fn snapshot(&self) -> MetricsInner {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Bytes read from iManage by finished jobs.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// New bytes stored by finished jobs.
+    pub fn bytes_stored(&self) -> u64 {
+        self.bytes_stored.load(Ordering::Relaxed)
+    }
+
+    /// The job-duration histogram (a handle on the same counts).
+    pub fn durations(&self) -> prometheus::HistogramVec {
+        self.durations.clone()
     }
 }
 

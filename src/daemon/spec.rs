@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::catalog::{JobKind, JobRecord};
 
 /// `POST /v1/backups`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRequest {
     /// Library ids; empty means every library the configuration selects.

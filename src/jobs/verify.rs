@@ -15,11 +15,12 @@ use crate::repo::verify::{ReadData, VerifyOptions, VerifyProgress, VerifyReport}
 use crate::repo::{PackId, RepoError};
 
 /// A verify job's parameters (CLI flags, daemon job requests).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct VerifyRequest {
     /// Download and check this share of the packs (percent, 0 < p <= 100); `None`: structure
     /// only. Below 100 the share rotates from run to run.
+    #[schema(exclusive_minimum = 0, maximum = 100)]
     pub read_data_percent: Option<f64>,
     /// Only the snapshots of this library (and the packs they use).
     pub library: Option<String>,

@@ -10,7 +10,7 @@ use super::RestoreError;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
 
 /// Whether restored items get the ACL they had in the snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AclMode {
     /// Re-apply the snapshot's ACL (default_security and trustees).
@@ -21,7 +21,7 @@ pub enum AclMode {
 }
 
 /// `--into original`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IntoPlace {
     Original,
@@ -35,7 +35,7 @@ pub enum IntoPlace {
 /// {"document": "ACTIVE!1042", "version": 1, "at": "2026-11-03T00:00:00Z", "to": "/srv/restores/r1"}
 /// {"folder": "ACTIVE!171", "snapshot": "5e1d0a", "into": "original", "acl": "keep"}
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RestoreRequest {
     /// A document (`LIB!N`): all its versions, or only `version`.
@@ -43,6 +43,7 @@ pub struct RestoreRequest {
     pub document: Option<DocumentId>,
     /// With `document`: only this version.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub version: Option<u32>,
     /// A folder or tab (`LIB!N`) with everything under it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,8 +60,9 @@ pub struct RestoreRequest {
     /// This snapshot (its id or a unique prefix).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
-    /// Export into this directory.
+    /// Export into this directory (absolute, on the daemon's host).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub to: Option<PathBuf>,
     /// With `to`: allow a non-empty directory (existing files are still never overwritten).
     pub merge: bool,

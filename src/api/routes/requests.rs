@@ -1,15 +1,13 @@
 //! `POST /v1/backups`, `POST /v1/restores` and `POST /v1/verifications`: validate, then queue.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use serde_json::Value;
-
-use super::jobs::view;
-use crate::api::{ApiError, ApiJson, AppState};
+use super::jobs::{JobView, view};
+use crate::api::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::daemon::spec::{
     BackupParams, BackupRequest, JobSpec, RestoreRequest, Trigger, VerifyRequest, validate_restore,
 };
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 
 /// The libraries a request names, checked against those the configuration selects (case as the
 /// tenant spells it); none named means all of them.
@@ -45,10 +43,25 @@ fn resolve_libraries(state: &AppState, wanted: &[String]) -> Result<Vec<String>,
     Ok(out)
 }
 
+/// Queue a backup now.
+#[utoipa::path(
+    post,
+    path = "/backups",
+    operation_id = "queue_backup",
+    tag = "jobs",
+    request_body = BackupRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 400, description = "Bad JSON, an unknown field or library (named in the message)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 409, description = "A backup of one of these libraries is already queued or running; details.job names it", body = ErrorBody),
+        (status = 503, description = "Not signed in to iManage yet", body = ErrorBody)
+    )
+)]
 pub async fn backup(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<BackupRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let libraries = resolve_libraries(&state, &req.libraries)?;
     let job = state
         .queue
@@ -63,10 +76,24 @@ pub async fn backup(
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
 }
 
+/// Queue a restore (the options of `imvault restore`; `dry_run` plans and reports without
+/// writing).
+#[utoipa::path(
+    post,
+    path = "/restores",
+    operation_id = "queue_restore",
+    tag = "jobs",
+    request_body = RestoreRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 400, description = "Bad JSON or an invalid field (named in the message)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody)
+    )
+)]
 pub async fn restore(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RestoreRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let valid = validate_restore(&req).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if state.client().is_some() {
         let lib = valid.selection.library().to_string();
@@ -78,10 +105,24 @@ pub async fn restore(
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
 }
 
+/// Queue a repository verify (the options of `imvault verify`); problems found fail the job
+/// and are listed in its result.
+#[utoipa::path(
+    post,
+    path = "/verifications",
+    operation_id = "queue_verify",
+    tag = "jobs",
+    request_body = VerifyRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 400, description = "Bad JSON or an invalid field (named in the message)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody)
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<VerifyRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     if let Some(p) = req.read_data_percent
         && !(p > 0.0 && p <= 100.0)
     {
