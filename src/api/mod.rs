@@ -5,14 +5,16 @@
 //! [`ApiError`], the one error → response mapping.
 
 pub mod auth;
+pub mod history;
 pub mod metrics;
 pub mod openapi;
+pub mod repo_stats;
 pub mod routes;
 pub mod schema;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -27,7 +29,21 @@ use utoipa_axum::routes;
 use crate::daemon::DaemonState;
 use crate::daemon::queue::QueueError;
 
-pub type AppState = Arc<DaemonState>;
+/// What the handlers share: the daemon's state and what the API keeps for itself.
+pub struct ApiContext {
+    pub daemon: Arc<DaemonState>,
+    /// The repository's totals for the dashboard.
+    pub repo_stats: repo_stats::RepoStatsCache,
+}
+
+impl std::ops::Deref for ApiContext {
+    type Target = DaemonState;
+    fn deref(&self) -> &DaemonState {
+        &self.daemon
+    }
+}
+
+pub type AppState = Arc<ApiContext>;
 
 /// Every route with its OpenAPI description, generated from the handlers' `#[utoipa::path]`
 /// attributes and their types (a route cannot exist without being documented): the `/v1`
@@ -42,6 +58,11 @@ fn documented() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(routes::requests::verify))
         .routes(routes!(routes::info::snapshots))
         .routes(routes!(routes::info::libraries))
+        .routes(routes!(routes::dashboard::dashboard))
+        .routes(routes!(routes::browse::children))
+        .routes(routes!(routes::browse::skipped))
+        .routes(routes!(routes::browse::document_versions))
+        .routes(routes!(routes::browse::search))
         .routes(routes!(openapi::serve));
     let root = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(routes::info::healthz))
@@ -57,7 +78,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// Every route of the API.
-pub fn router(state: AppState) -> Router {
+pub fn router(daemon: Arc<DaemonState>) -> Router {
+    let state = Arc::new(ApiContext {
+        daemon,
+        repo_stats: repo_stats::RepoStatsCache::default(),
+    });
     let (v1, root) = documented();
     let (v1, _) = v1.split_for_parts();
     let v1 = v1
@@ -75,6 +100,10 @@ pub fn router(state: AppState) -> Router {
 pub struct ErrorBody {
     /// What went wrong, naming the field or object concerned.
     pub error: String,
+    /// The request field to fix (a JSON path such as `to` or `libraries[0]`), when the error
+    /// is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// More about it, e.g. `job`: the job a 409 conflicts with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
@@ -85,6 +114,7 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub field: Option<String>,
     pub details: Option<serde_json::Value>,
 }
 
@@ -93,11 +123,20 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            field: None,
             details: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// The request field the error is about.
+    pub fn with_field(mut self, field: Option<impl Into<String>>) -> Self {
+        self.field = field.map(Into::into);
+        self
     }
 }
 
@@ -105,6 +144,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.message,
+            field: self.field,
             details: self.details,
         };
         (self.status, Json(body)).into_response()
@@ -119,9 +159,13 @@ impl From<QueueError> for ApiError {
             QueueError::Busy { job, .. } => Self {
                 status: StatusCode::CONFLICT,
                 message,
+                field: None,
                 details: Some(json!({ "job": job })),
             },
             QueueError::Finished { .. } => Self::new(StatusCode::CONFLICT, message),
+            QueueError::Spec(crate::daemon::spec::SpecError::Invalid { field, .. }) => {
+                Self::bad_request(message).with_field(Some(*field))
+            }
             QueueError::Spec(_) => Self::bad_request(message),
             QueueError::Catalog(_) => {
                 tracing::error!(error = %message, "API: catalog error");
@@ -132,26 +176,59 @@ impl From<QueueError> for ApiError {
 }
 
 /// A JSON body; any problem (syntax, unknown or mistyped field, content type) is a 400 whose
-/// message names the field.
+/// message names the field, also given alone in `field`.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(r) => Err(ApiError::bad_request(json_rejection(&r))),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::bad_request(
+                "the body must be JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::bad_request(r.body_text()))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(Self(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                Err(if path == "." {
+                    // serde names an unknown field only in its message.
+                    let unknown = inner
+                        .to_string()
+                        .strip_prefix("unknown field `")
+                        .and_then(|r| r.split_once('`'))
+                        .map(|(f, _)| f.to_string());
+                    ApiError::bad_request(format!("the body is not a valid request: {inner}"))
+                        .with_field(unknown)
+                } else {
+                    ApiError::bad_request(format!("{path}: {inner}")).with_field(Some(path))
+                })
+            }
         }
     }
 }
 
-fn json_rejection(r: &JsonRejection) -> String {
-    match r {
-        JsonRejection::MissingJsonContentType(_) => {
-            "the body must be JSON with Content-Type: application/json".to_string()
-        }
-        other => other.body_text(),
-    }
+/// `application/json` or `application/<something>+json`, as axum's own `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Query parameters; a bad one is a 400 naming it.

@@ -2,6 +2,7 @@
 //! ended. While a job runs, its live counters are readable through [`RunningJob`] and written
 //! to its job record every `[daemon] progress_secs`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use super::DaemonState;
 use super::exec::{self, ExecOutcome};
 use super::spec::JobSpec;
 use crate::catalog::{JobId, JobRecord, JobState};
+use crate::imanage::model::LibraryId;
 use crate::jobs::progress::LiveCounters;
 
 /// Why a running job was asked to stop.
@@ -32,6 +34,8 @@ pub struct RunningJob {
     stop: Mutex<Option<StopReason>>,
     pub live: LiveCounters,
     pub started: Instant,
+    /// Versions each library is expected to hold (its newest snapshot's), for progress bars.
+    expected: Mutex<BTreeMap<String, u64>>,
 }
 
 impl RunningJob {
@@ -42,7 +46,13 @@ impl RunningJob {
             stop: Mutex::new(None),
             live: LiveCounters::default(),
             started: Instant::now(),
+            expected: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Sets the versions each library is expected to hold.
+    pub fn set_expected(&self, expected: BTreeMap<String, u64>) {
+        *self.expected.lock().unwrap_or_else(|p| p.into_inner()) = expected;
     }
 
     /// Asks the job to stop at its next safe point; the first reason given wins.
@@ -61,10 +71,15 @@ impl RunningJob {
 
     /// The live progress, as shown by the API and stored in the job record.
     pub fn progress(&self) -> Value {
-        json!({
+        let mut p = json!({
             "elapsed_seconds": self.started.elapsed().as_secs_f64(),
             "libraries": self.live.snapshot(),
-        })
+        });
+        let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
+        if !expected.is_empty() {
+            p["expected_versions"] = json!(*expected);
+        }
+        p
     }
 }
 
@@ -135,6 +150,9 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
         if state.shutdown.is_cancelled() {
             running.stop(StopReason::Shutdown);
         }
+        if let JobSpec::Backup(p) = &spec {
+            running.set_expected(expected_versions(state, &p.libraries).await);
+        }
         tracing::info!(params = %job.params, "job started");
 
         // Persist progress periodically while the job runs.
@@ -199,6 +217,30 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
     }
     .instrument(span)
     .await
+}
+
+/// The versions of each library's newest snapshot: what a backup will about list again.
+async fn expected_versions(state: &DaemonState, libraries: &[String]) -> BTreeMap<String, u64> {
+    let libraries = libraries.to_vec();
+    let found = state
+        .queue
+        .reader()
+        .run("reading the libraries' newest snapshots", move |c| {
+            let mut out = BTreeMap::new();
+            for l in libraries {
+                if let Ok(id) = l.parse::<LibraryId>()
+                    && let Some(s) = c.latest_snapshot(&id)?
+                {
+                    out.insert(l, s.counts.versions);
+                }
+            }
+            Ok(out)
+        })
+        .await;
+    found.unwrap_or_else(|e| {
+        tracing::warn!(error = %crate::repo::error_chain(&e), "cannot read the libraries' newest snapshots");
+        BTreeMap::new()
+    })
 }
 
 async fn finish(

@@ -85,6 +85,12 @@ impl RestoreContext {
 pub enum RestoreError {
     #[error("invalid restore request: {0}")]
     InvalidRequest(String),
+    /// A request that contradicts itself; `field` names the request field to fix.
+    #[error("invalid restore request: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
     #[error("{action}")]
     Catalog {
         action: String,
@@ -129,6 +135,16 @@ pub enum RestoreError {
     Cancelled,
     #[error("a restore worker stopped: {0}")]
     Task(String),
+}
+
+impl RestoreError {
+    /// The request field to fix, for a request that contradicts itself.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
 }
 
 /// Runs one restore: plan from the catalog, then restore unit after unit (a unit is a subtree

@@ -143,7 +143,12 @@ impl RestoreRequest {
     }
 
     pub fn validate(&self) -> Result<ValidRequest, RestoreError> {
-        let bad = |m: &str| Err(RestoreError::InvalidRequest(m.to_string()));
+        let bad = |field: &'static str, m: &str| {
+            Err(RestoreError::InvalidField {
+                field,
+                message: m.to_string(),
+            })
+        };
         let picked = [
             self.document.is_some(),
             self.folder.is_some(),
@@ -154,21 +159,27 @@ impl RestoreRequest {
         .filter(|b| **b)
         .count();
         if picked != 1 {
-            return bad("name exactly one of document, folder, workspace, library");
+            return bad(
+                "document",
+                "name exactly one of document, folder, workspace, library",
+            );
         }
         if self.version.is_some() && self.document.is_none() {
-            return bad("version needs document");
+            return bad("version", "version needs document");
         }
         if self.version == Some(0) {
-            return bad("versions are numbered from 1");
+            return bad("version", "versions are numbered from 1");
         }
         if self.at.is_some() && self.snapshot.is_some() {
-            return bad("give at most one of at and snapshot");
+            return bad("snapshot", "give at most one of at and snapshot");
         }
         if let Some(s) = &self.snapshot
             && (s.len() < 4 || !s.bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            return bad("snapshot must be a snapshot id or a prefix of at least 4 hex digits");
+            return bad(
+                "snapshot",
+                "snapshot must be a snapshot id or a prefix of at least 4 hex digits",
+            );
         }
         let selection = if let Some(id) = &self.document {
             Selection::Document {
@@ -182,7 +193,7 @@ impl RestoreRequest {
         } else if let Some(l) = &self.library {
             Selection::Library(l.clone())
         } else {
-            return bad("nothing to restore");
+            return bad("document", "nothing to restore");
         };
         let dests = [
             self.to.is_some(),
@@ -193,14 +204,17 @@ impl RestoreRequest {
         .filter(|b| **b)
         .count();
         if dests != 1 {
-            return bad("name exactly one destination: to, into or into_folder");
+            return bad(
+                "to",
+                "name exactly one destination: to, into or into_folder",
+            );
         }
         if self.merge && self.to.is_none() {
-            return bad("merge only applies to an export (to)");
+            return bad("merge", "merge only applies to an export (to)");
         }
         let destination = if let Some(p) = &self.to {
             if p.as_os_str().is_empty() {
-                return bad("to is an empty path");
+                return bad("to", "to is an empty path");
             }
             Destination::Directory {
                 path: p.clone(),
@@ -208,7 +222,10 @@ impl RestoreRequest {
             }
         } else if let Some(f) = &self.into_folder {
             if &f.library != selection.library() {
-                return bad("into_folder must be in the library being restored");
+                return bad(
+                    "into_folder",
+                    "into_folder must be in the library being restored",
+                );
             }
             Destination::Folder(f.clone())
         } else {

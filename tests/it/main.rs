@@ -6,6 +6,7 @@ mod backup_resume;
 mod catalog;
 mod cli;
 mod client;
+mod console_api;
 mod daemon;
 mod daemon_crash;
 mod daemon_sign_in;

@@ -46,7 +46,9 @@ pub struct JobView {
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     /// `elapsed_seconds`, `libraries.<id>.{containers, versions, versions_downloaded,
-    /// versions_unchanged, bytes_read, skipped, retried}`, and `result` when finished.
+    /// versions_unchanged, bytes_read, skipped, retried}`, for a backup
+    /// `expected_versions.<id>` (the versions of the library's newest snapshot), and `result`
+    /// when finished.
     #[schema(value_type = Option<Object>)]
     pub progress: Option<Value>,
     /// Why it failed, or the warnings it ended with.

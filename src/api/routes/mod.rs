@@ -1,5 +1,7 @@
 //! One module per group of routes.
 
+pub mod browse;
+pub mod dashboard;
 pub mod info;
 pub mod jobs;
 pub mod requests;

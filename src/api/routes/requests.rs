@@ -3,7 +3,8 @@
 use super::jobs::{JobView, view};
 use crate::api::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::daemon::spec::{
-    BackupParams, BackupRequest, JobSpec, RestoreRequest, Trigger, VerifyRequest, validate_restore,
+    BackupParams, BackupRequest, JobSpec, RestoreRequest, SpecError, Trigger, VerifyRequest,
+    validate_restore,
 };
 use axum::Json;
 use axum::extract::State;
@@ -23,7 +24,8 @@ fn resolve_libraries(state: &AppState, wanted: &[String]) -> Result<Vec<String>,
         if available.is_empty() {
             return Err(ApiError::bad_request(
                 "libraries: the configuration selects none of this account's libraries",
-            ));
+            )
+            .with_field(Some("libraries")));
         }
         return Ok(available);
     }
@@ -36,7 +38,8 @@ fn resolve_libraries(state: &AppState, wanted: &[String]) -> Result<Vec<String>,
                 return Err(ApiError::bad_request(format!(
                     "libraries: {w:?} is not among the configured libraries of this account ({})",
                     available.join(", ")
-                )));
+                ))
+                .with_field(Some("libraries")));
             }
         }
     }
@@ -94,11 +97,31 @@ pub async fn restore(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
-    let valid = validate_restore(&req).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let valid = validate_restore(&req).map_err(|e| {
+        let field = match &e {
+            SpecError::Invalid {
+                field: "request", ..
+            } => req.validate().err().and_then(|e| e.field()),
+            SpecError::Invalid { field, .. } => Some(*field),
+            _ => None,
+        };
+        ApiError::bad_request(e.to_string()).with_field(field)
+    })?;
     if state.client().is_some() {
         let lib = valid.selection.library().to_string();
-        resolve_libraries(&state, std::slice::from_ref(&lib))
-            .map_err(|e| ApiError::bad_request(e.message.replacen("libraries", "library", 1)))?;
+        resolve_libraries(&state, std::slice::from_ref(&lib)).map_err(|e| {
+            let field = if req.document.is_some() {
+                "document"
+            } else if req.folder.is_some() {
+                "folder"
+            } else if req.workspace.is_some() {
+                "workspace"
+            } else {
+                "library"
+            };
+            ApiError::bad_request(e.message.replacen("libraries", "library", 1))
+                .with_field(Some(field))
+        })?;
     }
     let job = state.queue.enqueue(&JobSpec::Restore(req)).await?;
     tracing::info!(job = %job.id, "restore queued through the API");
@@ -128,7 +151,8 @@ pub async fn verify(
     {
         return Err(ApiError::bad_request(format!(
             "read_data_percent: {p} is out of range (0 < percent <= 100)"
-        )));
+        ))
+        .with_field(Some("read_data_percent")));
     }
     let job = state.queue.enqueue(&JobSpec::Verify(req)).await?;
     tracing::info!(job = %job.id, "verify queued through the API");
