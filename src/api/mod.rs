@@ -115,7 +115,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub field: Option<String>,
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -145,7 +145,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.message,
             field: self.field,
-            details: self.details,
+            details: self.details.map(|d| *d),
         };
         (self.status, Json(body)).into_response()
     }
@@ -160,7 +160,7 @@ impl From<QueueError> for ApiError {
                 status: StatusCode::CONFLICT,
                 message,
                 field: None,
-                details: Some(json!({ "job": job })),
+                details: Some(Box::new(json!({ "job": job }))),
             },
             QueueError::Finished { .. } => Self::new(StatusCode::CONFLICT, message),
             QueueError::Spec(crate::daemon::spec::SpecError::Invalid { field, .. }) => {
