@@ -10,7 +10,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod repo_stats;
 pub mod routes;
-pub mod schema;
 
 use std::sync::Arc;
 

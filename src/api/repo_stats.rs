@@ -77,9 +77,9 @@ pub struct RepoStatsCache {
 }
 
 async fn compute(r: &RepositorySettings) -> Result<RepoFigures, String> {
-    let repo = crate::commands::context::open_indexed(r)
+    let repo = crate::app::repository::open_indexed(r)
         .await
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| crate::repo::error_chain(&e))?;
     let s = repo.stats().await.map_err(|e| {
         format!(
             "reading the repository's totals: {}",

@@ -61,6 +61,7 @@ mod error;
 mod find;
 pub mod jobs;
 mod load;
+mod openapi;
 mod plan;
 mod query;
 mod rebuild;
