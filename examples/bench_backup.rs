@@ -100,7 +100,7 @@ struct Bench {
 async fn setup(opts: SimOptions, rps: u32, catalog: bool) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
     let (addr, sim) = sim::Server::start(opts).expect("simulator");
-    let mut cs = sim::credentials::client_settings(addr);
+    let mut cs = sim::client_settings(addr);
     cs.requests_per_second = rps;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

@@ -48,7 +48,7 @@ async fn main() {
         ..SimOptions::default()
     })
     .expect("simulator");
-    let mut cs = sim::credentials::client_settings(addr);
+    let mut cs = sim::client_settings(addr);
     cs.requests_per_second = 100_000;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

@@ -129,7 +129,7 @@ async fn main() {
         ..SimOptions::default()
     })
     .expect("simulator");
-    let mut cs = sim::credentials::client_settings(addr);
+    let mut cs = sim::client_settings(addr);
     cs.requests_per_second = 5000;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

@@ -2,7 +2,8 @@
 //!
 //! Module edges are kept as if they were crates:
 //! - [`imanage`]: everything that speaks the iManage Work API (auth, client, models, walker).
-//! - [`sim`]: a faithful simulator of that API, for tests, benchmarks and the demo.
+//! - [`sim`]: client settings for the simulator of that API (the `imvault-sim` crate, which tests,
+//!   benchmarks and the demo run against; it never uses imvault's types).
 //! - [`repo`]: the content-addressed repository (packs, index, snapshots) over object storage.
 //! - [`catalog`]: the local SQLite catalog, a rebuildable cache of the repository.
 //! - [`jobs`]: backup and restore engines; they join `imanage` and `repo` through traits.

@@ -64,10 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Config { command } => commands::config::run(config, command),
         Command::Init => commands::init::run(config),
         Command::Demo(args) => commands::demo::run(args),
-        Command::Sim(opts) => commands::runtime()?
-            .block_on(imvault::sim::run(opts.clone()))
-            .map(|()| Exit::Success)
-            .map_err(Into::into),
+        Command::Sim(args) => commands::sim::run(args),
         Command::Check(args) => commands::check::run(config, args),
         Command::Backup(args) => commands::backup::run(config, args),
         Command::Snapshots(args) => commands::snapshots::run(config, args),

@@ -16,6 +16,7 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod serve;
+pub mod sim;
 pub mod snapshots;
 pub mod stats;
 pub mod verify;

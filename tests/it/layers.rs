@@ -12,7 +12,8 @@ const LAYERS: &[&[&str]] = &[
     &["secret", "logging"],
     // The two sides of a backup, which never see each other: the iManage API, the storage.
     &["imanage", "repo"],
-    // The iManage simulator speaks the same contract (tests, benchmarks, `imvault demo`).
+    // Client settings for the iManage simulator, which is its own crate (`imvault-sim`, the same
+    // contract) and uses nothing of this one (tests, benchmarks, `imvault demo`).
     &["sim"],
     // The local catalog: a rebuildable cache of the repository, keyed by iManage ids.
     &["catalog"],

@@ -85,7 +85,10 @@ async fn assert_same_contents(env: &TestEnv, before: &BTreeMap<(SnapshotId, Stri
     );
     let mut compared = 0;
     for ((_, v), h) in &now {
-        if let Some(bytes) = env.sim.version_bytes(&v.parse().unwrap()) {
+        if let Some(bytes) = env
+            .sim
+            .version_bytes(v.parse::<imvault::imanage::model::VersionId>().unwrap())
+        {
             assert_eq!(blake3::hash(&bytes).as_bytes(), h, "{v} equals the source");
             compared += 1;
         }

@@ -347,7 +347,7 @@ async fn restore_into_another_folder_and_as_a_new_version() {
     assert!(new.id.version > before.last().unwrap().id.version);
     assert!(
         env.sim.version_bytes(&new.id).unwrap()
-            == env.sim.version_bytes(&doc.id.version(1)).unwrap()
+            == env.sim.version_bytes(doc.id.version(1)).unwrap()
     );
     assert_eq!(
         new.raw["comment"],

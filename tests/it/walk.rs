@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use imvault::imanage::inventory::check;
 use imvault::imanage::model::ContainerKind;
 use imvault::imanage::walk::{WalkItem, WalkStrategy, resolve_strategy};
-use imvault::sim::{SimOptions, SimUserType};
+use imvault::sim::{SimOptions, UserType};
 
 use crate::support_imanage::{assert_same, collect, connect, start_sim, summarize, tiny};
 
@@ -142,7 +142,7 @@ async fn walk_yields_each_version_once_and_every_filing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regular_account_walks_the_tree_and_never_crawls() {
     let env = start_sim(SimOptions {
-        user_type: SimUserType::Regular,
+        user_type: UserType::Regular,
         ..tiny()
     });
     let client = connect(env.addr).await;
@@ -168,7 +168,7 @@ async fn regular_account_walks_the_tree_and_never_crawls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_refused_is_reported_as_an_access_problem_not_a_crash() {
     let env = start_sim(SimOptions {
-        user_type: SimUserType::Regular,
+        user_type: UserType::Regular,
         ..tiny()
     });
     let client = connect(env.addr).await;

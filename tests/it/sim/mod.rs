@@ -10,7 +10,7 @@ mod writes;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
-use imvault::imanage::model::VersionId;
+use imvault::sim::VersionId;
 use imvault::sim::{MutateRequest, Scale, Server, SimHandle, SimOptions, content, credentials};
 use serde_json::{Value, json};
 

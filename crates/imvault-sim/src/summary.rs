@@ -39,7 +39,7 @@ pub fn summarize(sim: &Sim, li: usize) -> LibrarySummary {
         });
         ctx.for_each_container_from(0, false, false, |c| {
             s.containers += 1;
-            if c.kind == crate::imanage::model::ContainerKind::SearchFolder {
+            if c.kind == crate::wire::ContainerKind::SearchFolder {
                 s.search_folders += 1;
             }
             ControlFlow::Continue(())

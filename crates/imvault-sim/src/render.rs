@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::imanage::model::{ContainerKind, DefaultSecurity};
+use crate::wire::{AclEntry, ContainerKind, DefaultSecurity, DocumentKind, SecurityAnswer};
 
 use super::content::{ContentSpec, mime_of};
 use super::hash::{below, pick};
@@ -24,14 +24,8 @@ pub fn container_json(alias: &str, c: &ContainerView) -> Value {
     m.insert("name".into(), json!(c.name));
     m.insert("description".into(), json!(c.description));
     m.insert("database".into(), json!(alias));
-    let (wstype, folder_type) = match c.kind {
-        ContainerKind::Workspace => ("workspace", None),
-        ContainerKind::Folder => ("folder", Some("regular")),
-        ContainerKind::Tab => ("folder", Some("tab")),
-        ContainerKind::SearchFolder => ("folder", Some("search")),
-    };
-    m.insert("wstype".into(), json!(wstype));
-    if let Some(ft) = folder_type {
+    m.insert("wstype".into(), json!(c.kind.wstype()));
+    if let Some(ft) = c.kind.folder_type() {
         m.insert("folder_type".into(), json!(ft));
     }
     if let Some(p) = c.parent {
@@ -60,15 +54,22 @@ pub fn container_json(alias: &str, c: &ContainerView) -> Value {
     Value::Object(m)
 }
 
-pub fn acl_json(acl: &AclState) -> Value {
-    let data: Vec<Value> = acl
-        .entries
-        .iter()
-        .map(|(id, t, level)| {
-            json!({"id": id, "type": t, "name": trustee_name(id), "access_level": level.as_str(), "access": level.code()})
-        })
-        .collect();
-    json!({"data": data, "default_security": acl.default_security.as_str()})
+/// The answer of `GET`/`POST L/{kind}/{id}/security` (§6).
+pub fn security_answer(acl: &AclState) -> SecurityAnswer {
+    SecurityAnswer {
+        data: acl
+            .entries
+            .iter()
+            .map(|(id, t, level)| AclEntry {
+                id: id.clone(),
+                trustee_type: *t,
+                name: trustee_name(id),
+                access_level: *level,
+                access: level.code(),
+            })
+            .collect(),
+        default_security: acl.default_security,
+    }
 }
 
 pub fn trustee_name(id: &str) -> String {
@@ -204,10 +205,12 @@ pub fn version_json(ctx: &Ctx<'_>, d: &DocView<'_>, v: u32) -> Option<Value> {
         "workspace_id".into(),
         json!(format!("{alias}!{}", d.workspace)),
     );
-    m.insert(
-        "wstype".into(),
-        json!(if email { "email" } else { "document" }),
-    );
+    let kind = if email {
+        DocumentKind::Email
+    } else {
+        DocumentKind::Document
+    };
+    m.insert("wstype".into(), json!(kind));
     custom_fields(ctx, d, &mut m);
     if email {
         let h = |k| d.base.as_ref().map(|b| b.hash(k)).unwrap_or(d.number ^ k);

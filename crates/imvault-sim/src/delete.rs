@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::imanage::model::ContainerKind;
+use crate::wire::ObjectId;
 
 use super::Sim;
 use super::view::Ctx;
@@ -30,9 +30,8 @@ pub struct DeleteFolderReport {
 
 /// Deletes `folder` (`LIB!N`) and its subtree. `None` when it is not a live folder or tab.
 pub fn delete_folder(sim: &Sim, folder: &str) -> Option<DeleteFolderReport> {
-    let (lib, n) = folder.split_once('!')?;
-    let n: u64 = n.parse().ok()?;
-    let li = sim.lib_index(lib)?;
+    let ObjectId { library, number: n } = folder.parse().ok()?;
+    let li = sim.lib_index(&library)?;
     let seed = sim.seed();
     sim.write(li, |layout, ov| {
         let (containers, documents) = {
@@ -42,7 +41,7 @@ pub fn delete_folder(sim: &Sim, folder: &str) -> Option<DeleteFolderReport> {
                 ov,
             };
             let root = ctx.container(n)?;
-            if !matches!(root.kind, ContainerKind::Folder | ContainerKind::Tab) {
+            if !root.kind.holds_documents() {
                 return None;
             }
             let mut containers = Vec::new();

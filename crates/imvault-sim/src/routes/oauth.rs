@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use crate::sim::auth::TokenRequest;
+use crate::auth::TokenRequest;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct ScopeQuery {

@@ -6,15 +6,15 @@ use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
 use super::{AppState, Paging, doc_ref, library, number_in};
-use crate::imanage::model::ContainerKind;
-use crate::sim::error::ApiError;
-use crate::sim::render::{container_json, iso, version_json};
+use crate::error::ApiError;
+use crate::render::{container_json, iso, version_json};
+use crate::wire::ContainerKind;
 
 type R = Result<Json<Value>, ApiError>;
 
 /// One page of an index-based listing: start position from the cursor, next cursor if more.
 fn page_bounds(
-    sim: &crate::sim::Sim,
+    sim: &crate::Sim,
     scope: &str,
     paging: &Paging,
     total: u64,
@@ -54,7 +54,7 @@ pub async fn workspaces(
 }
 
 fn container_of_kind(
-    sim: &crate::sim::Sim,
+    sim: &crate::Sim,
     customer: &str,
     lib: &str,
     id: &str,

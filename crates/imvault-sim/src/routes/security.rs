@@ -2,15 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::Value;
 
 use super::{AppState, doc_ref, library, number_in};
-use crate::imanage::model::ContainerKind;
-use crate::sim::error::ApiError;
-use crate::sim::render::acl_json;
-use crate::sim::writes::{self, AclChange};
+use crate::error::ApiError;
+use crate::render::security_answer;
+use crate::wire::{ContainerKind, SecurityAnswer};
+use crate::writes::{self, AclChange};
 
-type R = Result<Json<Value>, ApiError>;
+type R = Result<Json<SecurityAnswer>, ApiError>;
 type P = Path<(String, String, String)>;
 
 fn container(
@@ -35,7 +34,9 @@ fn container(
 
 fn read_container(sim: AppState, customer: String, lib: String, id: String, ws: bool) -> R {
     let (li, n) = container(&sim, &customer, &lib, &id, ws)?;
-    Ok(Json(sim.read(li, |ctx| acl_json(&ctx.container_acl(n)))))
+    Ok(Json(
+        sim.read(li, |ctx| security_answer(&ctx.container_acl(n))),
+    ))
 }
 
 fn write_container(
@@ -48,7 +49,7 @@ fn write_container(
 ) -> R {
     let (li, n) = container(&sim, &customer, &lib, &id, ws)?;
     let acl = writes::set_container_acl(&sim, li, n, &change)?;
-    Ok(Json(acl_json(&acl)))
+    Ok(Json(security_answer(&acl)))
 }
 
 fn body(
@@ -89,7 +90,7 @@ pub async fn get_document(State(sim): State<AppState>, Path((c, l, id)): P) -> R
         if ctx.doc(n).is_none_or(|d| d.trashed()) {
             return Err(ApiError::NoRecord(format!("document {id}")));
         }
-        Ok(Json(acl_json(&ctx.doc_acl(n))))
+        Ok(Json(security_answer(&ctx.doc_acl(n))))
     })
 }
 
@@ -101,5 +102,5 @@ pub async fn set_document(
     let li = library(&sim, &c, &l)?;
     let (n, _) = doc_ref(&l, &id)?;
     let acl = writes::set_doc_acl(&sim, li, n, &body(b)?)?;
-    Ok(Json(acl_json(&acl)))
+    Ok(Json(security_answer(&acl)))
 }

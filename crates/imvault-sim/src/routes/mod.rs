@@ -26,6 +26,7 @@ use super::Sim;
 use super::credentials::CUSTOMER_ID;
 use super::error::ApiError;
 use super::limits::Fault;
+use super::wire::{DocumentRef, IdError, ObjectId};
 
 pub type AppState = Arc<Sim>;
 
@@ -209,37 +210,32 @@ pub fn library(sim: &Sim, customer: &str, library: &str) -> Result<usize, ApiErr
         .ok_or_else(|| ApiError::NoRecord(format!("library {library}")))
 }
 
-/// `LIB!<number>` whose library must be the one in the path.
+/// A container id (`LIB!<number>`, §3) whose library must be the one in the path.
 pub fn number_in(library: &str, id: &str, what: &str) -> Result<u64, ApiError> {
-    let (lib, n) = id
-        .split_once('!')
-        .ok_or_else(|| ApiError::InvalidParam(format!("{what} id {id:?}")))?;
-    if lib != library {
-        return Err(ApiError::NoRecord(format!(
-            "{what} {id} in library {library}"
-        )));
-    }
-    n.parse()
-        .map_err(|_| ApiError::InvalidParam(format!("{what} id {id:?}")))
+    let id: ObjectId = id
+        .parse()
+        .map_err(|e: IdError| ApiError::InvalidParam(format!("{what} id: {e}")))?;
+    same_library(library, &id, what)?;
+    Ok(id.number)
 }
 
-/// `LIB!<n>` or `LIB!<n>.<v>`: the document number and the version if given.
+/// A document id (`LIB!<n>`) or version id (`LIB!<n>.<v>`) whose library must be the one in the
+/// path: the document number and the version if given.
 pub fn doc_ref(library: &str, id: &str) -> Result<(u64, Option<u32>), ApiError> {
-    let (lib, rest) = id
-        .split_once('!')
-        .ok_or_else(|| ApiError::InvalidParam(format!("document id {id:?}")))?;
-    if lib != library {
-        return Err(ApiError::NoRecord(format!(
-            "document {id} in library {library}"
-        )));
-    }
-    let bad = || ApiError::InvalidParam(format!("document id {id:?}"));
-    match rest.split_once('.') {
-        Some((n, v)) => Ok((
-            n.parse().map_err(|_| bad())?,
-            Some(v.parse().map_err(|_| bad())?),
-        )),
-        None => Ok((rest.parse().map_err(|_| bad())?, None)),
+    let r: DocumentRef = id
+        .parse()
+        .map_err(|e: IdError| ApiError::InvalidParam(format!("document id: {e}")))?;
+    same_library(library, &r.document, "document")?;
+    Ok((r.document.number, r.version))
+}
+
+fn same_library(library: &str, id: &ObjectId, what: &str) -> Result<(), ApiError> {
+    if id.library == library {
+        Ok(())
+    } else {
+        Err(ApiError::NoRecord(format!(
+            "{what} {id} in library {library}"
+        )))
     }
 }
 

@@ -1,14 +1,18 @@
-//! A faithful simulator of the iManage Work API (contract in ../shared/imanage-api.md), used by
-//! tests, benchmarks and the demo.
+//! A faithful, seeded simulator of the iManage Work API subset imvault is built against (the
+//! contract: `imanage-api.md`), for tests, benchmarks and the demo. It has its own wire types
+//! ([`wire`]) and never uses the imvault client's: a simulator that shared the client's reading of
+//! the contract could not catch the client misreading it.
 //!
 //! - [`corpus`]: the lazy, seeded base corpus (nothing materialised; memory flat at any scale).
 //! - [`content`]: deterministic file bytes from (seed, version id), streamed in chunks.
 //! - [`state`]: the overlay of writes and mutations; [`view`] merges it with the corpus.
 //! - [`auth`], [`limits`], [`cursor`], [`stats`]: sign-in, 429s/faults/latency, paging, counters.
-//! - [`routes`]: the axum handlers, one module per area of the contract.
+//! - [`routes`]: the axum handlers, one module per area of the contract; [`render`] the JSON.
 //!
-//! In-process use: `let (addr, sim) = sim::Server::start(SimOptions::default())?;`.
-//! See docs/SIMULATOR.md for the corpus shape, scales, faults and test hooks.
+//! In-process use: `let (addr, sim) = imvault_sim::Server::start(SimOptions::default())?;`.
+//! Nothing here prints: [`SimHandle::banner`] returns what `imvault sim` shows, and the server
+//! logs through `tracing`. See docs/SIMULATOR.md for the corpus shape, scales, faults and test
+//! hooks.
 
 pub mod auth;
 pub mod content;
@@ -26,6 +30,7 @@ pub mod state;
 pub mod stats;
 pub mod summary;
 pub mod view;
+pub mod wire;
 pub mod writes;
 
 use std::fmt;
@@ -38,12 +43,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::imanage::model::VersionId;
-
 pub use error::{ApiError, SimError};
 pub use mutate::{MutateReport, MutateRequest};
 pub use stats::SimStats;
 pub use summary::LibrarySummary;
+pub use wire::{UserType, VersionId};
 
 use corpus::{Corpus, LibLayout};
 use state::{LibOverlay, Overlay};
@@ -58,19 +62,6 @@ pub mod credentials {
     pub const CUSTOMER_ID: u64 = 1234;
     /// The `user.id` discovery reports for the service account.
     pub const USER_ID: &str = "SVC_BACKUP";
-
-    /// Client settings that sign in to a simulator listening on `addr` (benchmarks, examples).
-    pub fn client_settings(addr: std::net::SocketAddr) -> crate::imanage::ClientSettings {
-        crate::imanage::ClientSettings::new(
-            format!("http://{addr}")
-                .parse()
-                .expect("a socket address makes a valid URL"),
-            CLIENT_ID,
-            crate::secret::Secret::new(CLIENT_SECRET),
-            USERNAME,
-            crate::secret::Secret::new(AUTH_KEY),
-        )
-    }
 }
 
 /// How big the corpus is, in document versions (over all libraries).
@@ -127,58 +118,38 @@ impl fmt::Display for Scale {
     }
 }
 
-/// `user_type` the service account reports; `regular` also closes the §8 crawl endpoints (403).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SimUserType {
-    System,
-    Regular,
-}
-
-/// Options of `imvault sim` and of [`Server::start`]. `Default` equals the CLI defaults.
-#[derive(clap::Args, Clone, Debug)]
+/// How a simulator is set up: the options of [`Server::start`], onto which `imvault sim` maps its
+/// command-line flags (`--listen`, `--seed`, …, one per field). `Default` equals the CLI defaults.
+#[derive(Clone, Debug)]
 pub struct SimOptions {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Seed of the corpus and of the fault plan.
-    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// tiny | small | medium | large | a number of versions.
-    #[arg(long, default_value_t = Scale::Small)]
     pub scale: Scale,
     /// Number of libraries (the last one is hidden when there are several).
-    #[arg(long, default_value_t = 3)]
     pub libraries: u32,
     /// Requests per second before 429 (off when absent).
-    #[arg(long)]
     pub rate_limit: Option<f64>,
     /// Concurrent requests before 429 (off when absent).
-    #[arg(long)]
     pub max_concurrent: Option<usize>,
     /// Probability of a 502/503/504 or a truncated download per API call.
-    #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
     /// Added latency per API call, in milliseconds.
-    #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Access token lifetime, in seconds.
-    #[arg(long, default_value_t = 1800)]
     pub token_ttl: u64,
     /// Refresh token lifetime, in seconds.
-    #[arg(long, default_value_t = 7 * 24 * 3600)]
     pub refresh_ttl: u64,
     /// How long 5 failed sign-ins lock the account, in seconds (10 lock it for good).
-    #[arg(long, default_value_t = 900)]
     pub lockout_secs: u64,
     /// Paging cursor lifetime, in seconds.
-    #[arg(long, default_value_t = 3600)]
     pub cursor_ttl: u64,
-    /// `user_type` of the service account.
-    #[arg(long, value_enum, default_value_t = SimUserType::System)]
-    pub user_type: SimUserType,
+    /// `user_type` of the service account; `regular` also closes the §8 crawl endpoints (403).
+    pub user_type: UserType,
     /// Divide every document's size by this (at least 1 byte each): the same corpus, ids and
     /// versions with less content, to measure a large library on a small disk.
-    #[arg(long, default_value_t = NonZeroU64::MIN)]
     pub size_divisor: NonZeroU64,
 }
 
@@ -197,7 +168,7 @@ impl Default for SimOptions {
             refresh_ttl: 7 * 24 * 3600,
             lockout_secs: 900,
             cursor_ttl: 3600,
-            user_type: SimUserType::System,
+            user_type: UserType::System,
             size_divisor: NonZeroU64::MIN,
         }
     }
@@ -296,9 +267,9 @@ impl Sim {
     /// The bytes of any version the simulator serves (generated or uploaded), or `None` if it
     /// does not exist.
     pub fn version_bytes(&self, v: &VersionId) -> Option<Vec<u8>> {
-        let lib = self.lib_index(v.document.library.as_str())?;
+        let lib = self.lib_index(&v.library)?;
         self.read(lib, |ctx| {
-            let d = ctx.doc(v.document.number)?;
+            let d = ctx.doc(v.number)?;
             if !d.has_version(v.version) {
                 return None;
             }
@@ -359,6 +330,7 @@ impl Server {
             addr,
             SimHandle {
                 sim,
+                addr,
                 stop,
                 task: Some(task),
             },
@@ -370,6 +342,7 @@ impl Server {
 #[derive(Debug)]
 pub struct SimHandle {
     sim: Arc<Sim>,
+    addr: SocketAddr,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<(), SimError>>>,
 }
@@ -407,9 +380,17 @@ impl SimHandle {
     pub fn set_fault_rate(&self, p: f64) {
         self.sim.limits.set_fault_rate(p);
     }
-    /// The bytes of a version (generated or uploaded), as a download would return them.
-    pub fn version_bytes(&self, v: &VersionId) -> Option<Vec<u8>> {
-        self.sim.version_bytes(v)
+    /// The bytes of a version (generated or uploaded), as a download would return them; `None`
+    /// when no such version exists or `version` is not a version id. `version` is anything that
+    /// prints as a version id in its wire form (`LIB!453.2`): this crate's [`VersionId`], a
+    /// string, or the id type of a client under test.
+    pub fn version_bytes(&self, version: impl fmt::Display) -> Option<Vec<u8>> {
+        let v: VersionId = version.to_string().parse().ok()?;
+        self.sim.version_bytes(&v)
+    }
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
     /// Every library alias, in discovery order (the hidden one last).
     pub fn libraries(&self) -> Vec<String> {
@@ -423,6 +404,43 @@ impl SimHandle {
     /// What a library holds now (walks it: O(library); fine up to `medium`).
     pub fn library_summary(&self, alias: &str) -> Option<LibrarySummary> {
         Some(summary::summarize(&self.sim, self.sim.lib_index(alias)?))
+    }
+    /// What `imvault sim` shows when it starts: the address, the credentials to sign in with,
+    /// the libraries and the test hooks, one item a line (no trailing newline).
+    pub fn banner(&self) -> String {
+        let libs: Vec<String> = self
+            .sim
+            .corpus
+            .libs
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}{} ({} workspaces)",
+                    l.alias,
+                    if l.hidden { " [hidden]" } else { "" },
+                    l.n_ws
+                )
+            })
+            .collect();
+        let mut lines = vec![
+            format!("imvault simulator listening on http://{}", self.addr),
+            format!("  customer id:   {}", credentials::CUSTOMER_ID),
+            format!("  client id:     {}", credentials::CLIENT_ID),
+            format!("  client secret: {}", credentials::CLIENT_SECRET),
+            format!("  username:      {}", credentials::USERNAME),
+            format!("  auth key:      {}", credentials::AUTH_KEY),
+            format!("  libraries:     {}", libs.join(", ")),
+        ];
+        if self.sim.opts.size_divisor.get() > 1 {
+            lines.push(format!(
+                "  size divisor:  {} (every document's content is that many times smaller)",
+                self.sim.opts.size_divisor
+            ));
+        }
+        lines.push(
+            "  test hooks:    POST /sim/mutate, GET /sim/stats, GET /sim/summary, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock".into(),
+        );
+        lines.join("\n")
     }
     /// The shared state, for tests that inspect the corpus directly.
     pub fn sim(&self) -> &Arc<Sim> {
@@ -448,104 +466,19 @@ impl Drop for SimHandle {
     }
 }
 
-/// `imvault sim`: serve until ctrl-c or SIGTERM, printing the address and the credentials to use.
-pub async fn run(opts: SimOptions) -> Result<(), SimError> {
-    let (addr, handle) = Server::start(opts)?;
-    let libs: Vec<String> = handle
-        .sim
-        .corpus
-        .libs
-        .iter()
-        .map(|l| {
-            format!(
-                "{}{} ({} workspaces)",
-                l.alias,
-                if l.hidden { " [hidden]" } else { "" },
-                l.n_ws
-            )
-        })
-        .collect();
-    println!("imvault simulator listening on http://{addr}");
-    println!("  customer id:   {}", credentials::CUSTOMER_ID);
-    println!("  client id:     {}", credentials::CLIENT_ID);
-    println!("  client secret: {}", credentials::CLIENT_SECRET);
-    println!("  username:      {}", credentials::USERNAME);
-    println!("  auth key:      {}", credentials::AUTH_KEY);
-    println!("  libraries:     {}", libs.join(", "));
-    if handle.sim.opts.size_divisor.get() > 1 {
-        println!(
-            "  size divisor:  {} (every document's content is that many times smaller)",
-            handle.sim.opts.size_divisor
-        );
-    }
-    println!(
-        "  test hooks:    POST /sim/mutate, GET /sim/stats, GET /sim/summary, POST /sim/expire-cursors, POST /sim/expire-tokens, POST /sim/unlock"
-    );
-    println!("Press ctrl-c to stop.");
-    wait_for_stop_signal().await;
-    handle.stopped().await
-}
-
-/// ctrl-c, or SIGTERM where there is one (systemd, `kill`).
-async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        sim: SimOptions,
-    }
-
     #[test]
-    fn cli_defaults_equal_default_and_flags_parse() {
-        let cli = Cli::try_parse_from(["sim"]).unwrap();
-        let d = SimOptions::default();
-        assert_eq!(format!("{:?}", cli.sim), format!("{d:?}"));
-        let cli = Cli::try_parse_from([
-            "sim",
-            "--listen",
-            "127.0.0.1:8080",
-            "--scale",
-            "12345",
-            "--rate-limit",
-            "50",
-            "--fault-rate",
-            "0.1",
-            "--user-type",
-            "regular",
-            "--size-divisor",
-            "20",
-        ])
-        .unwrap();
-        assert_eq!(cli.sim.size_divisor.get(), 20);
-        assert_eq!(d.size_divisor.get(), 1);
-        assert!(Cli::try_parse_from(["sim", "--size-divisor", "0"]).is_err());
-        assert_eq!(cli.sim.scale, Scale::Versions(12345));
-        assert_eq!(cli.sim.rate_limit, Some(50.0));
-        assert_eq!(cli.sim.user_type, SimUserType::Regular);
-        assert!(Cli::try_parse_from(["sim", "--scale", "huge"]).is_err());
+    fn scales_parse_and_print() {
         for s in ["tiny", "small", "medium", "large"] {
             assert_eq!(s.parse::<Scale>().unwrap().to_string(), s);
         }
+        assert_eq!("12345".parse::<Scale>(), Ok(Scale::Versions(12345)));
+        assert!("huge".parse::<Scale>().unwrap_err().contains("\"huge\""));
         assert!(Scale::Large.target_versions() >= 1_000_000);
+        assert_eq!(SimOptions::default().size_divisor.get(), 1);
     }
 
     #[test]
@@ -561,5 +494,38 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn the_banner_names_the_address_the_credentials_and_the_libraries() {
+        let (addr, sim) = Server::start(SimOptions {
+            scale: Scale::Tiny,
+            size_divisor: NonZeroU64::new(3).unwrap(),
+            ..SimOptions::default()
+        })
+        .unwrap();
+        assert_eq!(sim.addr(), addr);
+        let banner = sim.banner();
+        assert!(banner.starts_with(&format!("imvault simulator listening on http://{addr}\n")));
+        for c in [
+            credentials::CLIENT_ID,
+            credentials::CLIENT_SECRET,
+            credentials::USERNAME,
+            credentials::AUTH_KEY,
+        ] {
+            assert!(banner.contains(c), "{banner}");
+        }
+        assert!(
+            banner.contains(
+                "ACTIVE (1 workspaces), ARCHIVE (1 workspaces), RESTRICTED [hidden] (1 workspaces)"
+            ),
+            "{banner}"
+        );
+        assert!(banner.contains("size divisor:  3"), "{banner}");
+        assert!(!banner.ends_with('\n'));
+        let v = "ACTIVE!1.1";
+        assert_eq!(sim.version_bytes(v), None, "no such document");
+        assert_eq!(sim.version_bytes("not an id"), None);
+        sim.stopped().await.unwrap();
     }
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
-use crate::imanage::model::{AccessLevel, TrusteeType};
+use crate::wire::{AccessLevel, TrusteeType};
 
 use super::Sim;
 use super::content::{ContentSpec, FileTraits};

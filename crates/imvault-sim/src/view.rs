@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use serde_json::{Map, Value, json};
 
-use crate::imanage::model::{ContainerKind, DefaultSecurity};
+use crate::wire::{ContainerKind, DefaultSecurity};
 
 use super::corpus::{
     self, BaseDoc, BaseWorkspace, CONT_BASE, LibLayout, SLOTS, WsTree, base_acl, container_dates,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::hash::{self, below, h, tag, unit};
 use super::names;
-use crate::imanage::model::VersionId;
+use crate::wire::VersionId;
 
 /// Text-like content compresses well; binary-like content (pdf, zip, images) does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,12 +295,7 @@ impl ContentSpec {
     }
 
     pub fn for_version(content: ContentParams, v: &VersionId) -> Self {
-        Self::of(
-            content,
-            v.document.library.as_str(),
-            v.document.number,
-            v.version,
-        )
+        Self::of(content, &v.library, v.number, v.version)
     }
 
     pub fn len(&self) -> u64 {

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::imanage::model::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
+use crate::wire::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
 
 use super::corpus::{BaseAcl, Corpus};
 

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::{AppState, doc_ref, library, number_in};
-use crate::sim::error::ApiError;
-use crate::sim::render::{container_json, version_json};
-use crate::sim::writes::{self, NewContainerRequest, UploadProfile};
+use crate::error::ApiError;
+use crate::render::{container_json, version_json};
+use crate::writes::{self, NewContainerRequest, UploadProfile};
 
 type P = Path<(String, String, String)>;
 

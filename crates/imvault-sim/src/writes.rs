@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::imanage::model::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
+use crate::wire::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
 
 use super::Sim;
 use super::content::kind_of;

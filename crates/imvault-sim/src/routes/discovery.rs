@@ -6,19 +6,15 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::sim::SimUserType;
-use crate::sim::credentials::{CUSTOMER_ID, USER_ID, USERNAME};
-use crate::sim::error::ApiError;
+use crate::credentials::{CUSTOMER_ID, USER_ID, USERNAME};
+use crate::error::ApiError;
+use crate::wire::{DiscoveredUser, LibraryRow};
 
 pub async fn api(State(sim): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    let user_type = match sim.opts.user_type {
-        SimUserType::System => "system",
-        SimUserType::Regular => "regular",
-    };
     let visible: Vec<Value> = sim
         .corpus
         .libs
@@ -28,7 +24,12 @@ pub async fn api(State(sim): State<AppState>, headers: HeaderMap) -> Json<Value>
         .collect();
     let preferred = sim.corpus.libs.first().map(|l| l.alias.clone());
     Json(json!({"data": {
-        "user": {"id": USER_ID, "customer_id": CUSTOMER_ID, "user_type": user_type, "email": USERNAME},
+        "user": DiscoveredUser {
+            id: USER_ID,
+            customer_id: CUSTOMER_ID,
+            user_type: sim.opts.user_type,
+            email: USERNAME,
+        },
         "versions": [{"name": "v2", "url": format!("http://{host}/work/api/v2")}],
         "work": {"preferred_library": preferred, "libraries": visible}
     }}))
@@ -41,11 +42,15 @@ pub async fn libraries(
     if customer != CUSTOMER_ID.to_string() {
         return Err(ApiError::NoRecord(format!("customer {customer}")));
     }
-    let data: Vec<Value> = sim
+    let data: Vec<LibraryRow> = sim
         .corpus
         .libs
         .iter()
-        .map(|l| json!({"id": l.alias, "type": "worksite", "is_hidden": l.hidden}))
+        .map(|l| LibraryRow {
+            id: l.alias.clone(),
+            library_type: "worksite",
+            is_hidden: l.hidden,
+        })
         .collect();
     Ok(Json(json!({ "data": data })))
 }

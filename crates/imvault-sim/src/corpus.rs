@@ -13,7 +13,7 @@ use super::Scale;
 use super::content::{ContentParams, FileTraits};
 use super::hash::{self, Rng, below, h, pick, tag, unit};
 use super::names;
-use crate::imanage::model::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
+use crate::wire::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
 
 pub const SLOTS: u64 = 32;
 pub const CONT_BASE: u64 = 100;

@@ -6,16 +6,16 @@ use std::ops::ControlFlow;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{AppState, library};
-use crate::sim::SimUserType;
-use crate::sim::corpus::BASE_DATES_END;
-use crate::sim::cursor::Pos;
-use crate::sim::error::ApiError;
-use crate::sim::render::{container_json, iso, version_json};
-use crate::sim::view::{ContainerView, Ctx};
+use crate::corpus::BASE_DATES_END;
+use crate::cursor::Pos;
+use crate::error::ApiError;
+use crate::render::{container_json, iso, version_json};
+use crate::view::{ContainerView, Ctx};
+use crate::wire::{ContainerTrusteeRow, DocumentTrusteeRow, ParentRow, UserType};
 
 type R = Result<Json<Value>, ApiError>;
 type P = Path<(String, String)>;
@@ -43,7 +43,7 @@ struct Crawl {
 
 fn prepare(sim: &AppState, customer: &str, lib: &str, what: &str, b: B) -> Result<Crawl, ApiError> {
     let li = library(sim, customer, lib)?;
-    if sim.opts.user_type != SimUserType::System {
+    if sim.opts.user_type != UserType::System {
         return Err(ApiError::AccessDenied(
             "the sync API is only available to system (service) accounts".into(),
         ));
@@ -96,7 +96,7 @@ impl Crawl {
             Some((s, _)) => d.is_some_and(|d| d >= s.as_str()),
         }
     }
-    fn answer(&self, sim: &AppState, data: Vec<Value>, next: Option<Pos>) -> Json<Value> {
+    fn answer(&self, sim: &AppState, data: Vec<impl Serialize>, next: Option<Pos>) -> Json<Value> {
         let mut v = json!({ "data": data });
         if let Some(p) = next {
             v["cursor"] = json!(sim.cursors.issue(&self.scope, p));
@@ -107,14 +107,14 @@ impl Crawl {
 
 /// Collect rows, each object giving several; stop (with the resume position) once `limit`
 /// rows are taken and another is due.
-struct Pager {
+struct Pager<T> {
     limit: usize,
     start: Pos,
-    data: Vec<Value>,
+    data: Vec<T>,
     next: Option<Pos>,
 }
 
-impl Pager {
+impl<T: Serialize> Pager<T> {
     fn new(c: &Crawl) -> Self {
         Self {
             limit: c.limit,
@@ -123,7 +123,7 @@ impl Pager {
             next: None,
         }
     }
-    fn object(&mut self, number: u64, rows: impl IntoIterator<Item = Value>) -> ControlFlow<()> {
+    fn object(&mut self, number: u64, rows: impl IntoIterator<Item = T>) -> ControlFlow<()> {
         let skip = if number == self.start.0 {
             self.start.1 as usize
         } else {
@@ -204,14 +204,11 @@ pub async fn parents(State(sim): State<AppState>, Path((c, l)): P, b: B) -> R {
     sim.read(crawl.li, |ctx| {
         ctx.for_each_doc_from(crawl.start.0, false, |d| {
             let lib = &crawl.lib;
-            let rows: Vec<Value> = d
-                .parents
-                .iter()
-                .map(|p| {
-                    json!({"document_number": d.number, "document_id": format!("{lib}!{}", d.number),
-                           "parent_id": format!("{lib}!{p}")})
-                })
-                .collect();
+            let rows = d.parents.iter().map(|p| ParentRow {
+                document_number: d.number,
+                document_id: format!("{lib}!{}", d.number),
+                parent_id: format!("{lib}!{p}"),
+            });
             pager.object(d.number, rows)
         });
     });
@@ -225,26 +222,31 @@ pub async fn document_trustees(State(sim): State<AppState>, Path((c, l)): P, b: 
         ctx.for_each_doc_from(crawl.start.0, false, |d| {
             let acl = ctx.doc_acl(d.number);
             let id = format!("{}!{}", crawl.lib, d.number);
-            let rows: Vec<Value> = acl
+            let rows = acl
                 .entries
                 .iter()
-                .map(|(tid, t, level)| {
-                    json!({"document_id": id, "id": tid, "type": t, "access_level": level.as_str()})
-                })
-                .collect();
+                .map(|(tid, t, level)| DocumentTrusteeRow {
+                    document_id: id.clone(),
+                    id: tid.clone(),
+                    trustee_type: *t,
+                    access_level: *level,
+                });
             pager.object(d.number, rows)
         });
     });
     Ok(crawl.answer(&sim, pager.data, pager.next))
 }
 
-fn container_rows(ctx: &Ctx<'_>, lib: &str, cv: &ContainerView) -> Vec<Value> {
+fn container_rows(ctx: &Ctx<'_>, lib: &str, cv: &ContainerView) -> Vec<ContainerTrusteeRow> {
     let id = format!("{lib}!{}", cv.number);
     ctx.container_acl(cv.number)
         .entries
-        .iter()
-        .map(|(tid, t, level)| {
-            json!({"container_id": id, "id": tid, "type": t, "access_level": level.as_str()})
+        .into_iter()
+        .map(|(tid, t, level)| ContainerTrusteeRow {
+            container_id: id.clone(),
+            id: tid,
+            trustee_type: t,
+            access_level: level,
         })
         .collect()
 }

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::{AppState, doc_ref, library};
-use crate::sim::content::{ContentSpec, mime_of};
-use crate::sim::error::ApiError;
-use crate::sim::render::version_json;
-use crate::sim::state::VersionContent;
+use crate::content::{ContentSpec, mime_of};
+use crate::error::ApiError;
+use crate::render::version_json;
+use crate::state::VersionContent;
 
 /// Request extension set by the guard: cut this download short.
 #[derive(Debug, Clone, Copy)]

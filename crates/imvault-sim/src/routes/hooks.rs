@@ -6,10 +6,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 
 use super::AppState;
-use crate::sim::error::ApiError;
-use crate::sim::mutate::{self, MutateReport, MutateRequest};
-use crate::sim::stats::SimStats;
-use crate::sim::summary::{self, LibrarySummary};
+use crate::error::ApiError;
+use crate::mutate::{self, MutateReport, MutateRequest};
+use crate::stats::SimStats;
+use crate::summary::{self, LibrarySummary};
 
 pub async fn mutate(
     State(sim): State<AppState>,
@@ -29,7 +29,7 @@ pub async fn stats(State(sim): State<AppState>) -> Json<SimStats> {
     Json(sim.stats.snapshot())
 }
 
-/// What every library holds now (as [`crate::sim::SimHandle::library_summary`]), for a
+/// What every library holds now (as [`crate::SimHandle::library_summary`]), for a
 /// benchmark in another process to check a backup against. Walks every library (O(corpus):
 /// seconds at `large`), on a blocking thread.
 /// A 500 only if the walk panicked.
@@ -61,11 +61,11 @@ pub async fn unlock(State(sim): State<AppState>) -> StatusCode {
 
 pub async fn delete_folder(
     State(sim): State<AppState>,
-    b: Result<Json<crate::sim::delete::DeleteFolderRequest>, JsonRejection>,
-) -> Result<Json<crate::sim::delete::DeleteFolderReport>, ApiError> {
+    b: Result<Json<crate::delete::DeleteFolderRequest>, JsonRejection>,
+) -> Result<Json<crate::delete::DeleteFolderReport>, ApiError> {
     let Json(req) =
         b.map_err(|e| ApiError::InvalidParam(format!("delete-folder body: {}", e.body_text())))?;
-    crate::sim::delete::delete_folder(&sim, &req.folder)
+    crate::delete::delete_folder(&sim, &req.folder)
         .map(Json)
         .ok_or_else(|| ApiError::NoRecord(format!("folder {}", req.folder)))
 }

@@ -1,0 +1,26 @@
+//! The imvault client and the embedded simulator (the `imvault-sim` crate) joined: client
+//! settings that sign in to a running simulator. The simulator itself is its own crate, with its
+//! own reading of the contract; it never uses imvault's types.
+//!
+//! The glob re-export keeps `imvault::sim::…` paths working while callers move to `imvault_sim`.
+
+use std::net::SocketAddr;
+
+pub use imvault_sim::*;
+
+use crate::imanage::ClientSettings;
+use crate::secret::Secret;
+
+/// Client settings that sign in to a simulator listening on `addr` with its credentials
+/// (benchmarks, examples); limits and retries are the defaults.
+pub fn client_settings(addr: SocketAddr) -> ClientSettings {
+    ClientSettings::new(
+        format!("http://{addr}")
+            .parse()
+            .expect("a socket address makes a valid URL"),
+        credentials::CLIENT_ID,
+        Secret::new(credentials::CLIENT_SECRET),
+        credentials::USERNAME,
+        Secret::new(credentials::AUTH_KEY),
+    )
+}
