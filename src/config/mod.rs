@@ -6,6 +6,7 @@
 //! [`Settings`].
 
 mod file;
+mod resolve;
 pub mod schedule;
 
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -183,172 +184,17 @@ impl Settings {
 
     /// Turns a parsed file into settings: secrets resolved, values checked.
     pub fn resolve(file: FileConfig, path: Option<&Path>, env: &Env) -> Result<Self, ConfigError> {
-        let shown = path
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("<built-in>"));
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            path: shown.clone(),
-            key: key.to_string(),
-            message,
-        };
-
-        let imanage = match file.imanage {
-            None => None,
-            Some(im) => {
-                if !matches!(im.url.scheme(), "https" | "http") {
-                    return Err(invalid(
-                        "imanage.url",
-                        format!("must be an http(s) URL, got {:?}", im.url.as_str()),
-                    ));
-                }
-                if im.client_id.trim().is_empty() {
-                    return Err(invalid("imanage.client_id", "must not be empty".into()));
-                }
-                if im.username.trim().is_empty() {
-                    return Err(invalid("imanage.username", "must not be empty".into()));
-                }
-                let client_secret = resolve_secret(
-                    &shown,
-                    env,
-                    SecretSource {
-                        key: "imanage.client_secret",
-                        what: "the client secret",
-                        inline: im.client_secret,
-                        file: im.client_secret_file,
-                        env_value: env.client_secret.clone(),
-                        env_name: "IMVAULT_CLIENT_SECRET",
-                    },
-                )?;
-                let auth_key = resolve_secret(
-                    &shown,
-                    env,
-                    SecretSource {
-                        key: "imanage.auth_key",
-                        what: "the service account's auth key",
-                        inline: im.auth_key,
-                        file: im.auth_key_file,
-                        env_value: env.auth_key.clone(),
-                        env_name: "IMVAULT_AUTH_KEY",
-                    },
-                )?;
-                let (Some(client_secret), Some(auth_key)) = (client_secret, auth_key) else {
-                    return Err(invalid(
-                        "imanage",
-                        "client_secret (or client_secret_file, or IMVAULT_CLIENT_SECRET) and auth_key (or auth_key_file, or IMVAULT_AUTH_KEY) are required".into(),
-                    ));
-                };
-                if im.libraries.is_empty() {
-                    return Err(invalid(
-                        "imanage.libraries",
-                        "must name at least one library or glob (\"*\" for all)".into(),
-                    ));
-                }
-                let libraries = LibraryFilter::new(im.libraries, im.exclude_libraries).map_err(
-                    |(pat, e)| invalid("imanage.libraries", format!("bad glob {pat:?}: {e}")),
-                )?;
-                Some(ImanageSettings {
-                    url: im.url,
-                    client_id: im.client_id,
-                    client_secret,
-                    username: im.username,
-                    auth_key,
-                    requests_per_second: im.requests_per_second,
-                    concurrency: im.concurrency,
-                    libraries,
-                })
-            }
-        };
-
-        let r = file.repository;
-        if !matches!(r.url.scheme(), "file" | "s3" | "memory") {
-            return Err(invalid(
-                "repository.url",
-                format!("scheme must be file:// or s3://, got {:?}", r.url.as_str()),
-            ));
-        }
-        if r.url.scheme() == "s3" && r.url.host_str().unwrap_or("").is_empty() {
-            return Err(invalid(
-                "repository.url",
-                "s3:// URL needs a bucket: s3://bucket/prefix".into(),
-            ));
-        }
-        if let Some(level) = r.compression_level
-            && !(1..=19).contains(&level)
-        {
-            return Err(invalid(
-                "repository.compression_level",
-                format!("must be 1 to 19, got {level}"),
-            ));
-        }
-        let secret_access_key = resolve_secret(
-            &shown,
+        let check = resolve::Check {
+            path: path
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("<built-in>")),
             env,
-            SecretSource {
-                key: "repository.secret_access_key",
-                what: "the S3 secret access key",
-                inline: r.secret_access_key,
-                file: r.secret_access_key_file,
-                env_value: env.s3_secret_access_key.clone(),
-                env_name: "AWS_SECRET_ACCESS_KEY",
-            },
-        )?;
-        let repository = RepositorySettings {
-            url: r.url,
-            endpoint: r.endpoint,
-            region: r.region,
-            allow_http: r.allow_http,
-            access_key_id: r.access_key_id,
-            secret_access_key,
-            compression_level: r.compression_level,
-            pack_size_mib: r.pack_size_mib,
         };
-
-        if file.schedule.backup.split_whitespace().count() != 6 {
-            return Err(invalid(
-                "schedule.backup",
-                format!(
-                    "expected 6 fields (sec min hour day month weekday), got {:?}",
-                    file.schedule.backup
-                ),
-            ));
-        }
-
-        // The daemon's schedules: every cron expression and the time zone must parse.
-        if let Err((key, message)) = schedule::validate(&file.schedule) {
-            return Err(invalid(&key, message));
-        }
-        if !(0.05..=86_400.0).contains(&file.daemon.checkpoint_secs) {
-            return Err(invalid(
-                "daemon.checkpoint_secs",
-                format!("must be 0.05 to 86400, got {}", file.daemon.checkpoint_secs),
-            ));
-        }
-        if !(0.05..=3_600.0).contains(&file.daemon.progress_secs) {
-            return Err(invalid(
-                "daemon.progress_secs",
-                format!("must be 0.05 to 3600, got {}", file.daemon.progress_secs),
-            ));
-        }
-
-        if !(0.0..=366.0).contains(&file.backup.full_listing_every_days) {
-            return Err(invalid(
-                "backup.full_listing_every_days",
-                format!(
-                    "must be 0 (list everything on every run) to 366 days, got {}",
-                    file.backup.full_listing_every_days
-                ),
-            ));
-        }
-        if file.backup.change_margin_secs > 7 * 86_400 {
-            return Err(invalid(
-                "backup.change_margin_secs",
-                format!(
-                    "must be at most 604800 (a week), got {}",
-                    file.backup.change_margin_secs
-                ),
-            ));
-        }
-
+        let imanage = file.imanage.map(|im| check.imanage(im)).transpose()?;
+        let repository = check.repository(file.repository)?;
+        check.schedule(&file.schedule)?;
+        check.daemon(&file.daemon)?;
+        check.backup(&file.backup)?;
         Ok(Self {
             source: path.map(Path::to_path_buf),
             imanage,
@@ -367,61 +213,6 @@ impl Settings {
     /// The effective configuration as TOML-like JSON with every secret shown as `***`.
     pub fn redacted_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-struct SecretSource {
-    key: &'static str,
-    what: &'static str,
-    inline: Option<Secret>,
-    file: Option<PathBuf>,
-    env_value: Option<String>,
-    env_name: &'static str,
-}
-
-/// Environment wins over the file; inside the file, giving both the value and `*_file` is an error.
-/// A relative `*_file` is read from systemd's `$CREDENTIALS_DIRECTORY` when set (LoadCredential=).
-fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secret>, ConfigError> {
-    if let Some(v) = s.env_value {
-        return Ok(Some(Secret::new(v)));
-    }
-    match (s.inline, s.file) {
-        (Some(_), Some(_)) => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: s.key.to_string(),
-            message: format!(
-                "give either {0} or {0}_file, not both",
-                s.key.rsplit('.').next().unwrap_or(s.key)
-            ),
-        }),
-        (Some(v), None) => Ok(Some(v)),
-        (None, Some(f)) => {
-            let full = match (&env.credentials_directory, f.is_relative()) {
-                (Some(dir), true) => dir.join(&f),
-                _ => f.clone(),
-            };
-            let text =
-                std::fs::read_to_string(&full).map_err(|source| ConfigError::SecretFile {
-                    path: path.to_path_buf(),
-                    key: s.key,
-                    what: s.what,
-                    file: full.clone(),
-                    source,
-                })?;
-            let value = text.trim_end_matches(['\n', '\r']).to_string();
-            if value.is_empty() {
-                return Err(ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    key: format!("{}_file", s.key),
-                    message: format!("{} is empty", full.display()),
-                });
-            }
-            Ok(Some(Secret::new(value)))
-        }
-        (None, None) => {
-            let _ = s.env_name;
-            Ok(None)
-        }
     }
 }
 

@@ -1,11 +1,367 @@
-//! Writing one batch of an export: every version to a temporary file, one sync of the file
-//! system, then each file under its final name (never over an existing one).
+//! Writing one batch of an export: every version to a temporary file (from the blobs read
+//! ahead, on a blocking thread; a version too large to be read ahead is streamed), one
+//! `syncfs` for the batch, then each file under its final name (never over an existing one);
+//! the batch's document sidecars go to temporary names and get theirs after the next sync. A
+//! final name only ever appears for a file whose bytes are durable.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::catalog::VersionRow;
-use crate::restore::files::{place, place_pending, sync_fs, write_temp};
-use crate::restore::report::ItemFailure;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::{EXPORT_FORMAT, ExportTarget, pretty};
+use crate::catalog::{PlannedDocument, VersionRow};
+use crate::jobs::progress::Counters;
+use crate::restore::files::{place, place_pending, sync_fs, temp_name, write_temp};
+use crate::restore::names;
+use crate::restore::report::{DocumentOutcome, ItemFailure, RestoredVersion};
+use crate::restore::source::{READ_ACTION, SizeCheck, Source};
+use crate::restore::target::Place;
+
+/// One version as a document sidecar lists it (field order is the file's).
+#[derive(Serialize)]
+struct SidecarVersion {
+    version: u32,
+    file: String,
+    profile: serde_json::Map<String, Value>,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A document sidecar `<name> (doc N).imvault.json` (field order is the file's).
+#[derive(Serialize)]
+struct DocumentSidecar {
+    imvault_export: u32,
+    document: crate::imanage::model::DocumentId,
+    snapshot: crate::catalog::SnapshotId,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+    library: crate::imanage::model::LibraryId,
+    versions: Vec<SidecarVersion>,
+    filings: Vec<crate::imanage::model::ContainerId>,
+    acl: Option<crate::imanage::model::Acl>,
+}
+
+/// The directory of a document placed at `place`.
+fn dir_of(place: &Place, base: &Path) -> PathBuf {
+    match place {
+        Place::Dir(d) => d.clone(),
+        _ => base.to_path_buf(),
+    }
+}
+
+impl ExportTarget {
+    /// Writes a batch of documents (see the module docs); one outcome per document, in order.
+    pub(super) async fn write_documents(
+        &self,
+        docs: &[(&PlannedDocument, Place)],
+        source: &Source,
+        progress: &Arc<Counters>,
+    ) -> Vec<DocumentOutcome> {
+        let mut outs: Vec<DocumentOutcome> =
+            docs.iter().map(|_| DocumentOutcome::default()).collect();
+        let mut jobs = self.version_jobs(docs, source).await;
+        if !self.dry_run {
+            jobs = match self.write_jobs(jobs, docs.len()).await {
+                Ok(j) => j,
+                Err(e) => {
+                    return docs
+                        .iter()
+                        .map(|(d, _)| DocumentOutcome {
+                            failures: vec![ItemFailure {
+                                object: d.id.to_string(),
+                                action: "writing its files".into(),
+                                error: e.to_string(),
+                            }],
+                            ..Default::default()
+                        })
+                        .collect();
+                }
+            };
+        }
+        let listed = self.account(jobs, &mut outs, progress);
+        if !self.dry_run {
+            self.write_sidecars(docs, listed, &mut outs).await;
+        }
+        outs
+    }
+
+    /// Every version of the batch with its data: the blobs read ahead, streamed into its
+    /// temporary file, failed, or (dry run) whether its name is free.
+    async fn version_jobs(
+        &self,
+        docs: &[(&PlannedDocument, Place)],
+        source: &Source,
+    ) -> Vec<VersionJob> {
+        let mut jobs = Vec::new();
+        for (i, (doc, place)) in docs.iter().enumerate() {
+            let dir = dir_of(place, &self.base);
+            let Some(latest) = doc.versions.last() else {
+                continue;
+            };
+            for v in &doc.versions {
+                let file = names::version_file(
+                    &latest.name,
+                    doc.id.number,
+                    v.id.version,
+                    v.extension.as_deref(),
+                );
+                let path = dir.join(&file);
+                let tmp = temp_name(&path);
+                let data = if self.dry_run {
+                    VersionData::Placed(!path.exists())
+                } else {
+                    match source.in_memory(v) {
+                        Some(Ok((_, blobs))) => VersionData::Memory(blobs),
+                        Some(Err(f)) => VersionData::Failed(f),
+                        None => match self
+                            .stream_to_temp(v, &path, &tmp, source)
+                            .instrument(tracing::info_span!("document", id = %doc.id))
+                            .await
+                        {
+                            Ok(()) => VersionData::Streamed,
+                            Err(f) => VersionData::Failed(f),
+                        },
+                    }
+                };
+                let mtime = v
+                    .edit_date
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                    .map(std::time::SystemTime::from);
+                jobs.push(VersionJob {
+                    doc: i,
+                    version: v.clone(),
+                    file,
+                    path,
+                    tmp,
+                    mtime,
+                    data,
+                });
+            }
+        }
+        jobs
+    }
+
+    /// [`write_batch`] on a blocking thread, with the sidecars queued so far.
+    async fn write_jobs(
+        &self,
+        jobs: Vec<VersionJob>,
+        documents: usize,
+    ) -> Result<Vec<VersionJob>, tokio::task::JoinError> {
+        let pending = self.take_pending();
+        let base = self.base.clone();
+        let span = tracing::debug_span!("write batch", documents, versions = jobs.len());
+        tokio::task::spawn_blocking(move || span.in_scope(|| write_batch(&base, jobs, pending)))
+            .await
+    }
+
+    /// Counts each version's outcome, writes its line of the item list, and returns what each
+    /// document's sidecar lists.
+    fn account(
+        &self,
+        jobs: Vec<VersionJob>,
+        outs: &mut [DocumentOutcome],
+        progress: &Counters,
+    ) -> Vec<Vec<SidecarVersion>> {
+        let mut listed: Vec<Vec<SidecarVersion>> = outs.iter().map(|_| Vec::new()).collect();
+        for j in jobs {
+            let (out, v, path) = (&mut outs[j.doc], &j.version, &j.path);
+            let rel = path
+                .strip_prefix(&self.base)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
+            let mut line = json!({"version": v.id, "path": rel, "size": v.size});
+            match j.data {
+                VersionData::Placed(true) => {
+                    Counters::add(&progress.versions, 1);
+                    Counters::add(&progress.bytes_read, v.size);
+                    out.restored.push(RestoredVersion {
+                        version: v.id.to_string(),
+                        size: v.size,
+                        restored_as: path.to_string_lossy().into_owned(),
+                    });
+                    line["status"] = json!("restored");
+                }
+                VersionData::Placed(false) => {
+                    out.unchanged += 1;
+                    out.notes.push(format!(
+                        "{}: {} exists, not overwritten",
+                        v.id,
+                        path.display()
+                    ));
+                    line["status"] = json!("exists");
+                }
+                VersionData::Failed(f) => {
+                    Counters::add(&progress.skipped, 1);
+                    line["status"] = json!("failed");
+                    line["error"] = json!(format!("{}: {}", f.action, f.error));
+                    out.failures.push(f);
+                }
+                VersionData::Memory(_) | VersionData::Streamed => {
+                    // Only in a dry run (nothing is written then).
+                    line["status"] = json!("restored");
+                }
+            }
+            self.item_line(&line);
+            let status = line["status"].as_str().unwrap_or_default().to_string();
+            let error = line
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map(str::to_string);
+            listed[j.doc].push(SidecarVersion {
+                version: j.version.id.version,
+                file: j.file,
+                profile: j.version.profile,
+                status,
+                error,
+            });
+        }
+        listed
+    }
+
+    /// Each document's sidecar (it records each version's status) goes to a temporary file now
+    /// and gets its name after the next sync (the next batch's, or the one before the
+    /// manifest), like the container sidecars: no second sync per batch, and a sidecar still
+    /// only appears once its bytes are durable and after the files it lists.
+    async fn write_sidecars(
+        &self,
+        docs: &[(&PlannedDocument, Place)],
+        listed: Vec<Vec<SidecarVersion>>,
+        outs: &mut [DocumentOutcome],
+    ) {
+        // Built from owned rows and serialized on the blocking thread below.
+        let mut sidecars = Vec::new();
+        for (i, ((doc, place), listed)) in docs.iter().zip(listed).enumerate() {
+            let Some(latest) = doc.versions.last() else {
+                continue;
+            };
+            let sidecar = DocumentSidecar {
+                imvault_export: EXPORT_FORMAT,
+                document: doc.id.clone(),
+                snapshot: self.snapshot.row.id.clone(),
+                snapshot_time: self.snapshot.row.time,
+                library: self.snapshot.row.library.clone(),
+                versions: listed,
+                filings: doc.filings.clone(),
+                acl: doc.acl.clone(),
+            };
+            let path =
+                dir_of(place, &self.base).join(names::sidecar_file(&latest.name, doc.id.number));
+            let tmp = temp_name(&path);
+            sidecars.push((i, path, tmp, sidecar));
+        }
+        let written = tokio::task::spawn_blocking(move || {
+            sidecars
+                .into_iter()
+                .map(|(i, path, tmp, sidecar)| {
+                    if path.exists() {
+                        return (i, path, tmp, Ok(false)); // never overwritten (a merge)
+                    }
+                    let bytes = bytes::Bytes::from(pretty(&sidecar));
+                    let r = write_temp(&tmp, &[bytes], None);
+                    if r.is_err() {
+                        let _ = std::fs::remove_file(&tmp);
+                    }
+                    (i, path, tmp, r.map(|()| true))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match written {
+            Ok(res) => {
+                for (i, path, tmp, r) in res {
+                    let doc = docs[i].0;
+                    match r {
+                        Ok(true) => self.queue(tmp, path),
+                        Ok(false) => outs[i].notes.push(format!(
+                            "{}: sidecar {} exists, not overwritten",
+                            doc.id,
+                            path.display()
+                        )),
+                        Err(e) => outs[i].failures.push(ItemFailure {
+                            object: doc.id.to_string(),
+                            action: format!("writing {}", path.display()),
+                            error: e.to_string(),
+                        }),
+                    }
+                }
+            }
+            Err(e) => {
+                for (i, (doc, _)) in docs.iter().enumerate() {
+                    outs[i].failures.push(ItemFailure {
+                        object: doc.id.to_string(),
+                        action: "writing its sidecar".into(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Streams one version (too large to be read ahead) into the new file `tmp`, checking
+    /// every chunk and the total size; not synced. `tmp` is removed on failure.
+    async fn stream_to_temp(
+        &self,
+        v: &VersionRow,
+        path: &Path,
+        tmp: &Path,
+        source: &Source,
+    ) -> Result<(), ItemFailure> {
+        let fail = |action: &str, e: String| ItemFailure {
+            object: v.id.to_string(),
+            action: action.to_string(),
+            error: e,
+        };
+        let (content, mut chunks) = source.stream(v)?;
+        let write_action = format!("writing {}", path.display());
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(|e| fail(&write_action, e.to_string()))?;
+        let mut f = Some(std::io::BufWriter::with_capacity(1 << 20, f));
+        let mut check = SizeCheck::new(v, &content);
+        let result: Result<(), ItemFailure> = async {
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| ItemFailure {
+                    object: v.id.to_string(),
+                    action: READ_ACTION.into(),
+                    error: e,
+                })?;
+                check.add(chunk.len())?;
+                let mut w = f.take().expect("writer");
+                let (w, r) = tokio::task::spawn_blocking(move || {
+                    let r = w.write_all(&chunk);
+                    (w, r)
+                })
+                .await
+                .map_err(|e| fail(&write_action, e.to_string()))?;
+                f = Some(w);
+                r.map_err(|e| fail(&write_action, e.to_string()))?;
+            }
+            check.finish()?;
+            if let Some(mut w) = f.take() {
+                tokio::task::spawn_blocking(move || w.flush())
+                    .await
+                    .map_err(|e| fail(&write_action, e.to_string()))?
+                    .map_err(|e| fail(&write_action, e.to_string()))?;
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            drop(f);
+            let _ = std::fs::remove_file(tmp);
+        }
+        result
+    }
+}
 
 /// Writes the versions of a batch read ahead to their temporary files, syncs the file system
 /// once, then places every written file (and the queued `pending` ones) under its final name.

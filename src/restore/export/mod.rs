@@ -21,24 +21,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tracing::Instrument;
 
 use super::RestoreError;
 use super::files::{place_pending, sync_fs, temp_name, write_new, write_temp};
 use super::names;
-use super::report::{DocumentOutcome, ItemFailure, RestoreReport, RestoredVersion};
-use super::source::{SizeCheck, Source};
+use super::report::{DocumentOutcome, ItemFailure, RestoreReport};
+use super::source::Source;
 use super::target::{ContainerOutcome, Place, Target};
-use crate::catalog::{ContainerRow, PlannedDocument, SnapshotInfo, VersionRow};
+use crate::catalog::{ContainerRow, PlannedDocument, SnapshotInfo};
 use crate::imanage::model::ContainerKind;
 use crate::jobs::progress::Counters;
 
 mod batch;
-
-use batch::{VersionData, VersionJob, write_batch};
 
 /// Name of the manifest at the top of an export.
 pub const MANIFEST: &str = "imvault-restore.json";
@@ -70,30 +66,6 @@ fn io_err(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RestoreEr
         path,
         source,
     }
-}
-
-/// One version as a document sidecar lists it (field order is the file's).
-#[derive(Serialize)]
-struct SidecarVersion {
-    version: u32,
-    file: String,
-    profile: serde_json::Map<String, Value>,
-    status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-/// A document sidecar `<name> (doc N).imvault.json` (field order is the file's).
-#[derive(Serialize)]
-struct DocumentSidecar {
-    imvault_export: u32,
-    document: crate::imanage::model::DocumentId,
-    snapshot: crate::catalog::SnapshotId,
-    snapshot_time: chrono::DateTime<chrono::Utc>,
-    library: crate::imanage::model::LibraryId,
-    versions: Vec<SidecarVersion>,
-    filings: Vec<crate::imanage::model::ContainerId>,
-    acl: Option<crate::imanage::model::Acl>,
 }
 
 fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
@@ -287,64 +259,6 @@ impl ExportTarget {
         })
     }
 
-    /// Streams one version (too large to be read ahead) into the new file `tmp`, checking
-    /// every chunk and the total size; not synced. `tmp` is removed on failure.
-    async fn stream_to_temp(
-        &self,
-        v: &VersionRow,
-        path: &Path,
-        tmp: &Path,
-        source: &Source,
-    ) -> Result<(), ItemFailure> {
-        let fail = |action: &str, e: String| ItemFailure {
-            object: v.id.to_string(),
-            action: action.to_string(),
-            error: e,
-        };
-        let (content, mut chunks) = source.stream(v)?;
-        let write_action = format!("writing {}", path.display());
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .map_err(|e| fail(&write_action, e.to_string()))?;
-        let mut f = Some(std::io::BufWriter::with_capacity(1 << 20, f));
-        let mut check = SizeCheck::new(v, &content);
-        let result: Result<(), ItemFailure> = async {
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| ItemFailure {
-                    object: v.id.to_string(),
-                    action: super::source::READ_ACTION.into(),
-                    error: e,
-                })?;
-                check.add(chunk.len())?;
-                let mut w = f.take().expect("writer");
-                let (w, r) = tokio::task::spawn_blocking(move || {
-                    let r = w.write_all(&chunk);
-                    (w, r)
-                })
-                .await
-                .map_err(|e| fail(&write_action, e.to_string()))?;
-                f = Some(w);
-                r.map_err(|e| fail(&write_action, e.to_string()))?;
-            }
-            check.finish()?;
-            if let Some(mut w) = f.take() {
-                tokio::task::spawn_blocking(move || w.flush())
-                    .await
-                    .map_err(|e| fail(&write_action, e.to_string()))?
-                    .map_err(|e| fail(&write_action, e.to_string()))?;
-            }
-            Ok(())
-        }
-        .await;
-        if result.is_err() {
-            drop(f);
-            let _ = std::fs::remove_file(tmp);
-        }
-        result
-    }
-
     /// Queues the written temporary file `tmp` to be placed under `path` after the next
     /// [`sync_fs`] (container sidecars, search folder definitions).
     fn queue(&self, tmp: PathBuf, path: PathBuf) {
@@ -418,11 +332,7 @@ impl Target for ExportTarget {
             .unwrap_or_default()
     }
 
-    /// Writes a batch as a whole: every version to a temporary file (from the blobs read
-    /// ahead, on a blocking thread; a version too large to be read ahead is streamed), one
-    /// `syncfs` for the batch, then each file gets its final name; the sidecars are written to
-    /// temporary names and get theirs after the next sync. A final name only ever appears for
-    /// a file whose bytes are durable.
+    /// Writes a batch as a whole (see [`batch`]).
     async fn documents(
         &self,
         docs: &[(&PlannedDocument, Place)],
@@ -430,217 +340,7 @@ impl Target for ExportTarget {
         progress: &Arc<Counters>,
         _concurrency: usize,
     ) -> Vec<DocumentOutcome> {
-        let mut outs: Vec<DocumentOutcome> =
-            docs.iter().map(|_| DocumentOutcome::default()).collect();
-        let mut jobs = Vec::new();
-        for (i, (doc, place)) in docs.iter().enumerate() {
-            let dir = match place {
-                Place::Dir(d) => d.clone(),
-                _ => self.base.clone(),
-            };
-            let Some(latest) = doc.versions.last() else {
-                continue;
-            };
-            for v in &doc.versions {
-                let file = names::version_file(
-                    &latest.name,
-                    doc.id.number,
-                    v.id.version,
-                    v.extension.as_deref(),
-                );
-                let path = dir.join(&file);
-                let tmp = temp_name(&path);
-                let data = if self.dry_run {
-                    VersionData::Placed(!path.exists())
-                } else {
-                    match source.in_memory(v) {
-                        Some(Ok((_, blobs))) => VersionData::Memory(blobs),
-                        Some(Err(f)) => VersionData::Failed(f),
-                        None => match self
-                            .stream_to_temp(v, &path, &tmp, source)
-                            .instrument(tracing::info_span!("document", id = %doc.id))
-                            .await
-                        {
-                            Ok(()) => VersionData::Streamed,
-                            Err(f) => VersionData::Failed(f),
-                        },
-                    }
-                };
-                let mtime = v
-                    .edit_date
-                    .as_deref()
-                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
-                    .map(std::time::SystemTime::from);
-                jobs.push(VersionJob {
-                    doc: i,
-                    version: v.clone(),
-                    file,
-                    path,
-                    tmp,
-                    mtime,
-                    data,
-                });
-            }
-        }
-        if !self.dry_run {
-            let pending = self.take_pending();
-            let base = self.base.clone();
-            let span =
-                tracing::debug_span!("write batch", documents = docs.len(), versions = jobs.len());
-            jobs = match tokio::task::spawn_blocking(move || {
-                span.in_scope(|| write_batch(&base, jobs, pending))
-            })
-            .await
-            {
-                Ok(j) => j,
-                Err(e) => {
-                    return docs
-                        .iter()
-                        .map(|(d, _)| DocumentOutcome {
-                            failures: vec![ItemFailure {
-                                object: d.id.to_string(),
-                                action: "writing its files".into(),
-                                error: e.to_string(),
-                            }],
-                            ..Default::default()
-                        })
-                        .collect();
-                }
-            };
-        }
-        let mut listed: Vec<Vec<SidecarVersion>> = docs.iter().map(|_| Vec::new()).collect();
-        for j in jobs {
-            let (out, v, path) = (&mut outs[j.doc], &j.version, &j.path);
-            let rel = path
-                .strip_prefix(&self.base)
-                .unwrap_or(path)
-                .to_string_lossy()
-                .into_owned();
-            let mut line = json!({"version": v.id, "path": rel, "size": v.size});
-            match j.data {
-                VersionData::Placed(true) => {
-                    Counters::add(&progress.versions, 1);
-                    Counters::add(&progress.bytes_read, v.size);
-                    out.restored.push(RestoredVersion {
-                        version: v.id.to_string(),
-                        size: v.size,
-                        restored_as: path.to_string_lossy().into_owned(),
-                    });
-                    line["status"] = json!("restored");
-                }
-                VersionData::Placed(false) => {
-                    out.unchanged += 1;
-                    out.notes.push(format!(
-                        "{}: {} exists, not overwritten",
-                        v.id,
-                        path.display()
-                    ));
-                    line["status"] = json!("exists");
-                }
-                VersionData::Failed(f) => {
-                    Counters::add(&progress.skipped, 1);
-                    line["status"] = json!("failed");
-                    line["error"] = json!(format!("{}: {}", f.action, f.error));
-                    out.failures.push(f);
-                }
-                VersionData::Memory(_) | VersionData::Streamed => {
-                    // Only in a dry run (nothing is written then).
-                    line["status"] = json!("restored");
-                }
-            }
-            self.item_line(&line);
-            let status = line["status"].as_str().unwrap_or_default().to_string();
-            let error = line
-                .get("error")
-                .and_then(|e| e.as_str())
-                .map(str::to_string);
-            listed[j.doc].push(SidecarVersion {
-                version: j.version.id.version,
-                file: j.file,
-                profile: j.version.profile,
-                status,
-                error,
-            });
-        }
-        if self.dry_run {
-            return outs;
-        }
-        // The sidecars (they record each version's status); built from owned rows and
-        // serialized on the blocking thread below.
-        let mut sidecars = Vec::new();
-        for (i, ((doc, place), listed)) in docs.iter().zip(listed).enumerate() {
-            let Some(latest) = doc.versions.last() else {
-                continue;
-            };
-            let dir = match place {
-                Place::Dir(d) => d.clone(),
-                _ => self.base.clone(),
-            };
-            let sidecar = DocumentSidecar {
-                imvault_export: EXPORT_FORMAT,
-                document: doc.id.clone(),
-                snapshot: self.snapshot.row.id.clone(),
-                snapshot_time: self.snapshot.row.time,
-                library: self.snapshot.row.library.clone(),
-                versions: listed,
-                filings: doc.filings.clone(),
-                acl: doc.acl.clone(),
-            };
-            let path = dir.join(names::sidecar_file(&latest.name, doc.id.number));
-            let tmp = temp_name(&path);
-            sidecars.push((i, path, tmp, sidecar));
-        }
-        // Each sidecar goes to a temporary file now and gets its name after the next sync (the
-        // next batch's, or the one before the manifest), like the container sidecars: no second
-        // sync per batch, and a sidecar still only appears once its bytes are durable and after
-        // the files it lists.
-        let written = tokio::task::spawn_blocking(move || {
-            sidecars
-                .into_iter()
-                .map(|(i, path, tmp, sidecar)| {
-                    if path.exists() {
-                        return (i, path, tmp, Ok(false)); // never overwritten (a merge)
-                    }
-                    let bytes = bytes::Bytes::from(pretty(&sidecar));
-                    let r = write_temp(&tmp, &[bytes], None);
-                    if r.is_err() {
-                        let _ = std::fs::remove_file(&tmp);
-                    }
-                    (i, path, tmp, r.map(|()| true))
-                })
-                .collect::<Vec<_>>()
-        })
-        .await;
-        match written {
-            Ok(res) => {
-                for (i, path, tmp, r) in res {
-                    let doc = docs[i].0;
-                    match r {
-                        Ok(true) => self.queue(tmp, path),
-                        Ok(false) => outs[i].notes.push(format!(
-                            "{}: sidecar {} exists, not overwritten",
-                            doc.id,
-                            path.display()
-                        )),
-                        Err(e) => outs[i].failures.push(ItemFailure {
-                            object: doc.id.to_string(),
-                            action: format!("writing {}", path.display()),
-                            error: e.to_string(),
-                        }),
-                    }
-                }
-            }
-            Err(e) => {
-                for (i, (doc, _)) in docs.iter().enumerate() {
-                    outs[i].failures.push(ItemFailure {
-                        object: doc.id.to_string(),
-                        action: "writing its sidecar".into(),
-                        error: e.to_string(),
-                    });
-                }
-            }
-        }
-        outs
+        self.write_documents(docs, source, progress).await
     }
 
     async fn finish(&self, report: &RestoreReport) -> Result<(), RestoreError> {

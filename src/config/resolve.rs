@@ -1,0 +1,241 @@
+//! Resolving a parsed configuration file: every table checked, every secret read (inline value,
+//! `*_file`, or environment variable). Errors name the file and the key.
+
+use std::path::{Path, PathBuf};
+
+use super::file::{self, DaemonFile, ScheduleFile};
+use super::{ConfigError, Env, ImanageSettings, LibraryFilter, RepositorySettings, schedule};
+use crate::secret::Secret;
+
+/// Checks and resolves the tables of one configuration file; errors name the file and key.
+pub(super) struct Check<'a> {
+    /// The file, as errors name it.
+    pub path: PathBuf,
+    pub env: &'a Env,
+}
+
+impl Check<'_> {
+    fn invalid(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    fn secret(&self, s: SecretSource) -> Result<Option<Secret>, ConfigError> {
+        resolve_secret(&self.path, self.env, s)
+    }
+
+    /// `[imanage]`: the tenant URL, the account, both secrets, the library filter.
+    pub(super) fn imanage(&self, im: file::ImanageFile) -> Result<ImanageSettings, ConfigError> {
+        if !matches!(im.url.scheme(), "https" | "http") {
+            return Err(self.invalid(
+                "imanage.url",
+                format!("must be an http(s) URL, got {:?}", im.url.as_str()),
+            ));
+        }
+        if im.client_id.trim().is_empty() {
+            return Err(self.invalid("imanage.client_id", "must not be empty".into()));
+        }
+        if im.username.trim().is_empty() {
+            return Err(self.invalid("imanage.username", "must not be empty".into()));
+        }
+        let client_secret = self.secret(SecretSource {
+            key: "imanage.client_secret",
+            what: "the client secret",
+            inline: im.client_secret,
+            file: im.client_secret_file,
+            env_value: self.env.client_secret.clone(),
+            env_name: "IMVAULT_CLIENT_SECRET",
+        })?;
+        let auth_key = self.secret(SecretSource {
+            key: "imanage.auth_key",
+            what: "the service account's auth key",
+            inline: im.auth_key,
+            file: im.auth_key_file,
+            env_value: self.env.auth_key.clone(),
+            env_name: "IMVAULT_AUTH_KEY",
+        })?;
+        let (Some(client_secret), Some(auth_key)) = (client_secret, auth_key) else {
+            return Err(self.invalid(
+                "imanage",
+                "client_secret (or client_secret_file, or IMVAULT_CLIENT_SECRET) and auth_key (or auth_key_file, or IMVAULT_AUTH_KEY) are required".into(),
+            ));
+        };
+        if im.libraries.is_empty() {
+            return Err(self.invalid(
+                "imanage.libraries",
+                "must name at least one library or glob (\"*\" for all)".into(),
+            ));
+        }
+        let libraries =
+            LibraryFilter::new(im.libraries, im.exclude_libraries).map_err(|(pat, e)| {
+                self.invalid("imanage.libraries", format!("bad glob {pat:?}: {e}"))
+            })?;
+        Ok(ImanageSettings {
+            url: im.url,
+            client_id: im.client_id,
+            client_secret,
+            username: im.username,
+            auth_key,
+            requests_per_second: im.requests_per_second,
+            concurrency: im.concurrency,
+            libraries,
+        })
+    }
+
+    /// `[repository]`: the URL's scheme, the bucket of an S3 URL, the zstd level, the secret.
+    pub(super) fn repository(
+        &self,
+        r: file::RepositoryFile,
+    ) -> Result<RepositorySettings, ConfigError> {
+        if !matches!(r.url.scheme(), "file" | "s3" | "memory") {
+            return Err(self.invalid(
+                "repository.url",
+                format!("scheme must be file:// or s3://, got {:?}", r.url.as_str()),
+            ));
+        }
+        if r.url.scheme() == "s3" && r.url.host_str().unwrap_or("").is_empty() {
+            return Err(self.invalid(
+                "repository.url",
+                "s3:// URL needs a bucket: s3://bucket/prefix".into(),
+            ));
+        }
+        if let Some(level) = r.compression_level
+            && !(1..=19).contains(&level)
+        {
+            return Err(self.invalid(
+                "repository.compression_level",
+                format!("must be 1 to 19, got {level}"),
+            ));
+        }
+        let secret_access_key = self.secret(SecretSource {
+            key: "repository.secret_access_key",
+            what: "the S3 secret access key",
+            inline: r.secret_access_key,
+            file: r.secret_access_key_file,
+            env_value: self.env.s3_secret_access_key.clone(),
+            env_name: "AWS_SECRET_ACCESS_KEY",
+        })?;
+        Ok(RepositorySettings {
+            url: r.url,
+            endpoint: r.endpoint,
+            region: r.region,
+            allow_http: r.allow_http,
+            access_key_id: r.access_key_id,
+            secret_access_key,
+            compression_level: r.compression_level,
+            pack_size_mib: r.pack_size_mib,
+        })
+    }
+
+    /// `[schedule]`: six cron fields, and every cron expression and the time zone parse.
+    pub(super) fn schedule(&self, s: &ScheduleFile) -> Result<(), ConfigError> {
+        if s.backup.split_whitespace().count() != 6 {
+            return Err(self.invalid(
+                "schedule.backup",
+                format!(
+                    "expected 6 fields (sec min hour day month weekday), got {:?}",
+                    s.backup
+                ),
+            ));
+        }
+        schedule::validate(s).map_err(|(key, message)| self.invalid(&key, message))
+    }
+
+    /// `[daemon]`: the checkpoint and progress periods.
+    pub(super) fn daemon(&self, d: &DaemonFile) -> Result<(), ConfigError> {
+        if !(0.05..=86_400.0).contains(&d.checkpoint_secs) {
+            return Err(self.invalid(
+                "daemon.checkpoint_secs",
+                format!("must be 0.05 to 86400, got {}", d.checkpoint_secs),
+            ));
+        }
+        if !(0.05..=3_600.0).contains(&d.progress_secs) {
+            return Err(self.invalid(
+                "daemon.progress_secs",
+                format!("must be 0.05 to 3600, got {}", d.progress_secs),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[backup]`: how often everything is listed, the clock margin.
+    pub(super) fn backup(&self, b: &file::BackupFile) -> Result<(), ConfigError> {
+        if !(0.0..=366.0).contains(&b.full_listing_every_days) {
+            return Err(self.invalid(
+                "backup.full_listing_every_days",
+                format!(
+                    "must be 0 (list everything on every run) to 366 days, got {}",
+                    b.full_listing_every_days
+                ),
+            ));
+        }
+        if b.change_margin_secs > 7 * 86_400 {
+            return Err(self.invalid(
+                "backup.change_margin_secs",
+                format!(
+                    "must be at most 604800 (a week), got {}",
+                    b.change_margin_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct SecretSource {
+    key: &'static str,
+    what: &'static str,
+    inline: Option<Secret>,
+    file: Option<PathBuf>,
+    env_value: Option<String>,
+    env_name: &'static str,
+}
+
+/// Environment wins over the file; inside the file, giving both the value and `*_file` is an error.
+/// A relative `*_file` is read from systemd's `$CREDENTIALS_DIRECTORY` when set (LoadCredential=).
+fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secret>, ConfigError> {
+    if let Some(v) = s.env_value {
+        return Ok(Some(Secret::new(v)));
+    }
+    match (s.inline, s.file) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: s.key.to_string(),
+            message: format!(
+                "give either {0} or {0}_file, not both",
+                s.key.rsplit('.').next().unwrap_or(s.key)
+            ),
+        }),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(f)) => {
+            let full = match (&env.credentials_directory, f.is_relative()) {
+                (Some(dir), true) => dir.join(&f),
+                _ => f.clone(),
+            };
+            let text =
+                std::fs::read_to_string(&full).map_err(|source| ConfigError::SecretFile {
+                    path: path.to_path_buf(),
+                    key: s.key,
+                    what: s.what,
+                    file: full.clone(),
+                    source,
+                })?;
+            let value = text.trim_end_matches(['\n', '\r']).to_string();
+            if value.is_empty() {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    key: format!("{}_file", s.key),
+                    message: format!("{} is empty", full.display()),
+                });
+            }
+            Ok(Some(Secret::new(value)))
+        }
+        (None, None) => {
+            let _ = s.env_name;
+            Ok(None)
+        }
+    }
+}
