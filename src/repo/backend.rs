@@ -188,6 +188,11 @@ fn map_get_err(key: &Path, source: object_store::Error, put: bool) -> RepoError 
     }
 }
 
+/// The error of a failed read of `key`: [`RepoError::Missing`] when it does not exist.
+pub(crate) fn get_error(key: &Path, source: object_store::Error) -> RepoError {
+    map_get_err(key, source, false)
+}
+
 /// Reads a whole object.
 pub async fn get(store: &dyn ObjectStore, key: &Path) -> Result<Bytes> {
     let r = store
@@ -195,32 +200,6 @@ pub async fn get(store: &dyn ObjectStore, key: &Path) -> Result<Bytes> {
         .await
         .map_err(|e| map_get_err(key, e, false))?;
     r.bytes().await.map_err(|e| map_get_err(key, e, false))
-}
-
-/// Reads `len` bytes at `offset` of an object.
-pub async fn get_range(
-    store: &dyn ObjectStore,
-    key: &Path,
-    offset: u64,
-    len: u64,
-) -> Result<Bytes> {
-    if len == 0 {
-        return Ok(Bytes::new());
-    }
-    let b = store
-        .get_range(key, offset..offset + len)
-        .await
-        .map_err(|e| map_get_err(key, e, false))?;
-    if b.len() as u64 != len {
-        return Err(RepoError::Corrupt {
-            key: key.to_string(),
-            reason: format!(
-                "range {offset}+{len} returned {} bytes (object truncated?)",
-                b.len()
-            ),
-        });
-    }
-    Ok(b)
 }
 
 /// Lists every object under `prefix` (recursively).

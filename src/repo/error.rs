@@ -33,6 +33,14 @@ pub enum RepoError {
         source: object_store::Error,
     },
 
+    #[error("reading object `{key}` from {} failed", path.display())]
+    ReadFile {
+        key: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("object `{key}` does not exist")]
     Missing {
         key: String,

@@ -166,7 +166,7 @@ impl<S> Repository<S> {
 
     /// Reads a whole pack, checks it against its name and its header, and returns the header.
     pub async fn verify_pack(&self, id: &PackId) -> Result<PackDump> {
-        let bytes = backend::get(self.store().as_ref(), &keys::pack(id)).await?;
+        let bytes = crate::repo::reader::read_pack(self.store(), id).await?;
         let id2 = *id;
         let blobs = tokio::task::spawn_blocking(move || pack::parse_pack(&id2, &bytes))
             .await

@@ -243,7 +243,7 @@ pub async fn read_header(store: &dyn ObjectStore, id: &PackId) -> Result<Vec<Pac
     if meta.size < (HEADER_FIXED + 4) as u64 {
         return Err(corrupt(format!("pack is only {} bytes", meta.size)));
     }
-    let tail = backend::get_range(store, &key, meta.size - 4, 4).await?;
+    let tail = crate::repo::reader::read_range(store, &key, meta.size - 4, 4).await?;
     let hlen = u32_at(&tail, 0) as u64;
     if hlen + 4 > meta.size {
         return Err(corrupt(format!(
@@ -251,7 +251,7 @@ pub async fn read_header(store: &dyn ObjectStore, id: &PackId) -> Result<Vec<Pac
             meta.size
         )));
     }
-    let header = backend::get_range(store, &key, meta.size - 4 - hlen, hlen).await?;
+    let header = crate::repo::reader::read_range(store, &key, meta.size - 4 - hlen, hlen).await?;
     decode_header(key.as_ref(), &header, meta.size)
 }
 

@@ -194,6 +194,15 @@ impl Repository<Indexed> {
         )
     }
 
+    /// Reads `blobs` ahead, verified (see [`reader::read_ahead`]); a `'static` future, to be
+    /// spawned.
+    pub fn read_ahead(
+        &self,
+        blobs: Vec<BlobId>,
+    ) -> impl std::future::Future<Output = reader::ReadAhead> + Send + 'static {
+        reader::read_ahead(self.store.clone(), self.state.index.clone(), blobs)
+    }
+
     /// The blobs of a metadata stream, in order, verified: each holds whole JSON lines
     /// (for readers that look at records before, or instead of, parsing them).
     pub fn read_meta_blobs(

@@ -363,7 +363,7 @@ async fn read_and_check_pack(
     indexed: Option<Vec<PackEntry>>,
 ) -> PackRead {
     let key = keys::pack(&id);
-    let bytes = match backend::get(store.as_ref(), &key).await {
+    let bytes = match crate::repo::reader::read_pack(&store, &id).await {
         Ok(b) => b,
         Err(e) => {
             return PackRead {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use imvault::repo::backend::{self, keys};
+use imvault::repo::reader;
 use imvault::repo::*;
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -48,13 +49,13 @@ pub async fn backend_conformance(store: Arc<dyn ObjectStore>) {
     );
     assert!(err.to_string().contains(&key.to_string()));
 
-    // Ranged reads, exact length.
+    // Ranged reads (the repository's one range reader), exact length.
     assert_eq!(
-        backend::get_range(s, &key, 5, 5).await.unwrap(),
+        reader::read_range(s, &key, 5, 5).await.unwrap(),
         Bytes::from_static(b"bytes")
     );
     assert_eq!(
-        backend::get_range(s, &key, 0, 0).await.unwrap(),
+        reader::read_range(s, &key, 0, 0).await.unwrap(),
         Bytes::new()
     );
 

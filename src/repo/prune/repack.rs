@@ -8,7 +8,7 @@ use object_store::ObjectStore;
 
 use super::plan::Repack;
 use super::{PruneError, PruneProgress, Steps};
-use crate::repo::backend::{self, keys};
+use crate::repo::backend::keys;
 use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::error::RepoError;
 use crate::repo::pack::{self, PackReceipt, PackWriter};
@@ -34,7 +34,7 @@ impl Repository<Indexed> {
         };
         for c in repacks {
             let key = keys::pack(&c.pack);
-            let bytes = backend::get(store.as_ref(), &key).await?;
+            let bytes = crate::repo::reader::read_pack(&store, &c.pack).await?;
             let id = c.pack;
             let used = c.used.clone();
             let (check, bytes) = tokio::task::spawn_blocking(move || {
