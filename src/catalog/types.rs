@@ -11,6 +11,7 @@ use crate::imanage::model::{
     Acl, Container, ContainerId, ContainerKind, DocumentId, DocumentKind, DocumentVersion,
     LibraryId, ParseError, VersionId,
 };
+use crate::imanage::profiles;
 
 /// The id of a repository snapshot, as text (the repository's own id, e.g. hex).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -144,26 +145,15 @@ impl ContainerRow {
         }
     }
 
-    /// `custom1` of the profile: a workspace's client code.
+    /// A workspace's client code (see [`profiles::client_code`]).
     pub fn client(&self) -> Option<&str> {
-        profile_field(&self.profile, "custom1")
+        profiles::client_code(&self.profile)
     }
 
-    /// `custom2` of the profile: a workspace's matter code.
+    /// A workspace's matter code (see [`profiles::matter_code`]).
     pub fn matter(&self) -> Option<&str> {
-        profile_field(&self.profile, "custom2")
+        profiles::matter_code(&self.profile)
     }
-}
-
-/// A profile field, read from the nested `profile` object (containers) or the top level
-/// (documents).
-pub(crate) fn profile_field<'a>(raw: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    raw.get("profile")
-        .and_then(Value::as_object)
-        .and_then(|p| p.get(key))
-        .or_else(|| raw.get(key))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
 }
 
 /// One document or e-mail version in one snapshot.
@@ -198,12 +188,12 @@ impl VersionRow {
     }
 
     pub fn author(&self) -> Option<&str> {
-        profile_field(&self.profile, "author")
+        profiles::field(&self.profile, "author")
     }
 
     /// The workspace named in the profile (`workspace_id`), if any.
     pub fn workspace_id(&self) -> Option<ContainerId> {
-        profile_field(&self.profile, "workspace_id").and_then(|s| s.parse().ok())
+        profiles::field(&self.profile, "workspace_id").and_then(|s| s.parse().ok())
     }
 }
 

@@ -21,6 +21,7 @@ use super::model::{
     LibraryId, TrusteeType, VersionId,
 };
 use super::paging::{Listing, PageState};
+use super::profiles::{NewFolder, NewWorkspace};
 
 type OpenFn = dyn Fn() -> BoxStream<'static, Result<Bytes, std::io::Error>> + Send + Sync;
 
@@ -227,28 +228,26 @@ impl Client {
         to_version(data_of(self.json(&call).await?, &action)?, &action)
     }
 
-    /// A new workspace (`POST L/workspaces`), body `{name, description, default_security,
-    /// owner, profile{…}}`.
+    /// A new workspace (`POST L/workspaces`).
     pub async fn create_workspace(
         &self,
         library: &LibraryId,
-        body: &Value,
+        body: &NewWorkspace,
     ) -> Result<Container, ImanageError> {
         let action = format!("creating a workspace in library {library}");
         let call = Call::get(
             format!("{}/workspaces", self.lib_path(library)),
             action.clone(),
         )
-        .with_json(Method::POST, body.clone());
+        .with_json(Method::POST, json!(body));
         to_container(data_of(self.json(&call).await?, &action)?, &action)
     }
 
-    /// A new folder in a workspace or folder, body `{name, description, default_security,
-    /// folder_type}`.
+    /// A new folder in a workspace or folder.
     pub async fn create_folder(
         &self,
         parent: &FolderParent,
-        body: &Value,
+        body: &NewFolder,
     ) -> Result<Container, ImanageError> {
         let (path, action) = match parent {
             FolderParent::Workspace(w) => (
@@ -260,7 +259,7 @@ impl Client {
                 format!("creating a sub-folder in folder {f}"),
             ),
         };
-        let call = Call::get(path, action.clone()).with_json(Method::POST, body.clone());
+        let call = Call::get(path, action.clone()).with_json(Method::POST, json!(body));
         to_container(data_of(self.json(&call).await?, &action)?, &action)
     }
 

@@ -38,6 +38,7 @@ pub mod inventory;
 pub mod limiter;
 pub mod model;
 pub mod paging;
+pub mod profiles;
 pub mod retry;
 pub mod settings;
 pub mod stats;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tracing::Instrument as _;
 
 use super::RestoreError;
@@ -20,34 +20,11 @@ use super::target::{ContainerOutcome, Place, Target};
 use crate::catalog::{ContainerRow, PlannedDocument, SnapshotInfo, VersionRow};
 use crate::imanage::api_read::SecurityTarget;
 use crate::imanage::api_write::{FolderParent, SecurityChange, Upload};
-use crate::imanage::model::{
-    Acl, ContainerId, ContainerKind, DefaultSecurity, DocumentId, TrusteeType,
-};
+use crate::imanage::model::{Acl, ContainerId, ContainerKind, DefaultSecurity, DocumentId};
+use crate::imanage::profiles::{self, FolderType, NewFolder, NewWorkspace};
 use crate::imanage::{Client, ImanageError};
 use crate::jobs::progress::Counters;
 use crate::repo::error_chain;
-
-/// Profile fields a restore sends back (contract §7 `doc_profile`, plus the e-mail fields).
-/// Everything the server owns (ids, numbers, sizes, dates it stamps) stays out.
-pub const RESTORED_PROFILE_FIELDS: &[&str] = &[
-    "name",
-    "extension",
-    "author",
-    "operator",
-    "class",
-    "subclass",
-    "file_create_date",
-    "file_edit_date",
-    "from",
-    "to",
-    "cc",
-    "bcc",
-    "subject",
-    "sent_date",
-    "received_date",
-    "has_attachment",
-    "conversation_id",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
@@ -82,39 +59,9 @@ fn fail(object: impl ToString, action: impl Into<String>, e: &ImanageError) -> I
     }
 }
 
-fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
-
-/// The `profile` part of an upload: the version's profile (restorable fields), the comment,
-/// and with `acl` the document's default security and trustees.
+/// The `profile` part of an upload of `v` (see [`profiles::upload_profile`]).
 pub fn upload_profile(v: &VersionRow, comment: &str, acl: Option<&Acl>) -> Value {
-    let mut doc = Map::new();
-    for (k, val) in &v.profile {
-        let custom = k
-            .strip_prefix("custom")
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| (1..=30).contains(&n));
-        if (custom || RESTORED_PROFILE_FIELDS.contains(&k.as_str())) && !val.is_null() {
-            doc.insert(k.clone(), val.clone());
-        }
-    }
-    doc.insert("comment".into(), json!(comment));
-    let mut part = json!({});
-    if let Some(acl) = acl {
-        doc.insert("default_security".into(), json!(acl.default_security));
-        let of = |t: TrusteeType| -> Vec<Value> {
-            acl.entries
-                .iter()
-                .filter(|e| e.trustee_type == t)
-                .map(|e| json!({"id": e.id, "access_level": e.access_level}))
-                .collect()
-        };
-        part["user_trustees"] = json!(of(TrusteeType::User));
-        part["group_trustees"] = json!(of(TrusteeType::Group));
-    }
-    part["doc_profile"] = Value::Object(doc);
-    part
+    profiles::upload_profile(&v.profile, comment, acl)
 }
 
 fn file_name(v: &VersionRow) -> String {
@@ -223,13 +170,15 @@ impl ImanageTarget {
         parent: &Place,
         as_folder: bool,
     ) -> Result<ContainerOutcome, ItemFailure> {
-        let inner_profile = c.profile.get("profile").cloned().unwrap_or(json!({}));
-        let description = str_of(&c.profile, "description").unwrap_or("");
-        let snap_security = c.acl.as_ref().map(|a| a.default_security).or_else(|| {
-            c.profile
-                .get("default_security")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-        });
+        let inner_profile = profiles::container_profile(&c.profile);
+        let description = profiles::top_field(&c.profile, "description")
+            .unwrap_or("")
+            .to_string();
+        let snap_security = c
+            .acl
+            .as_ref()
+            .map(|a| a.default_security)
+            .or_else(|| profiles::default_security(&c.profile));
         let workspace = c.kind == ContainerKind::Workspace && !as_folder;
         let (parent_id, parent_is_ws) = match parent {
             Place::Container { id, workspace } => (id.clone(), *workspace),
@@ -264,15 +213,13 @@ impl ImanageTarget {
                 Some(DefaultSecurity::Inherit) | None => DefaultSecurity::Private,
                 Some(d) => d,
             };
-            let mut body = json!({
-                "name": c.name,
-                "description": description,
-                "default_security": ds,
-                "profile": inner_profile,
-            });
-            if let Some(o) = str_of(&c.profile, "owner") {
-                body["owner"] = json!(o);
-            }
+            let body = NewWorkspace {
+                name: c.name.clone(),
+                description,
+                default_security: ds,
+                profile: inner_profile,
+                owner: profiles::top_field(&c.profile, "owner").map(str::to_string),
+            };
             self.client
                 .create_workspace(&self.library, &body)
                 .await
@@ -280,22 +227,22 @@ impl ImanageTarget {
         } else {
             let pid = parent_id.clone().expect("checked above");
             let folder_type = match c.kind {
-                ContainerKind::Tab if parent_is_ws => "tab",
-                ContainerKind::SearchFolder => "search",
-                _ => "regular",
+                ContainerKind::Tab if parent_is_ws => FolderType::Tab,
+                ContainerKind::SearchFolder => FolderType::Search,
+                _ => FolderType::Regular,
             };
             let ds = if self.keep_acl() {
                 snap_security.unwrap_or(DefaultSecurity::Inherit)
             } else {
                 DefaultSecurity::Inherit
             };
-            let body = json!({
-                "name": c.name,
-                "description": description,
-                "default_security": ds,
-                "folder_type": folder_type,
-                "profile": inner_profile,
-            });
+            let body = NewFolder {
+                name: c.name.clone(),
+                description,
+                default_security: ds,
+                folder_type,
+                profile: Some(inner_profile),
+            };
             let fp = if parent_is_ws {
                 FolderParent::Workspace(pid)
             } else {

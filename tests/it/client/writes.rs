@@ -11,6 +11,7 @@ async fn restore_writes_round_trip_through_the_api() {
     use imvault::imanage::api_read::SecurityTarget;
     use imvault::imanage::api_write::{FolderParent, SecurityChange, TrusteeGrant, Upload};
     use imvault::imanage::model::{AccessLevel, ContainerKind, DefaultSecurity, TrusteeType};
+    use imvault::imanage::profiles::{FolderType, NewFolder, NewWorkspace};
     use imvault::imanage::walk::WalkItem;
 
     let env = start_sim(tiny());
@@ -114,9 +115,13 @@ async fn restore_writes_round_trip_through_the_api() {
     let ws = client
         .create_workspace(
             &lib,
-            &serde_json::json!({"name": "Restored matter", "description": "",
-                "default_security": "private", "owner": "JSMITH",
-                "profile": {"custom1": "C1", "custom2": "M1"}}),
+            &NewWorkspace {
+                name: "Restored matter".into(),
+                description: String::new(),
+                default_security: DefaultSecurity::Private,
+                owner: Some("JSMITH".into()),
+                profile: serde_json::json!({"custom1": "C1", "custom2": "M1"}),
+            },
         )
         .await
         .expect("workspace");
@@ -124,8 +129,13 @@ async fn restore_writes_round_trip_through_the_api() {
     let f = client
         .create_folder(
             &FolderParent::Workspace(ws.id.clone()),
-            &serde_json::json!({"name": "Restored", "description": "",
-                "default_security": "inherit", "folder_type": "regular"}),
+            &NewFolder {
+                name: "Restored".into(),
+                description: String::new(),
+                default_security: DefaultSecurity::Inherit,
+                folder_type: FolderType::Regular,
+                profile: None,
+            },
         )
         .await
         .expect("folder");
@@ -133,8 +143,13 @@ async fn restore_writes_round_trip_through_the_api() {
     let sub = client
         .create_folder(
             &FolderParent::Folder(f.id.clone()),
-            &serde_json::json!({"name": "Sub", "description": "",
-                "default_security": "inherit", "folder_type": "regular"}),
+            &NewFolder {
+                name: "Sub".into(),
+                description: String::new(),
+                default_security: DefaultSecurity::Inherit,
+                folder_type: FolderType::Regular,
+                profile: None,
+            },
         )
         .await
         .expect("sub-folder");
