@@ -1,17 +1,40 @@
-//! Measurements (ignored by default): crawl and download figures, peak RSS.
+//! Figures of the simulator (measurements, never asserted; docs/SIMULATOR.md records them):
+//!
+//! - `crawl [SCALE]` (default `large`): crawls every version of every library through HTTP and
+//!   prints rows, time and the process's peak RSS, which must not grow with the corpus;
+//! - `download [SCALE]` (default `medium`): downloads every version of `ARCHIVE` with 8 concurrent
+//!   streams and prints the throughput and the peak RSS.
+//!
+//! Run: `cargo run --release -p imvault-sim --example figures -- crawl large`.
 
-use super::*;
+#[path = "../tests/http/support.rs"]
+mod support;
 
-/// Measurement, not a gate: crawls every version of every library at `SIM_SCALE` (default
-/// `large`) through HTTP and prints rows, time and the process's peak RSS, which must not grow
-/// with the corpus. Run: `SIM_SCALE=large cargo test --release --test it sim_crawl_figures -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement, not a test: prints figures"]
-async fn sim_crawl_figures() {
-    let scale: Scale = std::env::var("SIM_SCALE")
-        .unwrap_or_else(|_| "large".into())
-        .parse()
-        .unwrap();
+use futures::StreamExt;
+use imvault_sim::Scale;
+use serde_json::{Value, json};
+
+use support::{opts, start};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_default();
+    let mut scale = |default: &str| -> Scale {
+        let s = args.next().unwrap_or_else(|| default.to_string());
+        s.parse().unwrap_or_else(|e: String| panic!("{e}"))
+    };
+    match what.as_str() {
+        "crawl" => crawl_figures(scale("large")).await,
+        "download" => download_figures(scale("medium")).await,
+        _ => {
+            eprintln!("usage: figures crawl|download [tiny|small|medium|large|VERSIONS]");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn crawl_figures(scale: Scale) {
     let before = vm_hwm_kib();
     let env = start(opts(scale)).await;
     let started = std::time::Instant::now();
@@ -46,20 +69,10 @@ async fn sim_crawl_figures() {
         before / 1024,
         after / 1024
     );
-    assert!(rows > 0);
+    assert!(rows > 0, "the crawl returned no rows");
 }
 
-/// Measurement, not a gate: downloads every version of the `ARCHIVE` library at `SIM_SCALE`
-/// (default `medium`) with 8 concurrent streams and prints the throughput and peak RSS.
-/// Run: `cargo test --test it sim_download_figures -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement, not a test: prints figures"]
-async fn sim_download_figures() {
-    use futures::StreamExt;
-    let scale: Scale = std::env::var("SIM_SCALE")
-        .unwrap_or_else(|_| "medium".into())
-        .parse()
-        .unwrap();
+async fn download_figures(scale: Scale) {
     let env = start(opts(scale)).await;
     for lib in env.sim.libraries() {
         eprintln!("{:?}", env.sim.library_summary(&lib).unwrap());
@@ -95,4 +108,16 @@ async fn sim_download_figures() {
         total as f64 / 1e6 / secs,
         vm_hwm_kib() / 1024
     );
+}
+
+/// The peak resident set size of this process, in KiB (0 where /proc is missing).
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|n| n.parse().unwrap_or(0)))
+        })
+        .unwrap_or(0)
 }

@@ -161,7 +161,7 @@ async fn tokens_expire_refresh_and_revoke() {
 #[tokio::test]
 async fn regular_accounts_get_403_from_the_crawl() {
     let env = start(SimOptions {
-        user_type: imvault::sim::UserType::Regular,
+        user_type: imvault_sim::UserType::Regular,
         ..opts(Scale::Tiny)
     })
     .await;
