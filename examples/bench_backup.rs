@@ -40,7 +40,7 @@ use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
 use imvault::jobs::progress::Display;
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
-use imvault::sim::{self, MutateRequest, Scale, SimHandle, SimOptions};
+use imvault_sim::{self as sim, MutateRequest, Scale, SimHandle, SimOptions};
 use tokio_util::sync::CancellationToken;
 
 struct Args {
@@ -100,7 +100,7 @@ struct Bench {
 async fn setup(opts: SimOptions, rps: u32, catalog: bool) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
     let (addr, sim) = sim::Server::start(opts).expect("simulator");
-    let mut cs = sim::client_settings(addr);
+    let mut cs = imvault::sim::client_settings(addr);
     cs.requests_per_second = rps;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

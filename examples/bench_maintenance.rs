@@ -24,7 +24,7 @@ use imvault::jobs::progress::Display;
 use imvault::repo::prune::{PruneOptions, PruneProgress};
 use imvault::repo::verify::{ReadData, VerifyOptions, VerifyProgress};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
-use imvault::sim::{self, MutateRequest, Scale, SimOptions};
+use imvault_sim::{self as sim, MutateRequest, Scale, SimOptions};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -48,7 +48,7 @@ async fn main() {
         ..SimOptions::default()
     })
     .expect("simulator");
-    let mut cs = sim::client_settings(addr);
+    let mut cs = imvault::sim::client_settings(addr);
     cs.requests_per_second = 100_000;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

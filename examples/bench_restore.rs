@@ -92,7 +92,7 @@ use imvault::jobs::progress::{Counters, Display};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
 use imvault::restore::{self, RestoreContext, RestoreRequest};
 use imvault::secret::Secret;
-use imvault::sim::{self, Scale, SimOptions};
+use imvault_sim::{self as sim, Scale, SimOptions};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -129,7 +129,7 @@ async fn main() {
         ..SimOptions::default()
     })
     .expect("simulator");
-    let mut cs = sim::client_settings(addr);
+    let mut cs = imvault::sim::client_settings(addr);
     cs.requests_per_second = 5000;
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");

@@ -1,12 +1,10 @@
-//! The imvault client and the embedded simulator (the `imvault-sim` crate) joined: client
-//! settings that sign in to a running simulator. The simulator itself is its own crate, with its
-//! own reading of the contract; it never uses imvault's types.
-//!
-//! The glob re-export keeps `imvault::sim::…` paths working while callers move to `imvault_sim`.
+//! The imvault client and the embedded simulator joined: client settings that sign in to a
+//! running simulator. The simulator itself is its own crate, `imvault_sim` (crates/imvault-sim),
+//! with its own reading of the contract; it never uses imvault's types.
 
 use std::net::SocketAddr;
 
-pub use imvault_sim::*;
+use imvault_sim::credentials;
 
 use crate::imanage::ClientSettings;
 use crate::secret::Secret;

@@ -18,7 +18,7 @@ use crate::config::{Env, Settings};
 use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
 use crate::jobs::progress::Display;
 use crate::repo::Repository;
-use crate::sim::{self, MutateRequest, Scale, SimOptions};
+use imvault_sim::{self as sim, MutateRequest, Scale, SimOptions};
 
 /// Marks a directory as made by `imvault demo`, so a rerun may clear it and nothing else.
 const MARKER: &str = ".imvault-demo";
@@ -218,7 +218,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
 /// summary line.
 async fn point_in_time_restore(
     sim: &sim::SimHandle,
-    changes: &crate::sim::MutateReport,
+    changes: &sim::MutateReport,
     repo: &Repository<crate::repo::Indexed>,
     settings: &Settings,
     dir: &Path,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::BackupOptions;
 use imvault::repo::Snapshot;
-use imvault::sim::{MutateRequest, Scale, SimOptions};
+use imvault_sim::{MutateRequest, Scale, SimOptions};
 
 use crate::support_env::{TestEnv, versions_of};
 
@@ -69,7 +69,7 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
         assert_eq!(o.counters.bytes_read, 0);
         assert_eq!(o.versions_gone, 0);
     }
-    let downloads = |s: &imvault::sim::SimStats| {
+    let downloads = |s: &imvault_sim::SimStats| {
         s.requests
             .iter()
             .filter(|(k, _)| k.contains("download"))

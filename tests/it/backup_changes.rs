@@ -15,7 +15,7 @@ use imvault::jobs::records::{
     SkippedRecord, VersionRecord,
 };
 use imvault::repo::{MetaStreamWriter, SessionOptions, Snapshot, SnapshotDraft};
-use imvault::sim::MutateRequest;
+use imvault_sim::MutateRequest;
 use serde_json::Value;
 
 use crate::support_env::{TestEnv, versions_of};
@@ -133,10 +133,10 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
     let (alias, number) = back.split_once('!').unwrap();
     let number: u64 = number.parse().unwrap();
     let li = env.sim.sim().lib_index(alias).unwrap();
-    imvault::sim::writes::set_trashed(env.sim.sim(), li, number, false).unwrap();
+    imvault_sim::writes::set_trashed(env.sim.sim(), li, number, false).unwrap();
     let mut fields = serde_json::Map::new();
     fields.insert("comment".into(), Value::from("edited after coming back"));
-    imvault::sim::writes::patch_version(env.sim.sim(), li, number, Some(1), fields).unwrap();
+    imvault_sim::writes::patch_version(env.sim.sim(), li, number, Some(1), fields).unwrap();
     env.sim.mutate(&MutateRequest {
         new_versions: 2,
         profile_edits: 2,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
-use imvault::sim::{Scale, SimOptions, SimStats};
+use imvault_sim::{Scale, SimOptions, SimStats};
 
 use crate::support_env::{TestEnv, versions_of};
 

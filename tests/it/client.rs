@@ -10,7 +10,7 @@ use imvault::imanage::paging::{CrawlKind, Listing, PageState};
 use imvault::imanage::walk::WalkStrategy;
 use imvault::imanage::{Client, ImanageError, RetryClass};
 use imvault::secret::Secret;
-use imvault::sim::{SimOptions, credentials};
+use imvault_sim::{SimOptions, credentials};
 
 mod writes;
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use imvault::catalog::Catalog;
-use imvault::sim::MutateRequest;
+use imvault_sim::MutateRequest;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use imvault::sim::{Scale, SimOptions};
+use imvault_sim::{Scale, SimOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -561,8 +561,8 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     for secret in [
         TOKEN,
         new_token,
-        imvault::sim::credentials::CLIENT_SECRET,
-        imvault::sim::credentials::AUTH_KEY,
+        imvault_sim::credentials::CLIENT_SECRET,
+        imvault_sim::credentials::AUTH_KEY,
     ] {
         assert!(!logs.contains(secret), "a secret in the logs");
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use imvault::catalog::{Catalog, JobState};
-use imvault::sim::{Scale, SimOptions};
+use imvault_sim::{Scale, SimOptions};
 use reqwest::StatusCode;
 
 use crate::support_daemon::{

@@ -13,7 +13,7 @@ async fn a_wrong_auth_key_is_tried_once_and_again_only_after_sighup() {
     let port = free_port();
     let config = write_config(&env, port, NEVER, TOKEN);
     let good = std::fs::read_to_string(&config).unwrap();
-    let key = imvault::sim::credentials::AUTH_KEY;
+    let key = imvault_sim::credentials::AUTH_KEY;
     std::fs::write(&config, good.replace(key, "a-rotated-auth-key")).unwrap();
     let mut daemon = Daemon::spawn(&env, &config, port, &[]);
 

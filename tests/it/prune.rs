@@ -12,7 +12,7 @@ use imvault::jobs::progress::Display;
 use imvault::repo::prune::{PruneOptions, PruneProgress};
 use imvault::repo::retention::{KeepPolicy, RetentionPolicies};
 use imvault::repo::*;
-use imvault::sim::{MutateRequest, Scale, SimOptions};
+use imvault_sim::{MutateRequest, Scale, SimOptions};
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::repo_support::{random_bytes, small_init, text_bytes};

@@ -9,7 +9,7 @@ use imvault::imanage::model::{DocumentId, VersionId};
 use imvault::jobs::JobState;
 use imvault::restore::RestoreRequest;
 use imvault::restore::export::{ITEMS, MANIFEST};
-use imvault::sim::MutateRequest;
+use imvault_sim::MutateRequest;
 
 use crate::restore_support::*;
 

@@ -190,10 +190,10 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_nothing() {
     // Big enough for ACTIVE to hold several workspaces (one restore unit each).
-    let env = TestEnv::new(imvault::sim::SimOptions {
+    let env = TestEnv::new(imvault_sim::SimOptions {
         seed: 72,
-        scale: imvault::sim::Scale::Versions(600),
-        ..imvault::sim::SimOptions::default()
+        scale: imvault_sim::Scale::Versions(600),
+        ..imvault_sim::SimOptions::default()
     })
     .await;
     backup(&env).await;

@@ -2,7 +2,7 @@
 //! filled by two backups with a mutation in between.
 
 use imvault::imanage::model::{ContainerKind, VersionId};
-use imvault::sim::MutateRequest;
+use imvault_sim::MutateRequest;
 
 use crate::restore_support::*;
 

@@ -11,7 +11,7 @@ use imvault::imanage::{Client, Listing, PageState};
 use imvault::jobs::JobState;
 use imvault::restore::into_imanage::restored_comment;
 use imvault::restore::{AclMode, IntoPlace, RestoreRequest};
-use imvault::sim::{MutateRequest, SimStats};
+use imvault_sim::{MutateRequest, SimStats};
 
 use crate::restore_support::*;
 

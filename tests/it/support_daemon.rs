@@ -256,7 +256,7 @@ pub fn progress_total(job: &Value, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn downloads(s: &imvault::sim::SimStats) -> u64 {
+pub fn downloads(s: &imvault_sim::SimStats) -> u64 {
     s.requests
         .iter()
         .filter(|(k, _)| k.contains("download"))

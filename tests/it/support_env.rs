@@ -15,7 +15,7 @@ use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
 use imvault::repo::{
     BackendConfig, Indexed, InitOptions, Repository, SessionOptions, Snapshot, open_backend,
 };
-use imvault::sim::{self, Scale, SimHandle, SimOptions};
+use imvault_sim::{self as sim, Scale, SimHandle, SimOptions};
 use object_store::ObjectStore;
 use tokio_util::sync::CancellationToken;
 

@@ -11,7 +11,7 @@ use imvault::imanage::model::{Acl, ContainerKind, LibraryId};
 use imvault::imanage::walk::{WalkItem, WalkOptions, WalkStrategy, walk};
 use imvault::imanage::{Client, ClientSettings};
 use imvault::secret::Secret;
-use imvault::sim::{Server, SimHandle, SimOptions, credentials};
+use imvault_sim::{Server, SimHandle, SimOptions, credentials};
 use serde_json::Value;
 
 pub struct SimEnv {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use imvault::imanage::inventory::check;
 use imvault::imanage::model::ContainerKind;
 use imvault::imanage::walk::{WalkItem, WalkStrategy, resolve_strategy};
-use imvault::sim::{SimOptions, UserType};
+use imvault_sim::{SimOptions, UserType};
 
 use crate::support_imanage::{assert_same, collect, connect, start_sim, summarize, tiny};
 
