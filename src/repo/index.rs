@@ -58,6 +58,9 @@ struct Inner {
     /// Packs a prune has marked for deletion (by pack number): readable, but not used for
     /// deduplication (docs/FORMAT.md, "Prune marks").
     marked: std::collections::HashSet<u32>,
+    /// Packs the index names that the store does not hold (lost data, see
+    /// [`Index::note_lost_packs`]): not read, not used for deduplication.
+    lost: std::collections::HashSet<u32>,
 }
 
 impl Inner {
@@ -73,8 +76,8 @@ impl Inner {
     fn slot(&self, id: &BlobId) -> Option<Slot> {
         if let Ok(i) = self.sorted.binary_search_by(|s| s.id.cmp(&id.0)) {
             let s = self.sorted[i];
-            // A copy written since the load beats one in a pack marked for deletion.
-            if self.marked.contains(&s.pack)
+            // A copy written since the load beats one in a pack marked for deletion or lost.
+            if (self.marked.contains(&s.pack) || self.lost.contains(&s.pack))
                 && let Some(a) = self.added.get(id)
             {
                 return Some(*a);
@@ -85,7 +88,10 @@ impl Inner {
     }
     fn is_live(&self, id: &BlobId) -> bool {
         self.slot(id)
-            .is_some_and(|s| !self.marked.contains(&s.pack))
+            .is_some_and(|s| !self.marked.contains(&s.pack) && !self.lost.contains(&s.pack))
+    }
+    fn is_stored(&self, id: &BlobId) -> bool {
+        self.slot(id).is_some_and(|s| !self.lost.contains(&s.pack))
     }
     fn location(&self, s: &Slot) -> BlobLocation {
         BlobLocation {
@@ -148,6 +154,29 @@ impl Index {
         self.read().is_live(id)
     }
 
+    /// Whether every blob of `blobs` is indexed in a pack the store holds (as far as the last
+    /// [`Index::note_lost_packs`] knows): content a new snapshot may reference as it is.
+    pub fn holds_all(&self, blobs: &[BlobId]) -> bool {
+        let g = self.read();
+        blobs.iter().all(|b| g.is_stored(b))
+    }
+
+    /// Records which packs the index names that are not in `existing` (the store's listing):
+    /// their blobs count as missing (stored again when met, never deduplicated against).
+    /// Returns those packs.
+    pub fn note_lost_packs(&self, existing: &std::collections::HashSet<PackId>) -> Vec<PackId> {
+        let mut g = self.write();
+        let g = &mut *g;
+        let mut lost = Vec::new();
+        for (n, p) in g.packs.iter().enumerate() {
+            if !existing.contains(p) {
+                g.lost.insert(n as u32);
+                lost.push(*p);
+            }
+        }
+        lost
+    }
+
     /// Number of packs marked for deletion when the index was loaded.
     pub fn marked_packs(&self) -> usize {
         self.read().marked.len()
@@ -181,6 +210,8 @@ impl Index {
         let mut g = self.write();
         for r in receipts {
             let n = g.pack_no(r.id());
+            // A pack written again under the id of a lost one is there now.
+            g.lost.remove(&n);
             for e in r.entries() {
                 if !g.is_live(&e.id) {
                     g.added.insert(e.id, slot_of(n, e));
@@ -192,9 +223,9 @@ impl Index {
         if g.added.len() >= 65_536.max(g.sorted.len() / 8) {
             let g = &mut *g;
             g.sorted.extend(g.added.drain().map(|(_, s)| s));
-            let marked = &g.marked;
+            let (marked, lost) = (&g.marked, &g.lost);
             g.sorted
-                .sort_unstable_by_key(|s| (s.id, marked.contains(&s.pack)));
+                .sort_unstable_by_key(|s| (s.id, lost.contains(&s.pack), marked.contains(&s.pack)));
             g.sorted.dedup_by(|a, b| a.id == b.id);
             g.added.shrink_to_fit();
         }
@@ -255,12 +286,28 @@ impl Index {
                 inner.marked.insert(*n);
             }
         }
-        // Of several copies of a blob, keep one in an unmarked pack when there is one.
+        // Packs listed after the index objects were read: every pack they name was stored
+        // before them, so a named pack that is not listed is lost (or pruned meanwhile).
+        let mut existing = std::collections::HashSet::new();
+        for m in backend::list(store.as_ref(), &object_store::path::Path::from(keys::PACKS)).await?
+        {
+            if let Some(id) = m.location.filename().and_then(|n| n.parse::<PackId>().ok()) {
+                existing.insert(id);
+            }
+        }
+        for (n, p) in inner.packs.iter().enumerate() {
+            if !existing.contains(p) {
+                inner.lost.insert(n as u32);
+            }
+        }
+        // Of several copies of a blob, keep one in a pack that exists, unmarked if possible.
         let marked = std::mem::take(&mut inner.marked);
+        let lost = std::mem::take(&mut inner.lost);
         inner
             .sorted
-            .sort_unstable_by_key(|s| (s.id, marked.contains(&s.pack)));
+            .sort_unstable_by_key(|s| (s.id, lost.contains(&s.pack), marked.contains(&s.pack)));
         inner.marked = marked;
+        inner.lost = lost;
         inner.sorted.dedup_by(|a, b| a.id == b.id);
         inner.sorted.shrink_to_fit();
         Ok(Index {

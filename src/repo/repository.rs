@@ -163,6 +163,28 @@ impl Repository<Indexed> {
         &self.state.index
     }
 
+    /// Lists the store's packs and notes the packs the index names that are gone
+    /// ([`Index::note_lost_packs`]): a backup then stores their blobs again instead of
+    /// referencing lost data. Returns the lost packs.
+    pub async fn find_lost_packs(&self) -> Result<Vec<crate::repo::PackId>> {
+        let mut existing = std::collections::HashSet::new();
+        for m in backend::list(
+            self.store.as_ref(),
+            &object_store::path::Path::from(keys::PACKS),
+        )
+        .await?
+        {
+            if let Some(id) = m
+                .location
+                .filename()
+                .and_then(|n| n.parse::<crate::repo::PackId>().ok())
+            {
+                existing.insert(id);
+            }
+        }
+        Ok(self.state.index.note_lost_packs(&existing))
+    }
+
     /// Replaces the cache of verified blobs used by `read_content` (`0` disables it).
     pub fn with_blob_cache(mut self, bytes: usize) -> Self {
         self.state.cache = Arc::new(BlobCache::new(bytes));

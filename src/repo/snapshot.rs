@@ -262,6 +262,18 @@ pub struct CheckpointRecord {
     pub record: serde_json::Value,
 }
 
+impl CheckpointRecord {
+    /// When the run that wrote this record started (`record.run_started`; the snapshot the run
+    /// writes has that time). `None` for records without it.
+    pub fn run_started(&self) -> Option<DateTime<Utc>> {
+        self.record
+            .get("run_started")
+            .and_then(|v| v.as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
 pub async fn write_checkpoint_record(
     store: &Arc<dyn ObjectStore>,
     _index_durable: &IndexWritten,

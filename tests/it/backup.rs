@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use imvault::imanage::model::VersionId;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::BackupOptions;
 use imvault::repo::Snapshot;
@@ -94,11 +95,11 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
     });
     let third = env.backup(&BackupOptions::default()).await;
     let downloaded: u64 = third.iter().map(|o| o.counters.versions_downloaded).sum();
-    // Distinct versions that are new or changed, minus those of documents deleted afterwards.
+    // Distinct versions that are new, minus those of documents deleted afterwards. A profile
+    // edit moves edit_profile_date only: the profile is read, the content is not (issue 18).
     let changed: BTreeSet<&String> = report
         .new_versions
         .iter()
-        .chain(&report.profile_edits)
         .chain(&report.new_documents)
         .collect();
     let expected = changed
@@ -112,8 +113,32 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
         .count() as u64;
     assert_eq!(
         downloaded, expected,
-        "exactly the new and changed versions are downloaded: {report:?}"
+        "exactly the new versions are downloaded, not those with a new profile only: {report:?}"
     );
+    // The profile-only edits are in the new snapshot with their new profile and their bytes.
+    {
+        let repo = env.repo().await;
+        let snaps = repo.list_snapshots(Some("ACTIVE")).await.unwrap();
+        let newest = versions_of(&repo, snaps.last().unwrap()).await;
+        let records = crate::support_env::version_records(&repo, snaps.last().unwrap()).await;
+        for id in report.profile_edits.iter().filter(|v| !changed.contains(v)) {
+            if report
+                .deletes
+                .iter()
+                .any(|d| id.starts_with(&format!("{d}.")))
+            {
+                continue;
+            }
+            let vid: VersionId = id.parse().unwrap();
+            assert_eq!(
+                newest.get(&vid).map(Vec::as_slice),
+                env.sim.version_bytes(&vid).as_deref(),
+                "{id}: the stored content is carried"
+            );
+            let comment = records[&vid].profile["comment"].as_str().unwrap_or("");
+            assert!(comment.starts_with("Profile edited"), "{id}: {comment}");
+        }
+    }
     let gone: u64 = third.iter().map(|o| o.versions_gone).sum();
     assert!(
         gone >= report.deletes.len() as u64,

@@ -2,6 +2,7 @@
 //! Add `mod <area>;` here for each new tests/it/<area>.rs.
 mod backup;
 mod backup_changes;
+mod backup_heal;
 mod backup_resume;
 mod catalog;
 mod cli;

@@ -536,3 +536,78 @@ async fn forget_cli_applies_the_retention_table() {
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["forgotten"].as_u64(), Some(1), "{r}");
 }
+
+/// Issue 18: the resume records a backup writes are stamped later than its snapshot (whose
+/// time is the run's start), so a prune right after any backup longer than `checkpoint_secs`
+/// took that finished run for a running one and deleted nothing. A nightly routine (backup,
+/// forget, prune) must free what forget released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_right_after_a_backup_that_wrote_resume_records_deletes_what_forget_released() {
+    let env = TestEnv::new(SimOptions {
+        seed: 33,
+        scale: Scale::Versions(150),
+        libraries: 1,
+        ..SimOptions::default()
+    })
+    .await;
+    let out = env.backup(&BackupOptions::default()).await;
+    assert!(out.iter().all(|o| o.snapshot.is_some()), "{out:?}");
+    env.sim.mutate(&MutateRequest {
+        new_versions: 10,
+        deletes: 20,
+        new_documents: 5,
+        ..Default::default()
+    });
+    // A backup that checkpoints as it goes (as every long backup does): here after every
+    // downloaded version.
+    let checkpointing = BackupOptions {
+        checkpoint_bytes: 1,
+        ..BackupOptions::default()
+    };
+    let out = env.backup(&checkpointing).await;
+    let snap = out[0].snapshot.expect("second snapshot");
+    let repo = fresh(&env.store).await;
+    let manifest = repo.load_snapshot(&snap).await.unwrap().manifest;
+    assert!(
+        manifest.summary["checkpoints"].as_u64().unwrap_or(0) > 0,
+        "{:?}",
+        manifest.summary
+    );
+    let records = repo.checkpoints(&manifest.library).await.unwrap();
+    assert!(
+        records.iter().any(|r| r.time > manifest.time),
+        "the run left resume records written after its snapshot's time"
+    );
+
+    // Forget the first snapshot, prune at once (grace 0: the nightly routine's last step).
+    let before = backup_contents(&repo).await;
+    let menv = maint_env(&env, repo);
+    let req = ForgetRequest {
+        policy: Some(KeepPolicy {
+            keep_last: 1,
+            ..KeepPolicy::default()
+        }),
+        ..ForgetRequest::default()
+    };
+    let f = forget::run(
+        &menv,
+        &req,
+        &RetentionPolicies::default(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(f.forgotten, 1);
+    let size0 = pack_bytes(&env.store).await;
+    let p = prune(&env.store, &grace0()).await;
+    assert_eq!(p.deferred, None, "{p:?}");
+    assert!(p.packs_deleted > 0, "{p:?}");
+    assert!(
+        p.checkpoints_removed > 0,
+        "the finished run's records go: {p:?}"
+    );
+    assert!(pack_bytes(&env.store).await < size0, "{p:?}");
+    let v = verify_all(&env.store).await;
+    assert!(v.is_ok(), "{:?}", v.problems);
+    assert_same_contents(&env, &before).await;
+}

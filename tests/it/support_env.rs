@@ -105,6 +105,22 @@ impl TestEnv {
     }
 }
 
+/// Every version record of a snapshot (profile and content reference), content not read.
+#[allow(dead_code)]
+pub async fn version_records(
+    repo: &Repository<Indexed>,
+    snap: &Snapshot,
+) -> BTreeMap<VersionId, VersionRecord> {
+    let meta = &snap.manifest.streams[STREAM_VERSIONS];
+    let mut records = std::pin::pin!(repo.read_meta_stream::<VersionRecord>(STREAM_VERSIONS, meta));
+    let mut out = BTreeMap::new();
+    while let Some(r) = records.next().await {
+        let r = r.expect("record");
+        out.insert(r.version().expect("profile parses").id, r);
+    }
+    out
+}
+
 /// Every version of a snapshot, with its content read back (verified by the repository).
 pub async fn versions_of(
     repo: &Repository<Indexed>,

@@ -82,14 +82,23 @@ struct LineProfile {
     wstype: Option<String>,
 }
 
-/// The lines of one metadata blob to carry, and what they count. `first` is the index of the
-/// blob's first record in the stream (for errors).
+/// Lines of one metadata blob: those to carry, and those whose content is lost.
+#[derive(Debug, Default)]
+struct Kept {
+    carry: Vec<Bytes>,
+    lost: Vec<Bytes>,
+}
+
+/// The lines of one metadata blob to carry, and what they count; lines of versions in `lost`
+/// (content no longer in the repository) are set aside to be downloaded again. `first` is the
+/// index of the blob's first record in the stream (for errors).
 fn keep_lines(
     blob: &Bytes,
     relisted: &Relisted,
+    lost: &HashSet<(u64, u32)>,
     first: u64,
-) -> Result<(Vec<Bytes>, Carried, u64), CarryError> {
-    let mut keep = Vec::new();
+) -> Result<(Kept, Carried, u64), CarryError> {
+    let mut kept = Kept::default();
     let mut counted = Carried::default();
     let mut index = first;
     let mut at = 0usize;
@@ -106,6 +115,10 @@ fn keep_lines(
         if relisted.covers(&id) {
             continue;
         }
+        if lost.contains(&(id.document.number, id.version)) {
+            kept.lost.push(blob.slice(start..start + line.len()));
+            continue;
+        }
         let size = size_field(rec.profile.size.as_ref()).map_err(|p| CarryError::Record {
             index: index - 1,
             problem: p.to_string(),
@@ -116,33 +129,36 @@ fn keep_lines(
             Some("email") => counted.email_versions += 1,
             _ => counted.document_versions += 1,
         }
-        keep.push(blob.slice(start..start + line.len()));
+        kept.carry.push(blob.slice(start..start + line.len()));
     }
-    Ok((keep, counted, index))
+    Ok((kept, counted, index))
 }
 
 /// Sends every line of the parent's versions stream `meta` that `relisted` does not cover to
 /// `send`, in order. Each blob is checked against its id when read; the lines are parsed for
-/// their ids on a blocking thread.
+/// their ids on a blocking thread. Lines of versions in `lost` are not carried but returned
+/// (their content must be downloaded again).
 pub async fn carry_versions<F, Fut>(
     repo: &Repository<crate::repo::Indexed>,
     meta: &MetaRef,
     relisted: Arc<Relisted>,
+    lost: Arc<HashSet<(u64, u32)>>,
     send: F,
-) -> Result<Carried, CarryError>
+) -> Result<(Carried, Vec<Bytes>), CarryError>
 where
     F: Fn(Bytes) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let mut total = Carried::default();
+    let mut lost_lines = Vec::new();
     let mut index = 0u64;
     let mut blobs = std::pin::pin!(repo.read_meta_blobs(meta));
     while let Some(blob) = blobs.next().await {
         let blob = blob.map_err(CarryError::Repo)?;
-        let rel = relisted.clone();
+        let (rel, lost) = (relisted.clone(), lost.clone());
         let first = index;
-        let (lines, counted, next) =
-            tokio::task::spawn_blocking(move || keep_lines(&blob, &rel, first))
+        let (kept, counted, next) =
+            tokio::task::spawn_blocking(move || keep_lines(&blob, &rel, &lost, first))
                 .await
                 .map_err(|e| CarryError::Record {
                     index: first,
@@ -150,13 +166,14 @@ where
                 })??;
         index = next;
         total.add(counted);
-        for line in lines {
+        lost_lines.extend(kept.lost);
+        for line in kept.carry {
             if !send(line).await {
                 return Err(CarryError::WriterGone);
             }
         }
     }
-    Ok(total)
+    Ok((total, lost_lines))
 }
 
 /// What the parent's whole versions stream counts, from its snapshot counts (when it is
@@ -195,9 +212,11 @@ mod tests {
             versions: [(1, 2)].into_iter().collect(),
             documents: [3].into_iter().collect(),
         };
-        let (keep, counted, next) = keep_lines(&blob, &relisted, 7).unwrap();
-        let kept: Vec<&[u8]> = keep.iter().map(|b| b.as_ref()).collect();
+        let none = HashSet::new();
+        let (keep, counted, next) = keep_lines(&blob, &relisted, &none, 7).unwrap();
+        let kept: Vec<&[u8]> = keep.carry.iter().map(|b| b.as_ref()).collect();
         assert_eq!(kept, vec![lines[0].as_bytes(), lines[2].as_bytes()]);
+        assert!(keep.lost.is_empty());
         assert_eq!(
             counted,
             Carried {
@@ -208,9 +227,16 @@ mod tests {
             }
         );
         assert_eq!(next, 12);
-        let (all, c, _) = keep_lines(&blob, &Relisted::default(), 0).unwrap();
-        assert_eq!(all.len(), 5);
+        let (all, c, _) = keep_lines(&blob, &Relisted::default(), &none, 0).unwrap();
+        assert_eq!(all.carry.len(), 5);
         assert_eq!(c.bytes, 150);
+        // Versions whose content is lost are set aside, not carried nor counted.
+        let lost: HashSet<(u64, u32)> = [(1, 1), (3, 2)].into_iter().collect();
+        let (k, c, _) = keep_lines(&blob, &Relisted::default(), &lost, 0).unwrap();
+        assert_eq!(k.carry.len(), 3);
+        let set_aside: Vec<&[u8]> = k.lost.iter().map(|b| b.as_ref()).collect();
+        assert_eq!(set_aside, vec![lines[0].as_bytes(), lines[4].as_bytes()]);
+        assert_eq!((c.versions, c.bytes), (3, 90));
     }
 
     #[test]
@@ -219,7 +245,7 @@ mod tests {
             "{}\n{{\"profile\":{{}}}}\n",
             line("A!1.1", 1, "document")
         ));
-        let e = keep_lines(&blob, &Relisted::default(), 40).unwrap_err();
+        let e = keep_lines(&blob, &Relisted::default(), &HashSet::new(), 40).unwrap_err();
         assert!(e.to_string().contains("record 41"), "{e}");
     }
 }

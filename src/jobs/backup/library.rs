@@ -55,6 +55,8 @@ pub async fn backup_library(
         counters: &counters,
         records,
         cancel: cancel.clone(),
+        lost: plan.lost.clone(),
+        unsaved: Default::default(),
     };
     let produced = produce_and_write(run, rx, &plan, changes).await;
     stop_progress.cancel();
@@ -211,6 +213,7 @@ async fn finish(
     let state = final_state(c, &tally);
     let next_digest = tally.next_digest.take();
     let carried_over = tally.carried_over.take();
+    let lost = plan.lost.clone();
     let draft = snapshot_draft(env, opts, &plan, written, tally, &done);
     // The session's figures before `finish` consumes it.
     let outcome = done.outcome(state, None, &plan, versions_gone, &session);
@@ -221,8 +224,10 @@ async fn finish(
     // The next run's prior: this snapshot's versions (a cache; failures only cost speed).
     if let Some(next) = next_digest {
         let carried = carried_over.map(|relisted| {
+            // Versions listed again, or downloaded again for lost content, are in the digest
+            // already: the parent's entries of them are left out.
             let covered: Box<dyn Fn(u64, u32) -> bool + Send> =
-                Box::new(move |n, v| relisted.covers_key(n, v));
+                Box::new(move |n, v| relisted.covers_key(n, v) || lost.contains(&(n, v)));
             (std::mem::take(&mut plan.prior), covered)
         });
         if let Err(e) = next.finish(lib, &snapshot, carried).await {
@@ -272,6 +277,11 @@ fn snapshot_draft(
     tally
         .counts
         .insert("versions_unchanged".into(), c.versions_unchanged);
+    if c.versions_healed > 0 {
+        tally
+            .counts
+            .insert("versions_healed".into(), c.versions_healed);
+    }
     tally.counts.insert("versions_gone".into(), versions_gone);
     tally.counts.insert("skipped".into(), c.skipped);
     tally.counts.insert("bytes".into(), tally.logical_bytes);

@@ -42,6 +42,9 @@ pub struct BackupOptions {
     pub strategy: WalkStrategy,
     /// How often a running backup makes its progress durable (packs, index, resume record).
     pub checkpoint_every: Duration,
+    /// A checkpoint also comes once this many bytes were downloaded since the last one, so a
+    /// failure early in a large run (before `checkpoint_every` passed) keeps what was stored.
+    pub checkpoint_bytes: u64,
     /// Downloads in flight per library.
     pub download_concurrency: usize,
     /// How often a progress line is logged.
@@ -61,6 +64,8 @@ pub struct BackupOptions {
 
 /// Default of [`BackupOptions::full_listing_every`]: a week.
 pub const DEFAULT_FULL_LISTING_EVERY: Duration = Duration::from_secs(7 * 86_400);
+/// Default of [`BackupOptions::checkpoint_bytes`]: 256 MiB.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
 /// Default of [`BackupOptions::change_margin`]: an hour.
 pub const DEFAULT_CHANGE_MARGIN: Duration = Duration::from_secs(3_600);
 
@@ -71,6 +76,7 @@ impl Default for BackupOptions {
             full: false,
             strategy: WalkStrategy::Auto,
             checkpoint_every: Duration::from_secs(60),
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
             download_concurrency: 8,
             log_every: Duration::from_secs(30),
             parallel_libraries: 2,

@@ -2,6 +2,7 @@
 //! what is already stored (the last snapshot's versions, from the local digest or the snapshot
 //! itself, plus what interrupted runs stored since).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -34,6 +35,9 @@ pub(super) struct Plan {
     pub resumed: u64,
     /// Where the prior digests live.
     pub digests: PathBuf,
+    /// Versions of the last snapshot whose content the repository lost (a missing pack or
+    /// index object): downloaded again instead of carried.
+    pub lost: std::sync::Arc<HashSet<(u64, u32)>>,
 }
 
 pub(super) async fn plan(
@@ -62,6 +66,19 @@ pub(super) async fn plan(
         opts.change_margin,
         chrono::Utc::now(),
     );
+    // Packs the index names but the store lost: their blobs are stored again when met.
+    let lost_packs = repo
+        .find_lost_packs()
+        .await
+        .map_err(repo_err("listing the packs"))?;
+    if !lost_packs.is_empty() {
+        warn!(
+            library = lib,
+            packs = lost_packs.len(),
+            first = %lost_packs[0],
+            "packs named by the index are missing from the repository: versions that need them are downloaded again (run `imvault verify`)"
+        );
+    }
     let digests = digest_dir(env);
     let mut prior = PriorVersions::default();
     let mut prior_from = "none";
@@ -77,6 +94,14 @@ pub(super) async fn plan(
         }
     }
     let parent_versions = prior.len() as u64;
+    let lost = prior.lacking_content(repo.index());
+    if !lost.is_empty() {
+        warn!(
+            library = lib,
+            versions = lost.len(),
+            "versions of the last snapshot whose content is no longer in the repository: downloading them again"
+        );
+    }
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         versions = parent_versions,
@@ -128,6 +153,7 @@ pub(super) async fn plan(
         changes,
         resumed,
         digests,
+        lost: std::sync::Arc::new(lost),
     })
 }
 
@@ -211,7 +237,7 @@ async fn load_resume_deltas(
                         break;
                     }
                 };
-                if !r.content.blobs.iter().all(|b| env.repo.index().contains(b)) {
+                if !env.repo.index().holds_all(&r.content.blobs) {
                     continue;
                 }
                 if let (Ok(v), content) = r.into_parts() {

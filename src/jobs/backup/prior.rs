@@ -1,9 +1,12 @@
-//! What the last backup of a library already holds: for each version its change key (§5 of
-//! the contract: `id`, `size`, `edit_date`, `edit_profile_date`) and its content reference, so an
-//! incremental run downloads only new or changed versions.
+//! What the last backup of a library already holds: for each version a fingerprint of its
+//! content key (`id`, `size`, `edit_date`: the part of the contract's change key, §5, that moves
+//! when the content does) and its content reference, so an incremental run downloads only new
+//! versions and versions whose content changed. A profile-only change (`edit_profile_date`
+//! moved, size and `edit_date` not) keeps the stored content: the new profile comes from the
+//! listing.
 //!
 //! Memory: one entry per version of the library, keyed by (document number, version) with a
-//! 64-bit fingerprint of the change key instead of the strings: about 100 bytes per version
+//! 64-bit fingerprint of the content key instead of the strings: about 100 bytes per version
 //! (the blob list dominates), i.e. ~100 MB for a library of a million versions.
 
 use std::collections::HashMap;
@@ -80,11 +83,13 @@ pub struct PriorVersions {
     resumed: HashMap<(u64, u32), Entry>,
 }
 
+/// A fingerprint of the content key: `id`, `size` and `edit_date` (not `edit_profile_date`,
+/// which a profile edit moves without touching the content).
 fn fingerprint(key: &ChangeKey) -> u64 {
     let mut h = blake3::Hasher::new();
     h.update(key.id.to_string().as_bytes());
     h.update(&key.size.to_le_bytes());
-    for part in [&key.edit_date, &key.edit_profile_date] {
+    for part in [&key.edit_date] {
         match part {
             Some(s) => {
                 h.update(&[1]);
@@ -158,6 +163,19 @@ impl PriorVersions {
             .map(|e| &e.content)
     }
 
+    /// Versions of the last snapshot whose content `index` no longer holds in full (a lost
+    /// pack or index object): they must be downloaded again, not carried.
+    pub fn lacking_content(
+        &self,
+        index: &crate::repo::index::Index,
+    ) -> std::collections::HashSet<(u64, u32)> {
+        self.map
+            .iter()
+            .filter(|(_, e)| !index.holds_all(&e.content.blobs))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
     /// Versions of the last snapshot.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -200,7 +218,9 @@ pub mod encoding {
     use super::*;
     use crate::repo::BlobId;
 
-    const MAGIC: &[u8; 8] = b"IMVPRIO2";
+    /// `3`: the fingerprint is of the content key (`2` held the whole change key: such a
+    /// digest is not read, the snapshot is).
+    const MAGIC: &[u8; 8] = b"IMVPRIO3";
 
     fn ds_code(d: Option<DefaultSecurity>) -> u8 {
         match d {
@@ -412,8 +432,9 @@ mod tests {
         .unwrap()
     }
 
+    /// Issue 18: a profile-only change (`edit_profile_date` moved) keeps the stored content.
     #[test]
-    fn only_an_identical_change_key_counts_as_unchanged() {
+    fn only_an_identical_content_key_counts_as_unchanged() {
         let mut prior = PriorVersions::default();
         let content = ContentRef {
             size: 10,
@@ -422,10 +443,11 @@ mod tests {
         let v = version("A!1.1", 10, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z");
         prior.insert(&v, content.clone());
         assert_eq!(prior.unchanged(&v), Some(&content));
+        let profile_only = version("A!1.1", 10, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z");
+        assert_eq!(prior.unchanged(&profile_only), Some(&content));
         for changed in [
             version("A!1.1", 11, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
             version("A!1.1", 10, "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
-            version("A!1.1", 10, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
             version("A!1.2", 10, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
         ] {
             assert_eq!(

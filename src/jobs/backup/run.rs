@@ -2,8 +2,9 @@
 //! retry what failed transiently, carry the parent's unchanged versions of a changes-only run,
 //! and send every record to the metadata writer (`records_writer.rs`) in order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -78,6 +79,10 @@ pub(super) struct LibraryRun<'a> {
     pub counters: &'a Counters,
     pub records: mpsc::Sender<Record>,
     pub cancel: CancellationToken,
+    /// Versions of the last snapshot whose stored content is lost: downloaded again.
+    pub lost: Arc<HashSet<(u64, u32)>>,
+    /// Bytes downloaded since the last checkpoint (one comes after `checkpoint_bytes`).
+    pub unsaved: AtomicU64,
 }
 
 /// The state of a run's walk: its tally, what a changes-only walk listed again, and the
@@ -252,11 +257,20 @@ impl<'a> LibraryRun<'a> {
         }
         Counters::add(&self.counters.versions, 1);
         note_digest(tally, &v, &content);
+        let size = content.size;
         self.send(Record::Version {
             record: Box::new(VersionRecord::new(v, content)),
             downloaded,
         })
-        .await
+        .await?;
+        // A checkpoint after a bounded amount of downloads too, so a failure early in a
+        // large run keeps what it stored.
+        if downloaded
+            && self.unsaved.fetch_add(size, Ordering::Relaxed) + size >= self.opts.checkpoint_bytes
+        {
+            self.checkpoint().await?;
+        }
+        Ok(())
     }
 
     /// One walk item: counted and recorded; a version that is new or changed is returned, to
@@ -337,10 +351,17 @@ impl<'a> LibraryRun<'a> {
             tally.seen_in_parent += 1;
         }
         match self.prior.unchanged(&version) {
-            Some(content) => {
+            // Reused only while every blob is still stored (a lost pack must not be carried
+            // forward silently).
+            Some(content) if self.env.repo.index().holds_all(&content.blobs) => {
                 let content = content.clone();
                 self.stored(tally, version, content, false).await?;
                 Ok(None)
+            }
+            Some(_) => {
+                Counters::add(&self.counters.versions_healed, 1);
+                warn!(library = self.lib(), version = %version.id, "stored content is missing from the repository; downloading it again");
+                Ok(Some(version))
             }
             None => Ok(Some(version)),
         }
@@ -425,15 +446,21 @@ impl<'a> LibraryRun<'a> {
     ) -> Result<(), BackupError> {
         let relisted = Arc::new(relisted);
         tally.carried_over = Some(relisted.clone());
-        let carried = if relisted.is_empty() {
+        let (carried, lost_lines) = if relisted.is_empty() && self.lost.is_empty() {
             tally.reuse_parent_versions = true;
-            carry::carried_whole(meta, counts)
+            (carry::carried_whole(meta, counts), Vec::new())
         } else {
             let tx = self.records.clone();
-            carry::carry_versions(&self.env.repo, meta, relisted, move |line| {
-                let tx = tx.clone();
-                async move { tx.send(Record::CarriedVersion(line)).await.is_ok() }
-            })
+            carry::carry_versions(
+                &self.env.repo,
+                meta,
+                relisted,
+                self.lost.clone(),
+                move |line| {
+                    let tx = tx.clone();
+                    async move { tx.send(Record::CarriedVersion(line)).await.is_ok() }
+                },
+            )
             .await
             .map_err(|source| BackupError::Carry {
                 library: self.lib().to_string(),
@@ -441,6 +468,52 @@ impl<'a> LibraryRun<'a> {
             })?
         };
         account_carried(tally, self.counters, carried);
+        if !lost_lines.is_empty() {
+            self.download_lost(tally, &lost_lines).await?;
+        }
+        Ok(())
+    }
+
+    /// Versions not listed again whose stored content was lost: downloaded again, with the
+    /// profile the parent stored (it did not change, or the walk would have listed it).
+    async fn download_lost(
+        &self,
+        tally: &mut Tally,
+        lines: &[bytes::Bytes],
+    ) -> Result<(), BackupError> {
+        let mut versions = Vec::with_capacity(lines.len());
+        for line in lines {
+            let version = serde_json::from_slice::<VersionRecord>(line)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.version().map_err(|e| e.to_string()))
+                .map_err(|problem| BackupError::Carry {
+                    library: self.lib().to_string(),
+                    source: carry::CarryError::Record { index: 0, problem },
+                })?;
+            versions.push(version);
+        }
+        warn!(
+            library = self.lib(),
+            versions = versions.len(),
+            "downloading again versions whose stored content is missing from the repository"
+        );
+        let mut fetches = futures::stream::iter(versions.into_iter().map(|v| self.fetch(v)))
+            .buffer_unordered(self.opts.download_concurrency.max(1));
+        while let Some((v, result)) = fetches.next().await {
+            tally.bump(match v.kind {
+                DocumentKind::Document => "document_versions",
+                DocumentKind::Email => "email_versions",
+            });
+            tally.bump("versions");
+            tally.logical_bytes += v.size;
+            tally.seen_in_parent += 1;
+            Counters::add(&self.counters.versions_healed, 1);
+            match result {
+                Ok(content) => self.stored(tally, v, content, true).await?,
+                Err(FetchError::Repo(source)) => return Err(self.storing_failed(source)),
+                Err(FetchError::Source(e)) => self.skip(v.id.to_string(), "download", &e).await?,
+            }
+        }
         Ok(())
     }
 
@@ -472,6 +545,7 @@ impl<'a> LibraryRun<'a> {
 
     /// Makes everything sent so far durable (packs, index, resume record).
     async fn checkpoint(&self) -> Result<(), BackupError> {
+        self.unsaved.store(0, Ordering::Relaxed);
         let (reply, done) = oneshot::channel();
         self.send(Record::Checkpoint(reply)).await?;
         match done.await {

@@ -213,11 +213,15 @@ async fn needed(
         });
     }
     let mut latest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    // A run's snapshot carries the run's start as its time: the resume records of that
+    // run are finished, however much later than that start they were written.
+    let mut finished_runs: HashSet<(&str, DateTime<Utc>)> = HashSet::new();
     for s in &survey.snapshots {
         let t = latest
             .entry(s.manifest.library.as_str())
             .or_insert(s.manifest.time);
         *t = (*t).max(s.manifest.time);
+        finished_runs.insert((s.manifest.library.as_str(), s.manifest.time));
     }
     let mut stale_checkpoints = Vec::new();
     let mut active = Vec::new();
@@ -232,6 +236,9 @@ async fn needed(
         if latest
             .get(rec.library.as_str())
             .is_some_and(|t| rec.time <= *t)
+            || rec
+                .run_started()
+                .is_some_and(|t| finished_runs.contains(&(rec.library.as_str(), t)))
         {
             stale_checkpoints.push(m.location);
             continue;
