@@ -150,6 +150,7 @@ async fn main() {
                 access_key_id: Some("testing".into()),
                 secret_access_key: Some(Secret::new("testing")),
                 session_token: None,
+                outage_wait_secs: None,
             }
         }
         None => BackendConfig::local(work.join("repo")),

@@ -166,8 +166,9 @@ pub struct BackupArgs {
     /// How to enumerate a library
     #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
     pub strategy: StrategyArg,
-    /// Make progress durable (packs, index, resume record) this often, in seconds
-    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    /// Make progress durable (packs, index, resume record) this often, in seconds (0.05 to
+    /// 86400; a checkpoint also comes after every 256 MiB downloaded)
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = checkpoint_secs)]
     pub checkpoint_secs: f64,
     /// List every version this run, not only what changed since the last snapshot (unchanged
     /// versions are still not downloaded again); see `[backup] full_listing_every_days`
@@ -525,6 +526,18 @@ pub struct VersionsArgs {
     pub document: String,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--checkpoint-secs`: a number of seconds from 0.05 to 86400.
+fn checkpoint_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if (0.05..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be 0.05 to 86400, got {s}"))
+    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("imvault: error: {e:#}");
+            eprintln!("imvault: error: {}", imvault::repo::error_chain(e.as_ref()));
             Exit::Failure.into()
         }
     }

@@ -23,6 +23,7 @@ pub fn backend_config(r: &RepositorySettings) -> BackendConfig {
         access_key_id: r.access_key_id.clone(),
         secret_access_key: r.secret_access_key.clone(),
         session_token: None,
+        outage_wait_secs: r.outage_wait_secs,
     }
 }
 

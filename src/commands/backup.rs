@@ -37,7 +37,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
         libraries: args.library.clone(),
         full: args.full,
         strategy: args.strategy.into(),
-        checkpoint_every: Duration::from_secs_f64(args.checkpoint_secs.clamp(0.05, 86_400.0)),
+        checkpoint_every: Duration::from_secs_f64(args.checkpoint_secs),
         download_concurrency: imanage_settings(settings)?.concurrency.get(),
         full_listing_every: if args.full_listing {
             None

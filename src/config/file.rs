@@ -120,6 +120,9 @@ pub struct RepositoryFile {
     pub compression_level: Option<i32>,
     /// Target pack size in MiB.
     pub pack_size_mib: Option<NonZeroU32>,
+    /// How long a backup waits for an unreachable repository (connection refused, timeouts,
+    /// 5xx) before it fails, in seconds (default 600; 0: fail at once).
+    pub outage_wait_secs: Option<u64>,
 }
 
 impl Default for RepositoryFile {
@@ -134,6 +137,7 @@ impl Default for RepositoryFile {
             secret_access_key_file: None,
             compression_level: None,
             pack_size_mib: None,
+            outage_wait_secs: None,
         }
     }
 }

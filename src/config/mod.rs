@@ -142,6 +142,7 @@ pub struct RepositorySettings {
     pub secret_access_key: Option<Secret>,
     pub compression_level: Option<i32>,
     pub pack_size_mib: Option<NonZeroU32>,
+    pub outage_wait_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

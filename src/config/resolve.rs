@@ -118,6 +118,23 @@ impl Check<'_> {
             env_value: self.env.s3_secret_access_key.clone(),
             env_name: "AWS_SECRET_ACCESS_KEY",
         })?;
+        if let Some(mib) = r.pack_size_mib
+            && u64::from(mib.get()) * 1024 * 1024 > crate::repo::config::MAX_PACK_SIZE
+        {
+            // Pack offsets are 32-bit: a larger pack would wrap them and corrupt the index.
+            return Err(self.invalid(
+                "repository.pack_size_mib",
+                format!("must be 1 to 1024 (MiB), got {mib}"),
+            ));
+        }
+        if let Some(secs) = r.outage_wait_secs
+            && secs > 86_400
+        {
+            return Err(self.invalid(
+                "repository.outage_wait_secs",
+                format!("must be 0 to 86400, got {secs}"),
+            ));
+        }
         Ok(RepositorySettings {
             url: r.url,
             endpoint: r.endpoint,
@@ -127,6 +144,7 @@ impl Check<'_> {
             secret_access_key,
             compression_level: r.compression_level,
             pack_size_mib: r.pack_size_mib,
+            outage_wait_secs: r.outage_wait_secs,
         })
     }
 

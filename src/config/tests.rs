@@ -217,3 +217,38 @@ fn backup_listing_settings_default_resolve_and_are_checked() {
         assert!(msg.contains(&format!("backup.{key}")), "{bad}: {msg}");
     }
 }
+
+/// Issue 18: a pack of 4096 MiB or more wrapped the 32-bit offsets and silently corrupted the
+/// index; sizes past the format's 1 GiB, absurd outage waits and checkpoint intervals are
+/// refused with the key.
+#[test]
+fn pack_size_outage_wait_and_checkpoint_secs_are_checked() {
+    let with = |extra: &str| {
+        GOOD.replace(
+            "allow_http = true\n",
+            &format!("allow_http = true\n{extra}\n"),
+        )
+    };
+    for (text, key) in [
+        (with("pack_size_mib = 4096"), "repository.pack_size_mib"),
+        (with("pack_size_mib = 1025"), "repository.pack_size_mib"),
+        (
+            with("outage_wait_secs = 100000"),
+            "repository.outage_wait_secs",
+        ),
+        (
+            format!("{GOOD}\n[daemon]\ncheckpoint_secs = 0\n"),
+            "daemon.checkpoint_secs",
+        ),
+        (
+            format!("{GOOD}\n[daemon]\ncheckpoint_secs = nan\n"),
+            "daemon.checkpoint_secs",
+        ),
+    ] {
+        let msg = parse(&text).unwrap_err().to_string();
+        assert!(msg.contains(key), "{key}: {msg}");
+    }
+    let s = parse(&with("pack_size_mib = 1024\noutage_wait_secs = 0")).unwrap();
+    assert_eq!(s.repository.pack_size_mib.map(|m| m.get()), Some(1024));
+    assert_eq!(s.repository.outage_wait_secs, Some(0));
+}

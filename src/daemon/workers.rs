@@ -74,6 +74,8 @@ impl RunningJob {
         let mut p = json!({
             "elapsed_seconds": self.started.elapsed().as_secs_f64(),
             "libraries": self.live.snapshot(),
+            // Seconds the repository has been unreachable (0: it answers), outages ridden out.
+            "storage": crate::repo::outage::status(),
         });
         let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
         if !expected.is_empty() {

@@ -151,8 +151,17 @@ pub async fn report(
                 bar.set_length(c.versions);
             }
             bar.set_position(c.versions);
+            let storage = crate::repo::outage::status();
+            let waiting = if storage.waiting_secs > 0 {
+                format!(
+                    ", storage unreachable for {} s: waiting",
+                    storage.waiting_secs
+                )
+            } else {
+                String::new()
+            };
             bar.set_message(format!(
-                "{} new, {:.1} MB at {:.1} MB/s, {} req, {} x429, {} skipped",
+                "{} new, {:.1} MB at {:.1} MB/s, {} req, {} x429, {} skipped{waiting}",
                 c.versions_downloaded,
                 c.bytes_read as f64 / 1e6,
                 c.bytes_read as f64 / 1e6 / secs,
@@ -174,6 +183,7 @@ pub async fn report(
                 requests = reqs,
                 throttled = throttled,
                 skipped = c.skipped,
+                storage_waiting_s = crate::repo::outage::status().waiting_secs,
                 elapsed_s = format!("{secs:.1}"),
                 "progress"
             );

@@ -38,6 +38,9 @@ pub struct BackendConfig {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
     pub session_token: Option<Secret>,
+    /// How long a remote store may stay unreachable before calls fail (seconds; `None`: the
+    /// default of [`crate::repo::outage::DEFAULT_OUTAGE_WAIT`], `0`: fail at once).
+    pub outage_wait_secs: Option<u64>,
 }
 
 impl BackendConfig {
@@ -88,10 +91,23 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
         if let Some(t) = &cfg.session_token {
             b = b.with_token(t.expose());
         }
+        let wait = cfg
+            .outage_wait_secs
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(crate::repo::outage::DEFAULT_OUTAGE_WAIT);
+        if !wait.is_zero() {
+            // Short retries of each request; the outage wait takes over from there.
+            b = b.with_retry(object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(30),
+                ..Default::default()
+            });
+        }
         let s3 = b.build().map_err(|source| RepoError::BackendBuild {
             url: cfg.url.clone(),
             source,
         })?;
+        let s3 = crate::repo::outage::OutageStore::new(s3, wait);
         return Ok(if prefix.is_empty() {
             Arc::new(s3)
         } else {

@@ -83,6 +83,11 @@ impl Default for InitOptions {
 /// Chosen from `benches/repo.rs` (compress group): see docs/FORMAT.md, "Compression".
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
+/// The largest pack the format allows (blob offsets in a pack are 32-bit; FORMAT.md §4).
+pub const MAX_PACK_SIZE: u64 = 1 << 30;
+/// The smallest target pack size.
+pub const MIN_PACK_SIZE: u64 = 64 * 1024;
+
 impl RepoConfig {
     pub fn new(opts: &InitOptions) -> Result<Self> {
         opts.chunker
@@ -91,7 +96,7 @@ impl RepoConfig {
                 key: "config (init options)".into(),
                 reason,
             })?;
-        if opts.pack_size < 64 * 1024 || opts.pack_size > 1 << 30 {
+        if !(MIN_PACK_SIZE..=MAX_PACK_SIZE).contains(&opts.pack_size) {
             return Err(RepoError::Corrupt {
                 key: "config (init options)".into(),
                 reason: format!("pack size {} is outside 64 KiB..1 GiB", opts.pack_size),

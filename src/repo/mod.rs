@@ -32,6 +32,7 @@ pub mod index;
 pub mod inspect;
 pub mod marks;
 pub mod meta;
+pub mod outage;
 pub mod pack;
 pub mod prune;
 pub mod reader;
@@ -58,14 +59,62 @@ pub use snapshot::{
 };
 pub use writer::{BackupSession, CheckpointInfo, SessionOptions};
 
-/// An error and its causes on one line (`a: b: c`), for records and logs.
+/// An error and its causes on one line (`a: b: c`), for records and logs. Each cause is named
+/// once: a cause whose text the line already holds (libraries such as object_store and
+/// reqwest repeat their sources inside their own message) is left out.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !text.is_empty() && !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug)]
+    struct E(String, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+    fn chain(texts: &[&str]) -> E {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |inner, t| Some(E(t.to_string(), inner.map(Box::new))))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_cause_is_named_once() {
+        let e = chain(&[
+            "reading object `config` failed",
+            "Generic S3 error: Error performing GET in 2s - HTTP error: error sending request",
+            "Error performing GET in 2s - HTTP error: error sending request",
+            "HTTP error: error sending request",
+            "HTTP error: error sending request",
+            "error sending request",
+            "client error (Connect)",
+            "Connection refused (os error 111)",
+        ]);
+        assert_eq!(
+            super::error_chain(&e),
+            "reading object `config` failed: Generic S3 error: Error performing GET in 2s - HTTP error: error sending request: client error (Connect): Connection refused (os error 111)"
+        );
+        let plain = chain(&["a failed", "b failed", "c"]);
+        assert_eq!(super::error_chain(&plain), "a failed: b failed: c");
+    }
 }

@@ -202,6 +202,11 @@ pub fn decode_header(key: &str, header: &[u8], pack_len: u64) -> Result<Vec<Pack
             .ok_or_else(|| corrupt(format!("entry {i}: unknown compression {}", e[1])))?;
         let stored_len = u32_at(e, 2);
         let raw_len = u32_at(e, 6);
+        if offset > u64::from(u32::MAX) {
+            return Err(corrupt(format!(
+                "entry {i}: offset {offset} does not fit the format's 32-bit offsets"
+            )));
+        }
         let mut id = [0u8; 32];
         id.copy_from_slice(&e[10..42]);
         entries.push(PackEntry {
@@ -286,6 +291,30 @@ pub fn parse_pack(id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
 mod tests {
     use super::*;
     use crate::repo::blob::encode;
+
+    /// Issue 18: a header describing more than 4 GiB of blobs is refused, not wrapped.
+    #[test]
+    fn offsets_past_32_bits_are_corrupt_not_wrapped() {
+        let e = |n: u8| PackEntry {
+            id: BlobId([n; 32]),
+            kind: BlobKind::Data,
+            compression: Compression::None,
+            offset: 0,
+            stored_len: u32::MAX,
+            raw_len: u32::MAX,
+        };
+        let entries = [e(1), e(2), e(3)];
+        let header = encode_header(&entries);
+        let len = 3 * u64::from(u32::MAX) + header.len() as u64 + 4;
+        let err = decode_header("packs/x", &header, len).unwrap_err();
+        assert!(err.to_string().contains("32-bit"), "{err}");
+        let two = encode_header(&entries[..2]);
+        let len = 2 * u64::from(u32::MAX) + two.len() as u64 + 4;
+        assert_eq!(
+            decode_header("packs/x", &two, len).unwrap()[1].offset,
+            u32::MAX
+        );
+    }
 
     #[test]
     fn seal_then_parse_round_trip() {

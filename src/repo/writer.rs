@@ -117,7 +117,11 @@ impl BackupSession {
         opts: SessionOptions,
     ) -> Self {
         let level = opts.zstd_level.unwrap_or(config.zstd_level);
-        let pack_size = opts.pack_size.unwrap_or(config.pack_size).max(1);
+        // Never past the format's largest pack (32-bit offsets), whatever was asked for.
+        let pack_size = opts
+            .pack_size
+            .unwrap_or(config.pack_size)
+            .clamp(1, crate::repo::config::MAX_PACK_SIZE);
         let permits = Arc::new(Semaphore::new(opts.uploads_in_flight.max(1)));
         Self {
             store,

@@ -94,3 +94,34 @@ fn config_show_redacts_secrets() {
     assert!(text.contains("client_secret = \"***\""), "{text}");
     assert!(!text.contains("very-secret"), "{text}");
 }
+
+/// Issue 18: the error line of an unreachable repository names each cause once.
+#[test]
+fn an_unreachable_repository_is_one_error_line_with_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("imvault.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[repository]\nurl = \"s3://bucket/vault\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\nallow_http = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing-secret\"\noutage_wait_secs = 0\n\n[catalog]\npath = \"{}\"\n",
+            dir.path().join("catalog.db").display()
+        ),
+    )
+    .unwrap();
+    let out = imvault(&cfg, &["stats"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("imvault: error:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    for part in ["Connection refused", "error sending request"] {
+        assert_eq!(line.matches(part).count(), 1, "{part:?} once: {line}");
+    }
+    assert!(!err.contains("testing-secret"), "{err}");
+}

@@ -3,6 +3,7 @@
 mod backup;
 mod backup_changes;
 mod backup_heal;
+mod backup_outage;
 mod backup_resume;
 mod catalog;
 mod cli;

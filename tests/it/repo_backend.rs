@@ -141,3 +141,35 @@ fn backend_config_debug_hides_secrets() {
     assert!(!dbg.contains("s3cr3t") && !dbg.contains("t0ken"), "{dbg}");
     assert!(dbg.contains("***"));
 }
+
+/// Issue 18: a storage error names each cause once (object_store and reqwest repeat their
+/// sources in their own messages; the line used to carry the same chain three or four times).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_error_names_each_cause_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = BackendConfig {
+        url: "s3://bucket/prefix".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("us-east-1".into()),
+        allow_http: true,
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some(imvault::secret::Secret::new("testing")),
+        session_token: None,
+        outage_wait_secs: Some(0),
+    };
+    let store = open_backend(&cfg).unwrap();
+    let e = Repository::open(store).await.unwrap_err();
+    let line = imvault::repo::error_chain(&e);
+    for part in [
+        "error sending request",
+        "Connection refused",
+        "Error performing GET",
+    ] {
+        assert_eq!(line.matches(part).count(), 1, "{part:?} once in: {line}");
+    }
+    assert!(line.starts_with("reading object `config` failed"), "{line}");
+}

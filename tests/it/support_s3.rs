@@ -126,6 +126,7 @@ pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> BackendConfig {
         access_key_id: Some("testing".into()),
         secret_access_key: Some(Secret::new("testing")),
         session_token: None,
+        outage_wait_secs: None,
     }
 }
 
@@ -135,4 +136,74 @@ pub fn s3_endpoint() -> Option<String> {
         .get()
         .and_then(|s| s.as_ref().ok())
         .map(|s| s.endpoint.clone())
+}
+
+/// A TCP proxy in front of the test S3 server, so a test can make the endpoint unreachable
+/// (connections refused, open ones cut) and bring it back on the same port, without losing
+/// what the server stores (moto keeps its data in memory: restarting it would empty it).
+pub struct S3Outage {
+    port: u16,
+    target: String,
+    accept: Option<tokio::task::JoinHandle<()>>,
+    conns: std::sync::Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl S3Outage {
+    /// Starts forwarding 127.0.0.1:<free port> to `endpoint` (`http://host:port`).
+    pub async fn start(endpoint: &str) -> Self {
+        let target = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let mut p = Self {
+            port: free_port().expect("free port"),
+            target,
+            accept: None,
+            conns: Default::default(),
+        };
+        p.resume();
+        p
+    }
+
+    /// The endpoint to give the client.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The endpoint goes away: the listener closes, open connections are cut.
+    pub fn stop(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    /// The endpoint comes back on the same port.
+    pub fn resume(&mut self) {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.set_reuseaddr(true).expect("SO_REUSEADDR");
+        sock.bind(([127, 0, 0, 1], self.port).into())
+            .expect("bind the proxy port again");
+        let listener = sock.listen(64).expect("listen");
+        let (target, conns) = (self.target.clone(), self.conns.clone());
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(task.abort_handle());
+            }
+        }));
+    }
+}
+
+impl Drop for S3Outage {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
