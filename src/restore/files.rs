@@ -2,24 +2,204 @@
 //! final ones, one file-system sync for a whole batch, then a rename to the final name that
 //! fails if the name exists (`RENAME_NOREPLACE`; a hard link where that is not supported). A
 //! crash never leaves a partial file under a final name.
+//!
+//! Every name below the export's top directory is reached from a handle of that directory, one
+//! component at a time (`openat`/`mkdirat` with `O_NOFOLLOW`, files created `O_EXCL`): a
+//! symbolic link planted anywhere in the target tree is refused, never followed out of it.
 
+use std::ffi::OsString;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-/// Writes `bytes` to `path` only if nothing is there (create_new); `Ok(false)` if it exists.
-pub(super) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(mut f) => {
-            f.write_all(bytes)?;
-            f.sync_data()?;
-            Ok(true)
+/// The export's top directory, opened once: the root of every write below it.
+pub(super) struct Tree {
+    base: PathBuf,
+    root: sys::Dir,
+}
+
+impl Tree {
+    /// Opens `base` (which must exist; the operator's own path to it may hold links).
+    pub(super) fn open(base: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            base: base.to_path_buf(),
+            root: sys::open_root(base)?,
+        })
+    }
+
+    /// The components of `path` below the top directory (each a plain name).
+    fn components<'p>(&self, path: &'p Path) -> std::io::Result<Vec<&'p std::ffi::OsStr>> {
+        let rel = path.strip_prefix(&self.base).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is outside the export target {}",
+                    path.display(),
+                    self.base.display()
+                ),
+            )
+        })?;
+        rel.components()
+            .map(|c| match c {
+                Component::Normal(n) => Ok(n),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is not a plain path below the export target",
+                        path.display()
+                    ),
+                )),
+            })
+            .collect()
+    }
+
+    /// Walks to directory `dir` from the top without following links; creates what is missing
+    /// when `create`. Returns its handle and whether its last component was created.
+    fn walk(&self, dir: &[&std::ffi::OsStr], create: bool) -> std::io::Result<(sys::Dir, bool)> {
+        let mut cur = sys::reopen(&self.root)?;
+        let mut created = false;
+        let mut shown = self.base.clone();
+        for name in dir {
+            shown.push(name);
+            let (next, made) = sys::child(&cur, name, create).map_err(|e| refused(&shown, e))?;
+            cur = next;
+            created = made;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
+        Ok((cur, created))
+    }
+
+    /// The handle of `path`'s directory and its last component.
+    fn locate(&self, path: &Path) -> std::io::Result<(sys::Dir, OsString)> {
+        let parts = self.components(path)?;
+        let Some((name, dir)) = parts.split_last() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the export target itself is not a file",
+            ));
+        };
+        let (d, _) = self.walk(dir, false)?;
+        Ok((d, name.to_os_string()))
+    }
+
+    /// Creates directory `dir` and its missing parents; `true` if `dir` itself was created.
+    pub(super) fn create_dir_all(&self, dir: &Path) -> std::io::Result<bool> {
+        let parts = self.components(dir)?;
+        self.walk(&parts, true).map(|(_, created)| created)
+    }
+
+    /// Whether anything (a link too) has the name `path`.
+    pub(super) fn exists(&self, path: &Path) -> bool {
+        self.locate(path)
+            .map(|(d, name)| sys::exists(&d, &name))
+            .unwrap_or(false)
+    }
+
+    /// A new file `path` (it must not exist).
+    pub(super) fn create_new(&self, path: &Path) -> std::io::Result<std::fs::File> {
+        let (d, name) = self.locate(path)?;
+        sys::create_new(&d, &name)
+    }
+
+    /// Writes `bytes` to `path` only if nothing is there; `Ok(false)` if it exists.
+    pub(super) fn write_new(&self, path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+        match self.create_new(path) {
+            Ok(mut f) => {
+                f.write_all(bytes)?;
+                f.sync_data()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `parts` to a new file `tmp` (not synced: [`Tree::sync`] does that for a whole
+    /// batch).
+    pub(super) fn write_temp(
+        &self,
+        tmp: &Path,
+        parts: &[bytes::Bytes],
+        mtime: Option<std::time::SystemTime>,
+    ) -> std::io::Result<()> {
+        let mut f = self.create_new(tmp)?;
+        write_parts(&mut f, parts)?;
+        if let Some(m) = mtime {
+            let _ = f.set_modified(m);
+        }
+        Ok(())
+    }
+
+    /// Sets the modification time of the (temporary) file `path`.
+    pub(super) fn set_modified(
+        &self,
+        path: &Path,
+        mtime: std::time::SystemTime,
+    ) -> std::io::Result<()> {
+        let (d, name) = self.locate(path)?;
+        sys::open_write(&d, &name)?.set_modified(mtime)
+    }
+
+    /// Removes the file `path` (not a directory; a link itself, never its target).
+    pub(super) fn remove(&self, path: &Path) {
+        if let Ok((d, name)) = self.locate(path) {
+            let _ = sys::unlink(&d, &name);
+        }
+    }
+
+    /// Makes everything written so far to the file system of the export durable: `syncfs(2)`
+    /// on Linux (one call for a whole batch instead of an fsync per file), `sync(2)` elsewhere.
+    pub(super) fn sync(&self) -> std::io::Result<()> {
+        sys::sync_fs(&self.root)
+    }
+
+    /// Gives the durable temporary file `tmp` its final name `path` (in the same directory),
+    /// never overwriting: one `renameat2(RENAME_NOREPLACE)` where supported, else a hard link
+    /// (which fails if `path` exists) and the removal of `tmp`. `Ok(false)` if `path` exists;
+    /// `tmp` is gone either way.
+    pub(super) fn place(&self, tmp: &Path, path: &Path) -> std::io::Result<bool> {
+        let (d, to) = self.locate(path)?;
+        let from = match tmp.file_name() {
+            Some(f) if tmp.parent() == path.parent() => f.to_os_string(),
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "a temporary file is placed in its own directory",
+                ));
+            }
+        };
+        let r = sys::rename_noreplace(&d, &from, &to);
+        if !matches!(r, Ok(true)) {
+            let _ = sys::unlink(&d, &from);
+        }
+        r
+    }
+
+    /// Places queued files (after a sync); a failure is logged, the name is left free.
+    pub(super) fn place_pending(&self, pending: Vec<(PathBuf, PathBuf)>) {
+        for (tmp, path) in pending {
+            match self.place(&tmp, &path) {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!(path = %path.display(), "exists, not overwritten"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not place a sidecar")
+                }
+            }
+        }
+    }
+}
+
+/// The error of a directory that could not be walked into, naming it (a link or a file where a
+/// directory was expected is refused).
+fn refused(dir: &Path, e: std::io::Error) -> std::io::Error {
+    if sys::is_not_a_directory(&e) {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is a symbolic link or not a directory; the export never follows links",
+                dir.display()
+            ),
+        )
+    } else {
+        std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))
     }
 }
 
@@ -35,23 +215,6 @@ pub(super) fn temp_name(path: &Path) -> PathBuf {
         file_name.chars().take(60).collect::<String>(),
         fastrand::u32(..)
     ))
-}
-
-/// Writes `parts` to a new file `tmp` (not synced: [`sync_fs`] does that for a whole batch).
-pub(super) fn write_temp(
-    tmp: &Path,
-    parts: &[bytes::Bytes],
-    mtime: Option<std::time::SystemTime>,
-) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)?;
-    write_parts(&mut f, parts)?;
-    if let Some(m) = mtime {
-        let _ = f.set_modified(m);
-    }
-    Ok(())
 }
 
 /// Writes every part, in order, with as few `writev` calls as the kernel allows.
@@ -75,95 +238,199 @@ fn write_parts(f: &mut std::fs::File, parts: &[bytes::Bytes]) -> std::io::Result
     Ok(())
 }
 
-/// Makes everything written so far to the file system holding `dir` durable: `syncfs(2)` on
-/// Linux (one call for a whole batch instead of an fsync per file), `sync(2)` elsewhere.
-pub(super) fn sync_fs(dir: &Path) -> std::io::Result<()> {
-    let d = std::fs::File::open(dir)?;
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: `d` is an open descriptor for the duration of the call.
-        if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        d.sync_all()?;
-        // SAFETY: sync(2) takes no arguments and cannot fail.
-        unsafe { libc::sync() };
-    }
-    Ok(())
-}
+/// Directory handles and `*at` calls (Unix).
+#[cfg(unix)]
+mod sys {
+    use std::ffi::OsStr;
+    use std::os::fd::OwnedFd;
+    use std::path::Path;
 
-/// Gives the durable temporary file `tmp` its final name `path`, never overwriting: on Linux
-/// one `renameat2(RENAME_NOREPLACE)` (fails if `path` exists); where the file system does not
-/// support that, a hard link (which fails if `path` exists) and the removal of `tmp`.
-/// `Ok(false)` if `path` exists; `tmp` is gone either way.
-pub(super) fn place(tmp: &Path, path: &Path) -> std::io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    match rename_noreplace(tmp, path) {
-        Ok(()) => return Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let _ = std::fs::remove_file(tmp);
-            return Ok(false);
-        }
-        // EINVAL / ENOSYS: not supported here; fall back to a hard link.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {}
-        Err(e) => {
-            let _ = std::fs::remove_file(tmp);
-            return Err(e);
-        }
-    }
-    let r = match std::fs::hard_link(tmp, path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        // File systems without hard links: rename after checking (not atomic there).
-        Err(_) if !path.exists() => std::fs::rename(tmp, path).map(|()| true),
-        Err(e) => Err(e),
-    };
-    let _ = std::fs::remove_file(tmp);
-    r
-}
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+    use rustix::io::Errno;
 
-/// `renameat2(tmp, path, RENAME_NOREPLACE)`: one metadata operation, fails with
-/// `AlreadyExists` if `path` exists.
-#[cfg(target_os = "linux")]
-fn rename_noreplace(tmp: &Path, path: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt as _;
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    };
-    let (from, to) = (c(tmp)?, c(path)?);
-    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
+    pub type Dir = OwnedFd;
 
-/// Places queued files (after a sync); a failure is logged, the name is left free.
-pub(super) fn place_pending(pending: Vec<(PathBuf, PathBuf)>) {
-    for (tmp, path) in pending {
-        match place(&tmp, &path) {
-            Ok(true) => {}
-            Ok(false) => tracing::debug!(path = %path.display(), "exists, not overwritten"),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "could not place a sidecar")
+    /// Mode of new directories and files (before the umask).
+    const DIR_MODE: Mode = Mode::RWXU.union(Mode::RWXG).union(Mode::RWXO);
+    const FILE_MODE: Mode = Mode::RUSR
+        .union(Mode::WUSR)
+        .union(Mode::RGRP)
+        .union(Mode::WGRP)
+        .union(Mode::ROTH)
+        .union(Mode::WOTH);
+
+    const DIR_FLAGS: OFlags = OFlags::RDONLY
+        .union(OFlags::DIRECTORY)
+        .union(OFlags::NOFOLLOW)
+        .union(OFlags::CLOEXEC);
+
+    pub fn open_root(base: &Path) -> std::io::Result<Dir> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        Ok(rustix::fs::openat(CWD, base, flags, Mode::empty())?)
+    }
+
+    pub fn reopen(d: &Dir) -> std::io::Result<Dir> {
+        Ok(rustix::fs::openat(d, ".", DIR_FLAGS, Mode::empty())?)
+    }
+
+    /// The directory `name` in `d` (never through a link); created first when missing and
+    /// `create`. `true` if this call created it.
+    pub fn child(d: &Dir, name: &OsStr, create: bool) -> std::io::Result<(Dir, bool)> {
+        match rustix::fs::openat(d, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => Ok((fd, false)),
+            Err(Errno::NOENT) if create => {
+                let made = match rustix::fs::mkdirat(d, name, DIR_MODE) {
+                    Ok(()) => true,
+                    Err(Errno::EXIST) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                let fd = rustix::fs::openat(d, name, DIR_FLAGS, Mode::empty())?;
+                Ok((fd, made))
             }
+            Err(e) => Err(e.into()),
         }
+    }
+
+    pub fn is_not_a_directory(e: &std::io::Error) -> bool {
+        matches!(
+            e.raw_os_error().map(Errno::from_raw_os_error),
+            Some(Errno::LOOP | Errno::NOTDIR)
+        )
+    }
+
+    pub fn exists(d: &Dir, name: &OsStr) -> bool {
+        rustix::fs::statat(d, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    pub fn create_new(d: &Dir, name: &OsStr) -> std::io::Result<std::fs::File> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(d, name, flags, FILE_MODE)?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    pub fn open_write(d: &Dir, name: &OsStr) -> std::io::Result<std::fs::File> {
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(d, name, flags, Mode::empty())?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    pub fn unlink(d: &Dir, name: &OsStr) -> std::io::Result<()> {
+        Ok(rustix::fs::unlinkat(d, name, AtFlags::empty())?)
+    }
+
+    /// `Ok(false)` if `to` exists (nothing replaced).
+    pub fn rename_noreplace(d: &Dir, from: &OsStr, to: &OsStr) -> std::io::Result<bool> {
+        #[cfg(target_os = "linux")]
+        match rustix::fs::renameat_with(d, from, d, to, rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(true),
+            Err(Errno::EXIST) => return Ok(false),
+            // Not supported by this file system: a hard link instead.
+            Err(Errno::INVAL | Errno::NOSYS) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match rustix::fs::linkat(d, from, d, to, AtFlags::empty()) {
+            Ok(()) => {
+                let _ = rustix::fs::unlinkat(d, from, AtFlags::empty());
+                Ok(true)
+            }
+            Err(Errno::EXIST) => Ok(false),
+            // File systems without hard links: rename after checking (not atomic there).
+            Err(_) if !exists(d, to) => {
+                rustix::fs::renameat(d, from, d, to)?;
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn sync_fs(d: &Dir) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        rustix::fs::syncfs(d)?;
+        #[cfg(not(target_os = "linux"))]
+        {
+            rustix::fs::fsync(d)?;
+            rustix::fs::sync();
+        }
+        Ok(())
+    }
+}
+
+/// Plain paths where there are no `*at` calls: links are refused by a check before each step
+/// (not race-free).
+#[cfg(not(unix))]
+mod sys {
+    use std::ffi::OsStr;
+    use std::path::{Path, PathBuf};
+
+    pub type Dir = PathBuf;
+
+    pub fn open_root(base: &Path) -> std::io::Result<Dir> {
+        if !std::fs::metadata(base)?.is_dir() {
+            return Err(std::io::ErrorKind::NotADirectory.into());
+        }
+        Ok(base.to_path_buf())
+    }
+
+    pub fn reopen(d: &Dir) -> std::io::Result<Dir> {
+        Ok(d.clone())
+    }
+
+    pub fn child(d: &Dir, name: &OsStr, create: bool) -> std::io::Result<(Dir, bool)> {
+        let p = d.join(name);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => Ok((p, false)),
+            Ok(_) => Err(std::io::ErrorKind::NotADirectory.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                match std::fs::create_dir(&p) {
+                    Ok(()) => Ok((p, true)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        child(d, name, false)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn is_not_a_directory(e: &std::io::Error) -> bool {
+        e.kind() == std::io::ErrorKind::NotADirectory
+    }
+
+    pub fn exists(d: &Dir, name: &OsStr) -> bool {
+        std::fs::symlink_metadata(d.join(name)).is_ok()
+    }
+
+    pub fn create_new(d: &Dir, name: &OsStr) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(d.join(name))
+    }
+
+    pub fn open_write(d: &Dir, name: &OsStr) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new().write(true).open(d.join(name))
+    }
+
+    pub fn unlink(d: &Dir, name: &OsStr) -> std::io::Result<()> {
+        std::fs::remove_file(d.join(name))
+    }
+
+    pub fn rename_noreplace(d: &Dir, from: &OsStr, to: &OsStr) -> std::io::Result<bool> {
+        match std::fs::hard_link(d.join(from), d.join(to)) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(d.join(from));
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(_) if !exists(d, to) => std::fs::rename(d.join(from), d.join(to)).map(|()| true),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn sync_fs(d: &Dir) -> std::io::Result<()> {
+        std::fs::File::open(d)?.sync_all()
     }
 }
 
@@ -177,23 +444,75 @@ mod tests {
     #[test]
     fn parts_written_in_order_and_placed_without_overwriting() {
         let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::open(dir.path()).unwrap();
         let parts: Vec<bytes::Bytes> = (0..1500)
             .map(|i| bytes::Bytes::from(vec![(i % 251) as u8; (i * 37) % 5000]))
             .collect();
         let want: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
         let path = dir.path().join("doc (doc 1 v 1).txt");
         let tmp = temp_name(&path);
-        write_temp(&tmp, &parts, None).unwrap();
-        sync_fs(dir.path()).unwrap();
-        assert!(place(&tmp, &path).unwrap());
+        tree.write_temp(&tmp, &parts, None).unwrap();
+        tree.sync().unwrap();
+        assert!(tree.place(&tmp, &path).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), want);
         assert!(!tmp.exists());
 
         let tmp2 = temp_name(&path);
-        write_temp(&tmp2, &[bytes::Bytes::from_static(b"other")], None).unwrap();
-        assert!(!place(&tmp2, &path).unwrap(), "an existing name is kept");
+        tree.write_temp(&tmp2, &[bytes::Bytes::from_static(b"other")], None)
+            .unwrap();
+        assert!(
+            !tree.place(&tmp2, &path).unwrap(),
+            "an existing name is kept"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), want);
         assert!(!tmp2.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Issue 18: a symbolic link planted in the export tree (as a directory on the way, or at a
+    /// file's name) is never followed: nothing is created or written outside the tree, and the
+    /// error names the link.
+    #[cfg(unix)]
+    #[test]
+    fn links_planted_in_the_tree_are_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, outside) = (dir.path().join("export"), dir.path().join("outside"));
+        std::fs::create_dir_all(base.join("real")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, base.join("Matter")).unwrap();
+        std::os::unix::fs::symlink(&outside, base.join("real/Sub")).unwrap();
+        std::os::unix::fs::symlink(outside.join("f"), base.join("real/x.txt")).unwrap();
+        let tree = Tree::open(&base).unwrap();
+
+        let err = tree
+            .create_dir_all(&base.join("Matter/Folder"))
+            .unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(err.to_string().contains("Matter"), "{err}");
+        assert!(tree.create_dir_all(&base.join("real/Sub")).is_err());
+        let bytes = [bytes::Bytes::from_static(b"secret")];
+        assert!(
+            tree.write_temp(&base.join("Matter/a.txt"), &bytes, None)
+                .is_err()
+        );
+        assert!(
+            tree.write_temp(&base.join("real/Sub/a.txt"), &bytes, None)
+                .is_err()
+        );
+        assert!(!tree.write_new(&base.join("real/x.txt"), b"secret").unwrap());
+        // A temporary file does not get a final name that is a link (nor replace it).
+        let tmp = temp_name(&base.join("real/x.txt"));
+        tree.write_temp(&tmp, &bytes, None).unwrap();
+        assert!(!tree.place(&tmp, &base.join("real/x.txt")).unwrap());
+        assert!(tree.exists(&base.join("real/x.txt")));
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "written outside"
+        );
+        // Ordinary directories are created and reported as created once.
+        assert!(tree.create_dir_all(&base.join("real/New/Deeper")).unwrap());
+        assert!(!tree.create_dir_all(&base.join("real/New/Deeper")).unwrap());
+        assert!(base.join("real/New/Deeper").is_dir());
     }
 }

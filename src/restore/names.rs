@@ -66,6 +66,48 @@ pub fn version_file(name: &str, number: u64, version: u32, ext: Option<&str>) ->
     }
 }
 
+/// The directory of container `number` named `name`. A name imvault gives files in a directory
+/// (a version's `… (doc N v V).ext`, a sidecar `… .imvault.json`, `imvault-container.json`,
+/// the manifest and item list) gets ` (N)` appended (temporary names start with a dot, which
+/// no component keeps): a folder
+/// named like a document's file would make that version count as already restored, and one
+/// named `imvault-container.json` would hide its parent's profile and ACL.
+pub fn directory(name: &str, number: u64) -> String {
+    let base = component(name, &format!("container {number}"));
+    if is_imvault_file_name(&base) {
+        format!("{base} ({number})")
+    } else {
+        base
+    }
+}
+
+/// Whether `name` has the form of a file the export writes.
+fn is_imvault_file_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    (lower.starts_with("imvault-") && (lower.ends_with(".json") || lower.ends_with(".jsonl")))
+        || lower.ends_with(".imvault.json")
+        || looks_like_version_file(name)
+}
+
+/// `… (doc N v V)` with an optional `.ext` (ASCII letters and digits).
+fn looks_like_version_file(name: &str) -> bool {
+    let stem = match name.rsplit_once('.') {
+        Some((stem, ext)) if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            stem
+        }
+        _ => name,
+    };
+    let Some(inner) = stem
+        .strip_suffix(')')
+        .and_then(|s| s.rsplit_once(" (doc "))
+        .map(|(_, inner)| inner)
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    matches!(inner.split_once(" v "), Some((n, v)) if digits(n) && digits(v))
+}
+
 /// `name (doc N).imvault.json`: the sidecar of one document.
 pub fn sidecar_file(name: &str, number: u64) -> String {
     format!(
@@ -101,5 +143,32 @@ mod tests {
         );
         assert_eq!(version_file("x", 1, 1, Some("../..")), "x (doc 1 v 1)");
         assert_eq!(sidecar_file("x/y", 7), "x_y (doc 7).imvault.json");
+    }
+
+    /// Issue 18: a directory never takes a name of a file the export writes next to it.
+    #[test]
+    fn directories_never_take_the_names_of_imvaults_files() {
+        for (name, number) in [
+            ("Memo (doc 5 v 1).pdf", 9),
+            ("Memo (doc 5 v 1)", 9),
+            ("imvault-container.json", 3),
+            ("imvault-restore.json", 3),
+            ("imvault-restore-items.jsonl", 3),
+            ("Lease (doc 7).imvault.json", 4),
+            ("Q (search folder 2).imvault.json", 4),
+        ] {
+            let d = directory(name, number);
+            assert_ne!(d, component(name, "x"), "{name}");
+            assert_eq!(d, format!("{} ({number})", component(name, "x")));
+            assert!(!is_imvault_file_name(&d), "{d}");
+        }
+        // A version file's name, made for any document, is never a directory's.
+        let file = version_file("Memo", 5, 1, Some("pdf"));
+        assert_ne!(directory(&file, 9), file);
+        // Ordinary names stay as they are.
+        assert_eq!(directory("Matter 2024 (draft)", 9), "Matter 2024 (draft)");
+        assert_eq!(directory("Notes (doc review)", 9), "Notes (doc review)");
+        assert_eq!(directory("v1.2", 9), "v1.2");
+        assert_eq!(directory("", 9), "container 9");
     }
 }

@@ -406,3 +406,69 @@ async fn library_export_holds_every_version() {
         "one directory per workspace: {top:?}"
     );
 }
+
+/// Issue 18: an export never follows a symbolic link planted in its target. A merge into a
+/// directory where a folder's directory is a link out of the tree writes nothing outside it;
+/// that folder fails naming the link, and the rest of the export is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_never_follows_a_link_planted_in_its_target() {
+    let env = backed_up(74).await;
+    let request = |to: std::path::PathBuf, merge: bool| RestoreRequest {
+        library: Some(library()),
+        to: Some(to),
+        merge,
+        ..Default::default()
+    };
+    let subdirs = |d: &std::path::Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    // A first export shows the directories' names.
+    let first = env.dir.path().join("first");
+    let report = run_restore(&env, &request(first.clone(), false), None)
+        .await
+        .unwrap();
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    let ws = subdirs(&first).into_iter().next().expect("a workspace");
+    let folders = subdirs(&first.join(&ws));
+    assert!(folders.len() >= 2, "{folders:?}");
+
+    let (out, outside) = (
+        env.dir.path().join("export"),
+        env.dir.path().join("outside"),
+    );
+    std::fs::create_dir_all(out.join(&ws)).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    // The first folder's directory is a link out of the tree.
+    std::os::unix::fs::symlink(&outside, out.join(&ws).join(&folders[0])).unwrap();
+    let report = run_restore(&env, &request(out.clone(), true), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "the export wrote through the link"
+    );
+    assert_ne!(report.state, JobState::Completed, "{report:#?}");
+    let linked = folders[0].to_string_lossy();
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.action.contains(&*linked) && f.error.contains("symbolic link")),
+        "{:#?}",
+        report.failures
+    );
+    // The other folders are exported as before.
+    for f in &folders[1..] {
+        let (a, b) = (out.join(&ws).join(f), first.join(&ws).join(f));
+        assert!(a.is_dir(), "{f:?}");
+        assert_eq!(files_under(&a).len(), files_under(&b).len(), "{f:?}");
+    }
+}

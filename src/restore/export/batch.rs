@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::{EXPORT_FORMAT, ExportTarget, pretty};
 use crate::catalog::{PlannedDocument, VersionRow};
 use crate::jobs::progress::Counters;
-use crate::restore::files::{place, place_pending, sync_fs, temp_name, write_temp};
+use crate::restore::files::{Tree, temp_name};
 use crate::restore::names;
 use crate::restore::report::{DocumentOutcome, ItemFailure, RestoredVersion};
 use crate::restore::source::{READ_ACTION, SizeCheck, Source};
@@ -154,9 +154,11 @@ impl ExportTarget {
         documents: usize,
     ) -> Result<Vec<VersionJob>, tokio::task::JoinError> {
         let pending = self.take_pending();
-        let base = self.base.clone();
+        let Some(tree) = self.tree.clone() else {
+            return Ok(jobs); // a dry run writes nothing
+        };
         let span = tracing::debug_span!("write batch", documents, versions = jobs.len());
-        tokio::task::spawn_blocking(move || span.in_scope(|| write_batch(&base, jobs, pending)))
+        tokio::task::spawn_blocking(move || span.in_scope(|| write_batch(&tree, jobs, pending)))
             .await
     }
 
@@ -256,17 +258,20 @@ impl ExportTarget {
             let tmp = temp_name(&path);
             sidecars.push((i, path, tmp, sidecar));
         }
+        let Some(tree) = self.tree.clone() else {
+            return; // a dry run writes nothing
+        };
         let written = tokio::task::spawn_blocking(move || {
             sidecars
                 .into_iter()
                 .map(|(i, path, tmp, sidecar)| {
-                    if path.exists() {
+                    if tree.exists(&path) {
                         return (i, path, tmp, Ok(false)); // never overwritten (a merge)
                     }
                     let bytes = bytes::Bytes::from(pretty(&sidecar));
-                    let r = write_temp(&tmp, &[bytes], None);
+                    let r = tree.write_temp(&tmp, &[bytes], None);
                     if r.is_err() {
-                        let _ = std::fs::remove_file(&tmp);
+                        tree.remove(&tmp);
                     }
                     (i, path, tmp, r.map(|()| true))
                 })
@@ -320,10 +325,11 @@ impl ExportTarget {
         };
         let (content, mut chunks) = source.stream(v)?;
         let write_action = format!("writing {}", path.display());
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
+        let tree = self
+            .tree()
+            .map_err(|e| fail(&write_action, e.to_string()))?;
+        let f = tree
+            .create_new(tmp)
             .map_err(|e| fail(&write_action, e.to_string()))?;
         let mut f = Some(std::io::BufWriter::with_capacity(1 << 20, f));
         let mut check = SizeCheck::new(v, &content);
@@ -357,7 +363,7 @@ impl ExportTarget {
         .await;
         if result.is_err() {
             drop(f);
-            let _ = std::fs::remove_file(tmp);
+            tree.remove(tmp);
         }
         result
     }
@@ -366,12 +372,12 @@ impl ExportTarget {
 /// Writes the versions of a batch read ahead to their temporary files, syncs the file system
 /// once, then places every written file (and the queued `pending` ones) under its final name.
 pub(super) fn write_batch(
-    base: &Path,
+    tree: &Tree,
     mut jobs: Vec<VersionJob>,
     pending: Vec<(PathBuf, PathBuf)>,
 ) -> Vec<VersionJob> {
     let failed = |j: &VersionJob, error: String| {
-        let _ = std::fs::remove_file(&j.tmp);
+        tree.remove(&j.tmp);
         VersionData::Failed(ItemFailure {
             object: j.version.id.to_string(),
             action: format!("writing {}", j.path.display()),
@@ -381,28 +387,26 @@ pub(super) fn write_batch(
     for j in &mut jobs {
         match &j.data {
             VersionData::Memory(parts) => {
-                j.data = match write_temp(&j.tmp, parts, j.mtime) {
+                j.data = match tree.write_temp(&j.tmp, parts, j.mtime) {
                     Ok(()) => VersionData::Streamed,
                     Err(e) => failed(j, e.to_string()),
                 };
             }
             VersionData::Streamed => {
-                if let Some(m) = j.mtime
-                    && let Ok(f) = std::fs::File::options().write(true).open(&j.tmp)
-                {
-                    let _ = f.set_modified(m);
+                if let Some(m) = j.mtime {
+                    let _ = tree.set_modified(&j.tmp, m);
                 }
             }
             _ => {}
         }
     }
-    let synced = sync_fs(base);
+    let synced = tree.sync();
     for j in &mut jobs {
         if !matches!(j.data, VersionData::Streamed) {
             continue;
         }
         j.data = match &synced {
-            Ok(()) => match place(&j.tmp, &j.path) {
+            Ok(()) => match tree.place(&j.tmp, &j.path) {
                 Ok(b) => VersionData::Placed(b),
                 Err(e) => failed(j, e.to_string()),
             },
@@ -410,10 +414,10 @@ pub(super) fn write_batch(
         };
     }
     match synced {
-        Ok(()) => place_pending(pending),
+        Ok(()) => tree.place_pending(pending),
         Err(e) => {
             for (tmp, path) in pending {
-                let _ = std::fs::remove_file(&tmp);
+                tree.remove(&tmp);
                 tracing::warn!(path = %path.display(), error = %e, "could not sync a sidecar; not placed");
             }
         }

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::RestoreError;
-use super::files::{place_pending, sync_fs, temp_name, write_new, write_temp};
+use super::files::{Tree, temp_name};
 use super::names;
 use super::report::{DocumentOutcome, ItemFailure, RestoreReport};
 use super::source::Source;
@@ -47,6 +47,8 @@ pub const EXPORT_FORMAT: u32 = 1;
 
 pub struct ExportTarget {
     base: PathBuf,
+    /// The target directory's handle every write goes through (`None` in a dry run).
+    tree: Option<Arc<Tree>>,
     dry_run: bool,
     snapshot: SnapshotInfo,
     manifest: PathBuf,
@@ -125,18 +127,18 @@ impl ExportTarget {
         })
         .await
         .map_err(|e| RestoreError::Task(e.to_string()))??;
-        let items = if dry_run {
-            None
+        let (tree, items) = if dry_run {
+            (None, None)
         } else {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&items_path)
+            let tree = Tree::open(&base).map_err(io_err("opening the export target", &base))?;
+            let f = tree
+                .create_new(&items_path)
                 .map_err(io_err("creating the item list", &items_path))?;
-            Some(std::io::BufWriter::new(f))
+            (Some(Arc::new(tree)), Some(std::io::BufWriter::new(f)))
         };
         Ok(Self {
             base,
+            tree,
             dry_run,
             snapshot: snapshot.clone(),
             manifest,
@@ -145,6 +147,13 @@ impl ExportTarget {
             items: Mutex::new(items),
             pending: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The target's handle; only a dry run has none (and writes nothing).
+    fn tree(&self) -> std::io::Result<Arc<Tree>> {
+        self.tree
+            .clone()
+            .ok_or_else(|| std::io::Error::other("a dry run writes nothing"))
     }
 
     /// The manifest path (written by `finish`).
@@ -163,7 +172,7 @@ impl ExportTarget {
     /// The directory of container `c` under `parent`; a name another container took in this
     /// run gets ` (N)` appended.
     fn dir_name(&self, c: &ContainerRow, parent: &Path) -> String {
-        let base = names::component(&c.name, &format!("container {}", c.id.number));
+        let base = names::directory(&c.name, c.id.number);
         let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         let key = (parent.to_path_buf(), base.clone());
         match claimed.get(&key) {
@@ -202,16 +211,25 @@ impl ExportTarget {
                 names::component(&c.name, "search folder"),
                 c.id.number
             ));
-            if !self.dry_run && !file.exists() {
+            if !self.dry_run {
                 let (tmp, bytes) = (temp_name(&file), pretty(&sidecar));
-                let t = tmp.clone();
-                tokio::task::spawn_blocking(move || {
-                    write_temp(&t, &[bytes::Bytes::from(bytes)], None)
+                let (t, f) = (tmp.clone(), file.clone());
+                let tree = self
+                    .tree()
+                    .map_err(|e| fail("writing a search folder definition", e.to_string()))?;
+                let written = tokio::task::spawn_blocking(move || {
+                    if tree.exists(&f) {
+                        return Ok(false); // never overwritten (a merge)
+                    }
+                    tree.write_temp(&t, &[bytes::Bytes::from(bytes)], None)
+                        .map(|()| true)
                 })
                 .await
                 .map_err(|e| fail("writing a search folder definition", e.to_string()))?
                 .map_err(|e| fail("writing a search folder definition", e.to_string()))?;
-                self.queue(tmp, file);
+                if written {
+                    self.queue(tmp, file);
+                }
             }
             return Ok(ContainerOutcome {
                 place: Place::Dir(parent.to_path_buf()),
@@ -230,14 +248,16 @@ impl ExportTarget {
         let final_name = d.join(CONTAINER_SIDECAR);
         let tmp = temp_name(&final_name);
         let (f, t) = (final_name.clone(), tmp.clone());
+        let tree = self
+            .tree()
+            .map_err(|e| fail("creating its directory", e.to_string()))?;
         let created = tokio::task::spawn_blocking(move || -> std::io::Result<(bool, bool)> {
-            let existed = d.is_dir();
-            std::fs::create_dir_all(&d)?;
-            if f.exists() {
-                return Ok((!existed, false)); // never overwritten (a merge)
+            let created = tree.create_dir_all(&d)?;
+            if tree.exists(&f) {
+                return Ok((created, false)); // never overwritten (a merge)
             }
-            write_temp(&t, &[bytes::Bytes::from(bytes)], None)?;
-            Ok((!existed, true))
+            tree.write_temp(&t, &[bytes::Bytes::from(bytes)], None)?;
+            Ok((created, true))
         })
         .await
         .map_err(|e| fail("creating its directory", e.to_string()))?
@@ -349,11 +369,15 @@ impl Target for ExportTarget {
         }
         // Sidecars still queued (containers without documents after them) get their names,
         // and every name placed since the last batch becomes durable, before the manifest.
-        let (pending, base) = (self.take_pending(), self.base.clone());
+        let pending = self.take_pending();
+        let tree = self
+            .tree()
+            .map_err(io_err("syncing the export", &self.base))?;
+        let t = tree.clone();
         tokio::task::spawn_blocking(move || {
-            sync_fs(&base)?;
-            place_pending(pending);
-            sync_fs(&base)
+            t.sync()?;
+            t.place_pending(pending);
+            t.sync()
         })
         .await
         .map_err(|e| RestoreError::Task(e.to_string()))?
@@ -376,7 +400,7 @@ impl Target for ExportTarget {
         let path = self.manifest.clone();
         let bytes = pretty(&manifest);
         let p = path.clone();
-        let written = tokio::task::spawn_blocking(move || write_new(&p, &bytes))
+        let written = tokio::task::spawn_blocking(move || tree.write_new(&p, &bytes))
             .await
             .map_err(|e| RestoreError::Task(e.to_string()))?
             .map_err(io_err("writing the restore manifest", &path))?;
