@@ -9,6 +9,7 @@
 pub mod client;
 pub mod env;
 mod error;
+pub mod export_target;
 pub mod repository;
 pub mod state;
 

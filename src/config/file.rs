@@ -198,12 +198,16 @@ pub struct ApiFile {
     #[serde(default = "default_listen")]
     pub listen: std::net::SocketAddr,
     pub token_file: Option<PathBuf>,
+    /// Restores through the API export only below this directory (absolute); never into the
+    /// repository, the catalog or the state directory either way.
+    pub restore_root: Option<PathBuf>,
 }
 impl Default for ApiFile {
     fn default() -> Self {
         Self {
             listen: default_listen(),
             token_file: None,
+            restore_root: None,
         }
     }
 }

@@ -195,6 +195,7 @@ impl Settings {
         let repository = check.repository(file.repository)?;
         check.schedule(&file.schedule)?;
         check.daemon(&file.daemon)?;
+        check.api(&file.api)?;
         check.backup(&file.backup)?;
         Ok(Self {
             source: path.map(Path::to_path_buf),

@@ -162,6 +162,20 @@ impl Check<'_> {
         schedule::validate(s).map_err(|(key, message)| self.invalid(&key, message))
     }
 
+    /// `[api]`: `restore_root` is an absolute path.
+    pub(super) fn api(&self, a: &file::ApiFile) -> Result<(), ConfigError> {
+        match &a.restore_root {
+            Some(root) if !root.is_absolute() => Err(self.invalid(
+                "api.restore_root",
+                format!(
+                    "must be an absolute path, got {:?}",
+                    root.display().to_string()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// `[daemon]`: the checkpoint and progress periods.
     pub(super) fn daemon(&self, d: &DaemonFile) -> Result<(), ConfigError> {
         if !(0.05..=86_400.0).contains(&d.checkpoint_secs) {

@@ -183,6 +183,12 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
         Ok(v) => v,
         Err(e) => return ExecOutcome::failed(e.to_string()),
     };
+    // Checked again when the job runs: the configuration may have changed since it was queued.
+    if let Some(to) = &req.to
+        && let Err(e) = crate::app::export_target::check(settings, to)
+    {
+        return ExecOutcome::failed(format!("to: {e}"));
+    }
     let into_imanage = req.to.is_none();
     if into_imanage && ctx.client.is_none() {
         return ExecOutcome::failed(

@@ -281,6 +281,13 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     .await;
     let port = free_port();
     let config = write_config(&env, port, NEVER, TOKEN);
+    // API exports go below the test's directory (which also holds the repository and state).
+    let dir = env.dir.path().to_path_buf();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "token_file = ",
+        &format!("restore_root = \"{}\"\ntoken_file = ", dir.display()),
+    );
+    std::fs::write(&config, text).unwrap();
     let mut daemon = Daemon::start(&env, &config, port).await;
     let (_, libs) = daemon.get("/v1/libraries").await;
     let lib = libs["libraries"][0]["id"].as_str().unwrap().to_string();
@@ -341,6 +348,24 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     ] {
         let (s, b) = daemon.post(path, body).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {b}");
+        let msg = b["error"].as_str().unwrap();
+        assert!(msg.contains(needle), "{body}: {msg:?} should name {needle}");
+    }
+    // Issue 18: an export never goes into (or above) imvault's own directories, nor outside
+    // [api] restore_root.
+    for (to, needle) in [
+        (dir.join("state/r1"), "state directory"),
+        (dir.join("repo/packs"), "repository"),
+        (dir.clone(), "state directory"),
+        (
+            std::path::PathBuf::from("/tmp/imvault-elsewhere"),
+            "restore_root",
+        ),
+    ] {
+        let body = serde_json::json!({"document": "ACTIVE!1", "to": to});
+        let (s, b) = daemon.post("/v1/restores", &body.to_string()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {b}");
+        assert_eq!(b["field"], "to", "{body}: {b}");
         let msg = b["error"].as_str().unwrap();
         assert!(msg.contains(needle), "{body}: {msg:?} should name {needle}");
     }
@@ -444,7 +469,8 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     let (s, r) = daemon
         .post(
             "/v1/restores",
-            &format!(r#"{{"document": "{lib}!999999", "to": "/tmp/imvault-restore-test"}}"#),
+            &serde_json::json!({"document": format!("{lib}!999999"), "to": dir.join("restore-test")})
+                .to_string(),
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");

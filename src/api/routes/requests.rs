@@ -107,6 +107,10 @@ pub async fn restore(
         };
         ApiError::bad_request(e.to_string()).with_field(field)
     })?;
+    if let Some(to) = &req.to {
+        crate::app::export_target::check(&state.settings(), to)
+            .map_err(|e| ApiError::bad_request(format!("to: {e}")).with_field(Some("to")))?;
+    }
     if state.client().is_some() {
         let lib = valid.selection.library().to_string();
         resolve_libraries(&state, std::slice::from_ref(&lib)).map_err(|e| {
