@@ -54,6 +54,11 @@ pub struct EncodedBlob {
     pub stored: Bytes,
 }
 
+/// The largest raw blob the format allows: a data chunk is at most 16 MiB (the chunker's
+/// largest `max_size`), a metadata blob holds whole records and stays far below this. Writers
+/// refuse a larger blob; readers treat a header claiming one as corrupt before allocating.
+pub const MAX_RAW_LEN: u32 = 256 << 20;
+
 /// Compression must save at least 1/32 (about 3 %) of the bytes to be kept.
 pub fn compression_pays(raw: usize, compressed: usize) -> bool {
     compressed + raw / 32 < raw
@@ -62,7 +67,19 @@ pub fn compression_pays(raw: usize, compressed: usize) -> bool {
 /// Compresses `raw` with zstd at `level` if that pays; CPU-bound, call from a blocking thread.
 /// `level == 0` disables compression.
 pub fn encode(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<EncodedBlob> {
-    let raw_len = raw.len() as u32;
+    let raw_len = u32::try_from(raw.len())
+        .ok()
+        .filter(|n| *n <= MAX_RAW_LEN)
+        .ok_or_else(|| RepoError::Compress {
+            blob: id,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes is more than a blob may hold ({MAX_RAW_LEN})",
+                    raw.len()
+                ),
+            ),
+        })?;
     if level != 0 && raw.len() >= 64 {
         let c = zstd::bulk::compress(&raw, level)
             .map_err(|source| RepoError::Compress { blob: id, source })?;
@@ -93,18 +110,38 @@ pub fn decode(
     raw_len: u32,
     stored: Bytes,
 ) -> Result<Bytes> {
-    let raw = match compression {
-        Compression::None => stored,
-        Compression::Zstd => Bytes::from(
-            zstd::bulk::decompress(&stored, raw_len as usize).map_err(|source| {
-                RepoError::Decompress {
-                    blob: id,
-                    pack,
-                    source,
-                }
-            })?,
-        ),
+    let decompress_err = |reason: String| RepoError::Decompress {
+        blob: id,
+        pack,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
     };
+    // A header (or frame) claiming more than the format allows is refused before any
+    // allocation: no bomb can exhaust memory.
+    if raw_len > MAX_RAW_LEN {
+        return Err(decompress_err(format!(
+            "its header claims {raw_len} bytes, more than a blob may hold ({MAX_RAW_LEN})"
+        )));
+    }
+    let raw =
+        match compression {
+            Compression::None => stored,
+            Compression::Zstd => {
+                if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(&stored)
+                    && declared != u64::from(raw_len)
+                {
+                    return Err(decompress_err(format!(
+                        "its frame declares {declared} bytes, its header {raw_len}"
+                    )));
+                }
+                Bytes::from(zstd::bulk::decompress(&stored, raw_len as usize).map_err(
+                    |source| RepoError::Decompress {
+                        blob: id,
+                        pack,
+                        source,
+                    },
+                )?)
+            }
+        };
     let actual = BlobId::of(&raw);
     if actual != id || raw.len() != raw_len as usize {
         return Err(RepoError::BlobMismatch {
@@ -119,6 +156,42 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    /// Issue 18: a pack header claiming a blob larger than the format allows, or a zstd frame
+    /// declaring another size than the header, is refused before anything is allocated.
+    #[test]
+    fn blob_sizes_beyond_the_format_are_refused_before_decompressing() {
+        let raw = Bytes::from("the quick brown fox ".repeat(1000));
+        let e = encode(BlobId::of(&raw), BlobKind::Data, raw.clone(), 3).unwrap();
+        assert_eq!(e.compression, Compression::Zstd);
+        let pack = PackId::default();
+        let err = decode(e.id, pack, e.compression, MAX_RAW_LEN + 1, e.stored.clone()).unwrap_err();
+        assert!(
+            err.source()
+                .unwrap()
+                .to_string()
+                .contains("more than a blob may hold"),
+            "{err:?}"
+        );
+        let err = decode(e.id, pack, e.compression, u32::MAX, e.stored.clone()).unwrap_err();
+        assert!(
+            err.source()
+                .unwrap()
+                .to_string()
+                .contains("more than a blob may hold"),
+            "{err:?}"
+        );
+        let err = decode(e.id, pack, e.compression, e.raw_len * 2, e.stored.clone()).unwrap_err();
+        assert!(
+            err.source().unwrap().to_string().contains("frame declares"),
+            "{err:?}"
+        );
+        assert_eq!(
+            decode(e.id, pack, e.compression, e.raw_len, e.stored).unwrap(),
+            raw
+        );
+    }
 
     #[test]
     fn compressible_is_compressed_random_is_not() {

@@ -357,6 +357,32 @@ pub fn encode_index(receipts: &[PackReceipt]) -> Result<Bytes> {
     Ok(Bytes::from(out))
 }
 
+/// The largest body an index object of `compressed` bytes may have. Three quarters of a body
+/// are BLAKE3 ids, which do not compress: a real body is at most about 1.4 times its
+/// compressed size. Anything claiming more is a decompression bomb, refused before it fills
+/// memory.
+pub fn max_index_body(compressed: usize) -> usize {
+    compressed.saturating_mul(4).saturating_add(1 << 20)
+}
+
+/// The zstd body of an index object, at most [`max_index_body`] bytes.
+fn decompress_body(z: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let limit = max_index_body(z.len());
+    let decoder = zstd::stream::read::Decoder::new(z).map_err(|e| format!("zstd: {e}"))?;
+    let mut body = Vec::with_capacity(z.len().saturating_mul(2).min(limit));
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("zstd: {e}"))?;
+    if body.len() > limit {
+        return Err(format!(
+            "its body decompresses to more than {limit} bytes (4 times its size and 1 MiB): not an index"
+        ));
+    }
+    Ok(body)
+}
+
 /// Decodes an index object, checking it against its name.
 pub fn decode_index(id: &IndexId, bytes: &[u8]) -> Result<IndexFile> {
     let key = keys::index(id).to_string();
@@ -371,7 +397,7 @@ pub fn decode_index(id: &IndexId, bytes: &[u8]) -> Result<IndexFile> {
     if bytes.len() < 8 || &bytes[..8] != INDEX_MAGIC {
         return Err(corrupt("index magic is missing".into()));
     }
-    let body = zstd::stream::decode_all(&bytes[8..]).map_err(|e| corrupt(format!("zstd: {e}")))?;
+    let body = decompress_body(&bytes[8..]).map_err(corrupt)?;
     let mut pos = 0usize;
     let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
         let s = body
@@ -445,6 +471,29 @@ pub async fn write_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18: an index object whose zstd body would decompress to far more than an index
+    /// can hold (a bomb: 256 MiB of zeros in a few KiB) is refused once it passes the bound,
+    /// without decompressing the rest; a real index still decodes.
+    #[test]
+    fn an_index_decompression_bomb_is_refused_within_its_bound() {
+        let zeros = vec![0u8; 256 << 20];
+        let z = zstd::bulk::compress(&zeros, 3).unwrap();
+        drop(zeros);
+        assert!(z.len() < 64 << 10, "{}", z.len());
+        let mut bytes = INDEX_MAGIC.to_vec();
+        bytes.extend_from_slice(&z);
+        let err = decode_index(&IndexId::of(&bytes), &bytes).unwrap_err();
+        assert!(err.to_string().contains("not an index"), "{err}");
+
+        let real = encode_index(&[]).unwrap();
+        assert!(
+            decode_index(&IndexId::of(&real), &real)
+                .unwrap()
+                .packs
+                .is_empty()
+        );
+    }
 
     #[test]
     fn slot_is_compact() {
