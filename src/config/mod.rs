@@ -8,6 +8,7 @@
 mod file;
 mod resolve;
 pub mod schedule;
+pub mod secret_file;
 
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};

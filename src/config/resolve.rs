@@ -247,14 +247,29 @@ fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secr
                 (Some(dir), true) => dir.join(&f),
                 _ => f.clone(),
             };
-            let text =
-                std::fs::read_to_string(&full).map_err(|source| ConfigError::SecretFile {
-                    path: path.to_path_buf(),
-                    key: s.key,
-                    what: s.what,
-                    file: full.clone(),
-                    source,
-                })?;
+            let from_systemd = env
+                .credentials_directory
+                .as_ref()
+                .is_some_and(|d| full.starts_with(d));
+            let text = match super::secret_file::read(&full, from_systemd) {
+                Ok(text) => text,
+                Err(super::secret_file::SecretFileError::Io(source)) => {
+                    return Err(ConfigError::SecretFile {
+                        path: path.to_path_buf(),
+                        key: s.key,
+                        what: s.what,
+                        file: full.clone(),
+                        source,
+                    });
+                }
+                Err(e) => {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_path_buf(),
+                        key: format!("{}_file", s.key),
+                        message: e.describe(&full),
+                    });
+                }
+            };
             let value = text.trim_end_matches(['\n', '\r']).to_string();
             if value.is_empty() {
                 return Err(ConfigError::Invalid {

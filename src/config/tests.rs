@@ -85,6 +85,41 @@ fn malformed_toml_names_the_line() {
     assert!(err.contains("line 1"), "{err}");
 }
 
+/// Issue 18: a secret file group or others can read or change is refused (naming the fix)
+/// unless systemd handed it over; a private one is read.
+#[cfg(unix)]
+#[test]
+fn secret_files_others_can_read_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth_key");
+    std::fs::write(&file, "key-from-file\n").unwrap();
+    let text = GOOD.replace(
+        "auth_key = \"auth-key-value\"",
+        &format!("auth_key_file = \"{}\"", file.display()),
+    );
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = Settings::from_toml(&text, Path::new("t.toml"), &Env::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("imanage.auth_key_file") && err.contains("chmod 600"),
+            "{mode:o}: {err}"
+        );
+    }
+    // Handed over by systemd (LoadCredential=): systemd protects it.
+    let env = Env {
+        credentials_directory: Some(dir.path().to_path_buf()),
+        ..Env::default()
+    };
+    let s = Settings::from_toml(&text, Path::new("t.toml"), &env).unwrap();
+    assert_eq!(s.imanage.unwrap().auth_key.expose(), "key-from-file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let s = Settings::from_toml(&text, Path::new("t.toml"), &Env::default()).unwrap();
+    assert_eq!(s.imanage.unwrap().auth_key.expose(), "key-from-file");
+}
+
 #[test]
 fn secrets_from_files_env_and_credentials_directory() {
     let dir = tempfile::tempdir().unwrap();

@@ -213,6 +213,8 @@ pub enum DaemonError {
         "the API token in {path} is too short ({len} characters; at least 16, e.g. `head -c 32 /dev/urandom | base64`)"
     )]
     TokenShort { path: PathBuf, len: usize },
+    #[error("the API token file is refused: {problem}")]
+    TokenShared { problem: String },
     #[error("another imvault daemon already runs with this catalog (lock file {path})")]
     AlreadyRunning { path: PathBuf },
     #[error("cannot use the daemon lock file {path}")]
@@ -235,14 +237,23 @@ pub fn read_api_token(settings: &Settings) -> Result<Secret, DaemonError> {
                 .unwrap_or_else(|| "the configuration".into()),
         });
     };
-    let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(dir) if file.is_relative() => Path::new(&dir).join(file),
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+    let path = match &credentials {
+        Some(dir) if file.is_relative() => Path::new(dir).join(file),
         _ => file.clone(),
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| DaemonError::TokenRead {
-        path: path.clone(),
-        source,
-    })?;
+    let from_systemd = credentials.is_some_and(|d| path.starts_with(d));
+    let text = match crate::config::secret_file::read(&path, from_systemd) {
+        Ok(text) => text,
+        Err(crate::config::secret_file::SecretFileError::Io(source)) => {
+            return Err(DaemonError::TokenRead { path, source });
+        }
+        Err(e) => {
+            return Err(DaemonError::TokenShared {
+                problem: e.describe(&path),
+            });
+        }
+    };
     let token = text.trim().to_string();
     if token.len() < 16 {
         return Err(DaemonError::TokenShort {
@@ -299,5 +310,35 @@ mod tests {
         }
         drop(first);
         DaemonLock::acquire(&catalog).unwrap();
+    }
+
+    /// Issue 18: an API token file group or others can read is refused, naming the fix; a
+    /// private one is read.
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("api_token");
+        std::fs::write(&token, "0123456789abcdef0123\n").unwrap();
+        let text = format!(
+            "[repository]\nurl = \"memory://\"\n[api]\ntoken_file = \"{}\"\n",
+            token.display()
+        );
+        let settings =
+            Settings::from_toml(&text, &dir.path().join("t.toml"), &Default::default()).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_api_token(&settings).unwrap_err().to_string();
+            assert!(
+                e.contains("chmod 600") && e.contains("api_token"),
+                "{mode:o}: {e}"
+            );
+        }
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            read_api_token(&settings).unwrap().expose(),
+            "0123456789abcdef0123"
+        );
     }
 }

@@ -29,6 +29,12 @@ pub fn free_port() -> u16 {
 pub fn write_config(env: &TestEnv, port: u16, schedule: &str, token: &str) -> PathBuf {
     let token_file = env.dir.path().join("api_token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    // A token file group or others can read is refused.
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let text = format!(
         "{}\n[api]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\n\n[schedule]\nbackup = \"{schedule}\"\n\n[daemon]\nworkers = 2\ncheckpoint_secs = 0.2\nprogress_secs = 0.2\ndrain_timeout_secs = 30\n",
         config_text(env.dir.path(), env.addr),
