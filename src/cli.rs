@@ -10,6 +10,9 @@ use imvault_sim::{Scale, SimOptions, UserType};
 
 use crate::logging::LogFormat;
 
+/// The help heading of the options every command takes, listed apart from its own.
+pub const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "imvault",
@@ -24,14 +27,15 @@ pub struct Cli {
         short = 'c',
         global = true,
         env = "IMVAULT_CONFIG",
-        value_name = "FILE"
+        value_name = "FILE",
+        help_heading = GLOBAL
     )]
     pub config: Option<PathBuf>,
     /// Log format on stderr (text on a terminal, json for journald)
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, help_heading = GLOBAL)]
     pub log_format: Option<LogFormatArg>,
     /// More log output (-v info, -vv debug, -vvv trace); IMVAULT_LOG overrides
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, action = ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
@@ -109,6 +113,10 @@ pub enum Command {
     Find(FindArgs),
     /// Every backed-up version of a document, with the snapshots holding it
     Versions(VersionsArgs),
+    /// Print the shell completion script for bash, zsh or fish (see the README to install it)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory
+    Manpage(ManpageArgs),
 }
 
 impl Command {
@@ -116,7 +124,13 @@ impl Command {
     pub fn is_long_running(&self) -> bool {
         !matches!(
             self,
-            Self::Config { .. } | Self::Init | Self::Snapshots(_) | Self::Stats(_) | Self::Cat(_)
+            Self::Config { .. }
+                | Self::Init
+                | Self::Snapshots(_)
+                | Self::Stats(_)
+                | Self::Cat(_)
+                | Self::Completions(_)
+                | Self::Manpage(_)
         )
     }
 }
@@ -184,16 +198,22 @@ pub struct SnapshotsArgs {
     /// Only this library
     #[arg(long, short = 'l', value_name = "LIB")]
     pub library: Option<String>,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CatKind {
+    /// The repository's config object
     Config,
+    /// A snapshot manifest
     Snapshot,
+    /// An index object
     Index,
+    /// A pack's header
     Pack,
+    /// One blob's content (verified)
     Blob,
 }
 
@@ -214,6 +234,7 @@ pub struct CheckArgs {
     /// How to enumerate a library
     #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
     pub strategy: StrategyArg,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -336,6 +357,7 @@ pub struct JobsListArgs {
     /// At most this many jobs
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -344,6 +366,7 @@ pub struct JobsListArgs {
 pub struct JobIdArgs {
     /// The job id
     pub id: String,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -357,6 +380,7 @@ pub struct VerifyArgs {
     /// Only the snapshots of this library (and the packs they use)
     #[arg(long, short = 'l', value_name = "LIB")]
     pub library: Option<String>,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -387,6 +411,7 @@ pub struct ForgetArgs {
     /// Show what would be forgotten, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -403,6 +428,7 @@ pub struct PruneArgs {
     /// at once and is only safe when no backup is running
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub grace: String,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -490,18 +516,21 @@ pub struct LsArgs {
     pub snapshot: Option<String>,
     /// A container or document id (LIB!N), or a /-separated path of names; default: the top level
     pub path: Option<String>,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct FindArgs {
+    /// Only this library (default: every library in the catalog)
     #[arg(long, short = 'l', value_name = "LIB")]
     pub library: Option<String>,
     /// Shell glob against the name or name.extension (case-insensitive for ASCII)
     #[arg(long, value_name = "GLOB")]
     pub name: Option<String>,
-    #[arg(long)]
+    /// The version's author (user id, case-insensitive)
+    #[arg(long, value_name = "USER")]
     pub author: Option<String>,
     /// The workspace's client code (custom1)
     #[arg(long)]
@@ -515,6 +544,7 @@ pub struct FindArgs {
     /// At most this many versions
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -524,6 +554,7 @@ pub struct VersionsArgs {
     /// The document (LIB!N)
     #[arg(value_name = "DOC-ID")]
     pub document: String,
+    /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -540,9 +571,25 @@ fn checkpoint_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManpageArgs {
+    /// Write imvault.1 and one imvault-COMMAND.1 per command into this directory instead of
+    /// printing imvault.1 on stdout
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     #[derive(Parser, Debug)]
     struct SimCli {
@@ -587,5 +634,40 @@ mod tests {
         assert_eq!(o.user_type, UserType::Regular);
         assert!(sim_options(&["sim", "--scale", "huge"]).is_err());
         assert!(sim_options(&["sim", "--user-type", "admin"]).is_err());
+    }
+
+
+    /// Every argument of every command, with the command's path.
+    fn all_args(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Arg)>) {
+        for a in cmd.get_arguments() {
+            out.push((path.clone(), a.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            all_args(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_argument_has_help_text() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let mut args = Vec::new();
+        all_args(&cmd, "imvault".into(), &mut args);
+        assert!(args.len() > 50, "{} arguments", args.len());
+        let missing: Vec<String> = args
+            .iter()
+            .filter(|(_, a)| !matches!(a.get_id().as_str(), "help" | "version"))
+            .filter(|(_, a)| a.get_help().is_none_or(|h| h.to_string().trim().is_empty()))
+            .map(|(p, a)| format!("{p} --{}", a.get_id()))
+            .collect();
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+        for cmd in cmd.get_subcommands() {
+            assert!(cmd.get_about().is_some(), "{} has no about", cmd.get_name());
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -24,8 +24,29 @@ fn tune_allocator() {
     }
 }
 
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`imvault find … | head`) is an error,
+/// and `println!` panics on it. Such a panic ends the process the Unix way instead — by
+/// SIGPIPE, with no message — as `head`'s other writers do. SIGPIPE itself stays ignored: a
+/// network peer closing a connection must not kill a backup.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            commands::end_on_closed_pipe();
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
     tune_allocator();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let format =
         cli.log_format
@@ -81,5 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Ls(args) => commands::ls::run(config, args),
         Command::Find(args) => commands::find::run(config, args),
         Command::Versions(args) => commands::versions::run(config, args),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Manpage(args) => commands::completions::manpage(args),
     }
 }

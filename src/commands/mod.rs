@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cat;
 pub mod catalog;
 pub mod check;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod find;
@@ -64,6 +65,18 @@ pub fn load_settings(cli_path: Option<&Path>) -> anyhow::Result<Settings> {
     }
     Settings::load(&path, &Env::from_process())
         .with_context(|| format!("loading configuration {}", path.display()))
+}
+
+/// Ends the process the way Unix tools end when their reader has gone away (`imvault … |
+/// head`): by SIGPIPE, with no message.
+pub fn end_on_closed_pipe() -> ! {
+    #[cfg(unix)]
+    // SAFETY: restores SIGPIPE's default action and raises it: the process ends here.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(Exit::Failure as i32)
 }
 
 /// A multi-threaded tokio runtime for one command.

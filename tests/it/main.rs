@@ -13,6 +13,7 @@ mod daemon;
 mod daemon_crash;
 mod daemon_sign_in;
 mod layers;
+mod operator;
 mod prune;
 mod repo_backend;
 mod repo_crash;

@@ -1,0 +1,5 @@
+//! The operator's first hour (issue 19): every documented step works, every mistake gets a
+//! useful answer. These tests run the real `imvault` binary.
+
+mod conventions;
+mod support;
