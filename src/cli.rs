@@ -636,7 +636,6 @@ mod tests {
         assert!(sim_options(&["sim", "--user-type", "admin"]).is_err());
     }
 
-
     /// Every argument of every command, with the command's path.
     fn all_args(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Arg)>) {
         for a in cmd.get_arguments() {

@@ -63,7 +63,11 @@ fn shell_completions_for_bash_zsh_and_fish() {
 #[test]
 fn manual_pages_from_the_command_line_definition() {
     let r = run_bare(&["manpage"]).expect(0);
-    assert!(r.stdout.starts_with(".ie") || r.stdout.contains(".TH imvault 1"), "{}", &r.stdout[..200]);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH imvault 1"),
+        "{}",
+        &r.stdout[..200]
+    );
     assert!(r.stdout.contains("Backup data mover"), "the about text");
     assert!(r.stdout.contains("restore"), "lists the commands");
 
@@ -73,7 +77,10 @@ fn manual_pages_from_the_command_line_definition() {
     let page = std::fs::read_to_string(out.join("imvault-restore.1")).expect("a page per command");
     assert!(page.contains("into\\-folder"), "{page}");
     assert!(out.join("imvault.1").exists());
-    assert!(out.join("imvault-jobs-list.1").exists(), "nested commands too");
+    assert!(
+        out.join("imvault-jobs-list.1").exists(),
+        "nested commands too"
+    );
 }
 
 /// `imvault backup --help`: the command's own options, then the global ones under their own
@@ -82,7 +89,10 @@ fn manual_pages_from_the_command_line_definition() {
 fn help_lists_global_options_apart() {
     let r = run_bare(&["backup", "--help"]).expect(0);
     let own = r.stdout.find("Options:").expect("own options");
-    let global = r.stdout.find("Global options:").expect("global options heading");
+    let global = r
+        .stdout
+        .find("Global options:")
+        .expect("global options heading");
     assert!(own < global, "{}", r.stdout);
     let (own_part, global_part) = r.stdout.split_at(global);
     assert!(own_part.contains("--full"), "{own_part}");
