@@ -18,6 +18,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+#[cfg(test)]
+mod fuzz;
 pub mod imanage;
 pub mod jobs;
 pub mod logging;
@@ -25,3 +27,8 @@ pub mod repo;
 pub mod restore;
 pub mod secret;
 pub mod sim;
+
+/// The lib's unit tests count allocations (the fuzz targets must not allocate without bound).
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: fuzz::TrackingAlloc = fuzz::TrackingAlloc;

@@ -102,6 +102,28 @@ pub fn encode(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<Enco
     })
 }
 
+/// The zstd frame `stored`, at most `raw_len` bytes. Up to a data chunk's usual largest size
+/// the output buffer is allocated whole (fastest); above it, it grows with what the frame
+/// really holds, so a header claiming much does not allocate much.
+fn decompress(stored: &[u8], raw_len: u32) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    const WHOLE: u32 = 4 << 20;
+    if raw_len <= WHOLE {
+        return zstd::bulk::decompress(stored, raw_len as usize);
+    }
+    let mut out = Vec::with_capacity(stored.len().saturating_mul(4).min(raw_len as usize));
+    zstd::stream::read::Decoder::new(stored)?
+        .take(u64::from(raw_len) + 1)
+        .read_to_end(&mut out)?;
+    if out.len() > raw_len as usize {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the frame holds more than {raw_len} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
 /// Decompresses a stored blob and checks it against its id; CPU-bound.
 pub fn decode(
     id: BlobId,
@@ -122,26 +144,25 @@ pub fn decode(
             "its header claims {raw_len} bytes, more than a blob may hold ({MAX_RAW_LEN})"
         )));
     }
-    let raw =
-        match compression {
-            Compression::None => stored,
-            Compression::Zstd => {
-                if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(&stored)
-                    && declared != u64::from(raw_len)
-                {
-                    return Err(decompress_err(format!(
-                        "its frame declares {declared} bytes, its header {raw_len}"
-                    )));
-                }
-                Bytes::from(zstd::bulk::decompress(&stored, raw_len as usize).map_err(
-                    |source| RepoError::Decompress {
-                        blob: id,
-                        pack,
-                        source,
-                    },
-                )?)
+    let raw = match compression {
+        Compression::None => stored,
+        Compression::Zstd => {
+            if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(&stored)
+                && declared != u64::from(raw_len)
+            {
+                return Err(decompress_err(format!(
+                    "its frame declares {declared} bytes, its header {raw_len}"
+                )));
             }
-        };
+            Bytes::from(
+                decompress(&stored, raw_len).map_err(|source| RepoError::Decompress {
+                    blob: id,
+                    pack,
+                    source,
+                })?,
+            )
+        }
+    };
     let actual = BlobId::of(&raw);
     if actual != id || raw.len() != raw_len as usize {
         return Err(RepoError::BlobMismatch {

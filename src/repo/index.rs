@@ -408,12 +408,13 @@ pub fn decode_index(id: &IndexId, bytes: &[u8]) -> Result<IndexFile> {
     };
     let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let npacks = u32_of(take(&mut pos, 4)?) as usize;
-    let mut packs = Vec::with_capacity(npacks.min(1 << 20));
+    // Room for no more records than the body can hold (a count is not trusted).
+    let mut packs = Vec::with_capacity(npacks.min(body.len().saturating_sub(pos) / 36));
     for _ in 0..npacks {
         let mut pid = [0u8; 32];
         pid.copy_from_slice(take(&mut pos, 32)?);
         let n = u32_of(take(&mut pos, 4)?) as usize;
-        let mut entries = Vec::with_capacity(n.min(1 << 20));
+        let mut entries = Vec::with_capacity(n.min(body.len().saturating_sub(pos) / ENTRY_LEN));
         for _ in 0..n {
             let e = take(&mut pos, ENTRY_LEN)?;
             let mut bid = [0u8; 32];
