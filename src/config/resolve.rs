@@ -148,13 +148,16 @@ impl Check<'_> {
         })
     }
 
-    /// `[schedule]`: six cron fields, and every cron expression and the time zone parse.
+    /// `[schedule]`: six cron fields (or `off`), and every cron expression and the time zone
+    /// parse.
     pub(super) fn schedule(&self, s: &ScheduleFile) -> Result<(), ConfigError> {
-        if s.backup.split_whitespace().count() != 6 {
+        if !s.backup.trim().eq_ignore_ascii_case(schedule::OFF)
+            && s.backup.split_whitespace().count() != 6
+        {
             return Err(self.invalid(
                 "schedule.backup",
                 format!(
-                    "expected 6 fields (sec min hour day month weekday), got {:?}",
+                    "expected 6 fields (sec min hour day month weekday) or \"off\", got {:?}",
                     s.backup
                 ),
             ));

@@ -10,8 +10,18 @@ use chrono_tz::Tz;
 
 use super::ScheduleFile;
 
-/// The value of a per-library schedule that turns scheduled backups off for that library.
+/// The value of a schedule that turns scheduled backups off (for every library in
+/// `[schedule] backup`, for one in `[schedule.libraries]`): only on-demand backups then.
 pub const OFF: &str = "off";
+
+/// A cron expression, or `off` (`None`).
+fn parse_or_off(expr: &str, tz: Tz) -> Result<Option<CronSchedule>, String> {
+    if expr.trim().eq_ignore_ascii_case(OFF) {
+        Ok(None)
+    } else {
+        CronSchedule::parse(expr, tz).map(Some)
+    }
+}
 
 /// One cron expression (with seconds) in one time zone.
 #[derive(Debug, Clone)]
@@ -46,10 +56,11 @@ impl CronSchedule {
     }
 }
 
-/// Every library's schedule: its own entry in `[schedule.libraries]` (or `off`), else `backup`.
+/// Every library's schedule: its own entry in `[schedule.libraries]` (or `off`), else `backup`
+/// (or `off`).
 #[derive(Debug, Clone)]
 pub struct Schedules {
-    default: CronSchedule,
+    default: Option<CronSchedule>,
     per_library: BTreeMap<String, Option<CronSchedule>>,
 }
 
@@ -64,16 +75,11 @@ impl Schedules {
                 ),
             )
         })?;
-        let default =
-            CronSchedule::parse(&s.backup, tz).map_err(|m| ("schedule.backup".into(), m))?;
+        let default = parse_or_off(&s.backup, tz).map_err(|m| ("schedule.backup".into(), m))?;
         let mut per_library = BTreeMap::new();
         for (lib, expr) in &s.libraries {
             let key = format!("schedule.libraries.{lib}");
-            let sched = if expr.trim().eq_ignore_ascii_case(OFF) {
-                None
-            } else {
-                Some(CronSchedule::parse(expr, tz).map_err(|m| (key, m))?)
-            };
+            let sched = parse_or_off(expr, tz).map_err(|m| (key, m))?;
             per_library.insert(lib.to_ascii_lowercase(), sched);
         }
         Ok(Self {
@@ -86,7 +92,7 @@ impl Schedules {
     pub fn for_library(&self, library: &str) -> Option<&CronSchedule> {
         match self.per_library.get(&library.to_ascii_lowercase()) {
             Some(s) => s.as_ref(),
-            None => Some(&self.default),
+            None => self.default.as_ref(),
         }
     }
 }
@@ -131,6 +137,33 @@ mod tests {
             "0 30 2 * * *"
         );
         assert_eq!(s.for_library("OTHER").unwrap().expression(), "0 0 1 * * *");
+    }
+
+    /// Issue 18: `backup = "off"` turns scheduled backups off for every library without its
+    /// own schedule (only on-demand backups); a library's own schedule still applies.
+    #[test]
+    fn the_default_schedule_can_be_off() {
+        let mut file = ScheduleFile {
+            backup: "off".into(),
+            ..ScheduleFile::default()
+        };
+        file.libraries
+            .insert("ACTIVE".into(), "0 30 2 * * *".into());
+        validate(&file).unwrap();
+        let s = Schedules::from_config(&file).unwrap();
+        assert!(s.for_library("OTHER").is_none());
+        assert_eq!(
+            s.for_library("active").unwrap().expression(),
+            "0 30 2 * * *"
+        );
+        let text = "[repository]\nurl = \"memory://\"\n[schedule]\nbackup = \"OFF\"\n";
+        let settings = crate::config::Settings::from_toml(
+            text,
+            std::path::Path::new("t.toml"),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(settings.schedule.backup, "OFF");
     }
 
     #[test]
