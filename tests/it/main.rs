@@ -31,5 +31,6 @@ mod support_env;
 mod support_imanage;
 mod support_maint;
 mod support_s3;
+mod target_deps;
 mod verify;
 mod walk;
