@@ -12,6 +12,7 @@ pub mod secret_file;
 
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -41,6 +42,20 @@ pub enum ConfigError {
         path: PathBuf,
         key: String,
         message: String,
+    },
+    #[error(
+        "{key}_file = {file:?} in {path} is a systemd credential: a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here (systemd sets it for the service from `LoadCredential={name}:{source_hint}` in imvault.service); outside the service give an absolute path, set CREDENTIALS_DIRECTORY{env_hint}"
+    )]
+    NoCredentialsDirectory {
+        path: PathBuf,
+        key: &'static str,
+        file: PathBuf,
+        /// The credential's name (the file name).
+        name: String,
+        /// Where the unit would load it from: next to the configuration file.
+        source_hint: String,
+        /// `, or IMVAULT_CLIENT_SECRET`, or empty.
+        env_hint: String,
     },
     #[error("cannot read {what} from {file} (set by {key} in {path})")]
     SecretFile {
@@ -163,16 +178,44 @@ pub struct Settings {
     pub retention: crate::repo::retention::RetentionPolicies,
     /// `[backup]`: how incremental backups list a library.
     pub backup: file::BackupFile,
+    /// Set when the file has an `[imanage]` table whose secrets could not be read here (e.g. a
+    /// relative `*_file` outside systemd): commands that never reach iManage still work, the
+    /// others fail with this error. Only [`Settings::load_offline`] leaves it set.
+    #[serde(skip)]
+    pub imanage_unavailable: Option<Arc<ConfigError>>,
 }
 
 impl Settings {
     /// Reads, parses and resolves the configuration file at `path`.
     pub fn load(path: &Path, env: &Env) -> Result<Self, ConfigError> {
+        Self::load_offline(path, env)?.require_imanage_secrets()
+    }
+
+    /// As [`Settings::load`], for commands that never reach iManage: `[imanage]` secrets that
+    /// cannot be read leave [`Settings::imanage`] unset and the reason in
+    /// [`Settings::imanage_unavailable`] instead of failing.
+    pub fn load_offline(path: &Path, env: &Env) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text, path, env)
+        let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: describe_toml_error(&text, &e),
+        })?;
+        Self::resolve_offline(file, Some(path), env)
+    }
+
+    /// Fails with the reason the `[imanage]` secrets could not be read, if they could not.
+    pub fn require_imanage_secrets(self) -> Result<Self, ConfigError> {
+        match self.imanage_unavailable {
+            Some(e) => Err(Arc::try_unwrap(e).unwrap_or_else(|e| ConfigError::Invalid {
+                path: self.source.clone().unwrap_or_default(),
+                key: "imanage".into(),
+                message: e.to_string(),
+            })),
+            None => Ok(self),
+        }
     }
 
     /// Parses and resolves configuration text; `path` only names the source in errors.
@@ -186,13 +229,29 @@ impl Settings {
 
     /// Turns a parsed file into settings: secrets resolved, values checked.
     pub fn resolve(file: FileConfig, path: Option<&Path>, env: &Env) -> Result<Self, ConfigError> {
+        Self::resolve_offline(file, path, env)?.require_imanage_secrets()
+    }
+
+    /// As [`Settings::resolve`], leaving unreadable `[imanage]` secrets in
+    /// [`Settings::imanage_unavailable`].
+    pub fn resolve_offline(
+        file: FileConfig,
+        path: Option<&Path>,
+        env: &Env,
+    ) -> Result<Self, ConfigError> {
         let check = resolve::Check {
             path: path
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("<built-in>")),
             env,
         };
-        let imanage = file.imanage.map(|im| check.imanage(im)).transpose()?;
+        let (imanage, imanage_unavailable) = match file.imanage.map(|im| check.imanage(im)) {
+            None => (None, None),
+            Some(r) => match r? {
+                Ok(im) => (Some(im), None),
+                Err(e) => (None, Some(Arc::new(e))),
+            },
+        };
         let repository = check.repository(file.repository)?;
         check.schedule(&file.schedule)?;
         check.daemon(&file.daemon)?;
@@ -210,12 +269,50 @@ impl Settings {
             daemon: file.daemon,
             retention: file.retention.policies(),
             backup: file.backup,
+            imanage_unavailable,
         })
     }
 
     /// The effective configuration as TOML-like JSON with every secret shown as `***`.
     pub fn redacted_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Where a credential `*_file` is read: a relative path from systemd's `$CREDENTIALS_DIRECTORY`
+/// (LoadCredential=); without it, the error names the variable and the unit's line. `config` is
+/// the configuration file, `key` the key without `_file`, `env_name` the variable that can
+/// replace the file (or empty).
+pub fn credential_path(
+    file: &Path,
+    credentials_directory: Option<&Path>,
+    config: &Path,
+    key: &'static str,
+    env_name: &str,
+) -> Result<PathBuf, ConfigError> {
+    if !file.is_relative() {
+        return Ok(file.to_path_buf());
+    }
+    match credentials_directory {
+        Some(dir) => Ok(dir.join(file)),
+        None => {
+            let dir = config
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("/etc/imvault"));
+            Err(ConfigError::NoCredentialsDirectory {
+                path: config.to_path_buf(),
+                key,
+                file: file.to_path_buf(),
+                name: file.to_string_lossy().into_owned(),
+                source_hint: dir.join(file).display().to_string(),
+                env_hint: if env_name.is_empty() {
+                    String::new()
+                } else {
+                    format!(", or {env_name}")
+                },
+            })
+        }
     }
 }
 

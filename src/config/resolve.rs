@@ -27,8 +27,12 @@ impl Check<'_> {
         resolve_secret(&self.path, self.env, s)
     }
 
-    /// `[imanage]`: the tenant URL, the account, both secrets, the library filter.
-    pub(super) fn imanage(&self, im: file::ImanageFile) -> Result<ImanageSettings, ConfigError> {
+    /// `[imanage]`: the tenant URL, the account, both secrets, the library filter. The outer
+    /// error is an invalid table; the inner one secrets that could not be read here.
+    pub(super) fn imanage(
+        &self,
+        im: file::ImanageFile,
+    ) -> Result<Result<ImanageSettings, ConfigError>, ConfigError> {
         if !matches!(im.url.scheme(), "https" | "http") {
             return Err(self.invalid(
                 "imanage.url",
@@ -41,28 +45,6 @@ impl Check<'_> {
         if im.username.trim().is_empty() {
             return Err(self.invalid("imanage.username", "must not be empty".into()));
         }
-        let client_secret = self.secret(SecretSource {
-            key: "imanage.client_secret",
-            what: "the client secret",
-            inline: im.client_secret,
-            file: im.client_secret_file,
-            env_value: self.env.client_secret.clone(),
-            env_name: "IMVAULT_CLIENT_SECRET",
-        })?;
-        let auth_key = self.secret(SecretSource {
-            key: "imanage.auth_key",
-            what: "the service account's auth key",
-            inline: im.auth_key,
-            file: im.auth_key_file,
-            env_value: self.env.auth_key.clone(),
-            env_name: "IMVAULT_AUTH_KEY",
-        })?;
-        let (Some(client_secret), Some(auth_key)) = (client_secret, auth_key) else {
-            return Err(self.invalid(
-                "imanage",
-                "client_secret (or client_secret_file, or IMVAULT_CLIENT_SECRET) and auth_key (or auth_key_file, or IMVAULT_AUTH_KEY) are required".into(),
-            ));
-        };
         if im.libraries.is_empty() {
             return Err(self.invalid(
                 "imanage.libraries",
@@ -73,7 +55,36 @@ impl Check<'_> {
             LibraryFilter::new(im.libraries, im.exclude_libraries).map_err(|(pat, e)| {
                 self.invalid("imanage.libraries", format!("bad glob {pat:?}: {e}"))
             })?;
-        Ok(ImanageSettings {
+        let secrets = || -> Result<(Secret, Secret), ConfigError> {
+            let client_secret = self.secret(SecretSource {
+                key: "imanage.client_secret",
+                what: "the client secret",
+                inline: im.client_secret,
+                file: im.client_secret_file,
+                env_value: self.env.client_secret.clone(),
+                env_name: "IMVAULT_CLIENT_SECRET",
+            })?;
+            let auth_key = self.secret(SecretSource {
+                key: "imanage.auth_key",
+                what: "the service account's auth key",
+                inline: im.auth_key,
+                file: im.auth_key_file,
+                env_value: self.env.auth_key.clone(),
+                env_name: "IMVAULT_AUTH_KEY",
+            })?;
+            let (Some(client_secret), Some(auth_key)) = (client_secret, auth_key) else {
+                return Err(self.invalid(
+                "imanage",
+                "client_secret (or client_secret_file, or IMVAULT_CLIENT_SECRET) and auth_key (or auth_key_file, or IMVAULT_AUTH_KEY) are required".into(),
+            ));
+            };
+            Ok((client_secret, auth_key))
+        };
+        let (client_secret, auth_key) = match secrets() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(ImanageSettings {
             url: im.url,
             client_id: im.client_id,
             client_secret,
@@ -82,7 +93,7 @@ impl Check<'_> {
             requests_per_second: im.requests_per_second,
             concurrency: im.concurrency,
             libraries,
-        })
+        }))
     }
 
     /// `[repository]`: the URL's scheme, the bucket of an S3 URL, the zstd level, the secret.
@@ -246,10 +257,13 @@ fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secr
         }),
         (Some(v), None) => Ok(Some(v)),
         (None, Some(f)) => {
-            let full = match (&env.credentials_directory, f.is_relative()) {
-                (Some(dir), true) => dir.join(&f),
-                _ => f.clone(),
-            };
+            let full = super::credential_path(
+                &f,
+                env.credentials_directory.as_deref(),
+                path,
+                s.key,
+                s.env_name,
+            )?;
             let from_systemd = env
                 .credentials_directory
                 .as_ref()
@@ -283,9 +297,6 @@ fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secr
             }
             Ok(Some(Secret::new(value)))
         }
-        (None, None) => {
-            let _ = s.env_name;
-            Ok(None)
-        }
+        (None, None) => Ok(None),
     }
 }
