@@ -21,6 +21,9 @@ pub fn client_settings(im: &ImanageSettings) -> ClientSettings {
 
 /// The `[imanage]` table, which commands that reach the tenant need.
 pub fn imanage_settings(settings: &Settings) -> Result<&ImanageSettings, AppError> {
+    if let Some(e) = &settings.imanage_unavailable {
+        return Err(AppError::ImanageSecrets(e.clone()));
+    }
     settings
         .imanage
         .as_ref()

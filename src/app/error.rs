@@ -13,6 +13,9 @@ pub enum AppError {
         /// ` <path>` of the configuration file, or empty.
         config: String,
     },
+    /// The `[imanage]` secrets could not be read (only commands that reach iManage need them).
+    #[error(transparent)]
+    ImanageSecrets(std::sync::Arc<crate::config::ConfigError>),
     #[error("signing in to {url} as {username}")]
     SignIn {
         url: url::Url,

@@ -6,13 +6,13 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::{open_indexed, open_repo};
 use crate::cli::{CatArgs, CatKind};
 use crate::repo::{BlobId, IndexId, Opened, PackId, Repository, SnapshotId};
 
 pub fn run(config: Option<&Path>, args: &CatArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let id = || {
             args.id

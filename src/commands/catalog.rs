@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_indexed;
 use crate::cli::CatalogCommand;
 use crate::jobs::catalog_sync;
 
 pub fn run(config: Option<&Path>, command: &CatalogCommand) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
         let path = &settings.catalog_path;

@@ -4,14 +4,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::state::open_catalog;
 use crate::catalog::FindQuery;
 use crate::cli::FindArgs;
 use crate::restore::when::parse_time;
 
 pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     let q = FindQuery {
         library: args
             .library

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::runtime;
 use super::verify::maintenance_env;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_indexed;
 use crate::cli::ForgetArgs;
 use crate::jobs::forget::{self, ForgetRequest};
@@ -29,7 +29,7 @@ pub fn policy_from_args(args: &ForgetArgs) -> Option<KeepPolicy> {
 }
 
 pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
         let env = maintenance_env(&settings, repo, args.json);

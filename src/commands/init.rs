@@ -5,12 +5,12 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::{init_options, open_store};
 use crate::repo::Repository;
 
 pub fn run(config: Option<&Path>) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     let r = &settings.repository;
     runtime()?.block_on(async {
         let store = open_store(r)?;

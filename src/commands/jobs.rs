@@ -9,13 +9,13 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::catalog::{Catalog, JobFilter, JobId, JobKind, JobRecord, JobState};
 use crate::cli::{JobIdArgs, JobsCommand, JobsListArgs};
 use crate::config::Settings;
 
 pub fn run(config: Option<&Path>, command: &JobsCommand) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let api = Api::new(&settings)?;
         match command {
@@ -30,7 +30,8 @@ pub fn run(config: Option<&Path>, command: &JobsCommand) -> anyhow::Result<Exit>
 /// The daemon's API as configured (`[api] listen`, `token_file`).
 struct Api {
     base: String,
-    token: Option<crate::secret::Secret>,
+    /// The token, or why it could not be read (said when the daemon answers 401).
+    token: Result<crate::secret::Secret, String>,
     http: reqwest::Client,
 }
 
@@ -45,7 +46,8 @@ impl Api {
         }
         Ok(Self {
             base: format!("http://{addr}"),
-            token: crate::daemon::read_api_token(settings).ok(),
+            token: crate::daemon::read_api_token(settings)
+                .map_err(|e| crate::repo::error_chain(&e)),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -59,7 +61,7 @@ impl Api {
         path: &str,
     ) -> anyhow::Result<Result<Value, Down>> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
+        if let Ok(t) = &self.token {
             req = req.bearer_auth(t.expose());
         }
         let resp = match req.send().await {
@@ -75,6 +77,14 @@ impl Api {
             .json()
             .await
             .with_context(|| format!("reading the daemon's answer to {path}"))?;
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && let Err(why) = &self.token
+        {
+            bail!(
+                "the daemon at {} refused the request (401): no API token was sent because it could not be read: {why}",
+                self.base
+            );
+        }
         if !status.is_success() {
             bail!(
                 "the daemon answered {status} to {path}: {}",

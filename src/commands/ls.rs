@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::json;
 
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::state::open_catalog;
 use crate::catalog::{Catalog, DocumentEntry, Listing, SnapshotInfo, VersionRow};
 use crate::cli::LsArgs;
@@ -29,7 +29,7 @@ enum Target {
 }
 
 pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     let cat = open_catalog(&settings)?;
     let target = match args.path.as_deref() {
         None | Some("") | Some("/") => Target::Top,

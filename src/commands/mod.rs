@@ -57,13 +57,23 @@ pub fn config_path(cli_path: Option<&Path>) -> PathBuf {
 /// Loads and validates the settings; the error says which file and how to fix it.
 pub fn load_settings(cli_path: Option<&Path>) -> anyhow::Result<Settings> {
     let path = config_path(cli_path);
+    load_settings_offline(cli_path)?
+        .require_imanage_secrets()
+        .with_context(|| format!("loading configuration {}", path.display()))
+}
+
+/// As [`load_settings`], for commands that never reach iManage (or only for some requests):
+/// `[imanage]` secrets that cannot be read here (e.g. systemd credentials outside the service)
+/// are no error until iManage is needed.
+pub fn load_settings_offline(cli_path: Option<&Path>) -> anyhow::Result<Settings> {
+    let path = config_path(cli_path);
     if cli_path.is_none() && !path.exists() {
         anyhow::bail!(
             "no configuration file at {} (pass --config FILE or set {CONFIG_ENV}; see config/imvault.example.toml, or try `imvault demo`)",
             path.display()
         );
     }
-    Settings::load(&path, &Env::from_process())
+    Settings::load_offline(&path, &Env::from_process())
         .with_context(|| format!("loading configuration {}", path.display()))
 }
 

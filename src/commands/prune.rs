@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::runtime;
 use super::verify::maintenance_env;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_indexed;
 use crate::cli::PruneArgs;
 use crate::jobs::prune::{self, PruneRequest};
@@ -27,7 +27,7 @@ pub fn parse_grace(s: &str) -> anyhow::Result<u64> {
 }
 
 pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     if !(0.0..=100.0).contains(&args.max_repack) {
         anyhow::bail!(
             "--max-repack {} is out of range (0 to 100)",

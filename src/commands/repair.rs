@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_indexed;
 use crate::cli::RepairCommand;
 
 pub fn run(config: Option<&Path>, command: &RepairCommand) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     match command {
         RepairCommand::Index => runtime()?.block_on(async {
             let repo = open_indexed(&settings.repository).await?;

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backup::{exit_for, shutdown_signal};
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::client::connect;
 use crate::app::env::restore_context;
 use crate::app::repository::open_indexed;
@@ -17,7 +17,7 @@ use crate::jobs::progress::{Counters, Display};
 use crate::restore::{self, AclMode, IntoPlace, RestoreReport, RestoreRequest};
 
 pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     let req = request_from_args(args)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;

@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_repo;
 use crate::cli::SnapshotsArgs;
 use crate::repo::Snapshot;
 
 pub fn run(config: Option<&Path>, args: &SnapshotsArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_repo(&settings.repository).await?;
         let snaps = repo.list_snapshots(args.library.as_deref()).await?;

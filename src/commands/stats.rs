@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_indexed;
 use crate::cli::JsonFlag;
 
 pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
         let s = repo.stats().await?;

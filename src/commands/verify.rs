@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::runtime;
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::repository::open_indexed;
 use crate::cli::VerifyArgs;
 use crate::config::Settings;
@@ -22,7 +22,7 @@ pub fn maintenance_env(
 }
 
 pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
         let env = maintenance_env(&settings, repo, args.json);

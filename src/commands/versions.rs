@@ -4,14 +4,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{Exit, load_settings};
+use super::{Exit, load_settings_offline};
 use crate::app::state::open_catalog;
 use crate::catalog::VersionHistory;
 use crate::cli::VersionsArgs;
 use crate::imanage::model::DocumentId;
 
 pub fn run(config: Option<&Path>, args: &VersionsArgs) -> anyhow::Result<Exit> {
-    let settings = load_settings(config)?;
+    let settings = load_settings_offline(config)?;
     let id: DocumentId = args.document.parse().context("reading DOC-ID")?;
     let cat = open_catalog(&settings)?;
     let history = cat

@@ -213,6 +213,8 @@ pub enum DaemonError {
         "the API token in {path} is too short ({len} characters; at least 16, e.g. `head -c 32 /dev/urandom | base64`)"
     )]
     TokenShort { path: PathBuf, len: usize },
+    #[error(transparent)]
+    TokenCredential(Box<crate::config::ConfigError>),
     #[error("the API token file is refused: {problem}")]
     TokenShared { problem: String },
     #[error("another imvault daemon already runs with this catalog (lock file {path})")]
@@ -238,10 +240,15 @@ pub fn read_api_token(settings: &Settings) -> Result<Secret, DaemonError> {
         });
     };
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
-    let path = match &credentials {
-        Some(dir) if file.is_relative() => Path::new(dir).join(file),
-        _ => file.clone(),
-    };
+    let config = settings.source.clone().unwrap_or_default();
+    let path = crate::config::credential_path(
+        file,
+        credentials.as_deref().map(Path::new),
+        &config,
+        "api.token",
+        "",
+    )
+    .map_err(|e| DaemonError::TokenCredential(Box::new(e)))?;
     let from_systemd = credentials.is_some_and(|d| path.starts_with(d));
     let text = match crate::config::secret_file::read(&path, from_systemd) {
         Ok(text) => text,

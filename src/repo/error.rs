@@ -60,12 +60,10 @@ pub enum RepoError {
     )]
     AlreadyInitialized { key: String },
 
-    #[error("no repository here: object `{key}` is missing")]
-    NotARepository {
-        key: String,
-        #[source]
-        source: object_store::Error,
-    },
+    /// The location is reachable and holds no repository (the store's own error only says
+    /// "not found" again, so it is not kept).
+    #[error("no repository here (object `{key}` is missing); run `imvault init` to create one")]
+    NotARepository { key: String },
 
     #[error(
         "object `{key}` is missing and the storage location cannot be listed (missing bucket, wrong endpoint or credentials?)"

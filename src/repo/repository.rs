@@ -85,12 +85,12 @@ impl Repository<Opened> {
     pub async fn open(store: Arc<dyn ObjectStore>) -> Result<Self> {
         let key = keys::config();
         let bytes = match backend::get(store.as_ref(), &key).await {
-            Err(RepoError::Missing { key, source }) => {
+            Err(RepoError::Missing { key, .. }) => {
                 // Tell a missing bucket (or wrong endpoint) from an empty location.
                 if let Err(e) = store.list_with_delimiter(None).await {
                     return Err(RepoError::Unreachable { key, source: e });
                 }
-                return Err(RepoError::NotARepository { key, source });
+                return Err(RepoError::NotARepository { key });
             }
             r => r?,
         };

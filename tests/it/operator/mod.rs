@@ -2,4 +2,5 @@
 //! useful answer. These tests run the real `imvault` binary.
 
 mod conventions;
+mod first_steps;
 mod support;

@@ -52,7 +52,6 @@ impl Run {
 }
 
 /// `imvault --config CONFIG ARGS...`.
-#[allow(dead_code)] // used by the tests of the next steps
 pub fn run(config: &Path, args: &[&str]) -> Run {
     Run::from(
         imvault_cmd()
