@@ -43,20 +43,10 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error(
-        "{key}_file = {file:?} in {path} is a systemd credential: a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here (systemd sets it for the service from `LoadCredential={name}:{source_hint}` in imvault.service); outside the service give an absolute path, set CREDENTIALS_DIRECTORY{env_hint}"
-    )]
-    NoCredentialsDirectory {
-        path: PathBuf,
-        key: &'static str,
-        file: PathBuf,
-        /// The credential's name (the file name).
-        name: String,
-        /// Where the unit would load it from: next to the configuration file.
-        source_hint: String,
-        /// `, or IMVAULT_CLIENT_SECRET`, or empty.
-        env_hint: String,
-    },
+    /// A relative `*_file` without `$CREDENTIALS_DIRECTORY`: the message names the variable and
+    /// the unit's `LoadCredential=` line ([`credential_path`]).
+    #[error("{message}")]
+    NoCredentialsDirectory { message: String },
     #[error("cannot read {what} from {file} (set by {key} in {path})")]
     SecretFile {
         path: PathBuf,
@@ -300,17 +290,18 @@ pub fn credential_path(
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
                 .unwrap_or(Path::new("/etc/imvault"));
+            let env_hint = if env_name.is_empty() {
+                String::new()
+            } else {
+                format!(", or {env_name}")
+            };
             Err(ConfigError::NoCredentialsDirectory {
-                path: config.to_path_buf(),
-                key,
-                file: file.to_path_buf(),
-                name: file.to_string_lossy().into_owned(),
-                source_hint: dir.join(file).display().to_string(),
-                env_hint: if env_name.is_empty() {
-                    String::new()
-                } else {
-                    format!(", or {env_name}")
-                },
+                message: format!(
+                    "{key}_file = {file:?} in {config} is a systemd credential: a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here (systemd sets it for the service from `LoadCredential={name}:{source}` in imvault.service); outside the service give an absolute path, set CREDENTIALS_DIRECTORY{env_hint}",
+                    config = config.display(),
+                    name = file.display(),
+                    source = dir.join(file).display(),
+                ),
             })
         }
     }
