@@ -16,6 +16,9 @@ use super::Catalog;
 use super::encode::{canonical_json, corrupt, ns_to_time, time_to_ns_clamped};
 use super::error::{CatalogError, SqlContext};
 
+/// The `trigger` of a job the command line ran (see [`Catalog::insert_running_job`]).
+pub const CLI_TRIGGER: &str = "cli";
+
 /// A job id (UUID v4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct JobId(pub uuid::Uuid);
@@ -73,6 +76,7 @@ text_enum!(
         Restore = "restore",
         Verify = "verify",
         Prune = "prune",
+        Forget = "forget",
         CatalogRebuild = "catalog_rebuild",
     }
 );
@@ -219,6 +223,31 @@ impl Catalog {
         self.job(id)?.ok_or(CatalogError::UnknownJob { id })
     }
 
+    /// Record a job another process runs now (the command line's verify, prune, forget): it
+    /// starts `running`, with `trigger: "cli"` in its parameters, and the daemon never
+    /// requeues or runs it.
+    pub fn insert_running_job(&mut self, new: &NewJob) -> Result<JobRecord, CatalogError> {
+        let id = JobId::new_random();
+        let now = now_ns();
+        let mut params = new.params.clone();
+        if let Value::Object(o) = &mut params {
+            o.insert("trigger".into(), Value::from(CLI_TRIGGER));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO jobs (id, kind, params, state, created_ns, started_ns, updated_ns) \
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?4)",
+                params![
+                    id.to_string(),
+                    new.kind.as_str(),
+                    canonical_json(&params),
+                    now
+                ],
+            )
+            .ctx(|| format!("recording {} job {id}", new.kind))?;
+        self.job(id)?.ok_or(CatalogError::UnknownJob { id })
+    }
+
     pub fn job(&self, id: JobId) -> Result<Option<JobRecord>, CatalogError> {
         let raw = self
             .conn
@@ -352,13 +381,14 @@ impl Catalog {
             .ctx(|| format!("purging jobs finished before {before}"))
     }
 
-    /// At daemon start: jobs left `running` by a previous process go back to `queued`.
-    /// Returns how many.
+    /// At daemon start: jobs left `running` by a previous process go back to `queued` (not
+    /// those the command line runs). Returns how many.
     pub fn requeue_interrupted_jobs(&mut self) -> Result<usize, CatalogError> {
         self.conn
             .execute(
-                "UPDATE jobs SET state = 'queued', updated_ns = ?1 WHERE state = 'running'",
-                [now_ns()],
+                "UPDATE jobs SET state = 'queued', updated_ns = ?1 WHERE state = 'running' \
+                 AND json_extract(params, '$.trigger') IS NOT ?2",
+                params![now_ns(), CLI_TRIGGER],
             )
             .ctx(|| "requeueing interrupted jobs".to_string())
     }

@@ -5,7 +5,9 @@ use std::path::Path;
 use super::runtime;
 use super::verify::maintenance_env;
 use super::{Exit, load_settings_offline};
+use crate::app::cli_job::CliJob;
 use crate::app::repository::open_indexed;
+use crate::catalog::{JobKind, JobState};
 use crate::cli::ForgetArgs;
 use crate::jobs::forget::{self, ForgetRequest};
 use crate::repo::retention::KeepPolicy;
@@ -38,7 +40,23 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
             library: args.library.clone(),
             dry_run: args.dry_run,
         };
-        let r = forget::run(&env, &req, &settings.retention, chrono::Utc::now()).await?;
+        let job = CliJob::start(
+            &settings,
+            JobKind::Forget,
+            serde_json::json!({
+                "policy": req.policy,
+                "library": req.library,
+                "dry_run": req.dry_run,
+            }),
+        );
+        let r = forget::run(&env, &req, &settings.retention, chrono::Utc::now()).await;
+        if let Some(job) = job {
+            job.finish(match &r {
+                Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),
+                Err(e) => Err(crate::repo::error_chain(e)),
+            });
+        }
+        let r = r?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
             return Ok(Exit::Success);

@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use super::runtime;
 use super::verify::maintenance_env;
 use super::{Exit, load_settings_offline};
+use crate::app::cli_job::CliJob;
 use crate::app::repository::open_indexed;
+use crate::catalog::{JobKind, JobState};
 use crate::cli::PruneArgs;
 use crate::jobs::prune::{self, PruneRequest};
 use crate::repo::prune::PruneOptions;
@@ -51,9 +53,25 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
                 .ok()
                 .and_then(|v| v.parse().ok());
         }
-        let r = prune::run(&env, &PruneRequest { options }, chrono::Utc::now())
-            .await
-            .map_err(|e| anyhow::Error::new(e).context(format!("pruning {}", settings.repository.url)))?;
+        let job = CliJob::start(
+            &settings,
+            JobKind::Prune,
+            serde_json::json!({
+                "dry_run": options.dry_run,
+                "max_repack_percent": options.max_repack_percent,
+                "grace_secs": options.grace_secs,
+            }),
+        );
+        let r = prune::run(&env, &PruneRequest { options }, chrono::Utc::now()).await;
+        if let Some(job) = job {
+            job.finish(match &r {
+                Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),
+                Err(e) => Err(crate::repo::error_chain(e)),
+            });
+        }
+        let r = r.map_err(|e| {
+            anyhow::Error::new(e).context(format!("pruning {}", settings.repository.url))
+        })?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
             return Ok(Exit::Success);

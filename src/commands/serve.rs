@@ -61,6 +61,7 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
         sign_in_task: Mutex::new(None),
     });
     tracing::info!(listen = %listen, workers, requeued = requeued.len(), "imvault daemon starting");
+    daemon::workers::purge_old_jobs(&state).await;
 
     daemon::spawn_sign_in(&state);
     let sched = tokio::spawn(scheduler::run(state.clone()));

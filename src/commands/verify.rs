@@ -4,7 +4,9 @@ use std::path::Path;
 
 use super::runtime;
 use super::{Exit, load_settings_offline};
+use crate::app::cli_job::CliJob;
 use crate::app::repository::open_indexed;
+use crate::catalog::{JobKind, JobState};
 use crate::cli::VerifyArgs;
 use crate::config::Settings;
 use crate::jobs::maintenance::MaintenanceEnv;
@@ -30,9 +32,23 @@ pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {
             read_data_percent: args.read_data,
             library: args.library.clone(),
         };
-        let r = verify::run(&env, &req)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context(format!("verifying {}", settings.repository.url)))?;
+        let job = CliJob::start(
+            &settings,
+            JobKind::Verify,
+            serde_json::json!({"read_data_percent": req.read_data_percent, "library": req.library}),
+        );
+        let r = verify::run(&env, &req).await;
+        if let Some(job) = job {
+            // As the daemon's: problems found fail the job, and are listed in its result.
+            job.finish(match &r {
+                Ok(r) if r.is_ok() => Ok((JobState::Completed, serde_json::to_value(r)?)),
+                Ok(r) => Err(format!("{} problems found", r.problems.len())),
+                Err(e) => Err(crate::repo::error_chain(e)),
+            });
+        }
+        let r = r.map_err(|e| {
+            anyhow::Error::new(e).context(format!("verifying {}", settings.repository.url))
+        })?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
         } else {

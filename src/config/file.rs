@@ -239,6 +239,9 @@ pub struct DaemonFile {
     /// How often a running job's progress counters are written to its job record.
     #[serde(default = "default_progress_secs")]
     pub progress_secs: f64,
+    /// Finished jobs are forgotten this many days after they finished.
+    #[serde(default = "default_keep_jobs_days")]
+    pub keep_jobs_days: u32,
 }
 impl Default for DaemonFile {
     fn default() -> Self {
@@ -247,8 +250,12 @@ impl Default for DaemonFile {
             drain_timeout_secs: default_drain_secs(),
             checkpoint_secs: default_checkpoint_secs(),
             progress_secs: default_progress_secs(),
+            keep_jobs_days: default_keep_jobs_days(),
         }
     }
+}
+fn default_keep_jobs_days() -> u32 {
+    90
 }
 fn default_workers() -> NonZeroUsize {
     NonZeroUsize::new(2).expect("2 is not zero")

@@ -198,6 +198,12 @@ impl Check<'_> {
                 format!("must be 0.05 to 86400, got {}", d.checkpoint_secs),
             ));
         }
+        if !(1..=36_500).contains(&d.keep_jobs_days) {
+            return Err(self.invalid(
+                "daemon.keep_jobs_days",
+                format!("must be 1 to 36500, got {}", d.keep_jobs_days),
+            ));
+        }
         if !(0.05..=3_600.0).contains(&d.progress_secs) {
             return Err(self.invalid(
                 "daemon.progress_secs",

@@ -287,3 +287,18 @@ fn pack_size_outage_wait_and_checkpoint_secs_are_checked() {
     assert_eq!(s.repository.pack_size_mib.map(|m| m.get()), Some(1024));
     assert_eq!(s.repository.outage_wait_secs, Some(0));
 }
+
+/// Issue 18: `[daemon] keep_jobs_days` defaults to 90 and is checked.
+#[test]
+fn keep_jobs_days_defaults_and_is_checked() {
+    let s = Settings::from_toml(GOOD, Path::new("t.toml"), &Env::default()).unwrap();
+    assert_eq!(s.daemon.keep_jobs_days, 90);
+    let err = Settings::from_toml(
+        &format!("{GOOD}\n[daemon]\nkeep_jobs_days = 0\n"),
+        Path::new("t.toml"),
+        &Env::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("daemon.keep_jobs_days"), "{err}");
+}

@@ -191,6 +191,22 @@ impl Queue {
             .await?
     }
 
+    /// Forgets finished jobs that finished more than `keep_days` days before `now` (`[daemon]
+    /// keep_jobs_days`). Returns how many.
+    pub async fn purge_finished(
+        &self,
+        keep_days: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, QueueError> {
+        let before = now - chrono::Duration::days(i64::from(keep_days));
+        Ok(self
+            .catalog
+            .run("purging old finished jobs", move |cat| {
+                cat.purge_jobs(before)
+            })
+            .await?)
+    }
+
     /// At daemon start: every job a previous daemon left `running` goes back to `queued`, with
     /// a note in its last error; a backup resumes from its last checkpoint. Returns their ids.
     pub async fn requeue_interrupted(&self) -> Result<Vec<JobId>, QueueError> {
@@ -206,7 +222,12 @@ impl Queue {
                     chrono::Utc::now().to_rfc3339()
                 );
                 let mut ids = Vec::new();
-                for job in running {
+                // A job the command line runs is its own process's (see insert_running_job).
+                let cli = |j: &crate::catalog::JobRecord| {
+                    j.params.get("trigger").and_then(|t| t.as_str())
+                        == Some(crate::catalog::jobs::CLI_TRIGGER)
+                };
+                for job in running.into_iter().filter(|j| !cli(j)) {
                     cat.set_job_state(job.id, JobState::Queued, Some(&note))?;
                     tracing::warn!(job = %job.id, kind = %job.kind, "requeued a job interrupted by a daemon stop");
                     ids.push(job.id);
@@ -252,6 +273,48 @@ mod tests {
 
     fn queue() -> Queue {
         Queue::new(SharedCatalog::new(Catalog::open_in_memory().unwrap()))
+    }
+
+    /// Issue 18: finished jobs are forgotten `keep_jobs_days` after they finished, never a
+    /// queued or running one; a job the command line runs is never requeued by the daemon.
+    #[tokio::test]
+    async fn old_finished_jobs_are_purged_and_cli_jobs_are_not_requeued() {
+        let q = queue();
+        let done = q.enqueue(&backup(&["A"])).await.unwrap();
+        assert_eq!(q.claim().await.unwrap().unwrap().id, done.id);
+        q.set_state(done.id, JobState::Completed, None)
+            .await
+            .unwrap();
+        let waiting = q.enqueue(&backup(&["B"])).await.unwrap();
+        let cli = q
+            .catalog()
+            .run("test", |c| {
+                c.insert_running_job(&crate::catalog::NewJob {
+                    kind: JobKind::Verify,
+                    params: serde_json::json!({"library": null}),
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(cli.state, JobState::Running);
+        assert_eq!(cli.params["trigger"], "cli");
+        assert!(q.requeue_interrupted().await.unwrap().is_empty());
+        assert_eq!(q.get(cli.id).await.unwrap().state, JobState::Running);
+
+        let now = chrono::Utc::now();
+        assert_eq!(
+            q.purge_finished(90, now).await.unwrap(),
+            0,
+            "finished today"
+        );
+        let later = now + chrono::Duration::days(91);
+        assert_eq!(q.purge_finished(90, later).await.unwrap(), 1);
+        assert!(matches!(
+            q.get(done.id).await,
+            Err(QueueError::NotFound { .. })
+        ));
+        assert_eq!(q.get(waiting.id).await.unwrap().state, JobState::Queued);
+        assert_eq!(q.get(cli.id).await.unwrap().state, JobState::Running);
     }
 
     #[tokio::test]

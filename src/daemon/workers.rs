@@ -266,4 +266,19 @@ async fn finish(
             tracing::error!(state = %to, error = %crate::repo::error_chain(&e), "cannot record how a job ended")
         }
     }
+    if to.is_terminal() {
+        purge_old_jobs(state).await;
+    }
+}
+
+/// Forgets the jobs that finished more than `[daemon] keep_jobs_days` ago.
+pub async fn purge_old_jobs(state: &DaemonState) {
+    let keep = state.settings().daemon.keep_jobs_days;
+    match state.queue.purge_finished(keep, chrono::Utc::now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, keep_jobs_days = keep, "forgot old finished jobs"),
+        Err(e) => {
+            tracing::warn!(error = %crate::repo::error_chain(&e), "cannot forget old finished jobs")
+        }
+    }
 }

@@ -220,3 +220,37 @@ async fn rotating_read_data_runs_cover_every_pack() {
     assert_eq!(seen, all, "four runs of 30 % read every pack");
     assert!(dir.path().join("state/verify-state.json").exists());
 }
+
+/// Issue 18: verify, forget and prune run from the command line are recorded in the jobs
+/// table like the daemon's (kind, `trigger: "cli"`, final state, the report as result), so
+/// `imvault jobs`, the API and the console list them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_verify_forget_and_prune_are_recorded_as_jobs() {
+    use crate::restore_support::{assert_exit, backed_up, catalog, cli};
+    use imvault::catalog::{JobFilter, JobKind, JobState};
+    let env = backed_up(75).await;
+    for args in [&["verify"][..], &["forget", "--keep-last", "1"], &["prune"]] {
+        assert_exit(&cli(&env, args), 0);
+    }
+    let jobs = catalog(&env).list_jobs(&JobFilter::default()).unwrap();
+    for (kind, field) in [
+        (JobKind::Verify, "packs"),
+        (JobKind::Forget, "kept"),
+        (JobKind::Prune, "packs"),
+    ] {
+        let j = jobs
+            .iter()
+            .find(|j| j.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} job in {jobs:#?}"));
+        assert_eq!(j.state, JobState::Completed, "{j:#?}");
+        assert_eq!(j.params["trigger"], "cli", "{j:#?}");
+        assert!(j.started_at.is_some() && j.finished_at.is_some(), "{j:#?}");
+        let result = &j.progress.as_ref().expect("a result")["result"];
+        assert!(result.get(field).is_some(), "{kind}: {result}");
+    }
+    // `imvault jobs list` shows them (it reads the catalog when no daemon answers).
+    let out = cli(&env, &["jobs", "list"]);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("forget") && text.contains("prune"), "{text}");
+}
