@@ -12,13 +12,14 @@ use crate::restore::when::parse_time;
 
 pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
+    let cat = open_catalog(&settings)?;
     let q = FindQuery {
-        library: args
-            .library
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .context("reading --library")?,
+        library: super::known_library_opt(args.library.as_deref(), || {
+            super::catalog_libraries(&cat)
+        })?
+        .map(|l| l.parse())
+        .transpose()
+        .context("reading --library")?,
         name: args.name.clone(),
         author: args.author.clone(),
         client: args.client.clone(),
@@ -31,7 +32,6 @@ pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
             .context("reading --modified-after")?,
         limit: Some(args.limit),
     };
-    let cat = open_catalog(&settings)?;
     let hits = cat.find(&q).context("searching the catalog")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);

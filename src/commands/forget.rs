@@ -34,10 +34,17 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
+        let library = match args.library.as_deref() {
+            Some(w) => Some(super::known_library(
+                w,
+                super::repository_libraries(&repo).await?,
+            )?),
+            None => None,
+        };
         let env = maintenance_env(&settings, repo, args.json);
         let req = ForgetRequest {
             policy: policy_from_args(args),
-            library: args.library.clone(),
+            library,
             dry_run: args.dry_run,
         };
         let job = CliJob::start(

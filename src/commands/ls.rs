@@ -44,10 +44,15 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
             }
         }
     };
+    let known = |l: &LibraryId| -> anyhow::Result<LibraryId> {
+        super::known_library(l.as_str(), super::catalog_libraries(&cat)?)?
+            .parse()
+            .context("reading --library")
+    };
     let library: LibraryId = match (&target, &args.library) {
-        (Target::Container(c), _) => c.library.clone(),
-        (Target::Document(d), _) => d.library.clone(),
-        (_, Some(l)) => l.parse().context("reading --library")?,
+        (Target::Container(c), _) => known(&c.library)?,
+        (Target::Document(d), _) => known(&d.library)?,
+        (_, Some(l)) => known(&l.parse().context("reading --library")?)?,
         (_, None) => {
             let mut libs: Vec<LibraryId> = cat
                 .snapshots(None)

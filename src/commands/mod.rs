@@ -77,6 +77,58 @@ pub fn load_settings_offline(cli_path: Option<&Path>) -> anyhow::Result<Settings
         .with_context(|| format!("loading configuration {}", path.display()))
 }
 
+/// `--library` checked against the libraries that have snapshots (`known`, from the repository
+/// or the catalog), case-insensitively as the configuration matches libraries; the stored
+/// spelling is returned. A mistyped library is an error listing the known ones — never an empty
+/// answer that looks like success.
+pub fn known_library(
+    wanted: &str,
+    known: impl IntoIterator<Item = String>,
+) -> anyhow::Result<String> {
+    let mut known: Vec<String> = known.into_iter().collect();
+    known.sort();
+    known.dedup();
+    if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(wanted)) {
+        return Ok(k.clone());
+    }
+    if known.is_empty() {
+        anyhow::bail!("library {wanted:?} has no snapshot: no library has one yet (run a backup)");
+    }
+    anyhow::bail!(
+        "library {wanted:?} has no snapshot here; the libraries with snapshots are: {}",
+        known.join(", ")
+    )
+}
+
+/// As [`known_library`] for an optional `--library`.
+pub fn known_library_opt(
+    wanted: Option<&str>,
+    known: impl FnOnce() -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<Option<String>> {
+    wanted.map(|w| known_library(w, known()?)).transpose()
+}
+
+/// The libraries the repository has snapshots of.
+pub async fn repository_libraries<S>(
+    repo: &crate::repo::Repository<S>,
+) -> anyhow::Result<Vec<String>> {
+    Ok(repo
+        .list_snapshots(None)
+        .await?
+        .into_iter()
+        .map(|s| s.manifest.library)
+        .collect())
+}
+
+/// The libraries the catalog has snapshots of.
+pub fn catalog_libraries(cat: &crate::catalog::Catalog) -> anyhow::Result<Vec<String>> {
+    Ok(cat
+        .snapshots(None)?
+        .into_iter()
+        .map(|s| s.row.library.to_string())
+        .collect())
+}
+
 /// Ends the process the way Unix tools end when their reader has gone away (`imvault … |
 /// head`): by SIGPIPE, with no message.
 pub fn end_on_closed_pipe() -> ! {

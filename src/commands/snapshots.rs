@@ -12,7 +12,17 @@ pub fn run(config: Option<&Path>, args: &SnapshotsArgs) -> anyhow::Result<Exit> 
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_repo(&settings.repository).await?;
-        let snaps = repo.list_snapshots(args.library.as_deref()).await?;
+        let snaps = match &args.library {
+            None => repo.list_snapshots(None).await?,
+            Some(wanted) => {
+                let all = repo.list_snapshots(None).await?;
+                let library =
+                    super::known_library(wanted, all.iter().map(|s| s.manifest.library.clone()))?;
+                all.into_iter()
+                    .filter(|s| s.manifest.library == library)
+                    .collect()
+            }
+        };
         if args.json {
             println!("{}", serde_json::to_string_pretty(&snaps)?);
         } else {

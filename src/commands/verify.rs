@@ -27,10 +27,14 @@ pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
+        let library = match args.library.as_deref() {
+            Some(w) => Some(super::known_library(w, super::repository_libraries(&repo).await?)?),
+            None => None,
+        };
         let env = maintenance_env(&settings, repo, args.json);
         let req = VerifyRequest {
             read_data_percent: args.read_data,
-            library: args.library.clone(),
+            library,
         };
         let job = CliJob::start(
             &settings,

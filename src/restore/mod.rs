@@ -108,11 +108,13 @@ pub enum RestoreError {
     UnknownSnapshot { id: String, library: Option<String> },
     #[error("snapshot prefix {prefix} is ambiguous: {count} snapshots start with it")]
     AmbiguousSnapshot { prefix: String, count: usize },
-    #[error("{what} is not in snapshot {snapshot} (taken {time})")]
+    #[error("{what} is not in snapshot {snapshot} (taken {time}){hint}")]
     NotInSnapshot {
         what: String,
         snapshot: String,
         time: chrono::DateTime<chrono::Utc>,
+        /// Where it can be found instead: `; the newest snapshot holding it is …` (or empty).
+        hint: String,
     },
     #[error("restoring into iManage needs a signed-in client")]
     NeedsClient,
@@ -168,6 +170,17 @@ pub async fn run(
     let planner = plan::Planner::open(&ctx.catalog_path).await?;
     let snapshot = planner.resolve_snapshot(&valid).await?;
     tracing::info!(snapshot = %snapshot.row.id, time = %snapshot.row.time, "restoring as of snapshot");
+    // Planning errors (a document not in the snapshot, a wrong kind) come before the target is
+    // touched: a failed restore leaves no item list behind in an empty export directory.
+    let mut units = planner.units(&valid, &snapshot).await?;
+    let first = match units.is_empty() {
+        true => None,
+        false => Some(
+            planner
+                .load_unit(&valid, &snapshot, units.remove(0))
+                .await?,
+        ),
+    };
     let target: Arc<dyn target::Target> = match &valid.destination {
         Destination::Directory { path, merge } => Arc::new(
             export::ExportTarget::prepare(path.clone(), *merge, valid.dry_run, &snapshot).await?,
@@ -198,12 +211,12 @@ pub async fn run(
         stop.clone(),
     ));
     let src = source::Source::new(ctx.repo.clone());
-    let units = planner.units(&valid, &snapshot).await?;
     let result = restore_units(
         ctx,
         &planner,
         &valid,
         &snapshot,
+        first,
         units,
         target.as_ref(),
         &src,
@@ -247,6 +260,7 @@ async fn restore_units(
     planner: &plan::Planner,
     valid: &ValidRequest,
     snapshot: &crate::catalog::SnapshotInfo,
+    mut first: Option<plan::Unit>,
     units: Vec<plan::UnitRef>,
     target: &dyn target::Target,
     src: &source::Source,
@@ -262,12 +276,18 @@ async fn restore_units(
             .unwrap_or_else(|p| p.into_inner())
             .add_document(o)
     };
+    // The first unit comes planned; the others are loaded as they come.
+    let units = std::iter::once(None).chain(units.into_iter().map(Some));
     if !target.reads_ahead() {
         for unit_ref in units {
             if cancel.is_cancelled() {
                 return Err(RestoreError::Cancelled);
             }
-            let unit = planner.load_unit(valid, snapshot, unit_ref).await?;
+            let unit = match (unit_ref, first.take()) {
+                (_, Some(u)) => u,
+                (Some(r), None) => planner.load_unit(valid, snapshot, r).await?,
+                (None, None) => continue,
+            };
             for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
                 for o in run_batch(ctx, target, src, batch, None, progress, cancel).await? {
                     add(o);
@@ -283,7 +303,11 @@ async fn restore_units(
             if cancel.is_cancelled() {
                 return Err(RestoreError::Cancelled);
             }
-            let unit = planner.load_unit(valid, snapshot, unit_ref).await?;
+            let unit = match (unit_ref, first.take()) {
+                (_, Some(u)) => u,
+                (Some(r), None) => planner.load_unit(valid, snapshot, r).await?,
+                (None, None) => continue,
+            };
             for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
                 if tx.send(batch).await.is_err() {
                     return Ok(()); // the consumer stopped (it returns why)

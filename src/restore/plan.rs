@@ -132,6 +132,35 @@ impl Planner {
         })
     }
 
+    /// Where a document (or one of its versions) missing from the chosen snapshot can be found:
+    /// the newest snapshot holding it, with the flags that pick it. Restoring a deleted
+    /// document is the most common restore; the newest snapshot is the default.
+    async fn where_else(&self, id: &DocumentId, version: Option<u32>) -> String {
+        let did = id.clone();
+        let history = self
+            .cat
+            .run("finding the snapshots holding a document", move |cat| {
+                cat.document_versions(&did)
+            })
+            .await
+            .unwrap_or_default();
+        let newest = history
+            .iter()
+            .filter(|h| version.is_none_or(|v| h.version.id.version == v))
+            .map(|h| &h.snapshots.last)
+            .max_by_key(|s| (s.time, s.seq));
+        match newest {
+            Some(s) => format!(
+                "; the newest snapshot holding it is {} taken {} (deleted since?): restore it with --snapshot {} or --at {} (API: \"snapshot\" or \"at\")",
+                s.id,
+                s.time.format("%Y-%m-%d %H:%M:%S UTC"),
+                &s.id.as_str()[..s.id.as_str().len().min(12)],
+                s.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            ),
+            None => "; no snapshot holds it (`imvault find --name` searches every snapshot)".into(),
+        }
+    }
+
     /// Loads the rows of one unit.
     pub async fn load_unit(
         &self,
@@ -140,11 +169,13 @@ impl Planner {
         unit: UnitRef,
     ) -> Result<Unit, RestoreError> {
         let sid = snap.row.id.clone();
-        let not_in = |what: String| RestoreError::NotInSnapshot {
+        let not_in_hint = |what: String, hint: String| RestoreError::NotInSnapshot {
             what,
             snapshot: snap.row.id.to_string(),
             time: snap.row.time,
+            hint,
         };
+        let not_in = |what: String| not_in_hint(what, String::new());
         let kind_check = req.selection.clone();
         match unit {
             UnitRef::Document { id, version } => {
@@ -161,12 +192,14 @@ impl Planner {
                     .await
                     .map_err(cat_err(format!("planning the restore of document {id}")))?;
                 let Some((mut doc, ancestors)) = found else {
-                    return Err(not_in(format!("document {id}")));
+                    let hint = self.where_else(&id, None).await;
+                    return Err(not_in_hint(format!("document {id}"), hint));
                 };
                 if let Some(v) = version {
                     doc.versions.retain(|r| r.id.version == v);
                     if doc.versions.is_empty() {
-                        return Err(not_in(format!("version {}", id.version(v))));
+                        let hint = self.where_else(&id, Some(v)).await;
+                        return Err(not_in_hint(format!("version {}", id.version(v)), hint));
                     }
                 }
                 Ok(Unit {

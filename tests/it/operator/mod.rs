@@ -3,4 +3,5 @@
 
 mod conventions;
 mod first_steps;
+mod mistakes;
 mod support;

@@ -1,0 +1,120 @@
+//! Mistakes that deserve a useful answer: a mistyped library, restoring a deleted document from
+//! the newest snapshot, a restore that fails while planning.
+
+use imvault_sim::MutateRequest;
+
+use crate::restore_support::*;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistakes_get_useful_answers() {
+    let env = backed_up(1901).await;
+    let first = latest(&catalog(&env));
+
+    // A mistyped library is rejected by every command, naming the known ones; the case of a
+    // known one does not matter.
+    for cmd in [
+        &["snapshots", "--library", "ACTIV"][..],
+        &["verify", "--library", "ACTIV"][..],
+        &["find", "--library", "ACTIV", "--name", "*"][..],
+        &["ls", "--library", "ACTIV"][..],
+        &[
+            "forget",
+            "--library",
+            "ACTIV",
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ][..],
+        &["ls", "ACTIV!1"][..],
+    ] {
+        let out = cli(&env, cmd);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("\"ACTIV\"") && err.contains(LIB),
+            "{cmd:?}: {err}"
+        );
+    }
+    for cmd in [
+        &["snapshots", "--library", "active", "--json"][..],
+        &["verify", "--library", "Active", "--json"][..],
+    ] {
+        let out = cli(&env, cmd);
+        assert_exit(&out, 0);
+    }
+    let out = cli(&env, &["snapshots", "--library", "active", "--json"]);
+    let snaps = json_of(&out);
+    assert_eq!(snaps.as_array().map(Vec::len), Some(1), "{snaps}");
+
+    // Restoring a deleted document from the newest snapshot (which no longer has it) names the
+    // newest snapshot holding it and the flags that pick it.
+    let report = env.sim.mutate(&MutateRequest {
+        deletes: 1,
+        library: Some(LIB.into()),
+        ..Default::default()
+    });
+    backup(&env).await;
+    let gone = &report.deletes[0];
+    let target = env.dir.path().join("restore-target");
+    std::fs::create_dir_all(&target).unwrap();
+    let to = target.to_str().unwrap();
+    let out = cli(&env, &["restore", "--document", gone, "--to", to]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("document {gone} is not in snapshot"))
+            && err.contains(&format!(
+                "the newest snapshot holding it is {}",
+                first.row.id
+            ))
+            && err.contains("--snapshot")
+            && err.contains("--at"),
+        "{err}"
+    );
+    // It wrote nothing: the corrected command is not refused as "not empty".
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        0,
+        "a restore failing while planning writes nothing"
+    );
+    let prefix = &first.row.id.as_str()[..12];
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            gone,
+            "--snapshot",
+            prefix,
+            "--to",
+            to,
+        ],
+    );
+    assert_exit(&out, 0);
+    assert!(!files_under(&target).is_empty());
+
+    // The --at form it suggests works as well.
+    let at = first
+        .row
+        .time
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    assert!(err.contains(&at), "{err}");
+    let target2 = env.dir.path().join("restore-target-2");
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            gone,
+            "--at",
+            &at,
+            "--to",
+            target2.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 0);
+}
