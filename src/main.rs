@@ -87,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => commands::demo::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Check(args) => commands::check::run(config, args),
-        Command::Backup(args) => commands::backup::run(config, args),
+        Command::Backup(args) => commands::backup::run(config, args, cli.verbose > 0),
         Command::Snapshots(args) => commands::snapshots::run(config, args),
         Command::Stats(args) => commands::stats::run(config, args),
         Command::Cat(args) => commands::cat::run(config, args),

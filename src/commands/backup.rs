@@ -18,12 +18,13 @@ use crate::jobs::JobState;
 use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
 use crate::jobs::progress::Display;
 
-pub fn run(config: Option<&Path>, args: &BackupArgs) -> anyhow::Result<Exit> {
+/// `verbose` (`-v`): the outcome lists the ids of the versions gone too.
+pub fn run(config: Option<&Path>, args: &BackupArgs, verbose: bool) -> anyhow::Result<Exit> {
     let settings = load_settings(config)?;
-    runtime()?.block_on(run_async(&settings, args))
+    runtime()?.block_on(run_async(&settings, args, verbose))
 }
 
-async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exit> {
+async fn run_async(settings: &Settings, args: &BackupArgs, verbose: bool) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let client = connect(settings).await?;
     let repo = open_indexed(&settings.repository).await?;
@@ -56,7 +57,12 @@ async fn run_async(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Exi
             on_signal.cancel();
         }
     });
-    let outcomes = backup::run(&env, &libraries, &opts, cancel).await;
+    let mut outcomes = backup::run(&env, &libraries, &opts, cancel).await;
+    if !verbose {
+        for o in &mut outcomes {
+            o.gone_versions.clear();
+        }
+    }
     let _ = client.revoke().await;
     let state = backup::overall_state(&outcomes);
     print_outcomes(&outcomes, &client, started.elapsed(), args.json)?;
@@ -109,7 +115,7 @@ fn print_outcomes(
         let c = &o.counters;
         let snap = o.snapshot.map(|s| s.short()).unwrap_or_else(|| "-".into());
         println!(
-            "{:<12} {:<24} snapshot {snap}  {} versions ({} unchanged, {} downloaded, {} skipped), {} gone; read {:.1} MB, stored {:.1} MB new; listed {}; {:.1} s",
+            "{:<12} {:<24} snapshot {snap}  {} versions ({} unchanged, {} downloaded, {} skipped), {} gone ({} documents deleted); read {:.1} MB, stored {:.1} MB new; listed {}; {:.1} s",
             o.library,
             format!("{:?}", o.state).to_lowercase(),
             c.versions,
@@ -117,11 +123,15 @@ fn print_outcomes(
             c.versions_downloaded,
             c.skipped,
             o.versions_gone,
+            o.documents_gone,
             c.bytes_read as f64 / 1e6,
             o.session.new_stored_bytes as f64 / 1e6,
             o.listing,
             o.seconds
         );
+        if !o.gone_versions.is_empty() {
+            println!("{:<12} gone: {}", "", o.gone_versions.join(" "));
+        }
         if let Some(e) = &o.error {
             println!("{:<12} error: {e}", "");
         }

@@ -144,6 +144,24 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
         gone >= report.deletes.len() as u64,
         "deleted documents are recorded as gone ({gone}): {report:?}"
     );
+    // Issue 18: the outcome counts the deleted documents and names every version gone, each
+    // of a deleted document.
+    let documents_gone: u64 = third.iter().map(|o| o.documents_gone).sum();
+    assert_eq!(documents_gone, report.deletes.len() as u64, "{third:#?}");
+    let gone_ids: BTreeSet<String> = third
+        .iter()
+        .flat_map(|o| o.gone_versions.iter().cloned())
+        .collect();
+    assert_eq!(gone_ids.len() as u64, gone, "{third:#?}");
+    for id in &gone_ids {
+        assert!(
+            report
+                .deletes
+                .iter()
+                .any(|d| id.starts_with(&format!("{d}."))),
+            "{id} is gone but was not deleted: {report:?}"
+        );
+    }
 
     // The deleted documents are still in the older snapshot, with their bytes.
     let repo = env.repo().await;
@@ -159,6 +177,9 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
             in_old.keys().any(|k| k.to_string().starts_with(&prefix)),
             "{doc} is in the snapshot before the delete"
         );
+        for k in in_old.keys().filter(|k| k.to_string().starts_with(&prefix)) {
+            assert!(gone_ids.contains(&k.to_string()), "{k} is listed as gone");
+        }
         assert!(
             !in_new.keys().any(|k| k.to_string().starts_with(&prefix)),
             "{doc} is absent after the delete"

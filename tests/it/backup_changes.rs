@@ -116,6 +116,20 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
         gone >= report.deletes.len() as u64,
         "deleted documents are gone from the snapshot ({gone}): {report:?}"
     );
+    // Issue 18: a changes-only run counts the deleted documents and names every version gone
+    // (all of the deleted documents' versions, nothing else).
+    let documents_gone: u64 = second.iter().map(|o| o.documents_gone).sum();
+    assert_eq!(documents_gone, report.deletes.len() as u64, "{second:#?}");
+    let gone_ids: Vec<&String> = second.iter().flat_map(|o| &o.gone_versions).collect();
+    assert_eq!(gone_ids.len() as u64, gone);
+    let deleted_versions: usize = report.deletes.iter().map(|d| versions_before[d]).sum();
+    assert_eq!(gone, deleted_versions as u64, "{second:#?}");
+    assert!(gone_ids.iter().all(|id| {
+        report
+            .deletes
+            .iter()
+            .any(|d| id.starts_with(&format!("{d}.")))
+    }));
 
     // A deleted document comes back from the trash bin with its old dates: the changes crawl
     // does not return it; the filings do, and it is listed by itself. Then the profile of its

@@ -2,6 +2,7 @@
 //! `records_writer.rs` writes the metadata), then write the snapshot, the next run's prior
 //! digest and the catalog's rows.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,7 +81,7 @@ pub async fn backup_library(
             library = lib,
             "backup cancelled; the next run resumes from the last checkpoint"
         );
-        return Ok(done.outcome(JobState::Cancelled, None, &plan, 0, &session));
+        return Ok(done.outcome(JobState::Cancelled, None, &plan, Gone::default(), &session));
     }
     finish(env, opts, plan, session, written, tally, done).await
 }
@@ -178,7 +179,7 @@ impl RunDone<'_> {
         state: JobState,
         snapshot: Option<SnapshotId>,
         plan: &Plan,
-        versions_gone: u64,
+        gone: Gone,
         session: &BackupSession,
     ) -> LibraryOutcome {
         LibraryOutcome {
@@ -187,7 +188,9 @@ impl RunDone<'_> {
             snapshot,
             parent: plan.parent.as_ref().map(|p| p.id),
             counters: self.counters,
-            versions_gone,
+            versions_gone: gone.versions,
+            documents_gone: gone.documents,
+            gone_versions: gone.ids,
             resumed_versions: plan.resumed,
             listing: listing_name(&self.listing),
             session: session.stats(),
@@ -209,14 +212,14 @@ async fn finish(
 ) -> Result<LibraryOutcome, BackupError> {
     let lib = done.lib;
     let c = &done.counters;
-    let versions_gone = versions_gone(&plan, &tally);
+    let gone = gone(lib, &plan, &tally);
     let state = final_state(c, &tally);
     let next_digest = tally.next_digest.take();
     let carried_over = tally.carried_over.take();
     let lost = plan.lost.clone();
     let draft = snapshot_draft(env, opts, &plan, written, tally, &done);
     // The session's figures before `finish` consumes it.
-    let outcome = done.outcome(state, None, &plan, versions_gone, &session);
+    let outcome = done.outcome(state, None, &plan, gone, &session);
     let snapshot = session
         .finish(draft)
         .await
@@ -248,6 +251,59 @@ async fn finish(
 /// Versions of the parent snapshot the library no longer has.
 fn versions_gone(plan: &Plan, tally: &Tally) -> u64 {
     plan.parent_versions.saturating_sub(tally.seen_in_parent)
+}
+
+/// What the library no longer has of the parent snapshot.
+#[derive(Debug, Default)]
+pub(super) struct Gone {
+    versions: u64,
+    documents: u64,
+    ids: Vec<String>,
+}
+
+/// The parent's versions the run neither saw nor carried (a changes-only run carries every
+/// version it did not list again), and the documents all of whose versions are gone. Only the
+/// count when the parent's versions are not all known.
+fn gone(lib: &str, plan: &Plan, tally: &Tally) -> Gone {
+    let versions = versions_gone(plan, tally);
+    if versions == 0 || plan.prior.len() as u64 != plan.parent_versions {
+        return Gone {
+            versions,
+            ..Gone::default()
+        };
+    }
+    let relisted = tally.carried_over.as_deref();
+    let mut keys: Vec<(u64, u32)> = plan
+        .prior
+        .keys()
+        .filter(|&(n, v)| {
+            !tally.seen_parent_keys.contains(&(n, v)) && relisted.is_none_or(|r| r.covers_key(n, v))
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut gone_per_doc: HashMap<u64, u32> = HashMap::new();
+    for (n, _) in &keys {
+        *gone_per_doc.entry(*n).or_default() += 1;
+    }
+    let mut stored_per_doc: HashMap<u64, u32> = HashMap::new();
+    for (n, _) in plan.prior.keys() {
+        if gone_per_doc.contains_key(&n) {
+            *stored_per_doc.entry(n).or_default() += 1;
+        }
+    }
+    let documents = gone_per_doc
+        .iter()
+        .filter(|(n, g)| stored_per_doc.get(n) == Some(g))
+        .count() as u64;
+    Gone {
+        versions,
+        documents,
+        ids: keys
+            .iter()
+            .take(super::GONE_IDS_MAX)
+            .map(|(n, v)| format!("{lib}!{n}.{v}"))
+            .collect(),
+    }
 }
 
 /// A run with skipped items or warnings completed with warnings.

@@ -144,6 +144,9 @@ impl BackupError {
     }
 }
 
+/// At most this many ids of versions gone are listed in an outcome (the counts are whole).
+pub const GONE_IDS_MAX: usize = 1000;
+
 /// How one library's backup ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibraryOutcome {
@@ -154,6 +157,12 @@ pub struct LibraryOutcome {
     pub counters: CountersSnapshot,
     /// Versions in the parent snapshot that the library no longer has (deleted meanwhile).
     pub versions_gone: u64,
+    /// Documents in the parent snapshot that the library no longer has (every version gone).
+    pub documents_gone: u64,
+    /// The ids of the versions gone (`LIB!n.v`, at most [`GONE_IDS_MAX`], oldest document
+    /// first); empty when the run could not tell them (then only the count is known).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gone_versions: Vec<String>,
     /// Versions an interrupted earlier run had stored, not downloaded again.
     pub resumed_versions: u64,
     /// `full` (every version listed) or `changes` (only what changed since the parent).
@@ -173,6 +182,8 @@ impl LibraryOutcome {
             parent: None,
             counters: CountersSnapshot::default(),
             versions_gone: 0,
+            documents_gone: 0,
+            gone_versions: Vec::new(),
             resumed_versions: 0,
             listing: "none",
             session: SessionStats::default(),

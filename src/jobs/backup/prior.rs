@@ -186,6 +186,11 @@ impl PriorVersions {
     }
 
     /// Whether (document number, version) was in the last snapshot, changed or not.
+    /// The last snapshot's versions (document number, version).
+    pub fn keys(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.map.keys().copied()
+    }
+
     pub fn contains(&self, document_number: u64, version: u32) -> bool {
         self.map.contains_key(&(document_number, version))
     }

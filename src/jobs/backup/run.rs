@@ -32,6 +32,8 @@ pub(super) struct Tally {
     pub counts: BTreeMap<String, u64>,
     pub logical_bytes: u64,
     pub seen_in_parent: u64,
+    /// The parent's versions the walk saw (document number, version).
+    pub seen_parent_keys: HashSet<(u64, u32)>,
     pub warnings: u64,
     /// The parent's versions stream is this snapshot's as it is (nothing listed again).
     pub reuse_parent_versions: bool,
@@ -349,6 +351,7 @@ impl<'a> LibraryRun<'a> {
         }
         if self.prior.contains(key.0, key.1) {
             tally.seen_in_parent += 1;
+            tally.seen_parent_keys.insert(key);
         }
         match self.prior.unchanged(&version) {
             // Reused only while every blob is still stored (a lost pack must not be carried
@@ -507,6 +510,9 @@ impl<'a> LibraryRun<'a> {
             tally.bump("versions");
             tally.logical_bytes += v.size;
             tally.seen_in_parent += 1;
+            tally
+                .seen_parent_keys
+                .insert((v.id.document.number, v.id.version));
             Counters::add(&self.counters.versions_healed, 1);
             match result {
                 Ok(content) => self.stored(tally, v, content, true).await?,
