@@ -173,6 +173,10 @@ pub struct Settings {
     /// others fail with this error. Only [`Settings::load_offline`] leaves it set.
     #[serde(skip)]
     pub imanage_unavailable: Option<Arc<ConfigError>>,
+    /// The file as parsed, every default filled in (what `config show` prints: a valid
+    /// configuration file, secrets as `***`).
+    #[serde(skip)]
+    pub file: FileConfig,
 }
 
 impl Settings {
@@ -229,6 +233,7 @@ impl Settings {
         path: Option<&Path>,
         env: &Env,
     ) -> Result<Self, ConfigError> {
+        let parsed = file.clone();
         let check = resolve::Check {
             path: path
                 .map(Path::to_path_buf)
@@ -260,12 +265,14 @@ impl Settings {
             retention: file.retention.policies(),
             backup: file.backup,
             imanage_unavailable,
+            file: parsed,
         })
     }
 
-    /// The effective configuration as TOML-like JSON with every secret shown as `***`.
+    /// The configuration with every default filled in, in the file's own keys (a valid
+    /// configuration file), every secret shown as `***`.
     pub fn redacted_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(&self.file).unwrap_or(serde_json::Value::Null)
     }
 }
 
