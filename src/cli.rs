@@ -329,6 +329,10 @@ pub struct DemoArgs {
     /// Simulator seed
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Keep the simulator running after the demo (until Ctrl-C or SIGTERM), so the generated
+    /// configuration also works for commands that reach iManage (backup, check, restore --into)
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,34 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
     runtime()?.block_on(run_async(args))
 }
 
+/// What the simulated users changed, as a readable list (a few ids of each kind).
+fn print_changes(r: &sim::MutateReport) {
+    println!("\n-- users work in iManage:");
+    for (what, ids) in [
+        ("new versions", &r.new_versions),
+        ("profile edits", &r.profile_edits),
+        ("ACL changes", &r.acl_edits),
+        ("documents deleted (to the trash bin)", &r.deletes),
+        ("new documents", &r.new_documents),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+        let more = ids.len().saturating_sub(shown.len());
+        println!(
+            "   {:>3} {what}: {}{}",
+            ids.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         let is_ours = dir.join(MARKER).exists();
@@ -163,10 +191,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         library: None,
     };
     let report = handle.mutate(&mutation);
-    println!(
-        "\n-- users work in iManage: {}",
-        serde_json::to_string(&report)?
-    );
+    print_changes(&report);
     let incr = backup_once("incremental").await?;
 
     let repo = Repository::open(store.clone()).await?.load_index().await?;
@@ -183,7 +208,6 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
     let dl_incr: u64 = incr.iter().map(|o| o.counters.versions_downloaded).sum();
     let unchanged: u64 = incr.iter().map(|o| o.counters.versions_unchanged).sum();
     let _ = client.revoke().await;
-    handle.shutdown();
 
     let failed = full
         .iter()
@@ -210,6 +234,21 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         config_path.display()
     );
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    if args.keep_running {
+        println!(
+            "the simulator keeps running on {sim_url} for {}: every command works with it (backup, check, restore --into original); Ctrl-C stops it",
+            config_path.display()
+        );
+        super::backup::shutdown_signal().await?;
+        handle.shutdown();
+        println!("simulator stopped");
+    } else {
+        handle.shutdown();
+        println!(
+            "the simulator has stopped: with {} the commands that read the repository work (snapshots, ls, find, versions, stats, verify, restore --to); those that reach iManage (backup, check, restore --into) need `imvault demo --keep-running`",
+            config_path.display()
+        );
+    }
     Ok(if failed { Exit::Failure } else { Exit::Success })
 }
 

@@ -265,3 +265,37 @@ fn config_show_prints_a_config_that_round_trips() {
     assert_eq!(json["imanage"]["client_secret"], "***");
     assert!(json.get("catalog_path").is_none(), "{json}");
 }
+
+/// The demo lists the simulated changes readably and says, at the end, that the simulator has
+/// stopped (which commands still work with its configuration, and `--keep-running`).
+#[test]
+fn demo_closing_lines_say_the_simulator_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let r = Run::from(
+        imvault_cmd()
+            .args(["demo", "--scale", "tiny", "--dir", demo.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    assert!(
+        r.stdout.contains("-- users work in iManage:"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(" new versions: "), "{}", r.stdout);
+    assert!(r.stdout.contains(" documents deleted"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("{\"new_versions\""),
+        "no JSON blob: {}",
+        r.stdout
+    );
+    let last = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the simulator has stopped") && last.contains("--keep-running"),
+        "{last}"
+    );
+    // What it says works does.
+    run(&demo.join("imvault.toml"), &["snapshots"]).expect(0);
+}
