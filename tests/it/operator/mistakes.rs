@@ -46,6 +46,33 @@ async fn mistakes_get_useful_answers() {
         let out = cli(&env, cmd);
         assert_exit(&out, 0);
     }
+    // `imvault find … | head`: a reader gone before the hits are written ends it quietly.
+    {
+        use std::io::Read as _;
+        use std::os::unix::process::ExitStatusExt as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+            .arg("--config")
+            .arg(&env.config_path)
+            .args(["find", "--name", "*"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(err.trim().is_empty(), "quiet: {err}");
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGPIPE),
+            "{status:?}"
+        );
+    }
     let out = cli(&env, &["snapshots", "--library", "active", "--json"]);
     let snaps = json_of(&out);
     assert_eq!(snaps.as_array().map(Vec::len), Some(1), "{snaps}");
