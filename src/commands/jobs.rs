@@ -208,12 +208,58 @@ fn what(j: &Value) -> String {
                 ""
             }
         ),
-        Some("restore") => format!(
-            "{} {} item(s)",
-            p["library"].as_str().unwrap_or("?"),
-            p["items"].as_array().map_or(0, Vec::len)
+        Some("restore") => {
+            let pick = ["document", "folder", "workspace", "library"]
+                .into_iter()
+                .find_map(|k| p[k].as_str().map(|v| format!("{k} {v}")))
+                .unwrap_or_else(|| "?".into());
+            let version = p["version"]
+                .as_u64()
+                .map(|v| format!(" v{v}"))
+                .unwrap_or_default();
+            let when = match (p["snapshot"].as_str(), p["at"].as_str()) {
+                (Some(s), _) => format!(" from snapshot {}", &s[..s.len().min(12)]),
+                (None, Some(t)) => format!(" as of {t}"),
+                _ => String::new(),
+            };
+            let to = match (
+                p["to"].as_str(),
+                p["into"].as_str(),
+                p["into_folder"].as_str(),
+            ) {
+                (Some(d), _, _) => format!(" to {d}"),
+                (_, Some(i), _) => format!(" into {i}"),
+                (_, _, Some(f)) => format!(" into folder {f}"),
+                _ => String::new(),
+            };
+            let dry = if p["dry_run"].as_bool() == Some(true) {
+                " (dry run)"
+            } else {
+                ""
+            };
+            format!("{pick}{version}{when}{to}{dry}")
+        }
+        Some("verify") => format!(
+            "{}, {}",
+            p["library"].as_str().unwrap_or("all libraries"),
+            match p["read_data_percent"].as_f64() {
+                Some(pc) => format!("reading {pc}% of the data"),
+                None => "structure only".into(),
+            }
         ),
-        _ => p.to_string(),
+        _ => match p.as_object() {
+            // Other kinds: their parameters as key=value, not raw JSON.
+            Some(o) => o
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| match v.as_str() {
+                    Some(s) => format!("{k}={s}"),
+                    None => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => p.to_string(),
+        },
     }
 }
 
@@ -346,5 +392,28 @@ async fn watch(api: &Api, settings: &Settings, a: &JobIdArgs) -> anyhow::Result<
             });
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn restore_and_verify_jobs_are_labelled() {
+        let r = json!({"kind": "restore", "params": {"document": "ACTIVE!1042", "version": 2,
+            "at": "2026-11-03T00:00:00Z", "to": "/srv/r1", "library": null}});
+        assert_eq!(
+            super::what(&r),
+            "document ACTIVE!1042 v2 as of 2026-11-03T00:00:00Z to /srv/r1"
+        );
+        let r = json!({"kind": "restore", "params": {"folder": "ACTIVE!7", "into": "original"}});
+        assert_eq!(super::what(&r), "folder ACTIVE!7 into original");
+        let v = json!({"kind": "verify", "params": {"read_data_percent": 10, "library": null}});
+        assert_eq!(super::what(&v), "all libraries, reading 10% of the data");
+        let v = json!({"kind": "verify", "params": {"library": "ACTIVE"}});
+        assert_eq!(super::what(&v), "ACTIVE, structure only");
+        let f = json!({"kind": "forget", "params": {"dry_run": true, "library": null}});
+        assert_eq!(super::what(&f), "dry_run=true");
     }
 }
