@@ -1,10 +1,12 @@
 //! The operator HTTP API of `imvault serve` (axum): JSON under `/v1` behind a bearer token,
-//! plus `/healthz`, `/readyz` and `/metrics` for supervisors and Prometheus.
+//! plus `/healthz`, `/readyz` and `/metrics` for supervisors and Prometheus, and the web
+//! console at `/` (static files that use only `/v1`, see [`console`]).
 //!
 //! Handlers are thin: they parse, call the queue or the catalog, and map errors through
 //! [`ApiError`], the one error → response mapping.
 
 pub mod auth;
+pub mod console;
 pub mod history;
 pub mod metrics;
 pub mod openapi;
@@ -91,7 +93,9 @@ pub fn router(daemon: Arc<DaemonState>) -> Router {
             auth::require_bearer,
         ));
     let (root, _) = root.split_for_parts();
-    root.nest("/v1", v1).with_state(state)
+    root.nest("/v1", v1)
+        .merge(console::routes())
+        .with_state(state)
 }
 
 /// The body of every error answer.
