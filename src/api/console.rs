@@ -196,8 +196,9 @@ mod tests {
         // Every module a module imports is embedded.
         for (from, module) in imports {
             let base = std::path::Path::new(from).parent().unwrap();
+            let joined = base.join(&module);
             let mut parts: Vec<&str> = Vec::new();
-            for p in base.join(&module).components() {
+            for p in joined.components() {
                 match p.as_os_str().to_str().unwrap() {
                     "." => {}
                     ".." => {

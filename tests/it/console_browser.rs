@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use imvault::catalog::Catalog;
 use imvault::imanage::model::{ContainerId, VersionId};
-use imvault::sim::MutateRequest;
+use imvault_sim::MutateRequest;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -70,8 +70,8 @@ async fn console_in_a_real_browser() {
     let daemon = Daemon::start(&env, &config, port).await;
     let secrets = [
         TOKEN,
-        imvault::sim::credentials::CLIENT_SECRET,
-        imvault::sim::credentials::AUTH_KEY,
+        imvault_sim::credentials::CLIENT_SECRET,
+        imvault_sim::credentials::AUTH_KEY,
     ];
 
     // A first backup, then new versions: the next backup (started from the browser) makes
@@ -257,7 +257,7 @@ async fn console_in_a_real_browser() {
     b.click(".restore-form .actions button:not([value])").await;
     b.text("Restored 1 version").await;
     b.screenshot(&shots, "09-restore-done").await;
-    let want = env.sim.version_bytes(&doc.version(1)).unwrap();
+    let want = env.sim.version_bytes(doc.version(1)).unwrap();
     let written = files(&target);
     assert!(
         written.iter().any(|(_, bytes)| *bytes == want),
