@@ -6,7 +6,7 @@ import {
   h, fill, refill, bytes, count, duration, time, badge, table, notice, short, jobLibraries, progressTotal, uid,
 } from '../ui.js';
 
-const KINDS = ['backup', 'restore', 'verify', 'prune', 'catalog_rebuild'];
+const KINDS = ['backup', 'restore', 'verify', 'prune', 'forget', 'catalog_rebuild'];
 const STATES = ['queued', 'running', 'completed', 'completed_with_warnings', 'failed', 'cancelled'];
 const PAGE = 25;
 
