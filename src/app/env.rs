@@ -10,9 +10,11 @@ use crate::repo::{Indexed, Repository};
 use crate::restore::RestoreContext;
 
 use super::repository::session_options;
-use super::state::{lock_dir, state_dir};
+use super::state::{lock_dir, snapshot_cache_dir, state_dir};
 
-/// A backup's environment: locks and the catalog next to each other, the configured session.
+/// A backup's environment: locks and the catalog next to each other, the configured session,
+/// snapshot manifests cached in the local state (finding the last snapshot costs a LIST, not a
+/// GET per snapshot).
 pub fn backup_env(
     settings: &Settings,
     client: Client,
@@ -21,7 +23,7 @@ pub fn backup_env(
 ) -> BackupEnv {
     BackupEnv {
         client,
-        repo,
+        repo: repo.with_snapshot_cache(&snapshot_cache_dir(settings)),
         lock_dir: lock_dir(settings),
         display,
         session: session_options(&settings.repository),
@@ -30,6 +32,7 @@ pub fn backup_env(
 }
 
 /// A maintenance job's environment: local state next to the catalog, the catalog kept in step.
+/// No snapshot cache: verify, forget and prune judge the manifests stored in the repository.
 pub fn maintenance_env(
     settings: &Settings,
     repo: Repository<Indexed>,

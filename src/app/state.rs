@@ -1,6 +1,7 @@
 //! The local state directory: the catalog's directory. It holds the catalog (`catalog.db`),
 //! one lock per library backup (`locks/`), each library's digest of its last snapshot
-//! (`digests/`), the rotating verify cursor, the prune lock and the daemon's lock.
+//! (`digests/`), copies of snapshot manifests (`cache/<repository id>/snapshots/`), the rotating
+//! verify cursor, the prune lock and the daemon's lock.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,11 @@ pub fn state_dir(settings: &Settings) -> PathBuf {
 /// Where the per-library backup locks live.
 pub fn lock_dir(settings: &Settings) -> PathBuf {
     state_dir(settings).join("locks")
+}
+
+/// Where copies of snapshot manifests are kept ([`crate::repo::snapshot_cache`]).
+pub fn snapshot_cache_dir(settings: &Settings) -> PathBuf {
+    state_dir(settings).join("cache")
 }
 
 /// Opens (creating if need be) the catalog of the settings. Blocking: call it off the async

@@ -40,6 +40,7 @@ pub mod references;
 pub mod repository;
 pub mod retention;
 pub mod snapshot;
+pub mod snapshot_cache;
 pub mod verify;
 pub mod writer;
 

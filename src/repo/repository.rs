@@ -19,6 +19,7 @@ use crate::repo::index::Index;
 use crate::repo::meta;
 use crate::repo::reader;
 use crate::repo::snapshot::{self, CheckpointRecord, ContentRef, MetaRef, Snapshot};
+use crate::repo::snapshot_cache::SnapshotCache;
 use crate::repo::writer::{BackupSession, SessionOptions};
 
 /// State: config read and checked; no index in memory.
@@ -36,6 +37,8 @@ pub struct Indexed {
 pub struct Repository<S> {
     store: Arc<dyn ObjectStore>,
     config: RepoConfig,
+    /// Local copies of snapshot manifests (see [`Repository::with_snapshot_cache`]).
+    snapshot_cache: Option<Arc<SnapshotCache>>,
     state: S,
 }
 
@@ -76,6 +79,7 @@ impl Repository<Opened> {
         Ok(Self {
             store,
             config,
+            snapshot_cache: None,
             state: Opened,
         })
     }
@@ -98,6 +102,7 @@ impl Repository<Opened> {
         Ok(Self {
             store,
             config,
+            snapshot_cache: None,
             state: Opened,
         })
     }
@@ -114,6 +119,7 @@ impl Repository<Opened> {
         Ok(Repository {
             store: self.store,
             config: self.config,
+            snapshot_cache: self.snapshot_cache,
             state: Indexed {
                 index: Arc::new(index),
                 cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
@@ -130,13 +136,23 @@ impl<S> Repository<S> {
         &self.store
     }
 
+    /// Keeps local copies of snapshot manifests under `base` (a private directory of the local
+    /// state; one subdirectory per repository), so that listing snapshots GETs only manifests
+    /// not read before ([`crate::repo::snapshot_cache`]). Without it, every listing GETs every
+    /// manifest. A cache that cannot be created is skipped with a warning. For jobs that use
+    /// manifests (a backup's planning), not for those that judge the stored objects (verify).
+    pub fn with_snapshot_cache(mut self, base: &std::path::Path) -> Self {
+        self.snapshot_cache = SnapshotCache::open(base, &self.config.id.to_string()).map(Arc::new);
+        self
+    }
+
     /// Snapshots, oldest first, optionally of one library.
     pub async fn list_snapshots(&self, library: Option<&str>) -> Result<Vec<Snapshot>> {
-        snapshot::list_snapshots(&self.store, library).await
+        snapshot::list_snapshots(&self.store, self.snapshot_cache.as_ref(), library).await
     }
 
     pub async fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        snapshot::load_snapshot(&self.store, id).await
+        snapshot::load_snapshot(&self.store, self.snapshot_cache.as_deref(), id).await
     }
 
     /// The newest snapshot of `library` whose time is at or before `at_or_before` (or the newest).

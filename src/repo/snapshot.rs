@@ -15,6 +15,7 @@ use crate::repo::config::{FORMAT_VERSION, SUPPORTED_VERSIONS};
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, SnapshotId};
 use crate::repo::index::IndexWritten;
+use crate::repo::snapshot_cache::SnapshotCache;
 
 /// A reference to content stored as blobs (one document version, for instance).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -219,30 +220,60 @@ pub fn decode_snapshot(id: &SnapshotId, bytes: &[u8]) -> Result<Snapshot> {
     Ok(Snapshot { id: *id, manifest })
 }
 
-pub async fn load_snapshot(store: &Arc<dyn ObjectStore>, id: &SnapshotId) -> Result<Snapshot> {
+/// Reads a manifest: from `cache` when it holds a copy that passes every check of a stored one,
+/// else from the repository (keeping the stored bytes in `cache`).
+pub async fn load_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    cache: Option<&SnapshotCache>,
+    id: &SnapshotId,
+) -> Result<Snapshot> {
+    if let Some(c) = cache
+        && let Some(bytes) = c.get(id).await
+    {
+        match decode_snapshot(id, &bytes) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                tracing::warn!(snapshot = %id.short(), file = %c.path(id).display(), error = %e, "cached snapshot manifest fails its checks; reading it from the repository");
+                c.remove(id).await;
+            }
+        }
+    }
     let bytes = match backend::get(store.as_ref(), &keys::snapshot(id)).await {
         Err(RepoError::Missing { .. }) => return Err(RepoError::SnapshotNotFound { id: *id }),
         r => r?,
     };
-    decode_snapshot(id, &bytes)
+    let snap = decode_snapshot(id, &bytes)?;
+    if let Some(c) = cache {
+        c.put(id, &bytes).await;
+    }
+    Ok(snap)
 }
 
-/// Every snapshot (optionally of one library), oldest first.
+/// Every snapshot (optionally of one library), oldest first. The LIST says which exist; their
+/// manifests come from `cache` when it has them.
 pub async fn list_snapshots(
     store: &Arc<dyn ObjectStore>,
+    cache: Option<&Arc<SnapshotCache>>,
     library: Option<&str>,
 ) -> Result<Vec<Snapshot>> {
     let metas = backend::list(store.as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
-    let mut out: Vec<Snapshot> = futures::stream::iter(metas.into_iter().map(|m| {
-        let store = store.clone();
-        async move {
-            let name = m.location.filename().unwrap_or_default().to_string();
-            let id: SnapshotId = name.parse().map_err(|_| RepoError::Corrupt {
+    let ids = metas
+        .iter()
+        .map(|m| {
+            let name = m.location.filename().unwrap_or_default();
+            name.parse::<SnapshotId>().map_err(|_| RepoError::Corrupt {
                 key: m.location.to_string(),
                 reason: "snapshot object name is not a 64-hex id".into(),
-            })?;
-            load_snapshot(&store, &id).await
-        }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(c) = cache {
+        c.retain(&ids.iter().copied().collect()).await;
+    }
+    let mut out: Vec<Snapshot> = futures::stream::iter(ids.into_iter().map(|id| {
+        let store = store.clone();
+        let cache = cache.cloned();
+        async move { load_snapshot(&store, cache.as_deref(), &id).await }
     }))
     .buffer_unordered(16)
     .try_collect()

@@ -14,6 +14,7 @@ mod daemon;
 mod daemon_crash;
 mod daemon_sign_in;
 mod layers;
+mod nightly_cost;
 mod operator;
 mod prune;
 mod repo_backend;

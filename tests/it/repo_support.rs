@@ -29,6 +29,9 @@ pub struct FaultyStore {
     fail_packs_after: Mutex<Option<usize>>,
     packs_put: AtomicUsize,
     gets: AtomicUsize,
+    lists: AtomicUsize,
+    /// Keys of every GET served (whole or ranged), in order.
+    get_log: Mutex<Vec<String>>,
     pub puts: Mutex<Vec<String>>,
 }
 
@@ -40,6 +43,8 @@ impl FaultyStore {
             fail_packs_after: Mutex::new(None),
             packs_put: AtomicUsize::new(0),
             gets: AtomicUsize::new(0),
+            lists: AtomicUsize::new(0),
+            get_log: Mutex::new(Vec::new()),
             puts: Mutex::new(Vec::new()),
         })
     }
@@ -59,6 +64,21 @@ impl FaultyStore {
     /// GET requests served (whole or ranged).
     pub fn gets(&self) -> usize {
         self.gets.load(Ordering::SeqCst)
+    }
+    /// Keys of the GETs served since the last [`Self::reset_counts`].
+    pub fn get_log(&self) -> Vec<String> {
+        self.get_log.lock().unwrap().clone()
+    }
+    /// LIST requests (recursive or by delimiter) since the last [`Self::reset_counts`].
+    pub fn lists(&self) -> usize {
+        self.lists.load(Ordering::SeqCst)
+    }
+    /// Forgets the GETs, LISTs and PUTs counted so far.
+    pub fn reset_counts(&self) {
+        self.gets.store(0, Ordering::SeqCst);
+        self.lists.store(0, Ordering::SeqCst);
+        self.get_log.lock().unwrap().clear();
+        self.puts.lock().unwrap().clear();
     }
     pub fn packs_put(&self) -> usize {
         self.packs_put.load(Ordering::SeqCst)
@@ -121,6 +141,7 @@ impl ObjectStore for FaultyStore {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         self.gets.fetch_add(1, Ordering::SeqCst);
+        self.get_log.lock().unwrap().push(location.to_string());
         self.inner.get_opts(location, options).await
     }
     async fn get_ranges(
@@ -129,6 +150,7 @@ impl ObjectStore for FaultyStore {
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
         self.gets.fetch_add(1, Ordering::SeqCst);
+        self.get_log.lock().unwrap().push(location.to_string());
         self.inner.get_ranges(location, ranges).await
     }
     fn delete_stream(
@@ -138,6 +160,7 @@ impl ObjectStore for FaultyStore {
         self.inner.delete_stream(locations)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list(prefix)
     }
     fn list_with_offset(
@@ -145,9 +168,11 @@ impl ObjectStore for FaultyStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_with_offset(prefix, offset)
     }
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_with_delimiter(prefix).await
     }
     async fn copy_opts(
