@@ -31,6 +31,9 @@ pub struct Opened;
 pub struct Indexed {
     index: Arc<Index>,
     cache: Arc<BlobCache>,
+    /// The packs the index names that the store did not hold when first asked
+    /// ([`Repository::find_lost_packs`]): listed once per loaded index, not once per library.
+    lost_packs: Arc<tokio::sync::OnceCell<Vec<crate::repo::PackId>>>,
 }
 
 #[derive(Clone)]
@@ -123,6 +126,7 @@ impl Repository<Opened> {
             state: Indexed {
                 index: Arc::new(index),
                 cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
+                lost_packs: Arc::default(),
             },
         })
     }
@@ -181,24 +185,32 @@ impl Repository<Indexed> {
 
     /// Lists the store's packs and notes the packs the index names that are gone
     /// ([`Index::note_lost_packs`]): a backup then stores their blobs again instead of
-    /// referencing lost data. Returns the lost packs.
-    pub async fn find_lost_packs(&self) -> Result<Vec<crate::repo::PackId>> {
-        let mut existing = std::collections::HashSet::new();
-        for m in backend::list(
-            self.store.as_ref(),
-            &object_store::path::Path::from(keys::PACKS),
-        )
-        .await?
-        {
-            if let Some(id) = m
-                .location
-                .filename()
-                .and_then(|n| n.parse::<crate::repo::PackId>().ok())
-            {
-                existing.insert(id);
-            }
-        }
-        Ok(self.state.index.note_lost_packs(&existing))
+    /// referencing lost data. Returns the lost packs. The store is listed once per loaded index
+    /// (the libraries of one run share the answer; the next run loads the index again).
+    pub async fn find_lost_packs(&self) -> Result<&[crate::repo::PackId]> {
+        let lost = self
+            .state
+            .lost_packs
+            .get_or_try_init(|| async {
+                let mut existing = std::collections::HashSet::new();
+                for m in backend::list(
+                    self.store.as_ref(),
+                    &object_store::path::Path::from(keys::PACKS),
+                )
+                .await?
+                {
+                    if let Some(id) = m
+                        .location
+                        .filename()
+                        .and_then(|n| n.parse::<crate::repo::PackId>().ok())
+                    {
+                        existing.insert(id);
+                    }
+                }
+                Ok::<_, RepoError>(self.state.index.note_lost_packs(&existing))
+            })
+            .await?;
+        Ok(lost)
     }
 
     /// Replaces the cache of verified blobs used by `read_content` (`0` disables it).
