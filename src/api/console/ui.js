@@ -153,6 +153,23 @@ export function table(caption, headers, rows, opts = {}) {
         : h('tr', {}, h('td', { colspan: headers.length, class: 'empty' }, opts.empty || 'Nothing to show.')))));
 }
 
+// The tables of a restore's report: the versions written (or that a dry run would write) under
+// `caption`, and the failures.
+export function restoreTables(r, dry, caption) {
+  return [
+    r.items && r.items.length
+      ? table(caption, ['Version', 'Size', dry ? 'Would be written as' : 'Written as'],
+        r.items.map((i) => h('tr', {}, h('td', {}, i.version), h('td', { class: 'num' }, bytes(i.size)), h('td', { class: 'path' }, i.restored_as))),
+        { scroll: true })
+      : null,
+    r.failures && r.failures.length
+      ? table('Failures', ['Item', 'While', 'Error'],
+        r.failures.map((f) => h('tr', {}, h('td', {}, f.object), h('td', {}, f.action), h('td', { class: 'err' }, f.error))),
+        { scroll: true })
+      : null,
+  ];
+}
+
 // <dl> from [term, value] pairs.
 export function facts(pairs, cls) {
   return h('dl', { class: cls || 'facts' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));

@@ -3,7 +3,7 @@
 
 import { api } from '../api.js';
 import {
-  h, fill, refill, bytes, count, duration, time, badge, table, facts, notice, short, jobLibraries,
+  h, fill, refill, bytes, count, duration, time, badge, table, facts, notice, short, jobLibraries, restoreTables,
 } from '../ui.js';
 import { progressCell, elapsed, cancelJob } from './jobs.js';
 
@@ -76,16 +76,7 @@ function restoreReport(r) {
       ['Already there', count(r.unchanged)],
       ['Failed', count(r.failed)],
     ]),
-    r.items && r.items.length
-      ? table('Versions', ['Version', 'Size', r.dry_run ? 'Would be written as' : 'Written as'],
-        r.items.map((i) => h('tr', {}, h('td', {}, i.version), h('td', { class: 'num' }, bytes(i.size)), h('td', { class: 'path' }, i.restored_as))),
-        { scroll: true })
-      : null,
-    r.failures && r.failures.length
-      ? table('Failures', ['Item', 'While', 'Error'],
-        r.failures.map((f) => h('tr', {}, h('td', {}, f.object), h('td', {}, f.action), h('td', { class: 'err' }, f.error))),
-        { scroll: true })
-      : null,
+    restoreTables(r, r.dry_run, 'Versions'),
     r.notes && r.notes.length ? h('ul', { class: 'notes' }, r.notes.map((n) => h('li', {}, n))) : null);
 }
 

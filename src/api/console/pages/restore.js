@@ -5,7 +5,7 @@
 
 import { api, query } from '../api.js';
 import {
-  h, fill, bytes, count, time, table, notice, short, field, showFieldError, clearErrors, badge, uid,
+  h, fill, bytes, count, time, notice, short, field, showFieldError, clearErrors, badge, uid, restoreTables,
 } from '../ui.js';
 
 const FORM_FIELDS = ['to', 'merge', 'into', 'into_folder', 'acl'];
@@ -67,16 +67,7 @@ function report(r, dry) {
       : `Restored ${count(r.versions)} version${r.versions === 1 ? '' : 's'} (${bytes(r.bytes)}) to ${r.target}.`,
     r.unchanged ? ` ${count(r.unchanged)} already there.` : '',
     r.failed ? ` ${count(r.failed)} failed.` : ''),
-    r.items && r.items.length
-      ? table(dry ? 'What would be written' : 'What was written', ['Version', 'Size', dry ? 'Would be written as' : 'Written as'],
-        r.items.map((i) => h('tr', {}, h('td', {}, i.version), h('td', { class: 'num' }, bytes(i.size)), h('td', { class: 'path' }, i.restored_as))),
-        { scroll: true })
-      : null,
-    r.failures && r.failures.length
-      ? table('Failures', ['Item', 'While', 'Error'],
-        r.failures.map((f) => h('tr', {}, h('td', {}, f.object), h('td', {}, f.action), h('td', { class: 'err' }, f.error))),
-        { scroll: true })
-      : null,
+    restoreTables(r, dry, dry ? 'What would be written' : 'What was written'),
   ];
 }
 
