@@ -34,6 +34,7 @@ mod support_env;
 mod support_imanage;
 mod support_maint;
 mod support_s3;
+mod support_source;
 mod target_deps;
 mod verify;
 mod walk;

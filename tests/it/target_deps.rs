@@ -4,7 +4,9 @@
 //! macOS) fails. Checked on a set of representative targets, for every source file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::support_source::rust_files;
 
 /// Representative targets: the `cfg` predicates true on each.
 const TARGETS: &[(&str, &[&str])] = &[
@@ -135,17 +137,6 @@ fn platform_deps(manifest: &str) -> BTreeMap<String, Vec<Option<String>>> {
         }
     }
     out
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// Every use of `krate::` in `code` with the cfgs in force there: the `#[cfg(…)]` attributes
