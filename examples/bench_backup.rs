@@ -38,7 +38,6 @@ use std::time::{Duration, Instant};
 
 use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
-use imvault::jobs::progress::Display;
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
 use imvault_sim::{self as sim, MutateRequest, Scale, SimHandle, SimOptions};
 use tokio_util::sync::CancellationToken;
@@ -141,7 +140,7 @@ async fn run_backup(b: &Bench, full: bool) -> Phase {
         client: b.client.clone(),
         repo,
         lock_dir: b.lock_dir.clone(),
-        display: Display::Logs,
+        progress: imvault::app::progress::log_lines(),
         session: SessionOptions::default(),
         catalog: b.catalog.clone(),
     };

@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
-use imvault::jobs::progress::Display;
 use imvault::repo::prune::{PruneOptions, PruneProgress};
 use imvault::repo::verify::{ReadData, VerifyOptions, VerifyProgress};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
@@ -78,7 +77,7 @@ async fn main() {
             client: client.clone(),
             repo,
             lock_dir: dir.path().join("locks"),
-            display: Display::Logs,
+            progress: imvault::app::progress::log_lines(),
             session: SessionOptions::default(),
             catalog: None,
         };

@@ -88,7 +88,7 @@ use std::time::{Duration, Instant};
 
 use imvault::imanage::Client;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
-use imvault::jobs::progress::{Counters, Display};
+use imvault::jobs::progress::Counters;
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
 use imvault::restore::{self, RestoreContext, RestoreRequest};
 use imvault::secret::Secret;
@@ -170,7 +170,7 @@ async fn main() {
             .await
             .unwrap(),
         lock_dir: work.join("locks"),
-        display: Display::Logs,
+        progress: imvault::app::progress::log_lines(),
         session: SessionOptions::default(),
         catalog: Some(catalog.clone()),
     };

@@ -1,11 +1,13 @@
 //! Each engine's environment, made from the settings the same way for the command line and the
 //! daemon.
 
+use std::sync::Arc;
+
 use crate::config::Settings;
 use crate::imanage::Client;
 use crate::jobs::backup::BackupEnv;
 use crate::jobs::maintenance::MaintenanceEnv;
-use crate::jobs::progress::Display;
+use crate::jobs::progress::Progress;
 use crate::repo::{Indexed, Repository};
 use crate::restore::RestoreContext;
 
@@ -19,13 +21,13 @@ pub fn backup_env(
     settings: &Settings,
     client: Client,
     repo: Repository<Indexed>,
-    display: Display,
+    progress: Arc<dyn Progress>,
 ) -> BackupEnv {
     BackupEnv {
         client,
         repo: repo.with_snapshot_cache(&snapshot_cache_dir(settings)),
         lock_dir: lock_dir(settings),
-        display,
+        progress,
         session: session_options(&settings.repository),
         catalog: Some(settings.catalog_path.clone()),
     }
@@ -36,13 +38,13 @@ pub fn backup_env(
 pub fn maintenance_env(
     settings: &Settings,
     repo: Repository<Indexed>,
-    display: Display,
+    progress: Arc<dyn Progress>,
 ) -> MaintenanceEnv {
     MaintenanceEnv {
         repo,
         state_dir: state_dir(settings),
         catalog: Some(settings.catalog_path.clone()),
-        display,
+        progress,
     }
 }
 
@@ -52,10 +54,10 @@ pub fn restore_context(
     settings: &Settings,
     repo: Repository<Indexed>,
     client: Option<Client>,
-    display: Display,
+    progress: Arc<dyn Progress>,
 ) -> RestoreContext {
     let mut ctx = RestoreContext::new(repo, settings.catalog_path.clone(), client);
-    ctx.display = display;
+    ctx.progress = progress;
     if let Some(im) = &settings.imanage {
         ctx.concurrency = im.concurrency.get().clamp(1, 16);
     }

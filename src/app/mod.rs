@@ -11,6 +11,7 @@ pub mod client;
 pub mod env;
 mod error;
 pub mod export_target;
+pub mod progress;
 pub mod repository;
 pub mod state;
 

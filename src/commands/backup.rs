@@ -16,7 +16,6 @@ use crate::config::Settings;
 use crate::imanage::Client;
 use crate::jobs::JobState;
 use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
-use crate::jobs::progress::Display;
 
 /// `verbose` (`-v`): the outcome lists the ids of the versions gone too.
 pub fn run(config: Option<&Path>, args: &BackupArgs, verbose: bool) -> anyhow::Result<Exit> {
@@ -48,7 +47,12 @@ async fn run_async(settings: &Settings, args: &BackupArgs, verbose: bool) -> any
         change_margin: settings.backup.change_margin(),
         ..BackupOptions::default()
     };
-    let env = backup_env(settings, client.clone(), repo, Display::auto(args.json));
+    let env = backup_env(
+        settings,
+        client.clone(),
+        repo,
+        crate::commands::progress::shown(args.json),
+    );
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

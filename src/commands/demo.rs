@@ -16,7 +16,6 @@ use crate::app::repository::{init_options, open_store};
 use crate::cli::DemoArgs;
 use crate::config::{Env, Settings};
 use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
-use crate::jobs::progress::Display;
 use crate::repo::Repository;
 use imvault_sim::{self as sim, MutateRequest, Scale, SimOptions};
 
@@ -171,7 +170,12 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         let store = store.clone();
         async move {
             let repo = Repository::open(store).await?.load_index().await?;
-            let env = backup_env(settings, client, repo, Display::auto(false));
+            let env = backup_env(
+                settings,
+                client,
+                repo,
+                crate::commands::progress::shown(false),
+            );
             let t = Instant::now();
             let outcomes = backup::run(&env, libraries, opts, CancellationToken::new()).await;
             println!("\n-- {label} backup ({:.1} s)", t.elapsed().as_secs_f64());
@@ -278,7 +282,7 @@ async fn point_in_time_restore(
         ..RestoreRequest::default()
     };
     let mut ctx = RestoreContext::new(repo.clone(), settings.catalog_path.clone(), None);
-    ctx.display = Display::auto(false);
+    ctx.progress = crate::commands::progress::shown(false);
     let t = Instant::now();
     let report = crate::restore::run(
         &ctx,

@@ -13,6 +13,7 @@ pub mod forget;
 pub mod init;
 pub mod jobs;
 pub mod ls;
+pub mod progress;
 pub mod prune;
 pub mod repair;
 pub mod restore;

@@ -13,7 +13,7 @@ use crate::app::client::connect;
 use crate::app::env::restore_context;
 use crate::app::repository::open_indexed;
 use crate::cli::{AclArg, IntoArg, RestoreArgs};
-use crate::jobs::progress::{Counters, Display};
+use crate::jobs::progress::Counters;
 use crate::restore::{self, AclMode, IntoPlace, RestoreReport, RestoreRequest};
 
 pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
@@ -27,7 +27,12 @@ pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
         } else {
             None
         };
-        let ctx = restore_context(&settings, repo, client.clone(), Display::auto(args.json));
+        let ctx = restore_context(
+            &settings,
+            repo,
+            client.clone(),
+            crate::commands::progress::shown(args.json),
+        );
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         tokio::spawn(async move {

@@ -10,7 +10,6 @@ use crate::catalog::{JobKind, JobState};
 use crate::cli::VerifyArgs;
 use crate::config::Settings;
 use crate::jobs::maintenance::MaintenanceEnv;
-use crate::jobs::progress::Display;
 use crate::jobs::verify::{self, VerifyRequest};
 use crate::repo::{Indexed, Repository};
 
@@ -20,7 +19,7 @@ pub fn maintenance_env(
     repo: Repository<Indexed>,
     json: bool,
 ) -> MaintenanceEnv {
-    crate::app::env::maintenance_env(settings, repo, Display::auto(json))
+    crate::app::env::maintenance_env(settings, repo, crate::commands::progress::shown(json))
 }
 
 pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {

@@ -8,13 +8,14 @@ use serde_json::{Value, json};
 use super::spec::{BackupParams, JobSpec, RestoreRequest, VerifyRequest, validate_restore};
 use super::workers::RunningJob;
 use crate::app::env::{backup_env, maintenance_env, restore_context};
+use crate::app::progress::log_lines;
 use crate::app::repository::open_indexed;
 use crate::catalog::JobState;
 use crate::config::Settings;
 use crate::imanage::Client;
 use crate::imanage::model::LibraryId;
 use crate::jobs::backup::{self, BackupOptions};
-use crate::jobs::progress::{Counters, Display};
+use crate::jobs::progress::Counters;
 use crate::jobs::verify;
 use crate::restore;
 
@@ -91,7 +92,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         change_margin: settings.backup.change_margin(),
         ..BackupOptions::default()
     };
-    let env = backup_env(settings, client, repo, Display::Logs);
+    let env = backup_env(settings, client, repo, log_lines());
     let outcomes = backup::run(&env, &libraries, &opts, running.cancel.clone()).await;
     let state = match backup::overall_state(&outcomes) {
         crate::jobs::JobState::Completed => JobState::Completed,
@@ -137,7 +138,7 @@ async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
         Ok(repo) => repo,
         Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };
-    let env = maintenance_env(settings, repo, Display::Logs);
+    let env = maintenance_env(settings, repo, log_lines());
     match verify::run(&env, req).await {
         Err(e) => ExecOutcome::failed(crate::repo::error_chain(&e)),
         Ok(report) => {
@@ -204,7 +205,7 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
     } else {
         None
     };
-    let rctx = restore_context(settings, repo, client, Display::Logs);
+    let rctx = restore_context(settings, repo, client, log_lines());
     let counters = Arc::new(Counters::default());
     running
         .live

@@ -1,11 +1,13 @@
-//! Progress of long jobs: lock-free counters updated by the workers, shown as indicatif bars on
-//! a terminal and as periodic structured log lines everywhere (journald, CI, files).
+//! Progress of long jobs, as the engines report it: lock-free counters updated by the workers,
+//! and the [`Progress`] trait through which whoever watches a job sees them. The engines only
+//! report; the ways of showing progress live outside them: bars on a terminal
+//! (`commands::progress`), log lines (`app::progress`, JSON lines under the daemon), and the
+//! daemon's per-job counters ([`LiveCounters`], read on demand by its API).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -82,117 +84,167 @@ impl LiveCounters {
 /// Requests made and 429s received so far, read from the API client.
 pub type RequestStats = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
 
-/// Where progress is shown.
+/// One unit of work whose progress is shown: a library's backup or a restore (counted in
+/// versions), or a maintenance pass (counted in packs).
 #[derive(Clone)]
-pub enum Display {
-    /// Bars on stderr (interactive terminal).
-    Bars(MultiProgress),
-    /// Log lines only.
-    Logs,
+pub struct Unit {
+    /// What a bar or log line calls it (`ACTIVE`, `restore`, `verify`).
+    pub name: String,
+    /// The library the unit works on, if one.
+    pub library: Option<String>,
+    pub kind: UnitKind,
+    /// How often a progress line is logged.
+    pub log_every: Duration,
 }
 
-impl Display {
-    /// Bars when stderr is a terminal and `quiet` is off; log lines otherwise.
-    pub fn auto(quiet: bool) -> Self {
-        use std::io::IsTerminal;
-        if !quiet && std::io::stderr().is_terminal() {
-            Self::Bars(MultiProgress::with_draw_target(
-                ProgressDrawTarget::stderr_with_hz(4),
-            ))
-        } else {
-            Self::Logs
+#[derive(Clone)]
+pub enum UnitKind {
+    /// Versions, with the unit's counters and, if known, how many to expect (the last
+    /// snapshot's count).
+    Versions {
+        counters: Arc<Counters>,
+        expected: Option<u64>,
+    },
+    /// Packs done of a total, with the bytes read.
+    Packs,
+}
+
+/// A unit's figures at one tick.
+#[derive(Debug, Clone, Copy)]
+pub enum Figures {
+    Versions {
+        counters: CountersSnapshot,
+        requests: u64,
+        throttled: u64,
+        /// How long the storage has been unreachable (a backup waiting out an outage), or 0.
+        storage_waiting_secs: u64,
+        seconds: f64,
+    },
+    Packs {
+        done: u64,
+        total: u64,
+        bytes: u64,
+        seconds: f64,
+    },
+}
+
+/// Whoever watches a job: told when a unit starts, then given its figures a few times a
+/// second until it ends.
+pub trait Progress: Send + Sync {
+    fn start(&self, unit: &Unit) -> Box<dyn UnitProgress>;
+}
+
+/// The view of one running unit.
+pub trait UnitProgress: Send {
+    /// The unit's figures now; `done` the last time, when the unit ended.
+    fn update(&mut self, figures: &Figures, done: bool);
+}
+
+/// Progress counted in packs (verify, prune): `read()` returns (done, total, bytes).
+pub type PackStats = Arc<dyn Fn() -> (u64, u64, u64) + Send + Sync>;
+
+/// [`watch`] for a unit counted in packs.
+pub async fn watch_packs(
+    progress: Arc<dyn Progress>,
+    name: &str,
+    read: PackStats,
+    stop: CancellationToken,
+) {
+    let unit = Unit {
+        name: name.to_string(),
+        library: None,
+        kind: UnitKind::Packs,
+        log_every: Duration::from_secs(30),
+    };
+    let read = move |seconds| {
+        let (done, total, bytes) = read();
+        Figures::Packs {
+            done,
+            total,
+            bytes,
+            seconds,
+        }
+    };
+    watch(progress, unit, read, stop).await
+}
+
+/// Shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _unit: &Unit) -> Box<dyn UnitProgress> {
+        Box::new(Silent)
+    }
+}
+
+impl UnitProgress for Silent {
+    fn update(&mut self, _figures: &Figures, _done: bool) {}
+}
+
+/// Several ways of showing the same progress at once (bars and log lines).
+pub struct Fanout(pub Vec<Arc<dyn Progress>>);
+
+impl Progress for Fanout {
+    fn start(&self, unit: &Unit) -> Box<dyn UnitProgress> {
+        Box::new(FanoutUnit(self.0.iter().map(|p| p.start(unit)).collect()))
+    }
+}
+
+struct FanoutUnit(Vec<Box<dyn UnitProgress>>);
+
+impl UnitProgress for FanoutUnit {
+    fn update(&mut self, figures: &Figures, done: bool) {
+        for u in &mut self.0 {
+            u.update(figures, done);
         }
     }
 }
 
-/// Runs until `stop` fires: refreshes the bar of `library` and logs a progress line every
-/// `log_every`. `expected_versions` (e.g. the previous snapshot's count) gives the bar a length.
-pub async fn report(
-    library: String,
-    counters: Arc<Counters>,
-    expected_versions: Option<u64>,
-    requests: RequestStats,
-    display: Display,
-    log_every: Duration,
+/// Starts `unit` on `progress` and gives it `read(seconds since start)` every 250 ms until
+/// `stop` fires, then once more as done. Spawn it next to the work it reports on.
+pub async fn watch(
+    progress: Arc<dyn Progress>,
+    unit: Unit,
+    read: impl Fn(f64) -> Figures + Send,
     stop: CancellationToken,
 ) {
     let started = Instant::now();
-    let bar = match &display {
-        Display::Bars(mp) => {
-            let bar = mp.add(match expected_versions {
-                Some(n) if n > 0 => ProgressBar::new(n),
-                _ => ProgressBar::no_length(),
-            });
-            let style = ProgressStyle::with_template(
-                "{prefix:>10} [{bar:30}] {pos}/{len} versions {msg} ({elapsed}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar.set_prefix(library.clone());
-            Some(bar)
-        }
-        Display::Logs => None,
-    };
+    let mut view = progress.start(&unit);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut last_log = Instant::now();
     loop {
         let done = tokio::select! {
             _ = tick.tick() => false,
             _ = stop.cancelled() => true,
         };
-        let c = counters.snapshot();
-        let (reqs, throttled) = requests();
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        if let Some(bar) = &bar {
-            if let Some(len) = bar.length()
-                && c.versions > len
-            {
-                bar.set_length(c.versions);
-            }
-            bar.set_position(c.versions);
-            let storage = crate::repo::outage::status();
-            let waiting = if storage.waiting_secs > 0 {
-                format!(
-                    ", storage unreachable for {} s: waiting",
-                    storage.waiting_secs
-                )
-            } else {
-                String::new()
-            };
-            bar.set_message(format!(
-                "{} new, {:.1} MB at {:.1} MB/s, {} req, {} x429, {} skipped{waiting}",
-                c.versions_downloaded,
-                c.bytes_read as f64 / 1e6,
-                c.bytes_read as f64 / 1e6 / secs,
-                reqs,
-                throttled,
-                c.skipped
-            ));
-        }
-        if done || last_log.elapsed() >= log_every {
-            last_log = Instant::now();
-            tracing::info!(
-                library = %library,
-                containers = c.containers,
-                versions = c.versions,
-                downloaded = c.versions_downloaded,
-                unchanged = c.versions_unchanged,
-                bytes_read = c.bytes_read,
-                mb_per_s = format!("{:.2}", c.bytes_read as f64 / 1e6 / secs),
-                requests = reqs,
-                throttled = throttled,
-                skipped = c.skipped,
-                storage_waiting_s = crate::repo::outage::status().waiting_secs,
-                elapsed_s = format!("{secs:.1}"),
-                "progress"
-            );
-        }
+        let seconds = started.elapsed().as_secs_f64().max(0.001);
+        view.update(&read(seconds), done);
         if done {
-            if let Some(bar) = &bar {
-                bar.finish();
-            }
             return;
         }
     }
+}
+
+/// [`watch`] for a unit counted in versions: its counters and the client's request figures.
+pub async fn watch_versions(
+    progress: Arc<dyn Progress>,
+    unit: Unit,
+    requests: RequestStats,
+    stop: CancellationToken,
+) {
+    let counters = match &unit.kind {
+        UnitKind::Versions { counters, .. } => counters.clone(),
+        UnitKind::Packs => Arc::new(Counters::default()),
+    };
+    let read = move |seconds| {
+        let (requests, throttled) = requests();
+        Figures::Versions {
+            counters: counters.snapshot(),
+            requests,
+            throttled,
+            storage_waiting_secs: crate::repo::outage::status().waiting_secs,
+            seconds,
+        }
+    };
+    watch(progress, unit, read, stop).await
 }

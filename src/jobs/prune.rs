@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::jobs::maintenance::{MaintenanceEnv, report};
+use crate::jobs::maintenance::MaintenanceEnv;
+use crate::jobs::progress::watch_packs;
 use crate::repo::prune::{PruneError, PruneOptions, PruneProgress, PruneReport};
 
 /// A prune job's parameters.
@@ -68,7 +69,8 @@ pub async fn run(
     let progress = Arc::new(PruneProgress::default());
     let stop = CancellationToken::new();
     let p = progress.clone();
-    let reporter = tokio::spawn(report(
+    let reporter = tokio::spawn(watch_packs(
+        env.progress.clone(),
         "prune",
         Arc::new(move || {
             (
@@ -77,7 +79,6 @@ pub async fn run(
                 0,
             )
         }),
-        env.display.clone(),
         stop.clone(),
     ));
     let result = env.repo.prune(&req.options, now, &progress).await;

@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::jobs::maintenance::{MaintenanceEnv, report};
+use crate::jobs::maintenance::MaintenanceEnv;
+use crate::jobs::progress::watch_packs;
 use crate::repo::verify::{ReadData, VerifyOptions, VerifyProgress, VerifyReport};
 use crate::repo::{PackId, RepoError};
 
@@ -93,7 +94,8 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
     let progress = Arc::new(VerifyProgress::default());
     let stop = CancellationToken::new();
     let p = progress.clone();
-    let reporter = tokio::spawn(report(
+    let reporter = tokio::spawn(watch_packs(
+        env.progress.clone(),
         "verify",
         Arc::new(move || {
             (
@@ -102,7 +104,6 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
                 p.bytes_read.load(Ordering::Relaxed),
             )
         }),
-        env.display.clone(),
         stop.clone(),
     ));
     let result = env.repo.verify(&opts, &progress).await;

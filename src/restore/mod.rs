@@ -38,7 +38,7 @@ pub use request::{AclMode, Destination, IntoPlace, RestoreRequest, Selection, Va
 use crate::catalog::{CatalogError, PlannedDocument};
 use crate::imanage::{Client, ImanageError};
 use crate::jobs::catalog_sync::SyncError;
-use crate::jobs::progress::{self, Counters, Display};
+use crate::jobs::progress::{self, Counters, Progress, Silent};
 use crate::repo::{Indexed, Repository};
 
 /// Documents restored at the same time.
@@ -53,7 +53,8 @@ pub struct RestoreContext {
     pub catalog_path: PathBuf,
     /// The signed-in client; required for `--into original` and `--into-folder`.
     pub client: Option<Client>,
-    pub display: Display,
+    /// Whoever watches the restore's progress (nothing by default).
+    pub progress: Arc<dyn Progress>,
     /// Load snapshots the catalog lacks before planning.
     pub sync_catalog: bool,
     /// Documents restored at the same time.
@@ -71,7 +72,7 @@ impl RestoreContext {
             repo,
             catalog_path,
             client,
-            display: Display::Logs,
+            progress: Arc::new(Silent),
             sync_catalog: true,
             concurrency: DEFAULT_CONCURRENCY,
             log_every: Duration::from_secs(30),
@@ -192,10 +193,18 @@ pub async fn run(
     };
     let mut report = RestoreReport::new(&valid, &snapshot, target.describe());
     let stop = CancellationToken::new();
-    let reporter = tokio::spawn(progress::report(
-        "restore".to_string(),
-        progress.clone(),
-        None,
+    let unit = progress::Unit {
+        name: "restore".to_string(),
+        library: None,
+        kind: progress::UnitKind::Versions {
+            counters: progress.clone(),
+            expected: None,
+        },
+        log_every: ctx.log_every,
+    };
+    let reporter = tokio::spawn(progress::watch_versions(
+        ctx.progress.clone(),
+        unit,
         match &ctx.client {
             Some(c) => {
                 let c = c.clone();
@@ -206,8 +215,6 @@ pub async fn run(
             }
             None => Arc::new(|| (0, 0)),
         },
-        ctx.display.clone(),
-        ctx.log_every,
         stop.clone(),
     ));
     let src = source::Source::new(ctx.repo.clone());

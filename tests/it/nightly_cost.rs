@@ -10,7 +10,6 @@ use chrono::Duration;
 use imvault::app::env::backup_env;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
-use imvault::jobs::progress::Display;
 use imvault::repo::{Repository, SessionOptions, SnapshotDraft, SnapshotId};
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio_util::sync::CancellationToken;
@@ -73,13 +72,18 @@ impl Nightly {
         let client = self.env.client().await;
         let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
         let env = if cached {
-            backup_env(&self.env.settings, client, repo, Display::Logs)
+            backup_env(
+                &self.env.settings,
+                client,
+                repo,
+                imvault::app::progress::log_lines(),
+            )
         } else {
             BackupEnv {
                 client,
                 repo,
                 lock_dir: self.env.dir.path().join("state/locks"),
-                display: Display::Logs,
+                progress: imvault::app::progress::log_lines(),
                 session: SessionOptions::default(),
                 catalog: Some(self.env.dir.path().join("state/catalog.db")),
             }

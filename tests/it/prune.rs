@@ -8,7 +8,6 @@ use std::sync::Arc;
 use imvault::jobs::backup::BackupOptions;
 use imvault::jobs::forget::{self, ForgetRequest};
 use imvault::jobs::maintenance::MaintenanceEnv;
-use imvault::jobs::progress::Display;
 use imvault::repo::prune::{PruneOptions, PruneProgress};
 use imvault::repo::retention::{KeepPolicy, RetentionPolicies};
 use imvault::repo::*;
@@ -65,7 +64,7 @@ fn maint_env(env: &TestEnv, repo: Repository<Indexed>) -> MaintenanceEnv {
         repo,
         state_dir: env.dir.path().join("state"),
         catalog: Some(env.dir.path().join("state/catalog.db")),
-        display: Display::Logs,
+        progress: imvault::app::progress::log_lines(),
     }
 }
 

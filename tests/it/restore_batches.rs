@@ -8,7 +8,7 @@ use std::sync::Arc;
 use imvault::catalog::VersionRow;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
-use imvault::jobs::progress::{Counters, Display};
+use imvault::jobs::progress::Counters;
 use imvault::repo::{ContentRef, SessionOptions};
 use imvault::restore::export::{ITEMS, MANIFEST};
 use imvault::restore::{self, RestoreContext, RestoreRequest};
@@ -38,7 +38,7 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
         client,
         repo: env.repo().await,
         lock_dir: env.dir.path().join("state/locks"),
-        display: Display::Logs,
+        progress: imvault::app::progress::log_lines(),
         session: SessionOptions {
             pack_size: Some(48 * 1024),
             ..SessionOptions::default()

@@ -10,7 +10,6 @@ use imvault::config::{Env, Settings};
 use imvault::imanage::Client;
 use imvault::imanage::model::VersionId;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
-use imvault::jobs::progress::Display;
 use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
 use imvault::repo::{
     BackendConfig, Indexed, InitOptions, Repository, SessionOptions, Snapshot, open_backend,
@@ -97,7 +96,7 @@ impl TestEnv {
             client,
             repo: self.repo().await,
             lock_dir: self.dir.path().join("state/locks"),
-            display: Display::Logs,
+            progress: imvault::app::progress::log_lines(),
             session: SessionOptions::default(),
             catalog: Some(self.dir.path().join("state/catalog.db")),
         };

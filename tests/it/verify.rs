@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use imvault::jobs::maintenance::MaintenanceEnv;
-use imvault::jobs::progress::Display;
 use imvault::jobs::verify::{self, VerifyRequest};
 use imvault::repo::verify::{ProblemKind, ReadData, VerifyOptions, VerifyProgress};
 use imvault::repo::*;
@@ -193,7 +192,7 @@ async fn rotating_read_data_runs_cover_every_pack() {
         repo: fresh(&store).await,
         state_dir: dir.path().join("state"),
         catalog: None,
-        display: Display::Logs,
+        progress: imvault::app::progress::log_lines(),
     };
     let req = VerifyRequest {
         read_data_percent: Some(30.0),

@@ -96,18 +96,25 @@ fn start_progress(
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let client_for_stats = env.client.clone();
-    tokio::spawn(progress::report(
-        lib.to_string(),
-        counters.clone(),
-        plan.parent
-            .as_ref()
-            .and_then(|p| p.manifest.counts.get("versions").copied()),
+    let unit = progress::Unit {
+        name: lib.to_string(),
+        library: Some(lib.to_string()),
+        kind: progress::UnitKind::Versions {
+            counters: counters.clone(),
+            expected: plan
+                .parent
+                .as_ref()
+                .and_then(|p| p.manifest.counts.get("versions").copied()),
+        },
+        log_every: opts.log_every,
+    };
+    tokio::spawn(progress::watch_versions(
+        env.progress.clone(),
+        unit,
         Arc::new(move || {
             let s = client_for_stats.stats();
             (s.requests, s.throttled)
         }),
-        env.display.clone(),
-        opts.log_every,
         stop,
     ))
 }

@@ -16,6 +16,7 @@ mod records_writer;
 mod run;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -29,7 +30,7 @@ use crate::imanage::walk::WalkStrategy;
 use crate::imanage::{Client, ImanageError};
 use crate::jobs::JobState;
 use crate::jobs::lock::LockError;
-use crate::jobs::progress::{CountersSnapshot, Display, LiveCounters};
+use crate::jobs::progress::{CountersSnapshot, LiveCounters, Progress};
 use crate::repo::{Indexed, RepoError, Repository, SessionOptions, SessionStats, SnapshotId};
 
 /// What to back up and how. Serves the CLI flags, the config file and the daemon's job requests.
@@ -93,7 +94,8 @@ pub struct BackupEnv {
     pub repo: Repository<Indexed>,
     /// Where per-library lock files live (next to the catalog).
     pub lock_dir: PathBuf,
-    pub display: Display,
+    /// Whoever watches the run's progress.
+    pub progress: Arc<dyn Progress>,
     pub session: SessionOptions,
     /// The catalog to update after each snapshot (a cache: failures there only warn).
     pub catalog: Option<PathBuf>,
