@@ -3,7 +3,7 @@
 //! `completed` with every version readable. An outage longer than `outage_wait_secs` fails the
 //! run, but the checkpoints made after a bounded amount of data keep what it downloaded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use imvault::jobs::JobState;
 use imvault::jobs::backup::BackupOptions;
@@ -13,6 +13,7 @@ use imvault_sim::{Scale, SimOptions};
 
 use crate::support_env::{TestEnv, versions_of};
 use crate::support_s3::{S3Outage, s3_backend};
+use crate::support_wait::wait_for;
 
 /// Versions downloaded so far by the running backup.
 fn downloaded(live: &LiveCounters) -> u64 {
@@ -20,15 +21,6 @@ fn downloaded(live: &LiveCounters) -> u64 {
         .values()
         .map(|c| c.versions_downloaded)
         .sum()
-}
-
-/// Polls `cond` every 50 ms until it holds; panics with `what` at the deadline.
-async fn until(what: &str, within: Duration, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A 300-version library behind a rate limit (the backup takes a while) and an S3 repository
@@ -82,7 +74,7 @@ async fn a_backup_waits_out_a_minute_long_outage() {
     let live = LiveCounters::default();
     let before = imvault::repo::outage::status();
     let drive = async {
-        until(
+        wait_for(
             "a few versions downloaded",
             Duration::from_secs(120),
             || downloaded(&live) >= 20,
@@ -90,7 +82,7 @@ async fn a_backup_waits_out_a_minute_long_outage() {
         .await;
         proxy.stop();
         // The backup says it waits (progress), and keeps waiting for a minute.
-        until(
+        wait_for(
             "the storage unreachable for 60 s",
             Duration::from_secs(180),
             || imvault::repo::outage::status().waiting_secs >= 60,
@@ -130,7 +122,7 @@ async fn an_outage_past_the_wait_fails_the_run_but_its_early_checkpoints_keep_th
     };
     let live = LiveCounters::default();
     let drive = async {
-        until(
+        wait_for(
             "a few versions downloaded",
             Duration::from_secs(120),
             || downloaded(&live) >= 30,

@@ -13,6 +13,7 @@ use crate::support_daemon::{
     Daemon, NEVER, TOKEN, downloads, free_port, progress_total, write_config,
 };
 use crate::support_env::TestEnv;
+use crate::support_wait::wait_until;
 
 /// A strict reader of the Prometheus text format (0.0.4): every sample belongs to a family
 /// declared by `# TYPE` before it, names and labels are well formed, values are numbers, and
@@ -151,23 +152,22 @@ async fn scheduled_backups_fire_and_never_overlap() {
     )
     .await;
     // Every second a slot; wait for two scheduled backups to complete.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let jobs = loop {
-        let (s, body) = daemon
-            .get("/v1/jobs?kind=backup&state=completed&limit=100")
-            .await;
-        assert_eq!(s, StatusCode::OK);
-        let jobs = body["jobs"].as_array().unwrap().clone();
-        if jobs.len() >= 2 {
-            break jobs;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no two scheduled backups: {body}\n{}",
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let jobs = wait_until(
+        "two scheduled backups",
+        Duration::from_secs(60),
+        async || {
+            let (s, body) = daemon
+                .get("/v1/jobs?kind=backup&state=completed&limit=100")
+                .await;
+            assert_eq!(s, StatusCode::OK);
+            let jobs = body["jobs"].as_array().unwrap().clone();
+            if jobs.len() >= 2 {
+                return Ok(jobs);
+            }
+            Err(format!("{body}\n{}", daemon.logs()))
+        },
+    )
+    .await;
     for j in &jobs {
         assert_eq!(j["params"]["trigger"], "schedule", "{j}");
         assert!(j["params"]["slot"].is_string(), "{j}");
@@ -234,19 +234,14 @@ async fn nights_missed_while_down_run_once_at_boot() {
         }
     }
     let daemon = Daemon::start(&env, &config, port).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let job = loop {
+    let job = wait_until("a catch-up backup", Duration::from_secs(60), async || {
         let (_, body) = daemon.get("/v1/jobs?kind=backup").await;
-        if let Some(j) = body["jobs"].as_array().unwrap().first() {
-            break j.clone();
+        match body["jobs"].as_array().unwrap().first() {
+            Some(j) => Ok(j.clone()),
+            None => Err(daemon.logs()),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no catch-up backup:\n{}",
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(job["params"]["trigger"], "schedule");
     let id = job["id"].as_str().unwrap();
     let done = daemon
@@ -412,21 +407,20 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
         "progress counts real downloads ({shown} shown, {served} served)"
     );
     // The progress is persisted in the job record too (read by the CLI from the catalog).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let cat = imvault::catalog::Catalog::open(env.dir.path().join("state/catalog.db")).unwrap();
-        let rec = cat.job(id.parse().unwrap()).unwrap().unwrap();
-        if let Some(p) = rec.progress
-            && p["libraries"][&lib]["versions"].as_u64().unwrap_or(0) > 0
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "progress never persisted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the progress persisted",
+        Duration::from_secs(30),
+        async || {
+            let cat =
+                imvault::catalog::Catalog::open(env.dir.path().join("state/catalog.db")).unwrap();
+            let rec = cat.job(id.parse().unwrap()).unwrap().unwrap();
+            match rec.progress {
+                Some(p) if p["libraries"][&lib]["versions"].as_u64().unwrap_or(0) > 0 => Ok(()),
+                p => Err(format!("{p:?}")),
+            }
+        },
+    )
+    .await;
 
     // Cancel: the running job stops at a checkpoint and ends `cancelled`.
     let (s, b) = daemon.post(&format!("/v1/jobs/{id}/cancel"), "").await;
@@ -536,15 +530,14 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, good.replace(NEVER, "not a cron")).unwrap();
     daemon.signal("HUP");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !daemon.logs().contains("configuration reloaded") && !daemon.logs().contains("rejected") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGHUP not handled:\n{}",
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("SIGHUP handled", Duration::from_secs(30), async || {
+        let logs = daemon.logs();
+        if logs.contains("configuration reloaded") || logs.contains("rejected") {
+            return Ok(());
+        }
+        Err(logs)
+    })
+    .await;
     assert!(daemon.logs().contains("rejected"), "{}", daemon.logs());
     let (s, _) = daemon.get("/v1/jobs").await;
     assert_eq!(s, StatusCode::OK, "still serving with the old settings");
@@ -556,21 +549,16 @@ async fn api_auth_validation_progress_cancel_restore_metrics_and_signals() {
     .unwrap();
     std::fs::write(env.dir.path().join("api_token"), new_token).unwrap();
     daemon.signal("HUP");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until("the reload applied", Duration::from_secs(30), async || {
         let (s, _) = daemon
             .call(Method::GET, "/v1/jobs", Some(new_token), None)
             .await;
         if s == StatusCode::OK {
-            break;
+            return Ok(());
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reload never applied:\n{}",
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        Err(format!("{s}\n{}", daemon.logs()))
+    })
+    .await;
     let (s, _) = daemon.get("/v1/jobs").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "the old token stops working");
     // A changed [imanage] signs in again; the daemon gets ready again.

@@ -12,17 +12,16 @@ use crate::support_daemon::{
     Daemon, NEVER, TOKEN, downloads, free_port, progress_total, write_config,
 };
 use crate::support_env::{TestEnv, versions_of};
+use crate::support_wait::wait_until;
 
 async fn wait_downloads(env: &TestEnv, daemon: &Daemon, at_least: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while downloads(&env.sim.stats()) < at_least {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no progress:\n{}",
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("downloads", Duration::from_secs(60), async || {
+        if downloads(&env.sim.stats()) >= at_least {
+            return Ok(());
+        }
+        Err(format!("no progress:\n{}", daemon.logs()))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,15 +53,13 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     // ...and once a checkpoint written after that point is durable.
     let checkpoints = || walk_files(&env.dir.path().join("repo/checkpoints"));
     let before = checkpoints();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while checkpoints() <= before {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint:\n{}",
-            daemon.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("a checkpoint", Duration::from_secs(60), async || {
+        if checkpoints() > before {
+            return Ok(());
+        }
+        Err(daemon.logs())
+    })
+    .await;
     daemon.child.kill().unwrap();
     daemon.child.wait().unwrap();
     let served_before = downloads(&env.sim.stats());

@@ -35,6 +35,7 @@ mod support_imanage;
 mod support_maint;
 mod support_s3;
 mod support_source;
+mod support_wait;
 mod target_deps;
 mod verify;
 mod walk;

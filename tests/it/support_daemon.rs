@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support_env::{TestEnv, config_text};
+use crate::support_wait::wait_until;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -105,8 +106,8 @@ impl Daemon {
         what: &str,
         done: impl Fn(StatusCode, &Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let what = format!("/readyz to say {what}");
+        wait_until(&what, Duration::from_secs(60), async || {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("imvault serve exited early ({status}):\n{}", self.logs());
             }
@@ -121,16 +122,12 @@ impl Daemon {
                 let s = r.status();
                 v = r.json().await.unwrap_or(Value::Null);
                 if done(s, &v) {
-                    return v;
+                    return Ok(v);
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "/readyz never said {what}: {v}\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(format!("{v}\n{}", self.logs()))
+        })
+        .await
     }
 
     pub fn logs(&self) -> String {
@@ -138,23 +135,22 @@ impl Daemon {
     }
 
     pub async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("imvault serve exited early ({status}):\n{}", self.logs());
-            }
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not get ready in time:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until(
+            "the daemon to get ready",
+            Duration::from_secs(60),
+            async || {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    panic!("imvault serve exited early ({status}):\n{}", self.logs());
+                }
+                if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+                    && r.status() == StatusCode::OK
+                {
+                    return Ok(());
+                }
+                Err(self.logs())
+            },
+        )
+        .await
     }
 
     pub async fn call(
@@ -202,20 +198,16 @@ impl Daemon {
 
     /// Polls a job until `done(job)` holds; panics with the daemon log at the deadline.
     pub async fn wait_job(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
+        let what = format!("job {id} to get {what}");
+        wait_until(&what, Duration::from_secs(90), async || {
             let (status, job) = self.get(&format!("/v1/jobs/{id}")).await;
             assert_eq!(status, StatusCode::OK, "{job}");
             if done(&job) {
-                return job;
+                return Ok(job);
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} never got {what}: {job}\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(format!("{job}\n{}", self.logs()))
+        })
+        .await
     }
 
     pub fn signal(&self, sig: &str) {
@@ -230,18 +222,13 @@ impl Daemon {
 
     /// Waits for the process to exit by itself.
     pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
+        wait_until("the daemon to exit", within, async || {
+            match self.child.try_wait().unwrap() {
+                Some(s) => Ok(s),
+                None => Err(self.logs()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not exit in time:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
