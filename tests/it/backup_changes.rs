@@ -306,3 +306,37 @@ async fn a_version_the_last_snapshot_skipped_is_read_again() {
         "every version of the library is in the snapshot again"
     );
 }
+
+/// Issue 18: a 404 on a document's versions is not the only sign of a delete. With a tenant
+/// that still answers the versions of a document in the trash bin, a changes-only run finds
+/// the deleted documents in the trash bin and records them as gone, as a full listing does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_in_the_trash_bin_is_deleted_even_when_its_versions_answer() {
+    let env = TestEnv::tiny(23).await;
+    let first = env.backup(&BackupOptions::default()).await;
+    assert_listing(&first, "full");
+    env.sim
+        .sim()
+        .trashed_versions_answer
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let report = env.sim.mutate(&MutateRequest {
+        deletes: 3,
+        ..Default::default()
+    });
+    assert_eq!(report.deletes.len(), 3, "{report:?}");
+    let second = env.backup(&BackupOptions::default()).await;
+    assert_listing(&second, "changes");
+    let documents_gone: u64 = second.iter().map(|o| o.documents_gone).sum();
+    assert_eq!(documents_gone, 3, "{second:#?}");
+    let repo = env.repo().await;
+    for o in &second {
+        let in_new = versions_of(&repo, &snapshot_of(&env, o).await).await;
+        for doc in &report.deletes {
+            let prefix = format!("{doc}.");
+            assert!(
+                !in_new.keys().any(|k| k.to_string().starts_with(&prefix)),
+                "{doc} was deleted to the trash bin but is still in the snapshot"
+            );
+        }
+    }
+}

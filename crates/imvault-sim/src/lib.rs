@@ -184,6 +184,9 @@ pub struct Sim {
     pub cursors: cursor::Cursors,
     pub limits: limits::Limits,
     pub stats: Arc<stats::Stats>,
+    /// Test hook: the versions of a document in the trash bin are still answered (some
+    /// tenants do; a 404 is then not the sign of a delete, the trash bin is).
+    pub trashed_versions_answer: std::sync::atomic::AtomicBool,
 }
 
 impl Sim {
@@ -231,6 +234,7 @@ impl Sim {
             ),
             stats,
             opts,
+            trashed_versions_answer: Default::default(),
         })
     }
 

@@ -11,7 +11,9 @@
 //!   a known document that is no longer filed anywhere and was not in the crawl, and a filed
 //!   document nobody knows (e.g. restored from the trash bin with its old dates), is listed
 //!   one by one (`GET L/documents/{docId}/versions`) and reported as [`WalkItem::Relisted`];
-//!   a 404 there means the document was deleted.
+//!   a known document in the trash bin (`GET L/trash-bin/documents`, read once when needed)
+//!   was deleted, whether or not its versions still answer; so was one whose versions answer
+//!   404.
 //!
 //! What it cannot see: a document's `default_security` changed through the security call alone
 //! (no date moves and the trustee search does not carry it); the backup therefore lists
@@ -166,11 +168,31 @@ impl Crawler<'_> {
                 "listing documents the filings and the last snapshot disagree on"
             );
         }
+        // A known document may answer its versions from the trash bin: the trash bin, not only
+        // a 404, says it was deleted (read once, when a known document is to be listed).
+        let mut trash: Option<HashSet<u64>> = None;
         for number in strangers {
             let document = DocumentId {
                 library: self.library.clone(),
                 number,
             };
+            if parent_docs.contains(&number) {
+                if trash.is_none() {
+                    trash = Some(match self.client.trash_bin(self.library).await {
+                        Ok(docs) => docs.iter().map(|v| v.id.document.number).collect(),
+                        Err(e) => {
+                            self.report(e, Some(format!("the trash bin of {}", self.library)))
+                                .await?;
+                            HashSet::new()
+                        }
+                    });
+                }
+                if trash.as_ref().is_some_and(|t| t.contains(&number)) {
+                    docs.take(number);
+                    self.sink.item(WalkItem::Relisted { document }).await?;
+                    continue;
+                }
+            }
             match self.client.document_versions(&document).await {
                 Ok(versions) => {
                     docs.take(number);

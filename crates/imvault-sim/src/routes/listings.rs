@@ -157,10 +157,13 @@ pub async fn versions(
 ) -> R {
     let li = library(&sim, &customer, &lib)?;
     let (n, _) = doc_ref(&lib, &id)?;
+    let trashed_answer = sim
+        .trashed_versions_answer
+        .load(std::sync::atomic::Ordering::Relaxed);
     sim.read(li, |ctx| {
         let d = ctx
             .doc(n)
-            .filter(|d| !d.trashed())
+            .filter(|d| !d.trashed() || trashed_answer)
             .ok_or_else(|| ApiError::NoRecord(format!("document {id}")))?;
         let data: Vec<Value> = d
             .versions()
