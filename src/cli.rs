@@ -487,7 +487,8 @@ pub struct RestoreArgs {
     /// Export into this directory (must be empty unless --merge)
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
-    /// With --to: add to a non-empty directory (existing files are never overwritten)
+    /// With --to: add to a non-empty directory (existing files are never overwritten), or write
+    /// into one that other users may write to or own
     #[arg(long, requires = "to")]
     pub merge: bool,
     /// Back into iManage where the items were

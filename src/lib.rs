@@ -23,6 +23,7 @@ mod fuzz;
 pub mod imanage;
 pub mod jobs;
 pub mod logging;
+pub mod private_fs;
 pub mod repo;
 pub mod restore;
 pub mod secret;

@@ -45,6 +45,8 @@ fn quiet_on_closed_pipe() {
 }
 
 fn main() -> ExitCode {
+    // Before anything creates a file: everything this process writes is private (0600/0700).
+    imvault::private_fs::restrict_umask();
     tune_allocator();
     quiet_on_closed_pipe();
     let cli = Cli::parse();

@@ -107,10 +107,25 @@ impl Catalog {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CatalogError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| CatalogError::CreateDir {
+            crate::private_fs::create_dir_all(dir).map_err(|source| CatalogError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        // Created 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+        if let Err(e) = crate::private_fs::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            && e.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(CatalogError::Open {
+                path: path.clone(),
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(format!("creating the catalog file: {e}")),
+                ),
+            });
         }
         // Switching a new database to WAL takes an exclusive lock without waiting on the busy
         // handler: another process (or library backup) opening the same new catalog at that

@@ -72,8 +72,9 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("clearing the previous demo in {}", dir.display()))?;
         }
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(MARKER), "made by imvault demo; safe to delete\n")
+    crate::private_fs::create_dir_all(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    crate::private_fs::write(&dir.join(MARKER), "made by imvault demo; safe to delete\n")
         .with_context(|| format!("writing into {}", dir.display()))?;
     Ok(())
 }
@@ -127,7 +128,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
 
     let config_path = dir.join("imvault.toml");
     let config_text = demo_config(&dir, &sim_url);
-    std::fs::write(&config_path, &config_text)
+    crate::private_fs::write(&config_path, &config_text)
         .with_context(|| format!("writing {}", config_path.display()))?;
     let settings = Settings::from_toml(&config_text, &config_path, &Env::default())?;
     println!(

@@ -285,8 +285,8 @@ impl DaemonLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
+        crate::private_fs::create_dir_all(dir).map_err(io)?;
+        let file = crate::private_fs::options()
             .create(true)
             .truncate(false)
             .write(true)

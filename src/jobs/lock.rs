@@ -4,7 +4,7 @@
 //! backup is stale by construction and the next run takes it. The file holds the owner's pid and
 //! start time, only to tell the operator who holds a live lock.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -43,8 +43,8 @@ impl LibraryLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = OpenOptions::new()
+        crate::private_fs::create_dir_all(dir).map_err(io)?;
+        let mut file = crate::private_fs::options()
             .read(true)
             .write(true)
             .create(true)

@@ -3,7 +3,7 @@
 //! `prune.lock` in the state directory (released by the kernel if the process dies). Prunes of
 //! one repository from several hosts at once are not supported.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,8 +43,8 @@ fn lock(dir: &Path) -> Result<File, PruneJobError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io)?;
-    let file = OpenOptions::new()
+    crate::private_fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io)?;
+    let file = crate::private_fs::options()
         .read(true)
         .write(true)
         .create(true)

@@ -62,11 +62,11 @@ fn save_state(path: &Path, state: &State) -> Result<(), VerifyError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        crate::private_fs::create_dir_all(dir).map_err(err)?;
     }
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
-    std::fs::write(&tmp, bytes).map_err(err)?;
+    crate::private_fs::write(&tmp, bytes).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }
 

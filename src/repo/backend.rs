@@ -124,7 +124,10 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
     if path.is_empty() {
         return Err(bad("empty path"));
     }
-    std::fs::create_dir_all(path).map_err(|e| bad(&format!("cannot create directory: {e}")))?;
+    // The repository directory is private (0700): nothing below it is reachable by other
+    // users, whatever modes the object store gives its files.
+    crate::private_fs::make_private_dir(std::path::Path::new(path))
+        .map_err(|e| bad(&format!("cannot create directory: {e}")))?;
     let fs = LocalFileSystem::new_with_prefix(path)
         .map_err(|source| RepoError::BackendBuild {
             url: cfg.url.clone(),

@@ -250,14 +250,10 @@ mod sys {
 
     pub type Dir = OwnedFd;
 
-    /// Mode of new directories and files (before the umask).
-    const DIR_MODE: Mode = Mode::RWXU.union(Mode::RWXG).union(Mode::RWXO);
-    const FILE_MODE: Mode = Mode::RUSR
-        .union(Mode::WUSR)
-        .union(Mode::RGRP)
-        .union(Mode::WGRP)
-        .union(Mode::ROTH)
-        .union(Mode::WOTH);
+    /// Mode of new directories and files: private to the owner (0700/0600) whatever the
+    /// umask (restored documents are as confidential as the repository).
+    const DIR_MODE: Mode = Mode::RWXU;
+    const FILE_MODE: Mode = Mode::RUSR.union(Mode::WUSR);
 
     const DIR_FLAGS: OFlags = OFlags::RDONLY
         .union(OFlags::DIRECTORY)

@@ -16,6 +16,7 @@ mod daemon_sign_in;
 mod layers;
 mod nightly_cost;
 mod operator;
+mod private_files;
 mod prune;
 mod repo_backend;
 mod repo_crash;

@@ -51,7 +51,7 @@ pub struct NextDigest {
 
 impl NextDigest {
     pub fn start(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::private_fs::create_dir_all(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
         Ok(Self {
             w: encoding::Writer::new(std::io::BufWriter::with_capacity(256 * 1024, tmp)),

@@ -96,6 +96,16 @@ impl ExportTarget {
                     return Err(target_err("exists and is not a directory".into()));
                 }
                 Ok(_) => {
+                    // Someone else could read or swap what is written into a directory they
+                    // own or may write to: only an explicit --merge writes there.
+                    if !merge
+                        && let Some(why) = crate::private_fs::unsafe_dir_reason(&b)
+                            .map_err(io_err("reading the export target", &b))?
+                    {
+                        return Err(target_err(format!(
+                            "{why}: other users could read or replace the restored files (pass --merge to write there anyway, or export into a new directory)"
+                        )));
+                    }
                     let mut entries =
                         std::fs::read_dir(&b).map_err(io_err("reading the export target", &b))?;
                     if entries.next().is_some() && !merge {
@@ -107,7 +117,7 @@ impl ExportTarget {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     if !dry_run {
-                        std::fs::create_dir_all(&b)
+                        crate::private_fs::create_dir_all(&b)
                             .map_err(io_err("creating the export target", &b))?;
                     }
                 }
