@@ -14,10 +14,12 @@ use imvault_sim::{SimOptions, credentials};
 
 mod writes;
 
-use crate::support_imanage::{assert_same, collect, connect, settings, start_sim, summarize, tiny};
-use crate::support_wait::wait_until;
+use crate::support::imanage::{
+    assert_same, collect, connect, settings, start_sim, summarize, tiny,
+};
+use crate::support::wait::wait_until;
 
-fn token_requests(env: &crate::support_imanage::SimEnv) -> u64 {
+fn token_requests(env: &crate::support::imanage::SimEnv) -> u64 {
     env.handle
         .stats()
         .requests
@@ -488,7 +490,7 @@ async fn secrets_never_reach_logs_or_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_refresh_token_leads_to_one_sign_in_never_a_loop() {
-    let (addr, log) = crate::support_imanage::start_refresh_refusing_tenant(true).await;
+    let (addr, log) = crate::support::imanage::start_refresh_refusing_tenant(true).await;
     let client = connect(addr).await;
     assert_eq!(client.libraries().len(), 1);
     let l = log.lock().expect("log").clone();
@@ -497,7 +499,7 @@ async fn refused_refresh_token_leads_to_one_sign_in_never_a_loop() {
     assert_eq!(client.stats().reauths, 1);
 
     // If that sign-in fails too, the error names the account and nothing is tried again.
-    let (addr, log) = crate::support_imanage::start_refresh_refusing_tenant(false).await;
+    let (addr, log) = crate::support::imanage::start_refresh_refusing_tenant(false).await;
     let err = Client::connect(settings(addr))
         .await
         .expect_err("second sign-in refused");

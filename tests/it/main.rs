@@ -1,42 +1,13 @@
-//! One integration-test binary (one link step): each module is one area of imvault.
-//! Add `mod <area>;` here for each new tests/it/<area>.rs.
+//! One integration-test binary (one link step), grouped by feature: each folder is one area of
+//! imvault, and `support/` holds the harness the areas share (one module per area).
+//! A new test file goes into its area's folder and is named in that folder's `mod.rs`.
+mod architecture;
 mod backup;
-mod backup_changes;
-mod backup_heal;
-mod backup_outage;
-mod backup_resume;
 mod catalog;
-mod cli;
 mod client;
-mod console_api;
-mod console_browser;
 mod daemon;
-mod daemon_crash;
-mod daemon_sign_in;
-mod layers;
-mod nightly_cost;
 mod operator;
-mod private_files;
-mod prune;
-mod repo_backend;
-mod repo_crash;
-mod repo_props;
-mod repo_roundtrip;
-mod repo_support;
+mod repository;
 mod restore;
-mod restore_batches;
-mod restore_browse;
-mod restore_imanage;
-mod restore_support;
 mod sim;
-mod support_browser;
-mod support_daemon;
-mod support_env;
-mod support_imanage;
-mod support_maint;
-mod support_s3;
-mod support_source;
-mod support_wait;
-mod target_deps;
-mod verify;
-mod walk;
+mod support;

@@ -4,7 +4,7 @@ use futures::StreamExt;
 use imvault::imanage::walk::WalkStrategy;
 
 use super::download;
-use crate::support_imanage::{collect, connect, start_sim, tiny};
+use crate::support::imanage::{collect, connect, start_sim, tiny};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_writes_round_trip_through_the_api() {

@@ -3,7 +3,7 @@
 
 use imvault_sim::MutateRequest;
 
-use crate::restore_support::*;
+use crate::support::restore::*;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -7,8 +7,8 @@ use imvault::jobs::JobState;
 use imvault::jobs::backup::BackupOptions;
 use imvault_sim::{Scale, SimOptions};
 
-use crate::support_env::{TestEnv, versions_of};
-use crate::support_maint::verify_all;
+use crate::support::env::{TestEnv, versions_of};
+use crate::support::maint::verify_all;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_of_a_divided_corpus_restores_byte_for_byte_and_verifies() {

@@ -1,0 +1,7 @@
+//! `imvault serve`: the scheduler, the HTTP API, sign-in, crash recovery and the web console.
+
+mod console_api;
+mod console_browser;
+mod crash;
+mod serve;
+mod sign_in;

@@ -1,0 +1,331 @@
+//! The restore read and write path (restore throughput): blobs read ahead per batch of
+//! documents in coalesced ranged reads across many packs, several batches in flight, each batch
+//! made durable with one sync before its files get their final names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use imvault::catalog::VersionRow;
+use imvault::jobs::JobState;
+use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
+use imvault::jobs::progress::Counters;
+use imvault::repo::{ContentRef, SessionOptions};
+use imvault::restore::export::{ITEMS, MANIFEST};
+use imvault::restore::{self, RestoreContext, RestoreRequest};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::env::TestEnv;
+use crate::support::restore::*;
+
+fn content(v: &VersionRow) -> ContentRef {
+    serde_json::from_value(v.content.clone()).unwrap()
+}
+
+/// A library export from a repository of many small packs, cut into many small batches: every
+/// version comes back byte for byte; then with one content pack gone, exactly the versions with
+/// a blob in it fail (naming the pack), every other version is still restored, and no temporary
+/// file is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_versions() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("imvault=warn")
+        .with_test_writer()
+        .try_init();
+    let env = TestEnv::tiny(71).await;
+    let client = env.client().await;
+    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
+    let benv = BackupEnv {
+        client,
+        repo: env.repo().await,
+        lock_dir: env.dir.path().join("state/locks"),
+        progress: imvault::app::progress::log_lines(),
+        session: SessionOptions {
+            pack_size: Some(48 * 1024),
+            ..SessionOptions::default()
+        },
+        catalog: Some(env.dir.path().join("state/catalog.db")),
+    };
+    for o in backup::run(
+        &benv,
+        &libraries,
+        &BackupOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+    }
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let mut versions: Vec<VersionRow> = Vec::new();
+    for ws in cat.children(&snap.row.id, None).unwrap().containers {
+        for d in cat
+            .subtree(&snap.row.id, &ws.id)
+            .unwrap()
+            .unwrap()
+            .documents
+        {
+            versions.extend(d.versions);
+        }
+    }
+    let repo = env.repo().await;
+    // Which versions use which content pack.
+    let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for v in &versions {
+        for b in content(v).blobs {
+            let loc = repo.index().get(&b).expect("indexed blob");
+            users
+                .entry(loc.pack.to_hex())
+                .or_default()
+                .insert(v.id.to_string());
+        }
+    }
+    assert!(
+        users.len() >= 4,
+        "the content spans several packs: {}",
+        users.len()
+    );
+    let total_bytes: u64 = versions.iter().map(|v| v.size).sum();
+    let all: BTreeSet<String> = versions.iter().map(|v| v.id.to_string()).collect();
+
+    let restore_to = |dir: std::path::PathBuf| {
+        let env = &env;
+        async move {
+            let mut ctx = RestoreContext::new(
+                env.repo().await,
+                env.dir.path().join("state/catalog.db"),
+                None,
+            );
+            // Many batches (several in flight at once), each a few documents.
+            ctx.batch_bytes = (total_bytes / 12).max(1);
+            restore::run(
+                &ctx,
+                &RestoreRequest {
+                    library: Some(library()),
+                    to: Some(dir),
+                    ..Default::default()
+                },
+                Arc::new(Counters::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("the restore runs to the end")
+        }
+    };
+
+    // 1. Everything, byte for byte.
+    let out1 = env.dir.path().join("export1");
+    let report = restore_to(out1.clone()).await;
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    let restored: BTreeSet<String> = report.items.iter().map(|i| i.version.clone()).collect();
+    assert_eq!(restored, all);
+    for i in &report.items {
+        let v: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+        assert!(
+            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            "{v} differs"
+        );
+    }
+    assert!(out1.join(MANIFEST).is_file());
+
+    // 2. A content pack used by some versions but not all is lost.
+    let (victim, expected_failed) = users
+        .iter()
+        .filter(|(_, u)| u.len() < all.len())
+        .max_by_key(|(_, u)| u.len())
+        .map(|(p, u)| (p.clone(), u.clone()))
+        .expect("a pack not used by every version");
+    std::fs::remove_file(
+        env.dir
+            .path()
+            .join("repo/packs")
+            .join(&victim[..2])
+            .join(&victim),
+    )
+    .unwrap();
+    let out2 = env.dir.path().join("export2");
+    let report = restore_to(out2.clone()).await;
+    assert_eq!(report.state, JobState::CompletedWithWarnings);
+    let failed: BTreeSet<String> = report.failures.iter().map(|f| f.object.clone()).collect();
+    assert_eq!(failed, expected_failed, "{:#?}", report.failures);
+    for f in &report.failures {
+        assert!(f.error.contains(&victim), "the error names the pack: {f:?}");
+    }
+    assert_eq!(report.versions as usize, all.len() - expected_failed.len());
+    for i in &report.items {
+        let v: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+        assert!(!expected_failed.contains(&i.version));
+        assert!(
+            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            "{v} differs"
+        );
+    }
+    let files = files_under(&out2);
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        "a temporary file was left: {files:?}"
+    );
+    for v in &expected_failed {
+        let v: imvault::imanage::model::VersionId = v.parse().unwrap();
+        let marker = format!("(doc {} v {})", v.document.number, v.version);
+        assert!(
+            !files.iter().any(|f| f.to_string_lossy().contains(&marker)),
+            "{v} was written despite its lost pack"
+        );
+    }
+    let items = std::fs::read_to_string(out2.join(ITEMS)).unwrap();
+    assert_eq!(
+        items.lines().filter(|l| l.contains("\"failed\"")).count(),
+        expected_failed.len()
+    );
+}
+
+/// A library export of several workspaces (units) whose batches flow through one pipeline:
+/// every version and every document's sidecar (placed after a later batch's sync) is there,
+/// each sidecar lists its versions as restored, every directory has its container sidecar, no
+/// temporary file is left; a merge into the same directory then overwrites no file (neither a
+/// version nor a sidecar) and says the sidecars exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_nothing() {
+    // Big enough for ACTIVE to hold several workspaces (one restore unit each).
+    let env = TestEnv::new(imvault_sim::SimOptions {
+        seed: 72,
+        scale: imvault_sim::Scale::Versions(600),
+        ..imvault_sim::SimOptions::default()
+    })
+    .await;
+    backup(&env).await;
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let workspaces = cat.children(&snap.row.id, None).unwrap().containers;
+    assert!(workspaces.len() >= 2, "several units: {}", workspaces.len());
+    let mut docs = Vec::new();
+    for ws in &workspaces {
+        docs.extend(
+            cat.subtree(&snap.row.id, &ws.id)
+                .unwrap()
+                .unwrap()
+                .documents,
+        );
+    }
+    let total_bytes: u64 = docs
+        .iter()
+        .flat_map(|d| d.versions.iter())
+        .map(|v| v.size)
+        .sum();
+    let total_versions: usize = docs.iter().map(|d| d.versions.len()).sum();
+    let out = env.dir.path().join("export");
+    let restore = |merge: bool| {
+        let (env, out) = (&env, out.clone());
+        async move {
+            let mut ctx = RestoreContext::new(
+                env.repo().await,
+                env.dir.path().join("state/catalog.db"),
+                None,
+            );
+            ctx.batch_bytes = (total_bytes / 20).max(1);
+            restore::run(
+                &ctx,
+                &RestoreRequest {
+                    library: Some(library()),
+                    to: Some(out),
+                    merge,
+                    ..Default::default()
+                },
+                Arc::new(Counters::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("the restore runs to the end")
+        }
+    };
+    let report = restore(false).await;
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    assert_eq!(report.versions as usize, total_versions);
+    let files = files_under(&out);
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        "a temporary file was left: {files:?}"
+    );
+    // Each document's sidecar sits next to its versions and lists them all as restored.
+    let by_version: BTreeMap<String, std::path::PathBuf> = report
+        .items
+        .iter()
+        .map(|i| (i.version.clone(), std::path::PathBuf::from(&i.restored_as)))
+        .collect();
+    assert_eq!(by_version.len(), total_versions, "every item is listed");
+    let mut sidecars = Vec::new();
+    for d in &docs {
+        let latest = d.versions.last().unwrap();
+        let first = &by_version[&d.versions[0].id.to_string()];
+        let sidecar = first
+            .parent()
+            .unwrap()
+            .join(imvault::restore::names::sidecar_file(
+                &latest.name,
+                d.id.number,
+            ));
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&sidecar).unwrap_or_else(|e| panic!("{}: {e}", sidecar.display())),
+        )
+        .unwrap();
+        assert_eq!(json["document"], d.id.to_string());
+        let listed = json["versions"].as_array().unwrap();
+        assert_eq!(listed.len(), d.versions.len());
+        assert!(listed.iter().all(|v| v["status"] == "restored"), "{json:#}");
+        sidecars.push(sidecar);
+    }
+    // Every directory holds its container sidecar.
+    let mut dirs = BTreeSet::new();
+    for f in &files {
+        let mut p = f.parent();
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(d.to_path_buf());
+            p = d.parent();
+        }
+    }
+    for d in &dirs {
+        assert!(
+            out.join(d)
+                .join(imvault::restore::export::CONTAINER_SIDECAR)
+                .is_file(),
+            "{} has no container sidecar",
+            d.display()
+        );
+    }
+
+    // A merge: nothing overwritten, the sidecars reported as existing.
+    std::fs::write(&sidecars[0], b"operator's own sidecar").unwrap();
+    let version_file = by_version.values().next().unwrap().clone();
+    std::fs::write(&version_file, b"operator's own edit").unwrap();
+    let report = restore(true).await;
+    assert_eq!(report.versions, 0, "{report:#?}");
+    assert_eq!(report.unchanged as usize, total_versions);
+    assert_eq!(
+        std::fs::read(&sidecars[0]).unwrap(),
+        b"operator's own sidecar"
+    );
+    assert_eq!(
+        std::fs::read(&version_file).unwrap(),
+        b"operator's own edit"
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("sidecar") && n.contains("exists, not overwritten")),
+        "{:?}",
+        report.notes
+    );
+    let after = files_under(&out);
+    assert!(
+        !after
+            .iter()
+            .any(|f| f.to_string_lossy().contains("imvault-tmp")),
+        "a temporary file was left: {after:?}"
+    );
+}

@@ -1,0 +1,426 @@
+//! Restore into iManage (issue 6): a deleted folder back into its original place, a document
+//! into another folder, an existing document getting a restored version, and a dry run that
+//! writes nothing. Everything is checked through the simulator's API.
+
+use std::collections::BTreeMap;
+
+use imvault::catalog::{ContainerRow, PlannedDocument};
+use imvault::imanage::api_read::SecurityTarget;
+use imvault::imanage::model::{Acl, Container, ContainerId, ContainerKind, DocumentVersion};
+use imvault::imanage::{Client, Listing, PageState};
+use imvault::jobs::JobState;
+use imvault::restore::into_imanage::restored_comment;
+use imvault::restore::{AclMode, IntoPlace, RestoreRequest};
+use imvault_sim::{MutateRequest, SimStats};
+
+use crate::support::restore::*;
+
+/// Live children of a workspace or folder: containers and documents (latest version each).
+async fn children(
+    client: &Client,
+    c: &ContainerId,
+    workspace: bool,
+) -> (Vec<Container>, Vec<DocumentVersion>) {
+    let listing = if workspace {
+        Listing::WorkspaceChildren(c.clone())
+    } else {
+        Listing::FolderChildren(c.clone())
+    };
+    let mut state = PageState::default();
+    let (mut cs, mut ds) = (Vec::new(), Vec::new());
+    while !state.is_done() {
+        for row in client.next_page(&listing, &mut state).await.unwrap() {
+            if row["wstype"] == "folder" || row["wstype"] == "workspace" {
+                cs.push(Container::from_json(row).unwrap());
+            } else {
+                ds.push(DocumentVersion::from_json(row).unwrap());
+            }
+        }
+    }
+    (cs, ds)
+}
+
+/// An ACL without display names (the API adds them; they are not part of what is restored).
+fn acl_key(a: &Acl) -> Acl {
+    let mut a = a.clone().normalized();
+    for e in &mut a.entries {
+        e.name = None;
+    }
+    a
+}
+
+const PROFILE_KEYS: &[&str] = &[
+    "name",
+    "extension",
+    "author",
+    "operator",
+    "class",
+    "subclass",
+    "custom1",
+    "custom2",
+    "custom3",
+    "file_create_date",
+    "file_edit_date",
+    "subject",
+    "from",
+    "to",
+];
+
+/// Checks that `doc` (as in the snapshot) was recreated as `live`: every version in order with
+/// the same bytes, the restorable profile fields, the restore comment and (with `acl`) the ACL.
+async fn assert_document_restored(
+    env: &crate::support::env::TestEnv,
+    client: &Client,
+    doc: &PlannedDocument,
+    live: &DocumentVersion,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+    acl: bool,
+) {
+    let versions = client.document_versions(live.document_id()).await.unwrap();
+    assert_eq!(
+        versions.len(),
+        doc.versions.len(),
+        "versions of {} (now {})",
+        doc.id,
+        live.id
+    );
+    for (old, new) in doc.versions.iter().zip(&versions) {
+        let want = env.sim.version_bytes(&old.id).unwrap();
+        let got = env.sim.version_bytes(&new.id).unwrap();
+        assert!(
+            got == want,
+            "{} restored as {}: bytes differ",
+            old.id,
+            new.id
+        );
+        for k in PROFILE_KEYS {
+            assert_eq!(
+                old.profile.get(*k).filter(|v| !v.is_null()),
+                new.raw.get(*k).filter(|v| !v.is_null()),
+                "{} restored as {}: profile field {k}",
+                old.id,
+                new.id
+            );
+        }
+        assert_eq!(
+            new.raw["comment"],
+            restored_comment(&old.id.to_string(), snapshot_time),
+            "{}",
+            new.id
+        );
+    }
+    let now = client
+        .security(&SecurityTarget::Document(live.document_id().clone()))
+        .await
+        .unwrap();
+    if acl {
+        assert_eq!(
+            acl_key(&now),
+            acl_key(doc.acl.as_ref().unwrap()),
+            "ACL of {}",
+            doc.id
+        );
+    } else {
+        assert!(
+            now.entries.is_empty(),
+            "--acl inherit gave trustees: {now:?}"
+        );
+    }
+}
+
+/// Done-when (2): a folder with sub-folders and documents is deleted (with an ACL change on it
+/// before); restoring it into its original place brings back the hierarchy, the documents with
+/// every version in order, their profiles and the ACLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_folder_comes_back_into_its_original_place() {
+    let env = backed_up(71).await;
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let plan = folder_with_subfolders(&cat, &snap, 2);
+    let root = plan.containers[0].clone();
+    let parent = root.parent_id.clone().unwrap();
+    let parent_row = cat.container_in(&snap.row.id, &parent).unwrap().unwrap();
+    let client = env.client().await;
+
+    env.sim.mutate(&MutateRequest {
+        new_versions: 5,
+        acl_edits: 5,
+        ..Default::default()
+    });
+    // Someone changes the folder's ACL, then deletes it with everything in it.
+    client
+        .set_security(
+            &SecurityTarget::container(root.kind, root.id.clone()),
+            &imvault::imanage::api_write::SecurityChange {
+                default_security: Some(imvault::imanage::model::DefaultSecurity::Public),
+                include: vec![],
+                remove: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let deleted = env
+        .sim
+        .delete_folder(&root.id.to_string())
+        .expect("folder deleted");
+    assert!(deleted.documents.len() >= 2);
+    assert!(client.folder(&root.id).await.unwrap_err().is_not_found());
+
+    let report = run_restore(
+        &env,
+        &RestoreRequest {
+            folder: Some(root.id.clone()),
+            into: Some(IntoPlace::Original),
+            ..Default::default()
+        },
+        Some(client.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    let live_containers = plan
+        .containers
+        .iter()
+        .filter(|c| c.kind != ContainerKind::SearchFolder)
+        .count();
+    assert!(
+        report.containers_created as usize >= live_containers,
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.versions as usize,
+        plan.documents
+            .iter()
+            .map(|d| d.versions.len())
+            .sum::<usize>()
+    );
+
+    // Walk the snapshot's subtree and the live tree side by side, matching by name.
+    let mut kids: BTreeMap<ContainerId, Vec<&ContainerRow>> = BTreeMap::new();
+    for c in &plan.containers[1..] {
+        kids.entry(c.parent_id.clone().unwrap())
+            .or_default()
+            .push(c);
+    }
+    let mut docs_in: BTreeMap<ContainerId, Vec<&PlannedDocument>> = BTreeMap::new();
+    for d in &plan.documents {
+        docs_in.entry(d.filings[0].clone()).or_default().push(d);
+    }
+    // Where each document went, from the report.
+    let moved: BTreeMap<imvault::imanage::model::DocumentId, imvault::imanage::model::DocumentId> =
+        report
+            .items
+            .iter()
+            .map(|i| {
+                let from: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+                let to: imvault::imanage::model::VersionId = i.restored_as.parse().unwrap();
+                (from.document, to.document)
+            })
+            .collect();
+    let (top, _) = children(
+        &client,
+        &parent,
+        parent_row.kind == ContainerKind::Workspace,
+    )
+    .await;
+    let new_root = top
+        .iter()
+        .find(|c| c.name == root.name && c.id != root.id)
+        .expect("the folder is back under its parent");
+    let mut pending = vec![(root.clone(), new_root.clone())];
+    let mut checked_docs = 0;
+    while let Some((old, new)) = pending.pop() {
+        assert_eq!(new.kind, old.kind, "{} kind", old.id);
+        assert_eq!(
+            new.raw.get("description"),
+            old.profile.get("description"),
+            "{}",
+            old.id
+        );
+        let new_acl = client
+            .security(&SecurityTarget::container(new.kind, new.id.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            acl_key(&new_acl),
+            acl_key(old.acl.as_ref().unwrap()),
+            "ACL of {} now {}",
+            old.id,
+            new.id
+        );
+        let (live_kids, live_docs) = children(&client, &new.id, false).await;
+        // Same-named siblings were recreated in id order, so their new ids keep that order.
+        let old_kids = kids.get(&old.id).cloned().unwrap_or_default();
+        for k in &old_kids {
+            let twins_before = old_kids
+                .iter()
+                .filter(|o| o.name == k.name && o.id < k.id)
+                .count();
+            let mut same: Vec<&Container> = live_kids.iter().filter(|c| c.name == k.name).collect();
+            same.sort_by_key(|c| c.id.number);
+            let n = same
+                .get(twins_before)
+                .unwrap_or_else(|| panic!("{} ({}) is back under {}", k.name, k.id, new.id));
+            pending.push(((*k).clone(), (*n).clone()));
+        }
+        for d in docs_in.get(&old.id).into_iter().flatten() {
+            let new_doc = &moved[&d.id];
+            let live = live_docs
+                .iter()
+                .find(|l| l.document_id() == new_doc)
+                .unwrap_or_else(|| panic!("{} is back in {} as {new_doc}", d.id, new.id));
+            assert_eq!(live.name, d.versions.last().unwrap().name);
+            assert_document_restored(&env, &client, d, live, snap.row.time, true).await;
+            checked_docs += 1;
+        }
+    }
+    assert_eq!(checked_docs, plan.documents.len());
+}
+
+/// Done-when (3): a document restored into another folder comes as a new document with all its
+/// versions; with `--acl inherit` it takes the target's defaults. An existing document restored
+/// into its original place gets the old content as a new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_into_another_folder_and_as_a_new_version() {
+    let env = backed_up(72).await;
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let plan = folder_with_subfolders(&cat, &snap, 2);
+    let doc = plan
+        .documents
+        .iter()
+        .max_by_key(|d| d.versions.len())
+        .unwrap()
+        .clone();
+    let target = all_containers(&cat, &snap)
+        .into_iter()
+        .find(|c| c.kind == ContainerKind::Folder && !doc.filings.contains(&c.id))
+        .unwrap();
+    let client = env.client().await;
+    let report = run_restore(
+        &env,
+        &RestoreRequest {
+            document: Some(doc.id.clone()),
+            into_folder: Some(target.id.clone()),
+            acl: AclMode::Inherit,
+            ..Default::default()
+        },
+        Some(client.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    assert_eq!(report.versions as usize, doc.versions.len());
+    let (_, live_docs) = children(&client, &target.id, false).await;
+    let new_id: imvault::imanage::model::VersionId = report.items[0].restored_as.parse().unwrap();
+    let live = live_docs
+        .iter()
+        .find(|l| l.document_id() == &new_id.document)
+        .expect("the new document is in the target folder");
+    assert_ne!(live.document_id(), &doc.id);
+    assert_document_restored(&env, &client, &doc, live, snap.row.time, false).await;
+
+    // Into the original place, the document still existing: version 1 comes back as a new
+    // version of the same document; nothing is overwritten.
+    let before = client.document_versions(&doc.id).await.unwrap();
+    let report = run_restore(
+        &env,
+        &RestoreRequest {
+            document: Some(doc.id.clone()),
+            version: Some(1),
+            into: Some(IntoPlace::Original),
+            ..Default::default()
+        },
+        Some(client.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.versions, 1, "{report:#?}");
+    let after = client.document_versions(&doc.id).await.unwrap();
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "existing versions untouched"
+    );
+    let new = after.last().unwrap();
+    assert!(new.id.version > before.last().unwrap().id.version);
+    assert!(
+        env.sim.version_bytes(&new.id).unwrap()
+            == env.sim.version_bytes(doc.id.version(1)).unwrap()
+    );
+    assert_eq!(
+        new.raw["comment"],
+        restored_comment(&doc.id.version(1).to_string(), snap.row.time)
+    );
+
+    // Without --version, unchanged versions are not uploaded again.
+    let report = run_restore(
+        &env,
+        &RestoreRequest {
+            document: Some(doc.id.clone()),
+            into: Some(IntoPlace::Original),
+            ..Default::default()
+        },
+        Some(client.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.versions, 0, "{report:#?}");
+    assert_eq!(report.unchanged as usize, doc.versions.len());
+}
+
+fn writes(s: &SimStats) -> u64 {
+    s.requests
+        .iter()
+        .filter(|(k, _)| {
+            (k.starts_with("POST") && !k.contains("/sync/") && !k.contains("oauth"))
+                || k.starts_with("PATCH")
+                || k.starts_with("DELETE")
+        })
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+/// Done-when (5), iManage side: a dry run of a deleted folder's restore makes no write call and
+/// changes nothing, yet reports what it would restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_into_original_makes_no_write() {
+    let env = backed_up(73).await;
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let plan = folder_with_subfolders(&cat, &snap, 2);
+    let root = plan.containers[0].clone();
+    env.sim.delete_folder(&root.id.to_string()).unwrap();
+    let summary = env.sim.library_summary(LIB).unwrap();
+    let before = writes(&env.sim.stats());
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--folder",
+            &root.id.to_string(),
+            "--into",
+            "original",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    let r = json_of(&out);
+    assert_eq!(r["dry_run"], true);
+    assert_eq!(
+        r["versions"].as_u64().unwrap() as usize,
+        plan.documents
+            .iter()
+            .map(|d| d.versions.len())
+            .sum::<usize>()
+    );
+    assert!(r["containers_created"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(
+        writes(&env.sim.stats()),
+        before,
+        "a dry run wrote to iManage"
+    );
+    assert_eq!(env.sim.library_summary(LIB).unwrap(), summary);
+}
