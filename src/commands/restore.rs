@@ -119,6 +119,19 @@ pub fn print_report(r: &RestoreReport, json: bool) -> anyhow::Result<()> {
         r.seconds,
         r.mb_per_s
     );
+    for d in r.deleted_documents.iter().take(20) {
+        println!("  {d}");
+    }
+    let listed = r.deleted_documents.len().min(20) as u64;
+    let deleted = r.documents_from_trash_bin + r.documents_recreated;
+    if deleted > listed {
+        println!(
+            "  … and {} more deleted documents ({} back from the trash bin in all, {} created again)",
+            deleted - listed,
+            r.documents_from_trash_bin,
+            r.documents_recreated
+        );
+    }
     if r.versions <= 20 {
         for i in &r.items {
             println!("  {} -> {}", i.version, i.restored_as);

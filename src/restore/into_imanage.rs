@@ -5,6 +5,7 @@
 //! document with its versions in order). Every restored version's comment says where it came
 //! from: "Restored from <versionId> as of <snapshot time>".
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,7 +14,9 @@ use serde_json::Value;
 use tracing::Instrument as _;
 
 use super::RestoreError;
-use super::report::{DocumentOutcome, ItemFailure, RestoreReport, RestoredVersion};
+use super::report::{
+    Comeback, DeletedDocument, DocumentOutcome, ItemFailure, RestoreReport, RestoredVersion,
+};
 use super::request::{AclMode, Destination, Selection, ValidRequest};
 use super::source::Source;
 use super::target::{ContainerOutcome, Place, Target};
@@ -41,6 +44,9 @@ pub struct ImanageTarget {
     library: crate::imanage::model::LibraryId,
     /// `--document D --version V`: upload that version even if the document has it unchanged.
     explicit_version: bool,
+    /// Into original: the library's trash bin (document number → its latest version), read
+    /// once, when the first document is restored.
+    trash: tokio::sync::OnceCell<Result<HashMap<u64, u32>, ItemFailure>>,
 }
 
 /// The comment every restored version carries.
@@ -110,7 +116,85 @@ impl ImanageTarget {
                     ..
                 }
             ),
+            trash: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The library's trash bin (read once per restore): document number → latest version.
+    async fn trash_bin(&self) -> Result<&HashMap<u64, u32>, ItemFailure> {
+        self.trash
+            .get_or_init(|| async {
+                let rows = self.client.trash_bin(&self.library).await.map_err(|e| {
+                    fail(
+                        &self.library,
+                        format!("reading the trash bin of library {}", self.library),
+                        &e,
+                    )
+                })?;
+                Ok(rows
+                    .into_iter()
+                    .map(|v| (v.id.document.number, v.id.version))
+                    .collect())
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Into original: a deleted document still in the trash bin whose folder is still where
+    /// it was comes back from the trash bin (`POST L/trash-bin/documents/{docId}/restore`),
+    /// keeping its number. Returns the versions it then holds (for a dry run, those the trash
+    /// bin implies: every backed-up version up to its latest), `None` when it is not in the
+    /// trash bin (or cannot go back where it was). A document whose folder was recreated under
+    /// a new number stays in the trash bin (the API cannot file it in another folder) and is
+    /// created again there, with a note.
+    async fn from_trash(
+        &self,
+        doc: &PlannedDocument,
+        folder: Option<&ContainerId>,
+        out: &mut DocumentOutcome,
+    ) -> Result<Option<Vec<LiveVersion>>, ItemFailure> {
+        let Some(&latest) = self.trash_bin().await?.get(&doc.id.number) else {
+            return Ok(None);
+        };
+        match folder {
+            Some(f) if doc.filings.contains(f) => {}
+            _ => {
+                out.notes.push(format!(
+                    "{} is in the trash bin, but the folder it was filed in was recreated under a new number (filing a document in another folder is not part of the API): restored as a new document there; the original stays in the trash bin",
+                    doc.id
+                ));
+                return Ok(None);
+            }
+        }
+        if self.dry_run {
+            return Ok(Some(
+                doc.versions
+                    .iter()
+                    .filter(|v| v.id.version <= latest)
+                    .map(|v| LiveVersion {
+                        version: v.id.version,
+                        size: v.size,
+                        edit_date: v.edit_date.clone(),
+                    })
+                    .collect(),
+            ));
+        }
+        match self.client.restore_from_trash(&doc.id).await {
+            Ok(()) => {}
+            // Purged meanwhile: created again like any document gone for good.
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(fail(&doc.id, "restoring it from the trash bin", &e)),
+        }
+        tracing::info!(document = %doc.id, "document restored from the trash bin");
+        let live = self.client.document_versions(&doc.id).await.map_err(|e| {
+            fail(
+                &doc.id,
+                "reading its versions after restoring it from the trash bin",
+                &e,
+            )
+        })?;
+        Ok(Some(live.iter().map(LiveVersion::of).collect()))
     }
 
     fn keep_acl(&self) -> bool {
@@ -308,6 +392,33 @@ impl ImanageTarget {
         self.create(c, parent, false).await
     }
 
+    /// Into original: the versions the document holds now, after bringing it back from the
+    /// trash bin if it is there (`out.deleted` says so); `None` when it is gone for good.
+    async fn live_or_from_trash(
+        &self,
+        doc: &PlannedDocument,
+        folder: Option<&ContainerId>,
+        out: &mut DocumentOutcome,
+    ) -> Result<Option<Vec<LiveVersion>>, ItemFailure> {
+        if let Some(live) = self.from_trash(doc, folder, out).await? {
+            out.deleted = Some(DeletedDocument {
+                document: doc.id.to_string(),
+                how: Comeback::FromTrashBin,
+                now: Some(doc.id.to_string()),
+            });
+            return Ok(Some(live));
+        }
+        match self.client.document_versions(&doc.id).await {
+            Ok(v) => Ok(Some(v.iter().map(LiveVersion::of).collect())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(fail(
+                &doc.id,
+                "checking whether the document still exists",
+                &e,
+            )),
+        }
+    }
+
     async fn upload_version(
         &self,
         v: &VersionRow,
@@ -355,6 +466,23 @@ impl ImanageTarget {
             size: v.size,
             restored_as: created.id.to_string(),
         })
+    }
+}
+
+/// What the target holds of a version (to skip versions it already has unchanged).
+struct LiveVersion {
+    version: u32,
+    size: u64,
+    edit_date: Option<String>,
+}
+
+impl LiveVersion {
+    fn of(v: &crate::imanage::model::DocumentVersion) -> Self {
+        Self {
+            version: v.id.version,
+            size: v.size,
+            edit_date: v.edit_date.clone(),
+        }
     }
 }
 
@@ -448,18 +576,17 @@ impl Target for ImanageTarget {
                 false
             }
         };
-        // Into original: does the document still exist?
+        // Into original: is the document still there, or in the trash bin (some tenants answer
+        // the versions of a document in the trash bin: the trash bin is asked first)?
         let live = if self.mode == Mode::Original {
-            match self.client.document_versions(&doc.id).await {
-                Ok(v) => Some(v),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => {
+            match self
+                .live_or_from_trash(doc, folder.as_ref(), &mut out)
+                .await
+            {
+                Ok(live) => live,
+                Err(f) => {
                     Counters::add(&progress.skipped, 1);
-                    out.failures.push(fail(
-                        &doc.id,
-                        "checking whether the document still exists",
-                        &e,
-                    ));
+                    out.failures.push(f);
                     return out;
                 }
             }
@@ -468,9 +595,9 @@ impl Target for ImanageTarget {
         };
         if let Some(live) = live {
             for v in &doc.versions {
-                let same = live
-                    .iter()
-                    .any(|l| l.id == v.id && l.size == v.size && l.edit_date == v.edit_date);
+                let same = live.iter().any(|l| {
+                    l.version == v.id.version && l.size == v.size && l.edit_date == v.edit_date
+                });
                 if same && !self.explicit_version {
                     out.unchanged += 1;
                     continue;
@@ -480,7 +607,10 @@ impl Target for ImanageTarget {
                     .await;
                 record(&mut out, r);
             }
+            // A dry run leaves the document in the trash bin, where its security is not read.
+            let still_in_trash = self.dry_run && out.deleted.is_some();
             if let Some(acl) = acl
+                && !still_in_trash
                 && let Err(f) = self
                     .apply_acl(
                         &doc.id.to_string(),
@@ -530,6 +660,13 @@ impl Target for ImanageTarget {
                 // The first version failed: later ones become the first of the new document.
                 continue;
             }
+        }
+        if self.mode == Mode::Original && (new_doc.is_some() || self.dry_run) {
+            out.deleted = Some(DeletedDocument {
+                document: doc.id.to_string(),
+                how: Comeback::Recreated,
+                now: new_doc.as_ref().map(ToString::to_string),
+            });
         }
         if let Some(d) = &new_doc {
             tracing::info!(from = %doc.id, to = %d, "document recreated");

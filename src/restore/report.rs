@@ -32,9 +32,54 @@ pub struct RestoredVersion {
     pub restored_as: String,
 }
 
+/// How a document that was deleted from iManage came back into its original place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comeback {
+    /// Restored from the library's trash bin: it keeps its document number.
+    FromTrashBin,
+    /// Gone from the trash bin too (purged), or its folder had to be recreated: created again
+    /// under a new number.
+    Recreated,
+}
+
+/// A deleted document brought back by a restore into the original place: old → new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeletedDocument {
+    /// The document as backed up (`ACTIVE!1042`).
+    pub document: String,
+    pub how: Comeback,
+    /// The document now (`ACTIVE!1042` from the trash bin, a new number when recreated);
+    /// `None` in a dry run that would create it.
+    pub now: Option<String>,
+}
+
+impl std::fmt::Display for DeletedDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let now = self.now.as_deref().unwrap_or("a new document");
+        match self.how {
+            Comeback::FromTrashBin => write!(
+                f,
+                "{} -> {now} (back from the trash bin, document number kept)",
+                self.document
+            ),
+            Comeback::Recreated => write!(
+                f,
+                "{} -> {now} (deleted and no longer in the trash bin: created again under a new number)",
+                self.document
+            ),
+        }
+    }
+}
+
+/// Deleted documents listed in the report (the counts go on).
+pub const MAX_LISTED_DELETED: usize = 1000;
+
 /// What happened to one document.
 #[derive(Debug, Clone, Default)]
 pub struct DocumentOutcome {
+    /// Set when the document had been deleted and came back into its original place.
+    pub deleted: Option<DeletedDocument>,
     pub restored: Vec<RestoredVersion>,
     /// Versions not restored because the target already holds them (same content in iManage, or
     /// an existing file of an export that is never overwritten).
@@ -69,6 +114,12 @@ pub struct RestoreReport {
     /// The first [`MAX_LISTED_FAILURES`] failures.
     pub failures: Vec<ItemFailure>,
     pub notes: Vec<String>,
+    /// Deleted documents brought back from the trash bin (same number) / created again (new
+    /// number), restoring into the original place.
+    pub documents_from_trash_bin: u64,
+    pub documents_recreated: u64,
+    /// The first [`MAX_LISTED_DELETED`] of them: old → new.
+    pub deleted_documents: Vec<DeletedDocument>,
     /// Restored versions, kept for small restores (up to 1000) so a caller can see where
     /// each went; an export lists every one in its manifest.
     pub items: Vec<RestoredVersion>,
@@ -95,6 +146,9 @@ impl RestoreReport {
             mb_per_s: 0.0,
             failures: Vec::new(),
             notes: Vec::new(),
+            documents_from_trash_bin: 0,
+            documents_recreated: 0,
+            deleted_documents: Vec::new(),
             items: Vec::new(),
         }
     }
@@ -108,6 +162,21 @@ impl RestoreReport {
     }
 
     pub fn add_document(&mut self, o: DocumentOutcome) {
+        if let Some(d) = o.deleted {
+            let how = d.how;
+            match how {
+                Comeback::FromTrashBin => self.documents_from_trash_bin += 1,
+                Comeback::Recreated => self.documents_recreated += 1,
+            }
+            tracing::info!(document = %d.document, now = d.now.as_deref().unwrap_or("-"), how = ?d.how, "deleted document restored");
+            if self.deleted_documents.len() < MAX_LISTED_DELETED {
+                self.deleted_documents.push(d);
+            }
+            if o.restored.is_empty() && how == Comeback::FromTrashBin {
+                // Nothing uploaded, yet the document is back.
+                self.documents += 1;
+            }
+        }
         if !o.restored.is_empty() {
             self.documents += 1;
         }

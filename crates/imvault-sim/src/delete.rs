@@ -3,6 +3,9 @@
 //! [`SimHandle::delete_folder`](super::SimHandle::delete_folder) and `POST /sim/delete-folder`.
 //! The folder and every folder below it disappear from every read; each document filed in them
 //! goes to the trash bin.
+//!
+//! And: purge a document from the trash bin ([`purge_from_trash`]), as an administrator or a
+//! retention rule does (no call of the contract does it); the document is then gone for good.
 
 use serde::{Deserialize, Serialize};
 
@@ -70,5 +73,31 @@ pub fn delete_folder(sim: &Sim, folder: &str) -> Option<DeleteFolderReport> {
             containers: containers.iter().map(|c| format!("{alias}!{c}")).collect(),
             documents: documents.iter().map(|d| format!("{alias}!{d}")).collect(),
         })
+    })
+}
+
+/// Purges document `doc` (`LIB!N`) from the trash bin: from then on no read answers it (its
+/// versions, profile, content and security are 404) and the trash bin no longer lists it.
+/// `false` when it is not a document in the trash bin.
+pub fn purge_from_trash(sim: &Sim, doc: &str) -> bool {
+    let Ok(ObjectId { library, number: n }) = doc.parse() else {
+        return false;
+    };
+    let Some(li) = sim.lib_index(&library) else {
+        return false;
+    };
+    let seed = sim.seed();
+    sim.write(li, |layout, ov| {
+        let in_trash = Ctx {
+            seed,
+            lib: layout,
+            ov,
+        }
+        .doc(n)
+        .is_some_and(|d| d.trashed());
+        if in_trash {
+            ov.docs.entry(n).or_default().purged = true;
+        }
+        in_trash
     })
 }

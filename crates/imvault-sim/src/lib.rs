@@ -361,6 +361,11 @@ impl SimHandle {
     pub fn delete_folder(&self, folder: &str) -> Option<delete::DeleteFolderReport> {
         delete::delete_folder(&self.sim, folder)
     }
+    /// Purge a document (`LIB!N`) from the trash bin (test hook; see [`delete`]): gone for
+    /// good. `false` when it is not in the trash bin.
+    pub fn purge_from_trash(&self, doc: &str) -> bool {
+        delete::purge_from_trash(&self.sim, doc)
+    }
     pub fn stats(&self) -> SimStats {
         self.sim.stats.snapshot()
     }

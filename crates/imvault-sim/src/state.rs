@@ -77,6 +77,9 @@ pub struct DocOverlay {
     pub new: Option<NewDoc>,
     /// Deleted to the trash bin at this time.
     pub trashed: Option<i64>,
+    /// Purged from the trash bin (test hook [`crate::delete::purge_from_trash`]): gone from
+    /// every read, the trash bin included.
+    pub purged: bool,
     pub added: BTreeMap<u32, AddedVersion>,
     pub patches: HashMap<u32, Patch>,
     pub acl: Option<AclState>,

@@ -313,6 +313,9 @@ impl<'a> Ctx<'a> {
 
     /// A document by number, trashed ones included (check [`DocView::trashed`]).
     pub fn doc(&self, n: u64) -> Option<DocView<'a>> {
+        if self.ov.docs.get(&n).is_some_and(|o| o.purged) {
+            return None;
+        }
         if let Some((g, k)) = self.lib.doc_slot(n) {
             let tree = self.tree(g / SLOTS);
             return self.doc_in(&tree, g, k);

@@ -424,3 +424,162 @@ async fn dry_run_into_original_makes_no_write() {
     );
     assert_eq!(env.sim.library_summary(LIB).unwrap(), summary);
 }
+
+/// Calls of one kind the simulator answered (`POST L/trash-bin/documents/{id}/restore`).
+fn calls(s: &SimStats, key: &str) -> u64 {
+    s.requests.get(key).copied().unwrap_or(0)
+}
+
+/// Issue 19: a deleted document still in the trash bin comes back into its original place
+/// through `POST L/trash-bin/documents/{docId}/restore`, keeping its document number (nothing
+/// uploaded when it holds every backed-up version); a dry run only says so. One purged from
+/// the trash bin is created again under a new number, and the report says old → new (CLI text
+/// and `--json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_document_comes_back_from_the_trash_bin_keeping_its_number() {
+    let env = backed_up(74).await;
+    let cat = catalog(&env);
+    let snap = latest(&cat);
+    let plan = folder_with_subfolders(&cat, &snap, 3);
+    let mut docs = plan
+        .documents
+        .iter()
+        .filter(|d| d.filings.len() == 1 && d.versions.len() >= 2);
+    let (kept, purged) = (
+        docs.next().expect("a document with versions").clone(),
+        docs.next().expect("a second one").clone(),
+    );
+    let client = env.client().await;
+    let restore_call = "POST L/trash-bin/documents/{id}/restore";
+    let uploads = |s: &SimStats| {
+        calls(s, "POST L/folders/{id}/documents") + calls(s, "POST L/documents/{id}/versions")
+    };
+    let in_folder = |d: &PlannedDocument| {
+        let client = client.clone();
+        let (folder, id) = (d.filings[0].clone(), d.id.clone());
+        async move {
+            children(&client, &folder, false)
+                .await
+                .1
+                .iter()
+                .any(|l| l.document_id() == &id)
+        }
+    };
+
+    // In the trash bin: back with its number and every version, nothing uploaded.
+    let versions_before = client.document_versions(&kept.id).await.unwrap();
+    client.delete_document(&kept.id).await.unwrap();
+    assert!(!in_folder(&kept).await);
+    let stats = env.sim.stats();
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            &kept.id.to_string(),
+            "--into",
+            "original",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    let r = json_of(&out);
+    assert_eq!(r["documents_from_trash_bin"], 1, "{r:#}");
+    assert_eq!(r["deleted_documents"][0]["how"], "from_trash_bin", "{r:#}");
+    assert_eq!(writes(&env.sim.stats()), writes(&stats), "a dry run wrote");
+    assert!(
+        !in_folder(&kept).await,
+        "a dry run restored from the trash bin"
+    );
+
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            &kept.id.to_string(),
+            "--into",
+            "original",
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    let r = json_of(&out);
+    assert_eq!(
+        r["deleted_documents"],
+        serde_json::json!([{
+            "document": kept.id.to_string(),
+            "how": "from_trash_bin",
+            "now": kept.id.to_string(),
+        }]),
+        "{r:#}"
+    );
+    assert_eq!(r["documents_from_trash_bin"], 1);
+    assert_eq!(r["documents_recreated"], 0);
+    assert_eq!(r["versions"], 0, "nothing to upload: {r:#}");
+    assert_eq!(
+        r["unchanged"].as_u64().unwrap() as usize,
+        kept.versions.len()
+    );
+    let after = env.sim.stats();
+    assert_eq!(calls(&after, restore_call), calls(&stats, restore_call) + 1);
+    assert_eq!(uploads(&after), uploads(&stats), "nothing uploaded");
+    assert_eq!(
+        client.document_versions(&kept.id).await.unwrap(),
+        versions_before,
+        "the same document, the same versions"
+    );
+    assert!(in_folder(&kept).await, "back in its folder");
+
+    // Purged from the trash bin: created again under a new number, old → new in the output.
+    let want: Vec<Vec<u8>> = purged
+        .versions
+        .iter()
+        .map(|v| env.sim.version_bytes(&v.id).unwrap())
+        .collect();
+    client.delete_document(&purged.id).await.unwrap();
+    assert!(env.sim.purge_from_trash(&purged.id.to_string()));
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            &purged.id.to_string(),
+            "--into",
+            "original",
+        ],
+    );
+    assert_exit(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("  {} -> ", purged.id);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix) && l.contains("created again under a new number"))
+        .unwrap_or_else(|| panic!("no old -> new line in:\n{stdout}"));
+    let new: imvault::imanage::model::DocumentId = line[prefix.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert_ne!(new, purged.id);
+    let live = client.document_versions(&new).await.unwrap();
+    assert_eq!(live.len(), purged.versions.len(), "every version, in order");
+    for ((old, new), want) in purged.versions.iter().zip(&live).zip(&want) {
+        assert!(
+            env.sim.version_bytes(&new.id).unwrap() == *want,
+            "{}",
+            new.id
+        );
+        assert_eq!(
+            new.raw["comment"],
+            restored_comment(&old.id.to_string(), snap.row.time)
+        );
+    }
+    let (_, in_place) = children(&client, &purged.filings[0], false).await;
+    assert!(
+        in_place.iter().any(|l| l.document_id() == &new),
+        "in its folder"
+    );
+}

@@ -140,7 +140,13 @@ pub async fn restore_from_trash(
     Path((c, l, id)): P,
 ) -> Result<Response, ApiError> {
     let li = library(&sim, &c, &l)?;
-    let (n, _) = doc_ref(&l, &id)?;
+    // `{docId}`: a document (`LIB!N`), never one of its versions.
+    let (n, version) = doc_ref(&l, &id)?;
+    if version.is_some() {
+        return Err(ApiError::InvalidParam(format!(
+            "{id} is a version id; the trash bin restores documents (LIB!N)"
+        )));
+    }
     writes::set_trashed(&sim, li, n, false)?;
     let latest = sim
         .read(li, |ctx| ctx.doc(n).and_then(|d| d.latest()))

@@ -297,6 +297,56 @@ async fn writes_then_reads_back() {
             .status(),
         200
     );
+    // Back out of the trash bin: a second restore finds nothing there; a version id is not
+    // a document id.
+    let again = env
+        .post_json(
+            &lib(&format!("/trash-bin/documents/{doc_id}/restore")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), 404);
+    let r = env
+        .http
+        .delete(lib(&format!("/documents/{doc_id}")))
+        .header("X-Auth-Token", &env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let by_version = env
+        .post_json(
+            &lib(&format!("/trash-bin/documents/{doc_id}.1/restore")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(by_version.status(), 400);
+    // Purged from the trash bin (by an administrator): gone for good, from every read.
+    assert!(env.sim.purge_from_trash(&doc_id));
+    assert!(!env.sim.purge_from_trash(&doc_id), "purged twice");
+    let trash = env.get_json(&lib("/trash-bin/documents")).await;
+    assert!(
+        trash["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["document_number"] != doc_no),
+        "{trash}"
+    );
+    for path in [
+        format!("/documents/{doc_id}/versions"),
+        format!("/documents/{doc_id}.1"),
+        format!("/documents/{doc_id}/security"),
+    ] {
+        assert_eq!(env.get(&lib(&path)).await.status(), 404, "{path}");
+    }
+    let gone = env
+        .post_json(
+            &lib(&format!("/trash-bin/documents/{doc_id}/restore")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(gone.status(), 404);
     // Uploads without a name are refused with the profile error.
     let r = env
         .http
