@@ -205,7 +205,8 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
     } else {
         None
     };
-    let rctx = restore_context(settings, repo, client, log_lines());
+    let mut rctx = restore_context(settings, repo, client, log_lines());
+    rctx.option_names = restore::OptionNames::Api;
     let counters = Arc::new(Counters::default());
     running
         .live

@@ -46,6 +46,33 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Batches of documents (see [`source::batches`]) read ahead and written at the same time.
 pub const BATCHES_IN_FLIGHT: usize = 3;
 
+/// How messages name the options of a restore: `--merge` to someone at the command line,
+/// `"merge"` (the JSON field) to an API client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OptionNames {
+    #[default]
+    Cli,
+    Api,
+}
+
+impl OptionNames {
+    /// The option `field` (a [`RestoreRequest`] field name) as this caller spells it.
+    pub fn name(self, field: &str) -> String {
+        match self {
+            Self::Cli => format!("--{}", field.replace('_', "-")),
+            Self::Api => format!("\"{field}\""),
+        }
+    }
+
+    /// A boolean option switched on: `--merge`, or `"merge": true`.
+    pub fn switch(self, field: &str) -> String {
+        match self {
+            Self::Cli => self.name(field),
+            Self::Api => format!("\"{field}\": true"),
+        }
+    }
+}
+
 /// What a restore needs around it.
 pub struct RestoreContext {
     pub repo: Repository<Indexed>,
@@ -64,6 +91,8 @@ pub struct RestoreContext {
     /// Documents are restored in batches of about this many bytes of content (read ahead
     /// together, and synced once by the export).
     pub batch_bytes: u64,
+    /// How messages name the request's options (the daemon: the API's JSON fields).
+    pub option_names: OptionNames,
 }
 
 impl RestoreContext {
@@ -77,6 +106,7 @@ impl RestoreContext {
             concurrency: DEFAULT_CONCURRENCY,
             log_every: Duration::from_secs(30),
             batch_bytes: source::BATCH_BYTES,
+            option_names: OptionNames::Cli,
         }
     }
 }
@@ -168,7 +198,9 @@ pub async fn run(
             .await
             .map_err(|e| RestoreError::Sync(Box::new(e)))?;
     }
-    let planner = plan::Planner::open(&ctx.catalog_path).await?;
+    let planner = plan::Planner::open(&ctx.catalog_path)
+        .await?
+        .naming_options(ctx.option_names);
     let snapshot = planner.resolve_snapshot(&valid).await?;
     tracing::info!(snapshot = %snapshot.row.id, time = %snapshot.row.time, "restoring as of snapshot");
     // Planning errors (a document not in the snapshot, a wrong kind) come before the target is
@@ -184,7 +216,14 @@ pub async fn run(
     };
     let target: Arc<dyn target::Target> = match &valid.destination {
         Destination::Directory { path, merge } => Arc::new(
-            export::ExportTarget::prepare(path.clone(), *merge, valid.dry_run, &snapshot).await?,
+            export::ExportTarget::prepare(
+                path.clone(),
+                *merge,
+                valid.dry_run,
+                &snapshot,
+                ctx.option_names,
+            )
+            .await?,
         ),
         Destination::Original | Destination::Folder(_) => {
             let client = ctx.client.clone().ok_or(RestoreError::NeedsClient)?;

@@ -42,6 +42,7 @@ impl Unit {
 
 pub struct Planner {
     cat: SharedCatalog,
+    names: super::OptionNames,
 }
 
 fn cat_err(action: String) -> impl FnOnce(CatalogError) -> RestoreError {
@@ -84,7 +85,14 @@ impl Planner {
             .map_err(cat_err(format!("opening the catalog {}", path.display())))?;
         Ok(Self {
             cat: SharedCatalog::new(cat),
+            names: super::OptionNames::Cli,
         })
+    }
+
+    /// Messages name the options as `names` spells them (`--at` or `"at"`).
+    pub fn naming_options(mut self, names: super::OptionNames) -> Self {
+        self.names = names;
+        self
     }
 
     /// The snapshot the request means: `snapshot` (id or unique prefix), else the newest taken
@@ -151,10 +159,12 @@ impl Planner {
             .max_by_key(|s| (s.time, s.seq));
         match newest {
             Some(s) => format!(
-                "; the newest snapshot holding it is {} taken {} (deleted since?): restore it with --snapshot {} or --at {} (API: \"snapshot\" or \"at\")",
+                "; the newest snapshot holding it is {} taken {} (deleted since?): restore it with {} {} or {} {}",
                 s.id,
                 s.time.format("%Y-%m-%d %H:%M:%S UTC"),
+                self.names.name("snapshot"),
                 &s.id.as_str()[..s.id.as_str().len().min(12)],
+                self.names.name("at"),
                 s.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             ),
             None => "; no snapshot holds it (`imvault find --name` searches every snapshot)".into(),

@@ -54,8 +54,14 @@ pub struct RestoreRequest {
     /// A whole library.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub library: Option<LibraryId>,
-    /// As of this time: the newest snapshot of the library taken at or before it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// As of this time: the newest snapshot of the library taken at or before it. The forms of
+    /// `imvault restore --at`: RFC 3339 (`2026-11-03T14:02:11Z`), or `YYYY-MM-DD[ HH:MM]` in
+    /// the local time zone of the daemon's host (a date alone means 00:00).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "operator_time"
+    )]
+    #[schema(value_type = Option<String>, example = "2026-11-03 18:00")]
     pub at: Option<DateTime<Utc>>,
     /// This snapshot (its id or a unique prefix).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +81,16 @@ pub struct RestoreRequest {
     pub acl: AclMode,
     /// Plan and report, write nothing.
     pub dry_run: bool,
+}
+
+/// `at` as an operator types it, through the parser of `--at` ([`super::when::parse_time`]).
+fn operator_time<'de, D>(d: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| super::when::parse_time(&s).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// What to restore.
@@ -134,6 +150,30 @@ pub struct ValidRequest {
 }
 
 impl RestoreRequest {
+    /// The request with its library spelled `library` wherever it names the same library in
+    /// another case (libraries match case-insensitively, as the configuration's do).
+    pub fn with_library_spelled(mut self, library: &LibraryId) -> Self {
+        let same = |l: &LibraryId| l.as_str().eq_ignore_ascii_case(library.as_str());
+        let fix = |l: &mut LibraryId| {
+            if same(l) {
+                *l = library.clone();
+            }
+        };
+        if let Some(d) = &mut self.document {
+            fix(&mut d.library);
+        }
+        for c in [&mut self.folder, &mut self.workspace, &mut self.into_folder]
+            .into_iter()
+            .flatten()
+        {
+            fix(&mut c.library);
+        }
+        if let Some(l) = &mut self.library {
+            fix(l);
+        }
+        self
+    }
+
     /// One line for logs: what and where.
     pub fn describe(&self) -> String {
         match self.validate() {
@@ -268,6 +308,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("tp"), "{e}");
+    }
+
+    #[test]
+    fn at_takes_the_forms_of_the_command_line() {
+        let at = |v: &str| {
+            serde_json::from_value::<RestoreRequest>(
+                serde_json::json!({"library": "ACTIVE", "into": "original", "at": v}),
+            )
+            .map(|r| r.at.unwrap())
+        };
+        for form in [
+            "2026-11-03",
+            "2026-11-03 18:00",
+            "2026-11-03T18:00:00+01:00",
+        ] {
+            assert_eq!(
+                at(form).unwrap(),
+                crate::restore::when::parse_time(form).unwrap(),
+                "{form}"
+            );
+        }
+        let e = at("03/11/2026").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid time") && e.contains("YYYY-MM-DD"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::daemon::spec::{
     BackupParams, BackupRequest, JobSpec, RestoreRequest, SpecError, Trigger, VerifyRequest,
     validate_restore,
 };
+use crate::imanage::model::LibraryId;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -44,6 +45,40 @@ fn resolve_libraries(state: &AppState, wanted: &[String]) -> Result<Vec<String>,
         }
     }
     Ok(out)
+}
+
+/// The library a restore names, spelled as the tenant (or the catalog) does: one of this
+/// account's configured libraries or one with snapshots, matched case-insensitively as the
+/// configuration matches libraries. Anything else is refused with the known ones, as `imvault
+/// restore` does. Not signed in and nothing catalogued: nothing to judge by, the job says.
+async fn restorable_library(state: &AppState, wanted: &LibraryId) -> Result<LibraryId, ApiError> {
+    let snaps = state
+        .queue
+        .reader()
+        .run("listing the libraries with snapshots", |c| {
+            c.snapshots(None)
+        })
+        .await
+        .map_err(crate::daemon::queue::QueueError::Catalog)?;
+    let mut known: Vec<String> = state.libraries();
+    known.extend(snaps.into_iter().map(|s| s.row.library.to_string()));
+    known.sort();
+    known.dedup();
+    if known.is_empty() {
+        return Ok(wanted.clone());
+    }
+    if let Some(k) = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(wanted.as_str()))
+    {
+        return k
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("library {k}: {e}")));
+    }
+    Err(ApiError::bad_request(format!(
+        "library {wanted} is neither a configured library of this account nor one with snapshots; the known libraries are: {}",
+        known.join(", ")
+    )))
 }
 
 /// Queue a backup now.
@@ -111,22 +146,19 @@ pub async fn restore(
         crate::app::export_target::check(&state.settings(), to)
             .map_err(|e| ApiError::bad_request(format!("to: {e}")).with_field(Some("to")))?;
     }
-    if state.client().is_some() {
-        let lib = valid.selection.library().to_string();
-        resolve_libraries(&state, std::slice::from_ref(&lib)).map_err(|e| {
-            let field = if req.document.is_some() {
-                "document"
-            } else if req.folder.is_some() {
-                "folder"
-            } else if req.workspace.is_some() {
-                "workspace"
-            } else {
-                "library"
-            };
-            ApiError::bad_request(e.message.replacen("libraries", "library", 1))
-                .with_field(Some(field))
-        })?;
-    }
+    let field = if req.document.is_some() {
+        "document"
+    } else if req.folder.is_some() {
+        "folder"
+    } else if req.workspace.is_some() {
+        "workspace"
+    } else {
+        "library"
+    };
+    let library = restorable_library(&state, valid.selection.library())
+        .await
+        .map_err(|e| e.with_field(Some(field)))?;
+    let req = req.with_library_spelled(&library);
     let job = state.queue.enqueue(&JobSpec::Restore(req)).await?;
     tracing::info!(job = %job.id, "restore queued through the API");
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))

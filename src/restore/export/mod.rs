@@ -84,8 +84,10 @@ impl ExportTarget {
         merge: bool,
         dry_run: bool,
         snapshot: &SnapshotInfo,
+        names: super::OptionNames,
     ) -> Result<Self, RestoreError> {
         let b = base.clone();
+        let merge_option = names.switch("merge");
         let (manifest, items_path) = tokio::task::spawn_blocking(move || {
             let target_err = |problem: String| RestoreError::TargetDir {
                 path: b.clone(),
@@ -103,16 +105,15 @@ impl ExportTarget {
                             .map_err(io_err("reading the export target", &b))?
                     {
                         return Err(target_err(format!(
-                            "{why}: other users could read or replace the restored files (pass --merge to write there anyway, or export into a new directory)"
+                            "{why}: other users could read or replace the restored files (pass {merge_option} to write there anyway, or export into a new directory)"
                         )));
                     }
                     let mut entries =
                         std::fs::read_dir(&b).map_err(io_err("reading the export target", &b))?;
                     if entries.next().is_some() && !merge {
-                        return Err(target_err(
-                            "is not empty (pass --merge to add to it; existing files are never overwritten)"
-                                .into(),
-                        ));
+                        return Err(target_err(format!(
+                            "is not empty (pass {merge_option} to add to it; existing files are never overwritten)"
+                        )));
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

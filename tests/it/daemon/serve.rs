@@ -648,6 +648,71 @@ async fn restore_posted_over_http_writes_the_right_bytes() {
         }
     }
     assert!(found, "no restored file has the bytes of {}", version.id);
+
+    // Issue 19: `at` takes the forms of `imvault restore --at`; a library is matched
+    // case-insensitively (and spelled as the catalog does), an unknown one refused with the
+    // known ones; messages name the JSON fields, not the command line's flags.
+    let lib = version.id.document.library.to_string();
+    let lower = version.id.document.to_string().to_lowercase();
+    let target = env.dir.path().join("restored");
+    for at in [
+        "2099-01-01",
+        "2099-01-01 18:30",
+        "2099-01-01T18:30:00+01:00",
+    ] {
+        let body = serde_json::json!({
+            "document": lower, "version": version.id.version, "at": at, "to": target,
+            "dry_run": true,
+        });
+        let (s, job) = daemon.post("/v1/restores", &body.to_string()).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{body}: {job}");
+        assert_eq!(
+            job["params"]["document"],
+            version.id.document.to_string(),
+            "library spelled as the catalog does: {job}"
+        );
+        let expected = imvault::restore::when::parse_time(at).unwrap();
+        let queued: chrono::DateTime<chrono::Utc> =
+            job["params"]["at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(queued, expected, "{at}: {job}");
+    }
+    let (s, e) = daemon
+        .post(
+            "/v1/restores",
+            &serde_json::json!({"document": version.id.document.to_string(), "at": "last tuesday", "to": target}).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["field"], "at", "{e}");
+    assert!(e["error"].as_str().unwrap().contains("YYYY-MM-DD"), "{e}");
+    let mistyped = format!("{}X!{}", lib, version.id.document.number);
+    let (s, e) = daemon
+        .post(
+            "/v1/restores",
+            &serde_json::json!({"document": mistyped, "to": target}).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["field"], "document", "{e}");
+    let msg = e["error"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("{lib}X"))
+            && msg
+                .split_once("known libraries are: ")
+                .is_some_and(|(_, known)| known.split(", ").any(|k| k == lib)),
+        "{msg}"
+    );
+    // The export directory is not empty now: the job's error names the field `merge`.
+    let body = serde_json::json!({"document": version.id.document.to_string(), "to": target});
+    let done = daemon.run_job("/v1/restores", &body.to_string()).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    let err = done["last_error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{done}"));
+    assert!(
+        err.contains("not empty") && err.contains("\"merge\": true") && !err.contains("--merge"),
+        "{err}"
+    );
 }
 
 /// `POST /v1/verifications` runs the verify engine as a daemon job: a sound repository
