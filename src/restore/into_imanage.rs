@@ -148,7 +148,7 @@ impl ImanageTarget {
     /// trash bin (or cannot go back where it was). A document whose folder was recreated under
     /// a new number stays in the trash bin (the API cannot file it in another folder) and is
     /// created again there, with a note.
-    async fn from_trash(
+    async fn back_from_trash(
         &self,
         doc: &PlannedDocument,
         folder: Option<&ContainerId>,
@@ -400,7 +400,7 @@ impl ImanageTarget {
         folder: Option<&ContainerId>,
         out: &mut DocumentOutcome,
     ) -> Result<Option<Vec<LiveVersion>>, ItemFailure> {
-        if let Some(live) = self.from_trash(doc, folder, out).await? {
+        if let Some(live) = self.back_from_trash(doc, folder, out).await? {
             out.deleted = Some(DeletedDocument {
                 document: doc.id.to_string(),
                 how: Comeback::FromTrashBin,
