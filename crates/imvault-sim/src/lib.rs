@@ -187,6 +187,9 @@ pub struct Sim {
     /// Test hook: the versions of a document in the trash bin are still answered (some
     /// tenants do; a 404 is then not the sign of a delete, the trash bin is).
     pub trashed_versions_answer: std::sync::atomic::AtomicBool,
+    /// Test hook: while `true`, content downloads wait (after admission, before any byte) until
+    /// it turns `false` again, so a job that downloads is reliably still running.
+    pub downloads_held: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sim {
@@ -235,6 +238,7 @@ impl Sim {
             stats,
             opts,
             trashed_versions_answer: Default::default(),
+            downloads_held: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -388,6 +392,19 @@ impl SimHandle {
     }
     pub fn set_fault_rate(&self, p: f64) {
         self.sim.limits.set_fault_rate(p);
+    }
+    /// Content downloads wait from now on until [`SimHandle::release_downloads`] (test hook:
+    /// keeps a backup running for as long as a test needs, without timing).
+    pub fn hold_downloads(&self) {
+        self.sim.downloads_held.send_replace(true);
+    }
+    /// Lets held and later downloads through.
+    pub fn release_downloads(&self) {
+        self.sim.downloads_held.send_replace(false);
+    }
+    /// How many downloads are waiting at the gate of [`SimHandle::hold_downloads`].
+    pub fn held_downloads(&self) -> usize {
+        self.sim.downloads_held.receiver_count()
     }
     /// The bytes of a version (generated or uploaded), as a download would return them; `None`
     /// when no such version exists or `version` is not a version id. `version` is anything that

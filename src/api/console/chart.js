@@ -32,12 +32,13 @@ export function nightsChart(library, nights) {
     ['New bytes', (n) => n.bytes_read, bytes],
     ['Skipped', (n) => n.skipped, count],
   ];
+  // User units; the axis text is 12 of them, readable once the chart is scaled to a phone.
   const colW = 12;
-  const rowH = 34;
-  const gap = 8;
-  const left = 78;
+  const rowH = 40;
+  const gap = 10;
+  const left = 100;
   const width = left + nights.length * colW;
-  const height = rows.length * (rowH + gap) + 16;
+  const height = rows.length * (rowH + gap) + 22;
   const titleId = `chart-${library}-title`;
   const svg = s('svg', {
     viewBox: `0 0 ${width} ${height}`,
@@ -53,8 +54,8 @@ export function nightsChart(library, nights) {
   rows.forEach(([label, value, fmt], r) => {
     const y0 = r * (rowH + gap);
     const max = Math.max(...nights.map(value), 0);
-    svg.appendChild(s('text', { x: 0, y: y0 + rowH / 2 + 4, class: 'axis' }, label));
-    svg.appendChild(s('text', { x: left - 6, y: y0 + 10, class: 'axis max' }, max > 0 ? fmt(max) : ''));
+    svg.appendChild(s('text', { x: 0, y: y0 + rowH - 4, class: 'axis' }, label));
+    svg.appendChild(s('text', { x: left - 6, y: y0 + 11, class: 'axis max' }, max > 0 ? fmt(max) : ''));
     svg.appendChild(s('line', { x1: left, x2: width, y1: y0 + rowH, y2: y0 + rowH, class: 'base' }));
     nights.forEach((n, i) => {
       const x = left + i * colW + 1;
@@ -72,7 +73,7 @@ export function nightsChart(library, nights) {
       svg.appendChild(g);
     });
   });
-  const y = rows.length * (rowH + gap) + 10;
+  const y = rows.length * (rowH + gap) + 14;
   if (nights.length) {
     svg.appendChild(s('text', { x: left, y, class: 'axis' }, day(nights[0].date)));
     svg.appendChild(s('text', { x: width, y, class: 'axis end' }, day(nights[nights.length - 1].date)));

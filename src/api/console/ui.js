@@ -142,10 +142,24 @@ export function badge(state, text) {
   return h('span', { class: `badge s-${s}` }, text || STATE_TEXT[s] || s);
 }
 
-// A table with a caption, column headers and rows of cells.
+// Names each data cell by its column's header (data-label), so that narrow screens can show
+// every row as a card of "label: value" lines instead of a table wider than the screen.
+function labelCells(headers, rows) {
+  for (const tr of rows) {
+    let col = 0;
+    for (const cell of tr.children) {
+      if (cell.tagName === 'TD' && headers[col]) cell.dataset.label = headers[col];
+      col += cell.colSpan || 1;
+    }
+  }
+}
+
+// A table with a caption, column headers and rows of cells. Below 760 px its rows stack as
+// cards (see .stack in style.css).
 export function table(caption, headers, rows, opts = {}) {
+  labelCells(headers, rows);
   return h('div', { class: 'table-wrap', tabindex: opts.scroll ? '0' : null, role: opts.scroll ? 'region' : null, 'aria-label': opts.scroll ? caption : null },
-    h('table', { class: opts.class || null },
+    h('table', { class: ['stack', opts.class].filter(Boolean).join(' ') },
       h('caption', { class: opts.hideCaption ? 'visually-hidden' : null }, caption),
       h('thead', {}, h('tr', {}, headers.map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, rows.length

@@ -20,6 +20,12 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+/// WebDriver key codes.
+pub const TAB: &str = "\u{e004}";
+pub const ENTER: &str = "\u{e007}";
+pub const ARROW_DOWN: &str = "\u{e015}";
+pub const SHIFT: &str = "\u{e008}";
+
 /// How long any one wait may take.
 pub const WAIT: Duration = Duration::from_secs(60);
 
@@ -219,6 +225,71 @@ impl Browser {
             .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     }
 
+    /// Presses and releases each key of `keys` (WebDriver key codes: `\u{e004}` Tab,
+    /// `\u{e007}` Enter, `\u{e015}` ArrowDown...) on whatever has the focus, as a keyboard would.
+    pub async fn keys(&self, keys: &str) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut seq = KeyActions::new("keyboard".into());
+        for k in keys.chars() {
+            seq = seq
+                .then(KeyAction::Down { value: k })
+                .then(KeyAction::Up { value: k });
+        }
+        self.client
+            .perform_actions(seq)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {keys:?}: {e}"));
+    }
+
+    /// Presses Tab until the focused element matches `css` (at most `max` presses); panics
+    /// with the focus path seen when it never does.
+    pub async fn tab_to(&self, css: &str, max: usize) {
+        self.tab_until(css, max, false).await;
+    }
+
+    /// Like [`Browser::tab_to`], backwards (Shift+Tab).
+    pub async fn tab_back_to(&self, css: &str, max: usize) {
+        self.tab_until(css, max, true).await;
+    }
+
+    async fn tab_until(&self, css: &str, max: usize, back: bool) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let tab = TAB.chars().next().unwrap();
+        let shift = SHIFT.chars().next().unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..max {
+            let mut seq = KeyActions::new("keyboard".into());
+            if back {
+                seq = seq.then(KeyAction::Down { value: shift });
+            }
+            seq = seq
+                .then(KeyAction::Down { value: tab })
+                .then(KeyAction::Up { value: tab });
+            if back {
+                seq = seq.then(KeyAction::Up { value: shift });
+            }
+            self.client
+                .perform_actions(seq)
+                .await
+                .unwrap_or_else(|e| panic!("pressing Tab: {e}"));
+            let at = self
+                .js(
+                    "const a = document.activeElement;
+                     return a.matches(arguments[0]) ? true : (a.outerHTML || '').slice(0, 100);",
+                    vec![json!(css)],
+                )
+                .await;
+            if at == Value::Bool(true) {
+                return;
+            }
+            seen.push(at.as_str().unwrap_or_default().to_string());
+        }
+        panic!(
+            "{max} Tab presses never reached {css}; the focus went:\n{}",
+            seen.join("\n")
+        );
+    }
+
     /// The URL's fragment (`#/...`).
     pub async fn hash(&self) -> String {
         self.js("return location.hash", vec![])
@@ -228,9 +299,8 @@ impl Browser {
             .to_string()
     }
 
-    /// Writes a screenshot of the page to `dir/name.png` after checking it is not blank.
-    pub async fn screenshot(&self, dir: &Path, name: &str) -> PathBuf {
-        // Let pending layout settle: wait for two animation frames.
+    /// Waits for two animation frames (pending layout settled).
+    async fn frames(&self) {
         self.client
             .execute_async(
                 "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
@@ -238,7 +308,37 @@ impl Browser {
             )
             .await
             .expect("animation frames");
+    }
+
+    /// Writes a screenshot of the whole page (the window grown to the page's height, at most
+    /// 6000 px, then put back) to `dir/name.png` after checking it is not blank.
+    pub async fn screenshot(&self, dir: &Path, name: &str) -> PathBuf {
+        self.frames().await;
+        let (width, height) = self.client.get_window_size().await.expect("window size");
+        let need = self
+            .js(
+                "return document.scrollingElement.scrollHeight + (window.outerHeight - window.innerHeight)",
+                vec![],
+            )
+            .await
+            .as_u64()
+            .unwrap_or(height)
+            .min(6000);
+        if need > height {
+            self.client
+                .set_window_size(width as u32, need as u32)
+                .await
+                .expect("grow the window");
+            self.frames().await;
+        }
         let png = self.client.screenshot().await.expect("a screenshot");
+        if need > height {
+            self.client
+                .set_window_size(width as u32, height as u32)
+                .await
+                .expect("restore the window");
+            self.frames().await;
+        }
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, &png).expect("write the screenshot");
         check_not_blank(&png, &path);

@@ -160,6 +160,11 @@ async fn api_guard(State(sim): State<AppState>, req: Request, next: Next) -> Res
         return ApiError::Unauthorized.into_response();
     }
     let download = key.ends_with("/download");
+    if download && *sim.downloads_held.borrow() {
+        let mut held = sim.downloads_held.subscribe();
+        // The sender lives as long as the simulator: this ends when the gate opens.
+        let _ = held.wait_for(|h| !*h).await;
+    }
     tracing::trace!(endpoint = %key, "simulated API call");
     match sim.limits.draw_fault(download) {
         Fault::Status(s) => {
