@@ -206,12 +206,20 @@ impl Browser {
         .await;
     }
 
+    /// Clicks the element matching `css`. A page that redraws itself while it polls (the jobs
+    /// list, a running job) may replace the element between finding and clicking it: then the
+    /// new one is found and clicked, until the deadline.
     pub async fn click(&self, css: &str) {
-        self.el(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.el(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => {
+                    continue;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     /// Replaces the value of the input matching `css` by typing `text`.
