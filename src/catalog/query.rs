@@ -279,6 +279,45 @@ impl Catalog {
         raw.map(rows::container).transpose()
     }
 
+    /// Every container a `/`-separated path of names from the library's top level
+    /// (`Acme/Contracts/Drafts`) can mean as of a snapshot, by id: same-named siblings all
+    /// match. A segment may also name one container in the form an export gives a directory
+    /// whose name another took, `Name (N)` (N its number). An empty path gives none.
+    pub fn resolve_paths(
+        &self,
+        snapshot: &SnapshotId,
+        path: &str,
+    ) -> Result<Vec<ContainerRow>, CatalogError> {
+        let mut current: Vec<Option<ContainerRow>> = vec![None];
+        let mut any = false;
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            any = true;
+            let mut next = Vec::new();
+            for parent in &current {
+                let listing = self.children(snapshot, parent.as_ref().map(|c| &c.id))?;
+                next.extend(
+                    listing
+                        .containers
+                        .into_iter()
+                        .filter(|c| {
+                            c.name == segment || format!("{} ({})", c.name, c.id.number) == segment
+                        })
+                        .map(Some),
+                );
+            }
+            if next.is_empty() {
+                return Ok(Vec::new());
+            }
+            current = next;
+        }
+        if !any {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<ContainerRow> = current.into_iter().flatten().collect();
+        out.sort_by_key(|c| c.id.number);
+        Ok(out)
+    }
+
     /// The container at a `/`-separated path of names from the library's top level
     /// (`Acme/Contracts/Drafts`), as of a snapshot. Among same-named siblings the lowest id
     /// wins. An empty path names no container and gives `None`.

@@ -108,14 +108,19 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
             (d.to_string(), None, Some(doc))
         }
         Target::Path(p) => {
-            let c = cat
-                .resolve_path(sid, p)?
-                .with_context(|| format!("no container at path {p:?} in snapshot {sid}"))?;
-            (
-                format!("{p} ({})", c.id),
-                Some(cat.children(sid, Some(&c.id))?),
-                None,
-            )
+            let mut found = cat.resolve_paths(sid, p)?;
+            match found.len() {
+                0 => anyhow::bail!("no container at path {p:?} in snapshot {sid}"),
+                1 => {
+                    let c = found.remove(0);
+                    (
+                        format!("{p} ({})", c.id),
+                        Some(cat.children(sid, Some(&c.id))?),
+                        None,
+                    )
+                }
+                _ => return show_same_named(&cat, &snap, p, &found, args.json),
+            }
         }
     };
     if args.json {
@@ -134,6 +139,58 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
     }
     if let Some(d) = &document {
         print_document(d);
+    }
+    Ok(Exit::Success)
+}
+
+/// A path that names several same-named containers: each one's listing, with its id and the
+/// forms that name it alone (its id, or the path with ` (N)` on the name, as the export names
+/// such directories).
+fn show_same_named(
+    cat: &Catalog,
+    snap: &SnapshotInfo,
+    path: &str,
+    found: &[crate::catalog::ContainerRow],
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let sid = &snap.row.id;
+    let alone = |c: &crate::catalog::ContainerRow| {
+        let trimmed = path.trim_end_matches('/');
+        let parent = trimmed.rsplit_once('/').map(|(p, _)| p);
+        let own = format!("{} ({})", c.name, c.id.number);
+        match parent {
+            Some(p) => format!("{p}/{own}"),
+            None => own,
+        }
+    };
+    if json {
+        let mut matches = Vec::new();
+        for c in found {
+            matches.push(json!({
+                "id": c.id,
+                "path": alone(c),
+                "listing": cat.children(sid, Some(&c.id))?,
+            }));
+        }
+        let v = json!({
+            "snapshot": {"id": sid, "library": snap.row.library, "time": snap.row.time},
+            "place": path,
+            "listing": null,
+            "document": null,
+            "matches": matches,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(Exit::Success);
+    }
+    println!(
+        "{} containers are at path {path:?}; name one by its id or as {:?}:",
+        found.len(),
+        alone(&found[0])
+    );
+    for c in found {
+        println!();
+        print_header(snap, &format!("{path} ({}), or {:?}", c.id, alone(c)));
+        print_listing(&cat.children(sid, Some(&c.id))?);
     }
     Ok(Exit::Success)
 }

@@ -145,3 +145,80 @@ async fn mistakes_get_useful_answers() {
     );
     assert_exit(&out, 0);
 }
+
+/// `ls` by path with two same-named workspaces shows both, each with its id and the form that
+/// names it alone; that form (`Name (N)`, as the export names such directories) lists only it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_by_path_shows_every_same_named_workspace() {
+    let env = backed_up(1902).await;
+    let first = latest(&catalog(&env));
+    let original = catalog(&env)
+        .children(&first.row.id, None)
+        .unwrap()
+        .containers
+        .into_iter()
+        .find(|c| c.kind == imvault::imanage::model::ContainerKind::Workspace)
+        .expect("a workspace");
+    let twin = env
+        .client()
+        .await
+        .create_workspace(
+            &library(),
+            &imvault::imanage::profiles::NewWorkspace {
+                name: original.name.clone(),
+                description: "a second matter with the same name".into(),
+                default_security: imvault::imanage::model::DefaultSecurity::Public,
+                profile: serde_json::json!({}),
+                owner: None,
+            },
+        )
+        .await
+        .unwrap();
+    for o in env
+        .backup(&imvault::jobs::backup::BackupOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await
+    {
+        assert_eq!(o.state, imvault::jobs::JobState::Completed, "{o:?}");
+    }
+
+    let out = cli(&env, &["ls", "--library", LIB, &original.name]);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (id, number) in [
+        (original.id.to_string(), original.id.number),
+        (twin.id.to_string(), twin.id.number),
+    ] {
+        assert!(
+            text.contains(&id) && text.contains(&format!("{} ({number})", original.name)),
+            "{id} missing:\n{text}"
+        );
+    }
+    let out = cli(&env, &["ls", "--library", LIB, "--json", &original.name]);
+    assert_exit(&out, 0);
+    let v = json_of(&out);
+    let ids: Vec<&str> = v["matches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v:#}"))
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{v:#}");
+    assert!(
+        ids.contains(&original.id.to_string().as_str())
+            && ids.contains(&twin.id.to_string().as_str())
+    );
+
+    // The id-suffixed form names one of them.
+    let alone = format!("{} ({})", original.name, twin.id.number);
+    let out = cli(&env, &["ls", "--library", LIB, "--json", &alone]);
+    assert_exit(&out, 0);
+    let v = json_of(&out);
+    assert!(v["matches"].is_null(), "{v:#}");
+    assert!(
+        v["place"].as_str().unwrap().contains(&twin.id.to_string()),
+        "{v:#}"
+    );
+}
