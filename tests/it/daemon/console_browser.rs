@@ -5,8 +5,8 @@
 //! directory, back into its original place and into another folder (each after a dry-run
 //! preview; API refusals shown next to their field), search by client and matter, lose the
 //! session to a rotated token and come back to the same place, filter the live jobs list and
-//! cancel a running backup from its page, survive a daemon restart (back to sign-in, then the
-//! same page), do it all again with the keyboard alone, and read every page at 390 px.
+//! cancel a running backup from its page, survive daemon restarts (with the same token: the
+//! page carries on; with a new one: back to sign-in, then the same page), do it all again with the keyboard alone, and read every page at 390 px.
 //!
 //! Every page is checked for secrets (the tokens, the iManage client secret), unlabelled
 //! controls and horizontal overflow, and its screenshot goes to `target/console-screenshots/`,
@@ -648,13 +648,28 @@ async fn console_in_a_real_browser() {
     assert_eq!(cancelled, vec![running.clone()]);
     let jobs_place = b.hash().await;
 
-    // The daemon restarts (stopped, then started with a new token): the page says it is not
-    // answering, then sends the operator to sign in; signing in (keyboard only) comes back to
-    // the same filtered list.
+    // The daemon restarts with the same token: the page says it is not answering while it is
+    // down, then carries on where it was, still signed in.
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(60)).await;
     b.text("The daemon is not answering").await;
     page(&b, &secrets, "15-daemon-down").await;
+    daemon = Daemon::start(&env, &config, port).await;
+    daemon.token = rotated.to_string();
+    b.until(
+        "the banner gone once the daemon answers again",
+        "return document.getElementById('banner').hidden",
+        vec![],
+    )
+    .await;
+    assert_eq!(b.hash().await, jobs_place);
+    b.el(&format!("tr[data-job='{running}']")).await;
+
+    // It restarts with a new token: the page sends the operator to sign in; signing in
+    // (keyboard only) comes back to the same filtered list.
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(60)).await;
+    b.text("The daemon is not answering").await;
     std::fs::write(env.dir.path().join("api_token"), restarted).unwrap();
     daemon = Daemon::start(&env, &config, port).await;
     daemon.token = restarted.to_string();

@@ -134,7 +134,7 @@ export async function render(main, ctx) {
           h('p', { class: warn ? 'notice n-warn' : 'notice n-error' }, job.last_error))
         : null,
       (job.state === 'queued' || job.state === 'running') && !job.cancelling
-        ? h('p', {}, h('button', { type: 'button', 'data-key': 'cancel', onclick: () => cancelJob(job, status).then(load) }, 'Cancel this job'))
+        ? h('p', {}, h('button', { type: 'button', 'data-key': 'cancel', onclick: () => cancelJob(job, status, true).then(load) }, 'Cancel this job'))
         : null,
       job.cancelling ? notice('Cancelling: the job stops at its next checkpoint.') : null,
       counters(job),

@@ -46,10 +46,12 @@ export function elapsed(job) {
   return '–';
 }
 
-export async function cancelJob(job, status) {
+// Asks the daemon to cancel `job`; says so in `status` unless `quiet` (a page that shows the
+// job's own "cancelling" state). A refusal is always shown.
+export async function cancelJob(job, status, quiet = false) {
   try {
     await api(`/jobs/${job.id}/cancel`, { method: 'POST' });
-    fill(status, notice(`Cancelling job ${short(job.id)}.`));
+    fill(status, quiet ? null : notice(`Cancelling job ${short(job.id)}.`));
   } catch (e) {
     fill(status, notice(`Could not cancel job ${short(job.id)}: ${e.message}`, 'error'));
   }
