@@ -141,12 +141,18 @@ fn pack_write(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             // Fresh repository each iteration so nothing dedups against earlier runs.
             let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-            let repo = Repository::init(store, InitOptions::default())
-                .await
-                .expect("init")
-                .load_index()
-                .await
-                .expect("index");
+            let repo = Repository::init(
+                store,
+                InitOptions::default(),
+                Some(&imvault::repo::Credential::Password(
+                    imvault::secret::Secret::new("bench password"),
+                )),
+            )
+            .await
+            .expect("init")
+            .load_index()
+            .await
+            .expect("index");
             let s = repo.backup_session(SessionOptions::default());
             let refs: Vec<ContentRef> = futures::stream::iter(docs.iter().cloned())
                 .map(|d| s.add_bytes(d))
@@ -170,12 +176,18 @@ fn read_verify(c: &mut Criterion) {
     let rt = rt();
     let (repo, refs, total) = rt.block_on(async {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let repo = Repository::init(store, InitOptions::default())
-            .await
-            .expect("init")
-            .load_index()
-            .await
-            .expect("index");
+        let repo = Repository::init(
+            store,
+            InitOptions::default(),
+            Some(&imvault::repo::Credential::Password(
+                imvault::secret::Secret::new("bench password"),
+            )),
+        )
+        .await
+        .expect("init")
+        .load_index()
+        .await
+        .expect("index");
         let s = repo.backup_session(SessionOptions::default());
         let mut refs = Vec::new();
         let mut total = 0u64;
@@ -222,9 +234,15 @@ fn index_load(c: &mut Criterion) {
     let blobs_per_pack = 250u32;
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     rt.block_on(async {
-        Repository::init(store.clone(), InitOptions::default())
-            .await
-            .expect("init");
+        Repository::init(
+            store.clone(),
+            InitOptions::default(),
+            Some(&imvault::repo::Credential::Password(
+                imvault::secret::Secret::new("bench password"),
+            )),
+        )
+        .await
+        .expect("init");
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..n_objects {
             let mut body = Vec::new();
@@ -255,12 +273,17 @@ fn index_load(c: &mut Criterion) {
             .await
             .expect("put");
         }
-        let repo = Repository::open(store.clone())
-            .await
-            .expect("open")
-            .load_index()
-            .await
-            .expect("load");
+        let repo = Repository::open(
+            store.clone(),
+            Some(&imvault::repo::Credential::Password(
+                imvault::secret::Secret::new("bench password"),
+            )),
+        )
+        .await
+        .expect("open")
+        .load_index()
+        .await
+        .expect("load");
         let n = repo.index().len();
         eprintln!(
             "index of {n} blobs: {} bytes resident, {:.1} bytes per blob",
@@ -275,14 +298,19 @@ fn index_load(c: &mut Criterion) {
     ));
     g.bench_function("load_1M_blobs_from_memory", |b| {
         b.to_async(&rt).iter(|| async {
-            Repository::open(store.clone())
-                .await
-                .expect("open")
-                .load_index()
-                .await
-                .expect("load")
-                .index()
-                .len()
+            Repository::open(
+                store.clone(),
+                Some(&imvault::repo::Credential::Password(
+                    imvault::secret::Secret::new("bench password"),
+                )),
+            )
+            .await
+            .expect("open")
+            .load_index()
+            .await
+            .expect("load")
+            .index()
+            .len()
         })
     });
     g.finish();

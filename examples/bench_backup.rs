@@ -104,9 +104,15 @@ async fn setup(opts: SimOptions, rps: u32, catalog: bool) -> Bench {
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");
     let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("store");
-    Repository::init(store.clone(), InitOptions::default())
-        .await
-        .expect("init");
+    Repository::init(
+        store.clone(),
+        InitOptions::default(),
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await
+    .expect("init");
     let lock_dir = dir.path().join("locks");
     let catalog = catalog.then(|| dir.path().join("catalog.db"));
     Bench {
@@ -130,12 +136,17 @@ struct Phase {
 }
 
 async fn run_backup(b: &Bench, full: bool) -> Phase {
-    let repo = Repository::open(b.env_store.clone())
-        .await
-        .expect("open")
-        .load_index()
-        .await
-        .expect("index");
+    let repo = Repository::open(
+        b.env_store.clone(),
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await
+    .expect("open")
+    .load_index()
+    .await
+    .expect("index");
     let env = BackupEnv {
         client: b.client.clone(),
         repo,

@@ -52,9 +52,15 @@ async fn main() {
     cs.concurrency = 8;
     let client = Client::connect(cs).await.expect("sign in");
     let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("store");
-    Repository::init(store.clone(), InitOptions::default())
-        .await
-        .expect("init");
+    Repository::init(
+        store.clone(),
+        InitOptions::default(),
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await
+    .expect("init");
     let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
     let t = Instant::now();
     for n in 0..snapshots {
@@ -67,12 +73,17 @@ async fn main() {
                 ..Default::default()
             });
         }
-        let repo = Repository::open(store.clone())
-            .await
-            .unwrap()
-            .load_index()
-            .await
-            .unwrap();
+        let repo = Repository::open(
+            store.clone(),
+            Some(&imvault::repo::Credential::Password(
+                imvault::secret::Secret::new("bench password"),
+            )),
+        )
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
         let env = BackupEnv {
             client: client.clone(),
             repo,
@@ -97,12 +108,17 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
     let open = || async {
-        Repository::open(store.clone())
-            .await
-            .unwrap()
-            .load_index()
-            .await
-            .unwrap()
+        Repository::open(
+            store.clone(),
+            Some(&imvault::repo::Credential::Password(
+                imvault::secret::Secret::new("bench password"),
+            )),
+        )
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap()
     };
     let repo = open().await;
     let stats = repo.stats().await.unwrap();

@@ -156,19 +156,30 @@ async fn main() {
         None => BackendConfig::local(work.join("repo")),
     };
     let store = open_backend(&backend).expect("store");
-    Repository::init(store.clone(), InitOptions::default())
-        .await
-        .expect("init");
+    Repository::init(
+        store.clone(),
+        InitOptions::default(),
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await
+    .expect("init");
     let catalog = work.join("catalog.db");
     let lib: imvault::imanage::model::LibraryId = library.parse().expect("library");
     let env = BackupEnv {
         client: client.clone(),
-        repo: Repository::open(store.clone())
-            .await
-            .unwrap()
-            .load_index()
-            .await
-            .unwrap(),
+        repo: Repository::open(
+            store.clone(),
+            Some(&imvault::repo::Credential::Password(
+                imvault::secret::Secret::new("bench password"),
+            )),
+        )
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap(),
         lock_dir: work.join("locks"),
         progress: imvault::app::progress::log_lines(),
         session: SessionOptions::default(),
@@ -195,12 +206,17 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let repo = Repository::open(store.clone())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = Repository::open(
+        store.clone(),
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await
+    .unwrap()
+    .load_index()
+    .await
+    .unwrap();
     let mut ctx = RestoreContext::new(repo, catalog, None);
     ctx.concurrency = conc;
     ctx.sync_catalog = false;

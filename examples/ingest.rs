@@ -48,10 +48,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 async fn backup(src: &Path, repo_dir: &Path) -> Result<()> {
     let store = open_backend(&BackendConfig::local(repo_dir))?;
-    let opened = match Repository::open(store.clone()).await {
+    let opened = match Repository::open(
+        store.clone(),
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(RepoError::NotARepository { .. }) => {
-            Repository::init(store, InitOptions::default()).await?
+            Repository::init(
+                store,
+                InitOptions::default(),
+                Some(&imvault::repo::Credential::Password(
+                    imvault::secret::Secret::new("bench password"),
+                )),
+            )
+            .await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -119,7 +133,13 @@ async fn backup(src: &Path, repo_dir: &Path) -> Result<()> {
 
 async fn restore(repo_dir: &Path, out: &Path) -> Result<()> {
     let store = open_backend(&BackendConfig::local(repo_dir))?;
-    let opened = Repository::open(store).await?;
+    let opened = Repository::open(
+        store,
+        Some(&imvault::repo::Credential::Password(
+            imvault::secret::Secret::new("bench password"),
+        )),
+    )
+    .await?;
     let Some(snap) = opened.latest_snapshot("bench", None).await? else {
         bail!("no snapshot of library `bench` in {}", repo_dir.display())
     };

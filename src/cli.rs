@@ -69,8 +69,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Back up every configured library now (incremental unless --full)
     Backup(BackupArgs),
-    /// Create the repository named in the configuration (refuses an existing one)
-    Init,
+    /// Create the repository named in the configuration, encrypted with the configured password (refuses an existing one)
+    Init(InitArgs),
     /// List snapshots, oldest first
     Snapshots(SnapshotsArgs),
     /// Show repository sizes: logical, unique, stored; dedup and compression ratios
@@ -125,7 +125,7 @@ impl Command {
         !matches!(
             self,
             Self::Config { .. }
-                | Self::Init
+                | Self::Init(_)
                 | Self::Snapshots(_)
                 | Self::Stats(_)
                 | Self::Cat(_)
@@ -149,6 +149,13 @@ pub enum ConfigCommand {
     Show(JsonFlag),
     /// Check the configuration file and exit 0 when it is valid
     Check,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct InitArgs {
+    /// Store everything in the clear: anyone who can read the storage can read every document
+    #[arg(long)]
+    pub insecure_no_encryption: bool,
 }
 
 #[derive(Debug, Clone, Copy, Args)]

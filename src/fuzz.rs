@@ -308,7 +308,14 @@ mod seeds {
             } else {
                 BlobKind::Data
             };
-            encode(BlobId::of(&b), kind, b, 3).unwrap()
+            encode(
+                &crate::repo::crypto::Crypto::plaintext(),
+                BlobId::of(&b),
+                kind,
+                b,
+                3,
+            )
+            .unwrap()
         })
         .collect()
     }
@@ -318,7 +325,12 @@ mod seeds {
         for b in blobs() {
             w.add(&b);
         }
-        vec![w.seal().bytes.to_vec()]
+        vec![
+            w.seal(&crate::repo::crypto::Crypto::plaintext())
+                .unwrap()
+                .bytes
+                .to_vec(),
+        ]
     }
 
     /// A blob as `compression || raw_len (u32) || stored`.
@@ -341,7 +353,7 @@ mod seeds {
         for b in blobs() {
             w.add(&b);
         }
-        let sealed = w.seal();
+        let sealed = w.seal(&crate::repo::crypto::Crypto::plaintext()).unwrap();
         let mut body = 1u32.to_le_bytes().to_vec();
         body.extend_from_slice(sealed.id.as_bytes());
         body.extend_from_slice(&(sealed.entries.len() as u32).to_le_bytes());
@@ -441,7 +453,11 @@ mod run {
     use crate::repo::id::{BlobId, IndexId, PackId, SnapshotId};
 
     pub fn pack(input: &[u8]) {
-        let _ = crate::repo::pack::parse_pack(&PackId::of(input), input);
+        let _ = crate::repo::pack::parse_pack(
+            &crate::repo::crypto::Crypto::plaintext(),
+            &PackId::of(input),
+            input,
+        );
     }
 
     pub fn blob(input: &[u8]) {
@@ -454,8 +470,10 @@ mod run {
         let raw_len = u32::from_le_bytes([*a, *b, *d, *e]);
         let stored = Bytes::copy_from_slice(rest);
         let _ = crate::repo::blob::decode(
+            &crate::repo::crypto::Crypto::plaintext(),
             BlobId::of(rest),
             PackId::default(),
+            crate::repo::blob::BlobKind::Data,
             compression,
             raw_len,
             stored,

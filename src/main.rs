@@ -85,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     let config = cli.config.as_deref();
     match &cli.command {
         Command::Config { command } => commands::config::run(config, command),
-        Command::Init => commands::init::run(config),
+        Command::Init(a) => commands::init::run(config, a.insecure_no_encryption),
         Command::Demo(args) => commands::demo::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Check(args) => commands::check::run(config, args),

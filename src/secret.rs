@@ -46,6 +46,39 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Secret bytes (the contents of a key file): never printed, zeroed when dropped.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretBytes(zeroize::Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    pub fn new(b: Vec<u8>) -> Self {
+        Self(zeroize::Zeroizing::new(b))
+    }
+    /// The secret bytes. Call only to derive a key from them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Serializes redacted, like [`Secret`].
+impl Serialize for SecretBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +95,9 @@ mod tests {
             key: Secret,
         }
         assert!(!format!("{:?}", Holder { key: s }).contains("hunter2"));
+        let b = SecretBytes::new(b"key file bytes".to_vec());
+        assert_eq!(format!("{b:?}"), "***");
+        assert_eq!(serde_json::to_string(&b).unwrap(), "\"***\"");
+        assert_eq!(b.expose(), b"key file bytes");
     }
 }

@@ -16,6 +16,8 @@ pub enum AppError {
     /// The `[imanage]` secrets could not be read (only commands that reach iManage need them).
     #[error(transparent)]
     ImanageSecrets(std::sync::Arc<crate::config::ConfigError>),
+    #[error("reading the repository password")]
+    RepositoryPassword(#[source] std::sync::Arc<crate::config::ConfigError>),
     #[error("signing in to {url} as {username}")]
     SignIn {
         url: url::Url,

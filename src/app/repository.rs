@@ -7,7 +7,8 @@ use object_store::ObjectStore;
 use super::AppError;
 use crate::config::RepositorySettings;
 use crate::repo::{
-    BackendConfig, Indexed, InitOptions, Opened, Repository, SessionOptions, open_backend,
+    BackendConfig, Credential, Indexed, InitOptions, Opened, Repository, SessionOptions,
+    open_backend,
 };
 
 /// How to reach the repository's object store.
@@ -25,6 +26,15 @@ pub fn backend_config(r: &RepositorySettings) -> BackendConfig {
         session_token: None,
         outage_wait_secs: r.outage_wait_secs,
     }
+}
+
+/// What opens the repository: the configured password (`[repository] password`,
+/// `password_file` or `IMVAULT_PASSWORD`), if any.
+pub fn credential(r: &RepositorySettings) -> Result<Option<Credential>, AppError> {
+    if let Some(e) = &r.password_unavailable {
+        return Err(AppError::RepositoryPassword(e.clone()));
+    }
+    Ok(r.password.clone().map(Credential::Password))
 }
 
 /// The parameters of a new repository (`imvault init`).
@@ -60,7 +70,8 @@ pub fn open_store(r: &RepositorySettings) -> Result<Arc<dyn ObjectStore>, AppErr
 /// Opens the repository (reads its config).
 pub async fn open_repo(r: &RepositorySettings) -> Result<Repository<Opened>, AppError> {
     let store = open_store(r)?;
-    Repository::open(store)
+    let credential = credential(r)?;
+    Repository::open(store, credential.as_ref())
         .await
         .map_err(|source| AppError::OpenRepository {
             url: r.url.clone(),

@@ -58,7 +58,13 @@ fn daemon_files(settings: &Settings) -> Vec<Finding> {
     use crate::daemon::DaemonError;
     let mut out = Vec::new();
     let not_here = |e: &dyn std::fmt::Display| Finding::Note(format!("not checked here: {e}"));
-    if let Some(e) = &settings.imanage_unavailable {
+    for e in [
+        &settings.imanage_unavailable,
+        &settings.repository.password_unavailable,
+    ]
+    .into_iter()
+    .flatten()
+    {
         out.push(match e.as_ref() {
             ConfigError::NoCredentialsDirectory { .. } => not_here(e),
             _ => Finding::Problem(crate::repo::error_chain(e.as_ref())),

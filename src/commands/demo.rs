@@ -79,6 +79,18 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo repository's password file, in the demo directory.
+const PASSWORD_FILE: &str = "repository.password";
+
+/// Writes a new random password (0600) for the demo repository.
+fn write_password_file(dir: &Path) -> anyhow::Result<()> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random password: {e}"))?;
+    let path = dir.join(PASSWORD_FILE);
+    crate::private_fs::write(&path, format!("{}\n", hex::encode(bytes)))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn demo_config(dir: &Path, sim_url: &str) -> String {
     format!(
         r#"# Written by `imvault demo`: a configuration pointing at the in-process simulator.
@@ -94,6 +106,8 @@ libraries = ["*"]
 
 [repository]
 url = "file://{repo}"
+# A random password made for this demo (the repository is encrypted with a key it unlocks).
+password_file = "{password_file}"
 
 [catalog]
 path = "{catalog}"
@@ -103,6 +117,7 @@ path = "{catalog}"
         username = sim::credentials::USERNAME,
         auth_key = sim::credentials::AUTH_KEY,
         repo = dir.join("repo").display(),
+        password_file = dir.join(PASSWORD_FILE).display(),
         catalog = dir.join("catalog.db").display(),
     )
 }
@@ -127,6 +142,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
     );
 
     let config_path = dir.join("imvault.toml");
+    write_password_file(&dir)?;
     let config_text = demo_config(&dir, &sim_url);
     crate::private_fs::write(&config_path, &config_text)
         .with_context(|| format!("writing {}", config_path.display()))?;
@@ -137,9 +153,14 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
     );
 
     let store = open_store(&settings.repository)?;
-    Repository::init(store.clone(), init_options(&settings.repository))
-        .await
-        .context("creating the demo repository")?;
+    let credential = crate::app::repository::credential(&settings.repository)?;
+    Repository::init(
+        store.clone(),
+        init_options(&settings.repository),
+        credential.as_ref(),
+    )
+    .await
+    .context("creating the demo repository")?;
     println!("repository created at {}", dir.join("repo").display());
 
     let im = settings
@@ -169,8 +190,12 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         let libraries = &libraries;
         let opts = &opts;
         let store = store.clone();
+        let credential = credential.clone();
         async move {
-            let repo = Repository::open(store).await?.load_index().await?;
+            let repo = Repository::open(store, credential.as_ref())
+                .await?
+                .load_index()
+                .await?;
             let env = backup_env(
                 settings,
                 client,
@@ -199,7 +224,10 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
     print_changes(&report);
     let incr = backup_once("incremental").await?;
 
-    let repo = Repository::open(store.clone()).await?.load_index().await?;
+    let repo = Repository::open(store.clone(), credential.as_ref())
+        .await?
+        .load_index()
+        .await?;
     println!("\n-- snapshots");
     super::snapshots::print_table(&repo.list_snapshots(None).await?);
     let stats = repo.stats().await?;

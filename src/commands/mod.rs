@@ -48,6 +48,21 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// Says on stderr that the repository is not encrypted, if it is not (`stats`, `verify`).
+pub(crate) fn warn_if_unencrypted<S>(repo: &crate::repo::Repository<S>) {
+    if !repo.is_encrypted() {
+        eprintln!(
+            "warning: repository format {} is NOT ENCRYPTED{}: anyone who can read its storage can read every document it holds",
+            repo.config().format_version,
+            if repo.config().format_version >= 2 {
+                " (created with --insecure-no-encryption)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
 /// The configuration file to read: `--config`, `$IMVAULT_CONFIG` (clap reads it) or the default.
 pub fn config_path(cli_path: Option<&Path>) -> PathBuf {
     cli_path

@@ -11,6 +11,7 @@ pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
+        super::warn_if_unencrypted(&repo);
         let s = repo.stats().await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&s)?);

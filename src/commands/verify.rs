@@ -26,6 +26,7 @@ pub fn run(config: Option<&Path>, args: &VerifyArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
+        super::warn_if_unencrypted(&repo);
         let library = match args.library.as_deref() {
             Some(w) => Some(super::known_library(w, super::repository_libraries(&repo).await?)?),
             None => None,

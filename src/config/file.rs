@@ -116,6 +116,10 @@ pub struct RepositoryFile {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
     pub secret_access_key_file: Option<PathBuf>,
+    /// The repository password (discouraged: prefer `password_file` or `IMVAULT_PASSWORD`).
+    pub password: Option<Secret>,
+    /// A file holding the repository password (relative: from `$CREDENTIALS_DIRECTORY`).
+    pub password_file: Option<PathBuf>,
     /// zstd level for new blobs (1–19).
     pub compression_level: Option<i32>,
     /// Target pack size in MiB.
@@ -135,6 +139,8 @@ impl Default for RepositoryFile {
             access_key_id: None,
             secret_access_key: None,
             secret_access_key_file: None,
+            password: None,
+            password_file: None,
             compression_level: None,
             pack_size_mib: None,
             outage_wait_secs: None,

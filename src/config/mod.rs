@@ -64,6 +64,8 @@ pub struct Env {
     pub client_secret: Option<String>,
     pub auth_key: Option<String>,
     pub s3_secret_access_key: Option<String>,
+    /// `IMVAULT_PASSWORD`: the repository password.
+    pub repository_password: Option<String>,
     pub credentials_directory: Option<PathBuf>,
 }
 
@@ -74,6 +76,7 @@ impl Env {
             client_secret: var("IMVAULT_CLIENT_SECRET"),
             auth_key: var("IMVAULT_AUTH_KEY"),
             s3_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+            repository_password: var("IMVAULT_PASSWORD"),
             credentials_directory: var("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         }
     }
@@ -146,6 +149,12 @@ pub struct RepositorySettings {
     pub allow_http: bool,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
+    /// The repository password (`password`, `password_file` or `IMVAULT_PASSWORD`).
+    pub password: Option<Secret>,
+    /// Why the configured password could not be read here (e.g. a relative `password_file`
+    /// outside systemd): opening an encrypted repository fails with it; the rest works.
+    #[serde(skip)]
+    pub password_unavailable: Option<Arc<ConfigError>>,
     pub compression_level: Option<i32>,
     pub pack_size_mib: Option<NonZeroU32>,
     pub outage_wait_secs: Option<u64>,

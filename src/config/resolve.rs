@@ -129,6 +129,21 @@ impl Check<'_> {
             env_value: self.env.s3_secret_access_key.clone(),
             env_name: "AWS_SECRET_ACCESS_KEY",
         })?;
+        let (password, password_unavailable) = match self.secret(SecretSource {
+            key: "repository.password",
+            what: "the repository password",
+            inline: r.password,
+            file: r.password_file,
+            env_value: self.env.repository_password.clone(),
+            env_name: "IMVAULT_PASSWORD",
+        }) {
+            Ok(p) => (p, None),
+            // Both the value and the file: a mistake in the file itself.
+            Err(e @ ConfigError::Invalid { .. }) if e.to_string().contains("not both") => {
+                return Err(e);
+            }
+            Err(e) => (None, Some(std::sync::Arc::new(e))),
+        };
         if let Some(mib) = r.pack_size_mib
             && u64::from(mib.get()) * 1024 * 1024 > crate::repo::config::MAX_PACK_SIZE
         {
@@ -153,6 +168,8 @@ impl Check<'_> {
             allow_http: r.allow_http,
             access_key_id: r.access_key_id,
             secret_access_key,
+            password,
+            password_unavailable,
             compression_level: r.compression_level,
             pack_size_mib: r.pack_size_mib,
             outage_wait_secs: r.outage_wait_secs,

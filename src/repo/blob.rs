@@ -1,8 +1,14 @@
-//! Blobs: kinds, per-blob compression, and the verified decode of a stored blob.
+//! Blobs: kinds, per-blob compression then sealing, and the verified decode of a stored blob.
+//!
+//! A stored blob is `seal(ad, compressed or raw plaintext)` (format 2; the bytes as they are
+//! without encryption), the associated data naming the blob's kind and id: a blob moved to
+//! where another is expected fails authentication.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::repo::backend::keys;
+use crate::repo::crypto::Crypto;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, PackId};
 
@@ -17,6 +23,13 @@ pub enum BlobKind {
 }
 
 impl BlobKind {
+    /// "data" or "metadata", for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Meta => "metadata",
+        }
+    }
     pub fn from_u8(b: u8) -> Option<Self> {
         match b {
             0 => Some(Self::Data),
@@ -64,9 +77,32 @@ pub fn compression_pays(raw: usize, compressed: usize) -> bool {
     compressed + raw / 32 < raw
 }
 
-/// Compresses `raw` with zstd at `level` if that pays; CPU-bound, call from a blocking thread.
-/// `level == 0` disables compression.
-pub fn encode(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<EncodedBlob> {
+/// Associated data of a sealed blob: its kind and id.
+fn ad(kind: BlobKind, id: &BlobId) -> [u8; 48] {
+    let mut ad = [0u8; 48];
+    ad[..15].copy_from_slice(b"imvault/2 blob ");
+    ad[15] = kind as u8;
+    ad[16..].copy_from_slice(id.as_bytes());
+    ad
+}
+
+/// Compresses `raw` with zstd at `level` if that pays, then seals it with `crypto` (a no-op
+/// without encryption); CPU-bound, call from a blocking thread. `level == 0` disables
+/// compression.
+pub fn encode(
+    crypto: &Crypto,
+    id: BlobId,
+    kind: BlobKind,
+    raw: Bytes,
+    level: i32,
+) -> Result<EncodedBlob> {
+    let mut e = compress(id, kind, raw, level)?;
+    e.stored = crypto.seal(&ad(kind, &id), e.stored)?;
+    Ok(e)
+}
+
+/// Compresses `raw` with zstd at `level` if that pays.
+fn compress(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<EncodedBlob> {
     let raw_len = u32::try_from(raw.len())
         .ok()
         .filter(|n| *n <= MAX_RAW_LEN)
@@ -124,14 +160,22 @@ fn decompress(stored: &[u8], raw_len: u32) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decompresses a stored blob and checks it against its id; CPU-bound.
+/// Opens (format 2), decompresses a stored blob and checks it against its id; CPU-bound.
 pub fn decode(
+    crypto: &Crypto,
     id: BlobId,
     pack: PackId,
+    kind: BlobKind,
     compression: Compression,
     raw_len: u32,
     stored: Bytes,
 ) -> Result<Bytes> {
+    let stored = crypto
+        .open(&ad(kind, &id), stored)
+        .map_err(|_| RepoError::Authentication {
+            key: keys::pack(&pack).to_string(),
+            what: format!("{} blob {id}", kind.what()),
+        })?;
     let decompress_err = |reason: String| RepoError::Decompress {
         blob: id,
         pack,
@@ -163,7 +207,7 @@ pub fn decode(
             )
         }
     };
-    let actual = BlobId::of(&raw);
+    let actual = crypto.blob_id(&raw);
     if actual != id || raw.len() != raw_len as usize {
         return Err(RepoError::BlobMismatch {
             blob: id,
@@ -177,7 +221,59 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::crypto::{MasterKey, SEAL_OVERHEAD};
     use std::error::Error as _;
+
+    fn encode(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<EncodedBlob> {
+        super::encode(&Crypto::plaintext(), id, kind, raw, level)
+    }
+    fn decode(
+        id: BlobId,
+        pack: PackId,
+        compression: Compression,
+        raw_len: u32,
+        stored: Bytes,
+    ) -> Result<Bytes> {
+        super::decode(
+            &Crypto::plaintext(),
+            id,
+            pack,
+            BlobKind::Data,
+            compression,
+            raw_len,
+            stored,
+        )
+    }
+
+    /// Issue 14: a sealed blob opens only as itself (its kind and id are authenticated), and
+    /// a flipped byte anywhere fails authentication naming the pack and the blob.
+    #[test]
+    fn sealed_blobs_open_only_as_themselves() {
+        let c = Crypto::with_master(&MasterKey::from_bytes([3; 32]));
+        let text = Bytes::from("privileged and confidential ".repeat(100));
+        let id = c.blob_id(&text);
+        let e = super::encode(&c, id, BlobKind::Meta, text.clone(), 3).unwrap();
+        assert_eq!(e.compression, Compression::Zstd);
+        let plain = encode(id, BlobKind::Meta, text.clone(), 3).unwrap();
+        assert_eq!(e.stored.len(), plain.stored.len() + SEAL_OVERHEAD);
+        let pack = PackId::of(b"pack");
+        let dec =
+            |kind, id, stored| super::decode(&c, id, pack, kind, e.compression, e.raw_len, stored);
+        assert_eq!(dec(BlobKind::Meta, id, e.stored.clone()).unwrap(), text);
+        let err = dec(BlobKind::Data, id, e.stored.clone()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("failed authentication")
+                && msg.contains(&pack.to_string())
+                && msg.contains(&id.to_string()),
+            "{msg}"
+        );
+        assert!(dec(BlobKind::Meta, c.blob_id(b"x"), e.stored.clone()).is_err());
+        let mut bad = e.stored.to_vec();
+        bad[SEAL_OVERHEAD] ^= 1;
+        let err = dec(BlobKind::Meta, id, Bytes::from(bad)).unwrap_err();
+        assert!(matches!(err, RepoError::Authentication { .. }), "{err}");
+    }
 
     /// Issue 18: a pack header claiming a blob larger than the format allows, or a zstd frame
     /// declaring another size than the header, is refused before anything is allocated.

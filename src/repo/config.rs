@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::repo::error::{RepoError, Result};
 
 /// The format version this release writes.
-pub const FORMAT_VERSION: u32 = 1;
-/// The format versions this release reads.
-pub const SUPPORTED_VERSIONS: &[u32] = &[1];
+pub const FORMAT_VERSION: u32 = 2;
+/// The format versions this release reads (format 1: read-only, see docs/FORMAT.md).
+pub const SUPPORTED_VERSIONS: &[u32] = &[1, 2];
 
 /// FastCDC parameters (bytes). Fixed per repository so that equal content cuts equally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,18 @@ impl ChunkerParams {
     }
 }
 
+/// How the repository's objects are protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encryption {
+    /// Stored in the clear: format 1, or format 2 created with `--insecure-no-encryption`.
+    #[default]
+    None,
+    /// Format 2: AES-256-GCM, keyed BLAKE3 blob ids, master key in key slots.
+    #[serde(rename = "aes-256-gcm")]
+    Aes256Gcm,
+}
+
 /// Decoded `config` object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoConfig {
@@ -59,6 +71,9 @@ pub struct RepoConfig {
     pub pack_size: u64,
     /// Default zstd level for new blobs (writers may override per session).
     pub zstd_level: i32,
+    /// Format 2 (absent in format 1: none).
+    #[serde(default)]
+    pub encryption: Encryption,
 }
 
 /// Options for `Repository::init`.
@@ -68,6 +83,10 @@ pub struct InitOptions {
     pub chunker: ChunkerParams,
     pub pack_size: u64,
     pub zstd_level: i32,
+    /// Store everything in the clear (`imvault init --insecure-no-encryption`).
+    pub insecure_no_encryption: bool,
+    /// Argon2id costs of the first (password) key slot.
+    pub kdf: crate::repo::keyslot::KdfParams,
 }
 
 impl Default for InitOptions {
@@ -76,6 +95,8 @@ impl Default for InitOptions {
             chunker: ChunkerParams::default(),
             pack_size: 16 * 1024 * 1024,
             zstd_level: DEFAULT_ZSTD_LEVEL,
+            insecure_no_encryption: false,
+            kdf: crate::repo::keyslot::KdfParams::default(),
         }
     }
 }
@@ -109,7 +130,16 @@ impl RepoConfig {
             chunker: opts.chunker,
             pack_size: opts.pack_size,
             zstd_level: opts.zstd_level,
+            encryption: if opts.insecure_no_encryption {
+                Encryption::None
+            } else {
+                Encryption::Aes256Gcm
+            },
         })
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption != Encryption::None
     }
 
     /// Decodes a `config` object, refusing unknown format versions before anything else.
@@ -139,6 +169,12 @@ impl RepoConfig {
                 key: key.to_string(),
                 reason,
             })?;
+        if cfg.format_version < 2 && cfg.is_encrypted() {
+            return Err(RepoError::Corrupt {
+                key: key.to_string(),
+                reason: "format 1 has no encryption".into(),
+            });
+        }
         Ok(cfg)
     }
 }

@@ -155,6 +155,42 @@ pub enum RepoError {
 
     #[error("the backup session already failed earlier ({reason}); nothing more can be written")]
     SessionFailed { reason: String },
+
+    #[error(
+        "object `{key}` failed authentication ({what}): it was damaged or tampered with, or moved from where it was written; nothing is repaired by guessing"
+    )]
+    Authentication { key: String, what: String },
+
+    #[error("wrong repository {what}: {detail}")]
+    WrongPassword {
+        /// "password" or "key file".
+        what: &'static str,
+        detail: String,
+    },
+
+    #[error(
+        "the repository is encrypted: a password is needed (set [repository] password_file or password in the configuration, or the environment variable IMVAULT_PASSWORD)"
+    )]
+    PasswordRequired,
+
+    #[error(
+        "the repository is not encrypted ({why}), but a password is configured: refusing to use it, as its `config` may have been replaced; if this repository is meant to be unencrypted, remove the password from the configuration"
+    )]
+    NotEncrypted { why: String },
+
+    #[error(
+        "repository format {found} (unencrypted, written by imvault before format 2) is read-only in this release: snapshots, restore, verify and catalog rebuild work, but {action} is refused; back up into a new, encrypted repository (`imvault init` with another url) and keep this one while its snapshots are needed"
+    )]
+    ReadOnlyFormat { found: u32, action: String },
+
+    #[error("{reason}")]
+    KeySlot { reason: String },
+
+    #[error("deriving the key of a key slot failed: {reason}")]
+    Kdf { reason: String },
+
+    #[error(transparent)]
+    Random(#[from] crate::repo::crypto::RandomError),
 }
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;

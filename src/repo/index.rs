@@ -9,17 +9,17 @@
 //! plus a small hash map for blobs indexed by this process since the load.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
 use serde::Serialize;
 
 use crate::repo::backend::{self, keys};
 use crate::repo::blob::{BlobKind, Compression};
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, IndexId, PackId};
+use crate::repo::objects::{ObjectKind, Objects};
 use crate::repo::pack::{PackEntry, PackReceipt};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"IMVIDX01";
@@ -251,13 +251,13 @@ impl Index {
     }
 
     /// Loads every `index/` object (several GETs in flight), verifying each against its name.
-    pub async fn load(store: &Arc<dyn ObjectStore>) -> Result<Index> {
-        let prefix = object_store::path::Path::from(keys::INDEX);
-        let marks = crate::repo::marks::load(store).await?;
-        let metas = backend::list(store.as_ref(), &prefix).await?;
+    pub async fn load(objects: &Objects) -> Result<Index> {
+        let store = objects.store();
+        let marks = crate::repo::marks::load(objects).await?;
+        let metas = objects.list(ObjectKind::Index, None).await?;
         let mut inner = Inner::default();
         let mut files = futures::stream::iter(metas.into_iter().map(|m| {
-            let store = store.clone();
+            let objects = objects.clone();
             async move {
                 let key = m.location.to_string();
                 let name = m.location.filename().unwrap_or_default().to_string();
@@ -265,8 +265,8 @@ impl Index {
                     key: key.clone(),
                     reason: "index object name is not a 64-hex id".into(),
                 })?;
-                let bytes = backend::get(store.as_ref(), &m.location).await?;
-                tokio::task::spawn_blocking(move || decode_index(&id, &bytes))
+                let plain = objects.get(ObjectKind::Index, &m.location).await?;
+                tokio::task::spawn_blocking(move || decode_index(&id, &plain))
                     .await
                     .map_err(|source| RepoError::Task {
                         task: "decode index",
@@ -383,17 +383,14 @@ fn decompress_body(z: &[u8]) -> std::result::Result<Vec<u8>, String> {
     Ok(body)
 }
 
-/// Decodes an index object, checking it against its name.
+/// Decodes an index object's plaintext (opened and checked against its name by
+/// [`Objects::get`]).
 pub fn decode_index(id: &IndexId, bytes: &[u8]) -> Result<IndexFile> {
     let key = keys::index(id).to_string();
     let corrupt = |reason: String| RepoError::Corrupt {
         key: key.clone(),
         reason,
     };
-    let actual = IndexId::of(bytes);
-    if actual != *id {
-        return Err(corrupt(format!("content hash is {actual}, not the name")));
-    }
     if bytes.len() < 8 || &bytes[..8] != INDEX_MAGIC {
         return Err(corrupt("index magic is missing".into()));
     }
@@ -440,10 +437,7 @@ pub fn decode_index(id: &IndexId, bytes: &[u8]) -> Result<IndexFile> {
 
 /// Writes one index object for `receipts` (none written when empty) and returns the token.
 #[tracing::instrument(level = "debug", skip_all, fields(packs = receipts.len()))]
-pub async fn write_index(
-    store: &Arc<dyn ObjectStore>,
-    receipts: &[PackReceipt],
-) -> Result<IndexWritten> {
+pub async fn write_index(objects: &Objects, receipts: &[PackReceipt]) -> Result<IndexWritten> {
     let blobs = receipts.iter().map(|r| r.entries().len() as u64).sum();
     if receipts.is_empty() {
         return Ok(IndexWritten {
@@ -459,8 +453,8 @@ pub async fn write_index(
             task: "encode index",
             source,
         })??;
-    let id = IndexId::of(&bytes);
-    backend::put_content_addressed(store.as_ref(), &keys::index(&id), bytes).await?;
+    let (_, h) = objects.put(ObjectKind::Index, None, bytes).await?;
+    let id = IndexId(h);
     tracing::debug!(index = %id.short(), blobs, "index stored");
     Ok(IndexWritten {
         id: Some(id),

@@ -15,6 +15,10 @@ use crate::repo::snapshot::Snapshot;
 /// Repository totals.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoStats {
+    /// The repository's format version (docs/FORMAT.md).
+    pub format_version: u32,
+    /// Whether its objects are encrypted (format 2 unless `--insecure-no-encryption`).
+    pub encrypted: bool,
     pub snapshots: u64,
     /// Bytes of content the backups read into the repository (sum over snapshots of their
     /// sessions' input: downloads, not versions reused from a parent).
@@ -80,6 +84,8 @@ impl Repository<Indexed> {
             .sum();
         let pack_bytes: u64 = packs.iter().map(|m| m.size).sum();
         Ok(RepoStats {
+            format_version: self.config().format_version,
+            encrypted: self.is_encrypted(),
             snapshots: snaps.len() as u64,
             logical_bytes: logical,
             unique_bytes: totals.raw_bytes,
@@ -129,10 +135,10 @@ impl Repository<Indexed> {
         let mut receipts = Vec::new();
         for id in &ids {
             if !known.contains(id) {
-                receipts.push(pack::receipt_from_store(self.store().as_ref(), id).await?);
+                receipts.push(pack::receipt_from_store(self.objects(), id).await?);
             }
         }
-        let written = index::write_index(self.store(), &receipts).await?;
+        let written = index::write_index(self.objects(), &receipts).await?;
         self.index().add_written(&written, &receipts);
         Ok(RebuildReport {
             packs_scanned: ids.len() as u64,
@@ -160,7 +166,7 @@ impl<S> Repository<S> {
     }
 
     pub async fn cat_pack(&self, id: &PackId) -> Result<PackDump> {
-        let blobs = pack::read_header(self.store().as_ref(), id).await?;
+        let blobs = pack::read_header(self.objects(), id).await?;
         Ok(PackDump { id: *id, blobs })
     }
 
@@ -168,7 +174,8 @@ impl<S> Repository<S> {
     pub async fn verify_pack(&self, id: &PackId) -> Result<PackDump> {
         let bytes = crate::repo::reader::read_pack(self.store(), id).await?;
         let id2 = *id;
-        let blobs = tokio::task::spawn_blocking(move || pack::parse_pack(&id2, &bytes))
+        let crypto = self.crypto().clone();
+        let blobs = tokio::task::spawn_blocking(move || pack::parse_pack(&crypto, &id2, &bytes))
             .await
             .map_err(|source| crate::repo::error::RepoError::Task {
                 task: "verify pack",
@@ -178,7 +185,10 @@ impl<S> Repository<S> {
     }
 
     pub async fn cat_index(&self, id: &IndexId) -> Result<IndexFile> {
-        let bytes = backend::get(self.store().as_ref(), &keys::index(id)).await?;
+        let bytes = self
+            .objects()
+            .get(crate::repo::objects::ObjectKind::Index, &keys::index(id))
+            .await?;
         index::decode_index(id, &bytes)
     }
 

@@ -10,17 +10,15 @@
 //! already deleted (ignored).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use object_store::ObjectStore;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::repo::backend;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::PackId;
+use crate::repo::objects::{ObjectKind, Objects};
 
 pub const MARKS: &str = "marks";
 /// The version of the marks object layout.
@@ -57,10 +55,10 @@ impl MarkSet {
 
 /// Reads every `marks/` object. An unreadable or unknown-version object is an error naming
 /// it: deleting data on marks we cannot read would be unsafe, and so would ignoring them.
-pub async fn load(store: &Arc<dyn ObjectStore>) -> Result<MarkSet> {
+pub async fn load(objects: &Objects) -> Result<MarkSet> {
     let mut set = MarkSet::default();
-    for m in backend::list(store.as_ref(), &Path::from(MARKS)).await? {
-        let bytes = backend::get(store.as_ref(), &m.location).await?;
+    for m in objects.list(ObjectKind::Marks, None).await? {
+        let bytes = objects.get(ObjectKind::Marks, &m.location).await?;
         let obj: MarksObject =
             serde_json::from_slice(&bytes).map_err(|source| RepoError::Decode {
                 key: m.location.to_string(),
@@ -87,7 +85,7 @@ pub async fn load(store: &Arc<dyn ObjectStore>) -> Result<MarkSet> {
 /// Writes one marks object holding `marks` (named by the BLAKE3 of its bytes) and returns its
 /// key; nothing is written for an empty set.
 pub async fn write(
-    store: &Arc<dyn ObjectStore>,
+    objects: &Objects,
     marks: &BTreeMap<PackId, DateTime<Utc>>,
 ) -> Result<Option<Path>> {
     if marks.is_empty() {
@@ -108,7 +106,8 @@ pub async fn write(
         what: "prune marks".into(),
         source,
     })?;
-    let key = Path::from_iter([MARKS, &blake3::hash(&bytes).to_hex()]);
-    backend::put_content_addressed(store.as_ref(), &key, Bytes::from(bytes)).await?;
+    let (key, _) = objects
+        .put(ObjectKind::Marks, None, Bytes::from(bytes))
+        .await?;
     Ok(Some(key))
 }

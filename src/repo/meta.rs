@@ -132,7 +132,7 @@ where
             let (_, bytes) = r?;
             let recs: Vec<T> = parse_records(&stream, seen, &bytes)?;
             seen += recs.len() as u64;
-            Ok(futures::stream::iter(recs.into_iter().map(Ok)))
+            Ok::<_, RepoError>(futures::stream::iter(recs.into_iter().map(Ok)))
         })
         .try_flatten()
 }

@@ -6,21 +6,29 @@
 //! [`upload`] is the only way to get a [`PackReceipt`], and it returns one only after the
 //! backend accepted the PUT: the index accepts nothing else.
 
-use std::sync::Arc;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
 use crate::repo::backend::{self, keys};
 use crate::repo::blob::{BlobKind, Compression, EncodedBlob};
+use crate::repo::crypto::Crypto;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, PackId};
+use crate::repo::objects::Objects;
 
 pub const PACK_MAGIC: &[u8; 8] = b"IMVPACK1";
 /// kind (1) + compression (1) + stored_len (4) + raw_len (4) + id (32)
 pub const HEADER_ENTRY_LEN: usize = 42;
 const HEADER_FIXED: usize = 8 + 4;
+/// Associated data of a sealed pack header.
+const HEADER_AD: &[u8] = b"imvault/2 pack header";
+
+/// The size of a pack holding `entries`, its header sealed with `crypto`.
+pub fn expected_size(entries: &[PackEntry], crypto: &Crypto) -> u64 {
+    entries.iter().map(|e| e.stored_len as u64).sum::<u64>()
+        + (HEADER_FIXED + entries.len() * HEADER_ENTRY_LEN + crypto.overhead() + 4) as u64
+}
 
 /// One blob's place in a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,17 +73,18 @@ impl PackWriter {
         self.data.extend_from_slice(&blob.stored);
     }
 
-    /// Appends the header and names the pack by its hash (CPU-bound: call off the async threads).
-    pub fn seal(mut self) -> SealedPack {
-        let header = encode_header(&self.entries);
+    /// Appends the header (sealed with `crypto`) and names the pack by its hash (CPU-bound:
+    /// call off the async threads).
+    pub fn seal(mut self, crypto: &Crypto) -> Result<SealedPack> {
+        let header = crypto.seal(HEADER_AD, Bytes::from(encode_header(&self.entries)))?;
         self.data.put_slice(&header);
         self.data.put_u32_le(header.len() as u32);
         let bytes = self.data.freeze();
-        SealedPack {
+        Ok(SealedPack {
             id: PackId::of(&bytes),
             bytes,
             entries: self.entries,
-        }
+        })
     }
 }
 
@@ -109,8 +118,8 @@ impl PackReceipt {
 impl PackReceipt {
     /// A receipt for a pack that an index object already names and that a listing of the
     /// store just showed (used by prune to rewrite index objects without re-reading headers).
-    pub(crate) fn from_indexed(id: PackId, entries: Vec<PackEntry>) -> Self {
-        let size = crate::repo::verify::expected_pack_size(&entries);
+    pub(crate) fn from_indexed(id: PackId, entries: Vec<PackEntry>, crypto: &Crypto) -> Self {
+        let size = expected_size(&entries, crypto);
         Self { id, size, entries }
     }
 }
@@ -130,10 +139,11 @@ impl PackReceipt {
 /// Stores a sealed pack (`PutMode::Create`; an existing pack of the same name is the same
 /// bytes) and returns its receipt.
 #[tracing::instrument(level = "debug", skip_all, fields(pack = %pack.id.short(), size = pack.bytes.len(), blobs = pack.entries.len()))]
-pub async fn upload(store: &Arc<dyn ObjectStore>, pack: SealedPack) -> Result<PackReceipt> {
+pub async fn upload(objects: &Objects, pack: SealedPack) -> Result<PackReceipt> {
+    objects.check_writable("writing a pack")?;
     let key = keys::pack(&pack.id);
     let size = pack.bytes.len() as u64;
-    backend::put_content_addressed(store.as_ref(), &key, pack.bytes).await?;
+    backend::put_content_addressed(objects.store().as_ref(), &key, pack.bytes).await?;
     tracing::debug!("pack stored");
     Ok(PackReceipt {
         id: pack.id,
@@ -144,10 +154,9 @@ pub async fn upload(store: &Arc<dyn ObjectStore>, pack: SealedPack) -> Result<Pa
 
 /// A receipt for a pack already in the store, from its stored header (used to rebuild the
 /// index from packs alone): the object exists, so the pack is durable.
-pub async fn receipt_from_store(store: &dyn ObjectStore, id: &PackId) -> Result<PackReceipt> {
-    let entries = read_header(store, id).await?;
-    let size = entries.iter().map(|e| e.stored_len as u64).sum::<u64>()
-        + (HEADER_FIXED + entries.len() * HEADER_ENTRY_LEN + 4) as u64;
+pub async fn receipt_from_store(objects: &Objects, id: &PackId) -> Result<PackReceipt> {
+    let entries = read_header(objects, id).await?;
+    let size = expected_size(&entries, objects.crypto());
     Ok(PackReceipt {
         id: *id,
         size,
@@ -175,9 +184,15 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(a)
 }
 
-/// Decodes and checks a pack header. `pack_len` is the whole object's length; the blobs
-/// must exactly fill the bytes before the header.
-pub fn decode_header(key: &str, header: &[u8], pack_len: u64) -> Result<Vec<PackEntry>> {
+/// Decodes and checks a pack header (opened). `stored_len` is the length of the header as
+/// stored (sealed), `pack_len` the whole object's; the blobs must exactly fill the bytes before
+/// the header.
+pub fn decode_header(
+    key: &str,
+    header: &[u8],
+    stored_len: u64,
+    pack_len: u64,
+) -> Result<Vec<PackEntry>> {
     let corrupt = |reason: String| RepoError::Corrupt {
         key: key.to_string(),
         reason,
@@ -219,7 +234,7 @@ pub fn decode_header(key: &str, header: &[u8], pack_len: u64) -> Result<Vec<Pack
         });
         offset += stored_len as u64;
     }
-    let expect = offset + header.len() as u64 + 4;
+    let expect = offset + stored_len + 4;
     if expect != pack_len {
         return Err(corrupt(format!(
             "pack is {pack_len} bytes but its header describes {expect} (truncated or corrupt)"
@@ -228,8 +243,19 @@ pub fn decode_header(key: &str, header: &[u8], pack_len: u64) -> Result<Vec<Pack
     Ok(entries)
 }
 
+/// Opens a pack's sealed header, read from `key`.
+pub fn open_header(crypto: &Crypto, key: &str, sealed: Bytes) -> Result<Bytes> {
+    crypto
+        .open(HEADER_AD, sealed)
+        .map_err(|_| RepoError::Authentication {
+            key: key.to_string(),
+            what: "pack header".into(),
+        })
+}
+
 /// Reads a pack's header with two ranged GETs (trailer, then header).
-pub async fn read_header(store: &dyn ObjectStore, id: &PackId) -> Result<Vec<PackEntry>> {
+pub async fn read_header(objects: &Objects, id: &PackId) -> Result<Vec<PackEntry>> {
+    let store: &dyn ObjectStore = objects.store().as_ref();
     let key = keys::pack(id);
     let meta = store.head(&key).await.map_err(|source| match source {
         e @ object_store::Error::NotFound { .. } => RepoError::Missing {
@@ -256,12 +282,14 @@ pub async fn read_header(store: &dyn ObjectStore, id: &PackId) -> Result<Vec<Pac
             meta.size
         )));
     }
-    let header = crate::repo::reader::read_range(store, &key, meta.size - 4 - hlen, hlen).await?;
-    decode_header(key.as_ref(), &header, meta.size)
+    let sealed = crate::repo::reader::read_range(store, &key, meta.size - 4 - hlen, hlen).await?;
+    let header = open_header(objects.crypto(), key.as_ref(), sealed)?;
+    decode_header(key.as_ref(), &header, hlen, meta.size)
 }
 
-/// Splits a complete pack's bytes into its header entries, checking the pack against its name.
-pub fn parse_pack(id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
+/// Splits a complete pack's bytes into its header entries, checking the pack against its name
+/// and opening its header (CPU-bound).
+pub fn parse_pack(crypto: &Crypto, id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
     let key = keys::pack(id).to_string();
     let actual = PackId::of(bytes);
     if actual != *id {
@@ -283,8 +311,9 @@ pub fn parse_pack(id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
             reason: format!("header length {hlen} exceeds pack size {}", bytes.len()),
         });
     }
-    let header = &bytes[bytes.len() - 4 - hlen..bytes.len() - 4];
-    decode_header(&key, header, bytes.len() as u64)
+    let sealed = Bytes::copy_from_slice(&bytes[bytes.len() - 4 - hlen..bytes.len() - 4]);
+    let header = open_header(crypto, &key, sealed)?;
+    decode_header(&key, &header, hlen as u64, bytes.len() as u64)
 }
 
 #[cfg(test)]
@@ -306,41 +335,54 @@ mod tests {
         let entries = [e(1), e(2), e(3)];
         let header = encode_header(&entries);
         let len = 3 * u64::from(u32::MAX) + header.len() as u64 + 4;
-        let err = decode_header("packs/x", &header, len).unwrap_err();
+        let err = decode_header("packs/x", &header, header.len() as u64, len).unwrap_err();
         assert!(err.to_string().contains("32-bit"), "{err}");
         let two = encode_header(&entries[..2]);
         let len = 2 * u64::from(u32::MAX) + two.len() as u64 + 4;
         assert_eq!(
-            decode_header("packs/x", &two, len).unwrap()[1].offset,
+            decode_header("packs/x", &two, two.len() as u64, len).unwrap()[1].offset,
             u32::MAX
         );
     }
 
     #[test]
     fn seal_then_parse_round_trip() {
-        let mut w = PackWriter::new();
-        let mut ids = Vec::new();
-        for i in 0..10u32 {
-            let raw = Bytes::from(format!("blob number {i} ").repeat(i as usize * 10 + 1));
-            let id = BlobId::of(&raw);
-            ids.push(id);
-            w.add(&encode(id, BlobKind::Data, raw, 3).unwrap());
+        use crate::repo::crypto::{MasterKey, SEAL_OVERHEAD};
+        for crypto in [
+            Crypto::plaintext(),
+            Crypto::with_master(&MasterKey::from_bytes([4; 32])),
+        ] {
+            let mut w = PackWriter::new();
+            let mut ids = Vec::new();
+            for i in 0..10u32 {
+                let raw = Bytes::from(format!("blob number {i} ").repeat(i as usize * 10 + 1));
+                let id = crypto.blob_id(&raw);
+                ids.push(id);
+                w.add(&encode(&crypto, id, BlobKind::Data, raw, 3).unwrap());
+            }
+            let sealed = w.seal(&crypto).unwrap();
+            assert_eq!(
+                sealed.bytes.len() as u64,
+                expected_size(&sealed.entries, &crypto)
+            );
+            let entries = parse_pack(&crypto, &sealed.id, &sealed.bytes).unwrap();
+            assert_eq!(entries, sealed.entries);
+            assert_eq!(entries.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+            // truncated pack is detected
+            let hlen = HEADER_FIXED + 10 * HEADER_ENTRY_LEN;
+            let n = sealed.bytes.len();
+            if !crypto.is_encrypted() {
+                let header = &sealed.bytes[n - 4 - hlen..n - 4];
+                assert!(decode_header("p", header, hlen as u64, n as u64 - 1).is_err());
+            }
+            let cut = &sealed.bytes[..n - 1];
+            assert!(parse_pack(&crypto, &sealed.id, cut).is_err());
+            // The header of an encrypted pack is sealed: no blob id or magic shows.
+            if crypto.is_encrypted() {
+                let header = &sealed.bytes[n - 4 - hlen - SEAL_OVERHEAD..n - 4];
+                assert!(!header.windows(32).any(|w| w == ids[0].as_bytes()));
+                assert!(!header.windows(8).any(|w| w == PACK_MAGIC));
+            }
         }
-        let sealed = w.seal();
-        let entries = parse_pack(&sealed.id, &sealed.bytes).unwrap();
-        assert_eq!(entries, sealed.entries);
-        assert_eq!(entries.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
-        // truncated pack is detected
-        let cut = &sealed.bytes[..sealed.bytes.len() - 1];
-        assert!(
-            decode_header(
-                "p",
-                &sealed.bytes[sealed.bytes.len() - 4 - (HEADER_FIXED + 10 * HEADER_ENTRY_LEN)
-                    ..sealed.bytes.len() - 4],
-                cut.len() as u64
-            )
-            .is_err()
-        );
-        assert!(parse_pack(&sealed.id, cut).is_err());
     }
 }

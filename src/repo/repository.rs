@@ -13,10 +13,13 @@ use serde::de::DeserializeOwned;
 use crate::repo::backend::{self, keys};
 use crate::repo::cache::{BlobCache, DEFAULT_CACHE_BYTES};
 use crate::repo::config::{InitOptions, RepoConfig};
+use crate::repo::crypto::{Crypto, MasterKey};
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, SnapshotId};
 use crate::repo::index::Index;
+use crate::repo::keyslot::{self, Credential, KdfParams, SlotInfo};
 use crate::repo::meta;
+use crate::repo::objects::{ObjectKind, Objects};
 use crate::repo::reader;
 use crate::repo::snapshot::{self, CheckpointRecord, ContentRef, MetaRef, Snapshot};
 use crate::repo::snapshot_cache::SnapshotCache;
@@ -38,8 +41,10 @@ pub struct Indexed {
 
 #[derive(Clone)]
 pub struct Repository<S> {
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     config: RepoConfig,
+    /// The key slot that opened the repository (encrypted repositories).
+    slot: Option<String>,
     /// Local copies of snapshot manifests (see [`Repository::with_snapshot_cache`]).
     snapshot_cache: Option<Arc<SnapshotCache>>,
     state: S,
@@ -50,46 +55,104 @@ impl<S> std::fmt::Debug for Repository<S> {
         f.debug_struct("Repository")
             .field("id", &self.config.id)
             .field("format_version", &self.config.format_version)
-            .field("store", &self.store.to_string())
+            .field("objects", &self.objects)
             .finish()
     }
 }
 
+/// A clear-text `config` starts with `{` and decodes as JSON with a format version.
+fn clear_text_config(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        #[allow(dead_code)]
+        format_version: u32,
+    }
+    bytes.first() == Some(&b'{') && serde_json::from_slice::<VersionOnly>(bytes).is_ok()
+}
+
 impl Repository<Opened> {
-    /// Creates a repository: writes `config` with `PutMode::Create`, so an existing
-    /// repository (or a concurrent init) is refused, never overwritten.
+    /// Creates a repository: format 2, encrypted under a new random master key wrapped for
+    /// `credential` (required), unless `opts.insecure_no_encryption` (then `credential` must be
+    /// `None`). An existing repository (or a concurrent init) is refused, never changed.
     #[tracing::instrument(skip_all)]
-    pub async fn init(store: Arc<dyn ObjectStore>, opts: InitOptions) -> Result<Self> {
+    pub async fn init(
+        store: Arc<dyn ObjectStore>,
+        opts: InitOptions,
+        credential: Option<&Credential>,
+    ) -> Result<Self> {
         let config = RepoConfig::new(&opts)?;
-        let bytes = serde_json::to_vec_pretty(&config).map_err(|source| RepoError::Encode {
-            what: "repository config".into(),
-            source,
-        })?;
         let key = keys::config();
-        match backend::put_create(store.as_ref(), &key, Bytes::from(bytes)).await {
-            Ok(()) => {}
-            Err(RepoError::Put {
-                source: object_store::Error::AlreadyExists { .. },
-                ..
-            }) => {
-                return Err(RepoError::AlreadyInitialized {
-                    key: key.to_string(),
-                });
+        let exists = || RepoError::AlreadyInitialized {
+            key: key.to_string(),
+        };
+        match backend::get(store.as_ref(), &key).await {
+            Ok(_) => return Err(exists()),
+            Err(RepoError::Missing { key, source }) => {
+                // A missing bucket (or a wrong endpoint) answers "not found" too.
+                if let Err(e) = store.list_with_delimiter(None).await {
+                    return Err(RepoError::Unreachable { key, source: e });
+                }
+                drop(source);
             }
             Err(e) => return Err(e),
         }
-        tracing::info!(repo = %config.id, "repository created");
+        let json = serde_json::to_vec_pretty(&config).map_err(|source| RepoError::Encode {
+            what: "repository config".into(),
+            source,
+        })?;
+        let (crypto, slot, stored) = if opts.insecure_no_encryption {
+            if credential.is_some() {
+                return Err(RepoError::KeySlot {
+                    reason: "a password is configured, but the repository is to be created without encryption: give one or the other".into(),
+                });
+            }
+            (Crypto::plaintext(), None, Bytes::from(json))
+        } else {
+            let credential = credential.ok_or(RepoError::PasswordRequired)?;
+            if !keyslot::read_all(&store).await?.is_empty() {
+                return Err(RepoError::AlreadyInitialized {
+                    key: keyslot::KEYS.to_string(),
+                });
+            }
+            let master = MasterKey::generate()?;
+            let crypto = Crypto::with_master(&master);
+            // The slot first: a config without a slot could never be opened.
+            let slot = keyslot::add(&store, &master, credential, &opts.kdf).await?;
+            let stored = crypto.seal(ObjectKind::Config.label(), Bytes::from(json))?;
+            (crypto, Some(slot), stored)
+        };
+        if let Err(e) = backend::put_create(store.as_ref(), &key, stored).await {
+            // Another init won the race (or the write failed): take our slot back.
+            if let Some(s) = &slot {
+                let _ = keyslot::remove(&store, s).await;
+            }
+            return Err(match e {
+                RepoError::Put {
+                    source: object_store::Error::AlreadyExists { .. },
+                    ..
+                } => exists(),
+                e => e,
+            });
+        }
+        tracing::info!(repo = %config.id, encrypted = crypto.is_encrypted(), "repository created");
         Ok(Self {
-            store,
+            objects: Objects::new(store, crypto, config.format_version),
             config,
+            slot,
             snapshot_cache: None,
             state: Opened,
         })
     }
 
-    /// Opens an existing repository, refusing an unknown format version.
+    /// Opens an existing repository: unlocks an encrypted one with `credential` (one KDF run
+    /// per key slot of its kind, no retry), refuses an unknown format version, and refuses a
+    /// clear-text format 2 repository when a credential is given (its config may have been
+    /// replaced to turn encryption off). Format 1 opens read-only, with or without one.
     #[tracing::instrument(skip_all)]
-    pub async fn open(store: Arc<dyn ObjectStore>) -> Result<Self> {
+    pub async fn open(
+        store: Arc<dyn ObjectStore>,
+        credential: Option<&Credential>,
+    ) -> Result<Self> {
         let key = keys::config();
         let bytes = match backend::get(store.as_ref(), &key).await {
             Err(RepoError::Missing { key, .. }) => {
@@ -101,10 +164,72 @@ impl Repository<Opened> {
             }
             r => r?,
         };
-        let config = RepoConfig::decode(key.as_ref(), &bytes)?;
+        let slots = keyslot::read_all(&store).await?;
+        if clear_text_config(&bytes) {
+            let config = RepoConfig::decode(key.as_ref(), &bytes)?;
+            if config.is_encrypted() {
+                return Err(RepoError::Authentication {
+                    key: key.to_string(),
+                    what: "it says the repository is encrypted, but it is not sealed".into(),
+                });
+            }
+            if !slots.is_empty() {
+                return Err(RepoError::Authentication {
+                    key: key.to_string(),
+                    what: format!(
+                        "it is in the clear, but the repository has {} key slot(s): it may have been replaced to turn encryption off",
+                        slots.len()
+                    ),
+                });
+            }
+            if config.format_version >= 2 && credential.is_some() {
+                return Err(RepoError::NotEncrypted {
+                    why: "created with --insecure-no-encryption".into(),
+                });
+            }
+            if config.format_version < 2 {
+                tracing::warn!(
+                    format = config.format_version,
+                    "repository format 1 is not encrypted and is read-only in this release"
+                );
+            }
+            return Ok(Self {
+                objects: Objects::new(store, Crypto::plaintext(), config.format_version),
+                config,
+                slot: None,
+                snapshot_cache: None,
+                state: Opened,
+            });
+        }
+        let credential = credential.ok_or(RepoError::PasswordRequired)?;
+        if slots.is_empty() {
+            return Err(RepoError::KeySlot {
+                reason: format!(
+                    "the repository is encrypted but has no key slot under `{}/`: it cannot be opened (were the key slots deleted?)",
+                    keyslot::KEYS
+                ),
+            });
+        }
+        let (master, slot) = keyslot::unlock(slots, credential).await?;
+        let crypto = Crypto::with_master(&master);
+        let plain = crypto
+            .open(ObjectKind::Config.label(), bytes)
+            .map_err(|_| RepoError::Authentication {
+                key: key.to_string(),
+                what: "the repository config does not open with the key of its key slots".into(),
+            })?;
+        let config = RepoConfig::decode(key.as_ref(), &plain)?;
+        if config.format_version < 2 || !config.is_encrypted() {
+            return Err(RepoError::Corrupt {
+                key: key.to_string(),
+                reason: "a sealed config must be of an encrypted format 2 repository".into(),
+            });
+        }
+        tracing::debug!(slot = %&slot[..8], "repository unlocked");
         Ok(Self {
-            store,
+            objects: Objects::new(store, crypto, config.format_version),
             config,
+            slot: Some(slot),
             snapshot_cache: None,
             state: Opened,
         })
@@ -113,15 +238,16 @@ impl Repository<Opened> {
     /// Loads every index object (snapshots should be listed before this, see FORMAT.md).
     #[tracing::instrument(skip_all)]
     pub async fn load_index(self) -> Result<Repository<Indexed>> {
-        let index = Index::load(&self.store).await?;
+        let index = Index::load(&self.objects).await?;
         tracing::info!(
             blobs = index.len(),
             bytes = index.memory_bytes(),
             "index loaded"
         );
         Ok(Repository {
-            store: self.store,
+            objects: self.objects,
             config: self.config,
+            slot: self.slot,
             snapshot_cache: self.snapshot_cache,
             state: Indexed {
                 index: Arc::new(index),
@@ -137,7 +263,88 @@ impl<S> Repository<S> {
         &self.config
     }
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
+        self.objects.store()
+    }
+    /// The repository's objects, sealed for their kind (every read and write goes through it).
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+    /// The keys (or none).
+    pub fn crypto(&self) -> &Crypto {
+        self.objects.crypto()
+    }
+    pub fn is_encrypted(&self) -> bool {
+        self.objects.crypto().is_encrypted()
+    }
+
+    /// The same repository, opened again without asking for the credential: the config and the
+    /// keys are kept, the index is not (for a fresh look after other writers).
+    pub fn reopened(&self) -> Repository<Opened> {
+        Repository {
+            objects: self.objects.clone(),
+            config: self.config.clone(),
+            slot: self.slot.clone(),
+            snapshot_cache: None,
+            state: Opened,
+        }
+    }
+
+    /// Refuses `action` on a repository this release only reads (format 1).
+    pub fn check_writable(&self, action: &str) -> Result<()> {
+        self.objects.check_writable(action)
+    }
+
+    /// Every key slot, with the one that opened this handle marked `current`.
+    pub async fn key_slots(&self) -> Result<Vec<SlotInfo>> {
+        let slots = keyslot::read_all(self.store()).await?;
+        Ok(keyslot::describe(&slots, self.slot.as_deref()))
+    }
+
+    /// Adds a key slot for `credential` (the master key, and so every snapshot, stays the same).
+    pub async fn add_key_slot(&self, credential: &Credential, kdf: &KdfParams) -> Result<String> {
+        self.check_writable("adding a key slot")?;
+        let master = self.crypto().master().ok_or_else(|| RepoError::KeySlot {
+            reason: "the repository is not encrypted: it has no keys".into(),
+        })?;
+        keyslot::add(self.store(), master, credential, kdf).await
+    }
+
+    /// Removes the key slot whose id starts with `prefix`. The last slot, and the slot that
+    /// opened this handle, are refused (open with another slot's credential to remove it).
+    pub async fn remove_key_slot(&self, prefix: &str) -> Result<SlotInfo> {
+        self.check_writable("removing a key slot")?;
+        let slots = self.key_slots().await?;
+        let s = keyslot::resolve(&slots, prefix)?.clone();
+        if slots.iter().filter(|x| x.problem.is_none()).count() <= 1 && s.problem.is_none() {
+            return Err(RepoError::KeySlot {
+                reason: format!(
+                    "refusing to remove key slot {}: it is the repository's last key slot, and without it nothing in the repository can ever be read again",
+                    &s.id[..8.min(s.id.len())]
+                ),
+            });
+        }
+        if s.current {
+            return Err(RepoError::KeySlot {
+                reason: format!(
+                    "refusing to remove key slot {}: it is the one this command opened the repository with; open the repository with another slot's password or key file to remove it (or use `imvault key passwd` to change this one)",
+                    &s.id[..8.min(s.id.len())]
+                ),
+            });
+        }
+        keyslot::remove(self.store(), &s.id).await?;
+        Ok(s)
+    }
+
+    /// Replaces the slot that opened this handle by one for `new`: the new slot is written
+    /// before the old one is deleted, so a crash leaves at worst both.
+    pub async fn change_key(&mut self, new: &Credential, kdf: &KdfParams) -> Result<String> {
+        let old = self.slot.clone().ok_or_else(|| RepoError::KeySlot {
+            reason: "the repository is not encrypted: it has no password to change".into(),
+        })?;
+        let id = self.add_key_slot(new, kdf).await?;
+        keyslot::remove(self.store(), &old).await?;
+        self.slot = Some(id.clone());
+        Ok(id)
     }
 
     /// Keeps local copies of snapshot manifests under `base` (a private directory of the local
@@ -152,11 +359,11 @@ impl<S> Repository<S> {
 
     /// Snapshots, oldest first, optionally of one library.
     pub async fn list_snapshots(&self, library: Option<&str>) -> Result<Vec<Snapshot>> {
-        snapshot::list_snapshots(&self.store, self.snapshot_cache.as_ref(), library).await
+        snapshot::list_snapshots(&self.objects, self.snapshot_cache.as_ref(), library).await
     }
 
     pub async fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        snapshot::load_snapshot(&self.store, self.snapshot_cache.as_deref(), id).await
+        snapshot::load_snapshot(&self.objects, self.snapshot_cache.as_deref(), id).await
     }
 
     /// The newest snapshot of `library` whose time is at or before `at_or_before` (or the newest).
@@ -174,7 +381,7 @@ impl<S> Repository<S> {
 
     /// Resume records written by `checkpoint`, oldest first.
     pub async fn checkpoints(&self, library: &str) -> Result<Vec<CheckpointRecord>> {
-        snapshot::list_checkpoints(&self.store, library).await
+        snapshot::list_checkpoints(&self.objects, library).await
     }
 }
 
@@ -194,7 +401,7 @@ impl Repository<Indexed> {
             .get_or_try_init(|| async {
                 let mut existing = std::collections::HashSet::new();
                 for m in backend::list(
-                    self.store.as_ref(),
+                    self.store().as_ref(),
                     &object_store::path::Path::from(keys::PACKS),
                 )
                 .await?
@@ -222,7 +429,7 @@ impl Repository<Indexed> {
     /// Starts a backup session writing into this repository.
     pub fn backup_session(&self, opts: SessionOptions) -> BackupSession {
         BackupSession::new(
-            self.store.clone(),
+            self.objects.clone(),
             self.config.clone(),
             self.state.index.clone(),
             opts,
@@ -231,13 +438,13 @@ impl Repository<Indexed> {
 
     /// One blob, verified against its id.
     pub async fn read_blob(&self, id: &BlobId) -> Result<Bytes> {
-        reader::read_blob(&self.store, &self.state.index, id).await
+        reader::read_blob(&self.objects, &self.state.index, id).await
     }
 
     /// A content item's bytes, in order, every blob verified.
     pub fn read_content(&self, content: &ContentRef) -> BoxStream<'static, Result<Bytes>> {
         reader::read_content(
-            self.store.clone(),
+            self.objects.clone(),
             self.state.index.clone(),
             self.state.cache.clone(),
             content,
@@ -250,7 +457,7 @@ impl Repository<Indexed> {
         &self,
         blobs: Vec<BlobId>,
     ) -> impl std::future::Future<Output = reader::ReadAhead> + Send + 'static {
-        reader::read_ahead(self.store.clone(), self.state.index.clone(), blobs)
+        reader::read_ahead(self.objects.clone(), self.state.index.clone(), blobs)
     }
 
     /// The blobs of a metadata stream, in order, verified: each holds whole JSON lines
@@ -260,7 +467,7 @@ impl Repository<Indexed> {
         meta: &MetaRef,
     ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
         reader::read_blobs(
-            self.store.clone(),
+            self.objects.clone(),
             self.state.index.clone(),
             meta.blobs.clone(),
             2,
@@ -275,7 +482,7 @@ impl Repository<Indexed> {
         meta: &MetaRef,
     ) -> impl Stream<Item = Result<T>> + Send + 'static {
         let blobs = reader::read_blobs(
-            self.store.clone(),
+            self.objects.clone(),
             self.state.index.clone(),
             meta.blobs.clone(),
             2,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +14,7 @@ use crate::repo::config::{FORMAT_VERSION, SUPPORTED_VERSIONS};
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, SnapshotId};
 use crate::repo::index::IndexWritten;
+use crate::repo::objects::{ObjectKind, Objects};
 use crate::repo::snapshot_cache::SnapshotCache;
 
 /// A reference to content stored as blobs (one document version, for instance).
@@ -175,7 +175,7 @@ fn default_host() -> String {
 /// Writes a manifest. The `IndexWritten` token proves the index of this session's packs is
 /// durable; the manifest is the last object of a backup.
 pub async fn write_snapshot(
-    store: &Arc<dyn ObjectStore>,
+    objects: &Objects,
     _index_durable: &IndexWritten,
     manifest: &SnapshotManifest,
 ) -> Result<SnapshotId> {
@@ -183,23 +183,25 @@ pub async fn write_snapshot(
         what: format!("snapshot manifest of library {}", manifest.library),
         source,
     })?;
-    let id = SnapshotId::of(&bytes);
-    backend::put_content_addressed(store.as_ref(), &keys::snapshot(&id), Bytes::from(bytes))
+    let (_, h) = objects
+        .put(ObjectKind::Snapshot, None, Bytes::from(bytes))
         .await?;
-    tracing::info!(snapshot = %id.short(), library = %manifest.library, "snapshot stored");
+    let id = SnapshotId(h);
+    tracing::info!(snapshot = %id.short(), "snapshot stored");
     Ok(id)
 }
 
-/// Decodes a manifest, checking it against its name and refusing unknown format versions.
+/// Opens the stored bytes of manifest `id` (checking them against the name) and decodes them.
+pub async fn open_snapshot(objects: &Objects, id: &SnapshotId, stored: Bytes) -> Result<Snapshot> {
+    let plain = objects
+        .open_named(ObjectKind::Snapshot, &keys::snapshot(id), stored)
+        .await?;
+    decode_snapshot(id, &plain)
+}
+
+/// Decodes a manifest's plaintext, refusing unknown format versions.
 pub fn decode_snapshot(id: &SnapshotId, bytes: &[u8]) -> Result<Snapshot> {
     let key = keys::snapshot(id).to_string();
-    let actual = SnapshotId::of(bytes);
-    if actual != *id {
-        return Err(RepoError::Corrupt {
-            key,
-            reason: format!("content hash is {actual}, not the name"),
-        });
-    }
     #[derive(Deserialize)]
     struct V {
         format_version: u32,
@@ -223,14 +225,14 @@ pub fn decode_snapshot(id: &SnapshotId, bytes: &[u8]) -> Result<Snapshot> {
 /// Reads a manifest: from `cache` when it holds a copy that passes every check of a stored one,
 /// else from the repository (keeping the stored bytes in `cache`).
 pub async fn load_snapshot(
-    store: &Arc<dyn ObjectStore>,
+    objects: &Objects,
     cache: Option<&SnapshotCache>,
     id: &SnapshotId,
 ) -> Result<Snapshot> {
     if let Some(c) = cache
         && let Some(bytes) = c.get(id).await
     {
-        match decode_snapshot(id, &bytes) {
+        match open_snapshot(objects, id, Bytes::from(bytes)).await {
             Ok(s) => return Ok(s),
             Err(e) => {
                 tracing::warn!(snapshot = %id.short(), file = %c.path(id).display(), error = %e, "cached snapshot manifest fails its checks; reading it from the repository");
@@ -238,11 +240,11 @@ pub async fn load_snapshot(
             }
         }
     }
-    let bytes = match backend::get(store.as_ref(), &keys::snapshot(id)).await {
+    let bytes = match backend::get(objects.store().as_ref(), &keys::snapshot(id)).await {
         Err(RepoError::Missing { .. }) => return Err(RepoError::SnapshotNotFound { id: *id }),
         r => r?,
     };
-    let snap = decode_snapshot(id, &bytes)?;
+    let snap = open_snapshot(objects, id, bytes.clone()).await?;
     if let Some(c) = cache {
         c.put(id, &bytes).await;
     }
@@ -252,11 +254,11 @@ pub async fn load_snapshot(
 /// Every snapshot (optionally of one library), oldest first. The LIST says which exist; their
 /// manifests come from `cache` when it has them.
 pub async fn list_snapshots(
-    store: &Arc<dyn ObjectStore>,
+    objects: &Objects,
     cache: Option<&Arc<SnapshotCache>>,
     library: Option<&str>,
 ) -> Result<Vec<Snapshot>> {
-    let metas = backend::list(store.as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
+    let metas = objects.list(ObjectKind::Snapshot, None).await?;
     let ids = metas
         .iter()
         .map(|m| {
@@ -271,9 +273,9 @@ pub async fn list_snapshots(
         c.retain(&ids.iter().copied().collect()).await;
     }
     let mut out: Vec<Snapshot> = futures::stream::iter(ids.into_iter().map(|id| {
-        let store = store.clone();
+        let objects = objects.clone();
         let cache = cache.cloned();
-        async move { load_snapshot(&store, cache.as_deref(), &id).await }
+        async move { load_snapshot(&objects, cache.as_deref(), &id).await }
     }))
     .buffer_unordered(16)
     .try_collect()
@@ -305,34 +307,47 @@ impl CheckpointRecord {
     }
 }
 
+/// The key segment under `checkpoints/` for `library`: in format 2 a keyed hash of the library
+/// (no name shows in object keys), in format 1 the library itself.
+pub fn checkpoint_scope(objects: &Objects, library: &str) -> String {
+    if objects.format() < 2 {
+        library.to_string()
+    } else {
+        objects.crypto().name_tag("library", library)
+    }
+}
+
 pub async fn write_checkpoint_record(
-    store: &Arc<dyn ObjectStore>,
+    objects: &Objects,
     _index_durable: &IndexWritten,
     rec: &CheckpointRecord,
 ) -> Result<Path> {
     let bytes = serde_json::to_vec(rec).map_err(|source| RepoError::Encode {
-        what: format!("checkpoint record of library {}", rec.library),
+        what: "checkpoint record".into(),
         source,
     })?;
-    let name = format!(
-        "{}-{}",
-        rec.time.format("%Y%m%dT%H%M%S%.9fZ"),
-        &blake3::hash(&bytes).to_hex()[..16]
-    );
-    let key = keys::checkpoint(&rec.library, &name);
-    backend::put_content_addressed(store.as_ref(), &key, Bytes::from(bytes)).await?;
+    let scope = checkpoint_scope(objects, &rec.library);
+    let (key, _) = objects
+        .put(ObjectKind::Checkpoint, Some(&scope), Bytes::from(bytes))
+        .await?;
     Ok(key)
 }
 
+/// Decodes a checkpoint record's plaintext.
+pub fn decode_checkpoint(key: &Path, plain: &[u8]) -> Result<CheckpointRecord> {
+    serde_json::from_slice(plain).map_err(|source| RepoError::Decode {
+        key: key.to_string(),
+        source,
+    })
+}
+
 /// Checkpoint records of one library, oldest first.
-pub async fn list_checkpoints(
-    store: &Arc<dyn ObjectStore>,
-    library: &str,
-) -> Result<Vec<CheckpointRecord>> {
-    let metas = backend::list(store.as_ref(), &keys::checkpoints_of(library)).await?;
+pub async fn list_checkpoints(objects: &Objects, library: &str) -> Result<Vec<CheckpointRecord>> {
+    let scope = checkpoint_scope(objects, library);
+    let metas = objects.list(ObjectKind::Checkpoint, Some(&scope)).await?;
     let mut out = Vec::with_capacity(metas.len());
     for m in metas {
-        let bytes = backend::get(store.as_ref(), &m.location).await?;
+        let bytes = objects.get(ObjectKind::Checkpoint, &m.location).await?;
         let rec: CheckpointRecord =
             serde_json::from_slice(&bytes).map_err(|source| RepoError::Decode {
                 key: m.location.to_string(),

@@ -14,33 +14,26 @@
 //! no index names are not problems (an interrupted backup leaves them; `prune` removes them).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::ObjectStore;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::repo::backend::{self, keys};
 use crate::repo::blob;
+use crate::repo::crypto::Crypto;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{IndexId, PackId, SnapshotId};
-use crate::repo::pack::{self, HEADER_ENTRY_LEN, PACK_MAGIC, PackEntry};
+use crate::repo::objects::{ObjectKind, Objects};
+use crate::repo::pack::{self, PACK_MAGIC, PackEntry};
 use crate::repo::repository::{Indexed, Repository};
 
 use crate::repo::references::References;
 
 /// Bytes of a pack that are not blobs: magic, count, trailer.
 const PACK_FIXED: u64 = (PACK_MAGIC.len() + 4 + 4) as u64;
-
-/// The size a pack holding `entries` has.
-pub fn expected_pack_size(entries: &[PackEntry]) -> u64 {
-    entries.iter().map(|e| e.stored_len as u64).sum::<u64>()
-        + PACK_FIXED
-        + (entries.len() * HEADER_ENTRY_LEN) as u64
-}
 
 /// How much pack data to download and check.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -176,7 +169,8 @@ impl Listing {
 
 /// Lists packs and reads every index object; bad names and unreadable index objects are
 /// problems, not errors. Listing failures are errors.
-pub(crate) async fn list_packs_and_indexes(store: &Arc<dyn ObjectStore>) -> Result<Listing> {
+pub(crate) async fn list_packs_and_indexes(objects: &Objects) -> Result<Listing> {
+    let store = objects.store();
     // Index objects before packs: every pack a listed index names was stored before it.
     let mut l = Listing::default();
     let metas = backend::list(store.as_ref(), &Path::from(keys::INDEX)).await?;
@@ -194,7 +188,7 @@ pub(crate) async fn list_packs_and_indexes(store: &Arc<dyn ObjectStore>) -> Resu
         }
     }
     let mut reads = futures::stream::iter(metas.into_iter().map(|m| {
-        let store = store.clone();
+        let objects = objects.clone();
         async move {
             let Some(id) = m
                 .location
@@ -207,7 +201,7 @@ pub(crate) async fn list_packs_and_indexes(store: &Arc<dyn ObjectStore>) -> Resu
                     detail: "object under index/ is not named by an index id".into(),
                 });
             };
-            let decoded = match backend::get(store.as_ref(), &m.location).await {
+            let decoded = match objects.get(ObjectKind::Index, &m.location).await {
                 Ok(bytes) => tokio::task::spawn_blocking(move || {
                     crate::repo::index::decode_index(&id, &bytes)
                 })
@@ -271,6 +265,7 @@ pub(crate) struct PackRead {
 /// Checks a whole pack's bytes: its name, its header against `indexed`, and every blob.
 /// CPU-bound: call from a blocking thread.
 pub(crate) fn check_pack_bytes(
+    crypto: &Crypto,
     id: &PackId,
     bytes: &Bytes,
     indexed: Option<&[PackEntry]>,
@@ -297,7 +292,9 @@ pub(crate) fn check_pack_bytes(
         if hlen + 4 > len {
             return Err(format!("header length {hlen} exceeds pack size {len}"));
         }
-        pack::decode_header(&key, &bytes[len - 4 - hlen..len - 4], len as u64)
+        let sealed = bytes.slice(len - 4 - hlen..len - 4);
+        pack::open_header(crypto, &key, sealed)
+            .and_then(|h| pack::decode_header(&key, &h, hlen as u64, len as u64))
             .map_err(|e| crate::repo::error_chain(&e))
     })();
     let entries = match header {
@@ -342,7 +339,8 @@ pub(crate) fn check_pack_bytes(
             continue;
         };
         blobs += 1;
-        if let Err(err) = blob::decode(e.id, *id, e.compression, e.raw_len, stored) {
+        if let Err(err) = blob::decode(crypto, e.id, *id, e.kind, e.compression, e.raw_len, stored)
+        {
             problems.push(Problem {
                 kind: ProblemKind::CorruptBlob,
                 object: key.clone(),
@@ -358,12 +356,12 @@ pub(crate) fn check_pack_bytes(
 }
 
 async fn read_and_check_pack(
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     id: PackId,
     indexed: Option<Vec<PackEntry>>,
 ) -> PackRead {
     let key = keys::pack(&id);
-    let bytes = match crate::repo::reader::read_pack(&store, &id).await {
+    let bytes = match crate::repo::reader::read_pack(objects.store(), &id).await {
         Ok(b) => b,
         Err(e) => {
             return PackRead {
@@ -377,8 +375,11 @@ async fn read_and_check_pack(
             };
         }
     };
-    match tokio::task::spawn_blocking(move || check_pack_bytes(&id, &bytes, indexed.as_deref()))
-        .await
+    let crypto = objects.crypto().clone();
+    match tokio::task::spawn_blocking(move || {
+        check_pack_bytes(&crypto, &id, &bytes, indexed.as_deref())
+    })
+    .await
     {
         Ok(r) => r,
         Err(e) => PackRead {
@@ -407,11 +408,8 @@ impl Repository<Indexed> {
         // a listed snapshot needs was stored before it, so a backup finishing meanwhile does
         // not look like damage.
         let snap_metas = backend::list(self.store().as_ref(), &Path::from(keys::SNAPSHOTS)).await?;
-        let listing = list_packs_and_indexes(self.store()).await?;
-        let fresh = Repository::open(self.store().clone())
-            .await?
-            .load_index()
-            .await?;
+        let listing = list_packs_and_indexes(self.objects()).await?;
+        let fresh = self.reopened().load_index().await?;
         let this = &fresh;
         r.problems.extend(listing.problems.iter().cloned());
         r.packs = listing.packs.len() as u64;
@@ -434,7 +432,7 @@ impl Repository<Indexed> {
                         ),
                     }),
                     Some(size) => {
-                        let want = expected_pack_size(entries);
+                        let want = pack::expected_size(entries, self.crypto());
                         if *size != want {
                             r.problems.push(Problem {
                                 kind: ProblemKind::PackSize,
@@ -530,7 +528,7 @@ impl Repository<Indexed> {
         let mut reads = futures::stream::iter(
             selected
                 .into_iter()
-                .map(|p| read_and_check_pack(self.store().clone(), p, indexed.get(&p).cloned())),
+                .map(|p| read_and_check_pack(self.objects().clone(), p, indexed.get(&p).cloned())),
         )
         .buffer_unordered(in_flight);
         while let Some(pr) = reads.next().await {

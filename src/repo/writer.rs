@@ -26,7 +26,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
-use object_store::ObjectStore;
 use tokio::io::AsyncRead;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -37,6 +36,7 @@ use crate::repo::config::RepoConfig;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{BlobId, SnapshotId};
 use crate::repo::index::{self, Index, IndexWritten};
+use crate::repo::objects::Objects;
 use crate::repo::pack::{self, PackReceipt, PackWriter};
 use crate::repo::snapshot::{
     self, CheckpointRecord, ContentRef, SessionStats, SnapshotDraft, SnapshotManifest,
@@ -87,7 +87,7 @@ struct State {
 /// be added concurrently; `finish` takes `self`, so nothing is still being added when the
 /// snapshot is written.
 pub struct BackupSession {
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     config: RepoConfig,
     index: Arc<Index>,
     opts: SessionOptions,
@@ -111,7 +111,7 @@ fn join_err(task: &'static str) -> impl FnOnce(tokio::task::JoinError) -> RepoEr
 
 impl BackupSession {
     pub(crate) fn new(
-        store: Arc<dyn ObjectStore>,
+        objects: Objects,
         config: RepoConfig,
         index: Arc<Index>,
         opts: SessionOptions,
@@ -124,7 +124,7 @@ impl BackupSession {
             .clamp(1, crate::repo::config::MAX_PACK_SIZE);
         let permits = Arc::new(Semaphore::new(opts.uploads_in_flight.max(1)));
         Self {
-            store,
+            objects,
             config,
             index,
             level,
@@ -183,7 +183,8 @@ impl BackupSession {
             return Ok(false);
         }
         let level = self.level;
-        let enc = tokio::task::spawn_blocking(move || blob::encode(id, kind, raw, level))
+        let crypto = self.objects.crypto().clone();
+        let enc = tokio::task::spawn_blocking(move || blob::encode(&crypto, id, kind, raw, level))
             .await
             .map_err(join_err("compress blob"))??;
         let full = {
@@ -244,12 +245,13 @@ impl BackupSession {
         }
         let writer = std::mem::take(&mut st.packers[slot]);
         st.stats.packs_written += 1;
-        let store = self.store.clone();
+        let objects = self.objects.clone();
         st.uploads.spawn(async move {
-            let sealed = tokio::task::spawn_blocking(move || writer.seal())
+            let crypto = objects.crypto().clone();
+            let sealed = tokio::task::spawn_blocking(move || writer.seal(&crypto))
                 .await
-                .map_err(join_err("seal pack"))?;
-            let r = pack::upload(&store, sealed).await;
+                .map_err(join_err("seal pack"))??;
+            let r = pack::upload(&objects, sealed).await;
             drop(permit);
             r
         });
@@ -302,17 +304,18 @@ impl BackupSession {
                 chunker = Some(c);
                 continue;
             }
+            let crypto = self.objects.crypto().clone();
             let (c, chunks) = tokio::task::spawn_blocking(move || {
                 let mut chunks = Vec::new();
                 for p in &pieces {
                     c.push(p);
                     while let Some(ch) = c.next_chunk(false) {
-                        chunks.push((BlobId::of(&ch), ch));
+                        chunks.push((crypto.blob_id(&ch), ch));
                     }
                 }
                 if eof {
                     while let Some(ch) = c.next_chunk(true) {
-                        chunks.push((BlobId::of(&ch), ch));
+                        chunks.push((crypto.blob_id(&ch), ch));
                     }
                 }
                 (c, chunks)
@@ -361,7 +364,8 @@ impl BackupSession {
     /// Stores one metadata blob (hashing off-thread); used by the metadata stream writer.
     pub(crate) async fn store_meta_blob(&self, raw: Bytes) -> Result<BlobId> {
         self.check_failed()?;
-        let (id, raw) = tokio::task::spawn_blocking(move || (BlobId::of(&raw), raw))
+        let crypto = self.objects.crypto().clone();
+        let (id, raw) = tokio::task::spawn_blocking(move || (crypto.blob_id(&raw), raw))
             .await
             .map_err(join_err("hash metadata blob"))?;
         let r = self.store_hashed(BlobKind::Meta, id, raw).await;
@@ -385,7 +389,7 @@ impl BackupSession {
             }
         }
         receipts.append(&mut std::mem::take(&mut self.lock().done));
-        let written = match index::write_index(&self.store, &receipts).await {
+        let written = match index::write_index(&self.objects, &receipts).await {
             Ok(w) => w,
             Err(e) => {
                 // Keep the receipts so a retried checkpoint can still index them.
@@ -418,7 +422,7 @@ impl BackupSession {
                 time: Utc::now(),
                 record,
             };
-            snapshot::write_checkpoint_record(&self.store, &index, &rec).await?;
+            snapshot::write_checkpoint_record(&self.objects, &index, &rec).await?;
         }
         Ok(CheckpointInfo {
             index,
@@ -431,6 +435,6 @@ impl BackupSession {
     pub async fn finish(self, draft: SnapshotDraft) -> Result<SnapshotId> {
         let index = self.seal_and_index().await?;
         let manifest = SnapshotManifest::from_draft(draft, self.started, self.stats());
-        snapshot::write_snapshot(&self.store, &index, &manifest).await
+        snapshot::write_snapshot(&self.objects, &index, &manifest).await
     }
 }

@@ -114,11 +114,16 @@ pub async fn readyz(
     let settings = state.settings();
     let r = &settings.repository;
     let repository = async {
-        let store = open_backend(&backend_config(r))?;
-        Repository::open(store).await.map(|_| ())
+        let credential =
+            crate::app::repository::credential(r).map_err(|e| crate::repo::error_chain(&e))?;
+        let store = open_backend(&backend_config(r)).map_err(|e| crate::repo::error_chain(&e))?;
+        Repository::open(store, credential.as_ref())
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::repo::error_chain(&e))
     }
     .await
-    .map_err(|e| format!("{}: {}", r.url, crate::repo::error_chain(&e)));
+    .map_err(|e| format!("{}: {e}", r.url));
     let signed_in = match state.client() {
         Some(_) => Ok(()),
         None => Err(state

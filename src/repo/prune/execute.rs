@@ -52,7 +52,7 @@ impl Repository<Indexed> {
         let r = &mut plan.report;
         r.new_packs = receipts.len() as u64;
         r.new_pack_bytes = receipts.iter().map(|x| x.size()).sum();
-        let w = index::write_index(self.store(), &receipts).await?;
+        let w = index::write_index(self.objects(), &receipts).await?;
         steps.step("index of repacked packs written");
         tracing::info!(packs = w.packs, blobs = w.blobs, "repacked blobs indexed");
         // A new pack can have the very bytes (and so the id) of a pack already stored, e.g.
@@ -113,7 +113,7 @@ impl Repository<Indexed> {
                 remaining.remove(p);
             }
             let current = if marks_written {
-                marks::load(store).await?
+                marks::load(self.objects()).await?
             } else {
                 std::mem::take(&mut plan.marks)
             };
@@ -148,9 +148,9 @@ impl Repository<Indexed> {
         }
         let receipts: Vec<PackReceipt> = keep
             .into_iter()
-            .map(|(p, e)| PackReceipt::from_indexed(p, e))
+            .map(|(p, e)| PackReceipt::from_indexed(p, e, self.crypto()))
             .collect();
-        index::write_index(store, &receipts).await?;
+        index::write_index(self.objects(), &receipts).await?;
         steps.step("rewritten index written");
         for iid in &affected {
             delete(store.as_ref(), &keys::index(iid)).await?;
@@ -167,7 +167,7 @@ impl Repository<Indexed> {
         steps: &Steps,
     ) -> Result<(), RepoError> {
         let store = self.store();
-        let written = marks::write(store, marks).await?;
+        let written = marks::write(self.objects(), marks).await?;
         if written.is_some() {
             steps.step("marks written");
         }

@@ -2,21 +2,18 @@
 //! recovered and deleted. Planning only reads; [`super::execute`] carries the plan out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use object_store::ObjectStore;
 use object_store::path::Path;
 
 use super::{PruneError, PruneOptions, PruneReport, UNINDEXED_MIN_AGE_HOURS};
-use crate::repo::backend::{self, keys};
-use crate::repo::error::RepoError;
 use crate::repo::id::{BlobId, IndexId, PackId};
 use crate::repo::marks::{self, MarkSet};
+use crate::repo::objects::{ObjectKind, Objects};
 use crate::repo::pack::PackEntry;
 use crate::repo::references::{References, find_refs};
 use crate::repo::repository::{Indexed, Repository};
-use crate::repo::snapshot::{CheckpointRecord, Snapshot};
+use crate::repo::snapshot::Snapshot;
 use crate::repo::verify::{self, Listing};
 
 /// One partly used pack chosen for repacking.
@@ -102,10 +99,10 @@ impl Repository<Indexed> {
         opts: &PruneOptions,
         now: DateTime<Utc>,
     ) -> Result<PrunePlan, PruneError> {
-        let store = self.store().clone();
+        let objects = self.objects();
         let grace = chrono::Duration::seconds(opts.grace_secs.min(i64::MAX as u64 / 2) as i64);
         let survey = self.survey().await?;
-        let mut needed = needed(&store, &survey, opts, now).await?;
+        let mut needed = needed(objects, &survey, opts, now).await?;
         let mut report = PruneReport {
             dry_run: opts.dry_run,
             snapshots: survey.snapshots.len() as u64,
@@ -115,11 +112,12 @@ impl Repository<Indexed> {
             blobs_referenced: needed.refs.blobs.len() as u64,
             ..PruneReport::default()
         };
-        let marks = marks::load(&store).await?;
+        let marks = marks::load(objects).await?;
         let located = locate(&survey, &marks, &needed.refs.blobs);
 
         // Phase 1: unmarked packs that nothing needs are marked; partly used ones repacked.
-        let (to_mark, candidates) = unused_and_sparse(&survey.listing, &located, &marks, opts);
+        let (to_mark, candidates) =
+            unused_and_sparse(self.crypto(), &survey.listing, &located, &marks, opts);
         let to_mark = with_old_unindexed(to_mark, &survey.listing, &located, &marks, grace, now);
         let budget =
             (report.pack_bytes as f64 * opts.max_repack_percent.clamp(0.0, 100.0) / 100.0) as u64;
@@ -177,10 +175,9 @@ impl Repository<Indexed> {
 
     /// Lists what exists; a repository with problems is not pruned.
     async fn survey(&self) -> Result<Survey, PruneError> {
-        let store = self.store().clone();
         let snapshots = self.list_snapshots(None).await?;
-        let listing = verify::list_packs_and_indexes(&store).await?;
-        let fresh = Repository::open(store).await?.load_index().await?;
+        let listing = verify::list_packs_and_indexes(self.objects()).await?;
+        let fresh = self.reopened().load_index().await?;
         if !listing.problems.is_empty() {
             return Err(PruneError::Unsafe {
                 problems: listing.problems,
@@ -198,7 +195,7 @@ impl Repository<Indexed> {
 /// The blobs every snapshot and every unfinished backup's resume record reference. A snapshot
 /// with a problem stops the prune; a resume record's problems are warnings.
 async fn needed(
-    store: &Arc<dyn ObjectStore>,
+    objects: &Objects,
     survey: &Survey,
     opts: &PruneOptions,
     now: DateTime<Utc>,
@@ -226,13 +223,9 @@ async fn needed(
     let mut stale_checkpoints = Vec::new();
     let mut active = Vec::new();
     let active_since = now - chrono::Duration::seconds(opts.active_run_secs as i64);
-    for m in backend::list(store.as_ref(), &Path::from(keys::CHECKPOINTS)).await? {
-        let bytes = backend::get(store.as_ref(), &m.location).await?;
-        let rec: CheckpointRecord =
-            serde_json::from_slice(&bytes).map_err(|source| RepoError::Decode {
-                key: m.location.to_string(),
-                source,
-            })?;
+    for m in objects.list(ObjectKind::Checkpoint, None).await? {
+        let bytes = objects.get(ObjectKind::Checkpoint, &m.location).await?;
+        let rec = crate::repo::snapshot::decode_checkpoint(&m.location, &bytes)?;
         if latest
             .get(rec.library.as_str())
             .is_some_and(|t| rec.time <= *t)
@@ -293,6 +286,7 @@ fn locate(survey: &Survey, marks: &MarkSet, needed: &HashSet<BlobId>) -> Located
 /// Unmarked indexed packs none of whose blobs is needed (to mark), and partly used ones with
 /// enough unused bytes to be worth repacking, each with its unused bytes.
 fn unused_and_sparse(
+    crypto: &crate::repo::crypto::Crypto,
     listing: &Listing,
     located: &Located,
     marks: &MarkSet,
@@ -314,7 +308,7 @@ fn unused_and_sparse(
             to_mark.push(*p);
             continue;
         }
-        let unused = size.saturating_sub(verify::expected_pack_size(&used));
+        let unused = size.saturating_sub(crate::repo::pack::expected_size(&used, crypto));
         if used.len() < entries.len()
             && unused as f64 * 100.0 >= opts.min_unused_percent * size as f64
         {

@@ -1,16 +1,15 @@
 //! Repacking: the blobs still needed from partly used packs copied, verified, into new packs.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use object_store::ObjectStore;
 
 use super::plan::Repack;
 use super::{PruneError, PruneProgress, Steps};
 use crate::repo::backend::keys;
 use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::error::RepoError;
+use crate::repo::objects::Objects;
 use crate::repo::pack::{self, PackReceipt, PackWriter};
 use crate::repo::repository::{Indexed, Repository};
 use crate::repo::verify;
@@ -24,7 +23,7 @@ impl Repository<Indexed> {
         steps: &Steps,
         progress: &PruneProgress,
     ) -> Result<Vec<PackReceipt>, PruneError> {
-        let store = self.store().clone();
+        let objects = self.objects().clone();
         let pack_size = self.config().pack_size.max(1);
         let mut writers: [PackWriter; 2] = [PackWriter::new(), PackWriter::new()];
         let mut receipts = Vec::new();
@@ -34,11 +33,12 @@ impl Repository<Indexed> {
         };
         for c in repacks {
             let key = keys::pack(&c.pack);
-            let bytes = crate::repo::reader::read_pack(&store, &c.pack).await?;
+            let bytes = crate::repo::reader::read_pack(objects.store(), &c.pack).await?;
             let id = c.pack;
             let used = c.used.clone();
+            let crypto = objects.crypto().clone();
             let (check, bytes) = tokio::task::spawn_blocking(move || {
-                let r = verify::check_pack_bytes(&id, &bytes, None);
+                let r = verify::check_pack_bytes(&crypto, &id, &bytes, None);
                 (r, bytes)
             })
             .await
@@ -65,7 +65,7 @@ impl Repository<Indexed> {
                 });
                 if w.len() >= pack_size {
                     let full = std::mem::take(w);
-                    receipts.push(seal_and_upload(&store, full).await?);
+                    receipts.push(seal_and_upload(&objects, full).await?);
                     steps.step("repacked pack written");
                 }
             }
@@ -73,7 +73,7 @@ impl Repository<Indexed> {
         }
         for w in writers {
             if !w.is_empty() {
-                receipts.push(seal_and_upload(&store, w).await?);
+                receipts.push(seal_and_upload(&objects, w).await?);
                 steps.step("repacked pack written");
             }
         }
@@ -81,15 +81,13 @@ impl Repository<Indexed> {
     }
 }
 
-async fn seal_and_upload(
-    store: &Arc<dyn ObjectStore>,
-    w: PackWriter,
-) -> Result<PackReceipt, RepoError> {
-    let sealed = tokio::task::spawn_blocking(move || w.seal())
+async fn seal_and_upload(objects: &Objects, w: PackWriter) -> Result<PackReceipt, RepoError> {
+    let crypto = objects.crypto().clone();
+    let sealed = tokio::task::spawn_blocking(move || w.seal(&crypto))
         .await
         .map_err(|source| RepoError::Task {
             task: "seal repacked pack",
             source,
-        })?;
-    pack::upload(store, sealed).await
+        })??;
+    pack::upload(objects, sealed).await
 }

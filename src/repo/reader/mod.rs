@@ -13,7 +13,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use object_store::ObjectStore;
 
 pub use pack_file::{MAP_MIN, read_pack, read_range};
 pub use ranges::{CONTENT, PackRange, READ_AHEAD, RangeLimits, coalesce};
@@ -21,9 +20,11 @@ pub use ranges::{CONTENT, PackRange, READ_AHEAD, RangeLimits, coalesce};
 use crate::repo::backend::keys;
 use crate::repo::blob;
 use crate::repo::cache::BlobCache;
+use crate::repo::crypto::Crypto;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::BlobId;
 use crate::repo::index::{BlobLocation, Index};
+use crate::repo::objects::Objects;
 use crate::repo::snapshot::ContentRef;
 
 /// Ranged reads of one content item in flight at once.
@@ -35,21 +36,37 @@ fn locate(index: &Index, id: &BlobId) -> Result<BlobLocation> {
     index.get(id).ok_or(RepoError::BlobNotFound { blob: *id })
 }
 
-fn decode(id: BlobId, loc: BlobLocation, stored: Bytes) -> Result<Bytes> {
-    blob::decode(id, loc.pack, loc.compression, loc.raw_len, stored)
+/// Opens (format 2), decompresses and checks one stored blob; CPU-bound.
+fn decode(crypto: &Crypto, id: BlobId, loc: BlobLocation, stored: Bytes) -> Result<Bytes> {
+    blob::decode(
+        crypto,
+        id,
+        loc.pack,
+        loc.kind,
+        loc.compression,
+        loc.raw_len,
+        stored,
+    )
 }
 
 /// Reads one range of a pack: its bytes.
-async fn fetch(store: &Arc<dyn ObjectStore>, r: &PackRange) -> Result<Bytes> {
-    read_range(store.as_ref(), &keys::pack(&r.pack), r.start, r.len()).await
+async fn fetch(objects: &Objects, r: &PackRange) -> Result<Bytes> {
+    read_range(
+        objects.store().as_ref(),
+        &keys::pack(&r.pack),
+        r.start,
+        r.len(),
+    )
+    .await
 }
 
 /// Reads one blob and checks it against its id.
-pub async fn read_blob(store: &Arc<dyn ObjectStore>, index: &Index, id: &BlobId) -> Result<Bytes> {
+pub async fn read_blob(objects: &Objects, index: &Index, id: &BlobId) -> Result<Bytes> {
     let loc = locate(index, id)?;
-    let stored = fetch(store, &PackRange::new(*id, loc)).await?;
+    let stored = fetch(objects, &PackRange::new(*id, loc)).await?;
     let id = *id;
-    tokio::task::spawn_blocking(move || decode(id, loc, stored))
+    let crypto = objects.crypto().clone();
+    tokio::task::spawn_blocking(move || decode(&crypto, id, loc, stored))
         .await
         .map_err(|source| RepoError::Task {
             task: "decode blob",
@@ -85,7 +102,7 @@ fn plan(index: &Index, cache: &BlobCache, blobs: &[BlobId]) -> Result<Vec<Part>>
 /// The content's bytes in order, blob by blob, each verified. Several ranged reads are in
 /// flight; adjacent blobs of one pack share a read; blobs found in `cache` are not read again.
 pub fn read_content(
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     index: Arc<Index>,
     cache: Arc<BlobCache>,
     content: &ContentRef,
@@ -96,19 +113,19 @@ pub fn read_content(
     };
     futures::stream::iter(parts)
         .map(move |part| {
-            let store = store.clone();
+            let objects = objects.clone();
             let cache = cache.clone();
             async move {
                 let range = match part {
                     Part::Cached(b) => return Ok(vec![b]),
                     Part::Fetch(r) => r,
                 };
-                let bytes = fetch(&store, &range).await?;
+                let bytes = fetch(&objects, &range).await?;
                 tokio::task::spawn_blocking(move || {
                     range
                         .split(&bytes)
                         .map(|(id, loc, stored)| {
-                            let b = decode(id, loc, stored)?;
+                            let b = decode(objects.crypto(), id, loc, stored)?;
                             cache.insert_verified(id, b.clone());
                             Ok(b)
                         })
@@ -129,16 +146,16 @@ pub fn read_content(
 
 /// Verified blobs in order, `in_flight` at a time (metadata streams).
 pub fn read_blobs(
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     index: Arc<Index>,
     ids: Vec<BlobId>,
     in_flight: usize,
 ) -> impl Stream<Item = Result<(BlobId, Bytes)>> + Send + 'static {
     futures::stream::iter(ids)
         .map(move |id| {
-            let store = store.clone();
+            let objects = objects.clone();
             let index = index.clone();
-            async move { read_blob(&store, &index, &id).await.map(|b| (id, b)) }
+            async move { read_blob(&objects, &index, &id).await.map(|b| (id, b)) }
         })
         .buffered(in_flight.max(1))
 }
@@ -153,7 +170,7 @@ pub type ReadAhead = HashMap<BlobId, std::result::Result<Bytes, String>>;
 /// read, and blobs not in the index, are left out (their readers fail on the ordinary path,
 /// naming the pack).
 pub async fn read_ahead(
-    store: Arc<dyn ObjectStore>,
+    objects: Objects,
     index: Arc<Index>,
     blobs: impl IntoIterator<Item = BlobId>,
 ) -> ReadAhead {
@@ -166,9 +183,9 @@ pub async fn read_ahead(
     let mut out = ReadAhead::new();
     let mut reads = futures::stream::iter(coalesce(wanted, READ_AHEAD))
         .map(|range| {
-            let store = store.clone();
+            let objects = objects.clone();
             async move {
-                let bytes = match fetch(&store, &range).await {
+                let bytes = match fetch(&objects, &range).await {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::debug!(pack = %range.pack, error = %crate::repo::error_chain(&e), "read-ahead failed; its blobs are read one by one");
@@ -179,7 +196,8 @@ pub async fn read_ahead(
                     range
                         .split(&bytes)
                         .map(|(id, loc, stored)| {
-                            let b = decode(id, loc, stored).map_err(|e| crate::repo::error_chain(&e));
+                            let b = decode(objects.crypto(), id, loc, stored)
+                                .map_err(|e| crate::repo::error_chain(&e));
                             (id, b)
                         })
                         .collect::<Vec<_>>()

@@ -335,9 +335,13 @@ async fn full_and_incremental_backup_to_s3_read_back_byte_for_byte() {
     };
     let mut env = TestEnv::tiny(17).await;
     env.store = imvault::repo::open_backend(&cfg).expect("S3 store");
-    imvault::repo::Repository::init(env.store.clone(), imvault::repo::InitOptions::default())
-        .await
-        .expect("init repository in the bucket");
+    imvault::repo::Repository::init(
+        env.store.clone(),
+        crate::support::repo::init_options(),
+        crate::support::repo::key(),
+    )
+    .await
+    .expect("init repository in the bucket");
 
     let first = env.backup(&BackupOptions::default()).await;
     assert!(!first.is_empty());

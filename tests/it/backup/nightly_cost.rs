@@ -53,7 +53,9 @@ impl Nightly {
 
     /// The directory holding this repository's cached manifests.
     async fn cache_dir(&self) -> PathBuf {
-        let repo = Repository::open(self.env.store.clone()).await.unwrap();
+        let repo = Repository::open(self.env.store.clone(), crate::support::repo::key())
+            .await
+            .unwrap();
         self.cache_base().join(&repo.config().id).join("snapshots")
     }
 
@@ -63,7 +65,7 @@ impl Nightly {
     async fn run(&self, cached: bool) -> (Vec<LibraryOutcome>, Requests) {
         self.counted.reset_counts();
         let store: Arc<dyn ObjectStore> = self.counted.clone();
-        let repo = Repository::open(store)
+        let repo = Repository::open(store, crate::support::repo::key())
             .await
             .expect("open repo")
             .load_index()
@@ -219,17 +221,18 @@ async fn tampered_cached_manifest_is_refused_and_read_again() {
     n.add_history(&first, 0, 3).await;
     let (second, _) = n.no_change(&first, true).await;
     let (third, steady) = n.no_change(&second, true).await;
-    // An attacker (or a bad disk) rewrites the cached copy of an old snapshot so that it
-    // looks newer than the last one, to become the next run's parent.
+    // An attacker (or a bad disk) rewrites the cached copy of an old snapshot (sealed as
+    // stored: a changed byte of its ciphertext), hoping it is taken for a newer one.
     let dir = n.cache_dir().await;
     let repo = n.env.repo().await;
     let snaps = repo.list_snapshots(Some(&third[0].library)).await.unwrap();
     let old = &snaps[0];
     let path = dir.join(old.id.to_string());
     let stored = std::fs::read(&path).expect("the old manifest is cached");
-    let mut forged: serde_json::Value = serde_json::from_slice(&stored).unwrap();
-    forged["time"] = serde_json::json!((chrono::Utc::now() + Duration::days(1)).to_rfc3339());
-    std::fs::write(&path, serde_json::to_vec_pretty(&forged).unwrap()).unwrap();
+    let mut forged = stored.clone();
+    let mid = forged.len() / 2;
+    forged[mid] ^= 0x01;
+    std::fs::write(&path, &forged).unwrap();
     // A torn copy of another.
     let torn = dir.join(snaps[1].id.to_string());
     let torn_bytes = std::fs::read(&torn).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::BackupOptions;
 use imvault::jobs::progress::LiveCounters;
-use imvault::repo::{InitOptions, Repository, open_backend};
+use imvault::repo::{Repository, open_backend};
 use imvault_sim::{Scale, SimOptions};
 
 use crate::support::env::{TestEnv, versions_of};
@@ -39,9 +39,13 @@ async fn env_behind_proxy(seed: u64, outage_wait_secs: u64) -> Option<(TestEnv, 
     })
     .await;
     env.store = open_backend(&cfg).unwrap();
-    Repository::init(env.store.clone(), InitOptions::default())
-        .await
-        .unwrap();
+    Repository::init(
+        env.store.clone(),
+        crate::support::repo::init_options(),
+        crate::support::repo::key(),
+    )
+    .await
+    .unwrap();
     Some((env, proxy))
 }
 

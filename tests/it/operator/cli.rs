@@ -55,7 +55,10 @@ fn init_creates_once_and_refuses_to_overwrite() {
     let repo = dir.path().join("repo");
     std::fs::write(
         &cfg,
-        format!("[repository]\nurl = \"file://{}\"\n", repo.display()),
+        format!(
+            "[repository]\nurl = \"file://{}\"\npassword = \"test repository password\"\n",
+            repo.display()
+        ),
     )
     .unwrap();
     let first = imvault(&cfg, &["init"]);
@@ -108,7 +111,7 @@ fn an_unreachable_repository_is_one_error_line_with_each_cause_once() {
     std::fs::write(
         &cfg,
         format!(
-            "[repository]\nurl = \"s3://bucket/vault\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\nallow_http = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing-secret\"\noutage_wait_secs = 0\n\n[catalog]\npath = \"{}\"\n",
+            "[repository]\nurl = \"s3://bucket/vault\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\nallow_http = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing-secret\"\noutage_wait_secs = 0\npassword = \"test repository password\"\n\n[catalog]\npath = \"{}\"\n",
             dir.path().join("catalog.db").display()
         ),
     )
@@ -124,4 +127,97 @@ fn an_unreachable_repository_is_one_error_line_with_each_cause_once() {
         assert_eq!(line.matches(part).count(), 1, "{part:?} once: {line}");
     }
     assert!(!err.contains("testing-secret"), "{err}");
+}
+
+/// Every file under `dir` with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Issue 14: a wrong password (here from `IMVAULT_PASSWORD`, which wins over the file) fails
+/// at once with exit 2 and "wrong repository password", never printing it, and writes nothing;
+/// a repository made with `--insecure-no-encryption` says so in its config, and `stats` and
+/// `verify` warn about it.
+#[test]
+fn wrong_password_exits_2_and_an_unencrypted_repository_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("imvault.toml");
+    let repo = dir.path().join("repo");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[repository]\nurl = \"file://{}\"\npassword = \"test repository password\"\n[catalog]\npath = \"{}\"\n",
+            repo.display(),
+            dir.path().join("catalog.db").display()
+        ),
+    )
+    .unwrap();
+    let out = imvault(&cfg, &["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = tree(&repo);
+    for args in [&["snapshots"][..], &["verify"], &["stats"], &["prune"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_imvault"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("IMVAULT_PASSWORD", "not the password")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("wrong repository password"), "{args:?}: {err}");
+        assert!(!err.contains("not the password"), "{err}");
+        assert_eq!(err.lines().count(), 1, "one error line: {err}");
+    }
+    assert_eq!(tree(&repo), before, "nothing written");
+    let out = imvault(&cfg, &["stats"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("NOT ENCRYPTED"), "{}", stderr(&out));
+
+    let clear = dir.path().join("clear.toml");
+    let clear_repo = dir.path().join("clear");
+    std::fs::write(
+        &clear,
+        format!(
+            "[repository]\nurl = \"file://{}\"\n[catalog]\npath = \"{}\"\n",
+            clear_repo.display(),
+            dir.path().join("catalog2.db").display()
+        ),
+    )
+    .unwrap();
+    let out = imvault(&clear, &["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--insecure-no-encryption"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!clear_repo.join("config").exists());
+    let out = imvault(&clear, &["init", "--insecure-no-encryption"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT ENCRYPTED"));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(clear_repo.join("config")).unwrap()).unwrap();
+    assert_eq!(config["encryption"], "none", "{config}");
+    for cmd in ["stats", "verify"] {
+        let out = imvault(&clear, &[cmd]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("NOT ENCRYPTED"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+    }
 }

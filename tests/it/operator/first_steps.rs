@@ -36,8 +36,28 @@ fn systemd_steps_need_no_imanage_secrets_outside_the_service() {
     std::fs::create_dir_all(dir.path().join("state")).unwrap();
     let cfg = service_config(dir.path());
 
-    let r = run(&cfg, &["init"]).expect(0);
+    // Outside systemd the repository password comes from the environment.
+    let with_password = |args: &[&str]| {
+        Run::from(
+            imvault_cmd()
+                .env("IMVAULT_PASSWORD", "first steps password")
+                .arg("--config")
+                .arg(&cfg)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = run(&cfg, &["init"]).expect(2);
+    assert!(
+        r.stderr.contains("repository password")
+            && r.stderr.contains("LoadCredential=repository_password:"),
+        "{}",
+        r.stderr
+    );
+    let r = with_password(&["init"]).expect(0);
     assert!(r.stdout.contains("created repository"), "{r:?}");
+    assert!(r.stdout.contains("encrypted"), "{r:?}");
 
     let r = run(&cfg, &["config", "check"]).expect(0);
     assert!(r.stderr.contains("is valid"), "{}", r.stderr);
@@ -58,8 +78,8 @@ fn systemd_steps_need_no_imanage_secrets_outside_the_service() {
     );
     assert!(!r.stderr.contains("problem"), "{}", r.stderr);
 
-    run(&cfg, &["snapshots"]).expect(0);
-    run(&cfg, &["verify"]).expect(0);
+    with_password(&["snapshots"]).expect(0);
+    with_password(&["verify"]).expect(0);
 
     // A command that signs in cannot do without them, and says where they come from.
     let r = run(&cfg, &["check"]).expect(2);
@@ -77,6 +97,7 @@ fn systemd_steps_need_no_imanage_secrets_outside_the_service() {
     std::fs::create_dir_all(&creds).unwrap();
     private(&creds.join("client_secret"), "secret\n");
     private(&creds.join("auth_key"), "key\n");
+    private(&creds.join("repository_password"), "first steps password\n");
     private(
         &creds.join("api_token"),
         "0123456789abcdef0123456789abcdef\n",
@@ -120,7 +141,7 @@ fn config_check_checks_every_file_the_daemon_needs() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("imvault.toml");
     let base = format!(
-        "[repository]\nurl = \"file://{0}/repo\"\n[catalog]\npath = \"{0}/catalog.db\"\n",
+        "[repository]\nurl = \"file://{0}/repo\"\npassword = \"test repository password\"\n[catalog]\npath = \"{0}/catalog.db\"\n",
         dir.path().display()
     );
     std::fs::write(&cfg, &base).unwrap();
@@ -161,7 +182,7 @@ fn an_empty_location_says_to_run_init() {
     std::fs::write(
         &cfg,
         format!(
-            "[repository]\nurl = \"file://{0}/repo\"\n[catalog]\npath = \"{0}/catalog.db\"\n",
+            "[repository]\nurl = \"file://{0}/repo\"\npassword = \"test repository password\"\n[catalog]\npath = \"{0}/catalog.db\"\n",
             dir.path().display()
         ),
     )
@@ -202,7 +223,7 @@ fn jobs_list_says_the_token_file_could_not_be_read() {
     std::fs::write(
         &cfg,
         format!(
-            "[repository]\nurl = \"file://{0}/repo\"\n[catalog]\npath = \"{0}/catalog.db\"\n[api]\nlisten = \"{addr}\"\ntoken_file = \"{1}\"\n",
+            "[repository]\nurl = \"file://{0}/repo\"\npassword = \"test repository password\"\n[catalog]\npath = \"{0}/catalog.db\"\n[api]\nlisten = \"{addr}\"\ntoken_file = \"{1}\"\n",
             dir.path().display(),
             token.display()
         ),

@@ -13,6 +13,8 @@ pub fn imvault_cmd() -> Command {
         "CREDENTIALS_DIRECTORY",
         "IMVAULT_LOG",
         "AWS_SECRET_ACCESS_KEY",
+        "IMVAULT_PASSWORD",
+        "IMVAULT_NEW_PASSWORD",
     ] {
         cmd.env_remove(k);
     }

@@ -162,7 +162,9 @@ async fn an_unreachable_store_error_names_each_cause_once() {
         outage_wait_secs: Some(0),
     };
     let store = open_backend(&cfg).unwrap();
-    let e = Repository::open(store).await.unwrap_err();
+    let e = Repository::open(store, crate::support::repo::key())
+        .await
+        .unwrap_err();
     let line = imvault::repo::error_chain(&e);
     for part in [
         "error sending request",

@@ -52,7 +52,7 @@ fn datas(seed: u64, n: usize) -> Vec<Vec<u8>> {
 async fn faulty_repo() -> (Arc<FaultyStore>, Repository<Indexed>) {
     let faulty = FaultyStore::new(Arc::new(InMemory::new()));
     let store: Arc<dyn ObjectStore> = faulty.clone();
-    let repo = Repository::init(store, small_init())
+    let repo = Repository::init(store, small_init(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -250,7 +250,7 @@ async fn local_repo_with_data() -> (
 ) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_backend(&BackendConfig::local(dir.path())).unwrap();
-    let repo = Repository::init(store.clone(), small_init())
+    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -292,7 +292,7 @@ async fn read_everything(
 #[tokio::test]
 async fn flipped_byte_in_pack_is_detected_on_read() {
     let (dir, store, d, id) = local_repo_with_data().await;
-    let repo = Repository::open(store.clone())
+    let repo = Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -306,7 +306,7 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         bad[10] ^= 0x40;
         std::fs::write(&f, &bad).unwrap();
         // A fresh handle: its cache of verified blobs is empty.
-        let repo = Repository::open(store.clone())
+        let repo = Repository::open(store.clone(), crate::support::repo::key())
             .await
             .unwrap()
             .load_index()
@@ -322,7 +322,9 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         assert!(
             matches!(
                 err,
-                RepoError::BlobMismatch { .. } | RepoError::Decompress { .. }
+                RepoError::BlobMismatch { .. }
+                    | RepoError::Decompress { .. }
+                    | RepoError::Authentication { .. }
             ),
             "{msg}"
         );
@@ -352,7 +354,7 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
 #[tokio::test]
 async fn truncated_pack_is_detected() {
     let (dir, store, _d, id) = local_repo_with_data().await;
-    let repo = Repository::open(store.clone())
+    let repo = Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -379,7 +381,7 @@ async fn truncated_pack_is_detected() {
 async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
     let (dir, store, _d, id) = local_repo_with_data().await;
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
-    let repo = Repository::open(store.clone())
+    let repo = Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -403,7 +405,7 @@ async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
         report.packs_added >= 2 && report.packs_added == report.packs_scanned,
         "{report:?}"
     );
-    let repo = Repository::open(store)
+    let repo = Repository::open(store, crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -426,7 +428,7 @@ async fn corrupt_index_and_snapshot_are_named() {
     let n = b.len();
     b[n - 1] ^= 1;
     std::fs::write(&idx, &b).unwrap();
-    let err = Repository::open(store.clone())
+    let err = Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -439,7 +441,7 @@ async fn corrupt_index_and_snapshot_are_named() {
     );
     let snap = dir.path().join("snapshots").join(id.to_string());
     std::fs::write(&snap, b"{ not json").unwrap();
-    let err = Repository::open(store)
+    let err = Repository::open(store, crate::support::repo::key())
         .await
         .unwrap()
         .list_snapshots(None)
@@ -455,19 +457,35 @@ async fn corrupt_index_and_snapshot_are_named() {
 async fn unknown_format_version_is_refused() {
     let (dir, store, _d, _id) = local_repo_with_data().await;
     let cfg_path = dir.path().join("config");
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    // The config is sealed: a future release's config is written with the repository's key.
+    let repo = Repository::open(store.clone(), crate::support::repo::key())
+        .await
+        .unwrap();
+    let label = imvault::repo::ObjectKind::Config.label();
+    let plain = repo
+        .crypto()
+        .open(label, Bytes::from(std::fs::read(&cfg_path).unwrap()))
+        .unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&plain).unwrap();
     cfg["format_version"] = 99.into();
-    let bytes = serde_json::to_vec(&cfg).unwrap();
+    let sealed = repo
+        .crypto()
+        .seal(label, Bytes::from(serde_json::to_vec(&cfg).unwrap()))
+        .unwrap();
+    let bytes = sealed.to_vec();
     std::fs::write(&cfg_path, &bytes).unwrap();
-    let err = Repository::open(store.clone()).await.unwrap_err();
+    let err = Repository::open(store.clone(), crate::support::repo::key())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, RepoError::UnsupportedFormat { found: 99, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("`config`"), "{err}");
     // init refuses too, and nothing was rewritten.
-    let err = Repository::init(store, small_init()).await.unwrap_err();
+    let err = Repository::init(store, small_init(), crate::support::repo::key())
+        .await
+        .unwrap_err();
     assert!(matches!(err, RepoError::AlreadyInitialized { .. }), "{err}");
     assert_eq!(std::fs::read(&cfg_path).unwrap(), bytes);
 }
@@ -476,7 +494,9 @@ async fn unknown_format_version_is_refused() {
 async fn open_without_repository_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_backend(&BackendConfig::local(dir.path())).unwrap();
-    let err = Repository::open(store).await.unwrap_err();
+    let err = Repository::open(store, crate::support::repo::key())
+        .await
+        .unwrap_err();
     assert!(matches!(err, RepoError::NotARepository { .. }), "{err}");
     assert!(err.to_string().contains("config"));
 }
@@ -490,7 +510,9 @@ async fn s3_missing_bucket_is_named() {
     let ep = crate::support::s3::s3_endpoint().unwrap();
     let cfg = crate::support::s3::s3_config(&ep, "imvault-no-such-bucket", "p");
     let store = open_backend(&cfg).unwrap();
-    let err = Repository::open(store.clone()).await.unwrap_err();
+    let err = Repository::open(store.clone(), crate::support::repo::key())
+        .await
+        .unwrap_err();
     let msg = imvault::repo::error_chain(&err);
     println!("open on a missing bucket: {msg}");
     assert!(matches!(err, RepoError::Unreachable { .. }), "{msg}");
@@ -498,7 +520,9 @@ async fn s3_missing_bucket_is_named() {
         msg.contains("imvault-no-such-bucket") || msg.contains("NoSuchBucket"),
         "{msg}"
     );
-    let err = Repository::init(store, small_init()).await.unwrap_err();
+    let err = Repository::init(store, small_init(), crate::support::repo::key())
+        .await
+        .unwrap_err();
     let msg = imvault::repo::error_chain(&err);
     assert!(
         msg.contains("config") && msg.contains("NoSuchBucket"),
@@ -522,7 +546,9 @@ async fn s3_wrong_credentials_are_named() {
     let mut cfg = crate::support::s3::s3_config(&format!("http://{addr}"), "bucket", "p");
     cfg.secret_access_key = Some(imvault::secret::Secret::new("wr0ng-secret"));
     let store = open_backend(&cfg).unwrap();
-    let err = Repository::open(store).await.unwrap_err();
+    let err = Repository::open(store, crate::support::repo::key())
+        .await
+        .unwrap_err();
     let msg = imvault::repo::error_chain(&err);
     assert!(msg.contains("config"), "{msg}");
     println!("open with wrong credentials: {msg}");
@@ -537,10 +563,14 @@ async fn s3_wrong_credentials_are_named() {
 #[tokio::test]
 async fn index_memory_per_blob() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    Repository::init(store.clone(), InitOptions::default())
-        .await
-        .unwrap();
-    // Index objects written by hand from the layout in docs/FORMAT.md.
+    let opened = Repository::init(
+        store.clone(),
+        crate::support::repo::init_options(),
+        crate::support::repo::key(),
+    )
+    .await
+    .unwrap();
+    // Index objects written by hand (their plaintext; sealed as the format says) from the layout in docs/FORMAT.md.
     let n_packs = 200u32;
     let per_pack = 500u32;
     let mut rng = fastrand::Rng::with_seed(1);
@@ -565,17 +595,14 @@ async fn index_memory_per_blob() {
         }
         let mut obj = b"IMVIDX01".to_vec();
         obj.extend_from_slice(&zstd::bulk::compress(&body, 1).unwrap());
-        let id = IndexId::of(&obj);
         let _ = chunk;
-        imvault::repo::backend::put_content_addressed(
-            store.as_ref(),
-            &imvault::repo::backend::keys::index(&id),
-            Bytes::from(obj),
-        )
-        .await
-        .unwrap();
+        opened
+            .objects()
+            .put(imvault::repo::ObjectKind::Index, None, Bytes::from(obj))
+            .await
+            .unwrap();
     }
-    let repo = Repository::open(store)
+    let repo = Repository::open(store, crate::support::repo::key())
         .await
         .unwrap()
         .load_index()

@@ -3,6 +3,7 @@
 
 mod backend;
 mod crash;
+mod encryption;
 mod private_files;
 mod props;
 mod prune;

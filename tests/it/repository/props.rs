@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use imvault::repo::blob::{self, BlobKind};
 use imvault::repo::chunker::Chunker;
+use imvault::repo::crypto::{Crypto, MasterKey};
 use imvault::repo::pack::{PackWriter, parse_pack};
 use imvault::repo::{BlobId, ChunkerParams};
 use proptest::prelude::*;
@@ -18,21 +19,27 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn blobs_survive_pack_round_trip(blobs in proptest::collection::vec(blob_strategy(), 1..20), level in 0i32..6) {
+    fn blobs_survive_pack_round_trip(blobs in proptest::collection::vec(blob_strategy(), 1..20), level in 0i32..6, encrypted in any::<bool>()) {
+        let crypto = if encrypted {
+            Crypto::with_master(&MasterKey::from_bytes([7; 32]))
+        } else {
+            Crypto::plaintext()
+        };
         let mut w = PackWriter::new();
         let mut encoded = Vec::new();
         for b in &blobs {
             let raw = Bytes::from(b.clone());
-            let e = blob::encode(BlobId::of(&raw), BlobKind::Data, raw, level).unwrap();
+            let e = blob::encode(&crypto, crypto.blob_id(&raw), BlobKind::Data, raw, level).unwrap();
+            prop_assert!(!encrypted || e.id != BlobId::of(b), "keyed ids");
             w.add(&e);
             encoded.push(e);
         }
-        let sealed = w.seal();
-        let entries = parse_pack(&sealed.id, &sealed.bytes).unwrap();
+        let sealed = w.seal(&crypto).unwrap();
+        let entries = parse_pack(&crypto, &sealed.id, &sealed.bytes).unwrap();
         prop_assert_eq!(entries.len(), blobs.len());
         for (e, b) in entries.iter().zip(&blobs) {
             let stored = sealed.bytes.slice(e.offset as usize..(e.offset + e.stored_len) as usize);
-            let back = blob::decode(e.id, sealed.id, e.compression, e.raw_len, stored).unwrap();
+            let back = blob::decode(&crypto, e.id, sealed.id, e.kind, e.compression, e.raw_len, stored).unwrap();
             prop_assert_eq!(&back[..], &b[..]);
         }
     }

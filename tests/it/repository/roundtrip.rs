@@ -68,8 +68,10 @@ fn corpus() -> Vec<Item> {
 /// Writes the corpus as one snapshot, reads it back from a freshly opened repository, checks
 /// dedup by stored bytes, and a second backup of the same data stores nothing new.
 async fn round_trip(store: Arc<dyn ObjectStore>) {
-    let repo = Repository::init(store.clone(), small_init()).await.unwrap();
-    let err = Repository::init(store.clone(), small_init())
+    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
+        .await
+        .unwrap();
+    let err = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap_err();
     assert!(matches!(err, RepoError::AlreadyInitialized { .. }), "{err}");
@@ -254,7 +256,7 @@ async fn round_trip_s3() {
 #[tokio::test]
 async fn concurrent_adds_dedup_and_round_trip() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let repo = Repository::init(store.clone(), small_init())
+    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -297,7 +299,7 @@ async fn concurrent_adds_dedup_and_round_trip() {
         })
         .await
         .unwrap();
-    let repo = Repository::open(store)
+    let repo = Repository::open(store, crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -312,12 +314,16 @@ async fn concurrent_adds_dedup_and_round_trip() {
 #[tokio::test]
 async fn meta_stream_is_chunked_and_dedups() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let repo = Repository::init(store.clone(), InitOptions::default())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = Repository::init(
+        store.clone(),
+        crate::support::repo::init_options(),
+        crate::support::repo::key(),
+    )
+    .await
+    .unwrap()
+    .load_index()
+    .await
+    .unwrap();
     let make = |n: u64, changed: Option<u64>| {
         (0..n)
             .map(|i| {
@@ -380,7 +386,7 @@ use futures::StreamExt;
 #[tokio::test]
 async fn session_is_shareable_across_spawned_tasks() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let repo = Repository::init(store.clone(), small_init())
+    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -419,7 +425,7 @@ async fn session_is_shareable_across_spawned_tasks() {
 async fn shared_blobs_are_read_once_with_cache() {
     let faulty = FaultyStore::new(Arc::new(object_store::memory::InMemory::new()));
     let store: Arc<dyn ObjectStore> = faulty.clone();
-    let repo = Repository::init(store.clone(), small_init())
+    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -438,7 +444,7 @@ async fn shared_blobs_are_read_once_with_cache() {
         })
         .await
         .unwrap();
-    let repo = Repository::open(store.clone())
+    let repo = Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -468,13 +474,15 @@ async fn shared_blobs_are_read_once_with_cache() {
 #[tokio::test]
 async fn concurrent_writers_of_two_libraries_coexist() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    Repository::init(store.clone(), small_init()).await.unwrap();
+    Repository::init(store.clone(), small_init(), crate::support::repo::key())
+        .await
+        .unwrap();
     let shared = text_bytes(300_000, 1);
     let run = |lib: &'static str, seed: u64| {
         let store = store.clone();
         let shared = shared.clone();
         async move {
-            let repo = Repository::open(store)
+            let repo = Repository::open(store, crate::support::repo::key())
                 .await
                 .unwrap()
                 .load_index()

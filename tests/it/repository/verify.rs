@@ -18,7 +18,7 @@ use crate::support::repo::{random_bytes, small_init, text_bytes};
 async fn local_repo() -> (tempfile::TempDir, Arc<dyn ObjectStore>, Vec<SnapshotId>) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).unwrap();
-    let repo = Repository::init(store.clone(), small_init())
+    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()

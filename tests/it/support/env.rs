@@ -11,9 +11,7 @@ use imvault::imanage::Client;
 use imvault::imanage::model::VersionId;
 use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
 use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
-use imvault::repo::{
-    BackendConfig, Indexed, InitOptions, Repository, SessionOptions, Snapshot, open_backend,
-};
+use imvault::repo::{BackendConfig, Indexed, Repository, SessionOptions, Snapshot, open_backend};
 use imvault_sim::{self as sim, Scale, SimHandle, SimOptions};
 use object_store::ObjectStore;
 use tokio_util::sync::CancellationToken;
@@ -26,22 +24,56 @@ pub struct TestEnv {
     pub settings: Settings,
     pub config_path: PathBuf,
     pub store: Arc<dyn ObjectStore>,
+    /// Whether the repository was created with `--insecure-no-encryption` (no password).
+    pub insecure: bool,
 }
 
 pub fn config_text(dir: &Path, addr: std::net::SocketAddr) -> String {
     format!(
-        "[imanage]\nurl = \"http://{addr}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nusername = \"{}\"\nauth_key = \"{}\"\nrequests_per_second = 500\nconcurrency = 8\n\n[repository]\nurl = \"file://{}\"\n\n[catalog]\npath = \"{}\"\n",
+        "[imanage]\nurl = \"http://{addr}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nusername = \"{}\"\nauth_key = \"{}\"\nrequests_per_second = 500\nconcurrency = 8\n\n[repository]\nurl = \"file://{}\"\npassword = \"{}\"\n\n[catalog]\npath = \"{}\"\n",
         sim::credentials::CLIENT_ID,
         sim::credentials::CLIENT_SECRET,
         sim::credentials::USERNAME,
         sim::credentials::AUTH_KEY,
         dir.join("repo").display(),
+        crate::support::repo::TEST_PASSWORD,
         dir.join("state/catalog.db").display(),
     )
 }
 
 impl TestEnv {
     pub async fn new(opts: SimOptions) -> Self {
+        Self::with_repository(opts, false).await
+    }
+
+    /// A test environment whose repository is encrypted with the test password or, with
+    /// `insecure`, created without encryption (and opened without a password).
+    pub async fn with_repository(opts: SimOptions, insecure: bool) -> Self {
+        Self::with_repository_level(opts, insecure, imvault::repo::config::DEFAULT_ZSTD_LEVEL).await
+    }
+
+    /// As [`TestEnv::with_repository`], new blobs compressed at `zstd_level` (0: stored as
+    /// they are).
+    pub async fn with_repository_level(opts: SimOptions, insecure: bool, zstd_level: i32) -> Self {
+        Self::build(opts, None, insecure, zstd_level).await
+    }
+
+    /// A test environment backing up into `store` (encrypted with the test password).
+    #[allow(dead_code)]
+    pub async fn with_store(
+        opts: SimOptions,
+        store: Arc<dyn ObjectStore>,
+        zstd_level: i32,
+    ) -> Self {
+        Self::build(opts, Some(store), false, zstd_level).await
+    }
+
+    async fn build(
+        opts: SimOptions,
+        store: Option<Arc<dyn ObjectStore>>,
+        insecure: bool,
+        zstd_level: i32,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (addr, sim) = sim::Server::start(opts).expect("simulator starts");
         let text = config_text(dir.path(), addr);
@@ -49,9 +81,23 @@ impl TestEnv {
         std::fs::write(&config_path, &text).expect("write config");
         let settings =
             Settings::from_toml(&text, &config_path, &Env::default()).expect("config parses");
-        let store =
-            open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("local store");
-        Repository::init(store.clone(), InitOptions::default())
+        let store = match store {
+            Some(s) => s,
+            None => {
+                open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("local store")
+            }
+        };
+        let init = imvault::repo::InitOptions {
+            insecure_no_encryption: insecure,
+            zstd_level,
+            ..crate::support::repo::init_options()
+        };
+        let key = if insecure {
+            None
+        } else {
+            crate::support::repo::key()
+        };
+        Repository::init(store.clone(), init, key)
             .await
             .expect("init repo");
         Self {
@@ -61,6 +107,7 @@ impl TestEnv {
             settings,
             config_path,
             store,
+            insecure,
         }
     }
 
@@ -81,7 +128,12 @@ impl TestEnv {
     }
 
     pub async fn repo(&self) -> Repository<Indexed> {
-        Repository::open(self.store.clone())
+        let key = if self.insecure {
+            None
+        } else {
+            crate::support::repo::key()
+        };
+        Repository::open(self.store.clone(), key)
             .await
             .expect("open repo")
             .load_index()

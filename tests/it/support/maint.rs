@@ -117,7 +117,7 @@ pub async fn backup_contents(
 
 /// Opens the repository afresh (empty caches) and loads its index.
 pub async fn fresh(store: &Arc<dyn ObjectStore>) -> Repository<Indexed> {
-    Repository::open(store.clone())
+    Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap()
         .load_index()
@@ -171,7 +171,7 @@ pub fn repo_only_config(dir: &std::path::Path, repo: &std::path::Path) -> std::p
     std::fs::write(
         &path,
         format!(
-            "[repository]\nurl = \"file://{}\"\n\n[catalog]\npath = \"{}\"\n",
+            "[repository]\nurl = \"file://{}\"\npassword = \"test repository password\"\n\n[catalog]\npath = \"{}\"\n",
             repo.display(),
             dir.join("state/catalog.db").display()
         ),

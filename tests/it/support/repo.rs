@@ -193,6 +193,35 @@ impl ObjectStore for FaultyStore {
     }
 }
 
+/// The password of every test repository (the configuration files of tests name it too).
+pub const TEST_PASSWORD: &str = "test repository password";
+
+/// What opens every test repository: [`TEST_PASSWORD`].
+pub fn key() -> Option<&'static imvault::repo::Credential> {
+    static KEY: std::sync::OnceLock<imvault::repo::Credential> = std::sync::OnceLock::new();
+    Some(KEY.get_or_init(|| {
+        imvault::repo::Credential::Password(imvault::secret::Secret::new(TEST_PASSWORD))
+    }))
+}
+
+/// Argon2id costs for test repositories: the smallest the format allows, so that opening a
+/// repository costs no test noticeable time (production slots use [`KdfParams::default`]).
+pub fn fast_kdf() -> imvault::repo::KdfParams {
+    imvault::repo::KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+/// The default parameters of a new repository, with [`fast_kdf`].
+pub fn init_options() -> InitOptions {
+    InitOptions {
+        kdf: fast_kdf(),
+        ..InitOptions::default()
+    }
+}
+
 /// Small chunker and pack sizes so tests exercise many chunks and packs.
 pub fn small_init() -> InitOptions {
     InitOptions {
@@ -203,6 +232,7 @@ pub fn small_init() -> InitOptions {
         },
         pack_size: 256 * 1024,
         zstd_level: 3,
+        ..init_options()
     }
 }
 
@@ -269,7 +299,9 @@ pub struct TestVersion {
 /// Every snapshot's streams and content blobs are indexed, and every indexed pack exists:
 /// "no snapshot points to missing data". Opens the repository afresh from `store`.
 pub async fn assert_consistent(store: Arc<dyn ObjectStore>) -> Repository<Indexed> {
-    let opened = Repository::open(store).await.expect("open");
+    let opened = Repository::open(store, crate::support::repo::key())
+        .await
+        .expect("open");
     let snaps = opened.list_snapshots(None).await.expect("list snapshots");
     let repo = opened.load_index().await.expect("load index");
     let packs: std::collections::HashSet<PackId> =
