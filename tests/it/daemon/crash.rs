@@ -157,6 +157,8 @@ async fn killed_daemon_requeues_its_job_and_sigterm_drains() {
     assert_eq!(done["state"], "completed", "{done}");
 }
 
+/// The stored objects under `dir`: files in place, not the staging files a local store writes
+/// first (`<name>#<n>`) and renames into place once complete.
 fn walk_files(dir: &std::path::Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
@@ -164,7 +166,11 @@ fn walk_files(dir: &std::path::Path) -> usize {
     rd.filter_map(Result::ok)
         .map(|e| {
             let p = e.path();
-            if p.is_dir() { walk_files(&p) } else { 1 }
+            if p.is_dir() {
+                walk_files(&p)
+            } else {
+                usize::from(!e.file_name().to_string_lossy().contains('#'))
+            }
         })
         .sum()
 }

@@ -204,7 +204,17 @@ async fn scheduled_backups_fire_and_never_overlap() {
     daemon.signal("TERM");
     let status = daemon.wait_exit(Duration::from_secs(60)).await;
     assert!(status.success(), "{status}\n{}", daemon.logs());
-    let got: Vec<String> = notes.try_iter().collect();
+    // The notes reach the channel through the reader thread: the last ones may still be on
+    // their way when the daemon has exited.
+    let mut got: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !got.iter().any(|m| m.contains("STOPPING=1")) {
+        match notes.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(m) => got.push(m),
+            Err(_) => break,
+        }
+    }
+    got.extend(notes.try_iter());
     let all = got.join("\n");
     assert!(all.contains("READY=1"), "{got:?}");
     assert!(all.contains("STATUS=serving the API"), "{got:?}");
