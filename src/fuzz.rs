@@ -11,6 +11,11 @@
 //! `cargo test fuzz` runs [`DEFAULT_CASES`] generated inputs per target; set
 //! `IMVAULT_FUZZ_CASES` for a longer run. A failing input is written to
 //! `fuzz/corpus/<target>/crash-<hash>` (keep it: it is replayed by every later run).
+//!
+//! The same targets run coverage-guided under AFL++ on stable Rust: `fuzz/afl.sh TARGET
+//! SECONDS` (the harness is `fuzz/afl/`, built with this module behind the `fuzzing` feature).
+//! Its crashes land in the corpus like the ones found here; `KEEP_QUEUE=1` keeps the inputs that
+//! reached new code as `cov-<hash>` seeds for the short run inside `cargo test`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -146,7 +151,8 @@ pub fn corpus_dir(target: &str) -> PathBuf {
         .join(target)
 }
 
-fn corpus(target: &Target) -> Vec<Vec<u8>> {
+/// The seeds of `target` and the files of its corpus directory.
+pub fn corpus(target: &Target) -> Vec<Vec<u8>> {
     let mut out = (target.seeds)();
     if let Ok(dir) = std::fs::read_dir(corpus_dir(target.name)) {
         let mut files: Vec<_> = dir.filter_map(|e| e.ok()).map(|e| e.path()).collect();

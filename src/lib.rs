@@ -18,8 +18,11 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
-#[cfg(test)]
-mod fuzz;
+/// The fuzz targets: run by the lib's tests and, with the `fuzzing` feature, by the
+/// coverage-guided AFL++ harness in `fuzz/afl/` (not an API).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod imanage;
 pub mod jobs;
 pub mod logging;
