@@ -59,6 +59,19 @@ impl UnitProgress for UnitLog {
                 elapsed_s = format!("{seconds:.1}"),
                 "progress"
             ),
+            Figures::Restore {
+                figures: f,
+                seconds,
+            } => tracing::info!(
+                unit = %self.unit.name,
+                versions = f.versions,
+                bytes = f.bytes,
+                mb_per_s = format!("{:.2}", f.bytes as f64 / 1e6 / seconds),
+                containers = f.containers,
+                failed = f.failed,
+                elapsed_s = format!("{seconds:.1}"),
+                "progress"
+            ),
             Figures::Packs {
                 done,
                 total,

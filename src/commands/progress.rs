@@ -48,6 +48,10 @@ impl Progress for Bars {
                 },
                 "{prefix:>10} [{bar:30}] {pos}/{len} versions {msg} ({elapsed}, eta {eta})",
             ),
+            UnitKind::Restore { .. } => (
+                ProgressBar::no_length(),
+                "{prefix:>10} {pos} versions restored {msg} ({elapsed})",
+            ),
             UnitKind::Packs => (
                 ProgressBar::new(0),
                 "{prefix:>8} [{bar:30}] {pos}/{len} packs {msg} ({elapsed}, eta {eta})",
@@ -96,6 +100,22 @@ impl UnitProgress for Bar {
                     requests,
                     throttled,
                     c.skipped
+                ));
+                if done {
+                    bar.finish();
+                }
+            }
+            Figures::Restore {
+                figures: f,
+                seconds,
+            } => {
+                bar.set_position(f.versions);
+                bar.set_message(format!(
+                    "{:.1} MB at {:.1} MB/s, {} containers, {} failed",
+                    f.bytes as f64 / 1e6,
+                    f.bytes as f64 / 1e6 / seconds,
+                    f.containers,
+                    f.failed
                 ));
                 if done {
                     bar.finish();

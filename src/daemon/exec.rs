@@ -210,7 +210,7 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
     let counters = Arc::new(Counters::default());
     running
         .live
-        .register(valid.selection.library().as_str(), counters.clone());
+        .register_restore(valid.selection.library().as_str(), counters.clone());
     match restore::run(&rctx, req, counters, running.cancel.clone()).await {
         Err(restore::RestoreError::Cancelled) => ExecOutcome {
             state: JobState::Cancelled,

@@ -73,7 +73,7 @@ impl RunningJob {
     pub fn progress(&self) -> Value {
         let mut p = json!({
             "elapsed_seconds": self.started.elapsed().as_secs_f64(),
-            "libraries": self.live.snapshot(),
+            "libraries": self.live.figures(),
             // Seconds the repository has been unreachable (0: it answers), outages ridden out.
             "storage": crate::repo::outage::status(),
         });

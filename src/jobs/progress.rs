@@ -38,6 +38,29 @@ pub struct CountersSnapshot {
     pub retried: u64,
 }
 
+/// A restore's figures, from its [`Counters`] as the restore engine bumps them: versions
+/// restored (files written, or versions uploaded), their bytes, containers put in place, items
+/// failed. What a restore's bar, log lines and daemon job counters show (not a backup's
+/// downloaded/unchanged counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RestoreFigures {
+    pub versions: u64,
+    pub bytes: u64,
+    pub containers: u64,
+    pub failed: u64,
+}
+
+impl From<CountersSnapshot> for RestoreFigures {
+    fn from(c: CountersSnapshot) -> Self {
+        Self {
+            versions: c.versions,
+            bytes: c.bytes_read,
+            containers: c.containers,
+            failed: c.skipped,
+        }
+    }
+}
+
 impl Counters {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
@@ -60,14 +83,33 @@ impl Counters {
 /// Where a running job's per-library [`Counters`] can be read while it runs (the daemon's
 /// `GET /v1/jobs/{id}`): the engine registers each library's counters when it starts it.
 #[derive(Debug, Clone, Default)]
-pub struct LiveCounters(Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<Counters>>>>);
+pub struct LiveCounters(
+    Arc<std::sync::Mutex<std::collections::BTreeMap<String, (Arc<Counters>, Counting)>>>,
+);
+
+/// What a job's counters count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    Backup,
+    Restore,
+}
 
 impl LiveCounters {
+    /// A library's backup counters.
     pub fn register(&self, library: &str, counters: Arc<Counters>) {
+        self.insert(library, counters, Counting::Backup);
+    }
+
+    /// A restore's counters (shown as [`RestoreFigures`]).
+    pub fn register_restore(&self, library: &str, counters: Arc<Counters>) {
+        self.insert(library, counters, Counting::Restore);
+    }
+
+    fn insert(&self, library: &str, counters: Arc<Counters>, counting: Counting) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(library.to_string(), counters);
+            .insert(library.to_string(), (counters, counting));
     }
 
     /// The counters of every library started so far.
@@ -76,7 +118,25 @@ impl LiveCounters {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(k, v)| (k.clone(), v.snapshot()))
+            .map(|(k, (v, _))| (k.clone(), v.snapshot()))
+            .collect()
+    }
+
+    /// Per library, the figures a job shows: a backup's counters, or a restore's
+    /// [`RestoreFigures`].
+    pub fn figures(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, (v, counting))| {
+                let s = v.snapshot();
+                let value = match counting {
+                    Counting::Backup => serde_json::to_value(s),
+                    Counting::Restore => serde_json::to_value(RestoreFigures::from(s)),
+                };
+                (k.clone(), value.unwrap_or_default())
+            })
             .collect()
     }
 }
@@ -107,6 +167,8 @@ pub enum UnitKind {
     },
     /// Packs done of a total, with the bytes read.
     Packs,
+    /// A restore: versions restored, their bytes, containers, failures.
+    Restore { counters: Arc<Counters> },
 }
 
 /// A unit's figures at one tick.
@@ -124,6 +186,10 @@ pub enum Figures {
         done: u64,
         total: u64,
         bytes: u64,
+        seconds: f64,
+    },
+    Restore {
+        figures: RestoreFigures,
         seconds: f64,
     },
 }
@@ -225,6 +291,20 @@ pub async fn watch(
     }
 }
 
+/// [`watch`] for a restore: its [`RestoreFigures`].
+pub async fn watch_restore(
+    progress: Arc<dyn Progress>,
+    unit: Unit,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) {
+    let read = move |seconds| Figures::Restore {
+        figures: counters.snapshot().into(),
+        seconds,
+    };
+    watch(progress, unit, read, stop).await
+}
+
 /// [`watch`] for a unit counted in versions: its counters and the client's request figures.
 pub async fn watch_versions(
     progress: Arc<dyn Progress>,
@@ -233,7 +313,7 @@ pub async fn watch_versions(
     stop: CancellationToken,
 ) {
     let counters = match &unit.kind {
-        UnitKind::Versions { counters, .. } => counters.clone(),
+        UnitKind::Versions { counters, .. } | UnitKind::Restore { counters } => counters.clone(),
         UnitKind::Packs => Arc::new(Counters::default()),
     };
     let read = move |seconds| {

@@ -7,6 +7,7 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tracing::Instrument as _;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -69,18 +70,22 @@ pub async fn run(
     let progress = Arc::new(PruneProgress::default());
     let stop = CancellationToken::new();
     let p = progress.clone();
-    let reporter = tokio::spawn(watch_packs(
-        env.progress.clone(),
-        "prune",
-        Arc::new(move || {
-            (
-                p.packs_repacked.load(Ordering::Relaxed) + p.packs_deleted.load(Ordering::Relaxed),
-                0,
-                0,
-            )
-        }),
-        stop.clone(),
-    ));
+    let reporter = tokio::spawn(
+        watch_packs(
+            env.progress.clone(),
+            "prune",
+            Arc::new(move || {
+                (
+                    p.packs_repacked.load(Ordering::Relaxed)
+                        + p.packs_deleted.load(Ordering::Relaxed),
+                    0,
+                    0,
+                )
+            }),
+            stop.clone(),
+        )
+        .in_current_span(),
+    );
     let result = env.repo.prune(&req.options, now, &progress).await;
     stop.cancel();
     let _ = reporter.await;

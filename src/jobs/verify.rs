@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tracing::Instrument as _;
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -94,18 +95,21 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
     let progress = Arc::new(VerifyProgress::default());
     let stop = CancellationToken::new();
     let p = progress.clone();
-    let reporter = tokio::spawn(watch_packs(
-        env.progress.clone(),
-        "verify",
-        Arc::new(move || {
-            (
-                p.packs_read.load(Ordering::Relaxed),
-                p.packs_to_read.load(Ordering::Relaxed),
-                p.bytes_read.load(Ordering::Relaxed),
-            )
-        }),
-        stop.clone(),
-    ));
+    let reporter = tokio::spawn(
+        watch_packs(
+            env.progress.clone(),
+            "verify",
+            Arc::new(move || {
+                (
+                    p.packs_read.load(Ordering::Relaxed),
+                    p.packs_to_read.load(Ordering::Relaxed),
+                    p.bytes_read.load(Ordering::Relaxed),
+                )
+            }),
+            stop.clone(),
+        )
+        .in_current_span(),
+    );
     let result = env.repo.verify(&opts, &progress).await;
     stop.cancel();
     let _ = reporter.await;

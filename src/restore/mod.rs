@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 pub use report::{ItemFailure, RestoreReport};
 pub use request::{AclMode, Destination, IntoPlace, RestoreRequest, Selection, ValidRequest};
@@ -235,27 +236,16 @@ pub async fn run(
     let unit = progress::Unit {
         name: "restore".to_string(),
         library: None,
-        kind: progress::UnitKind::Versions {
+        kind: progress::UnitKind::Restore {
             counters: progress.clone(),
-            expected: None,
         },
         log_every: ctx.log_every,
     };
-    let reporter = tokio::spawn(progress::watch_versions(
-        ctx.progress.clone(),
-        unit,
-        match &ctx.client {
-            Some(c) => {
-                let c = c.clone();
-                Arc::new(move || {
-                    let s = c.stats();
-                    (s.requests, s.throttled)
-                })
-            }
-            None => Arc::new(|| (0, 0)),
-        },
-        stop.clone(),
-    ));
+    // In the caller's span (the daemon's job span gives every progress line its `job`).
+    let reporter = tokio::spawn(
+        progress::watch_restore(ctx.progress.clone(), unit, progress.clone(), stop.clone())
+            .in_current_span(),
+    );
     let src = source::Source::new(ctx.repo.clone());
     let result = restore_units(
         ctx,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -108,15 +109,19 @@ fn start_progress(
         },
         log_every: opts.log_every,
     };
-    tokio::spawn(progress::watch_versions(
-        env.progress.clone(),
-        unit,
-        Arc::new(move || {
-            let s = client_for_stats.stats();
-            (s.requests, s.throttled)
-        }),
-        stop,
-    ))
+    tokio::spawn(
+        progress::watch_versions(
+            env.progress.clone(),
+            unit,
+            Arc::new(move || {
+                let s = client_for_stats.stats();
+                (s.requests, s.throttled)
+            }),
+            stop,
+        )
+        // In the caller's span: under the daemon, every progress line carries its `job`.
+        .in_current_span(),
+    )
 }
 
 /// Runs the walk and downloads (`run`) and the metadata writer side by side; returns the

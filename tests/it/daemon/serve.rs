@@ -619,6 +619,7 @@ async fn restore_posted_over_http_writes_the_right_bytes() {
     let daemon = Daemon::start(&env, &config, port).await;
     let done = daemon.run_job("/v1/backups", "{}").await;
     assert_eq!(done["state"], "completed", "{done}");
+    let backup_id = done["id"].as_str().unwrap().to_string();
 
     // Pick one version of the newest snapshot.
     let repo = env.repo().await;
@@ -645,6 +646,36 @@ async fn restore_posted_over_http_writes_the_right_bytes() {
     });
     let done = daemon.run_job("/v1/restores", &body.to_string()).await;
     assert_eq!(done["state"], "completed", "{done}");
+    // Issue 19: the job's counters are a restore's (versions, bytes restored), not a backup's;
+    // its progress log lines carry the job's id.
+    let lib = version.id.document.library.to_string();
+    let figures = &done["progress"]["libraries"][&lib];
+    assert_eq!(figures["versions"], 1, "{done}");
+    assert_eq!(figures["bytes"], want.len() as u64, "{done}");
+    assert!(
+        figures.get("versions_downloaded").is_none() && figures.get("bytes_read").is_none(),
+        "backup counters on a restore: {done}"
+    );
+    let logs = daemon.logs();
+    let progress_line = |job_id: &str| {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["fields"]["message"] == "progress"
+                    && l["spans"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s["job"] == job_id))
+            })
+            .unwrap_or_else(|| panic!("no progress line of job {job_id}:\n{logs}"))
+    };
+    let line = progress_line(done["id"].as_str().unwrap());
+    assert_eq!(line["fields"]["versions"], 1, "{line}");
+    let backup_line = progress_line(backup_id.as_str());
+    assert!(
+        backup_line["fields"]["downloaded"].as_u64().unwrap() > 0,
+        "{backup_line}"
+    );
+    assert!(line["fields"].get("downloaded").is_none(), "{line}");
     let mut found = false;
     let mut stack = vec![target];
     while let Some(d) = stack.pop() {

@@ -222,3 +222,43 @@ async fn ls_by_path_shows_every_same_named_workspace() {
         "{v:#}"
     );
 }
+
+/// A restore's progress lines show a restore's figures (versions, bytes restored), not a
+/// backup's counters (downloaded, unchanged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_progress_shows_restore_figures() {
+    let env = backed_up(1903).await;
+    let to = env.dir.path().join("progress-export");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .args([
+            "--log-format",
+            "json",
+            "restore",
+            "--library",
+            LIB,
+            "--json",
+            "--to",
+        ])
+        .arg(&to)
+        .env("IMVAULT_LOG", "imvault=info")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let report = json_of(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "progress")
+        .last()
+        .unwrap_or_else(|| panic!("no progress line:\n{err}"));
+    let f = &last["fields"];
+    assert_eq!(f["versions"], report["versions"], "{last}");
+    assert_eq!(f["bytes"], report["bytes"], "{last}");
+    assert!(f["versions"].as_u64().unwrap() > 0, "{last}");
+    for backup_only in ["downloaded", "unchanged", "bytes_read", "library"] {
+        assert!(f.get(backup_only).is_none(), "{backup_only} in {last}");
+    }
+}

@@ -21,13 +21,16 @@ function select(label, name, options, value) {
 // The progress of a job as text and, while it runs, a bar.
 export function progressCell(job) {
   const done = progressTotal(job, 'versions');
-  const read = progressTotal(job, 'bytes_read');
+  // A backup counts bytes read from iManage; a restore the bytes it restored.
+  const read = progressTotal(job, 'bytes_read') + progressTotal(job, 'bytes');
   const expected = job.progress && job.progress.expected_versions
     ? Object.values(job.progress.expected_versions).reduce((a, b) => a + b, 0)
     : 0;
   const text = job.kind === 'verify'
     ? (job.state === 'running' ? 'checking the repository…' : '')
-    : `${count(done)} versions${expected ? ` of ~${count(expected)}` : ''}, ${bytes(read)} read`;
+    : job.kind === 'restore'
+      ? `${count(done)} versions, ${bytes(read)} restored`
+      : `${count(done)} versions${expected ? ` of ~${count(expected)}` : ''}, ${bytes(read)} read`;
   if (job.state !== 'running') {
     return h('span', { class: 'muted' }, job.progress ? text : '');
   }
