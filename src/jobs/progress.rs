@@ -83,9 +83,10 @@ impl Counters {
 /// Where a running job's per-library [`Counters`] can be read while it runs (the daemon's
 /// `GET /v1/jobs/{id}`): the engine registers each library's counters when it starts it.
 #[derive(Debug, Clone, Default)]
-pub struct LiveCounters(
-    Arc<std::sync::Mutex<std::collections::BTreeMap<String, (Arc<Counters>, Counting)>>>,
-);
+pub struct LiveCounters(Arc<std::sync::Mutex<LiveMap>>);
+
+/// Per library, its counters and what they count.
+type LiveMap = std::collections::BTreeMap<String, (Arc<Counters>, Counting)>;
 
 /// What a job's counters count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
