@@ -251,8 +251,7 @@ async fn restore_progress_shows_restore_figures() {
     let last = err
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["fields"]["message"] == "progress")
-        .last()
+        .rfind(|l| l["fields"]["message"] == "progress")
         .unwrap_or_else(|| panic!("no progress line:\n{err}"));
     let f = &last["fields"];
     assert_eq!(f["versions"], report["versions"], "{last}");
