@@ -105,6 +105,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RepairCommand,
     },
+    /// Manage the repository's key slots: the passwords and key files that open it
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Restore a version, document, folder, workspace or library as of a point in time
     Restore(RestoreArgs),
     /// Browse a snapshot: workspaces, folders, documents with their versions
@@ -126,6 +131,7 @@ impl Command {
             self,
             Self::Config { .. }
                 | Self::Init(_)
+                | Self::Key { .. }
                 | Self::Snapshots(_)
                 | Self::Stats(_)
                 | Self::Cat(_)
@@ -149,6 +155,40 @@ pub enum ConfigCommand {
     Show(JsonFlag),
     /// Check the configuration file and exit 0 when it is valid
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key slots (the one that opened the repository is marked)
+    List(JsonFlag),
+    /// Add a password slot (or a key-file slot with --new-key-file); every snapshot stays readable
+    Add(KeyAddArgs),
+    /// Remove a key slot (not the last one, nor the one used to open the repository)
+    Remove(KeyRemoveArgs),
+    /// Change the password (or key file) that opened the repository: adds the new slot, then removes the old one
+    Passwd(KeyAddArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeyAddArgs {
+    /// Read the new password from this file (else IMVAULT_NEW_PASSWORD, else a terminal prompt)
+    #[arg(long, value_name = "FILE", conflicts_with = "new_key_file")]
+    pub new_password_file: Option<PathBuf>,
+    /// Write a new random key file here (0600; it must not exist) and use it instead of a password, e.g. for systemd's LoadCredential=
+    #[arg(long, value_name = "FILE")]
+    pub new_key_file: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeyRemoveArgs {
+    /// The slot's id (a unique prefix is enough; see `imvault key list`)
+    pub id: String,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, Args)]

@@ -100,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Forget(args) => commands::forget::run(config, args),
         Command::Prune(args) => commands::prune::run(config, args),
         Command::Repair { command } => commands::repair::run(config, command),
+        Command::Key { command } => commands::key::run(config, command),
         Command::Restore(args) => commands::restore::run(config, args),
         Command::Ls(args) => commands::ls::run(config, args),
         Command::Find(args) => commands::find::run(config, args),

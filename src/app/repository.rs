@@ -34,6 +34,13 @@ pub fn credential(r: &RepositorySettings) -> Result<Option<Credential>, AppError
     if let Some(e) = &r.password_unavailable {
         return Err(AppError::RepositoryPassword(e.clone()));
     }
+    if let Some(k) = &r.key_file
+        && r.password.is_none()
+    {
+        return Ok(Some(Credential::KeyFile(crate::secret::SecretBytes::new(
+            k.expose().as_bytes().to_vec(),
+        ))));
+    }
     Ok(r.password.clone().map(Credential::Password))
 }
 

@@ -12,6 +12,7 @@ pub mod find;
 pub mod forget;
 pub mod init;
 pub mod jobs;
+pub mod key;
 pub mod ls;
 pub mod progress;
 pub mod prune;

@@ -120,6 +120,9 @@ pub struct RepositoryFile {
     pub password: Option<Secret>,
     /// A file holding the repository password (relative: from `$CREDENTIALS_DIRECTORY`).
     pub password_file: Option<PathBuf>,
+    /// A key file (made by `imvault key add --new-key-file`) that opens the repository instead
+    /// of a password (relative: from `$CREDENTIALS_DIRECTORY`).
+    pub key_file: Option<PathBuf>,
     /// zstd level for new blobs (1–19).
     pub compression_level: Option<i32>,
     /// Target pack size in MiB.
@@ -141,6 +144,7 @@ impl Default for RepositoryFile {
             secret_access_key_file: None,
             password: None,
             password_file: None,
+            key_file: None,
             compression_level: None,
             pack_size_mib: None,
             outage_wait_secs: None,

@@ -151,6 +151,8 @@ pub struct RepositorySettings {
     pub secret_access_key: Option<Secret>,
     /// The repository password (`password`, `password_file` or `IMVAULT_PASSWORD`).
     pub password: Option<Secret>,
+    /// The contents of `[repository] key_file` (used when no password is given).
+    pub key_file: Option<Secret>,
     /// Why the configured password could not be read here (e.g. a relative `password_file`
     /// outside systemd): opening an encrypted repository fails with it; the rest works.
     #[serde(skip)]

@@ -144,6 +144,20 @@ impl Check<'_> {
             }
             Err(e) => (None, Some(std::sync::Arc::new(e))),
         };
+        let (key_file, password_unavailable) = match (&password, password_unavailable) {
+            (None, None) => match self.secret(SecretSource {
+                key: "repository.key",
+                what: "the repository key file",
+                inline: None,
+                file: r.key_file,
+                env_value: None,
+                env_name: "IMVAULT_PASSWORD",
+            }) {
+                Ok(k) => (k, None),
+                Err(e) => (None, Some(std::sync::Arc::new(e))),
+            },
+            (_, unavailable) => (None, unavailable),
+        };
         if let Some(mib) = r.pack_size_mib
             && u64::from(mib.get()) * 1024 * 1024 > crate::repo::config::MAX_PACK_SIZE
         {
@@ -169,6 +183,7 @@ impl Check<'_> {
             access_key_id: r.access_key_id,
             secret_access_key,
             password,
+            key_file,
             password_unavailable,
             compression_level: r.compression_level,
             pack_size_mib: r.pack_size_mib,

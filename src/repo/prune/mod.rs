@@ -170,6 +170,9 @@ impl Repository<Indexed> {
         progress: &PruneProgress,
     ) -> Result<PruneReport, PruneError> {
         let started = std::time::Instant::now();
+        if !opts.dry_run {
+            self.check_writable("pruning")?;
+        }
         let steps = Steps {
             left: opts.abort_after_steps.map(AtomicU64::new),
         };

@@ -65,3 +65,44 @@ async fn a_wrong_auth_key_is_tried_once_and_again_only_after_sighup() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(full["checks"]["imanage"]["ok"], true, "{full}");
 }
+
+/// Issue 14: a daemon whose configuration gives no repository password (the credential was
+/// not handed over) does not crash or restart in a loop: it stays up, `/readyz` says the
+/// repository needs its password, and nothing runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_without_the_repository_password_says_so_and_stays_up() {
+    let env = TestEnv::tiny(141).await;
+    let port = free_port();
+    let config = write_config(&env, port, NEVER, TOKEN);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let line = format!("password = \"{}\"\n", crate::support::repo::TEST_PASSWORD);
+    assert!(text.contains(&line));
+    std::fs::write(&config, text.replace(&line, "")).unwrap();
+    let mut daemon = Daemon::spawn(&env, &config, port, &[]);
+    let ready = daemon
+        .wait_readyz("the repository needs its password", |_, v| {
+            v["checks"]["repository"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("password"))
+        })
+        .await;
+    let why = ready["checks"]["repository"]["error"].as_str().unwrap();
+    assert!(
+        why.contains("IMVAULT_PASSWORD"),
+        "says how to give it: {why}"
+    );
+    assert_eq!(ready["ready"], false);
+    // Still up, still saying so (no crash, no restart loop), and nothing runs.
+    let again = daemon
+        .wait_readyz("it again", |s, v| {
+            s == StatusCode::SERVICE_UNAVAILABLE && v["checks"]["repository"]["ok"] == false
+        })
+        .await;
+    assert_eq!(again["ready"], false);
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon exited"
+    );
+    let (_, jobs) = daemon.get("/v1/jobs").await;
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(0), "{jobs}");
+}

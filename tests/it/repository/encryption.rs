@@ -706,3 +706,19 @@ async fn the_corpus_reads_back_from_an_encrypted_repository() {
     }
     assert!(n > 10, "{n}");
 }
+
+/// The same attacker's checks against S3 (moto): a backup of the corpus leaves no plaintext in
+/// any stored object, and a flipped byte in every object kind fails authentication, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_no_plaintext_is_stored_and_every_flipped_byte_is_detected() {
+    let Some(cfg) = crate::support::s3::s3_backend("enc").await else {
+        return;
+    };
+    let store = imvault::repo::open_backend(&cfg).unwrap();
+    let n = assert_no_plaintext_after_backup(Some(store)).await;
+    assert!(n > 10, "{n}");
+    let Some(cfg) = crate::support::s3::s3_backend("flip").await else {
+        return;
+    };
+    assert_flipped_bytes_are_detected(imvault::repo::open_backend(&cfg).unwrap()).await;
+}

@@ -4,6 +4,7 @@
 mod backend;
 mod crash;
 mod encryption;
+mod keys;
 mod private_files;
 mod props;
 mod prune;
