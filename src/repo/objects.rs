@@ -16,8 +16,8 @@
 //! 3. [`Objects::put`] to write, [`Objects::list`] and [`Objects::get`] to read; nothing else.
 //!
 //! It is then encrypted, authenticated and named like every other kind, refused on read-only
-//! (format 1) repositories, and `tests/it/security.rs` scans and tampers with it when a test
-//! writes one. Document the kind in docs/FORMAT.md ("Layout" and "Encryption").
+//! (format 1) repositories, and `tests/it/repository/encryption.rs` scans and tampers with it once
+//! `repository_with_every_kind` writes one. Document the kind in docs/FORMAT.md ("Layout" and "Encryption").
 
 use std::sync::Arc;
 
