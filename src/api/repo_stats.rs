@@ -24,22 +24,22 @@ pub const FIRST_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RepoFigures {
     pub snapshots: u64,
-    /// Content the backups read (downloads, before dedup).
+    /// Content the kept snapshots' backups read (downloads, before dedup).
     pub logical_bytes: u64,
-    /// What all snapshots protect (every version of every snapshot).
+    /// What the kept snapshots protect (every version of every snapshot).
     pub protected_bytes: u64,
-    /// Unique content, uncompressed.
+    /// Unique blobs the kept snapshots reference, uncompressed.
     pub unique_bytes: u64,
     /// Unique content as stored (compressed).
     pub stored_blob_bytes: u64,
     /// All pack objects.
     pub pack_bytes: u64,
     pub pack_objects: u64,
-    /// logical / unique.
+    /// protected / unique.
     pub dedup_ratio: f64,
     /// unique / stored.
     pub compression_ratio: f64,
-    /// logical / pack bytes.
+    /// protected / pack bytes.
     pub total_ratio: f64,
 }
 

@@ -20,21 +20,32 @@ pub fn run(config: Option<&Path>, args: &JsonFlag) -> anyhow::Result<Exit> {
         let mb = |b: u64| b as f64 / 1e6;
         println!("snapshots          {}", s.snapshots);
         println!(
-            "logical bytes      {:.1} MB (content read by backups)",
+            "logical bytes      {:.1} MB (content the kept snapshots' backups read)",
             mb(s.logical_bytes)
         );
         println!(
-            "protected bytes    {:.1} MB (all versions of all snapshots)",
+            "protected bytes    {:.1} MB (all versions of all kept snapshots)",
             mb(s.protected_bytes)
         );
-        println!("unique bytes       {:.1} MB", mb(s.unique_bytes));
+        println!(
+            "unique bytes       {:.1} MB (content the kept snapshots reference)",
+            mb(s.unique_bytes)
+        );
+        println!("metadata bytes     {:.1} MB", mb(s.metadata_bytes));
         println!("stored blob bytes  {:.1} MB", mb(s.stored_blob_bytes));
+        println!(
+            "unreferenced bytes {:.1} MB (only forgotten snapshots used them; `prune` frees them)",
+            mb(s.unreferenced_bytes)
+        );
         println!(
             "pack objects       {} ({:.1} MB)",
             s.pack_objects,
             mb(s.pack_bytes)
         );
-        println!("dedup ratio        {:.2}x", s.dedup_ratio);
+        println!(
+            "dedup ratio        {:.2}x (protected bytes / unique bytes)",
+            s.dedup_ratio
+        );
         println!("compression ratio  {:.2}x", s.compression_ratio);
         println!("total ratio        {:.2}x", s.total_ratio);
         println!(

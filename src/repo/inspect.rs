@@ -1,18 +1,24 @@
 //! `stats` and the `cat` debug dumps, as printable / serializable values.
 
+use std::collections::HashSet;
+
 use object_store::path::Path;
 use serde::Serialize;
 
 use crate::repo::backend::{self, keys};
+use crate::repo::blob::BlobKind;
 use crate::repo::config::RepoConfig;
 use crate::repo::error::Result;
 use crate::repo::id::{BlobId, IndexId, PackId, SnapshotId};
 use crate::repo::index::{self, BlobLocation, IndexFile, IndexTotals};
 use crate::repo::pack::{self, PackEntry};
+use crate::repo::references::References;
 use crate::repo::repository::{Indexed, Repository};
 use crate::repo::snapshot::Snapshot;
 
-/// Repository totals.
+/// Repository totals. The byte figures and ratios describe what the kept snapshots reference,
+/// so they stay meaningful after `forget` (blobs only forgotten snapshots used are counted
+/// apart, in `unreferenced_bytes`, until `prune` removes them).
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoStats {
     /// The repository's format version (docs/FORMAT.md).
@@ -20,26 +26,33 @@ pub struct RepoStats {
     /// Whether its objects are encrypted (format 2 unless `--insecure-no-encryption`).
     pub encrypted: bool,
     pub snapshots: u64,
-    /// Bytes of content the backups read into the repository (sum over snapshots of their
+    /// Bytes of content the kept snapshots' backups read (sum over snapshots of their
     /// sessions' input: downloads, not versions reused from a parent).
     pub logical_bytes: u64,
-    /// Bytes the snapshots protect: the sum over snapshots of the manifest count `bytes` (the
-    /// logical size of every version each snapshot describes), what a restore of them all
+    /// Bytes the kept snapshots protect: the sum over snapshots of the manifest count `bytes`
+    /// (the logical size of every version each snapshot describes), what a restore of them all
     /// would write.
     pub protected_bytes: u64,
-    /// Uncompressed bytes of unique blobs.
+    /// Uncompressed bytes of the unique content blobs the kept snapshots reference.
     pub unique_bytes: u64,
-    /// Bytes of unique blobs as stored (after compression).
+    /// Uncompressed bytes of the metadata blobs the kept snapshots reference (profiles, ACLs,
+    /// the tree).
+    pub metadata_bytes: u64,
+    /// Bytes of the blobs the kept snapshots reference (content and metadata) as stored
+    /// (after compression).
     pub stored_blob_bytes: u64,
+    /// Uncompressed bytes of indexed blobs no kept snapshot references (what `prune` frees).
+    pub unreferenced_bytes: u64,
     /// Bytes of all pack objects (headers and unindexed packs included).
     pub pack_bytes: u64,
     pub pack_objects: u64,
     pub index: IndexTotals,
-    /// logical / unique.
+    /// protected / unique: how many bytes of versions the kept snapshots describe per unique
+    /// content byte.
     pub dedup_ratio: f64,
-    /// unique / stored.
+    /// (unique + metadata) / stored.
     pub compression_ratio: f64,
-    /// logical / pack bytes.
+    /// protected / pack bytes.
     pub total_ratio: f64,
     /// protected / pack bytes: what incremental snapshots plus dedup and compression save.
     pub protected_ratio: f64,
@@ -51,7 +64,9 @@ impl std::fmt::Display for RepoStats {
         writeln!(f, "logical bytes:      {}", self.logical_bytes)?;
         writeln!(f, "protected bytes:    {}", self.protected_bytes)?;
         writeln!(f, "unique bytes:       {}", self.unique_bytes)?;
+        writeln!(f, "metadata bytes:     {}", self.metadata_bytes)?;
         writeln!(f, "stored blob bytes:  {}", self.stored_blob_bytes)?;
+        writeln!(f, "unreferenced bytes: {}", self.unreferenced_bytes)?;
         writeln!(
             f,
             "pack bytes:         {} in {} packs",
@@ -83,19 +98,40 @@ impl Repository<Indexed> {
             .filter_map(|s| s.manifest.counts.get("bytes"))
             .sum();
         let pack_bytes: u64 = packs.iter().map(|m| m.size).sum();
+        // What the kept snapshots reference (metadata and content), each blob once.
+        let pack_ids: HashSet<PackId> = packs
+            .iter()
+            .filter_map(|m| m.location.filename().and_then(|n| n.parse().ok()))
+            .collect();
+        let mut refs = References::default();
+        for snap in &snaps {
+            refs.add_snapshot(self, &pack_ids, snap).await;
+        }
+        let (mut unique, mut metadata, mut stored) = (0u64, 0u64, 0u64);
+        for b in &refs.blobs {
+            if let Some(loc) = self.index().get(b) {
+                match loc.kind {
+                    BlobKind::Data => unique += u64::from(loc.raw_len),
+                    BlobKind::Meta => metadata += u64::from(loc.raw_len),
+                }
+                stored += u64::from(loc.stored_len);
+            }
+        }
         Ok(RepoStats {
             format_version: self.config().format_version,
             encrypted: self.is_encrypted(),
             snapshots: snaps.len() as u64,
             logical_bytes: logical,
-            unique_bytes: totals.raw_bytes,
-            stored_blob_bytes: totals.stored_bytes,
+            unique_bytes: unique,
+            metadata_bytes: metadata,
+            stored_blob_bytes: stored,
+            unreferenced_bytes: totals.raw_bytes.saturating_sub(unique + metadata),
             pack_bytes,
             pack_objects: packs.len() as u64,
             index: totals,
-            dedup_ratio: ratio(logical, totals.raw_bytes),
-            compression_ratio: ratio(totals.raw_bytes, totals.stored_bytes),
-            total_ratio: ratio(logical, pack_bytes),
+            dedup_ratio: ratio(protected, unique),
+            compression_ratio: ratio(unique + metadata, stored),
+            total_ratio: ratio(protected, pack_bytes),
             protected_bytes: protected,
             protected_ratio: ratio(protected, pack_bytes),
         })

@@ -5,4 +5,5 @@ mod cli;
 mod conventions;
 mod first_steps;
 mod mistakes;
+mod seeing;
 mod support;
