@@ -205,6 +205,20 @@ pub struct SkippedRow {
     pub reason: String,
 }
 
+impl fmt::Display for ChangeCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} added, {} changed, {} removed, {} unchanged",
+            self.added, self.changed, self.removed, self.unchanged
+        )?;
+        if self.duplicates > 0 {
+            write!(f, ", {} duplicates ignored", self.duplicates)?;
+        }
+        Ok(())
+    }
+}
+
 /// Item counts of one kind after loading a snapshot, against the library's previous snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeCounts {

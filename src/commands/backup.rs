@@ -121,7 +121,7 @@ fn print_outcomes(
         println!(
             "{:<12} {:<24} snapshot {snap}  {} versions ({} unchanged, {} downloaded, {} skipped), {} gone ({} documents deleted); read {:.1} MB, stored {:.1} MB new; listed {}; {:.1} s",
             o.library,
-            format!("{:?}", o.state).to_lowercase(),
+            o.state.as_str(),
             c.versions,
             c.versions_unchanged,
             c.versions_downloaded,

@@ -361,7 +361,7 @@ fn print_outcomes(outcomes: &[LibraryOutcome]) {
         println!(
             "{:<10} {:<24} {} versions: {} downloaded, {} unchanged, {} skipped, {} gone; read {:.1} MB, stored {:.1} MB new; listed {}; snapshot {}",
             o.library,
-            format!("{:?}", o.state).to_lowercase(),
+            o.state.as_str(),
             c.versions,
             c.versions_downloaded,
             c.versions_unchanged,

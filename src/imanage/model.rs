@@ -286,6 +286,17 @@ pub enum ContainerKind {
     /// A saved query: back up its definition, never walk into it.
     SearchFolder,
 }
+impl std::fmt::Display for ContainerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Workspace => "workspace",
+            Self::Folder => "folder",
+            Self::Tab => "tab",
+            Self::SearchFolder => "search folder",
+        })
+    }
+}
+
 impl ContainerKind {
     /// Path segment used by `L/{kind}/{id}/security` and friends.
     pub fn api_collection(self) -> &'static str {

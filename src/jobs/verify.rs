@@ -119,7 +119,7 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
         save_state(&state_path, &state)?;
     }
     for p in &rep.problems {
-        tracing::warn!(object = %p.object, kind = ?p.kind, "{}", p.detail);
+        tracing::warn!(object = %p.object, kind = %p.kind, "{}", p.detail);
     }
     Ok(rep)
 }

@@ -74,6 +74,16 @@ pub struct VerifyProgress {
     pub bytes_read: AtomicU64,
 }
 
+impl std::fmt::Display for ProblemKind {
+    /// The name the JSON report uses.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => f.write_str(&s),
+            _ => f.write_str("problem"),
+        }
+    }
+}
+
 /// The kind of a problem, for machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

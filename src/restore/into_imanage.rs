@@ -94,7 +94,7 @@ impl ImanageTarget {
                     })?;
                 if !matches!(c.kind, ContainerKind::Folder | ContainerKind::Tab) {
                     return Err(RestoreError::InvalidRequest(format!(
-                        "the target {f} is a {:?}, not a folder or tab that can hold documents",
+                        "the target {f} is a {}, not a folder or tab that can hold documents",
                         c.kind
                     )));
                 }
@@ -332,13 +332,10 @@ impl ImanageTarget {
             } else {
                 FolderParent::Folder(pid)
             };
-            self.client.create_folder(&fp, &body).await.map_err(|e| {
-                fail(
-                    &c.id,
-                    format!("recreating the {:?} {:?}", c.kind, c.name),
-                    &e,
-                )
-            })?
+            self.client
+                .create_folder(&fp, &body)
+                .await
+                .map_err(|e| fail(&c.id, format!("recreating the {} {:?}", c.kind, c.name), &e))?
         };
         if self.keep_acl()
             && let Some(acl) = &c.acl

@@ -267,7 +267,7 @@ pub async fn run(
     report.finish(started.elapsed());
     target.finish(&report).await?;
     tracing::info!(
-        state = ?report.state,
+        state = %report.state,
         versions = report.versions,
         bytes = report.bytes,
         failed = report.failed,

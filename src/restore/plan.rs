@@ -244,7 +244,7 @@ impl Planner {
                     };
                     if !ok {
                         return Err(RestoreError::InvalidRequest(format!(
-                            "{root} is a {:?} in snapshot {}, not what the request names",
+                            "{root} is a {} in snapshot {}, not what the request names",
                             r.kind, snap.row.id
                         )));
                     }

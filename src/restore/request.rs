@@ -138,6 +138,19 @@ pub enum Destination {
     Folder(ContainerId),
 }
 
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Directory { path, merge: false } => write!(f, "directory {}", path.display()),
+            Self::Directory { path, merge: true } => {
+                write!(f, "directory {} (merge)", path.display())
+            }
+            Self::Original => f.write_str("the original place in iManage"),
+            Self::Folder(c) => write!(f, "iManage folder {c}"),
+        }
+    }
+}
+
 /// A checked request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidRequest {
@@ -177,7 +190,7 @@ impl RestoreRequest {
     /// One line for logs: what and where.
     pub fn describe(&self) -> String {
         match self.validate() {
-            Ok(v) => format!("{} -> {:?}", v.selection, v.destination),
+            Ok(v) => format!("{} into {}", v.selection, v.destination),
             Err(_) => "invalid request".into(),
         }
     }

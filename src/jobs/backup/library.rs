@@ -403,7 +403,7 @@ async fn update_catalog(env: &BackupEnv, path: &std::path::Path, id: &crate::rep
     }
     .await;
     match result {
-        Ok(Some(report)) => info!(snapshot = %id, versions = ?report.versions, "catalog updated"),
+        Ok(Some(report)) => info!(snapshot = %id, versions = %report.versions, "catalog updated"),
         Ok(None) => {}
         Err(e) => {
             warn!(snapshot = %id, error = %crate::repo::error_chain(&e), "catalog not updated; run `imvault catalog rebuild`")

@@ -1,4 +1,5 @@
-//! Seeing what happened: repository figures after `forget`.
+//! Seeing what happened: repository figures after `forget`; errors and logs in words, not Rust
+//! debug text.
 
 use imvault_sim::MutateRequest;
 
@@ -40,4 +41,95 @@ async fn stats_after_forget_count_what_the_kept_snapshots_reference() {
     assert_exit(&text, 0);
     let out = String::from_utf8_lossy(&text.stdout);
     assert!(out.contains("unreferenced bytes"), "{out}");
+}
+
+/// Rust debug text: `Name { field: … }`, `Name(…)` wrappers, `Some(…)`.
+fn debug_text(s: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    for line in s.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for w in words.windows(2) {
+            let name = w[0].rsplit(['=', '(', '\'', '"']).next().unwrap_or("");
+            if w[1] == "{" && name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                hits.push(line.to_string());
+            }
+        }
+        if line.contains("Some(") || line.contains(": None") || line.contains("merge: ") {
+            hits.push(line.to_string());
+        }
+    }
+    hits
+}
+
+/// Each cause of an error chain is named once: no line of the message repeats another's text.
+fn repeated_causes(err: &str) -> Vec<String> {
+    let parts: Vec<&str> = err
+        .split(['\n', ':'])
+        .map(str::trim)
+        .filter(|p| p.len() > 20)
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    parts
+        .into_iter()
+        .filter(|p| !seen.insert(*p))
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_logs_show_no_debug_text() {
+    let env = backed_up(1932).await;
+    let report = env.sim.mutate(&MutateRequest {
+        deletes: 1,
+        new_versions: 2,
+        library: Some(LIB.into()),
+        ..Default::default()
+    });
+    // The backup's log lines (the catalog's change counts among them) read as text.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .args(["backup", "--library", LIB])
+        .env("IMVAULT_LOG", "info")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("catalog updated"), "{log}");
+    assert!(log.contains("added,"), "change counts as text: {log}");
+    assert!(debug_text(&log).is_empty(), "{:?}", debug_text(&log));
+    assert!(debug_text(&stdout).is_empty(), "{stdout}");
+    assert!(
+        !stdout.contains("completedwithwarnings"),
+        "states are spelled as the JSON spells them: {stdout}"
+    );
+
+    // A restore that fails names its destination as text, and each cause once.
+    let gone = &report.deletes[0];
+    let target = env.dir.path().join("restore-target");
+    std::fs::create_dir_all(&target).unwrap();
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            gone,
+            "--to",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("into directory {}", target.display())),
+        "{err}"
+    );
+    assert!(debug_text(&err).is_empty(), "{:?}", debug_text(&err));
+    assert!(
+        repeated_causes(&err).is_empty(),
+        "{:?}\n{err}",
+        repeated_causes(&err)
+    );
 }
