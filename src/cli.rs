@@ -245,6 +245,10 @@ pub struct SnapshotsArgs {
     /// Only this library
     #[arg(long, short = 'l', value_name = "LIB")]
     pub library: Option<String>,
+    /// Show one snapshot (its id or a unique prefix): state, counts and the items it skipped,
+    /// with their reasons
+    #[arg(long, value_name = "ID")]
+    pub show: Option<String>,
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,

@@ -136,6 +136,19 @@ fn print_outcomes(
         if !o.gone_versions.is_empty() {
             println!("{:<12} gone: {}", "", o.gone_versions.join(" "));
         }
+        for s in &o.skipped_items {
+            println!(
+                "{:<12} skipped {}  {}: {}",
+                "", s.object, s.action, s.reason
+            );
+        }
+        if c.skipped > o.skipped_items.len() as u64 {
+            println!(
+                "{:<12} … and {} more skipped (`imvault snapshots --show {snap}`)",
+                "",
+                c.skipped - o.skipped_items.len() as u64
+            );
+        }
         if let Some(e) = &o.error {
             println!("{:<12} error: {e}", "");
         }

@@ -325,7 +325,49 @@ async fn show(api: &Api, settings: &Settings, a: &JobIdArgs) -> anyhow::Result<E
     if let Some(e) = j["last_error"].as_str() {
         println!("error    {e}");
     }
+    print_skipped(&j);
     Ok(Exit::Success)
+}
+
+/// A backup job's skipped items (the first few of each library, as its result keeps them).
+fn print_skipped(j: &Value) {
+    let Some(libs) = j["progress"]["result"]["libraries"].as_array() else {
+        return;
+    };
+    for lib in libs {
+        let items = lib["skipped_items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let total = lib["counters"]["skipped"]
+            .as_u64()
+            .unwrap_or(items.len() as u64);
+        if total == 0 {
+            continue;
+        }
+        println!(
+            "skipped  {}: {total} item(s){}",
+            lib["library"].as_str().unwrap_or("?"),
+            lib["snapshot"]
+                .as_str()
+                .map(|s| format!(" (snapshot {})", &s[..s.len().min(12)]))
+                .unwrap_or_default()
+        );
+        for it in items {
+            println!(
+                "         {}  {}: {}",
+                it["object"].as_str().unwrap_or("?"),
+                it["action"].as_str().unwrap_or("?"),
+                it["reason"].as_str().unwrap_or("?")
+            );
+        }
+        if total > items.len() as u64 {
+            println!(
+                "         … and {} more (`imvault snapshots --show ID`)",
+                total - items.len() as u64
+            );
+        }
+    }
 }
 
 async fn cancel(api: &Api, settings: &Settings, a: &JobIdArgs) -> anyhow::Result<Exit> {

@@ -108,9 +108,28 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         .iter()
         .filter(|o| o.state == crate::jobs::JobState::CompletedWithWarnings)
         .map(|o| {
+            // The first few with their reasons; the job's result and the snapshot list more.
+            let first: Vec<String> = o
+                .skipped_items
+                .iter()
+                .take(3)
+                .map(|s| format!("{} ({}: {})", s.object, s.action, s.reason))
+                .collect();
+            let more = o.counters.skipped.saturating_sub(first.len() as u64);
             format!(
-                "{}: {} items skipped (listed in the snapshot)",
-                o.library, o.counters.skipped
+                "{}: {} item(s) skipped{}{}",
+                o.library,
+                o.counters.skipped,
+                if first.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", first.join("; "))
+                },
+                if more > 0 {
+                    format!(" and {more} more (`imvault snapshots --show ID` lists them)")
+                } else {
+                    String::new()
+                }
             )
         })
         .collect();

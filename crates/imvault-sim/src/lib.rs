@@ -190,6 +190,9 @@ pub struct Sim {
     /// Test hook: while `true`, content downloads wait (after admission, before any byte) until
     /// it turns `false` again, so a job that downloads is reliably still running.
     pub downloads_held: tokio::sync::watch::Sender<bool>,
+    /// Test hook: downloads of these versions (`LIB!N.V`) answer 403 `NRC_ACCESS_DENIED`, every
+    /// time (a backup skips them, with the reason).
+    pub denied_downloads: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Sim {
@@ -238,6 +241,7 @@ impl Sim {
             stats,
             opts,
             trashed_versions_answer: Default::default(),
+            denied_downloads: Default::default(),
             downloads_held: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -397,6 +401,14 @@ impl SimHandle {
     /// keeps a backup running for as long as a test needs, without timing).
     pub fn hold_downloads(&self) {
         self.sim.downloads_held.send_replace(true);
+    }
+    /// From now on every download of `version` (`LIB!N.V`) is refused with 403.
+    pub fn deny_download(&self, version: &str) {
+        self.sim
+            .denied_downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(version.to_string());
     }
     /// Lets held and later downloads through.
     pub fn release_downloads(&self) {

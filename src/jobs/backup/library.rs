@@ -208,6 +208,7 @@ impl RunDone<'_> {
             session: session.stats(),
             seconds: self.started.elapsed().as_secs_f64(),
             error: None,
+            skipped_items: Vec::new(),
         }
     }
 }
@@ -229,6 +230,7 @@ async fn finish(
     let next_digest = tally.next_digest.take();
     let carried_over = tally.carried_over.take();
     let lost = plan.lost.clone();
+    let skipped_items = written.skipped.clone();
     let draft = snapshot_draft(env, opts, &plan, written, tally, &done);
     // The session's figures before `finish` consumes it.
     let outcome = done.outcome(state, None, &plan, gone, &session);
@@ -256,6 +258,7 @@ async fn finish(
     Ok(LibraryOutcome {
         snapshot: Some(snapshot),
         seconds: done.started.elapsed().as_secs_f64(),
+        skipped_items,
         ..outcome
     })
 }
@@ -380,6 +383,7 @@ fn snapshot_draft(
             "throttled": stats.throttled,
             "resumed_versions": plan.resumed,
             "checkpoints": written.checkpoints,
+            "skipped_items": written.skipped,
             "seconds": done.started.elapsed().as_secs_f64(),
         }),
     }

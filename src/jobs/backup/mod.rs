@@ -149,6 +149,10 @@ impl BackupError {
 /// At most this many ids of versions gone are listed in an outcome (the counts are whole).
 pub const GONE_IDS_MAX: usize = 1000;
 
+/// Skipped items a snapshot's summary and a backup's outcome list (with their reasons); the
+/// snapshot's `skipped` stream holds them all, `skipped` in its counts says how many.
+pub const SKIPPED_SHOWN_MAX: usize = 20;
+
 /// How one library's backup ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibraryOutcome {
@@ -173,6 +177,10 @@ pub struct LibraryOutcome {
     pub seconds: f64,
     /// Why the library failed, with the whole cause chain.
     pub error: Option<String>,
+    /// The first [`SKIPPED_SHOWN_MAX`] items skipped, with what was being done and why
+    /// (`counters.skipped` says how many there were; the snapshot's `skipped` stream has all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_items: Vec<crate::jobs::records::SkippedRecord>,
 }
 
 impl LibraryOutcome {
@@ -191,6 +199,7 @@ impl LibraryOutcome {
             session: SessionStats::default(),
             seconds: 0.0,
             error: Some(crate::repo::error_chain(error)),
+            skipped_items: Vec::new(),
         }
     }
 }

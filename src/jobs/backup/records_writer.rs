@@ -43,6 +43,8 @@ pub struct ResumeRecord {
 pub struct WrittenStreams {
     pub streams: BTreeMap<String, MetaRef>,
     pub checkpoints: u64,
+    /// The first [`super::SKIPPED_SHOWN_MAX`] skipped items (the stream has them all).
+    pub skipped: Vec<SkippedRecord>,
 }
 
 pub async fn write_records(
@@ -59,6 +61,7 @@ pub async fn write_records(
     let mut delta = MetaStreamWriter::new(session, STREAM_RESUME);
     let mut delta_records = 0u64;
     let mut checkpoints = 0u64;
+    let mut first_skipped = Vec::new();
     while let Some(record) = rx.recv().await {
         match record {
             Record::Container(r) => containers.push(&*r).await?,
@@ -72,7 +75,12 @@ pub async fn write_records(
             Record::CarriedVersion(line) => versions.push_raw(&line).await?,
             Record::Filing(r) => filings.push(&r).await?,
             Record::DocumentAcl(r) => acls.push(&*r).await?,
-            Record::Skipped(r) => skipped.push(&r).await?,
+            Record::Skipped(r) => {
+                skipped.push(&r).await?;
+                if first_skipped.len() < super::SKIPPED_SHOWN_MAX {
+                    first_skipped.push(r);
+                }
+            }
             Record::Checkpoint(reply) => {
                 let result = async {
                     if delta_records > 0 {
@@ -104,5 +112,6 @@ pub async fn write_records(
     Ok(WrittenStreams {
         streams,
         checkpoints,
+        skipped: first_skipped,
     })
 }

@@ -232,8 +232,31 @@ impl<'a> LibraryRun<'a> {
                 w.retry_later.push(v);
                 Ok(())
             }
-            Err(FetchError::Source(e)) => self.skip(v.id.to_string(), "download", &e).await,
+            Err(FetchError::Source(e)) => self.skip_download(&mut w.tally, &v, &e).await,
         }
+    }
+
+    /// A version whose download failed for good: a skipped item, and not counted among the
+    /// snapshot's versions (its `versions` stream does not hold it).
+    async fn skip_download(
+        &self,
+        tally: &mut Tally,
+        v: &DocumentVersion,
+        e: &(dyn std::error::Error + Send + Sync),
+    ) -> Result<(), BackupError> {
+        for key in [
+            "versions",
+            match v.kind {
+                DocumentKind::Document => "document_versions",
+                DocumentKind::Email => "email_versions",
+            },
+        ] {
+            if let Some(n) = tally.counts.get_mut(key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        tally.logical_bytes = tally.logical_bytes.saturating_sub(v.size);
+        self.skip(v.id.to_string(), "download", e).await
     }
 
     fn storing_failed(&self, source: crate::repo::RepoError) -> BackupError {
@@ -405,7 +428,7 @@ impl<'a> LibraryRun<'a> {
             match result {
                 Ok(content) => self.stored(tally, v, content, true).await?,
                 Err(FetchError::Repo(source)) => return Err(self.storing_failed(source)),
-                Err(FetchError::Source(e)) => self.skip(v.id.to_string(), "download", &e).await?,
+                Err(FetchError::Source(e)) => self.skip_download(tally, &v, &e).await?,
             }
         }
         Ok(())
@@ -517,7 +540,7 @@ impl<'a> LibraryRun<'a> {
             match result {
                 Ok(content) => self.stored(tally, v, content, true).await?,
                 Err(FetchError::Repo(source)) => return Err(self.storing_failed(source)),
-                Err(FetchError::Source(e)) => self.skip(v.id.to_string(), "download", &e).await?,
+                Err(FetchError::Source(e)) => self.skip_download(tally, &v, &e).await?,
             }
         }
         Ok(())

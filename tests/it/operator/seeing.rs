@@ -133,3 +133,82 @@ async fn errors_and_logs_show_no_debug_text() {
         repeated_causes(&err)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_a_backup_had_warnings_is_listed_with_reasons() {
+    let env = backed_up(1933).await;
+    let report = env.sim.mutate(&MutateRequest {
+        new_versions: 2,
+        library: Some(LIB.into()),
+        ..Default::default()
+    });
+    for v in &report.new_versions {
+        env.sim.deny_download(v);
+    }
+    let out = cli(&env, &["backup", "--library", LIB, "--json"]);
+    assert_exit(&out, 1);
+    let run = json_of(&out);
+    let lib = &run["libraries"][0];
+    assert_eq!(lib["state"], "completed_with_warnings", "{run}");
+    let objects = |items: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = items
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {items}"))
+            .iter()
+            .map(|i| i["object"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut denied = report.new_versions.clone();
+    denied.sort();
+    assert_eq!(objects(&lib["skipped_items"]), denied, "{run}");
+    for it in lib["skipped_items"].as_array().unwrap() {
+        assert_eq!(it["action"], "download", "{it}");
+        assert!(
+            it["reason"].as_str().unwrap().contains("denied"),
+            "the reason is the cause: {it}"
+        );
+    }
+
+    // The text output names them too, with the state as JSON spells it.
+    // `backup` without --json names them with their reasons.
+    let out = cli(&env, &["backup", "--library", LIB]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for v in &report.new_versions {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("skipped") && l.contains(v.as_str()) && l.contains("denied")),
+            "{v}: {text}"
+        );
+    }
+
+    // `snapshots --json`: the snapshot's summary lists them, its version count is the outcome's.
+    let snaps = json_of(&cli(&env, &["snapshots", "--library", LIB, "--json"]));
+    let snap = &snaps.as_array().unwrap()[snaps.as_array().unwrap().len() - 2];
+    assert_eq!(snap["summary"]["state"], "completed_with_warnings");
+    assert_eq!(objects(&snap["summary"]["skipped_items"]), denied, "{snap}");
+    assert_eq!(snap["counts"]["skipped"], 2, "{snap}");
+    assert_eq!(
+        snap["counts"]["versions"], lib["counters"]["versions"],
+        "the run and `snapshots` count the same versions: {snap}\n{run}"
+    );
+
+    // `snapshots --show ID`: the same, read from the snapshot's skipped stream.
+    let id = snap["id"].as_str().unwrap();
+    let show = cli(&env, &["snapshots", "--show", &id[..10]]);
+    assert_exit(&show, 0);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("completed_with_warnings"), "{text}");
+    assert!(text.contains("skipped 2 item(s)"), "{text}");
+    for v in &denied {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(v.as_str()) && l.contains("download") && l.contains("denied")),
+            "{v} with its reason: {text}"
+        );
+    }
+    let shown = json_of(&cli(&env, &["snapshots", "--show", id, "--json"]));
+    assert_eq!(shown["skipped"], 2, "{shown}");
+    assert_eq!(objects(&shown["skipped_shown"]), denied, "{shown}");
+}

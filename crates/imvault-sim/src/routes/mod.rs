@@ -165,6 +165,20 @@ async fn api_guard(State(sim): State<AppState>, req: Request, next: Next) -> Res
         // The sender lives as long as the simulator: this ends when the gate opens.
         let _ = held.wait_for(|h| !*h).await;
     }
+    if download {
+        let path = req.uri().path().replace("%21", "!");
+        let denied = sim
+            .denied_downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|v| path.ends_with(&format!("/documents/{v}/download")))
+            .cloned();
+        if let Some(v) = denied {
+            return ApiError::AccessDenied(format!("download of {v} denied (test hook)"))
+                .into_response();
+        }
+    }
     tracing::trace!(endpoint = %key, "simulated API call");
     match sim.limits.draw_fault(download) {
         Fault::Status(s) => {
