@@ -773,6 +773,11 @@ async fn console_in_a_real_browser() {
     open(&b, &format!("#/jobs/{backup_job}")).await;
     b.text("Outcome by library").await;
     page(&b, &secrets, "22-job-390px").await;
+    if shows == "list" {
+        open(&b, "#/browse").await;
+        b.el(&pick).await;
+        page(&b, &secrets, "23-browse-libraries-390px").await;
+    }
     open(&b, &folder_place).await;
     b.el(&format!("a[href^='#/documents/{doc}?']")).await;
     b.el(".calendar button.day[aria-pressed=true]").await;
