@@ -33,7 +33,7 @@ pub fn policy_from_args(args: &ForgetArgs) -> Option<KeepPolicy> {
 pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
-        let repo = open_indexed(&settings.repository).await?;
+        let repo = open_indexed(&settings.repository.for_maintenance()).await?;
         let library = match args.library.as_deref() {
             Some(w) => Some(super::known_library(
                 w,

@@ -38,7 +38,7 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
     }
     let grace_secs = parse_grace(&args.grace).context("reading --grace")?;
     runtime()?.block_on(async {
-        let repo = open_indexed(&settings.repository).await?;
+        let repo = open_indexed(&settings.repository.for_maintenance()).await?;
         let env = maintenance_env(&settings, repo, args.json);
         #[allow(unused_mut)]
         let mut options = PruneOptions {

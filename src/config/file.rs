@@ -130,6 +130,19 @@ pub struct RepositoryFile {
     /// How long a backup waits for an unreachable repository (connection refused, timeouts,
     /// 5xx) before it fails, in seconds (default 600; 0: fail at once).
     pub outage_wait_secs: Option<u64>,
+    /// `[repository.maintenance]`: other credentials for the commands that delete (prune,
+    /// forget); the ones above then need no delete permission (README, "Ransomware-proof
+    /// storage").
+    pub maintenance: Option<MaintenanceFile>,
+}
+
+/// `[repository.maintenance]`: the maintenance role's S3 credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceFile {
+    pub access_key_id: String,
+    pub secret_access_key: Option<Secret>,
+    pub secret_access_key_file: Option<PathBuf>,
 }
 
 impl Default for RepositoryFile {
@@ -148,6 +161,7 @@ impl Default for RepositoryFile {
             compression_level: None,
             pack_size_mib: None,
             outage_wait_secs: None,
+            maintenance: None,
         }
     }
 }

@@ -160,6 +160,29 @@ pub struct RepositorySettings {
     pub compression_level: Option<i32>,
     pub pack_size_mib: Option<NonZeroU32>,
     pub outage_wait_secs: Option<u64>,
+    /// `[repository.maintenance]`: the credentials prune and forget use instead of the ones
+    /// above (which then need no delete permission).
+    pub maintenance: Option<MaintenanceCredentials>,
+}
+
+/// The maintenance role's S3 credentials (`[repository.maintenance]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MaintenanceCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+impl RepositorySettings {
+    /// The settings the commands that delete (prune, forget) reach the repository with: the
+    /// `[repository.maintenance]` credentials when given, else these.
+    pub fn for_maintenance(&self) -> RepositorySettings {
+        let mut r = self.clone();
+        if let Some(m) = &self.maintenance {
+            r.access_key_id = Some(m.access_key_id.clone());
+            r.secret_access_key = Some(m.secret_access_key.clone());
+        }
+        r
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

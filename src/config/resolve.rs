@@ -175,7 +175,37 @@ impl Check<'_> {
                 format!("must be 0 to 86400, got {secs}"),
             ));
         }
+        let maintenance = match r.maintenance {
+            None => None,
+            Some(m) => {
+                if m.access_key_id.trim().is_empty() {
+                    return Err(self.invalid(
+                        "repository.maintenance.access_key_id",
+                        "must not be empty".into(),
+                    ));
+                }
+                let secret = self.secret(SecretSource {
+                    key: "repository.maintenance.secret_access_key",
+                    what: "the maintenance role's S3 secret access key",
+                    inline: m.secret_access_key,
+                    file: m.secret_access_key_file,
+                    env_value: None,
+                    env_name: "(none)",
+                })?;
+                let Some(secret_access_key) = secret else {
+                    return Err(self.invalid(
+                        "repository.maintenance",
+                        "needs secret_access_key or secret_access_key_file".into(),
+                    ));
+                };
+                Some(crate::config::MaintenanceCredentials {
+                    access_key_id: m.access_key_id,
+                    secret_access_key,
+                })
+            }
+        };
         Ok(RepositorySettings {
+            maintenance,
             url: r.url,
             endpoint: r.endpoint,
             region: r.region,

@@ -302,3 +302,46 @@ fn keep_jobs_days_defaults_and_is_checked() {
     .to_string();
     assert!(err.contains("daemon.keep_jobs_days"), "{err}");
 }
+
+#[test]
+fn maintenance_credentials_are_used_only_for_maintenance() {
+    let text = format!(
+        "{GOOD}\n[repository.maintenance]\naccess_key_id = \"AKIAMAINT\"\nsecret_access_key = \"maint-secret\"\n"
+    )
+    .replace(
+        "allow_http = true",
+        "allow_http = true\naccess_key_id = \"AKIABACKUP\"\nsecret_access_key = \"backup-secret\"",
+    );
+    let s = parse(&text).unwrap();
+    let r = &s.repository;
+    assert_eq!(r.access_key_id.as_deref(), Some("AKIABACKUP"));
+    assert_eq!(
+        r.secret_access_key.as_ref().unwrap().expose(),
+        "backup-secret"
+    );
+    let m = r.for_maintenance();
+    assert_eq!(m.access_key_id.as_deref(), Some("AKIAMAINT"));
+    assert_eq!(
+        m.secret_access_key.as_ref().unwrap().expose(),
+        "maint-secret"
+    );
+    assert_eq!(m.url, r.url, "the same repository");
+    // Without the table, maintenance uses the backup credentials.
+    let plain = parse(GOOD).unwrap().repository;
+    assert_eq!(plain.for_maintenance().access_key_id, plain.access_key_id);
+    // The table needs a secret; the error names the key and the line of the file.
+    let err = parse(&format!(
+        "{GOOD}\n[repository.maintenance]\naccess_key_id = \"AKIAMAINT\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("repository.maintenance"), "{err}");
+    assert!(err.contains("secret_access_key"), "{err}");
+    let err = parse(&format!(
+        "{GOOD}\n[repository.maintenance]\naccess_key_id = \"A\"\nsecret = \"x\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("secret"), "{err}");
+    assert!(err.contains("line 21"), "{err}");
+}

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use imvault::repo::*;
 use object_store::path::Path;
 use object_store::{
@@ -33,6 +33,9 @@ pub struct FaultyStore {
     /// Keys of every GET served (whole or ranged), in order.
     get_log: Mutex<Vec<String>>,
     pub puts: Mutex<Vec<String>>,
+    /// Keys of every request that removes or may replace an object: DELETEs, PUTs not in
+    /// `PutMode::Create`, multipart uploads, copies and renames (`"<op> <key>"`).
+    destructive: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultyStore {
@@ -46,6 +49,7 @@ impl FaultyStore {
             lists: AtomicUsize::new(0),
             get_log: Mutex::new(Vec::new()),
             puts: Mutex::new(Vec::new()),
+            destructive: Arc::new(Mutex::new(Vec::new())),
         })
     }
     pub fn fail_puts_under(&self, prefix: &str) {
@@ -79,6 +83,13 @@ impl FaultyStore {
         self.lists.store(0, Ordering::SeqCst);
         self.get_log.lock().unwrap().clear();
         self.puts.lock().unwrap().clear();
+    }
+    /// Every DELETE, overwriting PUT, multipart upload, copy or rename seen (never reset).
+    pub fn destructive_log(&self) -> Vec<String> {
+        self.destructive.lock().unwrap().clone()
+    }
+    fn record_destructive(&self, op: &str, key: &Path) {
+        self.destructive.lock().unwrap().push(format!("{op} {key}"));
     }
     pub fn packs_put(&self) -> usize {
         self.packs_put.load(Ordering::SeqCst)
@@ -121,6 +132,9 @@ impl ObjectStore for FaultyStore {
         {
             return Err(Self::injected(location));
         }
+        if !matches!(opts.mode, object_store::PutMode::Create) {
+            self.record_destructive("PUT (may overwrite)", location);
+        }
         let r = self.inner.put_opts(location, payload, opts).await?;
         if key.starts_with("packs/") {
             self.packs_put.fetch_add(1, Ordering::SeqCst);
@@ -133,6 +147,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.record_destructive("multipart PUT", location);
         self.inner.put_multipart_opts(location, opts).await
     }
     async fn get_opts(
@@ -157,7 +172,14 @@ impl ObjectStore for FaultyStore {
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
+        let log = Arc::clone(&self.destructive);
+        let counted = locations
+            .map_ok(move |p| {
+                log.lock().unwrap().push(format!("DELETE {p}"));
+                p
+            })
+            .boxed();
+        self.inner.delete_stream(counted)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.lists.fetch_add(1, Ordering::SeqCst);
@@ -181,6 +203,7 @@ impl ObjectStore for FaultyStore {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
+        self.record_destructive("COPY to", to);
         self.inner.copy_opts(from, to, options).await
     }
     async fn rename_opts(
@@ -189,6 +212,7 @@ impl ObjectStore for FaultyStore {
         to: &Path,
         options: RenameOptions,
     ) -> object_store::Result<()> {
+        self.record_destructive("RENAME from", from);
         self.inner.rename_opts(from, to, options).await
     }
 }
