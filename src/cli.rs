@@ -466,6 +466,10 @@ pub struct ForgetArgs {
     /// Show what would be forgotten, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Remove the repository's maintenance lock first, whoever holds it (only when that
+    /// maintainer is known to be dead)
+    #[arg(long)]
+    pub force_unlock: bool,
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -483,6 +487,10 @@ pub struct PruneArgs {
     /// at once and is only safe when no backup is running
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub grace: String,
+    /// Remove the repository's maintenance lock first, whoever holds it (only when that
+    /// maintainer is known to be dead)
+    #[arg(long)]
+    pub force_unlock: bool,
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,

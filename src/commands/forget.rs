@@ -34,6 +34,13 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
+        // A dry run changes nothing and needs no lock.
+        let lock = match args.dry_run {
+            true => None,
+            false => {
+                Some(super::maintenance_lock(repo.objects(), "forget", args.force_unlock).await?)
+            }
+        };
         let library = match args.library.as_deref() {
             Some(w) => Some(super::known_library(
                 w,
@@ -57,6 +64,9 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
             }),
         );
         let r = forget::run(&env, &req, &settings.retention, chrono::Utc::now()).await;
+        if let Some(lock) = lock {
+            lock.release().await?;
+        }
         if let Some(job) = job {
             job.finish(match &r {
                 Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),

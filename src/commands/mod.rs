@@ -165,3 +165,26 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("starting the async runtime")
 }
+
+/// Takes the repository's maintenance lock for `operation` (prune, forget), after removing
+/// whatever lock there is when `force_unlock` asks for it. Time to live:
+/// `$IMVAULT_MAINTENANCE_LOCK_SECS` (tests) or [`crate::repo::maint_lock::DEFAULT_TTL`].
+pub async fn maintenance_lock(
+    objects: &crate::repo::objects::Objects,
+    operation: &str,
+    force_unlock: bool,
+) -> anyhow::Result<crate::repo::maint_lock::MaintenanceLock> {
+    use crate::repo::maint_lock;
+    if force_unlock && let Some(held) = maint_lock::force_unlock(objects).await? {
+        eprintln!(
+            "removed the maintenance lock: {}",
+            held.describe(chrono::Utc::now())
+        );
+    }
+    let ttl = std::env::var("IMVAULT_MAINTENANCE_LOCK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(maint_lock::DEFAULT_TTL);
+    Ok(maint_lock::MaintenanceLock::acquire(objects.clone(), operation, ttl).await?)
+}

@@ -39,6 +39,11 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
     let grace_secs = parse_grace(&args.grace).context("reading --grace")?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
+        // A dry run changes nothing and needs no lock.
+        let lock = match args.dry_run {
+            true => None,
+            false => Some(super::maintenance_lock(repo.objects(), "prune", args.force_unlock).await?),
+        };
         let env = maintenance_env(&settings, repo, args.json);
         #[allow(unused_mut)]
         let mut options = PruneOptions {
@@ -63,6 +68,9 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
             }),
         );
         let r = prune::run(&env, &PruneRequest { options }, chrono::Utc::now()).await;
+        if let Some(lock) = lock {
+            lock.release().await?;
+        }
         if let Some(job) = job {
             job.finish(match &r {
                 Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),

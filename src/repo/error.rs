@@ -60,6 +60,12 @@ pub enum RepoError {
     )]
     AlreadyInitialized { key: String },
 
+    /// Another maintainer holds the maintenance lock (`holder`: who, what, since when).
+    #[error(
+        "another maintenance run holds the repository lock `{key}`: {holder}; wait for it to end (or for the lock to expire), or remove it with --force-unlock if that run is dead"
+    )]
+    Locked { key: String, holder: String },
+
     /// The location is reachable and holds no repository (the store's own error only says
     /// "not found" again, so it is not kept).
     #[error("no repository here (object `{key}` is missing); run `imvault init` to create one")]

@@ -33,6 +33,7 @@ pub mod id;
 pub mod index;
 pub mod inspect;
 pub mod keyslot;
+pub mod maint_lock;
 pub mod marks;
 pub mod meta;
 pub mod objects;

@@ -45,6 +45,8 @@ pub enum ObjectKind {
     Checkpoint,
     /// `marks/<h>`: packs a prune marked for deletion.
     Marks,
+    /// `locks/maintenance`: who runs maintenance now (not content-addressed; `maint_lock.rs`).
+    Lock,
 }
 
 impl ObjectKind {
@@ -56,6 +58,7 @@ impl ObjectKind {
             Self::Snapshot => "snapshots",
             Self::Checkpoint => "checkpoints",
             Self::Marks => "marks",
+            Self::Lock => "locks",
         }
     }
 
@@ -67,6 +70,7 @@ impl ObjectKind {
             Self::Snapshot => "snapshot manifest",
             Self::Checkpoint => "checkpoint record",
             Self::Marks => "prune marks",
+            Self::Lock => "maintenance lock",
         }
     }
 
@@ -78,6 +82,7 @@ impl ObjectKind {
             Self::Snapshot => b"imvault/2 object snapshot",
             Self::Checkpoint => b"imvault/2 object checkpoint",
             Self::Marks => b"imvault/2 object marks",
+            Self::Lock => b"imvault/2 object lock",
         }
     }
 }

@@ -160,7 +160,7 @@ impl SnapshotManifest {
     }
 }
 
-fn default_host() -> String {
+pub(crate) fn default_host() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

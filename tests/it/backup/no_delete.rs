@@ -28,7 +28,7 @@ async fn run(
     opts: &BackupOptions,
 ) -> Vec<LibraryOutcome> {
     let store: Arc<dyn ObjectStore> = counted.clone();
-    let repo = Repository::open(store)
+    let repo = Repository::open(store, crate::support::repo::key())
         .await
         .expect("open repo")
         .load_index()

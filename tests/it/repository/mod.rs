@@ -1,10 +1,11 @@
-//! The repository layer: backends, round trips, crash safety, properties, prune, verify and the
-//! modes of the files it creates.
+//! The repository layer: backends, round trips, crash safety, the maintenance lock, properties,
+//! prune, verify and the modes of the files it creates.
 
 mod backend;
 mod crash;
 mod encryption;
 mod keys;
+mod maint_lock;
 mod private_files;
 mod props;
 mod prune;
