@@ -6,6 +6,7 @@
 //! Nothing here presents anything or parses arguments: errors are [`AppError`]s that name what
 //! was being done and on which object; the binary edge adds its own context and prints them.
 
+pub mod audit;
 pub mod cli_job;
 pub mod client;
 pub mod env;

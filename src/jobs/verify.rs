@@ -34,6 +34,8 @@ pub enum VerifyError {
     BadPercent(f64),
     #[error("verifying the repository failed")]
     Repo(#[source] RepoError),
+    #[error("checking the audit trail failed")]
+    Audit(#[source] crate::audit::AuditError),
     #[error("saving the verify cursor to {path}")]
     State {
         path: PathBuf,
@@ -113,7 +115,8 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
     let result = env.repo.verify(&opts, &progress).await;
     stop.cancel();
     let _ = reporter.await;
-    let rep = result.map_err(VerifyError::Repo)?;
+    let mut rep = result.map_err(VerifyError::Repo)?;
+    check_audit_chains(env, &mut rep).await?;
     if let (ReadData::Subset { .. }, Some(next)) = (read_data, rep.next_cursor) {
         state.cursors.insert(repo_id, next);
         save_state(&state_path, &state)?;
@@ -122,4 +125,28 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
         tracing::warn!(object = %p.object, kind = %p.kind, "{}", p.detail);
     }
     Ok(rep)
+}
+
+/// Every audit chain (records authentic, under their names, linked, none missing; the end this
+/// host wrote still there), as problems of the report.
+async fn check_audit_chains(env: &MaintenanceEnv, rep: &mut VerifyReport) -> Result<(), VerifyError> {
+    use crate::audit::verify::{ChainProblemKind, verify_chains};
+    use crate::repo::verify::{Problem, ProblemKind};
+    let head = crate::audit::auditor::local_head(&env.state_dir);
+    let chains = verify_chains(
+        env.repo.objects(),
+        head.as_ref().map(|(w, t)| (w.as_str(), *t)),
+    )
+    .await
+    .map_err(VerifyError::Audit)?;
+    rep.audit_records = chains.records;
+    rep.problems.extend(chains.problems.into_iter().map(|p| Problem {
+        kind: match p.kind {
+            ChainProblemKind::Record => ProblemKind::AuditRecord,
+            ChainProblemKind::Chain => ProblemKind::AuditChain,
+        },
+        object: p.object,
+        detail: p.detail,
+    }));
+    Ok(())
 }

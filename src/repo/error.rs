@@ -89,6 +89,10 @@ pub enum RepoError {
         supported: String,
     },
 
+    /// A create-only write found the name taken (by another writer's object).
+    #[error("object `{key}` already exists; it is never overwritten")]
+    Exists { key: String },
+
     #[error("object `{key}` is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
 

@@ -47,6 +47,9 @@ pub enum ObjectKind {
     Marks,
     /// `locks/maintenance`: who runs maintenance now (not content-addressed; `maint_lock.rs`).
     Lock,
+    /// `audit/<writer>/<seq>`: one audit record, chained to the writer's previous one (not
+    /// content-addressed: named by its place in the chain, `crate::audit`).
+    Audit,
 }
 
 impl ObjectKind {
@@ -59,6 +62,7 @@ impl ObjectKind {
             Self::Checkpoint => "checkpoints",
             Self::Marks => "marks",
             Self::Lock => "locks",
+            Self::Audit => "audit",
         }
     }
 
@@ -71,6 +75,7 @@ impl ObjectKind {
             Self::Checkpoint => "checkpoint record",
             Self::Marks => "prune marks",
             Self::Lock => "maintenance lock",
+            Self::Audit => "audit record",
         }
     }
 
@@ -83,6 +88,7 @@ impl ObjectKind {
             Self::Checkpoint => b"imvault/2 object checkpoint",
             Self::Marks => b"imvault/2 object marks",
             Self::Lock => b"imvault/2 object lock",
+            Self::Audit => b"imvault/2 object audit",
         }
     }
 }
@@ -202,6 +208,34 @@ impl Objects {
         let key = Self::key(kind, scope, &hex::encode(h));
         backend::put_content_addressed(self.store.as_ref(), &key, stored).await?;
         Ok((key, h))
+    }
+
+    /// Writes a new object of `kind` under the exact name `key` (kinds named by their place, not
+    /// their hash: audit records). `PutMode::Create`: an existing object is never replaced; the
+    /// error is then [`RepoError::Exists`]. Returns the BLAKE3 of the stored bytes.
+    pub async fn put_at(&self, kind: ObjectKind, key: &Path, plain: Bytes) -> Result<[u8; 32]> {
+        self.check_writable(&format!("writing a {}", kind.what()))?;
+        let stored = self.seal(kind, plain).await?;
+        let h = *blake3::hash(&stored).as_bytes();
+        match backend::put_create(self.store.as_ref(), key, stored).await {
+            Ok(()) => Ok(h),
+            Err(RepoError::Put {
+                source: object_store::Error::AlreadyExists { .. },
+                ..
+            }) => Err(RepoError::Exists {
+                key: key.to_string(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads and opens the object `key` of `kind` without checking its name against a hash
+    /// (for [`Objects::put_at`] kinds, whose readers check the name against the content);
+    /// returns the plaintext and the BLAKE3 of the stored bytes.
+    pub async fn get_at(&self, kind: ObjectKind, key: &Path) -> Result<(Bytes, [u8; 32])> {
+        let stored = backend::get(self.store.as_ref(), key).await?;
+        let h = *blake3::hash(&stored).as_bytes();
+        Ok((self.open(kind, key, stored).await?, h))
     }
 
     /// Reads, authenticates and opens the object `key` of `kind`.

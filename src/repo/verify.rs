@@ -112,6 +112,10 @@ pub enum ProblemKind {
     UnreadableMetadata,
     /// Downloading a pack failed.
     ReadFailed,
+    /// An audit record that does not open, decode or sit under its own name (`crate::audit`).
+    AuditRecord,
+    /// An audit chain with a record missing, reordered or not linked to the one before.
+    AuditChain,
 }
 
 /// One thing that is wrong, and the object it concerns (a repository key).
@@ -147,6 +151,9 @@ pub struct VerifyReport {
     pub seconds: f64,
     /// Where the next `ReadData::Subset` run should continue.
     pub next_cursor: Option<PackId>,
+    /// Audit records checked (every writer's chain).
+    #[serde(default)]
+    pub audit_records: u64,
     pub problems: Vec<Problem>,
 }
 

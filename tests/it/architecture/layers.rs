@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["imanage", "repo"],
     // Client settings for the iManage simulator, which is its own crate (`imvault-sim`, the same
     // contract) and uses nothing of this one (tests, benchmarks, `imvault demo`).
-    &["sim"],
+    &["sim", "audit"],
     // The local catalog: a rebuildable cache of the repository, keyed by iManage ids.
     &["catalog"],
     // The engines: backup, catalog sync, verify, forget, prune; restore reuses their progress

@@ -233,6 +233,30 @@ pub async fn repository_with_every_kind(
     imvault::repo::marks::write(repo.objects(), &marks)
         .await
         .unwrap();
+    // An audit record whose parameters name the library.
+    let auditor = imvault::audit::Auditor::new(
+        repo.objects().clone(),
+        "0123456789abcdef0123456789abcdef".into(),
+        imvault::audit::Actor::User {
+            name: "Privileged reader".into(),
+            uid: None,
+        },
+        "host".into(),
+        None,
+    );
+    let p = auditor
+        .start(imvault::audit::Action::Restore {
+            what: "document CONFIDENTIAL!1 (Privileged memo 0)".into(),
+            library: Some("CONFIDENTIAL".into()),
+            at: None,
+            snapshot: None,
+            target: imvault::audit::RestoreTarget::Original,
+        })
+        .await
+        .unwrap();
+    p.finish(imvault::audit::Outcome::Ok, Default::default())
+        .await
+        .unwrap();
     (datas, id)
 }
 
@@ -296,6 +320,10 @@ pub async fn assert_flipped_bytes_are_detected(store: Arc<dyn ObjectStore>) {
                     open(&store).await.map(|_| ()).unwrap_err()
                 }
                 // A pack's header is read only to rebuild the index or show the pack.
+                "audit" => imvault::audit::chain::read_record(open(&store).await.unwrap().objects(), key)
+                    .await
+                    .map(|_| ())
+                    .unwrap_err(),
                 "packs" => match read_everything(&store).await {
                     Err(e) => e,
                     Ok(()) => {
@@ -351,6 +379,7 @@ pub async fn assert_flipped_bytes_are_detected(store: Arc<dyn ObjectStore>) {
         "snapshots",
         "checkpoints",
         "marks",
+        "audit",
     ] {
         assert!(
             kinds_seen.contains(k),

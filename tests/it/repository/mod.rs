@@ -1,6 +1,7 @@
 //! The repository layer: backends, round trips, crash safety, the maintenance lock, properties,
 //! prune, verify and the modes of the files it creates.
 
+mod audit;
 mod backend;
 mod crash;
 mod encryption;
