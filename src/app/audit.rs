@@ -7,7 +7,11 @@ use crate::repo::Objects;
 
 /// The auditor of a command (`actor`: the OS user; the daemon: its token or itself) writing
 /// into `objects` as the writer of this host's state directory (created on first use).
-pub fn auditor(settings: &Settings, objects: &Objects, actor: Actor) -> Result<Auditor, AuditError> {
+pub fn auditor(
+    settings: &Settings,
+    objects: &Objects,
+    actor: Actor,
+) -> Result<Auditor, AuditError> {
     let dir = super::state::state_dir(settings);
     let writer = crate::audit::auditor::writer_id(&dir)?;
     Ok(Auditor::new(

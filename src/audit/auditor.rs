@@ -45,10 +45,12 @@ pub fn writer_id(state_dir: &Path) -> Result<String, AuditError> {
         return Err(AuditError::BadWriterFile { path });
     }
     crate::private_fs::create_dir_all(state_dir).map_err(io)?;
-    let id = hex::encode(crate::repo::crypto::random::<16>().map_err(|e| AuditError::State {
-        path: path.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?);
+    let id = hex::encode(
+        crate::repo::crypto::random::<16>().map_err(|e| AuditError::State {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?,
+    );
     use std::io::Write as _;
     match crate::private_fs::options()
         .write(true)
@@ -213,9 +215,9 @@ impl Auditor {
         if cfg!(debug_assertions) && std::env::var_os(FAIL_ENV).is_some() {
             return Err(AuditError::Write {
                 key: format!("audit/{}", s.writer),
-                source: crate::repo::RepoError::KeySlot {
+                source: Box::new(crate::repo::RepoError::KeySlot {
                     reason: format!("refused by the test hook {FAIL_ENV}"),
-                },
+                }),
             });
         }
         let mut tail = s.tail.lock().await;
@@ -237,10 +239,7 @@ impl Auditor {
             };
             match chain::write_record(&s.objects, &rec).await? {
                 Some(hash) => {
-                    let t = Tail {
-                        seq: rec.seq,
-                        hash,
-                    };
+                    let t = Tail { seq: rec.seq, hash };
                     *tail = Some(t);
                     if let Some(dir) = &s.state_dir {
                         save_head(dir, &s.writer, t);

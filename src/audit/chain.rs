@@ -9,12 +9,14 @@ use object_store::path::Path;
 
 use super::AuditError;
 use super::record::{RECORD_VERSION, Record};
-use crate::repo::objects::{ObjectKind, Objects};
 use crate::repo::RepoError;
+use crate::repo::objects::{ObjectKind, Objects};
 
 /// A writer id: 32 lowercase hex characters.
 pub fn valid_writer(w: &str) -> bool {
-    w.len() == 32 && w.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    w.len() == 32
+        && w.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The key of record `seq` of `writer`.
@@ -38,13 +40,16 @@ pub struct Tail {
 }
 
 /// The records of `writer` as listed now: seq → key (names that are no seq are left out).
-pub async fn list_writer(objects: &Objects, writer: &str) -> Result<BTreeMap<u64, Path>, AuditError> {
+pub async fn list_writer(
+    objects: &Objects,
+    writer: &str,
+) -> Result<BTreeMap<u64, Path>, AuditError> {
     let metas = objects
         .list(ObjectKind::Audit, Some(writer))
         .await
         .map_err(|source| AuditError::Read {
+            source: Box::new(source),
             what: format!("listing the audit records of writer {writer}"),
-            source,
         })?;
     Ok(metas
         .into_iter()
@@ -63,15 +68,17 @@ pub async fn list_all(
         .list(ObjectKind::Audit, None)
         .await
         .map_err(|source| AuditError::Read {
+            source: Box::new(source),
             what: "listing the audit records".into(),
-            source,
         })?;
     let mut writers: BTreeMap<String, BTreeMap<u64, Path>> = BTreeMap::new();
     let mut strays = Vec::new();
     for m in metas {
         let parts: Vec<_> = m.location.parts().collect();
         let named = match parts.as_slice() {
-            [_, w, n] if valid_writer(w.as_ref()) => seq_of_name(n.as_ref()).map(|s| (w.as_ref().to_string(), s)),
+            [_, w, n] if valid_writer(w.as_ref()) => {
+                seq_of_name(n.as_ref()).map(|s| (w.as_ref().to_string(), s))
+            }
             _ => None,
         };
         match named {
@@ -122,8 +129,8 @@ pub async fn read_tail(objects: &Objects, writer: &str) -> Result<Option<Tail>, 
     let stored = crate::repo::backend::get(objects.store().as_ref(), key)
         .await
         .map_err(|source| AuditError::Read {
+            source: Box::new(source),
             what: format!("reading the last audit record of writer {writer}"),
-            source,
         })?;
     Ok(Some(Tail {
         seq,
@@ -136,12 +143,15 @@ pub async fn read_tail(objects: &Objects, writer: &str) -> Result<Option<Tail>, 
 pub async fn write_record(objects: &Objects, rec: &Record) -> Result<Option<[u8; 32]>, AuditError> {
     let key = record_key(&rec.writer, rec.seq);
     let plain = serde_json::to_vec(rec).map_err(|source| AuditError::Encode { source })?;
-    match objects.put_at(ObjectKind::Audit, &key, Bytes::from(plain)).await {
+    match objects
+        .put_at(ObjectKind::Audit, &key, Bytes::from(plain))
+        .await
+    {
         Ok(h) => Ok(Some(h)),
         Err(RepoError::Exists { .. }) => Ok(None),
         Err(source) => Err(AuditError::Write {
             key: key.to_string(),
-            source,
+            source: Box::new(source),
         }),
     }
 }

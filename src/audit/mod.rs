@@ -40,13 +40,13 @@ pub enum AuditError {
     Write {
         key: String,
         #[source]
-        source: RepoError,
+        source: Box<RepoError>,
     },
     #[error("{what} failed")]
     Read {
         what: String,
         #[source]
-        source: RepoError,
+        source: Box<RepoError>,
     },
     #[error("encoding an audit record failed")]
     Encode {

@@ -139,8 +139,19 @@ fn params_of(action: &Action) -> serde_json::Value {
 
 /// The CSV columns.
 pub const CSV_HEADER: &[&str] = &[
-    "time", "finished", "actor_kind", "actor", "host", "action", "parameters", "outcome",
-    "message", "versions", "bytes", "writer", "seq",
+    "time",
+    "finished",
+    "actor_kind",
+    "actor",
+    "host",
+    "action",
+    "parameters",
+    "outcome",
+    "message",
+    "versions",
+    "bytes",
+    "writer",
+    "seq",
 ];
 
 /// One field quoted as RFC 4180 says: in double quotes (doubled inside) when it holds a comma,
@@ -189,7 +200,10 @@ pub fn to_csv(entries: &[Entry]) -> String {
                 e.parameters.to_string(),
                 outcome.into(),
                 e.message.clone().unwrap_or_default(),
-                e.figures.versions.map(|v| v.to_string()).unwrap_or_default(),
+                e.figures
+                    .versions
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 e.figures.bytes.map(|v| v.to_string()).unwrap_or_default(),
                 e.writer.clone(),
                 e.seq.to_string(),

@@ -86,7 +86,9 @@ fn user_name(uid: u32) -> Option<String> {
         if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
             return None;
         }
-        let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_string_lossy()
+            .into_owned();
         (!name.is_empty()).then_some(name)
     }
 }
@@ -149,15 +151,29 @@ pub enum Action {
         reason: String,
     },
     /// A key slot added (never the password: the slot's kind only).
-    KeyAdd { kind: String },
-    KeyRemove { slot: String },
-    KeyPasswd { kind: String },
+    KeyAdd {
+        kind: String,
+    },
+    KeyRemove {
+        slot: String,
+    },
+    KeyPasswd {
+        kind: String,
+    },
     /// The repository created.
-    Init { url: String, encrypted: bool },
+    Init {
+        url: String,
+        encrypted: bool,
+    },
     /// The daemon re-read its configuration (SIGHUP).
-    ConfigReload { config: PathBuf },
+    ConfigReload {
+        config: PathBuf,
+    },
     /// A state-changing call of the HTTP API (POST, PUT, PATCH, DELETE under `/v1`).
-    ApiCall { method: String, path: String },
+    ApiCall {
+        method: String,
+        path: String,
+    },
 }
 
 /// The kinds of [`Action`], for filters (`imvault audit --action`).

@@ -129,7 +129,10 @@ pub async fn run(env: &MaintenanceEnv, req: &VerifyRequest) -> Result<VerifyRepo
 
 /// Every audit chain (records authentic, under their names, linked, none missing; the end this
 /// host wrote still there), as problems of the report.
-async fn check_audit_chains(env: &MaintenanceEnv, rep: &mut VerifyReport) -> Result<(), VerifyError> {
+async fn check_audit_chains(
+    env: &MaintenanceEnv,
+    rep: &mut VerifyReport,
+) -> Result<(), VerifyError> {
     use crate::audit::verify::{ChainProblemKind, verify_chains};
     use crate::repo::verify::{Problem, ProblemKind};
     let head = crate::audit::auditor::local_head(&env.state_dir);
@@ -140,13 +143,14 @@ async fn check_audit_chains(env: &MaintenanceEnv, rep: &mut VerifyReport) -> Res
     .await
     .map_err(VerifyError::Audit)?;
     rep.audit_records = chains.records;
-    rep.problems.extend(chains.problems.into_iter().map(|p| Problem {
-        kind: match p.kind {
-            ChainProblemKind::Record => ProblemKind::AuditRecord,
-            ChainProblemKind::Chain => ProblemKind::AuditChain,
-        },
-        object: p.object,
-        detail: p.detail,
-    }));
+    rep.problems
+        .extend(chains.problems.into_iter().map(|p| Problem {
+            kind: match p.kind {
+                ChainProblemKind::Record => ProblemKind::AuditRecord,
+                ChainProblemKind::Chain => ProblemKind::AuditChain,
+            },
+            object: p.object,
+            detail: p.detail,
+        }));
     Ok(())
 }

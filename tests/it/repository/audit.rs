@@ -67,12 +67,20 @@ async fn local_objects() -> (tempfile::TempDir, Arc<dyn ObjectStore>, Objects) {
 async fn records_chain_and_list_as_one_entry_per_action() {
     let (_dir, store, objects) = local_objects().await;
     let a = auditor(&objects, None, "alice");
-    let ok: Result<(), String> = a.run(prune(), async { Ok(()) }, |_| Figures { bytes: Some(7), ..Default::default() }).await.unwrap();
+    let ok: Result<(), String> = a
+        .run(prune(), async { Ok(()) }, |_| Figures {
+            bytes: Some(7),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(ok.is_ok());
     let failed: Result<(), String> = a
         .as_actor(Actor::Token { name: "ops".into() })
         .run(
-            Action::KeyRemove { slot: "ab12".into() },
+            Action::KeyRemove {
+                slot: "ab12".into(),
+            },
             async { Err("refused: the last slot".to_string()) },
             |_| Figures::default(),
         )
@@ -80,7 +88,13 @@ async fn records_chain_and_list_as_one_entry_per_action() {
         .unwrap();
     assert!(failed.is_err());
     // One started without an outcome (the process died).
-    let _pending = a.start(Action::Init { url: "file:///r".into(), encrypted: true }).await.unwrap();
+    let _pending = a
+        .start(Action::Init {
+            url: "file:///r".into(),
+            encrypted: true,
+        })
+        .await
+        .unwrap();
 
     let keys: Vec<String> = imvault::repo::backend::list(store.as_ref(), &"audit".into())
         .await
@@ -89,9 +103,14 @@ async fn records_chain_and_list_as_one_entry_per_action() {
         .map(|m| m.location.to_string())
         .collect();
     assert_eq!(keys.len(), 5, "{keys:?}");
-    assert!(keys.contains(&format!("audit/{WRITER}/0000000000000001")), "{keys:?}");
+    assert!(
+        keys.contains(&format!("audit/{WRITER}/0000000000000001")),
+        "{keys:?}"
+    );
 
-    let all = imvault::audit::query::list(&objects, &Filter::default()).await.unwrap();
+    let all = imvault::audit::query::list(&objects, &Filter::default())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[0].outcome, EntryOutcome::Ok);
     assert_eq!(all[0].figures.bytes, Some(7));
@@ -154,21 +173,40 @@ async fn a_deleted_record_breaks_the_chain_naming_writer_and_seq() {
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     let p = &r.problems[0];
     assert_eq!(p.kind, ChainProblemKind::Chain);
-    assert!(p.detail.contains(WRITER) && p.detail.contains("record 4 missing"), "{}", p.detail);
+    assert!(
+        p.detail.contains(WRITER) && p.detail.contains("record 4 missing"),
+        "{}",
+        p.detail
+    );
 
     // Deleted and the later ones renamed down to close the gap: each moved one is named.
     let (_dir, store, objects) = local_objects().await;
     chain_of(&objects, None, 3).await;
     for seq in 4..6 {
-        let next = store.get(&record_key(WRITER, seq + 1)).await.unwrap().bytes().await.unwrap();
-        store.put(&record_key(WRITER, seq), PutPayload::from(next)).await.unwrap();
+        let next = store
+            .get(&record_key(WRITER, seq + 1))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        store
+            .put(&record_key(WRITER, seq), PutPayload::from(next))
+            .await
+            .unwrap();
     }
     store.delete(&record_key(WRITER, 6)).await.unwrap();
     let r = verify_chains(&objects, None).await.unwrap();
     let named: Vec<&str> = r.problems.iter().map(|p| p.object.as_str()).collect();
     assert!(named.contains(&record_key(WRITER, 4).as_ref()), "{named:?}");
     assert!(named.contains(&record_key(WRITER, 5).as_ref()), "{named:?}");
-    assert!(r.problems.iter().all(|p| p.detail.contains("moved or renamed")), "{:?}", r.problems);
+    assert!(
+        r.problems
+            .iter()
+            .all(|p| p.detail.contains("moved or renamed")),
+        "{:?}",
+        r.problems
+    );
 }
 
 /// Two records swapped: both are named (each sits under the other's name).
@@ -195,12 +233,23 @@ async fn a_deleted_last_record_is_found_by_the_writing_hosts_head() {
     std::fs::create_dir_all(&state).unwrap();
     chain_of(&objects, Some(&state), 2).await;
     store.delete(&record_key(WRITER, 4)).await.unwrap();
-    assert!(verify_chains(&objects, None).await.unwrap().problems.is_empty(), "undetectable by the chain alone");
+    assert!(
+        verify_chains(&objects, None)
+            .await
+            .unwrap()
+            .problems
+            .is_empty(),
+        "undetectable by the chain alone"
+    );
     let (w, head) = imvault::audit::auditor::local_head(&state).unwrap();
     assert_eq!((w.as_str(), head.seq), (WRITER, 4));
     let r = verify_chains(&objects, Some((&w, head))).await.unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
-    assert!(r.problems[0].detail.contains("up to 4") && r.problems[0].detail.contains("last is 3"), "{}", r.problems[0].detail);
+    assert!(
+        r.problems[0].detail.contains("up to 4") && r.problems[0].detail.contains("last is 3"),
+        "{}",
+        r.problems[0].detail
+    );
 }
 
 /// Two processes of one writer (the command line and the daemon of one host) appending at once:
@@ -208,17 +257,25 @@ async fn a_deleted_last_record_is_found_by_the_writing_hosts_head() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_of_one_chain_never_overwrite() {
     let (_dir, _store, objects) = local_objects().await;
-    let (a, b) = (auditor(&objects, None, "alice"), auditor(&objects, None, "bob"));
+    let (a, b) = (
+        auditor(&objects, None, "alice"),
+        auditor(&objects, None, "bob"),
+    );
     let work = |x: Auditor| async move {
         for _ in 0..6 {
-            let _: Result<(), String> = x.run(prune(), async { Ok(()) }, |_| Figures::default()).await.unwrap();
+            let _: Result<(), String> = x
+                .run(prune(), async { Ok(()) }, |_| Figures::default())
+                .await
+                .unwrap();
         }
     };
     futures::join!(work(a), work(b));
     let r = verify_chains(&objects, None).await.unwrap();
     assert_eq!(r.records, 24);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
-    let all = imvault::audit::query::list(&objects, &Filter::default()).await.unwrap();
+    let all = imvault::audit::query::list(&objects, &Filter::default())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 12);
     assert!(all.iter().all(|e| e.outcome == EntryOutcome::Ok));
 }
@@ -247,7 +304,12 @@ async fn a_refused_audit_write_stops_the_action_before_it_runs() {
     assert_eq!(a.failures(), 1);
     // Healed: the next action is recorded as the chain's first record.
     faulty.heal();
-    a.start(prune()).await.unwrap().finish(Outcome::Ok, Figures::default()).await.unwrap();
+    a.start(prune())
+        .await
+        .unwrap()
+        .finish(Outcome::Ok, Figures::default())
+        .await
+        .unwrap();
     assert_eq!(verify_chains(&objects, None).await.unwrap().records, 2);
     let _ = Bytes::new();
 }

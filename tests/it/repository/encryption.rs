@@ -320,10 +320,12 @@ pub async fn assert_flipped_bytes_are_detected(store: Arc<dyn ObjectStore>) {
                     open(&store).await.map(|_| ()).unwrap_err()
                 }
                 // A pack's header is read only to rebuild the index or show the pack.
-                "audit" => imvault::audit::chain::read_record(open(&store).await.unwrap().objects(), key)
-                    .await
-                    .map(|_| ())
-                    .unwrap_err(),
+                "audit" => {
+                    imvault::audit::chain::read_record(open(&store).await.unwrap().objects(), key)
+                        .await
+                        .map(|_| ())
+                        .unwrap_err()
+                }
                 "packs" => match read_everything(&store).await {
                     Err(e) => e,
                     Ok(()) => {
