@@ -112,6 +112,8 @@ pub enum Command {
     },
     /// Restore a version, document, folder, workspace or library as of a point in time
     Restore(RestoreArgs),
+    /// List the audit trail: who restored, exported, forgot, pruned, held or keyed what, when
+    Audit(AuditArgs),
     /// Browse a snapshot: workspaces, folders, documents with their versions
     Ls(LsArgs),
     /// Search every catalogued snapshot for documents
@@ -132,6 +134,7 @@ impl Command {
             Self::Config { .. }
                 | Self::Init(_)
                 | Self::Key { .. }
+                | Self::Audit(_)
                 | Self::Snapshots(_)
                 | Self::Stats(_)
                 | Self::Cat(_)
@@ -438,6 +441,29 @@ pub struct VerifyArgs {
     /// Print machine-readable JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only actions started at or after T (RFC 3339, or YYYY-MM-DD[ HH:MM] in UTC)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only actions started at or before T
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Only this action (export, restore, forget, prune, recover, hold_add, hold_release,
+    /// key_add, key_remove, key_passwd, init, config_reload, api_call)
+    #[arg(long, value_name = "A")]
+    pub action: Option<String>,
+    /// Only this actor: an operating-system user, an API token's name, or `daemon`
+    #[arg(long, value_name = "U")]
+    pub actor: Option<String>,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV (a header row, RFC 4180 quoting) for a spreadsheet
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Clone, Args)]

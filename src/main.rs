@@ -102,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Repair { command } => commands::repair::run(config, command),
         Command::Key { command } => commands::key::run(config, command),
         Command::Restore(args) => commands::restore::run(config, args),
+        Command::Audit(args) => commands::audit::run(config, args),
         Command::Ls(args) => commands::ls::run(config, args),
         Command::Find(args) => commands::find::run(config, args),
         Command::Versions(args) => commands::versions::run(config, args),

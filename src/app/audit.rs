@@ -27,3 +27,60 @@ pub fn auditor(
 pub fn cli_auditor(settings: &Settings, objects: &Objects) -> Result<Auditor, AuditError> {
     auditor(settings, objects, Actor::current_user())
 }
+
+/// The audit action of a restore request: what, as of when, to where.
+pub fn restore_action(req: &crate::restore::RestoreRequest) -> crate::audit::Action {
+    use crate::audit::{Action, RestoreTarget};
+    use crate::restore::IntoPlace;
+    let target = match (&req.to, req.into, &req.into_folder) {
+        (Some(dir), _, _) => RestoreTarget::Directory { path: dir.clone() },
+        (None, _, Some(folder)) => RestoreTarget::Folder {
+            folder: folder.to_string(),
+        },
+        (None, Some(IntoPlace::Original), None) | (None, None, None) => RestoreTarget::Original,
+    };
+    let (what, library) = match req.validate() {
+        Ok(v) => (
+            v.selection.to_string(),
+            Some(v.selection.library().to_string()),
+        ),
+        Err(_) => ("an invalid request".into(), None),
+    };
+    Action::Restore {
+        what,
+        library,
+        at: req.at,
+        snapshot: req.snapshot.clone(),
+        target,
+    }
+}
+
+/// How a restore ended, for the audit trail: ok only when nothing failed.
+pub fn restore_outcome<E: std::fmt::Display>(
+    r: &Result<crate::restore::RestoreReport, E>,
+) -> (crate::audit::Outcome, crate::audit::Figures) {
+    use crate::audit::{Figures, Outcome};
+    match r {
+        Ok(rep) => (
+            if rep.failed == 0 {
+                Outcome::Ok
+            } else {
+                Outcome::Failed {
+                    message: format!("{} items failed ({})", rep.failed, rep.state),
+                }
+            },
+            Figures {
+                versions: Some(rep.versions),
+                bytes: Some(rep.bytes),
+                failed: Some(rep.failed),
+                ..Figures::default()
+            },
+        ),
+        Err(e) => (
+            Outcome::Failed {
+                message: format!("{e:#}"),
+            },
+            Figures::default(),
+        ),
+    }
+}

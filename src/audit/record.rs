@@ -152,13 +152,13 @@ pub enum Action {
     },
     /// A key slot added (never the password: the slot's kind only).
     KeyAdd {
-        kind: String,
+        kind: crate::repo::SlotKind,
     },
     KeyRemove {
         slot: String,
     },
     KeyPasswd {
-        kind: String,
+        kind: crate::repo::SlotKind,
     },
     /// The repository created.
     Init {

@@ -34,45 +34,27 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
-        // A dry run changes nothing and needs no lock.
-        let lock = match args.dry_run {
+        // Recorded before anything is done; a dry run changes nothing and is not recorded.
+        let audit = match args.dry_run {
             true => None,
-            false => {
-                Some(super::maintenance_lock(repo.objects(), "forget", args.force_unlock).await?)
-            }
+            false => Some(
+                super::start_audit(
+                    &settings,
+                    repo.objects(),
+                    crate::audit::Action::Forget {
+                        policy: serde_json::to_value(policy_from_args(args))?,
+                        library: args.library.clone(),
+                    },
+                )
+                .await?,
+            ),
         };
-        let library = match args.library.as_deref() {
-            Some(w) => Some(super::known_library(
-                w,
-                super::repository_libraries(&repo).await?,
-            )?),
-            None => None,
-        };
-        let env = maintenance_env(&settings, repo, args.json);
-        let req = ForgetRequest {
-            policy: policy_from_args(args),
-            library,
-            dry_run: args.dry_run,
-        };
-        let job = CliJob::start(
-            &settings,
-            JobKind::Forget,
-            serde_json::json!({
-                "policy": req.policy,
-                "library": req.library,
-                "dry_run": req.dry_run,
-            }),
-        );
-        let r = forget::run(&env, &req, &settings.retention, chrono::Utc::now()).await;
-        if let Some(lock) = lock {
-            lock.release().await?;
-        }
-        if let Some(job) = job {
-            job.finish(match &r {
-                Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),
-                Err(e) => Err(crate::repo::error_chain(e)),
-            });
-        }
+        let r = forget_with(&settings, repo, args).await;
+        let r = super::finish_audit(audit, r, |r| crate::audit::Figures {
+            snapshots: Some(r.forgotten),
+            ..Default::default()
+        })
+        .await;
         let r = r?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
@@ -115,4 +97,50 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
         );
         Ok(Exit::Success)
     })
+}
+
+/// Takes the maintenance lock (unless a dry run), forgets, releases it.
+async fn forget_with(
+    settings: &crate::config::Settings,
+    repo: crate::repo::Repository<crate::repo::Indexed>,
+    args: &ForgetArgs,
+) -> anyhow::Result<forget::ForgetReport> {
+    let library = match args.library.as_deref() {
+        Some(w) => Some(super::known_library(
+            w,
+            super::repository_libraries(&repo).await?,
+        )?),
+        None => None,
+    };
+    // A dry run changes nothing and needs no lock.
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(super::maintenance_lock(repo.objects(), "forget", args.force_unlock).await?),
+    };
+    let env = maintenance_env(settings, repo, args.json);
+    let req = ForgetRequest {
+        policy: policy_from_args(args),
+        library,
+        dry_run: args.dry_run,
+    };
+    let job = CliJob::start(
+        settings,
+        JobKind::Forget,
+        serde_json::json!({
+            "policy": req.policy,
+            "library": req.library,
+            "dry_run": req.dry_run,
+        }),
+    );
+    let r = forget::run(&env, &req, &settings.retention, chrono::Utc::now()).await;
+    if let Some(lock) = lock {
+        lock.release().await?;
+    }
+    if let Some(job) = job {
+        job.finish(match &r {
+            Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),
+            Err(e) => Err(crate::repo::error_chain(e)),
+        });
+    }
+    Ok(r?)
 }

@@ -36,6 +36,19 @@ pub fn run(config: Option<&Path>, insecure_no_encryption: bool) -> anyhow::Resul
         let repo = Repository::init(store, opts, credential.as_ref())
             .await
             .with_context(|| format!("creating repository {}", r.url))?;
+        // There is no trail before the repository exists: its creation is the first action
+        // recorded in it, once done.
+        let audit = super::start_audit(
+            &settings,
+            repo.objects(),
+            crate::audit::Action::Init {
+                url: r.url.to_string(),
+                encrypted: repo.is_encrypted(),
+            },
+        )
+        .await
+        .with_context(|| format!("repository {} was created, but", r.url))?;
+        super::finish_audit(Some(audit), Ok(()), |_| Default::default()).await?;
         let c = repo.config();
         println!(
             "created repository {} (format {}, id {}, {})",

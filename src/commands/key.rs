@@ -21,6 +21,7 @@ pub const NEW_PASSWORD_ENV: &str = "IMVAULT_NEW_PASSWORD";
 
 pub fn run(config: Option<&Path>, command: &KeyCommand) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
+    let settings = &settings;
     let r = settings.repository.clone();
     // The new secret is read before the repository is opened (no half-done change on a typo).
     let new = match command {
@@ -53,17 +54,33 @@ pub fn run(config: Option<&Path>, command: &KeyCommand) -> anyhow::Result<Exit> 
             }
             KeyCommand::Add(a) => {
                 let new = new.context("the new password was read above")?;
-                let id = repo
+                let audit = super::start_audit(
+                    settings,
+                    repo.objects(),
+                    crate::audit::Action::KeyAdd {
+                        kind: new.credential.kind(),
+                    },
+                )
+                .await?;
+                let r = repo
                     .add_key_slot(&new.credential, &KdfParams::default())
                     .await
-                    .context("adding a key slot")?;
+                    .context("adding a key slot");
+                let id = super::finish_audit(Some(audit), r, |_| Default::default()).await?;
                 report(a.json, "added", &id, &new)?;
             }
             KeyCommand::Remove(a) => {
-                let s = repo
+                let audit = super::start_audit(
+                    settings,
+                    repo.objects(),
+                    crate::audit::Action::KeyRemove { slot: a.id.clone() },
+                )
+                .await?;
+                let r = repo
                     .remove_key_slot(&a.id)
                     .await
-                    .with_context(|| format!("removing key slot {}", a.id))?;
+                    .with_context(|| format!("removing key slot {}", a.id));
+                let s = super::finish_audit(Some(audit), r, |_| Default::default()).await?;
                 if a.json {
                     println!("{}", serde_json::json!({ "removed": s.id }));
                 } else {
@@ -72,10 +89,19 @@ pub fn run(config: Option<&Path>, command: &KeyCommand) -> anyhow::Result<Exit> 
             }
             KeyCommand::Passwd(a) => {
                 let new = new.context("the new password was read above")?;
-                let id = repo
+                let audit = super::start_audit(
+                    settings,
+                    repo.objects(),
+                    crate::audit::Action::KeyPasswd {
+                        kind: new.credential.kind(),
+                    },
+                )
+                .await?;
+                let r = repo
                     .change_key(&new.credential, &KdfParams::default())
                     .await
-                    .context("changing the key slot")?;
+                    .context("changing the key slot");
+                let id = super::finish_audit(Some(audit), r, |_| Default::default()).await?;
                 report(
                     a.json,
                     "replaced the key slot that opened the repository by",

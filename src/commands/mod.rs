@@ -1,6 +1,7 @@
 //! One module per command: the binary edge, where `anyhow` is allowed. Each `run` returns the
 //! process exit status; errors carry their context and are printed once by `main`.
 
+pub mod audit;
 pub mod backup;
 pub mod cat;
 pub mod catalog;
@@ -187,4 +188,44 @@ pub async fn maintenance_lock(
         .map(std::time::Duration::from_secs)
         .unwrap_or(maint_lock::DEFAULT_TTL);
     Ok(maint_lock::MaintenanceLock::acquire(objects.clone(), operation, ttl).await?)
+}
+
+/// Records that a command-line action starts (the operating-system user acts), before it does
+/// anything: an error means it must not run.
+pub(crate) async fn start_audit(
+    settings: &Settings,
+    objects: &crate::repo::Objects,
+    action: crate::audit::Action,
+) -> anyhow::Result<crate::audit::Pending> {
+    let kind = action.kind();
+    let auditor = crate::app::audit::cli_auditor(settings, objects)
+        .with_context(|| format!("recording the {kind} in the audit trail: nothing was done"))?;
+    auditor
+        .start(action)
+        .await
+        .with_context(|| format!("recording the {kind} in the audit trail: nothing was done"))
+}
+
+/// Records how an audited action ended (`None`: not audited, e.g. a dry run). The action's
+/// own error wins over a failure to record it (which is logged); a successful action whose
+/// outcome cannot be recorded fails the command.
+pub(crate) async fn finish_audit<T>(
+    pending: Option<crate::audit::Pending>,
+    result: anyhow::Result<T>,
+    figures: impl FnOnce(&T) -> crate::audit::Figures,
+) -> anyhow::Result<T> {
+    let Some(pending) = pending else {
+        return result;
+    };
+    let f = result.as_ref().map(figures).unwrap_or_default();
+    let recorded = pending.finish_with(&result, f).await;
+    match (result, recorded) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(a)) => {
+            tracing::error!(error = %crate::repo::error_chain(&a), "the failed action's outcome is not in the audit trail");
+            Err(e)
+        }
+    }
 }

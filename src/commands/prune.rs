@@ -39,47 +39,28 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
     let grace_secs = parse_grace(&args.grace).context("reading --grace")?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
-        // A dry run changes nothing and needs no lock.
-        let lock = match args.dry_run {
+        // Recorded before anything is done; a dry run changes nothing and is not recorded.
+        let audit = match args.dry_run {
             true => None,
-            false => Some(super::maintenance_lock(repo.objects(), "prune", args.force_unlock).await?),
+            false => Some(
+                super::start_audit(
+                    &settings,
+                    repo.objects(),
+                    crate::audit::Action::Prune {
+                        max_repack_percent: args.max_repack,
+                        grace_secs,
+                    },
+                )
+                .await?,
+            ),
         };
-        let env = maintenance_env(&settings, repo, args.json);
-        #[allow(unused_mut)]
-        let mut options = PruneOptions {
-            dry_run: args.dry_run,
-            max_repack_percent: args.max_repack,
-            grace_secs,
-            ..PruneOptions::default()
-        };
-        #[cfg(debug_assertions)]
-        {
-            options.abort_after_steps = std::env::var("IMVAULT_TEST_PRUNE_ABORT_AFTER")
-                .ok()
-                .and_then(|v| v.parse().ok());
-        }
-        let job = CliJob::start(
-            &settings,
-            JobKind::Prune,
-            serde_json::json!({
-                "dry_run": options.dry_run,
-                "max_repack_percent": options.max_repack_percent,
-                "grace_secs": options.grace_secs,
-            }),
-        );
-        let r = prune::run(&env, &PruneRequest { options }, chrono::Utc::now()).await;
-        if let Some(lock) = lock {
-            lock.release().await?;
-        }
-        if let Some(job) = job {
-            job.finish(match &r {
-                Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),
-                Err(e) => Err(crate::repo::error_chain(e)),
-            });
-        }
-        let r = r.map_err(|e| {
-            anyhow::Error::new(e).context(format!("pruning {}", settings.repository.url))
-        })?;
+        let r = prune_with(&settings, repo, args, grace_secs).await;
+        let r = super::finish_audit(audit, r, |r| crate::audit::Figures {
+            bytes: Some(r.bytes_deleted),
+            ..Default::default()
+        })
+        .await;
+        let r = r?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
             return Ok(Exit::Success);
@@ -116,4 +97,52 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
         }
         Ok(Exit::Success)
     })
+}
+
+/// Takes the maintenance lock (unless a dry run), prunes, releases it.
+async fn prune_with(
+    settings: &crate::config::Settings,
+    repo: crate::repo::Repository<crate::repo::Indexed>,
+    args: &PruneArgs,
+    grace_secs: u64,
+) -> anyhow::Result<crate::repo::prune::PruneReport> {
+    // A dry run changes nothing and needs no lock.
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(super::maintenance_lock(repo.objects(), "prune", args.force_unlock).await?),
+    };
+    let env = maintenance_env(settings, repo, args.json);
+    #[allow(unused_mut)]
+    let mut options = PruneOptions {
+        dry_run: args.dry_run,
+        max_repack_percent: args.max_repack,
+        grace_secs,
+        ..PruneOptions::default()
+    };
+    #[cfg(debug_assertions)]
+    {
+        options.abort_after_steps = std::env::var("IMVAULT_TEST_PRUNE_ABORT_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok());
+    }
+    let job = CliJob::start(
+        settings,
+        JobKind::Prune,
+        serde_json::json!({
+            "dry_run": options.dry_run,
+            "max_repack_percent": options.max_repack_percent,
+            "grace_secs": options.grace_secs,
+        }),
+    );
+    let r = prune::run(&env, &PruneRequest { options }, chrono::Utc::now()).await;
+    if let Some(lock) = lock {
+        lock.release().await?;
+    }
+    if let Some(job) = job {
+        job.finish(match &r {
+            Ok(r) => Ok((JobState::Completed, serde_json::to_value(r)?)),
+            Err(e) => Err(crate::repo::error_chain(e)),
+        });
+    }
+    r.map_err(|e| anyhow::Error::new(e).context(format!("pruning {}", settings.repository.url)))
 }

@@ -21,35 +21,69 @@ pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
     let req = request_from_args(args)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
-        let needs_client = req.to.is_none();
-        let client = if needs_client {
-            Some(connect(&settings).await?)
-        } else {
-            None
+        // Recorded before anything is read or written; a dry run reads and writes nothing.
+        let audit = match req.dry_run {
+            true => None,
+            false => Some(
+                super::start_audit(
+                    &settings,
+                    repo.objects(),
+                    crate::app::audit::restore_action(&req),
+                )
+                .await?,
+            ),
         };
-        let ctx = restore_context(
-            &settings,
-            repo,
-            client.clone(),
-            crate::commands::progress::shown(args.json),
-        );
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if shutdown_signal().await.is_ok() {
-                tracing::warn!("interrupted: stopping the restore after the items in flight");
-                on_signal.cancel();
+        let r = restore_with(&settings, repo, &req, args.json).await;
+        if let Some(pending) = audit {
+            let (outcome, figures) = crate::app::audit::restore_outcome(&r);
+            let recorded = pending.finish(outcome, figures).await;
+            match (&r, recorded) {
+                (Ok(_), Err(e)) => return Err(e.into()),
+                (Err(_), Err(e)) => {
+                    tracing::error!(error = %crate::repo::error_chain(&e), "the failed restore's outcome is not in the audit trail")
+                }
+                (_, Ok(())) => {}
             }
-        });
-        let report = restore::run(&ctx, &req, Arc::new(Counters::default()), cancel)
-            .await
-            .with_context(|| format!("restoring {}", req.describe()))?;
-        if let Some(c) = &client {
-            let _ = c.revoke().await;
         }
+        let report = r?;
         print_report(&report, args.json)?;
         Ok(exit_for(report.state))
     })
+}
+
+async fn restore_with(
+    settings: &crate::config::Settings,
+    repo: crate::repo::Repository<crate::repo::Indexed>,
+    req: &RestoreRequest,
+    json: bool,
+) -> anyhow::Result<RestoreReport> {
+    let needs_client = req.to.is_none();
+    let client = if needs_client {
+        Some(connect(settings).await?)
+    } else {
+        None
+    };
+    let ctx = restore_context(
+        settings,
+        repo,
+        client.clone(),
+        crate::commands::progress::shown(json),
+    );
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if shutdown_signal().await.is_ok() {
+            tracing::warn!("interrupted: stopping the restore after the items in flight");
+            on_signal.cancel();
+        }
+    });
+    let report = restore::run(&ctx, req, Arc::new(Counters::default()), cancel)
+        .await
+        .with_context(|| format!("restoring {}", req.describe()));
+    if let Some(c) = &client {
+        let _ = c.revoke().await;
+    }
+    report
 }
 
 /// The request the flags describe (ids and times parsed; the engine checks the rest).

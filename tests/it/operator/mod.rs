@@ -1,6 +1,7 @@
 //! The operator's first hour (issue 19): every documented step works, every mistake gets a
 //! useful answer. These tests run the real `imvault` binary.
 
+mod audit;
 mod cli;
 mod conventions;
 mod first_steps;
