@@ -19,24 +19,35 @@ pub fn bearer_matches(header: Option<&[u8]>, token: &str) -> bool {
     bool::from(given.ct_eq(token.as_bytes()))
 }
 
-pub async fn require_bearer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ok = {
-        let token = state.api_token.read().unwrap_or_else(|p| p.into_inner());
-        bearer_matches(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes),
-            token.expose(),
-        )
+/// The name of the token a `/v1` request presented (an extension set by [`require_bearer`]):
+/// the actor of the request in the audit trail.
+#[derive(Debug, Clone)]
+pub struct TokenName(pub String);
+
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let name = {
+        let tokens = state.api_tokens.read().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .matching(
+                req.headers()
+                    .get(header::AUTHORIZATION)
+                    .map(HeaderValue::as_bytes),
+            )
+            .map(str::to_string)
     };
-    if !ok {
+    let Some(name) = name else {
         tracing::warn!(path = %req.uri().path(), "API: missing or wrong bearer token");
         let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
             .into_response();
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
-    }
+    };
+    req.extensions_mut().insert(TokenName(name));
     next.run(req).await
 }
 

@@ -29,6 +29,9 @@ pub struct Figures {
     pub last_success: BTreeMap<String, f64>,
     pub start_time: f64,
     pub signed_in: bool,
+    /// Audit records this daemon could not write (each refused an action or left an outcome
+    /// unrecorded).
+    pub audit_write_failures: u64,
     /// Finished jobs' durations by kind (the daemon's histogram).
     pub durations: Option<prometheus::HistogramVec>,
 }
@@ -108,6 +111,12 @@ fn registry(f: &Figures) -> prometheus::Result<Registry> {
         "imvault_imanage_retries_total",
         "Requests repeated after a transient failure or a 429.",
         f.retries,
+    )?;
+    int_counter(
+        &r,
+        "imvault_audit_write_failures_total",
+        "Audit records this daemon could not write (the action was refused, or its outcome is not recorded).",
+        f.audit_write_failures,
     )?;
     int_gauge(
         &r,
@@ -217,6 +226,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         last_success,
         start_time: state.started_at.timestamp_millis() as f64 / 1000.0,
         signed_in: client.is_some(),
+        audit_write_failures: state.audit.failures(),
         durations: Some(state.metrics.durations()),
     };
     let text = match render(&figures) {

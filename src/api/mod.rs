@@ -5,6 +5,7 @@
 //! Handlers are thin: they parse, call the queue or the catalog, and map errors through
 //! [`ApiError`], the one error → response mapping.
 
+pub mod audit;
 pub mod auth;
 pub mod console;
 pub mod history;
@@ -64,6 +65,7 @@ fn documented() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(routes::browse::skipped))
         .routes(routes!(routes::browse::document_versions))
         .routes(routes!(routes::browse::search))
+        .routes(routes!(routes::audit::list))
         .routes(routes!(openapi::serve));
     let root = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(routes::info::healthz))
@@ -88,6 +90,10 @@ pub fn router(daemon: Arc<DaemonState>) -> Router {
     let (v1, _) = v1.split_for_parts();
     let v1 = v1
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_calls,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,

@@ -164,6 +164,11 @@ impl Auditor {
         &self.actor
     }
 
+    /// The repository's objects it writes into.
+    pub fn objects(&self) -> &Objects {
+        &self.shared.objects
+    }
+
     pub fn writer(&self) -> &str {
         &self.shared.writer
     }

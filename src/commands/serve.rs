@@ -25,7 +25,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<Exit> {
 }
 
 async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
-    let token = daemon::read_api_token(&settings)?;
+    let tokens = daemon::read_api_tokens(&settings)?;
     let _lock = DaemonLock::acquire(&settings.catalog_path)?;
     let open = |settings: Settings| async move {
         tokio::task::spawn_blocking(move || open_catalog(&settings))
@@ -52,7 +52,8 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
         settings: settings_tx,
         client: RwLock::new(None),
         sign_in_error: RwLock::new(None),
-        api_token: RwLock::new(token),
+        api_tokens: RwLock::new(tokens),
+        audit: Default::default(),
         running: Mutex::new(HashMap::new()),
         shutdown: CancellationToken::new(),
         metrics: Metrics::default(),

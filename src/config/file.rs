@@ -221,7 +221,12 @@ fn default_timezone() -> String {
 pub struct ApiFile {
     #[serde(default = "default_listen")]
     pub listen: std::net::SocketAddr,
+    /// The single bearer token of the API, named `default` in the audit trail.
     pub token_file: Option<PathBuf>,
+    /// Named tokens (`[{ name = "ops", token_file = "..." }, ...]`): the name is the actor of the
+    /// calls made with it in the audit trail.
+    #[serde(default)]
+    pub tokens: Vec<ApiTokenFile>,
     /// Restores through the API export only below this directory (absolute); never into the
     /// repository, the catalog or the state directory either way.
     pub restore_root: Option<PathBuf>,
@@ -231,10 +236,22 @@ impl Default for ApiFile {
         Self {
             listen: default_listen(),
             token_file: None,
+            tokens: Vec::new(),
             restore_root: None,
         }
     }
 }
+
+/// One named API token.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenFile {
+    pub name: String,
+    pub token_file: PathBuf,
+}
+
+/// The name of the token of `[api] token_file`.
+pub const DEFAULT_TOKEN_NAME: &str = "default";
 fn default_listen() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 7300))
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use crate::logging::LogFormat;
 pub use file::FileConfig;
-pub use file::{ApiFile, DaemonFile, ScheduleFile};
+pub use file::{ApiFile, ApiTokenFile, DEFAULT_TOKEN_NAME, DaemonFile, ScheduleFile};
 
 use crate::secret::Secret;
 

@@ -238,8 +238,40 @@ impl Check<'_> {
         schedule::validate(s).map_err(|(key, message)| self.invalid(&key, message))
     }
 
-    /// `[api]`: `restore_root` is an absolute path.
+    /// `[api]`: `restore_root` is an absolute path; token names are distinct words.
     pub(super) fn api(&self, a: &file::ApiFile) -> Result<(), ConfigError> {
+        let mut names: Vec<&str> = a
+            .token_file
+            .iter()
+            .map(|_| file::DEFAULT_TOKEN_NAME)
+            .collect();
+        for (i, t) in a.tokens.iter().enumerate() {
+            let ok = !t.name.is_empty()
+                && t.name.len() <= 64
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+            if !ok {
+                return Err(self.invalid(
+                    &format!("api.tokens[{i}].name"),
+                    format!(
+                        "must be 1 to 64 letters, digits or - _ . @, got {:?}",
+                        t.name
+                    ),
+                ));
+            }
+            if names.contains(&t.name.as_str()) {
+                return Err(self.invalid(
+                    &format!("api.tokens[{i}].name"),
+                    format!(
+                        "{:?} names two tokens (the token of api.token_file is named {:?})",
+                        t.name,
+                        file::DEFAULT_TOKEN_NAME
+                    ),
+                ));
+            }
+            names.push(&t.name);
+        }
         match &a.restore_root {
             Some(root) if !root.is_absolute() => Err(self.invalid(
                 "api.restore_root",

@@ -23,6 +23,8 @@ use crate::restore;
 pub struct ExecContext {
     pub settings: Arc<Settings>,
     pub client: Option<Client>,
+    /// The daemon (its audit trail).
+    pub state: Arc<super::DaemonState>,
 }
 
 /// How a job ended.
@@ -219,6 +221,30 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
         Ok(repo) => repo,
         Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };
+    // Recorded before anything is read or written (the daemon acts, for the job); a dry run
+    // reads and writes nothing.
+    let audit = match req.dry_run {
+        true => None,
+        false => match ctx
+            .state
+            .audit
+            .start(
+                settings,
+                crate::audit::Actor::Daemon {
+                    name: format!("job {}", running.id),
+                },
+                crate::app::audit::restore_action(req),
+            )
+            .await
+        {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return ExecOutcome::failed(format!(
+                    "the restore cannot be recorded in the audit trail, so nothing was done: {e}"
+                ));
+            }
+        },
+    };
     let client = if into_imanage {
         ctx.client.clone()
     } else {
@@ -230,7 +256,12 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
     running
         .live
         .register_restore(valid.selection.library().as_str(), counters.clone());
-    match restore::run(&rctx, req, counters, running.cancel.clone()).await {
+    let result = restore::run(&rctx, req, counters, running.cancel.clone()).await;
+    if let Some(pending) = audit {
+        let (outcome, figures) = crate::app::audit::restore_outcome(&result);
+        ctx.state.audit.finish(pending, outcome, figures).await;
+    }
+    match result {
         Err(restore::RestoreError::Cancelled) => ExecOutcome {
             state: JobState::Cancelled,
             error: Some("the restore was cancelled".into()),

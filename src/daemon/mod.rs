@@ -7,6 +7,7 @@
 //! stops, workers take no new job and stop their running jobs at a checkpoint; a job stopped
 //! that way goes back to `queued` and resumes at the next start.
 
+pub mod audit;
 pub mod exec;
 pub mod notify;
 pub mod queue;
@@ -42,8 +43,10 @@ pub struct DaemonState {
     pub client: RwLock<Option<Client>>,
     /// Why the last sign-in failed, for `/readyz`.
     pub sign_in_error: RwLock<Option<String>>,
-    /// The API's bearer token (re-read on SIGHUP).
-    pub api_token: RwLock<Secret>,
+    /// The API's bearer tokens with their names (re-read on SIGHUP).
+    pub api_tokens: RwLock<ApiTokens>,
+    /// The audit trail as the daemon writes it (opened on first use, again after a reload).
+    pub audit: audit::DaemonAudit,
     pub running: Mutex<HashMap<JobId, Arc<RunningJob>>>,
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
@@ -215,6 +218,10 @@ pub enum DaemonError {
     TokenShort { path: PathBuf, len: usize },
     #[error(transparent)]
     TokenCredential(Box<crate::config::ConfigError>),
+    #[error(
+        "the API tokens {first:?} and {second:?} are the same token: give each its own (the name is the caller in the audit trail)"
+    )]
+    TokenTwice { first: String, second: String },
     #[error("the API token file is refused: {problem}")]
     TokenShared { problem: String },
     #[error("another imvault daemon already runs with this catalog (lock file {path})")]
@@ -227,10 +234,41 @@ pub enum DaemonError {
     },
 }
 
-/// Reads the API token named by `[api] token_file` (relative paths from systemd's
-/// `$CREDENTIALS_DIRECTORY`, like every other secret file).
+/// Reads the API token of the daemon's command-line clients (`imvault jobs`): the one of
+/// `[api] token_file`, else the first of `[api] tokens`.
 pub fn read_api_token(settings: &Settings) -> Result<Secret, DaemonError> {
-    let Some(file) = &settings.api.token_file else {
+    let tokens = read_api_tokens(settings)?;
+    Ok(tokens
+        .first()
+        .cloned()
+        .expect("read_api_tokens returns at least one token"))
+}
+
+/// Reads every API token: `[api] token_file` (named `default`) and each of `[api] tokens`.
+/// None configured, an unreadable, shared or short file, or one token under two names is an
+/// error.
+pub fn read_api_tokens(settings: &Settings) -> Result<ApiTokens, DaemonError> {
+    let mut tokens = Vec::new();
+    if let Some(file) = &settings.api.token_file {
+        tokens.push(NamedToken {
+            name: crate::config::DEFAULT_TOKEN_NAME.to_string(),
+            token: read_token_file(settings, file, "api.token")?,
+        });
+    }
+    for t in &settings.api.tokens {
+        let token = read_token_file(settings, &t.token_file, "api.tokens")?;
+        if let Some(other) = tokens.iter().find(|o| o.token.expose() == token.expose()) {
+            return Err(DaemonError::TokenTwice {
+                first: other.name.clone(),
+                second: t.name.clone(),
+            });
+        }
+        tokens.push(NamedToken {
+            name: t.name.clone(),
+            token,
+        });
+    }
+    if tokens.is_empty() {
         return Err(DaemonError::NoToken {
             config: settings
                 .source
@@ -238,14 +276,24 @@ pub fn read_api_token(settings: &Settings) -> Result<Secret, DaemonError> {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "the configuration".into()),
         });
-    };
+    }
+    Ok(ApiTokens(tokens))
+}
+
+/// Reads one token file (relative paths from systemd's `$CREDENTIALS_DIRECTORY`, like every
+/// other secret file).
+fn read_token_file(
+    settings: &Settings,
+    file: &Path,
+    key: &'static str,
+) -> Result<Secret, DaemonError> {
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
     let config = settings.source.clone().unwrap_or_default();
     let path = crate::config::credential_path(
         file,
         credentials.as_deref().map(Path::new),
         &config,
-        "api.token",
+        key,
         "",
     )
     .map_err(|e| DaemonError::TokenCredential(Box::new(e)))?;
@@ -269,6 +317,50 @@ pub fn read_api_token(settings: &Settings) -> Result<Secret, DaemonError> {
         });
     }
     Ok(Secret::new(token))
+}
+
+/// One API token and its name (the actor of its calls in the audit trail).
+#[derive(Clone)]
+pub struct NamedToken {
+    pub name: String,
+    pub token: Secret,
+}
+
+/// The API's bearer tokens.
+#[derive(Clone, Default)]
+pub struct ApiTokens(Vec<NamedToken>);
+
+impl std::fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|t| &t.name))
+            .finish()
+    }
+}
+
+impl ApiTokens {
+    pub fn new(tokens: Vec<NamedToken>) -> Self {
+        Self(tokens)
+    }
+
+    /// The first token (`default` when `[api] token_file` is set).
+    pub fn first(&self) -> Option<&Secret> {
+        self.0.first().map(|t| &t.token)
+    }
+
+    /// The name of the token `header` (`Bearer <token>`) presents, if it is one of them. Every
+    /// token is compared, each in constant time.
+    pub fn matching(&self, header: Option<&[u8]>) -> Option<&str> {
+        use subtle::ConstantTimeEq as _;
+        let given = header?.strip_prefix(b"Bearer ")?;
+        let mut found = None;
+        for t in &self.0 {
+            if bool::from(given.ct_eq(t.token.expose().as_bytes())) {
+                found = Some(t.name.as_str());
+            }
+        }
+        found
+    }
 }
 
 /// One daemon per catalog: an exclusive `flock` next to it, released when the process dies.
@@ -317,6 +409,76 @@ mod tests {
         }
         drop(first);
         DaemonLock::acquire(&catalog).unwrap();
+    }
+
+    /// Issue 16: named tokens next to the default one; each call's token is told by name; one
+    /// token under two names, two tokens under one name and a bad name are refused.
+    #[cfg(unix)]
+    #[test]
+    fn named_tokens_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, token: &str| {
+            let p = dir.path().join(name);
+            crate::private_fs::write(&p, format!("{token}\n")).unwrap();
+            p
+        };
+        let default = write("default", "0123456789abcdef-default");
+        let ops = write("ops", "0123456789abcdef-ops-token");
+        let same = write("same", "0123456789abcdef-default");
+        let settings = |tokens: &str| {
+            let text = format!(
+                "[repository]\nurl = \"memory://\"\n[api]\ntoken_file = \"{}\"\ntokens = [{tokens}]\n",
+                default.display()
+            );
+            Settings::from_toml(&text, &dir.path().join("t.toml"), &Default::default())
+        };
+        let s = settings(&format!(
+            "{{ name = \"ops\", token_file = \"{}\" }}",
+            ops.display()
+        ))
+        .unwrap();
+        let tokens = read_api_tokens(&s).unwrap();
+        assert_eq!(
+            tokens.matching(Some(b"Bearer 0123456789abcdef-ops-token")),
+            Some("ops")
+        );
+        assert_eq!(
+            tokens.matching(Some(b"Bearer 0123456789abcdef-default")),
+            Some("default")
+        );
+        assert_eq!(
+            tokens.matching(Some(b"Bearer 0123456789abcdef-ops-toke")),
+            None
+        );
+        assert_eq!(tokens.matching(None), None);
+        assert_eq!(
+            read_api_token(&s).unwrap().expose(),
+            "0123456789abcdef-default"
+        );
+        let twice = settings(&format!(
+            "{{ name = \"again\", token_file = \"{}\" }}",
+            same.display()
+        ))
+        .unwrap();
+        let e = read_api_tokens(&twice).unwrap_err().to_string();
+        assert!(e.contains("\"default\" and \"again\""), "{e}");
+        assert!(!e.contains("0123456789abcdef"), "no token in errors: {e}");
+        for bad in [
+            format!(
+                "{{ name = \"default\", token_file = \"{}\" }}",
+                ops.display()
+            ),
+            format!(
+                "{{ name = \"ops team\", token_file = \"{}\" }}",
+                ops.display()
+            ),
+        ] {
+            let e = settings(&bad).unwrap_err();
+            assert!(
+                crate::repo::error_chain(&e).contains("api.tokens[0].name"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     /// Issue 18: an API token file group or others can read is refused, naming the fix; a

@@ -21,7 +21,7 @@ pub enum ReloadError {
 /// workers) are reported, not applied.
 pub fn reload(state: &Arc<DaemonState>, path: &Path) -> Result<(), ReloadError> {
     let new = Settings::load(path, &Env::from_process()).map_err(ReloadError::Config)?;
-    let token = super::read_api_token(&new).map_err(ReloadError::Token)?;
+    let tokens = super::read_api_tokens(&new).map_err(ReloadError::Token)?;
     let old = state.settings();
     if new.api.listen != old.api.listen
         || new.catalog_path != old.catalog_path
@@ -32,7 +32,7 @@ pub fn reload(state: &Arc<DaemonState>, path: &Path) -> Result<(), ReloadError> 
         );
     }
     let changed = !super::same_sign_in(old.imanage.as_ref(), new.imanage.as_ref());
-    *state.api_token.write().unwrap_or_else(|p| p.into_inner()) = token;
+    *state.api_tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
     state.settings.send_replace(Arc::new(new));
     // A refused (or failing) sign-in is tried again on SIGHUP: the operator fixed something.
     let not_signed_in = state.client().is_none();
@@ -61,15 +61,59 @@ pub async fn wait_for_stop(state: Arc<DaemonState>, config: &Path) -> std::io::R
             _ = int.recv() => { tracing::info!("SIGINT: draining"); return Ok(()) }
             _ = hup.recv() => {
                 super::notify::status("reloading the configuration");
-                match reload(&state, config) {
-                    Ok(()) => super::notify::status("configuration reloaded; serving"),
-                    Err(e) => {
-                        tracing::error!(error = %crate::repo::error_chain(&e), "SIGHUP");
-                        super::notify::status("configuration reload rejected; serving with the previous one");
-                    }
-                }
+                audited_reload(&state, config).await;
             }
             _ = state.shutdown.cancelled() => return Ok(()),
         }
+    }
+}
+
+/// A reload by SIGHUP, recorded in the audit trail (actor: the daemon): not done when its
+/// audit record cannot be written.
+async fn audited_reload(state: &Arc<DaemonState>, config: &Path) {
+    use crate::audit::{Action, Actor, Figures, Outcome};
+    let settings = state.settings();
+    let pending = match state
+        .audit
+        .start(
+            &settings,
+            Actor::Daemon {
+                name: "SIGHUP".into(),
+            },
+            Action::ConfigReload {
+                config: config.to_path_buf(),
+            },
+        )
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: the reload cannot be recorded in the audit trail; the configuration is not reloaded");
+            super::notify::status(
+                "configuration reload refused (audit trail not writable); serving with the previous one",
+            );
+            return;
+        }
+    };
+    let r = reload(state, config);
+    let outcome = match &r {
+        Ok(()) => {
+            super::notify::status("configuration reloaded; serving");
+            Outcome::Ok
+        }
+        Err(e) => {
+            let message = crate::repo::error_chain(e);
+            tracing::error!(error = %message, "SIGHUP");
+            super::notify::status("configuration reload rejected; serving with the previous one");
+            Outcome::Failed { message }
+        }
+    };
+    state
+        .audit
+        .finish(pending, outcome, Figures::default())
+        .await;
+    if r.is_ok() {
+        // The repository settings may have changed: open it again on next use.
+        state.audit.reset().await;
     }
 }

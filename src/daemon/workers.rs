@@ -180,6 +180,7 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
         let ctx = exec::ExecContext {
             settings: state.settings(),
             client: state.client(),
+            state: state.clone(),
         };
         let outcome: ExecOutcome = exec::execute(&ctx, &spec, &running).await;
         // The tenant refused the account while the job ran: no more sign-ins for a while.

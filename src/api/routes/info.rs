@@ -94,13 +94,14 @@ pub async fn readyz(
     headers: HeaderMap,
 ) -> (StatusCode, Json<Readiness>) {
     let detailed = {
-        let token = state.api_token.read().unwrap_or_else(|p| p.into_inner());
-        crate::api::auth::bearer_matches(
-            headers
-                .get(axum::http::header::AUTHORIZATION)
-                .map(axum::http::HeaderValue::as_bytes),
-            token.expose(),
-        )
+        let tokens = state.api_tokens.read().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .matching(
+                headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .map(axum::http::HeaderValue::as_bytes),
+            )
+            .is_some()
     };
     let catalog = match state
         .queue

@@ -1,5 +1,6 @@
 //! One module per group of routes.
 
+pub mod audit;
 pub mod browse;
 pub mod dashboard;
 pub mod info;

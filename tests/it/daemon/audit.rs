@@ -1,0 +1,226 @@
+//! The daemon's audit trail (issue 16): every state-changing API call is recorded under the
+//! name of the token it presented, a restore job's export with what, where, versions and bytes,
+//! a SIGHUP reload as the daemon's; `GET /v1/audit` lists them with the CLI's filters; a trail
+//! that cannot be written refuses the call (503) and counts in `/metrics`.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::daemon::{Daemon, NEVER, TOKEN, free_port, write_config};
+use crate::support::restore::{backed_up, catalog, folder_with_subfolders, latest};
+use crate::support::wait::wait_until;
+
+const OPS_TOKEN: &str = "ops-token-abcdef0123456789";
+
+/// The test daemon's configuration plus a second token named `ops`.
+fn config_with_ops(env: &crate::support::env::TestEnv, port: u16) -> std::path::PathBuf {
+    let config = write_config(env, port, NEVER, TOKEN);
+    let ops = env.dir.path().join("ops_token");
+    imvault::private_fs::write(&ops, format!("{OPS_TOKEN}\n")).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(
+        "[api]\n",
+        &format!(
+            "[api]\ntokens = [{{ name = \"ops\", token_file = \"{}\" }}]\n",
+            ops.display()
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+async fn metrics(daemon: &Daemon) -> String {
+    reqwest::get(format!("{}/metrics", daemon.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_calls_restores_and_reloads_are_recorded_with_their_actor() {
+    let env = backed_up(164).await;
+    let cat = catalog(&env);
+    let doc = folder_with_subfolders(&cat, &latest(&cat), 2).documents[0]
+        .id
+        .to_string();
+    let port = free_port();
+    let config = config_with_ops(&env, port);
+    let daemon = Daemon::start(&env, &config, port).await;
+    let out = env.dir.path().join("api-export");
+
+    // ops queues an export; the default token queues a verify; reads are not recorded.
+    let body = serde_json::json!({"document": doc, "to": out}).to_string();
+    let (s, job) = daemon
+        .call(Method::POST, "/v1/restores", Some(OPS_TOKEN), Some(&body))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let restore_job = job["id"].as_str().unwrap().to_string();
+    daemon
+        .wait_job(&restore_job, "finished", |j| j["state"] == "completed")
+        .await;
+    let verify = daemon.run_job("/v1/verifications", "{}").await;
+    let (s, _) = daemon.get("/v1/jobs").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = daemon
+        .call(
+            Method::POST,
+            "/v1/backups",
+            Some("wrong-token-0123456789"),
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "no actor: not an action");
+
+    // A reload by SIGHUP: the daemon's own action.
+    daemon.signal("HUP");
+    wait_until("SIGHUP handled", Duration::from_secs(30), async || {
+        let logs = daemon.logs();
+        if logs.contains("configuration reloaded") {
+            return Ok(());
+        }
+        Err(logs)
+    })
+    .await;
+
+    let (s, all) = daemon.get("/v1/audit").await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let all = all.as_array().unwrap().clone();
+    let find = |action: &str, actor: &str| -> Vec<Value> {
+        all.iter()
+            .filter(|e| e["action"] == action && e["actor"]["name"] == actor)
+            .cloned()
+            .collect()
+    };
+    let ops_calls = find("api_call", "ops");
+    assert_eq!(ops_calls.len(), 1, "{all:#?}");
+    assert_eq!(ops_calls[0]["actor"]["kind"], "token");
+    assert_eq!(ops_calls[0]["parameters"]["method"], "POST");
+    assert_eq!(ops_calls[0]["parameters"]["path"], "/v1/restores");
+    assert_eq!(ops_calls[0]["figures"]["status"], 202);
+    assert_eq!(ops_calls[0]["figures"]["job"], restore_job.as_str());
+    let default_calls = find("api_call", "default");
+    assert_eq!(default_calls.len(), 1, "{all:#?}");
+    assert_eq!(default_calls[0]["parameters"]["path"], "/v1/verifications");
+    assert_eq!(default_calls[0]["figures"]["job"], verify["id"]);
+    let export = find("export", &format!("job {restore_job}"));
+    assert_eq!(export.len(), 1, "{all:#?}");
+    assert_eq!(export[0]["actor"]["kind"], "daemon");
+    assert_eq!(export[0]["outcome"], "ok");
+    assert_eq!(
+        export[0]["parameters"]["target"]["path"],
+        out.to_str().unwrap()
+    );
+    assert!(
+        export[0]["figures"]["versions"].as_u64().unwrap() >= 1,
+        "{}",
+        export[0]
+    );
+    assert!(
+        export[0]["figures"]["bytes"].as_u64().unwrap() > 0,
+        "{}",
+        export[0]
+    );
+    let reload = find("config_reload", "SIGHUP");
+    assert_eq!(reload.len(), 1, "{all:#?}");
+    assert_eq!(reload[0]["outcome"], "ok");
+    assert_eq!(all.len(), 4, "exactly these actions: {all:#?}");
+
+    // The filters of `imvault audit`, as query parameters; a bad one names itself.
+    let (_, by_ops) = daemon.get("/v1/audit?actor=ops").await;
+    assert_eq!(by_ops.as_array().unwrap().len(), 1);
+    let (_, exports) = daemon.get("/v1/audit?action=export&since=2000-01-01").await;
+    assert_eq!(exports.as_array().unwrap().len(), 1);
+    let (_, none) = daemon.get("/v1/audit?until=2000-01-01").await;
+    assert_eq!(none.as_array().unwrap().len(), 0);
+    let (s, e) = daemon.get("/v1/audit?since=soon").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["field"], "since");
+    let (s, _) = daemon.call(Method::GET, "/v1/audit", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        metric(
+            &metrics(&daemon).await,
+            "imvault_audit_write_failures_total"
+        ),
+        0.0
+    );
+
+    // The command line reads the same trail.
+    let out = crate::support::restore::cli(&env, &["audit", "--actor", "ops", "--json"]);
+    crate::support::restore::assert_exit(&out, 0);
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_trail_refuses_calls_and_reloads_and_is_counted() {
+    let env = backed_up(165).await;
+    let port = free_port();
+    let config = config_with_ops(&env, port);
+    let daemon = Daemon::start_with(
+        &env,
+        &config,
+        port,
+        &[("IMVAULT_TEST_AUDIT_FAIL", "1".to_string())],
+    )
+    .await;
+    let (s, e) = daemon.post("/v1/verifications", "{}").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("audit trail, so nothing was done"),
+        "{e}"
+    );
+    let (_, jobs) = daemon.get("/v1/jobs").await;
+    assert_eq!(
+        jobs["jobs"].as_array().unwrap().len(),
+        0,
+        "nothing queued: {jobs}"
+    );
+    assert_eq!(
+        metric(
+            &metrics(&daemon).await,
+            "imvault_audit_write_failures_total"
+        ),
+        1.0
+    );
+
+    // A reload that cannot be recorded is not done: the new token does not work.
+    let new_token = "rotated-token-0123456789abcdef";
+    std::fs::write(env.dir.path().join("api_token"), new_token).unwrap();
+    daemon.signal("HUP");
+    wait_until("SIGHUP handled", Duration::from_secs(30), async || {
+        let logs = daemon.logs();
+        if logs.contains("the configuration is not reloaded") {
+            return Ok(());
+        }
+        Err(logs)
+    })
+    .await;
+    let (s, _) = daemon
+        .call(Method::GET, "/v1/jobs", Some(new_token), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = daemon.get("/v1/jobs").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        metric(
+            &metrics(&daemon).await,
+            "imvault_audit_write_failures_total"
+        ),
+        2.0
+    );
+}
