@@ -85,6 +85,7 @@ mod tests {
         ("/v1/snapshots/{id}/skipped", "get"),
         ("/v1/documents/{id}/versions", "get"),
         ("/v1/search", "get"),
+        ("/v1/audit", "get"),
         ("/v1/openapi.json", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
