@@ -113,6 +113,11 @@ pub fn targets() -> Vec<Target> {
             run: run::marks,
         },
         Target {
+            name: "audit_record",
+            seeds: seeds::audit_record,
+            run: run::audit_record,
+        },
+        Target {
             name: "repo_config",
             seeds: seeds::repo_config,
             run: run::repo_config,
@@ -427,6 +432,55 @@ mod seeds {
         .into_bytes()]
     }
 
+    pub fn audit_record() -> Vec<Vec<u8>> {
+        use crate::audit::record::*;
+        let base = |seq: u64, event: Event| Record {
+            version: RECORD_VERSION,
+            writer: "00112233445566778899aabbccddeeff".into(),
+            seq,
+            prev: (seq > 1).then(|| "ab".repeat(32)),
+            time: "2026-11-03T01:02:03Z".parse().unwrap(),
+            actor: Actor::User {
+                name: "alice".into(),
+                uid: Some(1000),
+            },
+            host: "backup-01".into(),
+            pid: 42,
+            event,
+        };
+        vec![
+            serde_json::to_vec(&base(
+                1,
+                Event::Started {
+                    action: Action::Restore {
+                        what: "document ACTIVE!1".into(),
+                        library: Some("ACTIVE".into()),
+                        at: None,
+                        snapshot: None,
+                        target: RestoreTarget::Directory {
+                            path: "/srv/r".into(),
+                        },
+                    },
+                },
+            ))
+            .unwrap(),
+            serde_json::to_vec(&base(
+                2,
+                Event::Finished {
+                    started: 1,
+                    outcome: Outcome::Failed {
+                        message: "x".into(),
+                    },
+                    figures: Figures {
+                        versions: Some(3),
+                        ..Default::default()
+                    },
+                },
+            ))
+            .unwrap(),
+        ]
+    }
+
     pub fn repo_config() -> Vec<Vec<u8>> {
         let c = crate::repo::config::RepoConfig::new(&Default::default()).unwrap();
         vec![serde_json::to_vec(&c).unwrap()]
@@ -513,6 +567,14 @@ mod run {
 
     pub fn marks(input: &[u8]) {
         let _ = serde_json::from_slice::<crate::repo::marks::MarksObject>(input);
+    }
+
+    pub fn audit_record(input: &[u8]) {
+        if let Ok(r) = serde_json::from_slice::<crate::audit::record::Record>(input)
+            && let crate::audit::record::Event::Started { action } = &r.event
+        {
+            let _ = action.kind();
+        }
     }
 
     pub fn repo_config(input: &[u8]) {

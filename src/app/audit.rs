@@ -3,29 +3,29 @@
 
 use crate::audit::{Actor, AuditError, Auditor};
 use crate::config::Settings;
-use crate::repo::Objects;
+use crate::repo::Repository;
 
 /// The auditor of a command (`actor`: the OS user; the daemon: its token or itself) writing
-/// into `objects` as the writer of this host's state directory (created on first use).
-pub fn auditor(
+/// into `repo` as the writer of this host's state directory (created on first use).
+pub fn auditor<S>(
     settings: &Settings,
-    objects: &Objects,
+    repo: &Repository<S>,
     actor: Actor,
 ) -> Result<Auditor, AuditError> {
     let dir = super::state::state_dir(settings);
     let writer = crate::audit::auditor::writer_id(&dir)?;
     Ok(Auditor::new(
-        objects.clone(),
+        repo.objects().clone(),
         writer,
         actor,
         crate::repo::maint_lock::host_id(),
-        Some(dir),
+        Some(crate::audit::auditor::head_file(&dir, &repo.config().id)),
     ))
 }
 
 /// The auditor of a command-line action: the operating-system user acts.
-pub fn cli_auditor(settings: &Settings, objects: &Objects) -> Result<Auditor, AuditError> {
-    auditor(settings, objects, Actor::current_user())
+pub fn cli_auditor<S>(settings: &Settings, repo: &Repository<S>) -> Result<Auditor, AuditError> {
+    auditor(settings, repo, Actor::current_user())
 }
 
 /// The audit action of a restore request: what, as of when, to where.

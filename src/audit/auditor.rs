@@ -24,8 +24,9 @@ use crate::repo::Objects;
 
 /// The file of the state directory holding this host's writer id.
 pub const WRITER_FILE: &str = "audit-writer";
-/// The file of the state directory remembering the last record this writer wrote.
-pub const HEAD_FILE: &str = "audit-head.json";
+/// The files of the state directory remembering the last record this writer wrote into each
+/// repository: `audit-head-<repository id>.json`.
+pub const HEAD_PREFIX: &str = "audit-head-";
 /// Debug builds only: when set, every audit write fails as a refusing store would (tests of
 /// the failure path run the binary with it).
 pub const FAIL_ENV: &str = "IMVAULT_TEST_AUDIT_FAIL";
@@ -76,20 +77,29 @@ struct HeadFile {
     hash: String,
 }
 
-/// The last record this state directory's writer wrote, as remembered locally.
-pub fn local_head(state_dir: &Path) -> Option<(String, Tail)> {
-    let bytes = std::fs::read(state_dir.join(HEAD_FILE)).ok()?;
+/// The file remembering the last record this state directory's writer wrote into the
+/// repository `repository_id`.
+pub fn head_file(state_dir: &Path, repository_id: &str) -> PathBuf {
+    let safe: String = repository_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    state_dir.join(format!("{HEAD_PREFIX}{safe}.json"))
+}
+
+/// The last record this writer wrote, as `file` ([`head_file`]) remembers it.
+pub fn local_head(file: &Path) -> Option<(String, Tail)> {
+    let bytes = std::fs::read(file).ok()?;
     let h: HeadFile = serde_json::from_slice(&bytes).ok()?;
     let hash: [u8; 32] = hex::decode(&h.hash).ok()?.try_into().ok()?;
     Some((h.writer, Tail { seq: h.seq, hash }))
 }
 
-fn save_head(state_dir: &Path, writer: &str, tail: Tail) {
-    if local_head(state_dir).is_some_and(|(w, t)| w == writer && t.seq >= tail.seq) {
+fn save_head(path: &Path, writer: &str, tail: Tail) {
+    if local_head(path).is_some_and(|(w, t)| w == writer && t.seq >= tail.seq) {
         return;
     }
-    let path = state_dir.join(HEAD_FILE);
-    let tmp = state_dir.join(format!("{HEAD_FILE}.{}.tmp", std::process::id()));
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let bytes = serde_json::to_vec(&HeadFile {
         writer: writer.to_string(),
         seq: tail.seq,
@@ -106,7 +116,7 @@ struct Shared {
     objects: Objects,
     writer: String,
     host: String,
-    state_dir: Option<PathBuf>,
+    head_file: Option<PathBuf>,
     /// The chain's tail as this process last wrote it (appends of this process are serialized).
     tail: tokio::sync::Mutex<Option<Tail>>,
     failures: AtomicU64,
@@ -130,21 +140,22 @@ impl std::fmt::Debug for Auditor {
 }
 
 impl Auditor {
-    /// An auditor writing as `writer` into `objects`. `state_dir`, if given, remembers the last
-    /// record written (verify's check that the chain's end is still there).
+    /// An auditor writing as `writer` into `objects`. `head_file` ([`head_file`]), if given,
+    /// remembers the last record written (verify's check that the chain's end is still there,
+    /// and where the next append starts without listing the chain).
     pub fn new(
         objects: Objects,
         writer: String,
         actor: Actor,
         host: String,
-        state_dir: Option<PathBuf>,
+        head_file: Option<PathBuf>,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 objects,
                 writer,
                 host,
-                state_dir,
+                head_file,
                 tail: tokio::sync::Mutex::new(None),
                 failures: AtomicU64::new(0),
             }),
@@ -226,6 +237,14 @@ impl Auditor {
             });
         }
         let mut tail = s.tail.lock().await;
+        // The end this state directory last wrote saves listing the chain: if another process
+        // wrote after it, the create-only write says so and the chain's end is read instead.
+        if tail.is_none()
+            && let Some((w, t)) = s.head_file.as_deref().and_then(local_head)
+            && w == s.writer
+        {
+            *tail = Some(t);
+        }
         for _ in 0..16 {
             let current = match *tail {
                 Some(t) => Some(t),
@@ -246,8 +265,8 @@ impl Auditor {
                 Some(hash) => {
                     let t = Tail { seq: rec.seq, hash };
                     *tail = Some(t);
-                    if let Some(dir) = &s.state_dir {
-                        save_head(dir, &s.writer, t);
+                    if let Some(file) = &s.head_file {
+                        save_head(file, &s.writer, t);
                     }
                     return Ok(rec.seq);
                 }

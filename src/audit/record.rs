@@ -340,3 +340,109 @@ pub struct Record {
     #[serde(flatten)]
     pub event: Event,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every action's record decodes to what was encoded, and names its kind.
+    #[test]
+    fn records_round_trip_through_json() {
+        let actions = vec![
+            Action::Restore {
+                what: "folder A!1".into(),
+                library: Some("A".into()),
+                at: Some("2026-11-03T00:00:00Z".parse().unwrap()),
+                snapshot: None,
+                target: RestoreTarget::Folder {
+                    folder: "A!2".into(),
+                },
+            },
+            Action::Forget {
+                policy: serde_json::json!({"keep_last": 1}),
+                library: None,
+            },
+            Action::Prune {
+                max_repack_percent: 12.5,
+                grace_secs: 3600,
+            },
+            Action::Recover {
+                params: serde_json::json!({"at": "x"}),
+            },
+            Action::HoldAdd {
+                hold: None,
+                scope: "client 1001".into(),
+                reason: "litigation, \"quoted\"".into(),
+            },
+            Action::HoldRelease {
+                hold: "h1".into(),
+                reason: "settled".into(),
+            },
+            Action::KeyAdd {
+                kind: crate::repo::SlotKind::KeyFile,
+            },
+            Action::KeyRemove { slot: "ab".into() },
+            Action::KeyPasswd {
+                kind: crate::repo::SlotKind::Password,
+            },
+            Action::Init {
+                url: "file:///r".into(),
+                encrypted: true,
+            },
+            Action::ConfigReload {
+                config: "/etc/imvault/imvault.toml".into(),
+            },
+            Action::ApiCall {
+                method: "POST".into(),
+                path: "/v1/restores".into(),
+            },
+        ];
+        let mut kinds = std::collections::BTreeSet::new();
+        for (i, action) in actions.into_iter().enumerate() {
+            let rec = Record {
+                version: RECORD_VERSION,
+                writer: "0".repeat(32),
+                seq: i as u64 + 1,
+                prev: None,
+                time: Utc::now(),
+                actor: Actor::Token { name: "ops".into() },
+                host: "h".into(),
+                pid: 1,
+                event: Event::Started {
+                    action: action.clone(),
+                },
+            };
+            let json = serde_json::to_vec(&rec).unwrap();
+            let back: Record = serde_json::from_slice(&json).unwrap();
+            assert_eq!(back, rec, "{}", String::from_utf8_lossy(&json));
+            let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(v["event"], "started");
+            assert!(v["action"].is_string(), "the action is tagged: {v}");
+            kinds.insert(action.kind().as_str());
+        }
+        // Export and restore are the two kinds of one action.
+        assert_eq!(kinds.len(), ActionKind::ALL.len() - 1);
+        let fin = Event::Finished {
+            started: 3,
+            outcome: Outcome::Failed {
+                message: "no".into(),
+            },
+            figures: Figures {
+                bytes: Some(1),
+                ..Default::default()
+            },
+        };
+        let json = serde_json::to_string(&fin).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), fin);
+        for k in ActionKind::ALL {
+            assert_eq!(k.as_str().parse::<ActionKind>().unwrap(), *k);
+        }
+        assert!(
+            "delete_all"
+                .parse::<ActionKind>()
+                .unwrap_err()
+                .contains("hold_add")
+        );
+        assert_eq!("Key-Add".parse::<ActionKind>().unwrap(), ActionKind::KeyAdd);
+    }
+}

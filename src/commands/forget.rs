@@ -40,7 +40,7 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
             false => Some(
                 super::start_audit(
                     &settings,
-                    repo.objects(),
+                    &repo,
                     crate::audit::Action::Forget {
                         policy: serde_json::to_value(policy_from_args(args))?,
                         library: args.library.clone(),

@@ -40,7 +40,7 @@ pub fn run(config: Option<&Path>, insecure_no_encryption: bool) -> anyhow::Resul
         // recorded in it, once done.
         let audit = super::start_audit(
             &settings,
-            repo.objects(),
+            &repo,
             crate::audit::Action::Init {
                 url: r.url.to_string(),
                 encrypted: repo.is_encrypted(),

@@ -56,7 +56,7 @@ pub fn run(config: Option<&Path>, command: &KeyCommand) -> anyhow::Result<Exit> 
                 let new = new.context("the new password was read above")?;
                 let audit = super::start_audit(
                     settings,
-                    repo.objects(),
+                    &repo,
                     crate::audit::Action::KeyAdd {
                         kind: new.credential.kind(),
                     },
@@ -72,7 +72,7 @@ pub fn run(config: Option<&Path>, command: &KeyCommand) -> anyhow::Result<Exit> 
             KeyCommand::Remove(a) => {
                 let audit = super::start_audit(
                     settings,
-                    repo.objects(),
+                    &repo,
                     crate::audit::Action::KeyRemove { slot: a.id.clone() },
                 )
                 .await?;
@@ -91,7 +91,7 @@ pub fn run(config: Option<&Path>, command: &KeyCommand) -> anyhow::Result<Exit> 
                 let new = new.context("the new password was read above")?;
                 let audit = super::start_audit(
                     settings,
-                    repo.objects(),
+                    &repo,
                     crate::audit::Action::KeyPasswd {
                         kind: new.credential.kind(),
                     },

@@ -192,13 +192,13 @@ pub async fn maintenance_lock(
 
 /// Records that a command-line action starts (the operating-system user acts), before it does
 /// anything: an error means it must not run.
-pub(crate) async fn start_audit(
+pub(crate) async fn start_audit<S>(
     settings: &Settings,
-    objects: &crate::repo::Objects,
+    repo: &crate::repo::Repository<S>,
     action: crate::audit::Action,
 ) -> anyhow::Result<crate::audit::Pending> {
     let kind = action.kind();
-    let auditor = crate::app::audit::cli_auditor(settings, objects)
+    let auditor = crate::app::audit::cli_auditor(settings, repo)
         .with_context(|| format!("recording the {kind} in the audit trail: nothing was done"))?;
     auditor
         .start(action)

@@ -45,7 +45,7 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
             false => Some(
                 super::start_audit(
                     &settings,
-                    repo.objects(),
+                    &repo,
                     crate::audit::Action::Prune {
                         max_repack_percent: args.max_repack,
                         grace_secs,

@@ -27,7 +27,7 @@ pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
             false => Some(
                 super::start_audit(
                     &settings,
-                    repo.objects(),
+                    &repo,
                     crate::app::audit::restore_action(&req),
                 )
                 .await?,

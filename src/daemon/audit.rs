@@ -39,7 +39,7 @@ impl DaemonAudit {
         let repo = crate::app::repository::open_repo(&settings.repository)
             .await
             .map_err(|e| crate::repo::error_chain(&e))?;
-        let a = crate::app::audit::auditor(settings, repo.objects(), actor.clone())
+        let a = crate::app::audit::auditor(settings, &repo, actor.clone())
             .map_err(|e| crate::repo::error_chain(&e))?;
         *held = Some(a.clone());
         Ok(a)

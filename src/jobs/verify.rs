@@ -135,7 +135,10 @@ async fn check_audit_chains(
 ) -> Result<(), VerifyError> {
     use crate::audit::verify::{ChainProblemKind, verify_chains};
     use crate::repo::verify::{Problem, ProblemKind};
-    let head = crate::audit::auditor::local_head(&env.state_dir);
+    let head = crate::audit::auditor::local_head(&crate::audit::auditor::head_file(
+        &env.state_dir,
+        &env.repo.config().id,
+    ));
     let chains = verify_chains(
         env.repo.objects(),
         head.as_ref().map(|(w, t)| (w.as_str(), *t)),

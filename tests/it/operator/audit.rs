@@ -436,3 +436,46 @@ async fn audit_lists_as_csv_and_filters() {
     assert_exit(&text, 0);
     assert!(String::from_utf8_lossy(&text.stdout).contains("2 actions"));
 }
+
+/// `init` is the first action recorded in the new repository; a state directory that moves on to
+/// a second repository starts a chain there (seq 1) and verify of either finds nothing wrong.
+#[test]
+fn init_is_recorded_and_each_repository_has_its_own_chain() {
+    use crate::support::maint::{imvault, repo_only_config};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("repo-a"), dir.path().join("repo-b"));
+    let config = repo_only_config(dir.path(), &a);
+    let (code, out, err) = imvault(&config, &["init"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = imvault(&config, &["forget", "--keep-last", "1"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = imvault(&config, &["audit", "--json"], &[]);
+    let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["init", "forget"]);
+    assert_eq!(all[0]["parameters"]["encrypted"], true);
+    assert_eq!(all[0]["seq"], 1);
+    assert_eq!(all[0]["actor"]["name"], os_user().as_str());
+
+    let config_b = dir.path().join("b.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config_b, text.replace("repo-a", "repo-b")).unwrap();
+    let (code, out, err) = imvault(&config_b, &["init"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = imvault(&config_b, &["audit", "--json"], &[]);
+    let all_b: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(all_b.len(), 1);
+    assert_eq!(
+        all_b[0]["seq"], 1,
+        "a chain of its own in the second repository"
+    );
+    assert_eq!(
+        all_b[0]["writer"], all[0]["writer"],
+        "one writer per state directory"
+    );
+    for c in [&config, &config_b] {
+        let (code, out, err) = imvault(c, &["verify"], &[]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert!(audit_files(&b).len() == 2 && audit_files(&a).len() == 4);
+}

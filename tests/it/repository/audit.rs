@@ -33,7 +33,7 @@ fn auditor(objects: &Objects, state: Option<&std::path::Path>, who: &str) -> Aud
             uid: Some(1000),
         },
         "host-a".into(),
-        state.map(|p| p.to_path_buf()),
+        state.map(|p| p.join("audit-head.json")),
     )
 }
 
@@ -241,7 +241,7 @@ async fn a_deleted_last_record_is_found_by_the_writing_hosts_head() {
             .is_empty(),
         "undetectable by the chain alone"
     );
-    let (w, head) = imvault::audit::auditor::local_head(&state).unwrap();
+    let (w, head) = imvault::audit::auditor::local_head(&state.join("audit-head.json")).unwrap();
     assert_eq!((w.as_str(), head.seq), (WRITER, 4));
     let r = verify_chains(&objects, Some((&w, head))).await.unwrap();
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
