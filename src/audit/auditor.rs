@@ -106,7 +106,7 @@ fn save_head(path: &Path, writer: &str, tail: Tail) {
         hash: hex::encode(tail.hash),
     })
     .unwrap_or_default();
-    let r = crate::private_fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+    let r = crate::private_fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = r {
         tracing::warn!(path = %path.display(), error = %e, "could not remember the last audit record");
     }
