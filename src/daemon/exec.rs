@@ -25,6 +25,8 @@ pub struct ExecContext {
     pub client: Option<Client>,
     /// The daemon (its audit trail).
     pub state: Arc<super::DaemonState>,
+    /// The API token that queued the job, if one did: the actor of its audit records.
+    pub requested_by: Option<String>,
 }
 
 /// How a job ended.
@@ -230,8 +232,11 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
             .audit
             .start(
                 settings,
-                crate::audit::Actor::Daemon {
-                    name: format!("job {}", running.id),
+                match &ctx.requested_by {
+                    Some(name) => crate::audit::Actor::Token { name: name.clone() },
+                    None => crate::audit::Actor::Daemon {
+                        name: format!("job {}", running.id),
+                    },
                 },
                 crate::app::audit::restore_action(req),
             )

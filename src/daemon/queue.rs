@@ -82,7 +82,24 @@ impl Queue {
     /// Queues a job. A backup is refused with [`QueueError::Busy`] when one of its libraries
     /// already has a backup queued or running (checked and inserted under one lock).
     pub async fn enqueue(&self, spec: &JobSpec) -> Result<JobRecord, QueueError> {
+        self.enqueue_by(spec, None).await
+    }
+
+    /// Queues `spec` as asked for by the API token named `requested_by` (kept in the job's
+    /// parameters as `requested_by`: the actor of the job's audit records).
+    pub async fn enqueue_by(
+        &self,
+        spec: &JobSpec,
+        requested_by: Option<&str>,
+    ) -> Result<JobRecord, QueueError> {
         let spec = spec.clone();
+        let mut params = spec.params();
+        if let (Some(name), Some(o)) = (requested_by, params.as_object_mut()) {
+            o.insert(
+                crate::daemon::spec::REQUESTED_BY.into(),
+                serde_json::Value::from(name),
+            );
+        }
         let rec = self
             .catalog
             .run("enqueueing a job", move |cat| {
@@ -98,7 +115,7 @@ impl Queue {
                 }
                 cat.insert_job(&NewJob {
                     kind: spec.kind(),
-                    params: spec.params(),
+                    params,
                 })
                 .map(Ok)
             })

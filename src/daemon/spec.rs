@@ -48,6 +48,18 @@ pub use crate::restore::RestoreRequest;
 /// `POST /v1/verifications` and verify jobs: the engine's own request (`imvault verify`'s flags).
 pub use crate::jobs::verify::VerifyRequest;
 
+/// The key of a queued job's parameters naming the API token that queued it (the actor of
+/// what the job does, in the audit trail).
+pub const REQUESTED_BY: &str = "requested_by";
+
+/// The name of the API token that queued `job`, if one did.
+pub fn requested_by(job: &JobRecord) -> Option<String> {
+    job.params
+        .get(REQUESTED_BY)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
 /// A job the daemon can run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobSpec {
@@ -100,7 +112,11 @@ impl JobSpec {
             kind: job.kind,
             source,
         };
-        let p = job.params.clone();
+        let mut p = job.params.clone();
+        // Who queued it is the queue's, not the engine's (see [`REQUESTED_BY`]).
+        if let Some(o) = p.as_object_mut() {
+            o.remove(REQUESTED_BY);
+        }
         Ok(match job.kind {
             JobKind::Backup => Self::Backup(serde_json::from_value(p).map_err(err)?),
             JobKind::Restore => Self::Restore(serde_json::from_value(p).map_err(err)?),

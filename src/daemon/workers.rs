@@ -181,6 +181,7 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
             settings: state.settings(),
             client: state.client(),
             state: state.clone(),
+            requested_by: crate::daemon::spec::requested_by(&job),
         };
         let outcome: ExecOutcome = exec::execute(&ctx, &spec, &running).await;
         // The tenant refused the account while the job ran: no more sign-ins for a while.

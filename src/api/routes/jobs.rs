@@ -37,7 +37,8 @@ pub struct ListQuery {
 pub struct JobView {
     pub id: JobId,
     pub kind: JobKind,
-    /// The job's options (the request it was queued with).
+    /// The job's options (the request it was queued with), and `requested_by`: the name of the
+    /// API token that queued it.
     #[schema(value_type = Object)]
     pub params: Value,
     pub state: JobState,

@@ -1,15 +1,16 @@
 //! `POST /v1/backups`, `POST /v1/restores` and `POST /v1/verifications`: validate, then queue.
 
 use super::jobs::{JobView, view};
+use crate::api::auth::TokenName;
 use crate::api::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::daemon::spec::{
     BackupParams, BackupRequest, JobSpec, RestoreRequest, SpecError, Trigger, VerifyRequest,
     validate_restore,
 };
 use crate::imanage::model::LibraryId;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 
 /// The libraries a request names, checked against those the configuration selects (case as the
 /// tenant spells it); none named means all of them.
@@ -98,17 +99,21 @@ async fn restorable_library(state: &AppState, wanted: &LibraryId) -> Result<Libr
 )]
 pub async fn backup(
     State(state): State<AppState>,
+    token: Option<Extension<TokenName>>,
     ApiJson(req): ApiJson<BackupRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let libraries = resolve_libraries(&state, &req.libraries)?;
     let job = state
         .queue
-        .enqueue(&JobSpec::Backup(BackupParams {
-            libraries,
-            full: req.full,
-            trigger: Trigger::Api,
-            slot: None,
-        }))
+        .enqueue_by(
+            &JobSpec::Backup(BackupParams {
+                libraries,
+                full: req.full,
+                trigger: Trigger::Api,
+                slot: None,
+            }),
+            token.as_ref().map(|t| t.0.0.as_str()),
+        )
         .await?;
     tracing::info!(job = %job.id, "backup queued through the API");
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
@@ -130,6 +135,7 @@ pub async fn backup(
 )]
 pub async fn restore(
     State(state): State<AppState>,
+    token: Option<Extension<TokenName>>,
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let valid = validate_restore(&req).map_err(|e| {
@@ -159,7 +165,13 @@ pub async fn restore(
         .await
         .map_err(|e| e.with_field(Some(field)))?;
     let req = req.with_library_spelled(&library);
-    let job = state.queue.enqueue(&JobSpec::Restore(req)).await?;
+    let job = state
+        .queue
+        .enqueue_by(
+            &JobSpec::Restore(req),
+            token.as_ref().map(|t| t.0.0.as_str()),
+        )
+        .await?;
     tracing::info!(job = %job.id, "restore queued through the API");
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
 }
@@ -180,6 +192,7 @@ pub async fn restore(
 )]
 pub async fn verify(
     State(state): State<AppState>,
+    token: Option<Extension<TokenName>>,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     if let Some(p) = req.read_data_percent
@@ -190,7 +203,13 @@ pub async fn verify(
         ))
         .with_field(Some("read_data_percent")));
     }
-    let job = state.queue.enqueue(&JobSpec::Verify(req)).await?;
+    let job = state
+        .queue
+        .enqueue_by(
+            &JobSpec::Verify(req),
+            token.as_ref().map(|t| t.0.0.as_str()),
+        )
+        .await?;
     tracing::info!(job = %job.id, "verify queued through the API");
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
 }

@@ -1,5 +1,6 @@
 //! The daemon's audit trail (issue 16): every state-changing API call is recorded under the
-//! name of the token it presented, a restore job's export with what, where, versions and bytes,
+//! name of the token it presented, a restore job's export with what, where, versions and bytes
+//! under the name of the token that queued it,
 //! a SIGHUP reload as the daemon's; `GET /v1/audit` lists them with the CLI's filters; a trail
 //! that cannot be written refuses the call (503) and counts in `/metrics`.
 
@@ -113,9 +114,10 @@ async fn api_calls_restores_and_reloads_are_recorded_with_their_actor() {
     assert_eq!(default_calls.len(), 1, "{all:#?}");
     assert_eq!(default_calls[0]["parameters"]["path"], "/v1/verifications");
     assert_eq!(default_calls[0]["figures"]["job"], verify["id"]);
-    let export = find("export", &format!("job {restore_job}"));
+    // The restore job acts for the token that queued it.
+    let export = find("export", "ops");
     assert_eq!(export.len(), 1, "{all:#?}");
-    assert_eq!(export[0]["actor"]["kind"], "daemon");
+    assert_eq!(export[0]["actor"]["kind"], "token");
     assert_eq!(export[0]["outcome"], "ok");
     assert_eq!(
         export[0]["parameters"]["target"]["path"],
@@ -138,7 +140,13 @@ async fn api_calls_restores_and_reloads_are_recorded_with_their_actor() {
 
     // The filters of `imvault audit`, as query parameters; a bad one names itself.
     let (_, by_ops) = daemon.get("/v1/audit?actor=ops").await;
-    assert_eq!(by_ops.as_array().unwrap().len(), 1);
+    assert_eq!(
+        by_ops.as_array().unwrap().len(),
+        2,
+        "the call and the export"
+    );
+    let (_, job) = daemon.get(&format!("/v1/jobs/{restore_job}")).await;
+    assert_eq!(job["params"]["requested_by"], "ops", "{job}");
     let (_, exports) = daemon.get("/v1/audit?action=export&since=2000-01-01").await;
     assert_eq!(exports.as_array().unwrap().len(), 1);
     let (_, none) = daemon.get("/v1/audit?until=2000-01-01").await;
@@ -160,7 +168,7 @@ async fn api_calls_restores_and_reloads_are_recorded_with_their_actor() {
     let out = crate::support::restore::cli(&env, &["audit", "--actor", "ops", "--json"]);
     crate::support::restore::assert_exit(&out, 0);
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(cli.as_array().unwrap().len(), 1);
+    assert_eq!(cli.as_array().unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
