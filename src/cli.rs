@@ -452,7 +452,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "T")]
     pub until: Option<String>,
     /// Only this action (export, restore, forget, prune, recover, hold_add, hold_release,
-    /// key_add, key_remove, key_passwd, init, config_reload, api_call)
+    /// key_add, key_remove, key_passwd, init, config_reload, repair_index, cat, api_call)
     #[arg(long, value_name = "A")]
     pub action: Option<String>,
     /// Only this actor: an operating-system user, an API token's name, or `daemon`

@@ -228,6 +228,14 @@ impl Auditor {
 
     async fn try_append(&self, event: Event) -> Result<u64, AuditError> {
         let s = &self.shared;
+        if s.objects.format() < 2 {
+            // Format 1 repositories are read-only in this release (docs/FORMAT.md §17): no
+            // trail can be added to them, and only actions that read (restores) run on them.
+            if let Event::Started { action } = &event {
+                tracing::warn!(action = %action.kind(), "repository format 1 has no audit trail (it is read-only in this release): this action is not recorded");
+            }
+            return Ok(0);
+        }
         if cfg!(debug_assertions) && std::env::var_os(FAIL_ENV).is_some() {
             return Err(AuditError::Write {
                 key: format!("audit/{}", s.writer),

@@ -169,6 +169,13 @@ pub enum Action {
     ConfigReload {
         config: PathBuf,
     },
+    /// `imvault repair index`: index objects written for packs no index named.
+    RepairIndex {},
+    /// `imvault cat blob`: one blob's decrypted content printed.
+    Cat {
+        /// `blob <id>`.
+        object: String,
+    },
     /// A state-changing call of the HTTP API (POST, PUT, PATCH, DELETE under `/v1`).
     ApiCall {
         method: String,
@@ -192,6 +199,8 @@ pub enum ActionKind {
     KeyPasswd,
     Init,
     ConfigReload,
+    RepairIndex,
+    Cat,
     ApiCall,
 }
 
@@ -209,6 +218,8 @@ impl ActionKind {
         Self::KeyPasswd,
         Self::Init,
         Self::ConfigReload,
+        Self::RepairIndex,
+        Self::Cat,
         Self::ApiCall,
     ];
 
@@ -226,6 +237,8 @@ impl ActionKind {
             Self::KeyPasswd => "key_passwd",
             Self::Init => "init",
             Self::ConfigReload => "config_reload",
+            Self::RepairIndex => "repair_index",
+            Self::Cat => "cat",
             Self::ApiCall => "api_call",
         }
     }
@@ -270,6 +283,8 @@ impl Action {
             Self::KeyPasswd { .. } => ActionKind::KeyPasswd,
             Self::Init { .. } => ActionKind::Init,
             Self::ConfigReload { .. } => ActionKind::ConfigReload,
+            Self::RepairIndex {} => ActionKind::RepairIndex,
+            Self::Cat { .. } => ActionKind::Cat,
             Self::ApiCall { .. } => ActionKind::ApiCall,
         }
     }
@@ -391,6 +406,10 @@ mod tests {
             },
             Action::ConfigReload {
                 config: "/etc/imvault/imvault.toml".into(),
+            },
+            Action::RepairIndex {},
+            Action::Cat {
+                object: "blob ab".into(),
             },
             Action::ApiCall {
                 method: "POST".into(),

@@ -39,7 +39,22 @@ pub fn run(config: Option<&Path>, args: &CatArgs) -> anyhow::Result<Exit> {
             CatKind::Blob => {
                 let repo = open_indexed(&settings.repository).await?;
                 let bid: BlobId = id()?.parse().context("parsing the blob id")?;
-                let (_loc, bytes) = repo.cat_blob(&bid).await?;
+                // A blob is decrypted content: reading it is recorded.
+                let audit = super::start_audit(
+                    &settings,
+                    &repo,
+                    crate::audit::Action::Cat {
+                        object: format!("blob {bid}"),
+                    },
+                )
+                .await?;
+                let r = repo.cat_blob(&bid).await.map_err(anyhow::Error::from);
+                let (_loc, bytes) =
+                    super::finish_audit(Some(audit), r, |(_, b)| crate::audit::Figures {
+                        bytes: Some(b.len() as u64),
+                        ..Default::default()
+                    })
+                    .await?;
                 std::io::stdout()
                     .write_all(&bytes)
                     .context("writing to stdout")?;

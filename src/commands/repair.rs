@@ -13,12 +13,15 @@ pub fn run(config: Option<&Path>, command: &RepairCommand) -> anyhow::Result<Exi
     match command {
         RepairCommand::Index => runtime()?.block_on(async {
             let repo = open_indexed(&settings.repository).await?;
+            let audit =
+                super::start_audit(&settings, &repo, crate::audit::Action::RepairIndex {}).await?;
             let r = repo.rebuild_index().await.map_err(|e| {
                 anyhow::Error::new(e).context(format!(
                     "rebuilding the index of {}",
                     settings.repository.url
                 ))
-            })?;
+            });
+            let r = super::finish_audit(Some(audit), r, |_| Default::default()).await?;
             println!(
                 "{} packs scanned, {} packs with {} blobs added to the index{}",
                 r.packs_scanned,

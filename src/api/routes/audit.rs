@@ -20,7 +20,7 @@ pub struct AuditQuery {
     pub until: Option<String>,
     /// Only this action (`export`, `restore`, `forget`, `prune`, `recover`, `hold_add`,
     /// `hold_release`, `key_add`, `key_remove`, `key_passwd`, `init`, `config_reload`,
-    /// `api_call`).
+    /// `repair_index`, `cat`, `api_call`).
     pub action: Option<String>,
     /// Only this actor: an operating-system user, an API token's name, or the daemon's part.
     pub actor: Option<String>,

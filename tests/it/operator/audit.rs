@@ -70,6 +70,15 @@ async fn every_cli_action_leaves_one_entry_by_the_os_user_and_verify_checks_the_
     imvault::private_fs::write(&new_pw, "a second password\n").unwrap();
     let new_pw = new_pw.to_str().unwrap();
     let user = os_user();
+    // A blob of the repository, from a pack's header.
+    let pack = walk(&env.dir.path().join("repo/packs"))[0].clone();
+    let pack = Path::new(&pack)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dump = json_of(&cli(&env, &["cat", "pack", &pack]));
+    let blob = dump["blobs"][0]["id"].as_str().unwrap().to_string();
 
     let table: &[(&[&str], Option<&str>)] = &[
         (
@@ -108,6 +117,10 @@ async fn every_cli_action_leaves_one_entry_by_the_os_user_and_verify_checks_the_
             &["key", "add", "--new-password-file", new_pw],
             Some("key_add"),
         ),
+        (&["repair", "index"], Some("repair_index")),
+        (&["cat", "blob", &blob], Some("cat")),
+        (&["cat", "config"], None),
+        (&["cat", "pack", &pack], None),
         (&["key", "list"], None),
         (&["verify"], None),
     ];
@@ -194,10 +207,14 @@ async fn every_cli_action_leaves_one_entry_by_the_os_user_and_verify_checks_the_
             "forget",
             "prune",
             "key_add",
+            "repair_index",
+            "cat",
             "key_remove",
             "key_passwd"
         ]
     );
+    assert_eq!(all[6]["parameters"]["object"], format!("blob {blob}"));
+    assert!(all[6]["figures"]["bytes"].as_u64().unwrap() > 0);
 
     // An edited byte in one record: verify fails naming it; put back, verify passes.
     let verify = |env: &crate::support::env::TestEnv| {
@@ -212,7 +229,7 @@ async fn every_cli_action_leaves_one_entry_by_the_os_user_and_verify_checks_the_
     };
     assert_exit(&verify(&env), 0);
     let files = audit_files(&env.dir.path().join("repo"));
-    assert_eq!(files.len(), 14);
+    assert_eq!(files.len(), 18);
     let victim = &files[5];
     let name = format!(
         "audit/{}/{}",

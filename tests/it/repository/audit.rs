@@ -313,3 +313,38 @@ async fn a_refused_audit_write_stops_the_action_before_it_runs() {
     assert_eq!(verify_chains(&objects, None).await.unwrap().records, 2);
     let _ = Bytes::new();
 }
+
+/// A format 1 repository is read-only in this release: it has no trail, and the restores that
+/// still run on it are not refused for want of one (nothing is written into it).
+#[tokio::test]
+async fn a_format_1_repository_has_no_trail_and_still_restores() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let objects = Objects::new(store.clone(), imvault::repo::Crypto::plaintext(), 1);
+    let a = auditor(&objects, None, "alice");
+    let ran = AtomicBool::new(false);
+    let r = a
+        .run(
+            Action::Restore {
+                what: "document ACTIVE!1".into(),
+                library: Some("ACTIVE".into()),
+                at: None,
+                snapshot: None,
+                target: imvault::audit::RestoreTarget::Directory {
+                    path: "/tmp/x".into(),
+                },
+            },
+            async {
+                ran.store(true, Ordering::SeqCst);
+                Ok::<(), String>(())
+            },
+            |_| Figures::default(),
+        )
+        .await
+        .unwrap();
+    assert!(r.is_ok() && ran.load(Ordering::SeqCst));
+    assert_eq!(a.failures(), 0);
+    let written = imvault::repo::backend::list(store.as_ref(), &"".into())
+        .await
+        .unwrap();
+    assert!(written.is_empty(), "nothing written: {written:?}");
+}
