@@ -257,6 +257,20 @@ async fn a_deleted_last_record_is_found_by_the_writing_hosts_head() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_of_one_chain_never_overwrite() {
     let (_dir, _store, objects) = local_objects().await;
+    two_writers_append_at_once(objects).await;
+}
+
+/// The same on S3 (moto): the conditional PUT (`If-None-Match: *`) gives each seq to one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_of_one_chain_never_overwrite_on_s3() {
+    let Some(cfg) = crate::support::s3::s3_backend("audit-chain").await else {
+        return;
+    };
+    let objects = objects_in(open_backend(&cfg).unwrap()).await;
+    two_writers_append_at_once(objects).await;
+}
+
+async fn two_writers_append_at_once(objects: Objects) {
     let (a, b) = (
         auditor(&objects, None, "alice"),
         auditor(&objects, None, "bob"),
