@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
 use imvault::audit::chain::record_key;
 use imvault::audit::verify::{ChainProblemKind, verify_chains};
 use imvault::audit::{Action, Actor, Auditor, EntryOutcome, Figures, Filter, Outcome};
@@ -325,7 +324,6 @@ async fn a_refused_audit_write_stops_the_action_before_it_runs() {
         .await
         .unwrap();
     assert_eq!(verify_chains(&objects, None).await.unwrap().records, 2);
-    let _ = Bytes::new();
 }
 
 /// A format 1 repository is read-only in this release: it has no trail, and the restores that
