@@ -14,7 +14,7 @@ use crate::audit::{EntryOutcome, Filter};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Only actions started at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM]` in UTC).
+    /// Only actions started at or after this time (RFC 3339, or `YYYY-MM-DD[ HH:MM]` in the daemon host's time zone).
     pub since: Option<String>,
     /// Only actions started at or before this time.
     pub until: Option<String>,
