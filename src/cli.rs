@@ -110,6 +110,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Legal holds: keep every backed-up version of a client, matter, workspace or document whatever forget and prune would do
+    Hold {
+        #[command(subcommand)]
+        command: HoldCommand,
+    },
     /// Restore a version, document, folder, workspace or library as of a point in time
     Restore(RestoreArgs),
     /// List the audit trail: who restored, exported, forgot, pruned, held or keyed what, when
@@ -134,6 +139,7 @@ impl Command {
             Self::Config { .. }
                 | Self::Init(_)
                 | Self::Key { .. }
+                | Self::Hold { .. }
                 | Self::Audit(_)
                 | Self::Snapshots(_)
                 | Self::Stats(_)
@@ -170,6 +176,54 @@ pub enum KeyCommand {
     Remove(KeyRemoveArgs),
     /// Change the password (or key file) that opened the repository: adds the new slot, then removes the old one
     Passwd(KeyAddArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a hold: what it covers is kept by forget and prune until it is released
+    Add(HoldAddArgs),
+    /// List every hold, active and released
+    List(JsonFlag),
+    /// Release a hold (recorded; the next prune frees what only it kept)
+    Release(HoldReleaseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["client", "document", "workspace"])))]
+pub struct HoldAddArgs {
+    /// Every document of the workspaces with this client code (custom1)
+    #[arg(long, value_name = "C")]
+    pub client: Option<String>,
+    /// Only the workspaces with this matter code (custom2) too
+    #[arg(long, value_name = "M", requires = "client")]
+    pub matter: Option<String>,
+    /// One document, every version (LIB!N)
+    #[arg(long, value_name = "LIB!N")]
+    pub document: Option<String>,
+    /// Every document of one workspace (LIB!N)
+    #[arg(long, value_name = "LIB!N")]
+    pub workspace: Option<String>,
+    /// Why (the matter, the litigation, the request): recorded with the hold
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Only this library (with --client)
+    #[arg(long, short = 'l', value_name = "LIB", requires = "client")]
+    pub library: Option<String>,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HoldReleaseArgs {
+    /// The hold's id (a unique prefix is enough; see `imvault hold list`)
+    pub id: String,
+    /// Why it is released: recorded with the release
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -410,6 +410,7 @@ mod seeds {
             .collect(),
             session: Default::default(),
             summary: serde_json::json!({"listing": "changes", "seconds": 1.5}),
+            held: None,
         };
         vec![serde_json::to_vec(&m).unwrap()]
     }

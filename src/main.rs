@@ -101,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Prune(args) => commands::prune::run(config, args),
         Command::Repair { command } => commands::repair::run(config, command),
         Command::Key { command } => commands::key::run(config, command),
+        Command::Hold { command } => commands::hold::run(config, command),
         Command::Restore(args) => commands::restore::run(config, args),
         Command::Audit(args) => commands::audit::run(config, args),
         Command::Ls(args) => commands::ls::run(config, args),

@@ -80,6 +80,33 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
                 }
             );
         }
+        for h in &r.held {
+            let by: Vec<String> = h
+                .versions_by_hold
+                .iter()
+                .map(|(id, n)| format!("hold {}: {n}", id.short()))
+                .collect();
+            println!(
+                "{}  {}  {:<12} {} {} versions ({} bytes) for legal holds ({}){}",
+                h.from.short(),
+                h.time.format("%Y-%m-%d %H:%M:%S"),
+                h.library,
+                if r.dry_run { "would keep" } else { "kept" },
+                h.versions,
+                h.bytes,
+                by.join(", "),
+                match &h.held_snapshot {
+                    Some(s) => format!(" in held snapshot {}", s.short()),
+                    None => String::new(),
+                }
+            );
+        }
+        if r.held_snapshots > 0 {
+            println!(
+                "{} held snapshots (kept for legal holds) left alone",
+                r.held_snapshots
+            );
+        }
         println!(
             "{} kept, {} {}{}",
             r.kept,

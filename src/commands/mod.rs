@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod find;
 pub mod forget;
+pub mod hold;
 pub mod init;
 pub mod jobs;
 pub mod key;

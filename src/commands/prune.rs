@@ -92,6 +92,26 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
             r.checkpoints_removed,
             r.seconds
         );
+        for h in &r.held_snapshots {
+            let ids: Vec<String> = h.active_holds.iter().map(|i| i.short()).collect();
+            match ids.is_empty() {
+                true => println!(
+                    "held snapshot {} ({} {}) {}removed: its legal holds are released",
+                    h.snapshot.short(),
+                    h.library,
+                    h.time.format("%Y-%m-%d %H:%M:%S"),
+                    would
+                ),
+                false => println!(
+                    "kept for legal holds {}: {} versions of {} {} (held snapshot {})",
+                    ids.join(", "),
+                    h.versions,
+                    h.library,
+                    h.time.format("%Y-%m-%d %H:%M:%S"),
+                    h.snapshot.short()
+                ),
+            }
+        }
         if let Some(d) = &r.deferred {
             println!("deletion deferred: {d}");
         }

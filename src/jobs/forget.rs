@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::catalog_sync;
+use crate::jobs::holds::{self, HeldCut, HoldCutError, HoldMatcher};
 use crate::jobs::maintenance::MaintenanceEnv;
 use crate::repo::RepoError;
 use crate::repo::retention::{self, Candidate, Decision, KeepPolicy, RetentionPolicies};
@@ -32,6 +33,11 @@ pub struct ForgetReport {
     pub forgotten: u64,
     /// The catalog was rebuilt from the remaining snapshots.
     pub catalog_rebuilt: bool,
+    /// What legal holds kept of the forgotten snapshots (held snapshots written in their place).
+    pub held: Vec<HeldCut>,
+    /// Held snapshots already in the repository: retention leaves them alone (prune removes
+    /// them once their holds are released).
+    pub held_snapshots: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +46,10 @@ pub enum ForgetError {
         "no retention rule applies to library {library}: pass --keep-* flags or set [retention] in the configuration (refusing to forget all but the newest snapshot)"
     )]
     NoPolicy { library: String },
+    #[error("keeping what legal holds need failed")]
+    Hold(#[from] HoldCutError),
+    #[error("reading the legal holds failed")]
+    Holds(#[from] crate::repo::holds::HoldError),
     #[error("{action} failed")]
     Repo {
         action: String,
@@ -64,8 +74,11 @@ pub async fn run(
             action: "listing snapshots".into(),
             source,
         })?;
+    let held_snapshots = snaps.iter().filter(|s| s.manifest.held.is_some()).count() as u64;
+    // Held snapshots are not backups: retention neither keeps nor forgets them.
     let candidates: Vec<Candidate> = snaps
         .iter()
+        .filter(|s| s.manifest.held.is_none())
         .filter(|s| {
             req.library
                 .as_deref()
@@ -92,8 +105,27 @@ pub async fn run(
         forgotten: decisions.iter().filter(|d| !d.keep).count() as u64,
         decisions,
         catalog_rebuilt: false,
+        held: Vec::new(),
+        held_snapshots,
     };
-    if req.dry_run || report.forgotten == 0 {
+    if report.forgotten == 0 {
+        return Ok(report);
+    }
+    // What active holds need of a forgotten snapshot goes into a held snapshot first, so a
+    // crash between the two leaves both, never neither.
+    let matcher = HoldMatcher::new(&crate::repo::holds::list(repo.objects()).await?);
+    if !matcher.is_empty() {
+        for d in report.decisions.iter().filter(|d| !d.keep) {
+            let Some(snap) = snaps.iter().find(|s| s.id == d.id) else {
+                continue;
+            };
+            if let Some(cut) = holds::cut(repo, snap, &matcher, req.dry_run).await? {
+                tracing::info!(snapshot = %d.id, versions = cut.versions, held_snapshot = ?cut.held_snapshot.map(|h| h.to_hex()), "versions kept for legal holds");
+                report.held.push(cut);
+            }
+        }
+    }
+    if req.dry_run {
         return Ok(report);
     }
     for d in report.decisions.iter().filter(|d| !d.keep) {

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod catalog_sync;
 pub mod forget;
+pub mod holds;
 pub mod lock;
 pub mod maintenance;
 pub mod progress;

@@ -36,6 +36,8 @@ pub enum PruneJobError {
     },
     #[error("pruning the repository failed")]
     Prune(#[source] PruneError),
+    #[error("reading the legal holds failed")]
+    Holds(#[source] Box<crate::repo::holds::HoldError>),
 }
 
 fn lock(dir: &Path) -> Result<File, PruneJobError> {
@@ -86,7 +88,33 @@ pub async fn run(
         )
         .in_current_span(),
     );
-    let result = env.repo.prune(&req.options, now, &progress).await;
+    // Held snapshots whose holds are all released go first, so this prune frees their data.
+    let held = async {
+        let holds = crate::repo::holds::list(env.repo.objects())
+            .await
+            .map_err(|e| PruneJobError::Holds(Box::new(e)))?;
+        crate::jobs::holds::release_unheld(&env.repo, &holds, req.options.dry_run)
+            .await
+            .map_err(|e| PruneJobError::Prune(PruneError::Repo(e)))
+    }
+    .await;
+    let result = match held {
+        Ok(held) => env.repo.prune(&req.options, now, &progress).await.map(|mut r| {
+            for h in &held {
+                match h.active_holds.is_empty() {
+                    true => tracing::info!(snapshot = %h.snapshot, "held snapshot released"),
+                    false => tracing::info!(snapshot = %h.snapshot, holds = h.active_holds.len(), "data kept for legal holds"),
+                }
+            }
+            r.held_snapshots = held;
+            r
+        }),
+        Err(e) => {
+            stop.cancel();
+            let _ = reporter.await;
+            return Err(e);
+        }
+    };
     stop.cancel();
     let _ = reporter.await;
     let rep = result.map_err(PruneJobError::Prune)?;

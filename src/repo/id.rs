@@ -89,6 +89,10 @@ hash_id!(
     /// BLAKE3 of a snapshot manifest object's bytes; also its object name.
     SnapshotId
 );
+hash_id!(
+    /// A legal hold: BLAKE3 of the stored bytes of the `holds/<h>` object that placed it.
+    HoldId
+);
 
 #[cfg(test)]
 mod tests {

@@ -50,6 +50,8 @@ pub enum ObjectKind {
     /// `audit/<writer>/<seq>`: one audit record, chained to the writer's previous one (not
     /// content-addressed: named by its place in the chain, `crate::audit`).
     Audit,
+    /// `holds/<h>`: a legal hold placed or released (`holds.rs`).
+    Hold,
 }
 
 impl ObjectKind {
@@ -63,6 +65,7 @@ impl ObjectKind {
             Self::Marks => "marks",
             Self::Lock => "locks",
             Self::Audit => "audit",
+            Self::Hold => "holds",
         }
     }
 
@@ -76,6 +79,7 @@ impl ObjectKind {
             Self::Marks => "prune marks",
             Self::Lock => "maintenance lock",
             Self::Audit => "audit record",
+            Self::Hold => "legal hold record",
         }
     }
 
@@ -89,6 +93,7 @@ impl ObjectKind {
             Self::Marks => b"imvault/2 object marks",
             Self::Lock => b"imvault/2 object lock",
             Self::Audit => b"imvault/2 object audit",
+            Self::Hold => b"imvault/2 object hold",
         }
     }
 }
@@ -325,6 +330,7 @@ mod tests {
             ObjectKind::Snapshot,
             ObjectKind::Checkpoint,
             ObjectKind::Marks,
+            ObjectKind::Hold,
         ] {
             let plain = Bytes::from(format!("{{\"secret\":\"Privileged memo of {kind:?}\"}}"));
             let (key, _) = o.put(kind, Some("scope"), plain.clone()).await.unwrap();

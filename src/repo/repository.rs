@@ -366,7 +366,8 @@ impl<S> Repository<S> {
         snapshot::load_snapshot(&self.objects, self.snapshot_cache.as_deref(), id).await
     }
 
-    /// The newest snapshot of `library` whose time is at or before `at_or_before` (or the newest).
+    /// The newest backup snapshot of `library` whose time is at or before `at_or_before` (or
+    /// the newest); held snapshots (what forget kept for legal holds) are never one.
     pub async fn latest_snapshot(
         &self,
         library: &str,
@@ -376,6 +377,7 @@ impl<S> Repository<S> {
         Ok(all
             .into_iter()
             .rev()
+            .filter(|s| s.manifest.held.is_none())
             .find(|s| at_or_before.is_none_or(|t| s.manifest.time <= t)))
     }
 

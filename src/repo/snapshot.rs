@@ -113,6 +113,22 @@ pub struct SnapshotManifest {
     pub streams: BTreeMap<String, MetaRef>,
     pub session: SessionStats,
     pub summary: serde_json::Value,
+    /// Set on a *held snapshot*: what `forget` kept of a forgotten snapshot because legal holds
+    /// need it (FORMAT.md §19). Retention never forgets it; prune removes it once every hold it
+    /// names is released. Absent on every backup snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldSnapshot>,
+}
+
+/// What a held snapshot keeps, and for whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldSnapshot {
+    /// The forgotten backup snapshot it was cut from.
+    pub from: SnapshotId,
+    /// The holds that needed it (every one covers at least one of its versions).
+    pub holds: Vec<crate::repo::id::HoldId>,
+    /// When forget wrote it.
+    pub written: DateTime<Utc>,
 }
 
 /// A loaded snapshot: its id and manifest.
@@ -156,6 +172,7 @@ impl SnapshotManifest {
             streams: draft.streams,
             session,
             summary: draft.summary,
+            held: None,
         }
     }
 }

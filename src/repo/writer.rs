@@ -433,8 +433,19 @@ impl BackupSession {
     /// Writes the remaining packs, then their index, then the snapshot manifest (last).
     #[tracing::instrument(skip_all, fields(library = %draft.library))]
     pub async fn finish(self, draft: SnapshotDraft) -> Result<SnapshotId> {
+        self.finish_held(draft, None).await
+    }
+
+    /// [`BackupSession::finish`] for a held snapshot (`held` set: what forget keeps for legal
+    /// holds, FORMAT.md §19).
+    pub async fn finish_held(
+        self,
+        draft: SnapshotDraft,
+        held: Option<snapshot::HeldSnapshot>,
+    ) -> Result<SnapshotId> {
         let index = self.seal_and_index().await?;
-        let manifest = SnapshotManifest::from_draft(draft, self.started, self.stats());
+        let mut manifest = SnapshotManifest::from_draft(draft, self.started, self.stats());
+        manifest.held = held;
         snapshot::write_snapshot(&self.objects, &index, &manifest).await
     }
 }

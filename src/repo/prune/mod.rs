@@ -107,6 +107,10 @@ pub struct PruneReport {
     /// Problems in resume records of unfinished backups (not fatal).
     pub warnings: Vec<Problem>,
     pub seconds: f64,
+    /// Held snapshots (FORMAT.md §19): those still kept by active legal holds, and those
+    /// removed before this prune because every hold they named was released.
+    #[serde(default)]
+    pub held_snapshots: Vec<crate::repo::holds::HeldSnapshotState>,
 }
 
 #[derive(Debug, thiserror::Error)]

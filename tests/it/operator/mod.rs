@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod conventions;
 mod first_steps;
+mod holds;
 mod mistakes;
 mod seeing;
 mod support;

@@ -233,6 +233,20 @@ pub async fn repository_with_every_kind(
     imvault::repo::marks::write(repo.objects(), &marks)
         .await
         .unwrap();
+    // A legal hold naming a privileged matter.
+    imvault::repo::holds::place(
+        repo.objects(),
+        imvault::repo::holds::HoldScope::Client {
+            client: "Privileged client".into(),
+            matter: Some("CONFIDENTIAL merger".into()),
+            library: Some("CONFIDENTIAL".into()),
+        },
+        "Privileged litigation",
+        "Privileged reader",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     // An audit record whose parameters name the library.
     let auditor = imvault::audit::Auditor::new(
         repo.objects().clone(),
@@ -326,6 +340,12 @@ pub async fn assert_flipped_bytes_are_detected(store: Arc<dyn ObjectStore>) {
                         .map(|_| ())
                         .unwrap_err()
                 }
+                "holds" => {
+                    match imvault::repo::holds::list(open(&store).await.unwrap().objects()).await {
+                        Err(imvault::repo::holds::HoldError::Repo { source, .. }) => *source,
+                        other => panic!("{key} byte {at}: {other:?}"),
+                    }
+                }
                 "packs" => match read_everything(&store).await {
                     Err(e) => e,
                     Ok(()) => {
@@ -382,6 +402,7 @@ pub async fn assert_flipped_bytes_are_detected(store: Arc<dyn ObjectStore>) {
         "checkpoints",
         "marks",
         "audit",
+        "holds",
     ] {
         assert!(
             kinds_seen.contains(k),
