@@ -317,3 +317,120 @@ pub async fn release_unheld(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::holds::Release;
+
+    fn hold(n: u8, scope: HoldScope, released: bool) -> Hold {
+        Hold {
+            id: HoldId([n; 32]),
+            scope,
+            reason: "r".into(),
+            placed: Utc::now(),
+            placed_by: "u".into(),
+            released: released.then(|| Release {
+                time: Utc::now(),
+                reason: "done".into(),
+                by: "u".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn each_scope_covers_what_it_names_and_a_released_hold_nothing() {
+        let m = HoldMatcher::new(&[
+            hold(
+                1,
+                HoldScope::Document {
+                    document: "ACTIVE!42".into(),
+                },
+                false,
+            ),
+            hold(
+                2,
+                HoldScope::Workspace {
+                    workspace: "ACTIVE!5".into(),
+                },
+                false,
+            ),
+            hold(
+                3,
+                HoldScope::Client {
+                    client: "ACME".into(),
+                    matter: Some("M-7".into()),
+                    library: None,
+                },
+                false,
+            ),
+            hold(
+                4,
+                HoldScope::Client {
+                    client: "acme".into(),
+                    matter: None,
+                    library: Some("ARCHIVE".into()),
+                },
+                false,
+            ),
+            hold(
+                5,
+                HoldScope::Document {
+                    document: "ACTIVE!43".into(),
+                },
+                true,
+            ),
+        ]);
+        let doc = |s: &str| -> DocumentId { s.parse().unwrap() };
+        let ws = |s: &str| -> ContainerId { s.parse().unwrap() };
+        let codes = |c: &str, m: &str| (Some(c.to_lowercase()), Some(m.to_lowercase()));
+        let ids = |v: Vec<HoldId>| v.iter().map(|h| h.0[0]).collect::<Vec<_>>();
+        assert_eq!(
+            ids(m.covering("ACTIVE", &doc("ACTIVE!42"), None, None)),
+            [1]
+        );
+        assert!(
+            m.covering("ACTIVE", &doc("ACTIVE!43"), None, None)
+                .is_empty()
+        );
+        assert_eq!(
+            ids(m.covering("ACTIVE", &doc("ACTIVE!9"), Some(&ws("ACTIVE!5")), None)),
+            [2]
+        );
+        // Client and matter, case-insensitive; another matter of the client is not covered.
+        let c = codes("Acme", "m-7");
+        assert_eq!(
+            ids(m.covering("ACTIVE", &doc("ACTIVE!9"), Some(&ws("ACTIVE!6")), Some(&c))),
+            [3]
+        );
+        let other = codes("ACME", "M-8");
+        assert!(
+            m.covering(
+                "ACTIVE",
+                &doc("ACTIVE!9"),
+                Some(&ws("ACTIVE!6")),
+                Some(&other)
+            )
+            .is_empty()
+        );
+        // The client hold limited to ARCHIVE covers every matter there, and only there.
+        assert_eq!(
+            ids(m.covering("ARCHIVE", &doc("ARCHIVE!9"), None, Some(&other))),
+            [4]
+        );
+        assert_eq!(
+            ids(m.covering("ARCHIVE", &doc("ARCHIVE!9"), None, Some(&c))),
+            [3, 4]
+        );
+        assert!(
+            HoldMatcher::new(&[hold(
+                6,
+                HoldScope::Document {
+                    document: "x".into()
+                },
+                true
+            )])
+            .is_empty()
+        );
+    }
+}

@@ -151,6 +151,14 @@ impl std::fmt::Display for Snapshot {
             m.library,
             m.host
         )?;
+        if let Some(h) = &m.held {
+            write!(
+                f,
+                "  held for {} legal hold(s), from {}",
+                h.holds.len(),
+                h.from.short()
+            )?;
+        }
         for (k, v) in &m.counts {
             write!(f, "  {k}={v}")?;
         }

@@ -176,6 +176,23 @@ async fn a_held_document_keeps_every_version_through_forget_and_prune_until_rele
             .len() as u64
     };
 
+    // A dry run says what it would keep and writes nothing.
+    let snapshots = || {
+        json_of(&cli(&env, &["snapshots", "--json"]))
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let count = snapshots();
+    let dry = json_of(&cli(
+        &env,
+        &["forget", "--keep-last", "1", "--dry-run", "--json"],
+    ));
+    assert_eq!(dry["held"].as_array().unwrap().len(), 1, "{dry}");
+    assert!(dry["held"][0]["held_snapshot"].is_null(), "{dry}");
+    assert_eq!(dry["held"][0]["versions"], held.versions.len() as u64);
+    assert_eq!(snapshots(), count);
+
     let out = cli(&env, &["forget", "--keep-last", "1", "--json"]);
     assert_exit(&out, 0);
     let forget = json_of(&out);
@@ -270,6 +287,30 @@ async fn a_held_document_keeps_every_version_through_forget_and_prune_until_rele
     );
     let listed = json_of(&cli(&env, &["hold", "list", "--json"]));
     assert_eq!(listed[0]["released"]["reason"], "settled", "{listed}");
+
+    // Placing and releasing each left exactly one audit entry, by the operating-system user;
+    // the refused second release none.
+    let user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    for (action, says) in [
+        ("hold_add", held.id.to_string()),
+        ("hold_release", hold_id.clone()),
+    ] {
+        let all = json_of(&cli(&env, &["audit", "--json", "--action", action]));
+        let all = all.as_array().unwrap();
+        assert_eq!(all.len(), 1, "{action}: {all:#?}");
+        assert_eq!(all[0]["actor"]["name"], user.as_str(), "{}", all[0]);
+        assert_eq!(all[0]["outcome"], "ok", "{}", all[0]);
+        assert!(all[0].to_string().contains(&says), "{}", all[0]);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,4 +451,7 @@ async fn bad_hold_input_gets_a_clear_error_and_places_nothing() {
     );
     let listed = json_of(&cli(&env, &["hold", "list", "--json"]));
     assert_eq!(listed, serde_json::json!([]));
+    // Refused before anything was done: nothing in the audit trail either.
+    let trail = json_of(&cli(&env, &["audit", "--json"]));
+    assert_eq!(trail, serde_json::json!([]), "{trail}");
 }
