@@ -154,13 +154,23 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
 
     let store = open_store(&settings.repository)?;
     let credential = crate::app::repository::credential(&settings.repository)?;
-    Repository::init(
+    let created = Repository::init(
         store.clone(),
         init_options(&settings.repository),
         credential.as_ref(),
     )
     .await
     .context("creating the demo repository")?;
+    let audit = super::start_audit(
+        &settings,
+        &created,
+        crate::audit::Action::Init {
+            url: settings.repository.url.to_string(),
+            encrypted: created.is_encrypted(),
+        },
+    )
+    .await?;
+    super::finish_audit(Some(audit), Ok(()), |_| Default::default()).await?;
     println!("repository created at {}", dir.join("repo").display());
 
     let im = settings
@@ -313,13 +323,17 @@ async fn point_in_time_restore(
     let mut ctx = RestoreContext::new(repo.clone(), settings.catalog_path.clone(), None);
     ctx.progress = crate::commands::progress::shown(false);
     let t = Instant::now();
-    let report = crate::restore::run(
+    let audit = super::start_audit(settings, repo, crate::app::audit::restore_action(&req)).await?;
+    let r = crate::restore::run(
         &ctx,
         &req,
         std::sync::Arc::new(crate::jobs::progress::Counters::default()),
         CancellationToken::new(),
     )
-    .await?;
+    .await;
+    let (outcome, figures) = crate::app::audit::restore_outcome(&r);
+    audit.finish(outcome, figures).await?;
+    let report = r?;
     println!(
         "\n-- point-in-time restore of {doc} as of {} ({:.1} s)",
         at.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -319,4 +319,35 @@ fn demo_closing_lines_say_the_simulator_stopped() {
     );
     // What it says works does.
     run(&demo.join("imvault.toml"), &["snapshots"]).expect(0);
+    // Its repository's creation and its restore are in the audit trail.
+    let trail: serde_json::Value = serde_json::from_str(
+        &run(&demo.join("imvault.toml"), &["audit", "--json"])
+            .expect(0)
+            .stdout,
+    )
+    .unwrap();
+    let kinds: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let restored = r.stdout.contains("-- point-in-time restore of");
+    assert_eq!(
+        kinds,
+        if restored {
+            vec!["init", "export"]
+        } else {
+            vec!["init"]
+        },
+        "{trail}"
+    );
+    assert!(
+        trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["outcome"] == "ok"),
+        "{trail}"
+    );
 }
