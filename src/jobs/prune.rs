@@ -99,7 +99,16 @@ pub async fn run(
     }
     .await;
     let result = match held {
-        Ok(held) => env.repo.prune(&req.options, now, &progress).await.map(|mut r| {
+        Ok(held) => {
+            let mut options = req.options.clone();
+            if options.dry_run {
+                options.counted_gone = held
+                    .iter()
+                    .filter(|h| h.active_holds.is_empty())
+                    .map(|h| h.snapshot)
+                    .collect();
+            }
+            env.repo.prune(&options, now, &progress).await.map(|mut r| {
             for h in &held {
                 match h.active_holds.is_empty() {
                     true => tracing::info!(snapshot = %h.snapshot, "held snapshot released"),
@@ -108,7 +117,8 @@ pub async fn run(
             }
             r.held_snapshots = held;
             r
-        }),
+        })
+        }
         Err(e) => {
             stop.cancel();
             let _ = reporter.await;

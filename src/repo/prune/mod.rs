@@ -62,6 +62,10 @@ pub struct PruneOptions {
     /// Test hook: abort the process (like kill -9) after this many writes or deletes.
     #[serde(skip)]
     pub abort_after_steps: Option<u64>,
+    /// Snapshots to count as gone (a dry run's held snapshots whose legal holds are all
+    /// released: the real run removes them first).
+    #[serde(skip)]
+    pub counted_gone: Vec<crate::repo::SnapshotId>,
 }
 
 impl Default for PruneOptions {
@@ -73,6 +77,7 @@ impl Default for PruneOptions {
             grace_secs: 24 * 3600,
             active_run_secs: 24 * 3600,
             abort_after_steps: None,
+            counted_gone: Vec::new(),
         }
     }
 }

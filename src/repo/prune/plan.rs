@@ -101,7 +101,10 @@ impl Repository<Indexed> {
     ) -> Result<PrunePlan, PruneError> {
         let objects = self.objects();
         let grace = chrono::Duration::seconds(opts.grace_secs.min(i64::MAX as u64 / 2) as i64);
-        let survey = self.survey().await?;
+        let mut survey = self.survey().await?;
+        survey
+            .snapshots
+            .retain(|s| !opts.counted_gone.contains(&s.id));
         let mut needed = needed(objects, &survey, opts, now).await?;
         let mut report = PruneReport {
             dry_run: opts.dry_run,

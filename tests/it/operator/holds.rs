@@ -271,7 +271,16 @@ async fn a_held_document_keeps_every_version_through_forget_and_prune_until_rele
         "{}",
         stderr(&out)
     );
+    // A dry run counts the released held snapshot as gone, as the real run will make it.
+    let dry = json_of(&cli(&env, &["prune", "--dry-run", "--json"]));
+    assert!(
+        dry["held_snapshots"][0]["active_holds"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let prune = prune_twice(&env);
+    assert_eq!(referenced(&dry), referenced(&prune), "{dry}");
     let states = prune["held_snapshots"].as_array().unwrap();
     assert_eq!(states.len(), 1, "{prune}");
     assert!(states[0]["active_holds"].as_array().unwrap().is_empty());
@@ -390,6 +399,33 @@ async fn a_client_matter_hold_covers_a_document_added_to_the_matter_after_it_was
     )
     .await;
     assert_eq!(restored, BTreeSet::from([v1.id.to_string()]));
+    // The whole workspace as of then (the held snapshot holds the matter), and `find`.
+    let report = run_restore(
+        &env,
+        &RestoreRequest {
+            workspace: Some(ws.id.clone()),
+            at: Some(with_doc.row.time),
+            to: Some(env.dir.path().join("workspace")),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .expect("the held workspace restores");
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    let item = report
+        .items
+        .iter()
+        .find(|i| i.version == v1.id.to_string())
+        .expect("the later memo is in the workspace as of then");
+    assert!(std::fs::read(&item.restored_as).unwrap() == content.to_vec());
+    let found = cli(&env, &["find", "--name", "Later memo*", "--json"]);
+    assert_exit(&found, 0);
+    assert!(
+        String::from_utf8_lossy(&found.stdout).contains(&v1.id.to_string()),
+        "{}",
+        String::from_utf8_lossy(&found.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
