@@ -32,6 +32,8 @@ pub struct Figures {
     /// Audit records this daemon could not write (each refused an action or left an outcome
     /// unrecorded).
     pub audit_write_failures: u64,
+    /// Times `/readyz` opened the repository (its result is kept, see [`super::readiness`]).
+    pub readyz_repository_checks: u64,
     /// Finished jobs' durations by kind (the daemon's histogram).
     pub durations: Option<prometheus::HistogramVec>,
 }
@@ -117,6 +119,12 @@ fn registry(f: &Figures) -> prometheus::Result<Registry> {
         "imvault_audit_write_failures_total",
         "Audit records this daemon could not write (the action was refused, or its outcome is not recorded).",
         f.audit_write_failures,
+    )?;
+    int_counter(
+        &r,
+        "imvault_readyz_repository_checks_total",
+        "Times /readyz opened the repository to check it (the result is kept for a while).",
+        f.readyz_repository_checks,
     )?;
     int_gauge(
         &r,
@@ -227,6 +235,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         start_time: state.started_at.timestamp_millis() as f64 / 1000.0,
         signed_in: client.is_some(),
         audit_write_failures: state.audit.failures(),
+        readyz_repository_checks: state.readiness.checks(),
         durations: Some(state.metrics.durations()),
     };
     let text = match render(&figures) {

@@ -11,6 +11,7 @@ pub mod console;
 pub mod history;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod repo_stats;
 pub mod routes;
 
@@ -36,6 +37,8 @@ pub struct ApiContext {
     pub daemon: Arc<DaemonState>,
     /// The repository's totals for the dashboard.
     pub repo_stats: repo_stats::RepoStatsCache,
+    /// `/readyz`'s repository check, kept.
+    pub readiness: readiness::RepositoryProbe,
 }
 
 impl std::ops::Deref for ApiContext {
@@ -85,6 +88,7 @@ pub fn router(daemon: Arc<DaemonState>) -> Router {
     let state = Arc::new(ApiContext {
         daemon,
         repo_stats: repo_stats::RepoStatsCache::default(),
+        readiness: readiness::RepositoryProbe::default(),
     });
     let (v1, root) = documented();
     let (v1, _) = v1.split_for_parts();

@@ -113,18 +113,29 @@ pub async fn readyz(
         Err(e) => Err(crate::repo::error_chain(&e)),
     };
     let settings = state.settings();
-    let r = &settings.repository;
-    let repository = async {
-        let credential =
-            crate::app::repository::credential(r).map_err(|e| crate::repo::error_chain(&e))?;
-        let store = open_backend(&backend_config(r)).map_err(|e| crate::repo::error_chain(&e))?;
-        Repository::open(store, credential.as_ref())
+    // Kept (per settings, briefly): opening unlocks the key, too costly for every probe.
+    let repository = state
+        .readiness
+        .get(&settings, || async {
+            let r = &settings.repository;
+            async {
+                let credential = crate::app::repository::credential(r)
+                    .map_err(|e| crate::repo::error_chain(&e))?;
+                let store =
+                    open_backend(&backend_config(r)).map_err(|e| crate::repo::error_chain(&e))?;
+                Repository::open(store, credential.as_ref())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| crate::repo::error_chain(&e))
+            }
             .await
-            .map(|_| ())
-            .map_err(|e| crate::repo::error_chain(&e))
-    }
-    .await
-    .map_err(|e| format!("{}: {e}", r.url));
+            .map_err(|e| {
+                let e = format!("{}: {e}", r.url);
+                tracing::warn!(error = %e, "readiness: the repository does not open");
+                e
+            })
+        })
+        .await;
     let signed_in = match state.client() {
         Some(_) => Ok(()),
         None => Err(state

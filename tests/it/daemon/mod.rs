@@ -4,5 +4,6 @@ mod audit;
 mod console_api;
 mod console_browser;
 mod crash;
+mod readyz;
 mod serve;
 mod sign_in;
