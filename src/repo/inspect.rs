@@ -93,9 +93,17 @@ impl Repository<Indexed> {
         let packs = backend::list(self.store().as_ref(), &Path::from(keys::PACKS)).await?;
         let totals = self.index().totals();
         let logical: u64 = snaps.iter().map(|s| s.manifest.session.logical_bytes).sum();
+        // A snapshot without the `bytes` count (written by other writers than the backup job)
+        // protects at least what its session read.
         let protected: u64 = snaps
             .iter()
-            .filter_map(|s| s.manifest.counts.get("bytes"))
+            .map(|s| {
+                s.manifest
+                    .counts
+                    .get("bytes")
+                    .copied()
+                    .unwrap_or(s.manifest.session.logical_bytes)
+            })
             .sum();
         let pack_bytes: u64 = packs.iter().map(|m| m.size).sum();
         // What the kept snapshots reference (metadata and content), each blob once.
