@@ -149,7 +149,10 @@ mod tests {
         broken.store(true, Ordering::SeqCst);
         assert_eq!(probe.get(&s, check).await, Ok(()), "kept");
         tokio::time::advance(OK_TTL).await;
-        assert!(probe.get(&s, check).await.is_err(), "re-checked after the TTL");
+        assert!(
+            probe.get(&s, check).await.is_err(),
+            "re-checked after the TTL"
+        );
         assert_eq!(probe.checks(), 2);
 
         // A failure is kept only briefly: fixed, it is seen after RETRY_AFTER.

@@ -65,7 +65,10 @@ async fn readyz_opens_the_repository_once_and_again_after_a_reload() {
     let why = v["checks"]["repository"]["error"].as_str().unwrap();
     assert!(why.contains("no repository here"), "{why}");
     assert!(why.contains("run `imvault init`"), "{why}");
-    assert!(why.contains(&empty.display().to_string()), "names where: {why}");
+    assert!(
+        why.contains(&empty.display().to_string()),
+        "names where: {why}"
+    );
     assert!(!why.contains(crate::support::repo::TEST_PASSWORD), "{why}");
     let logs = daemon.logs();
     assert!(
@@ -78,7 +81,10 @@ async fn readyz_opens_the_repository_once_and_again_after_a_reload() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert!(bare.get("checks").is_none(), "{bare}");
     let after = repository_checks(&daemon).await;
-    assert!(after > before, "the reload was checked: {after} vs {before}");
+    assert!(
+        after > before,
+        "the reload was checked: {after} vs {before}"
+    );
     // Failures are kept briefly too: more probes do not each open the repository.
     for _ in 0..10 {
         daemon.call(Method::GET, "/readyz", Some(TOKEN), None).await;
