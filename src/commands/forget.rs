@@ -34,6 +34,11 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
+        if !args.dry_run {
+            // A read-only (format 1) repository is refused before anything, its audit record
+            // included, is written.
+            repo.check_writable("forgetting snapshots")?;
+        }
         // Recorded before anything is done; a dry run changes nothing and is not recorded.
         let audit = match args.dry_run {
             true => None,

@@ -10,6 +10,10 @@
 //! whole and checked against its name (BLAKE3 of the pack), its header is checked against the
 //! index entries, and every blob is decompressed and checked against its BLAKE3 id.
 //!
+//! Checkpoint records and key slots (read otherwise only by a resumed backup or an unlock) are
+//! each read and checked under their names. Prune marks are read with the index: a damaged
+//! marks object stops verify, naming it.
+//!
 //! Problems are collected, each naming the object it concerns; nothing is modified. Packs that
 //! no index names are not problems (an interrupted backup leaves them; `prune` removes them).
 
@@ -104,6 +108,11 @@ pub enum ProblemKind {
     CorruptBlob,
     /// A snapshot manifest that cannot be read, does not match its name or does not decode.
     CorruptSnapshot,
+    /// A checkpoint (resume) record that cannot be read, does not open under its name or does
+    /// not decode.
+    CorruptCheckpoint,
+    /// A key slot (`keys/`) that does not match its name or does not decode.
+    CorruptKeySlot,
     /// A snapshot references blobs that no index names.
     NotIndexed,
     /// A snapshot references blobs indexed in a pack that does not exist.
@@ -412,6 +421,46 @@ async fn read_and_check_pack(
 }
 
 impl Repository<Indexed> {
+    /// Every checkpoint record and key slot that does not read back authentic under its name.
+    async fn check_checkpoints_and_key_slots(&self) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        for m in self.objects().list(ObjectKind::Checkpoint, None).await? {
+            let read = match self
+                .objects()
+                .get(ObjectKind::Checkpoint, &m.location)
+                .await
+            {
+                Ok(bytes) => {
+                    serde_json::from_slice::<crate::repo::snapshot::CheckpointRecord>(&bytes)
+                        .map(|_| ())
+                        .map_err(|source| RepoError::Decode {
+                            key: m.location.to_string(),
+                            source,
+                        })
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = read {
+                problems.push(Problem {
+                    kind: ProblemKind::CorruptCheckpoint,
+                    object: m.location.to_string(),
+                    detail: crate::repo::error_chain(&e),
+                });
+            }
+        }
+        let slots = crate::repo::keyslot::read_all(self.store()).await?;
+        for slot in crate::repo::keyslot::describe(&slots, None) {
+            if let Some(why) = slot.problem {
+                problems.push(Problem {
+                    kind: ProblemKind::CorruptKeySlot,
+                    object: crate::repo::keyslot::key_of(&slot.id).to_string(),
+                    detail: format!("key slot failed authentication: {why}"),
+                });
+            }
+        }
+        Ok(problems)
+    }
+
     /// Verifies the repository (see the module docs). `progress` is updated as work is done.
     #[tracing::instrument(skip_all, fields(library = opts.library.as_deref().unwrap_or("*")))]
     pub async fn verify(
@@ -505,6 +554,8 @@ impl Repository<Indexed> {
         }
         r.blobs_referenced = refs.blobs.len() as u64;
         r.problems.append(&mut refs.problems);
+        r.problems
+            .extend(self.check_checkpoints_and_key_slots().await?);
 
         // Data.
         let candidates: Vec<PackId> = {

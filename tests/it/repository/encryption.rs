@@ -572,16 +572,14 @@ async fn wrong_or_missing_password_is_refused_and_nothing_is_written() {
     Repository::open(clear, None).await.unwrap();
 }
 
-/// Issue 14, "Format 1 repositories stay readable": a repository written in format 1 (the
-/// layout of docs/FORMAT.md §2-§9 before encryption: clear JSON config and manifests, BLAKE3
-/// blob ids, plain pack headers) is written here object by object as that format says, then
-/// read back (snapshots, records, content, verify), and every write into it is refused with a
-/// message naming the format and what to do.
-#[tokio::test]
-async fn a_format_1_repository_stays_readable_and_is_read_only() {
+/// Writes a format 1 repository into `store`, object by object as that format says
+/// (plain zstd objects, unkeyed blob ids, plain pack headers): one snapshot of library ACTIVE
+/// with one version, and a checkpoint record. Returns the content and the snapshot's id.
+pub async fn write_format_1_repository(
+    store: &Arc<dyn ObjectStore>,
+) -> (Vec<u8>, imvault::repo::SnapshotId) {
     use imvault::repo::blob::{self, BlobKind};
     use imvault::repo::pack::PackWriter;
-    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
     let plain = imvault::repo::Crypto::plaintext();
     let content = text_bytes(50_000, 7);
     let cid = imvault::repo::BlobId::of(&content);
@@ -607,7 +605,7 @@ async fn a_format_1_repository_stays_readable_and_is_read_only() {
         w.add(&blob::encode(&plain, id, kind, Bytes::from(raw), 3).unwrap());
         let sealed = w.seal(&plain).unwrap();
         assert_eq!(sealed.id, imvault::repo::PackId::of(&sealed.bytes));
-        put(&store, &keys::pack(&sealed.id), sealed.bytes.clone()).await;
+        put(store, &keys::pack(&sealed.id), sealed.bytes.clone()).await;
         packs.push((sealed.id, sealed.entries));
     }
     body.extend_from_slice(&(packs.len() as u32).to_le_bytes());
@@ -626,7 +624,7 @@ async fn a_format_1_repository_stays_readable_and_is_read_only() {
     let mut index = b"IMVIDX01".to_vec();
     index.extend_from_slice(&zstd::bulk::compress(&body, 3).unwrap());
     put(
-        &store,
+        store,
         &keys::index(&imvault::repo::IndexId::of(&index)),
         Bytes::from(index),
     )
@@ -646,13 +644,13 @@ async fn a_format_1_repository_stays_readable_and_is_read_only() {
     });
     let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
     let sid = imvault::repo::SnapshotId::of(&manifest);
-    put(&store, &keys::snapshot(&sid), Bytes::from(manifest)).await;
+    put(store, &keys::snapshot(&sid), Bytes::from(manifest)).await;
     let checkpoint = serde_json::to_vec(&serde_json::json!({
         "library": "ACTIVE", "time": "2026-11-25T01:01:00Z", "record": {"parent": null}
     }))
     .unwrap();
     put(
-        &store,
+        store,
         &Path::from("checkpoints/ACTIVE/20261125T010100.000000000Z-0123456789abcdef"),
         Bytes::from(checkpoint),
     )
@@ -666,11 +664,23 @@ async fn a_format_1_repository_stays_readable_and_is_read_only() {
         "zstd_level": 3
     });
     put(
-        &store,
+        store,
         &keys::config(),
         Bytes::from(serde_json::to_vec_pretty(&config).unwrap()),
     )
     .await;
+    (content, sid)
+}
+
+/// Issue 14, "Format 1 repositories stay readable": a repository written in format 1 (the
+/// layout of docs/FORMAT.md §2-§9 before encryption: clear JSON config and manifests, BLAKE3
+/// blob ids, plain pack headers) is written here object by object as that format says, then
+/// read back (snapshots, records, content, verify), and every write into it is refused with a
+/// message naming the format and what to do.
+#[tokio::test]
+async fn a_format_1_repository_stays_readable_and_is_read_only() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let (content, sid) = write_format_1_repository(&store).await;
 
     // Read with or without a configured password: format 1 has none.
     for cred in [None, key()] {
@@ -773,4 +783,122 @@ async fn on_s3_no_plaintext_is_stored_and_every_flipped_byte_is_detected() {
         return;
     };
     assert_flipped_bytes_are_detected(imvault::repo::open_backend(&cfg).unwrap()).await;
+}
+
+/// `verify` lists a damaged checkpoint record and a damaged key slot by name and kind (the
+/// report is not ok, so the command exits non-zero); a damaged prune marks object, read with
+/// the index, stops verify with an error naming it. Nothing is repaired: with the byte back,
+/// verify is clean again.
+#[tokio::test]
+async fn verify_names_damaged_checkpoints_key_slots_and_prune_marks() {
+    use imvault::repo::verify::ProblemKind;
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    repository_with_every_kind(store.clone()).await;
+    // A second slot (a key file), so that the repository still opens with one slot damaged.
+    let other =
+        imvault::repo::Credential::KeyFile(imvault::secret::SecretBytes::new(vec![7u8; 32]));
+    open(&store)
+        .await
+        .unwrap()
+        .add_key_slot(&other, &crate::support::repo::fast_kdf())
+        .await
+        .unwrap();
+    let verify = || async {
+        open(&store)
+            .await?
+            .verify(&VerifyOptions::default(), &VerifyProgress::default())
+            .await
+    };
+    assert!(verify().await.unwrap().is_ok());
+    let objects = stored_objects(&store).await;
+    let first = |dir: &str| {
+        objects
+            .iter()
+            .find(|(k, _)| k.as_ref().starts_with(&format!("{dir}/")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {dir} object"))
+    };
+    let slots = imvault::repo::keyslot::read_all(&store).await.unwrap();
+    let other_slot = imvault::repo::keyslot::describe(&slots, None)
+        .into_iter()
+        .find(|s| s.kind == Some(imvault::repo::SlotKind::KeyFile))
+        .unwrap();
+    let slot_key = imvault::repo::keyslot::key_of(&other_slot.id);
+    let slot = objects
+        .iter()
+        .find(|(k, _)| *k == slot_key)
+        .cloned()
+        .unwrap();
+    for ((key, orig), kind) in [
+        (first("checkpoints"), ProblemKind::CorruptCheckpoint),
+        (slot, ProblemKind::CorruptKeySlot),
+    ] {
+        let mut bad = orig.to_vec();
+        let at = bad.len() / 2;
+        bad[at] ^= 0x20;
+        put(&store, &key, Bytes::from(bad)).await;
+        let report = verify().await.unwrap();
+        assert!(!report.is_ok(), "{key}");
+        let p = report
+            .problems
+            .iter()
+            .find(|p| p.object == key.as_ref())
+            .unwrap_or_else(|| panic!("verify misses {key}: {:?}", report.problems));
+        assert_eq!(p.kind, kind, "{p:?}");
+        assert!(p.detail.contains("failed authentication"), "{p:?}");
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        put(&store, &key, orig.clone()).await;
+        assert!(verify().await.unwrap().is_ok(), "{key} restored");
+    }
+    // Prune marks: read with the index, so verify stops, naming the object and its kind.
+    let (key, orig) = first("marks");
+    let mut bad = orig.to_vec();
+    bad[0] ^= 0x20;
+    put(&store, &key, Bytes::from(bad)).await;
+    let err = verify().await.unwrap_err();
+    let msg = imvault::repo::error_chain(&err);
+    assert!(msg.contains(key.as_ref()), "{msg}");
+    assert!(msg.contains("prune marks"), "{msg}");
+    assert!(msg.contains("failed authentication"), "{msg}");
+    assert_eq!(
+        store.get(&key).await.unwrap().bytes().await.unwrap()[0],
+        orig[0] ^ 0x20,
+        "nothing repaired"
+    );
+    put(&store, &key, orig).await;
+    assert!(verify().await.unwrap().is_ok());
+}
+
+/// Issue 14: `forget` and `prune` on a format 1 repository are refused before anything is
+/// written (no audit record, no lock, no deletion), naming format 1 and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_and_prune_refuse_a_format_1_repository_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    let store = imvault::repo::open_backend(&imvault::repo::BackendConfig::local(repo_dir.clone()))
+        .unwrap();
+    write_format_1_repository(&store).await;
+    let config = crate::support::maint::repo_only_config(dir.path(), &repo_dir);
+    let before = stored_objects(&store).await;
+    for (args, action) in [
+        (&["forget", "--keep-last", "1"][..], "forgetting snapshots"),
+        (&["prune"][..], "pruning"),
+    ] {
+        let (code, out, err) = crate::support::maint::imvault(&config, args, &[]);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(
+            err.contains("repository format 1") && err.contains("read-only"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!("{action} is refused")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("imvault init"), "says what to do: {err}");
+        assert_eq!(
+            stored_objects(&store).await,
+            before,
+            "{args:?} wrote or deleted something"
+        );
+    }
 }
