@@ -7,6 +7,9 @@
 //!     [--catalog true|false] [--nochange-runs 1] [--only-incremental false]
 //! ```
 //!
+//! `IMVAULT_BENCH_INSECURE=1` creates the repository with `--insecure-no-encryption` (what
+//! encryption costs, same build).
+//!
 //! Phases: full backup, no-change incremental, 1% change incremental (on `--scale`), then a full
 //! backup under the simulator's rate limit (share of the limit used) and one under faults
 //! (versions lost compared with the simulator's truth). Backups update a catalog, as
@@ -41,6 +44,21 @@ use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
 use imvault_sim::{self as sim, MutateRequest, Scale, SimHandle, SimOptions};
 use tokio_util::sync::CancellationToken;
+
+/// `IMVAULT_BENCH_INSECURE=1`: the repository is created with `--insecure-no-encryption` (to
+/// measure what encryption costs with the same build); else encrypted with a bench password.
+fn insecure() -> bool {
+    std::env::var("IMVAULT_BENCH_INSECURE").is_ok_and(|v| v == "1")
+}
+
+fn credential() -> Option<&'static imvault::repo::Credential> {
+    static C: std::sync::OnceLock<imvault::repo::Credential> = std::sync::OnceLock::new();
+    (!insecure()).then(|| {
+        C.get_or_init(|| {
+            imvault::repo::Credential::Password(imvault::secret::Secret::new("bench password"))
+        })
+    })
+}
 
 struct Args {
     scale: Scale,
@@ -106,10 +124,11 @@ async fn setup(opts: SimOptions, rps: u32, catalog: bool) -> Bench {
     let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).expect("store");
     Repository::init(
         store.clone(),
-        InitOptions::default(),
-        Some(&imvault::repo::Credential::Password(
-            imvault::secret::Secret::new("bench password"),
-        )),
+        InitOptions {
+            insecure_no_encryption: insecure(),
+            ..InitOptions::default()
+        },
+        credential(),
     )
     .await
     .expect("init");
@@ -136,17 +155,12 @@ struct Phase {
 }
 
 async fn run_backup(b: &Bench, full: bool) -> Phase {
-    let repo = Repository::open(
-        b.env_store.clone(),
-        Some(&imvault::repo::Credential::Password(
-            imvault::secret::Secret::new("bench password"),
-        )),
-    )
-    .await
-    .expect("open")
-    .load_index()
-    .await
-    .expect("index");
+    let repo = Repository::open(b.env_store.clone(), credential())
+        .await
+        .expect("open")
+        .load_index()
+        .await
+        .expect("index");
     let env = BackupEnv {
         client: b.client.clone(),
         repo,

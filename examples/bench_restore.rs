@@ -6,6 +6,9 @@
 //!     [--concurrency 8] [--keep DIR]
 //! ```
 //!
+//! `IMVAULT_BENCH_INSECURE=1` creates the repository with `--insecure-no-encryption` (what
+//! encryption costs, same build).
+//!
 //! Backs up one library of the in-process simulator into a repository (local directory, or a
 //! fresh bucket on the given S3 endpoint), then times `restore --library L --to DIR` (every
 //! version of every document, verified) and checks a sample of files against the simulator.
@@ -95,6 +98,21 @@ use imvault::secret::Secret;
 use imvault_sim::{self as sim, Scale, SimOptions};
 use tokio_util::sync::CancellationToken;
 
+/// `IMVAULT_BENCH_INSECURE=1`: the repository is created with `--insecure-no-encryption` (to
+/// measure what encryption costs with the same build); else encrypted with a bench password.
+fn insecure() -> bool {
+    std::env::var("IMVAULT_BENCH_INSECURE").is_ok_and(|v| v == "1")
+}
+
+fn credential() -> Option<&'static imvault::repo::Credential> {
+    static C: std::sync::OnceLock<imvault::repo::Credential> = std::sync::OnceLock::new();
+    (!insecure()).then(|| {
+        C.get_or_init(|| {
+            imvault::repo::Credential::Password(imvault::secret::Secret::new("bench password"))
+        })
+    })
+}
+
 #[tokio::main]
 async fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -158,10 +176,11 @@ async fn main() {
     let store = open_backend(&backend).expect("store");
     Repository::init(
         store.clone(),
-        InitOptions::default(),
-        Some(&imvault::repo::Credential::Password(
-            imvault::secret::Secret::new("bench password"),
-        )),
+        InitOptions {
+            insecure_no_encryption: insecure(),
+            ..InitOptions::default()
+        },
+        credential(),
     )
     .await
     .expect("init");
@@ -169,17 +188,12 @@ async fn main() {
     let lib: imvault::imanage::model::LibraryId = library.parse().expect("library");
     let env = BackupEnv {
         client: client.clone(),
-        repo: Repository::open(
-            store.clone(),
-            Some(&imvault::repo::Credential::Password(
-                imvault::secret::Secret::new("bench password"),
-            )),
-        )
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap(),
+        repo: Repository::open(store.clone(), credential())
+            .await
+            .unwrap()
+            .load_index()
+            .await
+            .unwrap(),
         lock_dir: work.join("locks"),
         progress: imvault::app::progress::log_lines(),
         session: SessionOptions::default(),
@@ -206,17 +220,12 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let repo = Repository::open(
-        store.clone(),
-        Some(&imvault::repo::Credential::Password(
-            imvault::secret::Secret::new("bench password"),
-        )),
-    )
-    .await
-    .unwrap()
-    .load_index()
-    .await
-    .unwrap();
+    let repo = Repository::open(store.clone(), credential())
+        .await
+        .unwrap()
+        .load_index()
+        .await
+        .unwrap();
     let mut ctx = RestoreContext::new(repo, catalog, None);
     ctx.concurrency = conc;
     ctx.sync_catalog = false;
