@@ -5,5 +5,6 @@ mod console_api;
 mod console_browser;
 mod crash;
 mod readyz;
+mod restore_record;
 mod serve;
 mod sign_in;
