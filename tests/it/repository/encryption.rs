@@ -902,3 +902,66 @@ async fn forget_and_prune_refuse_a_format_1_repository_and_write_nothing() {
         );
     }
 }
+
+/// Issue 14: `catalog rebuild` works on a format 1 repository. Format 1's objects are those of an
+/// unencrypted format 2 repository (`seal(ad, p) = p`, plain BLAKE3 blob ids, the same pack and
+/// index layouts: docs/FORMAT.md §1, §17) except `config`, which has no `encryption` field, and
+/// the checkpoint records' names: the corpus is backed up unencrypted, `config` is written back
+/// as format 1 wrote it, the checkpoint records are removed, and the catalog, deleted, is rebuilt
+/// from that repository alone: the same catalog, every document found again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_rebuild_works_on_a_format_1_repository() {
+    use crate::support::restore::{
+        assert_exit, backup, catalog, cli, folder_with_subfolders, latest,
+    };
+    let env = TestEnv::with_repository(
+        SimOptions {
+            seed: 193,
+            scale: Scale::Tiny,
+            ..SimOptions::default()
+        },
+        true,
+    )
+    .await;
+    backup(&env).await;
+    let (dump, documents) = {
+        let cat = catalog(&env);
+        let docs = folder_with_subfolders(&cat, &latest(&cat), 2).documents;
+        assert!(!docs.is_empty());
+        (cat.canonical_dump().unwrap(), docs)
+    };
+    let repo_dir = env.dir.path().join("repo");
+    let config_file = repo_dir.join("config");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    assert_eq!(config["encryption"], "none", "{config}");
+    config["format_version"] = 1.into();
+    config.as_object_mut().unwrap().remove("encryption");
+    std::fs::write(&config_file, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(repo_dir.join("checkpoints"));
+    let store = imvault::repo::open_backend(&imvault::repo::BackendConfig::local(repo_dir.clone()))
+        .unwrap();
+    let repo = Repository::open(store, key()).await.unwrap();
+    assert_eq!(repo.config().format_version, 1);
+
+    let state = env.dir.path().join("state");
+    for f in std::fs::read_dir(&state).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("catalog.db")
+        {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    let out = cli(&env, &["catalog", "rebuild"]);
+    assert_exit(&out, 0);
+    let cat = catalog(&env);
+    assert_eq!(cat.canonical_dump().unwrap(), dump, "the same catalog");
+    let again = folder_with_subfolders(&cat, &latest(&cat), 2).documents;
+    assert_eq!(
+        again.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        documents.iter().map(|d| d.id.clone()).collect::<Vec<_>>()
+    );
+}
