@@ -34,26 +34,19 @@ pub fn run(config: Option<&Path>, args: &ForgetArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
-        if !args.dry_run {
-            // A read-only (format 1) repository is refused before anything, its audit record
-            // included, is written.
-            repo.check_writable("forgetting snapshots")?;
-        }
-        // Recorded before anything is done; a dry run changes nothing and is not recorded.
-        let audit = match args.dry_run {
-            true => None,
-            false => Some(
-                super::start_audit(
-                    &settings,
-                    &repo,
-                    crate::audit::Action::Forget {
-                        policy: serde_json::to_value(policy_from_args(args))?,
-                        library: args.library.clone(),
-                    },
-                )
-                .await?,
-            ),
-        };
+        let audit = super::start_changing_audit(
+            &settings,
+            &repo,
+            args.dry_run,
+            "forgetting snapshots",
+            || {
+                Ok(crate::audit::Action::Forget {
+                    policy: serde_json::to_value(policy_from_args(args))?,
+                    library: args.library.clone(),
+                })
+            },
+        )
+        .await?;
         let r = forget_with(&settings, repo, args).await;
         let r = super::finish_audit(audit, r, |r| crate::audit::Figures {
             snapshots: Some(r.forgotten),

@@ -207,6 +207,23 @@ pub(crate) async fn start_audit<S>(
         .with_context(|| format!("recording the {kind} in the audit trail: nothing was done"))
 }
 
+/// The start of a command that changes the repository (forget, prune): a read-only (format 1)
+/// repository is refused before anything, its audit record included, is written; then the
+/// action is recorded. A dry run changes nothing and is neither refused nor recorded (`None`).
+pub(crate) async fn start_changing_audit<S>(
+    settings: &Settings,
+    repo: &crate::repo::Repository<S>,
+    dry_run: bool,
+    what: &'static str,
+    action: impl FnOnce() -> anyhow::Result<crate::audit::Action>,
+) -> anyhow::Result<Option<crate::audit::Pending>> {
+    if dry_run {
+        return Ok(None);
+    }
+    repo.check_writable(what)?;
+    Ok(Some(start_audit(settings, repo, action()?).await?))
+}
+
 /// Records how an audited action ended (`None`: not audited, e.g. a dry run). The action's
 /// own error wins over a failure to record it (which is logged); a successful action whose
 /// outcome cannot be recorded fails the command.

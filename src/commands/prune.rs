@@ -39,26 +39,14 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
     let grace_secs = parse_grace(&args.grace).context("reading --grace")?;
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository.for_maintenance()).await?;
-        if !args.dry_run {
-            // A read-only (format 1) repository is refused before anything, its audit record
-            // included, is written.
-            repo.check_writable("pruning")?;
-        }
-        // Recorded before anything is done; a dry run changes nothing and is not recorded.
-        let audit = match args.dry_run {
-            true => None,
-            false => Some(
-                super::start_audit(
-                    &settings,
-                    &repo,
-                    crate::audit::Action::Prune {
-                        max_repack_percent: args.max_repack,
-                        grace_secs,
-                    },
-                )
-                .await?,
-            ),
-        };
+        let audit =
+            super::start_changing_audit(&settings, &repo, args.dry_run, "pruning", || {
+                Ok(crate::audit::Action::Prune {
+                    max_repack_percent: args.max_repack,
+                    grace_secs,
+                })
+            })
+            .await?;
         let r = prune_with(&settings, repo, args, grace_secs).await;
         let r = super::finish_audit(audit, r, |r| crate::audit::Figures {
             bytes: Some(r.bytes_deleted),
