@@ -29,17 +29,21 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account;
 pub mod api_read;
 pub mod api_write;
 mod auth;
 pub mod client;
 pub mod error;
+pub mod ids;
 pub mod inventory;
 pub mod limiter;
 pub mod model;
+mod openapi;
 pub mod paging;
 pub mod profiles;
 pub mod retry;
+pub mod security;
 pub mod settings;
 pub mod stats;
 pub mod walk;
