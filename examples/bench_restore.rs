@@ -169,6 +169,7 @@ async fn main() {
                 secret_access_key: Some(Secret::new("testing")),
                 session_token: None,
                 outage_wait_secs: None,
+                object_lock: None,
             }
         }
         None => BackendConfig::local(work.join("repo")),

@@ -33,6 +33,13 @@ pub enum AppError {
         #[source]
         source: Box<RepoError>,
     },
+    /// `[repository] object_lock` is on and the bucket is not set up for it.
+    #[error("repository {url}")]
+    BucketNotReady {
+        url: url::Url,
+        #[source]
+        source: Box<crate::repo::object_lock::BucketNotReady>,
+    },
     #[error("loading the index of repository {url}")]
     LoadIndex {
         url: url::Url,

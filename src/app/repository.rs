@@ -25,6 +25,7 @@ pub fn backend_config(r: &RepositorySettings) -> BackendConfig {
         secret_access_key: r.secret_access_key.clone(),
         session_token: None,
         outage_wait_secs: r.outage_wait_secs,
+        object_lock: r.object_lock,
     }
 }
 
@@ -74,16 +75,53 @@ pub fn open_store(r: &RepositorySettings) -> Result<Arc<dyn ObjectStore>, AppErr
     })
 }
 
+/// With `[repository] object_lock` on, checks that the bucket has versioning and Object Lock
+/// enabled: `init` and every backup (command line and daemon) refuse to write otherwise. Asked
+/// each time (two small requests), nothing cached: a bucket fixed meanwhile is seen at once.
+pub async fn check_object_lock(r: &RepositorySettings) -> Result<(), AppError> {
+    if r.object_lock.is_none() {
+        return Ok(());
+    }
+    let not_ready = |source| AppError::BucketNotReady {
+        url: r.url.clone(),
+        source: Box::new(source),
+    };
+    let native = crate::repo::s3_native::S3Native::from_config(&backend_config(r))
+        .map_err(|e| not_ready(crate::repo::object_lock::BucketNotReady::Check(e)))?;
+    match native {
+        Some(s3) => crate::repo::object_lock::check_bucket(&s3)
+            .await
+            .map_err(not_ready),
+        None => Ok(()),
+    }
+}
+
+/// [`open_indexed`] for a backup: refuses a bucket not set up for the configured Object Lock
+/// ([`check_object_lock`]) before anything is written.
+pub async fn open_indexed_for_backup(
+    r: &RepositorySettings,
+) -> Result<Repository<Indexed>, AppError> {
+    check_object_lock(r).await?;
+    open_indexed(r).await
+}
+
 /// Opens the repository (reads its config).
 pub async fn open_repo(r: &RepositorySettings) -> Result<Repository<Opened>, AppError> {
     let store = open_store(r)?;
     let credential = credential(r)?;
-    Repository::open(store, credential.as_ref())
+    let open_err = |source| AppError::OpenRepository {
+        url: r.url.clone(),
+        source: Box::new(source),
+    };
+    let repo = Repository::open(store, credential.as_ref())
         .await
-        .map_err(|source| AppError::OpenRepository {
-            url: r.url.clone(),
-            source: Box::new(source),
-        })
+        .map_err(open_err)?;
+    match crate::repo::object_lock::RetentionControl::from_config(&backend_config(r))
+        .map_err(|e| open_err(e.into()))?
+    {
+        Some(control) => Ok(repo.with_retention(control)),
+        None => Ok(repo),
+    }
 }
 
 /// Opens the repository and loads its index.

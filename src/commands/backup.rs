@@ -10,7 +10,7 @@ use super::runtime;
 use super::{Exit, load_settings};
 use crate::app::client::{connect, imanage_settings, select_libraries};
 use crate::app::env::backup_env;
-use crate::app::repository::open_indexed;
+use crate::app::repository::open_indexed_for_backup;
 use crate::cli::BackupArgs;
 use crate::config::Settings;
 use crate::imanage::Client;
@@ -26,7 +26,7 @@ pub fn run(config: Option<&Path>, args: &BackupArgs, verbose: bool) -> anyhow::R
 async fn run_async(settings: &Settings, args: &BackupArgs, verbose: bool) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let client = connect(settings).await?;
-    let repo = open_indexed(&settings.repository).await?;
+    let repo = open_indexed_for_backup(&settings.repository).await?;
     let libraries = select_libraries(&client, settings, &args.library)?;
     if libraries.is_empty() {
         anyhow::bail!(

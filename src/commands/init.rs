@@ -13,6 +13,7 @@ pub fn run(config: Option<&Path>, insecure_no_encryption: bool) -> anyhow::Resul
     let settings = load_settings_offline(config)?;
     let r = &settings.repository;
     runtime()?.block_on(async {
+        crate::app::repository::check_object_lock(r).await?;
         let store = open_store(r)?;
         let mut opts = init_options(r);
         opts.insecure_no_encryption = insecure_no_encryption;

@@ -108,6 +108,28 @@ pub fn run(config: Option<&Path>, args: &PruneArgs) -> anyhow::Result<Exit> {
         if let Some(d) = &r.deferred {
             println!("deletion deferred: {d}");
         }
+        let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        };
+        if let Some(w) = &r.retention_wait {
+            println!(
+                "{} packs ({:.1} MB) {would}kept under Object Lock retention: deleted by a prune after {} (the first after {})",
+                w.packs,
+                mb(w.bytes),
+                at(w.latest),
+                at(w.earliest)
+            );
+        }
+        if let Some(x) = &r.retention_extended {
+            println!(
+                "Object Lock retention of {} objects extended (to {}; {} of {} objects checked)",
+                x.extended,
+                at(x.until),
+                x.checked,
+                x.objects
+            );
+        }
         Ok(Exit::Success)
     })
 }

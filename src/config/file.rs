@@ -134,6 +134,15 @@ pub struct RepositoryFile {
     /// forget); the ones above then need no delete permission (README, "Ransomware-proof
     /// storage").
     pub maintenance: Option<MaintenanceFile>,
+    /// S3 Object Lock on every object imvault writes: `"off"` (default), `"governance"` or
+    /// `"compliance"` (docs/FORMAT.md §20; the bucket needs versioning and Object Lock).
+    #[serde(default)]
+    pub object_lock: crate::repo::object_lock::ObjectLockSetting,
+    /// Days each write is retained (1–36500); required when `object_lock` is on.
+    pub lock_days: Option<crate::repo::object_lock::LockDays>,
+    /// For tests only: the retention in seconds instead of `lock_days` (so a test sees a lock
+    /// end without waiting for days). Do not use in production.
+    pub lock_seconds: Option<u64>,
 }
 
 /// `[repository.maintenance]`: the maintenance role's S3 credentials.
@@ -162,6 +171,9 @@ impl Default for RepositoryFile {
             pack_size_mib: None,
             outage_wait_secs: None,
             maintenance: None,
+            object_lock: Default::default(),
+            lock_days: None,
+            lock_seconds: None,
         }
     }
 }

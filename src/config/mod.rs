@@ -163,6 +163,8 @@ pub struct RepositorySettings {
     /// `[repository.maintenance]`: the credentials prune and forget use instead of the ones
     /// above (which then need no delete permission).
     pub maintenance: Option<MaintenanceCredentials>,
+    /// `object_lock` with `lock_days` (or the test-only `lock_seconds`): `None` when off.
+    pub object_lock: Option<crate::repo::object_lock::ObjectLockConfig>,
 }
 
 /// The maintenance role's S3 credentials (`[repository.maintenance]`).

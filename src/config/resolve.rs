@@ -204,8 +204,10 @@ impl Check<'_> {
                 })
             }
         };
+        let object_lock = self.object_lock(&r.url, r.object_lock, r.lock_days, r.lock_seconds)?;
         Ok(RepositorySettings {
             maintenance,
+            object_lock,
             url: r.url,
             endpoint: r.endpoint,
             region: r.region,
@@ -219,6 +221,66 @@ impl Check<'_> {
             pack_size_mib: r.pack_size_mib,
             outage_wait_secs: r.outage_wait_secs,
         })
+    }
+
+    /// `object_lock`, `lock_days` and the test-only `lock_seconds` (the range of `lock_days` is
+    /// checked by the parser, with the line).
+    fn object_lock(
+        &self,
+        url: &url::Url,
+        setting: crate::repo::object_lock::ObjectLockSetting,
+        days: Option<crate::repo::object_lock::LockDays>,
+        seconds: Option<u64>,
+    ) -> Result<Option<crate::repo::object_lock::ObjectLockConfig>, ConfigError> {
+        let Some(mode) = setting.mode() else {
+            if days.is_some() || seconds.is_some() {
+                return Err(self.invalid(
+                    "repository.lock_days",
+                    "is set but object_lock is \"off\": set object_lock = \"governance\" or \"compliance\", or remove lock_days".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if url.scheme() != "s3" {
+            return Err(self.invalid(
+                "repository.object_lock",
+                format!(
+                    "S3 Object Lock needs an s3:// repository, got {:?}",
+                    url.as_str()
+                ),
+            ));
+        }
+        let retain_secs = match (days, seconds) {
+            (Some(d), None) => u64::from(d.get()) * 86_400,
+            (None, Some(s))
+                if (1..=u64::from(crate::repo::object_lock::LockDays::MAX) * 86_400)
+                    .contains(&s) =>
+            {
+                s
+            }
+            (None, Some(s)) => {
+                return Err(self.invalid(
+                    "repository.lock_seconds",
+                    format!("must be at least 1, got {s}"),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "repository.lock_seconds",
+                    "is for tests only and replaces lock_days: give one of them, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    "repository.lock_days",
+                    format!("is required when object_lock = \"{mode}\" (1 to 36500 days)"),
+                ));
+            }
+        };
+        Ok(Some(crate::repo::object_lock::ObjectLockConfig {
+            mode,
+            retain_secs,
+        }))
     }
 
     /// `[schedule]`: six cron fields (or `off`), and every cron expression and the time zone

@@ -82,7 +82,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
             Err(e) => return ExecOutcome::failed(format!("invalid library id {l:?}: {e}")),
         }
     }
-    let repo = match open_indexed(&settings.repository).await {
+    let repo = match crate::app::repository::open_indexed_for_backup(&settings.repository).await {
         Ok(repo) => repo,
         Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };

@@ -6,6 +6,9 @@
 //!   endpoint, region, `allow_http` and credentials of [`BackendConfig`] override them.
 //! - `memory://`: in-memory, for tests.
 //!
+//! With Object Lock on (`s3://` only), the store is wrapped in
+//! [`crate::repo::object_lock::LockedStore`]: every write carries a retain-until date.
+//!
 //! Objects that must never be overwritten are written with `PutMode::Create`; because their names
 //! are content hashes, `AlreadyExists` means the same bytes are already there (a retried or
 //! concurrent write), which is success.
@@ -41,6 +44,9 @@ pub struct BackendConfig {
     /// How long a remote store may stay unreachable before calls fail (seconds; `None`: the
     /// default of [`crate::repo::outage::DEFAULT_OUTAGE_WAIT`], `0`: fail at once).
     pub outage_wait_secs: Option<u64>,
+    /// S3 Object Lock on every write (`[repository] object_lock`): `None` when off. Only for
+    /// `s3://` URLs.
+    pub object_lock: Option<crate::repo::object_lock::ObjectLockConfig>,
 }
 
 impl BackendConfig {
@@ -59,6 +65,11 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
         reason: reason.to_string(),
     };
     let url = cfg.url.trim();
+    if cfg.object_lock.is_some() && !url.starts_with("s3://") {
+        return Err(bad(
+            "Object Lock ([repository] object_lock) needs an s3:// repository",
+        ));
+    }
     if url == "memory://" || url == "memory:" {
         return Ok(Arc::new(InMemory::new()));
     }
@@ -108,11 +119,21 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
             source,
         })?;
         let s3 = crate::repo::outage::OutageStore::new(s3, wait);
-        return Ok(if prefix.is_empty() {
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
             Arc::new(s3)
         } else {
             Arc::new(PrefixStore::new(s3, prefix))
-        });
+        };
+        return match cfg.object_lock {
+            None => Ok(store),
+            Some(lock) => {
+                let native = crate::repo::s3_native::S3Native::from_config(cfg)?
+                    .ok_or_else(|| bad("Object Lock needs an s3:// repository"))?;
+                Ok(Arc::new(crate::repo::object_lock::LockedStore::new(
+                    store, native, lock,
+                )))
+            }
+        };
     }
     let path = match url.strip_prefix("file://") {
         Some(p) => p,

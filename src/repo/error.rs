@@ -201,6 +201,11 @@ pub enum RepoError {
 
     #[error(transparent)]
     Random(#[from] crate::repo::crypto::RandomError),
+
+    /// A call of the native S3 client (Object Lock, retention, versioning): names the
+    /// operation, bucket and key.
+    #[error(transparent)]
+    S3(#[from] crate::repo::s3_native::S3Error),
 }
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;

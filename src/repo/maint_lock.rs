@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::repo::backend;
@@ -86,26 +86,77 @@ pub fn host_id() -> String {
 
 /// Reads the lock, if any.
 pub async fn read(objects: &Objects) -> Result<Option<LockRecord>> {
+    Ok(read_versioned(objects).await?.map(|(r, _)| r))
+}
+
+/// Reads the lock with the version of the stored object (its ETag and version id), so that
+/// replacing it can be made conditional on it being the very object read.
+async fn read_versioned(objects: &Objects) -> Result<Option<(LockRecord, UpdateVersion)>> {
     let key = lock_key();
-    match backend::get(objects.store().as_ref(), &key).await {
-        Ok(stored) => {
-            let bytes = objects.open(ObjectKind::Lock, &key, stored).await?;
-            let rec: LockRecord =
-                serde_json::from_slice(&bytes).map_err(|source| RepoError::Decode {
-                    key: key.to_string(),
-                    source,
-                })?;
-            if rec.version != LOCK_VERSION {
-                return Err(RepoError::UnsupportedFormat {
-                    key: key.to_string(),
-                    found: rec.version,
-                    supported: format!("[{LOCK_VERSION}]"),
-                });
-            }
-            Ok(Some(rec))
-        }
-        Err(RepoError::Missing { .. }) => Ok(None),
-        Err(e) => Err(e),
+    let got = match objects.store().get(&key).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(backend::get_error(&key, e)),
+    };
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    let stored = got.bytes().await.map_err(|e| backend::get_error(&key, e))?;
+    let bytes = objects.open(ObjectKind::Lock, &key, stored).await?;
+    let rec: LockRecord = serde_json::from_slice(&bytes).map_err(|source| RepoError::Decode {
+        key: key.to_string(),
+        source,
+    })?;
+    if rec.version != LOCK_VERSION {
+        return Err(RepoError::UnsupportedFormat {
+            key: key.to_string(),
+            found: rec.version,
+            supported: format!("[{LOCK_VERSION}]"),
+        });
+    }
+    Ok(Some((rec, version)))
+}
+
+/// How a conditional replacement of the lock went.
+enum Replaced {
+    Done,
+    /// The stored lock is no longer the one read (another maintainer, or its heartbeat).
+    Changed,
+    /// The store cannot replace conditionally (a local directory).
+    Unsupported,
+}
+
+/// Replaces the lock by `stored` only if it is still the object of `version` (S3 `If-Match`).
+async fn replace_if_unchanged(
+    objects: &Objects,
+    version: &UpdateVersion,
+    stored: Bytes,
+) -> Result<Replaced> {
+    let key = lock_key();
+    if version.e_tag.is_none() {
+        return Ok(Replaced::Unsupported);
+    }
+    match objects
+        .store()
+        .put_opts(
+            &key,
+            PutPayload::from(stored),
+            PutMode::Update(version.clone()).into(),
+        )
+        .await
+    {
+        Ok(_) => Ok(Replaced::Done),
+        Err(
+            object_store::Error::Precondition { .. }
+            | object_store::Error::AlreadyExists { .. }
+            | object_store::Error::NotFound { .. },
+        ) => Ok(Replaced::Changed),
+        Err(object_store::Error::NotImplemented { .. }) => Ok(Replaced::Unsupported),
+        Err(source) => Err(RepoError::Put {
+            key: key.to_string(),
+            source,
+        }),
     }
 }
 
@@ -173,7 +224,7 @@ impl MaintenanceLock {
             };
             objects.check_writable("taking the maintenance lock")?;
             let stored = record.seal(&objects).await?;
-            match backend::put_create(objects.store().as_ref(), &key, stored).await {
+            match backend::put_create(objects.store().as_ref(), &key, stored.clone()).await {
                 Ok(()) => {
                     tracing::info!(lock = %record.describe(now), "maintenance lock taken");
                     let heartbeat = tokio::spawn(heartbeat(objects.clone(), record.clone(), ttl));
@@ -189,16 +240,35 @@ impl MaintenanceLock {
                 }) => {}
                 Err(e) => return Err(e),
             }
-            let Some(held) = read(&objects).await? else {
+            let Some((held, version)) = read_versioned(&objects).await? else {
                 // Released between our create and our read: try again.
                 continue;
             };
             let now = Utc::now();
             if held.expires < now && !took_over {
-                tracing::warn!(lock = %held.describe(now), "taking over an expired maintenance lock");
-                remove(&objects).await?;
                 took_over = true;
-                continue;
+                tracing::warn!(lock = %held.describe(now), "taking over an expired maintenance lock");
+                // Replace exactly the expired lock read (If-Match on its ETag): of two
+                // maintainers taking it over at once, one wins, the other finds the winner's.
+                match replace_if_unchanged(&objects, &version, stored).await? {
+                    Replaced::Done => {
+                        tracing::info!(lock = %record.describe(now), "maintenance lock taken over");
+                        let heartbeat =
+                            tokio::spawn(heartbeat(objects.clone(), record.clone(), ttl));
+                        return Ok(Self {
+                            objects,
+                            record,
+                            heartbeat,
+                        });
+                    }
+                    Replaced::Changed => continue,
+                    Replaced::Unsupported => {
+                        // A local directory: one host, whose own lock already serialises
+                        // maintainers; delete and create.
+                        remove(&objects).await?;
+                        continue;
+                    }
+                }
             }
             return Err(RepoError::Locked {
                 key: key.to_string(),
@@ -237,11 +307,11 @@ async fn heartbeat(objects: Objects, mut record: LockRecord, ttl: Duration) {
     let ttl_c = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(600));
     loop {
         tokio::time::sleep(every).await;
-        match read(&objects).await {
-            Ok(Some(h)) if h.token == record.token => {}
+        let version = match read_versioned(&objects).await {
+            Ok(Some((h, v))) if h.token == record.token => v,
             Ok(h) => {
                 tracing::error!(
-                    held = ?h.map(|h| h.describe(Utc::now())),
+                    held = ?h.map(|(h, _)| h.describe(Utc::now())),
                     "the maintenance lock is no longer this process's; heartbeat stopped"
                 );
                 return;
@@ -250,19 +320,36 @@ async fn heartbeat(objects: Objects, mut record: LockRecord, ttl: Duration) {
                 tracing::warn!(error = %crate::repo::error_chain(&e), "maintenance lock heartbeat: cannot read the lock");
                 continue;
             }
-        }
+        };
         let now = Utc::now();
         record.heartbeat = now;
         record.expires = now + ttl_c;
         let Ok(bytes) = record.seal(&objects).await else {
             return;
         };
-        if let Err(e) = objects
-            .store()
-            .put(&lock_key(), PutPayload::from(bytes))
-            .await
-        {
-            tracing::warn!(error = %e, "maintenance lock heartbeat failed");
+        // Only over our own lock as read (If-Match), so a heartbeat never overwrites a lock
+        // another maintainer took meanwhile.
+        let renewed = match replace_if_unchanged(&objects, &version, bytes.clone()).await {
+            Ok(Replaced::Unsupported) => objects
+                .store()
+                .put(&lock_key(), PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|source| RepoError::Put {
+                    key: lock_key().to_string(),
+                    source,
+                }),
+            Ok(Replaced::Done) => Ok(()),
+            Ok(Replaced::Changed) => {
+                tracing::error!(
+                    "the maintenance lock changed under its heartbeat; heartbeat stopped"
+                );
+                return;
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renewed {
+            tracing::warn!(error = %crate::repo::error_chain(&e), "maintenance lock heartbeat failed");
         }
     }
 }

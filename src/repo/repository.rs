@@ -47,6 +47,9 @@ pub struct Repository<S> {
     slot: Option<String>,
     /// Local copies of snapshot manifests (see [`Repository::with_snapshot_cache`]).
     snapshot_cache: Option<Arc<SnapshotCache>>,
+    /// The bucket's Object Lock, when the repository writes with it
+    /// ([`Repository::with_retention`]): prune waits for retention and extends it.
+    retention: Option<Arc<crate::repo::object_lock::RetentionControl>>,
     state: S,
 }
 
@@ -140,6 +143,7 @@ impl Repository<Opened> {
             config,
             slot,
             snapshot_cache: None,
+            retention: None,
             state: Opened,
         })
     }
@@ -198,6 +202,7 @@ impl Repository<Opened> {
                 config,
                 slot: None,
                 snapshot_cache: None,
+                retention: None,
                 state: Opened,
             });
         }
@@ -231,6 +236,7 @@ impl Repository<Opened> {
             config,
             slot: Some(slot),
             snapshot_cache: None,
+            retention: None,
             state: Opened,
         })
     }
@@ -249,6 +255,7 @@ impl Repository<Opened> {
             config: self.config,
             slot: self.slot,
             snapshot_cache: self.snapshot_cache,
+            retention: self.retention,
             state: Indexed {
                 index: Arc::new(index),
                 cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
@@ -285,8 +292,21 @@ impl<S> Repository<S> {
             config: self.config.clone(),
             slot: self.slot.clone(),
             snapshot_cache: None,
+            retention: self.retention.clone(),
             state: Opened,
         }
+    }
+
+    /// The repository writes with S3 Object Lock: maintenance (prune) deletes nothing still
+    /// retained and extends the retention of what is still needed (docs/FORMAT.md §20).
+    pub fn with_retention(mut self, control: crate::repo::object_lock::RetentionControl) -> Self {
+        self.retention = Some(Arc::new(control));
+        self
+    }
+
+    /// The repository's Object Lock, if it writes with one.
+    pub fn retention(&self) -> Option<&crate::repo::object_lock::RetentionControl> {
+        self.retention.as_deref()
     }
 
     /// Refuses `action` on a repository this release only reads (format 1).

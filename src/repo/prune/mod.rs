@@ -24,8 +24,11 @@
 //! stops after the plan.
 
 mod execute;
+mod locked;
 mod plan;
 mod repack;
+
+pub use locked::RetentionWait;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -116,6 +119,15 @@ pub struct PruneReport {
     /// removed before this prune because every hold they named was released.
     #[serde(default)]
     pub held_snapshots: Vec<crate::repo::holds::HeldSnapshotState>,
+    /// Object Lock (FORMAT.md §20): marked packs past their grace period that are still
+    /// retained, so not deleted yet (counted in `packs_waiting` too); a later prune deletes
+    /// them once their retention has ended.
+    #[serde(default)]
+    pub retention_wait: Option<RetentionWait>,
+    /// Object Lock: the retention of the objects still needed, extended before it runs out
+    /// (not in a dry run).
+    #[serde(default)]
+    pub retention_extended: Option<crate::repo::object_lock::ExtendReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +205,7 @@ impl Repository<Indexed> {
             return Ok(r);
         }
         let mut r = self.execute_prune(plan, &steps, progress).await?;
+        r.retention_extended = self.extend_retention(now).await?;
         r.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             marked = r.packs_marked,

@@ -154,6 +154,15 @@ impl Repository<Indexed> {
             }
             settled.expired.clear();
         }
+        if let Some(control) = self.retention() {
+            report.retention_wait = super::locked::hold_back_retained(
+                control,
+                &mut settled.expired,
+                &survey.listing.packs,
+                now,
+            )
+            .await?;
+        }
         report.packs_waiting = (settled.new_marks.len() - settled.expired.len()) as u64;
         report.packs_deleted = settled.expired.len() as u64;
         report.bytes_deleted = settled

@@ -160,6 +160,7 @@ async fn an_unreachable_store_error_names_each_cause_once() {
         secret_access_key: Some(imvault::secret::Secret::new("testing")),
         session_token: None,
         outage_wait_secs: Some(0),
+        object_lock: None,
     };
     let store = open_backend(&cfg).unwrap();
     let e = Repository::open(store, crate::support::repo::key())

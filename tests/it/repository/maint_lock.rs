@@ -172,3 +172,45 @@ async fn prune_and_forget_on_another_host_wait_for_the_lock() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(maint_lock::read(&objects).await.unwrap(), None);
 }
+
+/// Taking over an expired lock replaces exactly the lock read (S3 `If-Match` on its ETag): of
+/// several maintainers finding the same dead holder's lock at once, one takes it over, the
+/// others are refused naming the winner (a delete-then-create could let two "win").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lock_is_taken_over_by_exactly_one_maintainer_on_s3() {
+    let Some(cfg) = crate::support::s3::s3_backend("takeover").await else {
+        return;
+    };
+    let objects = objects_of(open_backend(&cfg).unwrap(), true).await;
+    plant_lock(&objects, "host-dead", chrono::Duration::seconds(-1)).await;
+    let tries: Vec<_> = (0..4)
+        .map(|_| MaintenanceLock::acquire(objects.clone(), "prune", Duration::from_secs(600)))
+        .collect();
+    let mut won = Vec::new();
+    for r in futures::future::join_all(tries).await {
+        match r {
+            Ok(lock) => won.push(lock),
+            Err(RepoError::Locked { holder, .. }) => {
+                assert!(!holder.contains("host-dead"), "{holder}");
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "refused naming the winner: {holder}"
+                );
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one maintainer took the expired lock over"
+    );
+    let lock = won.pop().unwrap();
+    assert_eq!(
+        maint_lock::read(&objects).await.unwrap().as_ref(),
+        Some(lock.record()),
+        "the stored lock is the winner's"
+    );
+    lock.release().await.unwrap();
+    assert_eq!(maint_lock::read(&objects).await.unwrap(), None);
+}

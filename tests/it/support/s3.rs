@@ -88,6 +88,10 @@ fn unique_bucket() -> String {
 /// A fresh, empty bucket on the test S3 server, or `None` (after a loud message) when there is
 /// no server and `CI` is not `true`. Panics under `CI=true` when no server is available.
 pub async fn s3_backend(prefix: &str) -> Option<BackendConfig> {
+    s3_bucket(prefix, false).await
+}
+
+async fn s3_bucket(prefix: &str, object_lock: bool) -> Option<BackendConfig> {
     let server = SERVER.get_or_init(start);
     let server = match server {
         Ok(s) => s,
@@ -103,8 +107,11 @@ pub async fn s3_backend(prefix: &str) -> Option<BackendConfig> {
         }
     };
     let bucket = unique_bucket();
-    let resp = reqwest::Client::new()
-        .put(format!("{}/{bucket}", server.endpoint))
+    let mut req = reqwest::Client::new().put(format!("{}/{bucket}", server.endpoint));
+    if object_lock {
+        req = req.header("x-amz-bucket-object-lock-enabled", "true");
+    }
+    let resp = req
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating bucket {bucket} on {}: {e}", server.endpoint));
@@ -114,6 +121,35 @@ pub async fn s3_backend(prefix: &str) -> Option<BackendConfig> {
         resp.status()
     );
     Some(s3_config(&server.endpoint, &bucket, prefix))
+}
+
+/// As [`s3_backend`], the bucket created with Object Lock enabled (which enables versioning).
+pub async fn s3_locked_backend(prefix: &str) -> Option<BackendConfig> {
+    s3_bucket(prefix, true).await
+}
+
+/// As [`s3_backend`], the bucket created with versioning enabled but no Object Lock.
+pub async fn s3_versioned_backend(prefix: &str) -> Option<BackendConfig> {
+    let cfg = s3_backend(prefix).await?;
+    let endpoint = s3_endpoint().expect("server running");
+    let bucket = cfg.url["s3://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = r#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
+    let resp = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}?versioning"))
+        .body(body)
+        .send()
+        .await
+        .expect("enabling versioning");
+    assert!(
+        resp.status().is_success(),
+        "enabling versioning: HTTP {}",
+        resp.status()
+    );
+    Some(cfg)
 }
 
 /// Backend config for `bucket` on the test server's endpoint (the bucket may not exist).
@@ -127,6 +163,7 @@ pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> BackendConfig {
         secret_access_key: Some(Secret::new("testing")),
         session_token: None,
         outage_wait_secs: None,
+        object_lock: None,
     }
 }
 
