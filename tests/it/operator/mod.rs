@@ -4,6 +4,9 @@
 mod audit;
 mod cli;
 mod conventions;
+mod docs_shell;
+mod examples;
+mod first_hour;
 mod first_steps;
 mod holds;
 mod mistakes;
