@@ -5,11 +5,12 @@
 #   RUNS=7 TARGET=/mnt/x bash benches/restore_vs_restic.sh
 #   LOOP=1 bash benches/restore_vs_restic.sh           # target: a loop-mounted ext4 with a journal
 #   IMV=/tmp/imvault-before bash benches/restore_vs_restic.sh   # another imvault binary
+#   SCALE=tiny RUNS=1 WORK=/tmp/rvr-tiny bash benches/restore_vs_restic.sh   # a short check run
 #
 # Needs root (drop_caches, and mount for LOOP=1), restic (apt-get install restic) and
 # /usr/bin/time. What it does:
 #  1. Once (kept in $WORK/prep, reused while it exists): `bench_restore --keep` backs up the
-#     `medium` ACTIVE library of the simulator into a local imvault repository + catalog and
+#     `medium` (SCALE) ACTIVE library of the simulator into a local imvault repository + catalog and
 #     exports it; that export (11,124 versions, ~1.01 GB, 17,792 files with the sidecars) is the
 #     tree restic backs up (`--compression auto`) into its own local repository.
 #  2. RUNS rounds, each restoring the whole tree once with each tool into a fresh directory
@@ -38,6 +39,7 @@ TARGET=${TARGET:-$WORK/targets}
 COLD=${COLD:-0}
 LOOP=${LOOP:-0}
 LOOP_SIZE=${LOOP_SIZE:-6G}
+SCALE=${SCALE:-medium}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 command -v restic >/dev/null || { echo "restic not found (apt-get install restic)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time not found (apt-get install time)" >&2; exit 2; }
@@ -49,6 +51,8 @@ if [ -z "${IMV:-}" ]; then
   IMV=$CARGO_TARGET_DIR/release/imvault
 fi
 export RESTIC_PASSWORD=restore-vs-restic
+# bench_restore encrypts its repository with this password (examples/bench_restore.rs).
+export IMVAULT_PASSWORD="bench password"
 PREP=$WORK/prep
 mkdir -p "$WORK"
 
@@ -56,7 +60,7 @@ if [ ! -f "$PREP/ready" ]; then
   rm -rf "$PREP"
   echo "preparing $PREP (imvault backup of medium/ACTIVE, then restic backup of its export)" >&2
   cargo build --release --example bench_restore >&2
-  "$CARGO_TARGET_DIR/release/examples/bench_restore" --keep "$PREP" >&2
+  "$CARGO_TARGET_DIR/release/examples/bench_restore" --scale "$SCALE" --keep "$PREP" >&2
   restic init --repo "$PREP/restic_repo" >/dev/null
   (cd "$PREP/restored" && restic --repo "$PREP/restic_repo" backup --compression auto --quiet .)
   cat > "$PREP/imvault.toml" <<EOF
