@@ -67,6 +67,22 @@ pub struct Entry {
     pub seq: u64,
 }
 
+/// A `hold_add` started before its hold had an id: the id its finished record names.
+fn with_placed_hold(action: Action, figures: Option<&Figures>) -> Action {
+    match action {
+        Action::HoldAdd {
+            hold: None,
+            scope,
+            reason,
+        } => Action::HoldAdd {
+            hold: figures.and_then(|f| f.hold.clone()),
+            scope,
+            reason,
+        },
+        other => other,
+    }
+}
+
 /// The actions the filter selects, oldest first. Damaged records are skipped here (with a
 /// warning); `verify` names them.
 pub async fn list(objects: &Objects, filter: &Filter) -> Result<Vec<Entry>, AuditError> {
@@ -96,6 +112,7 @@ pub async fn list(objects: &Objects, filter: &Filter) -> Result<Vec<Entry>, Audi
                         break;
                     }
                     let done = finished.remove(&rec.seq);
+                    let action = with_placed_hold(action, done.as_ref().map(|d| &d.2));
                     let (outcome, message) = match done.as_ref().map(|d| &d.1) {
                         Some(Outcome::Ok) => (EntryOutcome::Ok, None),
                         Some(Outcome::Failed { message }) => {

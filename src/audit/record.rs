@@ -319,6 +319,9 @@ pub struct Figures {
     /// The job an API call queued or touched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// The legal hold a `hold_add` placed (its id is only known once it is placed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
 }
 
 /// The two records of one action: `started` before anything is done, `finished` after.

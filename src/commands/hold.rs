@@ -141,7 +141,11 @@ async fn add(
     )
     .await
     .context("placing the legal hold");
-    let hold = super::finish_audit(Some(audit), r, |_| Default::default()).await?;
+    let hold = super::finish_audit(Some(audit), r, |h| crate::audit::Figures {
+        hold: Some(h.id.to_hex()),
+        ..Default::default()
+    })
+    .await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hold)?);
     } else {
@@ -192,7 +196,11 @@ async fn release(
     )
     .await
     .context("releasing the legal hold");
-    let hold = super::finish_audit(Some(audit), r, |_| Default::default()).await?;
+    let hold = super::finish_audit(Some(audit), r, |h| crate::audit::Figures {
+        hold: Some(h.id.to_hex()),
+        ..Default::default()
+    })
+    .await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hold)?);
     } else {

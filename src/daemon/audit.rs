@@ -65,6 +65,31 @@ impl DaemonAudit {
         r
     }
 
+    /// Records that `action` starts in the repository `settings` name, without making it the
+    /// one this daemon records into (a reload's record in the repository it moves to).
+    pub async fn start_in(
+        &self,
+        settings: &Settings,
+        actor: Actor,
+        action: Action,
+    ) -> Result<Pending, String> {
+        let r = async {
+            let repo = crate::app::repository::open_repo(&settings.repository)
+                .await
+                .map_err(|e| format!("opening the repository: {}", crate::repo::error_chain(&e)))?;
+            crate::app::audit::auditor(settings, &repo, actor)
+                .map_err(|e| crate::repo::error_chain(&e))?
+                .start(action)
+                .await
+                .map_err(|e| crate::repo::error_chain(&e))
+        }
+        .await;
+        if r.is_err() {
+            self.failed();
+        }
+        r
+    }
+
     /// Records how an action ended; a failure is counted and logged.
     pub async fn finish(
         &self,

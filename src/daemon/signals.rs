@@ -69,32 +69,60 @@ pub async fn wait_for_stop(state: Arc<DaemonState>, config: &Path) -> std::io::R
 }
 
 /// A reload by SIGHUP, recorded in the audit trail (actor: the daemon): not done when its
-/// audit record cannot be written.
+/// audit record cannot be written. A new file that names another repository records the reload
+/// in both: in the repository served until now and, before the new settings take effect, in
+/// the new one (whose trail then says from when this daemon used it); if either record cannot
+/// be written, the reload is not done.
 async fn audited_reload(state: &Arc<DaemonState>, config: &Path) {
     use crate::audit::{Action, Actor, Figures, Outcome};
     let settings = state.settings();
-    let pending = match state
-        .audit
-        .start(
-            &settings,
-            Actor::Daemon {
-                name: "SIGHUP".into(),
-            },
-            Action::ConfigReload {
-                config: config.to_path_buf(),
-            },
-        )
-        .await
-    {
+    let actor = || Actor::Daemon {
+        name: "SIGHUP".into(),
+    };
+    let action = || Action::ConfigReload {
+        config: config.to_path_buf(),
+    };
+    let refused = |e: &str| {
+        tracing::error!(error = %e, "SIGHUP: the reload cannot be recorded in the audit trail; the configuration is not reloaded");
+        super::notify::status(
+            "configuration reload refused (audit trail not writable); serving with the previous one",
+        );
+    };
+    let pending = match state.audit.start(&settings, actor(), action()).await {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "SIGHUP: the reload cannot be recorded in the audit trail; the configuration is not reloaded");
-            super::notify::status(
-                "configuration reload refused (audit trail not writable); serving with the previous one",
-            );
+            refused(&e);
             return;
         }
     };
+    // A file that does not load is rejected by `reload` below (and recorded as failed).
+    let moved = Settings::load(config, &Env::from_process())
+        .ok()
+        .filter(|new| new.repository.url != settings.repository.url);
+    let mut pending_new = None;
+    if let Some(new) = &moved {
+        match state.audit.start_in(new, actor(), action()).await {
+            Ok(p) => pending_new = Some(p),
+            Err(e) => {
+                let message = format!(
+                    "the new repository {} cannot record the reload: {e}",
+                    new.repository.url
+                );
+                state
+                    .audit
+                    .finish(
+                        pending,
+                        Outcome::Failed {
+                            message: message.clone(),
+                        },
+                        Figures::default(),
+                    )
+                    .await;
+                refused(&message);
+                return;
+            }
+        }
+    }
     let r = reload(state, config);
     let outcome = match &r {
         Ok(()) => {
@@ -108,6 +136,12 @@ async fn audited_reload(state: &Arc<DaemonState>, config: &Path) {
             Outcome::Failed { message }
         }
     };
+    if let Some(p) = pending_new {
+        state
+            .audit
+            .finish(p, outcome.clone(), Figures::default())
+            .await;
+    }
     state
         .audit
         .finish(pending, outcome, Figures::default())

@@ -232,3 +232,99 @@ async fn an_unwritable_trail_refuses_calls_and_reloads_and_is_counted() {
         2.0
     );
 }
+
+/// A SIGHUP that points the daemon at another repository is recorded in both: the repository
+/// served until then and the new one (before the new settings take effect). A new repository
+/// that cannot record it (an empty location) refuses the reload, recorded as failed in the old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_to_another_repository_is_recorded_in_both() {
+    let env = crate::support::env::TestEnv::tiny(166).await;
+    let port = free_port();
+    let config = write_config(&env, port, NEVER, TOKEN);
+    let daemon = Daemon::start(&env, &config, port).await;
+    let text = std::fs::read_to_string(&config).unwrap();
+    let repo = format!("file://{}", env.dir.path().join("repo").display());
+    assert!(text.contains(&format!("url = \"{repo}\"")), "{text}");
+    let moved_to = |name: &str| {
+        let url = format!("file://{}", env.dir.path().join(name).display());
+        (url.clone(), text.replace(&repo, &url))
+    };
+    let trail = |config: &std::path::Path| -> Vec<Value> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+            .arg("--config")
+            .arg(config)
+            .args(["audit", "--json", "--action", "config_reload"])
+            .env("IMVAULT_LOG", "warn")
+            .output()
+            .unwrap();
+        crate::support::restore::assert_exit(&out, 0);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let logged = async |what: &str, count: usize| {
+        wait_until(what, Duration::from_secs(30), async || {
+            let logs = daemon.logs();
+            if logs.matches(what).count() >= count {
+                return Ok(());
+            }
+            Err(logs)
+        })
+        .await;
+    };
+
+    // An empty location cannot record the reload: refused, the old repository says why.
+    let (empty, moved) = moved_to("nothing-here");
+    std::fs::write(&config, moved).unwrap();
+    daemon.signal("HUP");
+    logged("the configuration is not reloaded", 1).await;
+    let old = trail(&env.config_path);
+    assert_eq!(old.len(), 1, "{old:#?}");
+    assert_eq!(old[0]["outcome"], "failed");
+    assert!(
+        old[0]["message"].as_str().unwrap().contains(&empty),
+        "{}",
+        old[0]
+    );
+
+    // A second repository, created beforehand: the reload is recorded in both.
+    let (second, moved) = moved_to("repo2");
+    let second_config = env.dir.path().join("second.toml");
+    std::fs::write(&second_config, &moved).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"))
+        .arg("--config")
+        .arg(&second_config)
+        .arg("init")
+        .output()
+        .unwrap();
+    crate::support::restore::assert_exit(&out, 0);
+    std::fs::write(&config, moved).unwrap();
+    daemon.signal("HUP");
+    logged("configuration reloaded", 1).await;
+    // The finished records follow the reload's log line.
+    let (old, new) = wait_until(
+        "the reload's finished records",
+        Duration::from_secs(30),
+        async || {
+            let (old, new) = (trail(&env.config_path), trail(&second_config));
+            if old.len() == 2
+                && old[1]["outcome"] != "unknown"
+                && new.len() == 1
+                && new[0]["outcome"] != "unknown"
+            {
+                return Ok((old, new));
+            }
+            Err(format!("{old:#?}\n{second}: {new:#?}"))
+        },
+    )
+    .await;
+    assert_eq!(old[1]["outcome"], "ok", "{}", old[1]);
+    assert_eq!(new[0]["outcome"], "ok", "{}", new[0]);
+    assert_eq!(new[0]["actor"]["name"], "SIGHUP");
+    // The daemon now lists the new repository's trail.
+    let (s, listed) = daemon.get("/v1/audit?action=config_reload").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}

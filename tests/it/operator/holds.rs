@@ -320,6 +320,16 @@ async fn a_held_document_keeps_every_version_through_forget_and_prune_until_rele
         assert_eq!(all[0]["outcome"], "ok", "{}", all[0]);
         assert!(all[0].to_string().contains(&says), "{}", all[0]);
     }
+    // The placed hold's id, known once it is placed: in the finished record and the listing.
+    let added = json_of(&cli(&env, &["audit", "--json", "--action", "hold_add"]));
+    assert_eq!(added[0]["figures"]["hold"], hold_id.as_str(), "{added}");
+    assert_eq!(added[0]["parameters"]["hold"], hold_id.as_str(), "{added}");
+    let text = cli(&env, &["audit", "--action", "hold_add"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(&format!("\"hold\":\"{hold_id}\"")),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
