@@ -68,13 +68,14 @@ pub async fn wait_for_stop(state: Arc<DaemonState>, config: &Path) -> std::io::R
     }
 }
 
-/// A reload by SIGHUP, recorded in the audit trail (actor: the daemon): not done when its
-/// audit record cannot be written. A new file that names another repository records the reload
-/// in both: in the repository served until now and, before the new settings take effect, in
-/// the new one (whose trail then says from when this daemon used it); if either record cannot
-/// be written, the reload is not done.
+/// A reload by SIGHUP, recorded in the audit trail (actor: the daemon): not done when no audit
+/// record of it can be written. A new file that names another repository records the reload in
+/// both: in the repository served until now and, before the new settings take effect, in the
+/// new one (whose trail then says from when this daemon used it). One of the two suffices (a
+/// new location with no repository yet, or a move away from a broken one, is still done); the
+/// record that could not be written is logged and counted.
 async fn audited_reload(state: &Arc<DaemonState>, config: &Path) {
-    use crate::audit::{Action, Actor, Figures, Outcome};
+    use crate::audit::{Action, Actor, Outcome};
     let settings = state.settings();
     let actor = || Actor::Daemon {
         name: "SIGHUP".into(),
@@ -82,47 +83,40 @@ async fn audited_reload(state: &Arc<DaemonState>, config: &Path) {
     let action = || Action::ConfigReload {
         config: config.to_path_buf(),
     };
-    let refused = |e: &str| {
-        tracing::error!(error = %e, "SIGHUP: the reload cannot be recorded in the audit trail; the configuration is not reloaded");
-        super::notify::status(
-            "configuration reload refused (audit trail not writable); serving with the previous one",
-        );
-    };
-    let pending = match state.audit.start(&settings, actor(), action()).await {
-        Ok(p) => p,
-        Err(e) => {
-            refused(&e);
-            return;
-        }
-    };
+    let old = state.audit.start(&settings, actor(), action()).await;
     // A file that does not load is rejected by `reload` below (and recorded as failed).
     let moved = Settings::load(config, &Env::from_process())
         .ok()
         .filter(|new| new.repository.url != settings.repository.url);
-    let mut pending_new = None;
-    if let Some(new) = &moved {
-        match state.audit.start_in(new, actor(), action()).await {
-            Ok(p) => pending_new = Some(p),
-            Err(e) => {
-                let message = format!(
-                    "the new repository {} cannot record the reload: {e}",
-                    new.repository.url
-                );
-                state
-                    .audit
-                    .finish(
-                        pending,
-                        Outcome::Failed {
-                            message: message.clone(),
-                        },
-                        Figures::default(),
-                    )
-                    .await;
-                refused(&message);
-                return;
-            }
+    let new = match &moved {
+        Some(new) => Some(
+            state
+                .audit
+                .start_in(new, actor(), action())
+                .await
+                .map_err(|e| (new.repository.url.to_string(), e)),
+        ),
+        None => None,
+    };
+    let (pending, pending_new) = match (old, new) {
+        (Err(e), None | Some(Err(_))) => {
+            tracing::error!(error = %e, "SIGHUP: the reload cannot be recorded in the audit trail; the configuration is not reloaded");
+            super::notify::status(
+                "configuration reload refused (audit trail not writable); serving with the previous one",
+            );
+            return;
         }
-    }
+        (Ok(p), None) => (Some(p), None),
+        (Ok(p), Some(Err((url, e)))) => {
+            tracing::warn!(repository = %url, error = %e, "SIGHUP: the new repository cannot record the reload; it is recorded in the previous one only");
+            (Some(p), None)
+        }
+        (Err(e), Some(Ok(p))) => {
+            tracing::warn!(error = %e, "SIGHUP: the previous repository cannot record the reload; it is recorded in the new one only");
+            (None, Some(p))
+        }
+        (Ok(p), Some(Ok(n))) => (Some(p), Some(n)),
+    };
     let r = reload(state, config);
     let outcome = match &r {
         Ok(()) => {
@@ -136,16 +130,12 @@ async fn audited_reload(state: &Arc<DaemonState>, config: &Path) {
             Outcome::Failed { message }
         }
     };
-    if let Some(p) = pending_new {
+    for p in [pending_new, pending].into_iter().flatten() {
         state
             .audit
-            .finish(p, outcome.clone(), Figures::default())
+            .finish(p, outcome.clone(), crate::audit::Figures::default())
             .await;
     }
-    state
-        .audit
-        .finish(pending, outcome, Figures::default())
-        .await;
     if r.is_ok() {
         // The repository settings may have changed: open it again on next use.
         state.audit.reset().await;

@@ -46,7 +46,10 @@ async fn readme_first_hour_runs_as_written() {
         ],
         "the README's first-hour blocks changed: run and check the new ones here"
     );
-    let (sim_port, api_port) = (free_port(), free_port());
+    let sim_port = free_port();
+    let api_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != sim_port)
+        .unwrap();
     let mut sh = Shell::new(None);
     sh.substitute("127.0.0.1:7400", &format!("127.0.0.1:{sim_port}"));
     sh.substitute("127.0.0.1:7300", &format!("127.0.0.1:{api_port}"));
