@@ -118,22 +118,27 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
             url: cfg.url.clone(),
             source,
         })?;
-        let s3 = crate::repo::outage::OutageStore::new(s3, wait);
+        let Some(lock) = cfg.object_lock else {
+            let s3 = crate::repo::outage::OutageStore::new(s3, wait);
+            return Ok(if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            });
+        };
+        // With Object Lock, the outage wait goes around the locked store, so that its PUTs
+        // (through aws-sdk-s3) ride out an outage like every other call.
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
             Arc::new(s3)
         } else {
             Arc::new(PrefixStore::new(s3, prefix))
         };
-        return match cfg.object_lock {
-            None => Ok(store),
-            Some(lock) => {
-                let native = crate::repo::s3_native::S3Native::from_config(cfg)?
-                    .ok_or_else(|| bad("Object Lock needs an s3:// repository"))?;
-                Ok(Arc::new(crate::repo::object_lock::LockedStore::new(
-                    store, native, lock,
-                )))
-            }
-        };
+        let native = crate::repo::s3_native::S3Native::from_config(cfg)?
+            .ok_or_else(|| bad("Object Lock needs an s3:// repository"))?;
+        let locked = crate::repo::object_lock::LockedStore::new(store, native, lock);
+        return Ok(Arc::new(crate::repo::outage::OutageStore::new(
+            locked, wait,
+        )));
     }
     let path = match url.strip_prefix("file://") {
         Some(p) => p,

@@ -42,6 +42,10 @@ pub fn is_transient(e: &object_store::Error) -> bool {
     };
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
     while let Some(c) = cur {
+        // The Object Lock calls go through aws-sdk-s3 (`LockedStore`).
+        if let Some(e) = c.downcast_ref::<crate::repo::s3_native::S3Error>() {
+            return e.is_transient();
+        }
         if let Some(h) = c.downcast_ref::<object_store::client::HttpError>() {
             use object_store::client::HttpErrorKind as K;
             return matches!(

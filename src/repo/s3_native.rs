@@ -45,6 +45,9 @@ pub enum S3Error {
         status: Option<u16>,
         code: Option<String>,
         detail: String,
+        /// No answer (connection refused or cut, timeout) or a 5xx: worth trying again later
+        /// (`crate::repo::outage` waits for the store on these).
+        transient: bool,
     },
 }
 
@@ -60,6 +63,11 @@ impl S3Error {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
+        let transient = match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+            SdkError::ResponseError(_) => true,
+            _ => status.is_some_and(|s| s >= 500),
+        };
         let code = err.code().map(str::to_string);
         let detail = match err.message() {
             Some(m) if !m.is_empty() => m.to_string(),
@@ -72,7 +80,19 @@ impl S3Error {
             status,
             code,
             detail,
+            transient,
         }
+    }
+
+    /// The store did not answer, or answered 5xx: the call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Call {
+                transient: true,
+                ..
+            }
+        )
     }
 
     /// The HTTP status S3 answered, if it answered.

@@ -425,3 +425,116 @@ async fn prune_extends_the_retention_of_what_live_snapshots_need() {
         .expect("object lock on");
     assert_eq!(x.extended, 0, "{x:?}");
 }
+
+/// A locked write (through aws-sdk-s3) rides out a storage outage like every other call: the
+/// endpoint is down when it is sent, the write waits, and completes, locked, once the endpoint
+/// is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_write_waits_for_the_store_to_come_back() {
+    let Some(mut cfg) = s3_locked_backend("repo").await else {
+        return;
+    };
+    let mut proxy = crate::support::s3::S3Outage::start(cfg.endpoint.as_deref().unwrap()).await;
+    cfg.endpoint = Some(proxy.endpoint());
+    cfg.outage_wait_secs = Some(120);
+    cfg.object_lock = Some(imvault::repo::object_lock::ObjectLockConfig {
+        mode: LockMode::Governance,
+        retain_secs: 3600,
+    });
+    let store = imvault::repo::open_backend(&cfg).unwrap();
+    let key = Path::from("packs/ab/abcdef");
+    proxy.stop();
+    let write = {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            imvault::repo::backend::put_content_addressed(
+                store.as_ref(),
+                &key,
+                bytes::Bytes::from_static(b"written during an outage"),
+            )
+            .await
+        })
+    };
+    // Once the store is waited for, the SDK's own retries have given up: without the outage
+    // wait around the locked store the write would have failed by now.
+    crate::support::wait::wait_for(
+        "the write to wait for the store",
+        Duration::from_secs(60),
+        || imvault::repo::outage::status().waiting_secs >= 1,
+    )
+    .await;
+    assert!(!write.is_finished(), "the write waits instead of failing");
+    proxy.resume();
+    write
+        .await
+        .unwrap()
+        .expect("the write completes once the store is back");
+    let s3 = S3Native::from_config(&cfg).unwrap().unwrap();
+    let r = s3.retention(&key, None).await.unwrap().expect("locked");
+    assert!(
+        r.until > Utc::now() + chrono::Duration::minutes(55),
+        "{r:?}"
+    );
+}
+
+/// `imvault prune` on a locked repository says, in text and in `--json`, how many packs and
+/// bytes wait for their lock and until when; nothing is deleted meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prune_command_reports_what_waits_for_its_lock() {
+    use crate::support::maint::snapshot_of;
+    use crate::support::repo::random_bytes;
+    let Some(cfg) = s3_locked_backend("repo").await else {
+        return;
+    };
+    let (s, repo) = locked_repository(&cfg, 600).await;
+    let gone = snapshot_of(&repo, "B", &[random_bytes(80_000, 5)], None).await;
+    snapshot_of(&repo, "A", &[random_bytes(30_000, 6)], None).await;
+    repo.remove_snapshot(&gone).await.unwrap();
+    let packs = keys_in(repo.store())
+        .await
+        .into_iter()
+        .filter(|k| k.as_ref().starts_with("packs/"))
+        .count();
+    drop(s);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("imvault.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[catalog]\npath = \"{}\"\n",
+            repository_toml(&cfg, "governance", "lock_seconds = 600\n"),
+            dir.path().join("state/catalog.db").display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = imvault(&config, &["prune", "--grace", "0", "--json"], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let wait = &r["retention_wait"];
+    assert!(wait["packs"].as_u64().unwrap() >= 1, "{r:#}");
+    assert!(wait["bytes"].as_u64().unwrap() >= 80_000, "{r:#}");
+    let latest: chrono::DateTime<Utc> = wait["latest"].as_str().unwrap().parse().unwrap();
+    assert!(
+        latest > Utc::now() + chrono::Duration::seconds(400),
+        "{r:#}"
+    );
+    assert_eq!(r["packs_deleted"], 0, "{r:#}");
+
+    let (code, out, err) = imvault(&config, &["prune", "--grace", "0"], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("kept under Object Lock retention: deleted by a prune after"),
+        "{out}"
+    );
+    assert_eq!(
+        keys_in(repo.store())
+            .await
+            .iter()
+            .filter(|k| k.as_ref().starts_with("packs/"))
+            .count(),
+        packs,
+        "no pack was deleted"
+    );
+}
