@@ -40,7 +40,7 @@
 use std::time::{Duration, Instant};
 
 use imvault::imanage::Client;
-use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use imvault::jobs::backup::{self, BackupEnv, BackupRequest, LibraryOutcome};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
 use imvault_sim::{self as sim, MutateRequest, Scale, SimHandle, SimOptions};
 use tokio_util::sync::CancellationToken;
@@ -173,10 +173,10 @@ async fn run_backup(b: &Bench, full: bool) -> Phase {
     let before = b.sim.stats();
     let cpu0 = cpu_seconds();
     let t = Instant::now();
-    let opts = BackupOptions {
+    let opts = BackupRequest {
         full,
         log_every: Duration::from_secs(3600),
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
     let outcomes = backup::run(&env, &libraries, &opts, CancellationToken::new()).await;
     let seconds = t.elapsed().as_secs_f64();

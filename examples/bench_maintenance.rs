@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use imvault::imanage::Client;
-use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
+use imvault::jobs::backup::{self, BackupEnv, BackupRequest};
 use imvault::repo::prune::{PruneOptions, PruneProgress};
 use imvault::repo::verify::{ReadData, VerifyOptions, VerifyProgress};
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
@@ -95,7 +95,7 @@ async fn main() {
         let out = backup::run(
             &env,
             &libraries,
-            &BackupOptions::default(),
+            &BackupRequest::default(),
             CancellationToken::new(),
         )
         .await;

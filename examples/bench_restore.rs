@@ -90,10 +90,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use imvault::imanage::Client;
-use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
+use imvault::jobs::backup::{self, BackupEnv, BackupRequest};
 use imvault::jobs::progress::Counters;
 use imvault::repo::{BackendConfig, InitOptions, Repository, SessionOptions, open_backend};
-use imvault::restore::{self, RestoreContext, RestoreRequest};
+use imvault::restore::{self, RestoreEnv, RestoreRequest};
 use imvault::secret::Secret;
 use imvault_sim::{self as sim, Scale, SimOptions};
 use tokio_util::sync::CancellationToken;
@@ -204,9 +204,9 @@ async fn main() {
     let out = backup::run(
         &env,
         std::slice::from_ref(&lib),
-        &BackupOptions {
+        &BackupRequest {
             checkpoint_every: Duration::from_secs(3600),
-            ..BackupOptions::default()
+            ..BackupRequest::default()
         },
         CancellationToken::new(),
     )
@@ -227,7 +227,7 @@ async fn main() {
         .load_index()
         .await
         .unwrap();
-    let mut ctx = RestoreContext::new(repo, catalog, None);
+    let mut ctx = RestoreEnv::new(repo, catalog, None);
     ctx.concurrency = conc;
     ctx.sync_catalog = false;
     let target = work.join("restored");

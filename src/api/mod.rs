@@ -33,7 +33,7 @@ use crate::daemon::DaemonState;
 use crate::daemon::queue::QueueError;
 
 /// What the handlers share: the daemon's state and what the API keeps for itself.
-pub struct ApiContext {
+pub struct ApiState {
     pub daemon: Arc<DaemonState>,
     /// The repository's totals for the dashboard.
     pub repo_stats: repo_stats::RepoStatsCache,
@@ -41,14 +41,14 @@ pub struct ApiContext {
     pub readiness: readiness::RepositoryProbe,
 }
 
-impl std::ops::Deref for ApiContext {
+impl std::ops::Deref for ApiState {
     type Target = DaemonState;
     fn deref(&self) -> &DaemonState {
         &self.daemon
     }
 }
 
-pub type AppState = Arc<ApiContext>;
+pub type AppState = Arc<ApiState>;
 
 /// Every route with its OpenAPI description, generated from the handlers' `#[utoipa::path]`
 /// attributes and their types (a route cannot exist without being documented): the `/v1`
@@ -85,7 +85,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// Every route of the API.
 pub fn router(daemon: Arc<DaemonState>) -> Router {
-    let state = Arc::new(ApiContext {
+    let state = Arc::new(ApiState {
         daemon,
         repo_stats: repo_stats::RepoStatsCache::default(),
         readiness: readiness::RepositoryProbe::default(),

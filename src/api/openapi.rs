@@ -121,6 +121,17 @@ mod tests {
                 "{field}: {restore}"
             );
         }
+        // The backup body keeps its public name (`BackupRequest`) whatever the Rust type is
+        // called (`daemon::spec::BackupApiRequest`).
+        let backup = &schemas["BackupRequest"];
+        assert_eq!(backup["additionalProperties"], false, "{backup}");
+        assert!(backup["properties"]["libraries"].is_object(), "{backup}");
+        assert!(schemas.get("BackupApiRequest").is_none(), "{schemas}");
+        assert_eq!(
+            doc["paths"]["/v1/backups"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            "#/components/schemas/BackupRequest"
+        );
         assert!(
             schemas["JobState"]["enum"]
                 .as_array()

@@ -9,7 +9,7 @@ use crate::jobs::backup::BackupEnv;
 use crate::jobs::maintenance::MaintenanceEnv;
 use crate::jobs::progress::Progress;
 use crate::repo::{Indexed, Repository};
-use crate::restore::RestoreContext;
+use crate::restore::RestoreEnv;
 
 use super::repository::session_options;
 use super::state::{lock_dir, snapshot_cache_dir, state_dir};
@@ -50,13 +50,13 @@ pub fn maintenance_env(
 
 /// A restore's context: planned from the catalog, `client` for restores into iManage, as many
 /// documents at once as the tenant's configured concurrency allows (at most 16).
-pub fn restore_context(
+pub fn restore_env(
     settings: &Settings,
     repo: Repository<Indexed>,
     client: Option<Client>,
     progress: Arc<dyn Progress>,
-) -> RestoreContext {
-    let mut ctx = RestoreContext::new(repo, settings.catalog_path.clone(), client);
+) -> RestoreEnv {
+    let mut ctx = RestoreEnv::new(repo, settings.catalog_path.clone(), client);
     ctx.progress = progress;
     if let Some(im) = &settings.imanage {
         ctx.concurrency = im.concurrency.get().clamp(1, 16);

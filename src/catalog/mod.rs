@@ -84,9 +84,9 @@ pub use scan::ScanError;
 pub use schema::SCHEMA_VERSION;
 pub use shared::SharedCatalog;
 pub use types::{
-    ChangeCounts, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts, Listing, LoadReport,
-    PlannedDocument, RestorePlanRows, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
-    SnapshotRow, SnapshotSpan, VersionHistory, VersionRow,
+    ChangeCounts, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts, LoadReport,
+    PlaceContents, PlannedDocument, RestorePlanRows, SkippedRow, SnapshotId, SnapshotInfo,
+    SnapshotRef, SnapshotRow, SnapshotSpan, VersionHistory, VersionRow,
 };
 
 /// An open catalog database.

@@ -8,7 +8,7 @@ use super::encode::{self, U64, get_u64, time_to_ns_clamped};
 use super::error::{CatalogError, SqlContext};
 use super::rows::{self, CONTAINER_COLS, SNAPSHOT_COLS, VERSION_COLS};
 use super::types::{
-    ContainerRow, DocumentEntry, Listing, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
+    ContainerRow, DocumentEntry, PlaceContents, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
     SnapshotSpan, VersionHistory, VersionRow,
 };
 use crate::imanage::model::{Acl, ContainerId, DocumentId, LibraryId, VersionId};
@@ -193,7 +193,7 @@ impl Catalog {
         &self,
         snapshot: &SnapshotId,
         parent: Option<&ContainerId>,
-    ) -> Result<Listing, CatalogError> {
+    ) -> Result<PlaceContents, CatalogError> {
         let sc = self.scope(snapshot)?;
         let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
         let action = || format!("listing {place} in snapshot {snapshot}");
@@ -245,7 +245,7 @@ impl Catalog {
                 )
             }
         };
-        Ok(Listing {
+        Ok(PlaceContents {
             containers,
             documents,
         })

@@ -264,7 +264,7 @@ pub struct DocumentEntry {
 
 /// What `ls` shows under one place of one snapshot.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Listing {
+pub struct PlaceContents {
     /// Ordered by name, then id.
     pub containers: Vec<ContainerRow>,
     /// Documents filed directly here, ordered by document number.

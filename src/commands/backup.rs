@@ -15,7 +15,7 @@ use crate::cli::BackupArgs;
 use crate::config::Settings;
 use crate::imanage::Client;
 use crate::jobs::JobState;
-use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
+use crate::jobs::backup::{self, BackupRequest, LibraryOutcome};
 
 /// `verbose` (`-v`): the outcome lists the ids of the versions gone too.
 pub fn run(config: Option<&Path>, args: &BackupArgs, verbose: bool) -> anyhow::Result<Exit> {
@@ -33,7 +33,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs, verbose: bool) -> any
             "no library to back up: the configured libraries/exclude_libraries select none of this account's libraries"
         );
     }
-    let opts = BackupOptions {
+    let opts = BackupRequest {
         libraries: args.library.clone(),
         full: args.full,
         strategy: args.strategy.into(),
@@ -45,7 +45,7 @@ async fn run_async(settings: &Settings, args: &BackupArgs, verbose: bool) -> any
             settings.backup.full_listing_every()
         },
         change_margin: settings.backup.change_margin(),
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
     let env = backup_env(
         settings,

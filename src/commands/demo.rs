@@ -15,7 +15,7 @@ use crate::app::env::backup_env;
 use crate::app::repository::{init_options, open_store};
 use crate::cli::DemoArgs;
 use crate::config::{Env, Settings};
-use crate::jobs::backup::{self, BackupOptions, LibraryOutcome};
+use crate::jobs::backup::{self, BackupRequest, LibraryOutcome};
 use crate::repo::Repository;
 use imvault_sim::{self as sim, MutateRequest, Scale, SimOptions};
 
@@ -190,9 +190,9 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
             .join(", ")
     );
 
-    let opts = BackupOptions {
+    let opts = BackupRequest {
         checkpoint_every: std::time::Duration::from_secs(30),
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
     let backup_once = |label: &'static str| {
         let client = client.clone();
@@ -307,7 +307,7 @@ async fn point_in_time_restore(
     at: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<String> {
     use crate::imanage::model::VersionId;
-    use crate::restore::{RestoreContext, RestoreRequest};
+    use crate::restore::{RestoreEnv, RestoreRequest};
     let Some(changed) = changes.new_versions.first() else {
         return Ok("point-in-time restore: skipped (the changes made no new version)".into());
     };
@@ -320,7 +320,7 @@ async fn point_in_time_restore(
         to: Some(target.clone()),
         ..RestoreRequest::default()
     };
-    let mut ctx = RestoreContext::new(repo.clone(), settings.catalog_path.clone(), None);
+    let mut ctx = RestoreEnv::new(repo.clone(), settings.catalog_path.clone(), None);
     ctx.progress = crate::commands::progress::shown(false);
     let t = Instant::now();
     let audit = super::start_audit(settings, repo, crate::app::audit::restore_action(&req)).await?;

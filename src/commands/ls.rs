@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Exit, load_settings_offline};
 use crate::app::state::open_catalog;
-use crate::catalog::{Catalog, DocumentEntry, Listing, SnapshotInfo, VersionRow};
+use crate::catalog::{Catalog, DocumentEntry, PlaceContents, SnapshotInfo, VersionRow};
 use crate::cli::LsArgs;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
 use crate::restore::plan::pick_snapshot;
@@ -241,7 +241,7 @@ fn print_header(snap: &SnapshotInfo, place: &str) {
     );
 }
 
-fn print_listing(l: &Listing) {
+fn print_listing(l: &PlaceContents) {
     for c in &l.containers {
         println!(
             "  {:<14} {:<14} {}",

@@ -10,7 +10,7 @@ use super::backup::{exit_for, shutdown_signal};
 use super::runtime;
 use super::{Exit, load_settings_offline};
 use crate::app::client::connect;
-use crate::app::env::restore_context;
+use crate::app::env::restore_env;
 use crate::app::repository::open_indexed;
 use crate::cli::{AclArg, IntoArg, RestoreArgs};
 use crate::jobs::progress::Counters;
@@ -63,7 +63,7 @@ async fn restore_with(
     } else {
         None
     };
-    let ctx = restore_context(
+    let ctx = restore_env(
         settings,
         repo,
         client.clone(),

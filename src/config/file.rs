@@ -62,7 +62,7 @@ fn default_change_margin_secs() -> u64 {
     3_600
 }
 impl BackupFile {
-    /// `BackupOptions::full_listing_every` (`None`: every run lists everything).
+    /// `BackupRequest::full_listing_every` (`None`: every run lists everything).
     pub fn full_listing_every(&self) -> Option<std::time::Duration> {
         (self.full_listing_every_days > 0.0)
             .then(|| std::time::Duration::from_secs_f64(self.full_listing_every_days * 86_400.0))

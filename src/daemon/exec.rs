@@ -5,22 +5,22 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::spec::{BackupParams, JobSpec, RestoreRequest, VerifyRequest, validate_restore};
+use super::spec::{BackupJobRequest, JobSpec, RestoreRequest, VerifyRequest, validate_restore};
 use super::workers::RunningJob;
-use crate::app::env::{backup_env, maintenance_env, restore_context};
+use crate::app::env::{backup_env, maintenance_env, restore_env};
 use crate::app::progress::log_lines;
 use crate::app::repository::open_indexed;
 use crate::catalog::JobState;
 use crate::config::Settings;
 use crate::imanage::Client;
 use crate::imanage::model::LibraryId;
-use crate::jobs::backup::{self, BackupOptions};
+use crate::jobs::backup::{self, BackupRequest};
 use crate::jobs::progress::Counters;
 use crate::jobs::verify;
 use crate::restore;
 
 /// What a job runs with: the settings and the signed-in client as they were when it started.
-pub struct ExecContext {
+pub struct ExecEnv {
     pub settings: Arc<Settings>,
     pub client: Option<Client>,
     /// The daemon (its audit trail).
@@ -54,7 +54,7 @@ impl ExecOutcome {
 }
 
 /// Runs `spec` to its end (or until `running` is stopped).
-pub async fn execute(ctx: &ExecContext, spec: &JobSpec, running: &RunningJob) -> ExecOutcome {
+pub async fn execute(ctx: &ExecEnv, spec: &JobSpec, running: &RunningJob) -> ExecOutcome {
     match spec {
         JobSpec::Backup(p) => run_backup(ctx, p, running).await,
         JobSpec::Restore(r) => run_restore(ctx, r, running).await,
@@ -62,7 +62,7 @@ pub async fn execute(ctx: &ExecContext, spec: &JobSpec, running: &RunningJob) ->
     }
 }
 
-async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -> ExecOutcome {
+async fn run_backup(ctx: &ExecEnv, p: &BackupJobRequest, running: &RunningJob) -> ExecOutcome {
     let settings = &ctx.settings;
     let Some(client) = ctx.client.clone() else {
         return ExecOutcome::failed(
@@ -86,7 +86,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         Ok(repo) => repo,
         Err(e) => return ExecOutcome::failed(crate::repo::error_chain(&e)),
     };
-    let opts = BackupOptions {
+    let opts = BackupRequest {
         libraries: p.libraries.clone(),
         full: p.full,
         checkpoint_every: Duration::from_secs_f64(settings.daemon.checkpoint_secs),
@@ -94,7 +94,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
         live: Some(running.live.clone()),
         full_listing_every: settings.backup.full_listing_every(),
         change_margin: settings.backup.change_margin(),
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
     let env = backup_env(settings, client, repo, log_lines());
     let outcomes = backup::run(&env, &libraries, &opts, running.cancel.clone()).await;
@@ -155,7 +155,7 @@ async fn run_backup(ctx: &ExecContext, p: &BackupParams, running: &RunningJob) -
 
 /// A verify job: problems found make it `failed`, naming the first few objects concerned;
 /// the whole report is its result.
-async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
+async fn run_verify(ctx: &ExecEnv, req: &VerifyRequest) -> ExecOutcome {
     let settings = &ctx.settings;
     let repo = match open_indexed(&settings.repository).await {
         Ok(repo) => repo,
@@ -201,7 +201,7 @@ async fn run_verify(ctx: &ExecContext, req: &VerifyRequest) -> ExecOutcome {
 /// A restore job: the engine's report is the result; failed items make it
 /// `completed_with_warnings` (the rest was restored), an error that stops the whole restore
 /// makes it `failed`, a cancel `cancelled`.
-async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJob) -> ExecOutcome {
+async fn run_restore(ctx: &ExecEnv, req: &RestoreRequest, running: &RunningJob) -> ExecOutcome {
     let settings = &ctx.settings;
     let valid = match validate_restore(req) {
         Ok(v) => v,
@@ -255,7 +255,7 @@ async fn run_restore(ctx: &ExecContext, req: &RestoreRequest, running: &RunningJ
     } else {
         None
     };
-    let mut rctx = restore_context(settings, repo, client, log_lines());
+    let mut rctx = restore_env(settings, repo, client, log_lines());
     rctx.option_names = restore::OptionNames::Api;
     let counters = Arc::new(Counters::default());
     running

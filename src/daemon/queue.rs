@@ -277,10 +277,10 @@ fn active_backup(
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::daemon::spec::{BackupParams, Trigger};
+    use crate::daemon::spec::{BackupJobRequest, Trigger};
 
     fn backup(libs: &[&str]) -> JobSpec {
-        JobSpec::Backup(BackupParams {
+        JobSpec::Backup(BackupJobRequest {
             libraries: libs.iter().map(|s| s.to_string()).collect(),
             full: false,
             trigger: Trigger::Api,

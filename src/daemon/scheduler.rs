@@ -103,7 +103,7 @@ pub async fn run(state: std::sync::Arc<super::DaemonState>) {
 async fn tick(
     state: &super::DaemonState,
 ) -> Result<Option<DateTime<Utc>>, super::queue::QueueError> {
-    use super::spec::{BackupParams, JobSpec, Trigger};
+    use super::spec::{BackupJobRequest, JobSpec, Trigger};
     let settings = state.settings();
     let schedules = match Schedules::from_config(&settings.schedule) {
         Ok(s) => s,
@@ -162,7 +162,7 @@ async fn tick(
         };
     }
     if !due.is_empty() {
-        let spec = JobSpec::Backup(BackupParams {
+        let spec = JobSpec::Backup(BackupJobRequest {
             libraries: due.clone(),
             full: false,
             trigger: Trigger::Schedule,

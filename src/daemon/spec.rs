@@ -7,10 +7,13 @@ use serde_json::Value;
 
 use crate::catalog::{JobKind, JobRecord};
 
-/// `POST /v1/backups`.
+/// `POST /v1/backups` (named `BackupRequest` in the API document): the operator's part of a
+/// backup request; the job adds the trigger ([`BackupJobRequest`]), the engine the settings
+/// ([`crate::jobs::backup::BackupRequest`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BackupRequest {
+#[schema(as = BackupRequest)]
+pub struct BackupApiRequest {
     /// Library ids; empty means every library the configuration selects.
     #[serde(default)]
     pub libraries: Vec<String>,
@@ -32,7 +35,7 @@ pub enum Trigger {
 /// A backup job's parameters: the libraries are resolved when the job is queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BackupParams {
+pub struct BackupJobRequest {
     pub libraries: Vec<String>,
     pub full: bool,
     pub trigger: Trigger,
@@ -63,7 +66,7 @@ pub fn requested_by(job: &JobRecord) -> Option<String> {
 /// A job the daemon can run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobSpec {
-    Backup(BackupParams),
+    Backup(BackupJobRequest),
     Restore(RestoreRequest),
     Verify(VerifyRequest),
 }
@@ -170,7 +173,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let e = serde_json::from_value::<BackupRequest>(json!({"libraries": [], "ful": true}))
+        let e = serde_json::from_value::<BackupApiRequest>(json!({"libraries": [], "ful": true}))
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `ful`"), "{e}");
@@ -208,7 +211,7 @@ mod tests {
 
     #[test]
     fn specs_round_trip_through_job_params() {
-        let spec = JobSpec::Backup(BackupParams {
+        let spec = JobSpec::Backup(BackupJobRequest {
             libraries: vec!["ACTIVE".into()],
             full: true,
             trigger: Trigger::Schedule,

@@ -177,7 +177,7 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
             })
         };
 
-        let ctx = exec::ExecContext {
+        let ctx = exec::ExecEnv {
             settings: state.settings(),
             client: state.client(),
             state: state.clone(),

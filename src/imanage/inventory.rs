@@ -81,8 +81,9 @@ impl LibraryReport {
     }
 }
 
+/// What `imvault check` found: the signed-in account and, per library, what it holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckReport {
+pub struct InventoryReport {
     pub user: String,
     pub customer_id: u64,
     pub user_type: UserType,
@@ -92,7 +93,7 @@ pub struct CheckReport {
     pub client: ClientStats,
 }
 
-impl CheckReport {
+impl InventoryReport {
     /// True when every library was read completely.
     pub fn is_clean(&self) -> bool {
         self.libraries
@@ -113,7 +114,7 @@ pub async fn check(
     client: &Client,
     filter: &[LibraryId],
     strategy: WalkStrategy,
-) -> Result<CheckReport, ImanageError> {
+) -> Result<InventoryReport, ImanageError> {
     for wanted in filter {
         if !client.libraries().iter().any(|l| &l.id == wanted) {
             let known: Vec<String> = client
@@ -188,7 +189,7 @@ pub async fn check(
         libraries.push(r);
     }
     let user = client.user();
-    Ok(CheckReport {
+    Ok(InventoryReport {
         user: user.id.clone(),
         customer_id: user.customer_id,
         user_type: user.user_type.clone(),
@@ -214,7 +215,7 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-impl fmt::Display for CheckReport {
+impl fmt::Display for InventoryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -333,7 +334,7 @@ mod tests {
         lib.access_denied = vec!["library ACTIVE".into()];
         assert_eq!(lib.items(), 10);
         assert_eq!(lib.requests_per_item(), 2.0);
-        let r = CheckReport {
+        let r = InventoryReport {
             user: "SVC".into(),
             customer_id: 1,
             user_type: UserType::System,

@@ -7,9 +7,9 @@ use crate::repo::error::Result;
 use crate::repo::repository::{Indexed, Repository};
 use crate::repo::verify::{ReadData, VerifyOptions, VerifyProgress};
 
-/// What `check` looked at and what it found.
+/// What [`Repository::check`] looked at and what it found (the short form of a verify report).
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct CheckReport {
+pub struct RepositoryCheck {
     pub snapshots: u64,
     pub index_objects: u64,
     pub packs: u64,
@@ -18,7 +18,7 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
-impl CheckReport {
+impl RepositoryCheck {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -29,7 +29,7 @@ impl Repository<Indexed> {
     /// metadata and content blobs are indexed, and (with `read_data`) that every indexed pack
     /// matches its name, its header the index, and every blob its id.
     #[tracing::instrument(skip(self))]
-    pub async fn check(&self, read_data: bool) -> Result<CheckReport> {
+    pub async fn check(&self, read_data: bool) -> Result<RepositoryCheck> {
         let opts = VerifyOptions {
             read_data: if read_data {
                 ReadData::All
@@ -39,7 +39,7 @@ impl Repository<Indexed> {
             ..VerifyOptions::default()
         };
         let r = self.verify(&opts, &VerifyProgress::default()).await?;
-        Ok(CheckReport {
+        Ok(RepositoryCheck {
             snapshots: r.snapshots,
             index_objects: r.index_objects,
             packs: r.packs,

@@ -54,7 +54,7 @@ pub mod writer;
 
 pub use backend::{BackendConfig, open_backend};
 pub use blob::{BlobKind, Compression};
-pub use check::CheckReport;
+pub use check::RepositoryCheck;
 pub use config::{ChunkerParams, Encryption, FORMAT_VERSION, InitOptions, RepoConfig};
 pub use crypto::Crypto;
 pub use error::RepoError;

@@ -177,7 +177,7 @@ pub type IndexPacks = Vec<(PackId, Vec<PackEntry>)>;
 
 /// The pack and index objects as listed now.
 #[derive(Debug, Default)]
-pub(crate) struct Listing {
+pub(crate) struct PacksAndIndexes {
     /// Every pack object and its size.
     pub packs: BTreeMap<PackId, u64>,
     /// When each pack object was last written.
@@ -187,7 +187,7 @@ pub(crate) struct Listing {
     pub problems: Vec<Problem>,
 }
 
-impl Listing {
+impl PacksAndIndexes {
     pub fn pack_set(&self) -> HashSet<PackId> {
         self.packs.keys().copied().collect()
     }
@@ -195,10 +195,10 @@ impl Listing {
 
 /// Lists packs and reads every index object; bad names and unreadable index objects are
 /// problems, not errors. Listing failures are errors.
-pub(crate) async fn list_packs_and_indexes(objects: &Objects) -> Result<Listing> {
+pub(crate) async fn list_packs_and_indexes(objects: &Objects) -> Result<PacksAndIndexes> {
     let store = objects.store();
     // Index objects before packs: every pack a listed index names was stored before it.
-    let mut l = Listing::default();
+    let mut l = PacksAndIndexes::default();
     let metas = backend::list(store.as_ref(), &Path::from(keys::INDEX)).await?;
     for m in backend::list(store.as_ref(), &Path::from(keys::PACKS)).await? {
         match m.location.filename().and_then(|n| n.parse::<PackId>().ok()) {

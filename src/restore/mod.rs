@@ -75,7 +75,7 @@ impl OptionNames {
 }
 
 /// What a restore needs around it.
-pub struct RestoreContext {
+pub struct RestoreEnv {
     pub repo: Repository<Indexed>,
     /// The local catalog (a cache of the repository) used to plan.
     pub catalog_path: PathBuf,
@@ -96,7 +96,7 @@ pub struct RestoreContext {
     pub option_names: OptionNames,
 }
 
-impl RestoreContext {
+impl RestoreEnv {
     pub fn new(repo: Repository<Indexed>, catalog_path: PathBuf, client: Option<Client>) -> Self {
         Self {
             repo,
@@ -187,7 +187,7 @@ impl RestoreError {
 /// bytes, failures in `skipped`); the daemon can read it while the job runs.
 #[tracing::instrument(name = "restore", skip_all, fields(what = %req.describe()))]
 pub async fn run(
-    ctx: &RestoreContext,
+    ctx: &RestoreEnv,
     req: &RestoreRequest,
     progress: Arc<Counters>,
     cancel: CancellationToken,
@@ -292,7 +292,7 @@ type Batch = Vec<(PlannedDocument, Option<target::Place>)>;
 /// ahead (iManage) restores unit after unit, batch after batch, as before.
 #[allow(clippy::too_many_arguments)]
 async fn restore_units(
-    ctx: &RestoreContext,
+    ctx: &RestoreEnv,
     planner: &plan::Planner,
     valid: &ValidRequest,
     snapshot: &crate::catalog::SnapshotInfo,
@@ -376,7 +376,7 @@ async fn restore_units(
 /// Puts the containers of `unit` in place (parents first) and cuts its documents, in pack
 /// order, into batches with where each document goes.
 async fn prepare_unit(
-    ctx: &RestoreContext,
+    ctx: &RestoreEnv,
     target: &dyn target::Target,
     src: &source::Source,
     unit: plan::Unit,
@@ -443,7 +443,7 @@ async fn prepare_unit(
 /// Restores one batch: waits for its blobs read ahead (`pre`, a task started when the batch
 /// entered the pipeline), then the target writes it.
 async fn run_batch(
-    ctx: &RestoreContext,
+    ctx: &RestoreEnv,
     target: &dyn target::Target,
     src: &source::Source,
     batch: Batch,

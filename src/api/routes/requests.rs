@@ -4,7 +4,7 @@ use super::jobs::{JobView, view};
 use crate::api::auth::TokenName;
 use crate::api::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::daemon::spec::{
-    BackupParams, BackupRequest, JobSpec, RestoreRequest, SpecError, Trigger, VerifyRequest,
+    BackupApiRequest, BackupJobRequest, JobSpec, RestoreRequest, SpecError, Trigger, VerifyRequest,
     validate_restore,
 };
 use crate::imanage::model::LibraryId;
@@ -88,7 +88,7 @@ async fn restorable_library(state: &AppState, wanted: &LibraryId) -> Result<Libr
     path = "/backups",
     operation_id = "queue_backup",
     tag = "jobs",
-    request_body = BackupRequest,
+    request_body = BackupApiRequest,
     responses(
         (status = 202, description = "Queued", body = JobView),
         (status = 400, description = "Bad JSON, an unknown field or library (named in the message)", body = ErrorBody),
@@ -100,13 +100,13 @@ async fn restorable_library(state: &AppState, wanted: &LibraryId) -> Result<Libr
 pub async fn backup(
     State(state): State<AppState>,
     token: Option<Extension<TokenName>>,
-    ApiJson(req): ApiJson<BackupRequest>,
+    ApiJson(req): ApiJson<BackupApiRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let libraries = resolve_libraries(&state, &req.libraries)?;
     let job = state
         .queue
         .enqueue_by(
-            &JobSpec::Backup(BackupParams {
+            &JobSpec::Backup(BackupJobRequest {
                 libraries,
                 full: req.full,
                 trigger: Trigger::Api,

@@ -1,6 +1,6 @@
 //! The backup of one library: plan it (`plan.rs`), run it (`run.rs` walks and downloads while
 //! `records_writer.rs` writes the metadata), then write the snapshot, the next run's prior
-//! digest and the catalog's rows.
+//! prior cache and the catalog's rows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::carry;
-use super::listing::{Listing, SUMMARY_FULL_LISTING_AT, SUMMARY_LISTING};
+use super::listing::{ListingMode, SUMMARY_FULL_LISTING_AT, SUMMARY_LISTING};
 use super::plan::{self, Plan};
 use super::records_writer::{Record, ResumeRecord, WrittenStreams, write_records};
 use super::run::{ChangesPlan, LibraryRun, Tally, WalkListed};
-use super::{BackupEnv, BackupError, BackupOptions, LibraryOutcome};
+use super::{BackupEnv, BackupError, BackupRequest, LibraryOutcome};
 use crate::imanage::model::LibraryId;
 use crate::imanage::walk::ChangesSince;
 use crate::jobs::JobState;
@@ -30,7 +30,7 @@ use crate::repo::{BackupSession, SnapshotDraft, SnapshotId};
 pub async fn backup_library(
     env: &BackupEnv,
     library: &LibraryId,
-    opts: &BackupOptions,
+    opts: &BackupRequest,
     cancel: CancellationToken,
 ) -> Result<LibraryOutcome, BackupError> {
     let started = Instant::now();
@@ -70,7 +70,7 @@ pub async fn backup_library(
         run_started: session.started(),
         counters: counters.snapshot(),
         listing: match tally.listed {
-            Some(WalkListed::Everything) => Listing::Full {
+            Some(WalkListed::Everything) => ListingMode::Full {
                 why: "the crawl fell back to the tree walk",
             },
             _ => plan.listing.clone(),
@@ -93,7 +93,7 @@ fn start_progress(
     lib: &str,
     plan: &Plan,
     counters: &Arc<Counters>,
-    opts: &BackupOptions,
+    opts: &BackupRequest,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let client_for_stats = env.client.clone();
@@ -182,7 +182,7 @@ struct RunDone<'a> {
     run_started: chrono::DateTime<chrono::Utc>,
     counters: CountersSnapshot,
     /// How the library was listed, as it turned out.
-    listing: Listing,
+    listing: ListingMode,
 }
 
 impl RunDone<'_> {
@@ -213,10 +213,10 @@ impl RunDone<'_> {
     }
 }
 
-/// Writes the snapshot, then the next run's prior digest, then the catalog's rows.
+/// Writes the snapshot, then the next run's prior cache, then the catalog's rows.
 async fn finish(
     env: &BackupEnv,
-    opts: &BackupOptions,
+    opts: &BackupRequest,
     mut plan: Plan,
     session: BackupSession,
     written: WrittenStreams,
@@ -227,7 +227,7 @@ async fn finish(
     let c = &done.counters;
     let gone = gone(lib, &plan, &tally);
     let state = final_state(c, &tally);
-    let next_digest = tally.next_digest.take();
+    let next_prior_cache = tally.next_prior_cache.take();
     let carried_over = tally.carried_over.take();
     let lost = plan.lost.clone();
     let skipped_items = written.skipped.clone();
@@ -239,16 +239,16 @@ async fn finish(
         .await
         .map_err(BackupError::repo(lib, "writing the snapshot"))?;
     // The next run's prior: this snapshot's versions (a cache; failures only cost speed).
-    if let Some(next) = next_digest {
+    if let Some(next) = next_prior_cache {
         let carried = carried_over.map(|relisted| {
-            // Versions listed again, or downloaded again for lost content, are in the digest
+            // Versions listed again, or downloaded again for lost content, are in the prior cache
             // already: the parent's entries of them are left out.
             let covered: Box<dyn Fn(u64, u32) -> bool + Send> =
                 Box::new(move |n, v| relisted.covers_key(n, v) || lost.contains(&(n, v)));
             (std::mem::take(&mut plan.prior), covered)
         });
         if let Err(e) = next.finish(lib, &snapshot, carried).await {
-            warn!(library = lib, error = %e, dir = %plan.digests.display(), "could not keep the prior digest; the next run reads the snapshot instead");
+            warn!(library = lib, error = %e, dir = %plan.prior_cache_dir.display(), "could not keep the prior cache; the next run reads the snapshot instead");
         }
     }
     info!(library = lib, snapshot = %snapshot, versions = c.versions, downloaded = c.versions_downloaded, "snapshot written");
@@ -333,7 +333,7 @@ fn final_state(c: &CountersSnapshot, tally: &Tally) -> JobState {
 /// The snapshot's manifest: the run's counts, its streams and its summary.
 fn snapshot_draft(
     env: &BackupEnv,
-    opts: &BackupOptions,
+    opts: &BackupRequest,
     plan: &Plan,
     written: WrittenStreams,
     mut tally: Tally,
@@ -389,7 +389,7 @@ fn snapshot_draft(
     }
 }
 
-fn listing_name(l: &Listing) -> &'static str {
+fn listing_name(l: &ListingMode) -> &'static str {
     if l.is_changes() { "changes" } else { "full" }
 }
 

@@ -18,7 +18,7 @@ pub const SUMMARY_FULL_LISTING_AT: &str = "full_listing_at";
 
 /// What this run lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listing {
+pub enum ListingMode {
     /// Every version of every document.
     Full { why: &'static str },
     /// Versions edited since `from`; the rest comes from the parent snapshot.
@@ -29,7 +29,7 @@ pub enum Listing {
     },
 }
 
-impl Listing {
+impl ListingMode {
     pub fn is_changes(&self) -> bool {
         matches!(self, Self::Changes { .. })
     }
@@ -81,50 +81,50 @@ pub fn choose(
     every: Option<Duration>,
     margin: Duration,
     now: DateTime<Utc>,
-) -> Listing {
+) -> ListingMode {
     let Some(parent) = parent else {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "no earlier snapshot",
         };
     };
     if full {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "full backup asked for",
         };
     }
     let Some(every) = every.filter(|d| !d.is_zero()) else {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "changes-only listing is off (full_listing_every = 0)",
         };
     };
     if strategy != WalkStrategy::Crawl {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "the tree walk cannot list changes only",
         };
     }
     if !parent.manifest.streams.contains_key(STREAM_VERSIONS) {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "the last snapshot has no versions stream",
         };
     }
     let Some(at) = full_listing_at(parent) else {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "the last snapshot does not say when everything was last listed",
         };
     };
     let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
     let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::zero());
     if parent.manifest.time - margin > now {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "the last snapshot is dated in the future (was the clock set back?)",
         };
     }
     if at > now || now - at >= every {
-        return Listing::Full {
+        return ListingMode::Full {
             why: "everything is listed again: full_listing_every has passed",
         };
     }
-    Listing::Changes {
+    ListingMode::Changes {
         from: parent.manifest.time - margin,
         full_listing_at: at,
     }
@@ -169,12 +169,12 @@ mod tests {
         let c = WalkStrategy::Crawl;
         assert_eq!(
             choose(Some(&good), false, c, every, HOUR, now),
-            Listing::Changes {
+            ListingMode::Changes {
                 from: "2026-11-20T01:00:00Z".parse().unwrap(),
                 full_listing_at: "2026-11-18T02:00:00Z".parse().unwrap(),
             }
         );
-        let full = |l: Listing| matches!(l, Listing::Full { .. });
+        let full = |l: ListingMode| matches!(l, ListingMode::Full { .. });
         assert!(full(choose(None, false, c, every, HOUR, now)));
         assert!(full(choose(Some(&good), true, c, every, HOUR, now)));
         assert!(full(choose(Some(&good), false, c, None, HOUR, now)));
@@ -224,12 +224,12 @@ mod tests {
     #[test]
     fn a_full_listing_restarts_the_interval_and_changes_carry_it() {
         let run: DateTime<Utc> = "2026-11-21T02:00:00Z".parse().unwrap();
-        let full = Listing::Full { why: "x" };
+        let full = ListingMode::Full { why: "x" };
         assert_eq!(
             full.summary(run),
             (Value::from("full"), Value::from("2026-11-21T02:00:00Z"))
         );
-        let changes = Listing::Changes {
+        let changes = ListingMode::Changes {
             from: "2026-11-20T01:00:00Z".parse().unwrap(),
             full_listing_at: "2026-11-18T02:00:00Z".parse().unwrap(),
         };

@@ -1,17 +1,17 @@
 //! `imvault backup`: full and incremental backups of every configured library, each library its
 //! own snapshot. Plan (`plan.rs`: the last snapshot, whether to list everything or only changes
-//! (`listing.rs`), what is already stored (`prior.rs`, from the local `digest.rs` or the
+//! (`listing.rs`), what is already stored (`prior.rs`, from the local `prior_cache.rs` or the
 //! snapshot), resume records), then execute (`library.rs`: walk, download what is new or changed
 //! (`fetch.rs`), carry the unchanged versions of a changes-only run (`carry.rs`), write packs →
 //! index → snapshot (`records_writer.rs`)).
 
 mod carry;
-pub mod digest;
 mod fetch;
 mod library;
 pub mod listing;
 mod plan;
 pub mod prior;
+pub mod prior_cache;
 mod records_writer;
 mod run;
 
@@ -35,7 +35,7 @@ use crate::repo::{Indexed, RepoError, Repository, SessionOptions, SessionStats, 
 
 /// What to back up and how. Serves the CLI flags, the config file and the daemon's job requests.
 #[derive(Debug, Clone)]
-pub struct BackupOptions {
+pub struct BackupRequest {
     /// Libraries to back up (ids); empty means every library the configuration selects.
     pub libraries: Vec<String>,
     /// Download every version again instead of only new or changed ones.
@@ -63,14 +63,14 @@ pub struct BackupOptions {
     pub change_margin: Duration,
 }
 
-/// Default of [`BackupOptions::full_listing_every`]: a week.
+/// Default of [`BackupRequest::full_listing_every`]: a week.
 pub const DEFAULT_FULL_LISTING_EVERY: Duration = Duration::from_secs(7 * 86_400);
-/// Default of [`BackupOptions::checkpoint_bytes`]: 256 MiB.
+/// Default of [`BackupRequest::checkpoint_bytes`]: 256 MiB.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
-/// Default of [`BackupOptions::change_margin`]: an hour.
+/// Default of [`BackupRequest::change_margin`]: an hour.
 pub const DEFAULT_CHANGE_MARGIN: Duration = Duration::from_secs(3_600);
 
-impl Default for BackupOptions {
+impl Default for BackupRequest {
     fn default() -> Self {
         Self {
             libraries: Vec::new(),
@@ -209,7 +209,7 @@ impl LibraryOutcome {
 pub async fn run(
     env: &BackupEnv,
     libraries: &[crate::imanage::model::LibraryId],
-    opts: &BackupOptions,
+    opts: &BackupRequest,
     cancel: CancellationToken,
 ) -> Vec<LibraryOutcome> {
     // Owned ids (not `.iter()`): keeps the future provably `Send`, so the daemon can spawn it.

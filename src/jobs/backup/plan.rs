@@ -1,5 +1,5 @@
 //! Before a library's backup runs: its last snapshot, how to list the library this time, and
-//! what is already stored (the last snapshot's versions, from the local digest or the snapshot
+//! what is already stored (the last snapshot's versions, from the local prior cache or the snapshot
 //! itself, plus what interrupted runs stored since).
 
 use std::collections::HashSet;
@@ -9,11 +9,11 @@ use std::time::Instant;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use super::digest;
-use super::listing::{self, Listing};
+use super::listing::{self, ListingMode};
 use super::prior::PriorVersions;
+use super::prior_cache;
 use super::records_writer::ResumeRecord;
-use super::{BackupEnv, BackupError, BackupOptions};
+use super::{BackupEnv, BackupError, BackupRequest};
 use crate::imanage::model::{LibraryId, VersionId};
 use crate::imanage::walk::{ChangesSince, WalkStrategy, resolve_strategy};
 use crate::jobs::records::{
@@ -24,7 +24,7 @@ use crate::repo::Snapshot;
 pub(super) struct Plan {
     pub parent: Option<Snapshot>,
     pub strategy: WalkStrategy,
-    pub listing: Listing,
+    pub listing: ListingMode,
     /// The last snapshot's versions (none for `--full`), and versions interrupted runs stored.
     pub prior: PriorVersions,
     /// Versions of the last snapshot.
@@ -33,8 +33,8 @@ pub(super) struct Plan {
     pub changes: Option<ChangesSince>,
     /// Versions found in interrupted runs' checkpoints.
     pub resumed: u64,
-    /// Where the prior digests live.
-    pub digests: PathBuf,
+    /// Where the prior caches live.
+    pub prior_cache_dir: PathBuf,
     /// Versions of the last snapshot whose content the repository lost (a missing pack or
     /// index object): downloaded again instead of carried.
     pub lost: std::sync::Arc<HashSet<(u64, u32)>>,
@@ -43,7 +43,7 @@ pub(super) struct Plan {
 pub(super) async fn plan(
     env: &BackupEnv,
     library: &LibraryId,
-    opts: &BackupOptions,
+    opts: &BackupRequest,
     started: Instant,
 ) -> Result<Plan, BackupError> {
     let lib = library.as_str();
@@ -79,13 +79,13 @@ pub(super) async fn plan(
             "packs named by the index are missing from the repository: versions that need them are downloaded again (run `imvault verify`)"
         );
     }
-    let digests = digest_dir(env);
+    let cache_dir = prior_cache_dir(env);
     let mut prior = PriorVersions::default();
     let mut prior_from = "none";
     if let Some(p) = parent.as_ref().filter(|_| !opts.full) {
-        if let Some(d) = digest::load(&digests, lib, &p.id).await {
+        if let Some(d) = prior_cache::load(&cache_dir, lib, &p.id).await {
             prior = d;
-            prior_from = "digest";
+            prior_from = "digest"; // the prior cache (the log value kept as it was)
         } else if let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS) {
             prior = PriorVersions::read(repo, meta)
                 .await
@@ -109,7 +109,7 @@ pub(super) async fn plan(
         "last snapshot's versions read"
     );
     let changes = match (&listing, parent.as_ref()) {
-        (Listing::Changes { .. }, Some(p)) => {
+        (ListingMode::Changes { .. }, Some(p)) => {
             let retry = skipped_downloads(env, lib, p).await?;
             let known = prior.known_documents();
             info!(
@@ -125,7 +125,7 @@ pub(super) async fn plan(
                 retry,
             })
         }
-        (Listing::Full { why }, _) => {
+        (ListingMode::Full { why }, _) => {
             info!(library = lib, reason = *why, "listing every version");
             None
         }
@@ -152,13 +152,14 @@ pub(super) async fn plan(
         parent_versions,
         changes,
         resumed,
-        digests,
+        prior_cache_dir: cache_dir,
         lost: std::sync::Arc::new(lost),
     })
 }
 
-/// Where the prior digests live: next to the lock files (and the catalog).
-pub(super) fn digest_dir(env: &BackupEnv) -> std::path::PathBuf {
+/// Where the prior caches live: next to the lock files (and the catalog), in `digests/` (the
+/// directory's name since format 1; each file is `<library>.prior`).
+pub(super) fn prior_cache_dir(env: &BackupEnv) -> std::path::PathBuf {
     env.lock_dir.with_file_name("digests")
 }
 

@@ -218,13 +218,13 @@ fn entry_of(v: &DocumentVersion, content: ContentRef) -> Entry {
 }
 
 /// A compact binary form of a snapshot's [`PriorVersions`], kept on the local disk next to the
-/// catalog (a cache: `digest.rs`).
+/// catalog (a cache: `prior_cache.rs`).
 pub mod encoding {
     use super::*;
     use crate::repo::BlobId;
 
     /// `3`: the fingerprint is of the content key (`2` held the whole change key: such a
-    /// digest is not read, the snapshot is).
+    /// prior cache is not read, the snapshot is).
     const MAGIC: &[u8; 8] = b"IMVPRIO3";
 
     fn ds_code(d: Option<DefaultSecurity>) -> u8 {
@@ -248,7 +248,7 @@ pub mod encoding {
         })
     }
 
-    /// Writes a digest as its versions come: `MAGIC`, the entries, then the entry count, the
+    /// Writes a prior cache as its versions come: `MAGIC`, the entries, then the entry count, the
     /// snapshot id it describes (known only at the end) and the BLAKE3 hash of everything
     /// before it. Memory: one buffer, whatever the number of versions.
     pub struct Writer<W: std::io::Write> {
@@ -323,7 +323,7 @@ pub mod encoding {
             Ok(())
         }
 
-        /// Ends the digest as the one of `snapshot`.
+        /// Ends the prior cache as the one of `snapshot`.
         pub fn finish(mut self, snapshot: &[u8; 32]) -> std::io::Result<W> {
             let count = self.count;
             self.buf.extend_from_slice(&count.to_le_bytes());
@@ -335,7 +335,7 @@ pub mod encoding {
         }
     }
 
-    /// The whole digest of `p` as the one of `snapshot`, in memory.
+    /// The whole prior cache of `p` as the one of `snapshot`, in memory.
     pub fn encode(snapshot: &[u8; 32], p: &PriorVersions) -> Vec<u8> {
         let mut w = Writer::new(Vec::new());
         w.add_prior(p, |_, _| false).expect("writing to memory");
@@ -418,7 +418,7 @@ pub mod encoding {
         })
     }
 
-    /// The prior of `snapshot`, or `None` when `bytes` is not a whole, intact encoding of it.
+    /// The prior versions of `snapshot`, or `None` when `bytes` is not a whole, intact encoding of it.
     pub fn decode(snapshot: &[u8; 32], bytes: &[u8]) -> Option<PriorVersions> {
         decode_reader(snapshot, bytes, bytes.len() as u64)
     }
@@ -521,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn a_digest_reads_back_equal_and_only_for_its_snapshot() {
+    fn a_prior_cache_reads_back_equal_and_only_for_its_snapshot() {
         let p = sample();
         let snap = [7u8; 32];
         let bytes = encoding::encode(&snap, &p);
@@ -558,7 +558,7 @@ mod tests {
     }
 
     #[test]
-    fn a_streamed_digest_holds_what_the_run_listed_plus_what_it_carried() {
+    fn a_streamed_prior_cache_holds_what_the_run_listed_plus_what_it_carried() {
         let p = sample();
         let v = DocumentVersion::from_json(serde_json::json!({"id": "A!3.1", "size": 1})).unwrap();
         let content = ContentRef {

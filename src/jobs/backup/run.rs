@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::carry::{self, Carried, Relisted};
-use super::digest;
 use super::fetch::{FetchError, fetch_version, source_worth_retrying};
 use super::plan;
 use super::prior::PriorVersions;
+use super::prior_cache;
 use super::records_writer::Record;
-use super::{BackupEnv, BackupError, BackupOptions};
+use super::{BackupEnv, BackupError, BackupRequest};
 use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId};
 use crate::imanage::walk::{ChangesSince, WalkItem, WalkOptions, walk};
 use crate::jobs::progress::Counters;
@@ -37,9 +37,9 @@ pub(super) struct Tally {
     pub warnings: u64,
     /// The parent's versions stream is this snapshot's as it is (nothing listed again).
     pub reuse_parent_versions: bool,
-    /// The next run's prior digest: every version record written (`None` when it could not
+    /// The next run's prior cache: every version record written (`None` when it could not
     /// be written: a cache, the next run reads the snapshot instead).
-    pub next_digest: Option<digest::NextDigest>,
+    pub next_prior_cache: Option<prior_cache::NextPriorCache>,
     /// A changes-only run that carried the parent's versions: what it listed again.
     pub carried_over: Option<Arc<Relisted>>,
     /// How a walk given `changes` said it listed the library.
@@ -75,7 +75,7 @@ type Fetched = (DocumentVersion, Result<ContentRef, FetchError>);
 pub(super) struct LibraryRun<'a> {
     pub env: &'a BackupEnv,
     pub library: &'a LibraryId,
-    pub opts: &'a BackupOptions,
+    pub opts: &'a BackupRequest,
     pub session: &'a BackupSession,
     pub prior: &'a PriorVersions,
     pub counters: &'a Counters,
@@ -110,7 +110,7 @@ impl<'a> LibraryRun<'a> {
         };
         let mut w = Walked {
             tally: Tally {
-                next_digest: self.start_digest(),
+                next_prior_cache: self.start_prior_cache(),
                 ..Tally::default()
             },
             listing_changes: walk_changes.is_some(),
@@ -139,14 +139,14 @@ impl<'a> LibraryRun<'a> {
         Ok(w.tally)
     }
 
-    /// The next run's prior digest, written as versions are stored (a cache: without it the
+    /// The next run's prior cache, written as versions are stored (a cache: without it the
     /// next run reads the snapshot).
-    fn start_digest(&self) -> Option<digest::NextDigest> {
-        let digests = plan::digest_dir(self.env);
-        match digest::NextDigest::start(&digests) {
+    fn start_prior_cache(&self) -> Option<prior_cache::NextPriorCache> {
+        let cache_dir = plan::prior_cache_dir(self.env);
+        match prior_cache::NextPriorCache::start(&cache_dir) {
             Ok(d) => Some(d),
             Err(e) => {
-                warn!(library = self.lib(), error = %e, dir = %digests.display(), "cannot write a prior digest; the next run reads the snapshot instead");
+                warn!(library = self.lib(), error = %e, dir = %cache_dir.display(), "cannot write a prior cache; the next run reads the snapshot instead");
                 None
             }
         }
@@ -281,7 +281,7 @@ impl<'a> LibraryRun<'a> {
             Counters::add(&self.counters.versions_unchanged, 1);
         }
         Counters::add(&self.counters.versions, 1);
-        note_digest(tally, &v, &content);
+        note_prior_cache(tally, &v, &content);
         let size = content.size;
         self.send(Record::Version {
             record: Box::new(VersionRecord::new(v, content)),
@@ -591,13 +591,13 @@ impl<'a> LibraryRun<'a> {
     }
 }
 
-/// Adds a stored version to the next run's digest; on a write error, goes on without it.
-fn note_digest(tally: &mut Tally, v: &DocumentVersion, content: &ContentRef) {
-    if let Some(d) = tally.next_digest.as_mut()
+/// Adds a stored version to the next run's prior cache; on a write error, goes on without it.
+fn note_prior_cache(tally: &mut Tally, v: &DocumentVersion, content: &ContentRef) {
+    if let Some(d) = tally.next_prior_cache.as_mut()
         && let Err(e) = d.add_version(v, content)
     {
-        warn!(error = %e, "could not write the prior digest; the next run reads the snapshot instead");
-        tally.next_digest = None;
+        warn!(error = %e, "could not write the prior cache; the next run reads the snapshot instead");
+        tally.next_prior_cache = None;
     }
 }
 

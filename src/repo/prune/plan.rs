@@ -14,7 +14,7 @@ use crate::repo::pack::PackEntry;
 use crate::repo::references::{References, find_refs};
 use crate::repo::repository::{Indexed, Repository};
 use crate::repo::snapshot::Snapshot;
-use crate::repo::verify::{self, Listing};
+use crate::repo::verify::{self, PacksAndIndexes};
 
 /// One partly used pack chosen for repacking.
 pub(super) struct Repack {
@@ -29,7 +29,7 @@ pub(super) struct PrunePlan {
     /// The figures of the plan (the execution corrects them where it has to).
     pub report: PruneReport,
     /// The pack and index objects as listed.
-    pub listing: Listing,
+    pub listing: PacksAndIndexes,
     pub exists: HashSet<PackId>,
     /// The marks as they were read.
     pub marks: MarkSet,
@@ -53,7 +53,7 @@ pub(super) struct PrunePlan {
 /// either fully seen or not at all).
 struct Survey {
     snapshots: Vec<Snapshot>,
-    listing: Listing,
+    listing: PacksAndIndexes,
     exists: HashSet<PackId>,
     /// The repository with the index as listed.
     fresh: Repository<Indexed>,
@@ -299,7 +299,7 @@ fn locate(survey: &Survey, marks: &MarkSet, needed: &HashSet<BlobId>) -> Located
 /// enough unused bytes to be worth repacking, each with its unused bytes.
 fn unused_and_sparse(
     crypto: &crate::repo::crypto::Crypto,
-    listing: &Listing,
+    listing: &PacksAndIndexes,
     located: &Located,
     marks: &MarkSet,
     opts: &PruneOptions,
@@ -341,7 +341,7 @@ fn unused_and_sparse(
 /// [`UNINDEXED_MIN_AGE_HOURS`]: a running backup's newest packs are not indexed yet.
 fn with_old_unindexed(
     mut to_mark: Vec<PackId>,
-    listing: &Listing,
+    listing: &PacksAndIndexes,
     located: &Located,
     marks: &MarkSet,
     grace: chrono::Duration,

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use imvault::imanage::model::VersionId;
 use imvault::jobs::JobState;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault::repo::Snapshot;
 use imvault_sim::{MutateRequest, Scale, SimOptions};
 
@@ -22,7 +22,7 @@ async fn latest(env: &TestEnv, library: &str) -> Snapshot {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_backup_stores_every_version_byte_for_byte() {
     let env = TestEnv::tiny(11).await;
-    let outcomes = env.backup(&BackupOptions::default()).await;
+    let outcomes = env.backup(&BackupRequest::default()).await;
     assert!(!outcomes.is_empty());
     let repo = env.repo().await;
     for o in &outcomes {
@@ -56,9 +56,9 @@ async fn full_backup_stores_every_version_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_library_downloads_nothing_and_changes_download_only_themselves() {
     let env = TestEnv::tiny(12).await;
-    let first = env.backup(&BackupOptions::default()).await;
+    let first = env.backup(&BackupRequest::default()).await;
     let before = env.sim.stats();
-    let second = env.backup(&BackupOptions::default()).await;
+    let second = env.backup(&BackupRequest::default()).await;
     let after = env.sim.stats();
     for o in &second {
         assert_eq!(o.state, JobState::Completed, "{o:?}");
@@ -93,7 +93,7 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
         new_documents: 2,
         ..Default::default()
     });
-    let third = env.backup(&BackupOptions::default()).await;
+    let third = env.backup(&BackupRequest::default()).await;
     let downloaded: u64 = third.iter().map(|o| o.counters.versions_downloaded).sum();
     // Distinct versions that are new, minus those of documents deleted afterwards. A profile
     // edit moves edit_profile_date only: the profile is read, the content is not (issue 18).
@@ -190,7 +190,7 @@ async fn unchanged_library_downloads_nothing_and_changes_download_only_themselve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_truncated_downloads_lose_nothing() {
     let clean = TestEnv::tiny(13).await;
-    let reference = clean.backup(&BackupOptions::default()).await;
+    let reference = clean.backup(&BackupRequest::default()).await;
     let faulty = TestEnv::new(SimOptions {
         seed: 13,
         scale: Scale::Tiny,
@@ -198,7 +198,7 @@ async fn faults_and_truncated_downloads_lose_nothing() {
         ..SimOptions::default()
     })
     .await;
-    let outcomes = faulty.backup(&BackupOptions::default()).await;
+    let outcomes = faulty.backup(&BackupRequest::default()).await;
     assert!(
         faulty.sim.stats().faults_5xx + faulty.sim.stats().truncated_downloads > 0,
         "faults were injected"
@@ -226,12 +226,12 @@ async fn faults_and_truncated_downloads_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_flag_downloads_everything_again_but_stores_no_new_content() {
     let env = TestEnv::tiny(14).await;
-    env.backup(&BackupOptions::default()).await;
+    env.backup(&BackupRequest::default()).await;
     let before = env.repo().await.stats().await.unwrap();
     let again = env
-        .backup(&BackupOptions {
+        .backup(&BackupRequest {
             full: true,
-            ..BackupOptions::default()
+            ..BackupRequest::default()
         })
         .await;
     let after = env.repo().await.stats().await.unwrap();
@@ -262,7 +262,7 @@ async fn full_flag_downloads_everything_again_but_stores_no_new_content() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
     let env = TestEnv::tiny(15).await;
-    env.backup(&BackupOptions::default()).await;
+    env.backup(&BackupRequest::default()).await;
     env.sim.mutate(&MutateRequest {
         new_versions: 3,
         profile_edits: 2,
@@ -271,9 +271,9 @@ async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
         new_documents: 1,
         ..Default::default()
     });
-    env.backup(&BackupOptions::default()).await;
+    env.backup(&BackupRequest::default()).await;
     // Nothing changed: every stream is its parent's (the catalog carries the rows over).
-    env.backup(&BackupOptions::default()).await;
+    env.backup(&BackupRequest::default()).await;
     env.sim.mutate(&MutateRequest {
         new_versions: 2,
         profile_edits: 3,
@@ -281,7 +281,7 @@ async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
         deletes: 2,
         ..Default::default()
     });
-    env.backup(&BackupOptions::default()).await;
+    env.backup(&BackupRequest::default()).await;
     let path = env.dir.path().join("state/catalog.db");
     let dump = |p: &std::path::Path| {
         imvault::catalog::Catalog::open(p)
@@ -343,7 +343,7 @@ async fn full_and_incremental_backup_to_s3_read_back_byte_for_byte() {
     .await
     .expect("init repository in the bucket");
 
-    let first = env.backup(&BackupOptions::default()).await;
+    let first = env.backup(&BackupRequest::default()).await;
     assert!(!first.is_empty());
     for o in &first {
         assert_eq!(o.state, JobState::Completed, "{o:?}");
@@ -353,7 +353,7 @@ async fn full_and_incremental_backup_to_s3_read_back_byte_for_byte() {
         new_documents: 1,
         ..Default::default()
     });
-    let second = env.backup(&BackupOptions::default()).await;
+    let second = env.backup(&BackupRequest::default()).await;
     let downloaded: u64 = second.iter().map(|o| o.counters.versions_downloaded).sum();
     let changed: BTreeSet<&String> = report
         .new_versions
@@ -389,10 +389,10 @@ async fn full_and_incremental_backup_to_s3_read_back_byte_for_byte() {
 async fn checkpoints_of_a_completed_run_are_not_resumed() {
     let env = TestEnv::tiny(18).await;
     let first = env
-        .backup(&BackupOptions {
+        .backup(&BackupRequest {
             checkpoint_every: std::time::Duration::from_millis(5),
             download_concurrency: 1,
-            ..BackupOptions::default()
+            ..BackupRequest::default()
         })
         .await;
     let repo = env.repo().await;
@@ -407,9 +407,9 @@ async fn checkpoints_of_a_completed_run_are_not_resumed() {
     );
     for (full, what) in [(false, "incremental"), (true, "--full")] {
         let next = env
-            .backup(&BackupOptions {
+            .backup(&BackupRequest {
                 full,
-                ..BackupOptions::default()
+                ..BackupRequest::default()
             })
             .await;
         for o in &next {
@@ -427,7 +427,7 @@ async fn checkpoints_of_a_completed_run_are_not_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_that_cannot_be_read_leaves_the_catalog_without_it() {
     let env = TestEnv::tiny(16).await;
-    env.backup(&BackupOptions::default()).await;
+    env.backup(&BackupRequest::default()).await;
     let path = env.dir.path().join("state/catalog.db");
     let repo = env.repo().await;
     // Corrupt one byte in the middle of every pack: every blob read fails verification.

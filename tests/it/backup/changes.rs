@@ -9,7 +9,7 @@ use futures::StreamExt;
 use imvault::imanage::model::VersionId;
 use imvault::jobs::JobState;
 use imvault::jobs::backup::prior::PriorVersions;
-use imvault::jobs::backup::{BackupOptions, LibraryOutcome};
+use imvault::jobs::backup::{BackupRequest, LibraryOutcome};
 use imvault::jobs::records::{
     STREAM_CONTAINERS, STREAM_DOCUMENT_ACLS, STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS,
     SkippedRecord, VersionRecord,
@@ -20,10 +20,10 @@ use serde_json::Value;
 
 use crate::support::env::{TestEnv, versions_of};
 
-fn full_listing() -> BackupOptions {
-    BackupOptions {
+fn full_listing() -> BackupRequest {
+    BackupRequest {
         full_listing_every: None,
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     }
 }
 
@@ -55,13 +55,13 @@ async fn records(env: &TestEnv, snap: &Snapshot, stream: &str) -> Vec<Value> {
     out
 }
 
-/// The local digest each run leaves for the next one describes exactly the snapshot it wrote.
+/// The local prior cache each run leaves for the next one describes exactly the snapshot it wrote.
 async fn assert_digests_match(env: &TestEnv, outcomes: &[LibraryOutcome]) {
     let dir = env.dir.path().join("state/digests");
     let repo = env.repo().await;
     for o in outcomes {
         let snap = snapshot_of(env, o).await;
-        let digest = imvault::jobs::backup::digest::load(&dir, &o.library, &snap.id)
+        let digest = imvault::jobs::backup::prior_cache::load(&dir, &o.library, &snap.id)
             .await
             .unwrap_or_else(|| panic!("{}: a digest of {}", o.library, snap.id));
         let read = PriorVersions::read(&repo, &snap.manifest.streams[STREAM_VERSIONS])
@@ -89,7 +89,7 @@ fn downloads(env: &TestEnv) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() {
     let env = TestEnv::tiny(21).await;
-    let first = env.backup(&BackupOptions::default()).await;
+    let first = env.backup(&BackupRequest::default()).await;
     assert_listing(&first, "full");
     let mut versions_before: BTreeMap<String, usize> = BTreeMap::new();
     for o in &first {
@@ -108,7 +108,7 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
         new_documents: 2,
         ..Default::default()
     });
-    let second = env.backup(&BackupOptions::default()).await;
+    let second = env.backup(&BackupRequest::default()).await;
     assert_listing(&second, "changes");
     assert_digests_match(&env, &second).await;
     let gone: u64 = second.iter().map(|o| o.versions_gone).sum();
@@ -159,7 +159,7 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
     });
     // This run reads the last snapshots themselves, not the local digests of them.
     std::fs::remove_dir_all(env.dir.path().join("state/digests")).unwrap();
-    let third = env.backup(&BackupOptions::default()).await;
+    let third = env.backup(&BackupRequest::default()).await;
     assert_digests_match(&env, &third).await;
     assert_listing(&third, "changes");
     let changes: BTreeMap<String, Snapshot> = {
@@ -239,7 +239,7 @@ async fn a_changes_only_listing_gives_the_same_snapshot_as_listing_everything() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_the_last_snapshot_skipped_is_read_again() {
     let env = TestEnv::tiny(22).await;
-    let first = env.backup(&BackupOptions::default()).await;
+    let first = env.backup(&BackupRequest::default()).await;
     assert_listing(&first, "full");
     // Rewrite the newest snapshot of one library as if one version's download had failed:
     // absent from its versions, present in its skipped items. Its dates do not move, so only
@@ -288,7 +288,7 @@ async fn a_version_the_last_snapshot_skipped_is_read_again() {
         .unwrap();
 
     let dl = downloads(&env);
-    let second = env.backup(&BackupOptions::default()).await;
+    let second = env.backup(&BackupRequest::default()).await;
     assert_listing(&second, "changes");
     assert_eq!(downloads(&env) - dl, 1, "exactly the skipped version");
     let mine = second.iter().find(|x| x.library == o.library).unwrap();
@@ -313,7 +313,7 @@ async fn a_version_the_last_snapshot_skipped_is_read_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_in_the_trash_bin_is_deleted_even_when_its_versions_answer() {
     let env = TestEnv::tiny(23).await;
-    let first = env.backup(&BackupOptions::default()).await;
+    let first = env.backup(&BackupRequest::default()).await;
     assert_listing(&first, "full");
     env.sim
         .sim()
@@ -324,7 +324,7 @@ async fn a_document_in_the_trash_bin_is_deleted_even_when_its_versions_answer() 
         ..Default::default()
     });
     assert_eq!(report.deletes.len(), 3, "{report:?}");
-    let second = env.backup(&BackupOptions::default()).await;
+    let second = env.backup(&BackupRequest::default()).await;
     assert_listing(&second, "changes");
     let documents_gone: u64 = second.iter().map(|o| o.documents_gone).sum();
     assert_eq!(documents_gone, 3, "{second:#?}");

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use imvault::imanage::model::VersionId;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault::repo::{BlobKind, ContentRef, Indexed, PackId, Repository, Snapshot};
 use imvault_sim::{Scale, SimOptions};
 
@@ -58,14 +58,14 @@ async fn versions_of_a_lost_pack_are_downloaded_again_not_carried_forward() {
         ..SimOptions::default()
     })
     .await;
-    let first = env.backup(&BackupOptions::default()).await;
+    let first = env.backup(&BackupRequest::default()).await;
     assert!(first[0].snapshot.is_some(), "{first:?}");
 
     // A changes-only incremental: nothing changed, so every version would be carried from the
     // parent's stream as it is.
     let lost = lose_a_data_pack(&env, &latest(&env).await).await;
     assert!(!lost.is_empty());
-    let second = env.backup(&BackupOptions::default()).await;
+    let second = env.backup(&BackupRequest::default()).await;
     let o = &second[0];
     assert_eq!(o.listing, "changes", "{o:?}");
     assert_eq!(o.state, imvault::jobs::JobState::Completed, "{o:?}");
@@ -86,9 +86,9 @@ async fn versions_of_a_lost_pack_are_downloaded_again_not_carried_forward() {
     // A full listing meets the versions one by one: the same check on the unchanged path.
     let lost = lose_a_data_pack(&env, &snap).await;
     let third = env
-        .backup(&BackupOptions {
+        .backup(&BackupRequest {
             full_listing_every: None,
-            ..BackupOptions::default()
+            ..BackupRequest::default()
         })
         .await;
     let o = &third[0];
@@ -103,7 +103,7 @@ async fn versions_of_a_lost_pack_are_downloaded_again_not_carried_forward() {
         );
     }
     // Healed for good: the next run downloads nothing.
-    let fourth = env.backup(&BackupOptions::default()).await;
+    let fourth = env.backup(&BackupRequest::default()).await;
     assert_eq!(fourth[0].counters.versions_downloaded, 0, "{:?}", fourth[0]);
     assert_eq!(fourth[0].counters.versions_healed, 0);
 }

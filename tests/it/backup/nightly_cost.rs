@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use imvault::app::env::backup_env;
 use imvault::jobs::JobState;
-use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use imvault::jobs::backup::{self, BackupEnv, BackupRequest, LibraryOutcome};
 use imvault::repo::{Repository, SessionOptions, SnapshotDraft, SnapshotId};
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio_util::sync::CancellationToken;
@@ -93,9 +93,9 @@ impl Nightly {
         assert_eq!(env.lock_dir, self.env.dir.path().join("state/locks"));
         // One library after the other, so that the counts are exact: libraries backed up at
         // the same time with a cold cache may each read the same manifest.
-        let opts = BackupOptions {
+        let opts = BackupRequest {
             parallel_libraries: 1,
-            ..BackupOptions::default()
+            ..BackupRequest::default()
         };
         let outcomes = backup::run(&env, &libraries, &opts, CancellationToken::new()).await;
         for o in &outcomes {

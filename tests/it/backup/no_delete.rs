@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use imvault::app::env::backup_env;
 use imvault::jobs::JobState;
-use imvault::jobs::backup::{self, BackupOptions, LibraryOutcome};
+use imvault::jobs::backup::{self, BackupRequest, LibraryOutcome};
 use imvault::repo::Repository;
 use imvault_sim::MutateRequest;
 use object_store::ObjectStore;
@@ -25,7 +25,7 @@ use crate::support::repo::FaultyStore;
 async fn run(
     env: &TestEnv,
     counted: &Arc<FaultyStore>,
-    opts: &BackupOptions,
+    opts: &BackupRequest,
 ) -> Vec<LibraryOutcome> {
     let store: Arc<dyn ObjectStore> = counted.clone();
     let repo = Repository::open(store, crate::support::repo::key())
@@ -56,12 +56,12 @@ fn assert_completed(outcomes: &[LibraryOutcome], what: &str) {
 async fn backups_send_no_delete_and_no_overwrite() {
     let env = TestEnv::tiny(73).await;
     let counted = FaultyStore::new(env.store.clone());
-    let opts = BackupOptions {
+    let opts = BackupRequest {
         parallel_libraries: 1,
         // A checkpoint (packs, index, resume record) after every download.
         checkpoint_bytes: 1,
         checkpoint_every: Duration::from_secs(3600),
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
 
     // A run that fails once it has written resume records.

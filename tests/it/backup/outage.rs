@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use imvault::jobs::JobState;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault::jobs::progress::LiveCounters;
 use imvault::repo::{Repository, open_backend};
 use imvault_sim::{Scale, SimOptions};
@@ -49,14 +49,14 @@ async fn env_behind_proxy(seed: u64, outage_wait_secs: u64) -> Option<(TestEnv, 
     Some((env, proxy))
 }
 
-fn opts(live: &LiveCounters) -> BackupOptions {
-    BackupOptions {
+fn opts(live: &LiveCounters) -> BackupRequest {
+    BackupRequest {
         live: Some(live.clone()),
         // Checkpoints (packs, index, resume record: writes to the store) every 64 KiB of
         // downloads, none by the clock.
         checkpoint_bytes: 64 * 1024,
         checkpoint_every: Duration::from_secs(3600),
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     }
 }
 
@@ -142,9 +142,9 @@ async fn an_outage_past_the_wait_fails_the_run_but_its_early_checkpoints_keep_th
     // The next run resumes from the checkpoints written after 64 KiB each (the clock's first
     // checkpoint, an hour away, never came).
     let again = env
-        .backup(&BackupOptions {
+        .backup(&BackupRequest {
             checkpoint_every: Duration::from_secs(3600),
-            ..BackupOptions::default()
+            ..BackupRequest::default()
         })
         .await;
     let o = &again[0];

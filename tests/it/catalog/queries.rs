@@ -1,15 +1,15 @@
 //! Every query as of each of the three snapshots.
 
 use super::fixture::*;
-use imvault::catalog::{Catalog, FindQuery, Listing, SnapshotId};
+use imvault::catalog::{Catalog, FindQuery, PlaceContents, SnapshotId};
 use imvault::imanage::model::{ContainerKind, DocumentKind};
 
-fn names(l: &Listing) -> Vec<&str> {
+fn names(l: &PlaceContents) -> Vec<&str> {
     l.containers.iter().map(|c| c.name.as_str()).collect()
 }
 
 /// (document number, [(version, name)]) of a listing.
-fn docs(l: &Listing) -> Vec<(u64, Vec<(u32, String)>)> {
+fn docs(l: &PlaceContents) -> Vec<(u64, Vec<(u32, String)>)> {
     l.documents
         .iter()
         .map(|d| {
@@ -24,7 +24,7 @@ fn docs(l: &Listing) -> Vec<(u64, Vec<(u32, String)>)> {
         .collect()
 }
 
-fn ls(cat: &Catalog, s: &str, parent: Option<u64>) -> Listing {
+fn ls(cat: &Catalog, s: &str, parent: Option<u64>) -> PlaceContents {
     cat.children(&sid(s), parent.map(cid).as_ref())
         .expect("listing")
 }

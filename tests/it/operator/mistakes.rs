@@ -175,7 +175,7 @@ async fn ls_by_path_shows_every_same_named_workspace() {
         .await
         .unwrap();
     for o in env
-        .backup(&imvault::jobs::backup::BackupOptions {
+        .backup(&imvault::jobs::backup::BackupRequest {
             full: true,
             ..Default::default()
         })

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault::jobs::forget::{self, ForgetRequest};
 use imvault::jobs::maintenance::MaintenanceEnv;
 use imvault::repo::prune::{PruneOptions, PruneProgress};
@@ -62,7 +62,7 @@ async fn env_with_history(seed: u64, versions: u64) -> TestEnv {
                 ..Default::default()
             });
         }
-        let out = env.backup(&BackupOptions::default()).await;
+        let out = env.backup(&BackupRequest::default()).await;
         assert!(out.iter().all(|o| o.snapshot.is_some()), "{out:?}");
     }
     env
@@ -292,9 +292,9 @@ async fn a_backup_job_during_prune_stays_restorable() {
         deletes: 3,
         ..Default::default()
     });
-    let full = BackupOptions {
+    let full = BackupRequest {
         full: true,
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
     let store = env.store.clone();
     let (outcomes, pruned) = tokio::join!(env.backup(&full), async move {
@@ -570,7 +570,7 @@ async fn prune_right_after_a_backup_that_wrote_resume_records_deletes_what_forge
         ..SimOptions::default()
     })
     .await;
-    let out = env.backup(&BackupOptions::default()).await;
+    let out = env.backup(&BackupRequest::default()).await;
     assert!(out.iter().all(|o| o.snapshot.is_some()), "{out:?}");
     env.sim.mutate(&MutateRequest {
         new_versions: 10,
@@ -580,9 +580,9 @@ async fn prune_right_after_a_backup_that_wrote_resume_records_deletes_what_forge
     });
     // A backup that checkpoints as it goes (as every long backup does): here after every
     // downloaded version.
-    let checkpointing = BackupOptions {
+    let checkpointing = BackupRequest {
         checkpoint_bytes: 1,
-        ..BackupOptions::default()
+        ..BackupRequest::default()
     };
     let out = env.backup(&checkpointing).await;
     let snap = out[0].snapshot.expect("second snapshot");

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use imvault::catalog::VersionRow;
 use imvault::jobs::JobState;
-use imvault::jobs::backup::{self, BackupEnv, BackupOptions};
+use imvault::jobs::backup::{self, BackupEnv, BackupRequest};
 use imvault::jobs::progress::Counters;
 use imvault::repo::{ContentRef, SessionOptions};
 use imvault::restore::export::{ITEMS, MANIFEST};
-use imvault::restore::{self, RestoreContext, RestoreRequest};
+use imvault::restore::{self, RestoreEnv, RestoreRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::env::TestEnv;
@@ -48,7 +48,7 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
     for o in backup::run(
         &benv,
         &libraries,
-        &BackupOptions::default(),
+        &BackupRequest::default(),
         CancellationToken::new(),
     )
     .await
@@ -91,7 +91,7 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
     let restore_to = |dir: std::path::PathBuf| {
         let env = &env;
         async move {
-            let mut ctx = RestoreContext::new(
+            let mut ctx = RestoreEnv::new(
                 env.repo().await,
                 env.dir.path().join("state/catalog.db"),
                 None,
@@ -220,7 +220,7 @@ async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_no
     let restore = |merge: bool| {
         let (env, out) = (&env, out.clone());
         async move {
-            let mut ctx = RestoreContext::new(
+            let mut ctx = RestoreEnv::new(
                 env.repo().await,
                 env.dir.path().join("state/catalog.db"),
                 None,

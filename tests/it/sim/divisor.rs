@@ -4,7 +4,7 @@
 use std::num::NonZeroU64;
 
 use imvault::jobs::JobState;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault_sim::{Scale, SimOptions};
 
 use crate::support::env::{TestEnv, versions_of};
@@ -19,7 +19,7 @@ async fn backup_of_a_divided_corpus_restores_byte_for_byte_and_verifies() {
         ..SimOptions::default()
     })
     .await;
-    let outcomes = env.backup(&BackupOptions::default()).await;
+    let outcomes = env.backup(&BackupRequest::default()).await;
     let repo = env.repo().await;
     let mut total = 0;
     for o in &outcomes {

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use imvault::config::{Env, Settings};
 use imvault::imanage::Client;
 use imvault::imanage::model::VersionId;
-use imvault::jobs::backup::{self, BackupEnv, BackupOptions, LibraryOutcome};
+use imvault::jobs::backup::{self, BackupEnv, BackupRequest, LibraryOutcome};
 use imvault::jobs::records::{STREAM_VERSIONS, VersionRecord};
 use imvault::repo::{BackendConfig, Indexed, Repository, SessionOptions, Snapshot, open_backend};
 use imvault_sim::{self as sim, Scale, SimHandle, SimOptions};
@@ -141,7 +141,7 @@ impl TestEnv {
             .expect("load index")
     }
 
-    pub async fn backup(&self, opts: &BackupOptions) -> Vec<LibraryOutcome> {
+    pub async fn backup(&self, opts: &BackupRequest) -> Vec<LibraryOutcome> {
         let client = self.client().await;
         let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
         let env = BackupEnv {

@@ -8,9 +8,9 @@ use imvault::catalog::{Catalog, ContainerRow, RestorePlanRows, SnapshotInfo};
 use imvault::imanage::Client;
 use imvault::imanage::model::{ContainerKind, LibraryId};
 use imvault::jobs::JobState;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault::jobs::progress::Counters;
-use imvault::restore::{self, RestoreContext, RestoreReport, RestoreRequest};
+use imvault::restore::{self, RestoreEnv, RestoreReport, RestoreRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::env::TestEnv;
@@ -29,7 +29,7 @@ pub async fn backed_up(seed: u64) -> TestEnv {
 }
 
 pub async fn backup(env: &TestEnv) {
-    for o in env.backup(&BackupOptions::default()).await {
+    for o in env.backup(&BackupRequest::default()).await {
         assert_eq!(o.state, JobState::Completed, "{o:?}");
     }
 }
@@ -89,7 +89,7 @@ pub async fn run_restore(
     req: &RestoreRequest,
     client: Option<Client>,
 ) -> Result<RestoreReport, restore::RestoreError> {
-    let ctx = RestoreContext::new(
+    let ctx = RestoreEnv::new(
         env.repo().await,
         env.dir.path().join("state/catalog.db"),
         client,

@@ -4,7 +4,7 @@
 //!
 //! Reading a snapshot's versions stream means decompressing and parsing every profile, about
 //! 1.4 KB of JSON per version: most of a no-change nightly's work once only changes are listed.
-//! The digest holds ~70 bytes per version in binary and is read in a few milliseconds.
+//! The prior cache holds ~70 bytes per version in binary and is read in a few milliseconds.
 //!
 //! It is only a cache: written after a snapshot is stored (temporary file, fsync, rename),
 //! used only for the snapshot it names and only when its checksum holds; anything else (no
@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use super::prior::{PriorVersions, encoding};
 use crate::repo::SnapshotId;
 
-/// The digest file of `library` under `dir`.
+/// The cache file of `library` under `dir`.
 pub fn path(dir: &Path, library: &str) -> PathBuf {
     dir.join(format!("{library}.prior"))
 }
 
-/// The prior of `snapshot` from its digest file, if there is a good one.
+/// The prior versions of `snapshot` from its cache file, if there is a good one.
 pub async fn load(dir: &Path, library: &str, snapshot: &SnapshotId) -> Option<PriorVersions> {
     let file = path(dir, library);
     let id = *snapshot.as_bytes();
@@ -29,7 +29,7 @@ pub async fn load(dir: &Path, library: &str, snapshot: &SnapshotId) -> Option<Pr
         let len = f.metadata().ok()?.len();
         let p = encoding::decode_reader(&id, std::io::BufReader::with_capacity(256 * 1024, f), len);
         if p.is_none() {
-            tracing::debug!(file = %file.display(), "prior digest is for another snapshot or damaged; reading the snapshot instead");
+            tracing::debug!(file = %file.display(), "prior cache is for another snapshot or damaged; reading the snapshot instead");
         }
         p
     })
@@ -41,15 +41,15 @@ pub async fn load(dir: &Path, library: &str, snapshot: &SnapshotId) -> Option<Pr
 /// A changes-only run's prior and which of its versions the run listed again (not carried).
 pub type CarriedPrior = (PriorVersions, Box<dyn Fn(u64, u32) -> bool + Send>);
 
-/// The digest of the snapshot a run is writing, streamed to a temporary file as versions are
-/// stored (memory stays flat); it replaces the library's digest only once the snapshot exists.
+/// The prior cache of the snapshot a run is writing, streamed to a temporary file as versions are
+/// stored (memory stays flat); it replaces the library's prior cache only once the snapshot exists.
 /// Dropped unfinished (a cancelled or failed run), the temporary file goes away.
-pub struct NextDigest {
+pub struct NextPriorCache {
     w: encoding::Writer<std::io::BufWriter<tempfile::NamedTempFile>>,
     dir: PathBuf,
 }
 
-impl NextDigest {
+impl NextPriorCache {
     pub fn start(dir: &Path) -> std::io::Result<Self> {
         crate::private_fs::create_dir_all(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -69,7 +69,7 @@ impl NextDigest {
     }
 
     /// Adds the versions of `prior` a changes-only run carried (those not `covered`), ends the
-    /// digest as the one of `snapshot` and puts it in place (fsync, rename).
+    /// prior cache as the one of `snapshot` and puts it in place (fsync, rename).
     pub async fn finish(
         self,
         library: &str,
