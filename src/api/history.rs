@@ -67,7 +67,7 @@ pub fn snapshot_run(s: &SnapshotInfo) -> Run {
         seconds: summary["seconds"].as_f64(),
         bytes_read: u64_at(summary, &["counts", "bytes_read"]),
         skipped: u64_at(summary, &["counts", "skipped"]),
-        snapshot: Some(s.row.id.clone()),
+        snapshot: Some(s.row.id),
         job: None,
         error: None,
     }
@@ -206,7 +206,7 @@ mod tests {
     fn snap(id: &str, time: &str, summary: Value) -> SnapshotInfo {
         SnapshotInfo {
             row: SnapshotRow {
-                id: SnapshotId::new(id).unwrap(),
+                id: SnapshotId::of(id.as_bytes()),
                 library: "ACTIVE".parse().unwrap(),
                 time: time.parse().unwrap(),
                 parent: None,

@@ -97,7 +97,7 @@ impl StateHasher {
 pub(crate) fn time_to_ns(snapshot: &SnapshotId, t: &DateTime<Utc>) -> Result<i64, CatalogError> {
     t.timestamp_nanos_opt()
         .ok_or_else(|| CatalogError::TimeOutOfRange {
-            snapshot: snapshot.clone(),
+            snapshot: *snapshot,
             time: t.to_rfc3339(),
         })
 }
@@ -133,7 +133,8 @@ pub(crate) fn library(s: &str) -> Result<LibraryId, CatalogError> {
 }
 
 pub(crate) fn snapshot_id(s: String) -> Result<SnapshotId, CatalogError> {
-    SnapshotId::new(s).map_err(|e| corrupt("a snapshot id", e))
+    s.parse::<SnapshotId>()
+        .map_err(|e| corrupt("a snapshot id", e))
 }
 
 pub(crate) fn container_id(lib: &LibraryId, number: u64) -> ContainerId {

@@ -56,17 +56,12 @@ pub enum CatalogError {
     #[error("snapshot {snapshot} is not in the catalog")]
     UnknownSnapshot { snapshot: SnapshotId },
     #[error(
-        "inserting snapshot {snapshot} of library {library} taken at {time} refused: it is not newer \
-         than the library's newest catalogued snapshot {newest} taken at {newest_time}; \
-         older snapshots are only accepted by a catalog rebuild"
+        "inserting snapshot {} of library {} taken at {} refused: it is not newer \
+         than the library's newest catalogued snapshot {} taken at {}; \
+         older snapshots are only accepted by a catalog rebuild",
+        .0.snapshot, .0.library, .0.time, .0.newest, .0.newest_time
     )]
-    OutOfOrder {
-        snapshot: SnapshotId,
-        library: String,
-        time: String,
-        newest: SnapshotId,
-        newest_time: String,
-    },
+    OutOfOrder(Box<OutOfOrder>),
     #[error("time {time} of snapshot {snapshot} cannot be stored (outside 1677..2262)")]
     TimeOutOfRange { snapshot: SnapshotId, time: String },
     #[error(
@@ -106,6 +101,16 @@ pub enum CatalogError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+}
+
+/// What [`CatalogError::OutOfOrder`] refused (boxed: two snapshot ids and three texts).
+#[derive(Debug)]
+pub struct OutOfOrder {
+    pub snapshot: SnapshotId,
+    pub library: String,
+    pub time: String,
+    pub newest: SnapshotId,
+    pub newest_time: String,
 }
 
 /// Attach an action description to a rusqlite result.

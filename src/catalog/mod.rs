@@ -35,7 +35,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut cat = Catalog::open_in_memory()?;
 //! let snap = SnapshotRow {
-//!     id: SnapshotId::new("9f2c1a")?,
+//!     id: SnapshotId::of(b"the snapshot manifest"),
 //!     library: "ACTIVE".parse()?,
 //!     time: "2026-11-03T02:00:00Z".parse()?,
 //!     parent: None,
@@ -76,7 +76,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 
-pub use error::CatalogError;
+pub use error::{CatalogError, OutOfOrder};
 pub use find::DEFAULT_FIND_LIMIT;
 pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
 pub use load::{RowKey, RowKind, SnapshotLoad};

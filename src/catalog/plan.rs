@@ -111,7 +111,7 @@ impl Catalog {
             });
         }
         Ok(Some(RestorePlanRows {
-            snapshot: snapshot.clone(),
+            snapshot: *snapshot,
             containers,
             documents,
         }))

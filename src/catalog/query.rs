@@ -25,12 +25,12 @@ impl Catalog {
             .conn
             .prepare_cached("SELECT library, seq FROM snapshots WHERE id = ?1")
             .and_then(|mut s| {
-                s.query_row([snapshot.as_str()], |r| Ok((r.get(0)?, get_u64(r, 1)?)))
+                s.query_row([snapshot.to_hex()], |r| Ok((r.get(0)?, get_u64(r, 1)?)))
                     .optional()
             })
             .ctx(|| format!("looking up snapshot {snapshot}"))?;
         let (lib, seq) = found.ok_or_else(|| CatalogError::UnknownSnapshot {
-            snapshot: snapshot.clone(),
+            snapshot: *snapshot,
         })?;
         Ok(Scope {
             library: encode::library(&lib)?,
@@ -63,7 +63,7 @@ impl Catalog {
 
     pub fn snapshot(&self, id: &SnapshotId) -> Result<Option<SnapshotInfo>, CatalogError> {
         Ok(self
-            .snapshot_query("WHERE s.id = ?1", &[&id.as_str()], || {
+            .snapshot_query("WHERE s.id = ?1", &[&id.to_hex()], || {
                 format!("reading snapshot {id}")
             })?
             .pop())
@@ -483,7 +483,7 @@ impl Catalog {
         self.conn
             .prepare_cached("SELECT object, reason FROM skipped WHERE snapshot = ?1 ORDER BY rowid")
             .and_then(|mut s| {
-                s.query_map([snapshot.as_str()], |r| {
+                s.query_map([snapshot.to_hex()], |r| {
                     Ok(SkippedRow {
                         object: r.get(0)?,
                         reason: r.get(1)?,

@@ -69,7 +69,7 @@ impl Catalog {
         self.clear_marking(true)?;
         let mut reports = Vec::with_capacity(snapshots.len());
         for snap in snapshots {
-            let id = snap.id.clone();
+            let id = snap.id;
             let mut load = self.begin_snapshot(snap)?;
             fill(&mut load).map_err(|e| CatalogError::RebuildSource {
                 snapshot: id,

@@ -57,7 +57,7 @@ impl Catalog {
         for raw in iter {
             let v = rows::version(raw.ctx(action)?)?;
             f(v).map_err(|source| ScanError::Caller {
-                snapshot: snapshot.clone(),
+                snapshot: *snapshot,
                 source,
             })?;
             n += 1;
@@ -87,7 +87,7 @@ impl Catalog {
         for raw in iter {
             let c = rows::container(raw.ctx(action)?)?;
             f(c).map_err(|source| ScanError::Caller {
-                snapshot: snapshot.clone(),
+                snapshot: *snapshot,
                 source,
             })?;
             n += 1;

@@ -1,7 +1,6 @@
 //! The catalog's own row types: what the backup job feeds in and what queries give back.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,54 +8,13 @@ use serde_json::{Map, Value};
 
 use crate::imanage::model::{
     Acl, Container, ContainerId, ContainerKind, DocumentId, DocumentKind, DocumentVersion,
-    LibraryId, ParseError, VersionId,
+    LibraryId, VersionId,
 };
 use crate::imanage::profiles;
 
-/// The id of a repository snapshot, as text (the repository's own id, e.g. hex).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SnapshotId(String);
-
-impl SnapshotId {
-    /// A non-empty id of at most 128 printable characters without whitespace.
-    pub fn new(s: impl Into<String>) -> Result<Self, ParseError> {
-        let s = s.into();
-        if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ParseError {
-                what: "snapshot id",
-                value: s,
-                expected: "1 to 128 printable characters without whitespace",
-            });
-        }
-        Ok(Self(s))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Display for SnapshotId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl FromStr for SnapshotId {
-    type Err = ParseError;
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        Self::new(s)
-    }
-}
-impl TryFrom<String> for SnapshotId {
-    type Error = ParseError;
-    fn try_from(s: String) -> Result<Self, ParseError> {
-        Self::new(s)
-    }
-}
-impl From<SnapshotId> for String {
-    fn from(s: SnapshotId) -> String {
-        s.0
-    }
-}
+/// The id of a repository snapshot: the repository's own id (a BLAKE3 hash), stored in the
+/// catalog as its 64-character hex text.
+pub use crate::repo::SnapshotId;
 
 /// A snapshot manifest, as the catalog keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -355,7 +355,7 @@ async fn point_in_time_restore(
         .unwrap_or_default();
     Ok(format!(
         "point-in-time restore: {doc} as of before the changes (snapshot {}): {} of its versions (v1..v{}, the live document now has v{newest_now}) exported to {}, {identical}/{} byte-identical to what iManage served; {} failed",
-        &report.snapshot[..12.min(report.snapshot.len())],
+        &report.snapshot.to_hex()[..12],
         report.versions,
         report
             .items

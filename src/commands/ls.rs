@@ -219,7 +219,7 @@ fn list_libraries(cat: &Catalog, json: bool) -> anyhow::Result<Exit> {
             println!(
                 "  {:<14} newest snapshot {} ({})",
                 s.row.library.to_string(),
-                s.row.id.as_str().get(..12).unwrap_or(s.row.id.as_str()),
+                &s.row.id.to_hex()[..12],
                 s.row.time.format("%Y-%m-%d %H:%M:%S UTC")
             );
         }
@@ -231,11 +231,7 @@ fn print_header(snap: &SnapshotInfo, place: &str) {
     println!(
         "{} in snapshot {} of {} ({})",
         place,
-        snap.row
-            .id
-            .as_str()
-            .get(..12)
-            .unwrap_or(snap.row.id.as_str()),
+        &snap.row.id.to_hex()[..12],
         snap.row.library,
         snap.row.time.format("%Y-%m-%d %H:%M:%S UTC")
     );

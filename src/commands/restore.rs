@@ -132,7 +132,7 @@ pub fn print_report(r: &RestoreReport, json: bool) -> anyhow::Result<()> {
         "{}restore of {} as of snapshot {} ({}) into {}",
         if r.dry_run { "dry run: " } else { "" },
         r.what,
-        &r.snapshot[..r.snapshot.len().min(12)],
+        &r.snapshot.to_hex()[..12],
         r.snapshot_time.format("%Y-%m-%d %H:%M:%S UTC"),
         r.target
     );

@@ -49,7 +49,7 @@ fn print_history(history: &[VersionHistory]) {
             v.edit_date.as_deref().unwrap_or("-"),
             v.author().unwrap_or("-"),
             super::ls::display_name(v),
-            s.first.id.as_str().get(..12).unwrap_or(s.first.id.as_str()),
+            &s.first.id.to_hex()[..12],
             s.first.time.format("%Y-%m-%d %H:%M"),
             s.last.time.format("%Y-%m-%d %H:%M"),
             s.count(),

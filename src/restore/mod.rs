@@ -143,7 +143,7 @@ pub enum RestoreError {
     #[error("{what} is not in snapshot {snapshot} (taken {time}){hint}")]
     NotInSnapshot {
         what: String,
-        snapshot: String,
+        snapshot: crate::repo::SnapshotId,
         time: chrono::DateTime<chrono::Utc>,
         /// Where it can be found instead: `; the newest snapshot holding it is …` (or empty).
         hint: String,

@@ -55,7 +55,7 @@ fn cat_err(action: String) -> impl FnOnce(CatalogError) -> RestoreError {
 /// The containers above `first` (its parent, grandparent, ...), top first.
 fn ancestors_of(
     cat: &Catalog,
-    snap: &crate::catalog::SnapshotId,
+    snap: &crate::repo::SnapshotId,
     first: Option<&ContainerId>,
 ) -> Result<Vec<ContainerRow>, CatalogError> {
     let mut out = Vec::new();
@@ -123,7 +123,7 @@ impl Planner {
             }],
             Selection::Folder(c) | Selection::Workspace(c) => vec![UnitRef::Subtree(c.clone())],
             Selection::Library(_) => {
-                let sid = snap.row.id.clone();
+                let sid = snap.row.id;
                 let top = self
                     .cat
                     .run("listing the top level", move |cat| cat.children(&sid, None))
@@ -163,7 +163,7 @@ impl Planner {
                 s.id,
                 s.time.format("%Y-%m-%d %H:%M:%S UTC"),
                 self.names.name("snapshot"),
-                &s.id.as_str()[..s.id.as_str().len().min(12)],
+                &s.id.to_hex()[..12],
                 self.names.name("at"),
                 s.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             ),
@@ -178,10 +178,10 @@ impl Planner {
         snap: &SnapshotInfo,
         unit: UnitRef,
     ) -> Result<Unit, RestoreError> {
-        let sid = snap.row.id.clone();
+        let sid = snap.row.id;
         let not_in_hint = |what: String, hint: String| RestoreError::NotInSnapshot {
             what,
-            snapshot: snap.row.id.to_string(),
+            snapshot: snap.row.id,
             time: snap.row.time,
             hint,
         };
@@ -279,7 +279,7 @@ pub fn pick_snapshot(
             .snapshots(Some(library))
             .map_err(ce(format!("listing the snapshots of library {library}")))?
             .into_iter()
-            .filter(|s| s.row.id.as_str().starts_with(&p))
+            .filter(|s| s.row.id.to_hex().starts_with(&p))
             .collect();
         return match hits.len() {
             1 => Ok(hits.into_iter().next().expect("one")),

@@ -125,7 +125,7 @@ pub struct SnapshotPlace {
 impl From<&SnapshotInfo> for SnapshotPlace {
     fn from(s: &SnapshotInfo) -> Self {
         Self {
-            id: s.row.id.clone(),
+            id: s.row.id,
             library: s.row.library.clone(),
             time: s.row.time,
             seq: s.seq,
@@ -171,6 +171,14 @@ where
     value
         .parse()
         .map_err(|e| ApiError::bad_request(format!("{field}: {e}")).with_field(Some(field)))
+}
+
+/// A snapshot id from a request. Text that is not an id names no snapshot: 404, as for an id
+/// the catalog does not hold.
+fn snapshot_id(value: &str) -> Result<SnapshotId, ApiError> {
+    value
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no snapshot {value} in the catalog")))
 }
 
 /// Runs a read on the catalog's reader connection.
@@ -230,7 +238,7 @@ pub async fn children(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ChildrenQuery>,
 ) -> Result<Json<ListingView>, ApiError> {
-    let snapshot: SnapshotId = parse("id", &id)?;
+    let snapshot = snapshot_id(&id)?;
     let container: Option<ContainerId> = q
         .container
         .as_deref()
@@ -284,7 +292,7 @@ pub struct SpanView {
 
 fn brief(r: &SnapshotRef) -> SnapshotBrief {
     SnapshotBrief {
-        id: r.id.clone(),
+        id: r.id,
         time: r.time,
         seq: r.seq,
     }
@@ -350,11 +358,7 @@ pub async fn document_versions(
     ApiQuery(q): ApiQuery<VersionsQuery>,
 ) -> Result<Json<DocumentHistory>, ApiError> {
     let doc: DocumentId = parse("id", &id)?;
-    let snapshot: Option<SnapshotId> = q
-        .snapshot
-        .as_deref()
-        .map(|s| parse("snapshot", s))
-        .transpose()?;
+    let snapshot: Option<SnapshotId> = q.snapshot.as_deref().map(snapshot_id).transpose()?;
     let d = doc.clone();
     let (history, place, filed_in) = read(&state, "reading a document's versions", move |c| {
         let history = c.document_versions(&d)?;
@@ -363,9 +367,7 @@ pub async fn document_versions(
         if let Some(s) = &snapshot {
             let info = c
                 .snapshot(s)?
-                .ok_or_else(|| CatalogError::UnknownSnapshot {
-                    snapshot: s.clone(),
-                })?;
+                .ok_or_else(|| CatalogError::UnknownSnapshot { snapshot: *s })?;
             if let Some(plan) = c.document_plan(s, &d)? {
                 for f in &plan.filings {
                     if let Some(row) = c.container_in(s, f)? {
@@ -490,7 +492,7 @@ pub async fn search(
         hits.truncate(limit);
         let mut out = Vec::with_capacity(hits.len());
         for h in hits {
-            let newest = h.snapshots.last().map(|s| s.last.id.clone());
+            let newest = h.snapshots.last().map(|s| s.last.id);
             let workspace = match (h.version.workspace_id(), newest) {
                 (Some(w), Some(s)) => c.container_in(&s, &w)?.as_ref().map(ContainerView::from),
                 _ => None,
@@ -545,8 +547,8 @@ pub async fn skipped(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SkippedList>, ApiError> {
-    let snapshot: SnapshotId = parse("id", &id)?;
-    let s = snapshot.clone();
+    let snapshot = snapshot_id(&id)?;
+    let s = snapshot;
     let found = read(&state, "listing skipped items", move |c| {
         let Some(info) = c.snapshot(&s)? else {
             return Ok(None);

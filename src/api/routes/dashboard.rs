@@ -15,7 +15,7 @@ use super::info::{Activity, SnapshotBrief};
 use crate::api::history::{self, Night, Run};
 use crate::api::repo_stats::RepoStatus;
 use crate::api::{ApiError, ApiQuery, AppState, ErrorBody};
-use crate::catalog::{JobFilter, JobId, JobKind, JobRecord, JobState, SnapshotInfo};
+use crate::catalog::{JobFilter, JobId, JobKind, JobRecord, JobState, SnapshotId, SnapshotInfo};
 use crate::daemon::queue::QueueError;
 
 /// Nights shown by default, and at most.
@@ -111,7 +111,7 @@ fn snapshots_key(snaps: &[SnapshotInfo]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     snaps.len().hash(&mut h);
     for s in snaps {
-        s.row.id.as_str().hash(&mut h);
+        s.row.id.to_hex().hash(&mut h);
     }
     h.finish()
 }
@@ -196,7 +196,7 @@ pub async fn dashboard(
                 // Name the job that wrote the snapshot, when the daemon ran it.
                 r.job = jobs
                     .iter()
-                    .find(|j| wrote(j, r.snapshot.as_ref().map(|s| s.as_str())))
+                    .find(|j| wrote(j, r.snapshot.as_ref()))
                     .map(|j| j.id);
             }
             r
@@ -218,7 +218,7 @@ pub async fn dashboard(
             last_backup,
             protected: newest.map(|s| Protected {
                 snapshot: SnapshotBrief {
-                    id: s.row.id.clone(),
+                    id: s.row.id,
                     time: s.row.time,
                     seq: s.seq,
                 },
@@ -268,15 +268,16 @@ pub async fn dashboard(
 }
 
 /// Whether the job's result names `snapshot` as written.
-fn wrote(job: &JobRecord, snapshot: Option<&str>) -> bool {
-    let Some(snapshot) = snapshot else {
+fn wrote(job: &JobRecord, snapshot: Option<&SnapshotId>) -> bool {
+    let Some(snapshot) = snapshot.map(SnapshotId::to_hex) else {
         return false;
     };
     job.progress
         .as_ref()
         .and_then(|p| p["result"]["libraries"].as_array())
         .is_some_and(|libs| {
-            libs.iter()
-                .any(|o| o["snapshot"].as_str() == Some(snapshot) && o["snapshot"] != Value::Null)
+            libs.iter().any(|o| {
+                o["snapshot"].as_str() == Some(snapshot.as_str()) && o["snapshot"] != Value::Null
+            })
         })
 }

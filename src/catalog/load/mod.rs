@@ -17,7 +17,7 @@ pub use carry::{RowKey, RowKind};
 
 use super::Catalog;
 use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
-use super::error::{CatalogError, SqlContext};
+use super::error::{CatalogError, OutOfOrder, SqlContext};
 use super::types::{
     ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotId, SnapshotRow,
     VersionRow,
@@ -84,15 +84,13 @@ impl Catalog {
         let exists: Option<i64> = tx
             .query_row(
                 "SELECT 1 FROM snapshots WHERE id = ?1",
-                [snap.id.as_str()],
+                [snap.id.to_hex()],
                 |r| r.get(0),
             )
             .optional()
             .ctx(action)?;
         if exists.is_some() {
-            return Err(CatalogError::SnapshotExists {
-                snapshot: snap.id.clone(),
-            });
+            return Err(CatalogError::SnapshotExists { snapshot: snap.id });
         }
         let newest = tx
             .query_row(
@@ -119,14 +117,14 @@ impl Catalog {
         let (prev, prev_counts, prev_id) = match newest {
             None => (0, ItemCounts::default(), None),
             Some((id, ns, seq, counts)) => {
-                if (time_ns, snap.id.as_str()) <= (ns, id.as_str()) {
-                    return Err(CatalogError::OutOfOrder {
-                        snapshot: snap.id.clone(),
+                if (time_ns, snap.id.to_hex().as_str()) <= (ns, id.as_str()) {
+                    return Err(CatalogError::OutOfOrder(Box::new(OutOfOrder {
+                        snapshot: snap.id,
                         library: snap.library.to_string(),
                         time: snap.time.to_rfc3339(),
                         newest: encode::snapshot_id(id)?,
                         newest_time: encode::ns_to_time(ns).to_rfc3339(),
-                    });
+                    })));
                 }
                 (seq, counts, Some(encode::snapshot_id(id)?))
             }
@@ -138,11 +136,11 @@ impl Catalog {
              summary, n_containers, n_versions, n_filings, n_doc_acls, n_skipped) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0, 0, 0)",
             params![
-                snap.id.as_str(),
+                snap.id.to_hex(),
                 snap.library.as_str(),
                 U64(seq),
                 time_ns,
-                snap.parent.as_ref().map(|p| p.as_str()),
+                snap.parent.as_ref().map(|p| p.to_hex()),
                 snap.host,
                 snap.tool_version,
                 summary,
@@ -192,7 +190,7 @@ impl SnapshotLoad<'_> {
         if lib != &self.snap.library {
             return Err(CatalogError::WrongLibrary {
                 object: object(),
-                snapshot: self.snap.id.clone(),
+                snapshot: self.snap.id,
                 library: self.snap.library.to_string(),
             });
         }
@@ -233,7 +231,7 @@ impl SnapshotLoad<'_> {
             } else {
                 Err(CatalogError::ConflictingDuplicate {
                     object: object(),
-                    snapshot: self.snap.id.clone(),
+                    snapshot: self.snap.id,
                 })
             }
         };
@@ -493,7 +491,7 @@ impl SnapshotLoad<'_> {
             .tx
             .prepare_cached("INSERT INTO skipped (snapshot, object, reason) VALUES (?1, ?2, ?3)")
             .ctx(action)?;
-        ins.execute(params![self.snap.id.as_str(), s.object, s.reason])
+        ins.execute(params![self.snap.id.to_hex(), s.object, s.reason])
             .ctx(action)?;
         self.skipped += 1;
         Ok(())
@@ -518,12 +516,12 @@ impl SnapshotLoad<'_> {
                     U64(self.filings.present()),
                     U64(self.document_acls.present()),
                     U64(self.skipped),
-                    self.snap.id.as_str(),
+                    self.snap.id.to_hex(),
                 ],
             )
             .ctx(action)?;
         let report = LoadReport {
-            snapshot: self.snap.id.clone(),
+            snapshot: self.snap.id,
             library: self.snap.library.clone(),
             seq: self.seq,
             containers: self.containers,

@@ -16,25 +16,26 @@ use crate::catalog::{
 };
 use crate::imanage::model::{LibraryId, ParseError};
 use crate::jobs::records::{DocumentAclRecord, FilingRecord};
-use crate::repo::{Indexed, RepoError, Repository, Snapshot};
+use crate::repo::{Indexed, RepoError, Repository, Snapshot, SnapshotId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("reading snapshot {snapshot} from the repository")]
     Repo {
+        /// The snapshot's id, or `(list)` when listing them failed.
         snapshot: String,
         #[source]
         source: Box<RepoError>,
     },
     #[error("snapshot {snapshot} holds a malformed record in stream {stream}: {problem}")]
     Record {
-        snapshot: String,
+        snapshot: SnapshotId,
         stream: &'static str,
         problem: String,
     },
     #[error("snapshot {snapshot} names an invalid library {library:?}")]
     Library {
-        snapshot: String,
+        snapshot: SnapshotId,
         library: String,
         #[source]
         source: ParseError,
@@ -62,7 +63,7 @@ pub(super) enum Row {
 fn snapshot_row(s: &Snapshot) -> Result<SnapshotRow, SyncError> {
     let library =
         LibraryId::new(s.manifest.library.clone()).map_err(|source| SyncError::Library {
-            snapshot: s.id.to_string(),
+            snapshot: s.id,
             library: s.manifest.library.clone(),
             source,
         })?;
@@ -74,17 +75,10 @@ fn snapshot_row(s: &Snapshot) -> Result<SnapshotRow, SyncError> {
         );
     }
     Ok(SnapshotRow {
-        id: catalog::SnapshotId::new(s.id.to_hex()).map_err(|e| SyncError::Record {
-            snapshot: s.id.to_string(),
-            stream: "manifest",
-            problem: e.to_string(),
-        })?,
+        id: s.id,
         library,
         time: s.manifest.time,
-        parent: s
-            .manifest
-            .parent
-            .and_then(|p| catalog::SnapshotId::new(p.to_hex()).ok()),
+        parent: s.manifest.parent,
         host: s.manifest.host.clone(),
         tool_version: s.manifest.tool_version.clone(),
         summary,
@@ -185,9 +179,9 @@ pub async fn sync_all(
             source: Box::new(source),
         })?;
     let path = catalog_path.to_path_buf();
-    let ids: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = snaps
+    let ids: Vec<(SnapshotId, String, chrono::DateTime<chrono::Utc>)> = snaps
         .iter()
-        .map(|s| (s.id.to_hex(), s.manifest.library.clone(), s.manifest.time))
+        .map(|s| (s.id, s.manifest.library.clone(), s.manifest.time))
         .collect();
     let needs_rebuild =
         tokio::task::spawn_blocking(move || -> Result<bool, catalog::CatalogError> {
@@ -196,10 +190,7 @@ pub async fn sync_all(
                 return Ok(true);
             }
             for (id, library, time) in &ids {
-                let Ok(sid) = catalog::SnapshotId::new(id.clone()) else {
-                    continue;
-                };
-                if cat.has_snapshot(&sid)? {
+                if cat.has_snapshot(id)? {
                     continue;
                 }
                 let Ok(lib) = LibraryId::new(library.clone()) else {

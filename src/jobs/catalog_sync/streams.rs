@@ -19,12 +19,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::{Row, SyncError};
-use crate::catalog::{self, ContainerRow, RowKey, RowKind, SkippedRow, VersionRow};
+use crate::catalog::{ContainerRow, RowKey, RowKind, SkippedRow, VersionRow};
 use crate::jobs::records::{
     ContainerRecord, DocumentAclRecord, FilingRecord, STREAM_CONTAINERS, STREAM_DOCUMENT_ACLS,
     STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS, SkippedRecord, VersionRecord,
 };
-use crate::repo::{BlobId, Indexed, MetaRef, RepoError, Repository, Snapshot};
+use crate::repo::{BlobId, Indexed, MetaRef, RepoError, Repository, Snapshot, SnapshotId};
 
 /// How one range stream is loaded (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -83,18 +83,16 @@ struct Spec<T> {
 pub(super) async fn send_rows(
     repo: &Repository<Indexed>,
     snap: &Snapshot,
-    previous: Option<&catalog::SnapshotId>,
+    previous: Option<&SnapshotId>,
     tx: &mpsc::Sender<Row>,
 ) -> Result<bool, SyncError> {
     let parent = match (snap.manifest.parent, previous) {
-        (Some(p), Some(prev)) if p.to_hex() == prev.as_str() => Some(
-            repo.load_snapshot(&p)
-                .await
-                .map_err(|source| SyncError::Repo {
-                    snapshot: p.to_string(),
-                    source: Box::new(source),
-                })?,
-        ),
+        (Some(p), Some(prev)) if p == *prev => Some(repo.load_snapshot(&p).await.map_err(
+            |source| SyncError::Repo {
+                snapshot: p.to_string(),
+                source: Box::new(source),
+            },
+        )?),
         _ => None,
     };
     let mode = |name: &str| -> Mode<'_> {
@@ -145,7 +143,7 @@ pub(super) async fn send_rows(
         row: |r| Ok(Row::Acl(r)),
         key: |r| Ok(RowKey::DocumentAcl(r.document)),
     };
-    let sid = snap.id.to_string();
+    let sid = snap.id;
     let modes = [
         mode(STREAM_CONTAINERS),
         mode(STREAM_VERSIONS),
@@ -177,7 +175,7 @@ pub(super) async fn send_rows(
     Ok(true)
 }
 
-fn repo_err(snapshot: &str, source: RepoError) -> SyncError {
+fn repo_err(snapshot: &SnapshotId, source: RepoError) -> SyncError {
     SyncError::Repo {
         snapshot: snapshot.to_string(),
         source: Box::new(source),
@@ -186,7 +184,7 @@ fn repo_err(snapshot: &str, source: RepoError) -> SyncError {
 
 async fn send_stream<T: DeserializeOwned>(
     repo: &Repository<Indexed>,
-    sid: &str,
+    sid: &SnapshotId,
     snap: &Snapshot,
     spec: Spec<T>,
     mode: Mode<'_>,
@@ -194,13 +192,13 @@ async fn send_stream<T: DeserializeOwned>(
 ) -> Result<bool, SyncError> {
     let parse = |index: u64, line: &[u8]| -> Result<T, SyncError> {
         serde_json::from_slice(line).map_err(|e| SyncError::Record {
-            snapshot: sid.to_string(),
+            snapshot: *sid,
             stream: spec.name,
             problem: format!("record {index}: {e}"),
         })
     };
     let bad = |index: u64, problem: String| SyncError::Record {
-        snapshot: sid.to_string(),
+        snapshot: *sid,
         stream: spec.name,
         problem: format!("record {index}: {problem}"),
     };

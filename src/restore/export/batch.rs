@@ -38,7 +38,7 @@ struct SidecarVersion {
 struct DocumentSidecar {
     imvault_export: u32,
     document: crate::imanage::model::DocumentId,
-    snapshot: crate::catalog::SnapshotId,
+    snapshot: crate::repo::SnapshotId,
     snapshot_time: chrono::DateTime<chrono::Utc>,
     library: crate::imanage::model::LibraryId,
     versions: Vec<SidecarVersion>,
@@ -246,7 +246,7 @@ impl ExportTarget {
             let sidecar = DocumentSidecar {
                 imvault_export: EXPORT_FORMAT,
                 document: doc.id.clone(),
-                snapshot: self.snapshot.row.id.clone(),
+                snapshot: self.snapshot.row.id,
                 snapshot_time: self.snapshot.row.time,
                 library: self.snapshot.row.library.clone(),
                 versions: listed,

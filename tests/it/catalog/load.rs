@@ -76,7 +76,9 @@ fn older_snapshot_is_refused_outside_a_rebuild_and_leaves_nothing() {
     assert!(matches!(err, CatalogError::OutOfOrder { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("s0") && msg.contains("s3") && msg.contains("rebuild"),
+        msg.contains(&sid("s0").to_string())
+            && msg.contains(&sid("s3").to_string())
+            && msg.contains("rebuild"),
         "{msg}"
     );
 

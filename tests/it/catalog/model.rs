@@ -24,7 +24,7 @@ fn slot_ids() -> Vec<(u64, u32)> {
 
 fn snapshot_data(i: usize, slots: &Slots) -> SnapData {
     let row = SnapshotRow {
-        id: SnapshotId::new(format!("m{i:02}")).expect("id"),
+        id: sid(&format!("m{i:02}")),
         library: lib(),
         time: day(1) + chrono::Duration::hours(i as i64),
         parent: None,
@@ -117,7 +117,7 @@ proptest! {
         let mut rows: Vec<SnapshotRow> = snaps.iter().map(|s| s.row.clone()).collect();
         let mut rng = fastrand::Rng::with_seed(seed);
         rng.shuffle(&mut rows);
-        let by_id: HashMap<SnapshotId, &SnapData> = snaps.iter().map(|s| (s.row.id.clone(), s)).collect();
+        let by_id: HashMap<SnapshotId, &SnapData> = snaps.iter().map(|s| (s.row.id, s)).collect();
         let mut fresh = Catalog::open_in_memory().expect("catalog");
         fresh.rebuild(rows, |load| by_id[&load.snapshot().id].fill(load)).expect("rebuild");
         prop_assert_eq!(fresh.canonical_dump().expect("dump"), dump);

@@ -18,10 +18,8 @@ fn rebuild_in_another_order_gives_the_same_dump() {
     );
     assert!(original.contains("\"Final agreement\""));
 
-    let by_id: HashMap<SnapshotId, SnapData> = snaps
-        .iter()
-        .map(|s| (s.row.id.clone(), s.clone()))
-        .collect();
+    let by_id: HashMap<SnapshotId, SnapData> =
+        snaps.iter().map(|s| (s.row.id, s.clone())).collect();
     // Given newest first: the rebuild must sort them.
     let rows = vec![
         snaps[2].row.clone(),
@@ -33,8 +31,8 @@ fn rebuild_in_another_order_gives_the_same_dump() {
     let reports = fresh
         .rebuild(rows.clone(), |load| by_id[&load.snapshot().id].fill(load))
         .expect("rebuild");
-    let order: Vec<&str> = reports.iter().map(|r| r.snapshot.as_str()).collect();
-    assert_eq!(order, ["s1", "s2", "s3"]);
+    let order: Vec<SnapshotId> = reports.iter().map(|r| r.snapshot).collect();
+    assert_eq!(order, [sid("s1"), sid("s2"), sid("s3")]);
     assert_eq!(fresh.canonical_dump().expect("dump"), original);
     assert!(!fresh.needs_rebuild().expect("flag"));
 
@@ -50,7 +48,7 @@ fn failed_rebuild_is_flagged_until_a_rebuild_completes() {
     let rows: Vec<_> = snaps.iter().map(|s| s.row.clone()).collect();
     let err = cat
         .rebuild(rows.clone(), |load| {
-            if load.snapshot().id.as_str() == "s2" {
+            if load.snapshot().id == sid("s2") {
                 Err(std::io::Error::other("pack 7f3a missing"))
             } else {
                 Ok(())
@@ -58,15 +56,12 @@ fn failed_rebuild_is_flagged_until_a_rebuild_completes() {
         })
         .expect_err("source failure");
     assert!(matches!(err, CatalogError::RebuildSource { .. }), "{err:?}");
-    assert!(err.to_string().contains("s2"), "{err}");
+    assert!(err.to_string().contains(&sid("s2").to_string()), "{err}");
     assert!(cat.needs_rebuild().expect("flag"));
     assert!(cat.has_snapshot(&sid("s1")).expect("query"));
     assert!(!cat.has_snapshot(&sid("s2")).expect("query"));
 
-    let by_id: HashMap<_, _> = snaps
-        .iter()
-        .map(|s| (s.row.id.clone(), s.clone()))
-        .collect();
+    let by_id: HashMap<_, _> = snaps.iter().map(|s| (s.row.id, s.clone())).collect();
     cat.rebuild(rows, |load| by_id[&load.snapshot().id].fill(load))
         .expect("rebuild");
     assert!(!cat.needs_rebuild().expect("flag"));

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::fixture::*;
-use imvault::catalog::{Catalog, SnapshotId, SnapshotRow};
+use imvault::catalog::{Catalog, SnapshotRow};
 use serde_json::json;
 
 const VERSIONS: u64 = 100_000;
@@ -40,7 +40,7 @@ fn load_100k_versions_figure() {
         })
         .collect();
     let snap = |id: &str, d| SnapshotRow {
-        id: SnapshotId::new(id).expect("id"),
+        id: sid(id),
         library: lib(),
         time: day(d),
         parent: None,

@@ -137,7 +137,7 @@ async fn dashboard_browse_search_and_field_errors() {
         assert_eq!(row["activity"], "idle", "{row}");
         let last = &row["last_backup"];
         assert_eq!(last["state"], "completed", "{row}");
-        assert_eq!(last["snapshot"], newest.row.id.as_str(), "{row}");
+        assert_eq!(last["snapshot"], newest.row.id.to_hex(), "{row}");
         assert_eq!(
             last["job"],
             second_job.as_str(),
@@ -177,7 +177,7 @@ async fn dashboard_browse_search_and_field_errors() {
     // Browse: top level → a folder with documents → a document's versions.
     let lib = &libraries[0];
     let newest = cat.latest_snapshot(&lib.parse().unwrap()).unwrap().unwrap();
-    let sid = newest.row.id.as_str().to_string();
+    let sid = newest.row.id.to_hex();
     let (s, top) = daemon.get(&format!("/v1/snapshots/{sid}/children")).await;
     assert_eq!(s, StatusCode::OK, "{top}");
     assert_eq!(top["snapshot"]["library"], lib.as_str());

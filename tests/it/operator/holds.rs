@@ -199,7 +199,7 @@ async fn a_held_document_keeps_every_version_through_forget_and_prune_until_rele
     assert!(forget["forgotten"].as_u64().unwrap() >= 1, "{forget}");
     let kept = forget["held"].as_array().unwrap();
     assert_eq!(kept.len(), 1, "{forget}");
-    assert_eq!(kept[0]["from"], first.row.id.as_str());
+    assert_eq!(kept[0]["from"], first.row.id.to_hex());
     assert_eq!(kept[0]["versions"], held.versions.len() as u64, "{forget}");
     assert_eq!(
         kept[0]["versions_by_hold"][&hold_id],
@@ -395,7 +395,7 @@ async fn a_client_matter_hold_covers_a_document_added_to_the_matter_after_it_was
         .as_array()
         .unwrap()
         .iter()
-        .filter(|h| h["from"] == with_doc.row.id.as_str())
+        .filter(|h| h["from"] == with_doc.row.id.to_hex())
         .collect();
     assert_eq!(kept.len(), 1, "{forget}");
     assert!(kept[0]["versions_by_hold"][&hold_id].as_u64().unwrap() >= 1);

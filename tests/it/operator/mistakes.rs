@@ -108,7 +108,7 @@ async fn mistakes_get_useful_answers() {
         0,
         "a restore failing while planning writes nothing"
     );
-    let prefix = &first.row.id.as_str()[..12];
+    let prefix = &first.row.id.to_hex()[..12];
     let out = cli(
         &env,
         &[

@@ -156,7 +156,7 @@ async fn forget_then_prune_shrinks_the_repository_and_keeps_the_rest_restorable(
     );
     let cat = imvault::catalog::Catalog::open(env.dir.path().join("state/catalog.db")).unwrap();
     for s in &all {
-        let id = imvault::catalog::SnapshotId::new(s.id.to_hex()).unwrap();
+        let id = s.id;
         assert_eq!(
             cat.has_snapshot(&id).unwrap(),
             left.iter().any(|l| l.id == s.id),

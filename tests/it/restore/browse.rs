@@ -34,8 +34,8 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
             .unwrap_or_else(|| panic!("{id} listed: {v}"))
     };
     let newest = row_of(&new_v);
-    assert_eq!(newest["snapshots"]["first"]["id"], second.row.id.as_str());
-    assert_eq!(newest["snapshots"]["last"]["id"], second.row.id.as_str());
+    assert_eq!(newest["snapshots"]["first"]["id"], second.row.id.to_hex());
+    assert_eq!(newest["snapshots"]["last"]["id"], second.row.id.to_hex());
     let earliest = rows
         .iter()
         .map(|r| {
@@ -48,8 +48,8 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         .min()
         .unwrap();
     let older = row_of(&earliest);
-    assert_eq!(older["snapshots"]["first"]["id"], first.row.id.as_str());
-    assert_eq!(older["snapshots"]["last"]["id"], second.row.id.as_str());
+    assert_eq!(older["snapshots"]["first"]["id"], first.row.id.to_hex());
+    assert_eq!(older["snapshots"]["last"]["id"], second.row.id.to_hex());
     let text = cli(&env, &["versions", &doc.to_string()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains(&new_v.to_string()));
 
@@ -68,7 +68,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
     );
     assert_exit(&out, 0);
     let v = json_of(&out);
-    assert_eq!(v["snapshot"]["id"], first.row.id.as_str());
+    assert_eq!(v["snapshot"]["id"], first.row.id.to_hex());
     let top = v["listing"]["containers"].as_array().unwrap();
     let expected = cat.children(&first.row.id, None).unwrap().containers.len();
     assert_eq!(top.len(), expected);
@@ -86,11 +86,11 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
             .iter()
             .any(|d| d["id"] == gone.to_string())
     };
-    assert!(listed(&first.row.id.as_str()[..12]));
-    assert!(!listed(second.row.id.as_str()));
+    assert!(listed(&first.row.id.to_hex()[..12]));
+    assert!(!listed(&second.row.id.to_hex()));
     let text = cli(
         &env,
-        &["ls", "--snapshot", &first.row.id.as_str()[..12], &folder],
+        &["ls", "--snapshot", &first.row.id.to_hex()[..12], &folder],
     );
     assert!(String::from_utf8_lossy(&text.stdout).contains(&gone.to_string()));
     // A path of names resolves like the id.
@@ -122,7 +122,7 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         .iter()
         .find(|h| h["version"]["id"] == plan.versions[0].id.to_string())
         .expect("the deleted document is found in the older snapshot");
-    assert_eq!(hit["snapshots"][0]["last"]["id"], first.row.id.as_str());
+    assert_eq!(hit["snapshots"][0]["last"]["id"], first.row.id.to_hex());
     let client_code = ws.client().unwrap().to_string();
     let out = cli(&env, &["find", "--client", &client_code, "--json"]);
     let hits = json_of(&out);

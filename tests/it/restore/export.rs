@@ -99,7 +99,7 @@ async fn export_version_one_as_of_before_the_mutation() {
     );
     assert_exit(&out, 0);
     let report = json_of(&out);
-    assert_eq!(report["snapshot"], first.row.id.as_str(), "{report}");
+    assert_eq!(report["snapshot"], first.row.id.to_hex(), "{report}");
     assert_eq!(report["versions"], 1);
     assert_eq!(report["failed"], 0);
     assert_eq!(report["bytes"], original.len() as u64);
@@ -132,7 +132,7 @@ async fn export_version_one_as_of_before_the_mutation() {
     // Manifest and item list at the top.
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join(MANIFEST)).unwrap()).unwrap();
-    assert_eq!(manifest["snapshot"], first.row.id.as_str());
+    assert_eq!(manifest["snapshot"], first.row.id.to_hex());
     let items = std::fs::read_to_string(out_dir.join(ITEMS)).unwrap();
     assert_eq!(items.lines().count(), 1);
     assert!(items.contains("\"restored\""), "{items}");
