@@ -538,3 +538,48 @@ async fn the_prune_command_reports_what_waits_for_its_lock() {
         "no pack was deleted"
     );
 }
+
+/// A backup job (the one `imvault backup` and the daemon run) into a locked bucket: it
+/// completes, and everything it stored carries its retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_into_a_locked_bucket_stores_every_object_locked() {
+    let Some(cfg) = s3_locked_backend("repo").await else {
+        return;
+    };
+    let s = settings(&repository_toml(&cfg, "compliance", "lock_days = 1\n"));
+    let store = imvault::app::repository::open_store(&s.repository).unwrap();
+    let env = crate::support::env::TestEnv::with_store(
+        imvault_sim::SimOptions {
+            seed: 151,
+            scale: imvault_sim::Scale::Tiny,
+            ..Default::default()
+        },
+        store.clone(),
+        imvault::repo::config::DEFAULT_ZSTD_LEVEL,
+    )
+    .await;
+    let before = Utc::now();
+    let out = env
+        .backup(&imvault::jobs::backup::BackupRequest::default())
+        .await;
+    assert!(!out.is_empty());
+    assert!(out.iter().all(|o| o.snapshot.is_some()), "{out:?}");
+    let s3 = S3Native::from_config(&imvault::app::repository::backend_config(&s.repository))
+        .unwrap()
+        .unwrap();
+    let keys = keys_in(&store).await;
+    assert!(keys.iter().any(|k| k.as_ref().starts_with("snapshots/")));
+    for key in &keys {
+        let r = s3
+            .retention(key, None)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} is locked"));
+        assert_eq!(r.mode, LockMode::Compliance, "{key}");
+        assert!(
+            r.until > before + chrono::Duration::hours(23),
+            "{key}: {}",
+            r.until
+        );
+    }
+}
