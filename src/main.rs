@@ -99,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => commands::verify::run(config, args),
         Command::Forget(args) => commands::forget::run(config, args),
         Command::Prune(args) => commands::prune::run(config, args),
+        Command::Recover(args) => commands::recover::run(config, args),
         Command::Repair { command } => commands::repair::run(config, command),
         Command::Key { command } => commands::key::run(config, command),
         Command::Hold { command } => commands::hold::run(config, command),

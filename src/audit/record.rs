@@ -322,6 +322,21 @@ pub struct Figures {
     /// The legal hold a `hold_add` placed (its id is only known once it is placed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<String>,
+    /// Recover: delete markers removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markers_removed: Option<u64>,
+    /// Recover: object versions removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions_removed: Option<u64>,
+    /// Recover: keys whose version of the recovery time is current again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_restored: Option<u64>,
+    /// Recover: keys written after the recovery time, removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_removed: Option<u64>,
+    /// Recover: keys under the repository prefix that are not imvault's, left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_left_alone: Option<u64>,
 }
 
 /// The two records of one action: `started` before anything is done, `finished` after.

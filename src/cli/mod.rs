@@ -24,7 +24,7 @@ pub use daemon::{JobIdArgs, JobsCommand, JobsListArgs};
 pub use holds::{AuditArgs, HoldAddArgs, HoldCommand, HoldReleaseArgs};
 pub use keys::{KeyAddArgs, KeyCommand, KeyRemoveArgs};
 pub use repository::{
-    CatArgs, CatKind, ForgetArgs, InitArgs, PruneArgs, RepairCommand, VerifyArgs,
+    CatArgs, CatKind, ForgetArgs, InitArgs, PruneArgs, RecoverArgs, RepairCommand, VerifyArgs,
 };
 pub use restore::{AclArg, IntoArg, RestoreArgs};
 pub use setup::{CompletionsArgs, ConfigCommand, DemoArgs, ManpageArgs, SimArgs, UserTypeArg};
@@ -148,6 +148,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory
     Manpage(ManpageArgs),
+    /// Make a repository on a versioned S3 bucket as it was at a time again, after its objects were deleted or overwritten (an attack)
+    Recover(RecoverArgs),
 }
 
 impl Command {

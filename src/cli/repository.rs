@@ -102,6 +102,24 @@ pub struct PruneArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct RecoverArgs {
+    /// The time to go back to, before the attack: RFC 3339 (2026-12-04T14:02:11Z) or
+    /// YYYY-MM-DD[ HH:MM[:SS]] in the local time zone, in the storage's clock
+    #[arg(long, value_name = "TIME")]
+    pub as_of: String,
+    /// Show what would be removed and brought back, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the repository's maintenance lock first, whoever holds it (an attacker may have
+    /// left one; only when no maintainer is running)
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Print machine-readable JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RepairCommand {
     /// Write index objects for packs no index names, from their headers (after index loss)

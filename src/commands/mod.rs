@@ -18,6 +18,7 @@ pub mod key;
 pub mod ls;
 pub mod progress;
 pub mod prune;
+pub mod recover;
 pub mod repair;
 pub mod restore;
 pub mod serve;

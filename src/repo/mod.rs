@@ -43,6 +43,7 @@ pub mod outage;
 pub mod pack;
 pub mod prune;
 pub mod reader;
+pub mod recover;
 pub mod references;
 pub mod repository;
 pub mod retention;

@@ -241,6 +241,17 @@ impl Repository<Opened> {
         })
     }
 
+    /// The same repository (config and keys) over another store holding its objects: opened
+    /// from a view of its `config` and key slots (`recover` opens one as it was at a time),
+    /// then read and written where it lives.
+    pub fn on_store(self, store: Arc<dyn ObjectStore>) -> Self {
+        let (crypto, format) = (self.objects.crypto().clone(), self.objects.format());
+        Self {
+            objects: Objects::new(store, crypto, format),
+            ..self
+        }
+    }
+
     /// Loads every index object (snapshots should be listed before this, see FORMAT.md).
     #[tracing::instrument(skip_all)]
     pub async fn load_index(self) -> Result<Repository<Indexed>> {

@@ -7,6 +7,7 @@ mod catalog;
 mod client;
 mod daemon;
 mod operator;
+mod recovery;
 mod repository;
 mod restore;
 mod sim;

@@ -1,0 +1,3 @@
+//! Recovery after an attack (issue 15): `imvault recover --as-of` on a versioned bucket.
+
+mod recover;
