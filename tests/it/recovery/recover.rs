@@ -176,7 +176,10 @@ async fn recover_undoes_an_attackers_deletes_and_overwrites() {
         .err()
         .expect("the attacked repository does not open");
     assert!(
-        matches!(e, RepoError::Authentication { .. } | RepoError::KeySlot { .. }),
+        matches!(
+            e,
+            RepoError::Authentication { .. } | RepoError::KeySlot { .. }
+        ),
         "{e}"
     );
     let (code, _, err) = imvault(&config, &["verify"], &[]);
