@@ -171,10 +171,9 @@ async fn recover_undoes_an_attackers_deletes_and_overwrites() {
         .await
         .unwrap();
     // Backups and restores fail now.
-    let e = Repository::open(store.clone(), crate::support::repo::key())
-        .await
-        .err()
-        .expect("the attacked repository does not open");
+    let Err(e) = Repository::open(store.clone(), crate::support::repo::key()).await else {
+        panic!("the attacked repository opens");
+    };
     assert!(
         matches!(
             e,
