@@ -144,6 +144,19 @@ fn print(r: &RecoverReport, json: bool) -> anyhow::Result<Exit> {
             r.left_alone.join(", ")
         );
     }
+    for l in &r.locked {
+        println!(
+            "{}: version {} is kept by Object Lock; {}",
+            l.key,
+            l.version,
+            match l.done {
+                recover::LockedFallback::CopiedBack =>
+                    "its version of that time was copied over it (now current)",
+                recover::LockedFallback::MarkerAdded =>
+                    "a delete marker was added (the key did not exist then)",
+            }
+        );
+    }
     for s in &r.skipped {
         println!("{s}: left alone (recover holds the maintenance lock itself)");
     }

@@ -239,6 +239,27 @@ impl VersionedBucket {
         Ok(body.into_bytes())
     }
 
+    /// Makes version `version_id` of `key` its current version again by copying it over
+    /// (a new version with the same bytes).
+    async fn copy_back(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
+        let full = self.full_key(key);
+        self.s3
+            .client()
+            .copy_object()
+            .bucket(self.bucket())
+            .key(&full)
+            .copy_source(format!("{}/{full}?versionId={version_id}", self.bucket()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| S3Error::call("CopyObject", self.bucket(), &full, e))
+    }
+
+    /// Adds a delete marker to `key` (its versions stay).
+    async fn hide(&self, key: &str) -> Result<(), S3Error> {
+        self.s3.delete(&Path::from(key), None, false).await
+    }
+
     /// Permanently removes one version (or delete marker) of `key`.
     async fn remove(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
         self.s3
@@ -306,6 +327,9 @@ pub struct RecoverReport {
     pub left_alone: Vec<String>,
     /// imvault's keys recover does not touch (the maintenance lock it holds).
     pub skipped: Vec<String>,
+    /// Keys with versions newer than TIME that Object Lock keeps, brought to their state of
+    /// TIME by a copy or a delete marker instead.
+    pub locked: Vec<LockedKey>,
     /// The local catalog was rebuilt from the recovered repository (set by the caller).
     pub catalog_rebuilt: bool,
     pub seconds: f64,
@@ -328,6 +352,7 @@ impl RecoverReport {
                 .cloned()
                 .collect(),
             skipped: plan.skipped.clone(),
+            locked: Vec::new(),
             catalog_rebuilt: false,
             seconds: 0.0,
         }
@@ -341,6 +366,12 @@ pub fn dry_run(plan: &Plan, bucket: &VersionedBucket, as_of: DateTime<Utc>) -> R
 
 /// Does `plan`: removes its delete markers and versions, one kind (and phase) after the other
 /// in the plan's order, up to [`CONCURRENCY`] keys at once, each key newest entry first.
+///
+/// A version the bucket refuses to delete (403: under Object Lock retention, which an attacker
+/// with the lock calls can set on what they write, or which imvault set on what it wrote after
+/// TIME) is not an error: the key is brought to its state of TIME another way, adding to its
+/// history instead of removing from it: its version of TIME is copied over it as a new current
+/// version, or, for a key that did not exist at TIME, a delete marker is added.
 pub async fn execute(
     bucket: &VersionedBucket,
     plan: &Plan,
@@ -349,6 +380,8 @@ pub async fn execute(
     let started = Instant::now();
     let total = plan.actions.len() as u64;
     let mut done = 0u64;
+    let mut locked = Vec::new();
+    let mut figures = plan.figures.clone();
     let mut i = 0;
     while i < plan.actions.len() {
         // One group: consecutive actions of the same kind and phase.
@@ -359,37 +392,108 @@ pub async fn execute(
             .position(|a| group_of(a) != g)
             .map_or(plan.actions.len(), |n| i + n);
         let group = &plan.actions[i..end];
-        futures::stream::iter(group.iter().map(|a| recover_key(bucket, a)))
-            .buffer_unordered(CONCURRENCY)
-            .map_err(|(a, r, source)| RecoverError::Remove {
-                key: a.key.clone(),
-                version: r.version_id.clone(),
-                delete_marker: r.delete_marker,
-                done,
-                total,
-                source,
-            })
-            .try_for_each(|()| async { Ok(()) })
-            .await?;
+        let results: Vec<(&KeyAction, KeyDone)> =
+            futures::stream::iter(group.iter().map(|a| recover_key(bucket, a)))
+                .buffer_unordered(CONCURRENCY)
+                .map_err(|(a, r, source)| RecoverError::Remove {
+                    key: a.key.clone(),
+                    version: r.version_id.clone(),
+                    delete_marker: r.delete_marker,
+                    done,
+                    total,
+                    source,
+                })
+                .try_collect()
+                .await?;
+        for (a, r) in results {
+            if let Some(l) = r.locked {
+                // What was not removed is not counted as removed.
+                let f = figures.entry(a.kind).or_default();
+                let planned_markers = a.remove.iter().filter(|r| r.delete_marker).count() as u64;
+                f.markers_removed -= planned_markers - r.markers;
+                f.versions_removed -= (a.remove.len() as u64 - planned_markers) - r.versions;
+                locked.push(l);
+            }
+        }
         done += group.len() as u64;
         tracing::info!(kind = %g.0, keys = group.len(), removed = g.1, "recovered");
         i = end;
     }
     let mut report = RecoverReport::of(plan, bucket, as_of, false);
+    report.totals = KindFigures::default();
+    for f in figures.values() {
+        report.totals.add(f);
+    }
+    report.kinds = figures;
+    locked.sort_by(|a, b| a.key.cmp(&b.key));
+    report.locked = locked;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A key whose newer versions are kept by Object Lock, and what was done instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockedKey {
+    pub key: String,
+    /// The locked version that stays in the key's history.
+    pub version: String,
+    pub done: LockedFallback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockedFallback {
+    /// The version of TIME was copied over it: the current version has the bytes of TIME.
+    CopiedBack,
+    /// A delete marker was added: the key is absent, as it was at TIME.
+    MarkerAdded,
+}
+
+/// What was done to one key.
+struct KeyDone {
+    markers: u64,
+    versions: u64,
+    locked: Option<LockedKey>,
 }
 
 async fn recover_key<'a>(
     bucket: &VersionedBucket,
     a: &'a KeyAction,
-) -> Result<(), (&'a KeyAction, &'a plan::Removal, S3Error)> {
+) -> Result<(&'a KeyAction, KeyDone), (&'a KeyAction, &'a plan::Removal, S3Error)> {
+    let mut done = KeyDone {
+        markers: 0,
+        versions: 0,
+        locked: None,
+    };
     for r in &a.remove {
         match bucket.remove(&a.key, &r.version_id).await {
-            Ok(()) => {}
+            Ok(()) => match r.delete_marker {
+                true => done.markers += 1,
+                false => done.versions += 1,
+            },
             Err(e) if e.is_not_found() => {}
+            Err(e) if e.status() == Some(403) && !r.delete_marker => {
+                tracing::warn!(key = %a.key, version = %r.version_id, error = %e, "a version newer than the recovery time cannot be deleted (Object Lock): recovering the key around it");
+                let fallback = match &a.current_after {
+                    Some(v) => bucket
+                        .copy_back(&a.key, v)
+                        .await
+                        .map(|()| LockedFallback::CopiedBack),
+                    None => bucket
+                        .hide(&a.key)
+                        .await
+                        .map(|()| LockedFallback::MarkerAdded),
+                }
+                .map_err(|e| (a, r, e))?;
+                done.locked = Some(LockedKey {
+                    key: a.key.clone(),
+                    version: r.version_id.clone(),
+                    done: fallback,
+                });
+                return Ok((a, done));
+            }
             Err(e) => return Err((a, r, e)),
         }
     }
-    Ok(())
+    Ok((a, done))
 }

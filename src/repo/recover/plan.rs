@@ -182,6 +182,8 @@ pub struct KeyAction {
     /// Newest first: the key walks back one version at a time.
     pub remove: Vec<Removal>,
     pub outcome: KeyOutcome,
+    /// The version that is current once `remove` is done (`None`: the key ends deleted).
+    pub current_after: Option<String>,
 }
 
 /// Figures of one kind of key (or of all).
@@ -273,7 +275,10 @@ pub fn plan(listing: Vec<ObjectVersion>, as_of: DateTime<Utc>) -> Plan {
             .iter()
             .filter(|e| !remove.iter().any(|r| r.version_id == e.version_id))
             .collect();
-        let live_after = current(&kept).is_some_and(|e| !e.delete_marker);
+        let current_after = current(&kept)
+            .filter(|e| !e.delete_marker)
+            .map(|e| e.version_id.clone());
+        let live_after = current_after.is_some();
         let outcome = match (live_now, live_after) {
             (_, true) => KeyOutcome::Restored,
             (true, false) => KeyOutcome::Removed,
@@ -310,6 +315,7 @@ pub fn plan(listing: Vec<ObjectVersion>, as_of: DateTime<Utc>) -> Plan {
             kind,
             remove,
             outcome,
+            current_after,
         });
     }
     // Keys brought back: the repository's identity first, then data before what names it.
@@ -451,6 +457,7 @@ mod tests {
         assert_eq!(p.actions[0].kind, KeyKind::Pack);
         assert_eq!(ids(&p.actions[0]), ["m1"]);
         assert_eq!(ids(&p.actions[1]), ["m2", "x2"]);
+        assert_eq!(p.actions[1].current_after.as_deref(), Some("v2"));
         let all = p.totals();
         assert_eq!(
             (all.markers_removed, all.versions_removed, all.keys_restored),

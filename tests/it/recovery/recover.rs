@@ -350,3 +350,120 @@ async fn recover_refuses_a_bucket_without_versioning_and_a_local_repository() {
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.contains("keeps no earlier versions"), "{err}");
 }
+
+/// A fresh bucket created with Object Lock enabled (which enables versioning).
+async fn locked_bucket(prefix: &str) -> Option<BackendConfig> {
+    let plain = crate::support::s3::s3_backend("unused").await?;
+    let endpoint = crate::support::s3::s3_endpoint().unwrap();
+    let bucket = format!("imvault-locked-{}", uuid::Uuid::new_v4().simple());
+    let resp = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .header("x-amz-bucket-object-lock-enabled", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    drop(plain);
+    Some(crate::support::s3::s3_config(&endpoint, &bucket, prefix))
+}
+
+/// Versions an attacker locked (the backup role may set retention): they cannot be deleted, so
+/// recover copies the version of TIME over a locked overwrite and adds a delete marker over a
+/// locked key created after TIME; the repository reads back as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_goes_around_versions_under_object_lock() {
+    use aws_sdk_s3::primitives::{ByteStream, DateTime as SdkTime};
+    use aws_sdk_s3::types::ObjectLockMode;
+    use imvault::repo::recover::{self, LockedFallback};
+    let Some(cfg) = locked_bucket("vault").await else {
+        return;
+    };
+    let store = open_backend(&cfg).unwrap();
+    let repo = Repository::init(
+        store.clone(),
+        crate::support::repo::small_init(),
+        crate::support::repo::key(),
+    )
+    .await
+    .unwrap()
+    .load_index()
+    .await
+    .unwrap();
+    let datas: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 70_000 + usize::from(i)]).collect();
+    let snap = crate::support::maint::snapshot_of(&repo, "ACTIVE", &datas, None).await;
+    drop(repo);
+    let stored = keys(store.as_ref()).await;
+    let as_of = Utc::now();
+    wait_for(
+        "the storage clock's next second",
+        Duration::from_secs(5),
+        || Utc::now().timestamp() > as_of.timestamp(),
+    )
+    .await;
+
+    // The attacker overwrites the snapshot and a pack, and plants a snapshot, each locked in
+    // compliance mode for a year.
+    let s3 = imvault::repo::s3_native::S3Native::from_config(&cfg)
+        .unwrap()
+        .unwrap();
+    let pack = stored.iter().find(|k| k.starts_with("packs/")).unwrap();
+    let planted = format!("snapshots/{}", "ab".repeat(32));
+    let snapshot_key = format!("snapshots/{snap}");
+    for k in [&snapshot_key, pack, &planted] {
+        s3.client()
+            .put_object()
+            .bucket(s3.bucket())
+            .key(s3.key_of(&Key::from(k.as_str())))
+            .body(ByteStream::from_static(b"locked by ransomware"))
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(SdkTime::from_secs(
+                (Utc::now() + chrono::Duration::days(365)).timestamp(),
+            ))
+            .send()
+            .await
+            .expect("a locked PUT");
+    }
+    assert!(
+        Repository::open(store.clone(), crate::support::repo::key())
+            .await
+            .unwrap()
+            .load_snapshot(&snap)
+            .await
+            .is_err(),
+        "the overwritten snapshot does not open"
+    );
+
+    let bucket = VersionedBucket::open(&cfg).await.unwrap();
+    let listing = bucket.list().await.unwrap();
+    let plan = recover::plan::plan(listing, as_of);
+    let report = recover::execute(&bucket, &plan, as_of).await.unwrap();
+    let locked: Vec<(String, LockedFallback)> = report
+        .locked
+        .iter()
+        .map(|l| (l.key.clone(), l.done))
+        .collect();
+    let mut want = vec![
+        (pack.clone(), LockedFallback::CopiedBack),
+        (planted.clone(), LockedFallback::MarkerAdded),
+        (snapshot_key.clone(), LockedFallback::CopiedBack),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(locked, want, "{report:#?}");
+    assert_eq!(
+        report.totals.versions_removed, 0,
+        "nothing locked is counted as removed: {report:#?}"
+    );
+    assert_eq!(
+        keys(store.as_ref()).await,
+        stored,
+        "the planted snapshot is hidden"
+    );
+    let report = crate::support::maint::verify_all(&store).await;
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let repo = crate::support::maint::fresh(&store).await;
+    assert_eq!(
+        crate::support::maint::contents_of(&repo, &snap).await,
+        datas,
+        "the snapshot reads back byte for byte"
+    );
+}
