@@ -39,7 +39,12 @@ pub struct Figures {
 }
 
 /// The kinds of job the daemon runs: their counts are shown even when zero.
-const DAEMON_KINDS: [JobKind; 3] = [JobKind::Backup, JobKind::Restore, JobKind::Verify];
+const DAEMON_KINDS: [JobKind; 4] = [
+    JobKind::Backup,
+    JobKind::Restore,
+    JobKind::Verify,
+    JobKind::Maintenance,
+];
 
 fn register(r: &Registry, c: impl Collector + 'static) -> prometheus::Result<()> {
     r.register(Box::new(c))

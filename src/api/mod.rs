@@ -61,6 +61,7 @@ fn documented() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(routes::requests::backup))
         .routes(routes!(routes::requests::restore))
         .routes(routes!(routes::requests::verify))
+        .routes(routes!(routes::requests::maintenance))
         .routes(routes!(routes::info::snapshots))
         .routes(routes!(routes::info::libraries))
         .routes(routes!(routes::dashboard::dashboard))

@@ -78,6 +78,7 @@ mod tests {
         ("/v1/backups", "post"),
         ("/v1/restores", "post"),
         ("/v1/verifications", "post"),
+        ("/v1/maintenance", "post"),
         ("/v1/snapshots", "get"),
         ("/v1/libraries", "get"),
         ("/v1/dashboard", "get"),

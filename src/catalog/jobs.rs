@@ -78,6 +78,7 @@ text_enum!(
         Prune = "prune",
         Forget = "forget",
         CatalogRebuild = "catalog_rebuild",
+        Maintenance = "maintenance",
     }
 );
 

@@ -211,6 +211,10 @@ pub struct ScheduleFile {
     /// Per-library schedules (library id → cron expression, or `"off"`), replacing `backup`.
     #[serde(default)]
     pub libraries: std::collections::BTreeMap<String, String>,
+    /// When the daemon runs repository maintenance (forget by `[retention]`, then prune, with
+    /// the `[repository.maintenance]` credentials): a cron expression; absent or `"off"`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<String>,
 }
 impl Default for ScheduleFile {
     fn default() -> Self {
@@ -218,6 +222,7 @@ impl Default for ScheduleFile {
             backup: default_backup_cron(),
             timezone: default_timezone(),
             libraries: Default::default(),
+            maintenance: None,
         }
     }
 }

@@ -62,6 +62,7 @@ impl CronSchedule {
 pub struct Schedules {
     default: Option<CronSchedule>,
     per_library: BTreeMap<String, Option<CronSchedule>>,
+    maintenance: Option<CronSchedule>,
 }
 
 impl Schedules {
@@ -82,10 +83,20 @@ impl Schedules {
             let sched = parse_or_off(expr, tz).map_err(|m| (key, m))?;
             per_library.insert(lib.to_ascii_lowercase(), sched);
         }
+        let maintenance = match &s.maintenance {
+            Some(expr) => parse_or_off(expr, tz).map_err(|m| ("schedule.maintenance".into(), m))?,
+            None => None,
+        };
         Ok(Self {
             default,
             per_library,
+            maintenance,
         })
+    }
+
+    /// When repository maintenance runs, or `None` (never: absent or `off`).
+    pub fn maintenance(&self) -> Option<&CronSchedule> {
+        self.maintenance.as_ref()
     }
 
     /// The schedule of `library`, or `None` when its scheduled backups are off.
@@ -137,6 +148,28 @@ mod tests {
             "0 30 2 * * *"
         );
         assert_eq!(s.for_library("OTHER").unwrap().expression(), "0 0 1 * * *");
+        assert!(s.maintenance().is_none(), "absent: never");
+    }
+
+    #[test]
+    fn the_maintenance_schedule_is_checked_like_the_backup_one() {
+        let mut file = ScheduleFile {
+            maintenance: Some("0 0 3 * * Sun".into()),
+            ..ScheduleFile::default()
+        };
+        let s = Schedules::from_config(&file).unwrap();
+        assert_eq!(s.maintenance().unwrap().expression(), "0 0 3 * * Sun");
+        file.maintenance = Some("off".into());
+        assert!(
+            Schedules::from_config(&file)
+                .unwrap()
+                .maintenance()
+                .is_none()
+        );
+        file.maintenance = Some("0 3 * * *".into());
+        let (key, message) = validate(&file).unwrap_err();
+        assert_eq!(key, "schedule.maintenance");
+        assert!(message.contains("expected 6 fields"), "{message}");
     }
 
     /// Issue 18: `backup = "off"` turns scheduled backups off for every library without its

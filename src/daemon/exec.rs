@@ -42,7 +42,7 @@ pub struct ExecOutcome {
 }
 
 impl ExecOutcome {
-    fn failed(error: String) -> Self {
+    pub(super) fn failed(error: String) -> Self {
         Self {
             state: JobState::Failed,
             error: Some(error),
@@ -59,6 +59,7 @@ pub async fn execute(ctx: &ExecEnv, spec: &JobSpec, running: &RunningJob) -> Exe
         JobSpec::Backup(p) => run_backup(ctx, p, running).await,
         JobSpec::Restore(r) => run_restore(ctx, r, running).await,
         JobSpec::Verify(v) => run_verify(ctx, v).await,
+        JobSpec::Maintenance(m) => super::maintenance::run(ctx, m, running).await,
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod exec;
+pub mod maintenance;
 pub mod notify;
 pub mod queue;
 pub mod scheduler;

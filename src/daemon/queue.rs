@@ -135,6 +135,26 @@ impl Queue {
             .await?)
     }
 
+    /// A queued or running job of `kind`, if any.
+    pub async fn active_of_kind(&self, kind: JobKind) -> Result<Option<JobId>, QueueError> {
+        Ok(self
+            .catalog
+            .run("looking for a queued or running job", move |cat| {
+                for state in [JobState::Running, JobState::Queued] {
+                    let jobs = cat.list_jobs(&JobFilter {
+                        state: Some(state),
+                        kind: Some(kind),
+                        ..JobFilter::default()
+                    })?;
+                    if let Some(j) = jobs.first() {
+                        return Ok(Some(j.id));
+                    }
+                }
+                Ok(None)
+            })
+            .await?)
+    }
+
     /// Takes the oldest queued job and marks it running.
     pub async fn claim(&self) -> Result<Option<JobRecord>, QueueError> {
         Ok(self

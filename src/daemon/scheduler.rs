@@ -69,6 +69,10 @@ pub fn plan(schedule: &CronSchedule, last: Option<DateTime<Utc>>, now: DateTime<
     }
 }
 
+/// The persisted "last accounted moment" of the maintenance schedule (library keys are
+/// `schedule.last.<library>`).
+const MAINTENANCE_KEY: &str = "schedule.maintenance.last";
+
 /// The persisted "last accounted moment" of a library's schedule.
 fn state_key(library: &str) -> String {
     format!("schedule.last.{}", library.to_ascii_lowercase())
@@ -116,16 +120,18 @@ async fn tick(
             return Ok(None);
         }
     };
+    let now = Utc::now();
+    // Maintenance needs no iManage sign-in.
+    let maintenance_next = maintenance_tick(state, &schedules, now).await?;
     let libraries = state.libraries();
     if libraries.is_empty() {
         return Ok(None);
     }
-    let now = Utc::now();
     let catalog = state.queue.catalog().clone();
     let mut due = Vec::new();
     let mut first_slot = None;
     let mut accounted = Vec::new();
-    let mut earliest: Option<DateTime<Utc>> = None;
+    let mut earliest: Option<DateTime<Utc>> = maintenance_next;
     for lib in &libraries {
         let Some(schedule) = schedules.for_library(lib) else {
             state.set_next_run(lib, None);
@@ -187,6 +193,57 @@ async fn tick(
             .await?;
     }
     Ok(earliest)
+}
+
+/// Queues the maintenance job when `[schedule] maintenance` says it is due (and none is queued
+/// or running); returns its next slot.
+async fn maintenance_tick(
+    state: &super::DaemonState,
+    schedules: &Schedules,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, super::queue::QueueError> {
+    use super::spec::{JobSpec, MaintenanceParams, Trigger};
+    let Some(schedule) = schedules.maintenance() else {
+        return Ok(None);
+    };
+    let catalog = state.queue.catalog().clone();
+    let last = catalog
+        .run("reading the scheduler state", |c| {
+            c.daemon_value(MAINTENANCE_KEY)
+        })
+        .await?
+        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+        .map(|d| d.with_timezone(&Utc));
+    let p = plan(schedule, last, now);
+    if let Some(slot) = p.run {
+        match state
+            .queue
+            .active_of_kind(crate::catalog::JobKind::Maintenance)
+            .await?
+        {
+            Some(job) => {
+                tracing::warn!(job = %job, slot = %slot, "scheduled maintenance skipped: the previous one is still queued or running")
+            }
+            None => {
+                let spec = JobSpec::Maintenance(MaintenanceParams {
+                    dry_run: false,
+                    trigger: Trigger::Schedule,
+                    slot: Some(slot),
+                });
+                let job = state.queue.enqueue(&spec).await?;
+                tracing::info!(job = %job.id, "scheduled maintenance queued");
+            }
+        }
+    }
+    if Some(p.accounted) != last {
+        let at = p.accounted.to_rfc3339();
+        catalog
+            .run("recording the scheduler state", move |c| {
+                c.set_daemon_value(MAINTENANCE_KEY, &at)
+            })
+            .await?;
+    }
+    Ok(p.next)
 }
 
 #[cfg(test)]

@@ -44,6 +44,28 @@ pub struct BackupJobRequest {
     pub slot: Option<DateTime<Utc>>,
 }
 
+/// `POST /v1/maintenance`: forget by the configured `[retention]`, then prune (what
+/// `imvault forget` and `imvault prune` do), with the `[repository.maintenance]` credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// Report what would be forgotten and pruned, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A maintenance job's parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceParams {
+    #[serde(default)]
+    pub dry_run: bool,
+    pub trigger: Trigger,
+    /// The scheduled slot, for scheduled runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<DateTime<Utc>>,
+}
+
 /// `POST /v1/restores` and restore jobs: the engine's own request (`imvault restore`'s flags),
 /// e.g. `{"document": "ACTIVE!1042", "version": 1, "at": "2026-11-03T00:00:00Z", "to": "/srv/r1"}`.
 pub use crate::restore::RestoreRequest;
@@ -69,6 +91,7 @@ pub enum JobSpec {
     Backup(BackupJobRequest),
     Restore(RestoreRequest),
     Verify(VerifyRequest),
+    Maintenance(MaintenanceParams),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +118,7 @@ impl JobSpec {
             Self::Backup(_) => JobKind::Backup,
             Self::Restore(_) => JobKind::Restore,
             Self::Verify(_) => JobKind::Verify,
+            Self::Maintenance(_) => JobKind::Maintenance,
         }
     }
 
@@ -104,6 +128,7 @@ impl JobSpec {
             Self::Backup(p) => serde_json::to_value(p),
             Self::Restore(r) => serde_json::to_value(r),
             Self::Verify(v) => serde_json::to_value(v),
+            Self::Maintenance(m) => serde_json::to_value(m),
         };
         v.unwrap_or(Value::Null)
     }
@@ -124,6 +149,7 @@ impl JobSpec {
             JobKind::Backup => Self::Backup(serde_json::from_value(p).map_err(err)?),
             JobKind::Restore => Self::Restore(serde_json::from_value(p).map_err(err)?),
             JobKind::Verify => Self::Verify(serde_json::from_value(p).map_err(err)?),
+            JobKind::Maintenance => Self::Maintenance(serde_json::from_value(p).map_err(err)?),
             kind => {
                 return Err(SpecError::UnsupportedKind {
                     id: job.id.to_string(),
@@ -141,6 +167,7 @@ impl JobSpec {
                 .map(|v| vec![v.selection.library().to_string()])
                 .unwrap_or_default(),
             Self::Verify(v) => v.library.iter().cloned().collect(),
+            Self::Maintenance(_) => Vec::new(),
         }
     }
 }
@@ -229,6 +256,18 @@ mod tests {
             progress: None,
             last_error: None,
         };
+        assert_eq!(JobSpec::from_record(&rec).unwrap(), spec);
+        let spec = JobSpec::Maintenance(MaintenanceParams {
+            dry_run: false,
+            trigger: Trigger::Api,
+            slot: None,
+        });
+        let rec = JobRecord {
+            kind: spec.kind(),
+            params: spec.params(),
+            ..rec
+        };
+        assert_eq!(rec.kind, JobKind::Maintenance);
         assert_eq!(JobSpec::from_record(&rec).unwrap(), spec);
     }
 }

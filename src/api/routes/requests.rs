@@ -1,11 +1,12 @@
-//! `POST /v1/backups`, `POST /v1/restores` and `POST /v1/verifications`: validate, then queue.
+//! `POST /v1/backups`, `POST /v1/restores`, `POST /v1/verifications` and
+//! `POST /v1/maintenance`: validate, then queue.
 
 use super::jobs::{JobView, view};
 use crate::api::auth::TokenName;
 use crate::api::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::daemon::spec::{
-    BackupApiRequest, BackupJobRequest, JobSpec, RestoreRequest, SpecError, Trigger, VerifyRequest,
-    validate_restore,
+    BackupApiRequest, BackupJobRequest, JobSpec, MaintenanceParams, MaintenanceRequest,
+    RestoreRequest, SpecError, Trigger, VerifyRequest, validate_restore,
 };
 use crate::imanage::model::LibraryId;
 use axum::extract::State;
@@ -211,5 +212,39 @@ pub async fn verify(
         )
         .await?;
     tracing::info!(job = %job.id, "verify queued through the API");
+    Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
+}
+
+/// Queue repository maintenance: forget by the configured `[retention]`, then prune (the
+/// daemon's `[schedule] maintenance` job), with the `[repository.maintenance]` credentials.
+#[utoipa::path(
+    post,
+    path = "/maintenance",
+    operation_id = "queue_maintenance",
+    tag = "jobs",
+    request_body = MaintenanceRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 400, description = "Bad JSON or an unknown field (named in the message)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody)
+    )
+)]
+pub async fn maintenance(
+    State(state): State<AppState>,
+    token: Option<Extension<TokenName>>,
+    ApiJson(req): ApiJson<MaintenanceRequest>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let job = state
+        .queue
+        .enqueue_by(
+            &JobSpec::Maintenance(MaintenanceParams {
+                dry_run: req.dry_run,
+                trigger: Trigger::Api,
+                slot: None,
+            }),
+            token.as_ref().map(|t| t.0.0.as_str()),
+        )
+        .await?;
+    tracing::info!(job = %job.id, "maintenance queued through the API");
     Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
 }

@@ -4,6 +4,7 @@ mod audit;
 mod console_api;
 mod console_browser;
 mod crash;
+mod maintenance;
 mod readyz;
 mod restore_record;
 mod serve;
