@@ -45,24 +45,6 @@ fn s3_config_file(env: &TestEnv, cfg: &BackendConfig) -> PathBuf {
     path
 }
 
-async fn enable_versioning(cfg: &BackendConfig) {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    let s3 = imvault::repo::s3_native::S3Native::from_config(cfg)
-        .unwrap()
-        .unwrap();
-    s3.client()
-        .put_bucket_versioning()
-        .bucket(s3.bucket())
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
-}
-
 /// Every version and delete marker of the bucket, in a stable order.
 async fn versions(bucket: &VersionedBucket) -> Vec<ObjectVersion> {
     let mut v = bucket.list().await.unwrap();
@@ -104,10 +86,9 @@ fn restored_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_undoes_an_attackers_deletes_and_overwrites() {
-    let Some(cfg) = crate::support::s3::s3_backend("vault").await else {
+    let Some(cfg) = crate::support::s3::s3_versioned_backend("vault").await else {
         return;
     };
-    enable_versioning(&cfg).await;
     let store = open_backend(&cfg).unwrap();
     // A key that is not imvault's, there before the backup.
     let notes = Key::from("notes/readme.txt");
@@ -351,22 +332,6 @@ async fn recover_refuses_a_bucket_without_versioning_and_a_local_repository() {
     assert!(err.contains("keeps no earlier versions"), "{err}");
 }
 
-/// A fresh bucket created with Object Lock enabled (which enables versioning).
-async fn locked_bucket(prefix: &str) -> Option<BackendConfig> {
-    let plain = crate::support::s3::s3_backend("unused").await?;
-    let endpoint = crate::support::s3::s3_endpoint().unwrap();
-    let bucket = format!("imvault-locked-{}", uuid::Uuid::new_v4().simple());
-    let resp = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .header("x-amz-bucket-object-lock-enabled", "true")
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    drop(plain);
-    Some(crate::support::s3::s3_config(&endpoint, &bucket, prefix))
-}
-
 /// Versions an attacker locked (the backup role may set retention): they cannot be deleted, so
 /// recover copies the version of TIME over a locked overwrite and adds a delete marker over a
 /// locked key created after TIME; the repository reads back as it was.
@@ -375,7 +340,7 @@ async fn recover_goes_around_versions_under_object_lock() {
     use aws_sdk_s3::primitives::{ByteStream, DateTime as SdkTime};
     use aws_sdk_s3::types::ObjectLockMode;
     use imvault::repo::recover::{self, LockedFallback};
-    let Some(cfg) = locked_bucket("vault").await else {
+    let Some(cfg) = crate::support::s3::s3_locked_backend("vault").await else {
         return;
     };
     let store = open_backend(&cfg).unwrap();
