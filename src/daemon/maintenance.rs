@@ -6,8 +6,8 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::exec::{ExecContext, ExecOutcome};
-use super::spec::MaintenanceParams;
+use super::exec::{ExecEnv, ExecOutcome};
+use super::spec::MaintenanceJobRequest;
 use super::workers::RunningJob;
 use crate::app::env::maintenance_env;
 use crate::app::progress::log_lines;
@@ -20,7 +20,7 @@ use crate::repo::maint_lock::{DEFAULT_TTL, MaintenanceLock};
 use crate::repo::prune::PruneOptions;
 
 /// Forget, then prune. A dry run reports both and changes nothing (no lock, no audit record).
-pub async fn run(ctx: &ExecContext, p: &MaintenanceParams, running: &RunningJob) -> ExecOutcome {
+pub async fn run(ctx: &ExecEnv, p: &MaintenanceJobRequest, running: &RunningJob) -> ExecOutcome {
     let settings = &ctx.settings;
     let repo = match open_indexed(&settings.repository.for_maintenance()).await {
         Ok(repo) => repo,
@@ -55,8 +55,8 @@ pub async fn run(ctx: &ExecContext, p: &MaintenanceParams, running: &RunningJob)
 }
 
 async fn forget_then_prune(
-    ctx: &ExecContext,
-    p: &MaintenanceParams,
+    ctx: &ExecEnv,
+    p: &MaintenanceJobRequest,
     actor: Actor,
     env: &crate::jobs::maintenance::MaintenanceEnv,
 ) -> ExecOutcome {

@@ -202,7 +202,7 @@ async fn maintenance_tick(
     schedules: &Schedules,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, super::queue::QueueError> {
-    use super::spec::{JobSpec, MaintenanceParams, Trigger};
+    use super::spec::{JobSpec, MaintenanceJobRequest, Trigger};
     let Some(schedule) = schedules.maintenance() else {
         return Ok(None);
     };
@@ -225,7 +225,7 @@ async fn maintenance_tick(
                 tracing::warn!(job = %job, slot = %slot, "scheduled maintenance skipped: the previous one is still queued or running")
             }
             None => {
-                let spec = JobSpec::Maintenance(MaintenanceParams {
+                let spec = JobSpec::Maintenance(MaintenanceJobRequest {
                     dry_run: false,
                     trigger: Trigger::Schedule,
                     slot: Some(slot),

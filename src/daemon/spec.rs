@@ -48,7 +48,8 @@ pub struct BackupJobRequest {
 /// `imvault forget` and `imvault prune` do), with the `[repository.maintenance]` credentials.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MaintenanceRequest {
+#[schema(as = MaintenanceRequest)]
+pub struct MaintenanceApiRequest {
     /// Report what would be forgotten and pruned, change nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -57,7 +58,7 @@ pub struct MaintenanceRequest {
 /// A maintenance job's parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MaintenanceParams {
+pub struct MaintenanceJobRequest {
     #[serde(default)]
     pub dry_run: bool,
     pub trigger: Trigger,
@@ -91,7 +92,7 @@ pub enum JobSpec {
     Backup(BackupJobRequest),
     Restore(RestoreRequest),
     Verify(VerifyRequest),
-    Maintenance(MaintenanceParams),
+    Maintenance(MaintenanceJobRequest),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,7 +258,7 @@ mod tests {
             last_error: None,
         };
         assert_eq!(JobSpec::from_record(&rec).unwrap(), spec);
-        let spec = JobSpec::Maintenance(MaintenanceParams {
+        let spec = JobSpec::Maintenance(MaintenanceJobRequest {
             dry_run: false,
             trigger: Trigger::Api,
             slot: None,

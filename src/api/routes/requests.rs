@@ -5,7 +5,7 @@ use super::jobs::{JobView, view};
 use crate::api::auth::TokenName;
 use crate::api::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::daemon::spec::{
-    BackupApiRequest, BackupJobRequest, JobSpec, MaintenanceParams, MaintenanceRequest,
+    BackupApiRequest, BackupJobRequest, JobSpec, MaintenanceApiRequest, MaintenanceJobRequest,
     RestoreRequest, SpecError, Trigger, VerifyRequest, validate_restore,
 };
 use crate::imanage::model::LibraryId;
@@ -222,7 +222,7 @@ pub async fn verify(
     path = "/maintenance",
     operation_id = "queue_maintenance",
     tag = "jobs",
-    request_body = MaintenanceRequest,
+    request_body = MaintenanceApiRequest,
     responses(
         (status = 202, description = "Queued", body = JobView),
         (status = 400, description = "Bad JSON or an unknown field (named in the message)", body = ErrorBody),
@@ -232,12 +232,12 @@ pub async fn verify(
 pub async fn maintenance(
     State(state): State<AppState>,
     token: Option<Extension<TokenName>>,
-    ApiJson(req): ApiJson<MaintenanceRequest>,
+    ApiJson(req): ApiJson<MaintenanceApiRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let job = state
         .queue
         .enqueue_by(
-            &JobSpec::Maintenance(MaintenanceParams {
+            &JobSpec::Maintenance(MaintenanceJobRequest {
                 dry_run: req.dry_run,
                 trigger: Trigger::Api,
                 slot: None,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use imvault::jobs::JobState;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault_sim::MutateRequest;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -23,7 +23,7 @@ async fn two_snapshots_each(seed: u64) -> (TestEnv, usize) {
         new_versions: 2,
         ..Default::default()
     });
-    let outcomes = env.backup(&BackupOptions::default()).await;
+    let outcomes = env.backup(&BackupRequest::default()).await;
     for o in &outcomes {
         assert_eq!(o.state, JobState::Completed, "{o:?}");
     }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::TryStreamExt;
 use imvault::jobs::JobState;
-use imvault::jobs::backup::BackupOptions;
+use imvault::jobs::backup::BackupRequest;
 use imvault::repo::recover::{ObjectVersion, VersionedBucket};
 use imvault::repo::{BackendConfig, RepoError, Repository, open_backend};
 use imvault_sim::{Scale, SimOptions};
@@ -106,7 +106,7 @@ async fn recover_undoes_an_attackers_deletes_and_overwrites() {
         imvault::repo::config::DEFAULT_ZSTD_LEVEL,
     )
     .await;
-    for o in env.backup(&BackupOptions::default()).await {
+    for o in env.backup(&BackupRequest::default()).await {
         assert_eq!(o.state, JobState::Completed, "{o:?}");
     }
     let config = s3_config_file(&env, &cfg);
