@@ -183,17 +183,23 @@ impl Browser {
     }
 
     /// Waits for an element matching `css` and returns it.
+    /// A page that redraws itself (the dashboard's refresh) may remove the element between the
+    /// check and the find: then it is looked for again, until the deadline.
     pub async fn el(&self, css: &str) -> fantoccini::elements::Element {
-        self.until(
-            &format!("an element {css}"),
-            "return document.querySelector(arguments[0]) !== null",
-            vec![json!(css)],
-        )
-        .await;
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("finding {css}: {e}"))
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.until(
+                &format!("an element {css}"),
+                "return document.querySelector(arguments[0]) !== null",
+                vec![json!(css)],
+            )
+            .await;
+            match self.client.find(Locator::Css(css)).await {
+                Ok(el) => return el,
+                Err(e) if Instant::now() >= deadline => panic!("finding {css}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Waits until the page's text contains `needle`.
