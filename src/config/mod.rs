@@ -67,6 +67,10 @@ pub struct Env {
     /// `IMVAULT_PASSWORD`: the repository password.
     pub repository_password: Option<String>,
     pub credentials_directory: Option<PathBuf>,
+    /// `IMVAULT_TEST_SETTINGS=1`: settings meant for tests only (`[repository] lock_seconds`)
+    /// are honoured; without it they are a configuration error, so a production file cannot
+    /// shorten an Object Lock to seconds.
+    pub test_settings: bool,
 }
 
 impl Env {
@@ -78,6 +82,7 @@ impl Env {
             s3_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
             repository_password: var("IMVAULT_PASSWORD"),
             credentials_directory: var("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            test_settings: var("IMVAULT_TEST_SETTINGS").is_some_and(|v| v == "1"),
         }
     }
 }

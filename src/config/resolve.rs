@@ -250,18 +250,20 @@ impl Check<'_> {
                 ),
             ));
         }
+        let max_secs = u64::from(crate::repo::object_lock::LockDays::MAX) * 86_400;
+        if seconds.is_some() && !self.env.test_settings {
+            return Err(self.invalid(
+                "repository.lock_seconds",
+                "is a setting for tests only (honoured only when the environment sets IMVAULT_TEST_SETTINGS=1); give the retention with lock_days (1 to 36500 days)".into(),
+            ));
+        }
         let retain_secs = match (days, seconds) {
             (Some(d), None) => u64::from(d.get()) * 86_400,
-            (None, Some(s))
-                if (1..=u64::from(crate::repo::object_lock::LockDays::MAX) * 86_400)
-                    .contains(&s) =>
-            {
-                s
-            }
+            (None, Some(s)) if (1..=max_secs).contains(&s) => s,
             (None, Some(s)) => {
                 return Err(self.invalid(
                     "repository.lock_seconds",
-                    format!("must be at least 1, got {s}"),
+                    format!("must be between 1 and {max_secs} (36500 days), got {s}"),
                 ));
             }
             (Some(_), Some(_)) => {

@@ -28,8 +28,16 @@ fn repository_toml(cfg: &BackendConfig, mode: &str, extra: &str) -> String {
     )
 }
 
+/// The environment of the tests: `lock_seconds` (a test-only setting) is honoured.
+fn test_env() -> Env {
+    Env {
+        test_settings: true,
+        ..Env::default()
+    }
+}
+
 fn settings(text: &str) -> Settings {
-    Settings::from_toml(text, std::path::Path::new("test.toml"), &Env::default())
+    Settings::from_toml(text, std::path::Path::new("test.toml"), &test_env())
         .expect("config parses")
 }
 
@@ -220,6 +228,40 @@ fn object_lock_settings_are_checked() {
         e.contains("repository.lock_days") && e.contains("off"),
         "{e}"
     );
+    // `lock_seconds` is for tests only: a production file (no IMVAULT_TEST_SETTINGS=1) cannot
+    // shorten the lock to seconds.
+    let e = bad("object_lock = \"governance\"\nlock_seconds = 1\n");
+    assert!(
+        e.contains("repository.lock_seconds")
+            && e.contains("tests only")
+            && e.contains("lock_days")
+            && e.contains("/etc/imvault/imvault.toml"),
+        "{e}"
+    );
+    let with_switch = |extra: &str| {
+        Settings::from_toml(
+            &format!("{base}{extra}"),
+            std::path::Path::new("x.toml"),
+            &test_env(),
+        )
+    };
+    let e = with_switch("object_lock = \"governance\"\nlock_seconds = 3153600001\n")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("lock_seconds")
+            && e.contains("between 1 and 3153600000")
+            && e.contains("3153600001"),
+        "{e}"
+    );
+    let e = with_switch("object_lock = \"governance\"\nlock_seconds = 0\n")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("between 1 and"), "{e}");
+    let ok = with_switch("object_lock = \"governance\"\nlock_seconds = 5\n").unwrap();
+    assert_eq!(ok.repository.object_lock.unwrap().retain_secs, 5);
     let e = Settings::from_toml(
         "[repository]\nurl = \"file:///tmp/r\"\nobject_lock = \"compliance\"\nlock_days = 3\n",
         std::path::Path::new("x.toml"),
@@ -509,7 +551,12 @@ async fn the_prune_command_reports_what_waits_for_its_lock() {
         ),
     )
     .unwrap();
-    let (code, out, err) = imvault(&config, &["prune", "--grace", "0", "--json"], &[]);
+    let test_settings = [("IMVAULT_TEST_SETTINGS", "1")];
+    let (code, out, err) = imvault(
+        &config,
+        &["prune", "--grace", "0", "--json"],
+        &test_settings,
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     let wait = &r["retention_wait"];
@@ -522,7 +569,7 @@ async fn the_prune_command_reports_what_waits_for_its_lock() {
     );
     assert_eq!(r["packs_deleted"], 0, "{r:#}");
 
-    let (code, out, err) = imvault(&config, &["prune", "--grace", "0"], &[]);
+    let (code, out, err) = imvault(&config, &["prune", "--grace", "0"], &test_settings);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         out.contains("kept under Object Lock retention: deleted by a prune after"),
