@@ -101,6 +101,7 @@ pub async fn run(
     let result = match held {
         Ok(held) => {
             let mut options = req.options.clone();
+            options.state_dir = Some(env.state_dir.clone());
             if options.dry_run {
                 options.counted_gone = held
                     .iter()

@@ -179,16 +179,17 @@ pub async fn retained_until(
         .filter(|u| *u > now))
 }
 
-/// What [`RetentionControl::extend`] did.
+/// What extending retention did ([`crate::repo::Repository::extend_retention`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtendReport {
     /// Objects looked at.
     pub objects: u64,
-    /// Objects whose retention was asked for (written more than half a lock ago).
+    /// Objects whose retention was asked for (HeadObject): those this host had not seen yet
+    /// and those whose known retention was running out.
     pub checked: u64,
-    /// Objects whose retention was extended to now + the lock.
+    /// Objects whose retention was extended (PutObjectRetention).
     pub extended: u64,
-    /// The retain-until date given to those.
+    /// The latest retain-until date given to those.
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -245,60 +246,44 @@ impl RetentionControl {
         Ok(untils.into_iter().flatten().max())
     }
 
-    /// Extends the retention of `objects` (key and when it was written) whose retain-until is
-    /// less than half a lock away from `now`, to `now` + the lock. An object written less than
-    /// half a lock before `now` is not asked about: its retention (set at write time) reaches
-    /// further. So a needed object is never left unprotected as long as maintenance runs at
-    /// least every half lock.
-    pub async fn extend(
+    /// Makes sure the current version of `key` is retained until at least `need`: asks S3
+    /// (HeadObject) and, when its retain-until is earlier, sets it to `to` (`to` ≥ `need`).
+    pub async fn ensure(
         &self,
-        objects: Vec<(Path, DateTime<Utc>)>,
-        now: DateTime<Utc>,
-    ) -> Result<ExtendReport, S3Error> {
-        let half = self.lock.retain() / 2;
-        let target = self.lock.retention_from(now);
-        let mut report = ExtendReport {
-            objects: objects.len() as u64,
-            ..ExtendReport::default()
+        key: &Path,
+        need: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Ensured, S3Error> {
+        let Some(head) = self.s3.head(key).await? else {
+            return Ok(Ensured::Gone);
         };
-        let due: Vec<Path> = objects
-            .into_iter()
-            .filter(|(k, written)| {
-                is_retained_kind(k) && *written + self.lock.retain() - now < half
-            })
-            .map(|(k, _)| k)
-            .collect();
-        report.checked = due.len() as u64;
-        let done: Vec<bool> = futures::stream::iter(due)
-            .map(|k| async move {
-                let current = self.s3.head(&k).await?;
-                let Some(head) = current else {
-                    return Ok(false); // gone meanwhile
-                };
-                if head.retention.is_some_and(|r| r.until - now >= half) {
-                    return Ok(false);
-                }
-                self.s3
-                    .set_retention(&k, head.version_id.as_deref(), target, false)
-                    .await?;
-                Ok::<_, S3Error>(true)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        report.extended = done.iter().filter(|d| **d).count() as u64;
-        if report.extended > 0 {
-            report.until = Some(target.until);
-            tracing::info!(objects = report.extended, until = %target.until, "Object Lock retention extended");
+        if let Some(r) = head.retention.filter(|r| r.until >= need) {
+            return Ok(Ensured::Already(r.until));
         }
-        Ok(report)
+        let target = Retention {
+            mode: self.lock.mode,
+            until: to.max(need),
+        };
+        self.s3
+            .set_retention(key, head.version_id.as_deref(), target, false)
+            .await?;
+        Ok(Ensured::Extended(target.until))
     }
 }
 
+/// What [`RetentionControl::ensure`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    /// No current version (deleted meanwhile).
+    Gone,
+    /// Already retained long enough: until then.
+    Already(DateTime<Utc>),
+    /// Its retention was set to this date.
+    Extended(DateTime<Utc>),
+}
+
 /// Retention requests in flight at once.
-const CONCURRENCY: usize = 16;
+pub const CONCURRENCY: usize = 16;
 
 /// The repository's store with Object Lock on every write (see the module docs).
 pub struct LockedStore {

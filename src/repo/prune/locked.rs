@@ -9,17 +9,21 @@
 //! marker: their locked version stays until its retention ends (a bucket lifecycle rule on
 //! noncurrent versions removes it then). Only packs, where the bytes are, wait.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use super::lock_ledger::{LockLedger, Seen};
 use crate::repo::backend::keys;
 use crate::repo::error::RepoError;
 use crate::repo::id::PackId;
-use crate::repo::marks;
-use crate::repo::object_lock::{ExtendReport, RetentionControl, is_retained_kind};
+use crate::repo::object_lock::{
+    CONCURRENCY, Ensured, ExtendReport, RetentionControl, is_retained_kind,
+};
 use crate::repo::repository::{Indexed, Repository};
 
 /// Marked packs past their grace period that wait for their Object Lock retention to end.
@@ -41,56 +45,184 @@ pub(super) async fn hold_back_retained(
     sizes: &BTreeMap<PackId, u64>,
     now: DateTime<Utc>,
 ) -> Result<Option<RetentionWait>, RepoError> {
+    let until: Vec<(PackId, Option<DateTime<Utc>>)> = futures::stream::iter(expired.drain(..))
+        .map(|p| async move {
+            control
+                .retained_until(&keys::pack(&p), now)
+                .await
+                .map(|u| (p, u))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
     let mut wait = RetentionWait::default();
-    let mut free = Vec::with_capacity(expired.len());
-    for p in expired.drain(..) {
-        match control.retained_until(&keys::pack(&p), now).await? {
+    for (p, u) in until {
+        match u {
             Some(until) => {
                 wait.packs += 1;
                 wait.bytes += sizes.get(&p).copied().unwrap_or(0);
                 wait.earliest = Some(wait.earliest.map_or(until, |e| e.min(until)));
                 wait.latest = Some(wait.latest.map_or(until, |l| l.max(until)));
             }
-            None => free.push(p),
+            None => expired.push(p),
         }
     }
-    *expired = free;
     Ok((wait.packs > 0).then_some(wait))
 }
 
+/// The packs a prune leaves marked, as retention extension needs them
+/// ([`Repository::extend_retention`]).
+#[derive(Debug, Clone, Default)]
+pub struct MarkedPacks {
+    /// Every mark after the prune, with when the pack was first marked.
+    pub marks: BTreeMap<PackId, DateTime<Utc>>,
+    /// Marked packs past their grace period that no running backup defers: deleted now, or
+    /// as soon as their retention ends. Their retention is not extended.
+    pub deletable: BTreeSet<PackId>,
+    /// The grace period of the prune.
+    pub grace: chrono::Duration,
+}
+
+/// The retention one object needs: at least `need`, and when it must be set, `to`.
+#[derive(Debug, Clone)]
+struct Wanted {
+    key: Path,
+    seen: Seen,
+    need: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// Listed objects asked about per round (one ledger read, one ledger write).
+const ROUND: usize = 1000;
+
 impl Repository<Indexed> {
-    /// Extends the Object Lock retention of every object the repository still needs whose
-    /// retention ends within half a lock of `now`, to `now` + the lock: every object but the
-    /// packs prune marked (they are to be deleted) and `locks/`. Snapshots of legal holds
-    /// (FORMAT.md §19) are snapshots, so they and what they reference are kept locked too.
+    /// Extends the Object Lock retention of every object the repository may still need whose
+    /// retention ends within half a lock of `now`, to `now` + the lock (FORMAT.md §20):
+    /// - every object but `locks/` and the marked packs (snapshots of legal holds, §19, are
+    ///   snapshots: they and what they reference are kept locked too);
+    /// - a marked pack within its grace period (or whose deletion a running backup defers) may
+    ///   still be recovered by a snapshot that backup writes: it stays retained until half a
+    ///   lock after its grace period ends (at most `now` + the lock), so the prune that
+    ///   recovers it finds it protected; one past its grace period (`deletable`) is left to
+    ///   expire.
+    ///
+    /// The listing is streamed; `state_dir` holds this host's [`LockLedger`], so only objects
+    /// not seen before and those whose known retention runs out are asked about (HeadObject).
     /// Without Object Lock: nothing to do (`Ok(None)`).
     pub async fn extend_retention(
         &self,
+        marked: &MarkedPacks,
+        state_dir: Option<&std::path::Path>,
         now: DateTime<Utc>,
     ) -> Result<Option<ExtendReport>, RepoError> {
         let Some(control) = self.retention() else {
             return Ok(None);
         };
-        let marked: BTreeSet<object_store::path::Path> = marks::load(self.objects())
-            .await?
+        let lock = *control.lock();
+        let half = lock.retain() / 2;
+        let full = now + lock.retain();
+        let deletable: BTreeSet<Path> = marked.deletable.iter().map(keys::pack).collect();
+        let protected_marks: HashMap<Path, DateTime<Utc>> = marked
             .marks
-            .keys()
-            .map(keys::pack)
+            .iter()
+            .filter(|(p, _)| !marked.deletable.contains(p))
+            .map(|(p, t)| (keys::pack(p), *t))
             .collect();
-        let listed: Vec<object_store::ObjectMeta> = self
-            .store()
-            .list(None)
-            .try_collect()
-            .await
-            .map_err(|source| RepoError::List {
-                prefix: String::new(),
-                source,
-            })?;
-        let needed = listed
-            .into_iter()
-            .filter(|m| is_retained_kind(&m.location) && !marked.contains(&m.location))
-            .map(|m| (m.location, m.last_modified))
-            .collect();
-        Ok(Some(control.extend(needed, now).await?))
+        let wanted = |m: &object_store::ObjectMeta| -> Option<Wanted> {
+            if !is_retained_kind(&m.location) || deletable.contains(&m.location) {
+                return None;
+            }
+            let (need, to) = match protected_marks.get(&m.location) {
+                Some(t) => {
+                    let until = ((*t + marked.grace).max(now) + half).min(full);
+                    (until, until)
+                }
+                None => (now + half, full),
+            };
+            Some(Wanted {
+                key: m.location.clone(),
+                seen: Seen::of(m),
+                need,
+                to,
+            })
+        };
+        let ledger: Option<Arc<LockLedger>> = match state_dir {
+            Some(dir) => {
+                let dir = dir.to_path_buf();
+                let id = self.config().id.to_string();
+                tokio::task::spawn_blocking(move || LockLedger::open(&dir, &id))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(Arc::new)
+            }
+            None => None,
+        };
+
+        let mut report = ExtendReport::default();
+        let mut rounds = self.store().list(None).try_chunks(ROUND);
+        while let Some(listed) = rounds.try_next().await.map_err(|e| RepoError::List {
+            prefix: String::new(),
+            source: e.1,
+        })? {
+            report.objects += listed.len() as u64;
+            let asked: Vec<Wanted> = listed.iter().filter_map(wanted).collect();
+            let known = match &ledger {
+                Some(l) => {
+                    let (l, seen) = (
+                        l.clone(),
+                        asked.iter().map(|w| w.seen.clone()).collect::<Vec<Seen>>(),
+                    );
+                    tokio::task::spawn_blocking(move || l.known(&seen))
+                        .await
+                        .unwrap_or_else(|_| vec![None; asked.len()])
+                }
+                None => vec![None; asked.len()],
+            };
+            let due: Vec<Wanted> = asked
+                .into_iter()
+                .zip(known)
+                .filter(|(w, k)| k.is_none_or(|k| k < w.need))
+                .map(|(w, _)| w)
+                .collect();
+            report.checked += due.len() as u64;
+            let done: Vec<(Seen, Ensured)> = futures::stream::iter(due)
+                .map(|w| async move {
+                    control
+                        .ensure(&w.key, w.need, w.to)
+                        .await
+                        .map(|e| (w.seen, e))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            let mut learned = Vec::with_capacity(done.len());
+            for (seen, e) in done {
+                match e {
+                    Ensured::Gone => {}
+                    Ensured::Already(u) => learned.push((seen, u)),
+                    Ensured::Extended(u) => {
+                        report.extended += 1;
+                        report.until = Some(report.until.map_or(u, |x| x.max(u)));
+                        learned.push((seen, u));
+                    }
+                }
+            }
+            if let Some(l) = &ledger {
+                let l = l.clone();
+                let _ = tokio::task::spawn_blocking(move || l.record(&learned)).await;
+            }
+        }
+        if let Some(l) = ledger {
+            let _ = tokio::task::spawn_blocking(move || l.forget_before(now)).await;
+        }
+        if report.extended > 0 {
+            tracing::info!(
+                objects = report.extended,
+                until = ?report.until,
+                "Object Lock retention extended"
+            );
+        }
+        Ok(Some(report))
     }
 }

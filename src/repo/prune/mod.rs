@@ -24,11 +24,12 @@
 //! stops after the plan.
 
 mod execute;
+mod lock_ledger;
 mod locked;
 mod plan;
 mod repack;
 
-pub use locked::RetentionWait;
+pub use locked::{MarkedPacks, RetentionWait};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -69,6 +70,10 @@ pub struct PruneOptions {
     /// released: the real run removes them first).
     #[serde(skip)]
     pub counted_gone: Vec<crate::repo::SnapshotId>,
+    /// This host's state directory: where the Object Lock ledger is kept (FORMAT.md §20,
+    /// "Extending retention"). Without it every object is asked about.
+    #[serde(skip)]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for PruneOptions {
@@ -81,6 +86,7 @@ impl Default for PruneOptions {
             active_run_secs: 24 * 3600,
             abort_after_steps: None,
             counted_gone: Vec::new(),
+            state_dir: None,
         }
     }
 }
@@ -204,8 +210,17 @@ impl Repository<Indexed> {
             r.seconds = started.elapsed().as_secs_f64();
             return Ok(r);
         }
+        // Retention first: a failure here leaves everything as it was (nothing deleted yet).
+        let marked = MarkedPacks {
+            marks: plan.new_marks.clone(),
+            deletable: plan.deletable.clone(),
+            grace: plan.grace,
+        };
+        let extended = self
+            .extend_retention(&marked, opts.state_dir.as_deref(), now)
+            .await?;
         let mut r = self.execute_prune(plan, &steps, progress).await?;
-        r.retention_extended = self.extend_retention(now).await?;
+        r.retention_extended = extended;
         r.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             marked = r.packs_marked,

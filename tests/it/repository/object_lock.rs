@@ -431,9 +431,13 @@ async fn prune_extends_the_retention_of_what_live_snapshots_need() {
     // Seven minutes on (a test clock for prune; S3's own clock has not moved): less than half
     // of the 10-minute lock is left, so prune extends it to its now + 10 minutes.
     let later = Utc::now() + chrono::Duration::seconds(420);
+    let state = tempfile::tempdir().unwrap();
     let r = repo
         .prune(
-            &imvault::repo::prune::PruneOptions::default(),
+            &imvault::repo::prune::PruneOptions {
+                state_dir: Some(state.path().to_path_buf()),
+                ..Default::default()
+            },
             later,
             &Default::default(),
         )
@@ -441,6 +445,10 @@ async fn prune_extends_the_retention_of_what_live_snapshots_need() {
         .unwrap();
     let x = r.retention_extended.expect("retention extended");
     assert!(x.extended as usize >= before.len(), "{x:?} of {before:?}");
+    assert_eq!(
+        x.checked, x.objects,
+        "a first run asks about every object: {x:?}"
+    );
     for (k, until) in &before {
         let now = control
             .s3()
@@ -459,13 +467,127 @@ async fn prune_extends_the_retention_of_what_live_snapshots_need() {
         );
     }
 
-    // Right after, nothing is due again.
+    // Right after, nothing is due again, and this host's ledger knows it without asking S3:
+    // no HeadObject, no PutObjectRetention (the cost of a nightly prune does not grow with
+    // the repository).
+    let none = imvault::repo::prune::MarkedPacks::default();
     let x = repo
-        .extend_retention(later)
+        .extend_retention(&none, Some(state.path()), later)
         .await
         .unwrap()
         .expect("object lock on");
+    assert_eq!((x.checked, x.extended), (0, 0), "{x:?}");
+    assert!(x.objects as usize >= before.len(), "{x:?}");
+    // A host without the ledger asks again (and finds nothing to do).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let x = repo
+        .extend_retention(&none, Some(elsewhere.path()), later)
+        .await
+        .unwrap()
+        .expect("object lock on");
+    assert_eq!(x.checked, x.objects, "{x:?}");
     assert_eq!(x.extended, 0, "{x:?}");
+    // A quarter of the lock later it is due again: every object is asked about and extended.
+    let much_later = later + chrono::Duration::seconds(400);
+    let x = repo
+        .extend_retention(&none, Some(state.path()), much_later)
+        .await
+        .unwrap()
+        .expect("object lock on");
+    assert!(x.extended as usize >= before.len(), "{x:?}");
+    // A damaged ledger costs questions, not a failure.
+    let ledger_dir = state.path().join("lock-ledger");
+    for f in std::fs::read_dir(&ledger_dir).unwrap() {
+        std::fs::write(
+            f.unwrap().path(),
+            b"garbage, not a database at all ............",
+        )
+        .unwrap();
+    }
+    let x = repo
+        .extend_retention(&none, Some(state.path()), much_later)
+        .await
+        .unwrap()
+        .expect("object lock on");
+    assert_eq!(x.checked, x.objects, "{x:?}");
+    assert_eq!(x.extended, 0, "{x:?}");
+}
+
+/// The retain-until of every pack of the repository.
+async fn pack_retention(
+    repo: &imvault::repo::Repository<imvault::repo::Indexed>,
+) -> std::collections::BTreeMap<Path, chrono::DateTime<Utc>> {
+    let control = repo.retention().unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for k in keys_in(repo.store()).await {
+        if k.as_ref().starts_with("packs/") {
+            let r = control.s3().retention(&k, None).await.unwrap().unwrap();
+            out.insert(k, r.until);
+        }
+    }
+    out
+}
+
+/// A pack prune marks stays recoverable for the grace period: a backup that loaded the index
+/// before the mark may still write a snapshot that needs it, and the next prune then recovers
+/// it. So its retention is extended like any needed object's while it is within its grace
+/// period (it would otherwise run out unseen, and anyone holding the backup credentials could
+/// delete it); a marked pack past its grace period is left to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marked_pack_stays_locked_while_it_may_be_recovered() {
+    use crate::support::maint::snapshot_of;
+    use crate::support::repo::random_bytes;
+    for (grace_secs, extended) in [(3600, true), (0, false)] {
+        let Some(cfg) = s3_locked_backend("repo").await else {
+            return;
+        };
+        let (_s, repo) = locked_repository(&cfg, 600).await;
+        let gone = snapshot_of(&repo, "B", &[random_bytes(80_000, 11)], None).await;
+        snapshot_of(&repo, "A", &[random_bytes(30_000, 12)], None).await;
+        repo.remove_snapshot(&gone).await.unwrap();
+        let before = pack_retention(&repo).await;
+        // Seven minutes on: less than half of the 10-minute lock is left.
+        let later = Utc::now() + chrono::Duration::seconds(420);
+        let r = repo
+            .prune(
+                &imvault::repo::prune::PruneOptions {
+                    grace_secs,
+                    ..Default::default()
+                },
+                later,
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        assert!(r.packs_marked >= 1, "{r:?}");
+        let marks = imvault::repo::marks::load(repo.objects()).await.unwrap();
+        let marked: Vec<Path> = marks
+            .marks
+            .keys()
+            .map(imvault::repo::backend::keys::pack)
+            .collect();
+        assert!(!marked.is_empty(), "{r:?}");
+        let after = pack_retention(&repo).await;
+        for (k, until) in &after {
+            if marked.contains(k) && !extended {
+                // Past its grace period (grace 0): left to expire, deleted once it has.
+                assert_eq!(until, &before[k], "{k} left as it was");
+                assert!(r.retention_wait.is_some(), "{r:?}");
+            } else {
+                // Live, or marked within its grace period: retained a full lock from `later`
+                // (half a lock after the grace period ends, at most a lock from now).
+                assert!(
+                    (*until - (later + chrono::Duration::seconds(600)))
+                        .num_seconds()
+                        .abs()
+                        <= 1,
+                    "{k} (marked: {}): {until}, was {}",
+                    marked.contains(k),
+                    before[k]
+                );
+            }
+        }
+    }
 }
 
 /// A locked write (through aws-sdk-s3) rides out a storage outage like every other call: the
