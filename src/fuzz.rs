@@ -357,30 +357,19 @@ mod seeds {
             .collect()
     }
 
-    /// An index object as `encode_index` writes it (built here: only an upload makes the
-    /// receipts it takes).
+    /// Index objects as `encode_index` writes them: empty, and naming one pack.
     pub fn index() -> Vec<Vec<u8>> {
         let mut w = PackWriter::new();
         for b in blobs() {
             w.add(&b);
         }
         let sealed = w.seal(&crate::repo::crypto::Crypto::plaintext()).unwrap();
-        let mut body = 1u32.to_le_bytes().to_vec();
-        body.extend_from_slice(sealed.id.as_bytes());
-        body.extend_from_slice(&(sealed.entries.len() as u32).to_le_bytes());
-        for e in &sealed.entries {
-            body.extend_from_slice(e.id.as_bytes());
-            body.push(e.kind as u8);
-            body.push(e.compression as u8);
-            body.extend_from_slice(&e.offset.to_le_bytes());
-            body.extend_from_slice(&e.stored_len.to_le_bytes());
-            body.extend_from_slice(&e.raw_len.to_le_bytes());
-        }
-        let mut index = b"IMVIDX01".to_vec();
-        index.extend_from_slice(&zstd::bulk::compress(&body, 3).unwrap());
+        let one =
+            crate::repo::index::encode_index_of(std::iter::once((sealed.id, &sealed.entries[..])))
+                .unwrap();
         vec![
             crate::repo::index::encode_index(&[]).unwrap().to_vec(),
-            index,
+            one.to_vec(),
         ]
     }
 

@@ -214,13 +214,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
             *e = t;
         }
     }
-    let running: Vec<_> = state
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let running = state.running_jobs();
     let live_bytes_read: u64 = running
         .iter()
         .flat_map(|r| r.live.snapshot().into_values())

@@ -1,28 +1,11 @@
 //! OpenAPI schemas of the catalog's ids, job kinds and states (they travel as text), written
 //! from the types themselves (`JobState::ALL`...), for the daemon's API document.
 
-use std::borrow::Cow;
-
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::{KnownFormat, RefOr};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::openapi::KnownFormat;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
 
 use super::{JobId, JobKind, JobState, SnapshotId};
-
-macro_rules! schema {
-    ($t:ident, $body:expr) => {
-        impl PartialSchema for $t {
-            fn schema() -> RefOr<Schema> {
-                $body
-            }
-        }
-        impl ToSchema for $t {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($t))
-            }
-        }
-    };
-}
+use crate::imanage::openapi::schema;
 
 fn string(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -56,6 +39,9 @@ schema!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use utoipa::PartialSchema;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
 
     /// The listed values are exactly what serde writes.
     #[test]

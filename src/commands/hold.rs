@@ -141,11 +141,7 @@ async fn add(
     )
     .await
     .context("placing the legal hold");
-    let hold = super::finish_audit(Some(audit), r, |h| crate::audit::Figures {
-        hold: Some(h.id.to_hex()),
-        ..Default::default()
-    })
-    .await?;
+    let hold = super::finish_audit(Some(audit), r, hold_figures).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hold)?);
     } else {
@@ -196,11 +192,7 @@ async fn release(
     )
     .await
     .context("releasing the legal hold");
-    let hold = super::finish_audit(Some(audit), r, |h| crate::audit::Figures {
-        hold: Some(h.id.to_hex()),
-        ..Default::default()
-    })
-    .await?;
+    let hold = super::finish_audit(Some(audit), r, hold_figures).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hold)?);
     } else {
@@ -242,5 +234,13 @@ fn print_holds(all: &[Hold]) {
             h.reason,
             state
         );
+    }
+}
+
+/// What the audit record of a hold placed or released says of it.
+fn hold_figures(h: &holds::Hold) -> crate::audit::Figures {
+    crate::audit::Figures {
+        hold: Some(h.id.to_hex()),
+        ..Default::default()
     }
 }

@@ -90,13 +90,7 @@ async fn serve(settings: Settings, config: &Path) -> anyhow::Result<Exit> {
     // Drain: no new jobs, running ones stop at a checkpoint and go back to the queue.
     notify::stopping("draining: running jobs stop at their next checkpoint");
     state.shutdown.cancel();
-    let running: Vec<_> = state
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let running = state.running_jobs();
     for r in &running {
         r.stop(StopReason::Shutdown);
     }

@@ -90,6 +90,26 @@ impl DaemonAudit {
         r
     }
 
+    /// Records how the action of `result` ended: ok with `figures` of its value, or failed
+    /// with its whole cause chain.
+    pub async fn finish_result<T, E: std::error::Error + 'static>(
+        &self,
+        pending: Pending,
+        result: &Result<T, E>,
+        figures: impl FnOnce(&T) -> crate::audit::Figures,
+    ) {
+        let (outcome, figures) = match result {
+            Ok(v) => (crate::audit::Outcome::Ok, figures(v)),
+            Err(e) => (
+                crate::audit::Outcome::Failed {
+                    message: crate::repo::error_chain(e),
+                },
+                crate::audit::Figures::default(),
+            ),
+        };
+        self.finish(pending, outcome, figures).await;
+    }
+
     /// Records how an action ended; a failure is counted and logged.
     pub async fn finish(
         &self,

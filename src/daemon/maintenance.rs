@@ -12,7 +12,7 @@ use super::workers::RunningJob;
 use crate::app::env::maintenance_env;
 use crate::app::progress::log_lines;
 use crate::app::repository::open_indexed;
-use crate::audit::{Action, Actor, Figures, Outcome};
+use crate::audit::{Action, Actor, Figures};
 use crate::catalog::JobState;
 use crate::jobs::forget::{self, ForgetRequest};
 use crate::jobs::prune::{self, PruneRequest};
@@ -97,22 +97,14 @@ async fn forget_then_prune(
     };
     let forgot = forget::run(env, &req, &settings.retention, Utc::now()).await;
     if let Some(pending) = pending {
-        let (outcome, figures) = match &forgot {
-            Ok(r) => (
-                Outcome::Ok,
-                Figures {
-                    snapshots: Some(r.forgotten),
-                    ..Figures::default()
-                },
-            ),
-            Err(e) => (
-                Outcome::Failed {
-                    message: crate::repo::error_chain(e),
-                },
-                Figures::default(),
-            ),
+        let figures = |r: &forget::ForgetReport| Figures {
+            snapshots: Some(r.forgotten),
+            ..Figures::default()
         };
-        ctx.state.audit.finish(pending, outcome, figures).await;
+        ctx.state
+            .audit
+            .finish_result(pending, &forgot, figures)
+            .await;
     }
     let forgot = match forgot {
         Ok(r) => r,
@@ -134,22 +126,14 @@ async fn forget_then_prune(
     };
     let pruned = prune::run(env, &PruneRequest { options }, Utc::now()).await;
     if let Some(pending) = pending {
-        let (outcome, figures) = match &pruned {
-            Ok(r) => (
-                Outcome::Ok,
-                Figures {
-                    bytes: Some(r.bytes_deleted),
-                    ..Figures::default()
-                },
-            ),
-            Err(e) => (
-                Outcome::Failed {
-                    message: crate::repo::error_chain(e),
-                },
-                Figures::default(),
-            ),
+        let figures = |r: &crate::repo::prune::PruneReport| Figures {
+            bytes: Some(r.bytes_deleted),
+            ..Figures::default()
         };
-        ctx.state.audit.finish(pending, outcome, figures).await;
+        ctx.state
+            .audit
+            .finish_result(pending, &pruned, figures)
+            .await;
     }
     match pruned {
         Err(e) => ExecOutcome {

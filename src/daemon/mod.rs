@@ -103,6 +103,16 @@ impl DaemonState {
             .cloned()
     }
 
+    /// The jobs running now.
+    pub fn running_jobs(&self) -> Vec<Arc<RunningJob>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn set_next_run(&self, library: &str, next: Option<DateTime<Utc>>) {
         self.next_runs
             .lock()

@@ -39,7 +39,7 @@ pub mod ids;
 pub mod inventory;
 pub mod limiter;
 pub mod model;
-mod openapi;
+pub(crate) mod openapi;
 pub mod paging;
 pub mod profiles;
 pub mod retry;

@@ -89,36 +89,69 @@ pub struct Container {
     pub raw: Map<String, Value>,
 }
 
-impl Container {
-    pub fn from_json(v: Value) -> Result<Self, ShapeError> {
+/// A wire object being read into a model type: its fields, and errors naming it.
+struct WireObject {
+    raw: Map<String, Value>,
+    what: &'static str,
+    id: Option<String>,
+}
+
+impl WireObject {
+    fn new(v: Value, what: &'static str) -> Result<Self, ShapeError> {
         let Value::Object(raw) = v else {
             return Err(ShapeError {
-                what: "container",
+                what,
                 id: None,
                 problem: "not a JSON object".into(),
             });
         };
-        let idstr = obj_str(&raw, "id").map(str::to_string);
-        let bad = |p: String| ShapeError {
-            what: "container",
-            id: idstr.clone(),
-            problem: p,
-        };
-        let id: ContainerId = idstr
+        let id = obj_str(&raw, "id").map(str::to_string);
+        Ok(Self { raw, what, id })
+    }
+
+    fn bad(&self, problem: String) -> ShapeError {
+        ShapeError {
+            what: self.what,
+            id: self.id.clone(),
+            problem,
+        }
+    }
+
+    /// Its `id`, parsed.
+    fn id<T: std::str::FromStr<Err = ParseError>>(&self) -> Result<T, ShapeError> {
+        self.id
             .as_deref()
-            .ok_or_else(|| bad("no id".into()))?
+            .ok_or_else(|| self.bad("no id".into()))?
             .parse()
-            .map_err(|e: ParseError| bad(e.to_string()))?;
-        let wstype = obj_str(&raw, "wstype").ok_or_else(|| bad("no wstype".into()))?;
+            .map_err(|e: ParseError| self.bad(e.to_string()))
+    }
+
+    /// Its `default_security`, absent or null being none.
+    fn default_security(&self) -> Result<Option<DefaultSecurity>, ShapeError> {
+        match self.raw.get("default_security") {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| self.bad(format!("default_security: {e}"))),
+        }
+    }
+}
+
+impl Container {
+    pub fn from_json(v: Value) -> Result<Self, ShapeError> {
+        let w = WireObject::new(v, "container")?;
+        let id: ContainerId = w.id()?;
+        let (raw, bad) = (&w.raw, |p: String| w.bad(p));
+        let wstype = obj_str(raw, "wstype").ok_or_else(|| bad("no wstype".into()))?;
         let kind =
-            ContainerKind::from_wire(wstype, obj_str(&raw, "folder_type")).ok_or_else(|| {
+            ContainerKind::from_wire(wstype, obj_str(raw, "folder_type")).ok_or_else(|| {
                 bad(format!(
                     "unknown wstype/folder_type {wstype:?}/{:?}",
-                    obj_str(&raw, "folder_type")
+                    obj_str(raw, "folder_type")
                 ))
             })?;
         let opt_id = |k: &str| -> Result<Option<ContainerId>, ShapeError> {
-            match obj_str(&raw, k) {
+            match obj_str(raw, k) {
                 None | Some("") => Ok(None),
                 Some(s) => s
                     .parse()
@@ -126,22 +159,16 @@ impl Container {
                     .map_err(|e: ParseError| bad(format!("{k}: {e}"))),
             }
         };
-        let default_security = match raw.get("default_security") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                serde_json::from_value(v.clone())
-                    .map_err(|e| bad(format!("default_security: {e}")))?,
-            ),
-        };
+        let default_security = w.default_security()?;
         Ok(Self {
             kind,
-            name: obj_str(&raw, "name").unwrap_or_default().to_string(),
+            name: obj_str(raw, "name").unwrap_or_default().to_string(),
             parent_id: opt_id("parent_id")?,
             workspace_id: opt_id("workspace_id")?,
             default_security,
-            edit_date: obj_str(&raw, "edit_date").map(str::to_string),
+            edit_date: obj_str(raw, "edit_date").map(str::to_string),
             id,
-            raw,
+            raw: w.raw,
         })
     }
 }
@@ -167,47 +194,26 @@ impl DocumentVersion {
     }
 
     pub fn from_json(v: Value) -> Result<Self, ShapeError> {
-        let Value::Object(raw) = v else {
-            return Err(ShapeError {
-                what: "document",
-                id: None,
-                problem: "not a JSON object".into(),
-            });
-        };
-        let idstr = obj_str(&raw, "id").map(str::to_string);
-        let bad = |p: String| ShapeError {
-            what: "document",
-            id: idstr.clone(),
-            problem: p,
-        };
-        let id: VersionId = idstr
-            .as_deref()
-            .ok_or_else(|| bad("no id".into()))?
-            .parse()
-            .map_err(|e: ParseError| bad(e.to_string()))?;
-        let kind = match obj_str(&raw, "wstype") {
+        let w = WireObject::new(v, "document")?;
+        let id: VersionId = w.id()?;
+        let (raw, bad) = (&w.raw, |p: String| w.bad(p));
+        let kind = match obj_str(raw, "wstype") {
             None | Some("document") => DocumentKind::Document,
             Some("email") => DocumentKind::Email,
             Some(o) => return Err(bad(format!("unknown wstype {o:?}"))),
         };
         let size = size_field(raw.get("size")).map_err(|p| bad(p.into()))?;
-        let default_security = match raw.get("default_security") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                serde_json::from_value(v.clone())
-                    .map_err(|e| bad(format!("default_security: {e}")))?,
-            ),
-        };
+        let default_security = w.default_security()?;
         Ok(Self {
             kind,
-            name: obj_str(&raw, "name").unwrap_or_default().to_string(),
-            extension: obj_str(&raw, "extension").map(str::to_string),
+            name: obj_str(raw, "name").unwrap_or_default().to_string(),
+            extension: obj_str(raw, "extension").map(str::to_string),
             size,
-            edit_date: obj_str(&raw, "edit_date").map(str::to_string),
-            edit_profile_date: obj_str(&raw, "edit_profile_date").map(str::to_string),
+            edit_date: obj_str(raw, "edit_date").map(str::to_string),
+            edit_profile_date: obj_str(raw, "edit_profile_date").map(str::to_string),
             default_security,
             id,
-            raw,
+            raw: w.raw,
         })
     }
 

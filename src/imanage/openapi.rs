@@ -1,10 +1,7 @@
 //! OpenAPI schemas of the ids and kinds (they travel as text), for the daemon's API document.
 
-use std::borrow::Cow;
-
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::{PartialSchema, ToSchema};
 
 use super::ids::{ContainerId, DocumentId, LibraryId, VersionId};
 use super::model::{ContainerKind, DocumentKind};
@@ -25,20 +22,23 @@ fn one_of(description: &str, values: &[&'static str]) -> RefOr<Schema> {
         .into()
 }
 
+/// `schema!(Type, body)`: `Type`'s OpenAPI schema is `body` (a `RefOr<Schema>`), named as the
+/// type. For types that travel as text; the catalog's ids use it too.
 macro_rules! schema {
     ($t:ident, $body:expr) => {
-        impl PartialSchema for $t {
-            fn schema() -> RefOr<Schema> {
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 $body
             }
         }
-        impl ToSchema for $t {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($t))
+        impl utoipa::ToSchema for $t {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($t))
             }
         }
     };
 }
+pub(crate) use schema;
 
 schema!(LibraryId, text("A library (database) alias", "ACTIVE"));
 schema!(

@@ -27,6 +27,32 @@ pub enum LockError {
     },
 }
 
+/// A lock file opened by [`try_lock_file`].
+pub(crate) enum Locked {
+    /// Locked by this process until the file is closed.
+    Ours(File),
+    /// Another process holds it (the file is open to read who).
+    Busy(File),
+}
+
+/// Opens (creating it 0600, its directory 0700) and tries to `flock` the file at `path`.
+pub(crate) fn try_lock_file(path: &Path) -> std::io::Result<Locked> {
+    if let Some(dir) = path.parent() {
+        crate::private_fs::create_dir_all(dir)?;
+    }
+    let file = crate::private_fs::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Locked::Ours(file)),
+        Err(TryLockError::WouldBlock) => Ok(Locked::Busy(file)),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Held while a library is being backed up; released on drop (or when the process dies).
 #[derive(Debug)]
 pub struct LibraryLock {
@@ -38,22 +64,15 @@ impl LibraryLock {
     /// Takes the lock of `library` under `dir`, or says who holds it.
     pub fn acquire(dir: &Path, library: &str) -> Result<Self, LockError> {
         let path = dir.join(format!("{}.lock", sanitize(library)));
+        let mut file;
         let io = |source| LockError::Io {
             library: library.to_string(),
             path: path.clone(),
             source,
         };
-        crate::private_fs::create_dir_all(dir).map_err(io)?;
-        let mut file = crate::private_fs::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
+        match try_lock_file(&path).map_err(io)? {
+            Locked::Ours(f) => file = f,
+            Locked::Busy(mut file) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = if holder.trim().is_empty() {
@@ -67,7 +86,6 @@ impl LibraryLock {
                     path,
                 });
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;

@@ -3,7 +3,7 @@
 //! `prune.lock` in the state directory (released by the kernel if the process dies). Prunes of
 //! one repository from several hosts at once are not supported.
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,18 +46,9 @@ fn lock(dir: &Path) -> Result<File, PruneJobError> {
         path: path.clone(),
         source,
     };
-    crate::private_fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io)?;
-    let file = crate::private_fs::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(PruneJobError::Busy { path }),
-        Err(TryLockError::Error(e)) => Err(io(e)),
+    match crate::jobs::lock::try_lock_file(&path).map_err(io)? {
+        crate::jobs::lock::Locked::Ours(file) => Ok(file),
+        crate::jobs::lock::Locked::Busy(_) => Err(PruneJobError::Busy { path }),
     }
 }
 

@@ -333,12 +333,19 @@ pub struct IndexFile {
 
 /// Encodes an index object from receipts (CPU-bound).
 pub fn encode_index(receipts: &[PackReceipt]) -> Result<Bytes> {
+    encode_index_of(receipts.iter().map(|r| (r.id(), r.entries())))
+}
+
+/// Encodes an index object naming `packs` and their entries (CPU-bound).
+pub fn encode_index_of<'a>(
+    packs: impl ExactSizeIterator<Item = (PackId, &'a [PackEntry])>,
+) -> Result<Bytes> {
     let mut body = Vec::new();
-    body.extend_from_slice(&(receipts.len() as u32).to_le_bytes());
-    for r in receipts {
-        body.extend_from_slice(r.id().as_bytes());
-        body.extend_from_slice(&(r.entries().len() as u32).to_le_bytes());
-        for e in r.entries() {
+    body.extend_from_slice(&(packs.len() as u32).to_le_bytes());
+    for (id, entries) in packs {
+        body.extend_from_slice(id.as_bytes());
+        body.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        for e in entries {
             body.extend_from_slice(e.id.as_bytes());
             body.push(e.kind as u8);
             body.push(e.compression as u8);

@@ -316,13 +316,10 @@ async fn restore_units(
     let units = std::iter::once(None).chain(units.into_iter().map(Some));
     if !target.reads_ahead() {
         for unit_ref in units {
-            if cancel.is_cancelled() {
-                return Err(RestoreError::Cancelled);
-            }
-            let unit = match (unit_ref, first.take()) {
-                (_, Some(u)) => u,
-                (Some(r), None) => planner.load_unit(valid, snapshot, r).await?,
-                (None, None) => continue,
+            let Some(unit) =
+                next_unit(planner, valid, snapshot, &mut first, unit_ref, cancel).await?
+            else {
+                continue;
             };
             for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
                 for o in run_batch(ctx, target, src, batch, None, progress, cancel).await? {
@@ -336,13 +333,10 @@ async fn restore_units(
     let producer = async move {
         use futures::SinkExt as _;
         for unit_ref in units {
-            if cancel.is_cancelled() {
-                return Err(RestoreError::Cancelled);
-            }
-            let unit = match (unit_ref, first.take()) {
-                (_, Some(u)) => u,
-                (Some(r), None) => planner.load_unit(valid, snapshot, r).await?,
-                (None, None) => continue,
+            let Some(unit) =
+                next_unit(planner, valid, snapshot, &mut first, unit_ref, cancel).await?
+            else {
+                continue;
             };
             for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
                 if tx.send(batch).await.is_err() {
@@ -371,6 +365,26 @@ async fn restore_units(
     // sender, the consumer drains); a write-side error (cancel, a worker lost) stops both.
     let (planned, written) = futures::future::join(producer, consumer).await;
     written.and(planned)
+}
+
+/// The next unit to restore: the one planned `first` if still there, else the one `unit_ref`
+/// names, loaded (`None`: nothing to do for this step). Refused once cancelled.
+async fn next_unit(
+    planner: &plan::Planner,
+    valid: &ValidRequest,
+    snapshot: &crate::catalog::SnapshotInfo,
+    first: &mut Option<plan::Unit>,
+    unit_ref: Option<plan::UnitRef>,
+    cancel: &CancellationToken,
+) -> Result<Option<plan::Unit>, RestoreError> {
+    if cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled);
+    }
+    Ok(match (unit_ref, first.take()) {
+        (_, Some(u)) => Some(u),
+        (Some(r), None) => Some(planner.load_unit(valid, snapshot, r).await?),
+        (None, None) => None,
+    })
 }
 
 /// Puts the containers of `unit` in place (parents first) and cuts its documents, in pack

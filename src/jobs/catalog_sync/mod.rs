@@ -164,6 +164,18 @@ async fn load_snapshot(
     Ok(loaded?)
 }
 
+/// Every snapshot of the repository.
+async fn list_all(
+    repo: &Repository<Indexed>,
+) -> Result<Vec<crate::repo::snapshot::Snapshot>, SyncError> {
+    repo.list_snapshots(None)
+        .await
+        .map_err(|source| SyncError::Repo {
+            snapshot: "(list)".into(),
+            source: Box::new(source),
+        })
+}
+
 /// Catalogues every repository snapshot the catalog lacks, oldest first per library. A missing
 /// snapshot older than one already catalogued (e.g. after the catalog was lost and a later backup
 /// ran) makes this a full rebuild.
@@ -171,13 +183,7 @@ pub async fn sync_all(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
 ) -> Result<SyncReport, SyncError> {
-    let snaps = repo
-        .list_snapshots(None)
-        .await
-        .map_err(|source| SyncError::Repo {
-            snapshot: "(list)".into(),
-            source: Box::new(source),
-        })?;
+    let snaps = list_all(repo).await?;
     let path = catalog_path.to_path_buf();
     let ids: Vec<(SnapshotId, String, chrono::DateTime<chrono::Utc>)> = snaps
         .iter()
@@ -255,13 +261,7 @@ async fn rebuild_as(
     })
     .await
     .map_err(|e| SyncError::Task(e.to_string()))??;
-    let mut snaps = repo
-        .list_snapshots(None)
-        .await
-        .map_err(|source| SyncError::Repo {
-            snapshot: "(list)".into(),
-            source: Box::new(source),
-        })?;
+    let mut snaps = list_all(repo).await?;
     snaps.sort_by(|a, b| {
         (&a.manifest.library, a.manifest.time, a.id).cmp(&(
             &b.manifest.library,
