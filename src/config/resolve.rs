@@ -101,6 +101,41 @@ impl Check<'_> {
         &self,
         r: file::RepositoryFile,
     ) -> Result<RepositorySettings, ConfigError> {
+        self.repository_limits(&r)?;
+        let secret_access_key = self.secret(SecretSource {
+            key: "repository.secret_access_key",
+            what: "the S3 secret access key",
+            inline: r.secret_access_key,
+            file: r.secret_access_key_file,
+            env_value: self.env.s3_secret_access_key.clone(),
+            env_name: "AWS_SECRET_ACCESS_KEY",
+        })?;
+        let key = self.repository_key(r.password, r.password_file, r.key_file)?;
+        let maintenance = r
+            .maintenance
+            .map(|m| self.maintenance_credentials(m))
+            .transpose()?;
+        let object_lock = self.object_lock(&r.url, r.object_lock, r.lock_days, r.lock_seconds)?;
+        Ok(RepositorySettings {
+            maintenance,
+            object_lock,
+            url: r.url,
+            endpoint: r.endpoint,
+            region: r.region,
+            allow_http: r.allow_http,
+            access_key_id: r.access_key_id,
+            secret_access_key,
+            password: key.password,
+            key_file: key.key_file,
+            password_unavailable: key.unavailable,
+            compression_level: r.compression_level,
+            pack_size_mib: r.pack_size_mib,
+            outage_wait_secs: r.outage_wait_secs,
+        })
+    }
+
+    /// The URL's scheme and bucket, and the numeric settings' ranges.
+    fn repository_limits(&self, r: &file::RepositoryFile) -> Result<(), ConfigError> {
         if !matches!(r.url.scheme(), "file" | "s3" | "memory") {
             return Err(self.invalid(
                 "repository.url",
@@ -121,43 +156,6 @@ impl Check<'_> {
                 format!("must be 1 to 19, got {level}"),
             ));
         }
-        let secret_access_key = self.secret(SecretSource {
-            key: "repository.secret_access_key",
-            what: "the S3 secret access key",
-            inline: r.secret_access_key,
-            file: r.secret_access_key_file,
-            env_value: self.env.s3_secret_access_key.clone(),
-            env_name: "AWS_SECRET_ACCESS_KEY",
-        })?;
-        let (password, password_unavailable) = match self.secret(SecretSource {
-            key: "repository.password",
-            what: "the repository password",
-            inline: r.password,
-            file: r.password_file,
-            env_value: self.env.repository_password.clone(),
-            env_name: "IMVAULT_PASSWORD",
-        }) {
-            Ok(p) => (p, None),
-            // Both the value and the file: a mistake in the file itself.
-            Err(e @ ConfigError::Invalid { .. }) if e.to_string().contains("not both") => {
-                return Err(e);
-            }
-            Err(e) => (None, Some(std::sync::Arc::new(e))),
-        };
-        let (key_file, password_unavailable) = match (&password, password_unavailable) {
-            (None, None) => match self.secret(SecretSource {
-                key: "repository.key",
-                what: "the repository key file",
-                inline: None,
-                file: r.key_file,
-                env_value: None,
-                env_name: "IMVAULT_PASSWORD",
-            }) {
-                Ok(k) => (k, None),
-                Err(e) => (None, Some(std::sync::Arc::new(e))),
-            },
-            (_, unavailable) => (None, unavailable),
-        };
         if let Some(mib) = r.pack_size_mib
             && u64::from(mib.get()) * 1024 * 1024 > crate::repo::config::MAX_PACK_SIZE
         {
@@ -175,51 +173,81 @@ impl Check<'_> {
                 format!("must be 0 to 86400, got {secs}"),
             ));
         }
-        let maintenance = match r.maintenance {
-            None => None,
-            Some(m) => {
-                if m.access_key_id.trim().is_empty() {
-                    return Err(self.invalid(
-                        "repository.maintenance.access_key_id",
-                        "must not be empty".into(),
-                    ));
-                }
-                let secret = self.secret(SecretSource {
-                    key: "repository.maintenance.secret_access_key",
-                    what: "the maintenance role's S3 secret access key",
-                    inline: m.secret_access_key,
-                    file: m.secret_access_key_file,
-                    env_value: None,
-                    env_name: "(none)",
-                })?;
-                let Some(secret_access_key) = secret else {
-                    return Err(self.invalid(
-                        "repository.maintenance",
-                        "needs secret_access_key or secret_access_key_file".into(),
-                    ));
-                };
-                Some(crate::config::MaintenanceCredentials {
-                    access_key_id: m.access_key_id,
-                    secret_access_key,
-                })
+        Ok(())
+    }
+
+    /// The repository password, or else its key file. One that cannot be read here is kept as
+    /// the reason (`unavailable`): only commands that open the repository need it.
+    fn repository_key(
+        &self,
+        inline: Option<Secret>,
+        file: Option<std::path::PathBuf>,
+        key_file: Option<std::path::PathBuf>,
+    ) -> Result<RepositoryKey, ConfigError> {
+        let (password, unavailable) = match self.secret(SecretSource {
+            key: "repository.password",
+            what: "the repository password",
+            inline,
+            file,
+            env_value: self.env.repository_password.clone(),
+            env_name: "IMVAULT_PASSWORD",
+        }) {
+            Ok(p) => (p, None),
+            // Both the value and the file: a mistake in the file itself.
+            Err(e @ ConfigError::Invalid { .. }) if e.to_string().contains("not both") => {
+                return Err(e);
             }
+            Err(e) => (None, Some(std::sync::Arc::new(e))),
         };
-        let object_lock = self.object_lock(&r.url, r.object_lock, r.lock_days, r.lock_seconds)?;
-        Ok(RepositorySettings {
-            maintenance,
-            object_lock,
-            url: r.url,
-            endpoint: r.endpoint,
-            region: r.region,
-            allow_http: r.allow_http,
-            access_key_id: r.access_key_id,
-            secret_access_key,
+        let (key_file, unavailable) = match (&password, unavailable) {
+            (None, None) => match self.secret(SecretSource {
+                key: "repository.key",
+                what: "the repository key file",
+                inline: None,
+                file: key_file,
+                env_value: None,
+                env_name: "IMVAULT_PASSWORD",
+            }) {
+                Ok(k) => (k, None),
+                Err(e) => (None, Some(std::sync::Arc::new(e))),
+            },
+            (_, unavailable) => (None, unavailable),
+        };
+        Ok(RepositoryKey {
             password,
             key_file,
-            password_unavailable,
-            compression_level: r.compression_level,
-            pack_size_mib: r.pack_size_mib,
-            outage_wait_secs: r.outage_wait_secs,
+            unavailable,
+        })
+    }
+
+    /// `[repository.maintenance]`: the maintenance role's S3 credentials.
+    fn maintenance_credentials(
+        &self,
+        m: file::MaintenanceFile,
+    ) -> Result<crate::config::MaintenanceCredentials, ConfigError> {
+        if m.access_key_id.trim().is_empty() {
+            return Err(self.invalid(
+                "repository.maintenance.access_key_id",
+                "must not be empty".into(),
+            ));
+        }
+        let secret = self.secret(SecretSource {
+            key: "repository.maintenance.secret_access_key",
+            what: "the maintenance role's S3 secret access key",
+            inline: m.secret_access_key,
+            file: m.secret_access_key_file,
+            env_value: None,
+            env_name: "(none)",
+        })?;
+        let Some(secret_access_key) = secret else {
+            return Err(self.invalid(
+                "repository.maintenance",
+                "needs secret_access_key or secret_access_key_file".into(),
+            ));
+        };
+        Ok(crate::config::MaintenanceCredentials {
+            access_key_id: m.access_key_id,
+            secret_access_key,
         })
     }
 
@@ -463,4 +491,11 @@ fn resolve_secret(path: &Path, env: &Env, s: SecretSource) -> Result<Option<Secr
         }
         (None, None) => Ok(None),
     }
+}
+
+/// The repository's key material as configured ([`Check::repository_key`]).
+struct RepositoryKey {
+    password: Option<Secret>,
+    key_file: Option<Secret>,
+    unavailable: Option<std::sync::Arc<ConfigError>>,
 }
