@@ -167,51 +167,7 @@ impl Repository<Indexed> {
         })? {
             report.objects += listed.len() as u64;
             let asked: Vec<Wanted> = listed.iter().filter_map(wanted).collect();
-            let known = match &ledger {
-                Some(l) => {
-                    let (l, seen) = (
-                        l.clone(),
-                        asked.iter().map(|w| w.seen.clone()).collect::<Vec<Seen>>(),
-                    );
-                    tokio::task::spawn_blocking(move || l.known(&seen))
-                        .await
-                        .unwrap_or_else(|_| vec![None; asked.len()])
-                }
-                None => vec![None; asked.len()],
-            };
-            let due: Vec<Wanted> = asked
-                .into_iter()
-                .zip(known)
-                .filter(|(w, k)| k.is_none_or(|k| k < w.need))
-                .map(|(w, _)| w)
-                .collect();
-            report.checked += due.len() as u64;
-            let done: Vec<(Seen, Ensured)> = futures::stream::iter(due)
-                .map(|w| async move {
-                    control
-                        .ensure(&w.key, w.need, w.to)
-                        .await
-                        .map(|e| (w.seen, e))
-                })
-                .buffer_unordered(CONCURRENCY)
-                .try_collect()
-                .await?;
-            let mut learned = Vec::with_capacity(done.len());
-            for (seen, e) in done {
-                match e {
-                    Ensured::Gone => {}
-                    Ensured::Already(u) => learned.push((seen, u)),
-                    Ensured::Extended(u) => {
-                        report.extended += 1;
-                        report.until = Some(report.until.map_or(u, |x| x.max(u)));
-                        learned.push((seen, u));
-                    }
-                }
-            }
-            if let Some(l) = &ledger {
-                let l = l.clone();
-                let _ = tokio::task::spawn_blocking(move || l.record(&learned)).await;
-            }
+            extend_round(control, ledger.as_ref(), asked, &mut report).await?;
         }
         if let Some(l) = ledger {
             let _ = tokio::task::spawn_blocking(move || l.forget_before(now)).await;
@@ -225,4 +181,62 @@ impl Repository<Indexed> {
         }
         Ok(Some(report))
     }
+}
+
+/// One round of [`Repository::extend_retention`]: asks about the objects of `asked` the ledger
+/// does not know to be retained long enough, extends those that are not, records what it
+/// learned.
+async fn extend_round(
+    control: &RetentionControl,
+    ledger: Option<&Arc<LockLedger>>,
+    asked: Vec<Wanted>,
+    report: &mut ExtendReport,
+) -> Result<(), RepoError> {
+    let ledger = ledger.cloned();
+    let known = match &ledger {
+        Some(l) => {
+            let (l, seen) = (
+                l.clone(),
+                asked.iter().map(|w| w.seen.clone()).collect::<Vec<Seen>>(),
+            );
+            tokio::task::spawn_blocking(move || l.known(&seen))
+                .await
+                .unwrap_or_else(|_| vec![None; asked.len()])
+        }
+        None => vec![None; asked.len()],
+    };
+    let due: Vec<Wanted> = asked
+        .into_iter()
+        .zip(known)
+        .filter(|(w, k)| k.is_none_or(|k| k < w.need))
+        .map(|(w, _)| w)
+        .collect();
+    report.checked += due.len() as u64;
+    let done: Vec<(Seen, Ensured)> = futures::stream::iter(due)
+        .map(|w| async move {
+            control
+                .ensure(&w.key, w.need, w.to)
+                .await
+                .map(|e| (w.seen, e))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut learned = Vec::with_capacity(done.len());
+    for (seen, e) in done {
+        match e {
+            Ensured::Gone => {}
+            Ensured::Already(u) => learned.push((seen, u)),
+            Ensured::Extended(u) => {
+                report.extended += 1;
+                report.until = Some(report.until.map_or(u, |x| x.max(u)));
+                learned.push((seen, u));
+            }
+        }
+    }
+    if let Some(l) = &ledger {
+        let l = l.clone();
+        let _ = tokio::task::spawn_blocking(move || l.record(&learned)).await;
+    }
+    Ok(())
 }
