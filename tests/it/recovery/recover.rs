@@ -344,16 +344,8 @@ async fn recover_goes_around_versions_under_object_lock() {
         return;
     };
     let store = open_backend(&cfg).unwrap();
-    let repo = Repository::init(
-        store.clone(),
-        crate::support::repo::small_init(),
-        crate::support::repo::key(),
-    )
-    .await
-    .unwrap()
-    .load_index()
-    .await
-    .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let datas: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 70_000 + usize::from(i)]).collect();
     let snap = crate::support::maint::snapshot_of(&repo, "ACTIVE", &datas, None).await;
     drop(repo);

@@ -52,12 +52,7 @@ fn datas(seed: u64, n: usize) -> Vec<Vec<u8>> {
 async fn faulty_repo() -> (Arc<FaultyStore>, Repository<Indexed>) {
     let faulty = FaultyStore::new(Arc::new(InMemory::new()));
     let store: Arc<dyn ObjectStore> = faulty.clone();
-    let repo = Repository::init(store, small_init(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::init_indexed(store, crate::support::repo::small_init()).await;
     (faulty, repo)
 }
 
@@ -250,12 +245,8 @@ async fn local_repo_with_data() -> (
 ) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_backend(&BackendConfig::local(dir.path())).unwrap();
-    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let d = datas(21, 4);
     let id = backup(&repo, "L", &d).await.unwrap();
     (dir, store, d, id)
@@ -292,12 +283,7 @@ async fn read_everything(
 #[tokio::test]
 async fn flipped_byte_in_pack_is_detected_on_read() {
     let (dir, store, d, id) = local_repo_with_data().await;
-    let repo = Repository::open(store.clone(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store.clone()).await;
     assert_eq!(read_everything(&repo, &id).await.unwrap(), d);
     let mut caught = 0;
     for f in pack_files(dir.path()) {
@@ -306,12 +292,7 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
         bad[10] ^= 0x40;
         std::fs::write(&f, &bad).unwrap();
         // A fresh handle: its cache of verified blobs is empty.
-        let repo = Repository::open(store.clone(), crate::support::repo::key())
-            .await
-            .unwrap()
-            .load_index()
-            .await
-            .unwrap();
+        let repo = crate::support::repo::open_indexed(store.clone()).await;
         let err = read_everything(&repo, &id).await.unwrap_err();
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
         let msg = imvault::repo::error_chain(&err);
@@ -354,12 +335,7 @@ async fn flipped_byte_in_pack_is_detected_on_read() {
 #[tokio::test]
 async fn truncated_pack_is_detected() {
     let (dir, store, _d, id) = local_repo_with_data().await;
-    let repo = Repository::open(store.clone(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store.clone()).await;
     let f = pack_files(dir.path()).into_iter().next().unwrap();
     let name = f.file_name().unwrap().to_str().unwrap().to_string();
     let len = std::fs::metadata(&f).unwrap().len();
@@ -381,12 +357,7 @@ async fn truncated_pack_is_detected() {
 async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
     let (dir, store, _d, id) = local_repo_with_data().await;
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
-    let repo = Repository::open(store.clone(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store.clone()).await;
     assert!(repo.index().is_empty());
     let err = read_everything(&repo, &id).await.unwrap_err();
     assert!(matches!(err, RepoError::BlobNotFound { .. }), "{err}");
@@ -405,12 +376,7 @@ async fn missing_index_gives_clear_error_and_rebuilds_from_packs() {
         report.packs_added >= 2 && report.packs_added == report.packs_scanned,
         "{report:?}"
     );
-    let repo = Repository::open(store, crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store).await;
     assert_eq!(read_everything(&repo, &id).await.unwrap(), _d);
     assert_eq!(repo.rebuild_index().await.unwrap().packs_added, 0);
 }
@@ -602,12 +568,7 @@ async fn index_memory_per_blob() {
             .await
             .unwrap();
     }
-    let repo = Repository::open(store, crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store).await;
     let blobs = repo.index().len();
     assert_eq!(blobs, (n_packs * per_pack) as usize);
     let per_blob = repo.index().memory_bytes() as f64 / blobs as f64;

@@ -194,12 +194,8 @@ async fn a_backup_of_the_corpus_leaves_no_plaintext_in_the_repository() {
 pub async fn repository_with_every_kind(
     store: Arc<dyn ObjectStore>,
 ) -> (Vec<Vec<u8>>, imvault::repo::SnapshotId) {
-    let repo = Repository::init(store.clone(), small_init(), key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let datas: Vec<Vec<u8>> = (0..3).map(|i| text_bytes(90_000, 40 + i)).collect();
     let session = repo.backup_session(SessionOptions::default());
     let mut versions = MetaStreamWriter::new(&session, "versions");

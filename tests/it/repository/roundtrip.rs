@@ -261,12 +261,8 @@ async fn round_trip_s3() {
 #[tokio::test]
 async fn concurrent_adds_dedup_and_round_trip() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let session = repo.backup_session(SessionOptions {
         uploads_in_flight: 2,
         ..Default::default()
@@ -304,12 +300,7 @@ async fn concurrent_adds_dedup_and_round_trip() {
         })
         .await
         .unwrap();
-    let repo = Repository::open(store, crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store).await;
     for (d, r) in datas.iter().zip(&refs) {
         assert_eq!(&read_all(&repo, r).await.unwrap(), d);
     }
@@ -319,16 +310,9 @@ async fn concurrent_adds_dedup_and_round_trip() {
 #[tokio::test]
 async fn meta_stream_is_chunked_and_dedups() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let repo = Repository::init(
-        store.clone(),
-        crate::support::repo::init_options(),
-        crate::support::repo::key(),
-    )
-    .await
-    .unwrap()
-    .load_index()
-    .await
-    .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::init_options())
+            .await;
     let make = |n: u64, changed: Option<u64>| {
         (0..n)
             .map(|i| {
@@ -391,12 +375,8 @@ use futures::StreamExt;
 #[tokio::test]
 async fn session_is_shareable_across_spawned_tasks() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let session = Arc::new(repo.backup_session(SessionOptions::default()));
     let mut tasks = Vec::new();
     for i in 0..4u64 {
@@ -430,12 +410,8 @@ async fn session_is_shareable_across_spawned_tasks() {
 async fn shared_blobs_are_read_once_with_cache() {
     let faulty = FaultyStore::new(Arc::new(object_store::memory::InMemory::new()));
     let store: Arc<dyn ObjectStore> = faulty.clone();
-    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let session = repo.backup_session(SessionOptions::default());
     let v1 = random_bytes(1_200_000, 8); // spans several 256 KiB packs
     let mut v2 = v1.clone();
@@ -449,12 +425,7 @@ async fn shared_blobs_are_read_once_with_cache() {
         })
         .await
         .unwrap();
-    let repo = Repository::open(store.clone(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo = crate::support::repo::open_indexed(store.clone()).await;
     let before = faulty.gets();
     assert_eq!(read_all(&repo, &c1).await.unwrap(), v1);
     let after_v1 = faulty.gets();
@@ -487,12 +458,7 @@ async fn concurrent_writers_of_two_libraries_coexist() {
         let store = store.clone();
         let shared = shared.clone();
         async move {
-            let repo = Repository::open(store, crate::support::repo::key())
-                .await
-                .unwrap()
-                .load_index()
-                .await
-                .unwrap();
+            let repo = crate::support::repo::open_indexed(store).await;
             let s = repo.backup_session(SessionOptions::default());
             let own = random_bytes(400_000, seed);
             let mut w = MetaStreamWriter::new(&s, "versions");

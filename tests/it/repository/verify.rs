@@ -12,18 +12,14 @@ use imvault::repo::*;
 use object_store::ObjectStore;
 
 use crate::support::maint::*;
-use crate::support::repo::{random_bytes, small_init, text_bytes};
+use crate::support::repo::{random_bytes, text_bytes};
 
 /// A local repository of two snapshots spread over several data packs and a meta pack.
 async fn local_repo() -> (tempfile::TempDir, Arc<dyn ObjectStore>, Vec<SnapshotId>) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_backend(&BackendConfig::local(dir.path().join("repo"))).unwrap();
-    let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap();
+    let repo =
+        crate::support::repo::init_indexed(store.clone(), crate::support::repo::small_init()).await;
     let a: Vec<Vec<u8>> = (0..6)
         .map(|i| {
             if i % 2 == 0 {

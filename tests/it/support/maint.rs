@@ -117,12 +117,7 @@ pub async fn backup_contents(
 
 /// Opens the repository afresh (empty caches) and loads its index.
 pub async fn fresh(store: &Arc<dyn ObjectStore>) -> Repository<Indexed> {
-    Repository::open(store.clone(), crate::support::repo::key())
-        .await
-        .unwrap()
-        .load_index()
-        .await
-        .unwrap()
+    crate::support::repo::open_indexed(store.clone()).await
 }
 
 /// A full verify (structure and every pack) of a fresh handle.

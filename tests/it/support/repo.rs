@@ -369,3 +369,26 @@ pub async fn assert_consistent(store: Arc<dyn ObjectStore>) -> Repository<Indexe
     }
     repo
 }
+
+/// Opens the repository in `store` with the test key and loads its index.
+pub async fn open_indexed(store: Arc<dyn ObjectStore>) -> Repository<Indexed> {
+    Repository::open(store, key())
+        .await
+        .expect("the repository opens")
+        .load_index()
+        .await
+        .expect("its index loads")
+}
+
+/// Creates a repository in `store` with `options` and the test key, its index loaded.
+pub async fn init_indexed(
+    store: Arc<dyn ObjectStore>,
+    options: InitOptions,
+) -> Repository<Indexed> {
+    Repository::init(store, options, key())
+        .await
+        .expect("the repository is created")
+        .load_index()
+        .await
+        .expect("its index loads")
+}
