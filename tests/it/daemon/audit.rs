@@ -93,6 +93,16 @@ async fn api_calls_restores_and_reloads_are_recorded_with_their_actor() {
         Err(logs)
     })
     .await;
+    // The reload is logged before its audit record is finished: wait for the record.
+    wait_until("the reload recorded", Duration::from_secs(30), async || {
+        let (_, all) = daemon.get("/v1/audit").await;
+        let done = all.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|e| e["action"] == "config_reload" && e["outcome"] == "ok")
+        });
+        if done { Ok(()) } else { Err(all.to_string()) }
+    })
+    .await;
 
     let (s, all) = daemon.get("/v1/audit").await;
     assert_eq!(s, StatusCode::OK, "{all}");
