@@ -147,3 +147,92 @@ async fn scheduled_maintenance_runs_as_the_daemon() {
         "{all:#?}"
     );
 }
+
+/// `[repository.maintenance]`: the daemon's maintenance job deletes with the maintenance role's
+/// credentials, and nothing else does; backups sign with the backup role's keys and delete
+/// nothing (the backup role may hold no delete permission at all, README "IAM policies").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maintenance_job_deletes_with_the_maintenance_credentials_only() {
+    let Some(cfg) = crate::support::s3::s3_backend("maintcreds").await else {
+        return;
+    };
+    let recorder = crate::support::s3::S3Recorder::start(cfg.endpoint.as_deref().unwrap()).await;
+    let repository = format!(
+        "url = \"{}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\naccess_key_id = \"backup-role\"\nsecret_access_key = \"backup-secret\"\npassword = \"{}\"\n\n[repository.maintenance]\naccess_key_id = \"maintenance-role\"\nsecret_access_key = \"maintenance-secret\"\n",
+        cfg.url,
+        recorder.endpoint(),
+        crate::support::repo::TEST_PASSWORD,
+    );
+    let settings = imvault::config::Settings::from_toml(
+        &format!("[repository]\n{repository}"),
+        std::path::Path::new("test.toml"),
+        &imvault::config::Env::default(),
+    )
+    .expect("config parses");
+    let store = imvault::app::repository::open_store(&settings.repository).unwrap();
+    let env = TestEnv::with_store(
+        imvault_sim::SimOptions {
+            seed: 173,
+            scale: imvault_sim::Scale::Tiny,
+            ..Default::default()
+        },
+        store,
+        imvault::repo::config::DEFAULT_ZSTD_LEVEL,
+    )
+    .await;
+    env.backup(&BackupRequest::default()).await;
+    env.sim.mutate(&MutateRequest {
+        new_versions: 2,
+        ..Default::default()
+    });
+    let outcomes = env.backup(&BackupRequest::default()).await;
+    assert!(outcomes.iter().all(|o| o.state == JobState::Completed));
+    let libraries = outcomes.len();
+    let backups = recorder.requests();
+    assert!(
+        backups.iter().any(|r| r.method == "PUT"),
+        "the backups were recorded: {backups:?}"
+    );
+    assert!(
+        backups
+            .iter()
+            .all(|r| r.key_id.as_deref() == Some("backup-role") && !r.deletes()),
+        "backups sign with the backup role and delete nothing: {backups:?}"
+    );
+
+    // The daemon, on the same repository, runs maintenance (forget by keep_last = 1, prune).
+    let port = free_port();
+    let path = config(&env, port, "off");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let local = text
+        .lines()
+        .find(|l| l.starts_with("url = \"file://"))
+        .unwrap()
+        .to_string();
+    let password = format!("password = \"{}\"\n", crate::support::repo::TEST_PASSWORD);
+    let text = text
+        .replacen(&format!("{local}\n"), "", 1)
+        .replacen(&password, &repository, 1);
+    std::fs::write(&path, text).unwrap();
+    let daemon = Daemon::start(&env, &path, port).await;
+    let job = daemon.run_job("/v1/maintenance", "{}").await;
+    assert_forgot_and_pruned(&job, libraries);
+
+    let maintenance: Vec<_> = recorder.requests().split_off(backups.len());
+    let deletes: Vec<_> = maintenance.iter().filter(|r| r.deletes()).collect();
+    assert!(
+        deletes.len() >= libraries,
+        "forget and prune deleted through the recorder: {maintenance:?}"
+    );
+    for r in &deletes {
+        assert_eq!(
+            r.key_id.as_deref(),
+            Some("maintenance-role"),
+            "every deletion signs with the maintenance role: {r:?}"
+        );
+    }
+    assert!(
+        recorder.requests().iter().all(|r| r.key_id.is_some()),
+        "every request is signed"
+    );
+}

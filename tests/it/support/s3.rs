@@ -244,3 +244,150 @@ impl Drop for S3Outage {
         self.stop();
     }
 }
+
+/// One request a client sent through an [`S3Recorder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// The access key id of its signature (`Credential=<id>/…`), if signed.
+    pub key_id: Option<String>,
+}
+
+impl Recorded {
+    /// A deletion: `DELETE`, or a bulk delete (`POST …?delete`).
+    pub fn deletes(&self) -> bool {
+        self.method == "DELETE" || (self.method == "POST" && self.target.contains("?delete"))
+    }
+}
+
+/// A TCP proxy in front of the test S3 server that records each request's method, target and
+/// the access key id that signed it (read from the request heads the client sends; bodies
+/// pass untouched), so a test can tell which credentials made which calls.
+pub struct S3Recorder {
+    port: u16,
+    seen: std::sync::Arc<Mutex<Vec<Recorded>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl S3Recorder {
+    pub async fn start(endpoint: &str) -> Self {
+        let target = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind the recorder");
+        let port = listener.local_addr().unwrap().port();
+        let seen: std::sync::Arc<Mutex<Vec<Recorded>>> = Default::default();
+        let log = seen.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (target, log) = (target.clone(), log.clone());
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = inbound.into_split();
+                    let (mut from_server, mut to_server) = outbound.into_split();
+                    let back = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                    });
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut heads = HeadScanner::default();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        for r in heads.feed(&buf[..n]) {
+                            log.lock().unwrap().push(r);
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown().await;
+                    let _ = back.await;
+                });
+            }
+        });
+        Self { port, seen, accept }
+    }
+
+    /// The endpoint to give the client.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request recorded so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for S3Recorder {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Finds HTTP/1.1 request heads in a client's byte stream (bodies are skipped by their
+/// `Content-Length`).
+#[derive(Default)]
+struct HeadScanner {
+    pending: Vec<u8>,
+    /// Body bytes still to skip.
+    skip: usize,
+}
+
+impl HeadScanner {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<Recorded> {
+        let mut out = Vec::new();
+        let mut input = bytes.to_vec();
+        loop {
+            let n = self.skip.min(input.len());
+            self.skip -= n;
+            input.drain(..n);
+            if self.skip > 0 {
+                return out;
+            }
+            self.pending.append(&mut input);
+            let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+                return out;
+            };
+            let head = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+            input = self.pending.split_off(end + 4);
+            self.pending.clear();
+            let mut lines = head.split("\r\n");
+            let mut first = lines.next().unwrap_or("").split(' ');
+            let (method, target) = (
+                first.next().unwrap_or("").to_string(),
+                first.next().unwrap_or("").to_string(),
+            );
+            let mut key_id = None;
+            for l in lines {
+                let (name, value) = l.split_once(':').unwrap_or((l, ""));
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "authorization" => {
+                        key_id = value
+                            .split("Credential=")
+                            .nth(1)
+                            .and_then(|c| c.split('/').next())
+                            .map(str::to_string);
+                    }
+                    "content-length" => self.skip = value.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            out.push(Recorded {
+                method,
+                target,
+                key_id,
+            });
+        }
+    }
+}
