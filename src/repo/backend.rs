@@ -215,6 +215,31 @@ pub async fn put_content_addressed(
     }
 }
 
+/// Writes `bytes` under `key` unless the key is taken by other bytes (then the backend's
+/// `AlreadyExists`). A key holding exactly `bytes` is this very write: a create the store
+/// stored but whose answer was lost, sent again by the client's retry, is answered
+/// `412 Precondition Failed` although it succeeded. Sealed objects carry a random nonce, so
+/// equal bytes are never someone else's.
+pub async fn put_create_idempotent(
+    store: &dyn ObjectStore,
+    key: &Path,
+    bytes: Bytes,
+) -> Result<()> {
+    match put_create(store, key, bytes.clone()).await {
+        Err(RepoError::Put {
+            source: source @ object_store::Error::AlreadyExists { .. },
+            ..
+        }) => match get(store, key).await {
+            Ok(found) if found == bytes => Ok(()),
+            _ => Err(RepoError::Put {
+                key: key.to_string(),
+                source,
+            }),
+        },
+        r => r,
+    }
+}
+
 /// Writes `bytes` under `key`; fails with the backend's `AlreadyExists` if the key is taken.
 pub async fn put_create(store: &dyn ObjectStore, key: &Path, bytes: Bytes) -> Result<()> {
     store
@@ -257,4 +282,41 @@ pub async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<ObjectMe
             prefix: prefix.to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod idempotent_create_tests {
+    use super::*;
+
+    /// A create the store stored but whose answer was lost is sent again by the client's retry:
+    /// the key then holds exactly our bytes, and that is success. Other bytes are someone
+    /// else's object: refused as taken, and left as they are.
+    #[tokio::test]
+    async fn a_retried_create_of_the_same_bytes_succeeds_and_others_are_refused() {
+        let store = object_store::memory::InMemory::new();
+        let key = Path::from("audit/0000000000000001");
+        let ours = Bytes::from_static(b"sealed record, random nonce 1");
+        put_create(&store, &key, ours.clone()).await.unwrap();
+        // A plain create-only write of the same bytes is refused ...
+        assert!(matches!(
+            put_create(&store, &key, ours.clone()).await,
+            Err(RepoError::Put {
+                source: object_store::Error::AlreadyExists { .. },
+                ..
+            })
+        ));
+        // ... the idempotent one sees its own write.
+        put_create_idempotent(&store, &key, ours.clone())
+            .await
+            .unwrap();
+        let theirs = Bytes::from_static(b"sealed record, random nonce 2");
+        assert!(matches!(
+            put_create_idempotent(&store, &key, theirs).await,
+            Err(RepoError::Put {
+                source: object_store::Error::AlreadyExists { .. },
+                ..
+            })
+        ));
+        assert_eq!(get(&store, &key).await.unwrap(), ours);
+    }
 }

@@ -224,7 +224,9 @@ impl MaintenanceLock {
             };
             objects.check_writable("taking the maintenance lock")?;
             let stored = record.seal(&objects).await?;
-            match backend::put_create(objects.store().as_ref(), &key, stored.clone()).await {
+            match backend::put_create_idempotent(objects.store().as_ref(), &key, stored.clone())
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(lock = %record.describe(now), "maintenance lock taken");
                     let heartbeat = tokio::spawn(heartbeat(objects.clone(), record.clone(), ttl));

@@ -217,12 +217,13 @@ impl Objects {
 
     /// Writes a new object of `kind` under the exact name `key` (kinds named by their place, not
     /// their hash: audit records). `PutMode::Create`: an existing object is never replaced; the
-    /// error is then [`RepoError::Exists`]. Returns the BLAKE3 of the stored bytes.
+    /// error is then [`RepoError::Exists`] (unless it holds exactly these bytes: a retried
+    /// write of ours, see [`backend::put_create_idempotent`]). Returns the BLAKE3 of the stored bytes.
     pub async fn put_at(&self, kind: ObjectKind, key: &Path, plain: Bytes) -> Result<[u8; 32]> {
         self.check_writable(&format!("writing a {}", kind.what()))?;
         let stored = self.seal(kind, plain).await?;
         let h = *blake3::hash(&stored).as_bytes();
-        match backend::put_create(self.store.as_ref(), key, stored).await {
+        match backend::put_create_idempotent(self.store.as_ref(), key, stored).await {
             Ok(()) => Ok(h),
             Err(RepoError::Put {
                 source: object_store::Error::AlreadyExists { .. },

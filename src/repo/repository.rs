@@ -124,7 +124,7 @@ impl Repository<Opened> {
             let stored = crypto.seal(ObjectKind::Config.label(), Bytes::from(json))?;
             (crypto, Some(slot), stored)
         };
-        if let Err(e) = backend::put_create(store.as_ref(), &key, stored).await {
+        if let Err(e) = backend::put_create_idempotent(store.as_ref(), &key, stored).await {
             // Another init won the race (or the write failed): take our slot back.
             if let Some(s) = &slot {
                 let _ = keyslot::remove(&store, s).await;
