@@ -202,6 +202,17 @@ pub enum RepoError {
     #[error(transparent)]
     Random(#[from] crate::repo::crypto::RandomError),
 
+    /// Extending Object Lock retention failed for some objects (the sweep went on for the
+    /// others); prune deletes nothing then.
+    #[error(
+        "extending the Object Lock retention failed for {count} object(s) (the first: {key}); the others were extended and nothing was deleted"
+    )]
+    RetentionNotExtended {
+        count: usize,
+        key: String,
+        #[source]
+        source: Box<crate::repo::s3_native::S3Error>,
+    },
     /// A call of the native S3 client (Object Lock, retention, versioning): names the
     /// operation, bucket and key.
     #[error(transparent)]

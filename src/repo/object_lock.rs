@@ -248,38 +248,57 @@ impl RetentionControl {
 
     /// Makes sure the current version of `key` is retained until at least `need`: asks S3
     /// (HeadObject) and, when its retain-until is earlier, sets it to `to` (`to` ≥ `need`).
+    /// The mode is never weakened: a version under COMPLIANCE stays COMPLIANCE. `listed_etag`
+    /// is the ETag the listing showed: the answer says whether S3 answered about that version
+    /// (only then may it be remembered for it).
     pub async fn ensure(
         &self,
         key: &Path,
+        listed_etag: Option<&str>,
         need: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Ensured, S3Error> {
         let Some(head) = self.s3.head(key).await? else {
             return Ok(Ensured::Gone);
         };
+        let unquote = |e: &str| e.trim_matches('"').to_string();
+        let listed = listed_etag
+            .map(unquote)
+            .is_some_and(|l| head.e_tag.as_deref().map(unquote) == Some(l));
         if let Some(r) = head.retention.filter(|r| r.until >= need) {
-            return Ok(Ensured::Already(r.until));
+            return Ok(Ensured::Already {
+                until: r.until,
+                listed,
+            });
         }
+        let mode = match head.retention.map(|r| r.mode) {
+            Some(LockMode::Compliance) => LockMode::Compliance,
+            _ => self.lock.mode,
+        };
         let target = Retention {
-            mode: self.lock.mode,
+            mode,
             until: to.max(need),
         };
         self.s3
             .set_retention(key, head.version_id.as_deref(), target, false)
             .await?;
-        Ok(Ensured::Extended(target.until))
+        Ok(Ensured::Extended {
+            until: target.until,
+            listed,
+        })
     }
 }
 
-/// What [`RetentionControl::ensure`] found and did.
+/// What [`RetentionControl::ensure`] found and did. `listed`: S3 answered about the version
+/// the listing showed (not one written meanwhile).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
     /// No current version (deleted meanwhile).
     Gone,
     /// Already retained long enough: until then.
-    Already(DateTime<Utc>),
+    Already { until: DateTime<Utc>, listed: bool },
     /// Its retention was set to this date.
-    Extended(DateTime<Utc>),
+    Extended { until: DateTime<Utc>, listed: bool },
 }
 
 /// Retention requests in flight at once.

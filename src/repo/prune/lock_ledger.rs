@@ -5,9 +5,9 @@
 //! out, instead of one HEAD per object on every run.
 //!
 //! - It holds only what S3 answered or accepted: a retain-until date can only be made later
-//!   (governance without bypass, compliance), so a date once true stays a lower bound. A
-//!   version brought back by `recover` or overwritten has another modification time or ETag:
-//!   it is asked about again.
+//!   (governance without bypass, compliance), so a date once true stays a lower bound. A date
+//!   is recorded only when S3 answered about the very version listed (same ETag); an
+//!   overwritten key is a new version (another modification time and ETag): asked about again.
 //! - It is a local cache, one SQLite file per repository under the state directory, 0600 in a
 //!   0700 directory: a missing, unreadable or damaged file costs HEADs, never a failure (it is
 //!   removed and started again). Another host without it just asks S3.
@@ -67,6 +67,7 @@ impl LockLedger {
                 tracing::warn!(file = %path.display(), error = %e, "the Object Lock ledger is unreadable; starting a new one");
                 for p in [
                     path.clone(),
+                    path.with_extension("sqlite-journal"),
                     path.with_extension("sqlite-wal"),
                     path.with_extension("sqlite-shm"),
                 ] {

@@ -24,6 +24,7 @@ use crate::repo::id::PackId;
 use crate::repo::object_lock::{
     CONCURRENCY, Ensured, ExtendReport, RetentionControl, is_retained_kind,
 };
+use crate::repo::recover::plan::KeyKind;
 use crate::repo::repository::{Indexed, Repository};
 
 /// Marked packs past their grace period that wait for their Object Lock retention to end.
@@ -88,6 +89,7 @@ pub struct MarkedPacks {
 struct Wanted {
     key: Path,
     seen: Seen,
+    etag: Option<String>,
     need: DateTime<Utc>,
     to: DateTime<Utc>,
 }
@@ -96,15 +98,44 @@ struct Wanted {
 const ROUND: usize = 1000;
 
 impl Repository<Indexed> {
+    /// The marks in force, for [`Self::extend_retention`] before prune plans: a marked pack
+    /// past its grace period is `deletable`. Marks that cannot be read count as none (every
+    /// pack is then kept retained like a live one: that only puts deletions off).
+    pub(super) async fn marked_packs(
+        &self,
+        opts: &super::PruneOptions,
+        now: DateTime<Utc>,
+    ) -> MarkedPacks {
+        let grace = chrono::Duration::seconds(opts.grace_secs.min(i64::MAX as u64 / 2) as i64);
+        let marks = match crate::repo::marks::load(self.objects()).await {
+            Ok(m) => m.marks,
+            Err(e) => {
+                tracing::warn!(error = %crate::repo::error_chain(&e), "the prune marks cannot be read: every pack keeps its retention extended");
+                BTreeMap::new()
+            }
+        };
+        let deletable = marks
+            .iter()
+            .filter(|(_, t)| **t + grace <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        MarkedPacks {
+            marks,
+            deletable,
+            grace,
+        }
+    }
+
     /// Extends the Object Lock retention of every object the repository may still need whose
     /// retention ends within half a lock of `now`, to `now` + the lock (FORMAT.md §20):
     /// - every object but `locks/` and the marked packs (snapshots of legal holds, §19, are
     ///   snapshots: they and what they reference are kept locked too);
-    /// - a marked pack within its grace period (or whose deletion a running backup defers) may
-    ///   still be recovered by a snapshot that backup writes: it stays retained until half a
-    ///   lock after its grace period ends (at most `now` + the lock), so the prune that
-    ///   recovers it finds it protected; one past its grace period (`deletable`) is left to
-    ///   expire.
+    /// - a marked pack within its grace period may still be recovered by a snapshot a backup
+    ///   writes meanwhile: it stays retained until half a lock after its grace period ends (at
+    ///   most `now` + the lock), so the prune that recovers it finds it protected; one past
+    ///   its grace period (`deletable`) is left to expire;
+    /// - only imvault's own keys (FORMAT.md §2) are asked about; an object S3 fails to answer
+    ///   about does not stop the others: the sweep finishes, then the error names it.
     ///
     /// The listing is streamed; `state_dir` holds this host's [`LockLedger`], so only objects
     /// not seen before and those whose known retention runs out are asked about (HeadObject).
@@ -129,7 +160,10 @@ impl Repository<Indexed> {
             .map(|(p, t)| (keys::pack(p), *t))
             .collect();
         let wanted = |m: &object_store::ObjectMeta| -> Option<Wanted> {
-            if !is_retained_kind(&m.location) || deletable.contains(&m.location) {
+            // Only imvault's own keys (FORMAT.md §2): a key someone else put there (which
+            // S3 may refuse to answer about) must not stop the sweep.
+            let ours = KeyKind::of(m.location.as_ref()).is_some_and(|k| k != KeyKind::Lock);
+            if !ours || !is_retained_kind(&m.location) || deletable.contains(&m.location) {
                 return None;
             }
             let (need, to) = match protected_marks.get(&m.location) {
@@ -142,6 +176,7 @@ impl Repository<Indexed> {
             Some(Wanted {
                 key: m.location.clone(),
                 seen: Seen::of(m),
+                etag: m.e_tag.clone(),
                 need,
                 to,
             })
@@ -160,6 +195,7 @@ impl Repository<Indexed> {
         };
 
         let mut report = ExtendReport::default();
+        let mut failed: Vec<(Path, crate::repo::s3_native::S3Error)> = Vec::new();
         let mut rounds = self.store().list(None).try_chunks(ROUND);
         while let Some(listed) = rounds.try_next().await.map_err(|e| RepoError::List {
             prefix: String::new(),
@@ -167,10 +203,22 @@ impl Repository<Indexed> {
         })? {
             report.objects += listed.len() as u64;
             let asked: Vec<Wanted> = listed.iter().filter_map(wanted).collect();
-            extend_round(control, ledger.as_ref(), asked, &mut report).await?;
+            extend_round(control, ledger.as_ref(), asked, &mut report, &mut failed).await;
         }
         if let Some(l) = ledger {
             let _ = tokio::task::spawn_blocking(move || l.forget_before(now)).await;
+        }
+        if !failed.is_empty() {
+            for (k, e) in &failed {
+                tracing::error!(key = %k, error = %crate::repo::error_chain(e), "Object Lock retention not extended");
+            }
+            let count = failed.len();
+            let (key, source) = failed.swap_remove(0);
+            return Err(RepoError::RetentionNotExtended {
+                count,
+                key: key.to_string(),
+                source: Box::new(source),
+            });
         }
         if report.extended > 0 {
             tracing::info!(
@@ -185,13 +233,15 @@ impl Repository<Indexed> {
 
 /// One round of [`Repository::extend_retention`]: asks about the objects of `asked` the ledger
 /// does not know to be retained long enough, extends those that are not, records what it
-/// learned.
+/// learned of the versions it was asked about. An object that fails is added to `failed` and
+/// the others go on.
 async fn extend_round(
     control: &RetentionControl,
     ledger: Option<&Arc<LockLedger>>,
     asked: Vec<Wanted>,
     report: &mut ExtendReport,
-) -> Result<(), RepoError> {
+    failed: &mut Vec<(Path, crate::repo::s3_native::S3Error)>,
+) {
     let ledger = ledger.cloned();
     let known = match &ledger {
         Some(l) => {
@@ -212,31 +262,37 @@ async fn extend_round(
         .map(|(w, _)| w)
         .collect();
     report.checked += due.len() as u64;
-    let done: Vec<(Seen, Ensured)> = futures::stream::iter(due)
-        .map(|w| async move {
-            control
-                .ensure(&w.key, w.need, w.to)
-                .await
-                .map(|e| (w.seen, e))
-        })
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
+    let done: Vec<(Wanted, Result<Ensured, crate::repo::s3_native::S3Error>)> =
+        futures::stream::iter(due)
+            .map(|w| async move {
+                let r = control
+                    .ensure(&w.key, w.etag.as_deref(), w.need, w.to)
+                    .await;
+                (w, r)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
     let mut learned = Vec::with_capacity(done.len());
-    for (seen, e) in done {
-        match e {
-            Ensured::Gone => {}
-            Ensured::Already(u) => learned.push((seen, u)),
-            Ensured::Extended(u) => {
+    for (w, r) in done {
+        match r {
+            Err(e) => failed.push((w.key, e)),
+            Ok(Ensured::Gone) => {}
+            Ok(Ensured::Already { until, listed }) => {
+                if listed {
+                    learned.push((w.seen, until));
+                }
+            }
+            Ok(Ensured::Extended { until, listed }) => {
                 report.extended += 1;
-                report.until = Some(report.until.map_or(u, |x| x.max(u)));
-                learned.push((seen, u));
+                report.until = Some(report.until.map_or(until, |x| x.max(until)));
+                if listed {
+                    learned.push((w.seen, until));
+                }
             }
         }
     }
-    if let Some(l) = &ledger {
-        let l = l.clone();
+    if let Some(l) = ledger {
         let _ = tokio::task::spawn_blocking(move || l.record(&learned)).await;
     }
-    Ok(())
 }

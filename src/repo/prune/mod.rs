@@ -203,6 +203,17 @@ impl Repository<Indexed> {
         let steps = Steps {
             left: opts.abort_after_steps.map(AtomicU64::new),
         };
+        // Retention first, before the plan: whatever makes planning fail (a damaged or planted
+        // object) must not also stop retention from being extended; and a failure here
+        // leaves everything as it was (nothing deleted yet).
+        let extended = match opts.dry_run {
+            true => None,
+            false => {
+                let marked = self.marked_packs(opts, now).await;
+                self.extend_retention(&marked, opts.state_dir.as_deref(), now)
+                    .await?
+            }
+        };
         let plan = self.prune_plan(opts, now).await?;
         if opts.dry_run {
             let mut r = plan.report;
@@ -210,15 +221,6 @@ impl Repository<Indexed> {
             r.seconds = started.elapsed().as_secs_f64();
             return Ok(r);
         }
-        // Retention first: a failure here leaves everything as it was (nothing deleted yet).
-        let marked = MarkedPacks {
-            marks: plan.new_marks.clone(),
-            deletable: plan.deletable.clone(),
-            grace: plan.grace,
-        };
-        let extended = self
-            .extend_retention(&marked, opts.state_dir.as_deref(), now)
-            .await?;
         let mut r = self.execute_prune(plan, &steps, progress).await?;
         r.retention_extended = extended;
         r.seconds = started.elapsed().as_secs_f64();

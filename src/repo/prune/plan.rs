@@ -40,10 +40,6 @@ pub(super) struct PrunePlan {
     pub repacks: Vec<Repack>,
     /// The marks once the plan is carried out, deleted packs not yet taken off.
     pub new_marks: BTreeMap<PackId, DateTime<Utc>>,
-    /// Marked packs past their grace period that no running backup defers (before Object
-    /// Lock retention held some of them back): their retention is not extended.
-    pub deletable: BTreeSet<PackId>,
-    pub grace: chrono::Duration,
     /// Marked packs a snapshot needs after all: their mark is dropped.
     pub recovered: Vec<PackId>,
     /// Marked packs past their grace period, deleted now.
@@ -158,7 +154,6 @@ impl Repository<Indexed> {
             }
             settled.expired.clear();
         }
-        let deletable: BTreeSet<PackId> = settled.expired.iter().copied().collect();
         if let Some(control) = self.retention() {
             report.retention_wait = super::locked::hold_back_retained(
                 control,
@@ -184,8 +179,6 @@ impl Repository<Indexed> {
             orphan_indexes: located.orphan_indexes,
             repacks: chosen.repacks,
             new_marks: settled.new_marks,
-            deletable,
-            grace,
             recovered: settled.recovered,
             expired: settled.expired,
             stale_checkpoints: needed.stale_checkpoints,

@@ -545,20 +545,24 @@ async fn a_marked_pack_stays_locked_while_it_may_be_recovered() {
         let gone = snapshot_of(&repo, "B", &[random_bytes(80_000, 11)], None).await;
         snapshot_of(&repo, "A", &[random_bytes(30_000, 12)], None).await;
         repo.remove_snapshot(&gone).await.unwrap();
-        let before = pack_retention(&repo).await;
-        // Seven minutes on: less than half of the 10-minute lock is left.
-        let later = Utc::now() + chrono::Duration::seconds(420);
-        let r = repo
-            .prune(
-                &imvault::repo::prune::PruneOptions {
-                    grace_secs,
-                    ..Default::default()
-                },
-                later,
-                &Default::default(),
-            )
-            .await
-            .unwrap();
+        let prune = |grace_secs: u64, at| {
+            let repo = &repo;
+            async move {
+                repo.prune(
+                    &imvault::repo::prune::PruneOptions {
+                        grace_secs,
+                        ..Default::default()
+                    },
+                    at,
+                    &Default::default(),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        // A first prune marks B's pack (an hour of grace: nothing is deleted).
+        let first = Utc::now() + chrono::Duration::seconds(60);
+        let r = prune(3600, first).await;
         assert!(r.packs_marked >= 1, "{r:?}");
         let marks = imvault::repo::marks::load(repo.objects()).await.unwrap();
         let marked: Vec<Path> = marks
@@ -567,6 +571,10 @@ async fn a_marked_pack_stays_locked_while_it_may_be_recovered() {
             .map(imvault::repo::backend::keys::pack)
             .collect();
         assert!(!marked.is_empty(), "{r:?}");
+        let before = pack_retention(&repo).await;
+        // Seven minutes on: less than half of the 10-minute lock is left.
+        let later = Utc::now() + chrono::Duration::seconds(420);
+        let r = prune(grace_secs, later).await;
         let after = pack_retention(&repo).await;
         for (k, until) in &after {
             if marked.contains(k) && !extended {
@@ -588,6 +596,50 @@ async fn a_marked_pack_stays_locked_while_it_may_be_recovered() {
             }
         }
     }
+}
+
+/// A key imvault does not write (planted by whoever holds the backup credentials, or left by
+/// another tool) is not asked about: S3 may refuse to answer about it, and that must not stop
+/// the retention of the repository's own objects from being extended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_key_does_not_stop_retention_from_being_extended() {
+    use crate::support::maint::snapshot_of;
+    use crate::support::repo::random_bytes;
+    let Some(cfg) = s3_locked_backend("repo").await else {
+        return;
+    };
+    let (_s, repo) = locked_repository(&cfg, 600).await;
+    snapshot_of(&repo, "A", &[random_bytes(30_000, 13)], None).await;
+    let planted = Path::from("0-planted");
+    repo.store()
+        .put(&planted, bytes::Bytes::from_static(b"not imvault's").into())
+        .await
+        .unwrap();
+    let later = Utc::now() + chrono::Duration::seconds(420);
+    let none = imvault::repo::prune::MarkedPacks::default();
+    let x = repo
+        .extend_retention(&none, None, later)
+        .await
+        .unwrap()
+        .expect("object lock on");
+    assert!(x.extended >= 1, "{x:?}");
+    assert_eq!(
+        x.checked,
+        x.objects - 1,
+        "every object but the planted one: {x:?}"
+    );
+    let control = repo.retention().unwrap();
+    let r = control
+        .s3()
+        .retention(&planted, None)
+        .await
+        .unwrap()
+        .unwrap();
+    // Written through the locked store a moment ago (now + 600 s), not extended to later + 600 s.
+    assert!(
+        r.until < later + chrono::Duration::seconds(300),
+        "the planted key was left alone: {r:?}"
+    );
 }
 
 /// A locked write (through aws-sdk-s3) rides out a storage outage like every other call: the
