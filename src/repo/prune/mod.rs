@@ -206,7 +206,7 @@ impl Repository<Indexed> {
         // Retention first, before the plan: whatever makes planning fail (a damaged or planted
         // object) must not also stop retention from being extended; and a failure here
         // leaves everything as it was (nothing deleted yet).
-        let extended = match opts.dry_run {
+        let extended = match opts.dry_run || self.retention().is_none() {
             true => None,
             false => {
                 let marked = self.marked_packs(opts, now).await;

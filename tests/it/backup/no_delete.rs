@@ -64,8 +64,9 @@ async fn backups_send_no_delete_and_no_overwrite() {
         ..BackupRequest::default()
     };
 
-    // A run that fails once it has written resume records.
-    counted.fail_packs_after(1);
+    // A run that fails once it has written a resume record (not by a pack count: how many
+    // packs come before the first checkpoint depends on timing).
+    counted.fail_packs_after_checkpoint();
     let failed = run(&env, &counted, &opts).await;
     assert!(
         failed.iter().any(|o| o.state != JobState::Completed),

@@ -27,6 +27,7 @@ pub struct FaultyStore {
     fail_prefixes: Mutex<Vec<String>>,
     /// PUTs of packs fail once this many packs have been stored.
     fail_packs_after: Mutex<Option<usize>>,
+    fail_packs_after_checkpoint: std::sync::atomic::AtomicBool,
     packs_put: AtomicUsize,
     gets: AtomicUsize,
     lists: AtomicUsize,
@@ -44,6 +45,7 @@ impl FaultyStore {
             inner,
             fail_prefixes: Mutex::new(Vec::new()),
             fail_packs_after: Mutex::new(None),
+            fail_packs_after_checkpoint: Default::default(),
             packs_put: AtomicUsize::new(0),
             gets: AtomicUsize::new(0),
             lists: AtomicUsize::new(0),
@@ -58,7 +60,14 @@ impl FaultyStore {
     pub fn fail_packs_after(&self, n: usize) {
         *self.fail_packs_after.lock().unwrap() = Some(n);
     }
+    /// Pack writes fail once a resume record (`checkpoints/`) has been written.
+    pub fn fail_packs_after_checkpoint(&self) {
+        self.fail_packs_after_checkpoint
+            .store(true, Ordering::SeqCst);
+    }
     pub fn heal(&self) {
+        self.fail_packs_after_checkpoint
+            .store(false, Ordering::SeqCst);
         self.fail_prefixes.lock().unwrap().clear();
         *self.fail_packs_after.lock().unwrap() = None;
     }
@@ -123,6 +132,17 @@ impl ObjectStore for FaultyStore {
             .unwrap()
             .iter()
             .any(|p| key.starts_with(p.as_str()))
+        {
+            return Err(Self::injected(location));
+        }
+        if key.starts_with("packs/")
+            && self.fail_packs_after_checkpoint.load(Ordering::SeqCst)
+            && self
+                .puts
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|k| k.starts_with("checkpoints/"))
         {
             return Err(Self::injected(location));
         }
