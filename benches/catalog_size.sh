@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The local catalog's size and query latency as the library grows (issue 21: "Catalog <= 300
+# bytes per version", `ls`, `versions DOC` and `find --name` <= 100 ms p95, `catalog rebuild`
+# still correct).
+#
+# Usage: [SIZE_DIVISOR=N] [QUERIES=N] [IMVAULT_BIN=PATH] [WORK=DIR] benches/catalog_size.sh [SCALE ...]
+#   SCALE         tiny | small | medium | large | a number of versions (default: 100000)
+#   SIZE_DIVISOR  the simulator's --size-divisor (default 20): same ids and versions, smaller
+#                 content (the catalog does not depend on content size)
+#   QUERIES       runs of each query for its p95 (default 50)
+#   IMVAULT_BIN   a built binary to use instead of `cargo build --release` (e.g. when the tree
+#                 was moved and a rebuild would take longer than the measurement)
+#   WORK          where the repository and catalog go (default: a temp dir, removed at exit)
+# Each scale: start `imvault sim`, `init`, `backup --json`, check it completed with every
+# version the simulator serves, checkpoint the WAL, then print
+#   - catalog bytes and bytes per version, with the per-table/index breakdown (sqlite3 dbstat);
+#   - p95 / max of `ls` (top level and the biggest folder), `versions DOC` (a document with several versions) and
+#     `find --name GLOB` (a name of that document), QUERIES runs each, as whole processes
+#     (what an operator waits for: start-up, open, query, print);
+#   - the backup's wall time and `catalog rebuild` (empty the catalog and load every snapshot
+#     again), and that the rebuilt catalog answers `versions DOC` and `find` the same.
+# Needs: sqlite3 with dbstat (Debian's has it: apt-get install sqlite3), python3, curl.
+#
+# Figures, 2026-12-05 02:20 UTC, shared 2-core machine (other builds running), release binary of
+# main 6808b05 (schema v1), one library, seed 1, SIZE_DIVISOR=20, QUERIES=50:
+#   (see the report of issue 21's catalog slice; the table is filled in by whoever lands schema v2
+#   with both the v1 and the v2 row)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${IMVAULT_BIN:-}" ]; then
+  bin=$IMVAULT_BIN
+else
+  cargo build --release --quiet --bin imvault
+  bin=$PWD/target/release/imvault
+fi
+divisor=${SIZE_DIVISOR:-20}
+queries=${QUERIES:-50}
+scales=("$@"); [ ${#scales[@]} -gt 0 ] || scales=(100000)
+command -v sqlite3 >/dev/null || { echo "needs sqlite3 (apt-get install sqlite3)" >&2; exit 1; }
+if [ -n "${WORK:-}" ]; then work=$WORK; mkdir -p "$work"; keep=1; else work=$(mktemp -d); keep=0; fi
+sim=""
+cleanup() {
+  if [ -n "$sim" ]; then kill -INT "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; fi
+  if [ "$keep" = 0 ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+now() { date +%s%N; }
+# p95 and max in ms of QUERIES runs of a command (its output to /dev/null; a failure stops).
+p95() {
+  local t0 i out=$work/run/times
+  : >"$out"
+  for i in $(seq "$queries"); do
+    t0=$(now)
+    "$@" >/dev/null
+    echo $(( ($(now) - t0) / 1000 )) >>"$out"
+  done
+  python3 - "$out" <<'PY'
+import math, sys
+t = sorted(int(l) for l in open(sys.argv[1]))
+print(f"p95 {t[math.ceil(0.95 * len(t)) - 1] / 1000:7.1f} ms  max {t[-1] / 1000:7.1f} ms  (n={len(t)})")
+PY
+}
+for scale in "${scales[@]}"; do
+  run=$work/run
+  rm -rf "$run"; mkdir -p "$run"
+  "$bin" sim --listen "127.0.0.1:$port" --scale "$scale" --size-divisor "$divisor" >"$run/sim.log" 2>&1 &
+  sim=$!
+  for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$port/sim/summary" >"$run/expected.json"
+  read -r want_versions want_bytes < <(python3 -c "import json;d=json.load(open('$run/expected.json'));print(sum(l['versions'] for l in d),sum(l['bytes'] for l in d))")
+  free=$(df -B1 --output=avail "$work" | tail -1)
+  if [ "$free" -lt $((want_bytes * 3 / 2 + want_versions * 3000 * 2 + 2000000000)) ]; then
+    echo "$scale: not enough free disk in $work for $want_versions versions: raise SIZE_DIVISOR" >&2
+    exit 1
+  fi
+  cat >"$run/imvault.toml" <<TOML
+[imanage]
+url = "http://127.0.0.1:$port"
+client_id = "imvault-sim"
+client_secret = "sim-client-secret"
+username = "svc-backup@sim.example"
+auth_key = "sim-auth-key"
+requests_per_second = 5000
+concurrency = 8
+[repository]
+url = "file://$run/repo"
+[catalog]
+path = "$run/catalog.db"
+TOML
+  # The repository password comes from the environment (never argv).
+  export IMVAULT_PASSWORD=${IMVAULT_PASSWORD:-catalog-bench-password}
+  im() { "$bin" -c "$run/imvault.toml" "$@"; }
+  im init >/dev/null
+  t0=$(now)
+  rc=0; im backup --json >"$run/summary.json" 2>"$run/backup.log" || rc=$?
+  backup_ms=$(( ($(now) - t0) / 1000000 ))
+  kill -INT "$sim"; wait "$sim" 2>/dev/null || true; sim=""
+  read -r state versions < <(python3 -c "
+import json
+d=json.load(open('$run/summary.json'))
+print(d['state'], sum(l['counters']['versions'] for l in d['libraries']))" 2>/dev/null || echo "no-summary 0")
+  if [ "$rc" != 0 ] || [ "$state" != completed ] || [ "$versions" != "$want_versions" ]; then
+    echo "$scale: backup exit $rc, state $state, $versions of $want_versions versions (see $run/backup.log)" >&2
+    exit 1
+  fi
+  db=$run/catalog.db
+  sqlite3 "$db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+  bytes=$(stat -c %s "$db")
+  echo "== $scale: $versions versions, backup $((backup_ms / 1000)).$((backup_ms % 1000 / 100)) s"
+  python3 -c "print(f'catalog {$bytes/1e6:.1f} MB = {$bytes/$versions:.0f} bytes per version')"
+  echo "-- per table and index (dbstat), bytes per version:"
+  sqlite3 -separator ' ' "$db" "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 14;" |
+    awk -v n="$versions" '{printf "   %-22s %12d  %7.1f\n", $1, $2, $2 / n}'
+  # A document with the most versions, and the name it was last saved under.
+  read -r lib doc < <(sqlite3 -separator ' ' "$db" \
+    "SELECT library, document FROM versions GROUP BY library, document ORDER BY COUNT(*) DESC, document LIMIT 1;")
+  name=$(sqlite3 "$db" "SELECT name FROM versions WHERE library = '$lib' AND document = $doc ORDER BY version DESC LIMIT 1;")
+  glob="${name:0:6}*"
+  # The folder with the most documents filed in it.
+  folder=$(sqlite3 -separator '!' "$db" \
+    "SELECT library, folder FROM filings GROUP BY library, folder ORDER BY COUNT(*) DESC, folder LIMIT 1;")
+  echo "-- queries ($lib!$doc, --name '$glob'):"
+  printf "   %-24s %s\n" "ls" "$(p95 im ls)"
+  printf "   %-24s %s\n" "ls $folder" "$(p95 im ls "$folder")"
+  printf "   %-24s %s\n" "versions $lib!$doc" "$(p95 im versions "$lib!$doc")"
+  printf "   %-24s %s\n" "find --name '$glob'" "$(p95 im find --name "$glob")"
+  im versions "$lib!$doc" --json >"$run/versions.before"
+  im find --name "$glob" --json >"$run/find.before"
+  t0=$(now)
+  im catalog rebuild >"$run/rebuild.log" 2>&1
+  rebuild_ms=$(( ($(now) - t0) / 1000000 ))
+  im versions "$lib!$doc" --json >"$run/versions.after"
+  im find --name "$glob" --json >"$run/find.after"
+  same=ok
+  cmp -s "$run/versions.before" "$run/versions.after" || same="DIFFERENT versions output"
+  cmp -s "$run/find.before" "$run/find.after" || same="$same; DIFFERENT find output"
+  sqlite3 "$db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+  echo "-- catalog rebuild $((rebuild_ms / 1000)).$((rebuild_ms % 1000 / 100)) s (backup $((backup_ms / 1000)) s); rebuilt $(stat -c %s "$db") bytes; answers: $same"
+  [ "$same" = ok ] || exit 1
+  if [ "$keep" = 1 ]; then mv "$run" "$work/$scale"; else rm -rf "$run"; fi
+done
