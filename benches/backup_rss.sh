@@ -9,6 +9,11 @@
 #   LIBRARIES     the simulator's --libraries (default 1: the whole scale in one library)
 #   RUNS=N        back up N times (default 1); runs 2.. are incremental with nothing changed
 #                 (shown as SCALE#2): the memory of a nightly run over the same library
+#   CHANGE_PERCENT=P  before each run 2.., add P% new versions (of the library's versions,
+#                 at least 1) through the simulator's POST /sim/mutate: runs 2.. are then
+#                 P%-change incrementals (shown as SCALE#2+P%) that must read exactly the
+#                 new versions' bytes (the simulator's summary before and after)
+#   IMVAULT_BIN   the imvault binary to run (default: a release build of this tree)
 #   TRACE=1       also print the backup's RSS every RSS_EVERY seconds (default 10) against the
 #                 versions the simulator has served so far
 #   WORK          where the repository and catalog go (default: a new temp dir, removed at exit);
@@ -66,8 +71,13 @@
 #            profiles, only changed versions are listed, the rest is carried.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin imvault
-bin=$PWD/target/release/imvault
+if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
+  cargo build --release --quiet --bin imvault
+  bin=$PWD/target/release/imvault
+fi
+change=${CHANGE_PERCENT:-0}
+# The repository is encrypted (init refuses to create one without a password).
+export IMVAULT_PASSWORD="${IMVAULT_PASSWORD:-bench password}"
 divisor=${SIZE_DIVISOR:-1}
 libraries=${LIBRARIES:-1}
 every=${RSS_EVERY:-10}
@@ -88,6 +98,7 @@ sim_stop() { kill -INT "$sim"; wait "$sim" 2>/dev/null || true; sim=""; }
 backup_once() {
   local scale=$1 run=$2 label=$1 start timer pid served rc secs rss sim_rss state versions bytes check repo
   [ "$run" = 1 ] || label="$scale#$run"
+  [ "$run" = 1 ] || [ "$change" = 0 ] || label="$label+$change%"
   start=$(date +%s.%N)
   /usr/bin/time -f "%e %M" -o "$work/run/backup.time" "$bin" -c "$work/run/imvault.toml" backup --json \
     >"$work/run/summary.json" 2>"$work/run/backup.log" &
@@ -114,8 +125,10 @@ print(d['state'], sum(l['counters']['versions'] for l in d['libraries']), d['byt
   [ "$versions" = "$want_versions" ] || check="$check; $versions versions, the simulator has $want_versions"
   if [ "$run" = 1 ]; then
     [ "$bytes" = "$want_bytes" ] || check="$check; read $bytes bytes, the simulator has $want_bytes"
-  else
+  elif [ "$change" = 0 ]; then
     [ "$bytes" = 0 ] || check="$check; read $bytes bytes of an unchanged library"
+  else
+    [ "$bytes" = "$new_bytes" ] || check="$check; read $bytes bytes, the new versions hold $new_bytes"
   fi
   repo=$(du -sb "$work/run/repo" "$work/run/catalog.db" | awk '{s+=$1} END {printf "%.0f", s}')
   python3 - "$label" "$versions" "$divisor" "$bytes" "$secs" "$rss" "$sim_rss" "$repo" "$check" <<'PY'
@@ -167,6 +180,14 @@ path = "$work/run/catalog.db"
 TOML
   "$bin" -c "$work/run/imvault.toml" init >/dev/null
   for run in $(seq "$runs"); do
+    if [ "$run" -gt 1 ] && [ "$change" != 0 ]; then
+      n=$(python3 -c "print(max(1, int($want_versions * $change / 100)))")
+      curl -sf -X POST -H 'content-type: application/json' -d "{\"new_versions\": $n}" \
+        "http://127.0.0.1:$port/sim/mutate" >"$work/run/mutate.json"
+      curl -sf "http://127.0.0.1:$port/sim/summary" >"$work/run/expected.json"
+      read -r now_versions now_bytes < <(python3 -c "import json;d=json.load(open('$work/run/expected.json'));print(sum(l['versions'] for l in d),sum(l['bytes'] for l in d))")
+      new_bytes=$((now_bytes - want_bytes)); want_versions=$now_versions; want_bytes=$now_bytes
+    fi
     backup_once "$scale" "$run" || { sim_stop; exit 1; }
   done
   sim_stop
