@@ -80,12 +80,12 @@
 # |     100000 |   95,963 |    30.1 |      3,186 |       202.0 MiB |
 # |   100000#2 |   95,963 |     1.3 |     74,390 |        88.3 MiB |
 # | 100000#3+1%|   96,922 |     2.8 |     35,117 |        88.2 MiB |
-LARGE_ROWS
+# |      large | (run in progress when this was written; see the next commit) |
 # heaptrack of 100000#2 (no-change): the heap peaks at 67.4 MB during the repository unlock:
 #   64 MiB of it is argon2's block buffer (keyslot::wrapping_key), freed right after (it sets a
 #   ~100 MiB floor for small runs; it does not add to a later peak); the rest of the run stays
-#   under 25 MB of heap at 100,000 versions. What grows with versions, from the code (bytes at
-#   1.05 M versions, ~1.1 M blobs):
+#   under 25 MB of heap at 100,000 versions. What grows with versions, from the code (sizes at
+#   1.05 M versions; the index grows per blob):
 #   - jobs/backup/prior.rs PriorVersions.map: HashMap<(u64,u32), Entry{fingerprint, security,
 #     ContentRef{size, Vec<BlobId>}}>: 64-byte buckets + control byte, 2^21 buckets at 1.05 M
 #     (~136 MB), plus one heap block per blob list (32 B + malloc header: ~48 MB); the prior
