@@ -80,7 +80,11 @@
 # |     100000 |   95,963 |    30.1 |      3,186 |       202.0 MiB |
 # |   100000#2 |   95,963 |     1.3 |     74,390 |        88.3 MiB |
 # | 100000#3+1%|   96,922 |     2.8 |     35,117 |        88.2 MiB |
-# |      large | (run in progress when this was written; see the next commit) |
+# |      large |1,055,277 |   353.1 |      2,989 |       263.6 MiB |
+# |    large#2 |1,055,277 |    11.7 |     90,195 |       320.3 MiB |
+# |  large#3+1%|1,065,829 |    25.4 |     41,945 |       365.6 MiB |
+#   (100000 -> large: full +62 MiB, no-change +232 MiB, 1%-change +277 MiB: ~0.24-0.29 KB per
+#   version, the prior map and the index below; all three are over the 256 MiB goal at 1 M)
 # heaptrack of 100000#2 (no-change): the heap peaks at 67.4 MB during the repository unlock:
 #   64 MiB of it is argon2's block buffer (keyslot::wrapping_key), freed right after (it sets a
 #   ~100 MiB floor for small runs; it does not add to a later peak); the rest of the run stays
