@@ -230,22 +230,6 @@ impl RetentionControl {
         retained_until(&self.s3, key, now).await
     }
 
-    /// The latest retain-until after `now` among `keys` (`None`: all may be deleted now).
-    pub async fn latest_retained(
-        &self,
-        keys: impl IntoIterator<Item = Path>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, S3Error> {
-        let untils: Vec<Option<DateTime<Utc>>> = futures::stream::iter(keys)
-            .map(|k| async move { self.retained_until(&k, now).await })
-            .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        Ok(untils.into_iter().flatten().max())
-    }
-
     /// Makes sure the current version of `key` is retained until at least `need`: asks S3
     /// (HeadObject) and, when its retain-until is earlier, sets it to `to` (`to` ≥ `need`).
     /// The mode is never weakened: a version under COMPLIANCE stays COMPLIANCE. `listed_etag`

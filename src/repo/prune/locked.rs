@@ -100,18 +100,19 @@ const ROUND: usize = 1000;
 impl Repository<Indexed> {
     /// The marks in force, for [`Self::extend_retention`] before prune plans: a marked pack
     /// past its grace period is `deletable`. Marks that cannot be read count as none (every
-    /// pack is then kept retained like a live one: that only puts deletions off).
+    /// pack is then kept retained like a live one: that only puts deletions off). Also returns
+    /// the marks as read, for the plan that follows (`None`: they could not be read).
     pub(super) async fn marked_packs(
         &self,
         opts: &super::PruneOptions,
         now: DateTime<Utc>,
-    ) -> MarkedPacks {
+    ) -> (MarkedPacks, Option<crate::repo::marks::MarkSet>) {
         let grace = chrono::Duration::seconds(opts.grace_secs.min(i64::MAX as u64 / 2) as i64);
-        let marks = match crate::repo::marks::load(self.objects()).await {
-            Ok(m) => m.marks,
+        let (marks, read) = match crate::repo::marks::load(self.objects()).await {
+            Ok(m) => (m.marks.clone(), Some(m)),
             Err(e) => {
                 tracing::warn!(error = %crate::repo::error_chain(&e), "the prune marks cannot be read: every pack keeps its retention extended");
-                BTreeMap::new()
+                (BTreeMap::new(), None)
             }
         };
         let deletable = marks
@@ -119,11 +120,12 @@ impl Repository<Indexed> {
             .filter(|(_, t)| **t + grace <= now)
             .map(|(p, _)| *p)
             .collect();
-        MarkedPacks {
+        let marked = MarkedPacks {
             marks,
             deletable,
             grace,
-        }
+        };
+        (marked, read)
     }
 
     /// Extends the Object Lock retention of every object the repository may still need whose

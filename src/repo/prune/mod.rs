@@ -206,15 +206,18 @@ impl Repository<Indexed> {
         // Retention first, before the plan: whatever makes planning fail (a damaged or planted
         // object) must not also stop retention from being extended; and a failure here
         // leaves everything as it was (nothing deleted yet).
-        let extended = match opts.dry_run || self.retention().is_none() {
-            true => None,
+        // The marks the extension read are the plan's too (one read of `marks/`).
+        let (extended, marks) = match opts.dry_run || self.retention().is_none() {
+            true => (None, None),
             false => {
-                let marked = self.marked_packs(opts, now).await;
-                self.extend_retention(&marked, opts.state_dir.as_deref(), now)
-                    .await?
+                let (marked, read) = self.marked_packs(opts, now).await;
+                let extended = self
+                    .extend_retention(&marked, opts.state_dir.as_deref(), now)
+                    .await?;
+                (extended, read)
             }
         };
-        let plan = self.prune_plan(opts, now).await?;
+        let plan = self.prune_plan(opts, now, marks).await?;
         if opts.dry_run {
             let mut r = plan.report;
             r.checkpoints_removed = plan.stale_checkpoints.len() as u64;

@@ -93,11 +93,13 @@ struct Settled {
 }
 
 impl Repository<Indexed> {
-    /// Plans a prune at time `now` (see the module docs of [`super`]).
+    /// Plans a prune at time `now` (see the module docs of [`super`]), with the marks in force
+    /// when the caller has already read them (read here otherwise).
     pub(super) async fn prune_plan(
         &self,
         opts: &PruneOptions,
         now: DateTime<Utc>,
+        marks: Option<marks::MarkSet>,
     ) -> Result<PrunePlan, PruneError> {
         let objects = self.objects();
         let grace = chrono::Duration::seconds(opts.grace_secs.min(i64::MAX as u64 / 2) as i64);
@@ -115,7 +117,10 @@ impl Repository<Indexed> {
             blobs_referenced: needed.refs.blobs.len() as u64,
             ..PruneReport::default()
         };
-        let marks = marks::load(objects).await?;
+        let marks = match marks {
+            Some(m) => m,
+            None => marks::load(objects).await?,
+        };
         let located = locate(&survey, &marks, &needed.refs.blobs);
 
         // Phase 1: unmarked packs that nothing needs are marked; partly used ones repacked.
