@@ -113,9 +113,12 @@ pub async fn open_repo(r: &RepositorySettings) -> Result<Repository<Opened>, App
         url: r.url.clone(),
         source: Box::new(source),
     };
-    let repo = Repository::open(store, credential.as_ref())
+    let mut repo = Repository::open(store, credential.as_ref())
         .await
         .map_err(open_err)?;
+    if let Some(dir) = &r.scratch_dir {
+        repo = repo.with_scratch_dir(dir);
+    }
     match crate::repo::object_lock::RetentionControl::from_config(&backend_config(r))
         .map_err(|e| open_err(e.into()))?
     {

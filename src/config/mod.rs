@@ -170,6 +170,10 @@ pub struct RepositorySettings {
     pub maintenance: Option<MaintenanceCredentials>,
     /// `object_lock` with `lock_days` (or the test-only `lock_seconds`): `None` when off.
     pub object_lock: Option<crate::repo::object_lock::ObjectLockConfig>,
+    /// Where the loaded index keeps its temporary files: `tmp/` of the local state (next to
+    /// the catalog), not the system's temporary directory. Not a setting of its own.
+    #[serde(skip)]
+    pub scratch_dir: Option<PathBuf>,
 }
 
 /// The maintenance role's S3 credentials (`[repository.maintenance]`).
@@ -288,7 +292,14 @@ impl Settings {
                 Err(e) => (None, Some(Arc::new(e))),
             },
         };
-        let repository = check.repository(file.repository)?;
+        let mut repository = check.repository(file.repository)?;
+        repository.scratch_dir = Some(
+            file.catalog
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("tmp"),
+        );
         check.schedule(&file.schedule)?;
         check.daemon(&file.daemon)?;
         check.api(&file.api)?;

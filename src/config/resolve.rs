@@ -131,6 +131,7 @@ impl Check<'_> {
             compression_level: r.compression_level,
             pack_size_mib: r.pack_size_mib,
             outage_wait_secs: r.outage_wait_secs,
+            scratch_dir: None,
         })
     }
 

@@ -41,6 +41,14 @@ pub enum RepoError {
         source: std::io::Error,
     },
 
+    #[error("{action} in the index's temporary files under {} failed", dir.display())]
+    IndexTable {
+        action: &'static str,
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("object `{key}` does not exist")]
     Missing {
         key: String,

@@ -91,7 +91,7 @@ impl Repository<Indexed> {
     pub async fn stats(&self) -> Result<RepoStats> {
         let snaps = self.list_snapshots(None).await?;
         let packs = backend::list(self.store().as_ref(), &Path::from(keys::PACKS)).await?;
-        let totals = self.index().totals();
+        let totals = self.index().totals()?;
         let logical: u64 = snaps.iter().map(|s| s.manifest.session.logical_bytes).sum();
         // A snapshot without the `bytes` count (written by other writers than the backup job)
         // protects at least what its session read.

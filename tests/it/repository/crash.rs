@@ -525,7 +525,8 @@ async fn s3_wrong_credentials_are_named() {
     assert!(!msg.contains("wr0ng-secret") && !format!("{err:?}").contains("wr0ng-secret"));
 }
 
-/// Index memory per blob, as a figure (printed) with a generous bound.
+/// Index memory per blob, as a figure (printed) with a bound: the loaded entries live in a
+/// table on disk, memory holds one id per 4 KiB block and the pack ids (FORMAT.md §7).
 #[tokio::test]
 async fn index_memory_per_blob() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -573,7 +574,7 @@ async fn index_memory_per_blob() {
     assert_eq!(blobs, (n_packs * per_pack) as usize);
     let per_blob = repo.index().memory_bytes() as f64 / blobs as f64;
     println!("index memory: {per_blob:.1} bytes per blob ({blobs} blobs)");
-    assert!(per_blob < 64.0, "{per_blob}");
-    let t = repo.index().totals();
+    assert!(per_blob < 2.0, "{per_blob}");
+    let t = repo.index().totals().unwrap();
     assert_eq!(t.raw_bytes, 2000 * blobs as u64);
 }

@@ -115,6 +115,15 @@ async fn everything_the_binary_creates_is_private_under_umask_022() {
     );
     let export_entries = assert_private(&export);
     assert!(export_entries > 5, "restored documents: {export_entries}");
+    // The loaded index's table lives in state/tmp (private, checked above), not in the
+    // system's temporary directory, and leaves no file behind (its files are unnamed).
+    let tmp = work.join("state").join("tmp");
+    assert!(tmp.is_dir(), "state/tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "state/tmp is empty"
+    );
 }
 
 #[tokio::test]

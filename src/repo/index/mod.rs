@@ -5,10 +5,15 @@
 //! index never names a pack the backend has not accepted; it returns an [`IndexWritten`] token
 //! that the snapshot writer requires.
 //!
-//! In memory, loaded entries live in one sorted `Vec` of 52-byte records (binary search),
-//! plus a small hash map for blobs indexed by this process since the load.
+//! Loaded entries live on disk, sorted, in an unnamed temporary file ([`table`]: 32 bytes of
+//! memory per 78 blobs), plus a hash map in memory for blobs indexed by this process since the
+//! load, folded into the table once it holds [`FOLD_AT`] blobs: memory does not grow with the
+//! repository.
+
+mod table;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use bytes::Bytes;
@@ -37,24 +42,19 @@ pub struct BlobLocation {
     pub raw_len: u32,
 }
 
-/// Compact in-memory record (52 bytes with padding).
-#[derive(Clone, Copy)]
-struct Slot {
-    id: [u8; 32],
-    pack: u32,
-    offset: u32,
-    stored_len: u32,
-    raw_len: u32,
-    kind: u8,
-    compression: u8,
-}
+use table::{Builder, Slot, Table};
 
-#[derive(Default)]
+/// Blobs indexed since the load kept in memory before they are folded into the table (~25 MB).
+pub const FOLD_AT: usize = 262_144;
+
 struct Inner {
     packs: Vec<PackId>,
     pack_pos: HashMap<PackId, u32>,
-    sorted: Vec<Slot>,
+    /// The loaded entries (and folded additions), one per blob, on disk.
+    table: Table,
     added: HashMap<BlobId, Slot>,
+    /// Where the table's temporary files go.
+    dir: PathBuf,
     /// Packs a prune has marked for deletion (by pack number): readable, but not used for
     /// deduplication (docs/FORMAT.md, "Prune marks").
     marked: std::collections::HashSet<u32>,
@@ -63,7 +63,43 @@ struct Inner {
     lost: std::collections::HashSet<u32>,
 }
 
+impl Default for Inner {
+    fn default() -> Self {
+        Self::new(std::env::temp_dir())
+    }
+}
+
 impl Inner {
+    fn new(dir: PathBuf) -> Self {
+        Self {
+            packs: Vec::new(),
+            pack_pos: HashMap::new(),
+            table: Table::default(),
+            added: HashMap::new(),
+            dir,
+            marked: Default::default(),
+            lost: Default::default(),
+        }
+    }
+
+    /// Lower is better: a copy in a pack that exists, then one in an unmarked pack.
+    fn rank(&self, s: &Slot) -> (bool, bool) {
+        (self.lost.contains(&s.pack), self.marked.contains(&s.pack))
+    }
+
+    /// The table's record of `id`. The table is a private file of this process: failing to
+    /// read it back is logged and the blob counts as not indexed (a backup stores it again; a
+    /// read of it fails naming the blob).
+    fn table_get(&self, id: &BlobId) -> Option<Slot> {
+        match self.table.get(&id.0) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(blob = %id, dir = %self.dir.display(), error = %e, "cannot read the index's temporary file");
+                None
+            }
+        }
+    }
+
     fn pack_no(&mut self, id: PackId) -> u32 {
         if let Some(n) = self.pack_pos.get(&id) {
             return *n;
@@ -74,8 +110,7 @@ impl Inner {
         n
     }
     fn slot(&self, id: &BlobId) -> Option<Slot> {
-        if let Ok(i) = self.sorted.binary_search_by(|s| s.id.cmp(&id.0)) {
-            let s = self.sorted[i];
+        if let Some(s) = self.table_get(id) {
             // A copy written since the load beats one in a pack marked for deletion or lost.
             if (self.marked.contains(&s.pack) || self.lost.contains(&s.pack))
                 && let Some(a) = self.added.get(id)
@@ -189,7 +224,7 @@ impl Index {
 
     pub fn len(&self) -> usize {
         let g = self.read();
-        g.sorted.len() + g.added.len()
+        g.table.len() as usize + g.added.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -198,7 +233,7 @@ impl Index {
     /// Approximate heap bytes held by the index.
     pub fn memory_bytes(&self) -> usize {
         let g = self.read();
-        g.sorted.capacity() * std::mem::size_of::<Slot>()
+        g.table.memory_bytes()
             + g.packs.capacity() * 32
             + g.pack_pos.capacity() * (32 + 4 + 8)
             + g.added.capacity() * (32 + std::mem::size_of::<Slot>() + 8)
@@ -218,26 +253,41 @@ impl Index {
                 }
             }
         }
-        // Keep memory per blob small in long sessions: fold the hash map into the sorted array
-        // once it is large (amortized: it must reach 1/8 of the array first).
-        if g.added.len() >= 65_536.max(g.sorted.len() / 8) {
+        // Memory stays flat in long sessions: the hash map is folded into the table on disk
+        // once it holds FOLD_AT blobs.
+        if g.added.len() >= FOLD_AT {
             let g = &mut *g;
-            g.sorted.extend(g.added.drain().map(|(_, s)| s));
-            let (marked, lost) = (&g.marked, &g.lost);
-            g.sorted
-                .sort_unstable_by_key(|s| (s.id, lost.contains(&s.pack), marked.contains(&s.pack)));
-            g.sorted.dedup_by(|a, b| a.id == b.id);
-            g.added.shrink_to_fit();
+            let mut batch: Vec<Slot> = g.added.values().copied().collect();
+            batch.sort_unstable_by_key(|s| s.id);
+            let rank = |s: &Slot| g.rank(s);
+            match g.table.merged(&g.dir, batch, &rank) {
+                Ok(t) => {
+                    g.table = t;
+                    g.added = HashMap::new();
+                }
+                // Kept in memory: correct, only larger; tried again at the next pack.
+                Err(e) => {
+                    tracing::warn!(dir = %g.dir.display(), error = %e, "cannot fold new index entries into the index's temporary file; keeping them in memory")
+                }
+            }
         }
     }
 
-    pub fn totals(&self) -> IndexTotals {
+    pub fn totals(&self) -> Result<IndexTotals> {
         let g = self.read();
         let mut t = IndexTotals {
             packs: g.packs.len() as u64,
             ..Default::default()
         };
-        for s in g.sorted.iter().chain(g.added.values()) {
+        let table = g.table.iter().map(|r| {
+            r.map_err(|source| RepoError::IndexTable {
+                action: "reading the index",
+                dir: g.dir.clone(),
+                source,
+            })
+        });
+        for s in table.chain(g.added.values().map(|s| Ok(*s))) {
+            let s = s?;
             t.blobs += 1;
             if s.kind == BlobKind::Meta as u8 {
                 t.meta_blobs += 1;
@@ -247,15 +297,26 @@ impl Index {
             t.raw_bytes += s.raw_len as u64;
             t.stored_bytes += s.stored_len as u64;
         }
-        t
+        Ok(t)
     }
 
-    /// Loads every `index/` object (several GETs in flight), verifying each against its name.
-    pub async fn load(objects: &Objects) -> Result<Index> {
+    /// Loads every `index/` object (several GETs in flight), verifying each against its name,
+    /// into a table whose temporary files go to `dir` (created, private, if missing).
+    pub async fn load(objects: &Objects, dir: &Path) -> Result<Index> {
         let store = objects.store();
         let marks = crate::repo::marks::load(objects).await?;
         let metas = objects.list(ObjectKind::Index, None).await?;
-        let mut inner = Inner::default();
+        let table_err = |action: &'static str| {
+            let dir = dir.to_path_buf();
+            move |source| RepoError::IndexTable {
+                action,
+                dir,
+                source,
+            }
+        };
+        crate::private_fs::create_dir_all(dir).map_err(table_err("creating the directory"))?;
+        let mut inner = Inner::new(dir.to_path_buf());
+        let mut builder = Builder::new(dir);
         let mut files = futures::stream::iter(metas.into_iter().map(|m| {
             let objects = objects.clone();
             async move {
@@ -278,7 +339,11 @@ impl Index {
         while let Some(file) = files.try_next().await? {
             for (pack, entries) in file.packs {
                 let n = inner.pack_no(pack);
-                inner.sorted.extend(entries.iter().map(|e| slot_of(n, e)));
+                for e in &entries {
+                    builder
+                        .push(slot_of(n, e))
+                        .map_err(table_err("sorting the index"))?;
+                }
             }
         }
         for p in marks.marks.keys() {
@@ -300,16 +365,19 @@ impl Index {
                 inner.lost.insert(n as u32);
             }
         }
-        // Of several copies of a blob, keep one in a pack that exists, unmarked if possible.
-        let marked = std::mem::take(&mut inner.marked);
-        let lost = std::mem::take(&mut inner.lost);
-        inner
-            .sorted
-            .sort_unstable_by_key(|s| (s.id, lost.contains(&s.pack), marked.contains(&s.pack)));
-        inner.marked = marked;
-        inner.lost = lost;
-        inner.sorted.dedup_by(|a, b| a.id == b.id);
-        inner.sorted.shrink_to_fit();
+        // Of several copies of a blob, keep one in a pack that exists, unmarked if possible
+        // (CPU and disk work: off the async threads).
+        let inner = tokio::task::spawn_blocking(move || {
+            let rank = |s: &Slot| inner.rank(s);
+            let table = builder.finish(&rank);
+            table.map(|t| Inner { table: t, ..inner })
+        })
+        .await
+        .map_err(|source| RepoError::Task {
+            task: "sort the index",
+            source,
+        })?
+        .map_err(table_err("sorting the index"))?;
         Ok(Index {
             inner: RwLock::new(inner),
         })
@@ -503,10 +571,14 @@ mod tests {
     }
 
     #[test]
-    fn session_additions_fold_into_the_sorted_array() {
-        let index = Index::default();
+    fn session_additions_fold_into_the_table_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index {
+            inner: RwLock::new(Inner::new(dir.path().to_path_buf())),
+        };
         let mut all = Vec::new();
-        for p in 0..100u32 {
+        let packs = (FOLD_AT / 1000) as u32 + 20;
+        for p in 0..packs {
             let entries: Vec<PackEntry> = (0..1000u32)
                 .map(|i| PackEntry {
                     id: BlobId::of(&(p * 1000 + i).to_le_bytes()),
@@ -526,13 +598,24 @@ mod tests {
             };
             index.add_written(&w, &[r]);
         }
-        assert_eq!(index.len(), 100_000);
-        assert!(index.read().added.len() < 65_536, "folded");
+        assert_eq!(index.len(), packs as usize * 1000);
+        assert!(index.read().added.len() < FOLD_AT, "folded");
+        assert!(index.read().table.len() >= FOLD_AT as u64, "folded");
         for (i, id) in all.iter().enumerate().step_by(997) {
             let loc = index.get(id).unwrap();
             assert_eq!(loc.offset, (i as u32 % 1000) * 10);
             assert_eq!(loc.pack, PackId::of(&(i as u32 / 1000).to_le_bytes()));
         }
-        assert!(index.memory_bytes() / index.len() < 120);
+        // In memory: the fence of the table and the additions since the last fold.
+        assert!(
+            index.memory_bytes() / index.len() < 60,
+            "{}",
+            index.memory_bytes()
+        );
+        let totals = index.totals().unwrap();
+        assert_eq!(totals.blobs, packs as u64 * 1000);
+        assert_eq!(totals.packs, packs as u64);
+        // The table's files are unnamed: nothing is left in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
