@@ -41,8 +41,8 @@ pub enum RepoError {
         source: std::io::Error,
     },
 
-    #[error("{action} in the index's temporary files under {} failed", dir.display())]
-    IndexTable {
+    #[error("{action} in the temporary files under {} failed", dir.display())]
+    ScratchFile {
         action: &'static str,
         dir: std::path::PathBuf,
         #[source]

@@ -288,28 +288,45 @@ fn gone(lib: &str, plan: &Plan, tally: &Tally) -> Gone {
         };
     }
     let relisted = tally.carried_over.as_deref();
-    let mut keys: Vec<(u64, u32)> = plan
-        .prior
-        .keys()
-        .filter(|&(n, v)| {
-            !tally.seen_parent_keys.contains(&(n, v)) && relisted.is_none_or(|r| r.covers_key(n, v))
-        })
-        .collect();
-    keys.sort_unstable();
-    let mut gone_per_doc: HashMap<u64, u32> = HashMap::new();
-    for (n, _) in &keys {
-        *gone_per_doc.entry(*n).or_default() += 1;
-    }
-    let mut stored_per_doc: HashMap<u64, u32> = HashMap::new();
-    for (n, _) in plan.prior.keys() {
-        if gone_per_doc.contains_key(&n) {
-            *stored_per_doc.entry(n).or_default() += 1;
+    // The parent's keys, streamed in order (the n-th is the one of ordinal n). The table is a
+    // private file of this run: if it cannot be read back, only the count is reported.
+    let tally_gone = || -> std::io::Result<(Vec<(u64, u32)>, usize)> {
+        let mut keys = Vec::new();
+        for (o, k) in plan.prior.keys().enumerate() {
+            let (n, v) = k?;
+            if !tally.seen_parent.contains(o as u64) && relisted.is_none_or(|r| r.covers_key(n, v))
+            {
+                keys.push((n, v));
+            }
         }
-    }
-    let documents = gone_per_doc
-        .iter()
-        .filter(|(n, g)| stored_per_doc.get(n) == Some(g))
-        .count() as u64;
+        let mut gone_per_doc: HashMap<u64, u32> = HashMap::new();
+        for (n, _) in &keys {
+            *gone_per_doc.entry(*n).or_default() += 1;
+        }
+        let mut stored_per_doc: HashMap<u64, u32> = HashMap::new();
+        for k in plan.prior.keys() {
+            let (n, _) = k?;
+            if gone_per_doc.contains_key(&n) {
+                *stored_per_doc.entry(n).or_default() += 1;
+            }
+        }
+        let whole = gone_per_doc
+            .into_iter()
+            .filter(|(n, g)| stored_per_doc.get(n) == Some(g))
+            .count();
+        Ok((keys, whole))
+    };
+    let (keys, whole_docs) = match tally_gone() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(library = lib, error = %e, "cannot read the last snapshot's versions back: reporting only how many are gone");
+            return Gone {
+                versions,
+                ..Gone::default()
+            };
+        }
+    };
+    let documents = whole_docs as u64;
     Gone {
         versions,
         documents,

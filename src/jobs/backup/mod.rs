@@ -12,6 +12,7 @@ pub mod listing;
 mod plan;
 pub mod prior;
 pub mod prior_cache;
+pub mod prior_table;
 mod records_writer;
 mod run;
 

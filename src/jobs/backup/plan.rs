@@ -87,14 +87,25 @@ pub(super) async fn plan(
             prior = d;
             prior_from = "digest"; // the prior cache (the log value kept as it was)
         } else if let Some(meta) = p.manifest.streams.get(STREAM_VERSIONS) {
-            prior = PriorVersions::read(repo, meta)
+            prior = PriorVersions::read(repo, meta, &cache_dir)
                 .await
                 .map_err(repo_err("reading the last snapshot's versions"))?;
             prior_from = "snapshot";
         }
     }
     let parent_versions = prior.len() as u64;
-    let lost = prior.lacking_content(repo.index());
+    let scratch = |action: &'static str| {
+        let dir = cache_dir.clone();
+        move |source| crate::repo::RepoError::ScratchFile {
+            action,
+            dir,
+            source,
+        }
+    };
+    let lost = prior
+        .lacking_content(repo.index())
+        .map_err(scratch("reading the last snapshot's versions"))
+        .map_err(repo_err("checking the last snapshot's content"))?;
     if !lost.is_empty() {
         warn!(
             library = lib,
@@ -111,7 +122,10 @@ pub(super) async fn plan(
     let changes = match (&listing, parent.as_ref()) {
         (ListingMode::Changes { .. }, Some(p)) => {
             let retry = skipped_downloads(env, lib, p).await?;
-            let known = prior.known_documents();
+            let known = prior
+                .known_documents()
+                .map_err(scratch("reading the last snapshot's versions"))
+                .map_err(repo_err("listing the last snapshot's documents"))?;
             info!(
                 library = lib,
                 since = listing.from_iso().as_deref().unwrap_or(""),

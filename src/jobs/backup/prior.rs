@@ -5,11 +5,13 @@
 //! moved, size and `edit_date` not) keeps the stored content: the new profile comes from the
 //! listing.
 //!
-//! Memory: one entry per version of the library, keyed by (document number, version) with a
-//! 64-bit fingerprint of the content key instead of the strings: about 100 bytes per version
-//! (the blob list dominates), i.e. ~100 MB for a library of a million versions.
+//! Memory: none per version. The versions are kept on disk, sorted by (document number,
+//! version), with a 64-bit fingerprint of the content key instead of the strings (about 70
+//! bytes per version in an unnamed temporary file, [`super::prior_table`]); one look-up reads
+//! one block of about 16 KiB.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,6 +19,8 @@ use serde_json::Value;
 use crate::imanage::model::{ChangeKey, DefaultSecurity, DocumentVersion};
 use crate::imanage::walk::KnownDocuments;
 use crate::repo::ContentRef;
+
+use super::prior_table::{Builder, Table};
 
 /// A stored version record (`jobs::records::VersionRecord`) read for its change key and content
 /// only: the rest of the profile is skipped, not built into a map (the last snapshot's versions
@@ -75,12 +79,121 @@ struct Entry {
     content: ContentRef,
 }
 
-#[derive(Debug, Default, Clone, PartialEq)]
+impl Entry {
+    /// The payload of a table record: fingerprint, `default_security`, size, blob ids.
+    fn encode(&self, b: &mut Vec<u8>) {
+        b.extend_from_slice(&self.fingerprint.to_le_bytes());
+        b.push(encoding::ds_code(self.default_security));
+        b.extend_from_slice(&self.content.size.to_le_bytes());
+        b.extend_from_slice(&(self.content.blobs.len() as u32).to_le_bytes());
+        for id in &self.content.blobs {
+            b.extend_from_slice(id.as_bytes());
+        }
+    }
+
+    fn decode(p: &[u8]) -> std::io::Result<Entry> {
+        let bad =
+            || std::io::Error::new(std::io::ErrorKind::InvalidData, "prior table: a bad entry");
+        if p.len() < 21 {
+            return Err(bad());
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8"));
+        let nblobs = u32::from_le_bytes(p[17..21].try_into().expect("4")) as usize;
+        if p.len() != 21 + nblobs * 32 {
+            return Err(bad());
+        }
+        let blobs = p[21..]
+            .chunks_exact(32)
+            .map(|c| crate::repo::BlobId(c.try_into().expect("32")))
+            .collect();
+        Ok(Entry {
+            fingerprint: u64_at(0),
+            default_security: encoding::ds_of(p[8]).ok_or_else(bad)?,
+            content: ContentRef {
+                size: u64_at(9),
+                blobs,
+            },
+        })
+    }
+}
+
+/// The last snapshot's versions (a sorted table on disk, [`super::prior_table`]: memory does
+/// not grow with the library) and the versions interrupted runs stored since (in memory: what
+/// one interrupted run stored).
+#[derive(Debug, Default, Clone)]
 pub struct PriorVersions {
     /// The last snapshot's versions.
-    map: HashMap<(u64, u32), Entry>,
+    table: Table,
     /// Versions stored by interrupted runs since: content to reuse, not part of the snapshot.
     resumed: HashMap<(u64, u32), Entry>,
+}
+
+impl PartialEq for PriorVersions {
+    fn eq(&self, o: &Self) -> bool {
+        let all = |p: &Self| p.table.iter().collect::<std::io::Result<Vec<_>>>().ok();
+        self.resumed == o.resumed && all(self).is_some() && all(self) == all(o)
+    }
+}
+
+/// What the last snapshot knows of one listed version.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Its rank among the last snapshot's versions, when it is one of them.
+    pub ordinal: Option<u64>,
+    /// Its stored content, when it is unchanged since it was stored.
+    pub unchanged: Option<ContentRef>,
+}
+
+/// Builds the [`PriorVersions`] of a snapshot from its versions in any order (an external
+/// sort into temporary files of a directory).
+pub struct PriorBuilder {
+    table: Builder,
+    buf: Vec<u8>,
+}
+
+impl PriorBuilder {
+    /// A builder whose temporary files go to `dir` (created, private, if missing).
+    pub fn new(dir: &Path) -> std::io::Result<Self> {
+        crate::private_fs::create_dir_all(dir)?;
+        Ok(Self {
+            table: Builder::new(dir),
+            buf: Vec::new(),
+        })
+    }
+
+    fn add(&mut self, key: (u64, u32), e: &Entry) -> std::io::Result<()> {
+        self.buf.clear();
+        e.encode(&mut self.buf);
+        self.table.push(key, &self.buf)
+    }
+
+    /// Records that `version`, as described by its profile, is in the snapshot as `content`.
+    pub fn insert(
+        &mut self,
+        version: &DocumentVersion,
+        content: ContentRef,
+    ) -> std::io::Result<()> {
+        self.add(key_of(version), &entry_of(version, content))
+    }
+
+    /// Records a version of the last snapshot read from its stream.
+    pub fn insert_record(&mut self, key: &ChangeKey, rec: PriorRecord) -> std::io::Result<()> {
+        let at = (key.id.document.number, key.id.version);
+        let e = Entry {
+            fingerprint: fingerprint(key),
+            default_security: rec.default_security(),
+            content: rec.into_content(),
+        };
+        self.add(at, &e)
+    }
+
+    /// The prior versions (sorting is CPU and disk work: call it off the async threads).
+    pub fn finish(self) -> std::io::Result<PriorVersions> {
+        Ok(PriorVersions {
+            table: self.table.finish()?,
+            resumed: HashMap::new(),
+        })
+    }
 }
 
 /// A fingerprint of the content key: `id`, `size` and `edit_date` (not `edit_profile_date`,
@@ -106,43 +219,43 @@ fn fingerprint(key: &ChangeKey) -> u64 {
 }
 
 impl PriorVersions {
-    /// Records that `version`, as described by its profile, is in the snapshot as `content`.
-    pub fn insert(&mut self, version: &DocumentVersion, content: ContentRef) {
-        self.map.insert(key_of(version), entry_of(version, content));
-    }
-
-    /// Records a version of the last snapshot read from its stream.
-    pub fn insert_record(&mut self, key: &ChangeKey, rec: PriorRecord) {
-        let at = (key.id.document.number, key.id.version);
-        let default_security = rec.default_security();
-        self.map.insert(
-            at,
-            Entry {
-                fingerprint: fingerprint(key),
-                default_security,
-                content: rec.into_content(),
-            },
-        );
-    }
-
     /// The versions of a snapshot's versions stream `meta` (records whose profile has no
-    /// readable change key are left out: they are downloaded again).
+    /// readable change key are left out: they are downloaded again), sorted into temporary
+    /// files of `dir`.
     pub async fn read(
         repo: &crate::repo::Repository<crate::repo::Indexed>,
         meta: &crate::repo::MetaRef,
+        dir: &Path,
     ) -> Result<Self, crate::repo::RepoError> {
         use futures::StreamExt;
-        let mut prior = Self::default();
+        let scratch = |action: &'static str| {
+            let dir = dir.to_path_buf();
+            move |source| crate::repo::RepoError::ScratchFile {
+                action,
+                dir,
+                source,
+            }
+        };
+        let mut prior =
+            PriorBuilder::new(dir).map_err(scratch("sorting the last snapshot's versions"))?;
         let mut records = std::pin::pin!(
             repo.read_meta_stream::<PriorRecord>(crate::jobs::records::STREAM_VERSIONS, meta)
         );
         while let Some(rec) = records.next().await {
             let rec = rec?;
             if let Some(key) = rec.change_key() {
-                prior.insert_record(&key, rec);
+                prior
+                    .insert_record(&key, rec)
+                    .map_err(scratch("sorting the last snapshot's versions"))?;
             }
         }
-        Ok(prior)
+        tokio::task::spawn_blocking(move || prior.finish())
+            .await
+            .map_err(|source| crate::repo::RepoError::Task {
+                task: "sort the last snapshot's versions",
+                source,
+            })?
+            .map_err(scratch("sorting the last snapshot's versions"))
     }
 
     /// Records a version an interrupted run stored (its content can be reused; it is not part
@@ -152,15 +265,49 @@ impl PriorVersions {
             .insert(key_of(version), entry_of(version, content));
     }
 
-    /// The stored content of `version` if it is unchanged since it was stored.
-    pub fn unchanged(&self, version: &DocumentVersion) -> Option<&ContentRef> {
+    /// The last snapshot's entry of `key` and its ordinal. The table is a private file of
+    /// this process: failing to read it back is logged and the version counts as new (it is
+    /// downloaded again).
+    fn lookup(&self, key: (u64, u32)) -> Option<(u64, Entry)> {
+        let found = self.table.get(key).and_then(|f| match f {
+            Some(f) => Entry::decode(&f.payload).map(|e| Some((f.ordinal, e))),
+            None => Ok(None),
+        });
+        match found {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(document = key.0, version = key.1, error = %e, "cannot read the last snapshot's versions back from their temporary file; downloading the version again");
+                None
+            }
+        }
+    }
+
+    /// What the last snapshot (and interrupted runs) know of `version`.
+    pub fn find(&self, version: &DocumentVersion) -> Found {
         let key = key_of(version);
         let fp = fingerprint(&version.change_key());
-        [&self.map, &self.resumed]
-            .into_iter()
-            .filter_map(|m| m.get(&key))
-            .find(|e| e.fingerprint == fp && e.content.size == version.size)
-            .map(|e| &e.content)
+        let same = |e: &Entry| e.fingerprint == fp && e.content.size == version.size;
+        let (ordinal, entry) = match self.lookup(key) {
+            Some((o, e)) => (Some(o), Some(e)),
+            None => (None, None),
+        };
+        let unchanged = entry
+            .filter(same)
+            .or_else(|| self.resumed.get(&key).filter(|e| same(e)).cloned())
+            .map(|e| e.content);
+        Found { ordinal, unchanged }
+    }
+
+    /// The stored content of `version` if it is unchanged since it was stored.
+    pub fn unchanged(&self, version: &DocumentVersion) -> Option<ContentRef> {
+        self.find(version).unchanged
+    }
+
+    /// The last snapshot's versions in (document number, version) order, with their content.
+    fn entries(&self) -> impl Iterator<Item = std::io::Result<((u64, u32), Entry)>> + '_ {
+        self.table
+            .iter()
+            .map(|r| r.and_then(|(k, p)| Entry::decode(&p).map(|e| (k, e))))
     }
 
     /// Versions of the last snapshot whose content `index` no longer holds in full (a lost
@@ -168,40 +315,65 @@ impl PriorVersions {
     pub fn lacking_content(
         &self,
         index: &crate::repo::index::Index,
-    ) -> std::collections::HashSet<(u64, u32)> {
-        self.map
-            .iter()
-            .filter(|(_, e)| !index.holds_all(&e.content.blobs))
-            .map(|(k, _)| *k)
-            .collect()
+    ) -> std::io::Result<std::collections::HashSet<(u64, u32)>> {
+        let mut lacking = std::collections::HashSet::new();
+        for r in self.entries() {
+            let (k, e) = r?;
+            if !index.holds_all(&e.content.blobs) {
+                lacking.insert(k);
+            }
+        }
+        Ok(lacking)
     }
 
     /// Versions of the last snapshot.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.len() == 0
+    }
+
+    /// The last snapshot's versions (document number, version), in order: the n-th is the one
+    /// of ordinal n.
+    pub fn keys(&self) -> impl Iterator<Item = std::io::Result<(u64, u32)>> + '_ {
+        self.table.iter().map(|r| r.map(|(k, _)| k))
     }
 
     /// Whether (document number, version) was in the last snapshot, changed or not.
-    /// The last snapshot's versions (document number, version).
-    pub fn keys(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        self.map.keys().copied()
-    }
-
     pub fn contains(&self, document_number: u64, version: u32) -> bool {
-        self.map.contains_key(&(document_number, version))
+        self.lookup((document_number, version)).is_some()
     }
 
     /// The documents of the last snapshot (latest version and its `default_security`).
-    pub fn known_documents(&self) -> KnownDocuments {
+    pub fn known_documents(&self) -> std::io::Result<KnownDocuments> {
         let mut k = KnownDocuments::default();
-        for (&(n, v), e) in &self.map {
+        for r in self.entries() {
+            let ((n, v), e) = r?;
             k.note(n, v, e.default_security);
         }
-        k
+        Ok(k)
+    }
+}
+
+/// A set of ordinals of the last snapshot's versions: one bit per version.
+#[derive(Debug, Default)]
+pub struct Ordinals(Vec<u64>);
+
+impl Ordinals {
+    pub fn insert(&mut self, o: u64) {
+        let w = (o / 64) as usize;
+        if w >= self.0.len() {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (o % 64);
+    }
+
+    pub fn contains(&self, o: u64) -> bool {
+        self.0
+            .get((o / 64) as usize)
+            .is_some_and(|w| w & (1 << (o % 64)) != 0)
     }
 }
 
@@ -227,7 +399,7 @@ pub mod encoding {
     /// prior cache is not read, the snapshot is).
     const MAGIC: &[u8; 8] = b"IMVPRIO3";
 
-    fn ds_code(d: Option<DefaultSecurity>) -> u8 {
+    pub(super) fn ds_code(d: Option<DefaultSecurity>) -> u8 {
         match d {
             None => 0,
             Some(DefaultSecurity::Inherit) => 1,
@@ -237,7 +409,7 @@ pub mod encoding {
         }
     }
 
-    fn ds_of(c: u8) -> Option<Option<DefaultSecurity>> {
+    pub(super) fn ds_of(c: u8) -> Option<Option<DefaultSecurity>> {
         Some(match c {
             0 => None,
             1 => Some(DefaultSecurity::Inherit),
@@ -281,13 +453,7 @@ pub mod encoding {
             let b = &mut self.buf;
             b.extend_from_slice(&n.to_le_bytes());
             b.extend_from_slice(&v.to_le_bytes());
-            b.extend_from_slice(&e.fingerprint.to_le_bytes());
-            b.push(ds_code(e.default_security));
-            b.extend_from_slice(&e.content.size.to_le_bytes());
-            b.extend_from_slice(&(e.content.blobs.len() as u32).to_le_bytes());
-            for id in &e.content.blobs {
-                b.extend_from_slice(id.as_bytes());
-            }
+            e.encode(b);
             self.count += 1;
             if self.buf.len() >= 60 * 1024 {
                 self.spill()?;
@@ -315,9 +481,10 @@ pub mod encoding {
             p: &PriorVersions,
             covered: impl Fn(u64, u32) -> bool,
         ) -> std::io::Result<()> {
-            for (&k, e) in &p.map {
+            for r in p.entries() {
+                let (k, e) = r?;
                 if !covered(k.0, k.1) {
-                    self.add(k, e)?;
+                    self.add(k, &e)?;
                 }
             }
             Ok(())
@@ -359,11 +526,13 @@ pub mod encoding {
         }
     }
 
-    /// [`decode`] from a reader of `len` bytes, without holding the encoding in memory.
+    /// [`decode`] from a reader of `len` bytes, without holding the encoding in memory: the
+    /// versions are sorted into temporary files of `dir`.
     pub fn decode_reader(
         snapshot: &[u8; 32],
         r: impl std::io::Read,
         len: u64,
+        dir: &Path,
     ) -> Option<PriorVersions> {
         let entries_end = len.checked_sub(32 + 40)?;
         let mut h = Hashing {
@@ -374,7 +543,8 @@ pub mod encoding {
         if &h.bytes::<8>()? != MAGIC {
             return None;
         }
-        let mut map = HashMap::new();
+        let mut prior = PriorBuilder::new(dir).ok()?;
+        let mut count = 0u64;
         while h.at < entries_end {
             let number = u64::from_le_bytes(h.bytes::<8>()?);
             let version = u32::from_le_bytes(h.bytes::<4>()?);
@@ -389,20 +559,18 @@ pub mod encoding {
             for _ in 0..nblobs {
                 blobs.push(BlobId(h.bytes::<32>()?));
             }
-            map.insert(
-                (number, version),
-                Entry {
-                    fingerprint,
-                    default_security,
-                    content: ContentRef { size, blobs },
-                },
-            );
+            let e = Entry {
+                fingerprint,
+                default_security,
+                content: ContentRef { size, blobs },
+            };
+            prior.add((number, version), &e).ok()?;
+            count += 1;
         }
         if h.at != entries_end {
             return None;
         }
-        let count = u64::from_le_bytes(h.bytes::<8>()?);
-        if count != map.len() as u64 || &h.bytes::<32>()? != snapshot {
+        if u64::from_le_bytes(h.bytes::<8>()?) != count || &h.bytes::<32>()? != snapshot {
             return None;
         }
         let sum = h.hasher.finalize();
@@ -412,15 +580,15 @@ pub mod encoding {
         if sum.as_bytes() != &stored || h.r.read(&mut rest).ok()? != 0 {
             return None;
         }
-        Some(PriorVersions {
-            map,
-            resumed: HashMap::new(),
-        })
+        let prior = prior.finish().ok()?;
+        // Two entries of one version are not an encoding this program writes.
+        (prior.len() as u64 == count).then_some(prior)
     }
 
-    /// The prior versions of `snapshot`, or `None` when `bytes` is not a whole, intact encoding of it.
+    /// The prior versions of `snapshot`, or `None` when `bytes` is not a whole, intact encoding
+    /// of it (sorted in the system's temporary directory).
     pub fn decode(snapshot: &[u8; 32], bytes: &[u8]) -> Option<PriorVersions> {
-        decode_reader(snapshot, bytes, bytes.len() as u64)
+        decode_reader(snapshot, bytes, bytes.len() as u64, &std::env::temp_dir())
     }
 }
 
@@ -440,16 +608,18 @@ mod tests {
     /// Issue 18: a profile-only change (`edit_profile_date` moved) keeps the stored content.
     #[test]
     fn only_an_identical_content_key_counts_as_unchanged() {
-        let mut prior = PriorVersions::default();
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = PriorBuilder::new(dir.path()).unwrap();
         let content = ContentRef {
             size: 10,
             blobs: vec![BlobId::of(b"seven")],
         };
         let v = version("A!1.1", 10, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z");
-        prior.insert(&v, content.clone());
-        assert_eq!(prior.unchanged(&v), Some(&content));
+        b.insert(&v, content.clone()).unwrap();
+        let prior = b.finish().unwrap();
+        assert_eq!(prior.unchanged(&v), Some(content.clone()));
         let profile_only = version("A!1.1", 10, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z");
-        assert_eq!(prior.unchanged(&profile_only), Some(&content));
+        assert_eq!(prior.unchanged(&profile_only), Some(content.clone()));
         for changed in [
             version("A!1.1", 11, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
             version("A!1.1", 10, "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"),
@@ -503,7 +673,7 @@ mod tests {
         }
     }
     fn sample() -> PriorVersions {
-        let mut p = PriorVersions::default();
+        let mut p = PriorBuilder::new(&std::env::temp_dir()).unwrap();
         for (id, size, ds) in [
             ("A!1.1", 10, "private"),
             ("A!1.2", 0, "public"),
@@ -515,9 +685,9 @@ mod tests {
             let blobs = (0..size % 3)
                 .map(|i| BlobId::of(&[i as u8, size as u8]))
                 .collect();
-            p.insert(&v, ContentRef { size, blobs });
+            p.insert(&v, ContentRef { size, blobs }).unwrap();
         }
-        p
+        p.finish().unwrap()
     }
 
     #[test]
@@ -537,7 +707,8 @@ mod tests {
             assert_eq!(encoding::decode(&snap, &bad), None, "flipped byte {at}");
         }
         assert_eq!(encoding::decode(&snap, &bytes[..bytes.len() - 1]), None);
-        let read = |b: &[u8]| encoding::decode_reader(&snap, b, b.len() as u64);
+        let tmp = std::env::temp_dir();
+        let read = |b: &[u8]| encoding::decode_reader(&snap, b, b.len() as u64, &tmp);
         assert_eq!(read(&bytes), Some(p.clone()));
         for at in [0, 9, 45, bytes.len() / 2, bytes.len() - 1] {
             let mut bad = bytes.clone();
@@ -549,11 +720,11 @@ mod tests {
         longer.push(0);
         assert_eq!(read(&longer), None);
         assert_eq!(
-            encoding::decode_reader(&[8u8; 32], &bytes[..], bytes.len() as u64),
+            encoding::decode_reader(&[8u8; 32], &bytes[..], bytes.len() as u64, &tmp),
             None
         );
         assert_eq!(encoding::decode(&snap, &[]), None);
-        let known = p.known_documents();
+        let known = p.known_documents().unwrap();
         assert_eq!(known.numbers(), vec![1, 2]);
     }
 

@@ -24,10 +24,11 @@ pub fn path(dir: &Path, library: &str) -> PathBuf {
 pub async fn load(dir: &Path, library: &str, snapshot: &SnapshotId) -> Option<PriorVersions> {
     let file = path(dir, library);
     let id = *snapshot.as_bytes();
+    let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let f = std::fs::File::open(&file).ok()?;
         let len = f.metadata().ok()?.len();
-        let p = encoding::decode_reader(&id, std::io::BufReader::with_capacity(256 * 1024, f), len);
+        let p = encoding::decode_reader(&id, std::io::BufReader::with_capacity(256 * 1024, f), len, &dir);
         if p.is_none() {
             tracing::debug!(file = %file.display(), "prior cache is for another snapshot or damaged; reading the snapshot instead");
         }

@@ -32,8 +32,8 @@ pub(super) struct Tally {
     pub counts: BTreeMap<String, u64>,
     pub logical_bytes: u64,
     pub seen_in_parent: u64,
-    /// The parent's versions the walk saw (document number, version).
-    pub seen_parent_keys: HashSet<(u64, u32)>,
+    /// The parent's versions the walk saw (their ordinals in the prior: one bit each).
+    pub seen_parent: super::prior::Ordinals,
     pub warnings: u64,
     /// The parent's versions stream is this snapshot's as it is (nothing listed again).
     pub reuse_parent_versions: bool,
@@ -372,15 +372,15 @@ impl<'a> LibraryRun<'a> {
         if w.listing_changes {
             w.relisted.versions.insert(key);
         }
-        if self.prior.contains(key.0, key.1) {
+        let found = self.prior.find(&version);
+        if let Some(o) = found.ordinal {
             tally.seen_in_parent += 1;
-            tally.seen_parent_keys.insert(key);
+            tally.seen_parent.insert(o);
         }
-        match self.prior.unchanged(&version) {
+        match found.unchanged {
             // Reused only while every blob is still stored (a lost pack must not be carried
             // forward silently).
             Some(content) if self.env.repo.index().holds_all(&content.blobs) => {
-                let content = content.clone();
                 self.stored(tally, version, content, false).await?;
                 Ok(None)
             }
@@ -533,9 +533,9 @@ impl<'a> LibraryRun<'a> {
             tally.bump("versions");
             tally.logical_bytes += v.size;
             tally.seen_in_parent += 1;
-            tally
-                .seen_parent_keys
-                .insert((v.id.document.number, v.id.version));
+            if let Some(o) = self.prior.find(&v).ordinal {
+                tally.seen_parent.insert(o);
+            }
             Counters::add(&self.counters.versions_healed, 1);
             match result {
                 Ok(content) => self.stored(tally, v, content, true).await?,

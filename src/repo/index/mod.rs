@@ -280,7 +280,7 @@ impl Index {
             ..Default::default()
         };
         let table = g.table.iter().map(|r| {
-            r.map_err(|source| RepoError::IndexTable {
+            r.map_err(|source| RepoError::ScratchFile {
                 action: "reading the index",
                 dir: g.dir.clone(),
                 source,
@@ -308,7 +308,7 @@ impl Index {
         let metas = objects.list(ObjectKind::Index, None).await?;
         let table_err = |action: &'static str| {
             let dir = dir.to_path_buf();
-            move |source| RepoError::IndexTable {
+            move |source| RepoError::ScratchFile {
                 action,
                 dir,
                 source,

@@ -64,7 +64,7 @@ async fn assert_digests_match(env: &TestEnv, outcomes: &[LibraryOutcome]) {
         let digest = imvault::jobs::backup::prior_cache::load(&dir, &o.library, &snap.id)
             .await
             .unwrap_or_else(|| panic!("{}: a digest of {}", o.library, snap.id));
-        let read = PriorVersions::read(&repo, &snap.manifest.streams[STREAM_VERSIONS])
+        let read = PriorVersions::read(&repo, &snap.manifest.streams[STREAM_VERSIONS], &dir)
             .await
             .unwrap();
         assert_eq!(read.len() as u64, snap.manifest.counts["versions"]);
