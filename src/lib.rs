@@ -32,6 +32,7 @@ pub mod repo;
 pub mod restore;
 pub mod secret;
 pub mod sim;
+pub mod sorted_runs;
 
 /// The lib's unit tests count allocations (the fuzz targets must not allocate without bound).
 #[cfg(test)]

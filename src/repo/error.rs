@@ -228,3 +228,19 @@ pub enum RepoError {
 }
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+impl RepoError {
+    /// Maps an I/O error of the temporary files under `dir` (the local tables of the loaded
+    /// index and of the last snapshot's versions) to [`RepoError::ScratchFile`].
+    pub fn scratch(
+        action: &'static str,
+        dir: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let dir = dir.to_path_buf();
+        move |source| Self::ScratchFile {
+            action,
+            dir,
+            source,
+        }
+    }
+}

@@ -94,14 +94,7 @@ pub(super) async fn plan(
         }
     }
     let parent_versions = prior.len() as u64;
-    let scratch = |action: &'static str| {
-        let dir = cache_dir.clone();
-        move |source| crate::repo::RepoError::ScratchFile {
-            action,
-            dir,
-            source,
-        }
-    };
+    let scratch = |action| crate::repo::RepoError::scratch(action, &cache_dir);
     let lost = prior
         .lacking_content(repo.index())
         .map_err(scratch("reading the last snapshot's versions"))

@@ -228,14 +228,7 @@ impl PriorVersions {
         dir: &Path,
     ) -> Result<Self, crate::repo::RepoError> {
         use futures::StreamExt;
-        let scratch = |action: &'static str| {
-            let dir = dir.to_path_buf();
-            move |source| crate::repo::RepoError::ScratchFile {
-                action,
-                dir,
-                source,
-            }
-        };
+        let scratch = |action| crate::repo::RepoError::scratch(action, dir);
         let mut prior =
             PriorBuilder::new(dir).map_err(scratch("sorting the last snapshot's versions"))?;
         let mut records = std::pin::pin!(

@@ -13,9 +13,8 @@
 //! Record: `len` (u32, of what follows) || document number (u64) || version (u32) || payload.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -292,60 +291,32 @@ impl Builder {
         }
         self.arena = Vec::new();
         // Runs are in push order: of equal keys, the later run's record comes later.
-        let mut readers: Vec<RunReader> = self.runs.drain(..).map(RunReader::new).collect();
-        let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some((k, p)) = r.next()? {
-                heap.push(Head(k, i, p));
-            }
-        }
-        while let Some(Head(k, i, p)) = heap.pop() {
-            w.push(k, &p)?;
-            if let Some((k, p)) = readers[i].next()? {
-                heap.push(Head(k, i, p));
-            }
-        }
+        crate::sorted_runs::merge::<RunItem>(std::mem::take(&mut self.runs), |RunItem(k, p)| {
+            w.push(k, &p)
+        })?;
         w.finish()
     }
 }
 
-/// A run's next record, ordered for a min-heap by (key, run).
-struct Head(Key, usize, Vec<u8>);
-impl PartialEq for Head {
-    fn eq(&self, o: &Self) -> bool {
-        (self.0, self.1) == (o.0, o.1)
-    }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Head {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.0, o.1).cmp(&(self.0, self.1))
-    }
-}
+/// A record read back from a run.
+struct RunItem(Key, Vec<u8>);
 
-struct RunReader(BufReader<File>);
-impl RunReader {
-    fn new(f: File) -> Self {
-        Self(BufReader::with_capacity(256 << 10, f))
+impl crate::sorted_runs::RunRecord for RunItem {
+    type Key = Key;
+    fn key(&self) -> Key {
+        self.0
     }
-    fn next(&mut self) -> io::Result<Option<(Key, Vec<u8>)>> {
+    fn read_from(r: &mut impl Read) -> io::Result<Option<Self>> {
         let mut head = [0u8; HEAD];
-        match self.0.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+        if !crate::sorted_runs::read_record(r, &mut head)? {
+            return Ok(None);
         }
         let len = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
         let n = u64::from_le_bytes(head[4..12].try_into().expect("8"));
         let v = u32::from_le_bytes(head[12..16].try_into().expect("4"));
         let mut payload = vec![0u8; len.checked_sub(12).ok_or_else(|| bad("short record"))?];
-        self.0.read_exact(&mut payload)?;
-        Ok(Some(((n, v), payload)))
+        r.read_exact(&mut payload)?;
+        Ok(Some(RunItem((n, v), payload)))
     }
 }
 

@@ -306,14 +306,7 @@ impl Index {
         let store = objects.store();
         let marks = crate::repo::marks::load(objects).await?;
         let metas = objects.list(ObjectKind::Index, None).await?;
-        let table_err = |action: &'static str| {
-            let dir = dir.to_path_buf();
-            move |source| RepoError::ScratchFile {
-                action,
-                dir,
-                source,
-            }
-        };
+        let table_err = |action| RepoError::scratch(action, dir);
         crate::private_fs::create_dir_all(dir).map_err(table_err("creating the directory"))?;
         let mut inner = Inner::new(dir.to_path_buf());
         let mut builder = Builder::new(dir);

@@ -10,9 +10,8 @@
 //! same way.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -299,55 +298,22 @@ impl Builder {
             self.spill()?;
         }
         self.buf = Vec::new();
-        let mut readers: Vec<RunReader> = self.runs.drain(..).map(RunReader::new).collect();
-        let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(s) = r.next()? {
-                heap.push(Head(s, i));
-            }
-        }
         let mut w = TableWriter::new(&self.dir)?;
-        while let Some(Head(s, i)) = heap.pop() {
-            w.push_unique(s, rank)?;
-            if let Some(n) = readers[i].next()? {
-                heap.push(Head(n, i));
-            }
-        }
+        crate::sorted_runs::merge::<Slot>(std::mem::take(&mut self.runs), |s| {
+            w.push_unique(s, rank)
+        })?;
         w.finish()
     }
 }
 
-/// A run's next record, ordered for a min-heap by id.
-struct Head(Slot, usize);
-impl PartialEq for Head {
-    fn eq(&self, o: &Self) -> bool {
-        self.0.id == o.0.id && self.1 == o.1
+impl crate::sorted_runs::RunRecord for Slot {
+    type Key = [u8; 32];
+    fn key(&self) -> [u8; 32] {
+        self.id
     }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Head {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.0.id, o.1).cmp(&(self.0.id, self.1))
-    }
-}
-
-struct RunReader(BufReader<File>);
-impl RunReader {
-    fn new(f: File) -> Self {
-        Self(BufReader::with_capacity(256 << 10, f))
-    }
-    fn next(&mut self) -> io::Result<Option<Slot>> {
+    fn read_from(r: &mut impl Read) -> io::Result<Option<Self>> {
         let mut rec = [0u8; RECORD];
-        match self.0.read_exact(&mut rec) {
-            Ok(()) => Ok(Some(Slot::decode(&rec))),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(crate::sorted_runs::read_record(r, &mut rec)?.then(|| Slot::decode(&rec)))
     }
 }
 
