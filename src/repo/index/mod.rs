@@ -6,9 +6,9 @@
 //! that the snapshot writer requires.
 //!
 //! Loaded entries live on disk, sorted, in an unnamed temporary file ([`table`]: 32 bytes of
-//! memory per 78 blobs), plus a hash map in memory for blobs indexed by this process since the
-//! load, folded into the table once it holds [`FOLD_AT`] blobs: memory does not grow with the
-//! repository.
+//! memory per 81 blobs), plus a hash map in memory for blobs indexed by this process since the
+//! load, folded into a recent table once it holds [`FOLD_AT`] blobs, which is folded into the
+//! main one once large ([`RECENT_MAX`]): memory does not grow with the repository.
 
 mod table;
 
@@ -44,17 +44,27 @@ pub struct BlobLocation {
 
 use table::{Builder, Slot, Table};
 
-/// Blobs indexed since the load kept in memory before they are folded into the table (~25 MB).
-pub const FOLD_AT: usize = 262_144;
+/// Blobs indexed since the load kept in memory before they are folded into the recent table
+/// (a hash map of ~6 MB; its growth doubles it for a moment).
+pub const FOLD_AT: usize = 65_536;
+/// The recent table is folded into the main one once it holds this many blobs, or a quarter
+/// of the main one if that is more: each blob is rewritten a few times, not once per fold.
+pub const RECENT_MAX: u64 = 1 << 20;
 
 struct Inner {
     packs: Vec<PackId>,
     pack_pos: HashMap<PackId, u32>,
     /// The loaded entries (and folded additions), one per blob, on disk.
     table: Table,
+    /// Additions folded since the last fold into `table`, on disk.
+    recent: Table,
+    /// Additions not folded yet.
     added: HashMap<BlobId, Slot>,
     /// Where the table's temporary files go.
     dir: PathBuf,
+    /// [`FOLD_AT`] and [`RECENT_MAX`] (smaller in tests).
+    fold_at: usize,
+    recent_max: u64,
     /// Packs a prune has marked for deletion (by pack number): readable, but not used for
     /// deduplication (docs/FORMAT.md, "Prune marks").
     marked: std::collections::HashSet<u32>,
@@ -75,8 +85,11 @@ impl Inner {
             packs: Vec::new(),
             pack_pos: HashMap::new(),
             table: Table::default(),
+            recent: Table::default(),
             added: HashMap::new(),
             dir,
+            fold_at: FOLD_AT,
+            recent_max: RECENT_MAX,
             marked: Default::default(),
             lost: Default::default(),
         }
@@ -90,14 +103,38 @@ impl Inner {
     /// The table's record of `id`. The table is a private file of this process: failing to
     /// read it back is logged and the blob counts as not indexed (a backup stores it again; a
     /// read of it fails naming the blob).
-    fn table_get(&self, id: &BlobId) -> Option<Slot> {
-        match self.table.get(&id.0) {
+    fn table_get(&self, table: &Table, id: &BlobId) -> Option<Slot> {
+        match table.get(&id.0) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(blob = %id, dir = %self.dir.display(), error = %e, "cannot read the index's temporary file");
                 None
             }
         }
+    }
+
+    /// Folds `added` into `recent`, and `recent` into `table` once it is large.
+    fn fold(&mut self) -> std::io::Result<()> {
+        let mut batch: Vec<Slot> = self.added.values().copied().collect();
+        batch.sort_unstable_by_key(|s| s.id);
+        let rank = |s: &Slot| self.rank(s);
+        let recent = self
+            .recent
+            .merged(&self.dir, batch.into_iter().map(Ok), &rank)?;
+        let table = if recent.len() >= self.recent_max.max(self.table.len() / 4) {
+            Some(self.table.merged(&self.dir, recent.iter(), &rank)?)
+        } else {
+            None
+        };
+        self.added = HashMap::new();
+        match table {
+            Some(t) => {
+                self.table = t;
+                self.recent = Table::default();
+            }
+            None => self.recent = recent,
+        }
+        Ok(())
     }
 
     fn pack_no(&mut self, id: PackId) -> u32 {
@@ -110,16 +147,20 @@ impl Inner {
         n
     }
     fn slot(&self, id: &BlobId) -> Option<Slot> {
-        if let Some(s) = self.table_get(id) {
-            // A copy written since the load beats one in a pack marked for deletion or lost.
-            if (self.marked.contains(&s.pack) || self.lost.contains(&s.pack))
-                && let Some(a) = self.added.get(id)
-            {
-                return Some(*a);
-            }
+        let loaded = self.table_get(&self.table, id);
+        if let Some(s) = loaded
+            && !self.marked.contains(&s.pack)
+            && !self.lost.contains(&s.pack)
+        {
             return Some(s);
         }
-        self.added.get(id).copied()
+        // A copy written since the load beats one in a pack marked for deletion or lost.
+        let session = match self.added.get(id) {
+            Some(a) => Some(*a),
+            None if self.recent.is_empty() => None,
+            None => self.table_get(&self.recent, id),
+        };
+        session.or(loaded)
     }
     fn is_live(&self, id: &BlobId) -> bool {
         self.slot(id)
@@ -224,7 +265,7 @@ impl Index {
 
     pub fn len(&self) -> usize {
         let g = self.read();
-        g.table.len() as usize + g.added.len()
+        (g.table.len() + g.recent.len()) as usize + g.added.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -234,6 +275,7 @@ impl Index {
     pub fn memory_bytes(&self) -> usize {
         let g = self.read();
         g.table.memory_bytes()
+            + g.recent.memory_bytes()
             + g.packs.capacity() * 32
             + g.pack_pos.capacity() * (32 + 4 + 8)
             + g.added.capacity() * (32 + std::mem::size_of::<Slot>() + 8)
@@ -253,22 +295,13 @@ impl Index {
                 }
             }
         }
-        // Memory stays flat in long sessions: the hash map is folded into the table on disk
-        // once it holds FOLD_AT blobs.
-        if g.added.len() >= FOLD_AT {
+        // Memory stays flat in long sessions: the hash map is folded into the recent table on
+        // disk once it holds FOLD_AT blobs, the recent table into the main one once it is large.
+        if g.added.len() >= g.fold_at {
             let g = &mut *g;
-            let mut batch: Vec<Slot> = g.added.values().copied().collect();
-            batch.sort_unstable_by_key(|s| s.id);
-            let rank = |s: &Slot| g.rank(s);
-            match g.table.merged(&g.dir, batch, &rank) {
-                Ok(t) => {
-                    g.table = t;
-                    g.added = HashMap::new();
-                }
+            if let Err(e) = g.fold() {
                 // Kept in memory: correct, only larger; tried again at the next pack.
-                Err(e) => {
-                    tracing::warn!(dir = %g.dir.display(), error = %e, "cannot fold new index entries into the index's temporary file; keeping them in memory")
-                }
+                tracing::warn!(dir = %g.dir.display(), error = %e, "cannot fold new index entries into the index's temporary files; keeping them in memory");
             }
         }
     }
@@ -279,7 +312,7 @@ impl Index {
             packs: g.packs.len() as u64,
             ..Default::default()
         };
-        let table = g.table.iter().map(|r| {
+        let table = g.table.iter().chain(g.recent.iter()).map(|r| {
             r.map_err(|source| RepoError::ScratchFile {
                 action: "reading the index",
                 dir: g.dir.clone(),
@@ -563,43 +596,66 @@ mod tests {
         assert!(std::mem::size_of::<Slot>() <= 52);
     }
 
+    fn pack_of(p: u32) -> PackReceipt {
+        let entries: Vec<PackEntry> = (0..1000u32)
+            .map(|i| PackEntry {
+                id: BlobId::of(&(p * 1000 + i).to_le_bytes()),
+                kind: BlobKind::Data,
+                compression: Compression::None,
+                offset: i * 10,
+                stored_len: 10,
+                raw_len: 10,
+            })
+            .collect();
+        PackReceipt::for_test(PackId::of(&p.to_le_bytes()), entries)
+    }
+
+    fn written(blobs: u64) -> IndexWritten {
+        IndexWritten {
+            id: None,
+            packs: 1,
+            blobs,
+        }
+    }
+
+    /// Blobs indexed by this process go to memory, then to the recent table, then to the main
+    /// table (small thresholds here: 3 folds per cycle); every one is found where it was
+    /// stored, memory stays small, totals count each once and no file is left behind.
     #[test]
-    fn session_additions_fold_into_the_table_on_disk() {
+    fn session_additions_fold_into_the_tables_on_disk() {
         let dir = tempfile::tempdir().unwrap();
+        let mut inner = Inner::new(dir.path().to_path_buf());
+        inner.fold_at = 2_000;
+        inner.recent_max = 6_000;
         let index = Index {
-            inner: RwLock::new(Inner::new(dir.path().to_path_buf())),
+            inner: RwLock::new(inner),
         };
-        let mut all = Vec::new();
-        let packs = (FOLD_AT / 1000) as u32 + 20;
+        let packs = 50u32;
         for p in 0..packs {
-            let entries: Vec<PackEntry> = (0..1000u32)
-                .map(|i| PackEntry {
-                    id: BlobId::of(&(p * 1000 + i).to_le_bytes()),
-                    kind: BlobKind::Data,
-                    compression: Compression::None,
-                    offset: i * 10,
-                    stored_len: 10,
-                    raw_len: 10,
-                })
-                .collect();
-            all.extend(entries.iter().map(|e| e.id));
-            let r = PackReceipt::for_test(PackId::of(&p.to_le_bytes()), entries);
-            let w = IndexWritten {
-                id: None,
-                packs: 1,
-                blobs: 1000,
-            };
-            index.add_written(&w, &[r]);
+            index.add_written(&written(1000), &[pack_of(p)]);
         }
         assert_eq!(index.len(), packs as usize * 1000);
-        assert!(index.read().added.len() < FOLD_AT, "folded");
-        assert!(index.read().table.len() >= FOLD_AT as u64, "folded");
-        for (i, id) in all.iter().enumerate().step_by(997) {
-            let loc = index.get(id).unwrap();
-            assert_eq!(loc.offset, (i as u32 % 1000) * 10);
-            assert_eq!(loc.pack, PackId::of(&(i as u32 / 1000).to_le_bytes()));
+        {
+            let g = index.read();
+            assert!(g.added.len() < 2_000, "folded");
+            assert!(g.table.len() >= 6_000, "folded into the main table");
+            assert!(
+                g.recent.len() < 50_000 / 4 + 2_000,
+                "the recent table was emptied"
+            );
         }
-        // In memory: the fence of the table and the additions since the last fold.
+        for p in 0..packs {
+            for i in (0..1000u32).step_by(97) {
+                let loc = index
+                    .get(&BlobId::of(&(p * 1000 + i).to_le_bytes()))
+                    .unwrap();
+                assert_eq!(
+                    (loc.pack, loc.offset),
+                    (PackId::of(&p.to_le_bytes()), i * 10)
+                );
+            }
+        }
+        assert!(index.get(&BlobId::of(b"absent")).is_none());
         assert!(
             index.memory_bytes() / index.len() < 60,
             "{}",
@@ -608,7 +664,62 @@ mod tests {
         let totals = index.totals().unwrap();
         assert_eq!(totals.blobs, packs as u64 * 1000);
         assert_eq!(totals.packs, packs as u64);
-        // The table's files are unnamed: nothing is left in the directory.
+        // The tables' files are unnamed: nothing is left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// A blob whose only copy is in a pack marked for deletion is stored again; the new copy
+    /// wins from memory, from the recent table and once folded into the main table.
+    #[test]
+    fn a_copy_stored_again_beats_a_marked_one_at_every_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inner = Inner::new(dir.path().to_path_buf());
+        inner.fold_at = 1_000;
+        inner.recent_max = 3_000;
+        let index = Index {
+            inner: RwLock::new(inner),
+        };
+        index.add_written(&written(1000), &[pack_of(0)]);
+        index.add_written(&written(1000), &[pack_of(1)]);
+        let blob = BlobId::of(&5u32.to_le_bytes());
+        assert!(index.contains_live(&blob));
+        // Pack 0 marked (as a loaded index would have it).
+        index.write().marked.insert(0);
+        assert!(!index.contains_live(&blob) && index.contains(&blob));
+        // The same blob stored again in pack 100 (with others, to drive folds).
+        let again = |p: u32| {
+            let mut entries = vec![PackEntry {
+                id: blob,
+                kind: BlobKind::Data,
+                compression: Compression::None,
+                offset: 7,
+                stored_len: 10,
+                raw_len: 10,
+            }];
+            entries.extend((1..10u32).map(|i| PackEntry {
+                id: BlobId::of(&(p * 1000 + i).to_le_bytes()),
+                kind: BlobKind::Data,
+                compression: Compression::None,
+                offset: i,
+                stored_len: 1,
+                raw_len: 1,
+            }));
+            PackReceipt::for_test(PackId::of(&p.to_le_bytes()), entries)
+        };
+        index.add_written(&written(10), &[again(100)]);
+        let want = (PackId::of(&100u32.to_le_bytes()), 7);
+        let at = |i: &Index| i.get(&blob).map(|l| (l.pack, l.offset));
+        assert_eq!(at(&index), Some(want), "from memory");
+        index.write().fold().unwrap();
+        assert!(!index.read().recent.is_empty() && index.read().added.is_empty());
+        assert_eq!(at(&index), Some(want), "from the recent table");
+        assert!(index.contains_live(&blob));
+        for p in 2..6 {
+            index.add_written(&written(1000), &[pack_of(p)]);
+        }
+        index.write().fold().unwrap();
+        assert!(index.read().recent.is_empty(), "folded into the main table");
+        assert_eq!(at(&index), Some(want), "from the main table");
+        assert!(index.contains_live(&blob));
     }
 }

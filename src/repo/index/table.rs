@@ -75,6 +75,10 @@ impl Table {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Heap bytes held (the fence).
     pub fn memory_bytes(&self) -> usize {
         self.fence.capacity() * 32
@@ -131,31 +135,21 @@ impl Table {
     pub fn merged(
         &self,
         dir: &Path,
-        batch: Vec<Slot>,
+        batch: impl Iterator<Item = io::Result<Slot>>,
         rank: &dyn Fn(&Slot) -> (bool, bool),
     ) -> io::Result<Table> {
         let mut w = TableWriter::new(dir)?;
         let mut old = self.iter().peekable();
-        let mut new = batch.into_iter().peekable();
+        let mut new = batch.peekable();
         loop {
-            let next = match (old.peek(), new.peek()) {
+            let take_old = match (old.peek(), new.peek()) {
                 (None, None) => break,
-                (Some(Err(_)), _) => {
-                    return Err(old.next().and_then(Result::err).expect("an error"));
-                }
-                (Some(Ok(a)), Some(b)) => match a.id.cmp(&b.id) {
-                    Ordering::Less => old.next().expect("peeked")?,
-                    Ordering::Greater => new.next().expect("peeked"),
-                    Ordering::Equal => {
-                        let a = old.next().expect("peeked")?;
-                        let b = new.next().expect("peeked");
-                        if rank(&b) < rank(&a) { b } else { a }
-                    }
-                },
-                (Some(Ok(_)), None) => old.next().expect("peeked")?,
-                (None, Some(_)) => new.next().expect("peeked"),
+                (Some(Ok(a)), Some(Ok(b))) => a.id <= b.id,
+                (Some(_), None) | (Some(Err(_)), _) => true,
+                (None, Some(_)) | (_, Some(Err(_))) => false,
             };
-            w.push_unique(next, rank)?;
+            let next = if take_old { old.next() } else { new.next() };
+            w.push_unique(next.expect("peeked")?, rank)?;
         }
         w.finish()
     }
@@ -385,7 +379,9 @@ mod tests {
         batch.push(slot(0, 9));
         batch.sort_by_key(|s| s.id);
         let rank = |s: &Slot| (s.pack == 1, false);
-        let m = t.merged(dir.path(), batch, &rank).unwrap();
+        let m = t
+            .merged(dir.path(), batch.into_iter().map(Ok), &rank)
+            .unwrap();
         assert_eq!(m.len(), 3000);
         for i in 0..3000u32 {
             let got = m.get(&slot(i, 0).id).unwrap().expect("found");
