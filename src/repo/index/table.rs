@@ -1,7 +1,7 @@
 //! The loaded index's blob records, sorted by blob id in an unnamed temporary file (never
 //! visible in the directory, gone with the process, crash or not), so that memory does not
 //! grow with the repository: 4 KiB blocks of [`PER_BLOCK`] records, the first id of each block
-//! kept in memory (32 bytes per 78 blobs), one `pread` of a block per look-up. The operating
+//! kept in memory (32 bytes per 81 blobs), one `pread` of a block per look-up. The operating
 //! system's page cache keeps hot blocks; they do not count in the process's memory.
 //!
 //! Built by an external sort ([`Builder`]): records are buffered up to [`RUN_RECORDS`], sorted
