@@ -55,8 +55,8 @@ impl KnownDocuments {
     }
 
     /// The document numbers, as a set.
-    pub fn number_set(&self) -> HashSet<u64> {
-        self.0.keys().copied().collect()
+    pub fn number_set(&self) -> DocumentNumbers {
+        DocumentNumbers(self.numbers())
     }
 
     pub fn contains(&self, number: u64) -> bool {
@@ -81,6 +81,38 @@ impl KnownDocuments {
         let mut n: Vec<u64> = self.0.keys().copied().collect();
         n.sort_unstable();
         n
+    }
+}
+
+/// A set of document numbers in a sorted `Vec`: 8 bytes per document (a `HashSet<u64>` takes
+/// 2-3 times that), for the per-document sets of a changes-only crawl.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DocumentNumbers(Vec<u64>);
+
+impl DocumentNumbers {
+    /// The set of `numbers` (in any order, repeats allowed).
+    pub fn new(mut numbers: Vec<u64>) -> Self {
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers.shrink_to_fit();
+        Self(numbers)
+    }
+
+    pub fn contains(&self, n: &u64) -> bool {
+        self.0.binary_search(n).is_ok()
+    }
+
+    /// The numbers, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = &u64> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -127,8 +159,8 @@ impl Crawler<'_> {
     /// Versions already `seen` are not yielded twice.
     pub(super) async fn relist_strangers(
         &self,
-        filed: &HashSet<u64>,
-        parent_docs: &HashSet<u64>,
+        filed: &DocumentNumbers,
+        parent_docs: &DocumentNumbers,
         seen: &mut HashSet<(u64, u32)>,
         docs: &mut KnownDocuments,
     ) -> Result<(), Stopped> {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::changes::{ChangesSince, KnownDocuments};
+use super::changes::{ChangesSince, DocumentNumbers, KnownDocuments};
 use super::{Sink, Stopped, WalkItem};
 use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
 use crate::imanage::client::Client;
@@ -286,8 +286,8 @@ impl Crawler<'_> {
     }
 
     /// Every filing; returns the filed document numbers when `collect` is set.
-    async fn filings(&self, collect: bool) -> Result<HashSet<u64>, CrawlEnd> {
-        let mut filed = HashSet::new();
+    async fn filings(&self, collect: bool) -> Result<DocumentNumbers, CrawlEnd> {
+        let mut filed = Vec::new();
         let mut pages = self.pages(CrawlKind::DocumentParents);
         while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
@@ -295,7 +295,7 @@ impl Crawler<'_> {
                     Ok(r) => match number_of(&r.document_number) {
                         Some(number) => {
                             if collect {
-                                filed.insert(number);
+                                filed.push(number);
                             }
                             let document = DocumentId {
                                 library: self.library.clone(),
@@ -328,7 +328,7 @@ impl Crawler<'_> {
                 }
             }
         }
-        Ok(filed)
+        Ok(DocumentNumbers::new(filed))
     }
 
     async fn emit_document_acl(
