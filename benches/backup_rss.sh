@@ -131,10 +131,37 @@
 #   the new versions in flight, up to 6 x 16 MiB, bounded). The large full run's RSS trace
 #   (TRACE=1, every 30 s): 139, 171, 177, 177, 177, 178, 183, ... 183 MiB until the last version
 #   (372 s), then 223-227 MiB in the catalog phase (83 s).
-#   What still grows with the library (not changed yet): the changes-only crawl's per-document
-#   sets (imanage/walk/changes.rs KnownDocuments ~40 B per document, the filed and parent
-#   document-number sets ~16-32 B each), the catalog load's `seen` rid sets of a full-listing
-#   incremental (catalog/load/carry.rs, 8-16 B per version) and the catalog's own size on disk.
+#   5 M versions (2026-12-05 05:59-06:33, SIZE_DIVISOR=100 so content and catalog fit the disk,
+#   RUNS=2; full = main 030dba3, the no-change run started after 843cfda was built into the
+#   same path, so it ran with the index's two-level fold):
+# |      scale | versions | seconds | versions/s | backup peak RSS | repo+catalog |
+# |------------|----------|---------|------------|-----------------|--------------|
+# |    5000000 |4,880,558 |  1841.8 |      2,650 |       322.9 MiB |     15.91 GB |
+# |  5000000#2 |4,880,558 |    49.4 |     98,797 |       270.5 MiB |              |
+#   The full run's RSS stayed at 125-230 MiB (trace every 60 s) but its high-water mark jumped
+#   149 -> 263 MiB at ~490,000 versions and to 323 MiB later: the index's hash map of blobs
+#   added since the load reached 262,144 entries (with its growth from 2^18 to 2^19 buckets,
+#   ~70 MB) before each fold. Fixed in 843cfda: folds at 65,536 into a second, recent table on
+#   disk (~6-12 MB). The catalog phase took 380 s of the 1,842 (the catalog is 2.3 KB per
+#   version: ~11 GB here). The no-change run's 270 MiB (+176 MiB over 1 M, ~46 B per version)
+#   is the changes-only crawl's per-document sets: KnownDocuments (a HashMap, ~40 B per
+#   document with growth), the parent and filed document-number sets (HashSet<u64>, ~30 B
+#   each): the two sets became sorted Vec<u64> (8 B) in the next commit; KnownDocuments is
+#   left (next step: built as a sorted Vec from the prior table, in order, with a small map
+#   of the documents the crawl adds).
+#   large again with the two-level fold (release build of 07b7f77, 06:35, RUNS=2, TRACE=1):
+# |      scale | versions | seconds | versions/s | backup peak RSS |
+# |------------|----------|---------|------------|-----------------|
+# |      large |1,055,277 |   485.8 |      2,172 |       194.3 MiB |
+# |    large#2 |1,055,277 |     8.8 |    119,782 |        97.3 MiB |
+#   (the crawl's high-water mark stayed at 154.7 MiB up to 700,000 versions, against 183 MiB
+#   before; the machine ran a test suite during the full run, hence the seconds).
+#   What still grows with the library: the changes-only crawl's per-document sets, now
+#   16 B (KnownDocuments, a sorted Vec when built from the prior in order) + 8 B + 8 B per
+#   document (not measured at 5 M after the change); a full listing's KnownDocuments (a map,
+#   ~40 B per document, versions arrive out of order); the catalog load's `seen` rid sets of
+#   a full-listing incremental (catalog/load/carry.rs, 8-16 B per version) and the catalog's
+#   own size on disk (2.3 KB per version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
