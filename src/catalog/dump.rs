@@ -5,7 +5,20 @@ use rusqlite::types::ValueRef;
 use serde_json::Value;
 
 use super::Catalog;
+use super::encode::canonical_json;
 use super::error::{CatalogError, SqlContext};
+use super::packed::{self, Dict};
+
+/// The dictionary of a packed column: dumped as its text (a version profile as the residual
+/// without the fields its row has as columns), so the dump does not depend on how it was
+/// compressed, nor on which row a profile was packed against (row ids are left out).
+fn packed_kind(table: &str, column: &str) -> Option<Dict> {
+    match (table, column) {
+        ("containers", "profile") => Some(Dict::ContainerProfile),
+        ("containers" | "document_acls", "acl") => Some(Dict::Acl),
+        _ => None,
+    }
+}
 
 /// (table, columns, order) of every repository-derived table. Row ids are left out: they
 /// depend on insertion history, not on content.
@@ -25,7 +38,8 @@ const TABLES: &[(&str, &str, &str)] = &[
     (
         "versions",
         "library, document, version, first_seq, last_seq, state, kind, name, extension, size, \
-         edit_date, edit_ns, edit_profile_date, author, workspace, profile, content",
+         edit_date, edit_ns, edit_profile_date, author, workspace, profile, content, \
+         (SELECT b.profile FROM versions b WHERE b.rid = versions.base) AS base_profile",
         "library, document, version, first_seq",
     ),
     (
@@ -56,17 +70,56 @@ impl Catalog {
                 .prepare(&format!("SELECT {cols} FROM {table} ORDER BY {order}"))
                 .ctx(action)?;
             let n = stmt.column_count();
+            let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
+            let base_at = names.iter().position(|c| c == "base_profile");
             let mut rows = stmt.query([]).ctx(action)?;
             while let Some(row) = rows.next().ctx(action)? {
                 let mut values = Vec::with_capacity(n);
-                for i in 0..n {
-                    values.push(match row.get_ref(i).ctx(action)? {
-                        ValueRef::Null => Value::Null,
-                        ValueRef::Integer(i) => Value::from(i),
-                        ValueRef::Real(f) => Value::from(f),
-                        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Blob(b) => Value::String(hex::encode(b)),
-                    });
+                for (i, name) in names.iter().enumerate() {
+                    let value = row.get_ref(i).ctx(action)?;
+                    match (*table, name.as_str(), value) {
+                        // Read with the profile it belongs to.
+                        (_, "base_profile", _) => {}
+                        ("versions", "profile", ValueRef::Blob(b)) => {
+                            let base = match base_at {
+                                Some(at) => row
+                                    .get_ref(at)
+                                    .ctx(action)?
+                                    .as_blob_or_null()
+                                    .ok()
+                                    .flatten(),
+                                None => None,
+                            };
+                            values.push(Value::String(packed::profile_residual(
+                                &|| "versions.profile of the catalog".to_string(),
+                                b,
+                                base,
+                            )?));
+                        }
+                        ("versions", "content", ValueRef::Blob(b)) => {
+                            let v = packed::unpack_content(
+                                &|| "versions.content of the catalog".to_string(),
+                                b,
+                            )?;
+                            values.push(Value::String(canonical_json(&v)));
+                        }
+                        (_, _, ValueRef::Blob(b)) => {
+                            values.push(Value::String(match packed_kind(table, name) {
+                                Some(dict) => packed::unpack_text(
+                                    &|| format!("{table}.{name} of the catalog"),
+                                    dict,
+                                    b,
+                                )?,
+                                None => hex::encode(b),
+                            }))
+                        }
+                        (_, _, ValueRef::Null) => values.push(Value::Null),
+                        (_, _, ValueRef::Integer(i)) => values.push(Value::from(i)),
+                        (_, _, ValueRef::Real(f)) => values.push(Value::from(f)),
+                        (_, _, ValueRef::Text(t)) => {
+                            values.push(Value::String(String::from_utf8_lossy(t).into_owned()))
+                        }
+                    }
                 }
                 out.push_str(table);
                 out.push(' ');

@@ -170,10 +170,18 @@ pub(crate) fn document_kind_str(k: DocumentKind) -> &'static str {
     }
 }
 
-pub(crate) fn document_kind(s: &str) -> Result<DocumentKind, CatalogError> {
-    Ok(match s {
-        "document" => DocumentKind::Document,
-        "email" => DocumentKind::Email,
+/// A document kind as stored in `versions.kind` (schema v2).
+pub(crate) fn document_kind_int(k: DocumentKind) -> i64 {
+    match k {
+        DocumentKind::Document => 0,
+        DocumentKind::Email => 1,
+    }
+}
+
+pub(crate) fn document_kind_from_int(i: i64) -> Result<DocumentKind, CatalogError> {
+    Ok(match i {
+        0 => DocumentKind::Document,
+        1 => DocumentKind::Email,
         other => return Err(corrupt("a document kind", other)),
     })
 }

@@ -29,10 +29,17 @@ impl Catalog {
             arg(&mut sql, " AND v.library = ?#", Box::new(l.to_string()));
         }
         if let Some(n) = &q.name {
+            let pattern = n.to_ascii_lowercase();
+            // A pattern with a literal start reads only the names starting with it (index
+            // versions_name); one starting with a wildcard reads every version.
+            if let Some((low, high)) = name_range(&pattern) {
+                arg(&mut sql, " AND lower(v.name) >= ?#", Box::new(low));
+                arg(&mut sql, " AND lower(v.name) < ?#", Box::new(high));
+            }
             arg(
                 &mut sql,
                 " AND (lower(v.name) GLOB ?# OR lower(v.name || '.' || v.extension) GLOB ?#)",
-                Box::new(n.to_ascii_lowercase()),
+                Box::new(pattern),
             );
         }
         if let Some(a) = &q.author {
@@ -67,7 +74,11 @@ impl Catalog {
         let mut stmt = self.conn.prepare(&sql).ctx(action)?;
         let mut rows_iter = stmt
             .query_map(params.as_slice(), |r| {
-                Ok((rows::raw_version(r, 0)?, get_u64(r, 11)?, get_u64(r, 12)?))
+                Ok((
+                    rows::raw_version(r, 0)?,
+                    get_u64(r, rows::VERSION_NCOLS)?,
+                    get_u64(r, rows::VERSION_NCOLS + 1)?,
+                ))
             })
             .ctx(action)?;
         // (hit, ranges of its matching states)
@@ -98,5 +109,42 @@ impl Catalog {
                 Ok(FindHit { version, snapshots })
             })
             .collect()
+    }
+}
+
+/// The range of lower-cased names a lower-cased GLOB `pattern` can match, as `[low, high)`, from
+/// its literal start: a name matches either itself or as `name.extension`, so the start is cut at
+/// its first `.` (the name may end there). `None` when the pattern starts with a wildcard.
+fn name_range(pattern: &str) -> Option<(String, String)> {
+    let literal = pattern
+        .find(['*', '?', '[', '.'])
+        .map_or(pattern, |i| &pattern[..i]);
+    if literal.is_empty() {
+        return None;
+    }
+    // SQLite compares text as bytes: every string starting with `literal` is below
+    // `literal` + U+10FFFF (the greatest code point, F4 8F BF BF) unless it continues with
+    // that very character.
+    Some((literal.to_string(), format!("{literal}\u{10FFFF}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_range;
+
+    #[test]
+    fn name_range_is_the_literal_start_cut_at_the_first_dot() {
+        assert_eq!(name_range("*lease"), None);
+        assert_eq!(name_range(".docx"), None);
+        let (low, high) = name_range("lease*").expect("a range");
+        assert_eq!(low, "lease");
+        assert!(high.as_str() > "lease zz\u{fffd}" && high.as_str() > "lease");
+        assert!(high.as_str() < "leasf");
+        assert_eq!(
+            name_range("lease.v2*.docx").map(|r| r.0).as_deref(),
+            Some("lease")
+        );
+        assert_eq!(name_range("le?se").map(|r| r.0).as_deref(), Some("le"));
+        assert_eq!(name_range("le[a]se").map(|r| r.0).as_deref(), Some("le"));
     }
 }

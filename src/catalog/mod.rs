@@ -24,7 +24,8 @@
 //! [`Catalog`] is `Send` (not `Sync`); [`SharedCatalog`] wraps it in a mutex and runs each
 //! call on the blocking pool.
 //!
-//! Profiles are stored as canonical JSON (keys sorted): same values, not the API's key order.
+//! Profiles are stored as canonical JSON (keys sorted): same values, not the API's key order;
+//! packed (zstd with built-in dictionaries, see `packed`) since schema v2.
 //!
 //! ## Example
 //! ```
@@ -62,6 +63,7 @@ mod find;
 pub mod jobs;
 mod load;
 mod openapi;
+mod packed;
 mod plan;
 mod query;
 mod rebuild;

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use super::Catalog;
 use super::encode::{self, U64, get_u64, time_to_ns_clamped};
 use super::error::{CatalogError, SqlContext};
+use super::packed::{self, Dict};
 use super::rows::{self, CONTAINER_COLS, SNAPSHOT_COLS, VERSION_COLS};
 use super::types::{
     ContainerRow, DocumentEntry, PlaceContents, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
@@ -434,7 +435,7 @@ impl Catalog {
         document: u64,
     ) -> Result<Option<Acl>, CatalogError> {
         let what = format!("document {}!{document}", sc.library);
-        let json: Option<String> = self
+        let packed: Option<Vec<u8>> = self
             .conn
             .prepare_cached(
                 "SELECT acl FROM document_acls WHERE library = ?1 AND document = ?2 \
@@ -448,7 +449,12 @@ impl Catalog {
                 .optional()
             })
             .ctx(|| format!("reading the ACL of {what}"))?;
-        json.map(|j| encode::parse_acl(&what, &j)).transpose()
+        packed
+            .map(|p| {
+                let text = packed::unpack_text(&|| format!("the ACL of {what}"), Dict::Acl, &p)?;
+                encode::parse_acl(&what, &text)
+            })
+            .transpose()
     }
 
     /// Every backed-up state of every version of a document, across all snapshots: ordered by
@@ -463,7 +469,11 @@ impl Catalog {
             .prepare_cached(&sql)
             .and_then(|mut s| {
                 s.query_map(params![id.library.as_str(), U64(id.number)], |r| {
-                    Ok((rows::raw_version(r, 0)?, get_u64(r, 11)?, get_u64(r, 12)?))
+                    Ok((
+                        rows::raw_version(r, 0)?,
+                        get_u64(r, rows::VERSION_NCOLS)?,
+                        get_u64(r, rows::VERSION_NCOLS + 1)?,
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()
             })

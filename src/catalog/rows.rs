@@ -1,9 +1,11 @@
 //! Reading typed rows back from SQL rows.
 
 use rusqlite::Row;
+use serde_json::Value;
 
 use super::encode::{self, container_id, get_opt_u64, get_u64};
 use super::error::CatalogError;
+use super::packed::{self, Dict};
 use super::types::{ContainerRow, ItemCounts, SnapshotInfo, SnapshotRef, SnapshotRow, VersionRow};
 use crate::imanage::model::{DocumentId, VersionId};
 
@@ -13,7 +15,11 @@ pub(crate) const CONTAINER_COLS: &str =
 
 /// Columns read by [`version`], in order.
 pub(crate) const VERSION_COLS: &str = "v.library, v.document, v.version, v.kind, v.name, \
-     v.extension, v.size, v.edit_date, v.edit_profile_date, v.profile, v.content";
+     v.extension, v.size, v.edit_date, v.edit_profile_date, v.profile, v.content, \
+     (SELECT b.profile FROM versions b WHERE b.rid = v.base)";
+
+/// How many columns [`VERSION_COLS`] has.
+pub(crate) const VERSION_NCOLS: usize = 12;
 
 /// Columns read by [`snapshot_info`], in order.
 pub(crate) const SNAPSHOT_COLS: &str = "s.id, s.library, s.seq, s.time_ns, s.parent, s.host, \
@@ -28,8 +34,8 @@ pub(crate) type RawContainer = (
     String,
     Option<u64>,
     Option<u64>,
-    String,
-    Option<String>,
+    Vec<u8>,
+    Option<Vec<u8>>,
 );
 
 pub(crate) fn raw_container(r: &Row<'_>, at: usize) -> rusqlite::Result<RawContainer> {
@@ -55,8 +61,20 @@ pub(crate) fn container(raw: RawContainer) -> Result<ContainerRow, CatalogError>
         name,
         parent_id: parent.map(|n| container_id(&library, n)),
         workspace_id: workspace.map(|n| container_id(&library, n)),
-        profile: encode::parse_object(&what, &profile)?,
-        acl: acl.map(|a| encode::parse_acl(&what, &a)).transpose()?,
+        profile: encode::parse_object(
+            &what,
+            &packed::unpack_text(
+                &|| format!("the profile of {what}"),
+                Dict::ContainerProfile,
+                &profile,
+            )?,
+        )?,
+        acl: acl
+            .map(|a| {
+                let text = packed::unpack_text(&|| format!("the ACL of {what}"), Dict::Acl, &a)?;
+                encode::parse_acl(&what, &text)
+            })
+            .transpose()?,
         id,
     })
 }
@@ -65,14 +83,16 @@ pub(crate) struct RawVersion {
     library: String,
     document: u64,
     version: u32,
-    kind: String,
+    kind: i64,
     name: String,
     extension: Option<String>,
     size: u64,
     edit_date: Option<String>,
     edit_profile_date: Option<String>,
-    profile: String,
-    content: String,
+    profile: Vec<u8>,
+    content: Vec<u8>,
+    /// The profile of row `base`, when the profile was packed against it.
+    base_profile: Option<Vec<u8>>,
 }
 
 pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion> {
@@ -88,6 +108,7 @@ pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion
         edit_profile_date: r.get(at + 8)?,
         profile: r.get(at + 9)?,
         content: r.get(at + 10)?,
+        base_profile: r.get(at + 11)?,
     })
 }
 
@@ -100,17 +121,44 @@ pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
         version: raw.version,
     };
     let what = format!("version {id}");
-    Ok(VersionRow {
-        kind: encode::document_kind(&raw.kind)?,
+    let content_what = || format!("the content reference of {what}");
+    let content = packed::unpack_content(&content_what, &raw.content)?;
+    let mut row = VersionRow {
+        kind: encode::document_kind_from_int(raw.kind)?,
         name: raw.name,
         extension: raw.extension,
         size: raw.size,
         edit_date: raw.edit_date,
         edit_profile_date: raw.edit_profile_date,
-        profile: encode::parse_object(&what, &raw.profile)?,
-        content: encode::parse_value(&format!("the content reference of {what}"), &raw.content)?,
+        profile: serde_json::Map::new(),
+        content,
         id,
-    })
+    };
+    row.profile = packed::unpack_profile(
+        &|| format!("the profile of {what}"),
+        &raw.profile,
+        raw.base_profile.as_deref(),
+        derived_of(&row),
+    )?;
+    Ok(row)
+}
+
+/// The values of the profile fields a version row keeps as columns ([`packed::DERIVED`]), as
+/// the row gives them: what [`packed::pack_profile`] leaves out when the profile agrees.
+pub(crate) fn derived_of(v: &VersionRow) -> packed::Derived {
+    let opt = |s: &Option<String>| s.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()));
+    [
+        Value::from(v.id.to_string()),
+        Value::from(v.id.document.library.as_str()),
+        Value::from(v.id.document.number),
+        Value::from(v.id.version),
+        Value::from(v.name.as_str()),
+        opt(&v.extension),
+        Value::from(v.size),
+        opt(&v.edit_date),
+        opt(&v.edit_profile_date),
+        Value::from(encode::document_kind_str(v.kind)),
+    ]
 }
 
 pub(crate) struct RawSnapshot {

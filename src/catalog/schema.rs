@@ -128,8 +128,98 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs (state, created_ns);
 "#;
 
+/// Version 2: compact rows (issue 21; v1 took ~2,300 bytes per version). Version profiles,
+/// container profiles, content references and ACLs are packed ([`super::packed`]: a version
+/// profile without the fields the row keeps as columns, zstd with built-in dictionaries);
+/// version kinds are integers (0 document, 1 e-mail); `find --name` has an index on the
+/// lower-cased name. Packing needs code, not SQL: the derived tables are emptied and, when the
+/// catalog held snapshots, marked for a rebuild from the repository (the next `catalog sync`,
+/// restore or hold does it; the repository is the truth, the catalog its cache).
+const V2: &str = r#"
+INSERT OR REPLACE INTO meta (key, value)
+    SELECT 'rebuild_incomplete', '1' WHERE EXISTS (SELECT 1 FROM snapshots);
+DROP TABLE skipped;
+DROP TABLE filings;
+DROP TABLE document_acls;
+DROP TABLE versions;
+DROP TABLE containers;
+DELETE FROM snapshots;
+
+CREATE TABLE containers (
+    rid       INTEGER PRIMARY KEY,
+    library   TEXT NOT NULL,
+    number    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    state     BLOB NOT NULL,
+    kind      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    parent    INTEGER,
+    workspace INTEGER,
+    client    TEXT,
+    matter    TEXT,
+    profile   BLOB NOT NULL,
+    acl       BLOB
+) STRICT;
+CREATE UNIQUE INDEX containers_key ON containers (library, number, last_seq);
+CREATE INDEX containers_parent ON containers (library, parent);
+
+CREATE TABLE versions (
+    rid               INTEGER PRIMARY KEY,
+    library           TEXT NOT NULL,
+    document          INTEGER NOT NULL,
+    version           INTEGER NOT NULL,
+    first_seq         INTEGER NOT NULL,
+    last_seq          INTEGER NOT NULL,
+    state             BLOB NOT NULL,
+    kind              INTEGER NOT NULL,
+    name              TEXT NOT NULL,
+    extension         TEXT,
+    size              INTEGER NOT NULL,
+    edit_date         TEXT,
+    edit_ns           INTEGER,
+    edit_profile_date TEXT,
+    author            TEXT,
+    workspace         INTEGER,
+    profile           BLOB NOT NULL,
+    content           BLOB NOT NULL,
+    base              INTEGER
+) STRICT;
+CREATE UNIQUE INDEX versions_key ON versions (library, document, version, last_seq);
+CREATE INDEX versions_name ON versions (lower(name));
+
+CREATE TABLE filings (
+    rid       INTEGER PRIMARY KEY,
+    library   TEXT NOT NULL,
+    document  INTEGER NOT NULL,
+    folder    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX filings_key ON filings (library, document, folder, last_seq);
+CREATE INDEX filings_folder ON filings (library, folder);
+
+CREATE TABLE document_acls (
+    rid       INTEGER PRIMARY KEY,
+    library   TEXT NOT NULL,
+    document  INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    state     BLOB NOT NULL,
+    acl       BLOB NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX document_acls_key ON document_acls (library, document, last_seq);
+
+CREATE TABLE skipped (
+    snapshot TEXT NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    object   TEXT NOT NULL,
+    reason   TEXT NOT NULL
+) STRICT;
+CREATE INDEX skipped_snapshot ON skipped (snapshot);
+"#;
+
 /// `MIGRATIONS[i]` migrates schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -181,4 +271,59 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), CatalogE
         tx.commit().map_err(err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 catalog file: its schema, one snapshot (when `with_snapshot`) and one job.
+    fn v1_catalog(path: &Path, with_snapshot: bool) {
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch(V1).expect("v1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        if with_snapshot {
+            conn.execute_batch(
+                "INSERT INTO snapshots VALUES ('aa', 'ACTIVE', 1, 0, NULL, 'h', '0.1', '{}', 0, 1, 0, 0, 0);
+                 INSERT INTO versions (library, document, version, first_seq, last_seq, state, \
+                 kind, name, size, profile, content) VALUES ('ACTIVE', 1, 1, 1, 1, x'00', \
+                 'document', 'Lease', 3, '{}', '{}');",
+            )
+            .expect("v1 rows");
+        }
+        conn.execute(
+            "INSERT INTO jobs (id, kind, params, state, created_ns, updated_ns) \
+             VALUES ('j1', 'backup', '{}', 'completed', 1, 1)",
+            [],
+        )
+        .expect("v1 job");
+    }
+
+    #[test]
+    fn v1_with_snapshots_migrates_to_an_empty_v2_marked_for_rebuild_and_keeps_jobs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for with_snapshot in [true, false] {
+            let path = dir.path().join(format!("catalog-{with_snapshot}.db"));
+            v1_catalog(&path, with_snapshot);
+            let cat = super::super::Catalog::open(&path).expect("migrates");
+            assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
+            assert_eq!(SCHEMA_VERSION, 2);
+            // Only a catalog that held snapshots needs the repository to fill it again.
+            assert_eq!(cat.needs_rebuild().expect("flag"), with_snapshot);
+            let conn = Connection::open(&path).expect("raw open");
+            let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+            assert_eq!(count("SELECT COUNT(*) FROM snapshots"), 0);
+            assert_eq!(count("SELECT COUNT(*) FROM versions"), 0);
+            assert_eq!(count("SELECT COUNT(*) FROM jobs WHERE id = 'j1'"), 1);
+            let profile_type: String = conn
+                .query_row(
+                    "SELECT type FROM pragma_table_info('versions') WHERE name = 'profile'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("column");
+            assert_eq!(profile_type, "BLOB");
+        }
+    }
 }

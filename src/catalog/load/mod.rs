@@ -18,6 +18,8 @@ pub use carry::{RowKey, RowKind};
 use super::Catalog;
 use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
 use super::error::{CatalogError, OutOfOrder, SqlContext};
+use super::packed::{self, Dict};
+use super::rows;
 use super::types::{
     ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotId, SnapshotRow,
     VersionRow,
@@ -310,6 +312,11 @@ impl SnapshotLoad<'_> {
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
+            let packed_profile = packed::pack_text(Dict::ContainerProfile, &profile)?;
+            let packed_acl = acl
+                .as_deref()
+                .map(|a| packed::pack_text(Dict::Acl, a))
+                .transpose()?;
             let mut ins = self
                 .tx
                 .prepare_cached(
@@ -329,8 +336,8 @@ impl SnapshotLoad<'_> {
                 workspace.map(U64),
                 c.client().map(str::to_lowercase),
                 c.matter().map(str::to_lowercase),
-                profile,
-                acl,
+                packed_profile,
+                packed_acl,
             ])
             .ctx(action)?;
         }
@@ -368,13 +375,20 @@ impl SnapshotLoad<'_> {
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
+            let base = self.profile_base(doc, &action)?;
+            let packed_profile = packed::pack_profile(
+                &v.profile,
+                &rows::derived_of(v),
+                base.as_ref().map(|(_, text)| text.as_str()),
+            )?;
+            let packed_content = packed::pack_content(&v.content)?;
             let mut ins = self
                 .tx
                 .prepare_cached(
                     "INSERT INTO versions (library, document, version, first_seq, last_seq, \
                      state, kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
-                     author, workspace, profile, content) VALUES \
-                     (?1, ?2, ?3, ?4, 9223372036854775807, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                     author, workspace, profile, content, base) VALUES \
+                     (?1, ?2, ?3, ?4, 9223372036854775807, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -383,7 +397,7 @@ impl SnapshotLoad<'_> {
                 v.id.version,
                 U64(self.seq),
                 &state[..],
-                kind,
+                encode::document_kind_int(v.kind),
                 v.name,
                 v.extension,
                 U64(v.size),
@@ -392,13 +406,42 @@ impl SnapshotLoad<'_> {
                 v.edit_profile_date,
                 v.author().map(str::to_lowercase),
                 v.workspace_id().map(|w| U64(w.number)),
-                profile,
-                content,
+                packed_profile,
+                packed_content,
+                base.map(|(rid, _)| rid),
             ])
             .ctx(action)?;
         }
         count(&mut self.versions, step);
         Ok(())
+    }
+
+    /// The newest row of a document whose profile was packed without a base, and its residual
+    /// text: what another version of the document is packed against (versions of a document
+    /// share most of their profile). `None` for the document's first row.
+    fn profile_base(
+        &self,
+        doc: &DocumentId,
+        action: &dyn Fn() -> String,
+    ) -> Result<Option<(i64, String)>, CatalogError> {
+        let found: Option<(i64, Vec<u8>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT rid, profile FROM versions WHERE library = ?1 AND document = ?2 \
+                 AND base IS NULL ORDER BY rid DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![doc.library.as_str(), U64(doc.number)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .ctx(action)?;
+        let Some((rid, profile)) = found else {
+            return Ok(None);
+        };
+        let what = || format!("the profile of row {rid} of document {doc}");
+        Ok(packed::base_text(&what, &profile)?.map(|text| (rid, text)))
     }
 
     /// Record that a document is filed in a folder (or workspace, or tab).
@@ -459,6 +502,7 @@ impl SnapshotLoad<'_> {
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
+            let packed_acl = packed::pack_text(Dict::Acl, &json)?;
             let mut ins = self
                 .tx
                 .prepare_cached(
@@ -471,7 +515,7 @@ impl SnapshotLoad<'_> {
                 U64(doc.number),
                 U64(self.seq),
                 &state[..],
-                json
+                packed_acl
             ])
             .ctx(action)?;
         }
