@@ -46,6 +46,13 @@ pub enum AppError {
         #[source]
         source: Box<RepoError>,
     },
+    #[error(
+        "the catalog {} is incomplete: a rebuild did not finish, or this release changed the \
+         catalog's format; run `imvault catalog sync` (or `catalog rebuild`) to fill it from the \
+         repository",
+        path.display()
+    )]
+    CatalogIncomplete { path: PathBuf },
     #[error("opening the catalog {}", path.display())]
     OpenCatalog {
         path: PathBuf,

@@ -28,6 +28,25 @@ pub fn snapshot_cache_dir(settings: &Settings) -> PathBuf {
     state_dir(settings).join("cache")
 }
 
+/// [`open_catalog`] for answering from it alone (`ls`, `find`, `versions`): refuses a catalog
+/// marked for a rebuild (an interrupted one, or one whose format this release changed), which
+/// would answer as if the repository were empty.
+pub fn open_catalog_to_browse(settings: &Settings) -> Result<Catalog, AppError> {
+    let cat = open_catalog(settings)?;
+    let incomplete = cat
+        .needs_rebuild()
+        .map_err(|source| AppError::OpenCatalog {
+            path: settings.catalog_path.clone(),
+            source: Box::new(source),
+        })?;
+    if incomplete {
+        return Err(AppError::CatalogIncomplete {
+            path: settings.catalog_path.clone(),
+        });
+    }
+    Ok(cat)
+}
+
 /// Opens (creating if need be) the catalog of the settings. Blocking: call it off the async
 /// threads.
 pub fn open_catalog(settings: &Settings) -> Result<Catalog, AppError> {

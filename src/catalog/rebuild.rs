@@ -15,6 +15,21 @@ impl Catalog {
         self.clear_marking(false)
     }
 
+    /// Start a rebuild done snapshot by snapshot by the caller: delete every snapshot and item
+    /// and mark the catalog incomplete ([`Catalog::needs_rebuild`]) until
+    /// [`Catalog::finish_rebuild`].
+    pub fn start_rebuild(&mut self) -> Result<(), CatalogError> {
+        self.clear_marking(true)
+    }
+
+    /// Every snapshot of the repository is loaded again: the catalog is complete.
+    pub fn finish_rebuild(&mut self) -> Result<(), CatalogError> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [REBUILD_FLAG])
+            .ctx(|| format!("finishing the rebuild of {}", self.path.display()))?;
+        Ok(())
+    }
+
     fn clear_marking(&mut self, mark: bool) -> Result<(), CatalogError> {
         let action = || format!("clearing the catalog {}", self.path.display());
         let tx = self.conn.transaction().ctx(action)?;
@@ -77,9 +92,7 @@ impl Catalog {
             })?;
             reports.push(load.commit()?);
         }
-        self.conn
-            .execute("DELETE FROM meta WHERE key = ?1", [REBUILD_FLAG])
-            .ctx(|| format!("finishing the rebuild of {}", self.path.display()))?;
+        self.finish_rebuild()?;
         Ok(reports)
     }
 }

@@ -5,14 +5,14 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::{Exit, load_settings_offline};
-use crate::app::state::open_catalog;
+use crate::app::state::open_catalog_to_browse;
 use crate::catalog::FindQuery;
 use crate::cli::FindArgs;
 use crate::restore::when::parse_time;
 
 pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
-    let cat = open_catalog(&settings)?;
+    let cat = open_catalog_to_browse(&settings)?;
     let q = FindQuery {
         library: super::known_library_opt(args.library.as_deref(), || {
             super::catalog_libraries(&cat)

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::{Exit, load_settings_offline};
-use crate::app::state::open_catalog;
+use crate::app::state::open_catalog_to_browse;
 use crate::catalog::{Catalog, DocumentEntry, PlaceContents, SnapshotInfo, VersionRow};
 use crate::cli::LsArgs;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
@@ -30,7 +30,7 @@ enum Target {
 
 pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
-    let cat = open_catalog(&settings)?;
+    let cat = open_catalog_to_browse(&settings)?;
     let target = match args.path.as_deref() {
         None | Some("") | Some("/") => Target::Top,
         Some(p) => {

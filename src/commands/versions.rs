@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::{Exit, load_settings_offline};
-use crate::app::state::open_catalog;
+use crate::app::state::open_catalog_to_browse;
 use crate::catalog::VersionHistory;
 use crate::cli::VersionsArgs;
 use crate::imanage::model::DocumentId;
@@ -13,7 +13,7 @@ use crate::imanage::model::DocumentId;
 pub fn run(config: Option<&Path>, args: &VersionsArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     let id: DocumentId = args.document.parse().context("reading DOC-ID")?;
-    let cat = open_catalog(&settings)?;
+    let cat = open_catalog_to_browse(&settings)?;
     let history = cat
         .document_versions(&id)
         .with_context(|| format!("reading the history of {id}"))?;

@@ -413,6 +413,23 @@ fn listing_name(l: &ListingMode) -> &'static str {
 /// The catalog is a cache of the repository: a failure here leaves the backup good and is fixed
 /// by the next sync or `imvault catalog rebuild`.
 async fn update_catalog(env: &BackupEnv, path: &std::path::Path, id: &crate::repo::SnapshotId) {
+    // A catalog marked incomplete (an interrupted rebuild, or emptied by a format change) is
+    // filled from the whole repository, this snapshot included.
+    let flagged_path = path.to_path_buf();
+    let flagged = tokio::task::spawn_blocking(move || {
+        crate::catalog::Catalog::open(&flagged_path).and_then(|c| c.needs_rebuild())
+    })
+    .await;
+    if let Ok(Ok(true)) = flagged {
+        info!(snapshot = %id, "the catalog is marked incomplete: rebuilding it from the repository");
+        match crate::jobs::catalog_sync::sync_all(&env.repo, path).await {
+            Ok(report) => info!(snapshot = %id, loaded = report.loaded, "catalog rebuilt"),
+            Err(e) => {
+                warn!(snapshot = %id, error = %crate::repo::error_chain(&e), "catalog not rebuilt; run `imvault catalog rebuild`")
+            }
+        }
+        return;
+    }
     let result = async {
         let snap = env.repo.load_snapshot(id).await.map_err(|source| {
             crate::jobs::catalog_sync::SyncError::Repo {

@@ -256,8 +256,10 @@ async fn rebuild_as(
     diff: Diff,
 ) -> Result<SyncReport, SyncError> {
     let path = catalog_path.to_path_buf();
+    // Marked incomplete until the last snapshot is in: an interrupted rebuild is done again by
+    // the next `sync_all`, and browsing refuses the partial catalog meanwhile.
     tokio::task::spawn_blocking(move || -> Result<(), catalog::CatalogError> {
-        Catalog::open(&path)?.clear()
+        Catalog::open(&path)?.start_rebuild()
     })
     .await
     .map_err(|e| SyncError::Task(e.to_string()))??;
@@ -277,5 +279,11 @@ async fn rebuild_as(
         load_snapshot(repo, catalog_path, s, diff).await?;
         report.loaded += 1;
     }
+    let path = catalog_path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<(), catalog::CatalogError> {
+        Catalog::open(&path)?.finish_rebuild()
+    })
+    .await
+    .map_err(|e| SyncError::Task(e.to_string()))??;
     Ok(report)
 }

@@ -141,3 +141,56 @@ async fn ls_find_and_versions_show_the_backed_up_history() {
         assert_eq!(row.client(), Some(client_code.as_str()));
     }
 }
+
+/// A catalog marked for a rebuild (an interrupted rebuild, or a format this release changed:
+/// schema v1 -> v2 empties it) is refused by `ls`, `find` and `versions` with the way out; the
+/// next backup, or `catalog sync`, fills it again from the whole repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsing_an_incomplete_catalog_says_to_sync_it() {
+    let env = backed_up(83).await;
+    let mark = || {
+        let conn =
+            rusqlite::Connection::open(env.dir.path().join("state/catalog.db")).expect("open");
+        conn.execute_batch(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_incomplete', '1'); \
+             DELETE FROM skipped; DELETE FROM filings; DELETE FROM document_acls; \
+             DELETE FROM versions; DELETE FROM containers; DELETE FROM snapshots;",
+        )
+        .expect("mark");
+    };
+    let refused = || {
+        for args in [
+            &["ls"][..],
+            &["find", "--name", "*"][..],
+            &["versions", "ACTIVE!1"][..],
+        ] {
+            let out = cli(&env, args);
+            assert_ne!(out.status.code(), Some(0), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("is incomplete") && err.contains("imvault catalog sync"),
+                "{args:?}: {err}"
+            );
+        }
+    };
+    let first = catalog(&env).snapshots(None).expect("snapshots").len();
+    assert!(first > 0);
+    mark();
+    refused();
+    // The next backup rebuilds it: the first backup's snapshots are back, with its own.
+    backup(&env).await;
+    assert_eq!(
+        catalog(&env).snapshots(None).expect("snapshots").len(),
+        2 * first
+    );
+    let after_backup = cli(&env, &["ls", "--json"]);
+    assert_exit(&after_backup, 0);
+    mark();
+    refused();
+    let out = cli(&env, &["catalog", "sync"]);
+    assert_exit(&out, 0);
+    let after = cli(&env, &["ls", "--json"]);
+    assert_exit(&after, 0);
+    assert_eq!(json_of(&after), json_of(&after_backup));
+    assert!(!catalog(&env).needs_rebuild().expect("flag"));
+}
