@@ -44,16 +44,21 @@
 # |--------|-----------|------------|-----------|----------|--------------|---------------|----------|------------|---------------|----------|-------------------|--------------|--------------|------------|---------|---------------|--------|
 # | 100000 |   101,011 |       47.3 |       469 |    277.4 |         34.3 |          32.0 |     55.6 |       19.5 |          49.4 |  15.5 ms |            100 ms |      19.6 ms |      44.4 ms |    21.8 ms |   9.4 s |         9.8 s |   57 s |
 #
-# v1 -> v2 at 100000: 2,317 -> 469 bytes per version (4.9x); `find` of a rare name 855 -> 22 ms
+# Then dates as integers and 8-byte states (same v2 schema, amended before any release), 11:14
+# UTC, quiet machine:
+# | 100000 |   101,011 |       41.7 |       413 |    226.1 |         34.3 |          32.1 |     51.4 |       19.0 |          49.4 |   5.4 ms |           46.2 ms |       7.0 ms |      42.2 ms |     9.5 ms |   7.5 s |         7.6 s |   30 s |
+#
+# v1 -> v2 at 100000: 2,317 -> 469 -> 413 bytes per version (5.6x); `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
 # 128 -> 44 ms; `ls` of the biggest folder 168 -> 100 ms. Where the 277 bytes of a versions
 # row go (averages): profile 86 (a version's profile without the fields the row has as
 # columns, zstd with a dictionary trained on the simulator's profiles, or against the profile
 # of another version of the document: the 49% packed so cost 42 bytes, the others 128), content
-# reference 36 (binary blob ids), two dates as text 40 + edit_ns 8, state 16, name 19, library 7,
-# last_seq 8, the rest ints and the record header. Still above the 300-byte goal: next are
-# integer library ids (~30 bytes over all tables), dates as integers (~40), a shorter state
-# (~8 per table), and a trained dictionary per catalog (real profiles are not the simulator's).
+# reference 36 (binary blob ids), two dates as text 40 + edit_ns 8 (then as seconds: ~8), state
+# 16 (then 8), name 19, library 7, last_seq 8, the rest ints and the record header. Still above
+# the 300-byte goal: next are integer library ids (~28 bytes over all tables), the open end
+# (i64::MAX, 8 bytes in each row and key), and a dictionary trained per catalog (real profiles
+# are not the simulator's).
 # What it says, schema v1:
 # - 89% of the catalog is the `versions` table, and ~1,300 of its ~2,050 bytes per row are the
 #   profile JSON (the whole API object, 30 customN fields mostly null); rows overflow pages.

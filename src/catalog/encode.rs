@@ -86,10 +86,12 @@ impl StateHasher {
         }
         self
     }
-    pub(crate) fn finish(&self) -> [u8; 16] {
+    /// 8 bytes: a row's state is only compared with the previous state of the same item, so a
+    /// collision (2^-64 per comparison) is not a concern; every byte is kept in every row.
+    pub(crate) fn finish(&self) -> [u8; 8] {
         let full = self.0.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full.as_bytes()[..16]);
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&full.as_bytes()[..8]);
         out
     }
 }
@@ -119,6 +121,61 @@ pub(crate) fn ns_to_time(ns: i64) -> DateTime<Utc> {
 pub(crate) fn api_date_ns(s: Option<&str>) -> Option<i64> {
     s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .and_then(|d| d.with_timezone(&Utc).timestamp_nanos_opt())
+}
+
+/// An API date as stored (schema v2): seconds since 1970 when formatting them gives back the
+/// exact text, else the text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoredDate<'a> {
+    Seconds(i64),
+    Text(&'a str),
+}
+
+const API_DATE: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+impl<'a> StoredDate<'a> {
+    pub(crate) fn of(text: &'a str) -> Self {
+        match chrono::NaiveDateTime::parse_from_str(text, API_DATE) {
+            Ok(t) if t.format(API_DATE).to_string() == text => {
+                Self::Seconds(t.and_utc().timestamp())
+            }
+            _ => Self::Text(text),
+        }
+    }
+
+    /// `edit_ns` of a date stored as text (one stored as seconds has it already).
+    pub(crate) fn text_ns(&self) -> Option<i64> {
+        match self {
+            Self::Seconds(_) => None,
+            Self::Text(t) => api_date_ns(Some(t)),
+        }
+    }
+}
+
+impl rusqlite::ToSql for StoredDate<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Seconds(s) => rusqlite::types::ToSqlOutput::from(*s),
+            Self::Text(t) => rusqlite::types::ToSqlOutput::from(*t),
+        })
+    }
+}
+
+/// Read a date column written as [`StoredDate`] back as the API's text.
+pub(crate) fn get_date(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
+    use rusqlite::types::ValueRef;
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Integer(s) => DateTime::from_timestamp(s, 0)
+            .map(|t| Some(t.format(API_DATE).to_string()))
+            .ok_or(rusqlite::Error::IntegralValueOutOfRange(i, s)),
+        ValueRef::Text(t) => Ok(Some(String::from_utf8_lossy(t).into_owned())),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            "date".into(),
+            other.data_type(),
+        )),
+    }
 }
 
 pub(crate) fn corrupt(what: impl Into<String>, problem: impl ToString) -> CatalogError {
@@ -222,6 +279,49 @@ mod tests {
             canonical_json(&a),
             r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn api_dates_are_seconds_only_when_they_format_back_exactly() {
+        assert_eq!(
+            StoredDate::of("2026-11-03T14:02:11Z"),
+            StoredDate::Seconds(1_793_714_531)
+        );
+        assert_eq!(
+            StoredDate::of("1969-12-31T23:59:59Z"),
+            StoredDate::Seconds(-1)
+        );
+        for text in [
+            "2026-11-03T14:02:11.5Z",
+            "2026-11-03T14:02:11+01:00",
+            "2026-11-03 14:02:11",
+            "2026-11-03T14:02:11z",
+            "not a date",
+            "",
+        ] {
+            assert_eq!(StoredDate::of(text), StoredDate::Text(text), "{text}");
+        }
+        assert_eq!(StoredDate::of("2026-11-03T14:02:11Z").text_ns(), None);
+        assert_eq!(
+            StoredDate::of("2026-11-03T14:02:11.5Z").text_ns(),
+            Some(1_793_714_531_500_000_000)
+        );
+        let conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE t (d ANY) STRICT")
+            .expect("table");
+        for text in [
+            "2026-11-03T14:02:11Z",
+            "2026-11-03T14:02:11.5Z",
+            "0001-01-01T00:00:00Z",
+        ] {
+            conn.execute("DELETE FROM t", []).expect("clear");
+            conn.execute("INSERT INTO t VALUES (?1)", [StoredDate::of(text)])
+                .expect("insert");
+            let back = conn
+                .query_row("SELECT d FROM t", [], |r| get_date(r, 0))
+                .expect("read");
+            assert_eq!(back.as_deref(), Some(text));
+        }
     }
 
     #[test]

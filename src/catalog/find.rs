@@ -48,7 +48,8 @@ impl Catalog {
         if let Some(t) = &q.modified_after {
             arg(
                 &mut sql,
-                " AND v.edit_ns > ?#",
+                " AND COALESCE(v.edit_ns, CASE WHEN typeof(v.edit_date) = 'integer' \
+                 THEN v.edit_date * 1000000000 END) > ?#",
                 Box::new(time_to_ns_clamped(t)),
             );
         }

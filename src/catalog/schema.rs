@@ -131,8 +131,10 @@ CREATE INDEX jobs_state ON jobs (state, created_ns);
 /// Version 2: compact rows (issue 21; v1 took ~2,300 bytes per version). Version profiles,
 /// container profiles, content references and ACLs are packed ([`super::packed`]: a version
 /// profile without the fields the row keeps as columns, zstd with built-in dictionaries);
-/// version kinds are integers (0 document, 1 e-mail); `find --name` has an index on the
-/// lower-cased name. Packing needs code, not SQL: the derived tables are emptied and, when the
+/// version kinds are integers (0 document, 1 e-mail); API dates (`edit_date`,
+/// `edit_profile_date`) are seconds since 1970 when that gives back their exact text
+/// (`2026-11-03T14:02:11Z`), else the text, and `edit_ns` is kept only for such text; row states
+/// are 8 bytes; `find --name` has an index on the lower-cased name. Packing needs code, not SQL: the derived tables are emptied and, when the
 /// catalog held snapshots, marked for a rebuild from the repository (the next `catalog sync`,
 /// restore or hold does it; the repository is the truth, the catalog its cache).
 const V2: &str = r#"
@@ -176,9 +178,9 @@ CREATE TABLE versions (
     name              TEXT NOT NULL,
     extension         TEXT,
     size              INTEGER NOT NULL,
-    edit_date         TEXT,
+    edit_date         ANY,
     edit_ns           INTEGER,
-    edit_profile_date TEXT,
+    edit_profile_date ANY,
     author            TEXT,
     workspace         INTEGER,
     profile           BLOB NOT NULL,

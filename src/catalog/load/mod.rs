@@ -16,7 +16,7 @@ mod carry;
 pub use carry::{RowKey, RowKind};
 
 use super::Catalog;
-use super::encode::{self, StateHasher, U64, canonical_json, canonical_map, get_u64};
+use super::encode::{self, StateHasher, StoredDate, U64, canonical_json, canonical_map, get_u64};
 use super::error::{CatalogError, OutOfOrder, SqlContext};
 use super::packed::{self, Dict};
 use super::rows;
@@ -208,7 +208,7 @@ impl SnapshotLoad<'_> {
         lookup: &str,
         set_end: &str,
         key: &[&dyn ToSql],
-        state: Option<&[u8; 16]>,
+        state: Option<&[u8; 8]>,
         object: &dyn Fn() -> String,
     ) -> Result<Step, CatalogError> {
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
@@ -382,6 +382,7 @@ impl SnapshotLoad<'_> {
                 base.as_ref().map(|(_, text)| text.as_str()),
             )?;
             let packed_content = packed::pack_content(&v.content)?;
+            let edit_date = v.edit_date.as_deref().map(StoredDate::of);
             let mut ins = self
                 .tx
                 .prepare_cached(
@@ -401,9 +402,9 @@ impl SnapshotLoad<'_> {
                 v.name,
                 v.extension,
                 U64(v.size),
-                v.edit_date,
-                encode::api_date_ns(v.edit_date.as_deref()),
-                v.edit_profile_date,
+                edit_date,
+                edit_date.as_ref().and_then(StoredDate::text_ns),
+                v.edit_profile_date.as_deref().map(StoredDate::of),
                 v.author().map(str::to_lowercase),
                 v.workspace_id().map(|w| U64(w.number)),
                 packed_profile,

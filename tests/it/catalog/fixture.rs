@@ -154,7 +154,7 @@ pub fn version(
     VersionRow::from_version(&v, json!({"blob": format!("b3-{doc}-{ver}"), "pack": "p1"}))
 }
 
-fn snapshot(id: &str, d: u32, parent: Option<&str>) -> SnapshotRow {
+pub fn snapshot(id: &str, d: u32, parent: Option<&str>) -> SnapshotRow {
     SnapshotRow {
         id: sid(id),
         library: lib(),

@@ -467,3 +467,47 @@ fn document_plan_has_every_filing_versions_and_acl() {
         [1, 2, 3]
     );
 }
+
+/// API dates are stored as seconds when they format back exactly, else as text: both read back
+/// as given, and `find --modified-after` compares both by time.
+#[test]
+fn dates_read_back_exactly_and_filter_by_time_however_stored() {
+    let mut cat = Catalog::open_in_memory().expect("catalog");
+    let dates = [
+        (200, "2026-10-05T10:00:00Z"),
+        (201, "2026-10-05T10:00:00.500Z"),
+        (202, "2026-10-05T11:00:00+01:00"),
+        (203, "5 October 2026"),
+    ];
+    let mut load = cat
+        .begin_snapshot(snapshot("dates", 6, None))
+        .expect("begin");
+    for (doc, date) in dates {
+        load.add_version(&version(doc, 1, "Memo", "docx", "AB", 1, date, date, false))
+            .expect("add");
+    }
+    load.commit().expect("commit");
+    for (doc, date) in dates {
+        let v = cat
+            .version_in(&sid("dates"), &vid(doc, 1))
+            .expect("read")
+            .expect("present");
+        assert_eq!(v.edit_date.as_deref(), Some(date));
+        assert_eq!(v.edit_profile_date.as_deref(), Some(date));
+        assert_eq!(v.profile["edit_date"], date);
+    }
+    let after = |t: &str| -> Vec<u64> {
+        cat.find(&FindQuery {
+            modified_after: Some(t.parse().expect("time")),
+            ..Default::default()
+        })
+        .expect("find")
+        .iter()
+        .map(|h| h.version.id.document.number)
+        .collect()
+    };
+    // 202 is 10:00:00Z too; 203 has no time and never matches a time filter.
+    assert_eq!(after("2026-10-05T09:59:59Z"), [200, 201, 202]);
+    assert_eq!(after("2026-10-05T10:00:00Z"), [201]);
+    assert_eq!(after("2026-10-05T10:00:01Z"), Vec::<u64>::new());
+}
