@@ -48,7 +48,12 @@
 # UTC, quiet machine:
 # | 100000 |   101,011 |       41.7 |       413 |    226.1 |         34.3 |          32.1 |     51.4 |       19.0 |          49.4 |   5.4 ms |           46.2 ms |       7.0 ms |      42.2 ms |     9.5 ms |   7.5 s |         7.6 s |   30 s |
 #
-# v1 -> v2 at 100000: 2,317 -> 469 -> 413 bytes per version (5.6x); `find` of a rare name 855 -> 22 ms
+# |  large | 1,088,412 |      447.8 |       411 |    227.9 |         34.9 |          32.9 |     52.0 |       12.8 |          50.8 |   7.4 ms |          424.4 ms |       6.3 ms |     161.6 ms |    32.7 ms |  90.0 s |       125.8 s |  585 s |
+# (large: run while the test suite was building and running beside it; v1 there was 2,300 B.)
+# Then item rows name their library by an integer (`libraries` table), 11:30 UTC, quiet:
+# | 100000 |   101,011 |       38.2 |       378 |    219.3 |         27.0 |          32.0 |     44.4 |       17.3 |          37.6 |   6.1 ms |           45.3 ms |       7.6 ms |      59.4 ms |    14.3 ms |  10.1 s |         8.0 s |   31 s |
+#
+# v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
 # 128 -> 44 ms; `ls` of the biggest folder 168 -> 100 ms. Where the 277 bytes of a versions
 # row go (averages): profile 86 (a version's profile without the fields the row has as
@@ -56,9 +61,11 @@
 # of another version of the document: the 49% packed so cost 42 bytes, the others 128), content
 # reference 36 (binary blob ids), two dates as text 40 + edit_ns 8 (then as seconds: ~8), state
 # 16 (then 8), name 19, library 7, last_seq 8, the rest ints and the record header. Still above
-# the 300-byte goal: next are integer library ids (~28 bytes over all tables), the open end
-# (i64::MAX, 8 bytes in each row and key), and a dictionary trained per catalog (real profiles
-# are not the simulator's).
+# the 300-byte goal: next are the open end (i64::MAX, 8 bytes in each row and key), filings
+# and ACL rows without their own rowid tables, and a dictionary trained per catalog (real
+# profiles are not the simulator's). `ls` of a 1 M library's biggest folder (424 ms) decodes
+# every profile filed there: a listing that does not need profiles should not read them. A
+# common `find` prefix now reads every match to sort them (the name index gives name order).
 # What it says, schema v1:
 # - 89% of the catalog is the `versions` table, and ~1,300 of its ~2,050 bytes per row are the
 #   profile JSON (the whole API object, 30 customN fields mostly null); rows overflow pages.
@@ -161,12 +168,12 @@ print(d['state'], sum(l['counters']['versions'] for l in d['libraries']))" 2>/de
     awk -v n="$versions" '{printf "   %-28s %14.0f  %7.1f\n", $1, $2, $2 / n}'
   # A document with the most versions, and the name it was last saved under.
   read -r lib doc < <(sqlite3 -separator ' ' "$db" \
-    "SELECT library, document FROM versions GROUP BY library, document ORDER BY COUNT(*) DESC, document LIMIT 1;")
-  name=$(sqlite3 "$db" "SELECT name FROM versions WHERE library = '$lib' AND document = $doc ORDER BY version DESC LIMIT 1;")
+    "SELECT l.name, v.document FROM versions v JOIN libraries l ON l.id = v.library GROUP BY v.library, v.document ORDER BY COUNT(*) DESC, v.document LIMIT 1;")
+  name=$(sqlite3 "$db" "SELECT name FROM versions WHERE library = (SELECT id FROM libraries WHERE name = '$lib') AND document = $doc ORDER BY version DESC LIMIT 1;")
   glob="${name:0:6}*"
   # The folder with the most documents filed in it.
   folder=$(sqlite3 -separator '!' "$db" \
-    "SELECT library, folder FROM filings GROUP BY library, folder ORDER BY COUNT(*) DESC, folder LIMIT 1;")
+    "SELECT l.name, f.folder FROM filings f JOIN libraries l ON l.id = f.library GROUP BY f.library, f.folder ORDER BY COUNT(*) DESC, f.folder LIMIT 1;")
   echo "-- queries ($lib!$doc, --name '$glob'):"
   printf "   %-24s %s\n" "ls" "$(p95 im ls)"
   printf "   %-24s %s\n" "ls $folder" "$(p95 im ls "$folder")"

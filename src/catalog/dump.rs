@@ -31,25 +31,25 @@ const TABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "containers",
-        "library, number, first_seq, last_seq, state, kind, name, parent, workspace, client, \
+        "(SELECT name FROM libraries WHERE id = containers.library) AS library, number, first_seq, last_seq, state, kind, name, parent, workspace, client, \
          matter, profile, acl",
         "library, number, first_seq",
     ),
     (
         "versions",
-        "library, document, version, first_seq, last_seq, state, kind, name, extension, size, \
+        "(SELECT name FROM libraries WHERE id = versions.library) AS library, document, version, first_seq, last_seq, state, kind, name, extension, size, \
          edit_date, edit_ns, edit_profile_date, author, workspace, profile, content, \
          (SELECT b.profile FROM versions b WHERE b.rid = versions.base) AS base_profile",
         "library, document, version, first_seq",
     ),
     (
         "filings",
-        "library, document, folder, first_seq, last_seq",
+        "(SELECT name FROM libraries WHERE id = filings.library) AS library, document, folder, first_seq, last_seq",
         "library, document, folder, first_seq",
     ),
     (
         "document_acls",
-        "library, document, first_seq, last_seq, state, acl",
+        "(SELECT name FROM libraries WHERE id = document_acls.library) AS library, document, first_seq, last_seq, state, acl",
         "library, document, first_seq",
     ),
     (

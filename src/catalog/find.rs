@@ -26,7 +26,11 @@ impl Catalog {
             sql.push_str(&clause.replace("?#", &format!("?{}", args.len())));
         };
         if let Some(l) = &q.library {
-            arg(&mut sql, " AND v.library = ?#", Box::new(l.to_string()));
+            arg(
+                &mut sql,
+                " AND v.library = (SELECT id FROM libraries WHERE name = ?#)",
+                Box::new(l.to_string()),
+            );
         }
         if let Some(n) = &q.name {
             let pattern = n.to_ascii_lowercase();
@@ -67,7 +71,10 @@ impl Catalog {
             }
             sql.push(')');
         }
-        sql.push_str(" ORDER BY v.library, v.document, v.version, v.first_seq");
+        sql.push_str(
+            " ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), v.document, \
+             v.version, v.first_seq",
+        );
         let limit = q.limit.unwrap_or(DEFAULT_FIND_LIMIT);
         let action = || format!("searching versions with {q:?}");
 

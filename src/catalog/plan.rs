@@ -33,7 +33,7 @@ impl Catalog {
         // CTE this replaced let SQLite pick plans that took minutes on a few hundred containers.
         // Search folders are not descended into; a damaged parent chain cannot loop (`seen`).
         let sql = format!(
-            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = ?1 AND c.parent = ?2 \
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) AND c.parent = ?2 \
              AND c.first_seq <= ?3 AND c.last_seq >= ?3"
         );
         let mut below = Vec::new();
@@ -69,7 +69,7 @@ impl Catalog {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT document, folder FROM filings WHERE library = ?1 AND folder = ?2 \
+                    "SELECT document, folder FROM filings WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND folder = ?2 \
                      AND first_seq <= ?3 AND last_seq >= ?3",
                 )
                 .ctx(action)?;
@@ -138,7 +138,7 @@ impl Catalog {
         let folders: Vec<u64> = self
             .conn
             .prepare_cached(
-                "SELECT folder FROM filings WHERE library = ?1 AND document = ?2 \
+                "SELECT folder FROM filings WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND document = ?2 \
                  AND first_seq <= ?3 AND last_seq >= ?3 ORDER BY folder",
             )
             .and_then(|mut s| {

@@ -199,7 +199,7 @@ impl Catalog {
         let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
         let action = || format!("listing {place} in snapshot {snapshot}");
         let sql = format!(
-            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = ?1 AND c.parent IS ?2 \
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) AND c.parent IS ?2 \
              AND c.first_seq <= ?3 AND c.last_seq >= ?3 ORDER BY c.name, c.number"
         );
         let parent_no = parent.map(|p| p.number);
@@ -225,7 +225,7 @@ impl Catalog {
                     "SELECT {VERSION_COLS} FROM filings f JOIN versions v \
                      ON v.library = f.library AND v.document = f.document \
                      AND v.first_seq <= ?3 AND v.last_seq >= ?3 \
-                     WHERE f.library = ?1 AND f.folder = ?2 AND f.first_seq <= ?3 \
+                     WHERE f.library = (SELECT id FROM libraries WHERE name = ?1) AND f.folder = ?2 AND f.first_seq <= ?3 \
                      AND f.last_seq >= ?3 ORDER BY v.document, v.version"
                 );
                 let raws = self
@@ -263,7 +263,7 @@ impl Catalog {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = ?1 AND c.number = ?2 \
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) AND c.number = ?2 \
              AND c.first_seq <= ?3 AND c.last_seq >= ?3"
         );
         let raw = self
@@ -354,7 +354,7 @@ impl Catalog {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = ?1 AND v.document = ?2 \
+            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = (SELECT id FROM libraries WHERE name = ?1) AND v.document = ?2 \
              AND v.version = ?3 AND v.first_seq <= ?4 AND v.last_seq >= ?4"
         );
         let raw = self
@@ -399,7 +399,7 @@ impl Catalog {
         document: u64,
     ) -> Result<Vec<VersionRow>, CatalogError> {
         let sql = format!(
-            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = ?1 AND v.document = ?2 \
+            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = (SELECT id FROM libraries WHERE name = ?1) AND v.document = ?2 \
              AND v.first_seq <= ?3 AND v.last_seq >= ?3 ORDER BY v.version"
         );
         let raws = self
@@ -438,7 +438,7 @@ impl Catalog {
         let packed: Option<Vec<u8>> = self
             .conn
             .prepare_cached(
-                "SELECT acl FROM document_acls WHERE library = ?1 AND document = ?2 \
+                "SELECT acl FROM document_acls WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND document = ?2 \
                  AND first_seq <= ?3 AND last_seq >= ?3",
             )
             .and_then(|mut s| {
@@ -462,7 +462,7 @@ impl Catalog {
     pub fn document_versions(&self, id: &DocumentId) -> Result<Vec<VersionHistory>, CatalogError> {
         let sql = format!(
             "SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v \
-             WHERE v.library = ?1 AND v.document = ?2 ORDER BY v.version, v.first_seq"
+             WHERE v.library = (SELECT id FROM libraries WHERE name = ?1) AND v.document = ?2 ORDER BY v.version, v.first_seq"
         );
         let raws = self
             .conn

@@ -10,11 +10,10 @@ use super::types::{ContainerRow, ItemCounts, SnapshotInfo, SnapshotRef, Snapshot
 use crate::imanage::model::{DocumentId, VersionId};
 
 /// Columns read by [`container`], in order.
-pub(crate) const CONTAINER_COLS: &str =
-    "c.library, c.number, c.kind, c.name, c.parent, c.workspace, c.profile, c.acl";
+pub(crate) const CONTAINER_COLS: &str = "(SELECT l.name FROM libraries l WHERE l.id = c.library), c.number, c.kind, c.name, c.parent, c.workspace, c.profile, c.acl";
 
 /// Columns read by [`version`], in order.
-pub(crate) const VERSION_COLS: &str = "v.library, v.document, v.version, v.kind, v.name, \
+pub(crate) const VERSION_COLS: &str = "(SELECT l.name FROM libraries l WHERE l.id = v.library), v.document, v.version, v.kind, v.name, \
      v.extension, v.size, v.edit_date, v.edit_profile_date, v.profile, v.content, \
      (SELECT b.profile FROM versions b WHERE b.rid = v.base)";
 

@@ -44,7 +44,7 @@ impl Catalog {
         let sc = self.scope(snapshot)?;
         let action = || format!("scanning the versions of snapshot {snapshot}");
         let sql = format!(
-            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = ?1 AND v.first_seq <= ?2 \
+            "SELECT {VERSION_COLS} FROM versions v WHERE v.library = (SELECT id FROM libraries WHERE name = ?1) AND v.first_seq <= ?2 \
              AND v.last_seq >= ?2 ORDER BY v.document, v.version"
         );
         let mut stmt = self.conn.prepare(&sql).ctx(action)?;
@@ -74,7 +74,7 @@ impl Catalog {
         let sc = self.scope(snapshot)?;
         let action = || format!("scanning the containers of snapshot {snapshot}");
         let sql = format!(
-            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = ?1 \
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) \
              AND c.first_seq <= ?2 AND c.last_seq >= ?2 ORDER BY c.number"
         );
         let mut stmt = self.conn.prepare(&sql).ctx(action)?;

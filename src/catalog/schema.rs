@@ -134,7 +134,8 @@ CREATE INDEX jobs_state ON jobs (state, created_ns);
 /// version kinds are integers (0 document, 1 e-mail); API dates (`edit_date`,
 /// `edit_profile_date`) are seconds since 1970 when that gives back their exact text
 /// (`2026-11-03T14:02:11Z`), else the text, and `edit_ns` is kept only for such text; row states
-/// are 8 bytes; `find --name` has an index on the lower-cased name. Packing needs code, not SQL: the derived tables are emptied and, when the
+/// are 8 bytes; item rows name their library by its `libraries.id`; `find --name` has an index
+/// on the lower-cased name. Packing needs code, not SQL: the derived tables are emptied and, when the
 /// catalog held snapshots, marked for a rebuild from the repository (the next `catalog sync`,
 /// restore or hold does it; the repository is the truth, the catalog its cache).
 const V2: &str = r#"
@@ -147,9 +148,14 @@ DROP TABLE versions;
 DROP TABLE containers;
 DELETE FROM snapshots;
 
+CREATE TABLE libraries (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+
 CREATE TABLE containers (
     rid       INTEGER PRIMARY KEY,
-    library   TEXT NOT NULL,
+    library   INTEGER NOT NULL,
     number    INTEGER NOT NULL,
     first_seq INTEGER NOT NULL,
     last_seq  INTEGER NOT NULL,
@@ -168,7 +174,7 @@ CREATE INDEX containers_parent ON containers (library, parent);
 
 CREATE TABLE versions (
     rid               INTEGER PRIMARY KEY,
-    library           TEXT NOT NULL,
+    library           INTEGER NOT NULL,
     document          INTEGER NOT NULL,
     version           INTEGER NOT NULL,
     first_seq         INTEGER NOT NULL,
@@ -192,7 +198,7 @@ CREATE INDEX versions_name ON versions (lower(name));
 
 CREATE TABLE filings (
     rid       INTEGER PRIMARY KEY,
-    library   TEXT NOT NULL,
+    library   INTEGER NOT NULL,
     document  INTEGER NOT NULL,
     folder    INTEGER NOT NULL,
     first_seq INTEGER NOT NULL,
@@ -203,7 +209,7 @@ CREATE INDEX filings_folder ON filings (library, folder);
 
 CREATE TABLE document_acls (
     rid       INTEGER PRIMARY KEY,
-    library   TEXT NOT NULL,
+    library   INTEGER NOT NULL,
     document  INTEGER NOT NULL,
     first_seq INTEGER NOT NULL,
     last_seq  INTEGER NOT NULL,

@@ -68,7 +68,7 @@ impl SnapshotLoad<'_> {
         // Open the rows a catalog written before open ends closed at the previous snapshot.
         self.tx
             .execute(
-                &format!("UPDATE {table} SET last_seq = ?1 WHERE library = ?2 AND last_seq = ?3"),
+                &format!("UPDATE {table} SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?2) AND last_seq = ?3"),
                 params![U64(OPEN), self.snap.library.as_str(), U64(self.prev)],
             )
             .ctx(action)?;
@@ -102,28 +102,28 @@ impl SnapshotLoad<'_> {
             RowKey::Container(id) => (
                 RowKind::Containers,
                 self.tx.execute(
-                    &format!("UPDATE containers SET last_seq = ?1 WHERE library = ?3 AND number = ?4 {tail}"),
+                    &format!("UPDATE containers SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND number = ?4 {tail}"),
                     params![prev, open, id.library.as_str(), U64(id.number)],
                 ),
             ),
             RowKey::Version(id) => (
                 RowKind::Versions,
                 self.tx.execute(
-                    &format!("UPDATE versions SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND version = ?5 {tail}"),
+                    &format!("UPDATE versions SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 AND version = ?5 {tail}"),
                     params![prev, open, id.document.library.as_str(), U64(id.document.number), id.version],
                 ),
             ),
             RowKey::Filing(f) => (
                 RowKind::Filings,
                 self.tx.execute(
-                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = ?3 AND document = ?4 AND folder = ?5 {tail}"),
+                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 AND folder = ?5 {tail}"),
                     params![prev, open, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
                 ),
             ),
             RowKey::DocumentAcl(doc) => (
                 RowKind::DocumentAcls,
                 self.tx.execute(
-                    &format!("UPDATE document_acls SET last_seq = ?1 WHERE library = ?3 AND document = ?4 {tail}"),
+                    &format!("UPDATE document_acls SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 {tail}"),
                     params![prev, open, doc.library.as_str(), U64(doc.number)],
                 ),
             ),
@@ -156,7 +156,7 @@ impl SnapshotLoad<'_> {
             let open: Vec<i64> = self
                 .tx
                 .prepare(&format!(
-                    "SELECT rid FROM {table} WHERE library = ?1 AND last_seq = ?2 \
+                    "SELECT rid FROM {table} WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND last_seq = ?2 \
                      AND first_seq <= ?3"
                 ))
                 .and_then(|mut st| {

@@ -132,6 +132,12 @@ impl Catalog {
             }
         };
         let seq = prev + 1;
+        // Item rows name their library by a small integer (schema v2).
+        tx.execute(
+            "INSERT OR IGNORE INTO libraries (name) VALUES (?1)",
+            [snap.library.as_str()],
+        )
+        .ctx(action)?;
         let summary = canonical_json(&snap.summary);
         tx.execute(
             "INSERT INTO snapshots (id, library, seq, time_ns, parent, host, tool_version, \
@@ -304,7 +310,7 @@ impl SnapshotLoad<'_> {
             .finish();
         let step = self.step(
             RowKind::Containers,
-            "SELECT rid, last_seq, state, first_seq FROM containers WHERE library = ?1 \
+            "SELECT rid, last_seq, state, first_seq FROM containers WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND number = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE containers SET last_seq = ?1 WHERE rid = ?2",
             &[&c.id.library.as_str(), &U64(c.id.number)],
@@ -322,7 +328,7 @@ impl SnapshotLoad<'_> {
                 .prepare_cached(
                     "INSERT INTO containers (library, number, first_seq, last_seq, state, kind, \
                      name, parent, workspace, client, matter, profile, acl) \
-                     VALUES (?1, ?2, ?3, 9223372036854775807, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, 9223372036854775807, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -367,7 +373,7 @@ impl SnapshotLoad<'_> {
         let doc = &v.id.document;
         let step = self.step(
             RowKind::Versions,
-            "SELECT rid, last_seq, state, first_seq FROM versions WHERE library = ?1 \
+            "SELECT rid, last_seq, state, first_seq FROM versions WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND document = ?2 AND version = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE versions SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number), &v.id.version],
@@ -389,7 +395,7 @@ impl SnapshotLoad<'_> {
                     "INSERT INTO versions (library, document, version, first_seq, last_seq, \
                      state, kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
                      author, workspace, profile, content, base) VALUES \
-                     (?1, ?2, ?3, ?4, 9223372036854775807, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, 9223372036854775807, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -428,7 +434,7 @@ impl SnapshotLoad<'_> {
         let found: Option<(i64, Vec<u8>)> = self
             .tx
             .prepare_cached(
-                "SELECT rid, profile FROM versions WHERE library = ?1 AND document = ?2 \
+                "SELECT rid, profile FROM versions WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND document = ?2 \
                  AND base IS NULL ORDER BY rid DESC LIMIT 1",
             )
             .and_then(|mut s| {
@@ -453,7 +459,7 @@ impl SnapshotLoad<'_> {
         self.check_library(&f.parent.library, &object)?;
         let step = self.step(
             RowKind::Filings,
-            "SELECT rid, last_seq, NULL, first_seq FROM filings WHERE library = ?1 \
+            "SELECT rid, last_seq, NULL, first_seq FROM filings WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND document = ?2 AND folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE filings SET last_seq = ?1 WHERE rid = ?2",
             &[
@@ -470,7 +476,7 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO filings (library, document, folder, first_seq, last_seq) \
-                     VALUES (?1, ?2, ?3, ?4, 9223372036854775807)",
+                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, 9223372036854775807)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -495,7 +501,7 @@ impl SnapshotLoad<'_> {
         let state = StateHasher::new("acl").field(json.as_bytes()).finish();
         let step = self.step(
             RowKind::DocumentAcls,
-            "SELECT rid, last_seq, state, first_seq FROM document_acls WHERE library = ?1 \
+            "SELECT rid, last_seq, state, first_seq FROM document_acls WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND document = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE document_acls SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number)],
@@ -508,7 +514,7 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO document_acls (library, document, first_seq, last_seq, state, \
-                     acl) VALUES (?1, ?2, ?3, 9223372036854775807, ?4, ?5)",
+                     acl) VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, 9223372036854775807, ?4, ?5)",
                 )
                 .ctx(action)?;
             ins.execute(params![
