@@ -196,28 +196,10 @@ impl Catalog {
         parent: Option<&ContainerId>,
     ) -> Result<PlaceContents, CatalogError> {
         let sc = self.scope(snapshot)?;
+        let containers = self.child_containers(&sc, snapshot, parent)?;
         let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
         let action = || format!("listing {place} in snapshot {snapshot}");
-        let sql = format!(
-            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) AND c.parent IS ?2 \
-             AND c.first_seq <= ?3 AND c.last_seq >= ?3 ORDER BY c.name, c.number"
-        );
         let parent_no = parent.map(|p| p.number);
-        let parent_sql = parent_no.map(U64);
-        let raws = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.query_map(params![sc.library.as_str(), parent_sql, U64(sc.seq)], |r| {
-                    rows::raw_container(r, 0)
-                })?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .ctx(action)?;
-        let containers = raws
-            .into_iter()
-            .map(rows::container)
-            .collect::<Result<Vec<_>, _>>()?;
         let documents = match parent_no {
             None => Vec::new(),
             Some(folder) => {
@@ -250,6 +232,34 @@ impl Catalog {
             containers,
             documents,
         })
+    }
+
+    /// The containers directly under `parent` (the top level when `None`) as of a snapshot,
+    /// ordered by name then id: what path resolution needs, without the documents filed there.
+    fn child_containers(
+        &self,
+        sc: &Scope,
+        snapshot: &SnapshotId,
+        parent: Option<&ContainerId>,
+    ) -> Result<Vec<ContainerRow>, CatalogError> {
+        let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
+        let action = || format!("listing the containers of {place} in snapshot {snapshot}");
+        let sql = format!(
+            "SELECT {CONTAINER_COLS} FROM containers c WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) AND c.parent IS ?2 \
+             AND c.first_seq <= ?3 AND c.last_seq >= ?3 ORDER BY c.name, c.number"
+        );
+        let parent_sql = parent.map(|p| U64(p.number));
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![sc.library.as_str(), parent_sql, U64(sc.seq)], |r| {
+                    rows::raw_container(r, 0)
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(action)?;
+        raws.into_iter().map(rows::container).collect()
     }
 
     /// One container as of a snapshot.
@@ -289,16 +299,17 @@ impl Catalog {
         snapshot: &SnapshotId,
         path: &str,
     ) -> Result<Vec<ContainerRow>, CatalogError> {
+        let sc = self.scope(snapshot)?;
         let mut current: Vec<Option<ContainerRow>> = vec![None];
         let mut any = false;
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             any = true;
             let mut next = Vec::new();
             for parent in &current {
-                let listing = self.children(snapshot, parent.as_ref().map(|c| &c.id))?;
+                let containers =
+                    self.child_containers(&sc, snapshot, parent.as_ref().map(|c| &c.id))?;
                 next.extend(
-                    listing
-                        .containers
+                    containers
                         .into_iter()
                         .filter(|c| {
                             c.name == segment || format!("{} ({})", c.name, c.id.number) == segment
@@ -327,11 +338,11 @@ impl Catalog {
         snapshot: &SnapshotId,
         path: &str,
     ) -> Result<Option<ContainerRow>, CatalogError> {
+        let sc = self.scope(snapshot)?;
         let mut current: Option<ContainerRow> = None;
         for segment in path.split('/').filter(|s| !s.is_empty()) {
-            let listing = self.children(snapshot, current.as_ref().map(|c| &c.id))?;
-            let next = listing
-                .containers
+            let next = self
+                .child_containers(&sc, snapshot, current.as_ref().map(|c| &c.id))?
                 .into_iter()
                 .filter(|c| c.name == segment)
                 .min_by_key(|c| c.id.number);
