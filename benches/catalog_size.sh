@@ -52,8 +52,10 @@
 # (large: run while the test suite was building and running beside it; v1 there was 2,300 B.)
 # Then item rows name their library by an integer (`libraries` table), 11:30 UTC, quiet:
 # | 100000 |   101,011 |       38.2 |       378 |    219.3 |         27.0 |          32.0 |     44.4 |       17.3 |          37.6 |   6.1 ms |           45.3 ms |       7.6 ms |      59.4 ms |    14.3 ms |  10.1 s |         8.0 s |   31 s |
+# |  large | 1,088,412 |      411.7 |       378 |    221.2 |         27.7 |          33.0 |     45.3 |       11.9 |          39.1 |   9.1 ms |          416.3 ms |       7.6 ms |     176.6 ms |    43.2 ms |  92.7 s |       203.5 s | 1173 s |
+# (large, 12:11 UTC: under `nice` while a clean-clone CI built and ran: times are loaded.)
 #
-# v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); `find` of a rare name 855 -> 22 ms
+# v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
 # 128 -> 44 ms; `ls` of the biggest folder 168 -> 100 ms. Where the 277 bytes of a versions
 # row go (averages): profile 86 (a version's profile without the fields the row has as
