@@ -357,6 +357,37 @@ impl rusqlite::types::FromSql for U64 {
     }
 }
 
+/// A row's `last_seq` as stored: the ordinal of the last snapshot holding the row, or, for a
+/// row still in the newest snapshot ([`OPEN`](super::load::OPEN)), the empty text: no bytes in
+/// the record or in an index key, and SQLite orders text after every integer, so
+/// `last_seq >= S` holds for an open row whatever `S`.
+pub(crate) struct LastSeq(pub(crate) u64);
+
+impl rusqlite::ToSql for LastSeq {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        if self.0 == super::load::OPEN {
+            return Ok(rusqlite::types::ToSqlOutput::from(""));
+        }
+        let v = i64::try_from(self.0)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(rusqlite::types::ToSqlOutput::from(v))
+    }
+}
+
+impl rusqlite::types::FromSql for LastSeq {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match v {
+            rusqlite::types::ValueRef::Text(b"") => Ok(LastSeq(super::load::OPEN)),
+            other => U64::column_result(other).map(|u| LastSeq(u.0)),
+        }
+    }
+}
+
+/// Read a `last_seq` column (see [`LastSeq`]).
+pub(crate) fn get_last_seq(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, LastSeq>(i)?.0)
+}
+
 /// Read a non-negative integer column.
 pub(crate) fn get_u64(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     Ok(r.get::<_, U64>(i)?.0)

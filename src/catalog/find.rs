@@ -3,7 +3,7 @@
 use rusqlite::ToSql;
 
 use super::Catalog;
-use super::encode::{get_u64, time_to_ns_clamped};
+use super::encode::{get_last_seq, get_u64, time_to_ns_clamped};
 use super::error::{CatalogError, SqlContext};
 use super::rows::{self, VERSION_COLS};
 use super::types::{FindHit, FindQuery};
@@ -18,8 +18,8 @@ impl Catalog {
     /// its profile) carried those codes in any snapshot the version state was in.
     #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
     pub fn find(&self, q: &FindQuery) -> Result<Vec<FindHit>, CatalogError> {
-        let mut sql =
-            format!("SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v WHERE 1");
+        // The filters, as SQL with numbered parameters; used twice (see below).
+        let mut sql = String::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql>| {
             args.push(v);
@@ -71,12 +71,23 @@ impl Catalog {
             }
             sql.push(')');
         }
-        sql.push_str(
-            " ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), v.document, \
-             v.version, v.first_seq",
-        );
         let limit = q.limit.unwrap_or(DEFAULT_FIND_LIMIT);
         let action = || format!("searching versions with {q:?}");
+        // First the first `limit` matching versions in order, sorted as bare keys (a common
+        // name prefix can match far more versions than the limit: only their keys go through
+        // the sort); then every matching state of those versions, with their columns.
+        args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let filters = sql;
+        let sql = format!(
+            "WITH hits AS (SELECT DISTINCT v.library, v.document, v.version FROM versions v \
+             WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
+             v.document, v.version LIMIT ?{n}) \
+             SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM hits h CROSS JOIN versions v \
+             ON v.library = h.library AND v.document = h.document AND v.version = h.version \
+             WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
+             v.document, v.version, v.first_seq",
+            n = args.len()
+        );
 
         let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
         let mut stmt = self.conn.prepare(&sql).ctx(action)?;
@@ -85,7 +96,7 @@ impl Catalog {
                 Ok((
                     rows::raw_version(r, 0)?,
                     get_u64(r, rows::VERSION_NCOLS)?,
-                    get_u64(r, rows::VERSION_NCOLS + 1)?,
+                    get_last_seq(r, rows::VERSION_NCOLS + 1)?,
                 ))
             })
             .ctx(action)?;

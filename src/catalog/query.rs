@@ -203,13 +203,7 @@ impl Catalog {
         let documents = match parent_no {
             None => Vec::new(),
             Some(folder) => {
-                let sql = format!(
-                    "SELECT {VERSION_COLS} FROM filings f JOIN versions v \
-                     ON v.library = f.library AND v.document = f.document \
-                     AND v.first_seq <= ?3 AND v.last_seq >= ?3 \
-                     WHERE f.library = (SELECT id FROM libraries WHERE name = ?1) AND f.folder = ?2 AND f.first_seq <= ?3 \
-                     AND f.last_seq >= ?3 ORDER BY v.document, v.version"
-                );
+                let sql = filed_versions_sql();
                 let raws = self
                     .conn
                     .prepare_cached(&sql)
@@ -483,7 +477,7 @@ impl Catalog {
                     Ok((
                         rows::raw_version(r, 0)?,
                         get_u64(r, rows::VERSION_NCOLS)?,
-                        get_u64(r, rows::VERSION_NCOLS + 1)?,
+                        encode::get_last_seq(r, rows::VERSION_NCOLS + 1)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()
@@ -516,6 +510,20 @@ impl Catalog {
     }
 }
 
+/// The versions filed in folder `?2` of library `?1` as of snapshot ordinal `?3`. `CROSS JOIN`
+/// makes the filings of that folder the outer loop: without table statistics, SQLite's planner
+/// may choose to scan every version of the library and look up each one's filings instead
+/// (an `ls` of a 1 M-version library's biggest folder took 416 ms that way).
+fn filed_versions_sql() -> String {
+    format!(
+        "SELECT {VERSION_COLS} FROM filings f CROSS JOIN versions v \
+         ON v.library = f.library AND v.document = f.document \
+         AND v.first_seq <= ?3 AND v.last_seq >= ?3 \
+         WHERE f.library = (SELECT id FROM libraries WHERE name = ?1) AND f.folder = ?2 \
+         AND f.first_seq <= ?3 AND f.last_seq >= ?3 ORDER BY v.document, v.version"
+    )
+}
+
 /// Group versions (ordered by document, then version) into documents.
 pub(crate) fn group_documents(versions: Vec<VersionRow>) -> Vec<DocumentEntry> {
     let mut out: Vec<DocumentEntry> = Vec::new();
@@ -529,4 +537,39 @@ pub(crate) fn group_documents(versions: Vec<VersionRow>) -> Vec<DocumentEntry> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `EXPLAIN QUERY PLAN` says SQLite will do, one step per line.
+    fn plan(cat: &Catalog, sql: &str) -> String {
+        let mut stmt = cat
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let steps = stmt
+            .query_map(params!["ACTIVE", 7, 1], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("steps");
+        steps.join("\n")
+    }
+
+    #[test]
+    fn listing_a_folder_starts_from_its_filings_not_from_every_version() {
+        let cat = Catalog::open_in_memory().expect("catalog");
+        let plan = plan(&cat, &filed_versions_sql());
+        let first = plan.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("SEARCH f USING INDEX filings_folder"),
+            "the folder's filings are the outer loop:\n{plan}"
+        );
+        assert!(
+            plan.contains("SEARCH v USING INDEX versions_key (library=? AND document=?"),
+            "each filed document's versions by key:\n{plan}"
+        );
+        assert!(!plan.contains("SCAN"), "nothing is scanned whole:\n{plan}");
+    }
 }

@@ -3,10 +3,11 @@
 //! Layout: every item state is stored once with the range of snapshots it is valid in, per
 //! library: `first_seq..=last_seq` over the library's snapshot ordinals (`snapshots.seq`).
 //! "As of snapshot S" is `first_seq <= S.seq AND last_seq >= S.seq`. A row still present in the
-//! library's newest snapshot is open-ended (`last_seq` = `i64::MAX`), so an unchanged item costs
+//! library's newest snapshot is open-ended (`last_seq` is the empty text, which SQLite orders
+//! after every integer; `i64::MAX` before schema version 3), so an unchanged item costs
 //! no write; a changed one ends its old row at the previous snapshot and gets a new one; a
 //! deleted one ends its row. (Catalogs written before open ends hold the newest ordinal instead;
-//! the next load opens those rows.) `state` is a 16-byte BLAKE3 prefix of the row's canonical
+//! the next load opens those rows.) `state` is an 8-byte BLAKE3 prefix of the row's canonical
 //! contents.
 //!
 //! Migrations only go forward: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
@@ -226,8 +227,95 @@ CREATE TABLE skipped (
 CREATE INDEX skipped_snapshot ON skipped (snapshot);
 "#;
 
+/// Version 3: an open row's `last_seq` is the empty text instead of `i64::MAX` (no bytes in
+/// the record or in the keys; SQLite orders text after every integer, so `last_seq >= S` still
+/// holds for it): ~40 bytes less per version. The derived tables are emptied and filled again
+/// from the repository (as for version 2).
+const V3: &str = r#"
+INSERT OR REPLACE INTO meta (key, value)
+    SELECT 'rebuild_incomplete', '1' WHERE EXISTS (SELECT 1 FROM snapshots);
+DROP TABLE skipped;
+DROP TABLE filings;
+DROP TABLE document_acls;
+DROP TABLE versions;
+DROP TABLE containers;
+DELETE FROM snapshots;
+
+CREATE TABLE containers (
+    rid       INTEGER PRIMARY KEY,
+    library   INTEGER NOT NULL,
+    number    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  ANY NOT NULL,
+    state     BLOB NOT NULL,
+    kind      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    parent    INTEGER,
+    workspace INTEGER,
+    client    TEXT,
+    matter    TEXT,
+    profile   BLOB NOT NULL,
+    acl       BLOB
+) STRICT;
+CREATE UNIQUE INDEX containers_key ON containers (library, number, last_seq);
+CREATE INDEX containers_parent ON containers (library, parent);
+
+CREATE TABLE versions (
+    rid               INTEGER PRIMARY KEY,
+    library           INTEGER NOT NULL,
+    document          INTEGER NOT NULL,
+    version           INTEGER NOT NULL,
+    first_seq         INTEGER NOT NULL,
+    last_seq          ANY NOT NULL,
+    state             BLOB NOT NULL,
+    kind              INTEGER NOT NULL,
+    name              TEXT NOT NULL,
+    extension         TEXT,
+    size              INTEGER NOT NULL,
+    edit_date         ANY,
+    edit_ns           INTEGER,
+    edit_profile_date ANY,
+    author            TEXT,
+    workspace         INTEGER,
+    profile           BLOB NOT NULL,
+    content           BLOB NOT NULL,
+    base              INTEGER
+) STRICT;
+CREATE UNIQUE INDEX versions_key ON versions (library, document, version, last_seq);
+CREATE INDEX versions_name ON versions (lower(name));
+
+CREATE TABLE filings (
+    rid       INTEGER PRIMARY KEY,
+    library   INTEGER NOT NULL,
+    document  INTEGER NOT NULL,
+    folder    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  ANY NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX filings_key ON filings (library, document, folder, last_seq);
+CREATE INDEX filings_folder ON filings (library, folder);
+
+CREATE TABLE document_acls (
+    rid       INTEGER PRIMARY KEY,
+    library   INTEGER NOT NULL,
+    document  INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  ANY NOT NULL,
+    state     BLOB NOT NULL,
+    acl       BLOB NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX document_acls_key ON document_acls (library, document, last_seq);
+
+CREATE TABLE skipped (
+    snapshot TEXT NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    object   TEXT NOT NULL,
+    reason   TEXT NOT NULL
+) STRICT;
+CREATE INDEX skipped_snapshot ON skipped (snapshot);
+"#;
+
 /// `MIGRATIONS[i]` migrates schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -316,7 +404,7 @@ mod tests {
             v1_catalog(&path, with_snapshot);
             let cat = super::super::Catalog::open(&path).expect("migrates");
             assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
-            assert_eq!(SCHEMA_VERSION, 2);
+            assert_eq!(SCHEMA_VERSION, 3);
             // Only a catalog that held snapshots needs the repository to fill it again.
             assert_eq!(cat.needs_rebuild().expect("flag"), with_snapshot);
             let conn = Connection::open(&path).expect("raw open");
@@ -332,6 +420,48 @@ mod tests {
                 )
                 .expect("column");
             assert_eq!(profile_type, "BLOB");
+        }
+    }
+
+    #[test]
+    fn a_v2_catalog_with_snapshots_is_emptied_and_marked_for_rebuild_with_open_ends_as_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("catalog.db");
+        v1_catalog(&path, false);
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(V2).expect("v2 schema");
+            conn.pragma_update(None, "user_version", 2)
+                .expect("version");
+            conn.execute_batch(
+                "INSERT INTO libraries VALUES (1, 'ACTIVE');
+                 INSERT INTO snapshots VALUES ('aa', 'ACTIVE', 1, 0, NULL, 'h', '0.1', '{}', 0, 1, 0, 0, 0);
+                 INSERT INTO versions (library, document, version, first_seq, last_seq, state, \
+                 kind, name, size, profile, content) VALUES (1, 1, 1, 1, 9223372036854775807, \
+                 x'00', 0, 'Lease', 3, x'00', x'00');",
+            )
+            .expect("v2 rows");
+        }
+        let cat = super::super::Catalog::open(&path).expect("migrates");
+        assert_eq!(cat.schema_version().expect("version"), 3);
+        assert!(cat.needs_rebuild().expect("flag"));
+        let conn = Connection::open(&path).expect("raw open");
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+        assert_eq!(count("SELECT COUNT(*) FROM versions"), 0);
+        assert_eq!(count("SELECT COUNT(*) FROM snapshots"), 0);
+        assert_eq!(count("SELECT COUNT(*) FROM libraries"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM jobs WHERE id = 'j1'"), 1);
+        for table in ["containers", "versions", "filings", "document_acls"] {
+            let ty: String = conn
+                .query_row(
+                    &format!(
+                        "SELECT type FROM pragma_table_info('{table}') WHERE name = 'last_seq'"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("column");
+            assert_eq!(ty, "ANY", "{table}.last_seq");
         }
     }
 }

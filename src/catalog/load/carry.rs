@@ -6,7 +6,7 @@
 use rusqlite::params;
 
 use super::{OPEN, SnapshotLoad};
-use crate::catalog::encode::U64;
+use crate::catalog::encode::{LastSeq, U64};
 use crate::catalog::error::{CatalogError, SqlContext};
 use crate::catalog::types::ChangeCounts;
 use crate::imanage::model::{ContainerId, DocumentId, Filing, VersionId};
@@ -69,7 +69,7 @@ impl SnapshotLoad<'_> {
         self.tx
             .execute(
                 &format!("UPDATE {table} SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?2) AND last_seq = ?3"),
-                params![U64(OPEN), self.snap.library.as_str(), U64(self.prev)],
+                params![LastSeq(OPEN), self.snap.library.as_str(), U64(self.prev)],
             )
             .ctx(action)?;
         let n = match kind {
@@ -96,7 +96,7 @@ impl SnapshotLoad<'_> {
     /// false when no carried row was left to end (e.g. it was replaced by a changed state).
     pub fn drop_carried(&mut self, key: &RowKey) -> Result<bool, CatalogError> {
         let action = || format!("removing {key:?} from snapshot {}", self.snap.id);
-        let (open, prev) = (U64(OPEN), U64(self.prev));
+        let (open, prev) = (LastSeq(OPEN), U64(self.prev));
         let tail = "AND last_seq = ?2 AND first_seq <= ?1";
         let (kind, n) = match key {
             RowKey::Container(id) => (
@@ -161,7 +161,7 @@ impl SnapshotLoad<'_> {
                 ))
                 .and_then(|mut st| {
                     st.query_map(
-                        params![self.snap.library.as_str(), U64(OPEN), U64(self.prev)],
+                        params![self.snap.library.as_str(), LastSeq(OPEN), U64(self.prev)],
                         |r| r.get(0),
                     )?
                     .collect()

@@ -16,7 +16,10 @@ mod carry;
 pub use carry::{RowKey, RowKind};
 
 use super::Catalog;
-use super::encode::{self, StateHasher, StoredDate, U64, canonical_json, canonical_map, get_u64};
+use super::encode::{
+    self, LastSeq, StateHasher, StoredDate, U64, canonical_json, canonical_map, get_last_seq,
+    get_u64,
+};
 use super::error::{CatalogError, OutOfOrder, SqlContext};
 use super::packed::{self, Dict};
 use super::rows;
@@ -224,7 +227,7 @@ impl SnapshotLoad<'_> {
         let mut stmt = self.tx.prepare_cached(lookup).ctx(action)?;
         let found: Option<(i64, u64, Option<Vec<u8>>, u64)> = stmt
             .query_row(params.as_slice(), |r| {
-                Ok((r.get(0)?, get_u64(r, 1)?, r.get(2)?, get_u64(r, 3)?))
+                Ok((r.get(0)?, get_last_seq(r, 1)?, r.get(2)?, get_u64(r, 3)?))
             })
             .optional()
             .ctx(action)?;
@@ -274,7 +277,7 @@ impl SnapshotLoad<'_> {
         }
         if !open {
             let mut up = self.tx.prepare_cached(set_end).ctx(action)?;
-            up.execute(params![U64(OPEN), rid]).ctx(action)?;
+            up.execute(params![LastSeq(OPEN), rid]).ctx(action)?;
         }
         Ok(Step::Unchanged)
     }
@@ -328,7 +331,7 @@ impl SnapshotLoad<'_> {
                 .prepare_cached(
                     "INSERT INTO containers (library, number, first_seq, last_seq, state, kind, \
                      name, parent, workspace, client, matter, profile, acl) \
-                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, 9223372036854775807, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, '', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -395,7 +398,7 @@ impl SnapshotLoad<'_> {
                     "INSERT INTO versions (library, document, version, first_seq, last_seq, \
                      state, kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
                      author, workspace, profile, content, base) VALUES \
-                     ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, 9223372036854775807, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, '', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -476,7 +479,7 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO filings (library, document, folder, first_seq, last_seq) \
-                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, 9223372036854775807)",
+                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, '')",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -514,7 +517,7 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO document_acls (library, document, first_seq, last_seq, state, \
-                     acl) VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, 9223372036854775807, ?4, ?5)",
+                     acl) VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, '', ?4, ?5)",
                 )
                 .ctx(action)?;
             ins.execute(params![
