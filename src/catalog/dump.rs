@@ -43,6 +43,11 @@ const TABLES: &[(&str, &str, &str)] = &[
         "library, document, version, first_seq",
     ),
     (
+        "version_names",
+        "name, (SELECT name FROM libraries WHERE id = version_names.library) AS library, document",
+        "name, library, document",
+    ),
+    (
         "filings",
         "(SELECT name FROM libraries WHERE id = filings.library) AS library, document, folder, first_seq, last_seq",
         "library, document, folder, first_seq",

@@ -3,7 +3,7 @@
 use rusqlite::ToSql;
 
 use super::Catalog;
-use super::encode::{get_last_seq, get_u64, time_to_ns_clamped};
+use super::encode::{U64, get_last_seq, get_u64, time_to_ns_clamped};
 use super::error::{CatalogError, SqlContext};
 use super::rows::{self, VERSION_COLS};
 use super::types::{FindHit, FindQuery};
@@ -18,108 +18,137 @@ impl Catalog {
     /// its profile) carried those codes in any snapshot the version state was in.
     #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
     pub fn find(&self, q: &FindQuery) -> Result<Vec<FindHit>, CatalogError> {
-        // The filters, as SQL with numbered parameters; used twice (see below).
-        let mut sql = String::new();
+        // The filters on a version row `v`, as SQL with numbered parameters.
+        let mut filters = String::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql>| {
+        let mut arg = |filters: &mut String, clause: &str, v: Box<dyn ToSql>| {
             args.push(v);
-            sql.push_str(&clause.replace("?#", &format!("?{}", args.len())));
+            filters.push_str(&clause.replace("?#", &format!("?{}", args.len())));
         };
         if let Some(l) = &q.library {
             arg(
-                &mut sql,
+                &mut filters,
                 " AND v.library = (SELECT id FROM libraries WHERE name = ?#)",
                 Box::new(l.to_string()),
             );
         }
+        let mut range = None;
         if let Some(n) = &q.name {
             let pattern = n.to_ascii_lowercase();
-            // A pattern with a literal start reads only the names starting with it (index
-            // versions_name); one starting with a wildcard reads every version.
-            if let Some((low, high)) = name_range(&pattern) {
-                arg(&mut sql, " AND lower(v.name) >= ?#", Box::new(low));
-                arg(&mut sql, " AND lower(v.name) < ?#", Box::new(high));
-            }
+            range = name_range(&pattern);
             arg(
-                &mut sql,
+                &mut filters,
                 " AND (lower(v.name) GLOB ?# OR lower(v.name || '.' || v.extension) GLOB ?#)",
                 Box::new(pattern),
             );
         }
         if let Some(a) = &q.author {
-            arg(&mut sql, " AND v.author = ?#", Box::new(a.to_lowercase()));
+            arg(
+                &mut filters,
+                " AND v.author = ?#",
+                Box::new(a.to_lowercase()),
+            );
         }
         if let Some(t) = &q.modified_after {
             arg(
-                &mut sql,
+                &mut filters,
                 " AND COALESCE(v.edit_ns, CASE WHEN typeof(v.edit_date) = 'integer' \
                  THEN v.edit_date * 1000000000 END) > ?#",
                 Box::new(time_to_ns_clamped(t)),
             );
         }
         if q.client.is_some() || q.matter.is_some() {
-            sql.push_str(
+            filters.push_str(
                 " AND EXISTS (SELECT 1 FROM containers w WHERE w.library = v.library \
                  AND w.number = v.workspace AND w.first_seq <= v.last_seq \
                  AND w.last_seq >= v.first_seq",
             );
             if let Some(c) = &q.client {
-                arg(&mut sql, " AND w.client = ?#", Box::new(c.to_lowercase()));
+                arg(
+                    &mut filters,
+                    " AND w.client = ?#",
+                    Box::new(c.to_lowercase()),
+                );
             }
             if let Some(m) = &q.matter {
-                arg(&mut sql, " AND w.matter = ?#", Box::new(m.to_lowercase()));
+                arg(
+                    &mut filters,
+                    " AND w.matter = ?#",
+                    Box::new(m.to_lowercase()),
+                );
             }
-            sql.push(')');
+            filters.push(')');
         }
         let limit = q.limit.unwrap_or(DEFAULT_FIND_LIMIT);
         let action = || format!("searching versions with {q:?}");
-        // First the first `limit` matching versions in order, sorted as bare keys (a common
-        // name prefix can match far more versions than the limit: only their keys go through
-        // the sort); then every matching state of those versions, with their columns.
-        args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        let filters = sql;
-        let sql = format!(
-            "WITH hits AS (SELECT DISTINCT v.library, v.document, v.version FROM versions v \
-             WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
-             v.document, v.version LIMIT ?{n}) \
-             SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM hits h CROSS JOIN versions v \
-             ON v.library = h.library AND v.document = h.document AND v.version = h.version \
-             WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
-             v.document, v.version, v.first_seq",
-            n = args.len()
-        );
-
-        let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
-        let mut stmt = self.conn.prepare(&sql).ctx(action)?;
-        let mut rows_iter = stmt
-            .query_map(params.as_slice(), |r| {
-                Ok((
-                    rows::raw_version(r, 0)?,
-                    get_u64(r, rows::VERSION_NCOLS)?,
-                    get_last_seq(r, rows::VERSION_NCOLS + 1)?,
-                ))
-            })
-            .ctx(action)?;
-        // (hit, ranges of its matching states)
-        let mut hits: Vec<(crate::catalog::VersionRow, Vec<(u64, u64)>)> = Vec::new();
-        for row in &mut rows_iter {
-            let (raw, first, last) = row.ctx(action)?;
-            let v = rows::version(raw)?;
-            match hits.last_mut() {
-                Some((h, ranges)) if h.id == v.id => {
-                    *h = v;
-                    ranges.push((first, last));
+        // One read transaction: every statement below sees the same catalog (a load committing
+        // meanwhile cannot show a document's names without its versions), and takes SQLite's
+        // file lock once rather than per statement.
+        let _read = self.conn.unchecked_transaction().ctx(action)?;
+        let mut hits = Hits::new(limit);
+        let read = |r: &rusqlite::Row<'_>| {
+            Ok((
+                rows::raw_version(r, 0)?,
+                get_u64(r, rows::VERSION_NCOLS)?,
+                get_last_seq(r, rows::VERSION_NCOLS + 1)?,
+            ))
+        };
+        match range {
+            // A pattern with a literal start: the documents that ever had a version named
+            // within its range (table version_names, in order), then each one's versions
+            // through its key, until the limit.
+            Some((low, high)) => {
+                let documents = self.documents_named(q, &low, &high)?;
+                let n = args.len();
+                let sql = format!(
+                    "SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v \
+                     WHERE v.library = ?{} AND v.document = ?{}{filters} \
+                     ORDER BY v.version, v.first_seq",
+                    n + 1,
+                    n + 2
+                );
+                let mut stmt = self.conn.prepare(&sql).ctx(action)?;
+                'documents: for (library, document) in documents {
+                    let document = U64(document);
+                    let mut params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+                    params.push(&library);
+                    params.push(&document);
+                    let rows_iter = stmt.query_map(params.as_slice(), read).ctx(action)?;
+                    for row in rows_iter {
+                        let (raw, first, last) = row.ctx(action)?;
+                        if !hits.add(rows::version(raw)?, first, last) {
+                            break 'documents;
+                        }
+                    }
                 }
-                _ => {
-                    if hits.len() == limit {
+            }
+            // A pattern starting with a wildcard, or no name: every version is a candidate;
+            // the first `limit` matching versions are found in order, sorted as bare keys, then
+            // every matching state of those is read with its columns.
+            None => {
+                args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+                let sql = format!(
+                    "WITH hits AS (SELECT DISTINCT v.library, v.document, v.version FROM versions v \
+                     WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
+                     v.document, v.version LIMIT ?{n}) \
+                     SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM hits h CROSS JOIN versions v \
+                     ON v.library = h.library AND v.document = h.document AND v.version = h.version \
+                     WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
+                     v.document, v.version, v.first_seq",
+                    n = args.len()
+                );
+                let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+                let mut stmt = self.conn.prepare(&sql).ctx(action)?;
+                for row in stmt.query_map(params.as_slice(), read).ctx(action)? {
+                    let (raw, first, last) = row.ctx(action)?;
+                    if !hits.add(rows::version(raw)?, first, last) {
                         break;
                     }
-                    hits.push((v, vec![(first, last)]));
                 }
             }
         }
-        drop(rows_iter);
-        hits.into_iter()
+        hits.found
+            .into_iter()
             .map(|(version, ranges)| {
                 let snapshots = ranges
                     .into_iter()
@@ -128,6 +157,65 @@ impl Catalog {
                 Ok(FindHit { version, snapshots })
             })
             .collect()
+    }
+
+    /// The documents (library id, number), ordered by library name and number, of which a
+    /// version was ever named within `[low, high)` (lower-cased), in `q.library` if set.
+    fn documents_named(
+        &self,
+        q: &FindQuery,
+        low: &str,
+        high: &str,
+    ) -> Result<Vec<(i64, u64)>, CatalogError> {
+        let library = q.library.as_ref().map(|l| l.to_string());
+        self.conn
+            .prepare_cached(
+                "SELECT DISTINCT (SELECT l.name FROM libraries l WHERE l.id = n.library) AS lib, \
+                 n.library, n.document FROM version_names n WHERE n.name >= ?1 AND n.name < ?2 \
+                 AND (?3 IS NULL OR n.library = (SELECT id FROM libraries WHERE name = ?3)) \
+                 ORDER BY lib, n.document",
+            )
+            .and_then(|mut s| {
+                s.query_map(rusqlite::params![low, high, library], |r| {
+                    Ok((r.get(1)?, get_u64(r, 2)?))
+                })?
+                .collect()
+            })
+            .ctx(|| format!("finding the documents named {low:?}... for {q:?}"))
+    }
+}
+
+/// Hits gathered in order: one per version (its newest matching state, and the snapshot ranges
+/// of every matching state), at most `limit`.
+struct Hits {
+    limit: usize,
+    found: Vec<(crate::catalog::VersionRow, Vec<(u64, u64)>)>,
+}
+
+impl Hits {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            found: Vec::new(),
+        }
+    }
+
+    /// Add a matching state (rows come ordered by version, then first snapshot); `false` when
+    /// it is of a new version and the limit is reached.
+    fn add(&mut self, v: crate::catalog::VersionRow, first: u64, last: u64) -> bool {
+        match self.found.last_mut() {
+            Some((h, ranges)) if h.id == v.id => {
+                *h = v;
+                ranges.push((first, last));
+            }
+            _ => {
+                if self.found.len() == self.limit {
+                    return false;
+                }
+                self.found.push((v, vec![(first, last)]));
+            }
+        }
+        true
     }
 }
 

@@ -229,11 +229,13 @@ CREATE INDEX skipped_snapshot ON skipped (snapshot);
 
 /// Version 3: an open row's `last_seq` is the empty text instead of `i64::MAX` (no bytes in
 /// the record or in the keys; SQLite orders text after every integer, so `last_seq >= S` still
-/// holds for it): ~40 bytes less per version. The derived tables are emptied and filled again
-/// from the repository (as for version 2).
+/// holds for it): ~40 bytes less per version. The name index on versions becomes the
+/// `version_names` table (one entry per document and name). The derived tables are emptied
+/// and filled again from the repository (as for version 2).
 const V3: &str = r#"
 INSERT OR REPLACE INTO meta (key, value)
     SELECT 'rebuild_incomplete', '1' WHERE EXISTS (SELECT 1 FROM snapshots);
+DROP INDEX versions_name;
 DROP TABLE skipped;
 DROP TABLE filings;
 DROP TABLE document_acls;
@@ -282,7 +284,15 @@ CREATE TABLE versions (
     base              INTEGER
 ) STRICT;
 CREATE UNIQUE INDEX versions_key ON versions (library, document, version, last_seq);
-CREATE INDEX versions_name ON versions (lower(name));
+-- The lower-cased names of each document's versions, once per document and name (versions of
+-- a document mostly share their name): what `find --name` ranges over (half the entries of an
+-- index on versions, and no table look-up until a document is known to match).
+CREATE TABLE version_names (
+    name     TEXT NOT NULL,
+    library  INTEGER NOT NULL,
+    document INTEGER NOT NULL,
+    PRIMARY KEY (name, library, document)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE filings (
     rid       INTEGER PRIMARY KEY,

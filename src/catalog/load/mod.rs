@@ -421,6 +421,13 @@ impl SnapshotLoad<'_> {
                 base.map(|(rid, _)| rid),
             ])
             .ctx(action)?;
+            self.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO version_names (name, library, document) VALUES \
+                     (lower(?1), (SELECT id FROM libraries WHERE name = ?2), ?3)",
+                )
+                .and_then(|mut s| s.execute(params![v.name, doc.library.as_str(), U64(doc.number)]))
+                .ctx(action)?;
         }
         count(&mut self.versions, step);
         Ok(())

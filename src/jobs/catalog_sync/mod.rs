@@ -44,6 +44,43 @@ pub enum SyncError {
     Catalog(#[from] catalog::CatalogError),
     #[error("the catalog loader thread stopped: {0}")]
     Task(String),
+    #[error("locking {path} to update the catalog")]
+    Lock {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Held while the catalog is being filled: one update (a snapshot, a sync or a rebuild) of a
+/// catalog at a time on this host. Backups of several libraries run at once and each updates
+/// the catalog; without it, two of them finding the catalog marked incomplete rebuilt it at the
+/// same time, and a snapshot could be left out. An OS file lock next to the catalog, released
+/// with the process.
+struct SyncLock {
+    _file: std::fs::File,
+}
+
+impl SyncLock {
+    async fn acquire(catalog_path: &std::path::Path) -> Result<Self, SyncError> {
+        let mut name = catalog_path.as_os_str().to_owned();
+        name.push(".update-lock");
+        let path = std::path::PathBuf::from(name);
+        let at = path.clone();
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let file = match crate::jobs::lock::try_lock_file(&at)? {
+                crate::jobs::lock::Locked::Ours(f) => return Ok(f),
+                crate::jobs::lock::Locked::Busy(f) => f,
+            };
+            tracing::info!(lock = %at.display(), "waiting for another update of the catalog to finish");
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| SyncError::Task(e.to_string()))?
+        .map_err(|source| SyncError::Lock { path, source })?;
+        Ok(Self { _file: file })
+    }
 }
 
 pub(super) enum Row {
@@ -105,6 +142,7 @@ pub async fn sync_snapshot(
     catalog_path: &std::path::Path,
     snap: &Snapshot,
 ) -> Result<Option<LoadReport>, SyncError> {
+    let _lock = SyncLock::acquire(catalog_path).await?;
     load_snapshot(repo, catalog_path, snap, Diff::FromParent).await
 }
 
@@ -183,6 +221,7 @@ pub async fn sync_all(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
 ) -> Result<SyncReport, SyncError> {
+    let _lock = SyncLock::acquire(catalog_path).await?;
     let snaps = list_all(repo).await?;
     let path = catalog_path.to_path_buf();
     let ids: Vec<(SnapshotId, String, chrono::DateTime<chrono::Utc>)> = snaps
@@ -213,11 +252,14 @@ pub async fn sync_all(
         .await
         .map_err(|e| SyncError::Task(e.to_string()))??;
     if needs_rebuild {
-        return rebuild(repo, catalog_path).await;
+        return rebuild_as(repo, catalog_path, Diff::FromParent).await;
     }
     let mut report = SyncReport::default();
     for s in &snaps {
-        if sync_snapshot(repo, catalog_path, s).await?.is_some() {
+        if load_snapshot(repo, catalog_path, s, Diff::FromParent)
+            .await?
+            .is_some()
+        {
             report.loaded += 1;
         } else {
             report.already += 1;
@@ -238,6 +280,7 @@ pub async fn rebuild(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
 ) -> Result<SyncReport, SyncError> {
+    let _lock = SyncLock::acquire(catalog_path).await?;
     rebuild_as(repo, catalog_path, Diff::FromParent).await
 }
 
@@ -247,6 +290,7 @@ pub async fn rebuild_reading_everything(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
 ) -> Result<SyncReport, SyncError> {
+    let _lock = SyncLock::acquire(catalog_path).await?;
     rebuild_as(repo, catalog_path, Diff::Off).await
 }
 

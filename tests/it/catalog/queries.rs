@@ -249,6 +249,28 @@ fn find_filters_and_reports_snapshots() {
         ..Default::default()
     });
     assert_eq!(hits, [("ACTIVE!101.1".to_string(), s(&["s1"]))]);
+    // A literal start reads the documents named so (version_names), then their versions:
+    // the renamed state only, and the extension matches as `name.extension`.
+    let hits = find(FindQuery {
+        name: Some("FINAL*".into()),
+        ..Default::default()
+    });
+    assert_eq!(hits, [("ACTIVE!101.1".to_string(), s(&["s2"]))]);
+    let txt = cat
+        .find(&FindQuery {
+            name: Some("*.TXT".into()),
+            ..Default::default()
+        })
+        .expect("find");
+    let start: String = txt[0].version.name.chars().take(1).collect();
+    let hits = find(FindQuery {
+        name: Some(format!("{start}*.TxT")),
+        ..Default::default()
+    });
+    assert!(
+        hits.iter().any(|h| h.0 == "ACTIVE!103.1"),
+        "{start}*.TxT: {hits:?}"
+    );
 
     let hits = find(FindQuery {
         name: Some("*agreement".into()),
