@@ -62,10 +62,14 @@ struct SyncLock {
 }
 
 impl SyncLock {
-    async fn acquire(catalog_path: &std::path::Path) -> Result<Self, SyncError> {
+    fn path(catalog_path: &std::path::Path) -> std::path::PathBuf {
         let mut name = catalog_path.as_os_str().to_owned();
         name.push(".update-lock");
-        let path = std::path::PathBuf::from(name);
+        std::path::PathBuf::from(name)
+    }
+
+    async fn acquire(catalog_path: &std::path::Path) -> Result<Self, SyncError> {
+        let path = Self::path(catalog_path);
         let at = path.clone();
         let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
             let file = match crate::jobs::lock::try_lock_file(&at)? {
@@ -330,4 +334,36 @@ async fn rebuild_as(
     .await
     .map_err(|e| SyncError::Task(e.to_string()))??;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::SyncLock;
+    use crate::jobs::lock::{Locked, try_lock_file};
+
+    #[tokio::test]
+    async fn the_update_lock_is_exclusive_private_and_released_on_drop() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let catalog = dir.path().join("catalog.db");
+        let path = SyncLock::path(&catalog);
+        let held = SyncLock::acquire(&catalog).await.expect("lock");
+        assert!(
+            matches!(try_lock_file(&path).expect("open"), Locked::Busy(_)),
+            "another update must wait"
+        );
+        let mode = std::fs::metadata(&path)
+            .expect("lock file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(held);
+        assert!(matches!(
+            try_lock_file(&path).expect("open"),
+            Locked::Ours(_)
+        ));
+        // Taken again by the next update once free.
+        drop(SyncLock::acquire(&catalog).await.expect("lock again"));
+    }
 }
