@@ -37,7 +37,7 @@ const TABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "versions",
-        "(SELECT name FROM libraries WHERE id = versions.library) AS library, document, version, first_seq, last_seq, state, kind, name, extension, size, \
+        "(SELECT name FROM libraries WHERE id = versions.library) AS library, document, version, first_seq, last_seq, kind, name, extension, size, \
          edit_date, edit_ns, edit_profile_date, author, workspace, profile, content, \
          (SELECT b.profile FROM versions b WHERE b.rid = versions.base) AS base_profile",
         "library, document, version, first_seq",

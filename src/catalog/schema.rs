@@ -8,7 +8,7 @@
 //! no write; a changed one ends its old row at the previous snapshot and gets a new one; a
 //! deleted one ends its row. (Catalogs written before open ends hold the newest ordinal instead;
 //! the next load opens those rows.) `state` is an 8-byte BLAKE3 prefix of the row's canonical
-//! contents.
+//! contents (versions, from schema version 3, compute it from the row instead of storing it).
 //!
 //! Migrations only go forward: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 //! A database with a newer version than `MIGRATIONS.len()` is refused.
@@ -230,7 +230,8 @@ CREATE INDEX skipped_snapshot ON skipped (snapshot);
 /// Version 3: an open row's `last_seq` is the empty text instead of `i64::MAX` (no bytes in
 /// the record or in the keys; SQLite orders text after every integer, so `last_seq >= S` still
 /// holds for it): ~40 bytes less per version. The name index on versions becomes the
-/// `version_names` table (one entry per document and name). The derived tables are emptied
+/// `version_names` table (one entry per document and name), and versions keep no `state`
+/// column (computed from the row when needed). The derived tables are emptied
 /// and filled again from the repository (as for version 2).
 const V3: &str = r#"
 INSERT OR REPLACE INTO meta (key, value)
@@ -269,7 +270,6 @@ CREATE TABLE versions (
     version           INTEGER NOT NULL,
     first_seq         INTEGER NOT NULL,
     last_seq          ANY NOT NULL,
-    state             BLOB NOT NULL,
     kind              INTEGER NOT NULL,
     name              TEXT NOT NULL,
     extension         TEXT,

@@ -217,7 +217,7 @@ impl SnapshotLoad<'_> {
         lookup: &str,
         set_end: &str,
         key: &[&dyn ToSql],
-        state: Option<&[u8; 8]>,
+        given: Given<'_>,
         object: &dyn Fn() -> String,
     ) -> Result<Step, CatalogError> {
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
@@ -234,6 +234,11 @@ impl SnapshotLoad<'_> {
         drop(stmt);
         let Some((rid, last_seq, old_state, first_seq)) = found else {
             return Ok(Step::Insert { changed: false });
+        };
+        let (state, old_state) = match given {
+            Given::Keyed => (None, old_state),
+            Given::State(state) => (Some(state), old_state),
+            Given::Computed(state, stored) => (Some(state), Some(stored(rid)?.to_vec())),
         };
         let same = old_state.as_deref() == state.map(|s| &s[..]);
         let duplicate = || {
@@ -317,7 +322,7 @@ impl SnapshotLoad<'_> {
              AND number = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE containers SET last_seq = ?1 WHERE rid = ?2",
             &[&c.id.library.as_str(), &U64(c.id.number)],
-            Some(&state),
+            Given::State(&state),
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
@@ -360,27 +365,15 @@ impl SnapshotLoad<'_> {
         let object = || format!("version {}", v.id);
         self.check_library(&v.id.document.library, &object)?;
         let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
-        let profile = canonical_map(&v.profile);
-        let content = canonical_json(&v.content);
-        let kind = encode::document_kind_str(v.kind);
-        let state = StateHasher::new("version")
-            .field(kind.as_bytes())
-            .field(v.name.as_bytes())
-            .opt(v.extension.as_deref())
-            .field(&v.size.to_le_bytes())
-            .opt(v.edit_date.as_deref())
-            .opt(v.edit_profile_date.as_deref())
-            .field(profile.as_bytes())
-            .field(content.as_bytes())
-            .finish();
+        let state = version_state(v);
         let doc = &v.id.document;
         let step = self.step(
             RowKind::Versions,
-            "SELECT rid, last_seq, state, first_seq FROM versions WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
+            "SELECT rid, last_seq, NULL, first_seq FROM versions WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND document = ?2 AND version = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE versions SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number), &v.id.version],
-            Some(&state),
+            Given::Computed(&state, &|rid| self.stored_version_state(rid, &action)),
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
@@ -396,9 +389,9 @@ impl SnapshotLoad<'_> {
                 .tx
                 .prepare_cached(
                     "INSERT INTO versions (library, document, version, first_seq, last_seq, \
-                     state, kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
+                     kind, name, extension, size, edit_date, edit_ns, edit_profile_date, \
                      author, workspace, profile, content, base) VALUES \
-                     ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, '', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, '', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -406,7 +399,6 @@ impl SnapshotLoad<'_> {
                 U64(doc.number),
                 v.id.version,
                 U64(self.seq),
-                &state[..],
                 encode::document_kind_int(v.kind),
                 v.name,
                 v.extension,
@@ -431,6 +423,24 @@ impl SnapshotLoad<'_> {
         }
         count(&mut self.versions, step);
         Ok(())
+    }
+
+    /// The state of the version stored in row `rid`, from its columns (the versions table keeps
+    /// no state column: 9 bytes per version; read only when a version is given again).
+    fn stored_version_state(
+        &self,
+        rid: i64,
+        action: &dyn Fn() -> String,
+    ) -> Result<[u8; 8], CatalogError> {
+        let raw = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {} FROM versions v WHERE v.rid = ?1",
+                rows::VERSION_COLS
+            ))
+            .and_then(|mut s| s.query_row([rid], |r| rows::raw_version(r, 0)))
+            .ctx(action)?;
+        Ok(version_state(&rows::version(raw)?))
     }
 
     /// The newest row of a document whose profile was packed without a base, and its residual
@@ -477,7 +487,7 @@ impl SnapshotLoad<'_> {
                 &U64(f.document.number),
                 &U64(f.parent.number),
             ],
-            None,
+            Given::Keyed,
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
@@ -515,7 +525,7 @@ impl SnapshotLoad<'_> {
              AND document = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE document_acls SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number)],
-            Some(&state),
+            Given::State(&state),
             &object,
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
@@ -623,4 +633,34 @@ fn count(c: &mut ChangeCounts, step: Step) {
 /// Items of the previous snapshot neither kept nor replaced were removed.
 fn close(c: &mut ChangeCounts, previous: u64) {
     c.removed = previous.saturating_sub(c.unchanged + c.changed);
+}
+
+/// What [`SnapshotLoad::step`] compares an item given again with its stored row by.
+enum Given<'a> {
+    /// Nothing but its key: a row found is the same item (filings).
+    Keyed,
+    /// Its state, against the row's `state` column (selected by the look-up).
+    State(&'a [u8; 8]),
+    /// Its state, against the state computed from the stored row `rid` (versions keep no
+    /// state column).
+    Computed(
+        &'a [u8; 8],
+        &'a dyn Fn(i64) -> Result<[u8; 8], CatalogError>,
+    ),
+}
+
+/// A version's state: what tells a changed version from the same one given again.
+fn version_state(v: &VersionRow) -> [u8; 8] {
+    let profile = canonical_map(&v.profile);
+    let content = canonical_json(&v.content);
+    StateHasher::new("version")
+        .field(encode::document_kind_str(v.kind).as_bytes())
+        .field(v.name.as_bytes())
+        .opt(v.extension.as_deref())
+        .field(&v.size.to_le_bytes())
+        .opt(v.edit_date.as_deref())
+        .opt(v.edit_profile_date.as_deref())
+        .field(profile.as_bytes())
+        .field(content.as_bytes())
+        .finish()
 }
