@@ -55,6 +55,34 @@
 # |  large | 1,088,412 |      411.7 |       378 |    221.2 |         27.7 |          33.0 |     45.3 |       11.9 |          39.1 |   9.1 ms |          416.3 ms |       7.6 ms |     176.6 ms |    43.2 ms |  92.7 s |       203.5 s | 1173 s |
 # (large, 12:11 UTC: under `nice` while a clean-clone CI built and ran: times are loaded.)
 #
+# Schema v3, 2026-12-05 16:58-17:59 UTC, release binaries of each step, one library, seed 1,
+# SIZE_DIVISOR=20, QUERIES=20. "names" is the versions_name index (v2) or the version_names
+# table that replaced it; a row marked * ran beside a test suite or a build (times loaded), +
+# beside a build during its backup only (queries quiet).
+# (a) an open row's last_seq is the empty text (was i64::MAX: 8 bytes in each row and key);
+# (b) + `ls` of a folder starts from its filings (CROSS JOIN; the planner, without table
+#     statistics, scanned every version of the library), `find` sorts bare keys;
+# (c) + version_names (one entry per document and name) instead of an index on every version's
+#     name; `find` with a literal start reads it, then each named document's versions by key;
+# (d) + no state column in versions (computed from the stored row when a version is given again).
+#
+# | scale  | step | catalog MB | B/version | versions | versions_key | names | acls+key | containers | filings+2 idx | ls (top) | ls biggest folder | versions DOC | find prefix* | find exact | rebuild | catalog phase | backup |
+# |--------|------|------------|-----------|----------|--------------|-------|----------|------------|---------------|----------|-------------------|--------------|--------------|------------|---------|---------------|--------|
+# | 100000 | a *  |       34.5 |       342 |    211.0 |         17.9 |  31.9 |     36.0 |       16.1 |          28.2 |  12.0 ms |           45.3 ms |      12.1 ms |      49.8 ms |     9.8 ms |   8.0 s |         9.5 s |   34 s |
+# | 100000 | c *  |       33.0 |       327 |    210.9 |         17.9 |  17.3 |     36.0 |       16.1 |          28.2 |   6.6 ms |            8.6 ms |       5.8 ms |      40.5 ms |    10.2 ms |   6.8 s |         8.1 s |   32 s |
+# | 100000 | d *  |       32.1 |       317 |    201.3 |         17.9 |  17.2 |     36.0 |       16.1 |          28.2 |   8.2 ms |           12.7 ms |      19.2 ms |      45.2 ms |    26.8 ms |   8.5 s |        14.2 s |   64 s |
+# |  large | b *  |      371.9 |       342 |    212.7 |         18.5 |  32.9 |     36.6 |       11.1 |          29.7 |  11.7 ms |           12.5 ms |      11.3 ms |     406.4 ms |    34.0 ms |  95.7 s |       116.8 s |  525 s |
+# |  large | c +  |      355.2 |       326 |    212.7 |         18.5 |  17.5 |     36.6 |       11.1 |          29.7 |  10.2 ms |            7.3 ms |      12.0 ms |      64.1 ms |    36.2 ms |  93.5 s |        94.2 s |  395 s |
+# |  large | d    |      344.8 |       317 |    203.2 |         18.5 |  17.5 |     36.6 |       11.1 |          29.7 |   5.8 ms |            9.4 ms |       8.3 ms |      59.8 ms |    30.2 ms |  92.0 s |        87.5 s |  324 s |
+#
+# At 1 M, v2 -> v3: 378 -> 317 bytes per version; `ls` of the biggest folder 416 -> 7-9 ms; `find` of a
+# common prefix ('Partic*', 40,825 versions, stops at 1000 hits): 177 -> 60-64 ms (it read and sorted every
+# match; a quiet run of (b) took 110-120 ms); "find exact" is that document's whole name
+# followed by `*` (758 hits at 1 M). Still above the 300-byte goal: next are the filings and
+# ACL tables without rowid tables of their own (~20 bytes: each is a table plus a key index
+# today), ACLs stored once per distinct value (22,485 distinct of 51,267 document ACLs at
+# 100000: ~5 bytes), and the profiles' dates and `iwl` derived or binary (~8 bytes).
+#
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
 # 128 -> 44 ms; `ls` of the biggest folder 168 -> 100 ms. Where the 277 bytes of a versions
