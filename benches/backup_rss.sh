@@ -162,6 +162,15 @@
 #   ~40 B per document, versions arrive out of order); the catalog load's `seen` rid sets of
 #   a full-listing incremental (catalog/load/carry.rs, 8-16 B per version) and the catalog's
 #   own size on disk (2.3 KB per version).
+#   large with catalog schema v3 (issue 21: open ends as empty text, version_names, no
+#   versions.state; release build of 0c7bf1e, 2026-12-05 18:26-18:33 UTC, quiet machine,
+#   RUNS=3 CHANGE_FROM=3 CHANGE_PERCENT=1; every run checked complete):
+# |      scale | versions | seconds | versions/s | backup peak RSS | repo+catalog GB |
+# |------------|----------|---------|------------|-----------------|-----------------|
+# |      large |1,055,277 |   328.5 |      3,212 |       201.2 MiB |            4.05 |
+# |    large#2 |1,055,277 |     8.2 |    128,223 |        89.3 MiB |            4.05 |
+# |  large#3+1%|1,065,829 |    19.4 |     54,883 |       184.8 MiB |            4.09 |
+#   (all three under the 256 MiB goal at 1 M; 5 M and 10 M not re-measured with this schema.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
