@@ -563,7 +563,7 @@ mod tests {
         let plan = plan(&cat, &filed_versions_sql());
         let first = plan.lines().next().unwrap_or_default();
         assert!(
-            first.contains("SEARCH f USING INDEX filings_folder"),
+            first.contains("SEARCH f USING COVERING INDEX filings_folder (library=? AND folder=? AND last_seq>?)"),
             "the folder's filings are the outer loop:\n{plan}"
         );
         assert!(

@@ -324,8 +324,42 @@ CREATE TABLE skipped (
 CREATE INDEX skipped_snapshot ON skipped (snapshot);
 "#;
 
+/// Version 4: filings and document ACLs are tables keyed by the item and the first snapshot
+/// of the row (`WITHOUT ROWID`): no rid, and no separate key index beside the table (~20
+/// bytes per version less). The folder index carries `last_seq`, so a folder's listing reads
+/// the index alone. Rows are copied: the catalog stays complete.
+const V4: &str = r#"
+CREATE TABLE filings_v4 (
+    library   INTEGER NOT NULL,
+    document  INTEGER NOT NULL,
+    folder    INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  ANY NOT NULL,
+    PRIMARY KEY (library, document, folder, first_seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO filings_v4 (library, document, folder, first_seq, last_seq)
+    SELECT library, document, folder, first_seq, last_seq FROM filings;
+DROP TABLE filings;
+ALTER TABLE filings_v4 RENAME TO filings;
+CREATE INDEX filings_folder ON filings (library, folder, last_seq);
+
+CREATE TABLE document_acls_v4 (
+    library   INTEGER NOT NULL,
+    document  INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  ANY NOT NULL,
+    state     BLOB NOT NULL,
+    acl       BLOB NOT NULL,
+    PRIMARY KEY (library, document, first_seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO document_acls_v4 (library, document, first_seq, last_seq, state, acl)
+    SELECT library, document, first_seq, last_seq, state, acl FROM document_acls;
+DROP TABLE document_acls;
+ALTER TABLE document_acls_v4 RENAME TO document_acls;
+"#;
+
 /// `MIGRATIONS[i]` migrates schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -414,7 +448,7 @@ mod tests {
             v1_catalog(&path, with_snapshot);
             let cat = super::super::Catalog::open(&path).expect("migrates");
             assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
-            assert_eq!(SCHEMA_VERSION, 3);
+            assert_eq!(SCHEMA_VERSION, 4);
             // Only a catalog that held snapshots needs the repository to fill it again.
             assert_eq!(cat.needs_rebuild().expect("flag"), with_snapshot);
             let conn = Connection::open(&path).expect("raw open");
@@ -453,7 +487,7 @@ mod tests {
             .expect("v2 rows");
         }
         let cat = super::super::Catalog::open(&path).expect("migrates");
-        assert_eq!(cat.schema_version().expect("version"), 3);
+        assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
         assert!(cat.needs_rebuild().expect("flag"));
         let conn = Connection::open(&path).expect("raw open");
         let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
@@ -473,5 +507,76 @@ mod tests {
                 .expect("column");
             assert_eq!(ty, "ANY", "{table}.last_seq");
         }
+    }
+
+    #[test]
+    fn a_v3_catalog_keeps_its_filings_and_acls_in_tables_keyed_by_the_item() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("catalog.db");
+        v1_catalog(&path, false);
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(V2).expect("v2 schema");
+            conn.execute_batch(V3).expect("v3 schema");
+            conn.pragma_update(None, "user_version", 3)
+                .expect("version");
+            conn.execute_batch(
+                "INSERT INTO libraries VALUES (1, 'ACTIVE');
+                 INSERT INTO snapshots VALUES ('aa', 'ACTIVE', 1, 0, NULL, 'h', '0.1', '{}', 0, 1, 0, 0, 0);
+                 INSERT INTO filings (library, document, folder, first_seq, last_seq) VALUES \
+                 (1, 5, 7, 1, 1), (1, 5, 7, 2, ''), (1, 6, 7, 1, '');
+                 INSERT INTO document_acls (library, document, first_seq, last_seq, state, acl) \
+                 VALUES (1, 5, 1, '', x'0102', x'03');",
+            )
+            .expect("v3 rows");
+        }
+        let cat = super::super::Catalog::open(&path).expect("migrates");
+        assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
+        assert!(
+            !cat.needs_rebuild().expect("flag"),
+            "rows are copied, not dropped"
+        );
+        let conn = Connection::open(&path).expect("raw open");
+        let rows = |sql: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .expect(sql)
+                .query_map([], |r| r.get::<_, String>(0))
+                .expect(sql)
+                .collect::<Result<_, _>>()
+                .expect(sql)
+        };
+        assert_eq!(
+            rows(
+                "SELECT format('%d %d %d %d %s', library, document, folder, first_seq, \
+                  quote(last_seq)) FROM filings ORDER BY document, first_seq"
+            ),
+            ["1 5 7 1 1", "1 5 7 2 ''", "1 6 7 1 ''"]
+        );
+        assert_eq!(
+            rows(
+                "SELECT format('%d %d %s %s %s', document, first_seq, quote(last_seq), \
+                  hex(state), hex(acl)) FROM document_acls"
+            ),
+            ["5 1 '' 0102 03"]
+        );
+        for table in ["filings", "document_acls"] {
+            let err = conn
+                .prepare(&format!("SELECT rid FROM {table}"))
+                .expect_err("no rid column");
+            assert!(err.to_string().contains("rid"), "{table}: {err}");
+            let without_rowid: i64 = conn
+                .query_row(
+                    "SELECT wr FROM pragma_table_list WHERE name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .expect("table list");
+            assert_eq!(without_rowid, 1, "{table} is WITHOUT ROWID");
+        }
+        let indexes = rows(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ('filings', 'document_acls') ORDER BY name",
+        );
+        assert_eq!(indexes, ["filings_folder"]);
     }
 }

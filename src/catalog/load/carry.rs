@@ -20,6 +20,11 @@ pub enum RowKey {
     DocumentAcl(DocumentId),
 }
 
+/// A filing's identity among the items seen again: its document and folder numbers.
+pub(super) fn filing_item(document: u64, folder: u64) -> u128 {
+    (u128::from(document) << 64) | u128::from(folder)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowKind {
     Containers,
@@ -153,27 +158,53 @@ impl SnapshotLoad<'_> {
             }
             let table = kind.table();
             let action = || format!("ending the removed {table} in snapshot {}", self.snap.id);
-            let open: Vec<i64> = self
+            // The rows' identity in the `seen` sets, and how to end one row so identified.
+            let (select, end_sql) = match kind {
+                RowKind::Containers | RowKind::Versions => (
+                    "rid, 0",
+                    format!("UPDATE {table} SET last_seq = ?1 WHERE rid = ?2"),
+                ),
+                RowKind::Filings => (
+                    "document, folder",
+                    "UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?4) \
+                     AND document = ?2 AND folder = ?3 AND last_seq = ?5"
+                        .to_owned(),
+                ),
+                RowKind::DocumentAcls => (
+                    "document, 0",
+                    "UPDATE document_acls SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?4) \
+                     AND document = ?2 AND last_seq = ?5"
+                        .to_owned(),
+                ),
+            };
+            let open: Vec<(i64, i64)> = self
                 .tx
                 .prepare(&format!(
-                    "SELECT rid FROM {table} WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND last_seq = ?2 \
+                    "SELECT {select} FROM {table} WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND last_seq = ?2 \
                      AND first_seq <= ?3"
                 ))
                 .and_then(|mut st| {
                     st.query_map(
                         params![self.snap.library.as_str(), LastSeq(OPEN), U64(self.prev)],
-                        |r| r.get(0),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
                     )?
                     .collect()
                 })
                 .ctx(action)?;
             let seen = &self.seen.borrow()[kind.index()];
-            let mut end = self
-                .tx
-                .prepare(&format!("UPDATE {table} SET last_seq = ?1 WHERE rid = ?2"))
-                .ctx(action)?;
-            for rid in open.into_iter().filter(|rid| !seen.contains(rid)) {
-                end.execute(params![U64(self.prev), rid]).ctx(action)?;
+            let mut end = self.tx.prepare(&end_sql).ctx(action)?;
+            let (lib, open_end, prev) = (self.snap.library.as_str(), LastSeq(OPEN), U64(self.prev));
+            for (a, b) in open {
+                let identity = match kind {
+                    RowKind::Filings => filing_item(a as u64, b as u64),
+                    _ => a as u128,
+                };
+                if seen.contains(&identity) {
+                    continue;
+                }
+                let args: [&dyn rusqlite::ToSql; 5] = [&prev, &a, &b, &lib, &open_end];
+                let n = end.parameter_count();
+                end.execute(&args[..n]).ctx(action)?;
             }
         }
         Ok(())

@@ -51,7 +51,9 @@ pub struct SnapshotLoad<'c> {
     carried: [bool; 4],
     /// Rows of the previous snapshot seen again in this one, per kind (not carried over): the
     /// open rows left unseen end at the previous snapshot on commit.
-    seen: std::cell::RefCell<[std::collections::HashSet<i64>; 4]>,
+    /// Identified by rid (containers, versions) or by the item's key (filings: document and
+    /// folder; document ACLs: document), whose open row is unique.
+    seen: std::cell::RefCell<[std::collections::HashSet<u128>; 4]>,
     prev_counts: ItemCounts,
     containers: ChangeCounts,
     versions: ChangeCounts,
@@ -209,14 +211,18 @@ impl SnapshotLoad<'_> {
     }
 
     /// Find the item's newest row valid in the previous or this snapshot and decide.
-    /// `lookup` selects `rid, last_seq, state, first_seq` with the key in `?1..` and `prev`
-    /// last; `set_end` sets `last_seq = ?1` of row `rid = ?2`.
+    /// `lookup` selects `row, last_seq, state, first_seq` with the key in `?1..` and `prev`
+    /// last, where `row` is the rid (rowid tables) or the first_seq (tables keyed by the item);
+    /// `set_end` sets `last_seq = ?1` of that `row = ?2` (the key in `?3..` when it needs it).
+    /// `item` identifies the item among the rows seen again when the row is no rid.
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         kind: RowKind,
         lookup: &str,
         set_end: &str,
         key: &[&dyn ToSql],
+        item: Option<u128>,
         given: Given<'_>,
         object: &dyn Fn() -> String,
     ) -> Result<Step, CatalogError> {
@@ -234,6 +240,14 @@ impl SnapshotLoad<'_> {
         drop(stmt);
         let Some((rid, last_seq, old_state, first_seq)) = found else {
             return Ok(Step::Insert { changed: false });
+        };
+        let set_row_end = |end: &dyn ToSql| -> Result<(), CatalogError> {
+            let mut up = self.tx.prepare_cached(set_end).ctx(action)?;
+            let mut args: Vec<&dyn ToSql> = vec![end, &rid];
+            args.extend_from_slice(key);
+            args.truncate(up.parameter_count());
+            up.execute(args.as_slice()).ctx(action)?;
+            Ok(())
         };
         let (state, old_state) = match given {
             Given::Keyed => (None, old_state),
@@ -257,11 +271,7 @@ impl SnapshotLoad<'_> {
         }
         // A row of the previous snapshot: open, or (older catalogs) ended at the previous one.
         let open = last_seq == OPEN;
-        let end_at_previous = || -> Result<(), CatalogError> {
-            let mut close = self.tx.prepare_cached(set_end).ctx(action)?;
-            close.execute(params![U64(self.prev), rid]).ctx(action)?;
-            Ok(())
-        };
+        let end_at_previous = || set_row_end(&prev);
         if self.carried[kind.index()] {
             // Carried over (and opened): same state is nothing to do; another state ends the
             // carried row at the previous snapshot and opens a new one.
@@ -271,7 +281,8 @@ impl SnapshotLoad<'_> {
             end_at_previous()?;
             return Ok(Step::Replace);
         }
-        if !self.seen.borrow_mut()[kind.index()].insert(rid) {
+        let seen_as = item.unwrap_or(rid as u128);
+        if !self.seen.borrow_mut()[kind.index()].insert(seen_as) {
             return duplicate();
         }
         if !same {
@@ -281,8 +292,7 @@ impl SnapshotLoad<'_> {
             return Ok(Step::Insert { changed: true });
         }
         if !open {
-            let mut up = self.tx.prepare_cached(set_end).ctx(action)?;
-            up.execute(params![LastSeq(OPEN), rid]).ctx(action)?;
+            set_row_end(&LastSeq(OPEN))?;
         }
         Ok(Step::Unchanged)
     }
@@ -322,6 +332,7 @@ impl SnapshotLoad<'_> {
              AND number = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE containers SET last_seq = ?1 WHERE rid = ?2",
             &[&c.id.library.as_str(), &U64(c.id.number)],
+            None,
             Given::State(&state),
             &object,
         )?;
@@ -373,6 +384,7 @@ impl SnapshotLoad<'_> {
              AND document = ?2 AND version = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
             "UPDATE versions SET last_seq = ?1 WHERE rid = ?2",
             &[&doc.library.as_str(), &U64(doc.number), &v.id.version],
+            None,
             Given::Computed(&state, &|rid| self.stored_version_state(rid, &action)),
             &object,
         )?;
@@ -479,14 +491,16 @@ impl SnapshotLoad<'_> {
         self.check_library(&f.parent.library, &object)?;
         let step = self.step(
             RowKind::Filings,
-            "SELECT rid, last_seq, NULL, first_seq FROM filings WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
+            "SELECT first_seq, last_seq, NULL, first_seq FROM filings WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND document = ?2 AND folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
-            "UPDATE filings SET last_seq = ?1 WHERE rid = ?2",
+            "UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) \
+             AND document = ?4 AND folder = ?5 AND first_seq = ?2",
             &[
                 &f.document.library.as_str(),
                 &U64(f.document.number),
                 &U64(f.parent.number),
             ],
+            Some(carry::filing_item(f.document.number, f.parent.number)),
             Given::Keyed,
             &object,
         )?;
@@ -521,10 +535,12 @@ impl SnapshotLoad<'_> {
         let state = StateHasher::new("acl").field(json.as_bytes()).finish();
         let step = self.step(
             RowKind::DocumentAcls,
-            "SELECT rid, last_seq, state, first_seq FROM document_acls WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
+            "SELECT first_seq, last_seq, state, first_seq FROM document_acls WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
              AND document = ?2 AND last_seq >= ?3 ORDER BY last_seq DESC LIMIT 1",
-            "UPDATE document_acls SET last_seq = ?1 WHERE rid = ?2",
+            "UPDATE document_acls SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) \
+             AND document = ?4 AND first_seq = ?2",
             &[&doc.library.as_str(), &U64(doc.number)],
+            Some(u128::from(doc.number)),
             Given::State(&state),
             &object,
         )?;
