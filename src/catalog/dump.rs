@@ -54,7 +54,8 @@ const TABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "document_acls",
-        "(SELECT name FROM libraries WHERE id = document_acls.library) AS library, document, first_seq, last_seq, state, acl",
+        "(SELECT name FROM libraries WHERE id = document_acls.library) AS library, document, first_seq, last_seq, state, \
+         (SELECT acl FROM acls WHERE acls.state = document_acls.state AND acls.variant = document_acls.variant) AS acl",
         "library, document, first_seq",
     ),
     (

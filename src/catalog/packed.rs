@@ -180,6 +180,18 @@ pub(crate) fn pack_value(dict: Dict, v: &Value) -> Result<Vec<u8>, CatalogError>
     pack_text(dict, &canonical_json(v))
 }
 
+/// [`pack_text`]'s value in another frame (with a checksum), as another zstd might write it.
+#[cfg(test)]
+pub(crate) fn pack_text_with_checksum(dict: Dict, text: &str) -> Vec<u8> {
+    let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, DICTS_V1[dict as usize])
+        .expect("compressor");
+    c.include_checksum(true).expect("checksum");
+    c.include_dictid(true).expect("dictionary id");
+    let mut out = vec![Codec::Zstd1 as u8];
+    out.extend(c.compress(text.as_bytes()).expect("compress"));
+    out
+}
+
 /// The canonical JSON text of a value packed by [`pack_text`] or [`pack_value`].
 pub(crate) fn unpack_text(
     what: &dyn Fn() -> String,

@@ -443,8 +443,9 @@ impl Catalog {
         let packed: Option<Vec<u8>> = self
             .conn
             .prepare_cached(
-                "SELECT acl FROM document_acls WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND document = ?2 \
-                 AND first_seq <= ?3 AND last_seq >= ?3",
+                "SELECT a.acl FROM document_acls d JOIN acls a ON a.state = d.state AND a.variant = d.variant \
+                 WHERE d.library = (SELECT id FROM libraries WHERE name = ?1) AND d.document = ?2 \
+                 AND d.first_seq <= ?3 AND d.last_seq >= ?3",
             )
             .and_then(|mut s| {
                 s.query_row(

@@ -34,7 +34,7 @@ impl Catalog {
         let action = || format!("clearing the catalog {}", self.path.display());
         let tx = self.conn.transaction().ctx(action)?;
         tx.execute_batch(
-            "DELETE FROM skipped; DELETE FROM filings; DELETE FROM document_acls; \
+            "DELETE FROM skipped; DELETE FROM filings; DELETE FROM document_acls; DELETE FROM acls; \
              DELETE FROM version_names; DELETE FROM versions; DELETE FROM containers; DELETE FROM snapshots;",
         )
         .ctx(action)?;

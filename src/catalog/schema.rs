@@ -358,8 +358,40 @@ DROP TABLE document_acls;
 ALTER TABLE document_acls_v4 RENAME TO document_acls;
 "#;
 
+/// Version 5: document ACLs are stored once per distinct value (`acls`, keyed by the value's
+/// state hash and a variant number that tells colliding values apart); a document's ACL row
+/// keeps the state and the variant. Rows are copied: the catalog stays complete.
+const V5: &str = r#"
+CREATE TABLE acls (
+    state   BLOB NOT NULL,
+    variant INTEGER NOT NULL,
+    acl     BLOB NOT NULL,
+    PRIMARY KEY (state, variant)
+) STRICT, WITHOUT ROWID;
+CREATE TEMP TABLE acl_values AS
+    SELECT state, acl, DENSE_RANK() OVER (PARTITION BY state ORDER BY acl) - 1 AS variant
+    FROM (SELECT DISTINCT state, acl FROM document_acls);
+INSERT INTO acls (state, variant, acl) SELECT state, variant, acl FROM acl_values;
+
+CREATE TABLE document_acls_v5 (
+    library   INTEGER NOT NULL,
+    document  INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  ANY NOT NULL,
+    state     BLOB NOT NULL,
+    variant   INTEGER NOT NULL,
+    PRIMARY KEY (library, document, first_seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO document_acls_v5 (library, document, first_seq, last_seq, state, variant)
+    SELECT d.library, d.document, d.first_seq, d.last_seq, d.state, v.variant
+    FROM document_acls d JOIN acl_values v ON v.state = d.state AND v.acl = d.acl;
+DROP TABLE document_acls;
+DROP TABLE acl_values;
+ALTER TABLE document_acls_v5 RENAME TO document_acls;
+"#;
+
 /// `MIGRATIONS[i]` migrates schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -448,7 +480,7 @@ mod tests {
             v1_catalog(&path, with_snapshot);
             let cat = super::super::Catalog::open(&path).expect("migrates");
             assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
-            assert_eq!(SCHEMA_VERSION, 4);
+            assert_eq!(SCHEMA_VERSION, 5);
             // Only a catalog that held snapshots needs the repository to fill it again.
             assert_eq!(cat.needs_rebuild().expect("flag"), with_snapshot);
             let conn = Connection::open(&path).expect("raw open");
@@ -510,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn a_v3_catalog_keeps_its_filings_and_acls_in_tables_keyed_by_the_item() {
+    fn a_v3_catalog_keeps_its_filings_and_acls_in_tables_keyed_by_the_item_each_acl_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("catalog.db");
         v1_catalog(&path, false);
@@ -526,7 +558,8 @@ mod tests {
                  INSERT INTO filings (library, document, folder, first_seq, last_seq) VALUES \
                  (1, 5, 7, 1, 1), (1, 5, 7, 2, ''), (1, 6, 7, 1, '');
                  INSERT INTO document_acls (library, document, first_seq, last_seq, state, acl) \
-                 VALUES (1, 5, 1, '', x'0102', x'03');",
+                 VALUES (1, 5, 1, '', x'0102', x'03'), (1, 6, 1, 1, x'0102', x'03'), \
+                 (1, 6, 2, '', x'0102', x'04'), (1, 7, 1, '', x'09', x'05');",
             )
             .expect("v3 rows");
         }
@@ -552,14 +585,29 @@ mod tests {
             ),
             ["1 5 7 1 1", "1 5 7 2 ''", "1 6 7 1 ''"]
         );
+        // Each distinct ACL once; two values of one state (a collision) are two variants.
         assert_eq!(
             rows(
-                "SELECT format('%d %d %s %s %s', document, first_seq, quote(last_seq), \
-                  hex(state), hex(acl)) FROM document_acls"
+                "SELECT format('%d %d %s %s %d %s', d.document, d.first_seq, \
+                  quote(d.last_seq), hex(d.state), d.variant, hex(a.acl)) FROM document_acls d \
+                  JOIN acls a ON a.state = d.state AND a.variant = d.variant \
+                  ORDER BY d.document, d.first_seq"
             ),
-            ["5 1 '' 0102 03"]
+            [
+                "5 1 '' 0102 0 03",
+                "6 1 1 0102 0 03",
+                "6 2 '' 0102 1 04",
+                "7 1 '' 09 0 05"
+            ]
         );
-        for table in ["filings", "document_acls"] {
+        assert_eq!(
+            rows(
+                "SELECT format('%s %d %s', hex(state), variant, hex(acl)) FROM acls \
+                  ORDER BY state, variant"
+            ),
+            ["0102 0 03", "0102 1 04", "09 0 05"]
+        );
+        for table in ["filings", "document_acls", "acls"] {
             let err = conn
                 .prepare(&format!("SELECT rid FROM {table}"))
                 .expect_err("no rid column");

@@ -11,6 +11,7 @@
 
 use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
+mod acls;
 mod carry;
 
 pub use carry::{RowKey, RowKind};
@@ -546,11 +547,12 @@ impl SnapshotLoad<'_> {
         )?;
         if matches!(step, Step::Insert { .. } | Step::Replace) {
             let packed_acl = packed::pack_text(Dict::Acl, &json)?;
+            let variant = acls::acl_variant(&self.tx, &state, &json, &packed_acl, &action)?;
             let mut ins = self
                 .tx
                 .prepare_cached(
                     "INSERT INTO document_acls (library, document, first_seq, last_seq, state, \
-                     acl) VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, '', ?4, ?5)",
+                     variant) VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, '', ?4, ?5)",
                 )
                 .ctx(action)?;
             ins.execute(params![
@@ -558,7 +560,7 @@ impl SnapshotLoad<'_> {
                 U64(doc.number),
                 U64(self.seq),
                 &state[..],
-                packed_acl
+                variant
             ])
             .ctx(action)?;
         }
