@@ -38,7 +38,7 @@ const TABLES: &[(&str, &str, &str)] = &[
     (
         "versions",
         "(SELECT name FROM libraries WHERE id = versions.library) AS library, document, version, first_seq, last_seq, kind, name, extension, size, \
-         edit_date, edit_ns, edit_profile_date, author, workspace, profile, content, \
+         edit_date, edit_ns, edit_profile_date, (SELECT name FROM authors WHERE id = versions.author) AS author, workspace, profile, content, \
          (SELECT b.profile FROM versions b WHERE b.rid = versions.base) AS base_profile",
         "library, document, version, first_seq",
     ),

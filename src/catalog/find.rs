@@ -45,7 +45,7 @@ impl Catalog {
         if let Some(a) = &q.author {
             arg(
                 &mut filters,
-                " AND v.author = ?#",
+                " AND v.author = (SELECT id FROM authors WHERE name = ?#)",
                 Box::new(a.to_lowercase()),
             );
         }

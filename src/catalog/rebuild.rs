@@ -35,7 +35,7 @@ impl Catalog {
         let tx = self.conn.transaction().ctx(action)?;
         tx.execute_batch(
             "DELETE FROM skipped; DELETE FROM filings; DELETE FROM document_acls; DELETE FROM acls; \
-             DELETE FROM version_names; DELETE FROM versions; DELETE FROM containers; DELETE FROM snapshots;",
+             DELETE FROM version_names; DELETE FROM versions; DELETE FROM authors; DELETE FROM containers; DELETE FROM snapshots;",
         )
         .ctx(action)?;
         if mark {

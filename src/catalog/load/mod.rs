@@ -55,6 +55,8 @@ pub struct SnapshotLoad<'c> {
     /// Identified by rid (containers, versions) or by the item's key (filings: document and
     /// folder; document ACLs: document), whose open row is unique.
     seen: std::cell::RefCell<[std::collections::HashSet<u128>; 4]>,
+    /// The `authors` ids looked up so far (a library has a few thousand authors at most).
+    authors: std::cell::RefCell<std::collections::HashMap<String, i64>>,
     prev_counts: ItemCounts,
     containers: ChangeCounts,
     versions: ChangeCounts,
@@ -171,6 +173,7 @@ impl Catalog {
             touched: [false; 4],
             carried: [false; 4],
             seen: Default::default(),
+            authors: Default::default(),
             prev_counts,
             containers: ChangeCounts::default(),
             versions: ChangeCounts::default(),
@@ -419,7 +422,9 @@ impl SnapshotLoad<'_> {
                 edit_date,
                 edit_date.as_ref().and_then(StoredDate::text_ns),
                 v.edit_profile_date.as_deref().map(StoredDate::of),
-                v.author().map(str::to_lowercase),
+                v.author()
+                    .map(|a| self.author_id(&a.to_lowercase(), &action))
+                    .transpose()?,
                 v.workspace_id().map(|w| U64(w.number)),
                 packed_profile,
                 packed_content,
@@ -436,6 +441,24 @@ impl SnapshotLoad<'_> {
         }
         count(&mut self.versions, step);
         Ok(())
+    }
+
+    /// The id of a (lower-cased) author in the `authors` table, added when new.
+    fn author_id(&self, author: &str, action: &dyn Fn() -> String) -> Result<i64, CatalogError> {
+        if let Some(id) = self.authors.borrow().get(author) {
+            return Ok(*id);
+        }
+        self.tx
+            .prepare_cached("INSERT INTO authors (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")
+            .and_then(|mut s| s.execute([author]))
+            .ctx(action)?;
+        let id: i64 = self
+            .tx
+            .prepare_cached("SELECT id FROM authors WHERE name = ?1")
+            .and_then(|mut s| s.query_row([author], |r| r.get(0)))
+            .ctx(action)?;
+        self.authors.borrow_mut().insert(author.to_owned(), id);
+        Ok(id)
     }
 
     /// The state of the version stored in row `rid`, from its columns (the versions table keeps
