@@ -129,6 +129,9 @@ pub(crate) fn api_date_ns(s: Option<&str>) -> Option<i64> {
 pub(crate) enum StoredDate<'a> {
     Seconds(i64),
     Text(&'a str),
+    /// A version's profile date equal to its edit date (most are): the empty blob, read back
+    /// by [`get_profile_date`].
+    SameAsEditDate,
 }
 
 const API_DATE: &str = "%Y-%m-%dT%H:%M:%SZ";
@@ -146,7 +149,7 @@ impl<'a> StoredDate<'a> {
     /// `edit_ns` of a date stored as text (one stored as seconds has it already).
     pub(crate) fn text_ns(&self) -> Option<i64> {
         match self {
-            Self::Seconds(_) => None,
+            Self::Seconds(_) | Self::SameAsEditDate => None,
             Self::Text(t) => api_date_ns(Some(t)),
         }
     }
@@ -157,7 +160,23 @@ impl rusqlite::ToSql for StoredDate<'_> {
         Ok(match self {
             Self::Seconds(s) => rusqlite::types::ToSqlOutput::from(*s),
             Self::Text(t) => rusqlite::types::ToSqlOutput::from(*t),
+            Self::SameAsEditDate => {
+                rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(&[]))
+            }
         })
+    }
+}
+
+/// Read a version's `edit_profile_date` ([`StoredDate`], or the empty blob for "the same as
+/// `edit_date`") back as the API's text.
+pub(crate) fn get_profile_date(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+    edit_date: &Option<String>,
+) -> rusqlite::Result<Option<String>> {
+    match r.get_ref(i)? {
+        rusqlite::types::ValueRef::Blob([]) => Ok(edit_date.clone()),
+        _ => get_date(r, i),
     }
 }
 

@@ -95,6 +95,7 @@ pub(crate) struct RawVersion {
 }
 
 pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion> {
+    let edit_date = encode::get_date(r, at + 7)?;
     Ok(RawVersion {
         library: r.get(at)?,
         document: get_u64(r, at + 1)?,
@@ -103,8 +104,8 @@ pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion
         name: r.get(at + 4)?,
         extension: r.get(at + 5)?,
         size: get_u64(r, at + 6)?,
-        edit_date: encode::get_date(r, at + 7)?,
-        edit_profile_date: encode::get_date(r, at + 8)?,
+        edit_profile_date: encode::get_profile_date(r, at + 8, &edit_date)?,
+        edit_date,
         profile: r.get(at + 9)?,
         content: r.get(at + 10)?,
         base_profile: r.get(at + 11)?,

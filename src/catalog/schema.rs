@@ -407,8 +407,15 @@ ALTER TABLE versions DROP COLUMN author;
 ALTER TABLE versions RENAME COLUMN author_id TO author;
 "#;
 
+/// Version 7: a version's `edit_profile_date` equal to its `edit_date` (most are) is the empty
+/// blob (no bytes) instead of a copy of the date. Migrated in place.
+const V7: &str = r#"
+UPDATE versions SET edit_profile_date = x''
+    WHERE edit_date IS NOT NULL AND edit_profile_date IS edit_date;
+"#;
+
 /// `MIGRATIONS[i]` migrates schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -497,7 +504,7 @@ mod tests {
             v1_catalog(&path, with_snapshot);
             let cat = super::super::Catalog::open(&path).expect("migrates");
             assert_eq!(cat.schema_version().expect("version"), SCHEMA_VERSION);
-            assert_eq!(SCHEMA_VERSION, 6);
+            assert_eq!(SCHEMA_VERSION, 7);
             // Only a catalog that held snapshots needs the repository to fill it again.
             assert_eq!(cat.needs_rebuild().expect("flag"), with_snapshot);
             let conn = Connection::open(&path).expect("raw open");
@@ -578,11 +585,12 @@ mod tests {
                  VALUES (1, 5, 1, '', x'0102', x'03'), (1, 6, 1, 1, x'0102', x'03'), \
                  (1, 6, 2, '', x'0102', x'04'), (1, 7, 1, '', x'09', x'05');
                  INSERT INTO versions (library, document, version, first_seq, last_seq, kind, \
-                 name, size, author, profile, content) VALUES \
-                 (1, 5, 1, 1, '', 0, 'Lease', 3, 'ann', x'00', x'00'), \
-                 (1, 6, 1, 1, '', 0, 'Deed', 3, 'bob', x'00', x'00'), \
-                 (1, 7, 1, 1, '', 0, 'Note', 3, NULL, x'00', x'00'), \
-                 (1, 8, 1, 1, '', 0, 'Will', 3, 'ann', x'00', x'00');",
+                 name, size, author, edit_date, edit_profile_date, profile, content) VALUES \
+                 (1, 5, 1, 1, '', 0, 'Lease', 3, 'ann', 100, 100, x'00', x'00'), \
+                 (1, 6, 1, 1, '', 0, 'Deed', 3, 'bob', 100, 101, x'00', x'00'), \
+                 (1, 7, 1, 1, '', 0, 'Note', 3, NULL, NULL, NULL, x'00', x'00'), \
+                 (1, 8, 1, 1, '', 0, 'Will', 3, 'ann', '2026-01-01T00:00:00.5Z', \
+                 '2026-01-01T00:00:00.5Z', x'00', x'00');",
             )
             .expect("v3 rows");
         }
@@ -645,6 +653,14 @@ mod tests {
             ]
         );
         assert_eq!(rows("SELECT name FROM authors ORDER BY id"), ["ann", "bob"]);
+        // A profile date equal to the edit date is the empty blob.
+        assert_eq!(
+            rows(
+                "SELECT format('%d %s', document, quote(edit_profile_date)) FROM versions \
+                  ORDER BY document"
+            ),
+            ["5 X''", "6 101", "7 NULL", "8 X''"]
+        );
         for table in ["filings", "document_acls", "acls"] {
             let err = conn
                 .prepare(&format!("SELECT rid FROM {table}"))

@@ -421,7 +421,10 @@ impl SnapshotLoad<'_> {
                 U64(v.size),
                 edit_date,
                 edit_date.as_ref().and_then(StoredDate::text_ns),
-                v.edit_profile_date.as_deref().map(StoredDate::of),
+                match (&v.edit_profile_date, &v.edit_date) {
+                    (Some(p), Some(e)) if p == e => Some(StoredDate::SameAsEditDate),
+                    (p, _) => p.as_deref().map(StoredDate::of),
+                },
                 v.author()
                     .map(|a| self.author_id(&a.to_lowercase(), &action))
                     .transpose()?,

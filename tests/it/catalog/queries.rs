@@ -508,7 +508,28 @@ fn dates_read_back_exactly_and_filter_by_time_however_stored() {
         load.add_version(&version(doc, 1, "Memo", "docx", "AB", 1, date, date, false))
             .expect("add");
     }
+    // A profile date other than the edit date (the catalog stores an equal one as "same").
+    let (edit, profile_date) = ("2026-10-05T10:00:00Z", "2026-10-06T09:00:00.250Z");
+    load.add_version(&version(
+        204,
+        1,
+        "Memo",
+        "docx",
+        "AB",
+        1,
+        edit,
+        profile_date,
+        false,
+    ))
+    .expect("add");
     load.commit().expect("commit");
+    let v = cat
+        .version_in(&sid("dates"), &vid(204, 1))
+        .expect("read")
+        .expect("present");
+    assert_eq!(v.edit_date.as_deref(), Some(edit));
+    assert_eq!(v.edit_profile_date.as_deref(), Some(profile_date));
+    assert_eq!(v.profile["edit_profile_date"], profile_date);
     for (doc, date) in dates {
         let v = cat
             .version_in(&sid("dates"), &vid(doc, 1))
@@ -528,8 +549,9 @@ fn dates_read_back_exactly_and_filter_by_time_however_stored() {
         .map(|h| h.version.id.document.number)
         .collect()
     };
-    // 202 is 10:00:00Z too; 203 has no time and never matches a time filter.
-    assert_eq!(after("2026-10-05T09:59:59Z"), [200, 201, 202]);
+    // 202 and 204 are 10:00:00Z too (204's later profile date is not its edit date); 203
+    // has no time and never matches a time filter.
+    assert_eq!(after("2026-10-05T09:59:59Z"), [200, 201, 202, 204]);
     assert_eq!(after("2026-10-05T10:00:00Z"), [201]);
     assert_eq!(after("2026-10-05T10:00:01Z"), Vec::<u64>::new());
 }
