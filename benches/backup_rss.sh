@@ -171,6 +171,23 @@
 # |    large#2 |1,055,277 |     8.2 |    128,223 |        89.3 MiB |            4.05 |
 # |  large#3+1%|1,065,829 |    19.4 |     54,883 |       184.8 MiB |            4.09 |
 #   (all three under the 256 MiB goal at 1 M; 5 M and 10 M not re-measured with this schema.)
+#   5 M with catalog schema v4 (release build of fb2df9b, 2026-12-05 19:57-20:52 UTC, SIZE_DIVISOR=100, RUNS=3 CHANGE_FROM=3 CHANGE_PERCENT=1, under
+#   `nice` beside test suites, builds and the catalog benches: seconds are loaded, ~2x; every
+#   run checked complete; TRACE every 10 s):
+# |      scale   | versions | seconds | versions/s | backup peak RSS | sim RSS   | repo+catalog GB |
+# |--------------|----------|---------|------------|-----------------|-----------|-----------------|
+# |    5000000   |4,880,558 |  3157.4 |      1,546 |       232.8 MiB |  72.4 MiB |            6.14 |
+# |  5000000#2   |4,880,558 |    45.9 |    106,261 |       199.8 MiB |  72.4 MiB |            6.14 |
+# | 5000000#3+1% |4,929,363 |   118.7 |     41,514 |       217.2 MiB | 177.5 MiB |            6.20 |
+#   All three under 256 MiB at 5 M (were 322.9 / 270.5 MiB, 1%-change not measured). The full
+#   run's trace: 118-182 MiB during the crawl, high-water 195 MiB until ~4.6 M versions, 231-233
+#   MiB at the crawl's end (the last packs in flight and the index's fold), 204-206 MiB in the
+#   catalog phase (~530 s of the 3,157). On disk: catalog 1,443.5 MB (296 B per version),
+#   repository 4.70 GB, the next run's digest 317 MB. 1 M -> 5 M: full +31.6 MiB, no-change
+#   +110.5 MiB (~30 B per added version; the changes-only crawl's per-document sets, ~32 B per
+#   document for 2.46 M documents here against ~0.5 M at 1 M, explain ~60 MB of it, the rest is
+#   not attributed yet). Extrapolated, 10 M would put the no-change run near 340 MiB: the next
+#   step for memory is those sets (sorted runs on disk, or a filter, instead of vectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else

@@ -83,6 +83,34 @@
 # today), ACLs stored once per distinct value (22,485 distinct of 51,267 document ACLs at
 # 100000: ~5 bytes), and the profiles' dates and `iwl` derived or binary (~8 bytes).
 #
+# Schema v4 .. v7, 2026-12-05 19:50-21:10 UTC, release binaries of each step, one library,
+# seed 1, SIZE_DIVISOR=20, QUERIES=20; a 5 M-version backup ran beside every row under `nice`
+# (rows marked *: backup, rebuild and query times loaded; sizes are not affected):
+# (v4) filings and document ACLs are WITHOUT ROWID tables keyed by (library, document[,
+#      folder], first_seq): no rid and no key index beside each table; the folder index
+#      carries last_seq, so a folder's listing reads the index alone;
+# (v5) + each distinct document ACL stored once (`acls`, keyed by the value's 8-byte state and
+#      a variant number that keeps colliding values apart; 22,485 distinct of 51,267 at 100000);
+# (v6) + a version's author (what `find --author` matches) is an id of `authors`;
+# (v7) + a profile date equal to the edit date (70% of the corpus' versions) is the empty blob.
+# Each is a migration that copies rows in place (a v3 catalog is not emptied or rebuilt).
+#
+# | scale  | step | catalog MB | B/version | versions | versions_key | names | acls | containers | filings+idx | ls (top) | ls biggest folder | versions DOC | find prefix* | find exact | rebuild | catalog phase |
+# |--------|------|------------|-----------|----------|--------------|-------|------|------------|-------------|----------|-------------------|--------------|--------------|------------|---------|---------------|
+# | 100000 | v4 * |       30.3 |       300 |    201.3 |         17.9 |  17.5 | 28.0 |       16.1 |        18.0 |   5.8 ms |            9.2 ms |       6.7 ms |      49.9 ms |    10.9 ms |   8.6 s |         7.8 s |
+# | 100000 | v5 * |       29.9 |       296 |    201.4 |         17.9 |  17.2 | 24.6 |       16.1 |        18.0 |   8.4 ms |           10.8 ms |      12.1 ms |      46.7 ms |    14.0 ms |   9.8 s |         8.3 s |
+# | 100000 | v7 * |       28.9 |       286 |    191.7 |         17.9 |  17.4 | 24.6 |       16.1 |        18.0 |   8.3 ms |           10.9 ms |      11.4 ms |      55.9 ms |    16.2 ms |   9.9 s |         8.9 s |
+# |  large | v7 * |      303.7 |       279 |    193.4 |         18.5 |  17.5 | 19.7 |       11.1 |        18.8 |   7.5 ms |            8.3 ms |       7.2 ms |      72.4 ms |    33.7 ms |  96.6 s |       111.9 s |
+#
+# (acls = document_acls + acls: 11.9 + 12.7 at 100000, 12.0 + 7.7 at 1 M.) v3 -> v7: 317 ->
+# 286 bytes per version at 100000, 317 -> 279 at 1,088,412 (find prefix: 'Partic*', 40,825
+# matches, stops at 1000 hits; the large row's backup and queries ran beside the 5 M backup's
+# catalog phase). At 4,880,558 versions (benches/backup_rss.sh 5000000, SIZE_DIVISOR=100, v4
+# binary) the catalog was 1,443.5 MB = 296 bytes per version (v4 at 100000: 300): the size per
+# version does not grow with the library. Where a versions row's ~190 bytes go now: profile 86
+# (zstd with a dictionary, or against another version's), content reference 36, name 20, the
+# record header and ints.
+#
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
 # 128 -> 44 ms; `ls` of the biggest folder 168 -> 100 ms. Where the 277 bytes of a versions
