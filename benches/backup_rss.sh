@@ -159,7 +159,7 @@
 #   What still grows with the library: the changes-only crawl's per-document sets, now
 #   16 B (KnownDocuments, a sorted Vec when built from the prior in order) + 8 B + 8 B per
 #   document (not measured at 5 M after the change); a full listing's KnownDocuments (a map,
-#   ~40 B per document, versions arrive out of order); the catalog load's `seen` rid sets of
+#   ~40 B per document, versions arrive out of order); the catalog load's `seen` sets (rid or item) of
 #   a full-listing incremental (catalog/load/carry.rs, 8-16 B per version) and the catalog's
 #   own size on disk (2.3 KB per version).
 #   large with catalog schema v3 (issue 21: open ends as empty text, version_names, no

@@ -36,7 +36,7 @@ spec = [
     ("version_profile", "SELECT profile FROM versions", 3, 16384, "trained"),
     ("container_profile", "SELECT profile FROM containers", 1, 8192, "trained"),
     ("content", "SELECT content FROM versions", 1, 2048, "trained"),
-    ("acl", "SELECT acl FROM document_acls", 1, 4096, "raw"),
+    ("acl", "SELECT acl FROM acls", 1, 4096, "raw"),
 ]
 for name, sql, skip, size, how in spec:
     samples = [d.decompress(row[0][skip:]) for row in db.execute(sql)]

@@ -20,6 +20,13 @@ pub enum RowKey {
     DocumentAcl(DocumentId),
 }
 
+/// Ends the open row of filing (document `?2`, folder `?3`) of library `?4` (`?5` is the open
+/// end) at `?1`. `+folder`: through the primary key, not the folder index (all of whose open
+/// rows in the folder would be read).
+pub(super) const FILING_END_OPEN: &str = "UPDATE filings SET last_seq = ?1 \
+     WHERE library = (SELECT id FROM libraries WHERE name = ?4) AND document = ?2 \
+     AND +folder = ?3 AND last_seq = ?5";
+
 /// A filing's identity among the items seen again: its document and folder numbers.
 pub(super) fn filing_item(document: u64, folder: u64) -> u128 {
     (u128::from(document) << 64) | u128::from(folder)
@@ -121,7 +128,7 @@ impl SnapshotLoad<'_> {
             RowKey::Filing(f) => (
                 RowKind::Filings,
                 self.tx.execute(
-                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 AND folder = ?5 {tail}"),
+                    &format!("UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 AND +folder = ?5 {tail}"),
                     params![prev, open, f.document.library.as_str(), U64(f.document.number), U64(f.parent.number)],
                 ),
             ),
@@ -166,9 +173,7 @@ impl SnapshotLoad<'_> {
                 ),
                 RowKind::Filings => (
                     "document, folder",
-                    "UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?4) \
-                     AND document = ?2 AND folder = ?3 AND last_seq = ?5"
-                        .to_owned(),
+                    FILING_END_OPEN.to_owned(),
                 ),
                 RowKind::DocumentAcls => (
                     "document, 0",

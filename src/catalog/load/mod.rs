@@ -518,10 +518,8 @@ impl SnapshotLoad<'_> {
         self.check_library(&f.parent.library, &object)?;
         let step = self.step(
             RowKind::Filings,
-            "SELECT first_seq, last_seq, NULL, first_seq FROM filings WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
-             AND document = ?2 AND folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1",
-            "UPDATE filings SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?3) \
-             AND document = ?4 AND folder = ?5 AND first_seq = ?2",
+            FILING_LOOKUP,
+            FILING_SET_END,
             &[
                 &f.document.library.as_str(),
                 &U64(f.document.number),
@@ -693,6 +691,18 @@ enum Given<'a> {
     ),
 }
 
+/// `step`'s look-up of a filing. `+folder`: through the primary key (library, document, ...)
+/// and not the folder index, which would read every open filing of the folder per look-up
+/// (SQLite prefers it: it covers the query and needs no sort).
+const FILING_LOOKUP: &str = "SELECT first_seq, last_seq, NULL, first_seq FROM filings \
+     WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND document = ?2 \
+     AND +folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1";
+
+/// `step`'s end of a filing row, by its primary key.
+const FILING_SET_END: &str = "UPDATE filings SET last_seq = ?1 \
+     WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 \
+     AND folder = ?5 AND first_seq = ?2";
+
 /// A version's state: what tells a changed version from the same one given again.
 fn version_state(v: &VersionRow) -> [u8; 8] {
     let profile = canonical_map(&v.profile);
@@ -707,4 +717,35 @@ fn version_state(v: &VersionRow) -> [u8; 8] {
         .field(profile.as_bytes())
         .field(content.as_bytes())
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A filing is found, ended and reopened through its primary key: the folder index would
+    /// read every open filing of its folder each time (1.7 ms per filing in a folder of 50,000).
+    #[test]
+    fn filings_are_looked_up_and_ended_by_their_key_not_by_their_folder() {
+        let cat = Catalog::open_in_memory().expect("catalog");
+        for sql in [FILING_LOOKUP, FILING_SET_END, carry::FILING_END_OPEN] {
+            let mut stmt = cat
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("explain");
+            let n = stmt.parameter_count();
+            let args: Vec<&dyn ToSql> = (0..n).map(|_| &1 as &dyn ToSql).collect();
+            let plan = stmt
+                .query_map(args.as_slice(), |r| r.get::<_, String>(3))
+                .expect("plan")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("steps")
+                .join("\n");
+            assert!(
+                plan.contains("SEARCH filings USING PRIMARY KEY (library=? AND document=?"),
+                "{sql}:\n{plan}"
+            );
+            assert!(!plan.contains("filings_folder"), "{sql}:\n{plan}");
+        }
+    }
 }
