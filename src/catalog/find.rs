@@ -168,20 +168,37 @@ impl Catalog {
         high: &str,
     ) -> Result<Vec<(i64, u64)>, CatalogError> {
         let library = q.library.as_ref().map(|l| l.to_string());
-        self.conn
+        let action = || format!("finding the documents named {low:?}... for {q:?}");
+        // Sorted here rather than by SQL (DISTINCT and ORDER BY a library name looked up per
+        // entry took ~30 ms of CPU for 20,000 entries at 1 M versions).
+        let mut documents: Vec<(i64, u64)> = self
+            .conn
             .prepare_cached(
-                "SELECT DISTINCT (SELECT l.name FROM libraries l WHERE l.id = n.library) AS lib, \
-                 n.library, n.document FROM version_names n WHERE n.name >= ?1 AND n.name < ?2 \
-                 AND (?3 IS NULL OR n.library = (SELECT id FROM libraries WHERE name = ?3)) \
-                 ORDER BY lib, n.document",
+                "SELECT n.library, n.document FROM version_names n WHERE n.name >= ?1 AND n.name < ?2 \
+                 AND (?3 IS NULL OR n.library = (SELECT id FROM libraries WHERE name = ?3))",
             )
             .and_then(|mut s| {
                 s.query_map(rusqlite::params![low, high, library], |r| {
-                    Ok((r.get(1)?, get_u64(r, 2)?))
+                    Ok((r.get(0)?, get_u64(r, 1)?))
                 })?
                 .collect()
             })
-            .ctx(|| format!("finding the documents named {low:?}... for {q:?}"))
+            .ctx(action)?;
+        // Libraries in name order: their ids' ranks.
+        let mut libraries: Vec<(String, i64)> = self
+            .conn
+            .prepare_cached("SELECT name, id FROM libraries")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .ctx(action)?;
+        libraries.sort_unstable();
+        let rank: std::collections::HashMap<i64, usize> = libraries
+            .iter()
+            .enumerate()
+            .map(|(rank, (_, id))| (*id, rank))
+            .collect();
+        documents.sort_unstable_by_key(|&(lib, doc)| (rank.get(&lib).copied(), doc));
+        documents.dedup();
+        Ok(documents)
     }
 }
 

@@ -555,3 +555,60 @@ fn dates_read_back_exactly_and_filter_by_time_however_stored() {
     assert_eq!(after("2026-10-05T10:00:00Z"), [201]);
     assert_eq!(after("2026-10-05T10:00:01Z"), Vec::<u64>::new());
 }
+
+/// `find --name` with a literal start lists libraries in name order (whatever order they were
+/// first catalogued in), documents ascending within each, each document once however many of
+/// its versions match.
+#[test]
+fn find_by_name_orders_libraries_by_name_and_documents_by_number() {
+    let mut cat = Catalog::open_in_memory().expect("catalog");
+    let zed = imvault::imanage::model::LibraryId::new("ZED").expect("library");
+    let mut snap = snapshot("z1", 5, None);
+    snap.library = zed.clone();
+    let mut load = cat.begin_snapshot(snap).expect("begin");
+    for (doc, ver, name) in [(9, 1, "Memo a"), (3, 1, "Memo b"), (3, 2, "Memo c")] {
+        let mut v = version(
+            doc,
+            ver,
+            name,
+            "docx",
+            "AB",
+            1,
+            "2026-10-05T10:00:00Z",
+            "2026-10-05T10:00:00Z",
+            false,
+        );
+        v.id.document.library = zed.clone();
+        load.add_version(&v).expect("add");
+    }
+    load.commit().expect("commit");
+    let mut load = cat.begin_snapshot(snapshot("a1", 6, None)).expect("begin");
+    for (doc, name) in [(7, "Memo x"), (2, "Memo y")] {
+        load.add_version(&version(
+            doc,
+            1,
+            name,
+            "docx",
+            "AB",
+            1,
+            "2026-10-05T10:00:00Z",
+            "2026-10-05T10:00:00Z",
+            false,
+        ))
+        .expect("add");
+    }
+    load.commit().expect("commit");
+    let hits: Vec<String> = cat
+        .find(&FindQuery {
+            name: Some("memo*".into()),
+            ..Default::default()
+        })
+        .expect("find")
+        .iter()
+        .map(|h| h.version.id.to_string())
+        .collect();
+    assert_eq!(
+        hits,
+        ["ACTIVE!2.1", "ACTIVE!7.1", "ZED!3.1", "ZED!3.2", "ZED!9.1"]
+    );
+}
