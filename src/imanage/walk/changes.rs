@@ -37,16 +37,38 @@ pub struct ChangesSince {
 }
 
 /// Per document number: its latest version and that version's `default_security` (the
-/// document's ACL takes it). Documents noted in ascending order (the last snapshot's, read in
-/// order) go to a sorted `Vec` (16 bytes per document); others to a map (~40 bytes each).
+/// document's ACL takes it), and whether a filing names it. Documents noted in ascending order
+/// (the last snapshot's, read in order) go to a sorted `Vec` (16 bytes per document); others to
+/// a map (~40 bytes each). [`KnownDocuments::seal_parents`] marks the documents noted so far as
+/// the last snapshot's, so that a changes-only crawl needs no other per-document set.
 #[derive(Debug, Default, Clone)]
 pub struct KnownDocuments {
-    /// (number, latest version, its `default_security`, taken out), numbers ascending.
-    sorted: Vec<(u64, u32, Option<DefaultSecurity>, bool)>,
+    /// Numbers ascending.
+    sorted: Vec<Known>,
     /// Documents in `sorted` that were taken out.
     taken: usize,
     other: HashMap<u64, (u32, Option<DefaultSecurity>)>,
+    /// `sorted[..parents]` are the last snapshot's documents (see `seal_parents`).
+    parents: usize,
+    /// Filed documents that were not in `sorted` when their filing was read (few: new ones).
+    filed_elsewhere: Vec<u64>,
 }
+
+/// One document of [`KnownDocuments`]: 16 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    number: u64,
+    version: u32,
+    security: Option<DefaultSecurity>,
+    flags: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Known>() == 16);
+
+/// [`Known::flags`]: taken out (its ACL was emitted, or it was relisted).
+const TAKEN: u8 = 1;
+/// [`Known::flags`]: a filing names it.
+const FILED: u8 = 2;
 
 impl PartialEq for KnownDocuments {
     fn eq(&self, o: &Self) -> bool {
@@ -58,12 +80,15 @@ impl KnownDocuments {
     /// Notes one version; the highest version of a document wins.
     pub fn note(&mut self, number: u64, version: u32, default_security: Option<DefaultSecurity>) {
         let at = match self.sorted.last() {
-            Some(last) if last.0 == number => Some(self.sorted.len() - 1),
-            Some(last) if last.0 > number => {
-                self.sorted.binary_search_by_key(&number, |e| e.0).ok()
-            }
+            Some(last) if last.number == number => Some(self.sorted.len() - 1),
+            Some(last) if last.number > number => self.find(number),
             _ if !self.other.contains_key(&number) => {
-                self.sorted.push((number, version, default_security, false));
+                self.sorted.push(Known {
+                    number,
+                    version,
+                    security: default_security,
+                    flags: 0,
+                });
                 return;
             }
             _ => None,
@@ -71,11 +96,12 @@ impl KnownDocuments {
         match at {
             Some(i) => {
                 let e = &mut self.sorted[i];
-                if e.3 {
-                    *e = (number, version, default_security, false);
+                if e.flags & TAKEN != 0 {
+                    (e.version, e.security) = (version, default_security);
+                    e.flags &= !TAKEN;
                     self.taken -= 1;
-                } else if version >= e.1 {
-                    (e.1, e.2) = (version, default_security);
+                } else if version >= e.version {
+                    (e.version, e.security) = (version, default_security);
                 }
             }
             None => {
@@ -91,16 +117,14 @@ impl KnownDocuments {
         self.note(v.id.document.number, v.id.version, v.default_security);
     }
 
-    /// The document numbers, as a set.
-    pub fn number_set(&self) -> DocumentNumbers {
-        DocumentNumbers(self.numbers())
+    /// The index of `number` in `sorted`, taken out or not.
+    fn find(&self, number: u64) -> Option<usize> {
+        self.sorted.binary_search_by_key(&number, |e| e.number).ok()
     }
 
     fn index_of(&self, number: u64) -> Option<usize> {
-        self.sorted
-            .binary_search_by_key(&number, |e| e.0)
-            .ok()
-            .filter(|&i| !self.sorted[i].3)
+        self.find(number)
+            .filter(|&i| self.sorted[i].flags & TAKEN == 0)
     }
 
     pub fn contains(&self, number: u64) -> bool {
@@ -110,9 +134,9 @@ impl KnownDocuments {
     /// Takes a document out: its `default_security` if it was there.
     pub fn take(&mut self, number: u64) -> Option<Option<DefaultSecurity>> {
         if let Some(i) = self.index_of(number) {
-            self.sorted[i].3 = true;
+            self.sorted[i].flags |= TAKEN;
             self.taken += 1;
-            return Some(self.sorted[i].2);
+            return Some(self.sorted[i].security);
         }
         self.other.remove(&number).map(|(_, ds)| ds)
     }
@@ -125,13 +149,74 @@ impl KnownDocuments {
         self.len() == 0
     }
 
+    /// Marks the documents noted so far as the last snapshot's ([`Self::is_parent`]), before a
+    /// changes-only crawl notes what it lists.
+    pub fn seal_parents(&mut self) {
+        if !self.other.is_empty() {
+            self.sorted.extend(
+                self.other
+                    .drain()
+                    .map(|(number, (version, security))| Known {
+                        number,
+                        version,
+                        security,
+                        flags: 0,
+                    }),
+            );
+            self.sorted.sort_unstable_by_key(|e| e.number);
+        }
+        self.parents = self.sorted.len();
+    }
+
+    /// Whether `number` was noted before [`Self::seal_parents`] (taken out since or not).
+    pub fn is_parent(&self, number: u64) -> bool {
+        self.sorted[..self.parents]
+            .binary_search_by_key(&number, |e| e.number)
+            .is_ok()
+    }
+
+    /// Notes that a filing names `number`.
+    pub fn note_filed(&mut self, number: u64) {
+        match self.find(number) {
+            Some(i) => self.sorted[i].flags |= FILED,
+            None => self.filed_elsewhere.push(number),
+        }
+    }
+
+    /// Filed documents that are not the last snapshot's, ascending, without repeats.
+    pub fn filed_strangers(&self) -> Vec<u64> {
+        let mut n: Vec<u64> = self.sorted[self.parents..]
+            .iter()
+            .filter(|e| e.flags & FILED != 0)
+            .map(|e| e.number)
+            .chain(self.filed_elsewhere.iter().copied())
+            .filter(|n| !self.is_parent(*n))
+            .collect();
+        n.sort_unstable();
+        n.dedup();
+        n
+    }
+
+    /// The last snapshot's documents that no filing names, ascending.
+    pub fn unfiled_parents(&self) -> impl Iterator<Item = u64> + Clone + '_ {
+        self.sorted[..self.parents]
+            .iter()
+            .filter(|e| e.flags & FILED == 0)
+            .map(|e| e.number)
+    }
+
+    /// The last snapshot's documents (see [`Self::seal_parents`]).
+    pub fn parent_count(&self) -> usize {
+        self.parents
+    }
+
     /// (number, latest version, `default_security`), numbers ascending.
     fn entries(&self) -> Vec<(u64, u32, Option<DefaultSecurity>)> {
         let mut all: Vec<_> = self
             .sorted
             .iter()
-            .filter(|e| !e.3)
-            .map(|e| (e.0, e.1, e.2))
+            .filter(|e| e.flags & TAKEN == 0)
+            .map(|e| (e.number, e.version, e.security))
             .chain(self.other.iter().map(|(n, (v, ds))| (*n, *v, *ds)))
             .collect();
         all.sort_unstable_by_key(|e| e.0);
@@ -140,15 +225,27 @@ impl KnownDocuments {
 
     /// The document numbers, ascending.
     pub fn numbers(&self) -> Vec<u64> {
-        let mut n: Vec<u64> = self
+        self.entries().into_iter().map(|e| e.0).collect()
+    }
+
+    /// The documents not taken out, with their `default_security`, numbers ascending; without
+    /// a copy of the sorted part.
+    pub fn into_remaining(self) -> impl Iterator<Item = (u64, Option<DefaultSecurity>)> {
+        let mut other: Vec<(u64, Option<DefaultSecurity>)> =
+            self.other.into_iter().map(|(n, (_, ds))| (n, ds)).collect();
+        other.sort_unstable_by_key(|e| e.0);
+        let mut sorted = self
             .sorted
-            .iter()
-            .filter(|e| !e.3)
-            .map(|e| e.0)
-            .chain(self.other.keys().copied())
-            .collect();
-        n.sort_unstable();
-        n
+            .into_iter()
+            .filter(|e| e.flags & TAKEN == 0)
+            .map(|e| (e.number, e.security))
+            .peekable();
+        let mut other = other.into_iter().peekable();
+        std::iter::from_fn(move || match (sorted.peek(), other.peek()) {
+            (Some(a), Some(b)) if b.0 < a.0 => other.next(),
+            (Some(_), _) => sorted.next(),
+            (None, _) => other.next(),
+        })
     }
 }
 
@@ -186,38 +283,6 @@ mod known_tests {
                 (7, 3, Some(DefaultSecurity::Private))
             ]
         );
-    }
-}
-
-/// A set of document numbers in a sorted `Vec`: 8 bytes per document (a `HashSet<u64>` takes
-/// 2-3 times that), for the per-document sets of a changes-only crawl.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct DocumentNumbers(Vec<u64>);
-
-impl DocumentNumbers {
-    /// The set of `numbers` (in any order, repeats allowed).
-    pub fn new(mut numbers: Vec<u64>) -> Self {
-        numbers.sort_unstable();
-        numbers.dedup();
-        numbers.shrink_to_fit();
-        Self(numbers)
-    }
-
-    pub fn contains(&self, n: &u64) -> bool {
-        self.0.binary_search(n).is_ok()
-    }
-
-    /// The numbers, ascending.
-    pub fn iter(&self) -> impl Iterator<Item = &u64> {
-        self.0.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -262,41 +327,37 @@ impl Crawler<'_> {
     ///   and unfiled.
     ///
     /// Versions already `seen` are not yielded twice.
+    /// `docs` was sealed ([`KnownDocuments::seal_parents`]) before the crawl and has the
+    /// filings noted ([`KnownDocuments::note_filed`]).
     pub(super) async fn relist_strangers(
         &self,
-        filed: &DocumentNumbers,
-        parent_docs: &DocumentNumbers,
         seen: &mut HashSet<(u64, u32)>,
         docs: &mut KnownDocuments,
     ) -> Result<(), Stopped> {
         let changed: HashSet<u64> = seen.iter().map(|(n, _)| *n).collect();
-        let mut strangers: Vec<u64> = filed
-            .iter()
-            .chain(&changed)
-            .copied()
-            .filter(|n| !parent_docs.contains(n))
-            .collect();
-        let mut unfiled: Vec<u64> = parent_docs
-            .iter()
-            .copied()
-            .filter(|n| !filed.contains(n) && !changed.contains(n))
-            .collect();
-        if self.gaps.load(std::sync::atomic::Ordering::Relaxed) > 0 {
-            // The filings or the changes may be incomplete: keep what the last snapshot had.
-            unfiled.clear();
-        } else if unfiled.len() > MAX_RELIST.max(parent_docs.len() / 10) {
-            self.gap();
-            self.sink
-                .item(WalkItem::Warning {
-                    what: format!("{} documents of library {}", unfiled.len(), self.library),
-                    detail: "known to the last snapshot but filed nowhere now; too many to read \
-                             one by one: kept as they were, and the next run lists everything"
-                        .into(),
-                })
-                .await?;
-            unfiled.clear();
+        let mut strangers = docs.filed_strangers();
+        strangers.extend(changed.iter().copied().filter(|n| !docs.is_parent(*n)));
+        // The filings or the changes may be incomplete (gaps): keep what the last snapshot had.
+        if self.gaps.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            let unfiled = docs.unfiled_parents().filter(|n| !changed.contains(n));
+            // Counted before they are collected: a filings search gone wrong must not cost
+            // memory per document.
+            let count = unfiled.clone().count();
+            if count > MAX_RELIST.max(docs.parent_count() / 10) {
+                self.gap();
+                self.sink
+                    .item(WalkItem::Warning {
+                        what: format!("{count} documents of library {}", self.library),
+                        detail: "known to the last snapshot but filed nowhere now; too many to \
+                                 read one by one: kept as they were, and the next run lists \
+                                 everything"
+                            .into(),
+                    })
+                    .await?;
+            } else {
+                strangers.extend(unfiled);
+            }
         }
-        strangers.append(&mut unfiled);
         strangers.sort_unstable();
         strangers.dedup();
         if !strangers.is_empty() {
@@ -313,7 +374,7 @@ impl Crawler<'_> {
                 library: self.library.clone(),
                 number,
             };
-            if parent_docs.contains(&number) {
+            if docs.is_parent(number) {
                 if trash.is_none() {
                     trash = Some(match self.client.trash_bin(self.library).await {
                         Ok(docs) => docs.iter().map(|v| v.id.document.number).collect(),
@@ -358,6 +419,50 @@ impl Crawler<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The last snapshot's documents (sealed), then a crawl's: which are parents, which are
+    /// filed, what is left for the ACL pass; the same answers whether a number came in order
+    /// (the sorted part) or not (the map).
+    #[test]
+    fn sealed_parents_and_filings_answer_without_another_set() {
+        let mut k = KnownDocuments::default();
+        for n in [2, 4, 6, 8] {
+            k.note(n, 1, Some(DefaultSecurity::Public));
+        }
+        k.note(5, 1, None); // out of order: the map, merged in by the seal
+        k.seal_parents();
+        assert_eq!(k.parent_count(), 5);
+        // The crawl: a new document in order, one out of order, a parent changed.
+        k.note(10, 1, Some(DefaultSecurity::Private));
+        k.note(3, 1, Some(DefaultSecurity::View));
+        k.note(4, 2, Some(DefaultSecurity::Private));
+        for n in [2, 5, 10, 3, 12, 2] {
+            k.note_filed(n);
+        }
+        assert!([2, 4, 5, 6, 8].iter().all(|n| k.is_parent(*n)));
+        assert!([3, 10, 12, 1].iter().all(|n| !k.is_parent(*n)));
+        assert_eq!(k.filed_strangers(), vec![3, 10, 12]);
+        assert_eq!(k.unfiled_parents().collect::<Vec<_>>(), vec![4, 6, 8]);
+        // Taken out, a parent stays a parent and keeps its filing.
+        assert_eq!(k.take(2), Some(Some(DefaultSecurity::Public)));
+        assert!(k.is_parent(2));
+        k.note(2, 3, None);
+        assert_eq!(k.unfiled_parents().collect::<Vec<_>>(), vec![4, 6, 8]);
+        assert_eq!(k.take(6), Some(Some(DefaultSecurity::Public)));
+        let left: Vec<_> = k.clone().into_remaining().collect();
+        assert_eq!(
+            left,
+            vec![
+                (2, None),
+                (3, Some(DefaultSecurity::View)),
+                (4, Some(DefaultSecurity::Private)),
+                (5, None),
+                (8, Some(DefaultSecurity::Public)),
+                (10, Some(DefaultSecurity::Private)),
+            ]
+        );
+        assert_eq!(left.iter().map(|e| e.0).collect::<Vec<_>>(), k.numbers());
+    }
 
     #[test]
     fn the_latest_version_gives_the_documents_default_security() {

@@ -19,13 +19,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::changes::{ChangesSince, DocumentNumbers, KnownDocuments};
+use super::changes::{ChangesSince, KnownDocuments};
 use super::{Sink, Stopped, WalkItem};
 use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
 use crate::imanage::client::Client;
 use crate::imanage::error::ImanageError;
 use crate::imanage::model::{
-    AccessLevel, Acl, AclEntry, ContainerId, DocumentId, Filing, LibraryId, TrusteeType,
+    AccessLevel, Acl, AclEntry, ContainerId, DefaultSecurity, DocumentId, Filing, LibraryId,
+    TrusteeType,
 };
 use crate::imanage::paging::{CrawlKind, Listing, PageState};
 
@@ -285,17 +286,16 @@ impl Crawler<'_> {
         Ok(crawled)
     }
 
-    /// Every filing; returns the filed document numbers when `collect` is set.
-    async fn filings(&self, collect: bool) -> Result<DocumentNumbers, CrawlEnd> {
-        let mut filed = Vec::new();
+    /// Every filing; notes the filed documents in `docs` when given.
+    async fn filings(&self, mut docs: Option<&mut KnownDocuments>) -> Result<(), CrawlEnd> {
         let mut pages = self.pages(CrawlKind::DocumentParents);
         while let Some(rows) = self.page(&mut pages, false).await? {
             for row in rows {
                 match serde_json::from_value::<ParentRow>(row) {
                     Ok(r) => match number_of(&r.document_number) {
                         Some(number) => {
-                            if collect {
-                                filed.push(number);
+                            if let Some(docs) = docs.as_deref_mut() {
+                                docs.note_filed(number);
                             }
                             let document = DocumentId {
                                 library: self.library.clone(),
@@ -328,20 +328,21 @@ impl Crawler<'_> {
                 }
             }
         }
-        Ok(DocumentNumbers::new(filed))
+        Ok(())
     }
 
+    /// The ACL of document `number`: `sec` is what [`KnownDocuments::take`] gave for it.
     async fn emit_document_acl(
         &self,
         number: u64,
         entries: Vec<AclEntry>,
-        docs: &mut KnownDocuments,
+        sec: Option<Option<DefaultSecurity>>,
     ) -> Result<(), Stopped> {
         let document = DocumentId {
             library: self.library.clone(),
             number,
         };
-        let Some(sec) = docs.take(number) else {
+        let Some(sec) = sec else {
             return self
                 .sink
                 .item(WalkItem::Warning {
@@ -371,7 +372,7 @@ impl Crawler<'_> {
             .await
     }
 
-    async fn document_acls(&self, docs: &mut KnownDocuments) -> Result<(), CrawlEnd> {
+    async fn document_acls(&self, mut docs: KnownDocuments) -> Result<(), CrawlEnd> {
         let mut current: Option<(u64, Vec<AclEntry>)> = None;
         let mut pages = self.pages(CrawlKind::DocumentTrustees);
         while let Some(rows) = self.page(&mut pages, false).await? {
@@ -392,7 +393,8 @@ impl Crawler<'_> {
                     Some((cur, entries)) if *cur == n => entries.push(entry(r)),
                     _ => {
                         if let Some((prev, entries)) = current.take() {
-                            self.emit_document_acl(prev, entries, docs).await?;
+                            let sec = docs.take(prev);
+                            self.emit_document_acl(prev, entries, sec).await?;
                         }
                         current = Some((n, vec![entry(r)]));
                     }
@@ -400,11 +402,12 @@ impl Crawler<'_> {
             }
         }
         if let Some((prev, entries)) = current.take() {
-            self.emit_document_acl(prev, entries, docs).await?;
+            let sec = docs.take(prev);
+            self.emit_document_acl(prev, entries, sec).await?;
         }
         // Documents with no trustee rows: their ACL is their default security alone.
-        for n in docs.numbers() {
-            self.emit_document_acl(n, vec![], docs).await?;
+        for (n, sec) in docs.into_remaining() {
+            self.emit_document_acl(n, vec![], Some(sec)).await?;
         }
         Ok(())
     }
@@ -447,21 +450,20 @@ pub(super) async fn run(
         None => {
             let mut docs = KnownDocuments::default();
             c.versions(&mut docs, None).await?;
-            c.filings(false).await?;
-            c.document_acls(&mut docs).await?;
+            c.filings(None).await?;
+            c.document_acls(docs).await?;
         }
         Some(ChangesSince { from, known, retry }) => {
-            let parent_docs = known.number_set();
             let mut docs = known;
+            docs.seal_parents();
             c.soft.store(true, std::sync::atomic::Ordering::Relaxed);
             let mut seen = c.versions(&mut docs, Some(&from)).await?;
             c.retry_skipped(&retry, &mut seen, &mut docs).await?;
-            let filed = c.filings(true).await?;
-            c.relist_strangers(&filed, &parent_docs, &mut seen, &mut docs)
-                .await?;
+            c.filings(Some(&mut docs)).await?;
+            c.relist_strangers(&mut seen, &mut docs).await?;
             c.soft.store(false, std::sync::atomic::Ordering::Relaxed);
-            drop((filed, seen, parent_docs));
-            c.document_acls(&mut docs).await?;
+            drop(seen);
+            c.document_acls(docs).await?;
             let complete = c.gaps.load(std::sync::atomic::Ordering::Relaxed) == 0;
             sink.item(WalkItem::ChangesOnly { complete }).await?;
         }
