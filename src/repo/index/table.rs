@@ -256,6 +256,11 @@ impl Builder {
     }
 
     pub fn push(&mut self, s: Slot) -> io::Result<()> {
+        if self.buf.capacity() == 0 {
+            // Exactly one run's worth, once: grown by doubling, the buffer would end at the
+            // next power of two (~1.8x) and hold the old and the new array while it moves.
+            self.buf.reserve_exact(self.run_records);
+        }
         self.buf.push(s);
         if self.buf.len() >= self.run_records {
             self.spill()?;
