@@ -15,6 +15,8 @@
 #                 new versions' bytes (the simulator's summary before and after)
 #   CHANGE_FROM=R the first run that changes the library first (default 2; RUNS=3 CHANGE_FROM=3
 #                 gives a full, a no-change and a P%-change run)
+#   FULL_LISTING_FROM=R  runs R.. (R >= 2) list every version (`backup --full-listing`, what the
+#                 weekly run does: `[backup] full_listing_every_days`), shown as SCALE#R+FL
 #   IMVAULT_BIN   the imvault binary to run (default: a release build of this tree)
 #   TRACE=1       also print the backup's RSS every RSS_EVERY seconds (default 10) against the
 #                 versions the simulator has served so far
@@ -196,6 +198,7 @@ if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
 fi
 change=${CHANGE_PERCENT:-0}
 change_from=${CHANGE_FROM:-2}
+full_listing_from=${FULL_LISTING_FROM:-0}
 # The repository is encrypted (init refuses to create one without a password).
 export IMVAULT_PASSWORD="${IMVAULT_PASSWORD:-bench password}"
 divisor=${SIZE_DIVISOR:-1}
@@ -219,8 +222,12 @@ backup_once() {
   local scale=$1 run=$2 label=$1 start timer pid served rc secs rss sim_rss state versions bytes check repo
   [ "$run" = 1 ] || label="$scale#$run"
   [ "$run" -lt "$change_from" ] || [ "$change" = 0 ] || label="$label+$change%"
+  local listing=()
+  if [ "$full_listing_from" -ge 2 ] && [ "$run" -ge "$full_listing_from" ]; then
+    listing=(--full-listing); label="$label+FL"
+  fi
   start=$(date +%s.%N)
-  /usr/bin/time -f "%e %M" -o "$work/run/backup.time" "$bin" -c "$work/run/imvault.toml" backup --json \
+  /usr/bin/time -f "%e %M" -o "$work/run/backup.time" "$bin" -c "$work/run/imvault.toml" backup "${listing[@]}" --json \
     >"$work/run/summary.json" 2>"$work/run/backup.log" &
   timer=$!
   : >"$work/run/trace"

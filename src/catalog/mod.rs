@@ -177,6 +177,13 @@ impl Catalog {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        // Temporary tables (a load's items seen again: `load/carry.rs`) in a temporary file
+        // with 8 MiB of cache, not in memory (this build's default): a full listing of ten
+        // million versions would otherwise hold them all.
+        conn.pragma_update(None, "temp_store", "FILE")
+            .map_err(open_err)?;
+        conn.pragma_update(Some("temp"), "cache_size", -8192)
+            .map_err(open_err)?;
         // Stable query plans: without this, SQLite re-prepares a cached statement whenever a
         // bound value moves to or from 0/1 (e.g. version 1 then 2), a third of load time.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)

@@ -20,17 +20,19 @@ pub enum RowKey {
     DocumentAcl(DocumentId),
 }
 
-/// Ends the open row of filing (document `?2`, folder `?3`) of library `?4` (`?5` is the open
-/// end) at `?1`. `+folder`: through the primary key, not the folder index (all of whose open
-/// rows in the folder would be read).
-pub(super) const FILING_END_OPEN: &str = "UPDATE filings SET last_seq = ?1 \
-     WHERE library = (SELECT id FROM libraries WHERE name = ?4) AND document = ?2 \
-     AND +folder = ?3 AND last_seq = ?5";
-
-/// A filing's identity among the items seen again: its document and folder numbers.
-pub(super) fn filing_item(document: u64, folder: u64) -> u128 {
-    (u128::from(document) << 64) | u128::from(folder)
-}
+/// The items a load of a kind not carried over gives again, for [`SnapshotLoad::end_unseen`]
+/// and to tell a duplicate: a temporary table (SQLite's temporary file, `temp_store = FILE`),
+/// not a set in memory, so that a full listing of a library of ten million versions does not
+/// hold one entry per row. `kind` is [`RowKind::index`]; (`a`, `b`) is (rid, 0) for
+/// containers and versions, (document, folder) for filings, (document, 0) for document ACLs.
+pub(super) const SEEN_CREATE: &str = "CREATE TEMP TABLE IF NOT EXISTS load_seen \
+     (kind INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (kind, a, b)) \
+     WITHOUT ROWID; DELETE FROM temp.load_seen;";
+/// Notes an item as given again: one row changed when it was not yet.
+pub(super) const SEEN_INSERT: &str =
+    "INSERT OR IGNORE INTO temp.load_seen (kind, a, b) VALUES (?1, ?2, ?3)";
+/// Frees the table's pages once the load is done.
+pub(super) const SEEN_DROP: &str = "DROP TABLE IF EXISTS temp.load_seen";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowKind {
@@ -151,67 +153,48 @@ impl SnapshotLoad<'_> {
     /// Open rows of the previous snapshot that this one did not give again (kinds not carried
     /// over) end at the previous snapshot: those items were removed.
     pub(super) fn end_unseen(&mut self) -> Result<(), CatalogError> {
-        if self.prev == 0 {
-            return Ok(());
-        }
-        for kind in [
-            RowKind::Containers,
-            RowKind::Versions,
-            RowKind::Filings,
-            RowKind::DocumentAcls,
-        ] {
+        let kinds = if self.prev == 0 {
+            &[][..]
+        } else {
+            &[
+                RowKind::Containers,
+                RowKind::Versions,
+                RowKind::Filings,
+                RowKind::DocumentAcls,
+            ][..]
+        };
+        for &kind in kinds {
             if self.carried[kind.index()] {
                 continue;
             }
             let table = kind.table();
             let action = || format!("ending the removed {table} in snapshot {}", self.snap.id);
-            // The rows' identity in the `seen` sets, and how to end one row so identified.
-            let (select, end_sql) = match kind {
-                RowKind::Containers | RowKind::Versions => (
-                    "rid, 0",
-                    format!("UPDATE {table} SET last_seq = ?1 WHERE rid = ?2"),
-                ),
-                RowKind::Filings => (
-                    "document, folder",
-                    FILING_END_OPEN.to_owned(),
-                ),
-                RowKind::DocumentAcls => (
-                    "document, 0",
-                    "UPDATE document_acls SET last_seq = ?1 WHERE library = (SELECT id FROM libraries WHERE name = ?4) \
-                     AND document = ?2 AND last_seq = ?5"
-                        .to_owned(),
-                ),
+            let (a, b) = match kind {
+                RowKind::Containers | RowKind::Versions => ("rid", "0"),
+                RowKind::Filings => ("document", "folder"),
+                RowKind::DocumentAcls => ("document", "0"),
             };
-            let open: Vec<(i64, i64)> = self
-                .tx
-                .prepare(&format!(
-                    "SELECT {select} FROM {table} WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND last_seq = ?2 \
-                     AND first_seq <= ?3"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![self.snap.library.as_str(), LastSeq(OPEN), U64(self.prev)],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect()
-                })
+            // One statement: the open rows of the previous snapshot not given again end there.
+            self.tx
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET last_seq = ?1 WHERE library = \
+                         (SELECT id FROM libraries WHERE name = ?2) AND last_seq = ?3 \
+                         AND first_seq <= ?1 AND NOT EXISTS (SELECT 1 FROM temp.load_seen s \
+                         WHERE s.kind = ?4 AND s.a = {table}.{a} AND s.b = {b})"
+                    ),
+                    params![
+                        U64(self.prev),
+                        self.snap.library.as_str(),
+                        LastSeq(OPEN),
+                        kind.index() as i64
+                    ],
+                )
                 .ctx(action)?;
-            let seen = &self.seen.borrow()[kind.index()];
-            let mut end = self.tx.prepare(&end_sql).ctx(action)?;
-            let (lib, open_end, prev) = (self.snap.library.as_str(), LastSeq(OPEN), U64(self.prev));
-            for (a, b) in open {
-                let identity = match kind {
-                    RowKind::Filings => filing_item(a as u64, b as u64),
-                    _ => a as u128,
-                };
-                if seen.contains(&identity) {
-                    continue;
-                }
-                let args: [&dyn rusqlite::ToSql; 5] = [&prev, &a, &b, &lib, &open_end];
-                let n = end.parameter_count();
-                end.execute(&args[..n]).ctx(action)?;
-            }
         }
+        self.tx
+            .execute(SEEN_DROP, [])
+            .ctx(|| format!("finishing snapshot {}", self.snap.id))?;
         Ok(())
     }
 }

@@ -296,3 +296,66 @@ fn a_catalog_without_open_ends_is_continued_as_if_it_had_them() {
         );
     }
 }
+
+/// A full listing's load given each item of the next snapshot twice, the last item of each
+/// kind left out: the second copies are duplicates (told by the load's table of items seen
+/// again, a temporary file rather than a set in memory), the items left out end at the
+/// previous snapshot, and the catalog is the same as after a load that gave each item once.
+#[test]
+fn items_seen_again_twice_are_duplicates_and_the_ones_left_out_end() {
+    let snaps = three_snapshots();
+    let mut next = snaps[1].clone();
+    next.containers.pop();
+    next.versions.pop();
+    next.filings.pop();
+    next.acls.pop();
+    next.skipped.clear(); // not range rows: each given is recorded
+    let load_twice = |cat: &mut Catalog, times: usize| {
+        snaps[0].load_into(cat);
+        let mut load = cat.begin_snapshot(next.row.clone()).expect("begin");
+        for _ in 0..times {
+            next.fill(&mut load).expect("items accepted");
+        }
+        load.commit().expect("commit")
+    };
+    let mut once = Catalog::open_in_memory().expect("catalog");
+    let r1 = load_twice(&mut once, 1);
+    let mut twice = Catalog::open_in_memory().expect("catalog");
+    let r2 = load_twice(&mut twice, 2);
+    assert_eq!(
+        twice.canonical_dump().expect("dump"),
+        once.canonical_dump().expect("dump")
+    );
+    for (kind, a, b, given) in [
+        (
+            "containers",
+            r1.containers,
+            r2.containers,
+            next.containers.len(),
+        ),
+        ("versions", r1.versions, r2.versions, next.versions.len()),
+        ("filings", r1.filings, r2.filings, next.filings.len()),
+        (
+            "document ACLs",
+            r1.document_acls,
+            r2.document_acls,
+            next.acls.len(),
+        ),
+    ] {
+        assert_eq!(b.duplicates as usize, given, "{kind}");
+        assert_eq!(a.duplicates, 0, "{kind}");
+        assert_eq!(
+            (a.added, a.changed, a.unchanged, a.removed),
+            (b.added, b.changed, b.unchanged, b.removed),
+            "{kind}"
+        );
+        assert!(a.removed >= 1, "{kind}: the item left out ends");
+    }
+    // A third snapshot after the doubled one loads as after the single one.
+    snaps[2].load_into(&mut once);
+    snaps[2].load_into(&mut twice);
+    assert_eq!(
+        twice.canonical_dump().expect("dump"),
+        once.canonical_dump().expect("dump")
+    );
+}
