@@ -153,7 +153,10 @@ pub async fn sync_snapshot(
 /// Whether a load may use the differences from the parent snapshot (see [`streams`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Diff {
+    /// Within [`streams::MAX_PARENT_LINES`] differing lines per stream.
     FromParent,
+    /// Within this many differing lines per stream (tests of the fallback to a full load).
+    FromParentWithin(u64),
     /// Every record is read and added: the reference the shortcut is checked against.
     Off,
 }
@@ -191,8 +194,12 @@ async fn load_snapshot(
         let Ok(previous) = prev_rx.await else {
             return Ok::<(), SyncError>(());
         };
-        let previous = previous.filter(|_| diff == Diff::FromParent);
-        if streams::send_rows(repo, snap, previous.as_ref(), &tx).await? {
+        let (previous, max_lines) = match diff {
+            Diff::FromParent => (previous, streams::MAX_PARENT_LINES),
+            Diff::FromParentWithin(n) => (previous, n),
+            Diff::Off => (None, 0),
+        };
+        if streams::send_rows(repo, snap, previous.as_ref(), max_lines, &tx).await? {
             let _ = tx.send(Row::End).await;
         }
         Ok(())
@@ -286,6 +293,18 @@ pub async fn rebuild(
 ) -> Result<SyncReport, SyncError> {
     let _lock = SyncLock::acquire(catalog_path).await?;
     rebuild_as(repo, catalog_path, Diff::FromParent).await
+}
+
+/// Like [`rebuild`], but a stream whose lines differ from the parent's in more than
+/// `max_parent_lines` lines is loaded in full: what a library too large for the comparison in
+/// memory gets (tests and benchmarks; see `streams.rs`).
+pub async fn rebuild_within(
+    repo: &Repository<Indexed>,
+    catalog_path: &std::path::Path,
+    max_parent_lines: u64,
+) -> Result<SyncReport, SyncError> {
+    let _lock = SyncLock::acquire(catalog_path).await?;
+    rebuild_as(repo, catalog_path, Diff::FromParentWithin(max_parent_lines)).await
 }
 
 /// Like [`rebuild`], but reads and adds every record of every snapshot instead of the

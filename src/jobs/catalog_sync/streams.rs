@@ -7,10 +7,14 @@
 //! - **delta**: the parent's rows are carried over, then only the records whose JSON line is not
 //!   in the parent's stream are parsed and added (new or changed items), and the parent's lines
 //!   not in this stream are parsed for their keys, whose carried rows are ended (removed items).
-//!   Lines are compared by a 128-bit BLAKE3 prefix held in memory for the parent's stream
-//!   (about 40 bytes per record); the order of records does not matter;
-//! - **full**: every record is parsed and added (first snapshot, or a catalog that does not hold
-//!   the parent).
+//!   Lines are compared by a 128-bit BLAKE3 prefix held in memory for the parent's lines that
+//!   are not in a blob both streams share (about 40-70 bytes per line); the order of records
+//!   does not matter. More than [`MAX_PARENT_LINES`] such lines (e.g. the first full listing
+//!   after a full backup, whose stream is in download order, not crawl order: at 10 M versions
+//!   ~0.6 GB of hashes) and the stream is loaded in full instead;
+//! - **full**: every record is parsed and added (first snapshot, a catalog that does not hold
+//!   the parent, or too many differing lines); the catalog tells duplicates and removed items
+//!   through a temporary table on disk, so memory does not grow with the stream.
 
 use std::collections::HashMap;
 
@@ -25,6 +29,10 @@ use crate::jobs::records::{
     STREAM_FILINGS, STREAM_SKIPPED, STREAM_VERSIONS, SkippedRecord, VersionRecord,
 };
 use crate::repo::{BlobId, Indexed, MetaRef, RepoError, Repository, Snapshot, SnapshotId};
+
+/// The most parent lines held in memory to load a stream as differences (~35 MB of hashes);
+/// beyond, the stream is loaded in full (slower: a look-up per record, but flat in memory).
+pub(super) const MAX_PARENT_LINES: u64 = 500_000;
 
 /// How one range stream is loaded (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -78,12 +86,14 @@ struct Spec<T> {
 }
 
 /// Sends the rows of every stream of `snap`: containers, versions, filings, ACLs, skipped.
-/// `previous` is the library's newest snapshot in the catalog. Returns false when the loader
-/// stopped listening (its error is reported by the caller).
+/// `previous` is the library's newest snapshot in the catalog; `max_parent_lines`, see
+/// [`MAX_PARENT_LINES`]. Returns false when the loader stopped listening (its error is reported
+/// by the caller).
 pub(super) async fn send_rows(
     repo: &Repository<Indexed>,
     snap: &Snapshot,
     previous: Option<&SnapshotId>,
+    max_parent_lines: u64,
     tx: &mpsc::Sender<Row>,
 ) -> Result<bool, SyncError> {
     let parent = match (snap.manifest.parent, previous) {
@@ -151,10 +161,11 @@ pub(super) async fn send_rows(
         mode(STREAM_DOCUMENT_ACLS),
     ];
     tracing::debug!(snapshot = %snap.id, modes = ?modes, "cataloguing streams (containers, versions, filings, ACLs)");
-    let go = send_stream(repo, &sid, snap, containers, modes[0], tx).await?
-        && send_stream(repo, &sid, snap, versions, modes[1], tx).await?
-        && send_stream(repo, &sid, snap, filings, modes[2], tx).await?
-        && send_stream(repo, &sid, snap, acls, modes[3], tx).await?;
+    let max = max_parent_lines;
+    let go = send_stream(repo, &sid, snap, containers, modes[0], max, tx).await?
+        && send_stream(repo, &sid, snap, versions, modes[1], max, tx).await?
+        && send_stream(repo, &sid, snap, filings, modes[2], max, tx).await?
+        && send_stream(repo, &sid, snap, acls, modes[3], max, tx).await?;
     if !go {
         return Ok(false);
     }
@@ -188,6 +199,7 @@ async fn send_stream<T: DeserializeOwned>(
     snap: &Snapshot,
     spec: Spec<T>,
     mode: Mode<'_>,
+    max_parent_lines: u64,
     tx: &mpsc::Sender<Row>,
 ) -> Result<bool, SyncError> {
     let parse = |index: u64, line: &[u8]| -> Result<T, SyncError> {
@@ -206,28 +218,45 @@ async fn send_stream<T: DeserializeOwned>(
     // Blobs both streams hold (a blob id names its bytes) hold the same lines on both sides:
     // they cancel out and are not read at all; only the differing blobs are compared by line.
     let new_meta = snap.manifest.streams.get(spec.name);
-    let (old_only, new_only) = match (mode, new_meta) {
+    let (old_only, mut new_only) = match (mode, new_meta) {
         (Mode::Delta(old), Some(new)) => differing_blobs(old, new),
         (Mode::Delta(old), None) => (old.clone(), MetaRef::default()),
         (_, new) => (MetaRef::default(), new.cloned().unwrap_or_default()),
     };
+    let mut delta = false;
     match mode {
         Mode::Full => {}
         Mode::Carry => return Ok(tx.send(Row::CarryOver(spec.kind)).await.is_ok()),
         Mode::Delta(_) => {
+            let mut too_many = false;
             let mut blobs = std::pin::pin!(repo.read_meta_blobs(&old_only));
-            while let Some(blob) = blobs.next().await {
+            'read: while let Some(blob) = blobs.next().await {
                 let blob = blob.map_err(|source| repo_err(sid, source))?;
                 for line in lines(&blob) {
                     parent_lines.add(line_hash(line));
+                    if parent_lines.left > max_parent_lines {
+                        too_many = true;
+                        break 'read;
+                    }
                 }
             }
-            if tx.send(Row::CarryOver(spec.kind)).await.is_err() {
-                return Ok(false);
+            if too_many {
+                tracing::info!(
+                    snapshot = %sid,
+                    stream = spec.name,
+                    max_parent_lines,
+                    "more of the parent's lines differ than are compared in memory: loading the stream in full"
+                );
+                parent_lines = Lines::default();
+                new_only = new_meta.cloned().unwrap_or_default();
+            } else {
+                delta = true;
+                if tx.send(Row::CarryOver(spec.kind)).await.is_err() {
+                    return Ok(false);
+                }
             }
         }
     }
-    let delta = matches!(mode, Mode::Delta(_));
     if new_meta.is_some() {
         let mut index = 0u64;
         let mut blobs = std::pin::pin!(repo.read_meta_blobs(&new_only));
@@ -246,9 +275,7 @@ async fn send_stream<T: DeserializeOwned>(
         }
     }
     // Lines of the parent left over: items changed (already replaced) or removed since.
-    if let Mode::Delta(_) = mode
-        && parent_lines.left > 0
-    {
+    if delta && parent_lines.left > 0 {
         let mut index = 0u64;
         let mut blobs = std::pin::pin!(repo.read_meta_blobs(&old_only));
         while let Some(blob) = blobs.next().await {

@@ -324,6 +324,17 @@ async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
         .unwrap();
     assert_eq!(whole.loaded as usize, snaps.len());
     assert_eq!(dump(&path), original, "differences and whole loads agree");
+    // Streams whose lines differ in more than one line from the parent's are loaded in full
+    // (what a library too large to compare in memory gets): the same catalog again.
+    let within = imvault::jobs::catalog_sync::rebuild_within(&env.repo().await, &path, 1)
+        .await
+        .unwrap();
+    assert_eq!(within.loaded as usize, snaps.len());
+    assert_eq!(
+        dump(&path),
+        original,
+        "differences and full fallback loads agree"
+    );
 }
 
 /// The same job against a real S3 server (moto): a full backup and an incremental after a
