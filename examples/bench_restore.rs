@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --example bench_restore -- [--scale medium] [--seed 1] [--library ACTIVE]
 //!     [--s3-endpoint http://127.0.0.1:5000]   # e.g. `moto_server -p 5000`; bucket made unsigned
+//!     [--s3-bucket NAME]   # the bucket to create (default: a fresh random name)
 //!     [--concurrency 8] [--keep DIR]
 //! ```
 //!
@@ -124,6 +125,7 @@ async fn main() {
         8usize,
         None::<String>,
     );
+    let mut bucket = format!("imvault-bench-{}", uuid::Uuid::new_v4().simple());
     for w in argv.chunks(2) {
         let v = w.get(1).cloned().unwrap_or_default();
         match w[0].as_str() {
@@ -131,6 +133,7 @@ async fn main() {
             "--seed" => seed = v.parse().expect("seed"),
             "--library" => library = v,
             "--s3-endpoint" => s3 = Some(v),
+            "--s3-bucket" => bucket = v,
             "--concurrency" => conc = v.parse().expect("concurrency"),
             "--keep" => keep = Some(v),
             other => panic!("unknown argument {other}"),
@@ -153,7 +156,6 @@ async fn main() {
     let client = Client::connect(cs).await.expect("sign in");
     let backend = match &s3 {
         Some(ep) => {
-            let bucket = format!("imvault-bench-{}", uuid::Uuid::new_v4().simple());
             let r = reqwest::Client::new()
                 .put(format!("{}/{bucket}", ep.trim_end_matches('/')))
                 .send()

@@ -49,6 +49,49 @@ fn decode(crypto: &Crypto, id: BlobId, loc: BlobLocation, stored: Bytes) -> Resu
     )
 }
 
+/// Decodes every blob of `range` from its bytes. When the bytes are this process's alone (a
+/// ranged GET's body), each blob is opened in place in its own part of that buffer (no copy of
+/// the stored bytes); a blob stored uncompressed then stays a slice of the buffer only if every
+/// blob of the range is uncompressed (else it is copied out, so that a few small slices do not
+/// keep a range of compressed blobs in memory). A memory-mapped or shared range is decoded as
+/// [`decode`] does.
+fn decode_range(crypto: &Crypto, range: PackRange, bytes: Bytes) -> Vec<(BlobId, Result<Bytes>)> {
+    let buf = match bytes.try_into_mut() {
+        Ok(buf) => buf,
+        Err(bytes) => {
+            return range
+                .split(&bytes)
+                .map(|(id, loc, stored)| (id, decode(crypto, id, loc, stored)))
+                .collect();
+        }
+    };
+    let all_plain = range
+        .blobs
+        .iter()
+        .all(|(_, loc)| loc.compression == blob::Compression::None);
+    range
+        .split_mut(buf)
+        .map(|(id, loc, stored)| {
+            let b = blob::decode_in_place(
+                crypto,
+                id,
+                loc.pack,
+                loc.kind,
+                loc.compression,
+                loc.raw_len,
+                stored,
+            );
+            let b = match b {
+                Ok(b) if !all_plain && loc.compression == blob::Compression::None => {
+                    Ok(Bytes::copy_from_slice(&b))
+                }
+                other => other,
+            };
+            (id, b)
+        })
+        .collect()
+}
+
 /// Reads one range of a pack: its bytes.
 async fn fetch(objects: &Objects, r: &PackRange) -> Result<Bytes> {
     read_range(
@@ -193,13 +236,9 @@ pub async fn read_ahead(
                     }
                 };
                 tokio::task::spawn_blocking(move || {
-                    range
-                        .split(&bytes)
-                        .map(|(id, loc, stored)| {
-                            let b = decode(objects.crypto(), id, loc, stored)
-                                .map_err(|e| crate::repo::error_chain(&e));
-                            (id, b)
-                        })
+                    decode_range(objects.crypto(), range, bytes)
+                        .into_iter()
+                        .map(|(id, b)| (id, b.map_err(|e| crate::repo::error_chain(&e))))
                         .collect::<Vec<_>>()
                 })
                 .await
@@ -211,4 +250,139 @@ pub async fn read_ahead(
         out.extend(blobs);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::blob::{BlobKind, Compression, encode};
+    use crate::repo::crypto::MasterKey;
+    use crate::repo::id::PackId;
+
+    fn noise(n: usize, mut x: u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A pack buffer holding `raws` as stored blobs with a few bytes between them, and the
+    /// range that reads them all.
+    fn pack(crypto: &Crypto, raws: &[Vec<u8>]) -> (Vec<u8>, PackRange) {
+        let pack = PackId([5; 32]);
+        let mut buf = Vec::new();
+        let mut range: Option<PackRange> = None;
+        for raw in raws {
+            buf.extend_from_slice(&[0xEE; 3]); // a gap the range bridges
+            let id = crypto.blob_id(raw);
+            let e = encode(crypto, id, BlobKind::Data, Bytes::from(raw.clone()), 3).unwrap();
+            let loc = BlobLocation {
+                pack,
+                kind: BlobKind::Data,
+                compression: e.compression,
+                offset: buf.len() as u32,
+                stored_len: e.stored.len() as u32,
+                raw_len: e.raw_len,
+            };
+            buf.extend_from_slice(&e.stored);
+            match &mut range {
+                None => range = Some(PackRange::new(id, loc)),
+                Some(r) => assert!(r.extend(id, loc, READ_AHEAD)),
+            }
+        }
+        let r = range.unwrap();
+        let bytes = buf[r.start as usize..r.end as usize].to_vec();
+        (bytes, r)
+    }
+
+    fn within(b: &Bytes, base: usize, len: usize) -> bool {
+        let p = b.as_ptr() as usize;
+        p >= base && p < base + len
+    }
+
+    /// A range read into a buffer of its own (a GET's body) and one still shared (a memory
+    /// map, a clone held elsewhere) decode to the same verified blobs, encrypted or not; blobs
+    /// of a range holding only uncompressed blobs stay in the read buffer (opened in place, no
+    /// copy), an uncompressed blob next to compressed ones is copied out of it.
+    #[test]
+    fn owned_and_shared_ranges_decode_the_same_verified_blobs() {
+        let compressible = vec![b'a'; 100_000];
+        let cases = [
+            vec![noise(70_000, 1), compressible.clone(), noise(10, 2)],
+            vec![noise(50_000, 3), noise(1, 4), noise(300_000, 5)],
+        ];
+        for crypto in [
+            Crypto::plaintext(),
+            Crypto::with_master(&MasterKey::from_bytes([7; 32])),
+        ] {
+            for raws in &cases {
+                let (bytes, range) = pack(&crypto, raws);
+                let all_plain = range
+                    .blobs
+                    .iter()
+                    .all(|(_, l)| l.compression == Compression::None);
+                assert_eq!(all_plain, raws.iter().all(|r| r != &compressible));
+                let ids: Vec<BlobId> = range.blobs.iter().map(|(id, _)| *id).collect();
+
+                let shared = Bytes::from(bytes.clone());
+                let _other = shared.clone();
+                let (_, r2) = pack(&crypto, raws);
+                let got_shared = decode_range(&crypto, r2, shared);
+
+                let (base, len) = (bytes.as_ptr() as usize, bytes.len());
+                let got_owned = decode_range(&crypto, range, Bytes::from(bytes));
+                for ((got, shared), (raw, id)) in
+                    got_owned.iter().zip(&got_shared).zip(raws.iter().zip(&ids))
+                {
+                    assert_eq!(got.0, *id);
+                    assert_eq!(shared.0, *id);
+                    let (g, s) = (got.1.as_ref().unwrap(), shared.1.as_ref().unwrap());
+                    assert_eq!(&g[..], &raw[..]);
+                    assert_eq!(&s[..], &raw[..]);
+                    let stored_plain = raw != &compressible;
+                    assert_eq!(
+                        within(g, base, len),
+                        all_plain && stored_plain,
+                        "in place only for ranges of uncompressed blobs"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A blob whose stored bytes were altered fails its check (authentication when encrypted,
+    /// its BLAKE3 id when not) when opened in place; the blobs around it are still verified.
+    #[test]
+    fn an_altered_blob_fails_alone_when_opened_in_place() {
+        for crypto in [
+            Crypto::plaintext(),
+            Crypto::with_master(&MasterKey::from_bytes([7; 32])),
+        ] {
+            let raws = vec![noise(5_000, 1), vec![b'z'; 40_000], noise(9_000, 2)];
+            let (mut bytes, range) = pack(&crypto, &raws);
+            let (_, victim) = range.blobs[1];
+            let at = (victim.offset as u64 - range.start) as usize + victim.stored_len as usize / 2;
+            bytes[at] ^= 0x40;
+            let got = decode_range(&crypto, range, Bytes::from(bytes));
+            assert_eq!(&got[0].1.as_ref().unwrap()[..], &raws[0][..]);
+            assert_eq!(&got[2].1.as_ref().unwrap()[..], &raws[2][..]);
+            let err = got[1].1.as_ref().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    RepoError::Authentication { .. }
+                        | RepoError::BlobMismatch { .. }
+                        | RepoError::Decompress { .. }
+                ),
+                "{err:?}"
+            );
+            if crypto.is_encrypted() {
+                assert!(matches!(err, RepoError::Authentication { .. }), "{err:?}");
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The one range planner: which blobs of a pack are read with one ranged read.
 
-use bytes::Bytes;
+use bytes::{Buf as _, Bytes, BytesMut};
 
 use crate::repo::id::{BlobId, PackId};
 use crate::repo::index::BlobLocation;
@@ -80,6 +80,22 @@ impl PackRange {
     }
 }
 
+impl PackRange {
+    /// Each blob's stored bytes as a buffer of its own, cut from the range's `buf` (which
+    /// this range owns): what [`crate::repo::blob::decode_in_place`] opens without a copy.
+    pub fn split_mut(
+        self,
+        mut buf: BytesMut,
+    ) -> impl Iterator<Item = (BlobId, BlobLocation, BytesMut)> {
+        let mut at = self.start;
+        self.blobs.into_iter().map(move |(id, loc)| {
+            buf.advance((loc.offset as u64 - at) as usize);
+            at = loc.offset as u64 + loc.stored_len as u64;
+            (id, loc, buf.split_to(loc.stored_len as usize))
+        })
+    }
+}
+
 /// The ranges that read `blobs`, in the order given: a blob joins the range before it when it
 /// follows it in the same pack within `limits`.
 pub fn coalesce(
@@ -127,6 +143,39 @@ mod tests {
             .iter()
             .map(|r| (r.pack.0[0], r.start, r.end, r.blobs.len()))
             .collect()
+    }
+
+    /// `split_mut` cuts the same bytes as `split`, each blob a buffer of its own, skipping the
+    /// gaps a read-ahead range bridges.
+    #[test]
+    fn split_mut_cuts_the_same_blobs_as_split() {
+        let blobs = vec![
+            blob(1, 10, 100),
+            blob(1, 110, 7),
+            blob(1, 300, 50),
+            blob(1, 350, 1),
+        ];
+        let data: Vec<u8> = (0..400u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut ranges = coalesce(blobs.clone(), READ_AHEAD);
+        assert_eq!(ranges.len(), 1);
+        let r = ranges.pop().unwrap();
+        let bytes = Bytes::copy_from_slice(&data[r.start as usize..r.end as usize]);
+        let shared: Vec<_> = coalesce(blobs, READ_AHEAD)
+            .pop()
+            .unwrap()
+            .split(&bytes)
+            .map(|(id, _, b)| (id, b))
+            .collect();
+        let owned: Vec<_> = r
+            .split_mut(BytesMut::from(&bytes[..]))
+            .map(|(id, loc, b)| {
+                let at = loc.offset as usize;
+                assert_eq!(&b[..], &data[at..at + loc.stored_len as usize]);
+                (id, b.freeze())
+            })
+            .collect();
+        assert_eq!(owned, shared);
+        assert_eq!(owned.len(), 4);
     }
 
     #[test]
