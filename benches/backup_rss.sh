@@ -190,6 +190,37 @@
 #   document for 2.46 M documents here against ~0.5 M at 1 M, explain ~60 MB of it, the rest is
 #   not attributed yet). Extrapolated, 10 M would put the no-change run near 340 MiB: the next
 #   step for memory is those sets (sorted runs on disk, or a filter, instead of vectors).
+#   2026-12-05 23:00 (issue 21, what else grows; release builds, the 1 M repository of a full
+#   backup, RSS by /usr/bin/time, heap by heaptrack):
+#   - the index load's external sort: its 32 MiB run buffer grew by doubling to 2^20 slots
+#     (58.7 MB) and held old and new arrays while moving: 54.5 MB of a no-change run's 93.3 MB
+#     heap peak; reserved exactly once now: heap peak 75.0 MB (RSS 90 -> 88 MiB).
+#   - the changes-only crawl: 16 B per document (the parent and filed sets are flags of
+#     KnownDocuments' entries now) instead of 32 B plus the filings' vector while it grew.
+#   - a catalog load that is not carried over (after forgotten parents, a full fallback) held a
+#     HashSet<u128> of every item seen again plus a Vec of every open row: now a temporary
+#     SQLite table in a file. Catalog rebuild with a forgotten parent (2 loads of 1 M):
+#     261.7 MiB / 269 s -> 199.9 MiB / 207 s.
+#   - the catalog sync's differences held a 128-bit hash per differing line of the parent's
+#     stream: all of them on the first full listing after a full backup (download order vs
+#     crawl order): the first `--full-listing` run at 1 M peaked at 175.1 MiB, the second at
+#     106.0 MiB. Now a stream with more than 500,000 differing lines is loaded in full
+#     (flat, slower): catalog rebuild of the 10 snapshots at 1 M 245.7 MiB / 118 s ->
+#     198.3 MiB / 198 s. FULL_LISTING_FROM=R measures such runs here.
+#   5 M (4,880,558 versions, SIZE_DIVISOR=100, RUNS=4 CHANGE_FROM=3 CHANGE_PERCENT=1
+#   FULL_LISTING_FROM=4; release build of 89c6598: the crawl's flags, the index buffer and the
+#   seen table, not yet the 500,000-line fall-back of d8fa0b7; 23:05-00:20 UTC under `nice`
+#   beside test suites and the restore benchmark, load 7-10: seconds ~2-3x; every run checked):
+# |        scale      | versions | seconds | backup peak RSS | before (fb2df9b) |
+# |-------------------|----------|---------|-----------------|------------------|
+# |        5000000    |4,880,558 |  3846.6 |       223.9 MiB |        232.8 MiB |
+# |      5000000#2    |4,880,558 |    62.8 |       174.9 MiB |        199.8 MiB |
+# |    5000000#3+1%   |4,929,363 |   119.0 |       210.3 MiB |        217.2 MiB |
+# | 5000000#4+1%+FL   |4,978,656 |   538.7 |       531.8 MiB |    (not measured) |
+#   The full-listing run (#4, the first after runs whose streams are in the full backup's
+#   download order) is the differences' hash map of every parent line: what d8fa0b7 replaces
+#   by a full load past 500,000 lines (at 1 M: 175.1 -> ~106 MiB, above); not re-measured at
+#   5 M with it (the run directory is removed at the end). No-change 1 M -> 5 M: 88 -> 175 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else

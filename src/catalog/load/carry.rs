@@ -34,6 +34,23 @@ pub(super) const SEEN_INSERT: &str =
 /// Frees the table's pages once the load is done.
 pub(super) const SEEN_DROP: &str = "DROP TABLE IF EXISTS temp.load_seen";
 
+/// Ends (`last_seq = ?1`, the previous snapshot) the open rows of `kind` of library `?2` (`?3`
+/// is the open end) that started by `?1` and are not in `load_seen` (`?4` the kind's index).
+pub(super) fn end_unseen_sql(kind: RowKind) -> String {
+    let table = kind.table();
+    let (a, b) = match kind {
+        RowKind::Containers | RowKind::Versions => ("rid", "0"),
+        RowKind::Filings => ("document", "folder"),
+        RowKind::DocumentAcls => ("document", "0"),
+    };
+    format!(
+        "UPDATE {table} SET last_seq = ?1 WHERE library = \
+         (SELECT id FROM libraries WHERE name = ?2) AND last_seq = ?3 \
+         AND first_seq <= ?1 AND NOT EXISTS (SELECT 1 FROM temp.load_seen s \
+         WHERE s.kind = ?4 AND s.a = {table}.{a} AND s.b = {b})"
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowKind {
     Containers,
@@ -169,20 +186,10 @@ impl SnapshotLoad<'_> {
             }
             let table = kind.table();
             let action = || format!("ending the removed {table} in snapshot {}", self.snap.id);
-            let (a, b) = match kind {
-                RowKind::Containers | RowKind::Versions => ("rid", "0"),
-                RowKind::Filings => ("document", "folder"),
-                RowKind::DocumentAcls => ("document", "0"),
-            };
             // One statement: the open rows of the previous snapshot not given again end there.
             self.tx
                 .execute(
-                    &format!(
-                        "UPDATE {table} SET last_seq = ?1 WHERE library = \
-                         (SELECT id FROM libraries WHERE name = ?2) AND last_seq = ?3 \
-                         AND first_seq <= ?1 AND NOT EXISTS (SELECT 1 FROM temp.load_seen s \
-                         WHERE s.kind = ?4 AND s.a = {table}.{a} AND s.b = {b})"
-                    ),
+                    &end_unseen_sql(kind),
                     params![
                         U64(self.prev),
                         self.snap.library.as_str(),

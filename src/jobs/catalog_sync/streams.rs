@@ -30,8 +30,11 @@ use crate::jobs::records::{
 };
 use crate::repo::{BlobId, Indexed, MetaRef, RepoError, Repository, Snapshot, SnapshotId};
 
-/// The most parent lines held in memory to load a stream as differences (~35 MB of hashes);
-/// beyond, the stream is loaded in full (slower: a look-up per record, but flat in memory).
+/// The most parent lines held in memory to load a stream as differences (up to ~52 MB of
+/// hashes as the map grows); beyond, the stream is loaded in full (slower: a look-up per
+/// record, but flat in memory). Counted are the lines of the parent's blobs that the new stream
+/// does not share (blobs of 0.75-2 MiB): edits scattered over the whole stream make most blobs
+/// differ, so such a night also takes the full load.
 pub(super) const MAX_PARENT_LINES: u64 = 500_000;
 
 /// How one range stream is loaded (see the module docs).
