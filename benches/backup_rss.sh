@@ -15,6 +15,12 @@
 #                 new versions' bytes (the simulator's summary before and after)
 #   CHANGE_FROM=R the first run that changes the library first (default 2; RUNS=3 CHANGE_FROM=3
 #                 gives a full, a no-change and a P%-change run)
+#   PROFILE_EDIT_PERCENT=E  with CHANGE_PERCENT, also edit the profiles of E% of the versions
+#                 (random ones, spread over the whole library; no content read) before each
+#                 changing run (shown as SCALE#R+P%+E%pe)
+#   REBUILD=1     after the last run of a scale, time `imvault catalog rebuild` into a new
+#                 catalog file (peak RSS, streams loaded in full) and check it holds the same
+#                 rows as the catalog the backups filled (needs sqlite3)
 #   FULL_LISTING_FROM=R  runs R.. (R >= 2) list every version (`backup --full-listing`, what the
 #                 weekly run does: `[backup] full_listing_every_days`), shown as SCALE#R+FL
 #   IMVAULT_BIN   the imvault binary to run (default: a release build of this tree)
@@ -229,6 +235,7 @@ if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
 fi
 change=${CHANGE_PERCENT:-0}
 change_from=${CHANGE_FROM:-2}
+profile_edits=${PROFILE_EDIT_PERCENT:-0}
 full_listing_from=${FULL_LISTING_FROM:-0}
 # The repository is encrypted (init refuses to create one without a password).
 export IMVAULT_PASSWORD="${IMVAULT_PASSWORD:-bench password}"
@@ -253,6 +260,7 @@ backup_once() {
   local scale=$1 run=$2 label=$1 start timer pid served rc secs rss sim_rss state versions bytes check repo
   [ "$run" = 1 ] || label="$scale#$run"
   [ "$run" -lt "$change_from" ] || [ "$change" = 0 ] || label="$label+$change%"
+  [ "$run" -lt "$change_from" ] || [ "$change" = 0 ] || [ "$profile_edits" = 0 ] || label="$label+${profile_edits}%pe"
   local listing=()
   if [ "$full_listing_from" -ge 2 ] && [ "$run" -ge "$full_listing_from" ]; then
     listing=(--full-listing); label="$label+FL"
@@ -305,6 +313,28 @@ PY
   fi
   [ "$check" = ok ]
 }
+# The catalog's rows, as one digest (row ids left out: they depend on the order of inserts).
+catalog_digest() {
+  for q in "select library,document,version,first_seq,last_seq,kind,name,extension,size,edit_date,edit_profile_date,hex(profile),hex(content) from versions" \
+    "select * from filings" "select * from document_acls" "select * from snapshots"; do
+    sqlite3 "$1" "$q" | sort | md5sum
+  done
+  sqlite3 "$1" "select * from containers" | cut -d'|' -f2- | sort | md5sum
+}
+# `imvault catalog rebuild` into a new file next to the backups' catalog; prints its row.
+rebuild_once() {
+  local scale=$1 secs rss loaded check=ok
+  command -v sqlite3 >/dev/null || { echo "REBUILD=1 needs sqlite3 (apt-get install sqlite3)" >&2; return 1; }
+  sed "s|^path = .*|path = \"$work/run/rebuilt.db\"|" "$work/run/imvault.toml" >"$work/run/rebuild.toml"
+  /usr/bin/time -f "%e %M" -o "$work/run/rebuild.time" "$bin" -c "$work/run/rebuild.toml" catalog rebuild \
+    >"$work/run/rebuild.out" 2>"$work/run/rebuild.log" || check="FAILED (see $work/run/rebuild.log)"
+  read -r secs rss < <(tail -1 "$work/run/rebuild.time")
+  loaded=$(grep -o '[0-9]* snapshots loaded.*' "$work/run/rebuild.out" || echo "?")
+  [ "$check" != ok ] || [ "$(catalog_digest "$work/run/catalog.db")" = "$(catalog_digest "$work/run/rebuilt.db")" ] ||
+    check="the rebuilt catalog differs from the backups'"
+  printf "%9s rebuild: %.1f s, peak RSS %.1f MiB, %s  %s\n" "$scale" "$secs" "$(python3 -c "print($rss/1024)")" "$loaded" "$check"
+  [ "$check" = ok ]
+}
 echo "size divisor $divisor, $libraries librar$([ "$libraries" = 1 ] && echo y || echo ies), work dir $work"
 printf "%9s %9s %7s %10s %8s %7s %10s %11s %9s %8s  %s\n" scale versions divisor "content GB" seconds "MB/s" \
   "versions/s" "backup RSS" "sim RSS" "repo GB" check
@@ -340,7 +370,8 @@ TOML
   for run in $(seq "$runs"); do
     if [ "$run" -gt 1 ] && [ "$run" -ge "$change_from" ] && [ "$change" != 0 ]; then
       n=$(python3 -c "print(max(1, int($want_versions * $change / 100)))")
-      curl -sf -X POST -H 'content-type: application/json' -d "{\"new_versions\": $n}" \
+      e=$(python3 -c "print(int($want_versions * $profile_edits / 100))")
+      curl -sf -X POST -H 'content-type: application/json' -d "{\"new_versions\": $n, \"profile_edits\": $e}" \
         "http://127.0.0.1:$port/sim/mutate" >"$work/run/mutate.json"
       curl -sf "http://127.0.0.1:$port/sim/summary" >"$work/run/expected.json"
       read -r now_versions now_bytes < <(python3 -c "import json;d=json.load(open('$work/run/expected.json'));print(sum(l['versions'] for l in d),sum(l['bytes'] for l in d))")
@@ -349,4 +380,5 @@ TOML
     backup_once "$scale" "$run" || { sim_stop; exit 1; }
   done
   sim_stop
+  if [ "${REBUILD:-0}" = 1 ]; then rebuild_once "$scale" || exit 1; fi
 done

@@ -22,7 +22,7 @@ pub fn run(config: Option<&Path>, command: &CatalogCommand) -> anyhow::Result<Ex
             anyhow::Error::new(e).context(format!("updating the catalog {}", path.display()))
         })?;
         println!(
-            "catalog {}: {} snapshots loaded, {} already present{}",
+            "catalog {}: {} snapshots loaded, {} already present{}{}",
             path.display(),
             report.loaded,
             report.already,
@@ -30,6 +30,12 @@ pub fn run(config: Option<&Path>, command: &CatalogCommand) -> anyhow::Result<Ex
                 " (rebuilt from the repository)"
             } else {
                 ""
+            },
+            match report.out_of_step {
+                0 => String::new(),
+                n => format!(
+                    "; {n} streams loaded in full, too far out of step with their parent's"
+                ),
             }
         );
         Ok(Exit::Success)

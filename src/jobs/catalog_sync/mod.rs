@@ -147,18 +147,27 @@ pub async fn sync_snapshot(
     snap: &Snapshot,
 ) -> Result<Option<LoadReport>, SyncError> {
     let _lock = SyncLock::acquire(catalog_path).await?;
-    load_snapshot(repo, catalog_path, snap, Diff::FromParent).await
+    Ok(load_snapshot(repo, catalog_path, snap, Diff::FromParent)
+        .await?
+        .map(|l| l.report))
 }
 
 /// Whether a load may use the differences from the parent snapshot (see [`streams`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Diff {
-    /// Within [`streams::MAX_PARENT_LINES`] differing lines per stream.
+    /// Within [`streams::MAX_PENDING_LINES`] lines out of step per stream.
     FromParent,
-    /// Within this many differing lines per stream (tests of the fallback to a full load).
+    /// Within this many lines out of step per stream (tests of the fallback to a full load).
     FromParentWithin(u64),
     /// Every record is read and added: the reference the shortcut is checked against.
     Off,
+}
+
+/// A snapshot loaded into the catalog.
+struct Loaded {
+    report: LoadReport,
+    /// Its streams loaded in full although the parent is catalogued (see [`SyncReport`]).
+    out_of_step: u32,
 }
 
 async fn load_snapshot(
@@ -166,7 +175,7 @@ async fn load_snapshot(
     catalog_path: &std::path::Path,
     snap: &Snapshot,
     diff: Diff,
-) -> Result<Option<LoadReport>, SyncError> {
+) -> Result<Option<Loaded>, SyncError> {
     let row = snapshot_row(snap)?;
     let (tx, mut rx) = mpsc::channel::<Row>(4096);
     let (prev_tx, prev_rx) = tokio::sync::oneshot::channel();
@@ -192,25 +201,29 @@ async fn load_snapshot(
     let read = async {
         // Dropped without an answer: already catalogued, or the loader failed (reported below).
         let Ok(previous) = prev_rx.await else {
-            return Ok::<(), SyncError>(());
+            return Ok::<u32, SyncError>(0);
         };
         let (previous, max_lines) = match diff {
-            Diff::FromParent => (previous, streams::MAX_PARENT_LINES),
+            Diff::FromParent => (previous, streams::MAX_PENDING_LINES),
             Diff::FromParentWithin(n) => (previous, n),
             Diff::Off => (None, 0),
         };
-        if streams::send_rows(repo, snap, previous.as_ref(), max_lines, &tx).await? {
+        let sent = streams::send_rows(repo, snap, previous.as_ref(), max_lines, &tx).await?;
+        if sent.complete {
             let _ = tx.send(Row::End).await;
         }
-        Ok(())
+        Ok(sent.out_of_step)
     }
     .await;
     // The loader commits on `End`, and rolls back when the channel closes without it.
     drop(tx);
     let loaded = loader.await.map_err(|e| SyncError::Task(e.to_string()))?;
     // A read error dropped the sender early: report it rather than the partial load.
-    read?;
-    Ok(loaded?)
+    let out_of_step = read?;
+    Ok(loaded?.map(|report| Loaded {
+        report,
+        out_of_step,
+    }))
 }
 
 /// Every snapshot of the repository.
@@ -267,13 +280,12 @@ pub async fn sync_all(
     }
     let mut report = SyncReport::default();
     for s in &snaps {
-        if load_snapshot(repo, catalog_path, s, Diff::FromParent)
-            .await?
-            .is_some()
-        {
-            report.loaded += 1;
-        } else {
-            report.already += 1;
+        match load_snapshot(repo, catalog_path, s, Diff::FromParent).await? {
+            Some(l) => {
+                report.loaded += 1;
+                report.out_of_step += u64::from(l.out_of_step);
+            }
+            None => report.already += 1,
         }
     }
     Ok(report)
@@ -284,6 +296,9 @@ pub struct SyncReport {
     pub loaded: u64,
     pub already: u64,
     pub rebuilt: bool,
+    /// Streams loaded in full although their parent snapshot was catalogued: too far out of
+    /// step with the parent's to compare in memory (see [`streams::MAX_PENDING_LINES`]).
+    pub out_of_step: u64,
 }
 
 /// Empties the catalog and loads every snapshot of the repository again.
@@ -295,16 +310,21 @@ pub async fn rebuild(
     rebuild_as(repo, catalog_path, Diff::FromParent).await
 }
 
-/// Like [`rebuild`], but a stream whose lines differ from the parent's in more than
-/// `max_parent_lines` lines is loaded in full: what a library too large for the comparison in
-/// memory gets (tests and benchmarks; see `streams.rs`).
+/// Like [`rebuild`], but a stream more than `max_pending_lines` lines out of step with the
+/// parent's is loaded in full: what a stream too far out of step for the comparison in memory
+/// gets (tests and benchmarks; see `streams.rs`).
 pub async fn rebuild_within(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
-    max_parent_lines: u64,
+    max_pending_lines: u64,
 ) -> Result<SyncReport, SyncError> {
     let _lock = SyncLock::acquire(catalog_path).await?;
-    rebuild_as(repo, catalog_path, Diff::FromParentWithin(max_parent_lines)).await
+    rebuild_as(
+        repo,
+        catalog_path,
+        Diff::FromParentWithin(max_pending_lines),
+    )
+    .await
 }
 
 /// Like [`rebuild`], but reads and adds every record of every snapshot instead of the
@@ -343,7 +363,9 @@ async fn rebuild_as(
         ..SyncReport::default()
     };
     for s in &snaps {
-        load_snapshot(repo, catalog_path, s, diff).await?;
+        if let Some(l) = load_snapshot(repo, catalog_path, s, diff).await? {
+            report.out_of_step += u64::from(l.out_of_step);
+        }
         report.loaded += 1;
     }
     let path = catalog_path.to_path_buf();

@@ -324,17 +324,48 @@ async fn catalog_rebuilt_from_the_repository_equals_the_one_backups_filled() {
         .unwrap();
     assert_eq!(whole.loaded as usize, snaps.len());
     assert_eq!(dump(&path), original, "differences and whole loads agree");
-    // Streams whose lines differ in more than one line from the parent's are loaded in full
-    // (what a library too large to compare in memory gets): the same catalog again.
+    assert_eq!(whole.out_of_step, 0, "no parent is compared with");
+    // Streams more than one line out of step with the parent's are loaded in full (what a
+    // stream too far out of step to compare in memory gets): the same catalog again.
     let within = imvault::jobs::catalog_sync::rebuild_within(&env.repo().await, &path, 1)
         .await
         .unwrap();
     assert_eq!(within.loaded as usize, snaps.len());
+    assert!(within.out_of_step > 0, "the fall-back is taken: {within:?}");
     assert_eq!(
         dump(&path),
         original,
         "differences and full fallback loads agree"
     );
+    // A nightly's versions stream is the lines it listed again, then the parent's lines in
+    // order: every blob of it differs from the parent's (here each stream is one blob), but
+    // the two streams are only a few lines out of step. Compared line for line, no stream
+    // needs the fall-back, even with fewer lines in memory than a differing blob holds.
+    let limit = 24;
+    let mut differing = 0;
+    for s in &snaps {
+        let Some(parent) = s.manifest.parent else {
+            continue;
+        };
+        let parent = env.repo().await.load_snapshot(&parent).await.unwrap();
+        let (new, old) = (
+            &s.manifest.streams["versions"],
+            &parent.manifest.streams["versions"],
+        );
+        if new != old && old.records > limit {
+            assert_eq!(old.blobs.len(), 1, "one blob: every line of it differs");
+            differing += 1;
+        }
+    }
+    assert!(
+        differing > 0,
+        "a nightly changed a stream of more than {limit} lines"
+    );
+    let stepped = imvault::jobs::catalog_sync::rebuild_within(&env.repo().await, &path, limit)
+        .await
+        .unwrap();
+    assert_eq!(stepped.out_of_step, 0, "{stepped:?}");
+    assert_eq!(dump(&path), original, "line-for-line differences agree");
 }
 
 /// The same job against a real S3 server (moto): a full backup and an incremental after a
