@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, param
 
 mod acls;
 mod carry;
+mod filings;
 
 pub use carry::{RowKey, RowKind};
 
@@ -28,7 +29,7 @@ use super::types::{
     ChangeCounts, ContainerRow, ItemCounts, LoadReport, SkippedRow, SnapshotId, SnapshotRow,
     VersionRow,
 };
-use crate::imanage::model::{Acl, DocumentId, Filing, LibraryId};
+use crate::imanage::model::{Acl, DocumentId, LibraryId};
 
 /// `last_seq` of a row still present in the library's newest snapshot: open-ended, so a new
 /// snapshot that keeps the item writes nothing for it. A row ends (gets the ordinal of the last
@@ -513,46 +514,6 @@ impl SnapshotLoad<'_> {
         Ok(packed::base_text(&what, &profile)?.map(|text| (rid, text)))
     }
 
-    /// Record that a document is filed in a folder (or workspace, or tab).
-    pub fn add_filing(&mut self, f: &Filing) -> Result<(), CatalogError> {
-        self.touched[RowKind::Filings.index()] = true;
-        let object = || format!("filing of document {} in {}", f.document, f.parent);
-        self.check_library(&f.document.library, &object)?;
-        self.check_library(&f.parent.library, &object)?;
-        let step = self.step(
-            RowKind::Filings,
-            FILING_LOOKUP,
-            FILING_SET_END,
-            &[
-                &f.document.library.as_str(),
-                &U64(f.document.number),
-                &U64(f.parent.number),
-            ],
-            Some((&U64(f.document.number), &U64(f.parent.number))),
-            Given::Keyed,
-            &object,
-        )?;
-        if matches!(step, Step::Insert { .. } | Step::Replace) {
-            let action = || format!("adding {} to snapshot {}", object(), self.snap.id);
-            let mut ins = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO filings (library, document, folder, first_seq, last_seq) \
-                     VALUES ((SELECT id FROM libraries WHERE name = ?1), ?2, ?3, ?4, '')",
-                )
-                .ctx(action)?;
-            ins.execute(params![
-                f.document.library.as_str(),
-                U64(f.document.number),
-                U64(f.parent.number),
-                U64(self.seq)
-            ])
-            .ctx(action)?;
-        }
-        count(&mut self.filings, step);
-        Ok(())
-    }
-
     /// Record the ACL of a document (shared by all its versions).
     pub fn add_document_acl(&mut self, doc: &DocumentId, acl: &Acl) -> Result<(), CatalogError> {
         self.touched[RowKind::DocumentAcls.index()] = true;
@@ -694,18 +655,6 @@ enum Given<'a> {
     ),
 }
 
-/// `step`'s look-up of a filing. `+folder`: through the primary key (library, document, ...)
-/// and not the folder index, which would read every open filing of the folder per look-up
-/// (SQLite prefers it: it covers the query and needs no sort).
-const FILING_LOOKUP: &str = "SELECT first_seq, last_seq, NULL, first_seq FROM filings \
-     WHERE library = (SELECT id FROM libraries WHERE name = ?1) AND document = ?2 \
-     AND +folder = ?3 AND last_seq >= ?4 ORDER BY last_seq DESC LIMIT 1";
-
-/// `step`'s end of a filing row, by its primary key.
-const FILING_SET_END: &str = "UPDATE filings SET last_seq = ?1 \
-     WHERE library = (SELECT id FROM libraries WHERE name = ?3) AND document = ?4 \
-     AND folder = ?5 AND first_seq = ?2";
-
 /// A version's state: what tells a changed version from the same one given again.
 fn version_state(v: &VersionRow) -> [u8; 8] {
     let profile = canonical_map(&v.profile);
@@ -723,100 +672,4 @@ fn version_state(v: &VersionRow) -> [u8; 8] {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The items a load sees again go to a temporary table in a file (this build of SQLite
-    /// would keep it in memory), created for the load and dropped when it commits.
-    #[test]
-    fn items_seen_again_are_kept_in_a_temporary_file_for_the_load_only() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut cat = Catalog::open(dir.path().join("c.db")).expect("catalog");
-        let store: i64 = cat
-            .conn
-            .query_row("PRAGMA temp_store", [], |r| r.get(0))
-            .expect("pragma");
-        assert_eq!(store, 1, "FILE");
-        let exists = |conn: &rusqlite::Connection| -> bool {
-            conn.query_row(
-                "SELECT count(*) FROM temp.sqlite_schema WHERE name = 'load_seen'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .expect("schema")
-                > 0
-        };
-        let row = |n: u8| SnapshotRow {
-            id: SnapshotId([n; 32]),
-            library: "ACTIVE".parse().expect("library"),
-            time: chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(n), 0).expect("time"),
-            parent: None,
-            host: "h".into(),
-            tool_version: "t".into(),
-            summary: serde_json::json!({}),
-        };
-        for n in 1..=2 {
-            let load = cat.begin_snapshot(row(n)).expect("begin");
-            assert!(exists(&load.tx));
-            load.commit().expect("commit");
-            assert!(!exists(&cat.conn), "dropped at commit");
-        }
-    }
-
-    /// Ending the rows not seen again looks each one up in `load_seen` by its primary key
-    /// (not a scan of the temporary table per row).
-    #[test]
-    fn rows_not_seen_again_are_looked_up_in_the_seen_table_by_its_key() {
-        let cat = Catalog::open_in_memory().expect("catalog");
-        cat.conn
-            .execute_batch(carry::SEEN_CREATE)
-            .expect("seen table");
-        for kind in [
-            RowKind::Containers,
-            RowKind::Versions,
-            RowKind::Filings,
-            RowKind::DocumentAcls,
-        ] {
-            let sql = carry::end_unseen_sql(kind);
-            let plan = cat
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("explain")
-                .query_map(params![1, "ACTIVE", "", 1], |r| r.get::<_, String>(3))
-                .expect("plan")
-                .collect::<Result<Vec<_>, _>>()
-                .expect("steps")
-                .join("\n");
-            assert!(
-                plan.contains("SEARCH s USING PRIMARY KEY (kind=? AND a=? AND b=?)"),
-                "{kind:?}:\n{plan}"
-            );
-        }
-    }
-
-    /// A filing is found, ended and reopened through its primary key: the folder index would
-    /// read every open filing of its folder each time (1.7 ms per filing in a folder of 50,000).
-    #[test]
-    fn filings_are_looked_up_and_ended_by_their_key_not_by_their_folder() {
-        let cat = Catalog::open_in_memory().expect("catalog");
-        for sql in [FILING_LOOKUP, FILING_SET_END] {
-            let mut stmt = cat
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("explain");
-            let n = stmt.parameter_count();
-            let args: Vec<&dyn ToSql> = (0..n).map(|_| &1 as &dyn ToSql).collect();
-            let plan = stmt
-                .query_map(args.as_slice(), |r| r.get::<_, String>(3))
-                .expect("plan")
-                .collect::<Result<Vec<_>, _>>()
-                .expect("steps")
-                .join("\n");
-            assert!(
-                plan.contains("SEARCH filings USING PRIMARY KEY (library=? AND document=?"),
-                "{sql}:\n{plan}"
-            );
-            assert!(!plan.contains("filings_folder"), "{sql}:\n{plan}");
-        }
-    }
-}
+mod tests;

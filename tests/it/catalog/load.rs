@@ -359,3 +359,141 @@ fn items_seen_again_twice_are_duplicates_and_the_ones_left_out_end() {
         once.canonical_dump().expect("dump")
     );
 }
+
+/// A full listing's load abandoned (rolled back) after every item was given, then done again on
+/// the same catalog with the last item of each kind left out: nothing of the first attempt's
+/// table of items seen again is left (the left-out items end, nothing counts as a duplicate),
+/// and the catalog is the same as on a catalog that never saw the first attempt.
+#[test]
+fn a_load_rolled_back_leaves_nothing_seen_for_the_next_one() {
+    let snaps = three_snapshots();
+    let mut next = snaps[1].clone();
+    next.containers.pop();
+    next.versions.pop();
+    next.filings.pop();
+    next.acls.pop();
+    let mut fresh = Catalog::open_in_memory().expect("catalog");
+    snaps[0].load_into(&mut fresh);
+    let expected = next.load_into(&mut fresh);
+    let mut cat = Catalog::open_in_memory().expect("catalog");
+    snaps[0].load_into(&mut cat);
+    {
+        let mut load = cat.begin_snapshot(snaps[1].row.clone()).expect("begin");
+        snaps[1].fill(&mut load).expect("fill");
+        // dropped without commit
+    }
+    assert!(!cat.has_snapshot(&snaps[1].row.id).expect("query"));
+    let report = next.load_into(&mut cat);
+    assert_eq!(report, expected);
+    for counts in [
+        report.containers,
+        report.versions,
+        report.filings,
+        report.document_acls,
+    ] {
+        assert_eq!(counts.duplicates, 0, "{report:?}");
+        assert!(counts.removed >= 1, "the item left out ends: {report:?}");
+    }
+    assert_eq!(
+        cat.canonical_dump().expect("dump"),
+        fresh.canonical_dump().expect("dump")
+    );
+}
+
+/// One load with some kinds given as differences from the parent (carried over, then changes
+/// and drops) and the others given in full (what the catalog sync does when only some streams
+/// are too far out of step with the parent's): the same reports and catalog as loading
+/// everything, for each way of splitting the kinds.
+#[test]
+fn kinds_loaded_as_differences_and_in_full_in_one_load_agree_with_a_full_load() {
+    use imvault::catalog::{RowKey, RowKind};
+    let (reference, snaps, reports) = loaded();
+    let kinds = [
+        RowKind::Containers,
+        RowKind::Versions,
+        RowKind::Filings,
+        RowKind::DocumentAcls,
+    ];
+    for split in 1..(1u32 << kinds.len()) - 1 {
+        let delta: Vec<RowKind> = kinds
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| split & (1 << i) != 0)
+            .map(|(_, k)| *k)
+            .collect();
+        let as_delta = |k: RowKind| delta.contains(&k);
+        let mut cat = Catalog::open_in_memory().expect("catalog");
+        snaps[0].load_into(&mut cat);
+        for i in 1..snaps.len() {
+            let (before, now) = (&snaps[i - 1], &snaps[i]);
+            let mut load = cat.begin_snapshot(now.row.clone()).expect("begin");
+            for k in &delta {
+                load.carry_over(*k).expect("carry over");
+            }
+            for c in &now.containers {
+                if !as_delta(RowKind::Containers) || !before.containers.contains(c) {
+                    load.add_container(c).expect("container");
+                }
+            }
+            for v in &now.versions {
+                if !as_delta(RowKind::Versions) || !before.versions.contains(v) {
+                    load.add_version(v).expect("version");
+                }
+            }
+            for f in &now.filings {
+                if !as_delta(RowKind::Filings) || !before.filings.contains(f) {
+                    load.add_filing(f).expect("filing");
+                }
+            }
+            for (d, a) in &now.acls {
+                if !as_delta(RowKind::DocumentAcls)
+                    || !before.acls.contains(&(d.clone(), a.clone()))
+                {
+                    load.add_document_acl(d, a).expect("acl");
+                }
+            }
+            if as_delta(RowKind::Containers) {
+                for c in before
+                    .containers
+                    .iter()
+                    .filter(|c| !now.containers.contains(c))
+                {
+                    load.drop_carried(&RowKey::Container(c.id.clone()))
+                        .expect("drop");
+                }
+            }
+            if as_delta(RowKind::Versions) {
+                for v in before.versions.iter().filter(|v| !now.versions.contains(v)) {
+                    load.drop_carried(&RowKey::Version(v.id.clone()))
+                        .expect("drop");
+                }
+            }
+            if as_delta(RowKind::Filings) {
+                for f in before.filings.iter().filter(|f| !now.filings.contains(f)) {
+                    load.drop_carried(&RowKey::Filing(f.clone())).expect("drop");
+                }
+            }
+            if as_delta(RowKind::DocumentAcls) {
+                for (d, _) in before.acls.iter().filter(|x| !now.acls.contains(x)) {
+                    load.drop_carried(&RowKey::DocumentAcl(d.clone()))
+                        .expect("drop");
+                }
+            }
+            for s in &now.skipped {
+                load.add_skipped(s).expect("skipped");
+            }
+            let report = load.commit().expect("commit");
+            assert_eq!(
+                report,
+                reports[i],
+                "snapshot {}, as differences: {delta:?}",
+                i + 1
+            );
+        }
+        assert_eq!(
+            cat.canonical_dump().expect("dump"),
+            reference.canonical_dump().expect("dump"),
+            "as differences: {delta:?}"
+        );
+    }
+}
