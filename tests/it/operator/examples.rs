@@ -184,6 +184,9 @@ fn the_systemd_unit_matches_its_documentation_and_the_service_config() {
     assert_eq!(one("StateDirectory"), "imvault");
     assert_eq!(one("StateDirectoryMode"), "0700");
     assert!(readme.contains("(`StateDirectory=imvault`, mode 0700)"));
+    // SQLite's temporary files on the state directory's disk, not in a tmpfs /tmp.
+    assert_eq!(one("Environment"), "SQLITE_TMPDIR=/var/lib/imvault");
+    assert!(readme.contains("(`SQLITE_TMPDIR=/var/lib/imvault`)"));
     assert_eq!(one("User"), "imvault");
     assert_eq!(one("UMask"), "0077");
     assert_eq!(one("CapabilityBoundingSet"), "");
