@@ -28,6 +28,7 @@
 #                 versions the simulator has served so far
 #   WORK          where the repository and catalog go (default: a new temp dir, removed at exit);
 #                 with WORK, each run's summary, trace and log are kept in WORK/SCALE
+# "CPU s" is the backup process's user + system CPU seconds.
 # Each run: start `imvault sim`, read its /sim/summary (versions and bytes to expect), refuse to
 # start when the free disk is below 1.5x the content + 3 KB per version + 2 GB, `init` +
 # `backup --json`, then check the summary says completed with every version and byte.
@@ -266,7 +267,7 @@ backup_once() {
     listing=(--full-listing); label="$label+FL"
   fi
   start=$(date +%s.%N)
-  /usr/bin/time -f "%e %M" -o "$work/run/backup.time" "$bin" -c "$work/run/imvault.toml" backup "${listing[@]}" --json \
+  /usr/bin/time -f "%e %M %U %S" -o "$work/run/backup.time" "$bin" -c "$work/run/imvault.toml" backup "${listing[@]}" --json \
     >"$work/run/summary.json" 2>"$work/run/backup.log" &
   timer=$!
   : >"$work/run/trace"
@@ -280,7 +281,7 @@ backup_once() {
       "$(python3 -c "print($(kib VmRSS "$pid")/1024)")" "$(python3 -c "print($(kib VmHWM "$pid")/1024)")" >>"$work/run/trace"
   done
   rc=0; wait "$timer" || rc=$?
-  read -r secs rss < <(tail -1 "$work/run/backup.time")
+  read -r secs rss user sys < <(tail -1 "$work/run/backup.time")
   sim_rss=$(kib VmHWM "$sim")
   read -r state versions bytes < <(python3 -c "
 import json
@@ -297,13 +298,13 @@ print(d['state'], sum(l['counters']['versions'] for l in d['libraries']), d['byt
     [ "$bytes" = "$new_bytes" ] || check="$check; read $bytes bytes, the new versions hold $new_bytes"
   fi
   repo=$(du -sb "$work/run/repo" "$work/run/catalog.db" | awk '{s+=$1} END {printf "%.0f", s}')
-  python3 - "$label" "$versions" "$divisor" "$bytes" "$secs" "$rss" "$sim_rss" "$repo" "$check" <<'PY'
+  python3 - "$label" "$versions" "$divisor" "$bytes" "$secs" "$rss" "$sim_rss" "$repo" "$check" "$user" "$sys" <<'PY'
 import sys
-label, versions, divisor, content, secs, rss, sim, repo, check = sys.argv[1:]
+label, versions, divisor, content, secs, rss, sim, repo, check, user, sys_ = sys.argv[1:]
 secs = float(secs)
 print(f"{label:>9} {int(versions):>9} {divisor:>7} {int(content)/1e9:>10.2f} {secs:>8.1f} "
       f"{int(content)/1e6/secs:>7.1f} {int(versions)/secs:>10.0f} {int(rss)/1024:>7.1f} MiB "
-      f"{int(sim)/1024:>5.1f} MiB {int(repo)/1e9:>8.2f}  {check}")
+      f"{int(sim)/1024:>5.1f} MiB {int(repo)/1e9:>8.2f} {float(user)+float(sys_):>7.1f}  {check}")
 PY
   if [ "${TRACE:-0}" = 1 ]; then sed 's/^/    /' "$work/run/trace"; fi
   if [ "$keep" = 1 ]; then
@@ -336,8 +337,8 @@ rebuild_once() {
   [ "$check" = ok ]
 }
 echo "size divisor $divisor, $libraries librar$([ "$libraries" = 1 ] && echo y || echo ies), work dir $work"
-printf "%9s %9s %7s %10s %8s %7s %10s %11s %9s %8s  %s\n" scale versions divisor "content GB" seconds "MB/s" \
-  "versions/s" "backup RSS" "sim RSS" "repo GB" check
+printf "%9s %9s %7s %10s %8s %7s %10s %11s %9s %8s %7s  %s\n" scale versions divisor "content GB" seconds "MB/s" \
+  "versions/s" "backup RSS" "sim RSS" "repo GB" "CPU s" check
 for scale in "${scales[@]}"; do
   rm -rf "$work/run"; mkdir -p "$work/run"
   "$bin" sim --listen "127.0.0.1:$port" --scale "$scale" --libraries "$libraries" \

@@ -79,6 +79,21 @@
 # flight would save little (simulated on the recorded ranges: 1 MiB gaps and 16 MiB ranges
 # -> ~390 GETs for +32 MB read; 4 MiB gaps -> ~310 GETs for +200 MB and more memory). The
 # way to restic's GET count is a pack-ordered plan across workspaces, not done here.
+#
+# 2026-12-06, quiet machine (load 1.4-2.5), release build of cc9a4ce, S3=1 RUNS=3: imvault
+# 5.10 s (5.02-5.13) = 204 MB/s durable, restic 4.42 s (4.32-4.46) = 236 MB/s durable, 3.83 s
+# raw: restic/imvault 0.87x durable (0.75x raw); peak RSS 148 / 142 MiB. By hand on the same
+# bucket: imvault 4.2-5.7 CPU-s (sys 2.3-3.3) and moto 2.8-3.7 CPU-s for its 555 ranged GETs.
+# perf of the imvault restore: the page-cache copy of the written files 18 %, ext4 block
+# handling ~10 %, zstd 5 %, AES-GCM 5 %, BLAKE3 3 %, page faults 4 %, malloc ~6 %.
+# Tried and not kept: units gathered into windows of 16,384 versions whose documents are read
+# in one pack order (all 66 workspaces of ACTIVE in one window): 555 -> 461 GETs, no change in
+# time (5.1-6.4 s either way), peak RSS 148 -> 291 MiB (the planned rows of 11,124 versions,
+# ~12 KB each with their JSON profiles). Per batch (~16 MiB) the ranges were 2-3 large reads
+# and ~5 small ones scattered over other packs: blobs of a document's other versions and
+# deduplicated blobs. What would reach restic's GET count: restic's plan (blobs sorted by pack
+# over the whole window, each written into its file at its offset, files placed after one
+# sync) with rows compact enough to hold a window (profiles as raw JSON text, not maps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

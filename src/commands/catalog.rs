@@ -33,6 +33,7 @@ pub fn run(config: Option<&Path>, command: &CatalogCommand) -> anyhow::Result<Ex
             },
             match report.out_of_step {
                 0 => String::new(),
+                1 => "; 1 stream loaded in full, too far out of step with its parent's".into(),
                 n => format!(
                     "; {n} streams loaded in full, too far out of step with their parent's"
                 ),

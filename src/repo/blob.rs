@@ -117,7 +117,7 @@ fn compress(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<Encode
             ),
         })?;
     if level != 0 && raw.len() >= 64 {
-        let c = zstd::bulk::compress(&raw, level)
+        let c = compress_zstd(&raw, level)
             .map_err(|source| RepoError::Compress { blob: id, source })?;
         if compression_pays(raw.len(), c.len()) {
             return Ok(EncodedBlob {
@@ -136,6 +136,35 @@ fn compress(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<Encode
         raw_len,
         stored: raw,
     })
+}
+
+/// Compression contexts kept for reuse: at most as many as the machine has cores (each holds
+/// a few MB of tables and window at the usual levels; one per blocking thread would hold them
+/// for every thread the pool ever started).
+static COMPRESSORS: std::sync::Mutex<Vec<(i32, zstd::bulk::Compressor<'static>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// `raw` as one zstd frame at `level`, with a reused compression context (a new context per
+/// blob allocated and cleared its tables each time: ~2 CPU-s of page faults and clearing per
+/// 1.6 GB backed up, 12-17 % of the backup's CPU).
+fn compress_zstd(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let taken = {
+        let mut pool = COMPRESSORS.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter()
+            .position(|(l, _)| *l == level)
+            .map(|i| pool.swap_remove(i).1)
+    };
+    let mut c = match taken {
+        Some(c) => c,
+        None => zstd::bulk::Compressor::new(level)?,
+    };
+    let out = c.compress(raw);
+    let keep = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut pool = COMPRESSORS.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < keep {
+        pool.push((level, c));
+    }
+    out
 }
 
 /// The zstd frame `stored`, at most `raw_len` bytes. Up to a data chunk's usual largest size
@@ -263,6 +292,32 @@ mod tests {
     use super::*;
     use crate::repo::crypto::{MasterKey, SEAL_OVERHEAD};
     use std::error::Error as _;
+
+    /// Reused compression contexts give the frame a new context gives, whatever was compressed
+    /// before and at which level (nothing of an earlier blob leaks into the next), and no more
+    /// contexts are kept than the machine has cores.
+    #[test]
+    fn reused_compression_contexts_give_the_same_frames() {
+        let text: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 977, i % 13).into_bytes())
+            .collect();
+        let parts = [&text[..1000], &text[..], &text[5000..90_000], &text[..64]];
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                s.spawn(move || {
+                    for round in 0..3 {
+                        for (i, p) in parts.iter().enumerate() {
+                            let level = [1, 3, 9][(i + round + t) % 3];
+                            let reused = compress_zstd(p, level).unwrap();
+                            assert_eq!(reused, zstd::bulk::compress(p, level).unwrap());
+                        }
+                    }
+                });
+            }
+        });
+        let keep = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert!(COMPRESSORS.lock().unwrap().len() <= keep);
+    }
 
     fn encode(id: BlobId, kind: BlobKind, raw: Bytes, level: i32) -> Result<EncodedBlob> {
         super::encode(&Crypto::plaintext(), id, kind, raw, level)

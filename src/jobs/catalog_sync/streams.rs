@@ -15,15 +15,16 @@
 //!   - else both streams are read side by side, line for line: a line waits only until the same
 //!     line turns up on the other side, so memory follows how far the streams are out of step,
 //!     not their length. A nightly's stream is the lines it listed again followed by the
-//!     parent's lines in the parent's order (see `jobs::backup::carry`): what waits is about the
-//!     lines listed again, even when edits are spread over every blob. More than
+//!     parent's lines in the parent's order (see `jobs::backup::carry`): what waits is about
+//!     twice the lines listed again (those lines, and as many of the parent's read meanwhile),
+//!     even when edits are spread over every blob. More than
 //!     [`MAX_PENDING_LINES`] waiting lines (the first full listing after a full backup:
 //!     download order against crawl order) and the stream is loaded in full instead.
 //!
 //!   The lines left unmatched are read again, only from the blobs that hold them: new and
 //!   changed records are parsed and added, removed ones parsed for their keys;
 //! - **full**: every record is parsed and added (first snapshot, a catalog that does not hold
-//!   the parent, or too many differing lines); the catalog tells duplicates and removed items
+//!   the parent, or too far out of step with it); the catalog tells duplicates and removed items
 //!   through a temporary table on disk, so memory does not grow with the stream.
 
 use std::collections::HashMap;
@@ -378,17 +379,29 @@ async fn send_stream<T: DeserializeOwned>(
         Some(new) => differing_blobs(old, new),
         None => (old.clone(), MetaRef::default()),
     };
+    // One side without differing blobs: every line of the other side differs (rows, or drops).
+    if old_only.blobs.is_empty() || new_only.blobs.is_empty() {
+        if tx.send(Row::CarryOver(spec.kind)).await.is_err() {
+            return Ok(Sent::Stopped);
+        }
+        let side = match old_only.blobs.is_empty() {
+            true => (Side::New, &new_only, &[][..]),
+            false => (Side::Old, &old_only, &[][..]),
+        };
+        return send_waiting(repo, sid, &spec, side, None, tx, &parse, &bad).await;
+    }
     // The parent's differing lines alone first, if they fit in memory (few records removed or
     // changed, however many new ones): the new side is then read once, and each of its lines
-    // not among them is sent at once.
+    // not among them is sent at once. Not tried when they are not expected to fit (their
+    // blobs' bytes at the stream's bytes per line): trying costs reading them and holding up
+    // to the limit's hashes for nothing.
     let mut pending = Pending::default();
     let mut olds = LineHashes::new(repo.read_meta_blobs(&old_only));
-    let mut fits = true;
-    while let Some((h, blob)) = olds.next().await.map_err(|source| repo_err(sid, source))? {
+    let mut fits = expected_lines(repo, old, &old_only) <= max_pending_lines;
+    while fits && let Some((h, blob)) = olds.next().await.map_err(|source| repo_err(sid, source))? {
         pending.offer(Side::Old, h, blob);
         if pending.len > max_pending_lines {
             fits = false;
-            break;
         }
     }
     if fits {
@@ -411,11 +424,21 @@ async fn send_stream<T: DeserializeOwned>(
             }
         }
         let old_side = (Side::Old, &old_only, olds.starts.as_slice());
-        return send_waiting(repo, sid, &spec, old_side, &mut pending, tx, &parse, &bad).await;
+        return send_waiting(
+            repo,
+            sid,
+            &spec,
+            old_side,
+            Some(&mut pending),
+            tx,
+            &parse,
+            &bad,
+        )
+        .await;
     }
     // Too many: both sides side by side, line for line; a line waits only until its match.
     drop(olds);
-    let mut pending = Pending::default();
+    pending = Pending::default();
     let mut olds = LineHashes::new(repo.read_meta_blobs(&old_only));
     let mut news = LineHashes::new(repo.read_meta_blobs(&new_only));
     let (mut old_done, mut new_done) = (false, false);
@@ -455,42 +478,70 @@ async fn send_stream<T: DeserializeOwned>(
     // The lines left waiting: the new side's are new or changed records, the old side's the
     // records removed (or replaced) since.
     let new_side = (Side::New, &new_only, news.starts.as_slice());
-    if send_waiting(repo, sid, &spec, new_side, &mut pending, tx, &parse, &bad).await?
+    if send_waiting(
+        repo,
+        sid,
+        &spec,
+        new_side,
+        Some(&mut pending),
+        tx,
+        &parse,
+        &bad,
+    )
+    .await?
         == Sent::Stopped
     {
         return Ok(Sent::Stopped);
     }
     let old_side = (Side::Old, &old_only, olds.starts.as_slice());
-    send_waiting(repo, sid, &spec, old_side, &mut pending, tx, &parse, &bad).await
+    send_waiting(
+        repo,
+        sid,
+        &spec,
+        old_side,
+        Some(&mut pending),
+        tx,
+        &parse,
+        &bad,
+    )
+    .await
 }
 
-/// Sends the lines of one side left waiting, read again from only the blobs that hold them
-/// (`starts`: the index of each blob's first record): rows for the new side, the keys to end
-/// for the old side.
+/// Sends the lines of one side left waiting in `pending`, read again from only the blobs that
+/// hold them (`starts`: the index of each blob's first record), or every line of the side
+/// (`None`): rows for the new side, the keys to end for the old side.
 #[allow(clippy::too_many_arguments)]
 async fn send_waiting<T: DeserializeOwned>(
     repo: &Repository<Indexed>,
     sid: &SnapshotId,
     spec: &Spec<T>,
     (side, meta, starts): (Side, &MetaRef, &[u64]),
-    pending: &mut Pending,
+    mut pending: Option<&mut Pending>,
     tx: &mpsc::Sender<Row>,
     parse: &impl Fn(u64, &[u8]) -> Result<T, SyncError>,
     bad: &impl Fn(u64, String) -> SyncError,
 ) -> Result<Sent, SyncError> {
-    let wanted = pending.blobs(side, meta.blobs.len());
+    let wanted: Vec<u32> = match &pending {
+        Some(p) => p.blobs(side, meta.blobs.len()),
+        None => (0..meta.blobs.len() as u32).collect(),
+    };
     let some = MetaRef {
         blobs: wanted.iter().map(|i| meta.blobs[*i as usize]).collect(),
         ..MetaRef::default()
     };
     let mut blobs = std::pin::pin!(repo.read_meta_blobs(&some));
     let mut at = wanted.iter();
+    let mut index = 0u64;
     while let Some(blob) = blobs.next().await {
         let blob = blob.map_err(|source| repo_err(sid, source))?;
-        let mut index = at.next().map(|i| starts[*i as usize]).unwrap_or_default();
+        if pending.is_some() {
+            index = at.next().map(|i| starts[*i as usize]).unwrap_or_default();
+        }
         for line in lines(&blob) {
             index += 1;
-            if !pending.take(side, line_hash(line)) {
+            if let Some(p) = pending.as_deref_mut()
+                && !p.take(side, line_hash(line))
+            {
                 continue;
             }
             let record = parse(index, line)?;
@@ -505,6 +556,22 @@ async fn send_waiting<T: DeserializeOwned>(
         }
     }
     Ok(Sent::Delta)
+}
+
+/// About how many lines the blobs `some` of the stream `all` hold: their bytes (from the
+/// index) at the stream's average bytes per line; exact when `some` is the whole stream.
+fn expected_lines(repo: &Repository<Indexed>, all: &MetaRef, some: &MetaRef) -> u64 {
+    if some.blobs.len() == all.blobs.len() || all.bytes == 0 {
+        return all.records;
+    }
+    let index = repo.index();
+    let bytes: u64 = some
+        .blobs
+        .iter()
+        .filter_map(|b| index.get(b))
+        .map(|loc| u64::from(loc.raw_len))
+        .sum();
+    (u128::from(bytes) * u128::from(all.records) / u128::from(all.bytes)) as u64
 }
 
 /// How a stream was sent.
@@ -576,6 +643,46 @@ fn differing_blobs(old: &MetaRef, new: &MetaRef) -> (MetaRef, MetaRef) {
 #[cfg(test)]
 mod blob_tests {
     use super::*;
+
+    /// Lines are hashed one by one across blobs, each with the index of its blob, and each
+    /// blob's first record is numbered (empty lines skipped, a last line without `\n` kept).
+    #[tokio::test]
+    async fn line_hashes_number_blobs_and_records() {
+        let blobs = [&b"a\nb\n"[..], b"\nc", b"d\ne\nf\n"];
+        let stream =
+            futures::stream::iter(blobs.map(|b| Ok::<_, RepoError>(bytes::Bytes::from_static(b))));
+        let mut l = LineHashes::new(stream);
+        let mut got = Vec::new();
+        while let Some((h, blob)) = l.next().await.unwrap() {
+            got.push((h, blob));
+        }
+        let want: Vec<(u128, u32)> = [("a", 0), ("b", 0), ("c", 1), ("d", 2), ("e", 2), ("f", 2)]
+            .iter()
+            .map(|(t, b)| (line_hash(t.as_bytes()), *b))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(l.starts, vec![0, 2, 3]);
+    }
+
+    /// The blobs read again are those of the lines left waiting, in order and once each; a line
+    /// matched and then waiting again (a later copy) names the later copy's blob; a side that
+    /// had a line twice waiting at once is read again whole.
+    #[test]
+    fn waiting_lines_name_the_blobs_to_read_again() {
+        let mut p = Pending::default();
+        p.offer(Side::Old, 1, 4);
+        p.offer(Side::Old, 2, 1);
+        p.offer(Side::New, 3, 0);
+        p.offer(Side::Old, 5, 4);
+        p.offer(Side::New, 1, 2); // matches the old line 1 (blob 4)
+        p.offer(Side::New, 1, 6); // waits again, in new blob 6
+        assert_eq!(p.blobs(Side::Old, 8), vec![1, 4]);
+        assert_eq!(p.blobs(Side::New, 8), vec![0, 6]);
+        p.offer(Side::Old, 7, 3);
+        p.offer(Side::Old, 7, 5); // twice at once on the old side
+        assert_eq!(p.blobs(Side::Old, 8), (0..8).collect::<Vec<_>>());
+        assert_eq!(p.blobs(Side::New, 8), vec![0, 6]);
+    }
 
     /// Lines offered side by side in any order leave exactly the multiset difference waiting
     /// (new lines not in the old stream, and old lines not in the new one, with multiplicity),

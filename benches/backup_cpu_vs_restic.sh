@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Backup CPU per GB, imvault vs restic 0.14 (issue 21's goal: imvault's <= restic's).
+#
+#   bash benches/backup_cpu_vs_restic.sh                 # medium ACTIVE, 3 rounds
+#   RUNS=5 SCALE=small WORK=/tmp/cpu bash benches/backup_cpu_vs_restic.sh
+#   IMV=/tmp/imvault-before bash benches/backup_cpu_vs_restic.sh   # another imvault binary
+#
+# Needs restic (apt-get install restic) and /usr/bin/time. Once: `imvault sim` serves SCALE (one
+# process, on a free port of 127.0.0.1); `imvault restore` of a first backup of library ACTIVE
+# exports it into WORK/tree (the same bytes, plus the sidecars), the tree restic backs up.
+# Then RUNS rounds, each a full backup into a new repository by each tool, the order
+# alternating: imvault `backup --library ACTIVE --full` from the simulator (it downloads every
+# version over HTTP), restic `backup --compression auto` of the tree (page cache warm). Printed
+# per run and as medians: wall seconds, user + system CPU seconds of the backup process, CPU
+# seconds per GB of content (imvault: the bytes it read; restic: the tree's bytes), peak RSS.
+# The simulator's own CPU is not counted (it stands in for iManage).
+#
+# Figures, 2026-12-06 03:20 UTC, this 2-core machine shared with a 1 M backup benchmark and a
+# test suite (load ~4), release builds, medium ACTIVE (1,010.6 MB, 11,124 versions; tree
+# 1,043.9 MB), one run each by hand:
+#
+# | backup | wall s | user s | sys s | CPU s per GB | peak RSS |
+# |---|---|---|---|---|---|
+# | imvault before (a new zstd context per blob) | 23.3 | 5.78 | 5.83 | 11.5 | 149 MiB |
+# | imvault after (contexts reused)               | 21.4 | 5.42 | 4.63 |  9.9 | 143 MiB |
+# | restic 0.14                                   | 20.2 | 8.71 | 5.08 | 13.2 | 124 MiB |
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+SCALE=${SCALE:-medium}
+WORK=${WORK:-/tmp/imvault-cpu}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+command -v restic >/dev/null || { echo "restic not found (apt-get install restic)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time not found (apt-get install time)" >&2; exit 2; }
+if [ -z "${IMV:-}" ]; then
+  cargo build --release --bin imvault >&2
+  IMV=$CARGO_TARGET_DIR/release/imvault
+fi
+export IMVAULT_PASSWORD="bench password" RESTIC_PASSWORD=backup-cpu-vs-restic
+umask 077
+rm -rf "$WORK"; mkdir -p "$WORK"
+SIM=""
+cleanup() { [ -z "$SIM" ] || { kill -INT "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true; }; }
+trap cleanup EXIT
+PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$IMV" sim --listen "127.0.0.1:$PORT" --scale "$SCALE" > "$WORK/sim.log" 2>&1 &
+SIM=$!
+for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
+config() { # repository dir, catalog file
+  cat <<TOML
+[imanage]
+url = "http://127.0.0.1:$PORT"
+client_id = "imvault-sim"
+client_secret = "sim-client-secret"
+username = "svc-backup@sim.example"
+auth_key = "sim-auth-key"
+requests_per_second = 5000
+concurrency = 8
+[repository]
+url = "file://$1"
+[catalog]
+path = "$2"
+[logging]
+level = "warn"
+TOML
+}
+# The tree restic backs up: an export of a first imvault backup.
+config "$WORK/prep-repo" "$WORK/prep-catalog.db" > "$WORK/prep.toml"
+"$IMV" -c "$WORK/prep.toml" init > /dev/null
+"$IMV" -c "$WORK/prep.toml" backup --library ACTIVE > /dev/null
+"$IMV" -c "$WORK/prep.toml" restore --library ACTIVE --to "$WORK/tree" > /dev/null
+TREE=$(du -sb "$WORK/tree" | cut -f1)
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+run_imvault() {
+  rm -rf "$WORK/repo" "$WORK/catalog.db"
+  config "$WORK/repo" "$WORK/catalog.db" > "$WORK/imvault.toml"
+  "$IMV" -c "$WORK/imvault.toml" init > /dev/null
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/imv.time" "$IMV" -c "$WORK/imvault.toml" backup --library ACTIVE --full --json > "$WORK/imv.json" 2> "$WORK/imv.err" ||
+    { echo "imvault backup failed:" >&2; tail "$WORK/imv.err" >&2; exit 1; }
+  local bytes; bytes=$(python3 -c "import json;d=json.load(open('$WORK/imv.json'));assert d['state']=='completed', d['state'];print(d['bytes_read'])")
+  echo -e "imvault\t$(tail -1 "$WORK/imv.time" | tr ' ' '\t')\t$bytes" | tee -a "$RESULTS"
+}
+run_restic() {
+  rm -rf "$WORK/restic-repo"
+  restic init --repo "$WORK/restic-repo" -q
+  (cd "$WORK/tree" && /usr/bin/time -f "%e %U %S %M" -o "$WORK/restic.time" restic --repo "$WORK/restic-repo" backup --compression auto -q . > "$WORK/restic.out" 2>&1) ||
+    { echo "restic backup failed:" >&2; tail "$WORK/restic.out" >&2; exit 1; }
+  echo -e "restic\t$(tail -1 "$WORK/restic.time" | tr ' ' '\t')\t$TREE" | tee -a "$RESULTS"
+}
+echo -e "tool\twall_s\tuser_s\tsys_s\tpeak_rss_kib\tbytes"
+for i in $(seq 1 "$RUNS"); do
+  if [ $((i % 2)) = 1 ]; then run_imvault; run_restic; else run_restic; run_imvault; fi
+done
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = [l.split('\t') for l in open(sys.argv[1]).read().split('\n') if l]
+print()
+print(f"{'':8} {'wall s':>8} {'CPU s':>8} {'CPU s/GB':>9} {'peak RSS':>10}  (medians of {len(rows)//2} runs)")
+for tool in ('imvault', 'restic'):
+    r = [x for x in rows if x[0] == tool]
+    wall = statistics.median(float(x[1]) for x in r)
+    cpu = [float(x[2]) + float(x[3]) for x in r]
+    per_gb = statistics.median(c / (int(x[5]) / 1e9) for c, x in zip(cpu, r))
+    rss = statistics.median(int(x[4]) for x in r) / 1024
+    print(f"{tool:8} {wall:8.2f} {statistics.median(cpu):8.2f} {per_gb:9.2f} {rss:7.0f} MiB")
+PY
