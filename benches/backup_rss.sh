@@ -228,6 +228,24 @@
 #   download order) is the differences' hash map of every parent line: what d8fa0b7 replaces
 #   by a full load past 500,000 lines (at 1 M: 175.1 -> ~106 MiB, above); not re-measured at
 #   5 M with it (the run directory is removed at the end). No-change 1 M -> 5 M: 88 -> 175 MiB.
+#   2026-12-06 (issue 21): that fall-back also took every nightly whose edits are spread over
+#   the stream (a profile edit relists a version: its old line leaves every blob it was in).
+#   The catalog sync now reads both streams side by side when the parent's differing lines do
+#   not fit (a line waits only until its match), falling back only past 500,000 lines out of
+#   step. 1 M, SIZE_DIVISOR=20 RUNS=3 CHANGE_FROM=3 CHANGE_PERCENT=1 PROFILE_EDIT_PERCENT=1
+#   REBUILD=1 (1% new versions and 1% of the versions' profiles edited before run 3; then a
+#   catalog rebuild of the 3 snapshots, checked equal to the backups' catalog), release builds,
+#   load 2-5 (a test suite beside at times; every run checked):
+# |        run         | cc9a4ce (before) | e307abe | d8964c4 (after) |
+# |--------------------|------------------|---------|-----------------|
+# | large (full)       | 598.2 s, 210.4 MiB | 558.0 s, 215.8 MiB | 619.8 s, 213.8 MiB |
+# | large#2 no-change  | 12.0 s, 91.6 MiB | 17.2 s, 89.2 MiB | 8.0 s, 91.4 MiB |
+# | large#3+1%+1%pe    | 144.8 s, 196.4 MiB (loaded in full) | 66.0 s, 234.9 MiB | 33.3 s, 194.4 MiB |
+# | catalog rebuild    | 197.4 s, 176.5 MiB | 144.6 s, 207.6 MiB | 101.7 s, 177.4 MiB |
+#   e307abe kept the probe's map of 500,000 hashes alive through the side-by-side read (found
+#   in review, fixed in d8964c4, which also skips the probe when it cannot fit). The rebuild of
+#   the 12 snapshots of another 1 M repository (a full listing among them): 215.7 s -> 104.0 s,
+#   the full listing's snapshot 118.9 s -> 9.0 s, the same rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else

@@ -392,12 +392,12 @@ async fn send_stream<T: DeserializeOwned>(
     }
     // The parent's differing lines alone first, if they fit in memory (few records removed or
     // changed, however many new ones): the new side is then read once, and each of its lines
-    // not among them is sent at once. Not tried when they are not expected to fit (their
-    // blobs' bytes at the stream's bytes per line): trying costs reading them and holding up
-    // to the limit's hashes for nothing.
+    // not among them is sent at once. Not tried when they are expected to be well over the
+    // limit (their blobs' bytes at the stream's bytes per line, with a margin for longer lines
+    // than the average): trying costs reading them and holding the limit's hashes for nothing.
     let mut pending = Pending::default();
     let mut olds = LineHashes::new(repo.read_meta_blobs(&old_only));
-    let mut fits = expected_lines(repo, old, &old_only) <= max_pending_lines;
+    let mut fits = expected_lines(repo, old, &old_only) <= max_pending_lines.saturating_mul(2);
     while fits && let Some((h, blob)) = olds.next().await.map_err(|source| repo_err(sid, source))? {
         pending.offer(Side::Old, h, blob);
         if pending.len > max_pending_lines {
