@@ -33,11 +33,12 @@
 #   one run each: imvault before the reuse 11.61 CPU-s (sys 5.83), after 10.05 (sys 4.63);
 #   restic 13.79 (its CPU time grows more under load).
 set -euo pipefail
+# Absolute, from the caller's directory: restic runs from inside the tree.
+WORK=$(realpath -m "${WORK:-/tmp/imvault-cpu}")
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 SCALE=${SCALE:-medium}
-WORK=$(realpath -m "${WORK:-/tmp/imvault-cpu}")   # absolute: restic runs from inside the tree
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 command -v restic >/dev/null || { echo "restic not found (apt-get install restic)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time not found (apt-get install time)" >&2; exit 2; }
