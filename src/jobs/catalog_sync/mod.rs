@@ -6,6 +6,7 @@
 //! reads the snapshot's metadata streams and hands rows over a bounded channel (`streams`:
 //! only the differences from the parent snapshot when the catalog holds the parent).
 
+mod lines;
 mod streams;
 
 use tokio::sync::mpsc;
