@@ -27,6 +27,7 @@ pub mod fuzz;
 pub mod imanage;
 pub mod jobs;
 pub mod logging;
+pub mod page_cache;
 pub mod private_fs;
 pub mod repo;
 pub mod restore;

@@ -1,7 +1,8 @@
 //! Storage backends: one `Arc<dyn ObjectStore>`, the object key layout, and the few write and
 //! read helpers every other repo module uses.
 //!
-//! - `file:///path` (the default): a local directory, fsync on (file and parent directory).
+//! - `file:///path` (the default): a local directory, fsync on (file and parent directory);
+//!   large objects leave the page cache once written ([`crate::repo::uncached_writes`]).
 //! - `s3://bucket/prefix`: `AmazonS3Builder::from_env()` (the usual `AWS_*` variables), then the
 //!   endpoint, region, `allow_http` and credentials of [`BackendConfig`] override them.
 //! - `memory://`: in-memory, for tests.
@@ -160,7 +161,9 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
             source,
         })?
         .with_fsync(true);
-    Ok(Arc::new(fs))
+    Ok(Arc::new(crate::repo::uncached_writes::UncachedWrites::new(
+        fs,
+    )))
 }
 
 /// Object key layout (see docs/FORMAT.md, "Layout").

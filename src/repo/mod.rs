@@ -50,6 +50,7 @@ pub mod retention;
 pub mod s3_native;
 pub mod snapshot;
 pub mod snapshot_cache;
+pub mod uncached_writes;
 pub mod verify;
 pub mod writer;
 
