@@ -17,6 +17,26 @@
 #
 # Figures, medium ACTIVE (1,010.6 MB read, 11,124 versions; tree 1,043.9 MB), release builds:
 #
+# - 2026-12-06 05:51 UTC, this script, RUNS=3, quiet machine (load ~1), build of 696240b: packs
+#   leave the page cache once written and synced (src/repo/uncached_writes.rs), medians:
+#
+#   | backup | wall s | CPU s | CPU s per GB | peak RSS |
+#   |---|---|---|---|---|
+#   | imvault | 7.55 | 8.85 (user 5.1-5.8, sys 3.1-3.9) | **8.76** | 152 MiB |
+#   | restic 0.14 | 5.65 | 9.54 (user 7.7-8.0, sys 1.5-1.7) | 9.14 | 138 MiB |
+#
+#   Met: 0.96x restic's CPU per GB (restic's own figure moves between rounds: 8.66 at 03:33).
+#   Why: perf put 16 % of the backup's CPU in the kernel's copy of pack writes into the page
+#   cache, and on this virtual machine a page the guest has not touched lately is costly to
+#   take: 1 GiB written as 64 files of 16 MiB with fsync took 3.7-4.2 s of system time, 0.25-0.29
+#   s when each file's pages were dropped after its fsync (the next file reuses them). Same
+#   binary pair side by side on the same simulator, 3 runs each, quiet: before 10.3-12.0 CPU-s
+#   (sys 4.9-5.8), after 9.2-10.8 (sys 3.3-3.9). What is left in the profile: zstd 15 %, page
+#   faults on fresh buffers ~6 % (pack buffers, the chunker's buffer, zstd output and the sealed
+#   copy, all >= 1 MiB so mmap'd: `M_MMAP_THRESHOLD` is 1 MiB in main.rs), memcpy 6 % (chunker
+#   input, zstd output, the seal's copy, the pack append), BLAKE3 5 %, FastCDC 3 %.
+#   The same drop for a restore's written files (after the batch's syncfs) was tried and not
+#   kept: under load its system time was not lower (5.7-8.7 s vs 5.2-7.3 s, noisy).
 # - 2026-12-06 03:33 UTC, this script, RUNS=3, quiet machine (load 1.9-2.4; build of d8964c4,
 #   zstd contexts reused), medians:
 #

@@ -246,6 +246,30 @@
 #   in review, fixed in d8964c4, which also skips the probe when it cannot fit). The rebuild of
 #   the 12 snapshots of another 1 M repository (a full listing among them): 215.7 s -> 104.0 s,
 #   the full listing's snapshot 118.9 s -> 9.0 s, the same rows.
+#   10 M versions (2026-12-06 04:39-05:49 UTC, release build of 8673822, SIZE_DIVISOR=200 so
+#   content and catalog fit the disk, RUNS=3 CHANGE_FROM=3 CHANGE_PERCENT=1 TRACE=1
+#   RSS_EVERY=60; builds, a test suite and perf runs beside it at times, load 1.5-5.7: seconds
+#   are loaded; every run checked complete):
+# |      scale     | versions | seconds | versions/s | backup peak RSS | sim RSS   | repo+catalog GB | CPU s  |
+# |----------------|----------|---------|------------|-----------------|-----------|-----------------|--------|
+# |   10000000     |9,728,490 |  3383.4 |      2,875 |       322.4 MiB |  70.6 MiB |            8.87 | 3001.4 |
+# |   10000000#2   |9,728,490 |   110.9 |     87,691 |       291.5 MiB |  70.6 MiB |            8.87 |   78.7 |
+# | 10000000#3+1%  |9,825,774 |   237.2 |     41,426 |       301.7 MiB | 279.3 MiB |            8.95 |  166.9 |
+#   Met at 10 M: catalog 2,680.4 MB after the full run = 275.5 bytes per version (<= 300); the
+#   no-change nightly 110.9 s (<= 10 min) with 15,719 requests for ~4.9 M documents (one per
+#   ~310 documents, goal one per 50). Not met: peak RSS <= 256 MiB (322 / 292 / 302 MiB).
+#   The full run's trace grows ~10 bytes per version during the crawl (VmRSS 175 MiB at
+#   0.19 M, 208 at 3.4 M, 239 at 6.5 M, 268 at 9.7 M; the high-water mark ~55 MiB above it:
+#   the pack buffers in flight), then stays at 255-268 MiB through the catalog phase
+#   (~1,070 s). The growth is the full crawl's KnownDocuments (src/imanage/walk/changes.rs):
+#   16 bytes per document, ~4.9 M documents = ~78 MB at 10 M (the documents whose ACLs are
+#   read after the versions). A no-change run holds it too, from the prior table, plus the
+#   changes-only sets. Next step for memory: KnownDocuments on disk (sorted, the crawl's
+#   versions arrive in document order; flags kept in a bitmap) or packed to ~6 bytes per
+#   document (numbers as 32-bit offsets from a per-block base, versions as 16 bits with an
+#   overflow map). The catalog queries were not timed at 10 M (the script removes the run's
+#   catalog at the end; benches/catalog_size.sh takes a scale and times them after its own
+#   backup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else

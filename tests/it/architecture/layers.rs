@@ -11,7 +11,13 @@ use crate::support::source::rust_files;
 /// its own, and no other.
 const LAYERS: &[&[&str]] = &[
     // Leaves: no dependency on the rest of the crate.
-    &["secret", "logging", "private_fs", "sorted_runs", "page_cache"],
+    &[
+        "secret",
+        "logging",
+        "private_fs",
+        "sorted_runs",
+        "page_cache",
+    ],
     // The two sides of a backup, which never see each other: the iManage API, the storage.
     &["imanage", "repo"],
     // Client settings for the iManage simulator, which is its own crate (`imvault-sim`, the same
