@@ -10,13 +10,11 @@ use std::fs::File;
 use std::path::Path;
 
 /// Tells the kernel the pages of the open file `f` are not needed.
-pub fn drop_pages(f: &File) {
-    #[cfg(target_os = "linux")]
+#[cfg(target_os = "linux")]
+fn drop_pages(f: &File) {
     if let Err(e) = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed) {
         tracing::debug!(error = %e, "pages not dropped from the page cache");
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = f;
 }
 
 /// Tells the kernel the pages of `file` are not needed (a missing file is left alone).

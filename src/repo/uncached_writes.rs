@@ -16,7 +16,6 @@
 //! to a local directory (they pass through untouched).
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,16 +33,14 @@ pub const DROP_AT_LEAST: usize = 1 << 20;
 /// A local directory store whose large writes do not stay in the page cache.
 #[derive(Debug)]
 pub struct UncachedWrites {
-    inner: Arc<LocalFileSystem>,
+    inner: LocalFileSystem,
 }
 
 impl UncachedWrites {
     /// `inner` should fsync its writes (`with_fsync(true)`): only clean pages are dropped (dirty
     /// ones are only queued for writing back), so without it the drop does little.
     pub fn new(inner: LocalFileSystem) -> Self {
-        Self {
-            inner: Arc::new(inner),
-        }
+        Self { inner }
     }
 
     /// Drops the cached pages of the object at `location` (best effort: a failure only leaves
