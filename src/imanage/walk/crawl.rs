@@ -19,7 +19,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::changes::{ChangesSince, KnownDocuments};
+use super::changes::ChangesSince;
+use super::known::KnownDocuments;
 use super::{Sink, Stopped, WalkItem};
 use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
 use crate::imanage::client::Client;

@@ -27,6 +27,8 @@
 
 mod changes;
 mod crawl;
+mod known;
+mod packed_docs;
 mod tree;
 
 use std::pin::Pin;
@@ -42,7 +44,8 @@ use super::client::Client;
 use super::error::ImanageError;
 use super::model::{Acl, Container, DocumentId, DocumentVersion, Filing, LibraryId, UserType};
 
-pub use changes::{ChangesSince, KnownDocuments};
+pub use changes::ChangesSince;
+pub use known::KnownDocuments;
 
 /// How to enumerate a library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
