@@ -14,12 +14,27 @@ use imvault::logging::LogFormat;
 /// not given back: a 60,000-version backup grew from 150 to 330 MB RSS. A fixed 1 MiB threshold
 /// keeps such buffers in mmap, returned on free (peak 130 MB for the same backup). An operator's
 /// `MALLOC_MMAP_THRESHOLD_` still wins.
+///
+/// glibc also gives each thread that contends for the heap an arena of its own (up to 8 per
+/// core), and memory freed in one arena serves only that arena: a backup's many short-lived
+/// buffers (JSON pages, encoded blobs) on tokio's workers and blocking threads leave each arena
+/// holding its own high-water mark. One arena for the process: a full backup of the medium
+/// library peaked at 117-119 MiB instead of 153-171 MiB, in the same CPU time (a backup has
+/// few threads running at once). An operator's `MALLOC_ARENA_MAX` still wins.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-        // SAFETY: mallopt only sets a malloc tunable; called before any thread is started.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    {
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: mallopt only sets a malloc tunable; called before any thread is started.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            }
+        }
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
         }
     }
 }
