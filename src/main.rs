@@ -20,17 +20,22 @@ use imvault::logging::LogFormat;
 /// buffers (JSON pages, encoded blobs) on tokio's workers and blocking threads leave each arena
 /// holding its own high-water mark. One arena for the process: a full backup of the medium
 /// library peaked at 117-119 MiB instead of 153-171 MiB, in the same CPU time (a backup has
-/// few threads running at once). An operator's `MALLOC_ARENA_MAX` still wins.
+/// few threads running at once; a daemon running many jobs at once on many cores may want more:
+/// set it). An operator's `MALLOC_ARENA_MAX` still wins, as do either tunable in `GLIBC_TUNABLES`.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        let operator_set = |var: &str, tunable: &str| {
+            std::env::var_os(var).is_some()
+                || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains(tunable))
+        };
+        if !operator_set("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold") {
             // SAFETY: mallopt only sets a malloc tunable; called before any thread is started.
             unsafe {
                 libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
             }
         }
-        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        if !operator_set("MALLOC_ARENA_MAX", "glibc.malloc.arena_max") {
             // SAFETY: as above.
             unsafe {
                 libc::mallopt(libc::M_ARENA_MAX, 1);

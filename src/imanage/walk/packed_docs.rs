@@ -153,9 +153,14 @@ impl PackedDocs {
 
     /// The ordinal of `number`, if it is here.
     pub fn find(&self, number: u64) -> Option<usize> {
+        self.find_entry(number).map(|(i, _)| i)
+    }
+
+    /// The ordinal and entry of `number`, if it is here (one block decoded at most).
+    pub fn find_entry(&self, number: u64) -> Option<(usize, Doc)> {
         if self.tail.first().is_some_and(|t| t.number <= number) {
             let i = self.tail.binary_search_by_key(&number, |d| d.number).ok()?;
-            return Some(self.blocks.len() * BLOCK + i);
+            return Some((self.blocks.len() * BLOCK + i, self.tail[i]));
         }
         let b = self
             .blocks
@@ -163,11 +168,13 @@ impl PackedDocs {
             .checked_sub(1)?;
         Cursor::new(&self.blocks[b])
             .take_while(|d| d.number <= number)
-            .position(|d| d.number == number)
-            .map(|i| b * BLOCK + i)
+            .enumerate()
+            .find(|(_, d)| d.number == number)
+            .map(|(i, d)| (b * BLOCK + i, d))
     }
 
     /// The entry of ordinal `i` (below [`Self::len`]).
+    #[cfg(test)]
     pub fn get(&self, i: usize) -> Doc {
         match self.blocks.get(i / BLOCK) {
             Some(b) => Cursor::new(b).nth(i % BLOCK).expect("a full block"),
@@ -354,6 +361,17 @@ mod tests {
             want[i].security = Some(DefaultSecurity::View);
         }
         assert_eq!(p.iter().collect::<Vec<_>>(), want);
+        // Extreme numbers and versions inside packed blocks (10-byte and 5-byte varints).
+        let mut wide = PackedDocs::default();
+        let mut extreme = vec![doc(1, u32::MAX, 4)];
+        extreme.extend((0..(BLOCK as u64 * 2)).map(|k| doc(u64::MAX - 1000 + k, u32::MAX - 1, 3)));
+        for d in &extreme {
+            wide.push(*d);
+        }
+        assert_eq!(wide.iter().collect::<Vec<_>>(), extreme);
+        for (i, d) in extreme.iter().enumerate() {
+            assert_eq!(wide.find_entry(d.number), Some((i, *d)));
+        }
         // About 2-3 bytes per entry when numbers are dense, not 16.
         let mut dense = PackedDocs::default();
         for n in 1..=100_000u64 {
