@@ -270,6 +270,28 @@
 #   overflow map). The catalog queries were not timed at 10 M (the script removes the run's
 #   catalog at the end; benches/catalog_size.sh takes a scale and times them after its own
 #   backup).
+#   10 M again (2026-12-06 08:48-10:05 UTC, release build of c893125: KnownDocuments packed to
+#   ~2-3 bytes per document (src/imanage/walk/known.rs, packed_docs.rs) and one malloc arena
+#   (src/main.rs); same settings, RSS_EVERY=30; a test suite ran beside the full run for ~15
+#   min and the clean-clone CI beside its catalog phase and the next two runs: seconds are
+#   loaded; every run checked complete):
+# |      scale     | versions | seconds | versions/s | backup peak RSS | before    | CPU s  |
+# |----------------|----------|---------|------------|-----------------|-----------|--------|
+# |   10000000     |9,728,490 |  4038.8 |      2,409 |       232.9 MiB | 322.4 MiB | 3924.9 |
+# |   10000000#2   |9,728,490 |   122.6 |     79,371 |       214.6 MiB | 291.5 MiB |  106.5 |
+# | 10000000#3+1%  |9,825,774 |   330.6 |     29,726 |       203.8 MiB | 301.7 MiB |  225.8 |
+#   All three under the 256 MiB goal at 10 M. The full run's crawl now holds 145-200 MiB
+#   (was 175-272 MiB, growing), its catalog phase 146-151 MiB (was 255-268). Its peak,
+#   232.9 MiB, came once, between 92 and 123 s (HWM 188 -> 233 MiB), and was not passed after;
+#   at 500,000 versions (same build) the crawl's peak is 116 MiB, so it grows with the library
+#   and is not explained yet (the containers: 454,085 here, their trustee rows held in a map
+#   until the containers are listed, freed before that moment). The no-change run's 214.6 MiB
+#   comes in its first 30 s (the repository unlock and the index load: VmRSS is 31 MiB at
+#   30 s, 174 MiB at 61 s). Before (c893125^^): packed KnownDocuments alone (d963537, the
+#   same 10 M full run killed in its catalog phase) held the crawl at 160-200 MiB with a
+#   248 MiB peak, but its catalog phase rose to 264 MiB: glibc's per-thread arenas (120 MiB
+#   of 64 MiB arena maps and 68 MiB of main heap at that point) kept what the crawl had freed
+#   while SQLite's thread took new memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
