@@ -197,12 +197,6 @@ impl KnownDocuments {
         self.parents
     }
 
-    /// Heap bytes held by the packed part and its flags (not the map of documents noted out of
-    /// order).
-    pub fn packed_bytes(&self) -> usize {
-        self.sorted.memory_bytes() + self.taken_out.memory_bytes() + self.filed.memory_bytes()
-    }
-
     /// (number, latest version, `default_security`), numbers ascending.
     fn entries(&self) -> Vec<(u64, u32, Option<DefaultSecurity>)> {
         let mut all: Vec<_> = self

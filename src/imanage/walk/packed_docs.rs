@@ -230,6 +230,7 @@ impl PackedDocs {
     }
 
     /// Heap bytes held.
+    #[cfg(test)]
     pub fn memory_bytes(&self) -> usize {
         self.blocks.capacity() * std::mem::size_of::<Block>()
             + self.blocks.iter().map(|b| b.bytes.len()).sum::<usize>()
@@ -296,10 +297,6 @@ impl Bits {
 
     pub fn get(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
-    pub fn memory_bytes(&self) -> usize {
-        self.0.capacity() * 8
     }
 }
 
