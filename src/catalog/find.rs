@@ -11,13 +11,56 @@ use super::types::{FindHit, FindQuery};
 /// Hits returned when the query sets no limit.
 pub const DEFAULT_FIND_LIMIT: usize = 1000;
 
+/// How `find` looks for a name pattern with a literal start (`lease*`). Both give the same hits.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindPlan {
+    /// [`FindPlan::ByName`] when few documents have names in the pattern's range, else
+    /// [`FindPlan::InDocumentOrder`].
+    Auto,
+    /// Every document with a name in the range (an index range), sorted, then their versions
+    /// until the limit: costs the number of such documents.
+    ByName,
+    /// The versions in key order, filtered, until the limit: costs about `limit` divided by
+    /// the share of versions that match.
+    InDocumentOrder,
+}
+
 impl Catalog {
     /// Versions matching every filter of `q`, in any snapshot, ordered by library, document and
     /// version. Each hit carries its newest matching state and every snapshot holding a
     /// matching state. Client and matter match when the version's workspace (`workspace_id` of
     /// its profile) carried those codes in any snapshot the version state was in.
-    #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
     pub fn find(&self, q: &FindQuery) -> Result<Vec<FindHit>, CatalogError> {
+        self.find_planned(q, FindPlan::Auto)
+    }
+
+    /// The plan [`FindPlan::Auto`] takes for `q`: [`FindPlan::ByName`] for a name pattern with
+    /// a literal start that few documents' names have, else [`FindPlan::InDocumentOrder`].
+    #[doc(hidden)]
+    pub fn find_plan(&self, q: &FindQuery) -> Result<FindPlan, CatalogError> {
+        let pattern = q.name.as_deref().map(str::to_ascii_lowercase);
+        match pattern.as_deref().and_then(name_range) {
+            Some((low, high)) => {
+                let limit = q.limit.unwrap_or(DEFAULT_FIND_LIMIT);
+                Ok(if self.names_are_common(&low, &high, limit)? {
+                    FindPlan::InDocumentOrder
+                } else {
+                    FindPlan::ByName
+                })
+            }
+            None => Ok(FindPlan::InDocumentOrder),
+        }
+    }
+
+    /// [`Catalog::find`] by a given plan (for tests: every plan gives the same hits).
+    #[doc(hidden)]
+    #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
+    pub fn find_planned(
+        &self,
+        q: &FindQuery,
+        plan: FindPlan,
+    ) -> Result<Vec<FindHit>, CatalogError> {
         // The filters on a version row `v`, as SQL with numbered parameters.
         let mut filters = String::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
@@ -93,11 +136,15 @@ impl Catalog {
                 get_last_seq(r, rows::VERSION_NCOLS + 1)?,
             ))
         };
-        match range {
-            // A pattern with a literal start: the documents that ever had a version named
-            // within its range (table version_names, in order), then each one's versions
-            // through its key, until the limit.
-            Some((low, high)) => {
+        let plan = match plan {
+            FindPlan::Auto => self.find_plan(q)?,
+            chosen => chosen,
+        };
+        match (plan, range) {
+            // A pattern with a literal start that few documents' names have: the documents that
+            // ever had a version named within its range (table version_names, in order), then
+            // each one's versions through its key, until the limit.
+            (FindPlan::ByName, Some((low, high))) => {
                 let documents = self.documents_named(q, &low, &high)?;
                 let n = args.len();
                 let sql = format!(
@@ -122,27 +169,26 @@ impl Catalog {
                     }
                 }
             }
-            // A pattern starting with a wildcard, or no name: every version is a candidate;
-            // the first `limit` matching versions are found in order, sorted as bare keys, then
-            // every matching state of those is read with its columns.
-            None => {
-                args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+            // A pattern starting with a wildcard, a common literal start, or no name: each
+            // library's versions in key order (libraries by name), filtered, until the limit.
+            // Reads about `limit / share of matching versions` rows: few when matches are
+            // common, the whole table when they are rare (no index can narrow those).
+            _ => {
+                let n = args.len();
                 let sql = format!(
-                    "WITH hits AS (SELECT DISTINCT v.library, v.document, v.version FROM versions v \
-                     WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
-                     v.document, v.version LIMIT ?{n}) \
-                     SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM hits h CROSS JOIN versions v \
-                     ON v.library = h.library AND v.document = h.document AND v.version = h.version \
-                     WHERE 1{filters} ORDER BY (SELECT l.name FROM libraries l WHERE l.id = v.library), \
-                     v.document, v.version, v.first_seq",
-                    n = args.len()
+                    "SELECT {VERSION_COLS}, v.first_seq, v.last_seq FROM versions v \
+                     WHERE v.library = ?{}{filters} ORDER BY v.document, v.version, v.first_seq",
+                    n + 1
                 );
-                let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
                 let mut stmt = self.conn.prepare(&sql).ctx(action)?;
-                for row in stmt.query_map(params.as_slice(), read).ctx(action)? {
-                    let (raw, first, last) = row.ctx(action)?;
-                    if !hits.add(rows::version(raw)?, first, last) {
-                        break;
+                'libraries: for library in self.libraries_by_name(q)? {
+                    let mut params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+                    params.push(&library);
+                    for row in stmt.query_map(params.as_slice(), read).ctx(action)? {
+                        let (raw, first, last) = row.ctx(action)?;
+                        if !hits.add(rows::version(raw)?, first, last) {
+                            break 'libraries;
+                        }
                     }
                 }
             }
@@ -157,6 +203,40 @@ impl Catalog {
                 Ok(FindHit { version, snapshots })
             })
             .collect()
+    }
+
+    /// Whether so many documents have names within `[low, high)` that reading versions in key
+    /// order finds `limit` matches sooner than sorting every such document: the range holds at
+    /// least `sqrt(4 * limit * versions)` entries of `version_names` (counted up to that).
+    /// Key order reads about `limit * versions / matches` rows; the name range `matches`
+    /// index entries, ~4 times cheaper each than a row.
+    fn names_are_common(&self, low: &str, high: &str, limit: usize) -> Result<bool, CatalogError> {
+        let action = || format!("counting the documents named {low:?}...");
+        // The largest row id: the number of version rows, give or take removed ones.
+        let versions: i64 = self
+            .conn
+            .prepare_cached("SELECT COALESCE(max(rid), 0) FROM versions")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ctx(action)?;
+        let threshold = common_threshold(limit, versions);
+        let entries: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM version_names \
+                 WHERE name >= ?1 AND name < ?2 LIMIT ?3)",
+            )
+            .and_then(|mut s| s.query_row(rusqlite::params![low, high, threshold], |r| r.get(0)))
+            .ctx(action)?;
+        Ok(entries >= threshold)
+    }
+
+    /// The ids of the libraries to search (`q.library`, or all), in name order.
+    fn libraries_by_name(&self, q: &FindQuery) -> Result<Vec<i64>, CatalogError> {
+        let library = q.library.as_ref().map(|l| l.to_string());
+        self.conn
+            .prepare_cached("SELECT id FROM libraries WHERE ?1 IS NULL OR name = ?1 ORDER BY name")
+            .and_then(|mut s| s.query_map([library], |r| r.get(0))?.collect())
+            .ctx(|| format!("listing the libraries to search for {q:?}"))
     }
 
     /// The documents (library id, number), ordered by library name and number, of which a
@@ -234,6 +314,15 @@ impl Hits {
         }
         true
     }
+}
+
+/// How many `version_names` entries make a name range common (see
+/// [`Catalog::names_are_common`]): `sqrt(4 * limit * versions)`, at least `limit`.
+fn common_threshold(limit: usize, versions: i64) -> i64 {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX).max(1);
+    // f64 is exact enough for an estimate; the product cannot overflow it.
+    let t = (4.0 * limit as f64 * versions.max(0) as f64).sqrt();
+    (t as i64).max(limit)
 }
 
 /// The range of lower-cased names a lower-cased GLOB `pattern` can match, as `[low, high)`, from

@@ -79,7 +79,7 @@ use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 
 pub use error::{CatalogError, OutOfOrder};
-pub use find::DEFAULT_FIND_LIMIT;
+pub use find::{DEFAULT_FIND_LIMIT, FindPlan};
 pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
 pub use load::{RowKey, RowKind, SnapshotLoad};
 pub use scan::ScanError;

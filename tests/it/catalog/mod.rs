@@ -1,6 +1,7 @@
 //! Catalog tests: loading, as-of queries, find, history, restore planning, rebuild, schema,
 //! job queue and a scale figure.
 
+mod find_plans;
 mod fixture;
 mod jobs;
 mod load;
