@@ -292,6 +292,14 @@
 #   248 MiB peak, but its catalog phase rose to 264 MiB: glibc's per-thread arenas (120 MiB
 #   of 64 MiB arena maps and 68 MiB of main heap at that point) kept what the crawl had freed
 #   while SQLite's thread took new memory.
+#   10 M with REBUILD=1 (2026-12-06 11:17-13:00 UTC, release build of fa386a4's backup code
+#   (as c893125), WORK kept, RUNS=1, TRACE=1 RSS_EVERY=60,
+#   builds and test suites beside it all along, so seconds are loaded; checked complete):
+#   full 9,728,490 versions 4483.7 s, 230.2 MiB peak (the same early crawl peak: VmHWM 230.2
+#   MiB by 608 s, never exceeded after), CPU 4524.6 s; its catalog phase ("snapshot written" ->
+#   "catalog updated") 1594.8 s. `catalog rebuild` of that repository into a new file
+#   **1398.8 s (0.88x the backup's own catalog update; goal <= 2x), peak RSS 205.6 MiB**, and
+#   the rebuilt catalog's rows equal the backup's (the digest check above: ok).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else

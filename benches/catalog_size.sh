@@ -120,6 +120,33 @@
 # (zstd with a dictionary, or against another version's), content reference 36, name 20, the
 # record header and ints.
 #
+# 10 M versions (2026-12-06, issue 21): the catalog of benches/backup_rss.sh 10000000 (WORK
+# kept, SIZE_DIVISOR=200, one full backup: 9,728,490 versions, 30,150 workspaces, 454,085
+# containers; catalog 2,680.3 MB = 275.5 B/version), the same queries as this script's, whole
+# processes, QUERIES=10, release builds. The machine was loaded (a `catalog rebuild` of the
+# same 10 M repository and a test suite beside: load 3.5-4.8), so wall times are upper bounds;
+# CPU (user + system of the process) is the steadier figure:
+# |                       query                      | wall p50 / p95     | CPU p50 / p95   |
+# |--------------------------------------------------|--------------------|-----------------|
+# | ls (top level, 30,151 lines) before              | 780-990 ms (3 runs)| 420-520 ms      |
+# | ls (top level) after: names only, one write      | 72.6 / 232.8 ms    | 70.1 / 93.2 ms  |
+# | ls biggest folder (ACTIVE!733418, 87 lines)      | 31.0 / 113.0 ms    | 7.4 / 8.4 ms    |
+# | versions ACTIVE!24107991 (16 lines)              | 21.2 / 83.9 ms     | 5.9 / 6.5 ms    |
+# | find --name 'Invoic*' (358,835 names in range)   | 204.7 / 231.9 ms   | 72.7 / 85.1 ms  |
+# | find --name 'invoice' (exact; range = prefix)    | 364.0 / 697.7 ms   | 127.2 / 162.7 ms|
+# - `ls` of the top level decoded every workspace's profile and ACL (zstd + JSON, ~10 us each)
+#   to print kind, id and name, then printed line by line (a write per line): now the text
+#   listing reads those three columns only (`Catalog::children_outline`; `--json` still gives
+#   profiles and ACLs) and writes once. Its SQL alone: 27 ms CPU for 30,150 rows.
+# - `find` of a common prefix read every document named in the range (358,835 index entries,
+#   ~70 ms CPU in SQLite alone, then a sort) to return the first 1000 by number; it now counts
+#   the range up to sqrt(4 * limit * versions) entries (197,000 at 10 M: 15 ms CPU) and, past
+#   that, reads versions in key order until the limit (~28,000 rows for 1000 hits: 8 ms CPU).
+#   An exact name ('invoice') used the prefix's range (every 'invoice...' name), so it took
+#   the key-order plan for a sparser match (the row above); its range is now the name itself
+#   (not re-measured at 10 M: the script removed the run directory before the fixed build was
+#   ready; the plan test covers exact names).
+#
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
 # 128 -> 44 ms; `ls` of the biggest folder 168 -> 100 ms. Where the 277 bytes of a versions

@@ -335,6 +335,11 @@ fn name_range(pattern: &str) -> Option<(String, String)> {
     if literal.is_empty() {
         return None;
     }
+    if literal.len() == pattern.len() {
+        // No wildcard and no `.`: only a version named exactly so matches (`name.extension`
+        // always holds a `.`). The range holds that name (and names continuing with U+0001).
+        return Some((literal.to_string(), format!("{literal}\u{1}")));
+    }
     // SQLite compares text as bytes: every string starting with `literal` is below
     // `literal` + U+10FFFF (the greatest code point, F4 8F BF BF) unless it continues with
     // that very character.
@@ -358,6 +363,10 @@ mod tests {
             Some("lease")
         );
         assert_eq!(name_range("le?se").map(|r| r.0).as_deref(), Some("le"));
+        // A whole name: that name only, not every name it starts.
+        let (low, high) = name_range("lease").expect("a range");
+        assert_eq!(low, "lease");
+        assert!(high.as_str() > "lease" && high.as_str() < "lease ");
         assert_eq!(name_range("le[a]se").map(|r| r.0).as_deref(), Some("le"));
     }
 }

@@ -86,9 +86,9 @@ pub use scan::ScanError;
 pub use schema::SCHEMA_VERSION;
 pub use shared::SharedCatalog;
 pub use types::{
-    ChangeCounts, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts, LoadReport,
-    PlaceContents, PlannedDocument, RestorePlanRows, SkippedRow, SnapshotId, SnapshotInfo,
-    SnapshotRef, SnapshotRow, SnapshotSpan, VersionHistory, VersionRow,
+    ChangeCounts, ContainerName, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts,
+    LoadReport, PlaceContents, PlaceOutline, PlannedDocument, RestorePlanRows, SkippedRow,
+    SnapshotId, SnapshotInfo, SnapshotRef, SnapshotRow, SnapshotSpan, VersionHistory, VersionRow,
 };
 
 /// An open catalog database.

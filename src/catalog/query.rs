@@ -9,8 +9,8 @@ use super::error::{CatalogError, SqlContext};
 use super::packed::{self, Dict};
 use super::rows::{self, CONTAINER_COLS, SNAPSHOT_COLS, VERSION_COLS};
 use super::types::{
-    ContainerRow, DocumentEntry, PlaceContents, SkippedRow, SnapshotId, SnapshotInfo, SnapshotRef,
-    SnapshotSpan, VersionHistory, VersionRow,
+    ContainerName, ContainerRow, DocumentEntry, PlaceContents, PlaceOutline, SkippedRow,
+    SnapshotId, SnapshotInfo, SnapshotRef, SnapshotSpan, VersionHistory, VersionRow,
 };
 use crate::imanage::model::{Acl, ContainerId, DocumentId, LibraryId, VersionId};
 
@@ -196,36 +196,86 @@ impl Catalog {
         parent: Option<&ContainerId>,
     ) -> Result<PlaceContents, CatalogError> {
         let sc = self.scope(snapshot)?;
-        let containers = self.child_containers(&sc, snapshot, parent)?;
-        let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
-        let action = || format!("listing {place} in snapshot {snapshot}");
-        let parent_no = parent.map(|p| p.number);
-        let documents = match parent_no {
-            None => Vec::new(),
-            Some(folder) => {
-                let sql = filed_versions_sql();
-                let raws = self
-                    .conn
-                    .prepare_cached(&sql)
-                    .and_then(|mut s| {
-                        s.query_map(
-                            params![sc.library.as_str(), U64(folder), U64(sc.seq)],
-                            |r| rows::raw_version(r, 0),
-                        )?
-                        .collect::<Result<Vec<_>, _>>()
-                    })
-                    .ctx(action)?;
-                group_documents(
-                    raws.into_iter()
-                        .map(rows::version)
-                        .collect::<Result<Vec<_>, _>>()?,
-                )
-            }
-        };
         Ok(PlaceContents {
-            containers,
-            documents,
+            containers: self.child_containers(&sc, snapshot, parent)?,
+            documents: self.filed_documents(&sc, snapshot, parent)?,
         })
+    }
+
+    /// [`Catalog::children`] with the containers named only: no profile or ACL read, what a
+    /// listing of thousands of workspaces prints.
+    pub fn children_outline(
+        &self,
+        snapshot: &SnapshotId,
+        parent: Option<&ContainerId>,
+    ) -> Result<PlaceOutline, CatalogError> {
+        let sc = self.scope(snapshot)?;
+        let place = parent.map_or_else(|| "the top level".to_string(), |p| p.to_string());
+        let action = || format!("naming the containers of {place} in snapshot {snapshot}");
+        let raws: Vec<(u64, String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.number, c.kind, c.name FROM containers c \
+                 WHERE c.library = (SELECT id FROM libraries WHERE name = ?1) AND c.parent IS ?2 \
+                 AND c.first_seq <= ?3 AND c.last_seq >= ?3 ORDER BY c.name, c.number",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![
+                        sc.library.as_str(),
+                        parent.map(|p| U64(p.number)),
+                        U64(sc.seq)
+                    ],
+                    |r| Ok((get_u64(r, 0)?, r.get(1)?, r.get(2)?)),
+                )?
+                .collect()
+            })
+            .ctx(action)?;
+        let containers = raws
+            .into_iter()
+            .map(|(number, kind, name)| {
+                Ok(ContainerName {
+                    id: encode::container_id(&sc.library, number),
+                    kind: encode::container_kind(&kind)?,
+                    name,
+                })
+            })
+            .collect::<Result<Vec<_>, CatalogError>>()?;
+        Ok(PlaceOutline {
+            containers,
+            documents: self.filed_documents(&sc, snapshot, parent)?,
+        })
+    }
+
+    /// The documents filed directly in `parent` as of a snapshot, with all their versions (none
+    /// at the top level: documents are filed in folders).
+    fn filed_documents(
+        &self,
+        sc: &Scope,
+        snapshot: &SnapshotId,
+        parent: Option<&ContainerId>,
+    ) -> Result<Vec<DocumentEntry>, CatalogError> {
+        let Some(folder) = parent.map(|p| p.number) else {
+            return Ok(Vec::new());
+        };
+        let action = || format!("listing the documents filed in {folder} in snapshot {snapshot}");
+        let sql = filed_versions_sql();
+        let raws = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(
+                    params![sc.library.as_str(), U64(folder), U64(sc.seq)],
+                    |r| rows::raw_version(r, 0),
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(action)?;
+        Ok(group_documents(
+            raws.into_iter()
+                .map(rows::version)
+                .collect::<Result<Vec<_>, _>>()?,
+        ))
     }
 
     /// The containers directly under `parent` (the top level when `None`) as of a snapshot,

@@ -229,6 +229,24 @@ pub struct PlaceContents {
     pub documents: Vec<DocumentEntry>,
 }
 
+/// A container as a listing names it: no profile or ACL read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerName {
+    pub id: ContainerId,
+    pub kind: ContainerKind,
+    pub name: String,
+}
+
+/// What `ls` prints under one place of one snapshot: [`PlaceContents`] with the containers
+/// named only (a library's top level holds every workspace: tens of thousands).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlaceOutline {
+    /// Ordered by name, then id.
+    pub containers: Vec<ContainerName>,
+    /// Documents filed directly here, ordered by document number.
+    pub documents: Vec<DocumentEntry>,
+}
+
 /// One state of a version and the snapshots that hold exactly that state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionHistory {

@@ -2,8 +2,6 @@
 //! and the manual pages, generated from the command-line definition itself (so they never
 //! drift from it).
 
-use std::io::Write as _;
-
 use anyhow::Context as _;
 use clap::CommandFactory as _;
 
@@ -14,7 +12,7 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "imvault", &mut out);
-    write_stdout(&out)
+    super::write_stdout(&out)
 }
 
 pub fn manpage(args: &ManpageArgs) -> anyhow::Result<Exit> {
@@ -29,13 +27,5 @@ pub fn manpage(args: &ManpageArgs) -> anyhow::Result<Exit> {
     clap_mangen::Man::new(cmd)
         .render(&mut out)
         .context("rendering the manual page")?;
-    write_stdout(&out)
-}
-
-fn write_stdout(bytes: &[u8]) -> anyhow::Result<Exit> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => super::end_on_closed_pipe(),
-        r => r.context("writing to stdout").map(|()| Exit::Success),
-    }
+    super::write_stdout(&out)
 }

@@ -1,5 +1,6 @@
 //! `imvault ls`: browse a snapshot as workspaces, folders and documents with their versions.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -7,7 +8,7 @@ use serde_json::json;
 
 use super::{Exit, load_settings_offline};
 use crate::app::state::open_catalog_to_browse;
-use crate::catalog::{Catalog, DocumentEntry, PlaceContents, SnapshotInfo, VersionRow};
+use crate::catalog::{Catalog, DocumentEntry, PlaceOutline, SnapshotInfo, VersionRow};
 use crate::cli::LsArgs;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
 use crate::restore::plan::pick_snapshot;
@@ -82,14 +83,10 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
     let snap = pick_snapshot(&cat, &library, at, args.snapshot.as_deref())?;
     let sid = &snap.row.id;
     let (place, listing, document) = match &target {
-        Target::Top => (
-            "top level".to_string(),
-            Some(cat.children(sid, None)?),
-            None,
-        ),
+        Target::Top => ("top level".to_string(), Some(None), None),
         Target::Container(c) => {
             if cat.container_in(sid, c)?.is_some() {
-                (c.to_string(), Some(cat.children(sid, Some(c))?), None)
+                (c.to_string(), Some(Some(c.clone())), None)
             } else {
                 let d = DocumentId {
                     library: c.library.clone(),
@@ -113,17 +110,18 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
                 0 => anyhow::bail!("no container at path {p:?} in snapshot {sid}"),
                 1 => {
                     let c = found.remove(0);
-                    (
-                        format!("{p} ({})", c.id),
-                        Some(cat.children(sid, Some(&c.id))?),
-                        None,
-                    )
+                    (format!("{p} ({})", c.id), Some(Some(c.id)), None)
                 }
                 _ => return show_same_named(&cat, &snap, p, &found, args.json),
             }
         }
     };
+    // `listing`: the place to list (`Some(None)` the top level). JSON gives every container's
+    // profile and ACL; text names them only (the top level can hold tens of thousands).
     if args.json {
+        let listing = listing
+            .map(|parent| cat.children(sid, parent.as_ref()))
+            .transpose()?;
         let v = json!({
             "snapshot": {"id": sid, "library": snap.row.library, "time": snap.row.time},
             "place": place,
@@ -133,14 +131,15 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(Exit::Success);
     }
-    print_header(&snap, &place);
-    if let Some(l) = &listing {
-        print_listing(l);
+    let mut out = String::new();
+    print_header(&mut out, &snap, &place);
+    if let Some(parent) = &listing {
+        print_listing(&mut out, &cat.children_outline(sid, parent.as_ref())?);
     }
     if let Some(d) = &document {
-        print_document(d);
+        print_document(&mut out, d);
     }
-    Ok(Exit::Success)
+    super::write_stdout(out.as_bytes())
 }
 
 /// A path that names several same-named containers: each one's listing, with its id and the
@@ -182,17 +181,21 @@ fn show_same_named(
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(Exit::Success);
     }
-    println!(
-        "{} containers are at path {path:?}; name one by its id or as {:?}:",
+    let mut out = format!(
+        "{} containers are at path {path:?}; name one by its id or as {:?}:\n",
         found.len(),
         alone(&found[0])
     );
     for c in found {
-        println!();
-        print_header(snap, &format!("{path} ({}), or {:?}", c.id, alone(c)));
-        print_listing(&cat.children(sid, Some(&c.id))?);
+        out.push('\n');
+        print_header(
+            &mut out,
+            snap,
+            &format!("{path} ({}), or {:?}", c.id, alone(c)),
+        );
+        print_listing(&mut out, &cat.children_outline(sid, Some(&c.id))?);
     }
-    Ok(Exit::Success)
+    super::write_stdout(out.as_bytes())
 }
 
 fn list_libraries(cat: &Catalog, json: bool) -> anyhow::Result<Exit> {
@@ -227,8 +230,9 @@ fn list_libraries(cat: &Catalog, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn print_header(snap: &SnapshotInfo, place: &str) {
-    println!(
+fn print_header(out: &mut String, snap: &SnapshotInfo, place: &str) {
+    let _ = writeln!(
+        out,
         "{} in snapshot {} of {} ({})",
         place,
         &snap.row.id.to_hex()[..12],
@@ -237,38 +241,39 @@ fn print_header(snap: &SnapshotInfo, place: &str) {
     );
 }
 
-fn print_listing(l: &PlaceContents) {
+fn print_listing(out: &mut String, l: &PlaceOutline) {
     for c in &l.containers {
-        println!(
+        let kind = serde_json::to_value(c.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
             "  {:<14} {:<14} {}",
-            format!(
-                "[{}]",
-                serde_json::to_value(c.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
+            format!("[{kind}]"),
             c.id.to_string(),
             c.name
         );
     }
     for d in &l.documents {
-        print_document(d);
+        print_document(out, d);
     }
 }
 
-fn print_document(d: &DocumentEntry) {
+fn print_document(out: &mut String, d: &DocumentEntry) {
     let Some(latest) = d.versions.last() else {
         return;
     };
-    println!(
+    let _ = writeln!(
+        out,
         "  {:<14} {:<14} {}",
         "[document]",
         d.id.to_string(),
         display_name(latest)
     );
     for v in &d.versions {
-        println!(
+        let _ = writeln!(
+            out,
             "      v{:<4} {:>12} B  edited {}  by {}",
             v.id.version,
             v.size,

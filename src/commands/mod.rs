@@ -149,6 +149,17 @@ pub fn catalog_libraries(cat: &crate::catalog::Catalog) -> anyhow::Result<Vec<St
         .collect())
 }
 
+/// Write `bytes` to stdout in one go (a long listing printed line by line costs a system call
+/// per line); a reader gone away ends the process quietly ([`end_on_closed_pipe`]).
+pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<Exit> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => end_on_closed_pipe(),
+        r => r.context("writing to stdout").map(|()| Exit::Success),
+    }
+}
+
 /// Ends the process the way Unix tools end when their reader has gone away (`imvault … |
 /// head`): by SIGPIPE, with no message.
 pub fn end_on_closed_pipe() -> ! {

@@ -135,13 +135,14 @@ fn run(cat: &Catalog, q: &FindQuery, plan: FindPlan) -> Vec<(String, u64)> {
 fn both_plans_find_what_the_model_holds() {
     let (_dir, cat) = loaded();
     type Matcher = fn(&str) -> bool;
-    let cases: [(&str, Matcher); 6] = [
+    let cases: [(&str, Matcher); 7] = [
         ("memo*", |n| n.starts_with("memo")),
         ("lease*", |n| n.starts_with("lease")),
         ("zeta*", |n| n.starts_with("zeta")),
         ("memo 1*", |n| n.starts_with("memo 1")),
         ("renamed*", |n| n.starts_with("renamed")),
         ("*5", |n| n.ends_with('5')),
+        ("memo 15", |n| n == "memo 15"),
     ];
     let mut compared = 0;
     for (pattern, matches) in cases {

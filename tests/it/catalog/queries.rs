@@ -1,7 +1,7 @@
 //! Every query as of each of the three snapshots.
 
 use super::fixture::*;
-use imvault::catalog::{Catalog, FindQuery, PlaceContents, SnapshotId};
+use imvault::catalog::{Catalog, ContainerName, FindQuery, PlaceContents, SnapshotId};
 use imvault::imanage::model::{ContainerKind, DocumentKind};
 
 fn names(l: &PlaceContents) -> Vec<&str> {
@@ -24,9 +24,27 @@ fn docs(l: &PlaceContents) -> Vec<(u64, Vec<(u32, String)>)> {
         .collect()
 }
 
+/// A place's listing; its outline (what `ls` prints) checked to name the same containers and
+/// hold the same documents.
 fn ls(cat: &Catalog, s: &str, parent: Option<u64>) -> PlaceContents {
-    cat.children(&sid(s), parent.map(cid).as_ref())
-        .expect("listing")
+    let full = cat
+        .children(&sid(s), parent.map(cid).as_ref())
+        .expect("listing");
+    let outline = cat
+        .children_outline(&sid(s), parent.map(cid).as_ref())
+        .expect("outline");
+    let named: Vec<ContainerName> = full
+        .containers
+        .iter()
+        .map(|c| ContainerName {
+            id: c.id.clone(),
+            kind: c.kind,
+            name: c.name.clone(),
+        })
+        .collect();
+    assert_eq!(outline.containers, named, "{s} {parent:?}");
+    assert_eq!(outline.documents, full.documents, "{s} {parent:?}");
+    full
 }
 
 /// The snapshot ids of a span, expanded.
