@@ -500,13 +500,26 @@ impl Repository<Indexed> {
         )
     }
 
-    /// Reads `blobs` ahead, verified (see [`reader::read_ahead`]); a `'static` future, to be
-    /// spawned.
-    pub fn read_ahead(
+    /// Reads each of `blobs` once in pack order, handing each to `sink` verified (see
+    /// [`reader::read_each`]); a `'static` future, to be spawned.
+    pub fn read_each<F>(
         &self,
         blobs: Vec<BlobId>,
-    ) -> impl std::future::Future<Output = reader::ReadAhead> + Send + 'static {
-        reader::read_ahead(self.objects.clone(), self.state.index.clone(), blobs)
+        limits: reader::RangeLimits,
+        in_flight: usize,
+        sink: Arc<F>,
+    ) -> impl std::future::Future<Output = Vec<reader::Unread>> + Send + 'static
+    where
+        F: Fn(BlobId, std::result::Result<Bytes, String>) + Send + Sync + 'static,
+    {
+        reader::read_each(
+            self.objects.clone(),
+            self.state.index.clone(),
+            blobs,
+            limits,
+            in_flight,
+            sink,
+        )
     }
 
     /// The blobs of a metadata stream, in order, verified: each holds whole JSON lines

@@ -128,16 +128,6 @@ impl Tree {
         Ok(())
     }
 
-    /// Sets the modification time of the (temporary) file `path`.
-    pub(super) fn set_modified(
-        &self,
-        path: &Path,
-        mtime: std::time::SystemTime,
-    ) -> std::io::Result<()> {
-        let (d, name) = self.locate(path)?;
-        sys::open_write(&d, &name)?.set_modified(mtime)
-    }
-
     /// Removes the file `path` (not a directory; a link itself, never its target).
     pub(super) fn remove(&self, path: &Path) {
         if let Ok((d, name)) = self.locate(path) {
@@ -201,6 +191,22 @@ fn refused(dir: &Path, e: std::io::Error) -> std::io::Error {
     } else {
         std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))
     }
+}
+
+/// How many files this process may have open (the soft `RLIMIT_NOFILE`); `None` if unknown.
+pub(super) fn open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+            return Some(rl.rlim_cur);
+        }
+    }
+    None
 }
 
 /// A temporary name next to `path` (hidden, random suffix).
@@ -305,12 +311,6 @@ mod sys {
         Ok(std::fs::File::from(fd))
     }
 
-    pub fn open_write(d: &Dir, name: &OsStr) -> std::io::Result<std::fs::File> {
-        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(d, name, flags, Mode::empty())?;
-        Ok(std::fs::File::from(fd))
-    }
-
     pub fn unlink(d: &Dir, name: &OsStr) -> std::io::Result<()> {
         Ok(rustix::fs::unlinkat(d, name, AtFlags::empty())?)
     }
@@ -403,10 +403,6 @@ mod sys {
             .write(true)
             .create_new(true)
             .open(d.join(name))
-    }
-
-    pub fn open_write(d: &Dir, name: &OsStr) -> std::io::Result<std::fs::File> {
-        std::fs::OpenOptions::new().write(true).open(d.join(name))
     }
 
     pub fn unlink(d: &Dir, name: &OsStr) -> std::io::Result<()> {

@@ -44,8 +44,14 @@ use crate::repo::{Indexed, Repository};
 
 /// Documents restored at the same time.
 pub const DEFAULT_CONCURRENCY: usize = 4;
-/// Batches of documents (see [`source::batches`]) read ahead and written at the same time.
-pub const BATCHES_IN_FLIGHT: usize = 3;
+/// Windows of batches (see [`RestoreEnv::window_bytes`]) written at the same time: one is read
+/// and written while the one before is synced and placed.
+pub const WINDOWS_IN_FLIGHT: usize = 2;
+/// Content of one window (default): its blobs are read once, in pack order.
+pub const WINDOW_BYTES: u64 = 128 * 1024 * 1024;
+/// Versions of one window at most (each holds an open temporary file while it is written);
+/// fewer when the process may open fewer files.
+pub const WINDOW_VERSIONS: usize = 2048;
 
 /// How messages name the options of a restore: `--merge` to someone at the command line,
 /// `"merge"` (the JSON field) to an API client.
@@ -89,9 +95,13 @@ pub struct RestoreEnv {
     pub concurrency: usize,
     /// How often a progress line is logged.
     pub log_every: Duration,
-    /// Documents are restored in batches of about this many bytes of content (read ahead
-    /// together, and synced once by the export).
+    /// Documents are restored in batches of about this many bytes of content (iManage: one
+    /// batch after the other; the export gathers batches into windows).
     pub batch_bytes: u64,
+    /// Batches that read ahead (the export) are gathered into windows of about this many
+    /// bytes of content (and at most [`WINDOW_VERSIONS`] versions): each window's blobs are read
+    /// once, pack by pack, and written straight into their files.
+    pub window_bytes: u64,
     /// How messages name the request's options (the daemon: the API's JSON fields).
     pub option_names: OptionNames,
 }
@@ -107,6 +117,7 @@ impl RestoreEnv {
             concurrency: DEFAULT_CONCURRENCY,
             log_every: Duration::from_secs(30),
             batch_bytes: source::BATCH_BYTES,
+            window_bytes: WINDOW_BYTES,
             option_names: OptionNames::Cli,
         }
     }
@@ -284,12 +295,14 @@ type Batch = Vec<(PlannedDocument, Option<target::Place>)>;
 /// Restores the units one after the other, their batches flowing through one pipeline.
 ///
 /// A target that reads ahead (the export): a producer loads each unit, puts its containers in
-/// place and hands its batches on through a bounded channel; the consumer reads
-/// [`BATCHES_IN_FLIGHT`] batches ahead and writes them, so one unit's batches overlap the next
-/// unit's planning and containers, and one batch's sync the next one's reading and writing
-/// (a library restore has one unit per workspace, often a single batch each). Memory: the unit
-/// being planned, the batches in the channel and those in flight. A target that does not read
-/// ahead (iManage) restores unit after unit, batch after batch, as before.
+/// place and hands its batches on through a bounded channel; the consumer gathers them into
+/// windows (across units: a library restore has one unit per workspace, often a single batch
+/// each) and writes [`WINDOWS_IN_FLIGHT`] windows at a time, so one window's sync overlaps the
+/// next one's reading and writing. Each window's blobs are read once, pack by pack, straight
+/// into the versions' files (a few reads per pack whatever the order of documents).
+/// Memory: the unit being planned, the rows of the windows, and the ranges in flight; never a
+/// version's content. A target that does not read ahead (iManage) restores unit after unit,
+/// batch after batch.
 #[allow(clippy::too_many_arguments)]
 async fn restore_units(
     ctx: &RestoreEnv,
@@ -322,7 +335,7 @@ async fn restore_units(
                 continue;
             };
             for batch in prepare_unit(ctx, target, src, unit, progress, report).await? {
-                for o in run_batch(ctx, target, src, batch, None, progress, cancel).await? {
+                for o in run_batch(ctx, target, src, batch, progress, cancel).await? {
                     add(o);
                 }
             }
@@ -347,14 +360,13 @@ async fn restore_units(
         Ok(())
     };
     let consumer = async {
-        let mut batches = rx
-            .map(|batch| {
-                let refs: Vec<&PlannedDocument> = batch.iter().map(|(d, _)| d).collect();
-                let pre = src.prefetch(&refs);
-                run_batch(ctx, target, src, batch, Some(pre), progress, cancel)
-            })
-            .buffered(BATCHES_IN_FLIGHT);
-        while let Some(outcomes) = batches.next().await {
+        let max_versions = window_versions();
+        let mut windows = std::pin::pin!(
+            windows(rx, ctx.window_bytes, max_versions)
+                .map(|window| run_batch(ctx, target, src, window, progress, cancel))
+                .buffered(WINDOWS_IN_FLIGHT)
+        );
+        while let Some(outcomes) = windows.next().await {
             for o in outcomes? {
                 add(o);
             }
@@ -454,27 +466,18 @@ async fn prepare_unit(
     Ok(source::batches(placed, ctx.batch_bytes, |(d, _)| d))
 }
 
-/// Restores one batch: waits for its blobs read ahead (`pre`, a task started when the batch
-/// entered the pipeline), then the target writes it.
+/// Restores one batch (or window of batches): the target writes it.
 async fn run_batch(
     ctx: &RestoreEnv,
     target: &dyn target::Target,
     src: &source::Source,
     batch: Batch,
-    pre: Option<tokio::task::JoinHandle<source::Prefetched>>,
     progress: &Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<Vec<report::DocumentOutcome>, RestoreError> {
-    let pre = match pre {
-        Some(h) => h
-            .await
-            .map_err(|e| RestoreError::Task(format!("reading ahead: {e}")))?,
-        None => source::Prefetched::default(),
-    };
     if cancel.is_cancelled() {
         return Err(RestoreError::Cancelled);
     }
-    let bsrc = src.with_prefetched(Arc::new(pre));
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut ready = Vec::with_capacity(batch.len());
     for (doc, place) in &batch {
@@ -495,8 +498,125 @@ async fn run_batch(
     }
     outcomes.extend(
         target
-            .documents(&ready, &bsrc, progress, ctx.concurrency)
+            .documents(&ready, src, progress, ctx.concurrency)
             .await,
     );
     Ok(outcomes)
+}
+
+/// Versions in one window: [`WINDOW_VERSIONS`], or a quarter of the files this process may
+/// open (two windows in flight, and room for everything else) if that is fewer.
+fn window_versions() -> usize {
+    let limit = files::open_files_limit().unwrap_or(1024);
+    WINDOW_VERSIONS.min((limit / 4).max(16) as usize)
+}
+
+/// Gathers consecutive batches into windows of about `max_bytes` of content and at most
+/// `max_versions` versions (a batch is never split; a window holds at least one).
+fn windows(
+    batches: impl futures::Stream<Item = Batch> + Unpin,
+    max_bytes: u64,
+    max_versions: usize,
+) -> impl futures::Stream<Item = Batch> {
+    let size = |b: &Batch| -> (u64, usize) {
+        b.iter().fold((0, 0), |(bytes, n), (d, _)| {
+            (
+                bytes + d.versions.iter().map(|v| v.size).sum::<u64>(),
+                n + d.versions.len(),
+            )
+        })
+    };
+    futures::stream::unfold(
+        (batches, None::<Batch>),
+        move |(mut batches, carried)| async move {
+            let mut window: Batch = Vec::new();
+            let (mut bytes, mut versions) = (0u64, 0usize);
+            let mut next = carried;
+            loop {
+                let batch = match next.take() {
+                    Some(b) => b,
+                    None => match batches.next().await {
+                        Some(b) => b,
+                        None => break,
+                    },
+                };
+                let (b, n) = size(&batch);
+                if !window.is_empty() && (bytes + b > max_bytes || versions + n > max_versions) {
+                    return Some((window, (batches, Some(batch))));
+                }
+                bytes += b;
+                versions += n;
+                window.extend(batch);
+            }
+            match window.is_empty() {
+                true => None,
+                false => Some((window, (batches, None))),
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::VersionRow;
+    use crate::imanage::model::DocumentKind;
+
+    /// A batch of one document per entry, each with one version of that many bytes.
+    fn batch(first: u64, sizes: &[u64]) -> Batch {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| {
+                let n = first + i as u64;
+                let doc = PlannedDocument {
+                    id: format!("ACTIVE!{n}").parse().unwrap(),
+                    versions: vec![VersionRow {
+                        id: format!("ACTIVE!{n}.1").parse().unwrap(),
+                        kind: DocumentKind::Document,
+                        name: format!("d{n}"),
+                        extension: None,
+                        size: *size,
+                        edit_date: None,
+                        edit_profile_date: None,
+                        profile: Default::default(),
+                        content: serde_json::Value::Null,
+                    }],
+                    filings: vec![],
+                    acl: None,
+                };
+                (doc, None)
+            })
+            .collect()
+    }
+
+    fn numbers(w: &Batch) -> Vec<u64> {
+        w.iter().map(|(d, _)| d.id.number).collect()
+    }
+
+    /// Windows gather whole batches in order up to the byte and version limits; a batch larger
+    /// than a window is a window of its own; nothing is lost or repeated.
+    #[tokio::test]
+    async fn windows_gather_whole_batches_within_their_limits() {
+        let batches = vec![
+            batch(1, &[10, 10]),  // 20 bytes, 2 versions
+            batch(3, &[30]),      // 30
+            batch(4, &[100, 5]),  // larger than a window alone
+            batch(6, &[1, 1, 1]), // 3 versions
+            batch(9, &[1, 1]),    // would make 5 versions
+            batch(11, &[40]),
+        ];
+        let got: Vec<Batch> = windows(futures::stream::iter(batches), 50, 4)
+            .collect()
+            .await;
+        let got: Vec<Vec<u64>> = got.iter().map(numbers).collect();
+        assert_eq!(
+            got,
+            vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8], vec![9, 10, 11],]
+        );
+        let none: Vec<Batch> = windows(futures::stream::iter(Vec::<Batch>::new()), 50, 4)
+            .collect()
+            .await;
+        assert!(none.is_empty());
+    }
 }

@@ -11,8 +11,8 @@ use tracing::Instrument;
 
 use super::report::ItemFailure;
 use crate::catalog::{PlannedDocument, VersionRow};
-use crate::repo::reader::ReadAhead;
-use crate::repo::{ContentRef, Indexed, Repository, error_chain};
+use crate::repo::reader::{Unread, WINDOW};
+use crate::repo::{BlobId, ContentRef, Indexed, Repository, error_chain};
 
 /// The action named in failures of this module.
 pub const READ_ACTION: &str = "reading the backed-up content from the repository";
@@ -20,8 +20,6 @@ pub const READ_ACTION: &str = "reading the backed-up content from the repository
 #[derive(Clone)]
 pub struct Source {
     repo: Repository<Indexed>,
-    /// Blobs read ahead for the batch being restored.
-    pre: Option<Arc<Prefetched>>,
 }
 
 fn failure(v: &VersionRow, error: String) -> ItemFailure {
@@ -83,7 +81,7 @@ impl<'a> SizeCheck<'a> {
 
 impl Source {
     pub fn new(repo: Repository<Indexed>) -> Self {
-        Self { repo, pre: None }
+        Self { repo }
     }
 
     /// The verified chunks of one version, in order. A chunk that fails verification ends the
@@ -92,11 +90,6 @@ impl Source {
         &self,
         v: &VersionRow,
     ) -> Result<(ContentRef, BoxStream<'static, Result<Bytes, String>>), ItemFailure> {
-        if let Some(r) = self.in_memory(v) {
-            let (content, blobs) = r?;
-            let s = futures::stream::iter(blobs.into_iter().map(Ok)).boxed();
-            return Ok((content, s));
-        }
         let content = content_ref(v)?;
         let s = self
             .repo
@@ -140,25 +133,8 @@ impl Source {
 pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// ... or at this many documents.
 pub const BATCH_DOCUMENTS: usize = 512;
-/// Versions larger than this are not read ahead; they stream from the repository.
-pub const PREFETCH_MAX_VERSION: u64 = 64 * 1024 * 1024;
-/// Verified blobs read ahead for one batch of documents. A blob whose check failed holds the
-/// reason, so only the versions using it fail; a blob whose range could not be read is left
-/// out, and its versions are read (and fail, naming the pack) through the ordinary path.
-#[derive(Default)]
-pub struct Prefetched {
-    blobs: ReadAhead,
-}
-
-impl Prefetched {
-    /// Blobs held (verified or failed).
-    pub fn len(&self) -> usize {
-        self.blobs.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
-    }
-}
+/// Reads of one window (see [`Source::read_each`]) in flight at once.
+pub const WINDOW_READS_IN_FLIGHT: usize = 2;
 
 /// Cuts documents (already in pack order) into batches of about `max_bytes` of content (see
 /// [`BATCH_BYTES`]) and at most [`BATCH_DOCUMENTS`] documents; a document is never split.
@@ -186,59 +162,28 @@ pub fn batches<T>(
 }
 
 impl Source {
-    /// The same source, serving the blobs of `pre` from memory.
-    pub fn with_prefetched(&self, pre: Arc<Prefetched>) -> Source {
-        Source {
-            repo: self.repo.clone(),
-            pre: Some(pre),
-        }
-    }
-
-    /// Reads ahead every blob the versions of `docs` need (versions up to
-    /// [`PREFETCH_MAX_VERSION`]) with the repository's read-ahead (each pack read about once,
-    /// front to back, every blob checked). Runs as its own task so it proceeds while the
-    /// previous batch is being written.
-    pub fn prefetch(&self, docs: &[&PlannedDocument]) -> tokio::task::JoinHandle<Prefetched> {
-        let wanted: Vec<_> = docs
+    /// The decoded length of each blob of `content`, from the index (`None`: a blob is not
+    /// indexed).
+    pub fn blob_lengths(&self, content: &ContentRef) -> Option<Vec<u32>> {
+        let index = self.repo.index();
+        content
+            .blobs
             .iter()
-            .flat_map(|d| d.versions.iter())
-            .filter(|v| v.size <= PREFETCH_MAX_VERSION)
-            .filter_map(|v| content_ref(v).ok())
-            .flat_map(|c| c.blobs.into_iter())
-            .collect();
-        let span = tracing::debug_span!("prefetch", blobs = wanted.len());
-        let read = self.repo.read_ahead(wanted);
-        tokio::spawn(async move { Prefetched { blobs: read.await } }.instrument(span))
+            .map(|b| index.get(b).map(|loc| loc.raw_len))
+            .collect()
     }
 
-    /// The verified content of `v` if every blob of it was read ahead: its reference and its
-    /// blobs in order (size checked), or the failure naming the version. `None` if it was not
-    /// read ahead (stream it instead).
-    pub fn in_memory(
-        &self,
-        v: &VersionRow,
-    ) -> Option<Result<(ContentRef, Vec<Bytes>), ItemFailure>> {
-        let pre = self.pre.as_ref()?;
-        let content = match content_ref(v) {
-            Ok(c) => c,
-            Err(f) => return Some(Err(f)),
-        };
-        if !content.blobs.iter().all(|b| pre.blobs.contains_key(b)) {
-            return None;
-        }
-        let mut check = SizeCheck::new(v, &content);
-        let mut out = Vec::with_capacity(content.blobs.len());
-        for b in &content.blobs {
-            match &pre.blobs[b] {
-                Ok(bytes) => {
-                    if let Err(f) = check.add(bytes.len()) {
-                        return Some(Err(f));
-                    }
-                    out.push(bytes.clone());
-                }
-                Err(e) => return Some(Err(failure(v, e.clone()))),
-            }
-        }
-        Some(check.finish().map(|()| (content, out)))
+    /// Reads each of `blobs` once, pack by pack ([`crate::repo::reader::WINDOW`] ranges),
+    /// handing each to `sink` verified or with the reason its check failed, on the thread
+    /// that decoded it; returns the blobs that could not be read, with why.
+    pub async fn read_each<F>(&self, blobs: Vec<BlobId>, sink: Arc<F>) -> Vec<Unread>
+    where
+        F: Fn(BlobId, Result<Bytes, String>) + Send + Sync + 'static,
+    {
+        let span = tracing::debug_span!("window reads", blobs = blobs.len());
+        self.repo
+            .read_each(blobs, WINDOW, WINDOW_READS_IN_FLIGHT, sink)
+            .instrument(span)
+            .await
     }
 }

@@ -61,15 +61,14 @@ pub trait Target: Send + Sync {
         progress: &Arc<Counters>,
     ) -> DocumentOutcome;
 
-    /// Called once after every unit (e.g. the export writes its manifest).
-    /// Whether the blobs of each batch should be read ahead before [`Target::documents`] (the
-    /// export writes every version it is given; a dry run or an upload that may skip versions
-    /// reads only what it uses, version by version).
+    /// Whether batches may be gathered into large windows for [`Target::documents`] (the
+    /// export writes every version it is given, reading a window's blobs pack by pack; a dry
+    /// run or an upload that may skip versions reads only what it uses, version by version).
     fn reads_ahead(&self) -> bool {
         false
     }
 
-    /// Restores a batch of documents whose blobs `source` may hold read ahead. The default runs
+    /// Restores a batch (or window) of documents read from `source`. The default runs
     /// [`Target::document`] for `concurrency` of them at a time; a target may instead write
     /// the batch as a whole (the export syncs it once). Outcomes in any order.
     async fn documents(

@@ -7,7 +7,6 @@
 mod pack_file;
 mod ranges;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 pub use pack_file::{MAP_MIN, read_pack, read_range};
-pub use ranges::{CONTENT, PackRange, READ_AHEAD, RangeLimits, coalesce};
+pub use ranges::{CONTENT, PackRange, RangeLimits, WINDOW, coalesce};
 
 use crate::repo::backend::keys;
 use crate::repo::blob;
@@ -203,53 +202,79 @@ pub fn read_blobs(
         .buffered(in_flight.max(1))
 }
 
-/// Blobs read ahead: each verified, or the reason its check failed (the whole cause chain).
-pub type ReadAhead = HashMap<BlobId, std::result::Result<Bytes, String>>;
+/// Blobs of one range that could not be read, and why (the whole cause chain).
+#[derive(Debug)]
+pub struct Unread {
+    pub blobs: Vec<BlobId>,
+    pub error: String,
+}
 
-/// Reads `blobs` ahead, for a reader that will ask for them soon (a restore's next batch):
-/// sorted by pack and offset, nearby blobs of a pack fetched with one read ([`READ_AHEAD`];
-/// each pack read about once, front to back), each blob decompressed and checked off the async
-/// threads. A blob whose check failed holds the reason; the blobs of a range that could not be
-/// read, and blobs not in the index, are left out (their readers fail on the ordinary path,
-/// naming the pack).
-pub async fn read_ahead(
+/// Reads each of `blobs` once, in pack order: sorted by pack and offset, nearby blobs of a
+/// pack fetched with one read within `limits` (a restore's window: about one read per pack),
+/// `in_flight` reads at a time. Each blob is decompressed and checked off the async threads
+/// and handed to `sink` right there, verified (`Ok`) or with the reason its check failed
+/// (`Err`), so nothing but the ranges in flight is held in memory. Returns what was not read:
+/// blobs not in the index, and the blobs of each range whose read failed, with the error.
+pub async fn read_each<F>(
     objects: Objects,
     index: Arc<Index>,
     blobs: impl IntoIterator<Item = BlobId>,
-) -> ReadAhead {
-    let mut wanted: Vec<(BlobId, BlobLocation)> = blobs
-        .into_iter()
-        .filter_map(|b| index.get(&b).map(|loc| (b, loc)))
-        .collect();
+    limits: RangeLimits,
+    in_flight: usize,
+    sink: Arc<F>,
+) -> Vec<Unread>
+where
+    F: Fn(BlobId, std::result::Result<Bytes, String>) + Send + Sync + 'static,
+{
+    let mut unread = Vec::new();
+    let mut wanted: Vec<(BlobId, BlobLocation)> = Vec::new();
+    let mut missing = Vec::new();
+    for b in blobs {
+        match index.get(&b) {
+            Some(loc) => wanted.push((b, loc)),
+            None => missing.push(b),
+        }
+    }
+    if !missing.is_empty() {
+        unread.push(Unread {
+            error: format!("{} blob(s) not in the index", missing.len()),
+            blobs: missing,
+        });
+    }
     wanted.sort_by_key(|(_, loc)| (loc.pack, loc.offset));
     wanted.dedup_by(|a, b| a.0 == b.0);
-    let mut out = ReadAhead::new();
-    let mut reads = futures::stream::iter(coalesce(wanted, READ_AHEAD))
+    let mut reads = futures::stream::iter(coalesce(wanted, limits))
         .map(|range| {
             let objects = objects.clone();
+            let sink = sink.clone();
             async move {
                 let bytes = match fetch(&objects, &range).await {
                     Ok(b) => b,
                     Err(e) => {
-                        tracing::debug!(pack = %range.pack, error = %crate::repo::error_chain(&e), "read-ahead failed; its blobs are read one by one");
-                        return Vec::new();
+                        return Some(Unread {
+                            blobs: range.blobs.iter().map(|(id, _)| *id).collect(),
+                            error: crate::repo::error_chain(&e),
+                        });
                     }
                 };
-                tokio::task::spawn_blocking(move || {
-                    decode_range(objects.crypto(), range, bytes)
-                        .into_iter()
-                        .map(|(id, b)| (id, b.map_err(|e| crate::repo::error_chain(&e))))
-                        .collect::<Vec<_>>()
+                let blobs: Vec<BlobId> = range.blobs.iter().map(|(id, _)| *id).collect();
+                let decoded = tokio::task::spawn_blocking(move || {
+                    for (id, b) in decode_range(objects.crypto(), range, bytes) {
+                        sink(id, b.map_err(|e| crate::repo::error_chain(&e)));
+                    }
                 })
-                .await
-                .unwrap_or_default()
+                .await;
+                decoded.err().map(|e| Unread {
+                    blobs,
+                    error: format!("decoding a range: {e}"),
+                })
             }
         })
-        .buffer_unordered(RANGES_IN_FLIGHT);
-    while let Some(blobs) = reads.next().await {
-        out.extend(blobs);
+        .buffer_unordered(in_flight.max(1));
+    while let Some(r) = reads.next().await {
+        unread.extend(r);
     }
-    out
+    unread
 }
 
 #[cfg(test)]
@@ -291,7 +316,7 @@ mod tests {
             buf.extend_from_slice(&e.stored);
             match &mut range {
                 None => range = Some(PackRange::new(id, loc)),
-                Some(r) => assert!(r.extend(id, loc, READ_AHEAD)),
+                Some(r) => assert!(r.extend(id, loc, WINDOW)),
             }
         }
         let r = range.unwrap();

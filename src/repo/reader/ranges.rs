@@ -20,11 +20,12 @@ pub const CONTENT: RangeLimits = RangeLimits {
     max_gap: 0,
 };
 
-/// Read-ahead of many blobs sorted by pack and offset: up to 8 MiB a read, bridging gaps of up
-/// to 256 KiB (reading a little more beats another request).
-pub const READ_AHEAD: RangeLimits = RangeLimits {
+/// A restore's window of many documents, its blobs sorted by pack and offset over the whole
+/// window: up to 8 MiB a read (half a pack), bridging gaps of up to 1 MiB (a ranged GET
+/// costs more than a megabyte read for nothing).
+pub const WINDOW: RangeLimits = RangeLimits {
     max_len: 8 * 1024 * 1024,
-    max_gap: 256 * 1024,
+    max_gap: 1024 * 1024,
 };
 
 /// One ranged read of a pack and the blobs it serves.
@@ -156,11 +157,11 @@ mod tests {
             blob(1, 350, 1),
         ];
         let data: Vec<u8> = (0..400u32).map(|i| (i * 31 % 251) as u8).collect();
-        let mut ranges = coalesce(blobs.clone(), READ_AHEAD);
+        let mut ranges = coalesce(blobs.clone(), WINDOW);
         assert_eq!(ranges.len(), 1);
         let r = ranges.pop().unwrap();
         let bytes = Bytes::copy_from_slice(&data[r.start as usize..r.end as usize]);
-        let shared: Vec<_> = coalesce(blobs, READ_AHEAD)
+        let shared: Vec<_> = coalesce(blobs, WINDOW)
             .pop()
             .unwrap()
             .split(&bytes)
@@ -201,8 +202,8 @@ mod tests {
     }
 
     #[test]
-    fn read_ahead_ranges_bridge_small_gaps_only() {
-        let gap = READ_AHEAD.max_gap as u32;
+    fn window_ranges_bridge_small_gaps_only() {
+        let gap = WINDOW.max_gap as u32;
         let blobs = vec![
             blob(1, 0, 10),
             blob(1, 10 + gap, 10),     // a gap of exactly max_gap: bridged
@@ -211,7 +212,7 @@ mod tests {
             blob(1, 5, 10),            // before the range's end (unsorted input): a new range
         ];
         assert_eq!(
-            spans(&coalesce(blobs, READ_AHEAD)),
+            spans(&coalesce(blobs, WINDOW)),
             [
                 (1, 0, 20 + u64::from(gap), 2),
                 (1, 21 + 2 * u64::from(gap), 41 + 2 * u64::from(gap), 2),
@@ -223,7 +224,7 @@ mod tests {
     #[test]
     fn split_cuts_each_blob_from_the_range() {
         let mut r = PackRange::new(blob(3, 100, 4).0, blob(3, 100, 4).1);
-        assert!(r.extend(blob(3, 110, 3).0, blob(3, 110, 3).1, READ_AHEAD));
+        assert!(r.extend(blob(3, 110, 3).0, blob(3, 110, 3).1, WINDOW));
         let bytes = Bytes::from((100u8..113).collect::<Vec<u8>>());
         let parts: Vec<Vec<u8>> = r.split(&bytes).map(|(_, _, b)| b.to_vec()).collect();
         assert_eq!(parts, [vec![100, 101, 102, 103], vec![110, 111, 112]]);

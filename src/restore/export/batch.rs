@@ -1,6 +1,6 @@
-//! Writing one batch of an export: every version to a temporary file (from the blobs read
-//! ahead, on a blocking thread; a version too large to be read ahead is streamed), one
-//! `syncfs` for the batch, then each file under its final name (never over an existing one);
+//! Writing one batch of an export: every version to a temporary file (in pack order, see
+//! [`super::window`]; a version too large for that, or whose blobs it could not read, is
+//! streamed on its own), one `syncfs` for the batch, then each file under its final name (never over an existing one);
 //! the batch's document sidecars go to temporary names and get theirs after the next sync. A
 //! final name only ever appears for a file whose bytes are durable.
 
@@ -64,46 +64,49 @@ impl ExportTarget {
     ) -> Vec<DocumentOutcome> {
         let mut outs: Vec<DocumentOutcome> =
             docs.iter().map(|_| DocumentOutcome::default()).collect();
-        let mut jobs = self.version_jobs(docs, source).await;
+        let all_failed = |e: tokio::task::JoinError| {
+            docs.iter()
+                .map(|(d, _)| DocumentOutcome {
+                    failures: vec![ItemFailure {
+                        object: d.id.to_string(),
+                        action: "writing its files".into(),
+                        error: e.to_string(),
+                    }],
+                    ..Default::default()
+                })
+                .collect()
+        };
+        let mut jobs = match self.version_jobs(docs, source).await {
+            Ok(j) => j,
+            Err(e) => return all_failed(e),
+        };
         if !self.dry_run {
             jobs = match self.write_jobs(jobs, docs.len()).await {
                 Ok(j) => j,
-                Err(e) => {
-                    return docs
-                        .iter()
-                        .map(|(d, _)| DocumentOutcome {
-                            failures: vec![ItemFailure {
-                                object: d.id.to_string(),
-                                action: "writing its files".into(),
-                                error: e.to_string(),
-                            }],
-                            ..Default::default()
-                        })
-                        .collect();
-                }
+                Err(e) => return all_failed(e),
             };
         }
-        let listed = self.account(jobs, &mut outs, progress);
+        let listed = self.account(docs, jobs, &mut outs, progress);
         if !self.dry_run {
             self.write_sidecars(docs, listed, &mut outs).await;
         }
         outs
     }
 
-    /// Every version of the batch with its data: the blobs read ahead, streamed into its
-    /// temporary file, failed, or (dry run) whether its name is free.
+    /// Every version of the batch with its data: written into its temporary file (in pack
+    /// order, or streamed on its own), failed, or (dry run) whether its name is free.
     async fn version_jobs(
         &self,
         docs: &[(&PlannedDocument, Place)],
         source: &Source,
-    ) -> Vec<VersionJob> {
+    ) -> Result<Vec<VersionJob>, tokio::task::JoinError> {
         let mut jobs = Vec::new();
         for (i, (doc, place)) in docs.iter().enumerate() {
             let dir = dir_of(place, &self.base);
             let Some(latest) = doc.versions.last() else {
                 continue;
             };
-            for v in &doc.versions {
+            for (nth, v) in doc.versions.iter().enumerate() {
                 let file = names::version_file(
                     &latest.name,
                     doc.id.number,
@@ -112,21 +115,9 @@ impl ExportTarget {
                 );
                 let path = dir.join(&file);
                 let tmp = temp_name(&path);
-                let data = if self.dry_run {
-                    VersionData::Placed(!path.exists())
-                } else {
-                    match source.in_memory(v) {
-                        Some(Ok((_, blobs))) => VersionData::Memory(blobs),
-                        Some(Err(f)) => VersionData::Failed(f),
-                        None => match self
-                            .stream_to_temp(v, &path, &tmp, source)
-                            .instrument(tracing::info_span!("document", id = %doc.id))
-                            .await
-                        {
-                            Ok(()) => VersionData::Streamed,
-                            Err(f) => VersionData::Failed(f),
-                        },
-                    }
+                let data = match self.dry_run {
+                    true => VersionData::Placed(!path.exists()),
+                    false => VersionData::Pending,
                 };
                 let mtime = v
                     .edit_date
@@ -135,7 +126,20 @@ impl ExportTarget {
                     .map(std::time::SystemTime::from);
                 jobs.push(VersionJob {
                     doc: i,
-                    version: v.clone(),
+                    nth,
+                    // Without its profile (the sidecar takes it from the document's row): a
+                    // window holds thousands of jobs.
+                    version: VersionRow {
+                        id: v.id.clone(),
+                        kind: v.kind,
+                        name: String::new(),
+                        extension: None,
+                        size: v.size,
+                        edit_date: None,
+                        edit_profile_date: None,
+                        profile: Default::default(),
+                        content: v.content.clone(),
+                    },
                     file,
                     path,
                     tmp,
@@ -144,7 +148,27 @@ impl ExportTarget {
                 });
             }
         }
-        jobs
+        let Some(tree) = self.tree.clone() else {
+            return Ok(jobs); // a dry run writes nothing
+        };
+        let mut jobs = super::window::write_in_pack_order(tree, source, jobs).await?;
+        // What the window did not write: large versions, and those with a blob it could not
+        // read (each read alone now; a lost pack fails them, naming it).
+        for j in jobs.iter_mut() {
+            if !matches!(j.data, VersionData::Pending) {
+                continue;
+            }
+            let doc = &docs[j.doc].0;
+            j.data = match self
+                .stream_to_temp(&j.version, &j.path, &j.tmp, j.mtime, source)
+                .instrument(tracing::info_span!("document", id = %doc.id))
+                .await
+            {
+                Ok(()) => VersionData::Streamed,
+                Err(f) => VersionData::Failed(f),
+            };
+        }
+        Ok(jobs)
     }
 
     /// [`write_batch`] on a blocking thread, with the sidecars queued so far.
@@ -166,6 +190,7 @@ impl ExportTarget {
     /// document's sidecar lists.
     fn account(
         &self,
+        docs: &[(&PlannedDocument, Place)],
         jobs: Vec<VersionJob>,
         outs: &mut [DocumentOutcome],
         progress: &Counters,
@@ -205,8 +230,8 @@ impl ExportTarget {
                     line["error"] = json!(format!("{}: {}", f.action, f.error));
                     out.failures.push(f);
                 }
-                VersionData::Memory(_) | VersionData::Streamed => {
-                    // Only in a dry run (nothing is written then).
+                VersionData::Pending | VersionData::Streamed => {
+                    // Not reached: the batch writer places or fails every version.
                     line["status"] = json!("restored");
                 }
             }
@@ -219,7 +244,7 @@ impl ExportTarget {
             listed[j.doc].push(SidecarVersion {
                 version: j.version.id.version,
                 file: j.file,
-                profile: j.version.profile,
+                profile: docs[j.doc].0.versions[j.nth].profile.clone(),
                 status,
                 error,
             });
@@ -309,13 +334,15 @@ impl ExportTarget {
         }
     }
 
-    /// Streams one version (too large to be read ahead) into the new file `tmp`, checking
+    /// Streams one version (too large for a window, or whose blobs the window could not read)
+    /// into the new file `tmp`, checking
     /// every chunk and the total size; not synced. `tmp` is removed on failure.
     async fn stream_to_temp(
         &self,
         v: &VersionRow,
         path: &Path,
         tmp: &Path,
+        mtime: Option<std::time::SystemTime>,
         source: &Source,
     ) -> Result<(), ItemFailure> {
         let fail = |action: &str, e: String| ItemFailure {
@@ -353,10 +380,16 @@ impl ExportTarget {
             }
             check.finish()?;
             if let Some(mut w) = f.take() {
-                tokio::task::spawn_blocking(move || w.flush())
-                    .await
-                    .map_err(|e| fail(&write_action, e.to_string()))?
-                    .map_err(|e| fail(&write_action, e.to_string()))?;
+                tokio::task::spawn_blocking(move || {
+                    w.flush()?;
+                    if let Some(m) = mtime {
+                        let _ = w.get_ref().set_modified(m);
+                    }
+                    Ok::<(), std::io::Error>(())
+                })
+                .await
+                .map_err(|e| fail(&write_action, e.to_string()))?
+                .map_err(|e| fail(&write_action, e.to_string()))?;
             }
             Ok(())
         }
@@ -369,8 +402,8 @@ impl ExportTarget {
     }
 }
 
-/// Writes the versions of a batch read ahead to their temporary files, syncs the file system
-/// once, then places every written file (and the queued `pending` ones) under its final name.
+/// Syncs the file system once for a batch whose versions are in their temporary files, then
+/// places every written file (and the queued `pending` ones) under its final name.
 pub(super) fn write_batch(
     tree: &Tree,
     mut jobs: Vec<VersionJob>,
@@ -384,22 +417,6 @@ pub(super) fn write_batch(
             error,
         })
     };
-    for j in &mut jobs {
-        match &j.data {
-            VersionData::Memory(parts) => {
-                j.data = match tree.write_temp(&j.tmp, parts, j.mtime) {
-                    Ok(()) => VersionData::Streamed,
-                    Err(e) => failed(j, e.to_string()),
-                };
-            }
-            VersionData::Streamed => {
-                if let Some(m) = j.mtime {
-                    let _ = tree.set_modified(&j.tmp, m);
-                }
-            }
-            _ => {}
-        }
-    }
     let synced = tree.sync();
     for j in &mut jobs {
         if !matches!(j.data, VersionData::Streamed) {
@@ -428,6 +445,8 @@ pub(super) fn write_batch(
 /// One version of a batch on its way to its final name.
 pub(super) struct VersionJob {
     pub(super) doc: usize,
+    /// Which of the document's versions (its row holds the profile).
+    pub(super) nth: usize,
     pub(super) version: VersionRow,
     pub(super) file: String,
     pub(super) path: PathBuf,
@@ -437,9 +456,9 @@ pub(super) struct VersionJob {
 }
 
 pub(super) enum VersionData {
-    /// Verified blobs in order, read ahead.
-    Memory(Vec<bytes::Bytes>),
-    /// Already streamed (verified) into the temporary file.
+    /// Not written yet.
+    Pending,
+    /// Written (verified) into its temporary file, with its modification time; not synced.
     Streamed,
     /// Placed under its final name (`false`: the name existed, nothing written).
     Placed(bool),

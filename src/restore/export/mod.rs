@@ -8,8 +8,8 @@
 //! their final name with `RENAME_NOREPLACE` (which fails if that name exists: nothing is ever
 //! overwritten; a hard link and removal of the temporary name where the file system lacks
 //! it); a crash never leaves a partial file under a final name. Documents
-//! are written in batches (see [`super::source::batches`]): every file of a batch goes to its
-//! temporary name, one `syncfs(2)` makes them all durable, then they get their final names;
+//! are written in windows of batches (see [`super::source::batches`] and [`window`]): every
+//! file of a window goes to its temporary name (its blobs read pack by pack), one `syncfs(2)` makes them all durable, then they get their final names;
 //! the batch's document sidecars (and container sidecars) are written to temporary names too
 //! and get theirs after the next batch's sync: one sync per batch. The manifest is
 //! written last, after a final sync, so a manifest means every name it counts is durable. The
@@ -35,6 +35,7 @@ use crate::imanage::model::ContainerKind;
 use crate::jobs::progress::Counters;
 
 mod batch;
+mod window;
 
 /// Name of the manifest at the top of an export.
 pub const MANIFEST: &str = "imvault-restore.json";

@@ -1,6 +1,7 @@
-//! The restore read and write path (restore throughput): blobs read ahead per batch of
-//! documents in coalesced ranged reads across many packs, several batches in flight, each batch
-//! made durable with one sync before its files get their final names.
+//! The restore read and write path (restore throughput): batches of documents gathered into
+//! windows whose blobs are read once, pack by pack, and written at their offsets into the
+//! versions' temporary files, two windows in flight, each made durable with one sync before its
+//! files get their final names.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -96,8 +97,10 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
                 env.dir.path().join("state/catalog.db"),
                 None,
             );
-            // Many batches (several in flight at once), each a few documents.
+            // Many batches, each a few documents, gathered into several windows (two in
+            // flight), each window's blobs read pack by pack.
             ctx.batch_bytes = (total_bytes / 12).max(1);
+            ctx.window_bytes = (total_bytes / 3).max(1);
             restore::run(
                 &ctx,
                 &RestoreRequest {
@@ -234,6 +237,7 @@ async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_no
                 None,
             );
             ctx.batch_bytes = (total_bytes / 20).max(1);
+            ctx.window_bytes = (total_bytes / 4).max(1);
             restore::run(
                 &ctx,
                 &RestoreRequest {
