@@ -152,6 +152,11 @@
 #   ls ARCHIVE!270301 9.6 ms, versions RESTRICTED!199461 7.8 ms, find --name 'Memo r*' 263.2 ms
 #   (over the 100 ms goal: a 7-letter prefix of a common name), find exact 61.7 ms; catalog
 #   rebuild 1,562.7 s = 0.90x the backup's catalog phase (1,729.5 s), answers equal.
+#   The same catalog again at 16:25 UTC, quiet machine (load 1.4), /work/coord/q10m.sh-style
+#   timing (10 runs, wall p50 / p95, CPU p95): ls (4 libraries) 6.5 / 12.3 ms; ls ACTIVE!70985
+#   (72 lines) 10.9 / 18.9 ms; versions ACTIVE!3482658 7.9 / 11.1 ms; find --name 'Invoic*'
+#   93.0 / 353.0 ms (CPU p95 173.9); find --name 'invoice' (exact) 154.8 / 240.8 ms (CPU p95
+#   166.0). With four libraries `find` is above the 100 ms goal (one library: 73-85 ms CPU).
 #
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
