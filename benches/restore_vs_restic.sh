@@ -114,10 +114,13 @@
 # | local | 7.60, 7.00, 9.11 s / 127-136 MiB | 4.35-5.10 s (16 MiB ranges x 4), 4.60 s (8 MiB x 2), 6.55 s (final) / 148 MiB (final; 201-225 MiB before the jobs dropped their copies of the profiles) | 3.7-6.7 |
 # | S3 (moto) | 12.16 s / 131 MiB / 491 GETs | 9.45 s / 203 MiB / 204 GETs (16 MiB x 4); 6.99 s / 184 MiB / 237 GETs (8 MiB x 2); 9.74 s / 151 MiB / 237 GETs (final) | 3.9-8.3 |
 #
-# Side by side under the same load (alternating runs) the window writer is 1.4-1.7x faster
-# locally and reads packs with half the GETs (237 for 44 packs; a window of 128 MiB touches
-# ~25 packs), peak RSS +12-15 MiB (the rows of the windows in flight, ~12 KB a version with its
-# profile map). A quiet side-by-side run against restic is still to do.
+# Side by side under load (alternating runs) the window writer was 1.4-1.7x faster locally and
+# reads packs with half the GETs (237 for 44 packs; a window of 128 MiB touches ~25 packs).
+# Then on a quiet machine (16:26 UTC, load 1.5-2.0, 3 alternating local runs): before 5.27,
+# 4.54, 3.85 s / 129-134 MiB; after 5.09, 4.16, 3.81 s / 147-151 MiB: only 1.01-1.09x faster
+# locally when the CPU is free, peak RSS +16-21 MiB (the rows of the windows in flight, ~12 KB a
+# version with its profile map). The gain is fewer GETs (S3 cost and latency) and less CPU
+# contention, not local speed. A quiet side-by-side run against restic is still to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
