@@ -156,7 +156,10 @@
 #   timing (10 runs, wall p50 / p95, CPU p95): ls (4 libraries) 6.5 / 12.3 ms; ls ACTIVE!70985
 #   (72 lines) 10.9 / 18.9 ms; versions ACTIVE!3482658 7.9 / 11.1 ms; find --name 'Invoic*'
 #   93.0 / 353.0 ms (CPU p95 173.9); find --name 'invoice' (exact) 154.8 / 240.8 ms (CPU p95
-#   166.0). With four libraries `find` is above the 100 ms goal (one library: 73-85 ms CPU).
+#   166.0): the first runs read a cold page cache (caches had been dropped by a restore bench).
+#   Warm, 16:27 UTC, load 1.1, 20 runs: ls 4.6 / 5.6 ms; ls ACTIVE!70985 6.7 / 9.4; versions
+#   5.5 / 6.5; find 'Invoic*' 68.1 / 114.6 ms; find 'invoice' 91.9 / 129.8 ms (CPU p95 114-115):
+#   `find` is still a little above the 100 ms goal with four libraries.
 #
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
