@@ -590,6 +590,26 @@ mod tests {
             .collect()
     }
 
+    /// Batches are cut at a number of versions too (each version is an open file while its
+    /// window is written), never inside a document.
+    #[test]
+    fn batches_are_cut_at_a_number_of_versions() {
+        let mut docs = batch(1, &[1; 300]);
+        for (d, _) in docs.iter_mut() {
+            let v = d.versions[0].clone();
+            d.versions.push(v); // two versions each: 600 in all
+        }
+        let cut = source::batches(docs, u64::MAX, |(d, _)| d);
+        let versions: Vec<usize> = cut
+            .iter()
+            .map(|b| b.iter().map(|(d, _)| d.versions.len()).sum())
+            .collect();
+        assert_eq!(
+            versions,
+            vec![source::BATCH_VERSIONS, 600 - source::BATCH_VERSIONS]
+        );
+    }
+
     fn numbers(w: &Batch) -> Vec<u64> {
         w.iter().map(|(d, _)| d.id.number).collect()
     }

@@ -133,11 +133,14 @@ impl Source {
 pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// ... or at this many documents.
 pub const BATCH_DOCUMENTS: usize = 512;
+/// ... or at this many versions (a batch that is not split must fit a window's open files).
+pub const BATCH_VERSIONS: usize = 512;
 /// Reads of one window (see [`Source::read_each`]) in flight at once.
 pub const WINDOW_READS_IN_FLIGHT: usize = 2;
 
 /// Cuts documents (already in pack order) into batches of about `max_bytes` of content (see
-/// [`BATCH_BYTES`]) and at most [`BATCH_DOCUMENTS`] documents; a document is never split.
+/// [`BATCH_BYTES`]), at most [`BATCH_DOCUMENTS`] documents and [`BATCH_VERSIONS`] versions; a
+/// document is never split.
 pub fn batches<T>(
     items: Vec<T>,
     max_bytes: u64,
@@ -145,14 +148,20 @@ pub fn batches<T>(
 ) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = Vec::new();
     let mut cur: Vec<T> = Vec::new();
-    let mut bytes = 0u64;
+    let (mut bytes, mut versions) = (0u64, 0usize);
     for it in items {
         let size: u64 = doc(&it).versions.iter().map(|v| v.size).sum();
-        if !cur.is_empty() && (bytes + size > max_bytes || cur.len() >= BATCH_DOCUMENTS) {
+        let n = doc(&it).versions.len();
+        if !cur.is_empty()
+            && (bytes + size > max_bytes
+                || cur.len() >= BATCH_DOCUMENTS
+                || versions + n > BATCH_VERSIONS)
+        {
             out.push(std::mem::take(&mut cur));
-            bytes = 0;
+            (bytes, versions) = (0, 0);
         }
         bytes += size;
+        versions += n;
         cur.push(it);
     }
     if !cur.is_empty() {
