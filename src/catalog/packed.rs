@@ -385,14 +385,46 @@ pub(crate) fn unpack_profile(
     derived: Derived,
 ) -> Result<Map<String, Value>, CatalogError> {
     let (absent, text) = residual(what, packed, base)?;
-    let mut profile: Map<String, Value> =
-        serde_json::from_str(&text).map_err(|e| corrupt(what(), e))?;
+    let Entries(entries) = serde_json::from_str(&text).map_err(|e| corrupt(what(), e))?;
+    // Sized once for the fields and the derived ones (a map grown field by field reallocates
+    // several times: a fifth of a `find` of 1,000 hits).
+    let mut profile = Map::with_capacity(entries.len() + DERIVED.len());
+    for (key, value) in entries {
+        profile.insert(key, value);
+    }
     for (i, (key, value)) in DERIVED.iter().zip(derived).enumerate() {
         if absent & (1 << i) == 0 && !profile.contains_key(*key) {
             profile.insert((*key).to_string(), value);
         }
     }
     Ok(profile)
+}
+
+/// A JSON object's fields in order (a repeated key's later value replaces the earlier when
+/// they are put in a map, as serde_json does).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Entries, A::Error> {
+                let mut fields = Vec::with_capacity(a.size_hint().unwrap_or(64));
+                while let Some(field) = a.next_entry::<String, Value>()? {
+                    fields.push(field);
+                }
+                Ok(Entries(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// What [`pack_profile`] stored, as text: the mask of absent fields (hex) and the residual

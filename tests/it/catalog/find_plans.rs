@@ -10,7 +10,8 @@ use imvault::imanage::model::LibraryId;
 use super::fixture::*;
 
 /// The name document `doc` has in snapshot `s` (1..=3) of a library, `None` when it is not in
-/// that snapshot. Most are memos; every tenth a lease; one "Zeta"; every seventh is renamed in
+/// that snapshot. Most are memos; every tenth a lease; a third (those ending in 2, 5 or 8 when
+/// counted in threes) "Minutes", a name they share; one "Zeta"; every seventh is renamed in
 /// snapshot 2; every eleventh is deleted in snapshot 3.
 fn name_of(doc: u64, s: u32) -> Option<String> {
     if s == 3 && doc.is_multiple_of(11) {
@@ -20,6 +21,8 @@ fn name_of(doc: u64, s: u32) -> Option<String> {
         "Zeta".to_string()
     } else if doc.is_multiple_of(10) {
         format!("Lease {doc}")
+    } else if doc % 3 == 2 {
+        "Minutes".to_string()
     } else {
         format!("Memo {doc}")
     };
@@ -135,7 +138,7 @@ fn run(cat: &Catalog, q: &FindQuery, plan: FindPlan) -> Vec<(String, u64)> {
 fn both_plans_find_what_the_model_holds() {
     let (_dir, cat) = loaded();
     type Matcher = fn(&str) -> bool;
-    let cases: [(&str, Matcher); 7] = [
+    let cases: [(&str, Matcher); 9] = [
         ("memo*", |n| n.starts_with("memo")),
         ("lease*", |n| n.starts_with("lease")),
         ("zeta*", |n| n.starts_with("zeta")),
@@ -143,6 +146,9 @@ fn both_plans_find_what_the_model_holds() {
         ("renamed*", |n| n.starts_with("renamed")),
         ("*5", |n| n.ends_with('5')),
         ("memo 15", |n| n == "memo 15"),
+        // A whole name hundreds of documents share, in both libraries.
+        ("minutes", |n| n == "minutes"),
+        ("renamed minutes", |n| n == "renamed minutes"),
     ];
     let mut compared = 0;
     for (pattern, matches) in cases {
@@ -186,11 +192,14 @@ fn the_name_range_is_taken_only_for_names_few_documents_have() {
         .expect("plan")
     };
     // 2 libraries x ~2,400 version rows; with a limit of 10 a range is common from
-    // sqrt(4 * 10 * rows) ~ 310 documents: memos (~1,000 documents) are, leases (~120) and
-    // "Zeta" (2) are not.
+    // sqrt(4 * 10 * rows) ~ 310 documents: memos (~700 documents) and minutes (~400) are,
+    // leases (~120) and "Zeta" (2) are not.
     assert_eq!(plan("memo*", 10), FindPlan::InDocumentOrder);
+    assert_eq!(plan("minutes*", 10), FindPlan::InDocumentOrder);
     assert_eq!(plan("lease*", 10), FindPlan::ByName);
     assert_eq!(plan("zeta", 10), FindPlan::ByName);
+    // A whole name, however common: the name index gives its documents in order.
+    assert_eq!(plan("minutes", 10), FindPlan::ByName);
     // A large limit makes even the memos cheaper by name.
     assert_eq!(plan("memo*", 10_000), FindPlan::ByName);
     // No literal start: no range to read.
