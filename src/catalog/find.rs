@@ -82,6 +82,16 @@ impl Catalog {
         if let Some(n) = &q.name {
             let pattern = n.to_ascii_lowercase();
             range = name_range(&pattern);
+            if let Some(r) = &range {
+                // First, what a matching name must start with, as a LIKE (ASCII case-blind, as
+                // lower() is): ~2.5x cheaper per row than lower() and GLOB, which it spares the
+                // rows that cannot match.
+                arg(
+                    &mut filters,
+                    " AND v.name LIKE ?# ESCAPE '\\'",
+                    Box::new(r.like()),
+                );
+            }
             arg(
                 &mut filters,
                 " AND (lower(v.name) GLOB ?# OR lower(v.name || '.' || v.extension) GLOB ?#)",
@@ -250,9 +260,11 @@ impl Catalog {
 
     /// Whether so many documents have names within `[low, high)` that reading versions in key
     /// order finds `limit` matches sooner than sorting every such document: the range holds at
-    /// least `sqrt(4 * limit * versions)` entries of `version_names` (counted up to that).
-    /// Key order reads about `limit * versions / matches` rows; the name range `matches`
-    /// index entries, ~4 times cheaper each than a row.
+    /// least `sqrt(limit * versions)` entries of `version_names` (counted up to that).
+    /// Key order reads about `limit * versions / matching versions` rows, ~2 index entries'
+    /// cost each (its LIKE prefilter rejects most rows cheaply); a name range holds about
+    /// half as many entries as matching versions, each read and sorted (measured at 10 M
+    /// versions: ~0.4 us per row, ~0.2 us per entry).
     fn names_are_common(&self, low: &str, high: &str, limit: usize) -> Result<bool, CatalogError> {
         let action = || format!("counting the documents named {low:?}...");
         let threshold = self.common_threshold(limit)?;
@@ -396,11 +408,11 @@ impl Hits {
 }
 
 /// How many `version_names` entries make a name range common (see
-/// [`Catalog::names_are_common`]): `sqrt(4 * limit * versions)`, at least `limit`.
+/// [`Catalog::names_are_common`]): `sqrt(limit * versions)`, at least `limit`.
 fn common_threshold(limit: usize, versions: i64) -> i64 {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX).max(1);
     // f64 is exact enough for an estimate; the product cannot overflow it.
-    let t = (4.0 * limit as f64 * versions.max(0) as f64).sqrt();
+    let t = (limit as f64 * versions.max(0) as f64).sqrt();
     (t as i64).max(limit)
 }
 
@@ -412,6 +424,27 @@ enum NameRange {
     Exact(String),
     /// The names in `[low, high)`: those starting with the literal start.
     Prefix(String, String),
+}
+
+impl NameRange {
+    /// A LIKE pattern (escaped with `\`) every name in the range matches: the whole name, or
+    /// the literal start followed by anything.
+    fn like(&self) -> String {
+        let escape = |literal: &str| {
+            let mut out = String::with_capacity(literal.len() + 1);
+            for c in literal.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        };
+        match self {
+            Self::Exact(name) => escape(name),
+            Self::Prefix(low, _) => escape(low) + "%",
+        }
+    }
 }
 
 /// The names a lower-cased GLOB `pattern` can match, from its literal start: a name matches
@@ -469,5 +502,13 @@ mod tests {
         // A whole name: that name only, not every name it starts.
         assert_eq!(name_range("lease"), Some(NameRange::Exact("lease".into())));
         assert_eq!(start(name_range("le[a]se")).as_deref(), Some("le"));
+    }
+
+    #[test]
+    fn like_patterns_escape_like_wildcards() {
+        let like = |p: &str| name_range(p).expect("a range").like();
+        assert_eq!(like("lease*"), "lease%");
+        assert_eq!(like("lease"), "lease");
+        assert_eq!(like(r"50%_off\x*"), r"50\%\_off\\x%");
     }
 }
