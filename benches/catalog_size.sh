@@ -160,6 +160,25 @@
 #   Warm, 16:27 UTC, load 1.1, 20 runs: ls 4.6 / 5.6 ms; ls ACTIVE!70985 6.7 / 9.4; versions
 #   5.5 / 6.5; find 'Invoic*' 68.1 / 114.6 ms; find 'invoice' 91.9 / 129.8 ms (CPU p95 114-115):
 #   `find` is still a little above the 100 ms goal with four libraries.
+#   `find` reworked (2026-12-06 17:20-18:36 UTC, same catalog, warm, machine otherwise idle,
+#   /work/coord/qf.sh: whole processes, 20 runs, wall p50 / p95 in ms; before = release of
+#   d5e2fed, after = 21bd5c9): a whole name streams its documents in order from the name index
+#   (no count, no sort); a range's documents are counted while read and sorted as plain integers
+#   (a hash lookup per comparison cost ~140 ms for 190,000 entries); a LIKE on the literal start
+#   spares most rows lower() and GLOB (~2.5x cheaper per row in key order), and the threshold of
+#   common names follows: sqrt(limit x versions).
+#
+#   | query | entries in range | before | after (two runs) |
+#   |---|---|---|---|
+#   | find --name 'Memo r*' | 190,932 | 207.1 / 257.5 | 71.0 / 100.7; 77.1 / 113.5 |
+#   | find --name 'Invoic*' | 372,627 | 72.3 / 94.4 | 61.4 / 68.9; 71.8 / 111.4 |
+#   | find --name 'invoice' (exact, 63,285 documents) | - | 93.7 / 123.5 | 43.3 / 52.1; 43.8 / 45.9 |
+#   | find --name 'Memo re limitation period 7*' | ~3,300 | 57.8 / 65.8 | 47.2 / 58.4; 47.2 / 69.3 |
+#   | find --name '*.pdf' (no literal start) | - | 49.8 / 58.7 | 40.9 / 45.3; 43.3 / 71.5 |
+#
+#   p50 of every `find` is now 41-77 ms at 10 M with three libraries; p95 is 46-113 ms (the
+#   tails on this shared VM are CPU time too, not I/O). Left in a `find` of 1,000 hits: ~5 ms
+#   process start, ~18 ms decoding 1,000 profiles into JSON maps, and the plan's reads.
 #
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix
