@@ -15,11 +15,13 @@ pub const DEFAULT_FIND_LIMIT: usize = 1000;
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FindPlan {
-    /// [`FindPlan::ByName`] when few documents have names in the pattern's range, else
-    /// [`FindPlan::InDocumentOrder`].
+    /// [`FindPlan::ByName`] for a whole name and when few documents have names in the
+    /// pattern's range, else [`FindPlan::InDocumentOrder`].
     Auto,
-    /// Every document with a name in the range (an index range), sorted, then their versions
-    /// until the limit: costs the number of such documents.
+    /// For a whole name (no wildcard, no `.`): its documents in order from the name index,
+    /// then their versions, until the limit: costs what the limit needs. For a range: every
+    /// document with a name in it (an index range), sorted, then their versions until the
+    /// limit: costs the number of such documents.
     ByName,
     /// The versions in key order, filtered, until the limit: costs about `limit` divided by
     /// the share of versions that match.
@@ -36,7 +38,7 @@ impl Catalog {
     }
 
     /// The plan [`FindPlan::Auto`] takes for `q`: [`FindPlan::ByName`] for a whole name (no
-    /// wildcard) and for a name pattern with a literal start that few documents' names have,
+    /// wildcard, no `.`) and for a name pattern with a literal start that few documents' names have,
     /// else [`FindPlan::InDocumentOrder`].
     #[doc(hidden)]
     pub fn find_plan(&self, q: &FindQuery) -> Result<FindPlan, CatalogError> {
@@ -342,7 +344,7 @@ impl Catalog {
         // Each entry as one number, its library's rank above its document number: a sort of
         // plain integers.
         let mut keyed: Vec<u128> = Vec::with_capacity(
-            cap.map_or(1 << 12, |c| usize::try_from(c).unwrap_or(0).min(1 << 20)),
+            cap.map_or(1 << 12, |c| usize::try_from(c).unwrap_or(0).min(1 << 16)),
         );
         let mut entries = 0i64;
         while let Some(r) = rows.next().ctx(action)? {
@@ -449,7 +451,7 @@ impl NameRange {
 
 /// The names a lower-cased GLOB `pattern` can match, from its literal start: a name matches
 /// either itself or as `name.extension`, so the start is cut at its first `.` (the name may end
-/// there). `None` when the pattern starts with a wildcard.
+/// there). `None` when the pattern is empty or starts with a wildcard or a `.`.
 fn name_range(pattern: &str) -> Option<NameRange> {
     let literal = pattern
         .find(['*', '?', '[', '.'])
