@@ -441,7 +441,12 @@ async fn update_catalog(env: &BackupEnv, path: &std::path::Path, id: &crate::rep
     }
     .await;
     match result {
-        Ok(Some(report)) => info!(snapshot = %id, versions = %report.versions, "catalog updated"),
+        Ok(Some(l)) => info!(
+            snapshot = %id,
+            versions = %l.report.versions,
+            streams_loaded_in_full = l.out_of_step,
+            "catalog updated"
+        ),
         Ok(None) => {}
         Err(e) => {
             warn!(snapshot = %id, error = %crate::repo::error_chain(&e), "catalog not updated; run `imvault catalog rebuild`")

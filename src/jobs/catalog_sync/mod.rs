@@ -146,11 +146,9 @@ pub async fn sync_snapshot(
     repo: &Repository<Indexed>,
     catalog_path: &std::path::Path,
     snap: &Snapshot,
-) -> Result<Option<LoadReport>, SyncError> {
+) -> Result<Option<Loaded>, SyncError> {
     let _lock = SyncLock::acquire(catalog_path).await?;
-    Ok(load_snapshot(repo, catalog_path, snap, Diff::FromParent)
-        .await?
-        .map(|l| l.report))
+    load_snapshot(repo, catalog_path, snap, Diff::FromParent).await
 }
 
 /// Whether a load may use the differences from the parent snapshot (see [`streams`]).
@@ -165,10 +163,10 @@ enum Diff {
 }
 
 /// A snapshot loaded into the catalog.
-struct Loaded {
-    report: LoadReport,
+pub struct Loaded {
+    pub report: LoadReport,
     /// Its streams loaded in full although the parent is catalogued (see [`SyncReport`]).
-    out_of_step: u32,
+    pub out_of_step: u32,
 }
 
 async fn load_snapshot(

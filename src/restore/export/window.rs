@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt as _;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::batch::{VersionData, VersionJob};
@@ -82,7 +81,7 @@ fn plan(tree: &Tree, source: &Source, jobs: &mut [VersionJob]) -> Plan {
         match tree.create_new(&j.tmp) {
             Ok(f) => files[i] = Some(f),
             Err(e) => {
-                j.data = VersionData::Failed(write_failure(j, &j.path, e.to_string()));
+                j.data = VersionData::Failed(write_failure(j, e.to_string()));
                 continue;
             }
         }
@@ -103,10 +102,10 @@ fn plan(tree: &Tree, source: &Source, jobs: &mut [VersionJob]) -> Plan {
     }
 }
 
-fn write_failure(j: &VersionJob, path: &Path, error: String) -> ItemFailure {
+fn write_failure(j: &VersionJob, error: String) -> ItemFailure {
     ItemFailure {
         object: j.version.id.to_string(),
-        action: format!("writing {}", path.display()),
+        action: format!("writing {}", j.path.display()),
         error,
     }
 }
