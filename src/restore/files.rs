@@ -7,22 +7,34 @@
 //! component at a time (`openat`/`mkdirat` with `O_NOFOLLOW`, files created `O_EXCL`): a
 //! symbolic link planted anywhere in the target tree is refused, never followed out of it.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The export's top directory, opened once: the root of every write below it.
 pub(super) struct Tree {
     base: PathBuf,
-    root: sys::Dir,
+    root: Arc<sys::Dir>,
+    /// Handles of directories walked lately, by their components below the top (at most
+    /// [`DIRS_KEPT`]): a window writes, syncs and places thousands of files in a few
+    /// directories, and walking from the top for each took ~11 `openat` calls per file. A
+    /// handle keeps naming the directory it was opened on; the export never removes one.
+    dirs: Mutex<HashMap<PathBuf, Arc<sys::Dir>>>,
 }
+
+/// Directory handles a [`Tree`] keeps open at most (they count against the open files limit,
+/// see [`open_files_limit`]).
+pub(super) const DIRS_KEPT: usize = 64;
 
 impl Tree {
     /// Opens `base` (which must exist; the operator's own path to it may hold links).
     pub(super) fn open(base: &Path) -> std::io::Result<Self> {
         Ok(Self {
             base: base.to_path_buf(),
-            root: sys::open_root(base)?,
+            root: Arc::new(sys::open_root(base)?),
+            dirs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -52,23 +64,40 @@ impl Tree {
             .collect()
     }
 
-    /// Walks to directory `dir` from the top without following links; creates what is missing
-    /// when `create`. Returns its handle and whether its last component was created.
-    fn walk(&self, dir: &[&std::ffi::OsStr], create: bool) -> std::io::Result<(sys::Dir, bool)> {
-        let mut cur = sys::reopen(&self.root)?;
+    /// Walks to directory `dir` from the top (or from the deepest of its directories whose
+    /// handle is kept) without following links; creates what is missing when `create`.
+    /// Returns its handle and whether its last component was created.
+    fn walk(
+        &self,
+        dir: &[&std::ffi::OsStr],
+        create: bool,
+    ) -> std::io::Result<(Arc<sys::Dir>, bool)> {
+        let key = |n: usize| -> PathBuf { dir[..n].iter().collect() };
+        let (mut at, mut cur) = {
+            let kept = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+            (1..=dir.len())
+                .rev()
+                .find_map(|n| kept.get(&key(n)).map(|d| (n, d.clone())))
+                .unwrap_or_else(|| (0, self.root.clone()))
+        };
         let mut created = false;
-        let mut shown = self.base.clone();
-        for name in dir {
-            shown.push(name);
-            let (next, made) = sys::child(&cur, name, create).map_err(|e| refused(&shown, e))?;
-            cur = next;
+        while at < dir.len() {
+            let shown = self.base.join(key(at + 1));
+            let (next, made) = sys::child(&cur, dir[at], create).map_err(|e| refused(&shown, e))?;
+            cur = Arc::new(next);
             created = made;
+            at += 1;
+            let mut kept = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.len() >= DIRS_KEPT {
+                kept.clear();
+            }
+            kept.insert(key(at), cur.clone());
         }
         Ok((cur, created))
     }
 
     /// The handle of `path`'s directory and its last component.
-    fn locate(&self, path: &Path) -> std::io::Result<(sys::Dir, OsString)> {
+    fn locate(&self, path: &Path) -> std::io::Result<(Arc<sys::Dir>, OsString)> {
         let parts = self.components(path)?;
         let Some((name, dir)) = parts.split_last() else {
             return Err(std::io::Error::new(
@@ -271,10 +300,6 @@ mod sys {
         Ok(rustix::fs::openat(CWD, base, flags, Mode::empty())?)
     }
 
-    pub fn reopen(d: &Dir) -> std::io::Result<Dir> {
-        Ok(rustix::fs::openat(d, ".", DIR_FLAGS, Mode::empty())?)
-    }
-
     /// The directory `name` in `d` (never through a link); created first when missing and
     /// `create`. `true` if this call created it.
     pub fn child(d: &Dir, name: &OsStr, create: bool) -> std::io::Result<(Dir, bool)> {
@@ -366,10 +391,6 @@ mod sys {
             return Err(std::io::ErrorKind::NotADirectory.into());
         }
         Ok(base.to_path_buf())
-    }
-
-    pub fn reopen(d: &Dir) -> std::io::Result<Dir> {
-        Ok(d.clone())
     }
 
     pub fn child(d: &Dir, name: &OsStr, create: bool) -> std::io::Result<(Dir, bool)> {
@@ -506,5 +527,76 @@ mod tests {
         assert!(tree.create_dir_all(&base.join("real/New/Deeper")).unwrap());
         assert!(!tree.create_dir_all(&base.join("real/New/Deeper")).unwrap());
         assert!(base.join("real/New/Deeper").is_dir());
+    }
+
+    /// Directory handles kept across calls: files in more directories than [`DIRS_KEPT`],
+    /// written in turns, each land in their own directory, and no more handles stay open.
+    #[test]
+    fn kept_directory_handles_are_bounded_and_name_the_right_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::open(dir.path()).unwrap();
+        let n = 3 * DIRS_KEPT;
+        let dirs: Vec<PathBuf> = (0..n)
+            .map(|i| {
+                dir.path()
+                    .join(format!("ws {}", i % 7))
+                    .join(format!("f {i}"))
+            })
+            .collect();
+        for d in &dirs {
+            tree.create_dir_all(d).unwrap();
+        }
+        for round in 0..2 {
+            for (i, d) in dirs.iter().enumerate() {
+                let path = d.join(format!("v{round}.txt"));
+                let tmp = temp_name(&path);
+                tree.write_temp(&tmp, &[bytes::Bytes::from(format!("{i} {round}"))], None)
+                    .unwrap();
+                assert!(tree.place(&tmp, &path).unwrap());
+                assert!(tree.dirs.lock().unwrap().len() <= DIRS_KEPT);
+            }
+        }
+        for (i, d) in dirs.iter().enumerate() {
+            for round in 0..2 {
+                let got = std::fs::read_to_string(d.join(format!("v{round}.txt"))).unwrap();
+                assert_eq!(got, format!("{i} {round}"));
+            }
+            assert_eq!(std::fs::read_dir(d).unwrap().count(), 2, "{}", d.display());
+        }
+    }
+
+    /// A directory swapped for a link to elsewhere after the export walked into it: what is
+    /// written next never goes through the link (the kept handle names the directory it was
+    /// opened on; a fresh walk refuses the link).
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_swapped_for_a_link_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, outside) = (dir.path().join("export"), dir.path().join("outside"));
+        std::fs::create_dir_all(base.join("Matter")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        let tree = Tree::open(&base).unwrap();
+        let bytes = [bytes::Bytes::from_static(b"privileged")];
+        tree.write_temp(&base.join("Matter/a.tmp"), &bytes, None)
+            .unwrap();
+        std::fs::rename(base.join("Matter"), base.join("Moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, base.join("Matter")).unwrap();
+        tree.write_temp(&base.join("Matter/b.tmp"), &bytes, None)
+            .unwrap();
+        assert!(
+            base.join("Moved/b.tmp").exists(),
+            "the kept handle's directory"
+        );
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "written through the link"
+        );
+        // A tree opened afresh refuses the link outright.
+        let fresh = Tree::open(&base).unwrap();
+        let err = fresh
+            .write_temp(&base.join("Matter/c.tmp"), &bytes, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
     }
 }
