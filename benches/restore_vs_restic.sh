@@ -138,6 +138,20 @@
 # of CPU per GET is the floor there). Pack GETs per restore, counted in moto's log (19:05 UTC,
 # same binary, `ulimit -n 2048` vs 16384, two restores each): 330 with 512-version windows, 251
 # with 2048 (491 before the window writer; restic 43): 512 costs +31% GETs for -25-30 MiB.
+# 2026-12-06 20:40 UTC, this script, RUNS=3, local repositories, quiet machine (load 1.8),
+# release build of f3a91b7 (the export keeps 64 directory handles: 200,074 `openat` + 199,075
+# `close` per restore -> 25,557 + 24,558, counted with `strace -c`): imvault 3.62 s (3.35-4.05)
+# = 288 MB/s durable, restic 5.18 s (4.74-5.55) durable / 4.51 s raw: restic/imvault 1.43x
+# durable (1.28-1.66x run by run), 1.25x raw; peak RSS 100 MiB (98-112) / 99 MiB (95-103).
+# perf of an imvault restore after it: file creation 11 % of its CPU (ext4 skips the inodes
+# deleted in the last minute on a file system without a journal: the previous run's tree,
+# which restic pays as well), pwrite into the page cache 10 %, zstd 10 %, AES-GCM 8 %, BLAKE3
+# 7 %, rename 5 %, copies 6 %, the password's Argon2 3 %; the process keeps its 2 cores ~60 %
+# busy. Tried and not kept: more reads in flight per window (3-4) or 3 windows in flight (no
+# gain beyond noise, +10-30 MiB), dropping each written file's pages after the window's sync
+# (system time unchanged). Ranges per restore (local, `openat` of pack files) with wider
+# WINDOW limits: 379 (8 MiB / 1 MiB gaps, the default), 317 (16 / 2), 271 (16 / 4), 263
+# (32 / 4): restic's 43 needs one pack order over the whole restore, not wider ranges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -508,10 +508,12 @@ async fn run_batch(
 }
 
 /// Versions in one window: [`WINDOW_VERSIONS`], or a quarter of the files this process may
-/// open (two windows in flight, and room for everything else) if that is fewer.
+/// open besides the export's kept directory handles (two windows in flight, and room for
+/// everything else) if that is fewer.
 fn window_versions() -> usize {
     let limit = files::open_files_limit().unwrap_or(1024);
-    WINDOW_VERSIONS.min((limit / 4).max(16) as usize)
+    let spare = limit.saturating_sub(files::DIRS_KEPT as u64);
+    WINDOW_VERSIONS.min((spare / 4).max(16) as usize)
 }
 
 /// Gathers consecutive batches into windows of about `max_bytes` of content and at most
