@@ -152,6 +152,14 @@
 # (system time unchanged). Ranges per restore (local, `openat` of pack files) with wider
 # WINDOW limits: 379 (8 MiB / 1 MiB gaps, the default), 317 (16 / 2), 271 (16 / 4), 263
 # (32 / 4): restic's 43 needs one pack order over the whole restore, not wider ranges.
+# 2026-12-06 21:43-21:47 UTC, this script, S3=1, RUNS=3, load 2.0-3.2, two passes of the
+# release build of 06ae85a: imvault 8.25 / 6.57 s durable, restic 7.83 / 6.32 s: 0.95x /
+# 0.96x (run by run 0.90-1.03x), peak RSS 95 / 87 MiB against restic's 139 / 133 MiB. Between
+# them, the same code with 16 MiB ranges bridging 4 MiB gaps (WINDOW_REQUESTS, what a
+# repository that is not a local directory reads with since then): imvault 5.41 s (5.30-6.98)
+# = 192 MB/s durable, restic 5.76 s: 1.06x (run by run 1.03-1.06x), peak RSS 110 / 146 MiB.
+# Locally those limits raised peak RSS to 113-115 MiB (restic ~99) for no gain: local pack
+# files keep WINDOW.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -52,6 +52,8 @@ pub struct Repository<S> {
     /// The bucket's Object Lock, when the repository writes with it
     /// ([`Repository::with_retention`]): prune waits for retention and extends it.
     retention: Option<Arc<crate::repo::object_lock::RetentionControl>>,
+    /// How far one ranged read of a restore's window reaches ([`Repository::with_window_ranges`]).
+    window_ranges: reader::RangeLimits,
     state: S,
 }
 
@@ -147,6 +149,7 @@ impl Repository<Opened> {
             snapshot_cache: None,
             scratch_dir: None,
             retention: None,
+            window_ranges: reader::WINDOW,
             state: Opened,
         })
     }
@@ -207,6 +210,7 @@ impl Repository<Opened> {
                 snapshot_cache: None,
                 scratch_dir: None,
                 retention: None,
+                window_ranges: reader::WINDOW,
                 state: Opened,
             });
         }
@@ -242,6 +246,7 @@ impl Repository<Opened> {
             snapshot_cache: None,
             scratch_dir: None,
             retention: None,
+            window_ranges: reader::WINDOW,
             state: Opened,
         })
     }
@@ -274,6 +279,7 @@ impl Repository<Opened> {
             snapshot_cache: self.snapshot_cache,
             scratch_dir: self.scratch_dir,
             retention: self.retention,
+            window_ranges: self.window_ranges,
             state: Indexed {
                 index: Arc::new(index),
                 cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
@@ -312,6 +318,7 @@ impl<S> Repository<S> {
             snapshot_cache: None,
             scratch_dir: self.scratch_dir.clone(),
             retention: self.retention.clone(),
+            window_ranges: self.window_ranges,
             state: Opened,
         }
     }
@@ -321,6 +328,19 @@ impl<S> Repository<S> {
     pub fn with_retention(mut self, control: crate::repo::object_lock::RetentionControl) -> Self {
         self.retention = Some(Arc::new(control));
         self
+    }
+
+    /// Ranged reads of a restore's window reach as far as `limits` (the default,
+    /// [`reader::WINDOW`], suits pack files read from a local directory;
+    /// [`reader::WINDOW_REQUESTS`] a store where every ranged read is a request).
+    pub fn with_window_ranges(mut self, limits: reader::RangeLimits) -> Self {
+        self.window_ranges = limits;
+        self
+    }
+
+    /// How far one ranged read of a restore's window reaches.
+    pub fn window_ranges(&self) -> reader::RangeLimits {
+        self.window_ranges
     }
 
     /// The repository's Object Lock, if it writes with one.

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::report::ItemFailure;
 use crate::catalog::{PlannedDocument, VersionRow};
-use crate::repo::reader::{Unread, WINDOW};
+use crate::repo::reader::Unread;
 use crate::repo::{BlobId, ContentRef, Indexed, Repository, error_chain};
 
 /// The action named in failures of this module.
@@ -182,7 +182,8 @@ impl Source {
             .collect()
     }
 
-    /// Reads each of `blobs` once, pack by pack ([`crate::repo::reader::WINDOW`] ranges),
+    /// Reads each of `blobs` once, pack by pack (ranges as far as the repository's
+    /// [`Repository::window_ranges`]),
     /// handing each to `sink` verified or with the reason its check failed, on the thread
     /// that decoded it; returns the blobs that could not be read, with why.
     pub async fn read_each<F>(&self, blobs: Vec<BlobId>, sink: Arc<F>) -> Vec<Unread>
@@ -191,7 +192,12 @@ impl Source {
     {
         let span = tracing::debug_span!("window reads", blobs = blobs.len());
         self.repo
-            .read_each(blobs, WINDOW, WINDOW_READS_IN_FLIGHT, sink)
+            .read_each(
+                blobs,
+                self.repo.window_ranges(),
+                WINDOW_READS_IN_FLIGHT,
+                sink,
+            )
             .instrument(span)
             .await
     }

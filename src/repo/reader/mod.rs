@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 pub use pack_file::{MAP_MIN, read_pack, read_range};
-pub use ranges::{CONTENT, PackRange, RangeLimits, WINDOW, coalesce};
+pub use ranges::{CONTENT, PackRange, RangeLimits, WINDOW, WINDOW_REQUESTS, coalesce};
 
 use crate::repo::backend::keys;
 use crate::repo::blob;

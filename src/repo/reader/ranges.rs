@@ -28,6 +28,16 @@ pub const WINDOW: RangeLimits = RangeLimits {
     max_gap: 1024 * 1024,
 };
 
+/// [`WINDOW`] where every ranged read is a request (S3 and the other object stores): up to 16
+/// MiB a read (a whole pack), bridging gaps of up to 4 MiB. A request costs the store far more
+/// than a few megabytes read for nothing (moto, 16 MiB packs: ~7 ms of its CPU a GET whatever
+/// the length): a medium library's restore reads 271 ranges instead of 379. Not for local pack
+/// files, where a range is a memory map and its bytes count in the process's memory.
+pub const WINDOW_REQUESTS: RangeLimits = RangeLimits {
+    max_len: 16 * 1024 * 1024,
+    max_gap: 4 * 1024 * 1024,
+};
+
 /// One ranged read of a pack and the blobs it serves.
 #[derive(Debug)]
 pub struct PackRange {
@@ -219,6 +229,28 @@ mod tests {
                 (1, 5, 15, 1),
             ]
         );
+    }
+
+    /// Where a read is a request, a pack's blobs 2 MiB apart come in one read (a local
+    /// directory's window reads them apart); a gap wider than 4 MiB still starts a new read.
+    #[test]
+    fn request_ranges_bridge_wider_gaps_up_to_a_pack() {
+        let (mib, gap) = (1024 * 1024u32, 2 * 1024 * 1024u32);
+        let blobs = || {
+            vec![
+                blob(1, 0, mib),
+                blob(1, mib + gap, mib),
+                blob(1, 15 * mib, 2 * mib),
+            ]
+        };
+        assert_eq!(
+            spans(&coalesce(blobs(), WINDOW_REQUESTS)),
+            [
+                (1, 0, 2 * u64::from(mib) + u64::from(gap), 2),
+                (1, 15 * u64::from(mib), 17 * u64::from(mib), 1),
+            ]
+        );
+        assert_eq!(coalesce(blobs(), WINDOW).len(), 3);
     }
 
     #[test]
