@@ -48,47 +48,59 @@ fn decode(crypto: &Crypto, id: BlobId, loc: BlobLocation, stored: Bytes) -> Resu
     )
 }
 
-/// Decodes every blob of `range` from its bytes. When the bytes are this process's alone (a
+/// Every blob of `range` decoded, in order (tests; see [`decode_range_each`]).
+#[cfg(test)]
+fn decode_range(crypto: &Crypto, range: PackRange, bytes: Bytes) -> Vec<(BlobId, Result<Bytes>)> {
+    let mut out = Vec::with_capacity(range.blobs.len());
+    decode_range_each(crypto, range, bytes, |id, b| out.push((id, b)));
+    out
+}
+
+/// Decodes every blob of `range` from its bytes, handing each to `each` as soon as it is
+/// decoded: only one decoded blob of the range is held at a time (a range reaches 16 MiB
+/// stored, several times that decoded). When the bytes are this process's alone (a
 /// ranged GET's body), each blob is opened in place in its own part of that buffer (no copy of
 /// the stored bytes); a blob stored uncompressed then stays a slice of the buffer only if every
 /// blob of the range is uncompressed (else it is copied out, so that a few small slices do not
 /// keep a range of compressed blobs in memory). A memory-mapped or shared range is decoded as
 /// [`decode`] does.
-fn decode_range(crypto: &Crypto, range: PackRange, bytes: Bytes) -> Vec<(BlobId, Result<Bytes>)> {
+fn decode_range_each(
+    crypto: &Crypto,
+    range: PackRange,
+    bytes: Bytes,
+    mut each: impl FnMut(BlobId, Result<Bytes>),
+) {
     let buf = match bytes.try_into_mut() {
         Ok(buf) => buf,
         Err(bytes) => {
-            return range
-                .split(&bytes)
-                .map(|(id, loc, stored)| (id, decode(crypto, id, loc, stored)))
-                .collect();
+            for (id, loc, stored) in range.split(&bytes) {
+                each(id, decode(crypto, id, loc, stored));
+            }
+            return;
         }
     };
     let all_plain = range
         .blobs
         .iter()
         .all(|(_, loc)| loc.compression == blob::Compression::None);
-    range
-        .split_mut(buf)
-        .map(|(id, loc, stored)| {
-            let b = blob::decode_in_place(
-                crypto,
-                id,
-                loc.pack,
-                loc.kind,
-                loc.compression,
-                loc.raw_len,
-                stored,
-            );
-            let b = match b {
-                Ok(b) if !all_plain && loc.compression == blob::Compression::None => {
-                    Ok(Bytes::copy_from_slice(&b))
-                }
-                other => other,
-            };
-            (id, b)
-        })
-        .collect()
+    for (id, loc, stored) in range.split_mut(buf) {
+        let b = blob::decode_in_place(
+            crypto,
+            id,
+            loc.pack,
+            loc.kind,
+            loc.compression,
+            loc.raw_len,
+            stored,
+        );
+        let b = match b {
+            Ok(b) if !all_plain && loc.compression == blob::Compression::None => {
+                Ok(Bytes::copy_from_slice(&b))
+            }
+            other => other,
+        };
+        each(id, b);
+    }
 }
 
 /// Reads one range of a pack: its bytes.
@@ -259,9 +271,9 @@ where
                 };
                 let blobs: Vec<BlobId> = range.blobs.iter().map(|(id, _)| *id).collect();
                 let decoded = tokio::task::spawn_blocking(move || {
-                    for (id, b) in decode_range(objects.crypto(), range, bytes) {
+                    decode_range_each(objects.crypto(), range, bytes, |id, b| {
                         sink(id, b.map_err(|e| crate::repo::error_chain(&e)));
-                    }
+                    });
                 })
                 .await;
                 decoded.err().map(|e| Unread {
