@@ -6,7 +6,6 @@ use object_store::ObjectStore;
 
 use super::AppError;
 use crate::config::RepositorySettings;
-use crate::repo::reader;
 use crate::repo::{
     BackendConfig, Credential, Indexed, InitOptions, Opened, Repository, SessionOptions,
     open_backend,
@@ -106,16 +105,6 @@ pub async fn open_indexed_for_backup(
     open_indexed(r).await
 }
 
-/// How far a restore's ranged reads reach in the repository at `url`: pack files of a local
-/// directory are read as memory maps ([`reader::WINDOW`]); anywhere else each read is a
-/// request ([`reader::WINDOW_REQUESTS`]).
-pub fn window_ranges(url: &url::Url) -> reader::RangeLimits {
-    match url.scheme() {
-        "file" => reader::WINDOW,
-        _ => reader::WINDOW_REQUESTS,
-    }
-}
-
 /// Opens the repository (reads its config).
 pub async fn open_repo(r: &RepositorySettings) -> Result<Repository<Opened>, AppError> {
     let store = open_store(r)?;
@@ -130,7 +119,6 @@ pub async fn open_repo(r: &RepositorySettings) -> Result<Repository<Opened>, App
     if let Some(dir) = &r.scratch_dir {
         repo = repo.with_scratch_dir(dir);
     }
-    repo = repo.with_window_ranges(window_ranges(&r.url));
     match crate::repo::object_lock::RetentionControl::from_config(&backend_config(r))
         .map_err(|e| open_err(e.into()))?
     {
@@ -149,16 +137,4 @@ pub async fn open_indexed(r: &RepositorySettings) -> Result<Repository<Indexed>,
             url: r.url.clone(),
             source: Box::new(source),
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restores_read_wide_ranges_only_where_a_read_is_a_request() {
-        let at = |u: &str| window_ranges(&url::Url::parse(u).unwrap());
-        assert_eq!(at("file:///var/lib/imvault/repo"), reader::WINDOW);
-        assert_eq!(at("s3://bucket/prefix"), reader::WINDOW_REQUESTS);
-    }
 }

@@ -275,6 +275,29 @@ pub async fn get(store: &dyn ObjectStore, key: &Path) -> Result<Bytes> {
     r.bytes().await.map_err(|e| map_get_err(key, e, false))
 }
 
+/// How a store serves reads: from files of the local file system (a range is a memory map or
+/// a positioned read) or as requests (S3, any remote store, memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    LocalFiles,
+    Requests,
+}
+
+/// Reads a whole object, and tells how the store served it (what [`crate::repo::reader`]
+/// sees when it reads a pack range: a local file or a response).
+pub async fn get_noting_reads(store: &dyn ObjectStore, key: &Path) -> Result<(Bytes, Reads)> {
+    let r = store
+        .get(key)
+        .await
+        .map_err(|e| map_get_err(key, e, false))?;
+    let reads = match &r.payload {
+        object_store::GetResultPayload::File(..) => Reads::LocalFiles,
+        _ => Reads::Requests,
+    };
+    let bytes = r.bytes().await.map_err(|e| map_get_err(key, e, false))?;
+    Ok((bytes, reads))
+}
+
 /// Lists every object under `prefix` (recursively).
 pub async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<ObjectMeta>> {
     store

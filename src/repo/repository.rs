@@ -52,7 +52,9 @@ pub struct Repository<S> {
     /// The bucket's Object Lock, when the repository writes with it
     /// ([`Repository::with_retention`]): prune waits for retention and extends it.
     retention: Option<Arc<crate::repo::object_lock::RetentionControl>>,
-    /// How far one ranged read of a restore's window reaches ([`Repository::with_window_ranges`]).
+    /// How far one ranged read of a restore's window reaches: chosen by [`Repository::open`]
+    /// from how the store served the config ([`reader::window_limits`]), or
+    /// [`Repository::with_window_ranges`].
     window_ranges: reader::RangeLimits,
     state: S,
 }
@@ -164,7 +166,7 @@ impl Repository<Opened> {
         credential: Option<&Credential>,
     ) -> Result<Self> {
         let key = keys::config();
-        let bytes = match backend::get(store.as_ref(), &key).await {
+        let (bytes, reads) = match backend::get_noting_reads(store.as_ref(), &key).await {
             Err(RepoError::Missing { key, .. }) => {
                 // Tell a missing bucket (or wrong endpoint) from an empty location.
                 if let Err(e) = store.list_with_delimiter(None).await {
@@ -210,7 +212,7 @@ impl Repository<Opened> {
                 snapshot_cache: None,
                 scratch_dir: None,
                 retention: None,
-                window_ranges: reader::WINDOW,
+                window_ranges: reader::window_limits(reads),
                 state: Opened,
             });
         }
@@ -246,7 +248,7 @@ impl Repository<Opened> {
             snapshot_cache: None,
             scratch_dir: None,
             retention: None,
-            window_ranges: reader::WINDOW,
+            window_ranges: reader::window_limits(reads),
             state: Opened,
         })
     }
@@ -330,9 +332,9 @@ impl<S> Repository<S> {
         self
     }
 
-    /// Ranged reads of a restore's window reach as far as `limits` (the default,
-    /// [`reader::WINDOW`], suits pack files read from a local directory;
-    /// [`reader::WINDOW_REQUESTS`] a store where every ranged read is a request).
+    /// Ranged reads of a restore's window reach as far as `limits` instead of what
+    /// [`Repository::open`] chose for the store ([`reader::WINDOW`] for pack files read from a
+    /// local directory, [`reader::WINDOW_REQUESTS`] where every ranged read is a request).
     pub fn with_window_ranges(mut self, limits: reader::RangeLimits) -> Self {
         self.window_ranges = limits;
         self

@@ -14,7 +14,9 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 pub use pack_file::{MAP_MIN, read_pack, read_range};
-pub use ranges::{CONTENT, PackRange, RangeLimits, WINDOW, WINDOW_REQUESTS, coalesce};
+pub use ranges::{
+    CONTENT, PackRange, RangeLimits, WINDOW, WINDOW_REQUESTS, coalesce, window_limits,
+};
 
 use crate::repo::backend::keys;
 use crate::repo::blob;
@@ -255,7 +257,19 @@ where
     }
     wanted.sort_by_key(|(_, loc)| (loc.pack, loc.offset));
     wanted.dedup_by(|a, b| a.0 == b.0);
-    let mut reads = futures::stream::iter(coalesce(wanted, limits))
+    let ranges = coalesce(wanted, limits);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let mut packs: Vec<_> = ranges.iter().map(|r| r.pack).collect();
+        packs.dedup();
+        let bytes: u64 = ranges.iter().map(|r| r.len()).sum();
+        tracing::debug!(
+            ranges = ranges.len(),
+            packs = packs.len(),
+            bytes,
+            "reading a window's blobs"
+        );
+    }
+    let mut reads = futures::stream::iter(ranges)
         .map(|range| {
             let objects = objects.clone();
             let sink = sink.clone();

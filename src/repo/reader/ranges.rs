@@ -38,6 +38,15 @@ pub const WINDOW_REQUESTS: RangeLimits = RangeLimits {
     max_gap: 4 * 1024 * 1024,
 };
 
+/// The window limits for a store that serves reads as `reads`: [`WINDOW`] from local pack
+/// files, [`WINDOW_REQUESTS`] where each read is a request.
+pub fn window_limits(reads: crate::repo::backend::Reads) -> RangeLimits {
+    match reads {
+        crate::repo::backend::Reads::LocalFiles => WINDOW,
+        crate::repo::backend::Reads::Requests => WINDOW_REQUESTS,
+    }
+}
+
 /// One ranged read of a pack and the blobs it serves.
 #[derive(Debug)]
 pub struct PackRange {

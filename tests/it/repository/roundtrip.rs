@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use imvault::repo::reader::{RangeLimits, WINDOW, WINDOW_REQUESTS};
 use imvault::repo::*;
 use object_store::ObjectStore;
 
@@ -66,11 +67,17 @@ fn corpus() -> Vec<Item> {
 }
 
 /// Writes the corpus as one snapshot, reads it back from a freshly opened repository, checks
-/// dedup by stored bytes, and a second backup of the same data stores nothing new.
-async fn round_trip(store: Arc<dyn ObjectStore>) {
+/// dedup by stored bytes, and a second backup of the same data stores nothing new. Opening
+/// it again picks the restore's read limits for how the store serves reads (`window`): pack
+/// files of a local directory in [`WINDOW`] ranges, requests in wider ones.
+async fn round_trip(store: Arc<dyn ObjectStore>, window: RangeLimits) {
     let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap();
+    let reopened = Repository::open(store.clone(), crate::support::repo::key())
+        .await
+        .unwrap();
+    assert_eq!(reopened.window_ranges(), window);
     let err = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap_err();
@@ -240,13 +247,21 @@ async fn round_trip(store: Arc<dyn ObjectStore>) {
 
 #[tokio::test]
 async fn round_trip_memory() {
-    round_trip(Arc::new(object_store::memory::InMemory::new())).await;
+    round_trip(
+        Arc::new(object_store::memory::InMemory::new()),
+        WINDOW_REQUESTS,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn round_trip_local_dir() {
     let dir = tempfile::tempdir().unwrap();
-    round_trip(open_backend(&BackendConfig::local(dir.path())).unwrap()).await;
+    round_trip(
+        open_backend(&BackendConfig::local(dir.path())).unwrap(),
+        WINDOW,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -254,7 +269,7 @@ async fn round_trip_s3() {
     let Some(cfg) = s3_backend("rt").await else {
         return;
     };
-    round_trip(open_backend(&cfg).unwrap()).await;
+    round_trip(open_backend(&cfg).unwrap(), WINDOW_REQUESTS).await;
 }
 
 /// Many concurrent adders share packs; memory stays within the packs in flight.
