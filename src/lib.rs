@@ -11,6 +11,7 @@
 //!
 //! `imanage` and `repo` never import each other.
 
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -9,41 +9,6 @@ use imvault::cli::{Cli, Command};
 use imvault::commands::{self, Exit};
 use imvault::logging::LogFormat;
 
-/// glibc raises its mmap threshold each time a large mmapped block is freed, after which the
-/// backup's multi-megabyte download and pack buffers come from per-thread heap arenas and are
-/// not given back: a 60,000-version backup grew from 150 to 330 MB RSS. A fixed 1 MiB threshold
-/// keeps such buffers in mmap, returned on free (peak 130 MB for the same backup). An operator's
-/// `MALLOC_MMAP_THRESHOLD_` still wins.
-///
-/// glibc also gives each thread that contends for the heap an arena of its own (up to 8 per
-/// core), and memory freed in one arena serves only that arena: a backup's many short-lived
-/// buffers (JSON pages, encoded blobs) on tokio's workers and blocking threads leave each arena
-/// holding its own high-water mark. One arena for the process: a full backup of the medium
-/// library peaked at 117-119 MiB instead of 153-171 MiB, in the same CPU time (a backup has
-/// few threads running at once; a daemon running many jobs at once on many cores may want more:
-/// set it). An operator's `MALLOC_ARENA_MAX` still wins, as do either tunable in `GLIBC_TUNABLES`.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let operator_set = |var: &str, tunable: &str| {
-            std::env::var_os(var).is_some()
-                || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains(tunable))
-        };
-        if !operator_set("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold") {
-            // SAFETY: mallopt only sets a malloc tunable; called before any thread is started.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-            }
-        }
-        if !operator_set("MALLOC_ARENA_MAX", "glibc.malloc.arena_max") {
-            // SAFETY: as above.
-            unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, 1);
-            }
-        }
-    }
-}
-
 /// Rust ignores SIGPIPE, so writing to a closed pipe (`imvault find … | head`) is an error,
 /// and `println!` panics on it. Such a panic ends the process the Unix way instead — by
 /// SIGPIPE, with no message — as `head`'s other writers do. SIGPIPE itself stays ignored: a
@@ -67,7 +32,8 @@ fn quiet_on_closed_pipe() {
 fn main() -> ExitCode {
     // Before anything creates a file: everything this process writes is private (0600/0700).
     imvault::private_fs::restrict_umask();
-    tune_allocator();
+    // SAFETY: first thing in main: no other thread runs yet.
+    unsafe { imvault::allocator::tune() };
     quiet_on_closed_pipe();
     let cli = Cli::parse();
     let format =

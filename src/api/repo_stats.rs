@@ -76,7 +76,15 @@ pub struct RepoStatsCache {
     slot: Arc<Mutex<Slot>>,
 }
 
+/// The figures, read from the repository (its whole index is loaded and dropped: the freed
+/// memory is given back to the system after, as after a job).
 async fn compute(r: &RepositorySettings) -> Result<RepoFigures, String> {
+    let figures = read_figures(r).await;
+    let _ = tokio::task::spawn_blocking(crate::allocator::release_free_memory).await;
+    figures
+}
+
+async fn read_figures(r: &RepositorySettings) -> Result<RepoFigures, String> {
     let repo = crate::app::repository::open_indexed(r)
         .await
         .map_err(|e| crate::repo::error_chain(&e))?;

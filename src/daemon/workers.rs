@@ -213,11 +213,17 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
             outcome.bytes_stored,
         );
         finish(state, job.id, to, error, Some(progress)).await;
-        state
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&job.id);
+        let idle = {
+            let mut running = state.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.remove(&job.id);
+            running.is_empty()
+        };
+        if idle {
+            // The job's peak (rows, buffers) is free but still held by the allocator: give it
+            // back while the daemon waits for the next job.
+            let released = tokio::task::spawn_blocking(crate::allocator::release_free_memory).await;
+            tracing::debug!(released = released.unwrap_or(false), "freed memory given back after the last running job");
+        }
     }
     .instrument(span)
     .await

@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
         "private_fs",
         "sorted_runs",
         "page_cache",
+        "allocator",
     ],
     // The two sides of a backup, which never see each other: the iManage API, the storage.
     &["imanage", "repo"],
