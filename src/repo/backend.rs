@@ -268,11 +268,7 @@ pub(crate) fn get_error(key: &Path, source: object_store::Error) -> RepoError {
 
 /// Reads a whole object.
 pub async fn get(store: &dyn ObjectStore, key: &Path) -> Result<Bytes> {
-    let r = store
-        .get(key)
-        .await
-        .map_err(|e| map_get_err(key, e, false))?;
-    r.bytes().await.map_err(|e| map_get_err(key, e, false))
+    get_noting_reads(store, key).await.map(|(bytes, _)| bytes)
 }
 
 /// How a store serves reads: from files of the local file system (a range is a memory map or

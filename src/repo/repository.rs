@@ -144,6 +144,12 @@ impl Repository<Opened> {
             });
         }
         tracing::info!(repo = %config.id, encrypted = crypto.is_encrypted(), "repository created");
+        // How the store serves reads (the restore's read limits, as `open` chooses them): the
+        // config read back; the narrow limits if that read fails (they are correct anywhere).
+        let window_ranges = match backend::get_noting_reads(store.as_ref(), &key).await {
+            Ok((_, reads)) => reader::window_limits(reads),
+            Err(_) => reader::WINDOW,
+        };
         Ok(Self {
             objects: Objects::new(store, crypto, config.format_version),
             config,
@@ -151,7 +157,7 @@ impl Repository<Opened> {
             snapshot_cache: None,
             scratch_dir: None,
             retention: None,
-            window_ranges: reader::WINDOW,
+            window_ranges,
             state: Opened,
         })
     }
@@ -255,7 +261,8 @@ impl Repository<Opened> {
 
     /// The same repository (config and keys) over another store holding its objects: opened
     /// from a view of its `config` and key slots (`recover` opens one as it was at a time),
-    /// then read and written where it lives.
+    /// then read and written where it lives. The restore read limits stay those chosen for the
+    /// view: set them for `store` with [`Repository::with_window_ranges`].
     pub fn on_store(self, store: Arc<dyn ObjectStore>) -> Self {
         let (crypto, format) = (self.objects.crypto().clone(), self.objects.format());
         Self {

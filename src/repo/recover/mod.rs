@@ -308,7 +308,10 @@ pub async fn open_as_of(
             as_of,
             source: Box::new(source),
         })?;
-    Ok(repo.on_store(store))
+    // The bucket is read through requests, whatever the view served the config from.
+    Ok(repo
+        .on_store(store)
+        .with_window_ranges(crate::repo::reader::WINDOW_REQUESTS))
 }
 
 /// What recover did (or, in a dry run, would do).

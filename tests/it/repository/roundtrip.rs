@@ -74,6 +74,7 @@ async fn round_trip(store: Arc<dyn ObjectStore>, window: RangeLimits) {
     let repo = Repository::init(store.clone(), small_init(), crate::support::repo::key())
         .await
         .unwrap();
+    assert_eq!(repo.window_ranges(), window);
     let reopened = Repository::open(store.clone(), crate::support::repo::key())
         .await
         .unwrap();
