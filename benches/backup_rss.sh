@@ -121,7 +121,7 @@
 #   prior stream.
 # 2026-12-05 06:00 (issue 21, after the change): the loaded index and the last snapshot's
 #   versions are sorted tables on disk (unnamed temporary files in the local state: src/repo/
-#   index/table.rs, src/jobs/backup/prior_table.rs; memory ~0.6 B per blob and ~0.1 B per
+#   index/table.rs, src/jobs/backup/prior/table.rs; memory ~0.6 B per blob and ~0.1 B per
 #   version for their fences), the parent versions a run sees are one bit each. Release build
 #   of main 8a62971, same settings as the rows above (SIZE_DIVISOR=20, RUNS=3 CHANGE_PERCENT=1
 #   CHANGE_FROM=3; the large full run shared the machine with a test suite for 7 of its 7 min):

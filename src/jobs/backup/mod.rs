@@ -1,6 +1,6 @@
 //! `imvault backup`: full and incremental backups of every configured library, each library its
 //! own snapshot. Plan (`plan.rs`: the last snapshot, whether to list everything or only changes
-//! (`listing.rs`), what is already stored (`prior.rs`, from the local `prior_cache.rs` or the
+//! (`listing.rs`), what is already stored (`prior/`, from the local `prior/cache.rs` or the
 //! snapshot), resume records), then execute (`library.rs`: walk, download what is new or changed
 //! (`fetch.rs`), carry the unchanged versions of a changes-only run (`carry.rs`), write packs →
 //! index → snapshot (`records_writer.rs`)).
@@ -11,8 +11,6 @@ mod library;
 pub mod listing;
 mod plan;
 pub mod prior;
-pub mod prior_cache;
-pub mod prior_table;
 mod records_writer;
 mod run;
 

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::listing::{self, ListingMode};
 use super::prior::PriorVersions;
-use super::prior_cache;
+use super::prior::cache as prior_cache;
 use super::records_writer::ResumeRecord;
 use super::{BackupEnv, BackupError, BackupRequest};
 use crate::imanage::model::{LibraryId, VersionId};

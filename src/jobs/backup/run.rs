@@ -17,7 +17,7 @@ use super::carry::{self, Carried, Relisted};
 use super::fetch::{FetchError, fetch_version, source_worth_retrying};
 use super::plan;
 use super::prior::PriorVersions;
-use super::prior_cache;
+use super::prior::cache as prior_cache;
 use super::records_writer::Record;
 use super::{BackupEnv, BackupError, BackupRequest};
 use crate::imanage::model::{ContainerKind, DocumentKind, DocumentVersion, LibraryId};

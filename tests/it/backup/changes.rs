@@ -61,7 +61,7 @@ async fn assert_digests_match(env: &TestEnv, outcomes: &[LibraryOutcome]) {
     let repo = env.repo().await;
     for o in outcomes {
         let snap = snapshot_of(env, o).await;
-        let digest = imvault::jobs::backup::prior_cache::load(&dir, &o.library, &snap.id)
+        let digest = imvault::jobs::backup::prior::cache::load(&dir, &o.library, &snap.id)
             .await
             .unwrap_or_else(|| panic!("{}: a digest of {}", o.library, snap.id));
         let read = PriorVersions::read(&repo, &snap.manifest.streams[STREAM_VERSIONS], &dir)

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::prior::{PriorVersions, encoding};
+use super::{PriorVersions, encoding};
 use crate::repo::SnapshotId;
 
 /// The cache file of `library` under `dir`.
