@@ -152,6 +152,20 @@
 # (system time unchanged). Ranges per restore (local, `openat` of pack files) with wider
 # WINDOW limits: 379 (8 MiB / 1 MiB gaps, the default), 317 (16 / 2), 271 (16 / 4), 263
 # (32 / 4): restic's 43 needs one pack order over the whole restore, not wider ranges.
+# 2026-12-06 23:00, the units-in-one-pack-order try again with today's windows (documents of
+# consecutive workspaces up to N versions sorted together by their first blob; the debug line
+# "reading a window's blobs" counts ranges and packs per window): N = 20,000 (the whole
+# library): ranges 337 -> 320, pack visits 211 -> 171 over 28-29 windows, peak RSS 90 -> 200
+# MiB, time 3.7 -> 3.5-4.2 s; N = 4,096: 4.6-4.8 s (system time 1.6-2.4 -> 3.3-3.5 s: files
+# of many directories in one window) and 115-125 MiB. A window (512 versions, ~28 MB stored)
+# still touches 6-9 packs: a document's blobs lie in several packs (versions, dedup, the
+# backup's interleaved downloads), so no document order reads each pack once; only a plan by
+# blob (restic's) does. Not kept.
+# 2026-12-07 00:35, release build of 65f07f8 (read limits chosen by the repository from the
+# store: WINDOW_REQUESTS from moto), S3=1, RUNS=3, load 2.1-2.5: imvault 6.02 s (5.83-6.28)
+# durable = 173 MB/s, restic 6.50 s (5.91-6.53): 1.08x durable (run by run 0.94-1.12x), 0.95x
+# raw; peak RSS 91 (88-91) / 145 (139-148) MiB. Local, by hand (benches' rrss loop, 3 runs):
+# 3.2-3.8 s, peak RSS 85-89 MiB (06ae85a: 3.5-3.7 s, 101-110 MiB; restic ~99).
 # 2026-12-06 21:43-21:47 UTC, this script, S3=1, RUNS=3, load 2.0-3.2, two passes of the
 # release build of 06ae85a: imvault 8.25 / 6.57 s durable, restic 7.83 / 6.32 s: 0.95x /
 # 0.96x (run by run 0.90-1.03x), peak RSS 95 / 87 MiB against restic's 139 / 133 MiB. Between
