@@ -4,6 +4,7 @@
 #   bash benches/restore_vs_restic.sh                  # 5 rounds, targets under $WORK
 #   RUNS=7 TARGET=/mnt/x bash benches/restore_vs_restic.sh
 #   LOOP=1 bash benches/restore_vs_restic.sh           # target: a loop-mounted ext4 with a journal
+#                                                      # (the fairer target here, see 2026-12-07)
 #   IMV=/tmp/imvault-before bash benches/restore_vs_restic.sh   # another imvault binary
 #   SCALE=tiny RUNS=1 WORK=/tmp/rvr-tiny bash benches/restore_vs_restic.sh   # a short check run
 #   S3=1 RUNS=3 bash benches/restore_vs_restic.sh      # both repositories on one moto S3 server
@@ -279,7 +280,10 @@ if [ "$LOOP" = 1 ]; then
     rm -f "$WORK/loop.img"
     truncate -s "$LOOP_SIZE" "$WORK/loop.img"
     mkfs.ext4 -q -F "$WORK/loop.img"    # default features: has_journal, data=ordered
-    mount -o loop "$WORK/loop.img" "$TARGET"
+    # Direct I/O from the loop device to its backing file: written pages are cached once
+    # (in the loop file system), not a second time in the backing file's page cache.
+    dev=$(losetup --direct-io=on -f --show "$WORK/loop.img")
+    mount "$dev" "$TARGET"
   fi
 fi
 mkdir -p "$TARGET"

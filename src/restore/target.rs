@@ -70,10 +70,11 @@ pub trait Target: Send + Sync {
 
     /// Restores a batch (or window) of documents read from `source`. The default runs
     /// [`Target::document`] for `concurrency` of them at a time; a target may instead write
-    /// the batch as a whole (the export syncs it once). Outcomes in any order.
+    /// the batch as a whole (the export syncs it once, and takes each version's profile into
+    /// its document's sidecar instead of copying it). Outcomes in any order.
     async fn documents(
         &self,
-        docs: &[(&PlannedDocument, Place)],
+        docs: Vec<(PlannedDocument, Place)>,
         source: &Source,
         progress: &Arc<Counters>,
         concurrency: usize,

@@ -58,7 +58,7 @@ impl ExportTarget {
     /// Writes a batch of documents (see the module docs); one outcome per document, in order.
     pub(super) async fn write_documents(
         &self,
-        docs: &[(&PlannedDocument, Place)],
+        mut docs: Vec<(PlannedDocument, Place)>,
         source: &Source,
         progress: &Arc<Counters>,
     ) -> Vec<DocumentOutcome> {
@@ -76,7 +76,7 @@ impl ExportTarget {
                 })
                 .collect()
         };
-        let mut jobs = match self.version_jobs(docs, source).await {
+        let mut jobs = match self.version_jobs(&docs, source).await {
             Ok(j) => j,
             Err(e) => return all_failed(e),
         };
@@ -86,9 +86,9 @@ impl ExportTarget {
                 Err(e) => return all_failed(e),
             };
         }
-        let listed = self.account(docs, jobs, &mut outs, progress);
+        let listed = self.account(&mut docs, jobs, &mut outs, progress);
         if !self.dry_run {
-            self.write_sidecars(docs, listed, &mut outs).await;
+            self.write_sidecars(&docs, listed, &mut outs).await;
         }
         outs
     }
@@ -97,7 +97,7 @@ impl ExportTarget {
     /// order, or streamed on its own), failed, or (dry run) whether its name is free.
     async fn version_jobs(
         &self,
-        docs: &[(&PlannedDocument, Place)],
+        docs: &[(PlannedDocument, Place)],
         source: &Source,
     ) -> Result<Vec<VersionJob>, tokio::task::JoinError> {
         let mut jobs = Vec::new();
@@ -187,10 +187,10 @@ impl ExportTarget {
     }
 
     /// Counts each version's outcome, writes its line of the item list, and returns what each
-    /// document's sidecar lists.
+    /// document's sidecar lists (each version's profile taken out of `docs`, not copied).
     fn account(
         &self,
-        docs: &[(&PlannedDocument, Place)],
+        docs: &mut [(PlannedDocument, Place)],
         jobs: Vec<VersionJob>,
         outs: &mut [DocumentOutcome],
         progress: &Counters,
@@ -244,7 +244,7 @@ impl ExportTarget {
             listed[j.doc].push(SidecarVersion {
                 version: j.version.id.version,
                 file: j.file,
-                profile: docs[j.doc].0.versions[j.nth].profile.clone(),
+                profile: std::mem::take(&mut docs[j.doc].0.versions[j.nth].profile),
                 status,
                 error,
             });
@@ -258,7 +258,7 @@ impl ExportTarget {
     /// only appears once its bytes are durable and after the files it lists.
     async fn write_sidecars(
         &self,
-        docs: &[(&PlannedDocument, Place)],
+        docs: &[(PlannedDocument, Place)],
         listed: Vec<Vec<SidecarVersion>>,
         outs: &mut [DocumentOutcome],
     ) {
@@ -306,7 +306,7 @@ impl ExportTarget {
         match written {
             Ok(res) => {
                 for (i, path, tmp, r) in res {
-                    let doc = docs[i].0;
+                    let doc = &docs[i].0;
                     match r {
                         Ok(true) => self.queue(tmp, path),
                         Ok(false) => outs[i].notes.push(format!(

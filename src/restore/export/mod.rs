@@ -358,7 +358,7 @@ impl Target for ExportTarget {
         source: &Source,
         progress: &Arc<Counters>,
     ) -> DocumentOutcome {
-        self.documents(&[(doc, place.clone())], source, progress, 1)
+        self.documents(vec![(doc.clone(), place.clone())], source, progress, 1)
             .await
             .pop()
             .unwrap_or_default()
@@ -367,7 +367,7 @@ impl Target for ExportTarget {
     /// Writes a batch as a whole (see [`batch`]).
     async fn documents(
         &self,
-        docs: &[(&PlannedDocument, Place)],
+        docs: Vec<(PlannedDocument, Place)>,
         source: &Source,
         progress: &Arc<Counters>,
         _concurrency: usize,
