@@ -320,7 +320,8 @@ if [ "$LOOP" = 1 ]; then
     # Direct I/O from the loop device to its backing file: written pages are cached once
     # (in the loop file system), not a second time in the backing file's page cache.
     dev=$(losetup --direct-io=on -f --show "$WORK/loop.img")
-    mount "$dev" "$TARGET"
+    mount "$dev" "$TARGET" || { losetup -d "$dev"; exit 1; }
+    echo "mounted $dev on $TARGET (kept for the next runs; to remove: umount $TARGET && losetup -d $dev)" >&2
   fi
 fi
 mkdir -p "$TARGET"

@@ -270,6 +270,19 @@ pub(super) fn open_files_limit_at_least(_want: u64) -> Option<u64> {
     None
 }
 
+/// Whether `e` says the process (or the system) has no file descriptor left.
+pub(super) fn out_of_descriptors(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
 /// A temporary name next to `path` (hidden, random suffix).
 pub(super) fn temp_name(path: &Path) -> PathBuf {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -525,7 +538,7 @@ mod tests {
                 "--test-threads=1",
             ])
             .env(CHILD, "1");
-        // SAFETY: only setrlimit (async-signal-safe) between fork and exec.
+        // SAFETY: only getrlimit and setrlimit (async-signal-safe) between fork and exec.
         unsafe {
             child.pre_exec(|| {
                 let mut rl = libc::rlimit {
@@ -550,7 +563,7 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            stdout.contains("1 passed"),
+            stdout.contains("test result: ok. 1 passed"),
             "the child ran the test: {stdout}"
         );
     }

@@ -44,11 +44,15 @@ use crate::repo::{Indexed, Repository};
 
 /// Documents restored at the same time.
 pub const DEFAULT_CONCURRENCY: usize = 4;
-/// Windows of batches (see [`RestoreEnv::window_bytes`]) written at the same time: while some
-/// are read and written, others plan (create their files), sync, place and write sidecars, so
-/// both cores stay busy. Restoring the medium ACTIVE library into a journaled ext4, 5 alternating
-/// pairs: 3.33 s median with 2, 2.94 s with 4 (every pair faster), peak RSS +0-8 MiB (the
-/// rows of two more windows; each window's reads stay [`source::WINDOW_READS_IN_FLIGHT`]).
+/// Windows of batches (see [`RestoreEnv::window_bytes`]) written at the same time (fewer when
+/// the process may open fewer files, see [`window_shape`]): while some are read and written,
+/// others plan (create their files), sync, place and write sidecars, so both cores stay busy.
+/// Restoring the medium ACTIVE library into a journaled ext4, 8 alternating pairs: 3.12 s
+/// median with 2, 2.91 s with 4 (every pair faster), peak RSS 87 -> 99 MiB locally and 91 ->
+/// 107 MiB from moto (restic 0.14: ~105 and ~142). Memory at most: the rows of 4 x 512
+/// versions (~12 KB each with their profiles, ~24 MiB) and 4 x
+/// [`source::WINDOW_READS_IN_FLIGHT`] ranges (8 MiB each from local pack files, 16 MiB from a
+/// store read by requests: 64 or 128 MiB).
 pub const WINDOWS_IN_FLIGHT: usize = 4;
 /// Content of one window (default): its blobs are read once, in pack order.
 pub const WINDOW_BYTES: u64 = 128 * 1024 * 1024;
@@ -366,11 +370,11 @@ async fn restore_units(
         Ok(())
     };
     let consumer = async {
-        let max_versions = window_versions();
+        let (in_flight, max_versions) = window_shape();
         let mut windows = std::pin::pin!(
             windows(rx, ctx.window_bytes, max_versions)
                 .map(|window| run_batch(ctx, target, src, window, progress, cancel))
-                .buffered(WINDOWS_IN_FLIGHT)
+                .buffered(in_flight)
         );
         while let Some(outcomes) = windows.next().await {
             for o in outcomes? {
@@ -510,17 +514,28 @@ async fn run_batch(
     Ok(outcomes)
 }
 
-/// Versions in one window: [`WINDOW_VERSIONS`], or fewer if this process may not open twice the
-/// files of [`WINDOWS_IN_FLIGHT`] full windows besides the export's kept directory handles (as
-/// many again left for everything else). The soft open files limit is raised towards that
-/// first, as far as the hard limit allows.
-fn window_versions() -> usize {
-    let in_flight = 2 * WINDOWS_IN_FLIGHT as u64;
+/// Windows written at once and versions in each at most, from the files this process may open:
+/// the soft open files limit is first raised towards twice the files of [`WINDOWS_IN_FLIGHT`]
+/// full windows besides the export's kept directory handles, as far as the hard limit allows.
+/// Half of what is left besides those handles is for the windows' files, the other half for
+/// everything else (packs, sockets, the catalog, other jobs of the daemon). A window holds
+/// whole batches (up to [`source::BATCH_VERSIONS`] versions each), so a window is only in
+/// flight for every such batch that fits. A version whose file cannot be created for want of
+/// descriptors anyway is streamed on its own after its window (see `export::window`).
+fn window_shape() -> (usize, usize) {
     let dirs = files::DIRS_KEPT as u64;
-    let limit =
-        files::open_files_limit_at_least(in_flight * WINDOW_VERSIONS as u64 + dirs).unwrap_or(1024);
-    let spare = limit.saturating_sub(dirs);
-    WINDOW_VERSIONS.min((spare / in_flight).max(16) as usize)
+    let want = 2 * (WINDOWS_IN_FLIGHT * WINDOW_VERSIONS) as u64 + dirs;
+    let limit = files::open_files_limit_at_least(want).unwrap_or(1024);
+    window_shape_for(limit)
+}
+
+/// [`window_shape`] for a limit of `limit` open files.
+fn window_shape_for(limit: u64) -> (usize, usize) {
+    let for_windows = limit.saturating_sub(files::DIRS_KEPT as u64) / 2;
+    let in_flight =
+        (for_windows / source::BATCH_VERSIONS as u64).clamp(1, WINDOWS_IN_FLIGHT as u64);
+    let versions = (for_windows / in_flight).clamp(16, WINDOW_VERSIONS as u64);
+    (in_flight as usize, versions as usize)
 }
 
 /// Gathers consecutive batches into windows of about `max_bytes` of content and at most
@@ -600,6 +615,19 @@ mod tests {
                 (doc, None)
             })
             .collect()
+    }
+
+    /// The windows' shape follows the open files limit: 4 windows of 512 versions with the
+    /// limit the restore asks for (4,160), fewer windows before smaller ones, never less than
+    /// one window of 16 versions.
+    #[test]
+    fn windows_in_flight_and_their_size_follow_the_open_files_limit() {
+        assert_eq!(window_shape_for(4_160), (4, 512));
+        assert_eq!(window_shape_for(65_536), (4, 512));
+        assert_eq!(window_shape_for(3_136), (3, 512));
+        assert_eq!(window_shape_for(1_024), (1, 480));
+        assert_eq!(window_shape_for(96), (1, 16));
+        assert_eq!(window_shape_for(0), (1, 16));
     }
 
     /// Batches are cut at a number of versions too (each version is an open file while its

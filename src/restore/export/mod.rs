@@ -358,6 +358,7 @@ impl Target for ExportTarget {
         source: &Source,
         progress: &Arc<Counters>,
     ) -> DocumentOutcome {
+        // Not on the restore's path (batches go to `documents`): a copy of the row is fine.
         self.documents(vec![(doc.clone(), place.clone())], source, progress, 1)
             .await
             .pop()

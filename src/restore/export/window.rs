@@ -5,8 +5,9 @@
 //! are in memory, never a version's content.
 //!
 //! A version whose blob failed its check fails naming it; a version with a blob in a range that
-//! could not be read (a lost pack, a read error), a blob not in the index, or content larger
-//! than [`WINDOW_MAX_VERSION`] is left to the streaming path, which reads it alone and fails
+//! could not be read (a lost pack, a read error), a blob not in the index, content larger
+//! than [`WINDOW_MAX_VERSION`], or a file that could not be created for want of descriptors
+//! is left to the streaming path, which reads it alone and fails
 //! naming the pack if it still cannot be read. Every other version ends in its temporary file,
 //! complete, with its modification time: the batch writer syncs and places it.
 
@@ -54,6 +55,7 @@ impl Plan {
 fn plan(tree: &Tree, source: &Source, jobs: &mut [VersionJob]) -> Plan {
     let mut files: Vec<Option<std::fs::File>> = Vec::with_capacity(jobs.len());
     let mut spots: HashMap<BlobId, Vec<Spot>> = HashMap::new();
+    let mut no_descriptor = 0usize;
     for (i, j) in jobs.iter_mut().enumerate() {
         files.push(None);
         if !matches!(j.data, VersionData::Pending) || j.version.size > WINDOW_MAX_VERSION {
@@ -80,6 +82,12 @@ fn plan(tree: &Tree, source: &Source, jobs: &mut [VersionJob]) -> Plan {
         }
         match tree.create_new(&j.tmp) {
             Ok(f) => files[i] = Some(f),
+            // Out of file descriptors (the process's or the system's): streamed on its own once
+            // this window's files are closed, not failed.
+            Err(e) if crate::restore::files::out_of_descriptors(&e) => {
+                no_descriptor += 1;
+                continue;
+            }
             Err(e) => {
                 j.data = VersionData::Failed(write_failure(j, e.to_string()));
                 continue;
@@ -94,6 +102,12 @@ fn plan(tree: &Tree, source: &Source, jobs: &mut [VersionJob]) -> Plan {
             });
             offset += u64::from(len);
         }
+    }
+    if no_descriptor > 0 {
+        tracing::debug!(
+            versions = no_descriptor,
+            "out of file descriptors: versions streamed on their own after the window"
+        );
     }
     Plan {
         files,

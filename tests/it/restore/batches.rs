@@ -1,6 +1,6 @@
 //! The restore read and write path (restore throughput): batches of documents gathered into
 //! windows whose blobs are read once, pack by pack, and written at their offsets into the
-//! versions' temporary files, two windows in flight, each made durable with one sync before its
+//! versions' temporary files, several windows in flight, each made durable with one sync before its
 //! files get their final names.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -340,4 +340,88 @@ async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_no
             .any(|f| f.to_string_lossy().contains("imvault-tmp")),
         "a temporary file was left: {after:?}"
     );
+}
+
+/// Every file below `dir` by its path below it, with its bytes (the restore's own manifest and
+/// item list, which carry times, left out).
+fn files_below(dir: &std::path::Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if !p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("imvault-restore")
+            {
+                let bytes = std::fs::read(&p).unwrap();
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    out
+}
+
+/// Issue 21: a restore whose process may open only a few files (soft and hard limit 48: a
+/// window's temporary files do not fit) still restores every version: the versions whose file
+/// could not be created for want of a descriptor are streamed on their own after their window,
+/// and the tree is the one a restore without the limit writes, byte for byte.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_versions_are_streamed_alone_and_all_restored() {
+    use std::os::unix::process::CommandExt as _;
+    let env = crate::support::restore::backed_up(173).await;
+    let lib = crate::support::restore::library().to_string();
+    let free = env.dir.path().join("free");
+    let tight = env.dir.path().join("tight");
+    let out = crate::support::restore::cli(
+        &env,
+        &["restore", "--library", &lib, "--to", free.to_str().unwrap()],
+    );
+    crate::support::restore::assert_exit(&out, 0);
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imvault"));
+    cmd.arg("--config")
+        .arg(&env.config_path)
+        .args([
+            "restore",
+            "--library",
+            &lib,
+            "--to",
+            tight.to_str().unwrap(),
+        ])
+        .env("IMVAULT_LOG", "imvault::restore=debug");
+    // SAFETY: only setrlimit (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let rl = libc::rlimit {
+                rlim_cur: 48,
+                rlim_max: 48,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    crate::support::restore::assert_exit(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("out of file descriptors: versions streamed on their own"),
+        "the limit left some versions without a descriptor: {stderr}"
+    );
+    let (want, got) = (files_below(&free), files_below(&tight));
+    assert!(want.len() > 100, "{} files", want.len());
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &want {
+        assert!(got[path] == *bytes, "{} differs", path.display());
+    }
 }
