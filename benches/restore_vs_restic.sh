@@ -212,6 +212,10 @@
 # the 2.5 s that 2x restic's 4.99 s would need. Left: profiles kept as packed text until the
 # sidecar (the catalog's 9 % and part of the sidecars' 11 %), reused range buffers, and the
 # plan by blob that reads each pack once (fewer GETs: moto's share).
+# Tried, not kept (03:00 UTC): a GET's body collected into a buffer with MADV_HUGEPAGE on its
+# whole 2 MiB pages (THP is `madvise` here): 5 alternating pairs from moto, 4.09-4.87 s
+# (median 4.33) against 4.31-4.92 s (4.47) without, system time ~0.25 s lower: ~3 %, within
+# this VM's noise for a wall-clock figure; worth another look with the plan by blob.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
