@@ -18,6 +18,7 @@ pub mod export;
 mod files;
 pub mod into_imanage;
 pub mod names;
+mod open_files;
 pub mod plan;
 pub mod report;
 pub mod request;
@@ -525,7 +526,7 @@ async fn run_batch(
 fn window_shape() -> (usize, usize) {
     let dirs = files::DIRS_KEPT as u64;
     let want = 2 * (WINDOWS_IN_FLIGHT * WINDOW_VERSIONS) as u64 + dirs;
-    let limit = files::open_files_limit_at_least(want).unwrap_or(1024);
+    let limit = open_files::open_files_limit_at_least(want).unwrap_or(1024);
     window_shape_for(limit)
 }
 

@@ -84,7 +84,7 @@ fn plan(tree: &Tree, source: &Source, jobs: &mut [VersionJob]) -> Plan {
             Ok(f) => files[i] = Some(f),
             // Out of file descriptors (the process's or the system's): streamed on its own once
             // this window's files are closed, not failed.
-            Err(e) if crate::restore::files::out_of_descriptors(&e) => {
+            Err(e) if crate::restore::open_files::out_of_descriptors(&e) => {
                 no_descriptor += 1;
                 continue;
             }
