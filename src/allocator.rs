@@ -20,7 +20,16 @@
 /// holding its own high-water mark. One arena for the process: a full backup of the medium
 /// library peaked at 117-119 MiB instead of 153-171 MiB, in the same CPU time (a backup has
 /// few threads running at once; a daemon running many jobs at once on many cores may want more:
-/// set it). An operator's `MALLOC_ARENA_MAX` still wins, as do either tunable in `GLIBC_TUNABLES`.
+/// set it). An operator's `MALLOC_ARENA_MAX` still wins.
+///
+/// Setting the mmap threshold also fixes glibc's trim threshold at 128 KiB: each time the free
+/// memory at the top of the heap passes it, glibc gives it back to the system, and the next
+/// buffers fault their pages in (zeroed) again. A restore allocates a buffer for every blob it
+/// writes (~60 KiB on average, 17,800 files in the medium library): 150,000 page faults, 6 %
+/// of its CPU. A 4 MiB trim threshold halves the faults (~69,000, a quarter of them the
+/// 64 MiB of Argon2 memory that unlocks the key slot) for at most 4 MiB more held per arena.
+/// An operator's `MALLOC_TRIM_THRESHOLD_` still wins, as do any of these tunables in
+/// `GLIBC_TUNABLES`.
 pub unsafe fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -32,6 +41,12 @@ pub unsafe fn tune() {
             // SAFETY: mallopt only sets a malloc tunable; no other thread runs yet (the contract).
             unsafe {
                 libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            }
+        }
+        if !operator_set("MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold") {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
             }
         }
         if !operator_set("MALLOC_ARENA_MAX", "glibc.malloc.arena_max") {

@@ -209,6 +209,8 @@ fn decompress(stored: &[u8], raw_len: u32) -> std::io::Result<Vec<u8>> {
 }
 
 /// Opens (format 2), decompresses a stored blob and checks it against its id; CPU-bound.
+/// A compressed blob of an encrypted repository is opened into the thread's buffer and
+/// decompressed from there ([`Crypto::open_then`]): no copy of the stored bytes.
 pub fn decode(
     crypto: &Crypto,
     id: BlobId,
@@ -218,6 +220,14 @@ pub fn decode(
     raw_len: u32,
     stored: Bytes,
 ) -> Result<Bytes> {
+    if compression == Compression::Zstd && crypto.is_encrypted() {
+        let raw = crypto
+            .open_then(&ad(kind, &id), &stored, |plain| {
+                inflate(id, pack, raw_len, plain)
+            })
+            .map_err(|_| auth_error(id, pack, kind))??;
+        return check_id(crypto, id, pack, raw_len, raw);
+    }
     let opened = crypto.open(&ad(kind, &id), stored);
     check_opened(crypto, id, pack, kind, compression, raw_len, opened)
 }
@@ -237,6 +247,68 @@ pub fn decode_in_place(
     check_opened(crypto, id, pack, kind, compression, raw_len, opened)
 }
 
+fn auth_error(id: BlobId, pack: PackId, kind: BlobKind) -> RepoError {
+    RepoError::Authentication {
+        key: keys::pack(&pack).to_string(),
+        what: format!("{} blob {id}", kind.what()),
+    }
+}
+
+/// The opened bytes of a compressed blob decompressed, after checking the sizes its header and
+/// frame claim: a header (or frame) claiming more than the format allows is refused before any
+/// allocation, so no bomb can exhaust memory.
+fn inflate(id: BlobId, pack: PackId, raw_len: u32, stored: &[u8]) -> Result<Bytes> {
+    let decompress_err = |reason: String| RepoError::Decompress {
+        blob: id,
+        pack,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+    };
+    check_raw_len(id, pack, raw_len)?;
+    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(stored)
+        && declared != u64::from(raw_len)
+    {
+        return Err(decompress_err(format!(
+            "its frame declares {declared} bytes, its header {raw_len}"
+        )));
+    }
+    decompress(stored, raw_len)
+        .map(Bytes::from)
+        .map_err(|source| RepoError::Decompress {
+            blob: id,
+            pack,
+            source,
+        })
+}
+
+fn check_raw_len(id: BlobId, pack: PackId, raw_len: u32) -> Result<()> {
+    if raw_len > MAX_RAW_LEN {
+        return Err(RepoError::Decompress {
+            blob: id,
+            pack,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "its header claims {raw_len} bytes, more than a blob may hold ({MAX_RAW_LEN})"
+                ),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The blob's bytes, once they hash to its id and have its length.
+fn check_id(crypto: &Crypto, id: BlobId, pack: PackId, raw_len: u32, raw: Bytes) -> Result<Bytes> {
+    let actual = crypto.blob_id(&raw);
+    if actual != id || raw.len() != raw_len as usize {
+        return Err(RepoError::BlobMismatch {
+            blob: id,
+            pack,
+            actual,
+        });
+    }
+    Ok(raw)
+}
+
 /// The rest of [`decode`] once the blob is opened: decompressed and checked against its id.
 fn check_opened(
     crypto: &Crypto,
@@ -247,50 +319,15 @@ fn check_opened(
     raw_len: u32,
     opened: std::result::Result<Bytes, crate::repo::crypto::AuthError>,
 ) -> Result<Bytes> {
-    let stored = opened.map_err(|_| RepoError::Authentication {
-        key: keys::pack(&pack).to_string(),
-        what: format!("{} blob {id}", kind.what()),
-    })?;
-    let decompress_err = |reason: String| RepoError::Decompress {
-        blob: id,
-        pack,
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
-    };
-    // A header (or frame) claiming more than the format allows is refused before any
-    // allocation: no bomb can exhaust memory.
-    if raw_len > MAX_RAW_LEN {
-        return Err(decompress_err(format!(
-            "its header claims {raw_len} bytes, more than a blob may hold ({MAX_RAW_LEN})"
-        )));
-    }
+    let stored = opened.map_err(|_| auth_error(id, pack, kind))?;
     let raw = match compression {
-        Compression::None => stored,
-        Compression::Zstd => {
-            if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(&stored)
-                && declared != u64::from(raw_len)
-            {
-                return Err(decompress_err(format!(
-                    "its frame declares {declared} bytes, its header {raw_len}"
-                )));
-            }
-            Bytes::from(
-                decompress(&stored, raw_len).map_err(|source| RepoError::Decompress {
-                    blob: id,
-                    pack,
-                    source,
-                })?,
-            )
+        Compression::None => {
+            check_raw_len(id, pack, raw_len)?;
+            stored
         }
+        Compression::Zstd => inflate(id, pack, raw_len, &stored)?,
     };
-    let actual = crypto.blob_id(&raw);
-    if actual != id || raw.len() != raw_len as usize {
-        return Err(RepoError::BlobMismatch {
-            blob: id,
-            pack,
-            actual,
-        });
-    }
-    Ok(raw)
+    check_id(crypto, id, pack, raw_len, raw)
 }
 
 #[cfg(test)]
@@ -375,38 +412,64 @@ mod tests {
     }
 
     /// Issue 18: a pack header claiming a blob larger than the format allows, or a zstd frame
-    /// declaring another size than the header, is refused before anything is allocated.
+    /// declaring another size than the header, is refused before anything is allocated; in
+    /// plain text and encrypted repositories alike, from a shared range (opened into the
+    /// thread's buffer) and from a buffer of its own (opened in place).
     #[test]
     fn blob_sizes_beyond_the_format_are_refused_before_decompressing() {
         let raw = Bytes::from("the quick brown fox ".repeat(1000));
-        let e = encode(BlobId::of(&raw), BlobKind::Data, raw.clone(), 3).unwrap();
-        assert_eq!(e.compression, Compression::Zstd);
         let pack = PackId::default();
-        let err = decode(e.id, pack, e.compression, MAX_RAW_LEN + 1, e.stored.clone()).unwrap_err();
-        assert!(
-            err.source()
-                .unwrap()
-                .to_string()
-                .contains("more than a blob may hold"),
-            "{err:?}"
-        );
-        let err = decode(e.id, pack, e.compression, u32::MAX, e.stored.clone()).unwrap_err();
-        assert!(
-            err.source()
-                .unwrap()
-                .to_string()
-                .contains("more than a blob may hold"),
-            "{err:?}"
-        );
-        let err = decode(e.id, pack, e.compression, e.raw_len * 2, e.stored.clone()).unwrap_err();
-        assert!(
-            err.source().unwrap().to_string().contains("frame declares"),
-            "{err:?}"
-        );
-        assert_eq!(
-            decode(e.id, pack, e.compression, e.raw_len, e.stored).unwrap(),
-            raw
-        );
+        for c in [
+            Crypto::plaintext(),
+            Crypto::with_master(&MasterKey::from_bytes([4; 32])),
+        ] {
+            let id = c.blob_id(&raw);
+            let e = super::encode(&c, id, BlobKind::Data, raw.clone(), 3).unwrap();
+            assert_eq!(e.compression, Compression::Zstd);
+            let decoders: [&dyn Fn(u32) -> Result<Bytes>; 2] = [
+                &|raw_len| {
+                    super::decode(
+                        &c,
+                        id,
+                        pack,
+                        BlobKind::Data,
+                        e.compression,
+                        raw_len,
+                        e.stored.clone(),
+                    )
+                },
+                &|raw_len| {
+                    super::decode_in_place(
+                        &c,
+                        id,
+                        pack,
+                        BlobKind::Data,
+                        e.compression,
+                        raw_len,
+                        bytes::BytesMut::from(&e.stored[..]),
+                    )
+                },
+            ];
+            for (i, dec) in decoders.iter().enumerate() {
+                let what = format!("{c:?}, decoder {i}");
+                for claimed in [MAX_RAW_LEN + 1, u32::MAX] {
+                    let err = dec(claimed).unwrap_err();
+                    assert!(
+                        err.source()
+                            .unwrap()
+                            .to_string()
+                            .contains("more than a blob may hold"),
+                        "{what}: {err:?}"
+                    );
+                }
+                let err = dec(e.raw_len * 2).unwrap_err();
+                assert!(
+                    err.source().unwrap().to_string().contains("frame declares"),
+                    "{what}: {err:?}"
+                );
+                assert_eq!(dec(e.raw_len).unwrap(), raw, "{what}");
+            }
+        }
     }
 
     #[test]
