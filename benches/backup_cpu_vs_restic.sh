@@ -17,6 +17,10 @@
 #
 # Figures, medium ACTIVE (1,010.6 MB read, 11,124 versions; tree 1,043.9 MB), release builds:
 #
+# - 2026-12-07 05:13 UTC, this script, RUNS=3, a noisy machine (steal time; restic's own CPU
+#   14.72 s against 9.54 s on 12-06), build of 36b75d6 (AES-GCM by AWS-LC, trim threshold
+#   4 MiB), medians: imvault 11.42 s wall, 13.34 CPU-s, **13.20 CPU-s per GB**, 119 MiB;
+#   restic 8.52 s, 14.72 CPU-s, 14.10 per GB, 138 MiB. Met: 0.94x restic's CPU per GB.
 # - 2026-12-06 05:51 UTC, this script, RUNS=3, quiet machine (load ~1), build of 696240b: packs
 #   leave the page cache once written and synced (src/repo/uncached_writes.rs), medians:
 #

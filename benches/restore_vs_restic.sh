@@ -191,6 +191,25 @@
 # 3.05-3.42), 87-95 MiB. (An earlier try of 3 windows on the unjournaled target saw no gain
 # beyond its noise.) A single glibc arena (allocator.rs) costs ~5 % here (MALLOC_ARENA_MAX=4:
 # 2.56-2.89 s, +10-15 MiB); kept.
+# 2026-12-07 05:00-05:12 UTC, this script on 36b75d6 (AES-GCM by AWS-LC, compressed blobs
+# opened into a reused thread buffer, glibc trim threshold 4 MiB, Argon2 lanes in parallel),
+# LOOP=1, a noisier machine than the 59d8429 rows below (load 1.9-3.1, steal time up to a third
+# of a core; restic's own durable time 5.60 -> 6.14 s locally):
+#
+# | repository | RUNS | load | imvault durable s (MB/s) | restic durable s (MB/s), raw | restic / imvault durable (run by run), raw | peak RSS imvault / restic |
+# |---|---|---|---|---|---|---|
+# | local | 5 | 1.9-2.4 | 3.37 (2.85-4.11), 309 MB/s | 6.14 (5.23-6.98), 170 MB/s; 5.15 raw | **1.82x** (1.70-2.04x), 1.53x | 97 (90-102) / 107 (96-111) MiB |
+# | S3 (moto, `S3=1`) | 3 | 2.7-3.1 | 4.23 (3.87-4.66), **246 MB/s** | 5.42 (5.33-5.78), 192 MB/s; 4.77 raw | 1.28x (1.24-1.40x), 1.13x | 102 (99-103) / 145 (125-149) MiB |
+#
+# By hand before the script, alternating runs of two builds into the same target (medians):
+# 7067d86 -> AWS-LC + thread buffer: 4.82 -> 4.06 CPU-s (5 pairs); + trim threshold: minor
+# page faults 145,000 -> 69,000 and 4.58 -> 4.28 CPU-s (5 pairs, the same binary with
+# MALLOC_TRIM_THRESHOLD_). perf of 36b75d6 (process CPU): zstd 10 %, BLAKE3 8 %, AES-GCM 7 %
+# (AWS-LC, ~3 GB/s: most of the medium library's bytes are stored uncompressed), Argon2 3 %,
+# malloc ~6.5 % (one arena: lock hand-offs show as futex wake-ups), file creation, writes and
+# renames ~25 % (system), the catalog's rows and profiles 10 %, sidecars 10 %.
+# Tried, not kept: MALLOC_ARENA_MAX=2 (5 alternating pairs: 4.32 -> 4.36 CPU-s, +12 MiB).
+#
 # This script on 59d8429, LOOP=1:
 #
 # | repository | RUNS | load | imvault durable s (MB/s) | restic durable s (MB/s), raw | restic / imvault durable (run by run), raw | peak RSS imvault / restic |
