@@ -3,7 +3,7 @@
 //!
 //! - **AEAD**: AES-256-GCM, chosen by measurement on the target hardware (docs/FORMAT.md
 //!   "Encryption"), computed by AWS-LC (`aws-lc-rs`, already the TLS stack's), whose AES-GCM
-//!   passes over the bytes once with AES-NI/VAES and carry-less multiplication together:
+//!   passes over the bytes once, AES-NI and carry-less multiplication stitched together:
 //!   1.6-2.7x RustCrypto's `aes-gcm` on the build host, which was 8 % of a restore's CPU. A
 //!   sealed byte string is `nonce (12) || ciphertext || tag (16)` (standard AES-GCM: the same
 //!   bytes whichever implementation seals or opens them; a test checks both ways against
@@ -154,8 +154,9 @@ pub fn cipher(key: &[u8; KEY_LEN]) -> Cipher {
 }
 
 /// Plaintext opened by [`Crypto::open_then`] goes to a buffer of the opening thread, kept
-/// between calls up to this capacity (a larger one is freed after use): a restore opens tens
-/// of thousands of blobs, and a fresh buffer for each cost page faults and a copy.
+/// between calls, of up to this many bytes (a longer record gets a buffer of its own, freed
+/// after use): a restore opens tens of thousands of blobs, and a fresh buffer for each cost
+/// page faults and a copy.
 const SCRATCH_KEEP: usize = 4 << 20;
 
 thread_local! {
