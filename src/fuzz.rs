@@ -519,15 +519,14 @@ mod run {
         };
         let raw_len = u32::from_le_bytes([*a, *b, *d, *e]);
         let stored = Bytes::copy_from_slice(rest);
-        let _ = crate::repo::blob::decode(
-            &crate::repo::crypto::Crypto::plaintext(),
-            BlobId::of(rest),
-            PackId::default(),
-            crate::repo::blob::BlobKind::Data,
+        let blob = crate::repo::blob::StoredBlob {
+            id: BlobId::of(rest),
+            pack: PackId::default(),
+            kind: crate::repo::blob::BlobKind::Data,
             compression,
             raw_len,
-            stored,
-        );
+        };
+        let _ = crate::repo::blob::decode(&crate::repo::crypto::Crypto::plaintext(), &blob, stored);
     }
 
     pub fn index(input: &[u8]) {

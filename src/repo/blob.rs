@@ -208,126 +208,124 @@ fn decompress(stored: &[u8], raw_len: u32) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// What a pack's header says of one stored blob: all it takes to open, decompress and check
+/// it ([`decode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub id: BlobId,
+    /// The pack it is stored in (named by errors).
+    pub pack: PackId,
+    pub kind: BlobKind,
+    pub compression: Compression,
+    /// Its length once decompressed, as the header claims it.
+    pub raw_len: u32,
+}
+
+impl StoredBlob {
+    fn ad(&self) -> [u8; 48] {
+        ad(self.kind, &self.id)
+    }
+
+    fn auth_error(&self) -> RepoError {
+        RepoError::Authentication {
+            key: keys::pack(&self.pack).to_string(),
+            what: format!("{} blob {}", self.kind.what(), self.id),
+        }
+    }
+
+    fn decompress_error(&self, source: std::io::Error) -> RepoError {
+        RepoError::Decompress {
+            blob: self.id,
+            pack: self.pack,
+            source,
+        }
+    }
+
+    /// A header claiming more than the format allows is refused before any allocation: no
+    /// bomb can exhaust memory.
+    fn check_raw_len(&self) -> Result<()> {
+        let raw_len = self.raw_len;
+        if raw_len > MAX_RAW_LEN {
+            return Err(self.decompress_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "its header claims {raw_len} bytes, more than a blob may hold ({MAX_RAW_LEN})"
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The opened bytes of a compressed blob decompressed, after checking the sizes its header
+    /// and frame claim (a frame declaring another size than the header is refused too).
+    fn inflate(&self, stored: &[u8]) -> Result<Bytes> {
+        self.check_raw_len()?;
+        let raw_len = self.raw_len;
+        if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(stored)
+            && declared != u64::from(raw_len)
+        {
+            return Err(self.decompress_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("its frame declares {declared} bytes, its header {raw_len}"),
+            )));
+        }
+        decompress(stored, raw_len)
+            .map(Bytes::from)
+            .map_err(|source| self.decompress_error(source))
+    }
+
+    /// The blob's bytes, once they hash to its id and have its length.
+    fn check_id(&self, crypto: &Crypto, raw: Bytes) -> Result<Bytes> {
+        let actual = crypto.blob_id(&raw);
+        if actual != self.id || raw.len() != self.raw_len as usize {
+            return Err(RepoError::BlobMismatch {
+                blob: self.id,
+                pack: self.pack,
+                actual,
+            });
+        }
+        Ok(raw)
+    }
+
+    /// The rest of [`decode`] once the blob is opened: decompressed and checked against its id.
+    fn check_opened(
+        &self,
+        crypto: &Crypto,
+        opened: std::result::Result<Bytes, crate::repo::crypto::AuthError>,
+    ) -> Result<Bytes> {
+        let stored = opened.map_err(|_| self.auth_error())?;
+        let raw = match self.compression {
+            Compression::None => {
+                self.check_raw_len()?;
+                stored
+            }
+            Compression::Zstd => self.inflate(&stored)?,
+        };
+        self.check_id(crypto, raw)
+    }
+}
+
 /// Opens (format 2), decompresses a stored blob and checks it against its id; CPU-bound.
 /// A compressed blob of an encrypted repository is opened into the thread's buffer and
 /// decompressed from there ([`Crypto::open_then`]): no copy of the stored bytes.
-pub fn decode(
-    crypto: &Crypto,
-    id: BlobId,
-    pack: PackId,
-    kind: BlobKind,
-    compression: Compression,
-    raw_len: u32,
-    stored: Bytes,
-) -> Result<Bytes> {
-    if compression == Compression::Zstd && crypto.is_encrypted() {
+pub fn decode(crypto: &Crypto, blob: &StoredBlob, stored: Bytes) -> Result<Bytes> {
+    if blob.compression == Compression::Zstd && crypto.is_encrypted() {
         let raw = crypto
-            .open_then(&ad(kind, &id), &stored, |plain| {
-                inflate(id, pack, raw_len, plain)
-            })
-            .map_err(|_| auth_error(id, pack, kind))??;
-        return check_id(crypto, id, pack, raw_len, raw);
+            .open_then(&blob.ad(), &stored, |plain| blob.inflate(plain))
+            .map_err(|_| blob.auth_error())??;
+        return blob.check_id(crypto, raw);
     }
-    let opened = crypto.open(&ad(kind, &id), stored);
-    check_opened(crypto, id, pack, kind, compression, raw_len, opened)
+    blob.check_opened(crypto, crypto.open(&blob.ad(), stored))
 }
 
 /// [`decode`] of a blob read into a buffer of its own: opened in place (no copy of the
 /// stored bytes); the same checks.
 pub fn decode_in_place(
     crypto: &Crypto,
-    id: BlobId,
-    pack: PackId,
-    kind: BlobKind,
-    compression: Compression,
-    raw_len: u32,
+    blob: &StoredBlob,
     stored: bytes::BytesMut,
 ) -> Result<Bytes> {
-    let opened = crypto.open_in_place(&ad(kind, &id), stored);
-    check_opened(crypto, id, pack, kind, compression, raw_len, opened)
-}
-
-fn auth_error(id: BlobId, pack: PackId, kind: BlobKind) -> RepoError {
-    RepoError::Authentication {
-        key: keys::pack(&pack).to_string(),
-        what: format!("{} blob {id}", kind.what()),
-    }
-}
-
-/// The opened bytes of a compressed blob decompressed, after checking the sizes its header and
-/// frame claim: a header (or frame) claiming more than the format allows is refused before any
-/// allocation, so no bomb can exhaust memory.
-fn inflate(id: BlobId, pack: PackId, raw_len: u32, stored: &[u8]) -> Result<Bytes> {
-    let decompress_err = |reason: String| RepoError::Decompress {
-        blob: id,
-        pack,
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
-    };
-    check_raw_len(id, pack, raw_len)?;
-    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(stored)
-        && declared != u64::from(raw_len)
-    {
-        return Err(decompress_err(format!(
-            "its frame declares {declared} bytes, its header {raw_len}"
-        )));
-    }
-    decompress(stored, raw_len)
-        .map(Bytes::from)
-        .map_err(|source| RepoError::Decompress {
-            blob: id,
-            pack,
-            source,
-        })
-}
-
-fn check_raw_len(id: BlobId, pack: PackId, raw_len: u32) -> Result<()> {
-    if raw_len > MAX_RAW_LEN {
-        return Err(RepoError::Decompress {
-            blob: id,
-            pack,
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "its header claims {raw_len} bytes, more than a blob may hold ({MAX_RAW_LEN})"
-                ),
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// The blob's bytes, once they hash to its id and have its length.
-fn check_id(crypto: &Crypto, id: BlobId, pack: PackId, raw_len: u32, raw: Bytes) -> Result<Bytes> {
-    let actual = crypto.blob_id(&raw);
-    if actual != id || raw.len() != raw_len as usize {
-        return Err(RepoError::BlobMismatch {
-            blob: id,
-            pack,
-            actual,
-        });
-    }
-    Ok(raw)
-}
-
-/// The rest of [`decode`] once the blob is opened: decompressed and checked against its id.
-fn check_opened(
-    crypto: &Crypto,
-    id: BlobId,
-    pack: PackId,
-    kind: BlobKind,
-    compression: Compression,
-    raw_len: u32,
-    opened: std::result::Result<Bytes, crate::repo::crypto::AuthError>,
-) -> Result<Bytes> {
-    let stored = opened.map_err(|_| auth_error(id, pack, kind))?;
-    let raw = match compression {
-        Compression::None => {
-            check_raw_len(id, pack, raw_len)?;
-            stored
-        }
-        Compression::Zstd => inflate(id, pack, raw_len, &stored)?,
-    };
-    check_id(crypto, id, pack, raw_len, raw)
+    blob.check_opened(crypto, crypto.open_in_place(&blob.ad(), stored))
 }
 
 #[cfg(test)]
@@ -370,15 +368,14 @@ mod tests {
         raw_len: u32,
         stored: Bytes,
     ) -> Result<Bytes> {
-        super::decode(
-            &Crypto::plaintext(),
+        let blob = StoredBlob {
             id,
             pack,
-            BlobKind::Data,
+            kind: BlobKind::Data,
             compression,
             raw_len,
-            stored,
-        )
+        };
+        super::decode(&Crypto::plaintext(), &blob, stored)
     }
 
     /// Issue 14: a sealed blob opens only as itself (its kind and id are authenticated), and
@@ -393,8 +390,16 @@ mod tests {
         let plain = encode(id, BlobKind::Meta, text.clone(), 3).unwrap();
         assert_eq!(e.stored.len(), plain.stored.len() + SEAL_OVERHEAD);
         let pack = PackId::of(b"pack");
-        let dec =
-            |kind, id, stored| super::decode(&c, id, pack, kind, e.compression, e.raw_len, stored);
+        let dec = |kind, id, stored| {
+            let blob = StoredBlob {
+                id,
+                pack,
+                kind,
+                compression: e.compression,
+                raw_len: e.raw_len,
+            };
+            super::decode(&c, &blob, stored)
+        };
         assert_eq!(dec(BlobKind::Meta, id, e.stored.clone()).unwrap(), text);
         let err = dec(BlobKind::Data, id, e.stored.clone()).unwrap_err();
         let msg = err.to_string();
@@ -426,28 +431,18 @@ mod tests {
             let id = c.blob_id(&raw);
             let e = super::encode(&c, id, BlobKind::Data, raw.clone(), 3).unwrap();
             assert_eq!(e.compression, Compression::Zstd);
+            let claiming = |raw_len| StoredBlob {
+                id,
+                pack,
+                kind: BlobKind::Data,
+                compression: e.compression,
+                raw_len,
+            };
             let decoders: [&dyn Fn(u32) -> Result<Bytes>; 2] = [
+                &|raw_len| super::decode(&c, &claiming(raw_len), e.stored.clone()),
                 &|raw_len| {
-                    super::decode(
-                        &c,
-                        id,
-                        pack,
-                        BlobKind::Data,
-                        e.compression,
-                        raw_len,
-                        e.stored.clone(),
-                    )
-                },
-                &|raw_len| {
-                    super::decode_in_place(
-                        &c,
-                        id,
-                        pack,
-                        BlobKind::Data,
-                        e.compression,
-                        raw_len,
-                        bytes::BytesMut::from(&e.stored[..]),
-                    )
+                    let stored = bytes::BytesMut::from(&e.stored[..]);
+                    super::decode_in_place(&c, &claiming(raw_len), stored)
                 },
             ];
             for (i, dec) in decoders.iter().enumerate() {

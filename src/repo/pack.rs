@@ -41,6 +41,19 @@ pub struct PackEntry {
     pub raw_len: u32,
 }
 
+impl PackEntry {
+    /// What it takes to decode this blob of pack `pack` ([`crate::repo::blob::decode`]).
+    pub fn stored(&self, pack: PackId) -> crate::repo::blob::StoredBlob {
+        crate::repo::blob::StoredBlob {
+            id: self.id,
+            pack,
+            kind: self.kind,
+            compression: self.compression,
+            raw_len: self.raw_len,
+        }
+    }
+}
+
 /// Accumulates blobs of one pack in memory.
 #[derive(Default)]
 pub struct PackWriter {

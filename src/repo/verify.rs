@@ -365,8 +365,7 @@ pub(crate) fn check_pack_bytes(
             continue;
         };
         blobs += 1;
-        if let Err(err) = blob::decode(crypto, e.id, *id, e.kind, e.compression, e.raw_len, stored)
-        {
+        if let Err(err) = blob::decode(crypto, &e.stored(*id), stored) {
             problems.push(Problem {
                 kind: ProblemKind::CorruptBlob,
                 object: key.clone(),

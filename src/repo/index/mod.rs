@@ -43,6 +43,19 @@ pub struct BlobLocation {
     pub raw_len: u32,
 }
 
+impl BlobLocation {
+    /// What it takes to decode blob `id` stored here ([`crate::repo::blob::decode`]).
+    pub fn stored(&self, id: BlobId) -> crate::repo::blob::StoredBlob {
+        crate::repo::blob::StoredBlob {
+            id,
+            pack: self.pack,
+            kind: self.kind,
+            compression: self.compression,
+            raw_len: self.raw_len,
+        }
+    }
+}
+
 use table::{Builder, Slot, Table};
 
 /// Blobs indexed since the load kept in memory before they are folded into the recent table

@@ -39,15 +39,7 @@ fn locate(index: &Index, id: &BlobId) -> Result<BlobLocation> {
 
 /// Opens (format 2), decompresses and checks one stored blob; CPU-bound.
 fn decode(crypto: &Crypto, id: BlobId, loc: BlobLocation, stored: Bytes) -> Result<Bytes> {
-    blob::decode(
-        crypto,
-        id,
-        loc.pack,
-        loc.kind,
-        loc.compression,
-        loc.raw_len,
-        stored,
-    )
+    blob::decode(crypto, &loc.stored(id), stored)
 }
 
 /// Every blob of `range` decoded, in order (tests; see [`decode_range_each`]).
@@ -86,15 +78,7 @@ fn decode_range_each(
         .iter()
         .all(|(_, loc)| loc.compression == blob::Compression::None);
     for (id, loc, stored) in range.split_mut(buf) {
-        let b = blob::decode_in_place(
-            crypto,
-            id,
-            loc.pack,
-            loc.kind,
-            loc.compression,
-            loc.raw_len,
-            stored,
-        );
+        let b = blob::decode_in_place(crypto, &loc.stored(id), stored);
         let b = match b {
             Ok(b) if !all_plain && loc.compression == blob::Compression::None => {
                 Ok(Bytes::copy_from_slice(&b))

@@ -39,7 +39,7 @@ proptest! {
         prop_assert_eq!(entries.len(), blobs.len());
         for (e, b) in entries.iter().zip(&blobs) {
             let stored = sealed.bytes.slice(e.offset as usize..(e.offset + e.stored_len) as usize);
-            let back = blob::decode(&crypto, e.id, sealed.id, e.kind, e.compression, e.raw_len, stored).unwrap();
+            let back = blob::decode(&crypto, &e.stored(sealed.id), stored).unwrap();
             prop_assert_eq!(&back[..], &b[..]);
         }
     }
