@@ -84,7 +84,7 @@ async fn a_backup_waits_out_a_minute_long_outage() {
             || downloaded(&live) >= 20,
         )
         .await;
-        proxy.stop();
+        proxy.stop().await;
         // The backup says it waits (progress), and keeps waiting for a minute.
         wait_for(
             "the storage unreachable for 60 s",
@@ -132,7 +132,7 @@ async fn an_outage_past_the_wait_fails_the_run_but_its_early_checkpoints_keep_th
             || downloaded(&live) >= 30,
         )
         .await;
-        proxy.stop();
+        proxy.stop().await;
     };
     let o = opts(&live);
     let (out, ()) = tokio::join!(env.backup(&o), drive);

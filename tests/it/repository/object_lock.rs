@@ -659,7 +659,7 @@ async fn a_locked_write_waits_for_the_store_to_come_back() {
     });
     let store = imvault::repo::open_backend(&cfg).unwrap();
     let key = Path::from("packs/ab/abcdef");
-    proxy.stop();
+    proxy.stop().await;
     let write = {
         let store = store.clone();
         let key = key.clone();

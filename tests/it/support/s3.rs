@@ -178,11 +178,28 @@ pub fn s3_endpoint() -> Option<String> {
 /// A TCP proxy in front of the test S3 server, so a test can make the endpoint unreachable
 /// (connections refused, open ones cut) and bring it back on the same port, without losing
 /// what the server stores (moto keeps its data in memory: restarting it would empty it).
+///
+/// Its port lies below the kernel's ephemeral range (32768 and up here), so while the proxy is
+/// down no outgoing connection of a test running beside it can be given that port as its
+/// source port and keep the proxy from binding it again; and `stop` returns only once the
+/// listener and every forwarded connection are closed (an aborted task is dropped later, on
+/// a worker thread: a connection it still held would keep the port bound).
 pub struct S3Outage {
     port: u16,
     target: String,
     accept: Option<tokio::task::JoinHandle<()>>,
-    conns: std::sync::Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    conns: std::sync::Arc<Mutex<tokio::task::JoinSet<()>>>,
+}
+
+/// Ports tried for proxies: below the ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`,
+/// 32768-60999 by default).
+const PROXY_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+fn proxy_listener(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.set_reuseaddr(true)?;
+    sock.bind(([127, 0, 0, 1], port).into())?;
+    sock.listen(64)
 }
 
 impl S3Outage {
@@ -192,13 +209,23 @@ impl S3Outage {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_string();
+        // A start spread by the process id and the clock, then the next free port.
+        let seed = std::process::id() as u64
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() as u64);
+        let span = (PROXY_PORTS.end - PROXY_PORTS.start) as u64;
+        let (port, listener) = (0..span)
+            .map(|i| PROXY_PORTS.start + ((seed + i) % span) as u16)
+            .find_map(|port| proxy_listener(port).ok().map(|l| (port, l)))
+            .expect("a free port for the proxy below the ephemeral range");
         let mut p = Self {
-            port: free_port().expect("free port"),
+            port,
             target,
             accept: None,
             conns: Default::default(),
         };
-        p.resume();
+        p.serve(listener);
         p
     }
 
@@ -207,33 +234,34 @@ impl S3Outage {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The endpoint goes away: the listener closes, open connections are cut.
-    pub fn stop(&mut self) {
+    /// The endpoint goes away: the listener closes, open connections are cut; returns once
+    /// they are closed.
+    pub async fn stop(&mut self) {
         if let Some(a) = self.accept.take() {
             a.abort();
+            // Dropped once this returns: no connection is added after the set is taken.
+            let _ = a.await;
         }
-        for c in self.conns.lock().unwrap().drain(..) {
-            c.abort();
-        }
+        let mut conns = std::mem::take(&mut *self.conns.lock().unwrap());
+        conns.shutdown().await;
     }
 
     /// The endpoint comes back on the same port.
     pub fn resume(&mut self) {
-        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
-        sock.set_reuseaddr(true).expect("SO_REUSEADDR");
-        sock.bind(([127, 0, 0, 1], self.port).into())
-            .expect("bind the proxy port again");
-        let listener = sock.listen(64).expect("listen");
+        let listener = proxy_listener(self.port).expect("bind the proxy port again");
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
         let (target, conns) = (self.target.clone(), self.conns.clone());
         self.accept = Some(tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let target = target.clone();
-                let task = tokio::spawn(async move {
+                conns.lock().unwrap().spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
-                conns.lock().unwrap().push(task.abort_handle());
             }
         }));
     }
@@ -241,7 +269,11 @@ impl S3Outage {
 
 impl Drop for S3Outage {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        // Dropping the set aborts its connections.
+        drop(std::mem::take(&mut *self.conns.lock().unwrap()));
     }
 }
 
