@@ -179,6 +179,29 @@
 #   p50 of every `find` is now 41-77 ms at 10 M with three libraries; p95 is 46-113 ms (the
 #   tails on this shared VM are CPU time too, not I/O). Left in a `find` of 1,000 hits: ~5 ms
 #   process start, ~18 ms decoding 1,000 profiles into JSON maps, and the plan's reads.
+#   2026-12-07 07:47 UTC, same catalog (10,073,782 versions, 4 libraries), quiet machine (load
+#   0.1-1.6), warm, /work/coord/qf2.sh-style (whole processes, 20 runs, two alternating passes
+#   each), release builds of 36b75d6 (before) and of the change (after): `find`'s text output
+#   reads outlines (`Catalog::find_outlines`: the row's columns and the profile's author, read
+#   from the packed text without building the profile; no content reference) and writes once;
+#   the automatic plan counts a name range in SQL (up to the threshold) before reading it, so
+#   a common range no longer reads ~100,000 index entries into Rust only to drop them. The
+#   text is byte for byte the same for every query below; `--json` is unchanged.
+#
+#   | query | before: wall p50 / p95 ms | after |
+#   |---|---|---|
+#   | ls (top) | 5.5-6.9 / 7.6-9.2 | 4.3-4.5 / 5.7-6.1 |
+#   | versions ACTIVE!3482658 | 6.5-8.1 / 8.2-9.2 | 5.1-5.7 / 5.6-9.4 |
+#   | find --name 'Memo r*' (common range: key order) | 76.5-77.2 / 109.2-114.5 | 42.2-44.7 / 50.1-60.3 |
+#   | find --name 'Invoic*' | 66.1-67.2 / 85.6-88.0 | 31.5-33.1 / 37.0-39.2 |
+#   | find --name 'invoice' (exact) | 43.0-46.3 / 46.5-47.4 | 22.3-23.0 / 24.0-27.7 |
+#   | find --name 'Memo re limitation period 7*' (rare range) | 47.6-50.7 / 55.2-82.1 | 25.5-27.2 / 27.4-31.5 |
+#   | find --name 'Memo re l*' | 72.8-76.2 / 86.9-98.5 | 42.2-44.6 / 48.5-60.1 |
+#   | find --name '*.pdf' (no literal start) | 42.4-42.9 / 49.7-56.3 | 20.6-22.8 / 26.2-34.5 |
+#
+#   So every query's p95 is now <= 61 ms at 10 M (goal 100 ms). Tried, not kept: reading the
+#   catalog through a memory map (`PRAGMA mmap_size`) for `find`: -8 ms on 'Memo r*', -2 ms
+#   on 'Invoic*'; the pages a long-running daemon touched would count in its resident size.
 #
 # v1 -> v2 at 100000: 2,317 -> 469 -> 413 -> 378 bytes per version (6.1x); at 1 M 2,300 -> 378.; `find` of a rare name 855 -> 22 ms
 # (an index on lower(name) and a range from the pattern's literal start), of a common prefix

@@ -5,8 +5,8 @@ use rusqlite::ToSql;
 use super::Catalog;
 use super::encode::{U64, get_last_seq, get_u64, time_to_ns_clamped};
 use super::error::{CatalogError, SqlContext};
-use super::rows::{self, VERSION_COLS};
-use super::types::{FindHit, FindQuery};
+use super::rows::{self, RawVersion, VERSION_COLS};
+use super::types::{FindHit, FindQuery, VersionOutline};
 
 /// Hits returned when the query sets no limit.
 pub const DEFAULT_FIND_LIMIT: usize = 1000;
@@ -35,6 +35,16 @@ impl Catalog {
     /// its profile) carried those codes in any snapshot the version state was in.
     pub fn find(&self, q: &FindQuery) -> Result<Vec<FindHit>, CatalogError> {
         self.find_planned(q, FindPlan::Auto)
+    }
+
+    /// [`Catalog::find`]'s hits as outlines: the same versions and snapshots, each without its
+    /// profile (but its author) and content reference, which cost most of a `find` of many
+    /// hits to read (for listings such as `imvault find`'s text output).
+    pub fn find_outlines(
+        &self,
+        q: &FindQuery,
+    ) -> Result<Vec<FindHit<VersionOutline>>, CatalogError> {
+        self.find_with(q, FindPlan::Auto, rows::version_outline)
     }
 
     /// The plan [`FindPlan::Auto`] takes for `q`: [`FindPlan::ByName`] for a whole name (no
@@ -66,6 +76,16 @@ impl Catalog {
         q: &FindQuery,
         plan: FindPlan,
     ) -> Result<Vec<FindHit>, CatalogError> {
+        self.find_with(q, plan, rows::version)
+    }
+
+    /// [`Catalog::find_planned`], each hit's newest matching state made by `decode`.
+    fn find_with<V>(
+        &self,
+        q: &FindQuery,
+        plan: FindPlan,
+        decode: fn(RawVersion) -> Result<V, CatalogError>,
+    ) -> Result<Vec<FindHit<V>>, CatalogError> {
         // The filters on a version row `v`, as SQL with numbered parameters.
         let mut filters = String::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
@@ -151,21 +171,19 @@ impl Catalog {
                 get_last_seq(r, rows::VERSION_NCOLS + 1)?,
             ))
         };
-        // For a name range: its documents (all of them when the plan is by name; for the
-        // automatic plan only when fewer than the threshold of common names, counted while
-        // reading them, so a rare range is read once).
-        let limit_named = |low: &str, high: &str, plan| match plan {
-            FindPlan::Auto => {
-                let cap = self.common_threshold(limit)?;
-                self.documents_named(q, low, high, Some(cap))
-            }
-            _ => self.documents_named(q, low, high, None),
-        };
         let named = match (plan, range) {
             (FindPlan::InDocumentOrder, _) | (_, None) => None,
             (_, Some(NameRange::Exact(name))) => Some(Named::Exact(name)),
-            (plan, Some(NameRange::Prefix(low, high))) => {
-                limit_named(&low, &high, plan)?.map(Named::Documents)
+            // A common range (counted in SQL first, up to the threshold: ~4x cheaper per entry
+            // than reading the entries, which a common range would waste) is read in key
+            // order; a rare one by its documents.
+            (FindPlan::Auto, Some(NameRange::Prefix(low, high)))
+                if self.names_are_common(&low, &high, limit)? =>
+            {
+                None
+            }
+            (_, Some(NameRange::Prefix(low, high))) => {
+                Some(Named::Documents(self.documents_named(q, &low, &high)?))
             }
         };
         match named {
@@ -187,7 +205,7 @@ impl Catalog {
                     params.push(&document);
                     for row in stmt.query_map(params.as_slice(), read).ctx(action)? {
                         let (raw, first, last) = row.ctx(action)?;
-                        if !hits.add(rows::version(raw)?, first, last) {
+                        if !hits.add(raw, first, last) {
                             return Ok(false);
                         }
                     }
@@ -241,21 +259,26 @@ impl Catalog {
                     params.push(&library);
                     for row in stmt.query_map(params.as_slice(), read).ctx(action)? {
                         let (raw, first, last) = row.ctx(action)?;
-                        if !hits.add(rows::version(raw)?, first, last) {
+                        if !hits.add(raw, first, last) {
                             break 'libraries;
                         }
                     }
                 }
             }
         }
+        // Only the hits' rows are decoded, not every state read on the way.
         hits.found
             .into_iter()
-            .map(|(version, ranges)| {
+            .map(|(raw, ranges)| {
+                let library = raw.library()?;
                 let snapshots = ranges
                     .into_iter()
-                    .map(|(first, last)| self.span(&version.id.document.library, first, last))
+                    .map(|(first, last)| self.span(&library, first, last))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(FindHit { version, snapshots })
+                Ok(FindHit {
+                    version: decode(raw)?,
+                    snapshots,
+                })
             })
             .collect()
     }
@@ -303,16 +326,13 @@ impl Catalog {
     }
 
     /// The documents (library id, number), ordered by library name and number, of which a
-    /// version was ever named within `[low, high)` (lower-cased), in `q.library` if set. With a
-    /// `cap`, `None` when the range holds at least `cap` entries (of any library: the test
-    /// [`Catalog::names_are_common`] makes).
+    /// version was ever named within `[low, high)` (lower-cased), in `q.library` if set.
     fn documents_named(
         &self,
         q: &FindQuery,
         low: &str,
         high: &str,
-        cap: Option<i64>,
-    ) -> Result<Option<Vec<(i64, u64)>>, CatalogError> {
+    ) -> Result<Vec<(i64, u64)>, CatalogError> {
         let action = || format!("finding the documents named {low:?}... for {q:?}");
         // Libraries in name order; an entry's rank is its library's place there (a customer has
         // a few libraries).
@@ -332,38 +352,27 @@ impl Catalog {
             .conn
             .prepare_cached(
                 "SELECT library, document FROM version_names \
-                 WHERE name >= ?1 AND name < ?2 LIMIT ?3",
+                 WHERE name >= ?1 AND name < ?2",
             )
             .ctx(action)?;
-        let mut rows = stmt
-            .query(rusqlite::params![low, high, cap.unwrap_or(-1)])
-            .ctx(action)?;
+        let mut rows = stmt.query(rusqlite::params![low, high]).ctx(action)?;
         // Sorted here rather than by SQL (DISTINCT and ORDER BY a library name looked up per
         // entry took ~30 ms of CPU for 20,000 entries at 1 M versions); keyed by rank once per
         // entry (a hash lookup per comparison cost ~140 ms sorting 190,000 entries).
         // Each entry as one number, its library's rank above its document number: a sort of
         // plain integers.
-        let mut keyed: Vec<u128> = Vec::with_capacity(
-            cap.map_or(1 << 12, |c| usize::try_from(c).unwrap_or(0).min(1 << 16)),
-        );
-        let mut entries = 0i64;
+        let mut keyed: Vec<u128> = Vec::with_capacity(1 << 12);
         while let Some(r) = rows.next().ctx(action)? {
-            entries += 1;
             if let Some(rank) = rank(r.get(0).ctx(action)?) {
                 keyed.push((rank as u128) << 64 | u128::from(get_u64(r, 1).ctx(action)?));
             }
         }
-        if cap.is_some_and(|cap| entries >= cap) {
-            return Ok(None);
-        }
         keyed.sort_unstable();
         keyed.dedup();
-        Ok(Some(
-            keyed
-                .into_iter()
-                .map(|k| (libraries[(k >> 64) as usize].1, k as u64))
-                .collect(),
-        ))
+        Ok(keyed
+            .into_iter()
+            .map(|k| (libraries[(k >> 64) as usize].1, k as u64))
+            .collect())
     }
 }
 
@@ -379,7 +388,7 @@ enum Named {
 /// of every matching state), at most `limit`.
 struct Hits {
     limit: usize,
-    found: Vec<(crate::catalog::VersionRow, Vec<(u64, u64)>)>,
+    found: Vec<(RawVersion, Vec<(u64, u64)>)>,
 }
 
 impl Hits {
@@ -392,9 +401,9 @@ impl Hits {
 
     /// Add a matching state (rows come ordered by version, then first snapshot); `false` when
     /// it is of a new version and the limit is reached.
-    fn add(&mut self, v: crate::catalog::VersionRow, first: u64, last: u64) -> bool {
+    fn add(&mut self, v: RawVersion, first: u64, last: u64) -> bool {
         match self.found.last_mut() {
-            Some((h, ranges)) if h.id == v.id => {
+            Some((h, ranges)) if h.same_version(&v) => {
                 *h = v;
                 ranges.push((first, last));
             }

@@ -88,7 +88,8 @@ pub use shared::SharedCatalog;
 pub use types::{
     ChangeCounts, ContainerName, ContainerRow, DocumentEntry, FindHit, FindQuery, ItemCounts,
     LoadReport, PlaceContents, PlaceOutline, PlannedDocument, RestorePlanRows, SkippedRow,
-    SnapshotId, SnapshotInfo, SnapshotRef, SnapshotRow, SnapshotSpan, VersionHistory, VersionRow,
+    SnapshotId, SnapshotInfo, SnapshotRef, SnapshotRow, SnapshotSpan, VersionHistory,
+    VersionOutline, VersionRow,
 };
 
 /// An open catalog database.

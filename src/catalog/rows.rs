@@ -6,7 +6,9 @@ use serde_json::Value;
 use super::encode::{self, container_id, get_opt_u64, get_u64};
 use super::error::CatalogError;
 use super::packed::{self, Dict};
-use super::types::{ContainerRow, ItemCounts, SnapshotInfo, SnapshotRef, SnapshotRow, VersionRow};
+use super::types::{
+    ContainerRow, ItemCounts, SnapshotInfo, SnapshotRef, SnapshotRow, VersionOutline, VersionRow,
+};
 use crate::imanage::model::{DocumentId, VersionId};
 
 /// Columns read by [`container`], in order.
@@ -141,6 +143,45 @@ pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
         derived_of(&row),
     )?;
     Ok(row)
+}
+
+/// What [`version`] reads of the row for a listing ([`VersionOutline`]): no content reference
+/// and, of the profile, only its author.
+pub(crate) fn version_outline(raw: RawVersion) -> Result<VersionOutline, CatalogError> {
+    let id = VersionId {
+        document: DocumentId {
+            library: encode::library(&raw.library)?,
+            number: raw.document,
+        },
+        version: raw.version,
+    };
+    let author = packed::profile_author(
+        &|| format!("the profile of version {id}"),
+        &raw.profile,
+        raw.base_profile.as_deref(),
+    )?;
+    Ok(VersionOutline {
+        kind: encode::document_kind_from_int(raw.kind)?,
+        name: raw.name,
+        extension: raw.extension,
+        size: raw.size,
+        author,
+        id,
+    })
+}
+
+impl RawVersion {
+    /// Whether the row is of version `other`'s (same library, document and version number).
+    pub(crate) fn same_version(&self, other: &RawVersion) -> bool {
+        self.document == other.document
+            && self.version == other.version
+            && self.library == other.library
+    }
+
+    /// The row's library, as its column names it.
+    pub(crate) fn library(&self) -> Result<crate::imanage::model::LibraryId, CatalogError> {
+        encode::library(&self.library)
+    }
 }
 
 /// The values of the profile fields a version row keeps as columns ([`packed::DERIVED`]), as

@@ -273,16 +273,31 @@ pub struct FindQuery {
     pub limit: Option<usize>,
 }
 
-/// One version that matched `find`, with the snapshots in which a matching state exists.
+/// One version that matched `find`, with the snapshots in which a matching state exists: the
+/// whole row ([`VersionRow`]) or its outline ([`VersionOutline`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FindHit {
+pub struct FindHit<V = VersionRow> {
     /// The newest matching state.
-    pub version: VersionRow,
+    pub version: V,
     /// Runs of snapshots holding a matching state, in time order.
     pub snapshots: Vec<SnapshotSpan>,
 }
 
-impl FindHit {
+/// What a listing prints of a version: the row's columns and the profile's author, without the
+/// rest of the profile and without the content reference (reading those is most of the cost of
+/// a `find` of many hits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionOutline {
+    pub id: VersionId,
+    pub kind: DocumentKind,
+    pub name: String,
+    pub extension: Option<String>,
+    pub size: u64,
+    /// What [`VersionRow::author`] gives of the whole row.
+    pub author: Option<String>,
+}
+
+impl<V> FindHit<V> {
     /// How many snapshots hold a matching state.
     pub fn snapshot_count(&self) -> u64 {
         self.snapshots.iter().map(SnapshotSpan::count).sum()

@@ -8,17 +8,17 @@ use serde_json::json;
 
 use super::{Exit, load_settings_offline};
 use crate::app::state::open_catalog_to_browse;
-use crate::catalog::{Catalog, DocumentEntry, PlaceOutline, SnapshotInfo, VersionRow};
+use crate::catalog::{Catalog, DocumentEntry, PlaceOutline, SnapshotInfo};
 use crate::cli::LsArgs;
 use crate::imanage::model::{ContainerId, DocumentId, LibraryId};
 use crate::restore::plan::pick_snapshot;
 use crate::restore::when::parse_time;
 
-/// `name.ext` of a version.
-pub fn display_name(v: &VersionRow) -> String {
-    match v.extension.as_deref().filter(|e| !e.is_empty()) {
-        Some(e) => format!("{}.{e}", v.name),
-        None => v.name.clone(),
+/// `name.ext` of a version (its name and extension).
+pub fn display_name(name: &str, extension: Option<&str>) -> String {
+    match extension.filter(|e| !e.is_empty()) {
+        Some(e) => format!("{name}.{e}"),
+        None => name.to_string(),
     }
 }
 
@@ -269,7 +269,7 @@ fn print_document(out: &mut String, d: &DocumentEntry) {
         "  {:<14} {:<14} {}",
         "[document]",
         d.id.to_string(),
-        display_name(latest)
+        display_name(&latest.name, latest.extension.as_deref())
     );
     for v in &d.versions {
         let _ = writeln!(

@@ -48,7 +48,7 @@ fn print_history(history: &[VersionHistory]) {
             v.size,
             v.edit_date.as_deref().unwrap_or("-"),
             v.author().unwrap_or("-"),
-            super::ls::display_name(v),
+            super::ls::display_name(&v.name, v.extension.as_deref()),
             &s.first.id.to_hex()[..12],
             s.first.time.format("%Y-%m-%d %H:%M"),
             s.last.time.format("%Y-%m-%d %H:%M"),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use imvault::catalog::{Catalog, FindPlan, FindQuery};
+use imvault::catalog::{Catalog, FindPlan, FindQuery, VersionOutline};
 use imvault::imanage::model::LibraryId;
 
 use super::fixture::*;
@@ -155,7 +155,7 @@ fn both_plans_find_what_the_model_holds() {
         (r"50%_off\d*", |n| n.starts_with(r"50%_off\d")),
         (r"50%_off\draft", |n| n == r"50%_off\draft"),
     ];
-    let mut compared = 0;
+    let (mut compared, mut authored) = (0, 0);
     for (pattern, matches) in cases {
         for library in [None, Some("ARCHIVE")] {
             for (author, after_day) in [(None, None), (Some("CD"), None), (None, Some(15))] {
@@ -176,6 +176,31 @@ fn both_plans_find_what_the_model_holds() {
                     for plan in [FindPlan::ByName, FindPlan::InDocumentOrder, FindPlan::Auto] {
                         assert_eq!(run(&cat, &q, plan), want, "{plan:?} for {q:?}");
                     }
+                    // The outlines are the whole hits' columns, author and snapshots.
+                    let outlines = cat.find_outlines(&q).expect("find outlines");
+                    let whole: Vec<_> = cat
+                        .find(&q)
+                        .expect("find")
+                        .into_iter()
+                        .map(|h| {
+                            let v = &h.version;
+                            let outline = VersionOutline {
+                                id: v.id.clone(),
+                                kind: v.kind,
+                                name: v.name.clone(),
+                                extension: v.extension.clone(),
+                                size: v.size,
+                                author: v.author().map(str::to_string),
+                            };
+                            (outline, h.snapshots)
+                        })
+                        .collect();
+                    let outlines: Vec<_> = outlines
+                        .into_iter()
+                        .map(|h| (h.version, h.snapshots))
+                        .collect();
+                    assert_eq!(outlines, whole, "outlines for {q:?}");
+                    authored += outlines.iter().filter(|(v, _)| v.author.is_some()).count();
                     compared += usize::from(!want.is_empty());
                 }
             }
@@ -183,6 +208,7 @@ fn both_plans_find_what_the_model_holds() {
     }
     // Most cases have hits (a model mistake giving empty answers everywhere would pass above).
     assert!(compared > 100, "only {compared} cases had hits");
+    assert!(authored > 1000, "only {authored} outlines named an author");
 }
 
 #[test]
