@@ -180,8 +180,8 @@
 #   tails on this shared VM are CPU time too, not I/O). Left in a `find` of 1,000 hits: ~5 ms
 #   process start, ~18 ms decoding 1,000 profiles into JSON maps, and the plan's reads.
 #   2026-12-07 07:47 UTC, same catalog (10,073,782 versions, 4 libraries), quiet machine (load
-#   0.1-1.6), warm, /work/coord/qf2.sh-style (whole processes, 20 runs, two alternating passes
-#   each), release builds of 36b75d6 (before) and of the change (after): `find`'s text output
+#   0.1-1.6), warm, whole processes timed by a Python loop (20 runs of each query, two
+#   alternating passes of each build), release builds of 36b75d6 (before) and of the change (after): `find`'s text output
 #   reads outlines (`Catalog::find_outlines`: the row's columns and the profile's author, read
 #   from the packed text without building the profile; no content reference) and writes once;
 #   the automatic plan counts a name range in SQL (up to the threshold) before reading it, so

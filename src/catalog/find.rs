@@ -70,7 +70,6 @@ impl Catalog {
 
     /// [`Catalog::find`] by a given plan (for tests: every plan gives the same hits).
     #[doc(hidden)]
-    #[tracing::instrument(name = "catalog_find", skip(self), level = "debug")]
     pub fn find_planned(
         &self,
         q: &FindQuery,
@@ -79,13 +78,23 @@ impl Catalog {
         self.find_with(q, plan, rows::version)
     }
 
-    /// [`Catalog::find_planned`], each hit's newest matching state made by `decode`.
+    /// [`Catalog::find_planned`], each hit's newest matching state made by `decode` (only
+    /// those: the other states read on the way, and the row that finds the limit reached, are
+    /// compared by their key columns but not decoded).
+    #[tracing::instrument(name = "catalog_find", skip(self, decode), level = "debug")]
     fn find_with<V>(
         &self,
         q: &FindQuery,
         plan: FindPlan,
         decode: fn(RawVersion) -> Result<V, CatalogError>,
     ) -> Result<Vec<FindHit<V>>, CatalogError> {
+        // The automatic plan is the one `find_plan` reports (a name range is counted in SQL
+        // first, up to the threshold: ~4x cheaper per entry than reading the entries, which a
+        // common range would waste).
+        let plan = match plan {
+            FindPlan::Auto => self.find_plan(q)?,
+            plan => plan,
+        };
         // The filters on a version row `v`, as SQL with numbered parameters.
         let mut filters = String::new();
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
@@ -174,14 +183,6 @@ impl Catalog {
         let named = match (plan, range) {
             (FindPlan::InDocumentOrder, _) | (_, None) => None,
             (_, Some(NameRange::Exact(name))) => Some(Named::Exact(name)),
-            // A common range (counted in SQL first, up to the threshold: ~4x cheaper per entry
-            // than reading the entries, which a common range would waste) is read in key
-            // order; a rare one by its documents.
-            (FindPlan::Auto, Some(NameRange::Prefix(low, high)))
-                if self.names_are_common(&low, &high, limit)? =>
-            {
-                None
-            }
             (_, Some(NameRange::Prefix(low, high))) => {
                 Some(Named::Documents(self.documents_named(q, &low, &high)?))
             }
@@ -285,7 +286,8 @@ impl Catalog {
 
     /// Whether so many documents have names within `[low, high)` that reading versions in key
     /// order finds `limit` matches sooner than sorting every such document: the range holds at
-    /// least `sqrt(limit * versions)` entries of `version_names` (counted up to that).
+    /// least `sqrt(limit * versions)` entries of `version_names` (counted up to that, over
+    /// every library whatever `q.library` says).
     /// Key order reads about `limit * versions / matching versions` rows, ~2 index entries'
     /// cost each (its LIKE prefilter rejects most rows cheaply); a name range holds about
     /// half as many entries as matching versions, each read and sorted (measured at 10 M

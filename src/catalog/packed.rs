@@ -405,6 +405,9 @@ pub(crate) fn unpack_profile(
 /// field when that object has one, else the top-level field; text only, empty text counting as
 /// absent), read from the residual text without building the profile (for listings that print
 /// only that). `author` is not a [`DERIVED`] field, so the residual text alone decides it.
+/// The other fields are only scanned, not checked as the whole profile's parse checks them
+/// (a lone surrogate escape, a number out of range, deep nesting): a damaged profile that
+/// [`unpack_profile`] refuses may still give its author here.
 pub(crate) fn profile_author(
     what: &dyn Fn() -> String,
     packed: &[u8],
@@ -425,7 +428,8 @@ pub(crate) fn profile_author(
 
 /// The fields of a profile's JSON text that decide its author: the last top-level `author`
 /// and, when the last top-level `profile` is an object holding an `author`, that one (the
-/// later of repeated keys wins, as in a map). Every other field is skipped unread.
+/// later of repeated keys wins, as in a map). Every other field is scanned and skipped; a
+/// nested `profile` (rare) is parsed whole.
 struct AuthorFields {
     top: Option<Value>,
     nested: Option<Value>,

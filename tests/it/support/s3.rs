@@ -192,8 +192,26 @@ pub struct S3Outage {
 }
 
 /// Ports tried for proxies: below the ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`,
-/// 32768-60999 by default).
+/// 32768-60999 by default; checked in [`S3Outage::start`]).
 const PROXY_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// The ports of this process's live proxies, stopped ones included: another proxy starting
+/// meanwhile does not take a stopped proxy's port.
+static PROXY_PORTS_HELD: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// Whether the kernel may pick `ports` as source ports (its ephemeral range, when readable).
+fn in_ephemeral_range(ports: &std::ops::Range<u16>) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return false;
+    };
+    let mut bounds = text
+        .split_whitespace()
+        .filter_map(|n| n.parse::<u32>().ok());
+    match (bounds.next(), bounds.next()) {
+        (Some(low), Some(high)) => u32::from(ports.start) <= high && low < u32::from(ports.end),
+        _ => false,
+    }
+}
 
 fn proxy_listener(port: u16) -> std::io::Result<tokio::net::TcpListener> {
     let sock = tokio::net::TcpSocket::new_v4()?;
@@ -214,11 +232,19 @@ impl S3Outage {
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos() as u64);
+        assert!(
+            !in_ephemeral_range(&PROXY_PORTS),
+            "the proxies' ports {PROXY_PORTS:?} overlap the kernel's ephemeral port range"
+        );
         let span = (PROXY_PORTS.end - PROXY_PORTS.start) as u64;
+        let mut held = PROXY_PORTS_HELD.lock().unwrap();
         let (port, listener) = (0..span)
             .map(|i| PROXY_PORTS.start + ((seed + i) % span) as u16)
+            .filter(|port| !held.contains(port))
             .find_map(|port| proxy_listener(port).ok().map(|l| (port, l)))
             .expect("a free port for the proxy below the ephemeral range");
+        held.push(port);
+        drop(held);
         let mut p = Self {
             port,
             target,
@@ -274,6 +300,9 @@ impl Drop for S3Outage {
         }
         // Dropping the set aborts its connections.
         drop(std::mem::take(&mut *self.conns.lock().unwrap()));
+        if let Ok(mut held) = PROXY_PORTS_HELD.lock() {
+            held.retain(|p| *p != self.port);
+        }
     }
 }
 
