@@ -300,6 +300,16 @@
 #   "catalog updated") 1594.8 s. `catalog rebuild` of that repository into a new file
 #   **1398.8 s (0.88x the backup's own catalog update; goal <= 2x), peak RSS 205.6 MiB**, and
 #   the rebuilt catalog's rows equal the backup's (the digest check above: ok).
+#   1 M after the glibc trim threshold went from 128 KiB to 4 MiB (allocator.rs, 36b75d6; it
+#   may keep up to 4 MiB more free heap): 2026-12-07 07:47-08:00 UTC, release build of e1a995d,
+#   SIZE_DIVISOR=20 RUNS=3 CHANGE_FROM=3 CHANGE_PERCENT=1, a clean-clone test suite beside it
+#   all along (load 4-6: seconds are loaded), every run checked complete:
+# |      run       | versions | seconds | versions/s | backup peak RSS | sim RSS | repo GB | CPU s |
+# |----------------|----------|---------|------------|-----------------|---------|---------|-------|
+# |    1000000     |  959,442 |   716.6 |      1,339 |       152.1 MiB | 44.2 MiB|    3.49 | 455.9 |
+# |   1000000#2    |  959,442 |    18.3 |     52,343 |        87.7 MiB | 44.2 MiB|    3.49 |  10.8 |
+# |  1000000#3+1%  |  969,036 |    32.1 |     30,179 |       140.3 MiB | 64.0 MiB|    3.52 |  25.3 |
+#   All three well under 256 MiB (5 M and 10 M not re-run with it: hours each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
