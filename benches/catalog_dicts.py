@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""How the catalog's built-in zstd dictionaries (src/catalog/dict/*.v1) were made (issue 21).
+"""How the catalog's built-in zstd dictionaries (src/catalog/packed/dict/*.v1) were made (issue 21).
 
 They never change once released: a catalog packed with them must stay readable (a new
-dictionary is a new codec in src/catalog/packed.rs). This script is kept to show how, and to
+dictionary is a new codec in src/catalog/packed/mod.rs). This script is kept to show how, and to
 make the next set.
 
 Usage: benches/catalog_dicts.py CATALOG.db OUT_DIR

@@ -115,13 +115,7 @@ pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion
 }
 
 pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
-    let id = VersionId {
-        document: DocumentId {
-            library: encode::library(&raw.library)?,
-            number: raw.document,
-        },
-        version: raw.version,
-    };
+    let id = raw.id()?;
     let what = format!("version {id}");
     let content_what = || format!("the content reference of {what}");
     let content = packed::unpack_content(&content_what, &raw.content)?;
@@ -148,13 +142,7 @@ pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
 /// What [`version`] reads of the row for a listing ([`VersionOutline`]): no content reference
 /// and, of the profile, only its author.
 pub(crate) fn version_outline(raw: RawVersion) -> Result<VersionOutline, CatalogError> {
-    let id = VersionId {
-        document: DocumentId {
-            library: encode::library(&raw.library)?,
-            number: raw.document,
-        },
-        version: raw.version,
-    };
+    let id = raw.id()?;
     let author = packed::profile_author(
         &|| format!("the profile of version {id}"),
         &raw.profile,
@@ -171,6 +159,17 @@ pub(crate) fn version_outline(raw: RawVersion) -> Result<VersionOutline, Catalog
 }
 
 impl RawVersion {
+    /// The version the row is of.
+    pub(crate) fn id(&self) -> Result<VersionId, CatalogError> {
+        Ok(VersionId {
+            document: DocumentId {
+                library: self.library()?,
+                number: self.document,
+            },
+            version: self.version,
+        })
+    }
+
     /// Whether the row is of version `other`'s (same library, document and version number).
     pub(crate) fn same_version(&self, other: &RawVersion) -> bool {
         self.document == other.document
