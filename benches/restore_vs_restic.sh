@@ -235,6 +235,12 @@
 # whole 2 MiB pages (THP is `madvise` here): 5 alternating pairs from moto, 4.09-4.87 s
 # (median 4.33) against 4.31-4.92 s (4.47) without, system time ~0.25 s lower: ~3 %, within
 # this VM's noise for a wall-clock figure; worth another look with the plan by blob.
+# 2026-12-07 08:43-08:53 UTC, this script, LOOP=1, release build of e1a995d (restore code as
+# 36b75d6), a quieter machine: local RUNS=5, load 1.0-2.5: imvault 3.03 s (2.89-3.55) = 344
+# MB/s durable, restic 5.92 s (5.60-6.49) durable / 5.10 s raw: restic/imvault **1.95x**
+# durable (run by run 1.77-2.25x), 1.69x raw; peak RSS 93 (88-95) / 106 (100-109) MiB. S3
+# (moto) RUNS=3, load 2.6-3.0: imvault 5.12 s (4.89-5.39) = 204 MB/s durable, restic 5.86 s
+# (5.74-6.24): 1.15x durable (1.12-1.20x), 1.02x raw; peak RSS 103 / 138 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
