@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
-pub use pack_file::{MAP_MIN, read_pack, read_range};
+pub use pack_file::{MAP_MIN, RangeBytes, read_pack, read_range, read_range_blobs};
 pub use ranges::{
     CONTENT, PackRange, RangeLimits, WINDOW, WINDOW_REQUESTS, coalesce, window_limits,
 };
@@ -44,7 +44,11 @@ fn decode(crypto: &Crypto, id: BlobId, loc: BlobLocation, stored: Bytes) -> Resu
 
 /// Every blob of `range` decoded, in order (tests; see [`decode_range_each`]).
 #[cfg(test)]
-fn decode_range(crypto: &Crypto, range: PackRange, bytes: Bytes) -> Vec<(BlobId, Result<Bytes>)> {
+fn decode_range(
+    crypto: &Crypto,
+    range: PackRange,
+    bytes: RangeBytes,
+) -> Vec<(BlobId, Result<Bytes>)> {
     let mut out = Vec::with_capacity(range.blobs.len());
     decode_range_each(crypto, range, bytes, |id, b| out.push((id, b)));
     out
@@ -52,18 +56,28 @@ fn decode_range(crypto: &Crypto, range: PackRange, bytes: Bytes) -> Vec<(BlobId,
 
 /// Decodes every blob of `range` from its bytes, handing each to `each` as soon as it is
 /// decoded: only one decoded blob of the range is held at a time (a range reaches 16 MiB
-/// stored, several times that decoded). When the bytes are this process's alone (a
-/// ranged GET's body), each blob is opened in place in its own part of that buffer (no copy of
-/// the stored bytes); a blob stored uncompressed then stays a slice of the buffer only if every
-/// blob of the range is uncompressed (else it is copied out, so that a few small slices do not
-/// keep a range of compressed blobs in memory). A memory-mapped or shared range is decoded as
-/// [`decode`] does.
+/// stored, several times that decoded). Blobs read each into a buffer of its own (a ranged
+/// GET) are opened in place there. When a whole range's bytes are this process's alone (a
+/// short positioned read), each blob is opened in place in its own part of that buffer (no
+/// copy of the stored bytes); a blob stored uncompressed then stays a slice of the buffer only
+/// if every blob of the range is uncompressed (else it is copied out, so that a few small
+/// slices do not keep a range of compressed blobs in memory). A memory-mapped or shared range
+/// is decoded as [`decode`] does.
 fn decode_range_each(
     crypto: &Crypto,
     range: PackRange,
-    bytes: Bytes,
+    bytes: RangeBytes,
     mut each: impl FnMut(BlobId, Result<Bytes>),
 ) {
+    let bytes = match bytes {
+        RangeBytes::Whole(b) => b,
+        RangeBytes::Blobs(stored) => {
+            for ((id, loc), stored) in range.blobs.into_iter().zip(stored) {
+                each(id, blob::decode_in_place(crypto, &loc.stored(id), stored));
+            }
+            return;
+        }
+    };
     let buf = match bytes.try_into_mut() {
         Ok(buf) => buf,
         Err(bytes) => {
@@ -98,6 +112,11 @@ async fn fetch(objects: &Objects, r: &PackRange) -> Result<Bytes> {
         r.len(),
     )
     .await
+}
+
+/// Reads the blobs of one range of a pack (see [`read_range_blobs`]).
+async fn fetch_blobs(objects: &Objects, r: &PackRange) -> Result<RangeBytes> {
+    read_range_blobs(objects.store().as_ref(), &keys::pack(&r.pack), r).await
 }
 
 /// Reads one blob and checks it against its id.
@@ -160,16 +179,24 @@ pub fn read_content(
                     Part::Cached(b) => return Ok(vec![b]),
                     Part::Fetch(r) => r,
                 };
-                let bytes = fetch(&objects, &range).await?;
+                let bytes = fetch_blobs(&objects, &range).await?;
                 tokio::task::spawn_blocking(move || {
-                    range
-                        .split(&bytes)
-                        .map(|(id, loc, stored)| {
-                            let b = decode(objects.crypto(), id, loc, stored)?;
+                    let mut out = Vec::with_capacity(range.blobs.len());
+                    let mut failed = None;
+                    decode_range_each(objects.crypto(), range, bytes, |id, b| match b {
+                        Ok(b) if failed.is_none() => {
                             cache.insert_verified(id, b.clone());
-                            Ok(b)
-                        })
-                        .collect::<Result<Vec<Bytes>>>()
+                            out.push(b);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
+                    });
+                    match failed {
+                        Some(e) => Err(e),
+                        None => Ok(out),
+                    }
                 })
                 .await
                 .map_err(|source| RepoError::Task {
@@ -258,7 +285,7 @@ where
             let objects = objects.clone();
             let sink = sink.clone();
             async move {
-                let bytes = match fetch(&objects, &range).await {
+                let bytes = match fetch_blobs(&objects, &range).await {
                     Ok(b) => b,
                     Err(e) => {
                         return Some(Unread {
@@ -293,6 +320,7 @@ mod tests {
     use crate::repo::blob::{BlobKind, Compression, encode};
     use crate::repo::crypto::MasterKey;
     use crate::repo::id::PackId;
+    use bytes::BytesMut;
 
     fn noise(n: usize, mut x: u64) -> Vec<u8> {
         (0..n)
@@ -340,9 +368,11 @@ mod tests {
     }
 
     /// A range read into a buffer of its own (a GET's body) and one still shared (a memory
-    /// map, a clone held elsewhere) decode to the same verified blobs, encrypted or not; blobs
-    /// of a range holding only uncompressed blobs stay in the read buffer (opened in place, no
-    /// copy), an uncompressed blob next to compressed ones is copied out of it.
+    /// map, a clone held elsewhere) and one read blob by blob (a GET's body cut as it came)
+    /// decode to the same verified blobs, encrypted or not; blobs of a range holding only
+    /// uncompressed blobs stay in the read buffer (opened in place, no copy), an uncompressed
+    /// blob next to compressed ones is copied out of it; a blob in a buffer of its own is
+    /// opened there.
     #[test]
     fn owned_and_shared_ranges_decode_the_same_verified_blobs() {
         let compressible = vec![b'a'; 100_000];
@@ -366,18 +396,44 @@ mod tests {
                 let shared = Bytes::from(bytes.clone());
                 let _other = shared.clone();
                 let (_, r2) = pack(&crypto, raws);
-                let got_shared = decode_range(&crypto, r2, shared);
+                let got_shared = decode_range(&crypto, r2, RangeBytes::Whole(shared));
+
+                let (_, r3) = pack(&crypto, raws);
+                let parts: Vec<BytesMut> = r3
+                    .blobs
+                    .iter()
+                    .map(|(_, l)| {
+                        let s = (u64::from(l.offset) - r3.start) as usize;
+                        BytesMut::from(&bytes[s..s + l.stored_len as usize])
+                    })
+                    .collect();
+                let places: Vec<(usize, usize)> = parts
+                    .iter()
+                    .map(|p| (p.as_ptr() as usize, p.len()))
+                    .collect();
+                let got_blobs = decode_range(&crypto, r3, RangeBytes::Blobs(parts));
 
                 let (base, len) = (bytes.as_ptr() as usize, bytes.len());
-                let got_owned = decode_range(&crypto, range, Bytes::from(bytes));
-                for ((got, shared), (raw, id)) in
-                    got_owned.iter().zip(&got_shared).zip(raws.iter().zip(&ids))
+                let got_owned = decode_range(&crypto, range, RangeBytes::Whole(Bytes::from(bytes)));
+                for (i, ((got, shared), (raw, id))) in got_owned
+                    .iter()
+                    .zip(&got_shared)
+                    .zip(raws.iter().zip(&ids))
+                    .enumerate()
                 {
                     assert_eq!(got.0, *id);
                     assert_eq!(shared.0, *id);
+                    assert_eq!(got_blobs[i].0, *id);
                     let (g, s) = (got.1.as_ref().unwrap(), shared.1.as_ref().unwrap());
+                    let b = got_blobs[i].1.as_ref().unwrap();
                     assert_eq!(&g[..], &raw[..]);
                     assert_eq!(&s[..], &raw[..]);
+                    assert_eq!(&b[..], &raw[..]);
+                    assert_eq!(
+                        within(b, places[i].0, places[i].1),
+                        raw != &compressible,
+                        "a blob stored uncompressed is opened in its own buffer"
+                    );
                     let stored_plain = raw != &compressible;
                     assert_eq!(
                         within(g, base, len),
@@ -402,7 +458,7 @@ mod tests {
             let (_, victim) = range.blobs[1];
             let at = (victim.offset as u64 - range.start) as usize + victim.stored_len as usize / 2;
             bytes[at] ^= 0x40;
-            let got = decode_range(&crypto, range, Bytes::from(bytes));
+            let got = decode_range(&crypto, range, RangeBytes::Whole(Bytes::from(bytes)));
             assert_eq!(&got[0].1.as_ref().unwrap()[..], &raws[0][..]);
             assert_eq!(&got[2].1.as_ref().unwrap()[..], &raws[2][..]);
             let err = got[1].1.as_ref().unwrap_err();

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf as _, Bytes, BytesMut};
+use futures::{Stream, StreamExt as _};
 use object_store::path::Path;
-use object_store::{GetOptions, GetResultPayload, ObjectStore};
+use object_store::{GetOptions, GetResult, GetResultPayload, ObjectStore};
 
+use super::ranges::PackRange;
 use crate::repo::backend::{self, keys};
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::PackId;
@@ -35,10 +37,121 @@ pub async fn read_range(
     if len == 0 {
         return Ok(Bytes::new());
     }
-    let truncated = |got: String| RepoError::Corrupt {
+    let got = match open_range(store, key, start, len).await? {
+        Opened::Local(b) => return Ok(b),
+        Opened::Body(got) => got,
+    };
+    let b = got.bytes().await.map_err(|e| backend::get_error(key, e))?;
+    if b.len() as u64 != len {
+        return Err(truncated(key, start, len, format!("{} bytes", b.len())));
+    }
+    Ok(b)
+}
+
+/// The stored bytes of a range's blobs, as [`read_range_blobs`] reads them.
+#[derive(Debug)]
+pub enum RangeBytes {
+    /// The whole range in one buffer (a local pack file: a memory map or one positioned read).
+    Whole(Bytes),
+    /// Each blob's stored bytes in a buffer of its own, in the range's order (a ranged GET).
+    Blobs(Vec<BytesMut>),
+}
+
+/// Reads the blobs of `range` from the object `key` (a pack). From a local store: the whole
+/// range as [`read_range`] reads it. From any other store the GET's body is cut into one buffer
+/// per blob as it arrives and the bytes between blobs are dropped: no buffer of the whole
+/// range (up to 16 MiB, a fresh memory map whose pages each fault in zeroed, for every read)
+/// is allocated, and each blob's buffer is one the decoder opens in place. The length is
+/// checked; the caller checks every blob.
+pub async fn read_range_blobs(
+    store: &dyn ObjectStore,
+    key: &Path,
+    range: &PackRange,
+) -> Result<RangeBytes> {
+    let (start, len) = (range.start, range.len());
+    if len == 0 {
+        return Ok(RangeBytes::Blobs(Vec::new()));
+    }
+    let got = match open_range(store, key, start, len).await? {
+        Opened::Local(b) => return Ok(RangeBytes::Whole(b)),
+        Opened::Body(got) => got,
+    };
+    cut_blobs(range, got.into_stream(), key)
+        .await
+        .map(RangeBytes::Blobs)
+}
+
+/// Cuts the body of a GET of `range` into its blobs' stored bytes (see [`read_range_blobs`]); a
+/// body shorter or longer than the range is refused as a truncated object.
+async fn cut_blobs<S>(range: &PackRange, mut body: S, key: &Path) -> Result<Vec<BytesMut>>
+where
+    S: Stream<Item = object_store::Result<Bytes>> + Unpin,
+{
+    let mut blobs: Vec<BytesMut> = Vec::with_capacity(range.blobs.len());
+    let mut filling: Option<BytesMut> = None;
+    let mut at = range.start;
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| backend::get_error(key, e))?;
+        while !chunk.is_empty() {
+            let Some((_, loc)) = range.blobs.get(blobs.len()) else {
+                let got = at - range.start + chunk.len() as u64;
+                return Err(truncated(
+                    key,
+                    range.start,
+                    range.len(),
+                    format!("at least {got} bytes"),
+                ));
+            };
+            let (s, e) = (
+                u64::from(loc.offset),
+                u64::from(loc.offset) + u64::from(loc.stored_len),
+            );
+            if at < s {
+                // Bytes of blobs not wanted, between two that are.
+                let skip = ((s - at) as usize).min(chunk.len());
+                chunk.advance(skip);
+                at += skip as u64;
+                continue;
+            }
+            let buf =
+                filling.get_or_insert_with(|| BytesMut::with_capacity(loc.stored_len as usize));
+            let take = ((e - at) as usize).min(chunk.len());
+            buf.extend_from_slice(&chunk[..take]);
+            chunk.advance(take);
+            at += take as u64;
+            if at == e {
+                blobs.push(filling.take().unwrap_or_default());
+            }
+        }
+    }
+    if blobs.len() != range.blobs.len() || at != range.end {
+        let got = at - range.start;
+        return Err(truncated(
+            key,
+            range.start,
+            range.len(),
+            format!("{got} bytes"),
+        ));
+    }
+    Ok(blobs)
+}
+
+/// A range that did not come back whole.
+fn truncated(key: &Path, start: u64, len: u64, got: String) -> RepoError {
+    RepoError::Corrupt {
         key: key.to_string(),
         reason: format!("range {start}+{len} returned {got} (object truncated?)"),
-    };
+    }
+}
+
+/// A ranged read, opened: a local file's bytes already read, or a GET's body to come.
+enum Opened {
+    Local(Bytes),
+    Body(GetResult),
+}
+
+/// Asks the store for `len` (> 0) bytes at `start` of `key`; the range it answers is checked.
+async fn open_range(store: &dyn ObjectStore, key: &Path, start: u64, len: u64) -> Result<Opened> {
     let opts = GetOptions {
         range: Some((start..start + len).into()),
         ..GetOptions::default()
@@ -48,7 +161,7 @@ pub async fn read_range(
         .await
         .map_err(|e| backend::get_error(key, e))?;
     if got.range != (start..start + len) {
-        return Err(truncated(format!("{:?}", got.range)));
+        return Err(truncated(key, start, len, format!("{:?}", got.range)));
     }
     #[cfg(unix)]
     if let GetResultPayload::File(file, path) = got.payload {
@@ -64,13 +177,10 @@ pub async fn read_range(
         .map_err(|source| RepoError::Task {
             task: "read a pack file",
             source,
-        })?;
+        })?
+        .map(Opened::Local);
     }
-    let b = got.bytes().await.map_err(|e| backend::get_error(key, e))?;
-    if b.len() as u64 != len {
-        return Err(truncated(format!("{} bytes", b.len())));
-    }
-    Ok(b)
+    Ok(Opened::Body(got))
 }
 
 /// `len` bytes at `start` of a local file: mapped (read-only, populated) if long, else read.
@@ -187,6 +297,120 @@ mod tests {
                 .unwrap_err();
             let past = crate::repo::error_chain(&past);
             assert!(past.contains("abcd"), "{past}");
+        }
+    }
+
+    /// The blobs of a range at these (offset, stored length) of a pack, in order.
+    fn range_of(blobs: &[(u32, u32)]) -> PackRange {
+        use crate::repo::blob::{BlobKind, Compression};
+        use crate::repo::index::BlobLocation;
+        let loc = |(offset, len): (u32, u32)| BlobLocation {
+            pack: PackId([9; 32]),
+            kind: BlobKind::Data,
+            compression: Compression::None,
+            offset,
+            stored_len: len,
+            raw_len: len,
+        };
+        let id = |o: u32| crate::repo::id::BlobId::of(&o.to_le_bytes());
+        let any = super::super::RangeLimits {
+            max_len: u64::MAX,
+            max_gap: u64::MAX,
+        };
+        let mut r = PackRange::new(id(blobs[0].0), loc(blobs[0]));
+        for b in &blobs[1..] {
+            assert!(r.extend(id(b.0), loc(*b), any));
+        }
+        r
+    }
+
+    /// A GET's body cut into blobs gives each blob's exact bytes whatever the size of its
+    /// chunks (a byte, a few, more than the range), the bytes between blobs skipped; a body a
+    /// byte short or a byte long, or one that fails midway, is an error naming the object.
+    #[tokio::test]
+    async fn bodies_are_cut_into_blobs_whatever_their_chunks() {
+        let data = pattern(120_000);
+        let key = Path::from("packs/ab/abcd");
+        let blobs = [
+            (1000, 10),
+            (1010, 1),
+            (5000, 30_000),
+            (40_000, 7),
+            (90_000, 10_000),
+        ];
+        let range = range_of(&blobs);
+        let body = |from: usize, to: usize, chunk: usize| {
+            let chunks: Vec<object_store::Result<Bytes>> = data[from..to]
+                .chunks(chunk)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            futures::stream::iter(chunks)
+        };
+        let (s, e) = (range.start as usize, range.end as usize);
+        for chunk in [1, 7, 4093, 65_536, 200_000] {
+            let got = cut_blobs(&range, body(s, e, chunk), &key).await.unwrap();
+            assert_eq!(got.len(), blobs.len());
+            for (b, (o, l)) in got.iter().zip(blobs) {
+                assert_eq!(
+                    &b[..],
+                    &data[o as usize..(o + l) as usize],
+                    "chunks of {chunk}"
+                );
+            }
+            for (from, to) in [(s, e - 1), (s, e + 1), (s, s)] {
+                let err = cut_blobs(&range, body(from, to, chunk), &key)
+                    .await
+                    .unwrap_err();
+                let err = crate::repo::error_chain(&err);
+                assert!(err.contains("abcd") && err.contains("truncated"), "{err}");
+            }
+        }
+        let failing = futures::stream::iter(vec![
+            Ok(Bytes::copy_from_slice(&data[s..s + 2000])),
+            Err(object_store::Error::Generic {
+                store: "test",
+                source: "connection reset".into(),
+            }),
+        ]);
+        let err = cut_blobs(&range, failing, &key).await.unwrap_err();
+        let err = crate::repo::error_chain(&err);
+        assert!(
+            err.contains("abcd") && err.contains("connection reset"),
+            "{err}"
+        );
+    }
+
+    /// From a local store a range's blobs come as the whole range, from any other store one
+    /// buffer per blob: the same bytes.
+    #[tokio::test]
+    async fn range_blobs_from_local_and_other_stores_are_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Bytes::from(pattern(2 * 1024 * 1024));
+        let local: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let memory: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let key = Path::from("packs/ab/abcd");
+        let blobs = [(4097, 300_000), (400_000, 5), (1_000_000, 1_000_000)];
+        for (store, whole) in [(&local, true), (&memory, false)] {
+            store.put(&key, data.clone().into()).await.unwrap();
+            let range = range_of(&blobs);
+            let parts: Vec<Bytes> = match read_range_blobs(store.as_ref(), &key, &range)
+                .await
+                .unwrap()
+            {
+                RangeBytes::Whole(b) => {
+                    assert!(whole);
+                    range.split(&b).map(|(_, _, b)| b).collect()
+                }
+                RangeBytes::Blobs(v) => {
+                    assert!(!whole);
+                    v.into_iter().map(BytesMut::freeze).collect()
+                }
+            };
+            assert_eq!(parts.len(), blobs.len());
+            for (p, (o, l)) in parts.iter().zip(blobs) {
+                assert!(p == &data.slice(o as usize..(o + l) as usize));
+            }
         }
     }
 }
