@@ -20,6 +20,47 @@ pub const READ_ACTION: &str = "reading the backed-up content from the repository
 #[derive(Clone)]
 pub struct Source {
     repo: Repository<Indexed>,
+    /// Blobs more than one window of this restore reads (see [`Repeats`]).
+    repeats: Arc<Repeats>,
+}
+
+/// Blobs several windows of one restore read (a template or attachment many documents share):
+/// each window reads its blobs from the packs, so such a blob was read once per window that
+/// held it, each time a ranged read (a request, from S3) and a decryption. A window that reads
+/// a blob an earlier window read (as far as [`Repeats::seen`], a table of blob ids indexed by
+/// their first bytes, remembers) keeps it, verified, in a small cache; later windows take it
+/// from there. Restoring the medium ACTIVE library (28 windows) from S3, 12 blobs are wanted
+/// by 2 to 16 windows each: 229 ranged GETs without this, 150 with it (moto's CPU ~2.1 ->
+/// ~1.55 s).
+struct Repeats {
+    seen: Box<[std::sync::atomic::AtomicU64]>,
+    kept: crate::repo::cache::BlobCache,
+}
+
+/// Slots of [`Repeats::seen`] (a power of two): 512 KiB.
+const SEEN_SLOTS: usize = 1 << 16;
+/// Bytes of blobs [`Repeats`] keeps at most (blobs over 2 MiB are not kept).
+pub const REPEATS_KEPT: usize = 16 * 1024 * 1024;
+
+impl Repeats {
+    fn new() -> Self {
+        Self {
+            seen: (0..SEEN_SLOTS)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+            kept: crate::repo::cache::BlobCache::new(REPEATS_KEPT),
+        }
+    }
+
+    /// Whether an earlier call was for `id` (as far as the table remembers: another blob may
+    /// have taken its slot since); notes `id` either way.
+    fn seen_before(&self, id: &BlobId) -> bool {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&id.as_bytes()[..8]);
+        let key = u64::from_le_bytes(first) | 1;
+        let slot = &self.seen[key as usize >> 1 & (SEEN_SLOTS - 1)];
+        slot.swap(key, std::sync::atomic::Ordering::Relaxed) == key
+    }
 }
 
 fn failure(v: &VersionRow, error: String) -> ItemFailure {
@@ -81,7 +122,10 @@ impl<'a> SizeCheck<'a> {
 
 impl Source {
     pub fn new(repo: Repository<Indexed>) -> Self {
-        Self { repo }
+        Self {
+            repo,
+            repeats: Arc::new(Repeats::new()),
+        }
     }
 
     /// The verified chunks of one version, in order. A chunk that fails verification ends the
@@ -185,20 +229,66 @@ impl Source {
     /// Reads each of `blobs` once, pack by pack (ranges as far as the repository's
     /// [`Repository::window_ranges`]),
     /// handing each to `sink` verified or with the reason its check failed, on the thread
-    /// that decoded it; returns the blobs that could not be read, with why.
+    /// that decoded it; returns the blobs that could not be read, with why. A blob an earlier
+    /// window of this restore read is kept once read, and later windows take it from there
+    /// (see [`Repeats`]).
     pub async fn read_each<F>(&self, blobs: Vec<BlobId>, sink: Arc<F>) -> Vec<Unread>
     where
         F: Fn(BlobId, Result<Bytes, String>) + Send + Sync + 'static,
     {
         let span = tracing::debug_span!("window reads", blobs = blobs.len());
-        self.repo
-            .read_each(
-                blobs,
-                self.repo.window_ranges(),
-                WINDOW_READS_IN_FLIGHT,
-                sink,
-            )
-            .instrument(span)
-            .await
+        let mut kept = Vec::new();
+        let mut again = std::collections::HashSet::new();
+        let mut rest = Vec::with_capacity(blobs.len());
+        for b in blobs {
+            match self.repeats.kept.get(&b) {
+                Some(bytes) => kept.push((b, bytes)),
+                None => {
+                    if self.repeats.seen_before(&b) {
+                        again.insert(b);
+                    }
+                    rest.push(b);
+                }
+            }
+        }
+        let mut unread = Vec::new();
+        if !kept.is_empty() {
+            let ids: Vec<BlobId> = kept.iter().map(|(b, _)| *b).collect();
+            let sink = sink.clone();
+            let handed = tokio::task::spawn_blocking(move || {
+                for (b, bytes) in kept {
+                    sink(b, Ok(bytes));
+                }
+            })
+            .await;
+            if let Err(e) = handed {
+                unread.push(Unread {
+                    blobs: ids,
+                    error: format!("handing over blobs kept from an earlier window: {e}"),
+                });
+            }
+        }
+        let repeats = self.repeats.clone();
+        let sink = Arc::new(move |id: BlobId, got: Result<Bytes, String>| {
+            if let Ok(b) = &got
+                && again.contains(&id)
+            {
+                // A copy: the blob may be a slice of a larger buffer (a mapped range).
+                repeats.kept.insert_verified(id, Bytes::copy_from_slice(b));
+            }
+            sink(id, got);
+        });
+        unread.extend(
+            self.repo
+                .read_each(
+                    rest,
+                    self.repo.window_ranges(),
+                    WINDOW_READS_IN_FLIGHT,
+                    sink,
+                )
+                .instrument(span)
+                .await,
+        );
+        unread
     }
 }

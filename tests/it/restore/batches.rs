@@ -425,3 +425,92 @@ async fn out_of_file_descriptors_versions_are_streamed_alone_and_all_restored() 
         assert!(got[path] == *bytes, "{} differs", path.display());
     }
 }
+
+/// A blob several windows of one restore read (a template many documents share) is read from
+/// the store by the first two windows that want it and kept by the second: later windows take
+/// it from there, verified, without a request, while their other blobs are still read from the
+/// store; a blob only one window wants is not kept.
+#[tokio::test]
+async fn a_blob_many_windows_want_is_read_from_the_store_at_most_twice() {
+    use crate::support::repo::{FaultyStore, init_indexed, open_indexed, random_bytes, small_init};
+    use imvault::repo::{BlobId, SnapshotDraft};
+    use std::sync::Mutex;
+
+    let memory: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
+    let repo = init_indexed(memory.clone(), small_init()).await;
+    // Packs of one blob each (they are cut once they pass a kilobyte).
+    let session = repo.backup_session(SessionOptions {
+        pack_size: Some(1024),
+        ..SessionOptions::default()
+    });
+    // One small blob each (the chunker's minimum is 4 KiB): the template and one per document.
+    let template = bytes::Bytes::from(random_bytes(3_000, 1));
+    let docs: Vec<bytes::Bytes> = (0..6)
+        .map(|i| bytes::Bytes::from(random_bytes(3_000, 10 + i)))
+        .collect();
+    let t = session.add_bytes(template.clone()).await.unwrap().blobs;
+    assert_eq!(t.len(), 1);
+    let mut own: Vec<BlobId> = Vec::new();
+    for d in &docs {
+        let b = session.add_bytes(d.clone()).await.unwrap().blobs;
+        assert_eq!(b.len(), 1);
+        own.push(b[0]);
+    }
+    session
+        .finish(SnapshotDraft {
+            library: "L".into(),
+            summary: serde_json::Value::Null,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let lookup = open_indexed(memory.clone()).await;
+    let pack_of = |b: &BlobId| lookup.index().get(b).expect("indexed").pack.to_hex();
+    let template_pack = pack_of(&t[0]);
+    let faulty = FaultyStore::new(memory);
+    let source = imvault::restore::source::Source::new(open_indexed(faulty.clone()).await);
+
+    // Six windows, each wanting the template and its document's own blob.
+    for (w, d) in own.iter().enumerate() {
+        let got: Arc<Mutex<Vec<(BlobId, bytes::Bytes)>>> = Arc::default();
+        let sink = {
+            let got = got.clone();
+            Arc::new(move |id: BlobId, b: Result<bytes::Bytes, String>| {
+                got.lock().unwrap().push((id, b.expect("verified")));
+            })
+        };
+        faulty.reset_counts();
+        let unread = source.read_each(vec![t[0], *d], sink).await;
+        assert!(unread.is_empty(), "{unread:?}");
+        let mut got = std::mem::take(&mut *got.lock().unwrap());
+        got.sort_by_key(|(id, _)| *id != t[0]);
+        assert_eq!(got.len(), 2, "window {w}");
+        assert_eq!((got[0].0, &got[0].1), (t[0], &template), "window {w}");
+        assert_eq!((got[1].0, &got[1].1), (*d, &docs[w]), "window {w}");
+        let own_pack = pack_of(d);
+        assert_ne!(own_pack, template_pack);
+        let gets = faulty.get_log();
+        assert_eq!(
+            gets.iter().filter(|k| k.contains(&own_pack)).count(),
+            1,
+            "window {w}: its own blob is read from the store: {gets:?}"
+        );
+        assert_eq!(
+            gets.iter().any(|k| k.contains(&template_pack)),
+            w < 2,
+            "window {w}: the template is read from the store by the first two windows only: {gets:?}"
+        );
+    }
+    // The documents' own blobs were each wanted once: a new window wanting them all reads them
+    // all from the store again.
+    faulty.reset_counts();
+    let sink = Arc::new(|_: BlobId, b: Result<bytes::Bytes, String>| {
+        b.expect("verified");
+    });
+    assert!(source.read_each(own.clone(), sink).await.is_empty());
+    let gets = faulty.get_log();
+    for d in &own {
+        assert!(gets.iter().any(|k| k.contains(&pack_of(d))), "{gets:?}");
+    }
+}
