@@ -241,6 +241,23 @@
 # durable (run by run 1.77-2.25x), 1.69x raw; peak RSS 93 (88-95) / 106 (100-109) MiB. S3
 # (moto) RUNS=3, load 2.6-3.0: imvault 5.12 s (4.89-5.39) = 204 MB/s durable, restic 5.86 s
 # (5.74-6.24): 1.15x durable (1.12-1.20x), 1.02x raw; peak RSS 103 / 138 MiB.
+# 2026-12-07 09:45-10:30 UTC (issue 21), this script, LOOP=1 S3=1 RUNS=3, release builds:
+# - 7858748 (a GET's body cut into one buffer per blob as it arrives: no 16 MiB buffer per
+#   read whose fresh pages fault in zeroed), load 3.2-3.4: imvault 3.65 s (3.49-3.82) = 285
+#   MB/s durable, restic 5.11 s: 1.40x (1.34-1.40x), peak RSS 93 / 139 MiB.
+# - af09da4 (a blob an earlier window read is kept once read again; later windows take it
+#   from a 16 MiB cache), load 2.3-3.0: imvault 3.99 s (3.93-4.07) = 261 MB/s, restic 6.20 s:
+#   1.55x (1.52-1.59x), 1.37x raw, peak RSS 105 / 144 MiB; again with the pack GET count,
+#   load 1.4-1.7: imvault 4.16 s (3.99-4.23) = 250 MB/s, restic 5.90 s: 1.42x (1.40-1.57x),
+#   peak RSS 101 (99-109) / 141 MiB, **pack GETs 151 (148-151) / restic 43** (229 before
+#   af09da4; moto ~2.1 -> ~1.55 CPU-s). Local (af09da4, RUNS=5, load 2.1-2.7): imvault 3.07 s
+#   = 340 MB/s, restic 5.67 s: 1.85x (1.74-1.95x), RSS 98 / 105 MiB.
+# What is left from S3 is restic's plan by pack: each of the medium library's 28 windows
+# touches ~7.5 of its 46 packs (211 window x pack pairs: the backup fills several packs at
+# once and a document's versions are spread), so reads per window cannot go below ~140 GETs.
+# Tried, not kept: keeping the bytes each read bridges in a spill file for later windows
+# (229 -> 219 GETs: the windows that share packs run at the same time); windows of 2,048
+# versions (162 GETs, RSS 153-168 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -367,28 +384,36 @@ prepare_run() { # output dir, repository dir (empty: in moto's memory, nothing t
 }
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
+# S3=1: ranged GETs of packs (imvault's packs/, restic's data/) the run asked moto for, from
+# moto's request log; "-" for local repositories.
+pack_gets() { # bucket/prefix of the packs
+  if [ "$S3" = 1 ]; then grep -c "\"GET /$1/" "$PREP/moto.log" || true; else echo 0; fi
+}
+gets_since() { [ "$S3" = 1 ] && echo $(($(pack_gets "$1") - $2)) || echo -; }
 run_imvault() {
   local out=$TARGET/imv
   prepare_run "$out" "$IMV_REPO"
-  local t0 t1 t2
+  local t0 t1 t2 g0
+  g0=$(pack_gets imvault/repo/packs)
   t0=$(now)
   /usr/bin/time -f %M -o "$WORK/imv.rss" "$IMV" --config "$PREP/imvault.toml" restore --library ACTIVE --to "$out" > "$WORK/imv.out" 2> "$WORK/imv.err" ||
     { echo "imvault restore failed:" >&2; tail "$WORK/imv.err" >&2; exit 1; }
   t1=$(now); sync; t2=$(now)
-  echo -e "imvault\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/imv.rss")" | tee -a "$RESULTS"
+  echo -e "imvault\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/imv.rss")\t$(gets_since imvault/repo/packs "$g0")" | tee -a "$RESULTS"
 }
 run_restic() {
   local out=$TARGET/restic
   prepare_run "$out" "$RESTIC_DIR"
-  local t0 t1 t2
+  local t0 t1 t2 g0
+  g0=$(pack_gets restic/data)
   t0=$(now)
   /usr/bin/time -f %M -o "$WORK/restic.rss" restic --repo "$RESTIC_REPO" restore latest --target "$out" --quiet > "$WORK/restic.out" 2>&1 ||
     { echo "restic restore failed:" >&2; tail "$WORK/restic.out" >&2; exit 1; }
   t1=$(now); sync; t2=$(now)
-  echo -e "restic\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/restic.rss")" | tee -a "$RESULTS"
+  echo -e "restic\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/restic.rss")\t$(gets_since restic/data "$g0")" | tee -a "$RESULTS"
 }
 
-echo -e "tool\traw_s\tdurable_s\tload1\tpeak_rss_kib"
+echo -e "tool\traw_s\tdurable_s\tload1\tpeak_rss_kib\tpack_gets"
 for i in $(seq 1 "$RUNS"); do
   if [ $((i % 2)) = 1 ]; then run_imvault; run_restic; else run_restic; run_imvault; fi
 done
@@ -419,5 +444,9 @@ for k in ("raw", "durable"):
 for tool in ("imvault", "restic"):
     v = [int(r[4]) / 1024 for r in rows if r[0] == tool]
     print(f"{tool} peak RSS: median {statistics.median(v):.0f} MiB ({min(v):.0f}-{max(v):.0f})")
+for tool in ("imvault", "restic"):
+    v = [int(r[5]) for r in rows if r[0] == tool and r[5] != "-"]
+    if v:
+        print(f"{tool} pack GETs: median {statistics.median(v):.0f} ({min(v)}-{max(v)})")
 print(f"load (1 min): {min(float(r[3]) for r in rows):.2f}-{max(float(r[3]) for r in rows):.2f}")
 PY

@@ -228,8 +228,8 @@ impl Source {
 
     /// Reads each of `blobs` once, pack by pack (ranges as far as the repository's
     /// [`Repository::window_ranges`]),
-    /// handing each to `sink` verified or with the reason its check failed, on the thread
-    /// that decoded it; returns the blobs that could not be read, with why. A blob an earlier
+    /// handing each to `sink` verified or with the reason its check failed, on a blocking
+    /// thread; returns the blobs that could not be read, with why. A blob an earlier
     /// window of this restore read is kept once read, and later windows take it from there
     /// (see [`Repeats`]).
     pub async fn read_each<F>(&self, blobs: Vec<BlobId>, sink: Arc<F>) -> Vec<Unread>
@@ -271,7 +271,9 @@ impl Source {
         let repeats = self.repeats.clone();
         let sink = Arc::new(move |id: BlobId, got: Result<Bytes, String>| {
             if let Ok(b) = &got
+                && b.len() <= REPEATS_KEPT / 8
                 && again.contains(&id)
+                && repeats.kept.get(&id).is_none()
             {
                 // A copy: the blob may be a slice of a larger buffer (a mapped range).
                 repeats.kept.insert_verified(id, Bytes::copy_from_slice(b));

@@ -72,8 +72,18 @@ fn decode_range_each(
     let bytes = match bytes {
         RangeBytes::Whole(b) => b,
         RangeBytes::Blobs(stored) => {
-            for ((id, loc), stored) in range.blobs.into_iter().zip(stored) {
-                each(id, blob::decode_in_place(crypto, &loc.stored(id), stored));
+            let mut stored = stored.into_iter();
+            for (id, loc) in range.blobs {
+                match stored.next() {
+                    Some(s) => each(id, blob::decode_in_place(crypto, &loc.stored(id), s)),
+                    None => each(
+                        id,
+                        Err(RepoError::Corrupt {
+                            key: keys::pack(&loc.pack).to_string(),
+                            reason: format!("the read of its range gave no bytes for blob {id}"),
+                        }),
+                    ),
+                }
             }
             return;
         }
@@ -442,6 +452,25 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A read that gave fewer buffers than its range has blobs fails the blobs left without
+    /// one, naming the pack; the others are decoded.
+    #[test]
+    fn blobs_a_read_gave_no_bytes_for_fail() {
+        let crypto = Crypto::with_master(&MasterKey::from_bytes([7; 32]));
+        let raws = vec![noise(5_000, 1), noise(6_000, 2), noise(7_000, 3)];
+        let (bytes, range) = pack(&crypto, &raws);
+        let first = range.blobs[0].1;
+        let s = (u64::from(first.offset) - range.start) as usize;
+        let part = BytesMut::from(&bytes[s..s + first.stored_len as usize]);
+        let got = decode_range(&crypto, range, RangeBytes::Blobs(vec![part]));
+        assert_eq!(got.len(), 3);
+        assert_eq!(&got[0].1.as_ref().unwrap()[..], &raws[0][..]);
+        for (id, r) in &got[1..] {
+            let e = crate::repo::error_chain(r.as_ref().unwrap_err());
+            assert!(e.contains("packs/") && e.contains(&id.to_string()), "{e}");
         }
     }
 

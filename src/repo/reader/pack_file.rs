@@ -70,7 +70,11 @@ pub async fn read_range_blobs(
 ) -> Result<RangeBytes> {
     let (start, len) = (range.start, range.len());
     if len == 0 {
-        return Ok(RangeBytes::Blobs(Vec::new()));
+        // Blobs of no bytes (none is ever written; a damaged index could say so): each one
+        // empty buffer, which the decoder refuses.
+        return Ok(RangeBytes::Blobs(
+            range.blobs.iter().map(|_| BytesMut::new()).collect(),
+        ));
     }
     let got = match open_range(store, key, start, len).await? {
         Opened::Local(b) => return Ok(RangeBytes::Whole(b)),
@@ -124,6 +128,13 @@ where
             }
         }
     }
+    // Blobs of no bytes at the end (see `read_range_blobs`).
+    while let Some((_, loc)) = range.blobs.get(blobs.len())
+        && loc.stored_len == 0
+        && u64::from(loc.offset) == at
+    {
+        blobs.push(BytesMut::new());
+    }
     if blobs.len() != range.blobs.len() || at != range.end {
         let got = at - range.start;
         return Err(truncated(
@@ -140,7 +151,7 @@ where
 fn truncated(key: &Path, start: u64, len: u64, got: String) -> RepoError {
     RepoError::Corrupt {
         key: key.to_string(),
-        reason: format!("range {start}+{len} returned {got} (object truncated?)"),
+        reason: format!("range {start}+{len} returned {got} (object truncated or replaced?)"),
     }
 }
 
@@ -378,6 +389,35 @@ mod tests {
             err.contains("abcd") && err.contains("connection reset"),
             "{err}"
         );
+    }
+
+    /// Blobs of no bytes (a damaged index) at the start, middle and end of a range each get an
+    /// empty buffer (which the decoder refuses), and a range of nothing but such blobs is not
+    /// read: nothing is left without an answer.
+    #[tokio::test]
+    async fn blobs_of_no_bytes_each_get_an_empty_buffer() {
+        let data = pattern(3000);
+        let key = Path::from("packs/ab/abcd");
+        let blobs = [(1000, 0), (1000, 10), (1010, 0), (2000, 5), (2005, 0)];
+        let range = range_of(&blobs);
+        let body = futures::stream::iter(vec![Ok::<_, object_store::Error>(
+            Bytes::copy_from_slice(&data[1000..2005]),
+        )]);
+        let got = cut_blobs(&range, body, &key).await.unwrap();
+        let got: Vec<&[u8]> = got.iter().map(|b| &b[..]).collect();
+        assert_eq!(
+            got,
+            [&[][..], &data[1000..1010], &[], &data[2000..2005], &[]]
+        );
+        let memory: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let empty = range_of(&[(7, 0), (7, 0)]);
+        match read_range_blobs(memory.as_ref(), &key, &empty)
+            .await
+            .unwrap()
+        {
+            RangeBytes::Blobs(b) => assert_eq!(b.len(), 2),
+            RangeBytes::Whole(_) => panic!("nothing to read"),
+        }
     }
 
     /// From a local store a range's blobs come as the whole range, from any other store one
