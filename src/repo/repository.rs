@@ -56,6 +56,8 @@ pub struct Repository<S> {
     /// from how the store served the config ([`reader::window_limits`]), or
     /// [`Repository::with_window_ranges`].
     window_ranges: reader::RangeLimits,
+    /// How the store serves reads (from the config read at open; requests if that failed).
+    reads: backend::Reads,
     state: S,
 }
 
@@ -146,9 +148,9 @@ impl Repository<Opened> {
         tracing::info!(repo = %config.id, encrypted = crypto.is_encrypted(), "repository created");
         // How the store serves reads (the restore's read limits, as `open` chooses them): the
         // config read back; the narrow limits if that read fails (they are correct anywhere).
-        let window_ranges = match backend::get_noting_reads(store.as_ref(), &key).await {
-            Ok((_, reads)) => reader::window_limits(reads),
-            Err(_) => reader::WINDOW,
+        let (window_ranges, reads) = match backend::get_noting_reads(store.as_ref(), &key).await {
+            Ok((_, reads)) => (reader::window_limits(reads), reads),
+            Err(_) => (reader::WINDOW, backend::Reads::Requests),
         };
         Ok(Self {
             objects: Objects::new(store, crypto, config.format_version),
@@ -158,6 +160,7 @@ impl Repository<Opened> {
             scratch_dir: None,
             retention: None,
             window_ranges,
+            reads,
             state: Opened,
         })
     }
@@ -219,6 +222,7 @@ impl Repository<Opened> {
                 scratch_dir: None,
                 retention: None,
                 window_ranges: reader::window_limits(reads),
+                reads,
                 state: Opened,
             });
         }
@@ -255,14 +259,16 @@ impl Repository<Opened> {
             scratch_dir: None,
             retention: None,
             window_ranges: reader::window_limits(reads),
+            reads,
             state: Opened,
         })
     }
 
     /// The same repository (config and keys) over another store holding its objects: opened
     /// from a view of its `config` and key slots (`recover` opens one as it was at a time),
-    /// then read and written where it lives. The restore read limits stay those chosen for the
-    /// view: set them for `store` with [`Repository::with_window_ranges`].
+    /// then read and written where it lives. The restore read limits (and [`Repository::reads`])
+    /// stay those of the view: set the limits for `store` with
+    /// [`Repository::with_window_ranges`].
     pub fn on_store(self, store: Arc<dyn ObjectStore>) -> Self {
         let (crypto, format) = (self.objects.crypto().clone(), self.objects.format());
         Self {
@@ -289,6 +295,7 @@ impl Repository<Opened> {
             scratch_dir: self.scratch_dir,
             retention: self.retention,
             window_ranges: self.window_ranges,
+            reads: self.reads,
             state: Indexed {
                 index: Arc::new(index),
                 cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
@@ -328,6 +335,7 @@ impl<S> Repository<S> {
             scratch_dir: self.scratch_dir.clone(),
             retention: self.retention.clone(),
             window_ranges: self.window_ranges,
+            reads: self.reads,
             state: Opened,
         }
     }
@@ -345,6 +353,11 @@ impl<S> Repository<S> {
     pub fn with_window_ranges(mut self, limits: reader::RangeLimits) -> Self {
         self.window_ranges = limits;
         self
+    }
+
+    /// How the store serves reads: from local files, or as requests (S3 and the others).
+    pub fn reads(&self) -> backend::Reads {
+        self.reads
     }
 
     /// How far one ranged read of a restore's window reaches.

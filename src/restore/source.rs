@@ -20,8 +20,9 @@ pub const READ_ACTION: &str = "reading the backed-up content from the repository
 #[derive(Clone)]
 pub struct Source {
     repo: Repository<Indexed>,
-    /// Blobs more than one window of this restore reads (see [`Repeats`]).
-    repeats: Arc<Repeats>,
+    /// Blobs more than one window of this restore reads (see [`Repeats`]); only where reads
+    /// are requests.
+    repeats: Option<Arc<Repeats>>,
 }
 
 /// Blobs several windows of one restore read (a template or attachment many documents share):
@@ -31,7 +32,8 @@ pub struct Source {
 /// their first bytes, remembers) keeps it, verified, in a small cache; later windows take it
 /// from there. Restoring the medium ACTIVE library (28 windows) from S3, 12 blobs are wanted
 /// by 2 to 16 windows each: 229 ranged GETs without this, 150 with it (moto's CPU ~2.1 ->
-/// ~1.55 s).
+/// ~1.55 s). Not for a local repository, whose ranges are memory maps of its pack files: there
+/// the copies only added ~5 MiB to the peak RSS, and no speed.
 struct Repeats {
     seen: Box<[std::sync::atomic::AtomicU64]>,
     kept: crate::repo::cache::BlobCache,
@@ -122,10 +124,9 @@ impl<'a> SizeCheck<'a> {
 
 impl Source {
     pub fn new(repo: Repository<Indexed>) -> Self {
-        Self {
-            repo,
-            repeats: Arc::new(Repeats::new()),
-        }
+        let repeats = (repo.reads() == crate::repo::backend::Reads::Requests)
+            .then(|| Arc::new(Repeats::new()));
+        Self { repo, repeats }
     }
 
     /// The verified chunks of one version, in order. A chunk that fails verification ends the
@@ -229,22 +230,34 @@ impl Source {
     /// Reads each of `blobs` once, pack by pack (ranges as far as the repository's
     /// [`Repository::window_ranges`]),
     /// handing each to `sink` verified or with the reason its check failed, on a blocking
-    /// thread; returns the blobs that could not be read, with why. A blob an earlier
-    /// window of this restore read is kept once read, and later windows take it from there
-    /// (see [`Repeats`]).
+    /// thread; returns the blobs that could not be read, with why. From a store read by
+    /// requests, a blob an earlier window of this restore read is kept once read, and later
+    /// windows take it from there (see [`Repeats`]).
     pub async fn read_each<F>(&self, blobs: Vec<BlobId>, sink: Arc<F>) -> Vec<Unread>
     where
         F: Fn(BlobId, Result<Bytes, String>) + Send + Sync + 'static,
     {
         let span = tracing::debug_span!("window reads", blobs = blobs.len());
+        let Some(repeats) = self.repeats.clone() else {
+            return self
+                .repo
+                .read_each(
+                    blobs,
+                    self.repo.window_ranges(),
+                    WINDOW_READS_IN_FLIGHT,
+                    sink,
+                )
+                .instrument(span)
+                .await;
+        };
         let mut kept = Vec::new();
         let mut again = std::collections::HashSet::new();
         let mut rest = Vec::with_capacity(blobs.len());
         for b in blobs {
-            match self.repeats.kept.get(&b) {
+            match repeats.kept.get(&b) {
                 Some(bytes) => kept.push((b, bytes)),
                 None => {
-                    if self.repeats.seen_before(&b) {
+                    if repeats.seen_before(&b) {
                         again.insert(b);
                     }
                     rest.push(b);
@@ -268,7 +281,6 @@ impl Source {
                 });
             }
         }
-        let repeats = self.repeats.clone();
         let sink = Arc::new(move |id: BlobId, got: Result<Bytes, String>| {
             if let Ok(b) = &got
                 && b.len() <= REPEATS_KEPT / 8
