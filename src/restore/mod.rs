@@ -375,7 +375,7 @@ async fn restore_units(
         let mut windows = std::pin::pin!(
             windows(rx, ctx.window_bytes, max_versions)
                 .map(|window| run_batch(ctx, target, src, window, progress, cancel))
-                .buffered(in_flight)
+                .buffered(2 * in_flight)
         );
         while let Some(outcomes) = windows.next().await {
             for o in outcomes? {
@@ -523,7 +523,7 @@ async fn run_batch(
 /// whole batches (up to [`source::BATCH_VERSIONS`] versions each), so a window is only in
 /// flight for every such batch that fits. A version whose file cannot be created for want of
 /// descriptors anyway is streamed on its own after its window (see `export::window`).
-fn window_shape() -> (usize, usize) {
+pub(crate) fn window_shape() -> (usize, usize) {
     let dirs = files::DIRS_KEPT as u64;
     let want = 2 * (WINDOWS_IN_FLIGHT * WINDOW_VERSIONS) as u64 + dirs;
     let limit = open_files::open_files_limit_at_least(want).unwrap_or(1024);

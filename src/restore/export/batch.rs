@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -27,7 +28,8 @@ use crate::restore::target::Place;
 struct SidecarVersion {
     version: u32,
     file: String,
-    profile: serde_json::Map<String, Value>,
+    /// Rendered by [`sidecar_profile`] when the batch arrives.
+    profile: Box<RawValue>,
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -46,6 +48,33 @@ struct DocumentSidecar {
     acl: Option<crate::imanage::model::Acl>,
 }
 
+/// Indentation of a version's profile in a document sidecar: the object of a version in the
+/// sidecar's `versions` list (keys at 6 spaces, the profile's own at 8).
+const PROFILE_INDENT: &str = "\n      ";
+
+/// A version's profile as [`pretty`](super::pretty) prints it inside a document sidecar, byte
+/// for byte: pretty JSON re-indented for its depth (JSON strings hold no raw line breaks, so
+/// every line break is the layout's).
+fn sidecar_profile(profile: &serde_json::Map<String, Value>) -> Box<RawValue> {
+    let text = serde_json::to_string_pretty(profile)
+        .expect("a JSON map always serializes")
+        .replace('\n', PROFILE_INDENT);
+    RawValue::from_string(text).expect("pretty JSON re-indented is JSON")
+}
+
+/// Every version's profile of `docs` rendered for its sidecar ([`sidecar_profile`]), the
+/// parsed maps dropped.
+fn sidecar_profiles(docs: &mut [(PlannedDocument, Place)]) -> Vec<Vec<Option<Box<RawValue>>>> {
+    docs.iter_mut()
+        .map(|(d, _)| {
+            d.versions
+                .iter_mut()
+                .map(|v| Some(sidecar_profile(&std::mem::take(&mut v.profile))))
+                .collect()
+        })
+        .collect()
+}
+
 /// The directory of a document placed at `place`.
 fn dir_of(place: &Place, base: &Path) -> PathBuf {
     match place {
@@ -62,6 +91,9 @@ impl ExportTarget {
         source: &Source,
         progress: &Arc<Counters>,
     ) -> Vec<DocumentOutcome> {
+        // Each version's profile as its sidecar prints it, now: the rows of a window waiting for
+        // a writer or syncing hold that text (~2 KB a version), not the parsed map (~10 KB).
+        let mut profiles = sidecar_profiles(&mut docs);
         let mut outs: Vec<DocumentOutcome> =
             docs.iter().map(|_| DocumentOutcome::default()).collect();
         let all_failed = |e: tokio::task::JoinError| {
@@ -76,17 +108,21 @@ impl ExportTarget {
                 })
                 .collect()
         };
+        // Only the files' writing holds a writer: the sync and placing overlap the next window's
+        // reads (the semaphore is never closed).
+        let writing = self.writers.acquire().await.ok();
         let mut jobs = match self.version_jobs(&docs, source).await {
             Ok(j) => j,
             Err(e) => return all_failed(e),
         };
+        drop(writing);
         if !self.dry_run {
             jobs = match self.write_jobs(jobs, docs.len()).await {
                 Ok(j) => j,
                 Err(e) => return all_failed(e),
             };
         }
-        let listed = self.account(&mut docs, jobs, &mut outs, progress);
+        let listed = self.account(&mut profiles, jobs, &mut outs, progress);
         if !self.dry_run {
             self.write_sidecars(&docs, listed, &mut outs).await;
         }
@@ -127,7 +163,7 @@ impl ExportTarget {
                 jobs.push(VersionJob {
                     doc: i,
                     nth,
-                    // Without its profile (the sidecar takes it from the document's row): a
+                    // Without its profile (rendered for the sidecar when the batch came): a
                     // window holds thousands of jobs.
                     version: VersionRow {
                         id: v.id.clone(),
@@ -187,10 +223,10 @@ impl ExportTarget {
     }
 
     /// Counts each version's outcome, writes its line of the item list, and returns what each
-    /// document's sidecar lists (each version's profile taken out of `docs`, not copied).
+    /// document's sidecar lists (each version's rendered profile taken out of `profiles`).
     fn account(
         &self,
-        docs: &mut [(PlannedDocument, Place)],
+        profiles: &mut [Vec<Option<Box<RawValue>>>],
         jobs: Vec<VersionJob>,
         outs: &mut [DocumentOutcome],
         progress: &Counters,
@@ -244,7 +280,9 @@ impl ExportTarget {
             listed[j.doc].push(SidecarVersion {
                 version: j.version.id.version,
                 file: j.file,
-                profile: std::mem::take(&mut docs[j.doc].0.versions[j.nth].profile),
+                profile: profiles[j.doc][j.nth]
+                    .take()
+                    .unwrap_or_else(|| sidecar_profile(&serde_json::Map::new())),
                 status,
                 error,
             });
@@ -445,7 +483,7 @@ pub(super) fn write_batch(
 /// One version of a batch on its way to its final name.
 pub(super) struct VersionJob {
     pub(super) doc: usize,
-    /// Which of the document's versions (its row holds the profile).
+    /// Which of the document's versions (where the batch keeps its rendered profile).
     pub(super) nth: usize,
     pub(super) version: VersionRow,
     pub(super) file: String,
@@ -463,4 +501,62 @@ pub(super) enum VersionData {
     /// Placed under its final name (`false`: the name existed, nothing written).
     Placed(bool),
     Failed(ItemFailure),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile rendered ahead prints exactly as the parsed map did inside a sidecar: nested
+    /// objects and lists, strings with escaped line breaks and quotes, an empty profile.
+    #[test]
+    fn rendered_profiles_print_as_the_maps_did() {
+        let profiles = [
+            json!({
+                "id": "ACTIVE!12.3",
+                "name": "Line one\nline \"two\"",
+                "custom1": {"id": "C1", "description": "nested\r\n", "list": [1, {"a": []}, "x"]},
+                "size": 1234,
+                "is_checked_out": false,
+                "empty_list": [],
+                "empty_map": {},
+                "nothing": null
+            }),
+            json!({}),
+        ];
+        for p in profiles {
+            let Value::Object(map) = p else {
+                unreachable!()
+            };
+            #[derive(Serialize)]
+            struct Version<P> {
+                version: u32,
+                profile: P,
+                status: &'static str,
+            }
+            #[derive(Serialize)]
+            struct Sidecar<P> {
+                document: &'static str,
+                versions: Vec<Version<P>>,
+                acl: Option<u32>,
+            }
+            fn sidecar<P>(profile: P) -> Sidecar<P> {
+                Sidecar {
+                    document: "ACTIVE!12",
+                    versions: vec![Version {
+                        version: 3,
+                        profile,
+                        status: "restored",
+                    }],
+                    acl: None,
+                }
+            }
+            let parsed = super::super::pretty(&sidecar(map.clone()));
+            let rendered = super::super::pretty(&sidecar(sidecar_profile(&map)));
+            assert_eq!(
+                String::from_utf8(rendered).unwrap(),
+                String::from_utf8(parsed).unwrap()
+            );
+        }
+    }
 }

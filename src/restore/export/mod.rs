@@ -59,6 +59,10 @@ pub struct ExportTarget {
     items: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
     /// Files written under a temporary name, placed after the next sync: (temporary, final).
     pending: Mutex<Vec<(PathBuf, PathBuf)>>,
+    /// Windows creating and writing their files at once (see [`super::window_shape`]); a
+    /// window that syncs, places its files and writes its sidecars holds none, so the next
+    /// window reads meanwhile.
+    writers: tokio::sync::Semaphore,
 }
 
 fn io_err(action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError {
@@ -158,6 +162,7 @@ impl ExportTarget {
             claimed: Mutex::new(HashMap::new()),
             items: Mutex::new(items),
             pending: Mutex::new(Vec::new()),
+            writers: tokio::sync::Semaphore::new(super::window_shape().0),
         })
     }
 
