@@ -82,6 +82,8 @@ pub use error::{CatalogError, OutOfOrder};
 pub use find::{DEFAULT_FIND_LIMIT, FindPlan};
 pub use jobs::{JobFilter, JobId, JobKind, JobRecord, JobState, NewJob};
 pub use load::{RowKey, RowKind, SnapshotLoad};
+pub use packed::ProfileText;
+pub use rows::Profiles;
 pub use scan::ScanError;
 pub use schema::SCHEMA_VERSION;
 pub use shared::SharedCatalog;

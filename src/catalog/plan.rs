@@ -16,11 +16,22 @@ impl Catalog {
     /// (root first, parents before children) with their ACLs, and every document filed in
     /// them with all its versions (profiles and content references), its filings inside the
     /// subtree and its ACL. Returns `Ok(None)` when `root` is not in the snapshot.
-    #[tracing::instrument(name = "catalog_subtree", skip(self), fields(snapshot = %snapshot, root = %root))]
     pub fn subtree(
         &self,
         snapshot: &SnapshotId,
         root: &ContainerId,
+    ) -> Result<Option<RestorePlanRows>, CatalogError> {
+        self.subtree_with(snapshot, root, rows::Profiles::Parsed)
+    }
+
+    /// [`Catalog::subtree`] with the versions' profiles as `profiles` says (an export prints
+    /// them into its sidecars: [`rows::Profiles::Text`] skips parsing them).
+    #[tracing::instrument(name = "catalog_subtree", skip(self), fields(snapshot = %snapshot, root = %root))]
+    pub fn subtree_with(
+        &self,
+        snapshot: &SnapshotId,
+        root: &ContainerId,
+        profiles: rows::Profiles,
     ) -> Result<Option<RestorePlanRows>, CatalogError> {
         let action = || format!("planning the restore of {root} from snapshot {snapshot}");
         // One read transaction: every statement sees the same catalog, and SQLite takes its file
@@ -100,7 +111,7 @@ impl Catalog {
         }
         let mut documents = Vec::with_capacity(by_doc.len());
         for (doc, filings) in by_doc {
-            let versions = self.versions_at(&sc, doc)?;
+            let versions = self.versions_at_with(&sc, doc, profiles)?;
             if versions.is_empty() {
                 continue;
             }

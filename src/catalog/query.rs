@@ -453,6 +453,16 @@ impl Catalog {
         sc: &Scope,
         document: u64,
     ) -> Result<Vec<VersionRow>, CatalogError> {
+        self.versions_at_with(sc, document, rows::Profiles::Parsed)
+    }
+
+    /// [`Catalog::versions_at`] with the profiles as `profiles` says.
+    pub(crate) fn versions_at_with(
+        &self,
+        sc: &Scope,
+        document: u64,
+        profiles: rows::Profiles,
+    ) -> Result<Vec<VersionRow>, CatalogError> {
         let sql = format!(
             "SELECT {VERSION_COLS} FROM versions v WHERE v.library = (SELECT id FROM libraries WHERE name = ?1) AND v.document = ?2 \
              AND v.first_seq <= ?3 AND v.last_seq >= ?3 ORDER BY v.version"
@@ -468,7 +478,9 @@ impl Catalog {
                 .collect::<Result<Vec<_>, _>>()
             })
             .ctx(|| format!("reading the versions of document {}!{document}", sc.library))?;
-        raws.into_iter().map(rows::version).collect()
+        raws.into_iter()
+            .map(|r| rows::version_with(r, profiles))
+            .collect()
     }
 
     /// The ACL of a document as of a snapshot, if it was read.

@@ -115,6 +115,22 @@ pub(crate) fn raw_version(r: &Row<'_>, at: usize) -> rusqlite::Result<RawVersion
 }
 
 pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
+    version_with(raw, Profiles::Parsed)
+}
+
+/// How version rows carry their profiles: parsed into `profile`, or as text in `profile_text`
+/// (`profile` left empty) for a reader that only prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profiles {
+    Parsed,
+    Text,
+}
+
+/// [`version`], with its profile as `profiles` says.
+pub(crate) fn version_with(
+    raw: RawVersion,
+    profiles: Profiles,
+) -> Result<VersionRow, CatalogError> {
     let id = raw.id()?;
     let what = format!("version {id}");
     let content_what = || format!("the content reference of {what}");
@@ -128,14 +144,24 @@ pub(crate) fn version(raw: RawVersion) -> Result<VersionRow, CatalogError> {
         edit_profile_date: raw.edit_profile_date,
         profile: serde_json::Map::new(),
         content,
+        profile_text: None,
         id,
     };
-    row.profile = packed::unpack_profile(
-        &|| format!("the profile of {what}"),
-        &raw.profile,
-        raw.base_profile.as_deref(),
-        derived_of(&row),
-    )?;
+    let profile_what = || format!("the profile of {what}");
+    let (packed, base, derived) = (&raw.profile, raw.base_profile.as_deref(), derived_of(&row));
+    match profiles {
+        Profiles::Parsed => {
+            row.profile = packed::unpack_profile(&profile_what, packed, base, derived)?;
+        }
+        Profiles::Text => {
+            row.profile_text = Some(Box::new(packed::unpack_profile_text(
+                &profile_what,
+                packed,
+                base,
+                derived,
+            )?));
+        }
+    }
     Ok(row)
 }
 

@@ -128,6 +128,10 @@ pub struct VersionRow {
     pub profile: Map<String, Value>,
     /// Where the content lives in the repository; opaque to the catalog.
     pub content: Value,
+    /// The profile not parsed, when a restore planned for an export asked for it (see
+    /// [`Catalog::subtree_with`](super::Catalog::subtree_with)): then `profile` is empty.
+    #[serde(skip)]
+    pub profile_text: Option<Box<super::packed::ProfileText>>,
 }
 
 impl VersionRow {
@@ -142,6 +146,7 @@ impl VersionRow {
             edit_profile_date: v.edit_profile_date.clone(),
             profile: v.raw.clone(),
             content,
+            profile_text: None,
         }
     }
 

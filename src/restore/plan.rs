@@ -8,7 +8,7 @@ use std::path::Path;
 use super::RestoreError;
 use super::request::{Selection, ValidRequest};
 use crate::catalog::{
-    Catalog, CatalogError, ContainerRow, PlannedDocument, SharedCatalog, SnapshotInfo,
+    Catalog, CatalogError, ContainerRow, PlannedDocument, Profiles, SharedCatalog, SnapshotInfo,
 };
 use crate::imanage::model::{ContainerId, DocumentId};
 
@@ -43,6 +43,8 @@ impl Unit {
 pub struct Planner {
     cat: SharedCatalog,
     names: super::OptionNames,
+    /// How subtrees' version rows carry their profiles.
+    profiles: Profiles,
 }
 
 fn cat_err(action: String) -> impl FnOnce(CatalogError) -> RestoreError {
@@ -86,7 +88,15 @@ impl Planner {
         Ok(Self {
             cat: SharedCatalog::new(cat),
             names: super::OptionNames::Cli,
+            profiles: Profiles::Parsed,
         })
+    }
+
+    /// Subtrees' version rows carry their profiles as `profiles` says (an export only prints
+    /// them: [`Profiles::Text`] spares parsing them into maps).
+    pub fn with_profiles(mut self, profiles: Profiles) -> Self {
+        self.profiles = profiles;
+        self
     }
 
     /// Messages name the options as `names` spells them (`--at` or `"at"`).
@@ -220,10 +230,11 @@ impl Planner {
             }
             UnitRef::Subtree(root) => {
                 let rid = root.clone();
+                let profiles = self.profiles;
                 let found = self
                     .cat
                     .run("planning a subtree restore", move |cat| {
-                        let Some(rows) = cat.subtree(&sid, &rid)? else {
+                        let Some(rows) = cat.subtree_with(&sid, &rid, profiles)? else {
                             return Ok(None);
                         };
                         let parent = rows.containers.first().and_then(|c| c.parent_id.clone());
