@@ -277,6 +277,31 @@ if [ "$S3" = 1 ]; then
   command -v moto_server >/dev/null || { echo "moto_server not found: pip install 'moto[server]'" >&2; exit 2; }
 fi
 
+# 2026-12-07 11:50-12:58 UTC, a fresh and much faster VM (no steal; restic's own times ~40 %
+# lower than the rows above: compare within a row only), this script, LOOP=1, release builds:
+#
+# | build | repository | RUNS | load | imvault durable s (MB/s) | restic durable s | restic / imvault durable (run by run), raw | peak RSS imvault / restic | pack GETs |
+# |---|---|---|---|---|---|---|---|---|
+# | 460feee (before) | local | 5 | 1.2-1.6 | 1.69 (1.63-1.75), 615 | 3.39 (3.36-3.44) | 2.00x (1.94-2.07x), 1.67x | 97 (89-106) / 104 MiB | - |
+# | 460feee (before) | S3 (moto) | 3 | 1.8-2.2 | 2.62 (2.59-2.87), 397 | 3.85 (3.77-3.88) | 1.47x (1.34-1.50x), 1.27x | 95 / 140 MiB | 155 / 43 |
+# | 24945e7 (writers; profiles rendered ahead) | local | 5 | 2.1-2.5 | 1.73 (1.67-1.77), 600 | 3.37 (3.31-3.56) | 1.94x (1.90-2.02x), 1.63x | **80** (80-81) / 109 MiB | - |
+# | 24945e7 | S3 (moto) | 3 | 2.5-2.7 | 2.60 (2.53-2.70), 400 | 3.92 (3.74-3.95) | 1.51x (1.46-1.51x), 1.30x | 97 (92-102) / 132 MiB | 162 / 43 |
+# | 95d47a9 (profiles unparsed) | local | 5 | 1.0-1.4 | **1.66 (1.60-1.83), 627** | 3.63 (3.54-3.70) | **2.18x (2.03-2.27x)**, 1.85x | 84 (79-86) / 106 MiB | - |
+# | 95d47a9 | S3 (moto) | 3 | 2.2-2.4 | **2.56 (2.50-2.73), 407** | 4.25 (3.97-4.32) | **1.66x (1.56-1.69x)**, 1.44x | 91 / 138 MiB | 157 / 43 |
+#
+# What changed: (1) from moto the windows ran in waves (perf, 0.2 s buckets: 4 windows read
+# together, then all four synced, placed and wrote sidecars with 30-47 % of both cores idle),
+# because a window syncing still counted among the 4 in flight. Now 8 are in flight and only
+# 4 hold a writer (creating and writing their files); idle time fell to ~10 %. That alone
+# gained ~3-8 % from moto (hand pairs) for +30 MiB of rows, which (2) took back: each
+# version's profile is rendered for its sidecar when its batch arrives (~2 KB of text instead
+# of a ~10 KB map). (3) An export's plan no longer parses profiles at all: the catalog hands
+# the stored JSON text and the derived fields (`Profiles::Text`), printed into the sidecar
+# byte for byte as the map printed (restored trees identical to 460feee's, `diff -r`); 4
+# alternating local pairs 1.66-1.75 -> 1.54-1.60 s, user CPU 1.23-1.40 -> 1.10-1.14 s.
+# Left from S3: moto's CPU (1.1-1.2 s for ~155 ranged GETs, each copying its 16 MiB object)
+# and the HTTP receive (~0.35 CPU-s more than locally) on the same 2 cores; 2x needs restic's
+# plan by pack (~46 GETs).
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2

@@ -45,23 +45,27 @@ use crate::repo::{Indexed, Repository};
 
 /// Documents restored at the same time.
 pub const DEFAULT_CONCURRENCY: usize = 4;
-/// Windows of batches (see [`RestoreEnv::window_bytes`]) written at the same time (fewer when
-/// the process may open fewer files, see [`window_shape`]): while some are read and written,
-/// others plan (create their files), sync, place and write sidecars, so both cores stay busy.
-/// Restoring the medium ACTIVE library into a journaled ext4, 8 alternating pairs: 3.12 s
-/// median with 2, 2.91 s with 4 (every pair faster), peak RSS 87 -> 99 MiB locally and 91 ->
-/// 107 MiB from moto (restic 0.14: ~105 and ~142). Memory at most: the rows of 4 x 512
-/// versions (~12 KB each with their profiles, ~24 MiB) and 4 x
+/// Windows of batches (see [`RestoreEnv::window_bytes`]) creating and writing their files at
+/// the same time (fewer when the process may open fewer files, see [`window_shape`]); as many
+/// again may sync, place their files and write sidecars meanwhile (the export's writers
+/// semaphore), so both cores stay busy. Restoring the medium ACTIVE library into a journaled
+/// ext4, 8 alternating pairs: 3.12 s median with 2, 2.91 s with 4 (every pair faster), peak
+/// RSS 87 -> 99 MiB locally and 91 -> 107 MiB from moto (restic 0.14: ~105 and ~142). From
+/// moto, with the sync counted in the 4, the windows ran in waves (4 read together, then all 4
+/// synced and placed with ~25 % of both cores idle): not any more since 2026-12-07. Memory at
+/// most: the rows of 8 x 512 versions (profiles as text, ~2 KB each: ~8 MiB) and 4 x
 /// [`source::WINDOW_READS_IN_FLIGHT`] ranges (8 MiB each from local pack files, 16 MiB from a
 /// store read by requests: 64 or 128 MiB).
 pub const WINDOWS_IN_FLIGHT: usize = 4;
 /// Content of one window (default): its blobs are read once, in pack order.
 pub const WINDOW_BYTES: u64 = 128 * 1024 * 1024;
 /// Versions of one window at most (each holds an open temporary file while it is written, and
-/// its rows, ~12 KB each with their profiles); fewer when the process may open fewer files.
+/// its rows, ~2 KB each with their profiles as text, ~12 KB when they were parsed); fewer
+/// when the process may open fewer files.
 /// As many as a batch holds at most ([`source::BATCH_VERSIONS`]): restoring the medium ACTIVE
 /// library (11,124 versions), peak RSS 125-131 MiB with 2048, 89-102 MiB with 512, neither
-/// faster locally nor from S3 (moto).
+/// faster locally nor from S3 (moto). With profiles as text (2026-12-07), 1024 from moto:
+/// 153 -> 139 pack GETs for +16 MiB, no clear gain in time: left at 512.
 pub const WINDOW_VERSIONS: usize = source::BATCH_VERSIONS;
 
 /// How messages name the options of a restore: `--merge` to someone at the command line,
@@ -315,8 +319,9 @@ type Batch = Vec<(PlannedDocument, Option<target::Place>)>;
 /// A target that reads ahead (the export): a producer loads each unit, puts its containers in
 /// place and hands its batches on through a bounded channel; the consumer gathers them into
 /// windows (across units: a library restore has one unit per workspace, often a single batch
-/// each) and writes [`WINDOWS_IN_FLIGHT`] windows at a time, so windows syncing and placing
-/// their files overlap others' reading and writing. Each window's blobs are read once, pack by pack, straight
+/// each) and has twice [`WINDOWS_IN_FLIGHT`] windows in flight, at most [`WINDOWS_IN_FLIGHT`]
+/// of them reading and writing their files, so windows syncing and placing their files overlap
+/// others' reading and writing. Each window's blobs are read once, pack by pack, straight
 /// into the versions' files (a few reads per pack whatever the order of documents).
 /// Memory: the unit being planned, the rows of the windows, and the ranges in flight; never a
 /// version's content. A target that does not read ahead (iManage) restores unit after unit,
