@@ -399,11 +399,40 @@ pub(crate) fn unpack_profile_text(
     derived: Derived,
 ) -> Result<ProfileText, CatalogError> {
     let (absent, residual) = residual(what, packed, base)?;
+    // Refused as the map would be (a damaged row fails its plan either way), without building
+    // it: a JSON object, its values skipped.
+    serde_json::from_str::<ObjectShape>(&residual).map_err(|e| corrupt(what(), e))?;
     Ok(ProfileText {
         absent,
         residual,
         derived,
     })
+}
+
+/// A JSON object, its fields checked and skipped ([`unpack_profile_text`]).
+struct ObjectShape;
+
+impl<'de> serde::Deserialize<'de> for ObjectShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = ObjectShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<ObjectShape, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(ObjectShape)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// A version profile unpacked but not parsed: the JSON object stored (its fields in order)
@@ -569,6 +598,26 @@ mod tests {
 
     pub(super) fn what() -> String {
         "a test value".into()
+    }
+
+    /// A profile handed out unparsed is refused where the parsed one is (stored text that is
+    /// not a JSON object, naming the profile), and a good one gives the same map.
+    #[test]
+    fn unparsed_profiles_are_refused_where_parsed_ones_are() {
+        for bad in [&b"[1,2]"[..], b"not json", b"{\"a\":}", b"{\"a\":1} x", b""] {
+            let mut packed = vec![Codec::Zstd1 as u8, 0, 0];
+            compress_into(&mut packed, Dict::VersionProfile, bad).expect("compresses");
+            unpack_profile(&what, &packed, None, derived()).expect_err("the map refuses it");
+            let err = unpack_profile_text(&what, &packed, None, derived())
+                .expect_err("the text refuses it");
+            assert!(err.to_string().contains(&what()), "{err}");
+        }
+        let packed = pack_profile(&cases_base(), &derived(), None).expect("packs");
+        let text = unpack_profile_text(&what, &packed, None, derived()).expect("unpacks");
+        assert_eq!(
+            text.into_map(&what).expect("parses"),
+            unpack_profile(&what, &packed, None, derived()).expect("unpacks")
+        );
     }
 
     #[test]

@@ -84,9 +84,8 @@ fn sidecar_profiles(docs: &mut [(PlannedDocument, Place)]) -> Vec<Vec<Option<Box
 /// A profile's unparsed text as [`sidecar_profile`] prints its map, without building the map:
 /// the stored object's fields in order, each value as stored where serde_json prints it so
 /// ([`printed_as_stored`]: most are) or else parsed and printed pretty at its depth; then the
-/// derived fields it lacks. A stored object naming a field twice,
-/// or one that does not parse, goes through the map (the later value counts, an error is
-/// rendered as the map path renders it).
+/// derived fields it lacks. A stored object naming a field twice, or one that does not parse,
+/// goes through the map (the later value counts; see [`sidecar_profile_via_map`]).
 fn sidecar_profile_text(text: crate::catalog::ProfileText) -> Box<RawValue> {
     let fields: Vec<(std::borrow::Cow<'_, str>, &RawValue)> =
         match serde_json::from_str::<RawFields<'_>>(text.residual()) {
@@ -153,10 +152,21 @@ fn printed_as_stored(raw: &str) -> bool {
     }
 }
 
-/// [`sidecar_profile`] of the profile's map (an unparsable one prints as an empty profile, as
-/// a row whose profile could not be read has none).
+/// [`sidecar_profile`] of the profile's map. The catalog hands out only JSON objects (see
+/// `unpack_profile_text`); one that still cannot become a map (a number out of range) is
+/// printed empty and the version named in a warning.
 fn sidecar_profile_via_map(text: crate::catalog::ProfileText) -> Box<RawValue> {
-    let map = text.into_map(&String::new).unwrap_or_default();
+    let version = text
+        .derived()
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    let map = text
+        .into_map(&|| format!("the profile of version {version}"))
+        .unwrap_or_else(|e| {
+            tracing::warn!(%version, error = %e, "a version's profile could not be read from the catalog; its sidecar lists it empty");
+            serde_json::Map::new()
+        });
     sidecar_profile(&map)
 }
 
@@ -220,26 +230,48 @@ impl ExportTarget {
     /// Writes a batch of documents (see the module docs); one outcome per document, in order.
     pub(super) async fn write_documents(
         &self,
-        mut docs: Vec<(PlannedDocument, Place)>,
+        docs: Vec<(PlannedDocument, Place)>,
         source: &Source,
         progress: &Arc<Counters>,
     ) -> Vec<DocumentOutcome> {
-        // Each version's profile as its sidecar prints it, now: the rows of a window waiting for
-        // a writer or syncing hold that text (~2 KB a version), not the parsed map (~10 KB).
-        let mut profiles = sidecar_profiles(&mut docs);
+        let failed_all = |ids: &mut dyn Iterator<Item = String>, e: tokio::task::JoinError| {
+            ids.map(|id| DocumentOutcome {
+                failures: vec![ItemFailure {
+                    object: id,
+                    action: "writing its files".into(),
+                    error: e.to_string(),
+                }],
+                ..Default::default()
+            })
+            .collect::<Vec<_>>()
+        };
+        // Each version's profile as its sidecar prints it, now (on a blocking thread: the task
+        // polling this window polls the others too): the rows of a window waiting for a writer
+        // or syncing hold that text (~2 KB a version), not the parsed map (~10 KB). A dry run
+        // writes no sidecar.
+        let (docs, mut profiles) = if self.dry_run {
+            let none = docs
+                .iter()
+                .map(|(d, _)| vec![None; d.versions.len()])
+                .collect();
+            (docs, none)
+        } else {
+            let ids: Vec<String> = docs.iter().map(|(d, _)| d.id.to_string()).collect();
+            let rendered = tokio::task::spawn_blocking(move || {
+                let mut docs = docs;
+                let profiles = sidecar_profiles(&mut docs);
+                (docs, profiles)
+            })
+            .await;
+            match rendered {
+                Ok(r) => r,
+                Err(e) => return failed_all(&mut ids.into_iter(), e),
+            }
+        };
         let mut outs: Vec<DocumentOutcome> =
             docs.iter().map(|_| DocumentOutcome::default()).collect();
         let all_failed = |e: tokio::task::JoinError| {
-            docs.iter()
-                .map(|(d, _)| DocumentOutcome {
-                    failures: vec![ItemFailure {
-                        object: d.id.to_string(),
-                        action: "writing its files".into(),
-                        error: e.to_string(),
-                    }],
-                    ..Default::default()
-                })
-                .collect()
+            failed_all(&mut docs.iter().map(|(d, _)| d.id.to_string()), e)
         };
         // Only the files' writing holds a writer: the sync and placing overlap the next window's
         // reads (the semaphore is never closed).
@@ -665,6 +697,7 @@ mod tests {
             r#"{"author":"NDUBOIS","custom17":35.4,"custom18":64,"custom25":false,"custom10":null,"comment":"line\nbreak \"q\" \u00e9\\"}"#,
             r#"{"nested":{"a":[1,2,{"b":{}}],"c":[],"d":{"e":"f"}},"list":["x",{"y":null}],"k\"ey":"v","k\u00e9y":1}"#,
             r#"{"a":1,"b":2,"a":{"again":true}}"#,
+            r#"{"a":1,"\u0061":2}"#,
             r#"{"name":"stored name","id":"ACTIVE!7.2"}"#,
             r#"{}"#,
             r#"{"big":18446744073709551615,"bigger":99999999999999999999,"neg":-12,"zero":-0,"exp":1.5e300,"tiny":5e-324,"f":100.50}"#,

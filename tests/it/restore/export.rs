@@ -129,6 +129,62 @@ async fn export_version_one_as_of_before_the_mutation() {
     assert_eq!(acl.normalized(), acl_before.normalized());
     assert!(!sidecar["filings"].as_array().unwrap().is_empty());
 
+    // The whole library as of the same time: its plan carries the profiles as unparsed text
+    // (a document restore's parses them), and every sidecar prints each version's own profile.
+    let lib_dir = env.dir.path().join("export-library");
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--library",
+            library().as_str(),
+            "--at",
+            &between.to_rfc3339(),
+            "--to",
+            lib_dir.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(json_of(&out)["failed"], 0);
+    let mut sidecars = 0;
+    let mut found = None;
+    for entry in walkdir(&lib_dir) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(").imvault.json") || !name.contains("(doc ") {
+            continue;
+        }
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+        let number = s["document"]
+            .as_str()
+            .unwrap()
+            .rsplit('!')
+            .next()
+            .unwrap()
+            .to_string();
+        for v in s["versions"].as_array().unwrap() {
+            let p = &v["profile"];
+            assert_eq!(
+                p["document_number"].to_string(),
+                number,
+                "{}",
+                entry.display()
+            );
+            assert_eq!(p["version"], v["version"], "{}", entry.display());
+            assert!(p.as_object().unwrap().len() > 10, "{}", entry.display());
+        }
+        if s["document"] == doc.to_string() {
+            found = Some(s);
+        }
+        sidecars += 1;
+    }
+    assert!(sidecars > 10, "{sidecars} document sidecars");
+    let found = found.expect("the document's sidecar in the library export");
+    assert_eq!(
+        found["versions"][0]["profile"],
+        serde_json::Value::Object(profile_before.raw.clone())
+    );
+
     // Manifest and item list at the top.
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join(MANIFEST)).unwrap()).unwrap();
@@ -471,4 +527,21 @@ async fn an_export_never_follows_a_link_planted_in_its_target() {
         assert!(a.is_dir(), "{f:?}");
         assert_eq!(files_under(&a).len(), files_under(&b).len(), "{f:?}");
     }
+}
+
+/// Every file under `dir`, recursively.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
