@@ -35,6 +35,7 @@ use crate::imanage::model::ContainerKind;
 use crate::jobs::progress::Counters;
 
 mod batch;
+mod sidecar_profile;
 mod window;
 
 /// Name of the manifest at the top of an export.
