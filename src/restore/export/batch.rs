@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::Serialize;
-use serde_json::value::RawValue;
-
-use super::sidecar_profile::{sidecar_profile, sidecar_profiles};
 use serde_json::json;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
+use super::sidecar_profile::{sidecar_profile, sidecar_profiles};
 use super::{EXPORT_FORMAT, ExportTarget, pretty};
 use crate::catalog::{PlannedDocument, VersionRow};
 use crate::jobs::progress::Counters;
