@@ -29,7 +29,7 @@ pub struct LsArgs {
     /// The library (needed when the catalog holds several and PATH is not an id)
     #[arg(long, short = 'l', value_name = "LIB")]
     pub library: Option<String>,
-    /// As of this time: RFC 3339 or YYYY-MM-DD[ HH:MM] (local time)
+    /// As of this time: RFC 3339 or `YYYY-MM-DD[ HH:MM]` (local time)
     #[arg(long, conflicts_with = "snapshot", value_name = "TIME")]
     pub at: Option<String>,
     /// This snapshot (id or unique prefix)
@@ -59,7 +59,7 @@ pub struct FindArgs {
     /// The workspace's matter code (custom2)
     #[arg(long)]
     pub matter: Option<String>,
-    /// Edited after this time: RFC 3339 or YYYY-MM-DD[ HH:MM] (local time)
+    /// Edited after this time: RFC 3339 or `YYYY-MM-DD[ HH:MM]` (local time)
     #[arg(long, value_name = "TIME")]
     pub modified_after: Option<String>,
     /// At most this many versions

@@ -54,7 +54,7 @@ pub struct HoldReleaseArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
-    /// Only actions started at or after T (RFC 3339, or YYYY-MM-DD[ HH:MM] in the local time zone)
+    /// Only actions started at or after T (RFC 3339, or `YYYY-MM-DD[ HH:MM]` in the local time zone)
     #[arg(long, value_name = "T")]
     pub since: Option<String>,
     /// Only actions started at or before T

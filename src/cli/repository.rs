@@ -105,7 +105,7 @@ pub struct PruneArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RecoverArgs {
     /// The time to go back to, before the attack: RFC 3339 (2026-12-04T14:02:11Z) or
-    /// YYYY-MM-DD[ HH:MM[:SS]] in the local time zone, in the storage's clock
+    /// `YYYY-MM-DD[ HH:MM[:SS]]` in the local time zone, in the storage's clock
     #[arg(long, value_name = "TIME")]
     pub as_of: String,
     /// Show what would be removed and brought back, change nothing

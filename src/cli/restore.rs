@@ -39,7 +39,7 @@ pub struct RestoreArgs {
     /// A whole library
     #[arg(long, short = 'l', value_name = "LIB")]
     pub library: Option<String>,
-    /// As of this time: RFC 3339 or YYYY-MM-DD[ HH:MM] (local time); default: the newest snapshot
+    /// As of this time: RFC 3339 or `YYYY-MM-DD[ HH:MM]` (local time); default: the newest snapshot
     #[arg(long, conflicts_with = "snapshot", value_name = "TIME")]
     pub at: Option<String>,
     /// From this snapshot (id or unique prefix)

@@ -3,7 +3,7 @@
 //! existing document gets a new version; a document, folder or workspace that is gone is
 //! created again (containers first, with their names, profiles and default security; then the
 //! document with its versions in order). Every restored version's comment says where it came
-//! from: "Restored from <versionId> as of <snapshot time>".
+//! from: "Restored from `<versionId>` as of `<snapshot time>`".
 
 use std::collections::HashMap;
 use std::sync::Arc;

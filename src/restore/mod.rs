@@ -46,7 +46,7 @@ use crate::repo::{Indexed, Repository};
 /// Documents restored at the same time.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Windows of batches (see [`RestoreEnv::window_bytes`]) creating and writing their files at
-/// the same time (fewer when the process may open fewer files, see [`window_shape`]); as many
+/// the same time (fewer when the process may open fewer files, see `window_shape`); as many
 /// again may sync, place their files and write sidecars meanwhile (the export's writers
 /// semaphore), so both cores stay busy. Restoring the medium ACTIVE library into a journaled
 /// ext4, 8 alternating pairs: 3.12 s median with 2, 2.91 s with 4 (every pair faster), peak
@@ -535,11 +535,16 @@ async fn run_batch(
 /// whole batches (up to [`source::BATCH_VERSIONS`] versions each), so a window is only in
 /// flight for every such batch that fits. A version whose file cannot be created for want of
 /// descriptors anyway is streamed on its own after its window (see `export::window`).
+/// Worked out once per process: the restore's windows and the export's writers (sized apart)
+/// always agree, whatever changes the limit later.
 pub(crate) fn window_shape() -> (usize, usize) {
-    let dirs = files::DIRS_KEPT as u64;
-    let want = 2 * (WINDOWS_IN_FLIGHT * WINDOW_VERSIONS) as u64 + dirs;
-    let limit = open_files::open_files_limit_at_least(want).unwrap_or(1024);
-    window_shape_for(limit)
+    static SHAPE: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+    *SHAPE.get_or_init(|| {
+        let dirs = files::DIRS_KEPT as u64;
+        let want = 2 * (WINDOWS_IN_FLIGHT * WINDOW_VERSIONS) as u64 + dirs;
+        let limit = open_files::open_files_limit_at_least(want).unwrap_or(1024);
+        window_shape_for(limit)
+    })
 }
 
 /// [`window_shape`] for a limit of `limit` open files.

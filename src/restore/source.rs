@@ -41,7 +41,7 @@ struct Repeats {
 
 /// Slots of [`Repeats::seen`] (a power of two): 512 KiB.
 const SEEN_SLOTS: usize = 1 << 16;
-/// Bytes of blobs [`Repeats`] keeps at most (blobs over 2 MiB are not kept).
+/// Bytes of blobs `Repeats` keeps at most (blobs over 2 MiB are not kept).
 pub const REPEATS_KEPT: usize = 16 * 1024 * 1024;
 
 impl Repeats {
@@ -232,7 +232,7 @@ impl Source {
     /// handing each to `sink` verified or with the reason its check failed, on a blocking
     /// thread; returns the blobs that could not be read, with why. From a store read by
     /// requests, a blob an earlier window of this restore read is kept once read, and later
-    /// windows take it from there (see [`Repeats`]).
+    /// windows take it from there (see `Repeats`).
     pub async fn read_each<F>(&self, blobs: Vec<BlobId>, sink: Arc<F>) -> Vec<Unread>
     where
         F: Fn(BlobId, Result<Bytes, String>) + Send + Sync + 'static,

@@ -199,7 +199,7 @@ pub(crate) fn pack_text_with_checksum(dict: Dict, text: &str) -> Vec<u8> {
     out
 }
 
-/// The canonical JSON text of a value packed by [`pack_text`] or [`pack_value`].
+/// The canonical JSON text of a value packed by [`pack_text`] or `pack_value` (tests).
 pub(crate) fn unpack_text(
     what: &dyn Fn() -> String,
     dict: Dict,

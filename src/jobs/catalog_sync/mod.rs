@@ -296,7 +296,7 @@ pub struct SyncReport {
     pub already: u64,
     pub rebuilt: bool,
     /// Streams loaded in full although their parent snapshot was catalogued: too far out of
-    /// step with the parent's to compare in memory (see [`streams::MAX_PENDING_LINES`]).
+    /// step with the parent's to compare in memory (see `streams::MAX_PENDING_LINES`).
     pub out_of_step: u64,
 }
 

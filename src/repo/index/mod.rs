@@ -5,7 +5,7 @@
 //! so an index never names a pack the backend has not accepted; it returns an
 //! [`IndexWritten`] token that the snapshot writer requires.
 //!
-//! Loaded entries live on disk, sorted, in an unnamed temporary file ([`table`]: 32 bytes of
+//! Loaded entries live on disk, sorted, in an unnamed temporary file (`table`: 32 bytes of
 //! memory per 81 blobs), plus a hash map in memory for blobs indexed by this process since the
 //! load, folded into a recent table once it holds [`FOLD_AT`] blobs, which is folded into the
 //! main one once large ([`RECENT_MAX`]): memory does not grow with the repository.

@@ -139,7 +139,7 @@ impl Repository<Indexed> {
     /// - only imvault's own keys (FORMAT.md §2) are asked about; an object S3 fails to answer
     ///   about does not stop the others: the sweep finishes, then the error names it.
     ///
-    /// The listing is streamed; `state_dir` holds this host's [`LockLedger`], so only objects
+    /// The listing is streamed; `state_dir` holds this host's `LockLedger`, so only objects
     /// not seen before and those whose known retention runs out are asked about (HeadObject).
     /// Without Object Lock: nothing to do (`Ok(None)`).
     pub async fn extend_retention(

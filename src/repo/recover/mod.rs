@@ -368,7 +368,7 @@ pub fn dry_run(plan: &Plan, bucket: &VersionedBucket, as_of: DateTime<Utc>) -> R
 }
 
 /// Does `plan`: removes its delete markers and versions, one kind (and phase) after the other
-/// in the plan's order, up to [`CONCURRENCY`] keys at once, each key newest entry first.
+/// in the plan's order, up to `CONCURRENCY` keys at once, each key newest entry first.
 ///
 /// A version the bucket refuses to delete (403: under Object Lock retention, which an attacker
 /// with the lock calls can set on what they write, or which imvault set on what it wrote after

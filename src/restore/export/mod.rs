@@ -8,12 +8,12 @@
 //! their final name with `RENAME_NOREPLACE` (which fails if that name exists: nothing is ever
 //! overwritten; a hard link and removal of the temporary name where the file system lacks
 //! it); a crash never leaves a partial file under a final name. Documents
-//! are written in windows of batches (see [`super::source::batches`] and [`window`]): every
+//! are written in windows of batches (see [`super::source::batches`] and `window`): every
 //! file of a window goes to its temporary name (its blobs read pack by pack), one `syncfs(2)` makes them all durable, then they get their final names;
 //! the batch's document sidecars (and container sidecars) are written to temporary names too
 //! and get theirs after the next batch's sync: one sync per batch. The manifest is
 //! written last, after a final sync, so a manifest means every name it counts is durable. The
-//! file primitives are in [`super::files`].
+//! file primitives are in `super::files`.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -298,7 +298,7 @@ impl ExportTarget {
     }
 
     /// Queues the written temporary file `tmp` to be placed under `path` after the next
-    /// [`sync_fs`] (container sidecars, search folder definitions).
+    /// `Tree::sync` (container sidecars, search folder definitions).
     fn queue(&self, tmp: PathBuf, path: PathBuf) {
         self.pending
             .lock()
@@ -371,7 +371,7 @@ impl Target for ExportTarget {
             .unwrap_or_default()
     }
 
-    /// Writes a batch as a whole (see [`batch`]).
+    /// Writes a batch as a whole (see `batch`).
     async fn documents(
         &self,
         docs: Vec<(PlannedDocument, Place)>,
