@@ -304,6 +304,22 @@ fi
 # Left from S3: moto's CPU (1.1-1.2 s for ~155 ranged GETs, each copying its 16 MiB object)
 # and the HTTP receive (~0.35 CPU-s more than locally) on the same 2 cores; 2x needs restic's
 # plan by pack (~46 GETs).
+# Tried 2026-12-07 (hand builds with the knobs in the environment, not kept; moto as above, one
+# run each, 1-minute load 1.6-2.2): the 155 GETs are not a matter of window size: the medium
+# library's documents are spread over the packs (27 windows touch 139 (pack, window) pairs of
+# 43 packs; a simulation of the planner over every document's blob locations gave 159 ranges
+# with windows in tree order, 139 with 1,024 versions a window, 126 with 128 MiB windows of
+# any number of versions). Sorting the documents of the whole library by their first blob's
+# pack (not unit by unit) read MORE (198 GETs, 2.94-3.08 s vs 2.70-2.73 s): a document's
+# versions lie in 2-3 packs filled side by side, so the first blob's pack does not say where
+# the rest lies. One window for the whole library (11,124 files open at once, 24 MiB ranges)
+# reads each pack once like restic: 43 GETs, moto's CPU 1.33 -> 0.63 s, imvault's 3.0 -> 2.5
+# CPU-s, but 3.06-3.20 s instead of 2.70-2.83 s: nothing is placed or synced until every pack
+# is read (0.6 s of planning and creating files before the first GET, then 709 MB from moto
+# at ~2 reads in flight, then the placing). What would reach restic's GETs and keep the
+# overlap: a restore-wide (or very large) plan by pack with files opened on demand (not 11 k
+# at once), packs read in the order the batches first need them, and each batch synced,
+# placed and its sidecars written as soon as its last blob is written.
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2

@@ -69,7 +69,7 @@ pub enum TrusteeType {
 }
 
 /// One entry of an ACL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AclEntry {
     pub id: String,
     #[serde(rename = "type")]

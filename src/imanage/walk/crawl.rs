@@ -1,7 +1,8 @@
 //! The sync crawl fast path (contract §8), for `system` accounts.
 //!
 //! Order of the crawls, chosen so that joins stay small:
-//! 1. container trustees → a map container → entries (containers are few);
+//! 1. container trustees → each container's entries (rows of 16 bytes, each distinct entry
+//!    stored once: see `container_acls.rs`);
 //! 2. workspaces, then folders → `Container` items, ACL = object's `default_security` + entries;
 //! 3. documents (every version) → `Version` items; remembers per document number its latest
 //!    version's `default_security` (a compact map, like the tree walk's set of numbers);
@@ -13,13 +14,14 @@
 //! per-document map from the last snapshot's, and between steps 4 and 5 reads again the
 //! versions the last snapshot skipped and lists the documents the filings disagree on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
 use super::changes::ChangesSince;
+use super::container_acls::ContainerAcls;
 use super::known::KnownDocuments;
 use super::{Sink, Stopped, WalkItem};
 use crate::imanage::api_read::{SecurityTarget, to_container, to_version};
@@ -195,8 +197,8 @@ impl Crawler<'_> {
         }
     }
 
-    async fn container_acls(&self) -> Result<HashMap<u64, Vec<AclEntry>>, CrawlEnd> {
-        let mut map: HashMap<u64, Vec<AclEntry>> = HashMap::new();
+    async fn container_acls(&self) -> Result<ContainerAcls, CrawlEnd> {
+        let mut acls = ContainerAcls::default();
         let sink = self.sink;
         let mut pages = self.pages(CrawlKind::ContainerTrustees);
         while let Some(rows) = self.page(&mut pages, true).await? {
@@ -204,7 +206,7 @@ impl Crawler<'_> {
                 match serde_json::from_value::<TrusteeRow>(row) {
                     Ok(r) => {
                         if let Some(n) = r.container_id.as_ref().and_then(number_of) {
-                            map.entry(n).or_default().push(entry(r));
+                            acls.add(n, entry(r));
                         }
                     }
                     Err(e) => {
@@ -214,14 +216,12 @@ impl Crawler<'_> {
                 }
             }
         }
-        Ok(map)
+        acls.seal();
+        tracing::debug!(rows = acls.len(), "container trustees listed");
+        Ok(acls)
     }
 
-    async fn containers(
-        &self,
-        kind: CrawlKind,
-        acls: &mut HashMap<u64, Vec<AclEntry>>,
-    ) -> Result<(), CrawlEnd> {
+    async fn containers(&self, kind: CrawlKind, acls: &ContainerAcls) -> Result<(), CrawlEnd> {
         let action = format!("crawling the containers of library {}", self.library);
         let mut pages = self.pages(kind);
         while let Some(rows) = self.page(&mut pages, false).await? {
@@ -233,7 +233,7 @@ impl Crawler<'_> {
                         continue;
                     }
                 };
-                let entries = acls.remove(&c.id.number).unwrap_or_default();
+                let entries = acls.entries(c.id.number);
                 let acl = match c.default_security {
                     Some(default_security) => Acl {
                         default_security,
@@ -443,9 +443,9 @@ pub(super) async fn run(
         soft: std::sync::atomic::AtomicBool::new(false),
         gaps: std::sync::atomic::AtomicU32::new(0),
     };
-    let mut acls = c.container_acls().await?;
-    c.containers(CrawlKind::Workspaces, &mut acls).await?;
-    c.containers(CrawlKind::Folders, &mut acls).await?;
+    let acls = c.container_acls().await?;
+    c.containers(CrawlKind::Workspaces, &acls).await?;
+    c.containers(CrawlKind::Folders, &acls).await?;
     drop(acls);
     match changes {
         None => {

@@ -26,6 +26,7 @@
 //! the library's top listing ends the walk after its `Err` item.
 
 mod changes;
+mod container_acls;
 mod crawl;
 mod known;
 mod packed_docs;
