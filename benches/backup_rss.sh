@@ -310,6 +310,24 @@
 # |   1000000#2    |  959,442 |    18.3 |     52,343 |        87.7 MiB | 44.2 MiB|    3.49 |  10.8 |
 # |  1000000#3+1%  |  969,036 |    32.1 |     30,179 |       140.3 MiB | 64.0 MiB|    3.52 |  25.3 |
 #   All three well under 256 MiB (5 M and 10 M not re-run with it: hours each).
+#   10 M after the crawl's container trustee rows went compact (src/imanage/walk/
+#   container_acls.rs, c5909f0: 16-byte rows over distinct entries instead of a map of
+#   Vec<AclEntry>): 2026-12-07 15:10-16:38 UTC, release build of c5909f0, SIZE_DIVISOR=200
+#   RUNS=3 CHANGE_FROM=3 CHANGE_PERCENT=1 TRACE=1 RSS_EVERY=60, a clean-clone CI beside the
+#   full run's first 63 min (seconds are loaded), every run checked complete:
+# |      run       | versions | seconds | versions/s | backup peak RSS | before    | CPU s  |
+# |----------------|----------|---------|------------|-----------------|-----------|--------|
+# |   10000000     |9,728,490 |  4701.3 |      2,069 |       156.5 MiB | 232.9 MiB | 4956.7 |
+# |   10000000#2   |9,728,490 |    72.2 |    134,669 |       186.3 MiB | 214.6 MiB |   65.8 |
+# | 10000000#3+1%  |9,825,774 |   248.4 |     39,555 |       195.8 MiB | 203.8 MiB |  159.8 |
+#   "before" is c893125's (2026-12-06, above). An earlier run of this session with d8f3393's
+#   code (the 4 MiB trim threshold, stopped at 7.2 M versions) had reached VmHWM 237.3 MiB by
+#   its 6th minute and held VmRSS 163-190 MiB all along the crawl: the container trustee map
+#   of step 1 (454,085 containers, ~2 entries each: RSS ~100 -> ~167 MiB between 10 and 15 s)
+#   was freed once the containers were listed, but glibc kept its heap for the whole run. Now
+#   the crawl holds 88-101 MiB for its first 5 min and 105-143 MiB to its end (VmHWM 149.9),
+#   the catalog phase 152-157 MiB. The no-change run's peak comes in its first minute (the
+#   index load), VmRSS 108 MiB after it. All three well under 256 MiB at 10 M.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${IMVAULT_BIN:-}" ]; then bin=$IMVAULT_BIN; else
