@@ -535,8 +535,7 @@ async fn run_batch(
 /// whole batches (up to [`source::BATCH_VERSIONS`] versions each), so a window is only in
 /// flight for every such batch that fits. A version whose file cannot be created for want of
 /// descriptors anyway is streamed on its own after its window (see `export::window`).
-/// Worked out once per process: the restore's windows and the export's writers (sized apart)
-/// always agree, whatever changes the limit later.
+/// Worked out once per process, so the windows and the export's writers always agree.
 pub(crate) fn window_shape() -> (usize, usize) {
     static SHAPE: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
     *SHAPE.get_or_init(|| {
