@@ -41,6 +41,7 @@ pub mod object_lock;
 pub mod objects;
 pub mod outage;
 pub mod pack;
+pub mod pack_spill;
 pub mod prune;
 pub mod reader;
 pub mod recover;

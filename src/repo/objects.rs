@@ -130,6 +130,15 @@ impl Objects {
         }
     }
 
+    /// The same objects read and written through `store` (a decorator of this store).
+    pub fn with_store(&self, store: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store,
+            crypto: self.crypto.clone(),
+            format: self.format,
+        }
+    }
+
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }

@@ -436,6 +436,30 @@ impl<S> Repository<S> {
         self
     }
 
+    /// Reads packs one whole pack per request, kept in unnamed local files (at most `kept`
+    /// bytes; see [`crate::repo::pack_spill`]), where each read of the store is a request;
+    /// ranges of packs are then read from those files, with a local repository's limits.
+    /// The files go to the scratch directory ([`Repository::with_scratch_dir`]), else the
+    /// system's temporary directory. For a restore, which reads most of the packs it touches.
+    pub fn with_pack_spill(mut self, kept: u64) -> Self {
+        if self.reads != backend::Reads::Requests {
+            return self;
+        }
+        let dir = self.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let Some(cap) = crate::repo::pack_spill::spill_cap(&dir, kept) else {
+            tracing::info!(
+                dir = %dir.display(),
+                "too little room for local copies of packs: a restore reads them range by range"
+            );
+            return self;
+        };
+        let spill = crate::repo::pack_spill::PackSpill::new(self.objects.store().clone(), dir, cap);
+        self.objects = self.objects.with_store(Arc::new(spill));
+        self.reads = backend::Reads::LocalFiles;
+        self.window_ranges = reader::window_limits(self.reads);
+        self
+    }
+
     /// Keeps local copies of snapshot manifests under `base` (a private directory of the local
     /// state; one subdirectory per repository), so that listing snapshots GETs only manifests
     /// not read before ([`crate::repo::snapshot_cache`]). Without it, every listing GETs every

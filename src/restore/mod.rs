@@ -54,18 +54,15 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// moto, with the sync counted in the 4, the windows ran in waves (4 read together, then all 4
 /// synced and placed with ~25 % of both cores idle): not any more since 2026-12-07. Memory at
 /// most: the rows of 8 x 512 versions (profiles as text, ~2 KB each: ~8 MiB) and 4 x
-/// [`source::WINDOW_READS_IN_FLIGHT`] ranges (8 MiB each from local pack files, 16 MiB from a
-/// store read by requests: 64 or 128 MiB).
+/// [`source::WINDOW_READS_IN_FLIGHT`] ranges (8 MiB each from local pack files or local copies
+/// of packs, 16 MiB from a store read by ranged requests: 64 or 128 MiB).
 pub const WINDOWS_IN_FLIGHT: usize = 4;
 /// Content of one window (default): its blobs are read once, in pack order.
 pub const WINDOW_BYTES: u64 = 128 * 1024 * 1024;
 /// Versions of one window at most (each holds an open temporary file while it is written, and
-/// its rows, ~2 KB each with their profiles as text, ~12 KB when they were parsed); fewer
-/// when the process may open fewer files.
-/// As many as a batch holds at most ([`source::BATCH_VERSIONS`]): restoring the medium ACTIVE
-/// library (11,124 versions), peak RSS 125-131 MiB with 2048, 89-102 MiB with 512, neither
-/// faster locally nor from S3 (moto). With profiles as text (2026-12-07), 1024 from moto:
-/// 153 -> 139 pack GETs for +16 MiB, no clear gain in time: left at 512.
+/// its rows, ~2 KB each as text); fewer when the process may open fewer files. As many as a
+/// batch holds ([`source::BATCH_VERSIONS`]): the medium ACTIVE library (11,124 versions), peak
+/// RSS 125-131 MiB with 2048, 89-102 MiB with 512, neither faster locally nor from moto.
 pub const WINDOW_VERSIONS: usize = source::BATCH_VERSIONS;
 
 /// How messages name the options of a restore: `--merge` to someone at the command line,
@@ -117,6 +114,8 @@ pub struct RestoreEnv {
     /// bytes of content (and at most [`WINDOW_VERSIONS`] versions): each window's blobs are read
     /// once, pack by pack, and written straight into their files.
     pub window_bytes: u64,
+    /// A restore of one unit reads whole packs from this many bytes ([`source::Source::for_restore`]).
+    pub whole_packs_from: u64,
     /// How messages name the request's options (the daemon: the API's JSON fields).
     pub option_names: OptionNames,
 }
@@ -133,6 +132,7 @@ impl RestoreEnv {
             log_every: Duration::from_secs(30),
             batch_bytes: source::BATCH_BYTES,
             window_bytes: WINDOW_BYTES,
+            whole_packs_from: source::WHOLE_PACKS_FROM,
             option_names: OptionNames::Cli,
         }
     }
@@ -279,7 +279,7 @@ pub async fn run(
         progress::watch_restore(ctx.progress.clone(), unit, progress.clone(), stop.clone())
             .in_current_span(),
     );
-    let src = source::Source::new(ctx.repo.clone());
+    let src = source::Source::for_restore(ctx, first.as_ref(), units.len());
     let result = restore_units(
         ctx,
         &planner,

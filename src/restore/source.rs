@@ -33,7 +33,8 @@ pub struct Source {
 /// from there. Restoring the medium ACTIVE library (28 windows) from S3, 12 blobs are wanted
 /// by 2 to 16 windows each: 229 ranged GETs without this, 150 with it (moto's CPU ~2.1 ->
 /// ~1.55 s). Not for a local repository, whose ranges are memory maps of its pack files: there
-/// the copies only added ~5 MiB to the peak RSS, and no speed.
+/// the copies only added ~5 MiB to the peak RSS, and no speed; nor where packs are read whole
+/// ([`Source::whole_packs`]: every window reads from the local copies).
 struct Repeats {
     seen: Box<[std::sync::atomic::AtomicU64]>,
     kept: crate::repo::cache::BlobCache,
@@ -129,6 +130,38 @@ impl Source {
         Self { repo, repeats }
     }
 
+    /// Reads each pack whole, once, into a local file where the store serves reads as requests
+    /// (S3), and every range of it from there ([`Repository::with_pack_spill`]): a restore's
+    /// windows each want a few blobs of several packs, so reading them range by range took
+    /// ~3.6 GETs per pack (a medium library's export: 155 GETs of 43 packs, 43 now, as many
+    /// as restic's). Blobs are still checked as they are read. Then `Repeats` is not needed.
+    pub fn whole_packs(repo: Repository<Indexed>) -> Self {
+        Self::new(repo.with_pack_spill(crate::repo::pack_spill::SPILL_KEPT))
+    }
+
+    /// The source of a restore whose first unit is `first`, with `more` units after it: whole
+    /// packs ([`Source::whole_packs`]) when it has several units or reads at least
+    /// `whole_packs_from` bytes ([`WHOLE_PACKS_FROM`] by default); else ranges (one document's
+    /// versions need a fraction of a 16 MiB pack).
+    pub fn for_restore(
+        ctx: &super::RestoreEnv,
+        first: Option<&super::plan::Unit>,
+        more: usize,
+    ) -> Self {
+        let repo = ctx.repo.clone();
+        let bytes: u64 = first.map_or(0, |u| {
+            u.documents
+                .iter()
+                .flat_map(|d| &d.versions)
+                .map(|v| v.size)
+                .sum()
+        });
+        match more > 0 || bytes >= ctx.whole_packs_from {
+            true => Self::whole_packs(repo),
+            false => Self::new(repo),
+        }
+    }
+
     /// The verified chunks of one version, in order. A chunk that fails verification ends the
     /// stream with a failure naming the version (and, in the cause, the pack and blob).
     pub fn stream(
@@ -173,6 +206,9 @@ impl Source {
         docs.sort_by_cached_key(key);
     }
 }
+
+/// A restore of one unit reads whole packs from this many bytes of content (four packs).
+pub const WHOLE_PACKS_FROM: u64 = 64 * 1024 * 1024;
 
 /// Batches of documents restored together are cut at this many bytes of content (default).
 pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;

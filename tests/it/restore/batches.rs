@@ -193,6 +193,98 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
     );
 }
 
+/// A library export from a store read by requests (here in memory, as S3 serves it): each
+/// pack is read from the store once, whole, however many windows want blobs of it; every
+/// version comes back byte for byte and nothing of the local copies is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
+    use crate::support::repo::FaultyStore;
+    let mut env = TestEnv::tiny(73).await;
+    let faulty = FaultyStore::new(Arc::new(object_store::memory::InMemory::new()));
+    env.store = faulty.clone();
+    imvault::repo::Repository::init(
+        env.store.clone(),
+        crate::support::repo::init_options(),
+        crate::support::repo::key(),
+    )
+    .await
+    .expect("init repository");
+    let client = env.client().await;
+    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
+    let benv = BackupEnv {
+        client,
+        repo: env.repo().await,
+        lock_dir: env.dir.path().join("state/locks"),
+        progress: imvault::app::progress::log_lines(),
+        session: SessionOptions {
+            pack_size: Some(48 * 1024),
+            ..SessionOptions::default()
+        },
+        catalog: Some(env.dir.path().join("state/catalog.db")),
+    };
+    for o in backup::run(
+        &benv,
+        &libraries,
+        &BackupRequest::default(),
+        CancellationToken::new(),
+    )
+    .await
+    {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+    }
+    let scratch = env.dir.path().join("state/tmp-restore");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut ctx = RestoreEnv::new(
+        env.repo().await.with_scratch_dir(&scratch),
+        env.dir.path().join("state/catalog.db"),
+        None,
+    );
+    // Small windows: each pack is wanted by several of them; whole packs however small the
+    // restore.
+    ctx.whole_packs_from = 0;
+    ctx.batch_bytes = 64 * 1024;
+    ctx.window_bytes = 128 * 1024;
+    faulty.reset_counts();
+    let out = env.dir.path().join("export");
+    let report = restore::run(
+        &ctx,
+        &RestoreRequest {
+            library: Some(library()),
+            to: Some(out.clone()),
+            ..Default::default()
+        },
+        Arc::new(Counters::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the restore runs to the end");
+    assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    assert!(report.versions >= 20, "{}", report.versions);
+    for i in &report.items {
+        let v: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+        assert!(
+            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            "{v} differs"
+        );
+    }
+    let mut packs: BTreeMap<String, usize> = BTreeMap::new();
+    for k in faulty.get_log().iter().filter(|k| k.starts_with("packs/")) {
+        *packs.entry(k.clone()).or_default() += 1;
+    }
+    assert!(
+        packs.len() >= 4,
+        "the content spans several packs: {packs:?}"
+    );
+    assert!(
+        packs.values().all(|n| *n == 1),
+        "each pack read from the store once: {packs:?}"
+    );
+    assert!(
+        std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "the local copies have no name"
+    );
+}
+
 /// A library export of several workspaces (units) whose batches flow through one pipeline:
 /// every version and every document's sidecar (placed after a later batch's sync) is there,
 /// each sidecar lists its versions as restored, every directory has its container sidecar, no
@@ -430,29 +522,42 @@ async fn out_of_file_descriptors_versions_are_streamed_alone_and_all_restored() 
 /// the store by the first two windows that want it and kept by the second: later windows take
 /// it from there, verified, without a request, while their other blobs are still read from the
 /// store; a blob only one window wants is not kept. From a local repository (ranges are
-/// memory maps of its pack files, not requests) nothing is kept: every window reads it.
+/// memory maps of its pack files, not requests) nothing is kept: every window reads it. Read
+/// whole (a large restore from a store of requests), each pack is read from the store once:
+/// the template's by the first window, and nothing again by a last window wanting them all.
 #[tokio::test]
 async fn a_blob_many_windows_want_is_read_from_the_store_at_most_twice() {
-    let memory: Arc<dyn object_store::ObjectStore> =
-        Arc::new(object_store::memory::InMemory::new());
+    let memory = || -> Arc<dyn object_store::ObjectStore> {
+        Arc::new(object_store::memory::InMemory::new())
+    };
     assert_eq!(
-        template_reads(memory).await,
-        [true, true, false, false, false, false],
+        template_reads(memory(), false).await,
+        ([true, true, false, false, false, false].to_vec(), 6),
         "by requests: read by the first two windows"
+    );
+    assert_eq!(
+        template_reads(memory(), true).await,
+        ([true, false, false, false, false, false].to_vec(), 0),
+        "whole packs: each read once"
     );
     let dir = tempfile::tempdir().unwrap();
     let local =
         imvault::repo::open_backend(&imvault::repo::BackendConfig::local(dir.path())).unwrap();
     assert_eq!(
-        template_reads(local).await,
-        [true; 6],
+        template_reads(local, true).await,
+        ([true; 6].to_vec(), 6),
         "from local pack files: read by every window"
     );
 }
 
 /// Six windows of one restore from `store` each want a shared template and a blob of their
-/// own (see the test above): whether each window read the template from the store.
-async fn template_reads(store: Arc<dyn object_store::ObjectStore>) -> Vec<bool> {
+/// own (see the test above): whether each window read the template from the store, and how
+/// many of the six documents' packs a last window wanting all six blobs read from the store.
+/// `whole`: the restore's source reads whole packs ([`Source::whole_packs`]).
+async fn template_reads(
+    store: Arc<dyn object_store::ObjectStore>,
+    whole: bool,
+) -> (Vec<bool>, usize) {
     use crate::support::repo::{FaultyStore, init_indexed, open_indexed, random_bytes, small_init};
     use imvault::repo::{BlobId, SnapshotDraft};
     use std::sync::Mutex;
@@ -488,7 +593,11 @@ async fn template_reads(store: Arc<dyn object_store::ObjectStore>) -> Vec<bool> 
     let pack_of = |b: &BlobId| lookup.index().get(b).expect("indexed").pack.to_hex();
     let template_pack = pack_of(&t[0]);
     let faulty = FaultyStore::new(store);
-    let source = imvault::restore::source::Source::new(open_indexed(faulty.clone()).await);
+    let repo = open_indexed(faulty.clone()).await;
+    let source = match whole {
+        true => imvault::restore::source::Source::whole_packs(repo),
+        false => imvault::restore::source::Source::new(repo),
+    };
 
     // Six windows, each wanting the template and its document's own blob.
     let mut template_read = Vec::new();
@@ -518,16 +627,17 @@ async fn template_reads(store: Arc<dyn object_store::ObjectStore>) -> Vec<bool> 
         );
         template_read.push(gets.iter().any(|k| k.contains(&template_pack)));
     }
-    // The documents' own blobs were each wanted once: a new window wanting them all reads them
-    // all from the store again.
+    // The documents' own blobs were each wanted once: a new window wanting them all reads
+    // them from the store again, unless their packs were read whole.
     faulty.reset_counts();
     let sink = Arc::new(|_: BlobId, b: Result<bytes::Bytes, String>| {
         b.expect("verified");
     });
     assert!(source.read_each(own.clone(), sink).await.is_empty());
     let gets = faulty.get_log();
-    for d in &own {
-        assert!(gets.iter().any(|k| k.contains(&pack_of(d))), "{gets:?}");
-    }
-    template_read
+    let again = own
+        .iter()
+        .filter(|d| gets.iter().any(|k| k.contains(&pack_of(d))))
+        .count();
+    (template_read, again)
 }

@@ -1,0 +1,464 @@
+//! A restore's pack reads from an object store, one GET per pack: [`PackSpill`] wraps the
+//! store and, the first time a range of a pack is asked for, GETs the whole pack into an
+//! unnamed temporary file (private, gone with the process); that range and every later range
+//! of the pack are read from the file (the reader maps or reads it as it reads a local
+//! repository's pack files).
+//!
+//! Why: a restore's windows each read the blobs of their documents in pack order, but a
+//! document's versions lie in several packs filled side by side, so every window touches ~7 of
+//! the medium library's 43 packs and the restore made ~155 ranged GETs instead of restic's 43
+//! (one per pack). Each GET costs the store far more than its bytes (moto copies the whole
+//! 16 MiB object for every ranged GET; S3 bills per request). The windows keep their order and
+//! overlap; only where a range's bytes come from changes.
+//!
+//! Nothing unverified leaves the repository because of it: the reader checks every blob it
+//! cuts from the file (authentication, BLAKE3) as it does every ranged GET's. A pack whose body
+//! ends short is refused. A file that cannot be created or written (a full disk) turns the
+//! spilling off for the rest of the run: that read and the later ones are ranged GETs again.
+//! At most [`PackSpill`]'s cap of bytes is kept, plus the packs being read: past it the least
+//! recently read packs are dropped (a read in progress keeps its file open until it ends).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    Attributes, CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult,
+    MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
+    PutResult, RenameOptions, Result,
+};
+use tokio::io::AsyncWriteExt as _;
+
+/// Bytes of spilled packs kept by default (64 packs of 16 MiB), at most a quarter of the
+/// space free where they go ([`spill_cap`]).
+pub const SPILL_KEPT: u64 = 1 << 30;
+/// Below this many bytes of room for copies, packs are not spilled at all.
+pub const SPILL_MIN: u64 = 64 << 20;
+
+/// How many bytes of copies `dir` can take: at most `kept`, and a quarter of the space free
+/// there (a restore must not fill the disk of the local state, where the catalog lives);
+/// `None` when that is under [`SPILL_MIN`] or `dir` cannot be examined.
+pub fn spill_cap(dir: &std::path::Path, kept: u64) -> Option<u64> {
+    let cap = available(dir)?.checked_div(4)?.min(kept);
+    (cap >= SPILL_MIN).then_some(cap)
+}
+
+/// Bytes free to an unprivileged writer in the file system of `dir`.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are u32 on some platforms
+fn available(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a valid NUL-terminated path and a buffer of the right type, written on success.
+    if unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs succeeded, so it filled the buffer.
+    let st = unsafe { st.assume_init() };
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn available(_dir: &std::path::Path) -> Option<u64> {
+    None
+}
+
+/// A store whose ranged reads of packs are served from whole packs spilled to local files.
+pub struct PackSpill {
+    inner: Arc<dyn ObjectStore>,
+    dir: PathBuf,
+    cap: u64,
+    /// Set once a file could not be created or written: every read goes to `inner` since.
+    off: AtomicBool,
+    packs: Mutex<Packs>,
+    /// Whole packs read into files so far (tests, logs).
+    spilled: AtomicU64,
+}
+
+#[derive(Default)]
+struct Packs {
+    slots: HashMap<Path, Arc<Slot>>,
+    /// Bytes of the spilled packs in `slots`.
+    bytes: u64,
+    clock: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    cell: tokio::sync::OnceCell<Option<Arc<Spilled>>>,
+    last_read: AtomicU64,
+}
+
+struct Spilled {
+    file: std::fs::File,
+    meta: ObjectMeta,
+    attributes: Attributes,
+}
+
+impl std::fmt::Debug for PackSpill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackSpill")
+            .field("inner", &self.inner.to_string())
+            .field("dir", &self.dir)
+            .field("cap", &self.cap)
+            .finish()
+    }
+}
+
+impl std::fmt::Display for PackSpill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackSpill({})", self.inner)
+    }
+}
+
+impl PackSpill {
+    /// Spills packs of `inner` into unnamed files in `dir` (a private directory of the local
+    /// state), keeping at most `cap` bytes of them.
+    pub fn new(inner: Arc<dyn ObjectStore>, dir: PathBuf, cap: u64) -> Self {
+        Self {
+            inner,
+            dir,
+            cap,
+            off: AtomicBool::new(false),
+            packs: Mutex::new(Packs::default()),
+            spilled: AtomicU64::new(0),
+        }
+    }
+
+    /// Whole packs read into files so far.
+    pub fn packs_spilled(&self) -> u64 {
+        self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// The range of a plain ranged read of a pack (nothing conditional, no version).
+    fn spillable(location: &Path, o: &GetOptions) -> Option<Range<u64>> {
+        let plain = o.if_match.is_none()
+            && o.if_none_match.is_none()
+            && o.if_modified_since.is_none()
+            && o.if_unmodified_since.is_none()
+            && o.version.is_none()
+            && !o.head;
+        match &o.range {
+            Some(GetRange::Bounded(r))
+                if plain && r.start < r.end && location.as_ref().starts_with("packs/") =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn slot(&self, location: &Path) -> Arc<Slot> {
+        let mut p = self.packs.lock().unwrap_or_else(|e| e.into_inner());
+        p.clock += 1;
+        let now = p.clock;
+        let slot = p.slots.entry(location.clone()).or_default().clone();
+        slot.last_read.store(now, Ordering::Relaxed);
+        slot
+    }
+
+    /// The spilled pack at `location`, read whole on first use (one GET, however many ranges
+    /// wait for it); `None` when spilling is off or the file could not be written.
+    async fn spilled(&self, location: &Path) -> Result<Option<Arc<Spilled>>> {
+        if self.off.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let slot = self.slot(location);
+        let got = slot
+            .cell
+            .get_or_try_init(|| async {
+                let s = self.spill(location).await?;
+                if let Some(s) = &s {
+                    self.spilled.fetch_add(1, Ordering::Relaxed);
+                    self.admit(location, s.meta.size);
+                }
+                Ok::<_, object_store::Error>(s)
+            })
+            .await?;
+        Ok(got.clone())
+    }
+
+    /// Counts a newly spilled pack and drops the least recently read others past the cap.
+    fn admit(&self, location: &Path, size: u64) {
+        let mut p = self.packs.lock().unwrap_or_else(|e| e.into_inner());
+        p.bytes += size;
+        while p.bytes > self.cap {
+            let victim = p
+                .slots
+                .iter()
+                .filter(|(k, s)| *k != location && matches!(s.cell.get(), Some(Some(_))))
+                .min_by_key(|(_, s)| s.last_read.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else { break };
+            if let Some(slot) = p.slots.remove(&victim)
+                && let Some(Some(s)) = slot.cell.get()
+            {
+                p.bytes -= s.meta.size;
+            }
+        }
+    }
+
+    /// GETs the whole pack into a new unnamed file. `Ok(None)`: the file could not be created
+    /// or written (spilling is off from now on; the caller reads the range itself).
+    async fn spill(&self, location: &Path) -> Result<Option<Arc<Spilled>>> {
+        let dir = self.dir.clone();
+        let file = match tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir)).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return Ok(self.turn_off(location, &e.to_string())),
+            Err(e) => return Ok(self.turn_off(location, &e.to_string())),
+        };
+        let got = self.inner.get_opts(location, GetOptions::default()).await?;
+        let (meta, attributes) = (got.meta.clone(), got.attributes.clone());
+        let mut body = got.into_stream();
+        let mut out = tokio::fs::File::from_std(file);
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            if let Err(e) = out.write_all(&chunk).await {
+                return Ok(self.turn_off(location, &e.to_string()));
+            }
+            written += chunk.len() as u64;
+        }
+        if let Err(e) = out.flush().await {
+            return Ok(self.turn_off(location, &e.to_string()));
+        }
+        if written != meta.size {
+            return Err(object_store::Error::Generic {
+                store: "PackSpill",
+                source: format!(
+                    "the body of {location} ended after {written} of its {} bytes",
+                    meta.size
+                )
+                .into(),
+            });
+        }
+        Ok(Some(Arc::new(Spilled {
+            file: out.into_std().await,
+            meta,
+            attributes,
+        })))
+    }
+
+    fn turn_off(&self, location: &Path, why: &str) -> Option<Arc<Spilled>> {
+        if !self.off.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                pack = %location,
+                dir = %self.dir.display(),
+                error = why,
+                "could not keep a pack in a local file; reading packs range by range"
+            );
+        }
+        None
+    }
+
+    fn serve(&self, location: &Path, s: &Spilled, range: Range<u64>) -> Result<GetResult> {
+        let size = s.meta.size;
+        if range.start >= size {
+            return Err(object_store::Error::Generic {
+                store: "PackSpill",
+                source: format!(
+                    "range {}..{} of {location} starts past its {size} bytes",
+                    range.start, range.end
+                )
+                .into(),
+            });
+        }
+        let file = s
+            .file
+            .try_clone()
+            .map_err(|e| object_store::Error::Generic {
+                store: "PackSpill",
+                source: Box::new(e),
+            })?;
+        let path = self
+            .dir
+            .join(format!("(local copy of {location}, unnamed)"));
+        Ok(GetResult {
+            payload: GetResultPayload::File(file, path),
+            meta: s.meta.clone(),
+            range: range.start..range.end.min(size),
+            attributes: s.attributes.clone(),
+            extensions: Default::default(),
+        })
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl ObjectStore for PackSpill {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        if let Some(range) = Self::spillable(location, &options)
+            && let Some(s) = self.spilled(location).await?
+        {
+            return self.serve(location, &s, range);
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::ObjectStoreExt as _;
+    use object_store::memory::InMemory;
+
+    fn body(seed: u8, len: usize) -> Bytes {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    async fn store_with(packs: &[(&str, Bytes)]) -> Arc<dyn ObjectStore> {
+        let s: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        for (k, b) in packs {
+            s.put(&Path::from(*k), b.clone().into()).await.unwrap();
+        }
+        s
+    }
+
+    async fn range(s: &PackSpill, key: &str, r: Range<u64>) -> Result<(Range<u64>, Bytes)> {
+        let got = s
+            .get_opts(
+                &Path::from(key),
+                GetOptions {
+                    range: Some(GetRange::Bounded(r)),
+                    ..GetOptions::default()
+                },
+            )
+            .await?;
+        let served = got.range.clone();
+        Ok((served, got.bytes().await?))
+    }
+
+    /// Ranges of a pack, asked for at once and later, come from one spilled copy, byte for
+    /// byte what the store holds; a range past the end is cut at the end (the reader refuses
+    /// it); objects that are not packs, and whole reads, go to the store.
+    #[tokio::test]
+    async fn ranges_of_a_pack_come_from_one_whole_read() {
+        let a = body(1, 300_000);
+        let inner = store_with(&[("packs/aa/a", a.clone()), ("index/x", body(2, 10))]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = PackSpill::new(inner, dir.path().to_path_buf(), SPILL_KEPT);
+        let asks = [0..10, 5..300_000, 299_999..300_000, 1000..2000];
+        let got =
+            futures::future::join_all(asks.iter().map(|r| range(&s, "packs/aa/a", r.clone())))
+                .await;
+        for (r, g) in asks.iter().zip(got) {
+            let (served, bytes) = g.unwrap();
+            assert_eq!(served, *r);
+            assert_eq!(bytes, a.slice(r.start as usize..r.end as usize));
+        }
+        assert_eq!(s.packs_spilled(), 1, "one whole read for every range");
+        let (served, bytes) = range(&s, "packs/aa/a", 299_000..400_000).await.unwrap();
+        assert_eq!((served, bytes.len()), (299_000..300_000, 1000));
+        assert!(range(&s, "packs/aa/a", 300_000..300_001).await.is_err());
+        let (_, idx) = range(&s, "index/x", 2..5).await.unwrap();
+        assert_eq!(idx, body(2, 10).slice(2..5));
+        let whole = s.get(&Path::from("packs/aa/a")).await.unwrap();
+        assert!(matches!(whole.payload, GetResultPayload::Stream(_)));
+        assert_eq!(s.packs_spilled(), 1);
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "the copies have no name"
+        );
+        let missing = range(&s, "packs/bb/none", 0..1).await.unwrap_err();
+        assert!(
+            matches!(missing, object_store::Error::NotFound { .. }),
+            "{missing}"
+        );
+    }
+
+    /// Past the cap the least recently read pack is dropped and read whole again when asked
+    /// for; the other stays.
+    #[tokio::test]
+    async fn past_the_cap_the_least_recently_read_pack_goes() {
+        let (a, b) = (body(1, 1000), body(2, 1000));
+        let inner = store_with(&[("packs/aa/a", a.clone()), ("packs/bb/b", b.clone())]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = PackSpill::new(inner, dir.path().to_path_buf(), 1500);
+        range(&s, "packs/aa/a", 0..10).await.unwrap();
+        range(&s, "packs/bb/b", 0..10).await.unwrap();
+        assert_eq!(s.packs_spilled(), 2);
+        range(&s, "packs/bb/b", 10..20).await.unwrap();
+        assert_eq!(s.packs_spilled(), 2, "b is kept");
+        let (_, got) = range(&s, "packs/aa/a", 10..20).await.unwrap();
+        assert_eq!(got, a.slice(10..20));
+        assert_eq!(s.packs_spilled(), 3, "a was dropped and read again");
+    }
+
+    /// Where no file can be made (here: a directory that does not exist) every range is read
+    /// from the store itself, byte for byte.
+    #[tokio::test]
+    async fn without_a_place_for_copies_ranges_are_read_from_the_store() {
+        let a = body(3, 5000);
+        let inner = store_with(&[("packs/aa/a", a.clone())]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = PackSpill::new(inner, dir.path().join("gone"), SPILL_KEPT);
+        for r in [0..10u64, 100..5000] {
+            let (served, got) = range(&s, "packs/aa/a", r.clone()).await.unwrap();
+            assert_eq!(served, r);
+            assert_eq!(got, a.slice(r.start as usize..r.end as usize));
+        }
+        assert_eq!(s.packs_spilled(), 0);
+    }
+}
