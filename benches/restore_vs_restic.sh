@@ -320,6 +320,27 @@ fi
 # overlap: a restore-wide (or very large) plan by pack with files opened on demand (not 11 k
 # at once), packs read in the order the batches first need them, and each batch synced,
 # placed and its sidecars written as soon as its last blob is written.
+# 2026-12-07 17:55-18:05 UTC (session 25), the packs read whole (repo/pack_spill.rs: from a
+# store read by requests, a restore of more than one unit or 64 MiB GETs each pack once, whole,
+# into an unnamed file in the local state's tmp/, and every window reads its ranges from
+# there), this script, S3=1 LOOP=1 RUNS=5, load 2.0-2.5, release builds; "before" is the
+# same build with the copies switched off (a throwaway knob, the code of 27baa43):
+#
+# | build | imvault durable s (MB/s) | restic durable s | restic / imvault durable (run by run), raw | peak RSS imvault / restic | pack GETs |
+# |---|---|---|---|---|---|
+# | before (ranged GETs) | 3.02 (2.89-3.18), 345 | 4.57 (4.26-5.14) | 1.51x (1.46-1.63x), 1.35x | 90 / 146 MiB | 163 / 43 |
+# | 84d94af (whole packs) | **2.74 (2.38-3.22), 380** | 4.85 (4.15-5.22) | **1.77x (1.42-1.94x)**, 1.50x | 94 / 138 MiB | **42 / 43** |
+#
+# By hand (moto on 127.0.0.1, 7 alternating pairs of the same build with and without the
+# copies): 2.31-2.80 s against 2.51-3.04 s, every pair faster; moto's CPU 0.36-0.52 s against
+# 1.05-1.30 s. perf of a whole-pack restore (the process): pwrite of the restored files 10 %,
+# zstd 8.5 %, the copies' writes 8 %, file creation 6.7 %, socket receive 6 %, renames 5 %,
+# BLAKE3 4.6 %, AES-GCM 3.8 %, Argon2 3.6 % (serial, at start), futex wake-ups 3.7 %;
+# ~15 % of both cores idle, mostly the first 0.3 s (Argon2, the index, planning) and the last
+# 0.2 s (the last windows' syncs). Tried, not kept: the body written to its file 4 MiB at a
+# time from a blocking thread (no copy into tokio's buffer; no gain in 5 pairs, +8 MiB), 4
+# reads in flight per window, 16 MiB ranges from the copies (both within noise). 2x restic
+# from S3 now needs ~15 % less CPU in the restore itself (the local restore is at ~2x).
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2
