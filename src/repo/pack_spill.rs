@@ -13,8 +13,13 @@
 //!
 //! Nothing unverified leaves the repository because of it: the reader checks every blob it
 //! cuts from the file (authentication, BLAKE3) as it does every ranged GET's. A pack whose body
-//! ends short is refused. A file that cannot be created or written (a full disk) turns the
-//! spilling off for the rest of the run: that read and the later ones are ranged GETs again.
+//! ends short is refused. A pack larger than an eighth of the cap (packs are made 16 MiB;
+//! something else planted under `packs/`) is read by ranges. A file that cannot be created or
+//! written (a full disk) turns the spilling off for the rest of the run: that read and those
+//! of packs not copied yet are ranged GETs again, with a local repository's read limits and
+//! without the restore's cache of repeated blobs (more GETs than a restore that never copied;
+//! the copies already made are still read). A failed GET of a whole pack fails the reads that
+//! waited for it; the next read of that pack tries again.
 //! At most [`PackSpill`]'s cap of bytes is kept, plus the packs being read: past it the least
 //! recently read packs are dropped (a read in progress keeps its file open until it ends).
 
@@ -39,8 +44,9 @@ use tokio::io::AsyncWriteExt as _;
 /// Bytes of spilled packs kept by default (64 packs of 16 MiB), at most a quarter of the
 /// space free where they go ([`spill_cap`]).
 pub const SPILL_KEPT: u64 = 1 << 30;
-/// Below this many bytes of room for copies, packs are not spilled at all.
-pub const SPILL_MIN: u64 = 64 << 20;
+/// Below this many bytes of room for copies, packs are not spilled at all (a pack is copied
+/// only when it is at most an eighth of the room: 32 MiB here, packs are made 16 MiB).
+pub const SPILL_MIN: u64 = 256 << 20;
 
 /// How many bytes of copies `dir` can take: at most `kept`, and a quarter of the space free
 /// there (a restore must not fill the disk of the local state, where the catalog lives);
@@ -76,6 +82,8 @@ pub struct PackSpill {
     inner: Arc<dyn ObjectStore>,
     dir: PathBuf,
     cap: u64,
+    /// Packs larger than this are read by ranges.
+    largest: u64,
     /// Set once a file could not be created or written: every read goes to `inner` since.
     off: AtomicBool,
     packs: Mutex<Packs>,
@@ -91,9 +99,13 @@ struct Packs {
     clock: u64,
 }
 
+/// What the first read of a pack gave: its copy, `None` (read it by ranges), or the error of
+/// its GET (shared by the reads that waited for it).
+type Outcome = std::result::Result<Option<Arc<Spilled>>, Arc<object_store::Error>>;
+
 #[derive(Default)]
 struct Slot {
-    cell: tokio::sync::OnceCell<Option<Arc<Spilled>>>,
+    cell: tokio::sync::OnceCell<Outcome>,
     last_read: AtomicU64,
 }
 
@@ -121,12 +133,19 @@ impl std::fmt::Display for PackSpill {
 
 impl PackSpill {
     /// Spills packs of `inner` into unnamed files in `dir` (a private directory of the local
-    /// state), keeping at most `cap` bytes of them.
+    /// state), keeping at most `cap` bytes of them; a pack over an eighth of `cap` is read by
+    /// ranges.
     pub fn new(inner: Arc<dyn ObjectStore>, dir: PathBuf, cap: u64) -> Self {
+        Self::with_largest(inner, dir, cap, cap / 8)
+    }
+
+    /// As [`PackSpill::new`], copying packs of at most `largest` bytes.
+    pub fn with_largest(inner: Arc<dyn ObjectStore>, dir: PathBuf, cap: u64, largest: u64) -> Self {
         Self {
             inner,
             dir,
             cap,
+            largest,
             off: AtomicBool::new(false),
             packs: Mutex::new(Packs::default()),
             spilled: AtomicU64::new(0),
@@ -166,24 +185,38 @@ impl PackSpill {
     }
 
     /// The spilled pack at `location`, read whole on first use (one GET, however many ranges
-    /// wait for it); `None` when spilling is off or the file could not be written.
+    /// wait for it); `None`: read it by ranges (spilling is off, or the pack is too large).
+    /// A failed GET fails every read that waited for it (once, not one retry after the
+    /// other); the next read of the pack tries afresh.
     async fn spilled(&self, location: &Path) -> Result<Option<Arc<Spilled>>> {
-        if self.off.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
         let slot = self.slot(location);
         let got = slot
             .cell
-            .get_or_try_init(|| async {
-                let s = self.spill(location).await?;
-                if let Some(s) = &s {
-                    self.spilled.fetch_add(1, Ordering::Relaxed);
-                    self.admit(location, s.meta.size);
+            .get_or_init(|| async {
+                if self.off.load(Ordering::Relaxed) {
+                    return Ok(None);
                 }
-                Ok::<_, object_store::Error>(s)
+                match self.spill(location).await {
+                    Ok(Some(s)) => {
+                        self.spilled.fetch_add(1, Ordering::Relaxed);
+                        self.admit(location, s.meta.size);
+                        Ok(Some(s))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(Arc::new(e)),
+                }
             })
-            .await?;
-        Ok(got.clone())
+            .await;
+        match got {
+            Ok(s) => Ok(s.clone()),
+            Err(e) => {
+                let mut p = self.packs.lock().unwrap_or_else(|e| e.into_inner());
+                if p.slots.get(location).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    p.slots.remove(location);
+                }
+                Err(shared_error(location, e))
+            }
+        }
     }
 
     /// Counts a newly spilled pack and drops the least recently read others past the cap.
@@ -194,20 +227,21 @@ impl PackSpill {
             let victim = p
                 .slots
                 .iter()
-                .filter(|(k, s)| *k != location && matches!(s.cell.get(), Some(Some(_))))
+                .filter(|(k, s)| *k != location && matches!(s.cell.get(), Some(Ok(Some(_)))))
                 .min_by_key(|(_, s)| s.last_read.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone());
             let Some(victim) = victim else { break };
             if let Some(slot) = p.slots.remove(&victim)
-                && let Some(Some(s)) = slot.cell.get()
+                && let Some(Ok(Some(s))) = slot.cell.get()
             {
                 p.bytes -= s.meta.size;
             }
         }
     }
 
-    /// GETs the whole pack into a new unnamed file. `Ok(None)`: the file could not be created
-    /// or written (spilling is off from now on; the caller reads the range itself).
+    /// GETs the whole pack into a new unnamed file. `Ok(None)`: the caller reads the range
+    /// itself: the pack is larger than an eighth of the cap, or the file could not be created
+    /// or written (spilling is then off for every pack not copied yet).
     async fn spill(&self, location: &Path) -> Result<Option<Arc<Spilled>>> {
         let dir = self.dir.clone();
         let file = match tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir)).await {
@@ -217,6 +251,12 @@ impl PackSpill {
         };
         let got = self.inner.get_opts(location, GetOptions::default()).await?;
         let (meta, attributes) = (got.meta.clone(), got.attributes.clone());
+        if meta.size > self.largest {
+            // A pack far larger than packs are made (or an object planted under packs/): read
+            // by ranges, as before, instead of filling the disk or the cap with it.
+            tracing::debug!(pack = %location, size = meta.size, "a pack too large to keep a copy of");
+            return Ok(None);
+        }
         let mut body = got.into_stream();
         let mut out = tokio::fs::File::from_std(file);
         let mut written = 0u64;
@@ -226,6 +266,9 @@ impl PackSpill {
                 return Ok(self.turn_off(location, &e.to_string()));
             }
             written += chunk.len() as u64;
+            if written > meta.size {
+                break;
+            }
         }
         if let Err(e) = out.flush().await {
             return Ok(self.turn_off(location, &e.to_string()));
@@ -234,7 +277,7 @@ impl PackSpill {
             return Err(object_store::Error::Generic {
                 store: "PackSpill",
                 source: format!(
-                    "the body of {location} ended after {written} of its {} bytes",
+                    "the body of {location} gave {written} bytes (at least) of its {}",
                     meta.size
                 )
                 .into(),
@@ -260,17 +303,9 @@ impl PackSpill {
     }
 
     fn serve(&self, location: &Path, s: &Spilled, range: Range<u64>) -> Result<GetResult> {
+        // A range reaching past the end is cut there (as a store answers): the reader, which
+        // asked for the whole range, reports the pack truncated.
         let size = s.meta.size;
-        if range.start >= size {
-            return Err(object_store::Error::Generic {
-                store: "PackSpill",
-                source: format!(
-                    "range {}..{} of {location} starts past its {size} bytes",
-                    range.start, range.end
-                )
-                .into(),
-            });
-        }
         let file = s
             .file
             .try_clone()
@@ -284,10 +319,25 @@ impl PackSpill {
         Ok(GetResult {
             payload: GetResultPayload::File(file, path),
             meta: s.meta.clone(),
-            range: range.start..range.end.min(size),
+            range: range.start.min(size)..range.end.min(size),
             attributes: s.attributes.clone(),
             extensions: Default::default(),
         })
+    }
+}
+
+/// The error of a pack's shared GET, for one of the reads that waited for it (`NotFound` stays
+/// `NotFound`: a lost pack is named as such).
+fn shared_error(location: &Path, e: &object_store::Error) -> object_store::Error {
+    match e {
+        object_store::Error::NotFound { path, .. } => object_store::Error::NotFound {
+            path: path.clone(),
+            source: e.to_string().into(),
+        },
+        _ => object_store::Error::Generic {
+            store: "PackSpill",
+            source: format!("reading {location} whole: {e}").into(),
+        },
     }
 }
 
@@ -409,9 +459,11 @@ mod tests {
             assert_eq!(bytes, a.slice(r.start as usize..r.end as usize));
         }
         assert_eq!(s.packs_spilled(), 1, "one whole read for every range");
+        // Past the end: cut there, as a store answers (the reader then refuses the range).
         let (served, bytes) = range(&s, "packs/aa/a", 299_000..400_000).await.unwrap();
         assert_eq!((served, bytes.len()), (299_000..300_000, 1000));
-        assert!(range(&s, "packs/aa/a", 300_000..300_001).await.is_err());
+        let (served, bytes) = range(&s, "packs/aa/a", 300_001..300_002).await.unwrap();
+        assert_eq!((served, bytes.len()), (300_000..300_000, 0));
         let (_, idx) = range(&s, "index/x", 2..5).await.unwrap();
         assert_eq!(idx, body(2, 10).slice(2..5));
         let whole = s.get(&Path::from("packs/aa/a")).await.unwrap();
@@ -421,11 +473,47 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().next().is_none(),
             "the copies have no name"
         );
-        let missing = range(&s, "packs/bb/none", 0..1).await.unwrap_err();
-        assert!(
-            matches!(missing, object_store::Error::NotFound { .. }),
-            "{missing}"
-        );
+        // A pack that is not there fails every read waiting for it as not found; once it is
+        // there (the store healed), the next read copies it.
+        let asks = (0..4).map(|_| range(&s, "packs/bb/b", 0..1));
+        for missing in futures::future::join_all(asks).await {
+            let missing = missing.unwrap_err();
+            assert!(
+                matches!(missing, object_store::Error::NotFound { .. }),
+                "{missing}"
+            );
+        }
+        let b = body(5, 2000);
+        s.inner
+            .put(&Path::from("packs/bb/b"), b.clone().into())
+            .await
+            .unwrap();
+        let (_, got) = range(&s, "packs/bb/b", 10..20).await.unwrap();
+        assert_eq!(got, b.slice(10..20));
+        assert_eq!(s.packs_spilled(), 2);
+    }
+
+    /// A pack larger than an eighth of the cap is read by ranges, not copied; smaller packs
+    /// still are.
+    #[tokio::test]
+    async fn a_pack_too_large_for_the_cap_is_read_by_ranges() {
+        let (big, small) = (body(1, 5000), body(2, 500));
+        let inner = store_with(&[
+            ("packs/aa/big", big.clone()),
+            ("packs/bb/small", small.clone()),
+        ])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = PackSpill::with_largest(inner, dir.path().to_path_buf(), 1 << 20, 1000);
+        for r in [0..10u64, 4000..5000] {
+            let (served, got) = range(&s, "packs/aa/big", r.clone()).await.unwrap();
+            assert_eq!(served, r);
+            assert_eq!(got, big.slice(r.start as usize..r.end as usize));
+        }
+        assert_eq!(s.packs_spilled(), 0);
+        let (_, got) = range(&s, "packs/bb/small", 1..3).await.unwrap();
+        assert_eq!(got, small.slice(1..3));
+        assert_eq!(s.packs_spilled(), 1, "spilling is still on");
     }
 
     /// Past the cap the least recently read pack is dropped and read whole again when asked
@@ -435,7 +523,7 @@ mod tests {
         let (a, b) = (body(1, 1000), body(2, 1000));
         let inner = store_with(&[("packs/aa/a", a.clone()), ("packs/bb/b", b.clone())]).await;
         let dir = tempfile::tempdir().unwrap();
-        let s = PackSpill::new(inner, dir.path().to_path_buf(), 1500);
+        let s = PackSpill::with_largest(inner, dir.path().to_path_buf(), 1500, 1000);
         range(&s, "packs/aa/a", 0..10).await.unwrap();
         range(&s, "packs/bb/b", 0..10).await.unwrap();
         assert_eq!(s.packs_spilled(), 2);

@@ -239,18 +239,48 @@ async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
         env.dir.path().join("state/catalog.db"),
         None,
     );
-    // Small windows: each pack is wanted by several of them; whole packs however small the
-    // restore.
-    ctx.whole_packs_from = 0;
+    // Small windows: each pack is wanted by several of them.
     ctx.batch_bytes = 64 * 1024;
     ctx.window_bytes = 128 * 1024;
+    // By ranges (a restore this small does not copy packs by default): several windows read
+    // the same packs.
+    ctx.whole_packs_from = u64::MAX;
+    let ranged = export_counting_packs(&env, &ctx, &faulty, "export-ranged").await;
+    assert!(
+        ranged.values().any(|n| *n > 1),
+        "windows share packs: {ranged:?}"
+    );
+    // Whole packs, however small the restore: each pack once.
+    ctx.whole_packs_from = 0;
+    let packs = export_counting_packs(&env, &ctx, &faulty, "export").await;
+    assert!(
+        packs.len() >= 4,
+        "the content spans several packs: {packs:?}"
+    );
+    assert!(
+        packs.values().all(|n| *n == 1),
+        "each pack read from the store once: {packs:?}"
+    );
+    assert!(
+        std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "the local copies have no name"
+    );
+}
+
+/// Exports the library into `to` (under the test's directory), checks every version byte for
+/// byte, and counts the GETs of each pack the export made.
+async fn export_counting_packs(
+    env: &TestEnv,
+    ctx: &RestoreEnv,
+    faulty: &crate::support::repo::FaultyStore,
+    to: &str,
+) -> BTreeMap<String, usize> {
     faulty.reset_counts();
-    let out = env.dir.path().join("export");
     let report = restore::run(
-        &ctx,
+        ctx,
         &RestoreRequest {
             library: Some(library()),
-            to: Some(out.clone()),
+            to: Some(env.dir.path().join(to)),
             ..Default::default()
         },
         Arc::new(Counters::default()),
@@ -271,18 +301,7 @@ async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
     for k in faulty.get_log().iter().filter(|k| k.starts_with("packs/")) {
         *packs.entry(k.clone()).or_default() += 1;
     }
-    assert!(
-        packs.len() >= 4,
-        "the content spans several packs: {packs:?}"
-    );
-    assert!(
-        packs.values().all(|n| *n == 1),
-        "each pack read from the store once: {packs:?}"
-    );
-    assert!(
-        std::fs::read_dir(&scratch).unwrap().next().is_none(),
-        "the local copies have no name"
-    );
+    packs
 }
 
 /// A library export of several workspaces (units) whose batches flow through one pipeline:
