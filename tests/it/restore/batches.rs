@@ -33,29 +33,7 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
         .with_test_writer()
         .try_init();
     let env = TestEnv::tiny(71).await;
-    let client = env.client().await;
-    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
-    let benv = BackupEnv {
-        client,
-        repo: env.repo().await,
-        lock_dir: env.dir.path().join("state/locks"),
-        progress: imvault::app::progress::log_lines(),
-        session: SessionOptions {
-            pack_size: Some(48 * 1024),
-            ..SessionOptions::default()
-        },
-        catalog: Some(env.dir.path().join("state/catalog.db")),
-    };
-    for o in backup::run(
-        &benv,
-        &libraries,
-        &BackupRequest::default(),
-        CancellationToken::new(),
-    )
-    .await
-    {
-        assert_eq!(o.state, JobState::Completed, "{o:?}");
-    }
+    backup_in_small_packs(&env).await;
     let cat = catalog(&env);
     let snap = latest(&cat);
     let mut versions: Vec<VersionRow> = Vec::new();
@@ -209,29 +187,7 @@ async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
     )
     .await
     .expect("init repository");
-    let client = env.client().await;
-    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
-    let benv = BackupEnv {
-        client,
-        repo: env.repo().await,
-        lock_dir: env.dir.path().join("state/locks"),
-        progress: imvault::app::progress::log_lines(),
-        session: SessionOptions {
-            pack_size: Some(48 * 1024),
-            ..SessionOptions::default()
-        },
-        catalog: Some(env.dir.path().join("state/catalog.db")),
-    };
-    for o in backup::run(
-        &benv,
-        &libraries,
-        &BackupRequest::default(),
-        CancellationToken::new(),
-    )
-    .await
-    {
-        assert_eq!(o.state, JobState::Completed, "{o:?}");
-    }
+    backup_in_small_packs(&env).await;
     let scratch = env.dir.path().join("state/tmp-restore");
     std::fs::create_dir_all(&scratch).unwrap();
     let mut ctx = RestoreEnv::new(
@@ -302,6 +258,33 @@ async fn export_counting_packs(
         *packs.entry(k.clone()).or_default() += 1;
     }
     packs
+}
+
+/// Backs up every library of `env` into packs of ~48 KiB (many packs), cataloguing as it goes.
+async fn backup_in_small_packs(env: &TestEnv) {
+    let client = env.client().await;
+    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
+    let benv = BackupEnv {
+        client,
+        repo: env.repo().await,
+        lock_dir: env.dir.path().join("state/locks"),
+        progress: imvault::app::progress::log_lines(),
+        session: SessionOptions {
+            pack_size: Some(48 * 1024),
+            ..SessionOptions::default()
+        },
+        catalog: Some(env.dir.path().join("state/catalog.db")),
+    };
+    for o in backup::run(
+        &benv,
+        &libraries,
+        &BackupRequest::default(),
+        CancellationToken::new(),
+    )
+    .await
+    {
+        assert_eq!(o.state, JobState::Completed, "{o:?}");
+    }
 }
 
 /// A library export of several workspaces (units) whose batches flow through one pipeline:
