@@ -341,6 +341,12 @@ fi
 # time from a blocking thread (no copy into tokio's buffer; no gain in 5 pairs, +8 MiB), 4
 # reads in flight per window, 16 MiB ranges from the copies (both within noise). 2x restic
 # from S3 now needs ~15 % less CPU in the restore itself (the local restore is at ~2x).
+# The cap on the copies (1 GiB, or a quarter of the free space) against the packs the windows
+# in flight want (a throwaway knob, one run each beside a test suite, load 4-5): the medium
+# export with a 256 MiB cap made 93 whole-pack GETs (1.5 GB for its 709 MB of packs: dropped
+# copies read whole again), 512 MiB 52, 1 GiB 42. Since 424dee3 a dropped pack is read by
+# ranges from then on: 256 MiB 156 GETs (43 whole, the rest ranges), 512 MiB 55 - never more
+# bytes than one whole read per pack plus the ranges the restore read before.
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2
