@@ -134,6 +134,41 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// Whether the versions of `snapshot` hold at least `bytes` of content together, reading
+    /// their sizes only until they do (a library of millions of versions answers after the
+    /// first few hundred; a small one is read whole, and is small).
+    pub fn content_at_least(
+        &self,
+        snapshot: &SnapshotId,
+        bytes: u64,
+    ) -> Result<bool, CatalogError> {
+        if bytes == 0 {
+            return Ok(true);
+        }
+        let action = || format!("adding up the content of snapshot {snapshot}");
+        let sc = self.scope(snapshot)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT size FROM versions WHERE library = (SELECT id FROM libraries WHERE name = ?1) \
+                 AND first_seq <= ?2 AND last_seq >= ?2",
+            )
+            .ctx(action)?;
+        let mut rows = stmt
+            .query(params![sc.library.as_str(), U64(sc.seq)])
+            .ctx(action)?;
+        let mut total = 0u64;
+        while let Some(r) = rows.next().ctx(action)? {
+            total = total.saturating_add(get_u64(r, 0).ctx(action)?);
+            if total >= bytes {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Catalog {
     /// The rows a restore of one document as of `snapshot` needs: its versions (profiles and
     /// content references), every folder it is filed in and its ACL. `None` when the document
     /// has no version in the snapshot.

@@ -114,7 +114,7 @@ pub struct RestoreEnv {
     /// bytes of content (and at most [`WINDOW_VERSIONS`] versions): each window's blobs are read
     /// once, pack by pack, and written straight into their files.
     pub window_bytes: u64,
-    /// A restore of one unit reads whole packs from this many bytes ([`source::Source::for_restore`]).
+    /// A restore reads whole packs from this many bytes of content ([`source::Source::for_restore`]).
     pub whole_packs_from: u64,
     /// How messages name the request's options (the daemon: the API's JSON fields).
     pub option_names: OptionNames,
@@ -248,6 +248,14 @@ pub async fn run(
                 .await?,
         ),
     };
+    let large = reads_at_least(
+        ctx.whole_packs_from,
+        &planner,
+        &snapshot,
+        first.as_ref(),
+        &units,
+    )
+    .await?;
     let target: Arc<dyn target::Target> = match &valid.destination {
         Destination::Directory { path, merge } => Arc::new(
             export::ExportTarget::prepare(
@@ -264,6 +272,7 @@ pub async fn run(
             Arc::new(into_imanage::ImanageTarget::prepare(client, &valid, &snapshot).await?)
         }
     };
+    let src = source::Source::for_restore(ctx.repo.clone(), large);
     let mut report = RestoreReport::new(&valid, &snapshot, target.describe());
     let stop = CancellationToken::new();
     let unit = progress::Unit {
@@ -279,7 +288,6 @@ pub async fn run(
         progress::watch_restore(ctx.progress.clone(), unit, progress.clone(), stop.clone())
             .in_current_span(),
     );
-    let src = source::Source::for_restore(ctx, first.as_ref(), units.len());
     let result = restore_units(
         ctx,
         &planner,
@@ -308,6 +316,33 @@ pub async fn run(
         "restore finished"
     );
     Ok(report)
+}
+
+/// Whether a restore whose first unit is `first`, followed by `more`, reads at least `bytes`
+/// of content: the first unit's versions tell when they reach it or are all there is; else the
+/// catalog adds up the snapshot's versions (a library restore: one unit per workspace, and a
+/// small library may have several).
+async fn reads_at_least(
+    bytes: u64,
+    planner: &plan::Planner,
+    snapshot: &crate::catalog::SnapshotInfo,
+    first: Option<&plan::Unit>,
+    more: &[plan::UnitRef],
+) -> Result<bool, RestoreError> {
+    let in_first: u64 = first.map_or(0, |u| {
+        u.documents
+            .iter()
+            .flat_map(|d| &d.versions)
+            .map(|v| v.size)
+            .sum()
+    });
+    if in_first >= bytes {
+        return Ok(true);
+    }
+    if more.is_empty() {
+        return Ok(false);
+    }
+    planner.content_at_least(snapshot, bytes).await
 }
 
 /// A batch of documents (see [`source::batches`]) with where each goes (`None`: the folder it

@@ -181,6 +181,25 @@ impl Planner {
         }
     }
 
+    /// Whether the versions of the snapshot hold at least `bytes` of content together (see
+    /// [`Catalog::content_at_least`]).
+    pub async fn content_at_least(
+        &self,
+        snap: &SnapshotInfo,
+        bytes: u64,
+    ) -> Result<bool, RestoreError> {
+        let sid = snap.row.id;
+        self.cat
+            .run("adding up a snapshot's content", move |cat| {
+                cat.content_at_least(&sid, bytes)
+            })
+            .await
+            .map_err(cat_err(format!(
+                "adding up the content of snapshot {}",
+                snap.row.id
+            )))
+    }
+
     /// Loads the rows of one unit.
     pub async fn load_unit(
         &self,

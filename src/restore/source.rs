@@ -139,24 +139,11 @@ impl Source {
         Self::new(repo.with_pack_spill(crate::repo::pack_spill::SPILL_KEPT))
     }
 
-    /// The source of a restore whose first unit is `first`, with `more` units after it: whole
-    /// packs ([`Source::whole_packs`]) when it has several units or reads at least
-    /// `whole_packs_from` bytes ([`WHOLE_PACKS_FROM`] by default); else ranges (one document's
-    /// versions need a fraction of a 16 MiB pack).
-    pub fn for_restore(
-        ctx: &super::RestoreEnv,
-        first: Option<&super::plan::Unit>,
-        more: usize,
-    ) -> Self {
-        let repo = ctx.repo.clone();
-        let bytes: u64 = first.map_or(0, |u| {
-            u.documents
-                .iter()
-                .flat_map(|d| &d.versions)
-                .map(|v| v.size)
-                .sum()
-        });
-        match more > 0 || bytes >= ctx.whole_packs_from {
+    /// The source of a restore: whole packs ([`Source::whole_packs`]) for a restore of at
+    /// least [`RestoreEnv::whole_packs_from`](super::RestoreEnv) bytes ([`WHOLE_PACKS_FROM`]
+    /// by default), else ranges (one document's versions need a fraction of a 16 MiB pack).
+    pub fn for_restore(repo: Repository<Indexed>, large: bool) -> Self {
+        match large {
             true => Self::whole_packs(repo),
             false => Self::new(repo),
         }
@@ -207,7 +194,7 @@ impl Source {
     }
 }
 
-/// A restore of one unit reads whole packs from this many bytes of content (four packs).
+/// A restore reads whole packs from this many bytes of content (four packs).
 pub const WHOLE_PACKS_FROM: u64 = 64 * 1024 * 1024;
 
 /// Batches of documents restored together are cut at this many bytes of content (default).

@@ -425,6 +425,32 @@ fn subtree_plans_a_restore_as_of_a_snapshot() {
     assert!(cat.subtree(&sid("s1"), &cid(77)).expect("plan").is_none());
 }
 
+/// `content_at_least` adds up the sizes of the versions a snapshot holds (not those of other
+/// snapshots): true up to their total, false one byte past it.
+#[test]
+fn content_at_least_adds_up_the_versions_of_one_snapshot() {
+    let (cat, snaps, _) = loaded();
+    let totals: Vec<u64> = snaps
+        .iter()
+        .map(|s| s.versions.iter().map(|v| v.size).sum())
+        .collect();
+    assert!(
+        totals.windows(2).any(|w| w[0] != w[1]),
+        "the snapshots hold different content: {totals:?}"
+    );
+    for (s, total) in snaps.iter().zip(&totals) {
+        let id = s.row.id;
+        for (bytes, want) in [(0, true), (1, true), (*total, true), (total + 1, false)] {
+            assert_eq!(
+                cat.content_at_least(&id, bytes).expect("query"),
+                want,
+                "{id} holds {total} bytes; at least {bytes}?"
+            );
+        }
+    }
+    assert!(cat.content_at_least(&sid("nope"), 1).is_err());
+}
+
 #[test]
 fn scans_stream_a_whole_snapshot() {
     let (cat, _, _) = loaded();

@@ -172,12 +172,20 @@ async fn many_packs_many_batches_byte_identical_and_a_lost_pack_fails_only_its_v
 }
 
 /// A library export from a store read by requests (here in memory, as S3 serves it): each
-/// pack is read from the store once, whole, however many windows want blobs of it; every
-/// version comes back byte for byte and nothing of the local copies is left behind.
+/// pack is read from the store once, whole, however many windows want blobs of it, once the
+/// library's content reaches `whole_packs_from` (whatever its number of workspaces); below
+/// that, by ranges. Every version comes back byte for byte and nothing of the local copies is
+/// left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
     use crate::support::repo::FaultyStore;
-    let mut env = TestEnv::tiny(73).await;
+    // Several workspaces in ACTIVE: a library restore of several units.
+    let mut env = TestEnv::new(imvault_sim::SimOptions {
+        seed: 72,
+        scale: imvault_sim::Scale::Versions(600),
+        ..imvault_sim::SimOptions::default()
+    })
+    .await;
     let faulty = FaultyStore::new(Arc::new(object_store::memory::InMemory::new()));
     env.store = faulty.clone();
     imvault::repo::Repository::init(
@@ -198,17 +206,30 @@ async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
     // Small windows: each pack is wanted by several of them.
     ctx.batch_bytes = 64 * 1024;
     ctx.window_bytes = 128 * 1024;
-    // By ranges (a restore this small does not copy packs by default): several windows read
-    // the same packs.
+    // By ranges: several windows read the same packs.
     ctx.whole_packs_from = u64::MAX;
-    let ranged = export_counting_packs(&env, &ctx, &faulty, "export-ranged").await;
+    let (ranged, content) = export_counting_packs(&env, &ctx, &faulty, "export-ranged").await;
     assert!(
         ranged.values().any(|n| *n > 1),
         "windows share packs: {ranged:?}"
     );
-    // Whole packs, however small the restore: each pack once.
-    ctx.whole_packs_from = 0;
-    let packs = export_counting_packs(&env, &ctx, &faulty, "export").await;
+    // The library is restored as several units (one per workspace), the first far smaller
+    // than the library: the library's size decides, not the first unit's.
+    let workspaces = std::fs::read_dir(env.dir.path().join("export-ranged"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    assert!(workspaces >= 2, "several units: {workspaces}");
+    // One byte more than the library holds: by ranges.
+    ctx.whole_packs_from = content + 1;
+    let (below, _) = export_counting_packs(&env, &ctx, &faulty, "export-below").await;
+    assert_eq!(
+        below, ranged,
+        "below the threshold the packs are read by ranges"
+    );
+    // Exactly what the library holds: whole packs, each once.
+    ctx.whole_packs_from = content;
+    let (packs, _) = export_counting_packs(&env, &ctx, &faulty, "export").await;
     assert!(
         packs.len() >= 4,
         "the content spans several packs: {packs:?}"
@@ -224,13 +245,14 @@ async fn an_export_from_a_store_of_requests_reads_each_pack_once() {
 }
 
 /// Exports the library into `to` (under the test's directory), checks every version byte for
-/// byte, and counts the GETs of each pack the export made.
+/// byte, and counts the GETs of each pack the export made; also returns the bytes of the
+/// distinct versions exported (the simulator's sizes).
 async fn export_counting_packs(
     env: &TestEnv,
     ctx: &RestoreEnv,
     faulty: &crate::support::repo::FaultyStore,
     to: &str,
-) -> BTreeMap<String, usize> {
+) -> (BTreeMap<String, usize>, u64) {
     faulty.reset_counts();
     let report = restore::run(
         ctx,
@@ -246,18 +268,21 @@ async fn export_counting_packs(
     .expect("the restore runs to the end");
     assert_eq!(report.state, JobState::Completed, "{report:#?}");
     assert!(report.versions >= 20, "{}", report.versions);
+    let mut sizes = BTreeMap::new();
     for i in &report.items {
         let v: imvault::imanage::model::VersionId = i.version.parse().unwrap();
+        let want = env.sim.version_bytes(&v).unwrap();
         assert!(
-            std::fs::read(&i.restored_as).unwrap() == env.sim.version_bytes(&v).unwrap(),
+            std::fs::read(&i.restored_as).unwrap() == want,
             "{v} differs"
         );
+        sizes.insert(i.version.clone(), want.len() as u64);
     }
     let mut packs: BTreeMap<String, usize> = BTreeMap::new();
     for k in faulty.get_log().iter().filter(|k| k.starts_with("packs/")) {
         *packs.entry(k.clone()).or_default() += 1;
     }
-    packs
+    (packs, sizes.values().sum())
 }
 
 /// Backs up every library of `env` into packs of ~48 KiB (many packs), cataloguing as it goes.
