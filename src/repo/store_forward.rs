@@ -7,7 +7,7 @@
 /// store), inside an `#[async_trait] impl ObjectStore` block beside the methods the decorator
 /// changes:
 ///
-/// ```ignore
+/// ```text
 /// #[async_trait]
 /// #[deny(clippy::missing_trait_methods)]
 /// impl ObjectStore for Decorator {
