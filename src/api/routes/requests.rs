@@ -104,20 +104,13 @@ pub async fn backup(
     ApiJson(req): ApiJson<BackupApiRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let libraries = resolve_libraries(&state, &req.libraries)?;
-    let job = state
-        .queue
-        .enqueue_by(
-            &JobSpec::Backup(BackupJobRequest {
-                libraries,
-                full: req.full,
-                trigger: Trigger::Api,
-                slot: None,
-            }),
-            token.as_ref().map(|t| t.0.0.as_str()),
-        )
-        .await?;
-    tracing::info!(job = %job.id, "backup queued through the API");
-    Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
+    let spec = JobSpec::Backup(BackupJobRequest {
+        libraries,
+        full: req.full,
+        trigger: Trigger::Api,
+        slot: None,
+    });
+    queue(&state, token, spec).await
 }
 
 /// Queue a restore (the options of `imvault restore`; `dry_run` plans and reports without
@@ -166,15 +159,7 @@ pub async fn restore(
         .await
         .map_err(|e| e.with_field(Some(field)))?;
     let req = req.with_library_spelled(&library);
-    let job = state
-        .queue
-        .enqueue_by(
-            &JobSpec::Restore(req),
-            token.as_ref().map(|t| t.0.0.as_str()),
-        )
-        .await?;
-    tracing::info!(job = %job.id, "restore queued through the API");
-    Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
+    queue(&state, token, JobSpec::Restore(req)).await
 }
 
 /// Queue a repository verify (the options of `imvault verify`); problems found fail the job
@@ -204,15 +189,7 @@ pub async fn verify(
         ))
         .with_field(Some("read_data_percent")));
     }
-    let job = state
-        .queue
-        .enqueue_by(
-            &JobSpec::Verify(req),
-            token.as_ref().map(|t| t.0.0.as_str()),
-        )
-        .await?;
-    tracing::info!(job = %job.id, "verify queued through the API");
-    Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
+    queue(&state, token, JobSpec::Verify(req)).await
 }
 
 /// Queue repository maintenance: forget by the configured `[retention]`, then prune (the
@@ -234,17 +211,24 @@ pub async fn maintenance(
     token: Option<Extension<TokenName>>,
     ApiJson(req): ApiJson<MaintenanceApiRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let spec = JobSpec::Maintenance(MaintenanceJobRequest {
+        dry_run: req.dry_run,
+        trigger: Trigger::Api,
+        slot: None,
+    });
+    queue(&state, token, spec).await
+}
+
+/// Queues `spec` in the name of the request's token and answers 202 with the queued job.
+async fn queue(
+    state: &AppState,
+    token: Option<Extension<TokenName>>,
+    spec: JobSpec,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let job = state
         .queue
-        .enqueue_by(
-            &JobSpec::Maintenance(MaintenanceJobRequest {
-                dry_run: req.dry_run,
-                trigger: Trigger::Api,
-                slot: None,
-            }),
-            token.as_ref().map(|t| t.0.0.as_str()),
-        )
+        .enqueue_by(&spec, token.as_ref().map(|t| t.0.0.as_str()))
         .await?;
-    tracing::info!(job = %job.id, "maintenance queued through the API");
-    Ok((StatusCode::ACCEPTED, Json(view(&state, job))))
+    tracing::info!(job = %job.id, kind = spec.kind().as_str(), "job queued through the API");
+    Ok((StatusCode::ACCEPTED, Json(view(state, job))))
 }
