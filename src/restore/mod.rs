@@ -248,14 +248,8 @@ pub async fn run(
                 .await?,
         ),
     };
-    let large = reads_at_least(
-        ctx.whole_packs_from,
-        &planner,
-        &snapshot,
-        first.as_ref(),
-        &units,
-    )
-    .await?;
+    let large = planner.reads_at_least(&snapshot, first.as_ref(), &units, ctx.whole_packs_from);
+    let src = source::Source::for_restore(ctx.repo.clone(), large.await?);
     let target: Arc<dyn target::Target> = match &valid.destination {
         Destination::Directory { path, merge } => Arc::new(
             export::ExportTarget::prepare(
@@ -272,7 +266,6 @@ pub async fn run(
             Arc::new(into_imanage::ImanageTarget::prepare(client, &valid, &snapshot).await?)
         }
     };
-    let src = source::Source::for_restore(ctx.repo.clone(), large);
     let mut report = RestoreReport::new(&valid, &snapshot, target.describe());
     let stop = CancellationToken::new();
     let unit = progress::Unit {
@@ -316,33 +309,6 @@ pub async fn run(
         "restore finished"
     );
     Ok(report)
-}
-
-/// Whether a restore whose first unit is `first`, followed by `more`, reads at least `bytes`
-/// of content: the first unit's versions tell when they reach it or are all there is; else the
-/// catalog adds up the snapshot's versions (a library restore: one unit per workspace, and a
-/// small library may have several).
-async fn reads_at_least(
-    bytes: u64,
-    planner: &plan::Planner,
-    snapshot: &crate::catalog::SnapshotInfo,
-    first: Option<&plan::Unit>,
-    more: &[plan::UnitRef],
-) -> Result<bool, RestoreError> {
-    let in_first: u64 = first.map_or(0, |u| {
-        u.documents
-            .iter()
-            .flat_map(|d| &d.versions)
-            .map(|v| v.size)
-            .sum()
-    });
-    if in_first >= bytes {
-        return Ok(true);
-    }
-    if more.is_empty() {
-        return Ok(false);
-    }
-    planner.content_at_least(snapshot, bytes).await
 }
 
 /// A batch of documents (see [`source::batches`]) with where each goes (`None`: the folder it

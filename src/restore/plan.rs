@@ -181,13 +181,30 @@ impl Planner {
         }
     }
 
-    /// Whether the versions of the snapshot hold at least `bytes` of content together (see
-    /// [`Catalog::content_at_least`]).
-    pub async fn content_at_least(
+    /// Whether a restore whose first unit is `first`, followed by `more`, reads at least
+    /// `bytes` of content: the first unit's versions tell when they reach it or are all there
+    /// is; else the catalog adds up the snapshot's versions ([`Catalog::content_at_least`]; a
+    /// library restore has one unit per workspace, and a small library may have several).
+    pub async fn reads_at_least(
         &self,
         snap: &SnapshotInfo,
+        first: Option<&Unit>,
+        more: &[UnitRef],
         bytes: u64,
     ) -> Result<bool, RestoreError> {
+        let in_first: u64 = first.map_or(0, |u| {
+            u.documents
+                .iter()
+                .flat_map(|d| &d.versions)
+                .map(|v| v.size)
+                .sum()
+        });
+        if in_first >= bytes {
+            return Ok(true);
+        }
+        if more.is_empty() {
+            return Ok(false);
+        }
         let sid = snap.row.id;
         self.cat
             .run("adding up a snapshot's content", move |cat| {
