@@ -347,6 +347,20 @@ fi
 # copies read whole again), 512 MiB 52, 1 GiB 42. Since 424dee3 a dropped pack is read by
 # ranges from then on: 256 MiB 156 GETs (43 whole, the rest ranges), 512 MiB 55 - never more
 # bytes than one whole read per pack plus the ranges the restore read before.
+# 2026-12-07 20:52 UTC (session 26), another fresh VM, this script S3=1 LOOP=1 RUNS=5 on the
+# release build of a4bd15a (a restore of several units reads whole packs only when its content
+# reaches 64 MiB; the reads of the medium export unchanged), load 1.8-2.9: imvault 3.06 s
+# (2.85-3.16) = 340 MB/s durable, restic 4.94 (4.89-5.27); 1.61x (1.57-1.74x) durable, 1.39x
+# raw; peak RSS 95 / 140 MiB; pack GETs 43 / 42. The same build against be1a210's, 6
+# alternating pairs by hand: 2.98 s against 2.94 (noise). Tried on this VM, not kept (A/B
+# pairs by hand, each within noise): starting the first window's packs (8 whole GETs) while
+# the first unit's containers are put in place (~0.25 s with one core busy: 10 pairs, 3.27 s
+# against 3.30), the copies written from the task with std's file instead of tokio's (no
+# hand-off to a blocking thread per chunk: 8 pairs, 3.76 against 3.72),
+# MALLOC_ARENA_MAX=2 instead of 1 (~20 % fewer futex calls; 8 pairs, 3.65 against 3.54, +11
+# MiB). The restore is CPU-bound on this 2-core machine (user 1.8-2.4 s + system 1.8-2.5 s
+# for 1 GB, moto 0.4-0.5 s; restic 4.3-4.8 + 1.7-2.0): 2x restic needs less CPU per byte,
+# not more overlap.
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2
