@@ -348,7 +348,7 @@ fi
 # ranges from then on: 256 MiB 156 GETs (43 whole, the rest ranges), 512 MiB 55 - never more
 # bytes than one whole read per pack plus the ranges the restore read before.
 # 2026-12-07 20:52 UTC (session 26), another fresh VM, this script S3=1 LOOP=1 RUNS=5 on the
-# release build of a4bd15a (a restore of several units reads whole packs only when its content
+# release build of 21a549b (a restore of several units reads whole packs only when its content
 # reaches 64 MiB; the reads of the medium export unchanged), load 1.8-2.9: imvault 3.06 s
 # (2.85-3.16) = 340 MB/s durable, restic 4.94 (4.89-5.27); 1.61x (1.57-1.74x) durable, 1.39x
 # raw; peak RSS 95 / 140 MiB; pack GETs 43 / 42. The same build against be1a210's, 6
