@@ -114,7 +114,7 @@ pub struct RestoreEnv {
     /// bytes of content (and at most [`WINDOW_VERSIONS`] versions): each window's blobs are read
     /// once, pack by pack, and written straight into their files.
     pub window_bytes: u64,
-    /// A restore reads whole packs from this many bytes of content ([`source::Source::for_restore`]).
+    /// Bytes of content from which a restore reads whole packs ([`source::Source::for_restore`]).
     pub whole_packs_from: u64,
     /// How messages name the request's options (the daemon: the API's JSON fields).
     pub option_names: OptionNames,
@@ -207,10 +207,9 @@ impl RestoreError {
     }
 }
 
-/// Runs one restore: plan from the catalog, then restore unit after unit (a unit is a subtree
-/// with its documents; a library restore has one per workspace, so memory follows the largest
-/// workspace, not the library). `progress` is updated as items finish (containers, versions,
-/// bytes, failures in `skipped`); the daemon can read it while the job runs.
+/// Runs one restore: plan from the catalog, then restore unit after unit (a subtree with its
+/// documents; a library has one per workspace: memory follows the largest workspace). `progress`
+/// counts items as they finish (failures in `skipped`); the daemon reads it while the job runs.
 #[tracing::instrument(name = "restore", skip_all, fields(what = %req.describe()))]
 pub async fn run(
     ctx: &RestoreEnv,
@@ -248,8 +247,8 @@ pub async fn run(
                 .await?,
         ),
     };
-    let large = planner.reads_at_least(&snapshot, first.as_ref(), &units, ctx.whole_packs_from);
-    let src = source::Source::for_restore(ctx.repo.clone(), large.await?);
+    let whole = planner.reads_at_least(&snapshot, first.as_ref(), &units, ctx.whole_packs_from);
+    let src = source::Source::for_restore(ctx.repo.clone(), whole.await?);
     let target: Arc<dyn target::Target> = match &valid.destination {
         Destination::Directory { path, merge } => Arc::new(
             export::ExportTarget::prepare(
