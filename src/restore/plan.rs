@@ -212,7 +212,7 @@ impl Planner {
             })
             .await
             .map_err(cat_err(format!(
-                "adding up the content of snapshot {}",
+                "choosing how to read the packs of snapshot {}",
                 snap.row.id
             )))
     }
