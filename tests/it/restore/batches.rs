@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use imvault::catalog::VersionRow;
 use imvault::jobs::JobState;
-use imvault::jobs::backup::{self, BackupEnv, BackupRequest};
+use imvault::jobs::backup::BackupRequest;
 use imvault::jobs::progress::Counters;
 use imvault::repo::{ContentRef, SessionOptions};
 use imvault::restore::export::{ITEMS, MANIFEST};
@@ -287,27 +287,11 @@ async fn export_counting_packs(
 
 /// Backs up every library of `env` into packs of ~48 KiB (many packs), cataloguing as it goes.
 async fn backup_in_small_packs(env: &TestEnv) {
-    let client = env.client().await;
-    let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
-    let benv = BackupEnv {
-        client,
-        repo: env.repo().await,
-        lock_dir: env.dir.path().join("state/locks"),
-        progress: imvault::app::progress::log_lines(),
-        session: SessionOptions {
-            pack_size: Some(48 * 1024),
-            ..SessionOptions::default()
-        },
-        catalog: Some(env.dir.path().join("state/catalog.db")),
+    let session = SessionOptions {
+        pack_size: Some(48 * 1024),
+        ..SessionOptions::default()
     };
-    for o in backup::run(
-        &benv,
-        &libraries,
-        &BackupRequest::default(),
-        CancellationToken::new(),
-    )
-    .await
-    {
+    for o in env.backup_with(&BackupRequest::default(), session).await {
         assert_eq!(o.state, JobState::Completed, "{o:?}");
     }
 }

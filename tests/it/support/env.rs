@@ -142,6 +142,15 @@ impl TestEnv {
     }
 
     pub async fn backup(&self, opts: &BackupRequest) -> Vec<LibraryOutcome> {
+        self.backup_with(opts, SessionOptions::default()).await
+    }
+
+    /// As [`TestEnv::backup`], writing with the session options `session` (e.g. small packs).
+    pub async fn backup_with(
+        &self,
+        opts: &BackupRequest,
+        session: SessionOptions,
+    ) -> Vec<LibraryOutcome> {
         let client = self.client().await;
         let libraries: Vec<_> = client.libraries().iter().map(|l| l.id.clone()).collect();
         let env = BackupEnv {
@@ -149,7 +158,7 @@ impl TestEnv {
             repo: self.repo().await,
             lock_dir: self.dir.path().join("state/locks"),
             progress: imvault::app::progress::log_lines(),
-            session: SessionOptions::default(),
+            session,
             catalog: Some(self.dir.path().join("state/catalog.db")),
         };
         backup::run(&env, &libraries, opts, CancellationToken::new()).await
