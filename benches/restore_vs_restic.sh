@@ -361,6 +361,21 @@ fi
 # MiB). The restore is CPU-bound on this 2-core machine (user 1.8-2.4 s + system 1.8-2.5 s
 # for 1 GB, moto 0.4-0.5 s; restic 4.3-4.8 + 1.7-2.0): 2x restic needs less CPU per byte,
 # not more overlap.
+# 2026-12-07 23:00-23:25 UTC (session 27), the whole-pack copies where the local state shares
+# its file system with the export target (what this script's LOOP=1 does not do: its state is
+# on the root file system, its target on the loop device). The export syncs that file system
+# once per window (`syncfs`), which also wrote every copy to disk: the medium export from moto
+# wrote 1.82-1.85 GB to /dev/vda for 1.03 GB restored (counted in /sys/block/vda/stat,
+# through the final `sync`). Since then the copies go to anonymous memory files there
+# (repo/spill_room.rs: memfd, at most an eighth of the memory available): 1.12-1.15 GB.
+# Release builds of 63bfbca (before) and the change, 4 alternating pairs by hand, moto on
+# 127.0.0.1, the state and the target both on the journaled loop ext4, load 1.6-4.2: 3.82 s
+# median (3.72-4.10) before, 3.92 (3.72-4.04) after: the same time on this VM's fast virtual
+# disk, 700 MB less written per GB restored (a host whose disk is the limit gains that). Both
+# on the root file system (no journal): 4.07 / 4.82 s median, a spread this VM's recently-freed
+# inode scan (16 % of the CPU there, growing run by run) swamps; perf of one run each: the same
+# CPU (7.24 / 7.10 s of samples). Kernel 6.18: the page cache of ext4 uses large folios, memory
+# files 4 KiB pages (`shmem_enabled` never).
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2

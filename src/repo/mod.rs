@@ -51,6 +51,7 @@ pub mod retention;
 pub mod s3_native;
 pub mod snapshot;
 pub mod snapshot_cache;
+pub mod spill_room;
 pub(crate) mod store_forward;
 pub mod uncached_writes;
 pub mod verify;

@@ -1,8 +1,9 @@
 //! A restore's pack reads from an object store, one GET per pack: [`PackSpill`] wraps the
 //! store and, the first time a range of a pack is asked for, GETs the whole pack into an
-//! unnamed temporary file (private, gone with the process); that range and every later range
-//! of the pack are read from the file (the reader maps or reads it as it reads a local
-//! repository's pack files).
+//! unnamed temporary file (private, gone with the process; on disk in the local state, or in
+//! memory: [`super::spill_room`] chooses); that range and every later range of the pack are
+//! read from the file (the reader maps or reads it as it reads a local repository's pack
+//! files).
 //!
 //! Why: a restore's windows each read the blobs of their documents in pack order, but a
 //! document's versions lie in several packs filled side by side, so every window touches ~7 of
@@ -38,46 +39,12 @@ use object_store::{
 };
 use tokio::io::AsyncWriteExt as _;
 
-/// Bytes of spilled packs kept by default (64 packs of 16 MiB), at most a quarter of the
-/// space free where they go ([`spill_cap`]).
-pub const SPILL_KEPT: u64 = 1 << 30;
-/// Below this many bytes of room for copies, packs are not spilled at all (a pack is copied
-/// only when it is at most an eighth of the room: 32 MiB here, packs are made 16 MiB).
-pub const SPILL_MIN: u64 = 256 << 20;
-
-/// How many bytes of copies `dir` can take: at most `kept`, and a quarter of the space free
-/// there (a restore must not fill the disk of the local state, where the catalog lives);
-/// `None` when that is under [`SPILL_MIN`] or `dir` cannot be examined.
-pub fn spill_cap(dir: &std::path::Path, kept: u64) -> Option<u64> {
-    let cap = available(dir)?.checked_div(4)?.min(kept);
-    (cap >= SPILL_MIN).then_some(cap)
-}
-
-/// Bytes free to an unprivileged writer in the file system of `dir`.
-#[cfg(unix)]
-#[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are u32 on some platforms
-fn available(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: a valid NUL-terminated path and a buffer of the right type, written on success.
-    if unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: statvfs succeeded, so it filled the buffer.
-    let st = unsafe { st.assume_init() };
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
-}
-
-#[cfg(not(unix))]
-fn available(_dir: &std::path::Path) -> Option<u64> {
-    None
-}
+pub use super::spill_room::{SPILL_KEPT, SPILL_MIN, SpillTo};
 
 /// A store whose ranged reads of packs are served from whole packs spilled to local files.
 pub struct PackSpill {
     inner: Arc<dyn ObjectStore>,
-    dir: PathBuf,
+    to: SpillTo,
     cap: u64,
     /// Packs larger than this are read by ranges.
     largest: u64,
@@ -118,7 +85,7 @@ impl std::fmt::Debug for PackSpill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PackSpill")
             .field("inner", &self.inner.to_string())
-            .field("dir", &self.dir)
+            .field("to", &self.to)
             .field("cap", &self.cap)
             .finish()
     }
@@ -131,18 +98,18 @@ impl std::fmt::Display for PackSpill {
 }
 
 impl PackSpill {
-    /// Spills packs of `inner` into unnamed files in `dir` (a private directory of the local
-    /// state), keeping at most `cap` bytes of them; a pack over an eighth of `cap` is read by
-    /// ranges.
-    pub fn new(inner: Arc<dyn ObjectStore>, dir: PathBuf, cap: u64) -> Self {
-        Self::with_largest(inner, dir, cap, cap / 8)
+    /// Spills packs of `inner` to `to` (unnamed files in a private directory of the local
+    /// state, or memory), keeping at most `cap` bytes of them; a pack over an eighth of `cap`
+    /// is read by ranges.
+    pub fn new(inner: Arc<dyn ObjectStore>, to: SpillTo, cap: u64) -> Self {
+        Self::with_largest(inner, to, cap, cap / 8)
     }
 
     /// As [`PackSpill::new`], copying packs of at most `largest` bytes.
-    pub fn with_largest(inner: Arc<dyn ObjectStore>, dir: PathBuf, cap: u64, largest: u64) -> Self {
+    pub fn with_largest(inner: Arc<dyn ObjectStore>, to: SpillTo, cap: u64, largest: u64) -> Self {
         Self {
             inner,
-            dir,
+            to,
             cap,
             largest,
             off: AtomicBool::new(false),
@@ -252,8 +219,8 @@ impl PackSpill {
     /// itself: the pack is larger than an eighth of the cap, or the file could not be created
     /// or written (spilling is then off for every pack not copied yet).
     async fn spill(&self, location: &Path) -> Result<Option<Arc<Spilled>>> {
-        let dir = self.dir.clone();
-        let file = match tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir)).await {
+        let to = self.to.clone();
+        let file = match tokio::task::spawn_blocking(move || new_copy(&to)).await {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => return Ok(self.turn_off(location, &e.to_string())),
             Err(e) => return Ok(self.turn_off(location, &e.to_string())),
@@ -303,7 +270,7 @@ impl PackSpill {
         if !self.off.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 pack = %location,
-                dir = %self.dir.display(),
+                to = ?self.to,
                 error = why,
                 "could not keep a pack in a local file; reading packs range by range"
             );
@@ -322,9 +289,10 @@ impl PackSpill {
                 store: "PackSpill",
                 source: Box::new(e),
             })?;
-        let path = self
-            .dir
-            .join(format!("(local copy of {location}, unnamed)"));
+        let path = match &self.to {
+            SpillTo::Files(dir) => dir.join(format!("(local copy of {location}, unnamed)")),
+            SpillTo::Memory => PathBuf::from(format!("(copy of {location} in memory)")),
+        };
         Ok(GetResult {
             payload: GetResultPayload::File(file, path),
             meta: s.meta.clone(),
@@ -332,6 +300,21 @@ impl PackSpill {
             attributes: s.attributes.clone(),
             extensions: Default::default(),
         })
+    }
+}
+
+/// A new, empty, unnamed file for one copy.
+fn new_copy(to: &SpillTo) -> std::io::Result<std::fs::File> {
+    match to {
+        SpillTo::Files(dir) => tempfile::tempfile_in(dir),
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        SpillTo::Memory => {
+            rustix::fs::memfd_create("imvault-pack-copy", rustix::fs::MemfdFlags::CLOEXEC)
+                .map(std::fs::File::from)
+                .map_err(std::io::Error::from)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        SpillTo::Memory => Err(std::io::ErrorKind::Unsupported.into()),
     }
 }
 
@@ -410,7 +393,7 @@ mod tests {
         let a = body(1, 300_000);
         let inner = store_with(&[("packs/aa/a", a.clone()), ("index/x", body(2, 10))]).await;
         let dir = tempfile::tempdir().unwrap();
-        let s = PackSpill::new(inner, dir.path().to_path_buf(), SPILL_KEPT);
+        let s = PackSpill::new(inner, SpillTo::Files(dir.path().to_path_buf()), SPILL_KEPT);
         let asks = [0..10, 5..300_000, 299_999..300_000, 1000..2000];
         let got =
             futures::future::join_all(asks.iter().map(|r| range(&s, "packs/aa/a", r.clone())))
@@ -466,7 +449,12 @@ mod tests {
         ])
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let s = PackSpill::with_largest(inner, dir.path().to_path_buf(), 1 << 20, 1000);
+        let s = PackSpill::with_largest(
+            inner,
+            SpillTo::Files(dir.path().to_path_buf()),
+            1 << 20,
+            1000,
+        );
         for r in [0..10u64, 4000..5000] {
             let (served, got) = range(&s, "packs/aa/big", r.clone()).await.unwrap();
             assert_eq!(served, r);
@@ -485,7 +473,8 @@ mod tests {
         let (a, b) = (body(1, 1000), body(2, 1000));
         let inner = store_with(&[("packs/aa/a", a.clone()), ("packs/bb/b", b.clone())]).await;
         let dir = tempfile::tempdir().unwrap();
-        let s = PackSpill::with_largest(inner, dir.path().to_path_buf(), 1500, 1000);
+        let s =
+            PackSpill::with_largest(inner, SpillTo::Files(dir.path().to_path_buf()), 1500, 1000);
         range(&s, "packs/aa/a", 0..10).await.unwrap();
         range(&s, "packs/bb/b", 0..10).await.unwrap();
         assert_eq!(s.packs_spilled(), 2);
@@ -503,6 +492,24 @@ mod tests {
         assert_eq!(s.packs_spilled(), 2, "b is still kept");
     }
 
+    /// Copies in memory serve ranges as those on disk do: one whole read per pack, byte for
+    /// byte, past-the-end ranges cut.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn copies_in_memory_serve_ranges_from_one_whole_read() {
+        let a = body(7, 200_000);
+        let inner = store_with(&[("packs/aa/a", a.clone())]).await;
+        let s = PackSpill::new(inner, SpillTo::Memory, SPILL_KEPT);
+        for r in [0..10u64, 5..200_000, 150_000..150_001, 100..5000] {
+            let (served, got) = range(&s, "packs/aa/a", r.clone()).await.unwrap();
+            assert_eq!(served, r);
+            assert_eq!(got, a.slice(r.start as usize..r.end as usize));
+        }
+        assert_eq!(s.packs_spilled(), 1, "one whole read for every range");
+        let (served, got) = range(&s, "packs/aa/a", 199_000..300_000).await.unwrap();
+        assert_eq!((served, got.len()), (199_000..200_000, 1000));
+    }
+
     /// Where no file can be made (here: a directory that does not exist) every range is read
     /// from the store itself, byte for byte.
     #[tokio::test]
@@ -510,7 +517,7 @@ mod tests {
         let a = body(3, 5000);
         let inner = store_with(&[("packs/aa/a", a.clone())]).await;
         let dir = tempfile::tempdir().unwrap();
-        let s = PackSpill::new(inner, dir.path().join("gone"), SPILL_KEPT);
+        let s = PackSpill::new(inner, SpillTo::Files(dir.path().join("gone")), SPILL_KEPT);
         for r in [0..10u64, 100..5000] {
             let (served, got) = range(&s, "packs/aa/a", r.clone()).await.unwrap();
             assert_eq!(served, r);

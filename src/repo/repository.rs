@@ -440,20 +440,24 @@ impl<S> Repository<S> {
     /// bytes; see [`crate::repo::pack_spill`]), where each read of the store is a request;
     /// ranges of packs are then read from those files, with a local repository's limits.
     /// The files go to the scratch directory ([`Repository::with_scratch_dir`]), else the
-    /// system's temporary directory. For a restore, which reads most of the packs it touches.
-    pub fn with_pack_spill(mut self, kept: u64) -> Self {
+    /// system's temporary directory; to memory instead when that directory shares its file
+    /// system with `synced`, which the restore syncs (an export's target: its syncs would
+    /// write every copy to disk; [`crate::repo::spill_room`]). For a restore, which reads
+    /// most of the packs it touches.
+    pub fn with_pack_spill(mut self, kept: u64, synced: Option<&std::path::Path>) -> Self {
         if self.reads != backend::Reads::Requests {
             return self;
         }
         let dir = self.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let Some(cap) = crate::repo::pack_spill::spill_cap(&dir, kept) else {
+        let Some((to, cap)) = crate::repo::spill_room::choose(&dir, synced, kept) else {
             tracing::info!(
                 dir = %dir.display(),
                 "too little room for local copies of packs: a restore reads them range by range"
             );
             return self;
         };
-        let spill = crate::repo::pack_spill::PackSpill::new(self.objects.store().clone(), dir, cap);
+        tracing::debug!(to = ?to, cap, "packs are read whole into local copies");
+        let spill = crate::repo::pack_spill::PackSpill::new(self.objects.store().clone(), to, cap);
         self.objects = self.objects.with_store(Arc::new(spill));
         self.reads = backend::Reads::LocalFiles;
         self.window_ranges = reader::window_limits(self.reads);

@@ -248,7 +248,7 @@ pub async fn run(
         ),
     };
     let whole = planner.reads_at_least(&snapshot, first.as_ref(), &units, ctx.whole_packs_from);
-    let src = source::Source::for_restore(ctx.repo.clone(), whole.await?);
+    let src = source::Source::for_restore(ctx.repo.clone(), whole.await?, &valid.destination);
     let target: Arc<dyn target::Target> = match &valid.destination {
         Destination::Directory { path, merge } => Arc::new(
             export::ExportTarget::prepare(

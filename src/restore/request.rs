@@ -138,6 +138,16 @@ pub enum Destination {
     Folder(ContainerId),
 }
 
+impl Destination {
+    /// The directory an export writes (and syncs); `None` for a restore into iManage.
+    pub fn directory(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Directory { path, .. } => Some(path),
+            Self::Original | Self::Folder(_) => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

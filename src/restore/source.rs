@@ -135,16 +135,18 @@ impl Source {
     /// windows each want a few blobs of several packs, so reading them range by range took
     /// ~3.6 GETs per pack (a medium library's export: 155 GETs of 43 packs, 43 now, as many
     /// as restic's). Blobs are still checked as they are read. Then `Repeats` is not needed.
-    pub fn whole_packs(repo: Repository<Indexed>) -> Self {
-        Self::new(repo.with_pack_spill(crate::repo::pack_spill::SPILL_KEPT))
+    /// `synced`: the directory whose file system the restore syncs (an export's target).
+    pub fn whole_packs(repo: Repository<Indexed>, synced: Option<&std::path::Path>) -> Self {
+        Self::new(repo.with_pack_spill(crate::repo::pack_spill::SPILL_KEPT, synced))
     }
 
     /// The source of a restore: whole packs ([`Source::whole_packs`]) for a restore of at
     /// least [`RestoreEnv::whole_packs_from`](super::RestoreEnv) bytes ([`WHOLE_PACKS_FROM`]
     /// by default), else ranges (one document's versions need a fraction of a 16 MiB pack).
-    pub fn for_restore(repo: Repository<Indexed>, large: bool) -> Self {
+    /// An export's copies of packs stay off the file system it syncs.
+    pub fn for_restore(repo: Repository<Indexed>, large: bool, to: &super::Destination) -> Self {
         match large {
-            true => Self::whole_packs(repo),
+            true => Self::whole_packs(repo, to.directory()),
             false => Self::new(repo),
         }
     }

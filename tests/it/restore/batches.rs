@@ -606,7 +606,7 @@ async fn template_reads(
     let faulty = FaultyStore::new(store);
     let repo = open_indexed(faulty.clone()).await;
     let source = match whole {
-        true => imvault::restore::source::Source::whole_packs(repo),
+        true => imvault::restore::source::Source::whole_packs(repo, None),
         false => imvault::restore::source::Source::new(repo),
     };
 
