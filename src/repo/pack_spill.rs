@@ -309,9 +309,15 @@ fn new_copy(to: &SpillTo) -> std::io::Result<std::fs::File> {
         SpillTo::Files(dir) => tempfile::tempfile_in(dir),
         #[cfg(any(target_os = "linux", target_os = "android"))]
         SpillTo::Memory => {
-            rustix::fs::memfd_create("imvault-pack-copy", rustix::fs::MemfdFlags::CLOEXEC)
-                .map(std::fs::File::from)
-                .map_err(std::io::Error::from)
+            use rustix::fs::{MemfdFlags, memfd_create};
+            const NAME: &str = "imvault-pack-copy";
+            // Never executable (Linux 6.3+ asks for the flag; older kernels refuse it).
+            match memfd_create(NAME, MemfdFlags::CLOEXEC | MemfdFlags::NOEXEC_SEAL) {
+                Err(rustix::io::Errno::INVAL) => memfd_create(NAME, MemfdFlags::CLOEXEC),
+                r => r,
+            }
+            .map(std::fs::File::from)
+            .map_err(std::io::Error::from)
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         SpillTo::Memory => Err(std::io::ErrorKind::Unsupported.into()),

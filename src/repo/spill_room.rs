@@ -1,9 +1,10 @@
 //! Where a restore's whole-pack copies ([`super::pack_spill`]) go, and how many bytes of them:
 //! unnamed files in a directory of the local state, sized by the space free there; or memory,
 //! sized by the memory available, when that directory shares its file system with the export
-//! target. The export makes its files durable with one `syncfs(2)` per window: on the same
-//! file system, every sync would also write the copies to disk (the medium library's export
-//! wrote 1.82 GB to the disk for 1.03 GB restored; 1.12 GB with the copies in memory).
+//! target (Linux; elsewhere, and where memory is short, files). The export makes its files
+//! durable with one `syncfs(2)` per window: on the same file system, every sync would also
+//! write the copies to disk (the medium library's export wrote 1.82 GB to the disk for 1.03 GB
+//! restored; 1.12 GB with the copies in memory).
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,10 @@ pub const SPILL_MIN: u64 = 256 << 20;
 pub enum SpillTo {
     /// Unnamed files in this directory (private, gone with the process).
     Files(PathBuf),
-    /// Anonymous memory files (`memfd_create(2)` on Linux): never written to a disk.
+    /// Anonymous memory files (`memfd_create(2)` on Linux): in no file system, so no sync
+    /// writes them (swap may hold them, as any memory). The cap ([`in_memory`], taken when
+    /// the restore starts) is their only bound: a memory file does not report a full disk,
+    /// the kernel reclaims memory elsewhere or ends a process.
     Memory,
 }
 
@@ -32,8 +36,8 @@ pub fn on_disk(dir: &Path, kept: u64) -> Option<u64> {
 }
 
 /// How many bytes of copies memory can take: at most `kept`, and an eighth of the memory
-/// available (the system's, and the service's cgroup limit where one is set); `None` when
-/// that is under [`SPILL_MIN`], or where memory files are not supported.
+/// available (the system's, and the headroom of the cgroup limits, [`cgroup_headroom`]);
+/// `None` when that is under [`SPILL_MIN`], or where memory files are not supported.
 pub fn in_memory(kept: u64) -> Option<u64> {
     if !cfg!(any(target_os = "linux", target_os = "android")) {
         return None;
@@ -50,10 +54,17 @@ fn room(cap: u64, kept: u64) -> Option<u64> {
 /// target; `None`: nothing is synced, e.g. a restore into iManage), given the local state's
 /// directory `dir`, and how many bytes of them (at most `kept`); `None`: no copies (the
 /// restore reads packs by ranges).
+/// Where memory cannot take them (too little available, or no memory files off Linux), the
+/// copies go to `dir` all the same: copies written out by the syncs still spare the store
+/// three requests in four.
 pub fn choose(dir: &Path, synced: Option<&Path>, kept: u64) -> Option<(SpillTo, u64)> {
-    match synced.is_some_and(|s| same_file_system(dir, s)) {
-        true => in_memory(kept).map(|cap| (SpillTo::Memory, cap)),
-        false => on_disk(dir, kept).map(|cap| (SpillTo::Files(dir.to_path_buf()), cap)),
+    let memory = synced
+        .is_some_and(|s| same_file_system(dir, s))
+        .then(|| in_memory(kept))
+        .flatten();
+    match memory {
+        Some(cap) => Some((SpillTo::Memory, cap)),
+        None => on_disk(dir, kept).map(|cap| (SpillTo::Files(dir.to_path_buf()), cap)),
     }
 }
 
@@ -65,6 +76,10 @@ pub fn same_file_system(a: &Path, b: &Path) -> bool {
     {
         use std::os::unix::fs::MetadataExt as _;
         let Ok(da) = std::fs::metadata(a).map(|m| m.dev()) else {
+            return false;
+        };
+        // Absolute, so that a relative target's ancestors end at the root, not at "".
+        let Ok(b) = std::path::absolute(b) else {
             return false;
         };
         b.ancestors()
@@ -100,14 +115,17 @@ fn disk_available(_dir: &Path) -> Option<u64> {
 }
 
 /// Bytes of memory available to this process: the system's `MemAvailable`, and no more than
-/// the headroom under the cgroup's `memory.max` (cgroup v2; a systemd `MemoryMax=`).
+/// the headroom its cgroups leave ([`cgroup_headroom`]).
 fn memory_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let system = mem_available(&meminfo)?;
-    Some(match cgroup_headroom() {
-        Some(h) => system.min(h),
-        None => system,
-    })
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    Some(
+        match cgroup_headroom(&cgroups, Path::new("/sys/fs/cgroup")) {
+            Some(h) => system.min(h),
+            None => system,
+        },
+    )
 }
 
 /// `MemAvailable` of a `/proc/meminfo` text, in bytes.
@@ -117,15 +135,73 @@ fn mem_available(meminfo: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// `memory.max - memory.current` of this process's cgroup (v2), if it has a limit.
-fn cgroup_headroom() -> Option<u64> {
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+/// The least headroom the memory limits of this process's cgroup and of its ancestors leave
+/// (`/proc/self/cgroup` is `cgroups`, the hierarchies are mounted under `root`): per limited
+/// cgroup, its limit less what it uses other than page cache (cache is given back under
+/// pressure; a service's cgroup soon fills with it). cgroup v2 (`memory.max`,
+/// `memory.current`, `memory.stat`'s `file`), else a v1 memory controller
+/// (`memory/…/memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.stat`'s
+/// `total_cache`). `None`: no limit found.
+fn cgroup_headroom(cgroups: &str, root: &Path) -> Option<u64> {
+    let v1 = cgroups.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then(|| (root.join("memory"), path))
+    });
+    let (base, path, files) = match v1 {
+        Some((base, path)) => (base, path, V1),
+        None => (
+            root.to_path_buf(),
+            cgroups.lines().find_map(|l| l.strip_prefix("0::"))?,
+            V2,
+        ),
+    };
+    let dir = base.join(path.trim_start_matches('/'));
+    dir.ancestors()
+        .take_while(|d| d.starts_with(&base))
+        .filter_map(|d| headroom_of(d, &files))
+        .min()
+}
+
+/// File names of one cgroup's memory figures: limit, usage, and the `memory.stat` key of its
+/// page cache.
+struct MemoryFiles {
+    limit: &'static str,
+    usage: &'static str,
+    cache_key: &'static str,
+}
+const V2: MemoryFiles = MemoryFiles {
+    limit: "memory.max",
+    usage: "memory.current",
+    cache_key: "file",
+};
+const V1: MemoryFiles = MemoryFiles {
+    limit: "memory.limit_in_bytes",
+    usage: "memory.usage_in_bytes",
+    cache_key: "total_cache",
+};
+
+/// One cgroup's limit less its usage other than page cache; `None` without a limit ("max",
+/// v1's huge number) or a file.
+fn headroom_of(dir: &Path, files: &MemoryFiles) -> Option<u64> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max": no limit
-    let current: u64 = read("memory.current")?.trim().parse().ok()?;
-    Some(max.saturating_sub(current))
+    let limit: u64 = read(files.limit)?.trim().parse().ok()?;
+    if limit >= 1 << 60 {
+        return None; // v1's "no limit" (a page-rounded i64::MAX)
+    }
+    let usage: u64 = read(files.usage)?.trim().parse().ok()?;
+    let cache = read("memory.stat")
+        .and_then(|stat| {
+            stat.lines().find_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                (k == files.cache_key).then(|| v.trim().parse::<u64>().ok())?
+            })
+        })
+        .unwrap_or(0);
+    Some(limit.saturating_sub(usage.saturating_sub(cache)))
 }
 
 #[cfg(test)]
@@ -138,6 +214,60 @@ mod tests {
         assert_eq!(mem_available(text), Some(22_268_096 * 1024));
         assert_eq!(mem_available("MemTotal: 1 kB\n"), None);
         assert_eq!(mem_available("MemAvailable: lots kB\n"), None);
+    }
+
+    /// A limit anywhere up the cgroup tree counts, less what is used other than page cache;
+    /// "max" is no limit; v1's memory controller is read where the process has one.
+    #[test]
+    fn cgroup_limits_count_up_the_tree_and_page_cache_is_free() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |rel: &str, name: &str, text: &str| {
+            let d = root.path().join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(name), text).unwrap();
+        };
+        // v2: the service has no limit, its slice 3 GiB (2 GiB used, 1.5 of it cache).
+        write("system.slice/imvault.service", "memory.max", "max\n");
+        write("system.slice/imvault.service", "memory.current", "100\n");
+        write("system.slice", "memory.max", &format!("{}\n", 3u64 << 30));
+        write(
+            "system.slice",
+            "memory.current",
+            &format!("{}\n", 2u64 << 30),
+        );
+        write(
+            "system.slice",
+            "memory.stat",
+            &format!("anon 1\nfile {}\nkernel 2\n", 3u64 << 29),
+        );
+        let v2 = "0::/system.slice/imvault.service\n";
+        assert_eq!(
+            cgroup_headroom(v2, root.path()),
+            Some((3u64 << 30) - (1u64 << 29))
+        );
+        // Without any limit: none.
+        assert_eq!(cgroup_headroom("0::/other\n", root.path()), None);
+        assert_eq!(cgroup_headroom("", root.path()), None);
+        // v1 (hybrid: a 0:: line too): the memory controller's files, its huge "no limit".
+        write(
+            "memory/box",
+            "memory.limit_in_bytes",
+            &format!("{}\n", 512u64 << 20),
+        );
+        write(
+            "memory/box",
+            "memory.usage_in_bytes",
+            &format!("{}\n", 500u64 << 20),
+        );
+        write(
+            "memory/box",
+            "memory.stat",
+            &format!("cache 1\ntotal_cache {}\n", 400u64 << 20),
+        );
+        write("memory", "memory.limit_in_bytes", "9223372036854771712\n");
+        write("memory", "memory.usage_in_bytes", "1\n");
+        let v1 = "7:memory:/box\n4:cpu,cpuacct:/box\n0::/system.slice/imvault.service\n";
+        assert_eq!(cgroup_headroom(v1, root.path()), Some(412u64 << 20));
     }
 
     #[test]
@@ -157,6 +287,9 @@ mod tests {
         assert!(same_file_system(dir.path(), &target));
         assert!(!same_file_system(dir.path(), Path::new("/proc/self")));
         assert!(!same_file_system(&dir.path().join("gone"), &target));
+        // A relative target not created yet: its ancestors end at the working directory's.
+        let cwd = std::env::current_dir().unwrap();
+        assert!(same_file_system(&cwd, Path::new("not-yet/export")));
         let kept = SPILL_MIN;
         let to = |synced: Option<&Path>| choose(dir.path(), synced, kept).map(|(to, _)| to);
         // The test machines have GBs of memory and of disk.
