@@ -8,6 +8,8 @@
 #   IMV=/tmp/imvault-before bash benches/restore_vs_restic.sh   # another imvault binary
 #   SCALE=tiny RUNS=1 WORK=/tmp/rvr-tiny bash benches/restore_vs_restic.sh   # a short check run
 #   S3=1 RUNS=3 bash benches/restore_vs_restic.sh      # both repositories on one moto S3 server
+#   S3=1 LOOP=1 STATE_ON_TARGET=1 bash benches/restore_vs_restic.sh   # imvault's local state
+#                                                      # (catalog, tmp/) on the target's file system
 #
 # Needs root (drop_caches, and mount for LOOP=1), restic (apt-get install restic) and
 # /usr/bin/time. What it does:
@@ -24,7 +26,9 @@
 #     imvault: `imvault restore --library ACTIVE --to DIR` (CLI, release build). restic:
 #     `restic restore latest --target DIR`.
 #  3. Prints per run (with the 1-minute load average: the machine may be shared) and as
-#     median (min-max): the raw time of the restore command, and the
+#     median (min-max): the megabytes written to the target's block device during the run
+#     and its final `sync` (`/sys/class/block/DEV/stat`; anything else writing to that device
+#     counts too), the raw time of the restore command, and the
 #     time until the restored tree is durable = the command followed by `sync` (imvault syncs
 #     before it exits, so its `sync` is short; restic does not sync at all). Ratios are
 #     restic time / imvault time (>1: imvault faster). The last round's two trees are compared
@@ -269,6 +273,7 @@ LOOP=${LOOP:-0}
 LOOP_SIZE=${LOOP_SIZE:-6G}
 SCALE=${SCALE:-medium}
 S3=${S3:-0}
+STATE_ON_TARGET=${STATE_ON_TARGET:-0}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 command -v restic >/dev/null || { echo "restic not found (apt-get install restic)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time not found (apt-get install time)" >&2; exit 2; }
@@ -376,6 +381,15 @@ fi
 # inode scan (16 % of the CPU there, growing run by run) swamps; perf of one run each: the same
 # CPU (7.24 / 7.10 s of samples). Kernel 6.18: the page cache of ext4 uses large folios, memory
 # files 4 KiB pages (`shmem_enabled` never).
+# The same with this script (STATE_ON_TARGET=1: imvault's catalog and tmp/ moved onto the
+# target's file system), S3=1 LOOP=1 RUNS=2, 2026-12-08 00:02-00:07 UTC beside a clean-clone test
+# suite (load 4.5-5.6: the times are not comparable with the rows above), MB written to the
+# target's device (/dev/loop1) per run through the final `sync`:
+#
+# | imvault build | imvault MB written | restic MB written | imvault durable s | restic durable s | restic / imvault | peak RSS imvault / restic |
+# |---|---|---|---|---|---|---|
+# | f61d8cd (copies in tmp/) | 1846 (1840-1852) | 1102 | 5.60 (5.20-6.00) | 8.14 | 1.45x | 101 / 141 MiB |
+# | 3be752f (copies in memory files) | **1139 (1136-1142)** | 1102 | 5.46 (5.37-5.55) | 9.07 | 1.66x | 98 / 137 MiB |
 # IMV=/path/to/imvault measures that binary (e.g. a copy of a baseline build) instead.
 if [ -z "${IMV:-}" ]; then
   cargo build --release --bin imvault >&2
@@ -470,6 +484,22 @@ if [ "$LOOP" = 1 ]; then
   fi
 fi
 mkdir -p "$TARGET"
+IMV_CONFIG=$PREP/imvault.toml
+if [ "$STATE_ON_TARGET" = 1 ]; then
+  # imvault's local state (catalog, digests, audit head, tmp/ where its pack copies go) moved
+  # onto the target's file system, as on a host with one disk: the export's syncs cover both.
+  STATE=$TARGET/imv-state
+  rm -rf "$STATE"
+  mkdir -p "$STATE"
+  (cd "$PREP" && cp -a $(ls -A | grep -vE '^(restored|restic_repo|repo|moto\.log|imvault\.toml|ready)$') "$STATE"/)
+  sed "s|^path = .*|path = \"$STATE/catalog.db\"|" "$PREP/imvault.toml" > "$WORK/imvault-state.toml"
+  IMV_CONFIG=$WORK/imvault-state.toml
+  echo "imvault's local state: $STATE" >&2
+fi
+TARGET_DEV=$(basename "$(findmnt -n -o SOURCE -T "$TARGET")")
+[ -r "/sys/class/block/$TARGET_DEV/stat" ] || { echo "no /sys/class/block/$TARGET_DEV/stat for $TARGET" >&2; exit 2; }
+# Megabytes written to the target's device so far (field 7: 512-byte sectors written).
+disk_written() { awk '{printf "%d", $7 * 512 / 1e6}' "/sys/class/block/$TARGET_DEV/stat"; }
 echo "target: $(findmnt -n -o FSTYPE,SOURCE,OPTIONS -T "$TARGET") ($TARGET)" >&2
 echo "tree: $FILES files, $BYTES bytes; $RUNS rounds; repositories $([ "$S3" = 1 ] && echo "in moto's memory ($ENDPOINT)" || { [ "$COLD" = 1 ] && echo cold || echo warm; })" >&2
 
@@ -492,27 +522,29 @@ gets_since() { [ "$S3" = 1 ] && echo $(($(pack_gets "$1") - $2)) || echo -; }
 run_imvault() {
   local out=$TARGET/imv
   prepare_run "$out" "$IMV_REPO"
-  local t0 t1 t2 g0
+  local t0 t1 t2 g0 w0
   g0=$(pack_gets imvault/repo/packs)
+  w0=$(disk_written)
   t0=$(now)
-  /usr/bin/time -f %M -o "$WORK/imv.rss" "$IMV" --config "$PREP/imvault.toml" restore --library ACTIVE --to "$out" > "$WORK/imv.out" 2> "$WORK/imv.err" ||
+  /usr/bin/time -f %M -o "$WORK/imv.rss" "$IMV" --config "$IMV_CONFIG" restore --library ACTIVE --to "$out" > "$WORK/imv.out" 2> "$WORK/imv.err" ||
     { echo "imvault restore failed:" >&2; tail "$WORK/imv.err" >&2; exit 1; }
   t1=$(now); sync; t2=$(now)
-  echo -e "imvault\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/imv.rss")\t$(gets_since imvault/repo/packs "$g0")" | tee -a "$RESULTS"
+  echo -e "imvault\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/imv.rss")\t$(gets_since imvault/repo/packs "$g0")\t$(($(disk_written) - w0))" | tee -a "$RESULTS"
 }
 run_restic() {
   local out=$TARGET/restic
   prepare_run "$out" "$RESTIC_DIR"
-  local t0 t1 t2 g0
+  local t0 t1 t2 g0 w0
   g0=$(pack_gets restic/data)
+  w0=$(disk_written)
   t0=$(now)
   /usr/bin/time -f %M -o "$WORK/restic.rss" restic --repo "$RESTIC_REPO" restore latest --target "$out" --quiet > "$WORK/restic.out" 2>&1 ||
     { echo "restic restore failed:" >&2; tail "$WORK/restic.out" >&2; exit 1; }
   t1=$(now); sync; t2=$(now)
-  echo -e "restic\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/restic.rss")\t$(gets_since restic/data "$g0")" | tee -a "$RESULTS"
+  echo -e "restic\t$(echo "$t1 - $t0" | bc)\t$(echo "$t2 - $t0" | bc)\t$(load)\t$(tail -1 "$WORK/restic.rss")\t$(gets_since restic/data "$g0")\t$(($(disk_written) - w0))" | tee -a "$RESULTS"
 }
 
-echo -e "tool\traw_s\tdurable_s\tload1\tpeak_rss_kib\tpack_gets"
+echo -e "tool\traw_s\tdurable_s\tload1\tpeak_rss_kib\tpack_gets\tdisk_mb"
 for i in $(seq 1 "$RUNS"); do
   if [ $((i % 2)) = 1 ]; then run_imvault; run_restic; else run_restic; run_imvault; fi
 done
@@ -547,5 +579,8 @@ for tool in ("imvault", "restic"):
     v = [int(r[5]) for r in rows if r[0] == tool and r[5] != "-"]
     if v:
         print(f"{tool} pack GETs: median {statistics.median(v):.0f} ({min(v)}-{max(v)})")
+for tool in ("imvault", "restic"):
+    v = [int(r[6]) for r in rows if r[0] == tool]
+    print(f"{tool} MB written to the target's device: median {statistics.median(v):.0f} ({min(v)}-{max(v)})")
 print(f"load (1 min): {min(float(r[3]) for r in rows):.2f}-{max(float(r[3]) for r in rows):.2f}")
 PY
