@@ -54,6 +54,7 @@ fn room(cap: u64, kept: u64) -> Option<u64> {
 /// target; `None`: nothing is synced, e.g. a restore into iManage), given the local state's
 /// directory `dir`, and how many bytes of them (at most `kept`); `None`: no copies (the
 /// restore reads packs by ranges).
+///
 /// Where memory cannot take them (too little available, or no memory files off Linux), the
 /// copies go to `dir` all the same: copies written out by the syncs still spare the store
 /// three requests in four.

@@ -143,7 +143,7 @@ impl Source {
     /// The source of a restore: whole packs ([`Source::whole_packs`]) for a restore of at
     /// least [`RestoreEnv::whole_packs_from`](super::RestoreEnv) bytes ([`WHOLE_PACKS_FROM`]
     /// by default), else ranges (one document's versions need a fraction of a 16 MiB pack).
-    /// An export's copies of packs stay off the file system it syncs.
+    /// An export's copies of packs stay off the file system it syncs where memory allows.
     pub fn for_restore(repo: Repository<Indexed>, large: bool, to: &super::Destination) -> Self {
         match large {
             true => Self::whole_packs(repo, to.directory()),
