@@ -23,7 +23,10 @@
 //! waited for it; the next read of that pack tries again.
 //! At most [`PackSpill`]'s cap of bytes is kept, plus the packs being read: past it the least
 //! recently read packs are dropped (a read in progress keeps its file open until it ends) and
-//! read by ranges from then on.
+//! read by ranges from then on. Copies in memory follow the memory available as well, read
+//! before each new copy ([`super::spill_room::memory_cap_now`]): when other processes take
+//! memory the least recently read copies are dropped, and where it is short no new pack is
+//! copied.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -39,7 +42,11 @@ use object_store::{
 };
 use tokio::io::AsyncWriteExt as _;
 
+use super::spill_room::memory_cap_now;
 pub use super::spill_room::{SPILL_KEPT, SPILL_MIN, SpillTo};
+
+/// Bytes of memory available now (`None`: unknown); read before each copy in memory.
+type MemoryGauge = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 
 /// A store whose ranged reads of packs are served from whole packs spilled to local files.
 pub struct PackSpill {
@@ -50,6 +57,10 @@ pub struct PackSpill {
     largest: u64,
     /// Set once a file could not be created or written: every read goes to `inner` since.
     off: AtomicBool,
+    /// For copies in memory: the memory available now, their bound with `cap`.
+    available: Option<MemoryGauge>,
+    /// Set once memory was too short for a copy (logged once).
+    memory_short: AtomicBool,
     packs: Mutex<Packs>,
     /// Whole packs read into files so far (tests, logs).
     spilled: AtomicU64,
@@ -107,20 +118,36 @@ impl PackSpill {
 
     /// As [`PackSpill::new`], copying packs of at most `largest` bytes.
     pub fn with_largest(inner: Arc<dyn ObjectStore>, to: SpillTo, cap: u64, largest: u64) -> Self {
+        let available = matches!(to, SpillTo::Memory)
+            .then(|| Arc::new(super::spill_room::memory_available_now) as MemoryGauge);
         Self {
             inner,
             to,
             cap,
             largest,
             off: AtomicBool::new(false),
+            available,
+            memory_short: AtomicBool::new(false),
             packs: Mutex::new(Packs::default()),
             spilled: AtomicU64::new(0),
         }
     }
 
+    /// Reads the memory available with `gauge` instead of the system's (tests).
+    #[cfg(test)]
+    fn with_memory_gauge(mut self, gauge: MemoryGauge) -> Self {
+        self.available = Some(gauge);
+        self
+    }
+
     /// Whole packs read into files so far.
     pub fn packs_spilled(&self) -> u64 {
         self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the copies kept now.
+    pub fn bytes_kept(&self) -> u64 {
+        self.packs.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
     /// The range of a plain ranged read of a pack (nothing conditional, no version).
@@ -159,7 +186,10 @@ impl PackSpill {
         let got = slot
             .cell
             .get_or_init(|| async {
-                if self.off.load(Ordering::Relaxed) || self.was_dropped(location) {
+                if self.off.load(Ordering::Relaxed)
+                    || self.was_dropped(location)
+                    || !self.memory_takes_another()
+                {
                     return Ok(None);
                 }
                 match self.spill(location).await {
@@ -196,13 +226,51 @@ impl PackSpill {
     /// would read far more than their ranges (the medium library's export with a 256 MiB cap:
     /// 93 whole-pack GETs, 1.5 GB, for 709 MB of packs).
     fn admit(&self, location: &Path, size: u64) {
+        // Read before locking: the new copy already takes its memory.
+        let available = self.available.as_ref().and_then(|gauge| gauge());
         let mut p = self.packs.lock().unwrap_or_else(|e| e.into_inner());
         p.bytes += size;
-        while p.bytes > self.cap {
+        let cap = match available {
+            Some(a) => memory_cap_now(self.cap, p.bytes, a),
+            None => self.cap,
+        };
+        Self::shrink_to(&mut p, cap, Some(location));
+    }
+
+    /// For copies in memory: whether the memory available still takes another copy (the
+    /// bound of [`memory_cap_now`] at least [`SPILL_MIN`]); when it does not, the least
+    /// recently read copies past that bound are dropped too. Always true for files, and where
+    /// the memory available cannot be read (the cap taken at the start holds).
+    fn memory_takes_another(&self) -> bool {
+        let Some(available) = self.available.as_ref().and_then(|gauge| gauge()) else {
+            return true;
+        };
+        let mut p = self.packs.lock().unwrap_or_else(|e| e.into_inner());
+        let cap = memory_cap_now(self.cap, p.bytes, available);
+        if cap >= SPILL_MIN {
+            return true;
+        }
+        Self::shrink_to(&mut p, cap, None);
+        let kept = p.bytes;
+        drop(p);
+        if !self.memory_short.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                available,
+                kept,
+                "memory is short: packs not copied yet are read by ranges, copies past an eighth of the memory available dropped"
+            );
+        }
+        false
+    }
+
+    /// Drops the least recently read copies (other than `keep`) until they hold at most `cap`
+    /// bytes; a dropped pack is read by ranges from then on.
+    fn shrink_to(p: &mut Packs, cap: u64, keep: Option<&Path>) {
+        while p.bytes > cap {
             let victim = p
                 .slots
                 .iter()
-                .filter(|(k, s)| *k != location && matches!(s.cell.get(), Some(Ok(Some(_)))))
+                .filter(|(k, s)| Some(*k) != keep && matches!(s.cell.get(), Some(Ok(Some(_)))))
                 .min_by_key(|(_, s)| s.last_read.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone());
             let Some(victim) = victim else { break };
@@ -514,6 +582,67 @@ mod tests {
         assert_eq!(s.packs_spilled(), 1, "one whole read for every range");
         let (served, got) = range(&s, "packs/aa/a", 199_000..300_000).await.unwrap();
         assert_eq!((served, got.len()), (199_000..200_000, 1000));
+    }
+
+    /// Copies in memory follow the memory available, read before each copy: while it is
+    /// plentiful packs are copied; once it is short (an eighth of it and the copies under
+    /// SPILL_MIN) a new pack is read by ranges; once it is nearly gone the copies are dropped
+    /// too, and their packs read by ranges. Every range is byte for byte what the store holds.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn copies_in_memory_follow_the_memory_available() {
+        let packs: Vec<(String, Bytes)> = (0..4u8)
+            .map(|i| (format!("packs/0{i}/p{i}"), body(i, 1000)))
+            .collect();
+        let refs: Vec<(&str, Bytes)> = packs.iter().map(|(k, b)| (k.as_str(), b.clone())).collect();
+        let inner = store_with(&refs).await;
+        let available = Arc::new(AtomicU64::new(16 << 30));
+        let gauge = available.clone();
+        let s = PackSpill::new(inner, SpillTo::Memory, SPILL_KEPT)
+            .with_memory_gauge(Arc::new(move || Some(gauge.load(Ordering::Relaxed))));
+        let check = |i: usize, r: Range<u64>| {
+            let (key, b) = (&packs[i].0, packs[i].1.clone());
+            let s = &s;
+            async move {
+                let (served, got) = range(s, key, r.clone()).await.unwrap();
+                assert_eq!(served, r);
+                assert_eq!(got, b.slice(r.start as usize..r.end as usize));
+            }
+        };
+        check(0, 0..10).await;
+        check(1, 0..10).await;
+        assert_eq!((s.packs_spilled(), s.bytes_kept()), (2, 2000));
+        // Short: an eighth of 1 GiB is under SPILL_MIN; the copies made stay.
+        available.store(1 << 30, Ordering::Relaxed);
+        check(2, 5..15).await;
+        check(2, 500..1000).await;
+        assert_eq!(
+            (s.packs_spilled(), s.bytes_kept()),
+            (2, 2000),
+            "pack 2 not copied"
+        );
+        check(0, 10..20).await;
+        // Nearly gone: the copies go, and their packs are read by ranges.
+        available.store(0, Ordering::Relaxed);
+        check(3, 0..1000).await;
+        assert_eq!(
+            (s.packs_spilled(), s.bytes_kept()),
+            (2, 0),
+            "copies dropped"
+        );
+        available.store(16 << 30, Ordering::Relaxed);
+        check(0, 20..30).await;
+        check(1, 999..1000).await;
+        assert_eq!(s.packs_spilled(), 2, "dropped packs are not copied again");
+        // Plenty again: a pack never asked for before is copied.
+        let fresh = body(9, 700);
+        s.inner
+            .put(&Path::from("packs/09/p9"), fresh.clone().into())
+            .await
+            .unwrap();
+        let (_, got) = range(&s, "packs/09/p9", 1..9).await.unwrap();
+        assert_eq!(got, fresh.slice(1..9));
+        assert_eq!((s.packs_spilled(), s.bytes_kept()), (3, 700));
     }
 
     /// Where no file can be made (here: a directory that does not exist) every range is read

@@ -22,9 +22,9 @@ pub enum SpillTo {
     /// Unnamed files in this directory (private, gone with the process).
     Files(PathBuf),
     /// Anonymous memory files (`memfd_create(2)` on Linux): in no file system, so no sync
-    /// writes them (swap may hold them, as any memory). The cap ([`in_memory`], taken when
-    /// the restore starts) is their only bound: a memory file does not report a full disk,
-    /// the kernel reclaims memory elsewhere or ends a process.
+    /// writes them (swap may hold them, as any memory). A memory file never reports a full
+    /// disk: their bound follows the memory available while the restore runs
+    /// ([`memory_cap_now`]), on top of the cap taken when it starts ([`in_memory`]).
     Memory,
 }
 
@@ -43,6 +43,21 @@ pub fn in_memory(kept: u64) -> Option<u64> {
         return None;
     }
     room(memory_available()?.checked_div(8)?, kept)
+}
+
+/// Bytes of memory available to this process now (as [`in_memory`] counts them); `None` where
+/// that cannot be read.
+pub fn memory_available_now() -> Option<u64> {
+    memory_available()
+}
+
+/// How many bytes memory copies may hold while `available` bytes of memory are available and
+/// the copies hold `held`: an eighth of the two together (the copies are what would be given
+/// back), at most `cap` (taken when the restore started). Without other demand this stays at
+/// `cap` as the copies grow; when other processes take memory it shrinks, and the least
+/// recently read copies are dropped. Below [`SPILL_MIN`] no new pack is copied.
+pub fn memory_cap_now(cap: u64, held: u64, available: u64) -> u64 {
+    cap.min(available.saturating_add(held) / 8)
 }
 
 fn room(cap: u64, kept: u64) -> Option<u64> {
@@ -269,6 +284,20 @@ mod tests {
         write("memory", "memory.usage_in_bytes", "1\n");
         let v1 = "7:memory:/box\n4:cpu,cpuacct:/box\n0::/system.slice/imvault.service\n";
         assert_eq!(cgroup_headroom(v1, root.path()), Some(412u64 << 20));
+    }
+
+    /// The bound of memory copies: the start's cap while memory is plentiful, an eighth of
+    /// the memory available plus what the copies hold once others take memory.
+    #[test]
+    fn the_memory_cap_follows_the_memory_available() {
+        let gib = 1u64 << 30;
+        // 16 GiB available at the start: 1 GiB cap; filling it leaves the cap where it is.
+        assert_eq!(memory_cap_now(gib, 0, 16 * gib), gib);
+        assert_eq!(memory_cap_now(gib, gib, 15 * gib), gib);
+        // Another process took 12 GiB: an eighth of (3 + 1) GiB.
+        assert_eq!(memory_cap_now(gib, gib, 3 * gib), gib / 2);
+        assert!(memory_cap_now(gib, gib / 2, gib) < SPILL_MIN);
+        assert_eq!(memory_cap_now(gib, u64::MAX, u64::MAX), gib);
     }
 
     #[test]
