@@ -28,6 +28,14 @@ pub struct TestEnv {
     pub insecure: bool,
 }
 
+/// A port of 127.0.0.1 nothing listens on (one the system just handed out, closed again).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub fn config_text(dir: &Path, addr: std::net::SocketAddr) -> String {
     format!(
         "[imanage]\nurl = \"http://{addr}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nusername = \"{}\"\nauth_key = \"{}\"\nrequests_per_second = 500\nconcurrency = 8\n\n[repository]\nurl = \"file://{}\"\npassword = \"{}\"\n\n[catalog]\npath = \"{}\"\n",
@@ -76,7 +84,14 @@ impl TestEnv {
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (addr, sim) = sim::Server::start(opts).expect("simulator starts");
-        let text = config_text(dir.path(), addr);
+        // The CLI asks the daemon at [api] listen first (jobs, status): a port nothing listens
+        // on, so that a daemon running on this machine (the default 127.0.0.1:7300) is never
+        // the one that answers a test.
+        let text = format!(
+            "{}\n[api]\nlisten = \"127.0.0.1:{}\"\n",
+            config_text(dir.path(), addr),
+            closed_port()
+        );
         let config_path = dir.path().join("imvault.toml");
         std::fs::write(&config_path, &text).expect("write config");
         let settings =
