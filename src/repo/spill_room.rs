@@ -154,10 +154,12 @@ fn mem_available(meminfo: &str) -> Option<u64> {
 /// The least headroom the memory limits of this process's cgroup and of its ancestors leave
 /// (`/proc/self/cgroup` is `cgroups`, the hierarchies are mounted under `root`): per limited
 /// cgroup, its limit less what it uses other than page cache (cache is given back under
-/// pressure; a service's cgroup soon fills with it). cgroup v2 (`memory.max`,
-/// `memory.current`, `memory.stat`'s `file`), else a v1 memory controller
-/// (`memory/…/memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.stat`'s
-/// `total_cache`). `None`: no limit found.
+/// pressure; a service's cgroup soon fills with it). Shared memory (tmpfs, memory files: the
+/// copies themselves) counts as page cache in `memory.stat` but is not given back without
+/// swap: it counts as used. cgroup v2 (`memory.max`, `memory.current`, `memory.stat`'s `file`
+/// less `shmem`), else a v1 memory controller (`memory/…/memory.limit_in_bytes`,
+/// `memory.usage_in_bytes`, `memory.stat`'s `total_cache` less `total_shmem`). `None`: no
+/// limit found.
 fn cgroup_headroom(cgroups: &str, root: &Path) -> Option<u64> {
     let v1 = cgroups.lines().find_map(|l| {
         let mut f = l.splitn(3, ':');
@@ -182,26 +184,29 @@ fn cgroup_headroom(cgroups: &str, root: &Path) -> Option<u64> {
         .min()
 }
 
-/// File names of one cgroup's memory figures: limit, usage, and the `memory.stat` key of its
-/// page cache.
+/// File names of one cgroup's memory figures: limit, usage, and the `memory.stat` keys of its
+/// page cache and of the shared memory counted in it.
 struct MemoryFiles {
     limit: &'static str,
     usage: &'static str,
     cache_key: &'static str,
+    shmem_key: &'static str,
 }
 const V2: MemoryFiles = MemoryFiles {
     limit: "memory.max",
     usage: "memory.current",
     cache_key: "file",
+    shmem_key: "shmem",
 };
 const V1: MemoryFiles = MemoryFiles {
     limit: "memory.limit_in_bytes",
     usage: "memory.usage_in_bytes",
     cache_key: "total_cache",
+    shmem_key: "total_shmem",
 };
 
-/// One cgroup's limit less its usage other than page cache; `None` without a limit ("max",
-/// v1's huge number) or a file.
+/// One cgroup's limit less its usage other than page cache (shared memory is not given back:
+/// used); `None` without a limit ("max", v1's huge number) or a file.
 fn headroom_of(dir: &Path, files: &MemoryFiles) -> Option<u64> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     let limit: u64 = read(files.limit)?.trim().parse().ok()?;
@@ -209,15 +214,17 @@ fn headroom_of(dir: &Path, files: &MemoryFiles) -> Option<u64> {
         return None; // v1's "no limit" (a page-rounded i64::MAX)
     }
     let usage: u64 = read(files.usage)?.trim().parse().ok()?;
-    let cache = read("memory.stat")
-        .and_then(|stat| {
-            stat.lines().find_map(|l| {
+    let stat = read("memory.stat").unwrap_or_default();
+    let figure = |key: &str| {
+        stat.lines()
+            .find_map(|l| {
                 let (k, v) = l.split_once(' ')?;
-                (k == files.cache_key).then(|| v.trim().parse::<u64>().ok())?
+                (k == key).then(|| v.trim().parse::<u64>().ok())?
             })
-        })
-        .unwrap_or(0);
-    Some(limit.saturating_sub(usage.saturating_sub(cache)))
+            .unwrap_or(0)
+    };
+    let given_back = figure(files.cache_key).saturating_sub(figure(files.shmem_key));
+    Some(limit.saturating_sub(usage.saturating_sub(given_back)))
 }
 
 #[cfg(test)]
@@ -242,7 +249,8 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join(name), text).unwrap();
         };
-        // v2: the service has no limit, its slice 3 GiB (2 GiB used, 1.5 of it cache).
+        // v2: the service has no limit, its slice 3 GiB (2 GiB used, 1.5 of it cache, of which
+        // 0.25 shared memory).
         write("system.slice/imvault.service", "memory.max", "max\n");
         write("system.slice/imvault.service", "memory.current", "100\n");
         write("system.slice", "memory.max", &format!("{}\n", 3u64 << 30));
@@ -254,12 +262,16 @@ mod tests {
         write(
             "system.slice",
             "memory.stat",
-            &format!("anon 1\nfile {}\nkernel 2\n", 3u64 << 29),
+            &format!(
+                "anon 1\nfile {}\nkernel 2\nshmem {}\n",
+                3u64 << 29,
+                1u64 << 28
+            ),
         );
         let v2 = "0::/system.slice/imvault.service\n";
         assert_eq!(
             cgroup_headroom(v2, root.path()),
-            Some((3u64 << 30) - (1u64 << 29))
+            Some((3u64 << 30) - (1u64 << 29) - (1u64 << 28))
         );
         // Without any limit: none.
         assert_eq!(cgroup_headroom("0::/other\n", root.path()), None);
@@ -278,12 +290,16 @@ mod tests {
         write(
             "memory/box",
             "memory.stat",
-            &format!("cache 1\ntotal_cache {}\n", 400u64 << 20),
+            &format!(
+                "cache 1\nshmem 1\ntotal_cache {}\ntotal_shmem {}\n",
+                400u64 << 20,
+                100u64 << 20
+            ),
         );
         write("memory", "memory.limit_in_bytes", "9223372036854771712\n");
         write("memory", "memory.usage_in_bytes", "1\n");
         let v1 = "7:memory:/box\n4:cpu,cpuacct:/box\n0::/system.slice/imvault.service\n";
-        assert_eq!(cgroup_headroom(v1, root.path()), Some(412u64 << 20));
+        assert_eq!(cgroup_headroom(v1, root.path()), Some(312u64 << 20));
     }
 
     /// The bound of memory copies: the start's cap while memory is plentiful, an eighth of
