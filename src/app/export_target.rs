@@ -1,6 +1,8 @@
-//! Where a restore requested through the API may write: never into (or above) the repository,
-//! the catalog or the state directory, and under `[api] restore_root` when one is set.
+//! Where a restore may write: never into (or above) the repository, the catalog or the state
+//! directory (every export, the command line's too), and, requested through the API, under
+//! `[api] restore_root` when one is set.
 
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::Settings;
@@ -17,7 +19,26 @@ pub fn check(settings: &Settings, to: &Path) -> Result<(), String> {
     if to.components().any(|c| c == Component::ParentDir) {
         return Err(format!("{} must not contain '..'", to.display()));
     }
-    let target = resolved(to);
+    outside_own_directories(settings, to)?;
+    if let Some(root) = &settings.api.restore_root {
+        let root = resolved(root);
+        if !resolved(to).starts_with(&root) {
+            return Err(format!(
+                "{} is outside [api] restore_root ({}); exports through the API go below it",
+                to.display(),
+                root.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an export directory `to` (relative: to the working directory) neither lies
+/// inside nor holds the repository (a local one), the catalog or the state directory, links
+/// resolved: an export there would put plaintext documents among the repository's objects
+/// (which every later listing then refuses) or files among imvault's state.
+pub fn outside_own_directories(settings: &Settings, to: &Path) -> Result<(), String> {
+    let target = resolved(&std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()));
     let state = super::state::state_dir(settings);
     let mut protected = vec![
         ("the state directory", state),
@@ -38,33 +59,42 @@ pub fn check(settings: &Settings, to: &Path) -> Result<(), String> {
             ));
         }
     }
-    if let Some(root) = &settings.api.restore_root {
-        let root = resolved(root);
-        if !target.starts_with(&root) {
-            return Err(format!(
-                "{} is outside [api] restore_root ({}); exports through the API go below it",
-                to.display(),
-                root.display()
-            ));
-        }
-    }
     Ok(())
 }
 
-/// `path` with its longest existing ancestor's links resolved (the rest does not exist yet).
+/// `path` with its longest existing ancestor's links resolved; the rest does not exist yet, so
+/// has no links, and its `..` are taken lexically (`nope/../state` is `state`, as creating it
+/// would make it).
 fn resolved(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
         if let Ok(real) = existing.canonicalize() {
-            return rest.into_iter().rev().fold(real, |p, c| p.join(c));
+            // `None`: a `..`.
+            return rest
+                .into_iter()
+                .rev()
+                .fold(real, |mut p, c: Option<OsString>| {
+                    match c {
+                        Some(name) => p.push(name),
+                        None => {
+                            p.pop();
+                        }
+                    }
+                    p
+                });
         }
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
+        let last = match existing.components().next_back() {
+            Some(Component::Normal(name)) => Some(name.to_os_string()),
+            Some(Component::ParentDir) => None,
+            _ => return path.to_path_buf(),
+        };
+        match existing.parent() {
+            Some(parent) => {
+                rest.push(last);
                 existing = parent.to_path_buf();
             }
-            _ => return path.to_path_buf(),
+            None => return path.to_path_buf(),
         }
     }
 }
@@ -111,6 +141,18 @@ mod tests {
         }
         assert!(check(&s, &d.join("exports/r1")).is_ok());
         assert!(check(&s, &d.join("elsewhere/r1")).is_ok());
+        // The command line's exports: relative paths and '..' allowed, imvault's own
+        // directories not.
+        for bad in [
+            d.join("repo/snapshots/x"),
+            d.join("exports/../state/digests/x"),
+            d.join("not-yet/../state/x"),
+        ] {
+            let e = outside_own_directories(&s, &bad).unwrap_err();
+            assert!(e.contains("would hold or be inside"), "{e}");
+        }
+        assert!(outside_own_directories(&s, &d.join("exports/../elsewhere")).is_ok());
+        assert!(outside_own_directories(&s, Path::new("relative/x")).is_ok());
         let s = settings(&d, Some(&d.join("exports")));
         assert!(check(&s, &d.join("exports/r1")).is_ok());
         let e = check(&s, &d.join("elsewhere/r1")).unwrap_err();

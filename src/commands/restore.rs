@@ -19,6 +19,10 @@ use crate::restore::{self, AclMode, IntoPlace, RestoreReport, RestoreRequest};
 pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     let req = request_from_args(args)?;
+    if let Some(to) = &req.to {
+        crate::app::export_target::outside_own_directories(&settings, to)
+            .map_err(|why| anyhow::anyhow!("refusing to restore into {}: {why}", to.display()))?;
+    }
     runtime()?.block_on(async {
         let repo = open_indexed(&settings.repository).await?;
         // Recorded before anything is read or written; a dry run reads and writes nothing.

@@ -284,16 +284,20 @@ pub async fn list_snapshots(
     library: Option<&str>,
 ) -> Result<Vec<Snapshot>> {
     let metas = objects.list(ObjectKind::Snapshot, None).await?;
-    let ids = metas
+    // An object not named by an id is no snapshot (something else written there: a stray
+    // upload, an export pointed at the repository): skipped, so that it does not stop every
+    // backup and restore; `imvault verify` reports it.
+    let ids: Vec<SnapshotId> = metas
         .iter()
-        .map(|m| {
+        .filter_map(|m| {
             let name = m.location.filename().unwrap_or_default();
-            name.parse::<SnapshotId>().map_err(|_| RepoError::Corrupt {
-                key: m.location.to_string(),
-                reason: "snapshot object name is not a 64-hex id".into(),
-            })
+            let id = name.parse::<SnapshotId>().ok();
+            if id.is_none() {
+                tracing::warn!(object = %m.location, "not a snapshot (its name is not a 64-hex id): skipped; `imvault verify` reports it; remove it from the repository");
+            }
+            id
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     if let Some(c) = cache {
         c.retain(&ids.iter().copied().collect()).await;
     }

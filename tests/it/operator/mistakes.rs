@@ -144,6 +144,66 @@ async fn mistakes_get_useful_answers() {
         ],
     );
     assert_exit(&out, 0);
+
+    // An export into the repository, or into imvault's state directory, is refused before
+    // anything is written (plaintext among the repository's objects would break every later
+    // listing of it), relative or through `..` as well; the repository still lists.
+    let repo = env.dir.path().join("repo");
+    let state = env.dir.path().join("state");
+    for bad in [
+        repo.join("snapshots/x"),
+        state.join("digests/x"),
+        env.dir.path().join("not-yet/../repo/packs/x"),
+    ] {
+        let out = cli(
+            &env,
+            &[
+                "restore",
+                "--document",
+                gone,
+                "--snapshot",
+                prefix,
+                "--to",
+                bad.to_str().unwrap(),
+            ],
+        );
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("refusing to restore into") && err.contains("would hold or be inside"),
+            "{}: {err}",
+            bad.display()
+        );
+        assert!(!bad.exists(), "{} was created", bad.display());
+    }
+    assert!(!env.dir.path().join("not-yet").exists());
+    let out = cli(&env, &["snapshots", "--library", LIB]);
+    assert_exit(&out, 0);
+
+    // Something else under snapshots/ (an export pointed there by an older release, a stray
+    // upload) is no snapshot: listings skip it, backups go on, verify reports it.
+    use object_store::ObjectStoreExt as _;
+    env.store
+        .put(
+            &object_store::path::Path::from("snapshots/x/imvault-restore-items.jsonl"),
+            bytes::Bytes::from_static(b"{}\n").into(),
+        )
+        .await
+        .unwrap();
+    let out = cli(&env, &["snapshots", "--library", "active", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(json_of(&out).as_array().map(Vec::len), Some(2));
+    backup(&env).await;
+    let out = cli(&env, &["snapshots", "--library", "active", "--json"]);
+    assert_eq!(json_of(&out).as_array().map(Vec::len), Some(3));
+    let out = cli(&env, &["verify"]);
+    assert_exit(&out, 1);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        text.contains("snapshots/x/imvault-restore-items.jsonl")
+            && text.contains("not named by a snapshot id"),
+        "{text}"
+    );
 }
 
 /// `ls` by path with two same-named workspaces shows both, each with its id and the form that
