@@ -1,11 +1,15 @@
-//! Where a restore may write: never into (or above) the repository, the catalog or the state
-//! directory (every export, the command line's too), and, requested through the API, under
-//! `[api] restore_root` when one is set.
+//! Where a restore may write. Every export (the command line's too): never into or above a
+//! local repository, the catalog or the directories imvault keeps in its state directory
+//! (`locks/`, `digests/`, `cache/`, `tmp/`). Requested through the API, also nowhere in (or
+//! above) the state directory as a whole, and under `[api] restore_root` when one is set.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::Settings;
+
+/// The state directory's own subdirectories (see [`super::state`]).
+const STATE_SUBDIRS: [&str; 4] = ["locks", "digests", "cache", "tmp"];
 
 /// Checks an export directory `to` a daemon job was asked to write; the message names the rule
 /// broken and how to fix it.
@@ -19,7 +23,11 @@ pub fn check(settings: &Settings, to: &Path) -> Result<(), String> {
     if to.components().any(|c| c == Component::ParentDir) {
         return Err(format!("{} must not contain '..'", to.display()));
     }
-    outside_own_directories(settings, to)?;
+    let state = super::state::state_dir(settings);
+    apart_from(
+        to,
+        own_places(settings, vec![("the state directory", state)]),
+    )?;
     if let Some(root) = &settings.api.restore_root {
         let root = resolved(root);
         if !resolved(to).starts_with(&root) {
@@ -34,22 +42,38 @@ pub fn check(settings: &Settings, to: &Path) -> Result<(), String> {
 }
 
 /// Checks that an export directory `to` (relative: to the working directory) neither lies
-/// inside nor holds the repository (a local one), the catalog or the state directory, links
-/// resolved: an export there would put plaintext documents among the repository's objects
-/// (which every later listing then refuses) or files among imvault's state.
+/// inside nor holds a local repository, the catalog or the state directory's own
+/// subdirectories, links resolved: an export there would put plaintext documents among the
+/// repository's objects (which listings then skip and verify reports) or files among
+/// imvault's state. Elsewhere in the state directory is allowed (a trial setup keeps
+/// everything in one directory).
 pub fn outside_own_directories(settings: &Settings, to: &Path) -> Result<(), String> {
-    let target = resolved(&std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()));
     let state = super::state::state_dir(settings);
-    let mut protected = vec![
-        ("the state directory", state),
-        ("the catalog", settings.catalog_path.clone()),
-    ];
+    let subdirs = STATE_SUBDIRS
+        .iter()
+        .map(|d| ("the state directory", state.join(d)))
+        .collect();
+    apart_from(to, own_places(settings, subdirs))
+}
+
+/// `places` with the catalog and a local repository.
+fn own_places(
+    settings: &Settings,
+    mut places: Vec<(&'static str, PathBuf)>,
+) -> Vec<(&'static str, PathBuf)> {
+    places.push(("the catalog", settings.catalog_path.clone()));
     if settings.repository.url.scheme() == "file"
         && let Ok(dir) = settings.repository.url.to_file_path()
     {
-        protected.push(("the repository", dir));
+        places.push(("the repository", dir));
     }
-    for (what, path) in protected {
+    places
+}
+
+/// Refuses `to` when it lies inside or holds one of `places`.
+fn apart_from(to: &Path, places: Vec<(&'static str, PathBuf)>) -> Result<(), String> {
+    let target = resolved(&std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()));
+    for (what, path) in places {
         let path = resolved(&path);
         if target.starts_with(&path) || path.starts_with(&target) {
             return Err(format!(
@@ -146,13 +170,27 @@ mod tests {
         for bad in [
             d.join("repo/snapshots/x"),
             d.join("exports/../state/digests/x"),
-            d.join("not-yet/../state/x"),
+            d.join("not-yet/../state/tmp/x"),
         ] {
             let e = outside_own_directories(&s, &bad).unwrap_err();
             assert!(e.contains("would hold or be inside"), "{e}");
         }
         assert!(outside_own_directories(&s, &d.join("exports/../elsewhere")).is_ok());
         assert!(outside_own_directories(&s, Path::new("relative/x")).is_ok());
+        // Elsewhere in the state directory (a trial keeps everything in one place), not in
+        // (or above) its own subdirectories or the catalog.
+        assert!(outside_own_directories(&s, &d.join("state/restored")).is_ok());
+        for bad in [
+            d.join("state/tmp/x"),
+            d.join("state/locks"),
+            d.join("state"),
+        ] {
+            assert!(
+                outside_own_directories(&s, &bad).is_err(),
+                "{}",
+                bad.display()
+            );
+        }
         let s = settings(&d, Some(&d.join("exports")));
         assert!(check(&s, &d.join("exports/r1")).is_ok());
         let e = check(&s, &d.join("elsewhere/r1")).unwrap_err();
