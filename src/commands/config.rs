@@ -12,21 +12,27 @@ pub fn run(config: Option<&Path>, command: &ConfigCommand) -> anyhow::Result<Exi
     match command {
         ConfigCommand::Check => {
             let path = super::config_path(config);
-            eprintln!("configuration {} is valid", path.display());
             let findings = daemon_files(&settings);
+            let problems = findings
+                .iter()
+                .filter(|f| matches!(f, Finding::Problem(_)))
+                .count();
+            match problems {
+                0 => eprintln!("configuration {} is valid", path.display()),
+                _ => eprintln!(
+                    "configuration {} parses, but not everything it names is usable:",
+                    path.display()
+                ),
+            }
             for f in &findings {
                 match f {
                     Finding::Note(m) => eprintln!("note: {m}"),
                     Finding::Problem(m) => eprintln!("problem: {m}"),
                 }
             }
-            if findings.iter().any(|f| matches!(f, Finding::Problem(_))) {
+            if problems > 0 {
                 eprintln!(
-                    "imvault: {} problem(s): `imvault serve` would fail with this configuration",
-                    findings
-                        .iter()
-                        .filter(|f| matches!(f, Finding::Problem(_)))
-                        .count()
+                    "imvault: {problems} problem(s): `imvault serve` would fail with this configuration"
                 );
                 return Ok(Exit::Warnings);
             }

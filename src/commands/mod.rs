@@ -93,8 +93,12 @@ pub fn load_settings_offline(cli_path: Option<&Path>) -> anyhow::Result<Settings
             path.display()
         );
     }
-    Settings::load_offline(&path, &Env::from_process())
-        .with_context(|| format!("loading configuration {}", path.display()))
+    let settings = Settings::load_offline(&path, &Env::from_process())
+        .with_context(|| format!("loading configuration {}", path.display()))?;
+    if let Some(w) = settings.shared_secrets_warning() {
+        eprintln!("imvault: warning: {w}");
+    }
+    Ok(settings)
 }
 
 /// `--library` checked against the libraries that have snapshots (`known`, from the repository

@@ -230,6 +230,61 @@ impl Settings {
         Self::load_offline(path, env)?.require_imanage_secrets()
     }
 
+    /// The keys of secrets written in the configuration file itself (not in `*_file`s, the
+    /// environment or systemd credentials).
+    pub fn inline_secrets(&self) -> Vec<&'static str> {
+        let f = &self.file;
+        let r = &f.repository;
+        let i = f.imanage.as_ref();
+        [
+            (
+                i.is_some_and(|i| i.client_secret.is_some()),
+                "imanage.client_secret",
+            ),
+            (i.is_some_and(|i| i.auth_key.is_some()), "imanage.auth_key"),
+            (r.password.is_some(), "repository.password"),
+            (
+                r.secret_access_key.is_some(),
+                "repository.secret_access_key",
+            ),
+            (
+                r.maintenance
+                    .as_ref()
+                    .is_some_and(|m| m.secret_access_key.is_some()),
+                "repository.maintenance.secret_access_key",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(inline, key)| inline.then_some(key))
+        .collect()
+    }
+
+    /// A warning when the configuration file holds secrets inline and group or others may
+    /// read or change it (secret files in that state are refused; an inline secret is only
+    /// warned about, so that an existing setup keeps running): names the keys and the fix.
+    pub fn shared_secrets_warning(&self) -> Option<String> {
+        let path = self.source.as_ref()?;
+        let keys = self.inline_secrets();
+        if keys.is_empty() {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+            (mode & 0o066 != 0).then(|| {
+                format!(
+                    "{} holds {} inline and can be read or changed by group or others (mode {mode:04o}): make it private (chmod 600 {}), or move the secrets to *_file settings or systemd credentials",
+                    path.display(),
+                    keys.join(", "),
+                    path.display()
+                )
+            })
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
     /// As [`Settings::load`], for commands that never reach iManage: `[imanage]` secrets that
     /// cannot be read leave [`Settings::imanage`] unset and the reason in
     /// [`Settings::imanage_unavailable`] instead of failing.

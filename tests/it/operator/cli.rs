@@ -155,7 +155,7 @@ fn wrong_password_exits_2_and_an_unencrypted_repository_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("imvault.toml");
     let repo = dir.path().join("repo");
-    std::fs::write(
+    imvault::private_fs::write(
         &cfg,
         format!(
             "[repository]\nurl = \"file://{}\"\npassword = \"test repository password\"\n[catalog]\npath = \"{}\"\n",

@@ -174,6 +174,44 @@ fn config_check_checks_every_file_the_daemon_needs() {
     assert!(!r.stderr.contains("problem"), "{}", r.stderr);
 }
 
+/// A configuration holding secrets inline that group or others may read gets a warning naming
+/// the keys and the fix, from every command (its secret files would be refused); private, none.
+#[test]
+fn a_shared_configuration_with_inline_secrets_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("imvault.toml");
+    let token = dir.path().join("api_token");
+    private(&token, "0123456789abcdef0123456789abcdef");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[imanage]\nurl = \"http://127.0.0.1:9\"\nclient_id = \"c\"\nclient_secret = \"s3cr3t-value\"\nusername = \"u\"\nauth_key_file = \"{0}/nope\"\n[repository]\nurl = \"file://{0}/repo\"\npassword = \"test repository password\"\n[catalog]\npath = \"{0}/catalog.db\"\n[api]\ntoken_file = \"{1}\"\n",
+            dir.path().display(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run(&cfg, &["init"]).expect(0);
+    for cmd in [&["config", "check"][..], &["snapshots"][..]] {
+        let r = run(&cfg, cmd);
+        assert!(
+            r.stderr.contains("warning:")
+                && r.stderr
+                    .contains("imanage.client_secret, repository.password")
+                && r.stderr.contains("mode 0644")
+                && r.stderr.contains(&format!("chmod 600 {}", cfg.display())),
+            "{cmd:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("s3cr3t-value"), "{}", r.stderr);
+    }
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = run(&cfg, &["snapshots"]).expect(0);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
+
 /// An empty location: "no repository here; run `imvault init`", once.
 #[test]
 fn an_empty_location_says_to_run_init() {

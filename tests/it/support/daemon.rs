@@ -42,7 +42,7 @@ pub fn write_config(env: &TestEnv, port: u16, schedule: &str, token: &str) -> Pa
         token_file.display()
     );
     let path = env.dir.path().join("daemon.toml");
-    std::fs::write(&path, text).unwrap();
+    imvault::private_fs::write(&path, text).unwrap();
     path
 }
 

@@ -93,7 +93,8 @@ impl TestEnv {
             closed_port()
         );
         let config_path = dir.path().join("imvault.toml");
-        std::fs::write(&config_path, &text).expect("write config");
+        // Private: it holds secrets inline (a shared one gets a warning on every command).
+        imvault::private_fs::write(&config_path, &text).expect("write config");
         let settings =
             Settings::from_toml(&text, &config_path, &Env::default()).expect("config parses");
         let store = match store {
