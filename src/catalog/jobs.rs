@@ -295,7 +295,9 @@ impl Catalog {
         raws.into_iter().map(job).collect()
     }
 
-    /// Move a job to `to`, recording `error` as its last error when given. Refuses
+    /// Move a job to `to`, recording `error` as its last error when given (a job that
+    /// completes without one keeps none: the note of an interruption it resumed from is not
+    /// its outcome). Refuses
     /// transitions the state machine does not allow. Sets `started_at` on entering `running`
     /// and `finished_at` on entering a terminal state.
     pub fn set_job_state(
@@ -326,7 +328,8 @@ impl Catalog {
             "UPDATE jobs SET state = ?2, updated_ns = ?3, \
              started_ns = CASE WHEN ?2 = 'running' THEN ?3 ELSE started_ns END, \
              finished_ns = CASE WHEN ?4 THEN ?3 ELSE NULL END, \
-             last_error = coalesce(?5, last_error) WHERE id = ?1",
+             last_error = CASE WHEN ?2 = 'completed' THEN ?5 ELSE coalesce(?5, last_error) END \
+             WHERE id = ?1",
             params![id.to_string(), to.as_str(), now, to.is_terminal(), error],
         )
         .ctx(action)?;

@@ -3,6 +3,40 @@
 use imvault::catalog::{Catalog, CatalogError, JobFilter, JobKind, JobState, NewJob};
 use serde_json::json;
 
+/// A job the daemon's stop interrupted goes back to the queue with a note; resumed and
+/// completed, it keeps no error (the note is not its outcome). Completed with warnings keeps
+/// its own.
+#[test]
+fn a_resumed_job_that_completes_keeps_no_interruption_note() {
+    let mut cat = Catalog::open_in_memory().expect("catalog");
+    let note = "daemon stopping: interrupted at a checkpoint; resumes when the daemon starts again";
+    for (end, error) in [
+        (JobState::Completed, None),
+        (JobState::CompletedWithWarnings, Some("1 version skipped")),
+    ] {
+        let j = cat
+            .insert_job(&NewJob {
+                kind: JobKind::Backup,
+                params: json!({"library": "ACTIVE"}),
+            })
+            .expect("insert");
+        assert_eq!(
+            cat.claim_next_job().expect("claim").map(|j| j.id),
+            Some(j.id)
+        );
+        let queued = cat
+            .set_job_state(j.id, JobState::Queued, Some(note))
+            .expect("requeue");
+        assert_eq!(queued.last_error.as_deref(), Some(note));
+        assert_eq!(
+            cat.claim_next_job().expect("claim").map(|j| j.id),
+            Some(j.id)
+        );
+        let done = cat.set_job_state(j.id, end, error).expect("complete");
+        assert_eq!(done.last_error.as_deref(), error, "{done:?}");
+    }
+}
+
 #[test]
 fn job_lifecycle_and_refused_transitions() {
     let mut cat = Catalog::open_in_memory().expect("catalog");
