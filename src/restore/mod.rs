@@ -296,6 +296,9 @@ pub async fn run(
     .await;
     stop.cancel();
     let _ = reporter.await;
+    if result.is_err() {
+        target.abandon().await;
+    }
     result?;
     report.finish(started.elapsed());
     target.finish(&report).await?;

@@ -99,4 +99,8 @@ pub trait Target: Send + Sync {
     }
 
     async fn finish(&self, report: &RestoreReport) -> Result<(), RestoreError>;
+
+    /// The restore failed (or was cancelled) before `finish`: undo what only this run's
+    /// bookkeeping left behind, nothing restored.
+    async fn abandon(&self) {}
 }

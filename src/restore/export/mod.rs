@@ -382,6 +382,21 @@ impl Target for ExportTarget {
         self.write_documents(docs, source, progress).await
     }
 
+    /// An item list still empty goes (a restore that failed while planning its first unit):
+    /// it would make the corrected command's target "not empty". One with lines stays, as a
+    /// record of what was written.
+    async fn abandon(&self) {
+        let Some(w) = self.items.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let empty = w.buffer().is_empty() && w.get_ref().metadata().is_ok_and(|m| m.len() == 0);
+        if let (true, Ok(tree)) = (empty, self.tree()) {
+            drop(w);
+            let path = self.items_path.clone();
+            let _ = tokio::task::spawn_blocking(move || tree.remove(&path)).await;
+        }
+    }
+
     async fn finish(&self, report: &RestoreReport) -> Result<(), RestoreError> {
         if self.dry_run {
             return Ok(());

@@ -429,17 +429,22 @@ async fn library_export_holds_every_version() {
     }
     assert!(expected.len() >= 5);
     let out_dir = env.dir.path().join("lib");
-    let report = run_restore(
-        &env,
-        &RestoreRequest {
-            library: Some(lib.clone()),
-            to: Some(out_dir.clone()),
-            ..Default::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    let req = RestoreRequest {
+        library: Some(lib.clone()),
+        to: Some(out_dir.clone()),
+        ..Default::default()
+    };
+    // Cancelled before its first unit: nothing restored, and no empty item list left behind
+    // (which would make the same command, without --merge, find its target "not empty").
+    let cancelled = tokio_util::sync::CancellationToken::new();
+    cancelled.cancel();
+    let r = run_restore_until(&env, &req, None, cancelled).await;
+    assert!(
+        matches!(r, Err(imvault::restore::RestoreError::Cancelled)),
+        "{r:?}"
+    );
+    assert!(!out_dir.join(ITEMS).exists());
+    let report = run_restore(&env, &req, None).await.unwrap();
     assert_eq!(report.state, JobState::Completed, "{report:#?}");
     let restored: BTreeSet<String> = report.items.iter().map(|i| i.version.clone()).collect();
     assert_eq!(restored, expected);

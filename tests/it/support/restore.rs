@@ -89,18 +89,22 @@ pub async fn run_restore(
     req: &RestoreRequest,
     client: Option<Client>,
 ) -> Result<RestoreReport, restore::RestoreError> {
+    run_restore_until(env, req, client, CancellationToken::new()).await
+}
+
+/// [`run_restore`], cancelled by `cancel`.
+pub async fn run_restore_until(
+    env: &TestEnv,
+    req: &RestoreRequest,
+    client: Option<Client>,
+    cancel: CancellationToken,
+) -> Result<RestoreReport, restore::RestoreError> {
     let ctx = RestoreEnv::new(
         env.repo().await,
         env.dir.path().join("state/catalog.db"),
         client,
     );
-    restore::run(
-        &ctx,
-        req,
-        Arc::new(Counters::default()),
-        CancellationToken::new(),
-    )
-    .await
+    restore::run(&ctx, req, Arc::new(Counters::default()), cancel).await
 }
 
 /// Runs the real binary with the test configuration.
