@@ -14,13 +14,13 @@ use crate::restore::when::parse_time;
 pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     let cat = open_catalog_to_browse(&settings)?;
+    // An empty catalog is said so, not answered "0 found".
+    let libraries = super::catalog_libraries(&cat, &settings.catalog_path)?;
     let q = FindQuery {
-        library: super::known_library_opt(args.library.as_deref(), || {
-            super::catalog_libraries(&cat)
-        })?
-        .map(|l| l.parse())
-        .transpose()
-        .context("reading --library")?,
+        library: super::known_library_opt(args.library.as_deref(), || Ok(libraries))?
+            .map(|l| l.parse())
+            .transpose()
+            .context("reading --library")?,
         name: args.name.clone(),
         author: args.author.clone(),
         client: args.client.clone(),

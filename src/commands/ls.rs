@@ -46,9 +46,12 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
         }
     };
     let known = |l: &LibraryId| -> anyhow::Result<LibraryId> {
-        super::known_library(l.as_str(), super::catalog_libraries(&cat)?)?
-            .parse()
-            .context("reading --library")
+        super::known_library(
+            l.as_str(),
+            super::catalog_libraries(&cat, &settings.catalog_path)?,
+        )?
+        .parse()
+        .context("reading --library")
     };
     let library: LibraryId = match (&target, &args.library) {
         (Target::Container(c), _) => known(&c.library)?,

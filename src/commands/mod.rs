@@ -144,13 +144,25 @@ pub async fn repository_libraries<S>(
         .collect())
 }
 
-/// The libraries the catalog has snapshots of.
-pub fn catalog_libraries(cat: &crate::catalog::Catalog) -> anyhow::Result<Vec<String>> {
-    Ok(cat
+/// The libraries the catalog (at `path`) has snapshots of; none is an error naming the catalog
+/// and the fix: the commands that browse the catalog alone would otherwise answer "nothing
+/// backed up" from a catalog that is new, lost or out of date.
+pub fn catalog_libraries(
+    cat: &crate::catalog::Catalog,
+    path: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let libraries: Vec<String> = cat
         .snapshots(None)?
         .into_iter()
         .map(|s| s.row.library.to_string())
-        .collect())
+        .collect();
+    if libraries.is_empty() {
+        anyhow::bail!(
+            "the catalog {} holds no snapshot: bring it up to date with the repository (`imvault catalog sync`), or run a backup if there is none yet",
+            path.display()
+        );
+    }
+    Ok(libraries)
 }
 
 /// Write `bytes` to stdout in one go (a long listing printed line by line costs a system call

@@ -17,6 +17,10 @@ pub fn run(config: Option<&Path>, args: &VersionsArgs) -> anyhow::Result<Exit> {
     let history = cat
         .document_versions(&id)
         .with_context(|| format!("reading the history of {id}"))?;
+    if history.is_empty() {
+        // An empty catalog is said so (an error), not answered "no version".
+        super::catalog_libraries(&cat, &settings.catalog_path)?;
+    }
     if args.json {
         println!(
             "{}",

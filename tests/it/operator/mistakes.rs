@@ -206,6 +206,38 @@ async fn mistakes_get_useful_answers() {
     );
 }
 
+/// A lost catalog (deleted: a new empty one opens) is said so by the commands that browse the
+/// catalog alone, with the fix, instead of "no snapshot" or "0 found"; `catalog sync` brings it
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_catalog_is_said_so_with_the_fix() {
+    let env = backed_up(1907).await;
+    let catalog = env.dir.path().join("state/catalog.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", catalog.display()));
+    }
+    for cmd in [
+        &["ls", "--library", LIB][..],
+        &["ls"][..],
+        &["find", "--name", "*"][..],
+        &["find", "--library", LIB, "--name", "*"][..],
+        &["versions", "ACTIVE!1"][..],
+    ] {
+        let out = cli(&env, cmd);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("holds no snapshot") && err.contains("imvault catalog sync"),
+            "{cmd:?}: {err}"
+        );
+    }
+    let out = cli(&env, &["catalog", "sync"]);
+    assert_exit(&out, 0);
+    let out = cli(&env, &["find", "--library", LIB, "--name", "*"]);
+    assert_exit(&out, 0);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("0 version(s) found"));
+}
+
 /// `ls` by path with two same-named workspaces shows both, each with its id and the form that
 /// names it alone; that form (`Name (N)`, as the export names such directories) lists only it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
