@@ -322,6 +322,9 @@ async fn show(api: &Api, settings: &Settings, a: &JobIdArgs) -> anyhow::Result<E
     println!("started  {}", short_time(&j["started_at"]));
     println!("finished {}", short_time(&j["finished_at"]));
     println!("progress {}", describe(&j));
+    if let Some(note) = j["progress"]["resumed_after"].as_str() {
+        println!("resumed  after: {note}");
+    }
     if let Some(e) = j["last_error"].as_str() {
         println!("error    {e}");
     }

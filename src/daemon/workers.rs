@@ -195,6 +195,11 @@ async fn run_job(state: &Arc<DaemonState>, job: JobRecord) {
 
         let mut progress = running.progress();
         progress["result"] = outcome.result.clone();
+        // A job resumed after the daemon's stop says so in its progress: the note is not its
+        // error once it ends (a completed job keeps none).
+        if let Some(note) = &job.last_error {
+            progress["resumed_after"] = serde_json::Value::String(note.clone());
+        }
         let (to, error) = match (outcome.state, running.stop_reason()) {
             (JobState::Cancelled, Some(StopReason::Shutdown)) => (
                 JobState::Queued,
