@@ -86,6 +86,7 @@ fn is_imvault_file_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     (lower.starts_with("imvault-") && (lower.ends_with(".json") || lower.ends_with(".jsonl")))
         || lower.ends_with(".imvault.json")
+        || (lower.contains(".imvault-") && lower.ends_with(".json"))
         || looks_like_version_file(name)
 }
 
@@ -112,6 +113,15 @@ fn looks_like_version_file(name: &str) -> bool {
 pub fn sidecar_file(name: &str, number: u64) -> String {
     format!(
         "{} (doc {number}).imvault.json",
+        component(name, "untitled")
+    )
+}
+
+/// The sidecar a merge writes next to an earlier export's (never overwritten) when it adds
+/// versions of the document: `stamp` is the merge's (as in its manifest's name).
+pub fn merge_sidecar_file(name: &str, number: u64, stamp: &str) -> String {
+    format!(
+        "{} (doc {number}).imvault-{stamp}.json",
         component(name, "untitled")
     )
 }
@@ -143,6 +153,10 @@ mod tests {
         );
         assert_eq!(version_file("x", 1, 1, Some("../..")), "x (doc 1 v 1)");
         assert_eq!(sidecar_file("x/y", 7), "x_y (doc 7).imvault.json");
+        assert_eq!(
+            merge_sidecar_file("x/y", 7, "20261208T013000.123Z"),
+            "x_y (doc 7).imvault-20261208T013000.123Z.json"
+        );
     }
 
     /// Issue 18: a directory never takes a name of a file the export writes next to it.
@@ -156,6 +170,7 @@ mod tests {
             ("imvault-restore-items.jsonl", 3),
             ("Lease (doc 7).imvault.json", 4),
             ("Q (search folder 2).imvault.json", 4),
+            ("Lease (doc 7).imvault-20261208T013000.123Z.json", 4),
         ] {
             let d = directory(name, number);
             assert_ne!(d, component(name, "x"), "{name}");

@@ -313,10 +313,17 @@ impl ExportTarget {
                 filings: doc.filings.clone(),
                 acl: doc.acl.clone(),
             };
-            let path =
-                dir_of(place, &self.base).join(names::sidecar_file(&latest.name, doc.id.number));
-            let tmp = temp_name(&path);
-            sidecars.push((i, path, tmp, sidecar));
+            let dir = dir_of(place, &self.base);
+            let path = dir.join(names::sidecar_file(&latest.name, doc.id.number));
+            // A merge that adds versions beside an earlier export's sidecar writes its own.
+            let beside = (!outs[i].restored.is_empty()).then(|| {
+                dir.join(names::merge_sidecar_file(
+                    &latest.name,
+                    doc.id.number,
+                    &self.stamp,
+                ))
+            });
+            sidecars.push((i, path, beside, sidecar));
         }
         let Some(tree) = self.tree.clone() else {
             return; // a dry run writes nothing
@@ -324,24 +331,37 @@ impl ExportTarget {
         let written = tokio::task::spawn_blocking(move || {
             sidecars
                 .into_iter()
-                .map(|(i, path, tmp, sidecar)| {
-                    if tree.exists(&path) {
-                        return (i, path, tmp, Ok(false)); // never overwritten (a merge)
-                    }
+                .map(|(i, path, beside, sidecar)| {
+                    // Never overwritten (a merge); this run's goes beside it when the run
+                    // added versions of the document.
+                    let (path, existing) = match (tree.exists(&path), beside) {
+                        (false, _) => (path, None),
+                        (true, Some(b)) if !tree.exists(&b) => (b, Some(path)),
+                        (true, _) => return (i, path, None, PathBuf::new(), Ok(false)),
+                    };
+                    let tmp = temp_name(&path);
                     let bytes = bytes::Bytes::from(pretty(&sidecar));
                     let r = tree.write_temp(&tmp, &[bytes], None);
                     if r.is_err() {
                         tree.remove(&tmp);
                     }
-                    (i, path, tmp, r.map(|()| true))
+                    (i, path, existing, tmp, r.map(|()| true))
                 })
                 .collect::<Vec<_>>()
         })
         .await;
         match written {
             Ok(res) => {
-                for (i, path, tmp, r) in res {
+                for (i, path, existing, tmp, r) in res {
                     let doc = &docs[i].0;
+                    if let (Ok(true), Some(e)) = (&r, &existing) {
+                        outs[i].notes.push(format!(
+                            "{}: sidecar {} exists, not overwritten; this restore's is {}",
+                            doc.id,
+                            e.display(),
+                            path.display()
+                        ));
+                    }
                     match r {
                         Ok(true) => self.queue(tmp, path),
                         Ok(false) => outs[i].notes.push(format!(

@@ -55,6 +55,8 @@ pub struct ExportTarget {
     snapshot: SnapshotInfo,
     manifest: PathBuf,
     items_path: PathBuf,
+    /// This run's time stamp (names what a merge writes beside an earlier export's files).
+    stamp: String,
     /// Directory names taken in this run: (parent, name) → container number.
     claimed: Mutex<HashMap<(PathBuf, String), u64>>,
     items: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
@@ -94,7 +96,7 @@ impl ExportTarget {
     ) -> Result<Self, RestoreError> {
         let b = base.clone();
         let merge_option = names.switch("merge");
-        let (manifest, items_path) = tokio::task::spawn_blocking(move || {
+        let (manifest, items_path, stamp) = tokio::task::spawn_blocking(move || {
             let target_err = |problem: String| RestoreError::TargetDir {
                 path: b.clone(),
                 problem,
@@ -140,7 +142,7 @@ impl ExportTarget {
             } else {
                 (b.join(MANIFEST), b.join(ITEMS))
             };
-            Ok((m, i))
+            Ok((m, i, stamp.to_string()))
         })
         .await
         .map_err(|e| RestoreError::Task(e.to_string()))??;
@@ -160,6 +162,7 @@ impl ExportTarget {
             snapshot: snapshot.clone(),
             manifest,
             items_path,
+            stamp,
             claimed: Mutex::new(HashMap::new()),
             items: Mutex::new(items),
             pending: Mutex::new(Vec::new()),

@@ -443,6 +443,52 @@ async fn sidecars_follow_their_files_across_workspaces_and_a_merge_overwrites_no
             .any(|f| f.to_string_lossy().contains("imvault-tmp")),
         "a temporary file was left: {after:?}"
     );
+    let merge_sidecars = |files: &[std::path::PathBuf]| {
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().contains(".imvault-"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(merge_sidecars(&after), Vec::<std::path::PathBuf>::new());
+
+    // A merge that adds a version of a document whose sidecar is there writes its own sidecar
+    // beside it (the earlier one untouched), listing what it restored.
+    let d = &docs[0];
+    let gone = d.versions.last().unwrap().id.to_string();
+    std::fs::remove_file(&by_version[&gone]).unwrap();
+    let report = restore(true).await;
+    assert_eq!(report.versions, 1, "{report:#?}");
+    assert_eq!(
+        std::fs::read(&sidecars[0]).unwrap(),
+        b"operator's own sidecar"
+    );
+    let added = merge_sidecars(&files_under(&out));
+    assert_eq!(added.len(), 1, "{added:?}");
+    let added = out.join(&added[0]);
+    assert_eq!(added.parent(), sidecars[0].parent());
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&added).unwrap()).unwrap();
+    assert_eq!(json["document"], d.id.to_string());
+    let listed = json["versions"].as_array().unwrap();
+    assert_eq!(listed.len(), d.versions.len());
+    let restored: Vec<&serde_json::Value> = listed
+        .iter()
+        .filter(|v| v["status"] == "restored")
+        .collect();
+    assert_eq!(restored.len(), 1, "{json:#}");
+    assert_eq!(
+        restored[0]["version"].as_u64(),
+        Some(u64::from(d.versions.last().unwrap().id.version)),
+        "{json:#}"
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("this restore's is") && n.contains(".imvault-")),
+        "{:?}",
+        report.notes
+    );
 }
 
 /// Every file below `dir` by its path below it, with its bytes (the restore's own manifest and
