@@ -153,7 +153,14 @@ impl Planner {
     /// Where a document (or one of its versions) missing from the chosen snapshot can be found:
     /// the newest snapshot holding it, with the flags that pick it. Restoring a deleted
     /// document is the most common restore; the newest snapshot is the default.
-    async fn where_else(&self, id: &DocumentId, version: Option<u32>) -> String {
+    /// `chosen` is the time of the snapshot that does not hold it: a newer one that does says
+    /// it was added after, an older one that it was deleted since.
+    async fn where_else(
+        &self,
+        id: &DocumentId,
+        version: Option<u32>,
+        chosen: chrono::DateTime<chrono::Utc>,
+    ) -> String {
         let did = id.clone();
         let history = self
             .cat
@@ -169,9 +176,13 @@ impl Planner {
             .max_by_key(|s| (s.time, s.seq));
         match newest {
             Some(s) => format!(
-                "; the newest snapshot holding it is {} taken {} (deleted since?): restore it with {} {} or {} {}",
+                "; the newest snapshot holding it is {} taken {} ({}): restore it with {} {} or {} {}",
                 s.id,
                 s.time.format("%Y-%m-%d %H:%M:%S UTC"),
+                match s.time > chosen {
+                    true => "after the one chosen: added since",
+                    false => "deleted since?",
+                },
                 self.names.name("snapshot"),
                 &s.id.to_hex()[..12],
                 self.names.name("at"),
@@ -248,13 +259,13 @@ impl Planner {
                     .await
                     .map_err(cat_err(format!("planning the restore of document {id}")))?;
                 let Some((mut doc, ancestors)) = found else {
-                    let hint = self.where_else(&id, None).await;
+                    let hint = self.where_else(&id, None, snap.row.time).await;
                     return Err(not_in_hint(format!("document {id}"), hint));
                 };
                 if let Some(v) = version {
                     doc.versions.retain(|r| r.id.version == v);
                     if doc.versions.is_empty() {
-                        let hint = self.where_else(&id, Some(v)).await;
+                        let hint = self.where_else(&id, Some(v), snap.row.time).await;
                         return Err(not_in_hint(format!("version {}", id.version(v)), hint));
                     }
                 }

@@ -99,7 +99,8 @@ async fn mistakes_get_useful_answers() {
                 first.row.id
             ))
             && err.contains("--snapshot")
-            && err.contains("--at"),
+            && err.contains("--at")
+            && err.contains("deleted since?"),
         "{err}"
     );
     // It wrote nothing: the corrected command is not refused as "not empty".
@@ -180,6 +181,37 @@ async fn mistakes_get_useful_answers() {
     let out = cli(&env, &["snapshots", "--library", LIB]);
     assert_exit(&out, 0);
 
+    // A version asked for as of a snapshot taken before it was made: "added since", not
+    // "deleted since".
+    let added = env.sim.mutate(&MutateRequest {
+        new_versions: 1,
+        library: Some(LIB.into()),
+        ..Default::default()
+    });
+    backup(&env).await;
+    let v: imvault::imanage::model::VersionId = added.new_versions[0].parse().unwrap();
+    let to = env.dir.path().join("restore-target-3");
+    let out = cli(
+        &env,
+        &[
+            "restore",
+            "--document",
+            &v.document.to_string(),
+            "--version",
+            &v.version.to_string(),
+            "--snapshot",
+            prefix,
+            "--to",
+            to.to_str().unwrap(),
+        ],
+    );
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("version {v} is not in snapshot")) && err.contains("added since"),
+        "{err}"
+    );
+
     // Something else under snapshots/ (an export pointed there by an older release, a stray
     // upload) is no snapshot: listings skip it, backups go on, verify reports it.
     use object_store::ObjectStoreExt as _;
@@ -192,10 +224,10 @@ async fn mistakes_get_useful_answers() {
         .unwrap();
     let out = cli(&env, &["snapshots", "--library", "active", "--json"]);
     assert_exit(&out, 0);
-    assert_eq!(json_of(&out).as_array().map(Vec::len), Some(2));
+    assert_eq!(json_of(&out).as_array().map(Vec::len), Some(3));
     backup(&env).await;
     let out = cli(&env, &["snapshots", "--library", "active", "--json"]);
-    assert_eq!(json_of(&out).as_array().map(Vec::len), Some(3));
+    assert_eq!(json_of(&out).as_array().map(Vec::len), Some(4));
     let out = cli(&env, &["verify"]);
     assert_exit(&out, 1);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
