@@ -19,6 +19,9 @@ use crate::restore::{self, AclMode, IntoPlace, RestoreReport, RestoreRequest};
 pub fn run(config: Option<&Path>, args: &RestoreArgs) -> anyhow::Result<Exit> {
     let settings = load_settings_offline(config)?;
     let req = request_from_args(args)?;
+    // A request that contradicts itself is said as such, before anything is opened (not as
+    // "restoring invalid request: …").
+    req.validate()?;
     if let Some(to) = &req.to {
         crate::app::export_target::outside_own_directories(&settings, to)
             .map_err(|why| anyhow::anyhow!("refusing to restore into {}: {why}", to.display()))?;

@@ -39,6 +39,18 @@ async fn mistakes_get_useful_answers() {
             "{cmd:?}: {err}"
         );
     }
+    // A request that contradicts itself says so, once.
+    let out = cli(
+        &env,
+        &["restore", "--library", LIB, "--version", "2", "--to", "x"],
+    );
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid restore request: version needs document")
+            && !err.contains("restoring invalid request"),
+        "{err}"
+    );
     for cmd in [
         &["snapshots", "--library", "active", "--json"][..],
         &["verify", "--library", "Active", "--json"][..],
