@@ -47,7 +47,7 @@ pub enum ConfigError {
     /// the unit's `LoadCredential=` line ([`credential_path`]).
     #[error("{message}")]
     NoCredentialsDirectory { message: String },
-    #[error("cannot read {what} from {file} (set by {key} in {path})")]
+    #[error("cannot read {what} from {file} (set by {key}_file in {path})")]
     SecretFile {
         path: PathBuf,
         key: &'static str,

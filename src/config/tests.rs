@@ -171,7 +171,8 @@ fn missing_secret_file_names_the_file_and_key() {
     let err = parse(&text).unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("/nonexistent/imvault/auth_key") && msg.contains("imanage.auth_key"),
+        msg.contains("/nonexistent/imvault/auth_key")
+            && msg.contains("set by imanage.auth_key_file in"),
         "{msg}"
     );
 }
