@@ -18,7 +18,7 @@ pub fn run(config: Option<&Path>, args: &CheckArgs) -> anyhow::Result<Exit> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{report}");
+            println!("{report}");
         }
         Ok(if report.is_clean() {
             Exit::Success

@@ -21,7 +21,12 @@ pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
             .map(|l| l.parse())
             .transpose()
             .context("reading --library")?,
-        name: args.name.clone(),
+        name: args
+            .name
+            .as_deref()
+            .map(glob_checked)
+            .transpose()
+            .context("reading --name")?,
         author: args.author.clone(),
         client: args.client.clone(),
         matter: args.matter.clone(),
@@ -69,4 +74,44 @@ pub fn run(config: Option<&Path>, args: &FindArgs) -> anyhow::Result<Exit> {
     }
     let _ = writeln!(out, "{} version(s) found", hits.len());
     super::write_stdout(out.as_bytes())
+}
+
+/// `pattern`, refused when a `[` opens a set no `]` closes (the catalog's GLOB would match
+/// nothing, which reads as "no such document"). A `]` right after `[` or `[^` belongs to the set.
+fn glob_checked(pattern: &str) -> anyhow::Result<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '[' {
+            let mut j = i + 1;
+            if chars.get(j) == Some(&'^') {
+                j += 1;
+            }
+            j += 1; // the set's first character, even a `]`
+            match chars.iter().skip(j).position(|c| *c == ']') {
+                Some(k) => i = j + k,
+                None => anyhow::bail!(
+                    "{pattern:?} opens a set with '[' that no ']' closes (to match a '[' itself, write '[[]')"
+                ),
+            }
+        }
+        i += 1;
+    }
+    Ok(pattern.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_checked;
+
+    #[test]
+    fn an_unclosed_set_is_refused() {
+        for ok in ["*", "*.pdf", "[abc]*", "[^x]?", "[]]", "[^]]x", "a[[]b", ""] {
+            assert_eq!(glob_checked(ok).unwrap(), ok);
+        }
+        for bad in ["[", "x[ab", "[]", "[^]", "ok[a]then[b"] {
+            let e = glob_checked(bad).unwrap_err().to_string();
+            assert!(e.contains("no ']' closes"), "{bad}: {e}");
+        }
+    }
 }
