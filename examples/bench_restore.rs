@@ -172,6 +172,7 @@ async fn main() {
                 session_token: None,
                 outage_wait_secs: None,
                 object_lock: None,
+                ..BackendConfig::default()
             }
         }
         None => BackendConfig::local(work.join("repo")),

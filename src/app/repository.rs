@@ -26,6 +26,7 @@ pub fn backend_config(r: &RepositorySettings) -> BackendConfig {
         session_token: None,
         outage_wait_secs: r.outage_wait_secs,
         object_lock: r.object_lock,
+        existing_only: true,
     }
 }
 
@@ -67,9 +68,25 @@ pub fn session_options(r: &RepositorySettings) -> SessionOptions {
     }
 }
 
-/// The repository's object store (nothing is read yet).
+/// The repository's object store (nothing is read yet); a local directory must exist.
 pub fn open_store(r: &RepositorySettings) -> Result<Arc<dyn ObjectStore>, AppError> {
-    open_backend(&backend_config(r)).map_err(|source| AppError::OpenRepository {
+    open_store_with(r, true)
+}
+
+/// As [`open_store`], creating a missing local directory (`init`, the demo).
+pub fn open_store_creating(r: &RepositorySettings) -> Result<Arc<dyn ObjectStore>, AppError> {
+    open_store_with(r, false)
+}
+
+fn open_store_with(
+    r: &RepositorySettings,
+    existing_only: bool,
+) -> Result<Arc<dyn ObjectStore>, AppError> {
+    let cfg = BackendConfig {
+        existing_only,
+        ..backend_config(r)
+    };
+    open_backend(&cfg).map_err(|source| AppError::OpenRepository {
         url: r.url.clone(),
         source: Box::new(source),
     })

@@ -12,7 +12,7 @@ use super::Exit;
 use super::runtime;
 use crate::app::client::sign_in;
 use crate::app::env::backup_env;
-use crate::app::repository::{init_options, open_store};
+use crate::app::repository::{init_options, open_store_creating};
 use crate::cli::DemoArgs;
 use crate::config::{Env, Settings};
 use crate::jobs::backup::{self, BackupRequest, LibraryOutcome};
@@ -152,7 +152,7 @@ async fn run_async(args: &DemoArgs) -> anyhow::Result<Exit> {
         config_path.display()
     );
 
-    let store = open_store(&settings.repository)?;
+    let store = open_store_creating(&settings.repository)?;
     let credential = crate::app::repository::credential(&settings.repository)?;
     let created = Repository::init(
         store.clone(),

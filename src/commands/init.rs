@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use super::runtime;
 use super::{Exit, load_settings_offline};
-use crate::app::repository::{credential, init_options, open_store};
+use crate::app::repository::{credential, init_options, open_store_creating};
 use crate::repo::Repository;
 
 pub fn run(config: Option<&Path>, insecure_no_encryption: bool) -> anyhow::Result<Exit> {
@@ -14,7 +14,7 @@ pub fn run(config: Option<&Path>, insecure_no_encryption: bool) -> anyhow::Resul
     let r = &settings.repository;
     runtime()?.block_on(async {
         crate::app::repository::check_object_lock(r).await?;
-        let store = open_store(r)?;
+        let store = open_store_creating(r)?;
         let mut opts = init_options(r);
         opts.insecure_no_encryption = insecure_no_encryption;
         let credential = if insecure_no_encryption {

@@ -48,6 +48,9 @@ pub struct BackendConfig {
     /// S3 Object Lock on every write (`[repository] object_lock`): `None` when off. Only for
     /// `s3://` URLs.
     pub object_lock: Option<crate::repo::object_lock::ObjectLockConfig>,
+    /// A local directory must exist already (every command but `init`): a mistyped path or an
+    /// unmounted share is "no repository here", not a new empty directory.
+    pub existing_only: bool,
 }
 
 impl BackendConfig {
@@ -59,7 +62,8 @@ impl BackendConfig {
     }
 }
 
-/// Builds the object store that `cfg` describes. Local directories are created if missing.
+/// Builds the object store that `cfg` describes. Local directories are created if missing,
+/// unless [`BackendConfig::existing_only`].
 pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
     let bad = |reason: &str| RepoError::BackendConfig {
         url: cfg.url.clone(),
@@ -150,6 +154,11 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn ObjectStore>> {
     };
     if path.is_empty() {
         return Err(bad("empty path"));
+    }
+    if cfg.existing_only && !std::path::Path::new(path).is_dir() {
+        return Err(RepoError::NotARepository {
+            key: format!("{path}/config"),
+        });
     }
     // The repository directory is private (0700): nothing below it is reachable by other
     // users, whatever modes the object store gives its files.

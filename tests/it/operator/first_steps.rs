@@ -234,6 +234,8 @@ fn an_empty_location_says_to_run_init() {
         );
         assert_eq!(r.stderr.matches("not found").count(), 0, "{}", r.stderr);
     }
+    // A mistyped path or an unmounted share: no empty directory is made there.
+    assert!(!dir.path().join("repo").exists());
 }
 
 /// `jobs list` with a token file it cannot read: the daemon's 401 is explained by that.

@@ -161,6 +161,7 @@ async fn an_unreachable_store_error_names_each_cause_once() {
         session_token: None,
         outage_wait_secs: Some(0),
         object_lock: None,
+        ..BackendConfig::default()
     };
     let store = open_backend(&cfg).unwrap();
     let e = Repository::open(store, crate::support::repo::key())

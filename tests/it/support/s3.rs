@@ -164,6 +164,7 @@ pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> BackendConfig {
         session_token: None,
         outage_wait_secs: None,
         object_lock: None,
+        ..BackendConfig::default()
     }
 }
 
