@@ -173,12 +173,35 @@ where
         .map_err(|e| ApiError::bad_request(format!("{field}: {e}")).with_field(Some(field)))
 }
 
-/// A snapshot id from a request. Text that is not an id names no snapshot: 404, as for an id
-/// the catalog does not hold.
-fn snapshot_id(value: &str) -> Result<SnapshotId, ApiError> {
-    value
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no snapshot {value} in the catalog")))
+/// A snapshot from a request: its id, or a unique prefix of it (at least 4 hex digits, as the
+/// command line prints and `POST /v1/restores` takes). Text that names no snapshot: 404, as
+/// for an id the catalog does not hold; a prefix of several: 400.
+async fn snapshot_id(state: &AppState, value: &str) -> Result<SnapshotId, ApiError> {
+    if let Ok(id) = value.parse() {
+        return Ok(id);
+    }
+    let none = || ApiError::not_found(format!("no snapshot {value} in the catalog"));
+    let prefix = value.to_ascii_lowercase();
+    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(none());
+    }
+    let p = prefix.clone();
+    let hits: Vec<SnapshotId> = read(state, "finding a snapshot by its prefix", move |c| {
+        Ok(c.snapshots(None)?
+            .into_iter()
+            .map(|s| s.row.id)
+            .filter(|id| id.to_hex().starts_with(&p))
+            .collect())
+    })
+    .await?;
+    match hits.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(none()),
+        many => Err(ApiError::bad_request(format!(
+            "snapshot {value} is the start of {} snapshots' ids: give more of it",
+            many.len()
+        ))),
+    }
 }
 
 /// Runs a read on the catalog's reader connection.
@@ -238,7 +261,7 @@ pub async fn children(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ChildrenQuery>,
 ) -> Result<Json<ListingView>, ApiError> {
-    let snapshot = snapshot_id(&id)?;
+    let snapshot = snapshot_id(&state, &id).await?;
     let container: Option<ContainerId> = q
         .container
         .as_deref()
@@ -358,7 +381,10 @@ pub async fn document_versions(
     ApiQuery(q): ApiQuery<VersionsQuery>,
 ) -> Result<Json<DocumentHistory>, ApiError> {
     let doc: DocumentId = parse("id", &id)?;
-    let snapshot: Option<SnapshotId> = q.snapshot.as_deref().map(snapshot_id).transpose()?;
+    let snapshot: Option<SnapshotId> = match q.snapshot.as_deref() {
+        Some(s) => Some(snapshot_id(&state, s).await?),
+        None => None,
+    };
     let d = doc.clone();
     let (history, place, filed_in) = read(&state, "reading a document's versions", move |c| {
         let history = c.document_versions(&d)?;
@@ -547,7 +573,7 @@ pub async fn skipped(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SkippedList>, ApiError> {
-    let snapshot = snapshot_id(&id)?;
+    let snapshot = snapshot_id(&state, &id).await?;
     let s = snapshot;
     let found = read(&state, "listing skipped items", move |c| {
         let Some(info) = c.snapshot(&s)? else {

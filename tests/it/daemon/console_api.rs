@@ -212,6 +212,15 @@ async fn dashboard_browse_search_and_field_errors() {
         .get(&format!("/v1/documents/{doc_id}/versions?snapshot={sid}"))
         .await;
     assert_eq!(s, StatusCode::OK, "{h}");
+    // The short ids the command line prints name the snapshot too.
+    let short = &sid[..12];
+    let (s, h_short) = daemon
+        .get(&format!("/v1/documents/{doc_id}/versions?snapshot={short}"))
+        .await;
+    assert_eq!((s, &h_short), (StatusCode::OK, &h));
+    let (s, top_short) = daemon.get(&format!("/v1/snapshots/{short}/children")).await;
+    assert_eq!(s, StatusCode::OK, "{top_short}");
+    assert_eq!(top_short, top);
     let states = h["versions"].as_array().unwrap();
     assert_eq!(
         states.len(),
