@@ -36,7 +36,7 @@ pub struct CatArgs {
 pub struct VerifyArgs {
     /// Also download packs and check every blob: all of them, or PERCENT of the packs, a
     /// different share each run (repeated runs cover every pack)
-    #[arg(long, value_name = "PERCENT", num_args = 0..=1, require_equals = true, default_missing_value = "100")]
+    #[arg(long, value_name = "PERCENT", num_args = 0..=1, require_equals = true, default_missing_value = "100", value_parser = read_data_percent)]
     pub read_data: Option<f64>,
     /// Only the snapshots of this library (and the packs they use)
     #[arg(long, short = 'l', value_name = "LIB")]
@@ -124,4 +124,18 @@ pub struct RecoverArgs {
 pub enum RepairCommand {
     /// Write index objects for packs no index names, from their headers (after index loss)
     Index,
+}
+
+/// `--read-data=PERCENT`: 0 < PERCENT <= 100, refused before anything runs (or is recorded as
+/// a job).
+fn read_data_percent(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number (a percentage of the packs)"))?;
+    match p > 0.0 && p <= 100.0 {
+        true => Ok(p),
+        false => Err(format!(
+            "{s} is out of range: more than 0 and at most 100 (percent of the packs)"
+        )),
+    }
 }

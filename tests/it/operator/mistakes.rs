@@ -39,6 +39,14 @@ async fn mistakes_get_useful_answers() {
             "{cmd:?}: {err}"
         );
     }
+    // A share of the packs out of range is refused before anything runs: no verify job.
+    for bad in ["--read-data=0", "--read-data=150", "--read-data=x"] {
+        let out = cli(&env, &["verify", bad]);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("--read-data"), "{}", stderr(&out));
+    }
+    let jobs = String::from_utf8_lossy(&cli(&env, &["jobs", "list"]).stdout).into_owned();
+    assert!(!jobs.contains("verify"), "{jobs}");
     // A request that contradicts itself says so, once.
     let out = cli(
         &env,
