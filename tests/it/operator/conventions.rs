@@ -81,6 +81,11 @@ fn manual_pages_from_the_command_line_definition() {
         out.join("imvault-jobs-list.1").exists(),
         "nested commands too"
     );
+    // For every user of the host (`man` runs as them), unlike imvault's other files.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o755);
+    assert_eq!(mode(&out.join("imvault-restore.1")), 0o644);
 }
 
 /// `imvault backup --help`: the command's own options, then the global ones under their own
