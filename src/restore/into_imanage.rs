@@ -164,6 +164,7 @@ impl ImanageTarget {
                     "{} is in the trash bin, but the folder it was filed in was recreated under a new number (filing a document in another folder is not part of the API): restored as a new document there; the original stays in the trash bin",
                     doc.id
                 ));
+                out.left_in_trash_bin = true;
                 return Ok(None);
             }
         }
@@ -661,7 +662,10 @@ impl Target for ImanageTarget {
         if self.mode == Mode::Original && (new_doc.is_some() || self.dry_run) {
             out.deleted = Some(DeletedDocument {
                 document: doc.id.to_string(),
-                how: Comeback::Recreated,
+                how: match out.left_in_trash_bin {
+                    true => Comeback::RecreatedBesideTrashBin,
+                    false => Comeback::Recreated,
+                },
                 now: new_doc.as_ref().map(ToString::to_string),
             });
         }

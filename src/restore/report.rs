@@ -41,6 +41,10 @@ pub enum Comeback {
     /// Gone from the trash bin too (purged), or its folder had to be recreated: created again
     /// under a new number.
     Recreated,
+    /// Still in the trash bin, but the folder it was filed in was recreated under a new number
+    /// (the API cannot file a document in another folder): created again there under a new
+    /// number; the original stays in the trash bin.
+    RecreatedBesideTrashBin,
 }
 
 /// A deleted document brought back by a restore into the original place: old → new.
@@ -68,6 +72,11 @@ impl std::fmt::Display for DeletedDocument {
                 "{} -> {now} (deleted and no longer in the trash bin: created again under a new number)",
                 self.document
             ),
+            Comeback::RecreatedBesideTrashBin => write!(
+                f,
+                "{} -> {now} (still in the trash bin, but its folder was recreated: created again there under a new number)",
+                self.document
+            ),
         }
     }
 }
@@ -86,6 +95,8 @@ pub struct DocumentOutcome {
     pub unchanged: u64,
     pub failures: Vec<ItemFailure>,
     pub notes: Vec<String>,
+    /// In the trash bin, but not brought back from it (its folder was recreated).
+    pub left_in_trash_bin: bool,
 }
 
 /// The summary of one restore (`--json` prints it).
@@ -166,7 +177,9 @@ impl RestoreReport {
             let how = d.how;
             match how {
                 Comeback::FromTrashBin => self.documents_from_trash_bin += 1,
-                Comeback::Recreated => self.documents_recreated += 1,
+                Comeback::Recreated | Comeback::RecreatedBesideTrashBin => {
+                    self.documents_recreated += 1
+                }
             }
             tracing::info!(document = %d.document, now = d.now.as_deref().unwrap_or("-"), how = ?d.how, "deleted document restored");
             if self.deleted_documents.len() < MAX_LISTED_DELETED {

@@ -178,6 +178,17 @@ async fn deleted_folder_comes_back_into_its_original_place() {
     .await
     .unwrap();
     assert_eq!(report.state, JobState::Completed, "{report:#?}");
+    // Its documents are in the trash bin, but their folder came back under a new number: each
+    // is created again there, and the report says so (not "no longer in the trash bin").
+    assert!(!report.deleted_documents.is_empty(), "{report:#?}");
+    for d in &report.deleted_documents {
+        assert_eq!(
+            d.how,
+            imvault::restore::report::Comeback::RecreatedBesideTrashBin,
+            "{report:#?}"
+        );
+        assert!(d.to_string().contains("still in the trash bin"), "{d}");
+    }
     let live_containers = plan
         .containers
         .iter()
