@@ -215,7 +215,9 @@ async fn load_resume_deltas(
         .checkpoints(lib)
         .await
         .map_err(repo_err("listing checkpoints"))?;
-    let mut n = 0;
+    // Each checkpoint record lists every delta of its run so far: each is read once, and the
+    // versions counted once.
+    let mut read: Vec<crate::repo::MetaRef> = Vec::new();
     for rec in records {
         if parent.is_some_and(|p| rec.time <= p.manifest.time) {
             continue;
@@ -233,6 +235,10 @@ async fn load_resume_deltas(
             continue;
         }
         for delta in resume.deltas {
+            if read.contains(&delta) {
+                continue;
+            }
+            read.push(delta.clone());
             let mut records = std::pin::pin!(
                 env.repo
                     .read_meta_stream::<VersionRecord>(STREAM_RESUME, &delta)
@@ -250,10 +256,9 @@ async fn load_resume_deltas(
                 }
                 if let (Ok(v), content) = r.into_parts() {
                     prior.insert_resumed(&v, content);
-                    n += 1;
                 }
             }
         }
     }
-    Ok(n)
+    Ok(prior.resumed_count())
 }

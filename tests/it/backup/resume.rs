@@ -113,6 +113,13 @@ async fn killed_backups_resume_and_end_identical_to_the_source() {
         resumed > 0,
         "the final run reuses what killed runs stored: {lib}"
     );
+    // Counted once each, however many checkpoints (of however many runs) listed them.
+    assert!(resumed <= total, "{resumed} resumed of {total}: {lib}");
+    assert_eq!(
+        downloads(&env.sim.stats()) - served_before + resumed,
+        total,
+        "each version resumed or downloaded, once: {lib}"
+    );
     let final_downloads = downloads(&env.sim.stats()) - served_before;
     assert!(
         final_downloads + resumed >= total,

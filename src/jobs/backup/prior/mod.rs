@@ -257,6 +257,11 @@ impl PriorVersions {
 
     /// Records a version an interrupted run stored (its content can be reused; it is not part
     /// of the last snapshot).
+    /// Versions a resumed run does not download again (distinct).
+    pub fn resumed_count(&self) -> u64 {
+        self.resumed.len() as u64
+    }
+
     pub fn insert_resumed(&mut self, version: &DocumentVersion, content: ContentRef) {
         self.resumed
             .insert(key_of(version), entry_of(version, content));
