@@ -202,7 +202,7 @@ pub async fn verify(
     request_body = MaintenanceApiRequest,
     responses(
         (status = 202, description = "Queued", body = JobView),
-        (status = 400, description = "Bad JSON or an unknown field (named in the message)", body = ErrorBody),
+        (status = 400, description = "Bad JSON or an unknown field (named in the message), or no [retention] configured", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody)
     )
 )]
@@ -211,6 +211,13 @@ pub async fn maintenance(
     token: Option<Extension<TokenName>>,
     ApiJson(req): ApiJson<MaintenanceApiRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let retention = state.settings().retention.clone();
+    if retention.default.is_empty() && retention.libraries.is_empty() {
+        // Refused now rather than queued to fail: forget has no rule to keep snapshots by.
+        return Err(ApiError::bad_request(
+            "the daemon's configuration has no [retention]: maintenance would have no rule to keep snapshots by (set [retention], then reload the daemon with SIGHUP)",
+        ));
+    }
     let spec = JobSpec::Maintenance(MaintenanceJobRequest {
         dry_run: req.dry_run,
         trigger: Trigger::Api,

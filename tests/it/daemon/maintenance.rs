@@ -57,6 +57,20 @@ fn assert_forgot_and_pruned(job: &Value, libraries: usize) {
     assert_eq!(result["prune"]["dry_run"], false, "{job:#}");
 }
 
+/// Without `[retention]` a maintenance request is refused at once (400 naming the table), not
+/// queued to fail with the command line's advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_without_retention_is_refused_at_once() {
+    let env = backed_up(172).await;
+    let port = free_port();
+    let daemon = Daemon::start(&env, &write_config(&env, port, NEVER, TOKEN), port).await;
+    let (s, e) = daemon.post("/v1/maintenance", "{}").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e.to_string().contains("[retention]"), "{e}");
+    let (_, jobs) = daemon.get("/v1/jobs").await;
+    assert!(!jobs.to_string().contains("maintenance"), "{jobs}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maintenance_through_the_api_forgets_prunes_and_is_audited() {
     let (env, libraries) = two_snapshots_each(171).await;
