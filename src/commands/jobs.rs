@@ -158,13 +158,14 @@ async fn list(api: &Api, settings: &Settings, a: &JobsListArgs) -> anyhow::Resul
         println!("{}", serde_json::to_string_pretty(&jobs)?);
         return Ok(Exit::Success);
     }
+    // `catalog_rebuild` is the longest kind.
     println!(
-        "{:<36}  {:<8}  {:<23}  {:<20}  what",
+        "{:<36}  {:<15}  {:<23}  {:<20}  what",
         "id", "kind", "state", "created"
     );
     for j in &jobs {
         println!(
-            "{:<36}  {:<8}  {:<23}  {:<20}  {}",
+            "{:<36}  {:<15}  {:<23}  {:<20}  {}",
             j["id"].as_str().unwrap_or("?"),
             j["kind"].as_str().unwrap_or("?"),
             j["state"].as_str().unwrap_or("?"),

@@ -110,7 +110,9 @@ pub fn run(config: Option<&Path>, args: &LsArgs) -> anyhow::Result<Exit> {
         Target::Path(p) => {
             let mut found = cat.resolve_paths(sid, p)?;
             match found.len() {
-                0 => anyhow::bail!("no container at path {p:?} in snapshot {sid}"),
+                0 => anyhow::bail!(
+                    "no container at path {p:?} in snapshot {sid} (a path is names joined by '/': a name that holds a '/' itself is reached by its id, LIB!N, as `imvault ls` of its parent shows it)"
+                ),
                 1 => {
                     let c = found.remove(0);
                     (format!("{p} ({})", c.id), Some(Some(c.id)), None)

@@ -288,6 +288,14 @@ async fn an_empty_catalog_is_said_so_with_the_fix() {
     let out = cli(&env, &["find", "--library", LIB, "--name", "*"]);
     assert_exit(&out, 0);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("0 version(s) found"));
+    // A path that names nothing says how a name holding a '/' is reached.
+    let out = cli(&env, &["ls", "--library", LIB, "Fabrikam / Tailspin JV"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("reached by its id"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `ls` by path with two same-named workspaces shows both, each with its id and the form that
